@@ -1,0 +1,176 @@
+import { readFileSync } from 'node:fs';
+import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { parseDurationSeconds } from './duration.js';
+import { configSchema, type RawConfig } from './schema.js';
+
+export interface ApprovalPolicy {
+  approvers: string[];
+  timeoutSeconds: number;
+  allowSelfApproval: boolean;
+}
+
+export interface EnvironmentConfig {
+  name: string;
+  approval?: ApprovalPolicy;
+  roleArn?: string;
+}
+
+export interface RepositoryConfig {
+  name: string;
+  branch: string;
+  directory: string;
+  cloneUrl?: string;
+  environments: EnvironmentConfig[];
+  drift?: { schedule: string; intervalSeconds: number };
+}
+
+export interface TfgateConfig {
+  repositories: RepositoryConfig[];
+  notifications: {
+    slack?: { webhookUrl: string };
+    email?: { from: string; smtp?: { host: string; port: number } };
+  };
+  github: { apiUrl: string };
+  terraform: { version: string };
+  timeouts: { planSeconds: number; applySeconds: number; lockWaitSeconds: number };
+}
+
+export interface ConfigProblem {
+  file: string;
+  line: number;
+  column: number;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly problems: ConfigProblem[], options?: { cause?: unknown }) {
+    super(problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`).join('\n'), options);
+  }
+}
+
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+export function loadConfigFile(file: string): TfgateConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError([{ file, line: 0, column: 0, message: `cannot read the file: ${(error as Error).message}` }], { cause: error });
+  }
+  return parseConfig(text, file);
+}
+
+/** Parses and validates tfgate.yaml text; every problem is reported with its line. */
+export function parseConfig(text: string, file = 'tfgate.yaml'): TfgateConfig {
+  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) {
+    throw new ConfigError([{ file, line: 1, column: 1, message: 'the file is larger than 1 MiB' }]);
+  }
+  const lineCounter = new LineCounter();
+  // Aliases are refused outright: a configuration has no use for them and they allow "billion laughs".
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, maxAliasCount: 0 });
+  const at = (offset: number | undefined) => {
+    const pos = lineCounter.linePos(offset ?? 0);
+    return { line: pos.line, column: pos.col };
+  };
+  const syntaxProblems = [...doc.errors, ...doc.warnings].map((e) => ({ file, ...at(e.pos[0]), message: e.message.split('\n')[0]! }));
+  if (doc.errors.length > 0) throw new ConfigError(syntaxProblems);
+
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 0 });
+  } catch (error) {
+    throw new ConfigError([{ file, line: 1, column: 1, message: (error as Error).message }], { cause: error });
+  }
+  if (value === null || value === undefined) {
+    throw new ConfigError([{ file, line: 1, column: 1, message: 'the file is empty; it needs at least a "repositories" list' }]);
+  }
+  const result = configSchema.safeParse(value);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, doc, file, at)));
+  }
+  return toConfig(result.data);
+}
+
+function describeIssue(
+  issue: z.core.$ZodIssue,
+  doc: Document,
+  file: string,
+  at: (offset: number | undefined) => { line: number; column: number },
+): ConfigProblem {
+  const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+  const where = path.length > 0 ? path.join('.') : 'top level';
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0]!;
+    return { file, ...at(keyOffset(doc, path, key) ?? nodeOffset(doc, path)), message: `${where}: unknown key "${key}"${issue.keys.length > 1 ? ` (and ${issue.keys.slice(1).map((k) => `"${k}"`).join(', ')})` : ''}` };
+  }
+  return { file, ...at(nodeOffset(doc, path)), message: `${where}: ${issue.message}` };
+}
+
+/** The offset of the deepest node along `path` that exists in the document. */
+function nodeOffset(doc: Document, path: (string | number)[]): number | undefined {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = depth === 0 ? doc.contents : (doc.getIn(path.slice(0, depth), true) as Node | undefined);
+    if (node && typeof node === 'object' && 'range' in node && node.range) return node.range[0];
+  }
+  return undefined;
+}
+
+function keyOffset(doc: Document, path: (string | number)[], key: string): number | undefined {
+  const parent = path.length === 0 ? doc.contents : doc.getIn(path, true);
+  if (!isMap(parent)) return undefined;
+  for (const pair of parent.items) {
+    if (isPair(pair) && isScalar(pair.key) && pair.key.value === key) return pair.key.range?.[0];
+  }
+  return undefined;
+}
+
+function seconds(text: string): number {
+  // The schema already proved the text parses.
+  return parseDurationSeconds(text)!;
+}
+
+function toConfig(raw: RawConfig): TfgateConfig {
+  return {
+    repositories: raw.repositories.map((repo) => ({
+      name: repo.name,
+      branch: repo.branch,
+      directory: repo.directory,
+      ...(repo.cloneUrl !== undefined ? { cloneUrl: repo.cloneUrl } : {}),
+      environments: repo.environments.map((env) => ({
+        name: env.name,
+        ...(env.approval
+          ? {
+              approval: {
+                approvers: env.approval.approvers.map((a) => a.toLowerCase()),
+                timeoutSeconds: seconds(env.approval.timeout),
+                allowSelfApproval: env.approval.allowSelfApproval,
+              },
+            }
+          : {}),
+        ...(env.roleArn !== undefined ? { roleArn: env.roleArn } : {}),
+      })),
+      ...(repo.drift ? { drift: { schedule: repo.drift.schedule, intervalSeconds: rateSeconds(repo.drift.schedule) } } : {}),
+    })),
+    notifications: raw.notifications,
+    github: raw.github,
+    terraform: raw.terraform,
+    timeouts: {
+      planSeconds: seconds(raw.timeouts.plan),
+      applySeconds: seconds(raw.timeouts.apply),
+      lockWaitSeconds: seconds(raw.timeouts.lockWait),
+    },
+  };
+}
+
+function rateSeconds(schedule: string): number {
+  const match = /^rate\((\d+) (minute|hour|day)s?\)$/.exec(schedule)!;
+  const unit = { minute: 60, hour: 3600, day: 86400 }[match[2] as 'minute' | 'hour' | 'day'];
+  return Number(match[1]) * unit;
+}
+
+export function findRepository(config: TfgateConfig, fullName: string): RepositoryConfig | undefined {
+  const wanted = fullName.toLowerCase();
+  return config.repositories.find((repo) => repo.name.toLowerCase() === wanted);
+}

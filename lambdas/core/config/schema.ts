@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import { parseDurationSeconds } from './duration.js';
+
+/**
+ * The schema of tfgate.yaml. Everything a run does is decided by these values, and several of them
+ * end up in git command lines, file paths and terraform workspace names, so the patterns are strict:
+ * nothing with shell or path meaning gets past this point.
+ */
+
+const REPOSITORY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}$/;
+// Terraform workspace names end up as directory names under workspace_dir.
+const ENVIRONMENT_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+// A conservative subset of git-check-ref-format: no spaces, control characters, `..`, `~^:?*[\`.
+const BRANCH_NAME = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[A-Za-z0-9._\/-]{1,200}(?<![./])$/;
+const DIRECTORY = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._\/-]{1,200}$/;
+const EMAIL = /^[^\s@<>"']+@[^\s@<>"']+\.[^\s@<>"']+$/;
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((text) => parseDurationSeconds(text) !== undefined, {
+      message: 'must be a duration such as 90s, 30m, 24h or 7d',
+    });
+
+const approvalSchema = z.strictObject({
+  approvers: z.array(z.string().regex(EMAIL, 'must be an email address')).default([]),
+  timeout: duration('24h'),
+  allowSelfApproval: z.boolean().default(false),
+});
+
+const environmentSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(ENVIRONMENT_NAME, 'must be lower-case letters, digits, "-" or "_" (it is the Terraform workspace name)'),
+  approval: approvalSchema.optional(),
+  roleArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]+$/, 'must be an IAM role ARN')
+    .optional(),
+});
+
+const repositorySchema = z
+  .strictObject({
+    name: z.string().regex(REPOSITORY_NAME, 'must be owner/name as GitHub spells it'),
+    branch: z.string().regex(BRANCH_NAME, 'must be a plain branch name').default('main'),
+    directory: z.string().regex(DIRECTORY, 'must be a relative path inside the repository').default('.'),
+    cloneUrl: z
+      .string()
+      .min(1)
+      .refine((url) => !/[\s\0]/.test(url) && !url.startsWith('-'), 'must be a URL or path without spaces')
+      .optional(),
+    environments: z
+      .array(environmentSchema)
+      .min(1)
+      .default([{ name: 'ops' }, { name: 'apps', approval: { approvers: [], timeout: '24h', allowSelfApproval: false } }]),
+    drift: z.strictObject({ schedule: z.string().regex(/^rate\(\d+ (?:minute|minutes|hour|hours|day|days)\)$/, 'must be like rate(6 hours)') }).optional(),
+  })
+  .superRefine((repo, ctx) => {
+    const seen = new Set<string>();
+    repo.environments.forEach((env, index) => {
+      if (seen.has(env.name)) {
+        ctx.addIssue({ code: 'custom', path: ['environments', index, 'name'], message: `environment "${env.name}" is listed twice` });
+      }
+      seen.add(env.name);
+    });
+  });
+
+export const configSchema = z
+  .strictObject({
+    repositories: z.array(repositorySchema).min(1),
+    notifications: z
+      .strictObject({
+        slack: z.strictObject({ webhookUrl: z.string().min(1) }).optional(),
+        email: z
+          .strictObject({
+            from: z.string().regex(EMAIL, 'must be an email address'),
+            smtp: z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535).default(25) }).optional(),
+          })
+          .optional(),
+      })
+      .default({}),
+    github: z.strictObject({ apiUrl: z.url().default('https://api.github.com') }).default({ apiUrl: 'https://api.github.com' }),
+    terraform: z
+      .strictObject({ version: z.string().regex(/^\d+\.\d+\.\d+(?:-[A-Za-z0-9.]+)?$/, 'must be a version like 1.9.8').default('1.9.8') })
+      .default({ version: '1.9.8' }),
+    timeouts: z
+      .strictObject({ plan: duration('1h'), apply: duration('2h'), lockWait: duration('48h') })
+      .default({ plan: '1h', apply: '2h', lockWait: '48h' }),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.repositories.forEach((repo, index) => {
+      const key = repo.name.toLowerCase();
+      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['repositories', index, 'name'], message: `repository "${repo.name}" is listed twice` });
+      seen.add(key);
+    });
+  });
+
+export type RawConfig = z.infer<typeof configSchema>;

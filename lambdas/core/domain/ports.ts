@@ -1,0 +1,228 @@
+/**
+ * The small interfaces the domain talks to. AWS adapters (DynamoDB, S3, Step Functions, CodeBuild,
+ * SES) and local adapters (dynalite, the data directory, the local engine) implement them; the
+ * domain never imports an AWS SDK.
+ */
+import type { ApprovalStatus, PlanSummary, Run, RunStatus, Stage, StageApproval, StageStatus } from './run.js';
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+// ---------------------------------------------------------------- runs
+
+export interface StagePatch {
+  status: StageStatus;
+  plan?: PlanSummary;
+  approval?: StageApproval;
+  error?: string;
+}
+
+export interface RunPatch {
+  status?: RunStatus;
+  error?: string;
+  note?: string;
+}
+
+export interface RunStore {
+  /** Conditional create; throws AlreadyExistsError when the id is taken. */
+  create(run: Run): Promise<void>;
+  get(id: string): Promise<Run | undefined>;
+  /** Newest first. */
+  list(options?: { limit?: number }): Promise<Run[]>;
+  /** Runs whose status is not terminal (restart recovery, the reconciler). */
+  listActive(): Promise<Run[]>;
+  /** Records a stage transition with its time (appended to the stage's transitions). */
+  updateStage(runId: string, environment: string, patch: StagePatch, at: Date): Promise<Run>;
+  updateRun(runId: string, patch: RunPatch, at: Date): Promise<Run>;
+}
+
+// ---------------------------------------------------------------- deliveries and sequences
+
+export interface DeliveryStore {
+  /** Conditional put keyed by X-GitHub-Delivery: true the first time, false for a repeat. */
+  claim(deliveryId: string, at: Date): Promise<boolean>;
+  /** Remembers which run a delivery started (shown to a repeated delivery). */
+  attachRun(deliveryId: string, runId: string): Promise<void>;
+  get(deliveryId: string): Promise<{ deliveryId: string; runId?: string } | undefined>;
+  /** Forgets a claim whose run could not be started, so a redelivery can try again. */
+  release(deliveryId: string): Promise<void>;
+}
+
+export interface SequenceStore {
+  /** An atomic per-repository counter: the order in which pushes were received. */
+  next(repository: string): Promise<number>;
+}
+
+// ---------------------------------------------------------------- locks
+
+export interface LockHolder {
+  runId: string;
+  sequence: number;
+  executionName: string;
+  acquiredAt: string;
+  /** Epoch seconds. A number, compared in the condition expression; TTL is only clean-up. */
+  leaseExpiresAt: number;
+}
+
+export interface QueueEntry {
+  runId: string;
+  sequence: number;
+  executionName: string;
+  enqueuedAt: string;
+  /** Set while the run's execution is waiting for the lock: the task token to resume it. */
+  taskToken?: string;
+}
+
+export type AcquireResult = { acquired: true; holder: LockHolder } | { acquired: false; holder: LockHolder };
+
+export interface LockEvent {
+  at: string;
+  kind: 'acquired' | 'released' | 'forced_release' | 'expired_takeover';
+  runId: string;
+  by?: string;
+  reason?: string;
+}
+
+/** Single-item primitives over one table; the ordering rules live in the domain (locks.ts). */
+export interface LockStore {
+  get(lockKey: string): Promise<LockHolder | undefined>;
+  /**
+   * Conditional put: succeeds when no lock exists, the lease has expired (leaseExpiresAt < now), or
+   * the caller already holds it. A lost race returns the holder; it never throws for that.
+   */
+  tryAcquire(lockKey: string, holder: LockHolder, nowEpochSeconds: number): Promise<AcquireResult>;
+  /** Extends the lease, only for the holder. False when the caller no longer holds the lock. */
+  renew(lockKey: string, runId: string, leaseExpiresAt: number): Promise<boolean>;
+  /** Conditional delete, only by the holder. False when the caller does not hold the lock. */
+  release(lockKey: string, runId: string): Promise<boolean>;
+  /** Unconditional removal by an operator; returns who held it. */
+  forceRelease(lockKey: string): Promise<LockHolder | undefined>;
+  enqueue(lockKey: string, entry: QueueEntry): Promise<void>;
+  /** Stores the waiting execution's task token on its queue entry. False when the entry is gone. */
+  setWaiterToken(lockKey: string, runId: string, sequence: number, taskToken: string): Promise<boolean>;
+  /** Queue entries ordered by sequence (oldest push first). */
+  listQueue(lockKey: string): Promise<QueueEntry[]>;
+  dequeue(lockKey: string, runId: string, sequence: number): Promise<void>;
+  recordEvent(lockKey: string, event: LockEvent): Promise<void>;
+  listEvents(lockKey: string): Promise<LockEvent[]>;
+  /** Every lock currently held (the reconciler and restart recovery walk these). */
+  listHeld(): Promise<Array<{ lockKey: string; holder: LockHolder }>>;
+}
+
+// ---------------------------------------------------------------- approvals
+
+export interface ApprovalRecord {
+  /** 128 random bits, hex. */
+  id: string;
+  runId: string;
+  repository: string;
+  environment: string;
+  sha: string;
+  planSha256: string;
+  status: ApprovalStatus;
+  createdAt: string;
+  /** Epoch seconds. */
+  expiresAt: number;
+  /** Kept only here: never in a link, a message or a log. */
+  taskToken: string;
+  approvers: string[];
+  allowSelfApproval: boolean;
+  /** Who may not approve when self-approval is off (the pusher, the commit author). */
+  selfIdentities: string[];
+  decidedBy?: string;
+  decidedAt?: string;
+  reason?: string;
+}
+
+export type DecideResult = { decided: true; approval: ApprovalRecord } | { decided: false; approval: ApprovalRecord | undefined };
+
+export interface ApprovalStore {
+  create(record: ApprovalRecord): Promise<void>;
+  get(id: string): Promise<ApprovalRecord | undefined>;
+  /**
+   * One conditional update pending → decided (approved, rejected, expired, superseded); it can succeed
+   * once. `decision` of approved/rejected also requires expiresAt > now.
+   */
+  decide(
+    id: string,
+    decision: { status: Exclude<ApprovalStatus, 'pending'>; by?: string; reason?: string },
+    now: Date,
+  ): Promise<DecideResult>;
+}
+
+// ---------------------------------------------------------------- orchestration
+
+export interface ExecutionStarter {
+  /** Starts the state machine; `started: false` when an execution with that name already exists. */
+  start(name: string, input: PipelineInput): Promise<{ started: boolean; executionId: string }>;
+}
+
+export interface TaskCallbacks {
+  /** `delivered: false` when the token is unknown, already used or timed out. */
+  sendTaskSuccess(taskToken: string, output: unknown): Promise<{ delivered: boolean }>;
+  sendTaskFailure(taskToken: string, error: string, cause: string): Promise<{ delivered: boolean }>;
+}
+
+export interface ExecutionInspector {
+  /** Whether the named execution is still running (reconciler: free locks of dead holders). */
+  isRunning(executionName: string): Promise<boolean>;
+}
+
+/** The execution input the webhook (or reconciler, drift scheduler) hands to the state machine. */
+export interface PipelineEnvironment {
+  name: string;
+  requiresApproval: boolean;
+  approvalTimeoutSeconds: number;
+}
+
+export interface PipelineInput {
+  runId: string;
+  mode: 'deploy' | 'plan_only';
+  repository: string;
+  sha: string;
+  sequence: number;
+  cloneUrl: string;
+  directory: string;
+  environments: PipelineEnvironment[];
+  environmentCount: number;
+  planTimeoutSeconds: number;
+  applyTimeoutSeconds: number;
+  lockWaitSeconds: number;
+}
+
+// ---------------------------------------------------------------- artifacts, notifications, VCS
+
+export interface ArtifactStore {
+  put(key: string, body: Buffer | string, contentType?: string): Promise<void>;
+  get(key: string): Promise<Buffer | undefined>;
+}
+
+export interface ApprovalLink {
+  approver: string | undefined;
+  url: string;
+}
+
+export interface ApprovalRequest {
+  approval: ApprovalRecord;
+  run: Run;
+  stage: Stage;
+  links: ApprovalLink[];
+  planText?: string;
+}
+
+export interface Notifier {
+  approvalRequested(request: ApprovalRequest): Promise<void>;
+  /** Drift found, run failed: a short message with the run link. */
+  runNotice(run: Run, message: string, runUrl: string): Promise<void>;
+}
+
+export type CommitState = 'pending' | 'success' | 'failure' | 'error';
+
+export interface VcsClient {
+  setCommitStatus(repository: string, sha: string, status: { context: string; state: CommitState; description: string; targetUrl?: string }): Promise<void>;
+  upsertPullRequestComment(repository: string, pullRequest: number, marker: string, body: string): Promise<void>;
+  getBranchHead(repository: string, branch: string): Promise<string | undefined>;
+}

@@ -1,0 +1,79 @@
+/** The run record, as stored and as shown by `--json` (../shared/interface.md). */
+
+export const RUN_STATUSES = ['running', 'awaiting_approval', 'succeeded', 'failed', 'rejected', 'expired', 'superseded', 'interrupted'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+export const TERMINAL_RUN_STATUSES: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'rejected', 'expired', 'superseded', 'interrupted']);
+
+export const STAGE_STATUSES = [
+  'pending', 'waiting_for_lock', 'planning', 'planned', 'awaiting_approval', 'applying', 'applied',
+  'no_changes', 'failed', 'rejected', 'expired', 'superseded', 'skipped', 'interrupted',
+] as const;
+export type StageStatus = (typeof STAGE_STATUSES)[number];
+export const TERMINAL_STAGE_STATUSES: ReadonlySet<StageStatus> = new Set(['applied', 'planned', 'no_changes', 'failed', 'rejected', 'expired', 'superseded', 'skipped', 'interrupted']);
+
+export type Trigger = 'push' | 'pull_request' | 'reconcile' | 'drift' | 'manual';
+/** deploy: plan, approve where required, apply, environment by environment. plan_only: pull requests and drift. */
+export type RunMode = 'deploy' | 'plan_only';
+
+export interface PlanSummary {
+  add: number;
+  change: number;
+  destroy: number;
+  replace: number;
+  /** True when terraform's detailed exit code was 2 (resource or output changes). */
+  hasChanges: boolean;
+  sha256: string;
+  addresses: { create: string[]; update: string[]; delete: string[]; replace: string[] };
+}
+
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired' | 'superseded';
+
+export interface StageApproval {
+  id: string;
+  status: ApprovalStatus;
+  by?: string;
+  at?: string;
+}
+
+export interface StageTransition {
+  status: StageStatus;
+  at: string;
+}
+
+export interface Stage {
+  environment: string;
+  status: StageStatus;
+  plan?: PlanSummary;
+  approval?: StageApproval;
+  error?: string;
+  transitions: StageTransition[];
+}
+
+export interface Run {
+  id: string;
+  repository: string;
+  sha: string;
+  ref: string;
+  trigger: Trigger;
+  mode: RunMode;
+  pullRequest?: number;
+  status: RunStatus;
+  createdAt: string;
+  updatedAt: string;
+  error?: string;
+  /** Who pushed (or opened the pull request) and who wrote the head commit; approvals may refuse them. */
+  pusher?: string;
+  author?: { name?: string; email?: string; login?: string };
+  message?: string;
+  /** Per-repository push sequence: environment locks are granted in this order. */
+  sequence: number;
+  executionName: string;
+  deliveryId?: string;
+  /** Set when the run was superseded by a newer push or freed by `tfgate unlock`. */
+  notes?: string[];
+  stages: Stage[];
+}
+
+export function isTerminalRun(status: RunStatus): boolean {
+  return TERMINAL_RUN_STATUSES.has(status);
+}
