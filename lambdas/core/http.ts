@@ -1,0 +1,49 @@
+/**
+ * The transport-free HTTP shape every route handler takes and returns. The Lambda function URL
+ * adapter and the local node:http server both translate to and from it, so a route is written once.
+ */
+export interface HttpRequest {
+  method: string;
+  /** Path without the query string, e.g. /approvals/abc. */
+  path: string;
+  query: Record<string, string>;
+  /** Header names lower-cased. */
+  headers: Record<string, string | undefined>;
+  /** The raw body bytes: signatures are verified on exactly these. */
+  body: Buffer;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export type HttpHandler = (request: HttpRequest) => Promise<HttpResponse>;
+
+export function json(status: number, value: unknown, headers: Record<string, string> = {}): HttpResponse {
+  return { status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers }, body: JSON.stringify(value) };
+}
+
+export function text(status: number, body: string, headers: Record<string, string> = {}): HttpResponse {
+  return { status, headers: { 'content-type': 'text/plain; charset=utf-8', ...headers }, body };
+}
+
+export function html(status: number, body: string, headers: Record<string, string> = {}): HttpResponse {
+  return {
+    status,
+    headers: {
+      'content-type': 'text/html; charset=utf-8',
+      // Pages show plan text from terraform: no scripts, no framing, no referrer leaking approval ids.
+      'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'cache-control': 'no-store',
+      ...headers,
+    },
+    body,
+  };
+}
+
+/** Body limit of GitHub webhooks (25 MiB); larger deliveries are refused with 413 before anything else. */
+export const MAX_WEBHOOK_BODY_BYTES = 25 * 1024 * 1024;
