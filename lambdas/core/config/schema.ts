@@ -15,13 +15,18 @@ const BRANCH_NAME = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[A-Za-z0-9._\/-]{1,200}(
 const DIRECTORY = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._\/-]{1,200}$/;
 const EMAIL = /^[^\s@<>"']+@[^\s@<>"']+\.[^\s@<>"']+$/;
 
+// Step Functions waits are capped well below the execution limit, and below the 24.8 days a Node timer
+// can hold (the local engine runs the same timeouts).
+const MAX_WAIT_SECONDS = 14 * 86400;
+
 const duration = (fallback: string) =>
   z
     .string()
     .default(fallback)
     .refine((text) => parseDurationSeconds(text) !== undefined, {
       message: 'must be a duration such as 90s, 30m, 24h or 7d',
-    });
+    })
+    .refine((text) => (parseDurationSeconds(text) ?? 0) <= MAX_WAIT_SECONDS, { message: 'must be at most 14d' });
 
 const approvalSchema = z.strictObject({
   approvers: z.array(z.string().regex(EMAIL, 'must be an email address')).default([]),

@@ -1,0 +1,269 @@
+import { randomBytes } from 'node:crypto';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AcquireResult, Clock, LockEvent, LockHolder, LockStore, QueueEntry } from '../domain/ports.js';
+import { systemClock } from '../domain/ports.js';
+import { StoreError, isConditionalCheckFailed, oldItemOf, storeCall, ttlAfterDays } from './errors.js';
+import { TTL_ATTRIBUTE } from './table-layout.js';
+
+const HOLDER_SORT_KEY = 'HOLDER';
+const QUEUE_PREFIX = 'QUEUE#';
+const EVENT_PREFIX = 'EVENT#';
+const LOCK_PREFIX = 'LOCK#';
+/** Twelve digits keep the lexical order of the sort key equal to the numeric order of sequences. */
+const SEQUENCE_DIGITS = 12;
+/** Long after any lease or wait could matter; only so abandoned items do not pile up. */
+const HOLDER_RETENTION_DAYS = 30;
+const QUEUE_RETENTION_DAYS = 90;
+const EVENT_RETENTION_DAYS = 400;
+/**
+ * A lost acquire whose holder vanished before we could read it is retried; a handful of rounds is
+ * plenty because each round either wins or finds a holder.
+ */
+const ACQUIRE_ATTEMPTS = 5;
+
+export function lockPartitionKey(lockKey: string): string {
+  return `${LOCK_PREFIX}${lockKey}`;
+}
+
+export function queueSortKey(sequence: number, runId: string): string {
+  return `${QUEUE_PREFIX}${String(sequence).padStart(SEQUENCE_DIGITS, '0')}#${runId}`;
+}
+
+function holderOf(item: Record<string, unknown>): LockHolder {
+  return {
+    runId: item.runId as string,
+    sequence: item.sequence as number,
+    executionName: item.executionName as string,
+    acquiredAt: item.acquiredAt as string,
+    leaseExpiresAt: item.leaseExpiresAt as number,
+  };
+}
+
+function queueEntryOf(item: Record<string, unknown>): QueueEntry {
+  const entry: QueueEntry = {
+    runId: item.runId as string,
+    sequence: item.sequence as number,
+    executionName: item.executionName as string,
+    enqueuedAt: item.enqueuedAt as string,
+  };
+  if (typeof item.taskToken === 'string') entry.taskToken = item.taskToken;
+  return entry;
+}
+
+function eventOf(item: Record<string, unknown>): LockEvent {
+  const event: LockEvent = { at: item.at as string, kind: item.kind as LockEvent['kind'], runId: item.runId as string };
+  if (typeof item.by === 'string') event.by = item.by;
+  if (typeof item.reason === 'string') event.reason = item.reason;
+  return event;
+}
+
+export class DynamoLockStore implements LockStore {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  async get(lockKey: string): Promise<LockHolder | undefined> {
+    const result = await storeCall('GetItem(lock)', () =>
+      this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk: lockPartitionKey(lockKey), sk: HOLDER_SORT_KEY }, ConsistentRead: true })),
+    );
+    return result.Item ? holderOf(result.Item) : undefined;
+  }
+
+  async tryAcquire(lockKey: string, holder: LockHolder, nowEpochSeconds: number): Promise<AcquireResult> {
+    return storeCall('PutItem(lock)', async () => {
+      for (let attempt = 0; attempt < ACQUIRE_ATTEMPTS; attempt++) {
+        try {
+          await this.client.send(
+            new PutCommand({
+              TableName: this.tableName,
+              Item: {
+                pk: lockPartitionKey(lockKey),
+                sk: HOLDER_SORT_KEY,
+                lockKey,
+                ...holder,
+                [TTL_ATTRIBUTE]: holder.leaseExpiresAt + HOLDER_RETENTION_DAYS * 86_400,
+              },
+              ConditionExpression: 'attribute_not_exists(pk) OR leaseExpiresAt < :now OR runId = :me',
+              ExpressionAttributeValues: { ':now': nowEpochSeconds, ':me': holder.runId },
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            }),
+          );
+          return { acquired: true, holder };
+        } catch (error) {
+          if (!isConditionalCheckFailed(error)) throw error;
+          const returned = oldItemOf(error);
+          const current = returned ? holderOf(returned) : await this.get(lockKey);
+          if (current) return { acquired: false, holder: current };
+          // Released between our put and our read: the lock is free again, so try again.
+        }
+      }
+      throw new StoreError(`Lock ${lockKey} kept changing hands; gave up acquiring after ${ACQUIRE_ATTEMPTS} attempts`);
+    });
+  }
+
+  async renew(lockKey: string, runId: string, leaseExpiresAt: number): Promise<boolean> {
+    return storeCall('UpdateItem(lock lease)', async () => {
+      try {
+        await this.client.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: lockPartitionKey(lockKey), sk: HOLDER_SORT_KEY },
+            UpdateExpression: 'SET leaseExpiresAt = :lease, #ttl = :ttl',
+            ConditionExpression: 'runId = :me',
+            ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
+            ExpressionAttributeValues: { ':lease': leaseExpiresAt, ':me': runId, ':ttl': leaseExpiresAt + HOLDER_RETENTION_DAYS * 86_400 },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionalCheckFailed(error)) return false;
+        throw error;
+      }
+    });
+  }
+
+  async release(lockKey: string, runId: string): Promise<boolean> {
+    return storeCall('DeleteItem(lock)', async () => {
+      try {
+        await this.client.send(
+          new DeleteCommand({
+            TableName: this.tableName,
+            Key: { pk: lockPartitionKey(lockKey), sk: HOLDER_SORT_KEY },
+            ConditionExpression: 'runId = :me',
+            ExpressionAttributeValues: { ':me': runId },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionalCheckFailed(error)) return false;
+        throw error;
+      }
+    });
+  }
+
+  async forceRelease(lockKey: string): Promise<LockHolder | undefined> {
+    const result = await storeCall('DeleteItem(lock, forced)', () =>
+      this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: lockPartitionKey(lockKey), sk: HOLDER_SORT_KEY }, ReturnValues: 'ALL_OLD' })),
+    );
+    return result.Attributes ? holderOf(result.Attributes) : undefined;
+  }
+
+  async enqueue(lockKey: string, entry: QueueEntry): Promise<void> {
+    await storeCall('PutItem(queue entry)', async () => {
+      try {
+        await this.client.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: {
+              pk: lockPartitionKey(lockKey),
+              sk: queueSortKey(entry.sequence, entry.runId),
+              ...entry,
+              [TTL_ATTRIBUTE]: ttlAfterDays(new Date(entry.enqueuedAt), QUEUE_RETENTION_DAYS),
+            },
+            // A repeated enqueue (a retried intake) must not wipe a task token already stored.
+            ConditionExpression: 'attribute_not_exists(sk)',
+          }),
+        );
+      } catch (error) {
+        if (!isConditionalCheckFailed(error)) throw error;
+      }
+    });
+  }
+
+  async setWaiterToken(lockKey: string, runId: string, sequence: number, taskToken: string): Promise<boolean> {
+    return storeCall('UpdateItem(queue token)', async () => {
+      try {
+        await this.client.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: lockPartitionKey(lockKey), sk: queueSortKey(sequence, runId) },
+            UpdateExpression: 'SET taskToken = :token',
+            ConditionExpression: 'attribute_exists(sk)',
+            ExpressionAttributeValues: { ':token': taskToken },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionalCheckFailed(error)) return false;
+        throw error;
+      }
+    });
+  }
+
+  async listQueue(lockKey: string): Promise<QueueEntry[]> {
+    return (await this.queryPrefix(lockKey, QUEUE_PREFIX)).map(queueEntryOf);
+  }
+
+  async dequeue(lockKey: string, runId: string, sequence: number): Promise<void> {
+    await storeCall('DeleteItem(queue entry)', () =>
+      this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: lockPartitionKey(lockKey), sk: queueSortKey(sequence, runId) } })),
+    );
+  }
+
+  async recordEvent(lockKey: string, event: LockEvent): Promise<void> {
+    await storeCall('PutItem(lock event)', () =>
+      this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: lockPartitionKey(lockKey),
+            // The random suffix keeps two events in the same millisecond apart.
+            sk: `${EVENT_PREFIX}${event.at}#${randomBytes(4).toString('hex')}`,
+            ...event,
+            [TTL_ATTRIBUTE]: ttlAfterDays(this.clock.now(), EVENT_RETENTION_DAYS),
+          },
+        }),
+      ),
+    );
+  }
+
+  async listEvents(lockKey: string): Promise<LockEvent[]> {
+    return (await this.queryPrefix(lockKey, EVENT_PREFIX)).map(eventOf);
+  }
+
+  async listHeld(): Promise<Array<{ lockKey: string; holder: LockHolder }>> {
+    const held: Array<{ lockKey: string; holder: LockHolder }> = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await storeCall('Scan(held locks)', () =>
+        this.client.send(
+          new ScanCommand({
+            TableName: this.tableName,
+            ConsistentRead: true,
+            FilterExpression: 'sk = :holder',
+            ExpressionAttributeValues: { ':holder': HOLDER_SORT_KEY },
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      for (const item of page.Items ?? []) {
+        held.push({ lockKey: (item.pk as string).slice(LOCK_PREFIX.length), holder: holderOf(item) });
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return held;
+  }
+
+  private async queryPrefix(lockKey: string, prefix: string): Promise<Array<Record<string, unknown>>> {
+    const items: Array<Record<string, unknown>> = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await storeCall(`Query(${prefix})`, () =>
+        this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            ConsistentRead: true,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+            ExpressionAttributeValues: { ':pk': lockPartitionKey(lockKey), ':prefix': prefix },
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      items.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return items;
+  }
+}
