@@ -1,0 +1,155 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { RepositoryConfig, TfgateConfig } from '../core/config/load.js';
+import type { Clock, DeliveryStore, ExecutionStarter, PipelineInput, RunStore, SequenceStore } from '../core/domain/ports.js';
+import type { Run } from '../core/domain/run.js';
+import type { EnvironmentLocks } from '../core/domain/locks.js';
+import type { WebhookLogger } from './logger.js';
+import type { RunDecision } from './route.js';
+
+/**
+ * Turns a run decision into a recorded, queued and started run, at most once per delivery:
+ * claim delivery → sequence → run record → lock queues (deploy) → StartExecution → remember the run.
+ */
+
+export interface IntakeDeps {
+  config: TfgateConfig;
+  runs: RunStore;
+  deliveries: DeliveryStore;
+  sequences: SequenceStore;
+  locks: Pick<EnvironmentLocks, 'enqueue' | 'releaseAll'>;
+  starter: ExecutionStarter;
+  clock: Clock;
+  logger: WebhookLogger;
+  newRunId?: () => string;
+}
+
+export type IntakeOutcome =
+  | { kind: 'started'; runId: string; executionName: string }
+  | { kind: 'duplicate'; runId?: string }
+  | { kind: 'failed'; runId?: string; error: string };
+
+const EXECUTION_NAME_PREFIX = 'gh-';
+// Step Functions names: at most 80 characters of [A-Za-z0-9_-].
+const PLAIN_DELIVERY_ID = /^[A-Za-z0-9_-]{1,77}$/;
+
+/**
+ * The execution name for a delivery. A Standard execution name stays reserved for 90 days, so a
+ * redelivered event cannot start a twin even if the delivery record is gone. Ids that do not fit the
+ * name rules are hashed rather than cut or rewritten, so two different ids never share a name.
+ */
+export function executionNameFor(deliveryId: string): string {
+  if (PLAIN_DELIVERY_ID.test(deliveryId)) return `${EXECUTION_NAME_PREFIX}${deliveryId}`;
+  return `ghx-${createHash('sha256').update(deliveryId).digest('hex')}`;
+}
+
+export function pipelineInputFor(run: Run, repository: RepositoryConfig, cloneUrl: string, config: TfgateConfig): PipelineInput {
+  return {
+    runId: run.id,
+    mode: run.mode,
+    repository: run.repository,
+    sha: run.sha,
+    sequence: run.sequence,
+    cloneUrl,
+    directory: repository.directory,
+    environments: repository.environments.map((environment) => ({
+      name: environment.name,
+      requiresApproval: environment.approval !== undefined,
+      approvalTimeoutSeconds: environment.approval?.timeoutSeconds ?? 0,
+    })),
+    environmentCount: repository.environments.length,
+    planTimeoutSeconds: config.timeouts.planSeconds,
+    applyTimeoutSeconds: config.timeouts.applySeconds,
+    lockWaitSeconds: config.timeouts.lockWaitSeconds,
+  };
+}
+
+export async function startRun(decision: RunDecision, deliveryId: string, deps: IntakeDeps): Promise<IntakeOutcome> {
+  const { runs, deliveries, sequences, locks, starter, clock, logger } = deps;
+  const claimedAt = clock.now();
+  if (!(await deliveries.claim(deliveryId, claimedAt))) {
+    const earlier = await deliveries.get(deliveryId);
+    return earlier?.runId ? { kind: 'duplicate', runId: earlier.runId } : { kind: 'duplicate' };
+  }
+
+  const executionName = executionNameFor(deliveryId);
+  const repository = decision.repository;
+  let run: Run | undefined;
+  let queued = false;
+  try {
+    const sequence = await sequences.next(repository.name);
+    run = newRun(decision, { id: (deps.newRunId ?? randomUUID)(), sequence, executionName, deliveryId, at: clock.now() });
+    await runs.create(run);
+    if (run.mode === 'deploy') {
+      // Set before enqueueing: if one environment fails, the ones that succeeded must be released too.
+      queued = true;
+      const queuedRun = run;
+      await Promise.all(repository.environments.map((environment) => locks.enqueue(repository.name, environment.name, queuedRun)));
+    }
+    const started = await starter.start(executionName, pipelineInputFor(run, repository, decision.cloneUrl, deps.config));
+    if (!started.started) {
+      // The name is taken: this delivery was handled before (its claim had expired). Never a second run.
+      await abandon(run, queued, `execution ${executionName} already exists: delivery ${deliveryId} was handled before`, deps);
+      return { kind: 'duplicate' };
+    }
+  } catch (error) {
+    const reason = `could not start the run: ${messageOf(error)}`;
+    logger.error('webhook intake failed', { deliveryId, runId: run?.id, executionName, error: messageOf(error) });
+    if (run) await abandon(run, queued, reason, deps);
+    await bestEffort(logger, 'release delivery', { deliveryId }, () => deliveries.release(deliveryId));
+    return run ? { kind: 'failed', runId: run.id, error: reason } : { kind: 'failed', error: reason };
+  }
+
+  // The run is started; failing to remember it only costs a repeated delivery its runId in the answer.
+  const startedRun = run;
+  await bestEffort(logger, 'attach run to delivery', { deliveryId, runId: run.id }, () => deliveries.attachRun(deliveryId, startedRun.id));
+  return { kind: 'started', runId: run.id, executionName };
+}
+
+function newRun(
+  decision: RunDecision,
+  identity: { id: string; sequence: number; executionName: string; deliveryId: string; at: Date },
+): Run {
+  const at = identity.at.toISOString();
+  return {
+    id: identity.id,
+    repository: decision.repository.name,
+    sha: decision.sha,
+    ref: decision.ref,
+    trigger: decision.trigger,
+    mode: decision.mode,
+    ...(decision.pullRequest !== undefined ? { pullRequest: decision.pullRequest } : {}),
+    status: 'running',
+    createdAt: at,
+    updatedAt: at,
+    ...(decision.pusher !== undefined ? { pusher: decision.pusher } : {}),
+    ...(decision.author !== undefined ? { author: decision.author } : {}),
+    ...(decision.message !== undefined ? { message: decision.message } : {}),
+    sequence: identity.sequence,
+    executionName: identity.executionName,
+    deliveryId: identity.deliveryId,
+    stages: decision.repository.environments.map((environment) => ({
+      environment: environment.name,
+      status: 'pending',
+      transitions: [{ status: 'pending', at }],
+    })),
+  };
+}
+
+/** A run no execution will ever drive: record why and take it out of every lock queue. */
+async function abandon(run: Run, queued: boolean, reason: string, deps: IntakeDeps): Promise<void> {
+  const fields = { runId: run.id, deliveryId: run.deliveryId };
+  await bestEffort(deps.logger, 'mark run failed', fields, () => deps.runs.updateRun(run.id, { status: 'failed', error: reason }, deps.clock.now()));
+  if (queued) await bestEffort(deps.logger, 'release lock queue entries', fields, () => deps.locks.releaseAll(run));
+}
+
+async function bestEffort(logger: WebhookLogger, what: string, fields: Record<string, unknown>, step: () => Promise<unknown>): Promise<void> {
+  try {
+    await step();
+  } catch (error) {
+    logger.error(`webhook intake: ${what} failed`, { ...fields, error: messageOf(error) });
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,187 @@
+import { z } from 'zod';
+import { findRepository, type RepositoryConfig, type TfgateConfig } from '../core/config/load.js';
+import type { Run, RunMode } from '../core/domain/run.js';
+
+/**
+ * Pure routing: (event name, payload, configuration) → what the webhook does. The payload is
+ * untrusted text until here; the fields a run uses are validated once and come out typed.
+ */
+
+export interface RunDecision {
+  kind: 'run';
+  repository: RepositoryConfig;
+  mode: RunMode;
+  trigger: 'push' | 'pull_request';
+  sha: string;
+  ref: string;
+  pullRequest?: number;
+  pusher?: string;
+  author?: Run['author'];
+  message?: string;
+  cloneUrl: string;
+}
+
+export type RouteDecision =
+  | { kind: 'pong'; zen?: string }
+  | { kind: 'ignored'; reason: string; repository?: string }
+  | { kind: 'malformed'; problem: string }
+  | RunDecision;
+
+const PULL_REQUEST_ACTIONS_THAT_PLAN = new Set(['opened', 'synchronize', 'reopened']);
+
+// Commit messages are free text of any length; the run record keeps enough to recognise the commit.
+const MAX_MESSAGE_CHARS = 2000;
+const MAX_REASON_NAME_CHARS = 200;
+
+const commitSha = z
+  .string()
+  .regex(/^[0-9a-fA-F]{40}$/, 'must be a 40-character hexadecimal commit id')
+  .transform((sha) => sha.toLowerCase());
+
+// What may reach a log line or a reason text at all: no whitespace or control characters.
+const anyRef = z.string().min(1).max(1024).regex(/^[^\x00-\x20\x7f]+$/, 'must be a git ref without spaces or control characters');
+
+const repositoryField = z.object({
+  full_name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}$/, 'must be owner/name'),
+  clone_url: z.unknown().optional(),
+});
+
+// Builds fetch from this URL, so it must be a plain http(s) URL: no options, no spaces, no local paths.
+const payloadCloneUrl = z
+  .string()
+  .max(2048)
+  .regex(/^https?:\/\/[^\s\0]+$/, 'must be an http(s) URL');
+
+const shortText = (max: number) => z.string().max(max).regex(/^[^\x00-\x1f\x7f]*$/, 'must not contain control characters');
+const login = z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$/, 'must be a GitHub login');
+
+const pushPayload = z.object({
+  ref: anyRef,
+  deleted: z.boolean().optional(),
+  after: z.string(),
+  pusher: z.object({ name: shortText(256).min(1), email: shortText(320).nullish() }),
+  head_commit: z
+    .object({
+      message: z.string(),
+      author: z
+        .object({ name: shortText(256).nullish(), email: shortText(320).nullish(), username: login.nullish() })
+        .nullish(),
+    })
+    .nullish(),
+});
+
+const pullRequestPayload = z.object({
+  action: z.string().min(1).max(64).regex(/^[a-z_]+$/, 'must be an action name'),
+  number: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  pull_request: z.object({ head: z.object({ sha: z.unknown() }) }),
+  sender: z.object({ login }),
+});
+
+// Same subset of git-check-ref-format the configuration applies to branch names.
+const SANE_BRANCH = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[A-Za-z0-9._\/-]{1,200}(?<![./])$/;
+
+export function routeEvent(event: string, payload: Record<string, unknown>, config: TfgateConfig): RouteDecision {
+  if (event === 'ping') {
+    return typeof payload.zen === 'string' && payload.zen.length <= 1000 ? { kind: 'pong', zen: payload.zen } : { kind: 'pong' };
+  }
+  if (event !== 'push' && event !== 'pull_request') return { kind: 'ignored', reason: `event ${event} starts nothing` };
+
+  const repositoryResult = repositoryField.safeParse(payload.repository);
+  if (!repositoryResult.success) return malformed(`${event} payload`, repositoryResult.error, 'repository');
+  const repository = findRepository(config, repositoryResult.data.full_name);
+  if (!repository) return { kind: 'ignored', reason: 'repository not configured', repository: repositoryResult.data.full_name };
+
+  const cloneUrl = resolveCloneUrl(repository, repositoryResult.data.clone_url);
+  return event === 'push' ? routePush(payload, repository, cloneUrl) : routePullRequest(payload, repository, cloneUrl);
+}
+
+type CloneUrl = { ok: true; url: string } | { ok: false; problem: RouteDecision };
+
+function resolveCloneUrl(repository: RepositoryConfig, fromPayload: unknown): CloneUrl {
+  if (repository.cloneUrl !== undefined) return { ok: true, url: repository.cloneUrl };
+  const result = payloadCloneUrl.safeParse(fromPayload);
+  return result.success ? { ok: true, url: result.data } : { ok: false, problem: malformed('payload', result.error, 'repository.clone_url') };
+}
+
+function routePush(payload: Record<string, unknown>, repository: RepositoryConfig, cloneUrl: CloneUrl): RouteDecision {
+  const parsed = pushPayload.safeParse(payload);
+  if (!parsed.success) return malformed('push payload', parsed.error);
+  const push = parsed.data;
+  const ignored = (reason: string): RouteDecision => ({ kind: 'ignored', reason, repository: repository.name });
+
+  if (push.ref.startsWith('refs/tags/')) return ignored('tag push');
+  if (!push.ref.startsWith('refs/heads/')) return ignored(`push to ${clip(push.ref)} is not a branch push`);
+  if (push.deleted === true) return ignored('branch deleted');
+  const branch = push.ref.slice('refs/heads/'.length);
+  if (branch !== repository.branch) {
+    return ignored(`push to branch ${clip(branch)} is not tracked (tracks ${repository.branch})`);
+  }
+  // Only the tracked branch gets this far, and its name passed the configuration's own check;
+  // this guards against a payload that differs from the configuration in ways string equality misses.
+  if (!SANE_BRANCH.test(branch)) return { kind: 'malformed', problem: 'push payload: ref: is not a plain branch ref' };
+
+  const sha = commitSha.safeParse(push.after);
+  if (!sha.success) return malformed('push payload', sha.error, 'after');
+  if (/^0+$/.test(sha.data)) return ignored('branch deleted');
+  if (!cloneUrl.ok) return cloneUrl.problem;
+
+  const commit = push.head_commit ?? undefined;
+  const author = commit?.author
+    ? definedOnly({ name: commit.author.name ?? undefined, email: commit.author.email ?? undefined, login: commit.author.username ?? undefined })
+    : undefined;
+  return {
+    kind: 'run',
+    repository,
+    mode: 'deploy',
+    trigger: 'push',
+    sha: sha.data,
+    ref: push.ref,
+    // Approvers are named by email, so the email is what a self-approval check can compare.
+    pusher: push.pusher.email || push.pusher.name,
+    ...(author && Object.keys(author).length > 0 ? { author } : {}),
+    ...(commit ? { message: commit.message.slice(0, MAX_MESSAGE_CHARS) } : {}),
+    cloneUrl: cloneUrl.url,
+  };
+}
+
+function routePullRequest(payload: Record<string, unknown>, repository: RepositoryConfig, cloneUrl: CloneUrl): RouteDecision {
+  const parsed = pullRequestPayload.safeParse(payload);
+  if (!parsed.success) return malformed('pull_request payload', parsed.error);
+  const event = parsed.data;
+  if (!PULL_REQUEST_ACTIONS_THAT_PLAN.has(event.action)) {
+    return { kind: 'ignored', reason: `pull_request action ${event.action} starts nothing`, repository: repository.name };
+  }
+  const sha = commitSha.safeParse(event.pull_request.head.sha);
+  if (!sha.success) return malformed('pull_request payload', sha.error, 'pull_request.head.sha');
+  if (!cloneUrl.ok) return cloneUrl.problem;
+  return {
+    kind: 'run',
+    repository,
+    mode: 'plan_only',
+    trigger: 'pull_request',
+    sha: sha.data,
+    // Forks' commits are reachable in the base repository under this ref, so builds fetch it from there.
+    ref: `refs/pull/${event.number}/head`,
+    pullRequest: event.number,
+    pusher: event.sender.login,
+    cloneUrl: cloneUrl.url,
+  };
+}
+
+/** Names the field and the rule, never the value: payload content stays out of responses and logs. */
+function malformed(what: string, error: z.ZodError, prefix?: string): RouteDecision {
+  const issue = error.issues[0];
+  const path = [prefix, ...(issue?.path ?? []).map(String)].filter((part) => part !== undefined && part !== '').join('.');
+  const rule = issue?.code === 'invalid_type' ? `expected ${issue.expected}` : (issue?.message ?? 'is invalid');
+  return { kind: 'malformed', problem: `${what}: ${path || 'body'}: ${rule}` };
+}
+
+function clip(name: string): string {
+  return name.length > MAX_REASON_NAME_CHARS ? `${name.slice(0, MAX_REASON_NAME_CHARS)}…` : name;
+}
+
+function definedOnly<T extends Record<string, unknown>>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
