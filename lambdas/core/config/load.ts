@@ -69,7 +69,7 @@ export function parseConfig(text: string, file = 'tfgate.yaml'): TfgateConfig {
   }
   const lineCounter = new LineCounter();
   // Aliases are refused outright: a configuration has no use for them and they allow "billion laughs".
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, maxAliasCount: 0 });
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const at = (offset: number | undefined) => {
     const pos = lineCounter.linePos(offset ?? 0);
     return { line: pos.line, column: pos.col };

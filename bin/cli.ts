@@ -1,0 +1,124 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError } from '../lambdas/core/config/load.js';
+import { TerraformNotFoundError } from '../lambdas/core/terraform-locator.js';
+import { runDemo } from './commands/demo.js';
+import { runLocal } from './commands/local.js';
+import { approveOrReject, showRun, listRuns, unlockEnvironment, CliError } from './commands/client.js';
+import { sendPushEvents } from '../lambdas/core/local/post-receive.js';
+
+/** The `tfgate` command line (../shared/interface.md fixes its surface). */
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number (0 picks a free one)');
+  return n;
+}
+
+const program = new Command('tfgate')
+  .description('Terraform GitOps: plan ops, apply ops, plan apps, approve, apply apps.')
+  .version(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version as string)
+  .showHelpAfterError();
+
+const dataOption = () => new Option('--data <dir>', 'data directory of tfgate local').default('.tfgate');
+const urlOption = () => new Option('--url <url>', 'a running tfgate local (default: the one using --data, else http://127.0.0.1:8787)');
+
+program
+  .command('local')
+  .description('run the whole pipeline on this machine')
+  .option('--config <file>', 'tfgate.yaml to use (default: ./tfgate.yaml, else a starter in the data directory)')
+  .addOption(dataOption())
+  .option('--port <n>', 'port to listen on (0 picks a free one)', port, 8787)
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--terraform <bin>', 'terraform or tofu binary')
+  .option('--webhook-secret <secret>', 'webhook secret (default: TFGATE_WEBHOOK_SECRET, else one kept in the data directory)')
+  .action(async (options) => {
+    await runLocal(options);
+  });
+
+program
+  .command('demo')
+  .description('a self-contained tour: example repository, a push, the run, the approval')
+  .option('--auto-approve', 'approve through the approval page route, as a person would')
+  .option('--terraform <bin>', 'terraform or tofu binary')
+  .option('--port <n>', 'port to listen on (0 picks a free one)', port, 0)
+  .option('--data <dir>', 'data directory (default: a new temporary directory)')
+  .action(async (options) => {
+    process.exitCode = await runDemo(options);
+  });
+
+program
+  .command('runs')
+  .description('list runs, newest first')
+  .option('--json', 'print JSON')
+  .addOption(dataOption())
+  .addOption(urlOption())
+  .action(async (options) => listRuns(options));
+
+program
+  .command('show')
+  .argument('<run>', 'run id')
+  .description('one run with its stages, plan summaries, approvals and error')
+  .option('--json', 'print JSON')
+  .addOption(dataOption())
+  .addOption(urlOption())
+  .action(async (run: string, options) => showRun(run, options));
+
+for (const decision of ['approve', 'reject'] as const) {
+  const command = program
+    .command(decision)
+    .argument('<approval>', 'approval id (from the link)')
+    .description(decision === 'approve' ? 'approve a pending approval' : 'reject a pending approval')
+    .option('--as <email>', 'the approver you are (signed with the data directory\'s link key)')
+    .addOption(dataOption())
+    .addOption(urlOption());
+  if (decision === 'reject') command.option('--reason <text>', 'why');
+  command.action(async (approval: string, options) => approveOrReject(decision, approval, options));
+}
+
+program
+  .command('unlock')
+  .argument('<repo>', 'owner/name')
+  .argument('<env>', 'environment')
+  .description('free a stuck environment lock (recorded with who and why)')
+  .option('--reason <text>', 'why', 'freed by tfgate unlock')
+  .addOption(dataOption())
+  .addOption(urlOption())
+  .action(async (repo: string, env: string, options) => unlockEnvironment(repo, env, options));
+
+program
+  .command('post-receive', { hidden: true })
+  .requiredOption('--data <dir>')
+  .requiredOption('--repository <name>')
+  .action(async (options: { data: string; repository: string }) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    const failures = await sendPushEvents({
+      dataDir: path.resolve(options.data),
+      gitDir: process.env.GIT_DIR ? path.resolve(process.env.GIT_DIR) : process.cwd(),
+      repository: options.repository,
+      stdin: Buffer.concat(chunks).toString('utf8'),
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    // A failed delivery never refuses the push: the commits are in; the reconciler catches up.
+    if (failures > 0) process.stderr.write('tfgate: the push is stored, but its run did not start; see the message above.\n');
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof TerraformNotFoundError) {
+    process.stderr.write(`tfgate: ${error.message}\n`);
+    process.exit(2);
+  }
+  if (error instanceof ConfigError) {
+    process.stderr.write(`tfgate: the configuration is invalid:\n${error.message}\n`);
+    process.exit(2);
+  }
+  if (error instanceof CliError) {
+    process.stderr.write(`tfgate: ${error.message}\n`);
+    process.exit(error.exitCode);
+  }
+  throw error;
+}

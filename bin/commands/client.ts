@@ -1,0 +1,141 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { signApprover } from '../../lambdas/core/domain/approval-links.js';
+import { serverInfoFile } from './local.js';
+
+/** The commands that read or decide work through a running tfgate local's HTTP API. */
+
+export class CliError extends Error {
+  override name = 'CliError';
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+  }
+}
+
+export interface ClientOptions {
+  url?: string;
+  data: string;
+  json?: boolean;
+}
+
+export function baseUrl(options: ClientOptions): string {
+  if (options.url) return options.url.replace(/\/+$/, '');
+  try {
+    const info = JSON.parse(readFileSync(serverInfoFile(options.data), 'utf8')) as { url?: string };
+    if (info.url) return info.url;
+  } catch {
+    // No running tfgate local recorded there: the documented default.
+  }
+  return 'http://127.0.0.1:8787';
+}
+
+async function call(url: string, init: RequestInit = {}): Promise<{ status: number; body: unknown }> {
+  let response: Response;
+  try {
+    response = await fetch(url, { ...init, headers: { accept: 'application/json', ...init.headers }, signal: AbortSignal.timeout(30_000) });
+  } catch (error) {
+    throw new CliError(`cannot reach tfgate at ${new URL(url).origin}: ${(error as Error).message}. Is tfgate local running? (--url or --data tell where)`);
+  }
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // Not JSON: keep the text.
+  }
+  return { status: response.status, body };
+}
+
+interface RunJson {
+  id: string;
+  repository: string;
+  sha: string;
+  trigger: string;
+  status: string;
+  createdAt: string;
+  error?: string;
+  notes?: string[];
+  stages: Array<{ environment: string; status: string; plan?: { add: number; change: number; destroy: number; hasChanges?: boolean }; approval?: { id: string; status: string; by?: string }; error?: string }>;
+}
+
+function planText(plan: RunJson['stages'][number]['plan']): string {
+  if (!plan) return '';
+  if (plan.hasChanges === false) return 'no changes';
+  return `+${plan.add} ~${plan.change} -${plan.destroy}`;
+}
+
+export async function listRuns(options: ClientOptions): Promise<void> {
+  const { status, body } = await call(`${baseUrl(options)}/runs`);
+  if (status !== 200) throw new CliError(`listing runs failed (${status}): ${JSON.stringify(body)}`);
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+    return;
+  }
+  const runs = (body as { runs: RunJson[] }).runs;
+  if (runs.length === 0) process.stdout.write('no runs yet\n');
+  for (const run of runs) {
+    const stages = run.stages.map((s) => `${s.environment}:${s.status}`).join(' ');
+    process.stdout.write(`${run.id}  ${run.createdAt}  ${run.repository}@${run.sha.slice(0, 8)}  ${run.trigger}  ${run.status}  ${stages}\n`);
+  }
+}
+
+export async function showRun(runId: string, options: ClientOptions): Promise<void> {
+  const { status, body } = await call(`${baseUrl(options)}/runs/${encodeURIComponent(runId)}`);
+  if (status === 404) throw new CliError(`no run ${runId}`);
+  if (status !== 200) throw new CliError(`showing the run failed (${status}): ${JSON.stringify(body)}`);
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+    return;
+  }
+  const run = body as RunJson;
+  const lines = [`run ${run.id}: ${run.status}`, `  ${run.repository} ${run.sha} (${run.trigger})`, `  created ${run.createdAt}`];
+  if (run.error) lines.push(`  error: ${run.error}`);
+  for (const stage of run.stages) {
+    const approval = stage.approval ? ` approval ${stage.approval.id} ${stage.approval.status}${stage.approval.by ? ` by ${stage.approval.by}` : ''}` : '';
+    lines.push(`  ${stage.environment}: ${stage.status} ${planText(stage.plan)}${approval}`);
+    if (stage.error) lines.push(`    ${stage.error.split('\n').join('\n    ')}`);
+  }
+  for (const note of run.notes ?? []) lines.push(`  note: ${note}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Signs `--as` with the data directory's link key when it is readable (an operator on this machine). */
+function signedApprover(options: ClientOptions & { as?: string }, approvalId: string): string | undefined {
+  if (!options.as) return undefined;
+  let key: string;
+  try {
+    key = readFileSync(path.join(path.resolve(options.data), 'link-key'), 'utf8').trim();
+  } catch {
+    throw new CliError(`--as needs the link key of the data directory (${path.resolve(options.data)}/link-key); use the link you were sent instead`);
+  }
+  return signApprover(key, approvalId, options.as);
+}
+
+export async function approveOrReject(decision: 'approve' | 'reject', approvalId: string, options: ClientOptions & { as?: string; reason?: string }): Promise<void> {
+  if (!/^[0-9a-f]{32}$/.test(approvalId)) throw new CliError('an approval id is 32 hexadecimal characters (the last part of the approval link)', 2);
+  const signed = signedApprover(options, approvalId);
+  const pageUrl = `${baseUrl(options)}/approvals/${approvalId}${signed ? `?as=${encodeURIComponent(signed)}` : ''}`;
+  // The same route a person uses: read the page's anti-forgery field, then post the decision.
+  const page = await call(pageUrl);
+  if (page.status === 404) throw new CliError(`no approval ${approvalId}`);
+  if (page.status !== 200) throw new CliError(`reading the approval failed (${page.status})`);
+  const approval = page.body as { formToken: string; canDecide: boolean; reason?: string; environment: string; runId: string };
+  const form = new URLSearchParams({ decision, form_token: approval.formToken });
+  if (options.reason) form.set('reason', options.reason);
+  const result = await call(pageUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+  const message = (result.body as { message?: string }).message ?? JSON.stringify(result.body);
+  if (result.status !== 200) throw new CliError(`${decision} refused (${result.status}): ${message}`);
+  process.stdout.write(`${message}\n`);
+}
+
+export async function unlockEnvironment(repository: string, environment: string, options: ClientOptions & { reason: string }): Promise<void> {
+  const by = process.env.USER || process.env.LOGNAME || 'tfgate unlock';
+  const result = await call(`${baseUrl(options)}/local/unlock`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ repository, environment, reason: options.reason, by }),
+  });
+  const body = result.body as { released?: boolean; holder?: string; error?: string };
+  if (result.status !== 200) throw new CliError(`unlock failed (${result.status}): ${body.error ?? JSON.stringify(body)}`);
+  process.stdout.write(body.released ? `freed the ${environment} lock of ${repository} (held by run ${body.holder})\n` : `the ${environment} lock of ${repository} was not held\n`);
+}

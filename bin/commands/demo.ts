@@ -1,0 +1,109 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { locateTerraform } from '../../lambdas/core/terraform-locator.js';
+import { renderSummaryLine } from '../../lambdas/core/domain/plan-summary.js';
+import { isTerminalRun, type Run } from '../../lambdas/core/domain/run.js';
+import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
+import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
+import { startLocalStack, type LocalStack } from '../../lambdas/core/local/runtime.js';
+import { DEMO_CHANGE, STARTER_REPOSITORY } from '../../lambdas/core/local/starter.js';
+import { printBanner, serverInfoFile } from './local.js';
+
+export interface DemoOptions {
+  autoApprove?: boolean;
+  terraform?: string;
+  port: number;
+  data?: string;
+}
+
+const print = (line: string) => process.stdout.write(`${line}\n`);
+
+/** Approves through the approval page exactly as a browser would: GET the page, POST its form. */
+async function approveThroughPage(link: string): Promise<void> {
+  const page = await fetch(link, { headers: { accept: 'text/html' } });
+  const html = await page.text();
+  const token = /name="form_token" value="([^"]+)"/.exec(html)?.[1];
+  if (page.status !== 200 || !token) throw new Error(`the approval page answered ${page.status} without a form`);
+  const answer = await fetch(link, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ decision: 'approve', form_token: token.replace(/&amp;/g, '&') }).toString(),
+  });
+  const text = await answer.text();
+  const message = /id="decision-result">([^<]*)</.exec(text)?.[1] ?? `status ${answer.status}`;
+  print(`  auto-approve: POST ${new URL(link).pathname} → ${answer.status}: ${message}`);
+  if (answer.status !== 200) throw new Error(`the approval was refused (${answer.status})`);
+}
+
+async function stateResources(stack: LocalStack, environment: string): Promise<string[]> {
+  const file = path.join(stack.dataDir, 'state', STARTER_REPOSITORY.replace('/', '__'), 'terraform.tfstate.d', environment, 'terraform.tfstate');
+  try {
+    const state = JSON.parse(await readFile(file, 'utf8')) as { resources?: Array<{ type: string; name: string }> };
+    return (state.resources ?? []).map((r) => `${r.type}.${r.name}`);
+  } catch {
+    return [];
+  }
+}
+
+export async function runDemo(options: DemoOptions): Promise<number> {
+  const terraform = await locateTerraform(options.terraform !== undefined ? { flag: options.terraform } : {});
+  const dataDir = options.data ?? (await mkdtemp(path.join(os.tmpdir(), 'tfgate-demo-')));
+  // The demo always uses its own starter configuration, whatever tfgate.yaml the current directory has.
+  const stack = await startLocalStack({ dataDir, cwd: dataDir, port: options.port, terraform: terraform.path, print });
+  await writeFile(serverInfoFile(stack.dataDir), JSON.stringify({ url: stack.url, pid: process.pid }));
+  printBanner(stack, terraform, 'generated');
+  try {
+    const remote = stack.remotes.find((r) => r.repository === STARTER_REPOSITORY);
+    if (!remote) throw new Error('the demo needs the starter repository');
+
+    let approvals = 0;
+    const approvalsSeen: Promise<void>[] = [];
+    const onApproval = (request: ApprovalRequest) => {
+      approvals += 1;
+      if (!options.autoApprove) {
+        print('  (waiting for you: open the link above, or run the tfgate approve command; Ctrl-C ends the demo)');
+        return;
+      }
+      const link = request.links[0]?.url;
+      if (link) approvalsSeen.push(approveThroughPage(link).catch((error: Error) => void print(`  auto-approve failed: ${error.message}`)));
+    };
+    stack.runs.events.on('approval', onApproval);
+
+    print(`\nPushing a change to ${STARTER_REPOSITORY} (${remote.branch}): one resource updated, one added.`);
+    const sha = await commitAndPush(remote.remote, { files: DEMO_CHANGE, message: 'Scale the cluster to v2 and add an ingress', branch: remote.branch });
+
+    const run = await new Promise<Run>((resolve, reject) => {
+      // Unattended (--auto-approve) the demo must end by itself; a person deciding takes as long as they take.
+      const timer = options.autoApprove ? setTimeout(() => reject(new Error('the demo run did not finish within 10 minutes')), 600_000) : undefined;
+      let runId: string | undefined;
+      const check = async () => {
+        runId ??= (await stack.runs.list({ limit: 20 })).find((r) => r.sha === sha)?.id;
+        const current = runId ? await stack.runs.get(runId) : undefined;
+        if (current && isTerminalRun(current.status)) {
+          clearTimeout(timer);
+          stack.runs.events.off('change', listener);
+          resolve(current);
+        }
+      };
+      const listener = () => void check().catch(reject);
+      stack.runs.events.on('change', listener);
+      // The run may have been recorded before we listened.
+      void check().catch(reject);
+    });
+    await Promise.all(approvalsSeen);
+
+    print(`\nRun ${run.id} finished: ${run.status}${run.error ? ` (${run.error})` : ''}`);
+    for (const stage of run.stages) {
+      const plan = stage.plan ? renderSummaryLine(stage.plan) : '';
+      const approval = stage.approval ? `, approval ${stage.approval.status}${stage.approval.by ? ` by ${stage.approval.by}` : ''}` : '';
+      print(`  ${stage.environment.padEnd(6)} ${stage.status.padEnd(12)} ${plan}${approval}`);
+      print(`         state: ${(await stateResources(stack, stage.environment)).join(', ') || '(empty)'}`);
+    }
+    print(`  approvals asked: ${approvals}`);
+    print(`  data directory: ${stack.dataDir} (see ${stack.url}/runs/${run.id} while a stack runs there)`);
+    return run.status === 'succeeded' ? 0 : 1;
+  } finally {
+    await stack.close();
+  }
+}

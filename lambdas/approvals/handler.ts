@@ -1,0 +1,211 @@
+import { STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.js';
+import { checkFormToken, formToken, verifyApprover } from '../core/domain/approval-links.js';
+import type { ApprovalRecord, ApprovalStore, ArtifactStore, Clock, RunStore, TaskCallbacks } from '../core/domain/ports.js';
+import { systemClock } from '../core/domain/ports.js';
+import type { Run } from '../core/domain/run.js';
+import { html, json, text, type HttpHandler, type HttpRequest, type HttpResponse } from '../core/http.js';
+import { approvalPage, decisionPage, runPage, runsPage } from './pages.js';
+import { publicRun } from './public-run.js';
+
+/**
+ * GET/POST /approvals/{id}, GET /runs, GET /runs/{id}, GET /healthz: one handler for the approvals
+ * function URL and the local server. GET never changes anything (Slack's unfurler and mail scanners
+ * fetch links before people do); a decision is a POST with the page's anti-forgery field, recorded
+ * by one conditional update and only then handed to the waiting execution.
+ */
+
+export interface ApprovalsDeps {
+  runs: RunStore;
+  approvals: ApprovalStore;
+  artifacts: ArtifactStore;
+  callbacks: TaskCallbacks;
+  linkKey: string;
+  clock?: Clock;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+const APPROVAL_PATH = /^\/approvals\/([0-9a-f]{32})\/?$/;
+const RUN_PATH = /^\/runs\/([A-Za-z0-9_-]{1,100})\/?$/;
+const MAX_FORM_BYTES = 16 * 1024;
+const MAX_PLAN_TEXT = 200_000;
+
+export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
+  const clock = deps.clock ?? systemClock;
+  const nowSeconds = () => Math.floor(clock.now().getTime() / 1000);
+
+  async function loadPlanText(run: Run, environment: string): Promise<string | undefined> {
+    const body = await deps.artifacts.get(stageArtifactKey(run.id, environment, STAGE_ARTIFACTS.planText)).catch(() => undefined);
+    if (!body) return undefined;
+    const text = body.toString('utf8');
+    return text.length > MAX_PLAN_TEXT ? `${text.slice(0, MAX_PLAN_TEXT)}\n… (cut: the full plan is ${text.length} characters)` : text;
+  }
+
+  /** Why this approver may not decide, or undefined when they may. */
+  function refusal(approval: ApprovalRecord, approver: string | undefined): string | undefined {
+    if (approval.approvers.length > 0) {
+      if (!approver) return 'This link does not identify an approver. Use the link that was sent to you.';
+      if (!approval.approvers.includes(approver)) return `${approver} is not an approver for ${approval.environment}.`;
+    }
+    if (!approval.allowSelfApproval && approver && approval.selfIdentities.includes(approver)) {
+      return 'You pushed or wrote this change; someone else has to approve it.';
+    }
+    return undefined;
+  }
+
+  function closedReason(approval: ApprovalRecord): string | undefined {
+    if (approval.status !== 'pending') {
+      return approval.status === 'approved' || approval.status === 'rejected'
+        ? `This approval was already ${approval.status}${approval.decidedBy ? ` by ${approval.decidedBy}` : ''}.`
+        : `This approval is ${approval.status}${approval.status === 'superseded' ? ': a newer push replaced this run' : ''}.`;
+    }
+    if (approval.expiresAt <= nowSeconds()) return 'This approval has expired.';
+    return undefined;
+  }
+
+  async function showApproval(request: HttpRequest, approvalId: string): Promise<HttpResponse> {
+    const approval = await deps.approvals.get(approvalId);
+    if (!approval) return notFound(request, 'approval');
+    const run = await deps.runs.get(approval.runId);
+    if (!run) return notFound(request, 'run');
+    const approver = verifyApprover(deps.linkKey, approval.id, request.query.as);
+    const blocked = closedReason(approval) ?? refusal(approval, approver);
+    const token = formToken(deps.linkKey, approval.id, approver, nowSeconds());
+    if (wantsJson(request)) {
+      return json(200, {
+        id: approval.id,
+        runId: approval.runId,
+        repository: approval.repository,
+        environment: approval.environment,
+        sha: approval.sha,
+        planSha256: approval.planSha256,
+        status: approval.status,
+        expiresAt: new Date(approval.expiresAt * 1000).toISOString(),
+        ...(approval.decidedBy ? { by: approval.decidedBy } : {}),
+        ...(approver ? { approver } : {}),
+        canDecide: blocked === undefined,
+        ...(blocked ? { reason: blocked } : {}),
+        formToken: token,
+      });
+    }
+    const stage = run.stages.find((s) => s.environment === approval.environment);
+    return html(
+      200,
+      approvalPage({
+        approval,
+        run,
+        stage,
+        planText: await loadPlanText(run, approval.environment),
+        approver,
+        formToken: token,
+        actionQuery: request.query.as ? `?as=${encodeURIComponent(request.query.as)}` : '',
+        canDecide: blocked === undefined,
+        ...(blocked ? { blockedReason: blocked } : {}),
+      }),
+    );
+  }
+
+  async function decide(request: HttpRequest, approvalId: string): Promise<HttpResponse> {
+    if (request.body.length > MAX_FORM_BYTES) return page(request, 413, 'bad', 'Too large', 'The form is too large.');
+    const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (contentType !== 'application/x-www-form-urlencoded') {
+      return page(request, 415, 'bad', 'Unsupported form', 'Send the form as application/x-www-form-urlencoded.');
+    }
+    const form = new URLSearchParams(request.body.toString('utf8'));
+    const decision = form.get('decision');
+    if (decision !== 'approve' && decision !== 'reject') return page(request, 400, 'bad', 'No decision', 'The form must say decision=approve or decision=reject.');
+    const reason = (form.get('reason') ?? '').slice(0, 500).trim();
+
+    const approval = await deps.approvals.get(approvalId);
+    if (!approval) return notFound(request, 'approval');
+    const signedApprover = request.query.as ?? form.get('as') ?? undefined;
+    const approver = verifyApprover(deps.linkKey, approval.id, signedApprover);
+    const tokenCheck = checkFormToken(deps.linkKey, approval.id, approver, form.get('form_token') ?? undefined, nowSeconds());
+    if (tokenCheck !== 'valid') {
+      return page(request, 403, 'bad', 'Refused', tokenCheck === 'stale' ? 'This page is too old; open the link again and decide from the fresh page.' : 'The form did not come from this approval page.');
+    }
+    const closed = closedReason(approval);
+    if (closed) return page(request, 409, 'bad', 'Already decided', closed, approval.runId, approval);
+    const refused = refusal(approval, approver);
+    if (refused) return page(request, 403, 'bad', 'Not allowed', refused, approval.runId, approval);
+
+    const status = decision === 'approve' ? 'approved' : 'rejected';
+    const who = approver ?? 'anonymous (link without approver)';
+    const result = await deps.approvals.decide(approval.id, { status, by: who, ...(reason ? { reason } : {}) }, clock.now());
+    if (!result.decided) {
+      const current = result.approval ?? approval;
+      return page(request, 409, 'bad', 'Already decided', closedReason(current) ?? 'This approval was decided by someone else just now.', approval.runId, current);
+    }
+    const decided = result.approval;
+    const at = decided.decidedAt ?? clock.now().toISOString();
+    const approvalView = { id: decided.id, status: decided.status, by: who, at };
+    if (status === 'approved') {
+      await deps.runs.updateStage(approval.runId, approval.environment, { status: 'applying', approval: approvalView }, clock.now());
+      await deps.runs.updateRun(approval.runId, { status: 'running' }, clock.now());
+    } else {
+      await deps.runs.updateStage(approval.runId, approval.environment, { status: 'rejected', approval: approvalView }, clock.now());
+    }
+    deps.log?.('approval decided', { approvalId: approval.id, runId: approval.runId, environment: approval.environment, status, by: who });
+    const delivered =
+      status === 'approved'
+        ? await deps.callbacks.sendTaskSuccess(approval.taskToken, { approvalId: approval.id, approvedBy: who, planSha256: approval.planSha256 })
+        : await deps.callbacks.sendTaskFailure(approval.taskToken, 'tfgate.Rejected', `by ${who}${reason ? `: ${reason}` : ''}`);
+    if (!delivered.delivered) {
+      await deps.runs.updateRun(approval.runId, { note: `the ${approval.environment} decision (${status} by ${who}) arrived after the run stopped waiting` }, clock.now());
+      return page(request, 409, 'bad', 'Too late', 'The run is no longer waiting for this approval.', approval.runId, decided);
+    }
+    return page(
+      request,
+      200,
+      'ok',
+      status === 'approved' ? 'Approved' : 'Rejected',
+      status === 'approved' ? `Approved by ${who}. The saved plan is being applied to ${approval.environment}.` : `Rejected by ${who}. Nothing will be applied to ${approval.environment}.`,
+      approval.runId,
+      decided,
+    );
+  }
+
+  return async function handle(request: HttpRequest): Promise<HttpResponse> {
+    const { method, path } = request;
+    if (path === '/healthz') return method === 'GET' || method === 'HEAD' ? text(200, 'ok') : text(405, 'method not allowed', { allow: 'GET' });
+    const approvalMatch = APPROVAL_PATH.exec(path);
+    if (approvalMatch) {
+      if (method === 'GET' || method === 'HEAD') return showApproval(request, approvalMatch[1]!);
+      if (method === 'POST') return decide(request, approvalMatch[1]!);
+      return text(405, 'method not allowed', { allow: 'GET, POST' });
+    }
+    if (path === '/runs' || path === '/runs/') {
+      if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed', { allow: 'GET' });
+      const limit = Math.min(Math.max(Number.parseInt(request.query.limit ?? '100', 10) || 100, 1), 500);
+      const runs = await deps.runs.list({ limit });
+      return wantsJson(request) ? json(200, { runs: runs.map(publicRun) }) : html(200, runsPage(runs));
+    }
+    const runMatch = RUN_PATH.exec(path);
+    if (runMatch) {
+      if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed', { allow: 'GET' });
+      const run = await deps.runs.get(runMatch[1]!);
+      if (!run) return notFound(request, 'run');
+      return wantsJson(request) ? json(200, publicRun(run)) : html(200, runPage(run));
+    }
+    return wantsJson(request) ? json(404, { error: 'not found' }) : text(404, 'not found');
+  };
+}
+
+function wantsJson(request: HttpRequest): boolean {
+  return (request.headers.accept ?? '').toLowerCase().includes('application/json');
+}
+
+function notFound(request: HttpRequest, what: string): HttpResponse {
+  return wantsJson(request) ? json(404, { error: `${what} not found` }) : html(404, decisionPage('bad', 'Not found', `No such ${what}.`));
+}
+
+function page(request: HttpRequest, status: number, kind: 'ok' | 'bad', title: string, message: string, runId?: string, approval?: ApprovalRecord): HttpResponse {
+  if (wantsJson(request)) {
+    return json(status, {
+      ok: status === 200,
+      message,
+      ...(approval ? { approval: { id: approval.id, status: approval.status, ...(approval.decidedBy ? { by: approval.decidedBy } : {}) } } : {}),
+      ...(runId ? { runId } : {}),
+    });
+  }
+  return html(status, decisionPage(kind, title, message, runId));
+}

@@ -1,0 +1,135 @@
+import type { ApprovalRecord } from '../core/domain/ports.js';
+import type { PlanSummary, Run, Stage } from '../core/domain/run.js';
+
+/**
+ * Server-rendered pages: no scripts, every value escaped. Plan text comes from user code and
+ * terraform output, so it is treated as hostile: escapes stripped, HTML escaped.
+ */
+
+export function escapeHtml(value: unknown): string {
+  return String(value ?? '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+// CSI, OSC and other escape sequences, then any remaining control characters except tab and newline.
+const TERMINAL_ESCAPES = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)|\u001b[@-Z\\-_]|\u009b[0-?]*[ -/]*[@-~]/g;
+const CONTROL_CHARACTERS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+export function stripTerminalEscapes(text: string): string {
+  return text.replace(TERMINAL_ESCAPES, '').replace(CONTROL_CHARACTERS, '');
+}
+
+export function summaryLine(plan: PlanSummary | undefined): string {
+  if (!plan) return 'not planned yet';
+  if (!plan.hasChanges) return 'no changes';
+  const parts = [`${plan.add} to add`, `${plan.change} to change`, `${plan.destroy} to destroy`];
+  if (plan.replace > 0) parts.push(`(${plan.replace} replaced)`);
+  return parts.join(', ');
+}
+
+const STYLE = `
+body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#1b1f24}
+h1{font-size:1.4rem}table{border-collapse:collapse}td,th{padding:.25rem .75rem .25rem 0;text-align:left;vertical-align:top}
+pre{background:#f6f8fa;padding:1rem;overflow:auto;max-height:40rem;font-size:13px}
+.status{font-weight:600}.buttons{display:flex;gap:1rem;margin:1.5rem 0}
+button{font-size:1rem;padding:.6rem 1.4rem;border-radius:6px;border:1px solid #888;cursor:pointer}
+button.approve{background:#1f883d;color:#fff;border-color:#1f883d}button.reject{background:#fff;color:#cf222e;border-color:#cf222e}
+.notice{padding:1rem;border-radius:6px;background:#fff8c5}.ok{background:#dafbe1}.bad{background:#ffebe9}
+`;
+
+export function layout(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
+    `<meta name="robots" content="noindex"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
+}
+
+export interface ApprovalPageModel {
+  approval: ApprovalRecord;
+  run: Run;
+  stage: Stage | undefined;
+  planText: string | undefined;
+  approver: string | undefined;
+  formToken: string;
+  /** The query to keep on the form's action (the signed approver). */
+  actionQuery: string;
+  canDecide: boolean;
+  blockedReason?: string;
+}
+
+export function approvalPage(model: ApprovalPageModel): string {
+  const { approval, run, stage } = model;
+  const plan = stage?.plan;
+  const rows: Array<[string, string]> = [
+    ['Repository', escapeHtml(run.repository)],
+    ['Commit', `<code>${escapeHtml(run.sha)}</code>${run.message ? `<br>${escapeHtml(run.message.split('\n')[0])}` : ''}`],
+    ['Author', escapeHtml(run.author?.name ?? run.author?.login ?? run.pusher ?? 'unknown')],
+    ['Environment', `<strong>${escapeHtml(approval.environment)}</strong>`],
+    ['Plan', escapeHtml(summaryLine(plan))],
+    ['Plan sha256', `<code>${escapeHtml(approval.planSha256)}</code>`],
+    ['Status', `<span class="status" id="approval-status">${escapeHtml(approval.status)}</span>`],
+    ['Expires', escapeHtml(new Date(approval.expiresAt * 1000).toISOString())],
+  ];
+  if (model.approver) rows.push(['You are', escapeHtml(model.approver)]);
+  const addresses = plan ? renderAddresses(plan) : '';
+  const decision = model.canDecide
+    ? `<form method="post" action="/approvals/${escapeHtml(approval.id)}${escapeHtml(model.actionQuery)}">
+<input type="hidden" name="form_token" value="${escapeHtml(model.formToken)}">
+<p><label>Reason (optional) <input type="text" name="reason" maxlength="500" size="40"></label></p>
+<div class="buttons"><button class="approve" type="submit" name="decision" value="approve">Approve and apply</button>
+<button class="reject" type="submit" name="decision" value="reject">Reject</button></div></form>`
+    : `<p class="notice">${escapeHtml(model.blockedReason ?? `This approval is ${approval.status}.`)}</p>`;
+  return layout(
+    `Approve ${approval.environment} for ${run.repository}`,
+    `<h1>Apply to ${escapeHtml(approval.environment)}: ${escapeHtml(run.repository)}</h1>
+<table>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('')}</table>
+${addresses}
+${decision}
+<h2>Plan</h2><pre id="plan-text">${escapeHtml(stripTerminalEscapes(model.planText ?? '(the plan text is not available)'))}</pre>
+<p><a href="/runs/${escapeHtml(run.id)}">Run ${escapeHtml(run.id)}</a></p>`,
+  );
+}
+
+function renderAddresses(plan: PlanSummary): string {
+  const groups: Array<[string, string[]]> = [
+    ['create', plan.addresses.create],
+    ['update', plan.addresses.update],
+    ['replace', plan.addresses.replace],
+    ['delete', plan.addresses.delete],
+  ];
+  const items = groups.filter(([, list]) => list.length > 0).map(([label, list]) => `<li>${label}: ${list.map((a) => `<code>${escapeHtml(a)}</code>`).join(', ')}</li>`);
+  return items.length > 0 ? `<ul>${items.join('')}</ul>` : '';
+}
+
+export function decisionPage(kind: 'ok' | 'bad', title: string, message: string, runId?: string): string {
+  return layout(title, `<h1>${escapeHtml(title)}</h1><p class="notice ${kind}" id="decision-result">${escapeHtml(message)}</p>${runId ? `<p><a href="/runs/${escapeHtml(runId)}">See the run</a></p>` : ''}`);
+}
+
+export function runsPage(runs: Run[]): string {
+  const rows = runs
+    .map(
+      (run) =>
+        `<tr><td><a href="/runs/${escapeHtml(run.id)}">${escapeHtml(run.id)}</a></td><td>${escapeHtml(run.repository)}</td><td><code>${escapeHtml(run.sha.slice(0, 12))}</code></td><td>${escapeHtml(run.trigger)}</td><td class="status">${escapeHtml(run.status)}</td><td>${escapeHtml(run.createdAt)}</td></tr>`,
+    )
+    .join('');
+  return layout('tfgate runs', `<h1>Runs</h1><table><tr><th>Run</th><th>Repository</th><th>Commit</th><th>Trigger</th><th>Status</th><th>Created</th></tr>${rows}</table>`);
+}
+
+export function runPage(run: Run): string {
+  const stages = run.stages
+    .map(
+      (stage) =>
+        `<tr><td>${escapeHtml(stage.environment)}</td><td class="status">${escapeHtml(stage.status)}</td><td>${escapeHtml(summaryLine(stage.plan))}</td><td>${stage.approval ? `${escapeHtml(stage.approval.status)}${stage.approval.by ? ` by ${escapeHtml(stage.approval.by)}` : ''}` : ''}</td><td>${stage.error ? `<pre>${escapeHtml(stripTerminalEscapes(stage.error))}</pre>` : ''}</td></tr>`,
+    )
+    .join('');
+  return layout(
+    `Run ${run.id}`,
+    `<h1>Run ${escapeHtml(run.id)}</h1>
+<table><tr><th>Repository</th><td>${escapeHtml(run.repository)}</td></tr><tr><th>Commit</th><td><code>${escapeHtml(run.sha)}</code></td></tr>
+<tr><th>Ref</th><td>${escapeHtml(run.ref)}</td></tr><tr><th>Trigger</th><td>${escapeHtml(run.trigger)}${run.pullRequest ? ` #${escapeHtml(run.pullRequest)}` : ''}</td></tr>
+<tr><th>Status</th><td class="status" id="run-status">${escapeHtml(run.status)}</td></tr>${run.error ? `<tr><th>Error</th><td><pre>${escapeHtml(stripTerminalEscapes(run.error))}</pre></td></tr>` : ''}</table>
+<h2>Stages</h2><table><tr><th>Environment</th><th>Status</th><th>Plan</th><th>Approval</th><th>Error</th></tr>${stages}</table>`,
+  );
+}

@@ -1,0 +1,256 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findRepository, loadConfigFile, type TfgateConfig } from '../config/load.js';
+import { EnvironmentLocks } from '../domain/locks.js';
+import { systemClock, type Clock, type Notifier, type TaskCallbacks } from '../domain/ports.js';
+import type { DynamoStores } from '../dynamo/index.js';
+import { json, type HttpHandler } from '../http.js';
+import { createApprovalsHandler } from '../../approvals/handler.js';
+import { createApprovalRequester } from '../../notifier/handler.js';
+import { recordGrantsAsPlanning } from '../../pipeline/grant-recorder.js';
+import { createPipelineTasks } from '../../pipeline/handler.js';
+import { createWebhookHandler } from '../../webhook/handler.js';
+import type { WebhookLogger } from '../../webhook/logger.js';
+import { bundleBuildRunner, createLocalCodeBuild } from './codebuild.js';
+import { startLocalDynamo, type LocalDynamo } from './dynalite.js';
+import { LocalEngine } from './engine.js';
+import { FsArtifactStore } from './fs-artifact-store.js';
+import { bareRepositoryPath, commitAndPush, ensureBareRepository, git } from './git-repos.js';
+import { hookTargetFile } from './post-receive.js';
+import { ConsoleNotifier, FanOutNotifier, ObservableRunStore, printRunChanges, type Print } from './progress.js';
+import { startServer, webhookRoute, type LocalServer } from './server.js';
+import { STARTER_FILES, STARTER_REPOSITORY, starterConfig } from './starter.js';
+
+/**
+ * `tfgate local`: the whole pipeline on one machine. The same state machine file, webhook handler,
+ * pipeline tasks, notifier and approval routes as in AWS; only the adapters differ (dynalite on
+ * disk, the data directory for artifacts and state, the build runner as a subprocess).
+ */
+
+export const DEFINITION_FILE = fileURLToPath(new URL('../../../statemachine/pipeline.asl.json', import.meta.url));
+export const LOCAL_FUNCTIONS = {
+  pipeline: 'arn:aws:lambda:local-1:000000000000:function:tfgate-pipeline',
+  notifier: 'arn:aws:lambda:local-1:000000000000:function:tfgate-notifier',
+} as const;
+export const LOCAL_BUILD_PROJECT_PREFIX = 'tfgate-local';
+
+export interface LocalStackOptions {
+  dataDir: string;
+  /** An explicit --config; otherwise tfgate.yaml in `cwd`, then the data directory's, then a starter. */
+  configFile?: string;
+  cwd?: string;
+  host?: string;
+  port?: number;
+  terraform: string;
+  webhookSecret?: string;
+  print?: Print;
+  /** Keep DynamoDB in memory (tests); `tfgate local` keeps it on disk under the data directory. */
+  inMemory?: boolean;
+  /** Tests: run a different definition file (proves the engine executes the file it is given). */
+  definitionFile?: string;
+  /** Tests: extra environment for every build (terraform double knobs). */
+  buildEnv?: Record<string, string>;
+  /** Tests: shorter Retry intervals. */
+  retryIntervalMs?: number;
+  clock?: Clock;
+  /** Extra notifiers (Slack, email) beside the console. */
+  notifiers?: Notifier[];
+}
+
+export interface LocalStack {
+  url: string;
+  webhookUrl: string;
+  dataDir: string;
+  config: TfgateConfig;
+  configFile: string;
+  webhookSecret: string;
+  linkKey: string;
+  runs: ObservableRunStore;
+  stores: DynamoStores;
+  locks: EnvironmentLocks;
+  engine: LocalEngine;
+  remotes: Array<{ repository: string; branch: string; remote: string }>;
+  /** Interrupted runs found (and cleaned up) at start. */
+  recovered: string[];
+  close(): Promise<void>;
+}
+
+async function readOrCreateSecret(file: string): Promise<string> {
+  try {
+    const existing = (await readFile(file, 'utf8')).trim();
+    if (existing) return existing;
+  } catch {
+    // Not there yet: create it below.
+  }
+  const secret = randomBytes(32).toString('hex');
+  await writeFile(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
+}
+
+async function resolveConfig(options: LocalStackOptions, dataDir: string): Promise<{ config: TfgateConfig; file: string; starter: boolean }> {
+  if (options.configFile) return { config: loadConfigFile(options.configFile), file: path.resolve(options.configFile), starter: false };
+  const inCwd = path.join(options.cwd ?? process.cwd(), 'tfgate.yaml');
+  if (existsSync(inCwd)) return { config: loadConfigFile(inCwd), file: inCwd, starter: false };
+  const inData = path.join(dataDir, 'tfgate.yaml');
+  if (!existsSync(inData)) {
+    await writeFile(inData, starterConfig(bareRepositoryPath(dataDir, STARTER_REPOSITORY)));
+  }
+  const config = loadConfigFile(inData);
+  return { config, file: inData, starter: findRepository(config, STARTER_REPOSITORY) !== undefined };
+}
+
+function stateDirFor(dataDir: string, repository: string): string {
+  return path.join(dataDir, 'state', repository.replace('/', '__'));
+}
+
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const dataDir = path.resolve(options.dataDir);
+  const print = options.print ?? (() => undefined);
+  const clock = options.clock ?? systemClock;
+  await mkdir(path.join(dataDir, 'run'), { recursive: true });
+  const { config, file: configFile, starter } = await resolveConfig(options, dataDir);
+  const webhookSecret = options.webhookSecret ?? (await readOrCreateSecret(path.join(dataDir, 'webhook-secret')));
+  const linkKey = await readOrCreateSecret(path.join(dataDir, 'link-key'));
+
+  const remotes: LocalStack['remotes'] = [];
+  for (const repository of config.repositories) {
+    const bare = await ensureBareRepository(dataDir, repository.name, repository.branch);
+    if (starter && repository.name === STARTER_REPOSITORY) {
+      const hasBranch = (await git(['ls-remote', '--heads', bare, repository.branch])).trim().length > 0;
+      if (!hasBranch) await commitAndPush(bare, { files: STARTER_FILES, message: 'Starter Terraform configuration', branch: repository.branch, quiet: true });
+    }
+    remotes.push({ repository: repository.name, branch: repository.branch, remote: bare });
+  }
+
+  let dynamo: LocalDynamo | undefined;
+  let server: LocalServer | undefined;
+  let engine: LocalEngine | undefined;
+  try {
+    dynamo = await startLocalDynamo({ ...(options.inMemory ? {} : { path: path.join(dataDir, 'dynamo') }), clock });
+    const stores = dynamo.stores;
+    const runs = new ObservableRunStore(stores.runs);
+    const artifacts = new FsArtifactStore(path.join(dataDir, 'artifacts'));
+    // The engine is created last (it needs the functions); callbacks reach it once it exists.
+    const engineCallbacks: TaskCallbacks = {
+      sendTaskSuccess: (token, output) => engine!.sendTaskSuccess(token, output),
+      sendTaskFailure: (token, error, cause) => engine!.sendTaskFailure(token, error, cause),
+    };
+    const callbacks = recordGrantsAsPlanning(engineCallbacks, runs, clock);
+    const locks = new EnvironmentLocks({ locks: stores.locks, runs, callbacks, clock });
+    const pipeline = createPipelineTasks({ runs, approvals: stores.approvals, locks, artifacts, callbacks, clock });
+
+    // Runs that were in flight when tfgate local last stopped cannot resume: say so and free their locks.
+    const recovered: string[] = [];
+    for (const run of await runs.listActive()) {
+      await pipeline({ action: 'executionEnded', runId: run.id, status: 'ABORTED', reason: 'tfgate local stopped while this run was in flight' });
+      recovered.push(run.id);
+    }
+
+    const logger: WebhookLogger = {
+      info: () => undefined,
+      warn: (message, fields) => print(`webhook: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
+      error: (message, fields) => print(`webhook error: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
+    };
+    const starterProxy = {
+      start: (name: string, input: Parameters<LocalEngine['start']>[1]) => engine!.start(name, input),
+    };
+    const webhook = createWebhookHandler({ config, secrets: [webhookSecret], stores: { runs, deliveries: stores.deliveries, sequences: stores.sequences }, locks, starter: starterProxy, clock, logger });
+    const pages = createApprovalsHandler({ runs, approvals: stores.approvals, artifacts, callbacks, linkKey, clock });
+    const unlock: HttpHandler = async (request) => {
+      if (request.method !== 'POST') return json(405, { error: 'method not allowed' });
+      let body: { repository?: unknown; environment?: unknown; reason?: unknown; by?: unknown };
+      try {
+        body = JSON.parse(request.body.toString('utf8'));
+      } catch {
+        return json(400, { error: 'the body must be JSON' });
+      }
+      const repository = typeof body.repository === 'string' ? findRepository(config, body.repository) : undefined;
+      if (!repository) return json(404, { error: 'repository not configured' });
+      const environment = repository.environments.find((env) => env.name === body.environment);
+      if (!environment) return json(404, { error: `environment not configured for ${repository.name}` });
+      const by = typeof body.by === 'string' && body.by ? body.by.slice(0, 200) : 'tfgate unlock';
+      const reason = typeof body.reason === 'string' && body.reason ? body.reason.slice(0, 500) : 'no reason given';
+      const holder = await locks.forceRelease(repository.name, environment.name, { by, reason });
+      return json(200, { repository: repository.name, environment: environment.name, released: holder !== undefined, ...(holder ? { holder: holder.runId } : {}) });
+    };
+    server = await startServer(
+      [webhookRoute(webhook), { path: '/local/unlock', handler: unlock, maxBodyBytes: 16 * 1024 }],
+      pages,
+      { host: options.host ?? '127.0.0.1', port: options.port ?? 8787, onError: (error) => print(`server error: ${(error as Error).stack ?? error}`) },
+    );
+    const url = server.url;
+
+    const notifier = new FanOutNotifier([new ConsoleNotifier(print, runs.events), ...(options.notifiers ?? [])]);
+    const requestApproval = createApprovalRequester({ config, runs, approvals: stores.approvals, artifacts, notifier, publicUrl: url, linkKey, clock, log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
+    const runnerFile = await bundleBuildRunner(path.join(dataDir, 'run'));
+    engine = new LocalEngine({
+      definitionFile: options.definitionFile ?? DEFINITION_FILE,
+      substitutions: { PipelineFunctionArn: LOCAL_FUNCTIONS.pipeline, NotifierFunctionArn: LOCAL_FUNCTIONS.notifier, BuildProjectPrefix: LOCAL_BUILD_PROJECT_PREFIX },
+      functions: { [LOCAL_FUNCTIONS.pipeline]: pipeline, [LOCAL_FUNCTIONS.notifier]: requestApproval },
+      codeBuild: createLocalCodeBuild({
+        runnerFile,
+        artifactsDir: path.join(dataDir, 'artifacts'),
+        logsDir: path.join(dataDir, 'logs'),
+        terraform: options.terraform,
+        stateDirFor: (repository) => stateDirFor(dataDir, repository),
+        ...(options.buildEnv ? { extraEnv: options.buildEnv } : {}),
+      }),
+      names: { claim: (name) => stores.deliveries.claim(`execution:${name}`, clock.now()) },
+      ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
+      onExecutionEnded: async (outcome) => {
+        await pipeline({
+          action: 'executionEnded',
+          runId: outcome.input.runId,
+          status: outcome.status === 'SUCCEEDED' ? 'FAILED' : outcome.status,
+          ...(outcome.error ? { error: outcome.error } : {}),
+          ...(outcome.cause ? { cause: outcome.cause } : {}),
+          ...(outcome.reason ? { reason: outcome.reason } : {}),
+        });
+      },
+    });
+
+    const stopPrinting = printRunChanges(runs, print);
+    const webhookUrl = `${url}/webhook`;
+    const hookFile = hookTargetFile(dataDir);
+    await writeFile(hookFile, JSON.stringify({ webhookUrl, secret: webhookSecret }), { mode: 0o600 });
+    await chmod(hookFile, 0o600);
+
+    const runningDynamo = dynamo;
+    const runningServer = server;
+    const runningEngine = engine;
+    let closed = false;
+    return {
+      url,
+      webhookUrl,
+      dataDir,
+      config,
+      configFile,
+      webhookSecret,
+      linkKey,
+      runs,
+      stores,
+      locks,
+      engine,
+      remotes,
+      recovered,
+      async close() {
+        if (closed) return;
+        closed = true;
+        await rm(hookFile, { force: true });
+        await runningServer.close();
+        // Executions still running end as interrupted, and their locks are freed, before the store closes.
+        await runningEngine.stopAll('tfgate local stopped while this run was in flight');
+        stopPrinting();
+        await runningDynamo.close();
+      },
+    };
+  } catch (error) {
+    await engine?.stopAll().catch(() => undefined);
+    await server?.close().catch(() => undefined);
+    await dynamo?.close().catch(() => undefined);
+    throw error;
+  }
+}

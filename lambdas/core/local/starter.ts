@@ -1,0 +1,68 @@
+/**
+ * What `tfgate local` (and `tfgate demo`) start from when there is no tfgate.yaml: one repository
+ * with a small Terraform configuration in the Kubestack shape (one root, one workspace per
+ * environment), using only terraform_data so it plans and applies with no provider download.
+ */
+
+export const STARTER_REPOSITORY = 'example/infrastructure';
+
+export function starterConfig(cloneUrl: string): string {
+  return `# Written by tfgate local because no tfgate.yaml was found. Edit it and restart tfgate local.
+repositories:
+  - name: ${STARTER_REPOSITORY}
+    branch: main
+    directory: .
+    cloneUrl: ${JSON.stringify(cloneUrl)}
+    environments:
+      - name: ops            # applied first: it validates every change
+      - name: apps           # the critical environment: applied only after approval
+        approval:
+          timeout: 24h
+`;
+}
+
+export const STARTER_FILES: Record<string, string> = {
+  'main.tf': `# Every environment runs this same code; the workspace name (ops, apps) picks the settings.
+locals {
+  cluster_name = "kbst-\${terraform.workspace}"
+}
+
+resource "terraform_data" "network" {
+  input = "\${local.cluster_name}-network"
+}
+
+resource "terraform_data" "cluster" {
+  input = "\${local.cluster_name}-v1"
+}
+
+output "cluster" {
+  value = "\${local.cluster_name}-v1"
+}
+`,
+  'README.md': '# example/infrastructure\n\nManaged by tfgate: push to main to plan and apply ops, then approve apps.\n',
+};
+
+/** The change the demo pushes: one resource updated, one added. */
+export const DEMO_CHANGE: Record<string, string> = {
+  'main.tf': `# Every environment runs this same code; the workspace name (ops, apps) picks the settings.
+locals {
+  cluster_name = "kbst-\${terraform.workspace}"
+}
+
+resource "terraform_data" "network" {
+  input = "\${local.cluster_name}-network"
+}
+
+resource "terraform_data" "cluster" {
+  input = "\${local.cluster_name}-v2"
+}
+
+resource "terraform_data" "ingress" {
+  input = "\${local.cluster_name}-ingress"
+}
+
+output "cluster" {
+  value = "\${local.cluster_name}-v2"
+}
+`,
+};

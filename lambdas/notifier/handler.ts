@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { findRepository, type TfgateConfig } from '../core/config/load.js';
+import { approvalUrl, signApprover } from '../core/domain/approval-links.js';
+import { STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.js';
+import { TfgateError } from '../core/domain/errors.js';
+import type { ApprovalLink, ApprovalRecord, ApprovalStore, ArtifactStore, Clock, Notifier, RunStore } from '../core/domain/ports.js';
+import { systemClock } from '../core/domain/ports.js';
+
+/**
+ * Invoked by the state machine's approval wait with a task token. The token is stored with the
+ * approval record and nowhere else; the notification carries only links to the approval page.
+ */
+
+export class NotifierError extends TfgateError {
+  override name = 'NotifierError';
+}
+
+const requestSchema = z.object({
+  action: z.literal('requestApproval'),
+  runId: z.string().min(1),
+  repository: z.string().min(1),
+  environment: z.string().min(1),
+  taskToken: z.string().min(1),
+  planSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  timeoutSeconds: z.number().int().positive(),
+});
+
+export interface NotifierDeps {
+  config: TfgateConfig;
+  runs: RunStore;
+  approvals: ApprovalStore;
+  artifacts: ArtifactStore;
+  notifier: Notifier;
+  /** Base URL of the approvals routes (the approvals function URL, or the local server). */
+  publicUrl: string;
+  linkKey: string;
+  clock?: Clock;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+/** Plan text shown in a notification or page is bounded; the full text stays in the artifact store. */
+const MAX_PLAN_TEXT = 200_000;
+
+export function createApprovalRequester(deps: NotifierDeps): (payload: unknown) => Promise<{ approvalId: string }> {
+  const clock = deps.clock ?? systemClock;
+  return async (raw) => {
+    const parsed = requestSchema.safeParse(raw);
+    if (!parsed.success) throw new NotifierError(`invalid approval request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    const request = parsed.data;
+    const run = await deps.runs.get(request.runId);
+    if (!run) throw new NotifierError(`run ${request.runId} not found`);
+    const environment = findRepository(deps.config, run.repository)?.environments.find((env) => env.name === request.environment);
+    const policy = environment?.approval;
+    const now = clock.now();
+    const approval: ApprovalRecord = {
+      id: randomBytes(16).toString('hex'),
+      runId: run.id,
+      repository: run.repository,
+      environment: request.environment,
+      sha: run.sha,
+      planSha256: request.planSha256,
+      status: 'pending',
+      createdAt: now.toISOString(),
+      expiresAt: Math.floor(now.getTime() / 1000) + request.timeoutSeconds,
+      taskToken: request.taskToken,
+      approvers: policy?.approvers ?? [],
+      allowSelfApproval: policy?.allowSelfApproval ?? false,
+      selfIdentities: selfIdentitiesOf(run),
+    };
+    await deps.approvals.create(approval);
+    await deps.runs.updateStage(run.id, request.environment, { status: 'awaiting_approval', approval: { id: approval.id, status: 'pending' } }, now);
+    const updated = await deps.runs.updateRun(run.id, { status: 'awaiting_approval' }, now);
+    const links: ApprovalLink[] =
+      approval.approvers.length > 0
+        ? approval.approvers.map((approver) => ({ approver, url: approvalUrl(deps.publicUrl, approval.id, signApprover(deps.linkKey, approval.id, approver)) }))
+        : [{ approver: undefined, url: approvalUrl(deps.publicUrl, approval.id) }];
+    const planText = await deps.artifacts
+      .get(stageArtifactKey(run.id, request.environment, STAGE_ARTIFACTS.planText))
+      .then((body) => body?.toString('utf8').slice(0, MAX_PLAN_TEXT))
+      .catch(() => undefined);
+    const stageRecord = updated.stages.find((s) => s.environment === request.environment);
+    if (!stageRecord) throw new NotifierError(`run ${run.id} has no ${request.environment} stage`);
+    try {
+      await deps.notifier.approvalRequested({ approval, run: updated, stage: stageRecord, links, ...(planText !== undefined ? { planText } : {}) });
+    } catch (error) {
+      // The approval stands and its page works; a lost notification is recorded on the run, not fatal.
+      deps.log?.('approval notification failed', { runId: run.id, environment: request.environment, error: (error as Error).message });
+      await deps.runs.updateRun(run.id, { note: `approval notification for ${request.environment} failed: ${(error as Error).message}` }, clock.now());
+    }
+    return { approvalId: approval.id };
+  };
+}
+
+function selfIdentitiesOf(run: { pusher?: string; author?: { name?: string; email?: string; login?: string } }): string[] {
+  const identities = [run.pusher, run.author?.email, run.author?.login].filter((value): value is string => typeof value === 'string' && value.length > 0);
+  return [...new Set(identities.map((value) => value.toLowerCase()))];
+}

@@ -1,0 +1,277 @@
+import { z } from 'zod';
+import type { EnvironmentLocks } from '../core/domain/locks.js';
+import type { ApprovalStore, ArtifactStore, Clock, RunStore, TaskCallbacks } from '../core/domain/ports.js';
+import { systemClock } from '../core/domain/ports.js';
+import { isTerminalRun, TERMINAL_STAGE_STATUSES, type PlanSummary, type Run, type RunStatus, type StageStatus } from '../core/domain/run.js';
+import { TfgateError } from '../core/domain/errors.js';
+import { parseStoredPlanSummary, STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.js';
+
+/**
+ * The state machine's Lambda tasks (the `action` field picks one). Written once: the AWS entry
+ * (lambda.ts) and the local engine call the same function with the same payloads.
+ */
+
+export class PipelineTaskError extends TfgateError {
+  override name = 'PipelineTaskError';
+}
+
+/** Thrown for failures worth a Retry in the definition (it lists `TransientError`). */
+export class TransientError extends TfgateError {
+  override name = 'TransientError';
+}
+
+const base = {
+  runId: z.string().min(1),
+  mode: z.enum(['deploy', 'plan_only']),
+  repository: z.string().min(1),
+  sequence: z.number().int().nonnegative(),
+  environment: z.string().min(1),
+};
+
+const taskError = z.object({ Error: z.string().optional(), Cause: z.string().optional() }).passthrough();
+
+const payloadSchema = z.discriminatedUnion('action', [
+  z.object({
+    action: z.literal('beginStage'),
+    ...base,
+    taskToken: z.string().min(1),
+    executionName: z.string().min(1),
+    planTimeoutSeconds: z.number().int().positive(),
+    applyTimeoutSeconds: z.number().int().positive(),
+    approvalTimeoutSeconds: z.number().int().nonnegative().optional(),
+  }),
+  z.object({ action: z.literal('afterPlan'), ...base, requiresApproval: z.boolean() }),
+  z.object({ action: z.literal('finishStage'), ...base, outcome: z.enum(['apply', 'approve', 'done']) }),
+  z.object({
+    action: z.literal('failStage'),
+    ...base,
+    kind: z.enum(['failed', 'rejected', 'expired', 'superseded']),
+    during: z.enum(['lock', 'plan', 'apply', 'task', 'approval']),
+    error: taskError.optional(),
+  }),
+  z.object({ action: z.literal('completeRun'), runId: z.string().min(1) }),
+  z.object({
+    action: z.literal('executionEnded'),
+    runId: z.string().min(1),
+    status: z.enum(['FAILED', 'TIMED_OUT', 'ABORTED']),
+    error: z.string().optional(),
+    cause: z.string().optional(),
+    /** Overrides the generic explanation (e.g. `tfgate local` restarted while the run was in flight). */
+    reason: z.string().optional(),
+  }),
+]);
+
+export type PipelinePayload = z.infer<typeof payloadSchema>;
+
+export interface PipelineDeps {
+  runs: RunStore;
+  approvals: ApprovalStore;
+  locks: EnvironmentLocks;
+  artifacts: ArtifactStore;
+  callbacks: TaskCallbacks;
+  clock?: Clock;
+}
+
+/** Extra lease beyond the stage's own timeouts, so a healthy holder's lease never lapses. */
+const LEASE_MARGIN_SECONDS = 900;
+
+export type AfterPlanResult = { next: 'apply' | 'approve' | 'done'; planSha256: string };
+
+export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => Promise<unknown> {
+  const clock = deps.clock ?? systemClock;
+  const { runs, approvals, locks, artifacts } = deps;
+
+  async function mustGetRun(runId: string): Promise<Run> {
+    const run = await runs.get(runId);
+    if (!run) throw new PipelineTaskError(`run ${runId} not found`);
+    return run;
+  }
+
+  async function readSummary(runId: string, environment: string): Promise<PlanSummary> {
+    const body = await artifacts.get(stageArtifactKey(runId, environment, STAGE_ARTIFACTS.summary));
+    if (!body) throw new PipelineTaskError(`the plan build for ${environment} stored no summary`);
+    return parseStoredPlanSummary(JSON.parse(body.toString('utf8')));
+  }
+
+  async function buildError(runId: string, environment: string, mode: 'plan' | 'apply', cause: string | undefined): Promise<string> {
+    const result = await artifacts.get(stageArtifactKey(runId, environment, mode === 'plan' ? STAGE_ARTIFACTS.planResult : STAGE_ARTIFACTS.applyResult)).catch(() => undefined);
+    if (result) {
+      try {
+        const parsed = JSON.parse(result.toString('utf8')) as { ok?: boolean; error?: string };
+        if (parsed.ok === false && parsed.error) return parsed.error;
+      } catch {
+        // An unreadable result file falls through to the build status below.
+      }
+    }
+    const status = buildStatusOf(cause);
+    return status
+      ? `the ${mode} build ended with status ${status} before reporting a result`
+      : `the ${mode} build failed: ${truncate(cause ?? 'no detail', 2000)}`;
+  }
+
+  /** Marks the failing stage, skips the later ones, sets the run status, frees every lock. */
+  async function stopRun(run: Run, environment: string | undefined, stageStatus: StageStatus, runStatus: RunStatus, error: string): Promise<void> {
+    const now = clock.now();
+    let reachedFailingStage = environment === undefined;
+    for (const stage of run.stages) {
+      if (stage.environment === environment) {
+        reachedFailingStage = true;
+        if (!TERMINAL_STAGE_STATUSES.has(stage.status) || stage.status === 'planned') {
+          await runs.updateStage(run.id, stage.environment, { status: stageStatus, error }, now);
+        }
+        await expirePendingApproval(run, stage.environment, stageStatus);
+        continue;
+      }
+      if (!TERMINAL_STAGE_STATUSES.has(stage.status)) {
+        const status: StageStatus = reachedFailingStage && environment !== undefined ? 'skipped' : stageStatus;
+        await runs.updateStage(run.id, stage.environment, { status }, now);
+        await expirePendingApproval(run, stage.environment, stageStatus);
+      }
+    }
+    if (!isTerminalRun(run.status)) await runs.updateRun(run.id, { status: runStatus, error }, now);
+    await locks.releaseAll(run);
+  }
+
+  /** An approval whose wait ended some other way can no longer be decided. */
+  async function expirePendingApproval(run: Run, environment: string, outcome: StageStatus): Promise<void> {
+    const stage = run.stages.find((s) => s.environment === environment);
+    const approvalId = stage?.approval?.id;
+    if (!approvalId || stage?.approval?.status !== 'pending') return;
+    const status = outcome === 'superseded' ? 'superseded' : outcome === 'rejected' ? 'rejected' : 'expired';
+    const result = await approvals.decide(approvalId, { status, reason: `the run ended: ${outcome}` }, clock.now());
+    const approval = result.approval;
+    if (approval) {
+      await runs.updateStage(run.id, environment, {
+        status: outcome,
+        approval: { id: approvalId, status: approval.status, ...(approval.decidedBy ? { by: approval.decidedBy } : {}), ...(approval.decidedAt ? { at: approval.decidedAt } : {}) },
+      }, clock.now());
+    }
+  }
+
+  return async function handle(raw: unknown): Promise<unknown> {
+    const parsed = payloadSchema.safeParse(raw);
+    if (!parsed.success) throw new PipelineTaskError(`invalid task payload: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    const payload = parsed.data;
+    switch (payload.action) {
+      case 'beginStage': {
+        const run = await mustGetRun(payload.runId);
+        const now = clock.now();
+        if (payload.mode === 'plan_only') {
+          // Pull request and drift plans change nothing, so they never wait behind a deploy's lock.
+          await runs.updateStage(run.id, payload.environment, { status: 'planning' }, now);
+          await deps.callbacks.sendTaskSuccess(payload.taskToken, { acquired: true, lockKey: null });
+          return { acquired: true };
+        }
+        await runs.updateStage(run.id, payload.environment, { status: 'waiting_for_lock' }, now);
+        const leaseSeconds = payload.planTimeoutSeconds + (payload.approvalTimeoutSeconds ?? 0) + payload.applyTimeoutSeconds + LEASE_MARGIN_SECONDS;
+        const result = await locks.request(payload.repository, payload.environment, {
+          runId: run.id,
+          sequence: payload.sequence,
+          executionName: payload.executionName,
+          taskToken: payload.taskToken,
+          leaseSeconds,
+        });
+        return { acquired: result.acquired, holder: result.holder.runId };
+      }
+      case 'afterPlan': {
+        const summary = await readSummary(payload.runId, payload.environment);
+        const now = clock.now();
+        let next: AfterPlanResult['next'];
+        if (payload.mode === 'plan_only' || !summary.hasChanges) next = 'done';
+        else next = payload.requiresApproval ? 'approve' : 'apply';
+        await runs.updateStage(payload.runId, payload.environment, { status: 'planned', plan: summary }, now);
+        if (next === 'apply') await runs.updateStage(payload.runId, payload.environment, { status: 'applying' }, now);
+        return { next, planSha256: summary.sha256 } satisfies AfterPlanResult;
+      }
+      case 'finishStage': {
+        const run = await mustGetRun(payload.runId);
+        const stage = run.stages.find((s) => s.environment === payload.environment);
+        const now = clock.now();
+        if (payload.outcome === 'apply' || payload.outcome === 'approve') {
+          await runs.updateStage(run.id, payload.environment, { status: 'applied' }, now);
+        } else if (!stage?.plan?.hasChanges) {
+          await runs.updateStage(run.id, payload.environment, { status: 'no_changes' }, now);
+        }
+        if (payload.mode === 'deploy') await locks.release(payload.repository, payload.environment, run.id, payload.sequence);
+        return { ok: true };
+      }
+      case 'failStage': {
+        const run = await mustGetRun(payload.runId);
+        const cause = payload.error?.Cause;
+        let message: string;
+        switch (payload.kind) {
+          case 'rejected':
+            message = `rejected${cause ? `: ${cause}` : ''}`;
+            break;
+          case 'expired':
+            message = `no decision on the ${payload.environment} approval before its timeout`;
+            break;
+          case 'superseded':
+            message = cause || 'superseded by a newer push';
+            break;
+          default:
+            if (payload.during === 'plan' || payload.during === 'apply') {
+              message = await buildError(run.id, payload.environment, payload.during, cause);
+            } else if (payload.during === 'lock' && payload.error?.Error === 'States.Timeout') {
+              message = `waited too long for the ${payload.environment} lock`;
+            } else {
+              message = `${payload.error?.Error ?? 'error'}: ${lambdaErrorMessage(cause)}`;
+            }
+        }
+        const runStatus: RunStatus = payload.kind;
+        await stopRun(run, payload.environment, payload.kind, runStatus, `${payload.environment}: ${message}`);
+        return { ok: true };
+      }
+      case 'completeRun': {
+        const run = await mustGetRun(payload.runId);
+        if (!isTerminalRun(run.status)) await runs.updateRun(run.id, { status: 'succeeded' }, clock.now());
+        return { ok: true };
+      }
+      case 'executionEnded': {
+        const run = await runs.get(payload.runId);
+        if (!run || isTerminalRun(run.status)) {
+          // The definition's own failure path already recorded why; still make sure nothing stays locked.
+          if (run) await locks.releaseAll(run);
+          return { ok: true };
+        }
+        const reason =
+          payload.reason ??
+          (payload.status === 'ABORTED'
+            ? 'the execution was stopped from outside tfgate'
+            : payload.status === 'TIMED_OUT'
+              ? 'the execution reached its time limit'
+              : `the execution failed: ${payload.error ?? ''} ${lambdaErrorMessage(payload.cause)}`.trim());
+        const current = run.stages.find((s) => !TERMINAL_STAGE_STATUSES.has(s.status) && s.status !== 'pending');
+        const status: RunStatus = payload.status === 'ABORTED' ? 'interrupted' : 'failed';
+        await stopRun(run, current?.environment, status === 'interrupted' ? 'interrupted' : 'failed', status, reason);
+        return { ok: true };
+      }
+    }
+  };
+}
+
+function buildStatusOf(cause: string | undefined): string | undefined {
+  if (!cause) return undefined;
+  try {
+    const parsed = JSON.parse(cause) as { Build?: { BuildStatus?: string } };
+    return parsed.Build?.BuildStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Lambda task failures carry `{"errorType", "errorMessage"}` JSON as their cause. */
+function lambdaErrorMessage(cause: string | undefined): string {
+  if (!cause) return '';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: string };
+    if (typeof parsed.errorMessage === 'string') return truncate(parsed.errorMessage, 2000);
+  } catch {
+    // Not JSON: show it as it is.
+  }
+  return truncate(cause, 2000);
+}
+
+function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
