@@ -1,0 +1,49 @@
+/**
+ * Entry point of the build runner: CodeBuild runs it in AWS (buildspec), the local engine runs it as
+ * a subprocess (see command.ts). Reads the environment once, runs, exits 0 on success and 1 on failure.
+ */
+import { spawn } from 'node:child_process';
+import { artifactStoreFromLocation } from '../core/aws/s3-artifact-store.js';
+import type { ArtifactStore } from '../core/domain/ports.js';
+import { runBuild } from './runner.js';
+import { readBuildSettings } from './settings.js';
+
+async function main(): Promise<number> {
+  let raw: ReturnType<typeof readBuildSettings>;
+  try {
+    raw = readBuildSettings(process.env);
+  } catch (error) {
+    process.stderr.write(`tfgate build runner: ${(error as Error).message}\n`);
+    return 1;
+  }
+
+  // CodeBuild stops a build with SIGTERM, the local engine on timeout likewise: terraform gets an
+  // interrupt so it can stop cleanly and release its state lock; a second signal is not waited for.
+  const interruption = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interruption.signal.aborted) process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+    process.stderr.write(`tfgate build runner: ${signal} received, interrupting terraform\n`);
+    interruption.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  let artifacts: ArtifactStore;
+  try {
+    artifacts = artifactStoreFromLocation(raw.artifacts ?? '');
+  } catch (error) {
+    process.stderr.write(`tfgate build runner: TFGATE_ARTIFACTS: ${(error as Error).message}\n`);
+    return 1;
+  }
+
+  return runBuild(raw, {
+    spawn,
+    artifacts,
+    env: process.env,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    signal: interruption.signal,
+  });
+}
+
+process.exitCode = await main();

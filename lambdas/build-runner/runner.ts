@@ -1,0 +1,297 @@
+/**
+ * The build runner: the one program CodeBuild runs in AWS and the local engine runs as a subprocess.
+ *
+ * plan:  fetch the commit → (local) backend override → init → workspace <env> → plan -out → show -json
+ *        → store tfplan, plan.txt, summary.json, plan.sha256, plan-result.json.
+ * apply: check the stored tfplan's sha256 against the one the run recorded (and the approver saw)
+ *        → fetch the same commit → override → init → workspace → apply tfplan → apply.txt, apply-result.json.
+ *
+ * Everything it is given is validated before any process starts. Every failure path still writes the
+ * result file, because the pipeline reads the reason from there.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { renderSummaryLine, STAGE_ARTIFACTS, stageArtifactKey, type StageArtifactName, type StageResult, summarizePlanJsonText } from '../core/domain/plan-summary.js';
+import type { PlanSummary } from '../core/domain/run.js';
+import type { ArtifactStore } from '../core/domain/ports.js';
+import { findOnPath, locateTerraform } from '../core/terraform-locator.js';
+import { BuildStepError, checkoutCommit } from './checkout.js';
+import { type CommandResult, type LogSink, runCommand, type SpawnFunction } from './process.js';
+import { type BuildSettings, validateBuildSettings } from './settings.js';
+import { extractTerraformError, hclString } from './text.js';
+
+export const BACKEND_OVERRIDE_FILE = 'zz_tfgate_backend_override.tf';
+const LOCK_FILE = '.terraform.lock.hcl';
+
+export interface BuildRunnerDependencies {
+  spawn: SpawnFunction;
+  artifacts: ArtifactStore;
+  /** The environment handed to git and terraform (PATH, AWS credentials, TF_PLUGIN_CACHE_DIR…). */
+  env: NodeJS.ProcessEnv;
+  stdout: LogSink;
+  stderr: LogSink;
+  /** Where the per-build work directory is made; the system temp directory by default. */
+  tmpDir?: string;
+  cwd?: string;
+  /** Aborting interrupts the running command (terraform gets SIGINT and stops cleanly). */
+  signal?: AbortSignal;
+}
+
+export type RawBuildSettings = Partial<Record<keyof BuildSettings, string | undefined>>;
+
+/** Runs one plan or apply; resolves to the process exit code (0 success, 1 failure). */
+export async function runBuild(raw: RawBuildSettings, deps: BuildRunnerDependencies): Promise<number> {
+  const mode = raw.mode === 'apply' ? 'apply' : 'plan';
+  const resultName = mode === 'apply' ? STAGE_ARTIFACTS.applyResult : STAGE_ARTIFACTS.planResult;
+
+  let settings: BuildSettings;
+  try {
+    settings = validateBuildSettings(raw, deps.cwd);
+  } catch (error) {
+    const message = (error as Error).message;
+    deps.stderr.write(`tfgate: ${message}\n`);
+    // The result file can only be written when the run id and environment make a safe key.
+    await storeResult(deps, raw.runId, raw.environment, resultName, { ok: false, exitCode: 1, step: 'setup', error: message });
+    return 1;
+  }
+
+  let workDir: string | undefined;
+  try {
+    workDir = await mkdtemp(path.join(deps.tmpDir ?? os.tmpdir(), 'tfgate-build-'));
+    const outcome = settings.mode === 'plan' ? await plan(settings, deps, workDir) : await apply(settings, deps, workDir);
+    await storeResult(deps, settings.runId, settings.environment, resultName, outcome, true);
+    return 0;
+  } catch (error) {
+    const failure =
+      error instanceof BuildStepError ? error : new BuildStepError('setup', (error as Error).message ?? String(error));
+    const result: StageResult = {
+      ok: false,
+      exitCode: 1,
+      step: failure.step,
+      ...(failure.terraformExitCode !== undefined ? { terraformExitCode: failure.terraformExitCode } : {}),
+      error: failure.message,
+    };
+    // terraform's own error text is already in the log, right above; tfgate's reasons are not.
+    deps.stderr.write(
+      failure.terraformExitCode !== undefined
+        ? `tfgate: ${settings.mode} failed: terraform ${failure.step} exited with ${failure.terraformExitCode}\n`
+        : `tfgate: ${settings.mode} failed (${failure.step}): ${failure.message}\n`,
+    );
+    await storeResult(deps, settings.runId, settings.environment, resultName, result);
+    return 1;
+  } finally {
+    // The work directory holds provider binaries and the checked-out code: never left behind.
+    if (workDir) await rm(workDir, { recursive: true, force: true }).catch((error: Error) => deps.stderr.write(`tfgate: could not remove ${workDir}: ${error.message}\n`));
+  }
+}
+
+// ---------------------------------------------------------------- plan
+
+async function plan(settings: BuildSettings, deps: BuildRunnerDependencies, workDir: string): Promise<StageResult> {
+  const terraform = await prepareWorkspace(settings, deps, workDir);
+  const planPath = path.join(workDir, 'tfplan');
+
+  const planned = await terraform.run('plan', ['plan', '-input=false', '-no-color', '-lock-timeout=5m', `-out=${planPath}`, '-detailed-exitcode']);
+  const planText = withTruncationNote(planned);
+  if (planned.exitCode !== 0 && planned.exitCode !== 2) {
+    await store(deps, settings, STAGE_ARTIFACTS.planText, planText, 'text/plain; charset=utf-8');
+    throw terraformFailure('plan', planned);
+  }
+
+  const planBytes = await readFile(planPath).catch(() => {
+    throw new BuildStepError('plan', `terraform plan exited with ${planned.exitCode} but wrote no plan file`);
+  });
+  const sha256 = createHash('sha256').update(planBytes).digest('hex');
+
+  const shown = await terraform.run('show', ['show', '-json', '-no-color', planPath], { captureStdout: true });
+  if (shown.exitCode !== 0) throw terraformFailure('show', shown);
+  let summary: PlanSummary;
+  try {
+    summary = summarizePlanJsonText(shown.stdout, { hasChanges: planned.exitCode === 2, sha256 });
+  } catch (error) {
+    throw new BuildStepError('show', (error as Error).message);
+  }
+
+  await store(deps, settings, STAGE_ARTIFACTS.planFile, planBytes, 'application/octet-stream');
+  await store(deps, settings, STAGE_ARTIFACTS.planText, planText, 'text/plain; charset=utf-8');
+  await store(deps, settings, STAGE_ARTIFACTS.summary, `${JSON.stringify(summary, null, 2)}\n`, 'application/json');
+  await store(deps, settings, STAGE_ARTIFACTS.planSha256, sha256, 'text/plain; charset=utf-8');
+  // Without a committed lock file, init picks provider versions itself; the apply must use the same ones.
+  const lockFile = await readFile(path.join(terraform.root, LOCK_FILE)).catch(() => undefined);
+  if (lockFile) await store(deps, settings, STAGE_ARTIFACTS.providerLock, lockFile, 'text/plain; charset=utf-8');
+
+  deps.stdout.write(`tfgate: plan for ${settings.environment}: ${renderSummaryLine(summary)} (sha256 ${sha256})\n`);
+  return { ok: true, exitCode: 0, terraformExitCode: planned.exitCode, summary };
+}
+
+// ---------------------------------------------------------------- apply
+
+async function apply(settings: BuildSettings, deps: BuildRunnerDependencies, workDir: string): Promise<StageResult> {
+  // Checked before anything else runs: a plan that is not the approved one is never applied.
+  const planKey = stageArtifactKey(settings.runId, settings.environment, STAGE_ARTIFACTS.planFile);
+  const planBytes = await deps.artifacts.get(planKey).catch((error: Error) => {
+    throw new BuildStepError('verify', `could not read the saved plan ${planKey}: ${error.message}`);
+  });
+  if (!planBytes) throw new BuildStepError('verify', `no saved plan at ${planKey}: the plan step did not store one`);
+  const actual = createHash('sha256').update(planBytes).digest('hex');
+  if (actual !== settings.planSha256) {
+    throw new BuildStepError(
+      'verify',
+      `the saved plan's sha256 is ${actual}, but the run recorded (and approved) ${settings.planSha256}; refusing to apply a plan nobody approved`,
+    );
+  }
+  const planPath = path.join(workDir, 'tfplan');
+  await writeFile(planPath, planBytes);
+  deps.stdout.write(`tfgate: saved plan verified (sha256 ${actual})\n`);
+
+  const terraform = await prepareWorkspace(settings, deps, workDir, async (root) => {
+    const committed = await readFile(path.join(root, LOCK_FILE)).catch(() => undefined);
+    if (committed) return;
+    const stored = await deps.artifacts.get(stageArtifactKey(settings.runId, settings.environment, STAGE_ARTIFACTS.providerLock));
+    if (stored) await writeFile(path.join(root, LOCK_FILE), stored);
+  });
+
+  const applied = await terraform.run('apply', ['apply', '-input=false', '-no-color', '-lock-timeout=5m', planPath]);
+  await store(deps, settings, STAGE_ARTIFACTS.applyText, withTruncationNote(applied), 'text/plain; charset=utf-8');
+  if (applied.exitCode !== 0) throw terraformFailure('apply', applied);
+  deps.stdout.write(`tfgate: applied ${settings.environment} (plan sha256 ${actual})\n`);
+  return { ok: true, exitCode: 0, terraformExitCode: 0 };
+}
+
+// ---------------------------------------------------------------- shared steps
+
+interface Terraform {
+  root: string;
+  run(step: string, args: string[], options?: { captureStdout?: boolean }): Promise<CommandResult>;
+}
+
+async function prepareWorkspace(
+  settings: BuildSettings,
+  deps: BuildRunnerDependencies,
+  workDir: string,
+  beforeInit?: (root: string) => Promise<void>,
+): Promise<Terraform> {
+  const terraformPath = await locateTerraform({
+    env: { ...deps.env, TFGATE_TERRAFORM: settings.terraform ?? '' },
+    ...(deps.cwd ? { cwd: deps.cwd } : {}),
+  }).catch((error: Error) => {
+    throw new BuildStepError('setup', error.message);
+  });
+  const git = await findOnPath('git', deps.env);
+  if (!git) throw new BuildStepError('setup', 'git was not found on PATH');
+
+  const root = await checkoutCommit(
+    {
+      git,
+      cloneUrl: settings.cloneUrl,
+      sha: settings.sha,
+      directory: settings.directory,
+      checkoutDir: path.join(workDir, 'checkout'),
+      env: deps.env,
+      ...(settings.gitToken ? { gitToken: settings.gitToken } : {}),
+      ...(deps.signal ? { signal: deps.signal } : {}),
+    },
+    { spawn: deps.spawn, log: { stdout: deps.stdout, stderr: deps.stderr } },
+  );
+
+  if (settings.stateDir) await writeBackendOverride(root, settings.stateDir);
+  if (beforeInit) await beforeInit(root);
+
+  // The git token never reaches terraform: user code (local-exec, external data) runs under it.
+  const env: NodeJS.ProcessEnv = { ...deps.env, TF_IN_AUTOMATION: '1', TF_INPUT: '0' };
+  delete env['TFGATE_GIT_TOKEN'];
+  const secrets = settings.gitToken ? [settings.gitToken] : [];
+
+  const terraform: Terraform = {
+    root,
+    async run(step, args, options = {}) {
+      deps.stdout.write(`$ terraform ${args.join(' ')}\n`);
+      try {
+        return await runCommand(
+          deps.spawn,
+          {
+            command: terraformPath.path,
+            args,
+            cwd: root,
+            env,
+            secrets,
+            captureStdout: options.captureStdout ?? false,
+            ...(deps.signal ? { signal: deps.signal } : {}),
+          },
+          { stdout: deps.stdout, stderr: deps.stderr },
+        );
+      } catch (error) {
+        throw new BuildStepError(step, (error as Error).message);
+      }
+    },
+  };
+
+  const initialized = await terraform.run('init', ['init', '-input=false', '-no-color']);
+  if (initialized.exitCode !== 0) throw terraformFailure('init', initialized);
+  // The workspace is the environment (Kubestack convention): configuration[terraform.workspace].
+  const selected = await terraform.run('workspace', ['workspace', 'select', '-or-create', '-no-color', settings.environment]);
+  if (selected.exitCode !== 0) throw terraformFailure('workspace', selected);
+  return terraform;
+}
+
+/**
+ * Local mode keeps state in the data directory, whatever backend the repository configures: the
+ * override file replaces the backend block (or adds one), so plan, apply and later runs share state.
+ */
+async function writeBackendOverride(root: string, stateDir: string): Promise<void> {
+  await mkdir(stateDir, { recursive: true });
+  const body = [
+    '# Written by tfgate local: state lives in the tfgate data directory.',
+    'terraform {',
+    '  backend "local" {',
+    `    path          = ${hclString(path.join(stateDir, 'terraform.tfstate'))}`,
+    `    workspace_dir = ${hclString(path.join(stateDir, 'terraform.tfstate.d'))}`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+  await writeFile(path.join(root, BACKEND_OVERRIDE_FILE), body);
+}
+
+function terraformFailure(step: string, result: CommandResult): BuildStepError {
+  const error = extractTerraformError(result.stderr, result.output) ?? `terraform ${step} exited with ${result.exitCode} and printed no error`;
+  return new BuildStepError(step, error, result.exitCode);
+}
+
+function withTruncationNote(result: CommandResult): string {
+  return result.outputTruncated ? `${result.output}\n[output truncated: the full text is in the build log]\n` : result.output;
+}
+
+async function store(deps: BuildRunnerDependencies, settings: BuildSettings, name: StageArtifactName, body: Buffer | string, contentType: string): Promise<void> {
+  const key = stageArtifactKey(settings.runId, settings.environment, name);
+  try {
+    await deps.artifacts.put(key, body, contentType);
+  } catch (error) {
+    throw new BuildStepError('artifacts', `could not store ${key}: ${(error as Error).message}`);
+  }
+}
+
+/** Writes plan-result.json / apply-result.json; `mustSucceed` turns a storage failure into a failed build. */
+async function storeResult(
+  deps: BuildRunnerDependencies,
+  runId: string | undefined,
+  environment: string | undefined,
+  name: StageArtifactName,
+  result: StageResult,
+  mustSucceed = false,
+): Promise<void> {
+  let key: string;
+  try {
+    key = stageArtifactKey(runId ?? '', environment ?? '', name);
+  } catch {
+    return;
+  }
+  try {
+    await deps.artifacts.put(key, `${JSON.stringify(result, null, 2)}\n`, 'application/json');
+  } catch (error) {
+    if (mustSucceed) throw new BuildStepError('artifacts', `could not store ${key}: ${(error as Error).message}`);
+    deps.stderr.write(`tfgate: could not store ${key}: ${(error as Error).message}\n`);
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The AWS ArtifactStore: one object per key under `s3://bucket/prefix`. Encryption at rest is the
+ * bucket's default (SSE-KMS or SSE-S3, set by the CDK stack), so nothing here names a key.
+ */
+import path from 'node:path';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { TfgateError } from '../domain/errors.js';
+import type { ArtifactStore } from '../domain/ports.js';
+import { assertArtifactKey, FsArtifactStore } from '../local/fs-artifact-store.js';
+
+export class InvalidArtifactLocationError extends TfgateError {
+  override name = 'InvalidArtifactLocationError';
+}
+
+export interface S3Location {
+  bucket: string;
+  /** Without leading or trailing slashes; '' for the bucket's root. */
+  prefix: string;
+}
+
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+export function parseS3Location(location: string): S3Location {
+  const match = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(location);
+  if (!match) throw new InvalidArtifactLocationError(`not an s3:// location: ${JSON.stringify(location)}`);
+  const bucket = match[1]!;
+  if (!BUCKET_NAME.test(bucket) || bucket.includes('..')) {
+    throw new InvalidArtifactLocationError(`not a valid S3 bucket name: ${JSON.stringify(bucket)}`);
+  }
+  const prefix = (match[2] ?? '').replace(/^\/+|\/+$/g, '');
+  if (prefix !== '') assertArtifactKey(prefix);
+  return { bucket, prefix };
+}
+
+export class S3ArtifactStore implements ArtifactStore {
+  constructor(
+    private readonly client: S3Client,
+    private readonly location: S3Location,
+  ) {}
+
+  async put(key: string, body: Buffer | string, contentType?: string): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.location.bucket,
+        Key: this.objectKey(key),
+        Body: body,
+        ContentType: contentType ?? 'application/octet-stream',
+      }),
+    );
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key) }));
+      if (!response.Body) return Buffer.alloc(0);
+      return Buffer.from(await response.Body.transformToByteArray());
+    } catch (error) {
+      if (isMissingObject(error)) return undefined;
+      throw error;
+    }
+  }
+
+  private objectKey(key: string): string {
+    assertArtifactKey(key);
+    return this.location.prefix === '' ? key : `${this.location.prefix}/${key}`;
+  }
+}
+
+function isMissingObject(error: unknown): boolean {
+  const candidate = error as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return candidate?.name === 'NoSuchKey' || candidate?.name === 'NotFound' || candidate?.$metadata?.httpStatusCode === 404;
+}
+
+/**
+ * TFGATE_ARTIFACTS is either `s3://bucket/prefix` (AWS) or a directory (local): the same build runner
+ * and pipeline code read and write artifacts through whichever this returns.
+ */
+export function artifactStoreFromLocation(location: string, options: { s3Client?: S3Client; cwd?: string } = {}): ArtifactStore {
+  if (location.startsWith('s3://')) return new S3ArtifactStore(options.s3Client ?? new S3Client({}), parseS3Location(location));
+  if (location === '') throw new InvalidArtifactLocationError('the artifact location is empty');
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+    throw new InvalidArtifactLocationError(`unsupported artifact location ${JSON.stringify(location)}: use s3://bucket/prefix or a directory`);
+  }
+  return new FsArtifactStore(path.resolve(options.cwd ?? process.cwd(), location));
+}

@@ -1,0 +1,70 @@
+/**
+ * The local ArtifactStore: one file per key under a root directory. Keys come from run ids and
+ * environment names, so every key is checked before it touches a path; writes land in a temporary
+ * file first and are renamed into place, so a reader never sees half an artifact.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { TfgateError } from '../domain/errors.js';
+import type { ArtifactStore } from '../domain/ports.js';
+
+export class InvalidArtifactKeyError extends TfgateError {
+  override name = 'InvalidArtifactKeyError';
+}
+
+const MAX_KEY_LENGTH = 1024;
+
+/** Shared by every ArtifactStore: a key is a relative, `/`-separated path with no `.` or `..` segment. */
+export function assertArtifactKey(key: string): void {
+  const refuse = (why: string): never => {
+    throw new InvalidArtifactKeyError(`artifact key ${JSON.stringify(key.slice(0, 200))} refused: ${why}`);
+  };
+  if (typeof key !== 'string' || key.length === 0) refuse('empty');
+  if (key.length > MAX_KEY_LENGTH) refuse(`longer than ${MAX_KEY_LENGTH} characters`);
+  if (/[\u0000-\u001f\u007f]/.test(key)) refuse('control characters');
+  if (key.includes('\\')) refuse('backslashes');
+  if (key.startsWith('/') || /^[A-Za-z]:/.test(key)) refuse('absolute path');
+  for (const segment of key.split('/')) {
+    if (segment === '') refuse('empty path segment');
+    if (segment === '.' || segment === '..') refuse('"." and ".." segments are not allowed');
+  }
+}
+
+export class FsArtifactStore implements ArtifactStore {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+  }
+
+  async put(key: string, body: Buffer | string): Promise<void> {
+    const target = this.pathFor(key);
+    await mkdir(path.dirname(target), { recursive: true });
+    const temporary = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await writeFile(temporary, body);
+      await rename(temporary, target);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw error;
+    }
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.pathFor(key));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  pathFor(key: string): string {
+    assertArtifactKey(key);
+    const target = path.resolve(this.root, ...key.split('/'));
+    // The key check already rules escapes out; this is the second lock on the same door.
+    if (!target.startsWith(this.root + path.sep)) throw new InvalidArtifactKeyError(`artifact key ${JSON.stringify(key)} leaves the store`);
+    return target;
+  }
+}
