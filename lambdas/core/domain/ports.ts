@@ -74,9 +74,12 @@ export interface QueueEntry {
   enqueuedAt: string;
   /** Set while the run's execution is waiting for the lock: the task token to resume it. */
   taskToken?: string;
+  /** The lease the waiting execution asked for; whoever grants the lock on its behalf uses it. */
+  leaseSeconds?: number;
 }
 
-export type AcquireResult = { acquired: true; holder: LockHolder } | { acquired: false; holder: LockHolder };
+/** `previous` (on success) is who held the item before: absent for a fresh lock, the caller itself for a refresh. */
+export type AcquireResult = { acquired: true; holder: LockHolder; previous?: LockHolder } | { acquired: false; holder: LockHolder };
 
 export interface LockEvent {
   at: string;
@@ -101,8 +104,13 @@ export interface LockStore {
   /** Unconditional removal by an operator; returns who held it. */
   forceRelease(lockKey: string): Promise<LockHolder | undefined>;
   enqueue(lockKey: string, entry: QueueEntry): Promise<void>;
-  /** Stores the waiting execution's task token on its queue entry. False when the entry is gone. */
-  setWaiterToken(lockKey: string, runId: string, sequence: number, taskToken: string): Promise<boolean>;
+  /** Stores the waiting execution's task token (and its lease) on its queue entry. False when the entry is gone. */
+  setWaiterToken(lockKey: string, runId: string, sequence: number, taskToken: string, leaseSeconds?: number): Promise<boolean>;
+  /**
+   * Removes the token from the entry and returns it, atomically: of several concurrent callers exactly
+   * one gets it, so a grant is delivered once. Undefined when there is no token (or no entry).
+   */
+  takeWaiterToken(lockKey: string, runId: string, sequence: number): Promise<string | undefined>;
   /** Queue entries ordered by sequence (oldest push first). */
   listQueue(lockKey: string): Promise<QueueEntry[]>;
   dequeue(lockKey: string, runId: string, sequence: number): Promise<void>;
@@ -225,4 +233,14 @@ export interface VcsClient {
   setCommitStatus(repository: string, sha: string, status: { context: string; state: CommitState; description: string; targetUrl?: string }): Promise<void>;
   upsertPullRequestComment(repository: string, pullRequest: number, marker: string, body: string): Promise<void>;
   getBranchHead(repository: string, branch: string): Promise<string | undefined>;
+}
+
+/**
+ * What a failed VcsClient or Notifier call can say about trying again. Errors without it are taken
+ * as network-level failures (refused, reset, timed out), which are worth another try.
+ */
+export interface RetryHint {
+  retryable?: boolean;
+  /** The service asked to wait this long (Retry-After, a rate-limit reset). */
+  retryAfterMs?: number;
 }

@@ -16,10 +16,11 @@ const HOLDER_RETENTION_DAYS = 30;
 const QUEUE_RETENTION_DAYS = 90;
 const EVENT_RETENTION_DAYS = 400;
 /**
- * A lost acquire whose holder vanished before we could read it is retried; a handful of rounds is
- * plenty because each round either wins or finds a holder.
+ * Without ALL_OLD on a failed condition (dynalite), the holder is read afterwards and may have let go
+ * in between; then the put is tried again. Each round either wins or finds a holder, so only a lock
+ * changing hands faster than one round trip, again and again, ever reaches this bound.
  */
-const ACQUIRE_ATTEMPTS = 5;
+const ACQUIRE_ATTEMPTS = 25;
 
 export function lockPartitionKey(lockKey: string): string {
   return `${LOCK_PREFIX}${lockKey}`;
@@ -47,6 +48,7 @@ function queueEntryOf(item: Record<string, unknown>): QueueEntry {
     enqueuedAt: item.enqueuedAt as string,
   };
   if (typeof item.taskToken === 'string') entry.taskToken = item.taskToken;
+  if (typeof item.leaseSeconds === 'number') entry.leaseSeconds = item.leaseSeconds;
   return entry;
 }
 
@@ -75,7 +77,7 @@ export class DynamoLockStore implements LockStore {
     return storeCall('PutItem(lock)', async () => {
       for (let attempt = 0; attempt < ACQUIRE_ATTEMPTS; attempt++) {
         try {
-          await this.client.send(
+          const result = await this.client.send(
             new PutCommand({
               TableName: this.tableName,
               Item: {
@@ -87,10 +89,11 @@ export class DynamoLockStore implements LockStore {
               },
               ConditionExpression: 'attribute_not_exists(pk) OR leaseExpiresAt < :now OR runId = :me',
               ExpressionAttributeValues: { ':now': nowEpochSeconds, ':me': holder.runId },
+              ReturnValues: 'ALL_OLD',
               ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
             }),
           );
-          return { acquired: true, holder };
+          return result.Attributes ? { acquired: true, holder, previous: holderOf(result.Attributes) } : { acquired: true, holder };
         } catch (error) {
           if (!isConditionalCheckFailed(error)) throw error;
           const returned = oldItemOf(error);
@@ -172,21 +175,44 @@ export class DynamoLockStore implements LockStore {
     });
   }
 
-  async setWaiterToken(lockKey: string, runId: string, sequence: number, taskToken: string): Promise<boolean> {
+  async setWaiterToken(lockKey: string, runId: string, sequence: number, taskToken: string, leaseSeconds?: number): Promise<boolean> {
+    const values: Record<string, unknown> = { ':token': taskToken };
+    if (leaseSeconds !== undefined) values[':lease'] = leaseSeconds;
     return storeCall('UpdateItem(queue token)', async () => {
       try {
         await this.client.send(
           new UpdateCommand({
             TableName: this.tableName,
             Key: { pk: lockPartitionKey(lockKey), sk: queueSortKey(sequence, runId) },
-            UpdateExpression: 'SET taskToken = :token',
+            UpdateExpression: leaseSeconds === undefined ? 'SET taskToken = :token' : 'SET taskToken = :token, leaseSeconds = :lease',
             ConditionExpression: 'attribute_exists(sk)',
-            ExpressionAttributeValues: { ':token': taskToken },
+            ExpressionAttributeValues: values,
           }),
         );
         return true;
       } catch (error) {
         if (isConditionalCheckFailed(error)) return false;
+        throw error;
+      }
+    });
+  }
+
+  async takeWaiterToken(lockKey: string, runId: string, sequence: number): Promise<string | undefined> {
+    return storeCall('UpdateItem(take queue token)', async () => {
+      try {
+        const result = await this.client.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: lockPartitionKey(lockKey), sk: queueSortKey(sequence, runId) },
+            UpdateExpression: 'REMOVE taskToken',
+            ConditionExpression: 'attribute_exists(taskToken)',
+            ReturnValues: 'UPDATED_OLD',
+          }),
+        );
+        const token = result.Attributes?.taskToken;
+        return typeof token === 'string' ? token : undefined;
+      } catch (error) {
+        if (isConditionalCheckFailed(error)) return undefined;
         throw error;
       }
     });

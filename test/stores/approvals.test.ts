@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AlreadyExistsError } from '../../lambdas/core/domain/errors.js';
+import type { ApprovalRecord } from '../../lambdas/core/domain/ports.js';
+import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+
+let dynamo: TestDynamo;
+beforeAll(async () => {
+  dynamo = await startDynalite();
+});
+afterAll(async () => {
+  await dynamo?.close();
+});
+
+const createdAt = new Date('2024-05-01T10:00:00.000Z');
+const beforeDeadline = new Date('2024-05-01T11:00:00.000Z');
+const afterDeadline = new Date('2024-05-02T11:00:00.000Z');
+
+function makeApproval(id: string): ApprovalRecord {
+  return {
+    id,
+    runId: 'run-1',
+    repository: 'acme/infrastructure',
+    environment: 'apps',
+    sha: 'a'.repeat(40),
+    planSha256: 'b'.repeat(64),
+    status: 'pending',
+    createdAt: createdAt.toISOString(),
+    expiresAt: Math.floor(createdAt.getTime() / 1000) + 24 * 3600,
+    taskToken: 'token-' + id,
+    approvers: ['alice@example.com', 'bob@example.com'],
+    allowSelfApproval: false,
+    selfIdentities: ['carol@example.com'],
+  };
+}
+
+describe('DynamoApprovalStore', () => {
+  it('creates an approval once and reads it back', async () => {
+    const approval = makeApproval('a'.repeat(32));
+    await dynamo.stores.approvals.create(approval);
+    await expect(dynamo.stores.approvals.create(approval)).rejects.toBeInstanceOf(AlreadyExistsError);
+    expect(await dynamo.stores.approvals.get(approval.id)).toEqual(approval);
+    expect(await dynamo.stores.approvals.get('f'.repeat(32))).toBeUndefined();
+  });
+
+  it('decides once; a second decision returns the first one', async () => {
+    const approval = makeApproval('1'.repeat(32));
+    await dynamo.stores.approvals.create(approval);
+    const first = await dynamo.stores.approvals.decide(approval.id, { status: 'approved', by: 'alice@example.com' }, beforeDeadline);
+    expect(first.decided).toBe(true);
+    expect(first.approval).toMatchObject({ status: 'approved', decidedBy: 'alice@example.com', decidedAt: beforeDeadline.toISOString() });
+
+    const second = await dynamo.stores.approvals.decide(approval.id, { status: 'rejected', by: 'bob@example.com', reason: 'no' }, beforeDeadline);
+    expect(second.decided).toBe(false);
+    expect(second.approval).toMatchObject({ status: 'approved', decidedBy: 'alice@example.com' });
+    expect(second.approval?.reason).toBeUndefined();
+  });
+
+  it('lets exactly one of two concurrent decisions win', async () => {
+    const approval = makeApproval('2'.repeat(32));
+    await dynamo.stores.approvals.create(approval);
+    const [approve, reject] = await Promise.all([
+      dynamo.stores.approvals.decide(approval.id, { status: 'approved', by: 'alice@example.com' }, beforeDeadline),
+      dynamo.stores.approvals.decide(approval.id, { status: 'rejected', by: 'bob@example.com', reason: 'not now' }, beforeDeadline),
+    ]);
+    expect([approve.decided, reject.decided].filter(Boolean)).toHaveLength(1);
+    const winner = approve.decided ? approve : reject;
+    const loser = approve.decided ? reject : approve;
+    expect(loser.approval).toEqual(winner.approval);
+    expect(await dynamo.stores.approvals.get(approval.id)).toEqual(winner.approval);
+  });
+
+  it('refuses approval or rejection after the deadline but can mark it expired', async () => {
+    const approval = makeApproval('3'.repeat(32));
+    await dynamo.stores.approvals.create(approval);
+    const late = await dynamo.stores.approvals.decide(approval.id, { status: 'approved', by: 'alice@example.com' }, afterDeadline);
+    expect(late).toEqual({ decided: false, approval });
+    const lateReject = await dynamo.stores.approvals.decide(approval.id, { status: 'rejected', by: 'alice@example.com' }, afterDeadline);
+    expect(lateReject.decided).toBe(false);
+
+    const expired = await dynamo.stores.approvals.decide(approval.id, { status: 'expired', reason: 'timeout' }, afterDeadline);
+    expect(expired.decided).toBe(true);
+    expect(expired.approval).toMatchObject({ status: 'expired', reason: 'timeout', decidedAt: afterDeadline.toISOString() });
+  });
+
+  it('marks a pending approval superseded, after which nobody can approve it', async () => {
+    const approval = makeApproval('4'.repeat(32));
+    await dynamo.stores.approvals.create(approval);
+    const superseded = await dynamo.stores.approvals.decide(approval.id, { status: 'superseded', reason: 'newer push' }, beforeDeadline);
+    expect(superseded.decided).toBe(true);
+    const approve = await dynamo.stores.approvals.decide(approval.id, { status: 'approved', by: 'alice@example.com' }, beforeDeadline);
+    expect(approve.decided).toBe(false);
+    expect(approve.approval?.status).toBe('superseded');
+  });
+
+  it('reports a missing approval as not decided', async () => {
+    expect(await dynamo.stores.approvals.decide('9'.repeat(32), { status: 'approved', by: 'alice@example.com' }, beforeDeadline)).toEqual({
+      decided: false,
+      approval: undefined,
+    });
+  });
+});
