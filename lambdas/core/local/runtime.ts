@@ -20,6 +20,7 @@ import { LocalEngine } from './engine.js';
 import { FsArtifactStore } from './fs-artifact-store.js';
 import { bareRepositoryPath, commitAndPush, ensureBareRepository, git } from './git-repos.js';
 import { hookTargetFile } from './post-receive.js';
+import { localNotifiers } from '../notify/from-config.js';
 import { ConsoleNotifier, FanOutNotifier, ObservableRunStore, printRunChanges, type Print } from './progress.js';
 import { startServer, webhookRoute, type LocalServer } from './server.js';
 import { STARTER_FILES, STARTER_REPOSITORY, starterConfig } from './starter.js';
@@ -111,7 +112,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const print = options.print ?? (() => undefined);
   const clock = options.clock ?? systemClock;
   await mkdir(path.join(dataDir, 'run'), { recursive: true });
-  const { config, file: configFile, starter } = await resolveConfig(options, dataDir);
+  const { config: loaded, file: configFile, starter } = await resolveConfig(options, dataDir);
+  // Locally the bare repository each push lands in is where builds fetch from, unless the file says otherwise.
+  const config: TfgateConfig = {
+    ...loaded,
+    repositories: loaded.repositories.map((repo) => ({ ...repo, cloneUrl: repo.cloneUrl ?? bareRepositoryPath(dataDir, repo.name) })),
+  };
   const webhookSecret = options.webhookSecret ?? (await readOrCreateSecret(path.join(dataDir, 'webhook-secret')));
   const linkKey = await readOrCreateSecret(path.join(dataDir, 'link-key'));
 
@@ -183,7 +189,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     );
     const url = server.url;
 
-    const notifier = new FanOutNotifier([new ConsoleNotifier(print, runs.events), ...(options.notifiers ?? [])]);
+    // Slack and SMTP from tfgate.yaml; a failing one is recorded on the run and never stops the others.
+    const notifier = new FanOutNotifier([new ConsoleNotifier(print, runs.events), ...localNotifiers(config), ...(options.notifiers ?? [])]);
     const requestApproval = createApprovalRequester({ config, runs, approvals: stores.approvals, artifacts, notifier, publicUrl: url, linkKey, clock, log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
     const runnerFile = await bundleBuildRunner(path.join(dataDir, 'run'));
     engine = new LocalEngine({

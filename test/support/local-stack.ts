@@ -1,0 +1,136 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
+import { isTerminalRun, type Run, type StageStatus } from '../../lambdas/core/domain/run.js';
+import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
+import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../lambdas/core/local/runtime.js';
+
+/** Helpers for end-to-end tests of the local stack with the terraform double. */
+
+export const TERRAFORM_DOUBLE = fileURLToPath(new URL('../terraform-double/terraform', import.meta.url));
+export const REPOSITORY = 'acme/infrastructure';
+
+export interface TestStack extends LocalStack {
+  lines: string[];
+  cleanup(): Promise<void>;
+}
+
+export function configYaml(options: { approval?: string | false; environments?: string[]; repository?: string; extra?: string } = {}): string {
+  const environments = options.environments ?? ['ops', 'apps'];
+  const last = environments[environments.length - 1];
+  return [
+    'repositories:',
+    `  - name: ${options.repository ?? REPOSITORY}`,
+    '    branch: main',
+    '    environments:',
+    ...environments.flatMap((env) =>
+      env === last && options.approval !== false ? [`      - name: ${env}`, '        approval:', `          timeout: ${options.approval ?? '1h'}`] : [`      - name: ${env}`],
+    ),
+    options.extra ?? '',
+  ].join('\n');
+}
+
+export async function startTestStack(options: { config?: string; dataDir?: string; keepData?: boolean } & Partial<LocalStackOptions> = {}): Promise<TestStack> {
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'tfgate-test-')));
+  const configFile = path.join(dataDir, 'test-tfgate.yaml');
+  await writeFile(configFile, options.config ?? configYaml());
+  const lines: string[] = [];
+  const { config: _config, keepData, ...rest } = options;
+  const stack = await startLocalStack({
+    dataDir,
+    cwd: dataDir,
+    configFile,
+    port: 0,
+    inMemory: true,
+    terraform: TERRAFORM_DOUBLE,
+    retryIntervalMs: 20,
+    print: (line) => lines.push(line),
+    ...rest,
+  });
+  return Object.assign(stack, {
+    lines,
+    async cleanup() {
+      await stack.close();
+      if (!keepData) await rm(dataDir, { recursive: true, force: true });
+    },
+  });
+}
+
+export function terraformFiles(resources: Record<string, string>, extra = ''): Record<string, string> {
+  const blocks = Object.entries(resources).map(([name, input]) => `resource "terraform_data" "${name}" {\n  input = "${input}-\${terraform.workspace}"\n}\n`);
+  return { 'main.tf': `${blocks.join('\n')}${extra}` };
+}
+
+/** Pushes a commit to the stack's bare repository; the post-receive hook delivers the signed push event. */
+export async function pushChange(stack: LocalStack, files: Record<string, string>, options: { message?: string; quiet?: boolean; repository?: string } = {}): Promise<string> {
+  const remote = stack.remotes.find((r) => r.repository === (options.repository ?? REPOSITORY));
+  if (!remote) throw new Error(`no remote for ${options.repository ?? REPOSITORY}`);
+  return commitAndPush(remote.remote, { files, message: options.message ?? 'change', branch: remote.branch, ...(options.quiet ? { quiet: true } : {}) });
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export async function runForSha(stack: LocalStack, sha: string, timeoutMs = 20_000): Promise<Run> {
+  return until(`a run for ${sha.slice(0, 8)}`, timeoutMs, async () => (await stack.runs.list({ limit: 100 })).find((run) => run.sha === sha));
+}
+
+export async function waitForRun(stack: LocalStack, runId: string, timeoutMs = 60_000): Promise<Run> {
+  return until(`run ${runId} to finish`, timeoutMs, async () => {
+    const run = await stack.runs.get(runId);
+    return run && isTerminalRun(run.status) ? run : undefined;
+  });
+}
+
+export async function waitForStage(stack: LocalStack, runId: string, environment: string, status: StageStatus, timeoutMs = 60_000): Promise<Run> {
+  return until(`run ${runId} ${environment} to be ${status}`, timeoutMs, async () => {
+    const run = await stack.runs.get(runId);
+    return run?.stages.find((s) => s.environment === environment)?.status === status ? run : undefined;
+  });
+}
+
+/** Resolves with the next approval request the stack's notifier announces. */
+export function nextApproval(stack: LocalStack, timeoutMs = 60_000): Promise<ApprovalRequest> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stack.runs.events.off('approval', onApproval);
+      reject(new Error('timed out waiting for an approval request'));
+    }, timeoutMs);
+    const onApproval = (request: ApprovalRequest) => {
+      clearTimeout(timer);
+      stack.runs.events.off('approval', onApproval);
+      resolve(request);
+    };
+    stack.runs.events.on('approval', onApproval);
+  });
+}
+
+/** Decides through the approval page, as a browser does: GET the page, POST its form. */
+export async function decideThroughPage(link: string, decision: 'approve' | 'reject', reason?: string): Promise<{ status: number; body: string }> {
+  const page = await fetch(link);
+  const html = await page.text();
+  const token = /name="form_token" value="([^"]+)"/.exec(html)?.[1];
+  if (!token) throw new Error(`no form on the approval page (${page.status})`);
+  const form = new URLSearchParams({ decision, form_token: token });
+  if (reason) form.set('reason', reason);
+  const answer = await fetch(link, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+  return { status: answer.status, body: await answer.text() };
+}
+
+export async function runJson(stack: LocalStack, runId: string): Promise<Record<string, unknown>> {
+  const response = await fetch(`${stack.url}/runs/${runId}`, { headers: { accept: 'application/json' } });
+  return (await response.json()) as Record<string, unknown>;
+}
+
+export function statePath(stack: LocalStack, environment: string, repository = REPOSITORY): string {
+  return path.join(stack.dataDir, 'state', repository.replace('/', '__'), 'terraform.tfstate.d', environment, 'terraform.tfstate');
+}
