@@ -27,6 +27,7 @@ async function main(): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  watchParent(process.env.TFGATE_PARENT_PID, () => onSignal('SIGTERM'));
 
   let artifacts: ArtifactStore;
   try {
@@ -44,6 +45,24 @@ async function main(): Promise<number> {
     stderr: process.stderr,
     signal: interruption.signal,
   });
+}
+
+/**
+ * Locally the runner is a child of `tfgate local`. If that process dies without stopping its builds
+ * (kill -9), the build is stopped too rather than applying on behalf of a run nobody follows any more.
+ */
+function watchParent(parentPid: string | undefined, stop: () => void): void {
+  const pid = Number(parentPid);
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  const timer = setInterval(() => {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      clearInterval(timer);
+      stop();
+    }
+  }, 1000);
+  timer.unref();
 }
 
 process.exitCode = await main();

@@ -77,6 +77,7 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
       TFGATE_STATE_DIR: options.stateDirFor(repository),
       TF_IN_AUTOMATION: '1',
       TF_INPUT: '0',
+      TFGATE_PARENT_PID: String(process.pid),
     };
     const child = spawn(process.execPath, [options.runnerFile], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const info = { id, project: params.ProjectName, runId, environment, mode };
