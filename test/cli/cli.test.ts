@@ -1,0 +1,73 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli, startLocalProcess, type LocalProcess } from '../support/cli-process.js';
+import { TERRAFORM_DOUBLE } from '../support/local-stack.js';
+
+/** The CLI as a user runs it: exit codes and output of demo, local, runs and show. */
+
+const NO_TERRAFORM_ENV = { PATH: '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+
+let dirs: string[] = [];
+let processes: LocalProcess[] = [];
+afterEach(async () => {
+  for (const p of processes) await p.stop();
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  processes = [];
+  dirs = [];
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-cli-'));
+  dirs.push(dir);
+  return dir;
+}
+
+describe('tfgate demo', () => {
+  it('exits 0 after a full tour with the terraform double named by TFGATE_TERRAFORM', async () => {
+    const data = await tempDir();
+    const result = await runCli(['demo', '--auto-approve', '--data', data], { ...process.env, TFGATE_TERRAFORM: TERRAFORM_DOUBLE });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('ops: applied');
+    expect(result.stdout).toMatch(/auto-approve: POST \/approvals\/[0-9a-f]{32} → 200/);
+    expect(result.stdout).toMatch(/finished: succeeded/);
+  });
+
+  it('exits 2 naming the four ways to find terraform when there is none', async () => {
+    const result = await runCli(['demo', '--auto-approve'], NO_TERRAFORM_ENV);
+    expect(result.code).toBe(2);
+    for (const way of ['--terraform', 'TFGATE_TERRAFORM', '`terraform`', '`tofu`']) expect(result.stderr).toContain(way);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('tfgate local', () => {
+  it('refuses an invalid tfgate.yaml at start with the file, the line and the reason', async () => {
+    const dir = await tempDir();
+    const config = path.join(dir, 'tfgate.yaml');
+    await writeFile(config, 'repositories:\n  - name: acme/infra\n    branch: main\n    enviroments: []\n');
+    const result = await runCli(['local', '--config', config, '--data', path.join(dir, 'data'), '--terraform', TERRAFORM_DOUBLE, '--port', '0']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`${config}:4:5`);
+    expect(result.stderr).toContain('unknown key "enviroments"');
+  });
+
+  it('starts with a starter configuration, prints its URLs, and answers runs/show through its API', async () => {
+    const dir = await tempDir();
+    const local = await startLocalProcess(['--data', path.join(dir, 'data'), '--terraform', TERRAFORM_DOUBLE], { ...process.env, TFGATE_WEBHOOK_SECRET: 'from-the-environment' });
+    processes.push(local);
+    expect(local.output()).toContain('example/infrastructure: git push');
+    expect(local.output()).toContain('webhook secret: from TFGATE_WEBHOOK_SECRET');
+    expect(local.output()).not.toContain('from-the-environment');
+    expect(await (await fetch(`${local.url}/healthz`)).text()).toBe('ok');
+
+    const runs = await runCli(['runs', '--json', '--url', local.url]);
+    expect(runs.code).toBe(0);
+    expect(JSON.parse(runs.stdout)).toEqual({ runs: [] });
+    const missing = await runCli(['show', 'no-such-run', '--url', local.url]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no run no-such-run');
+  });
+});
