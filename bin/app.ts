@@ -1,0 +1,58 @@
+/**
+ * The CDK app: `npx cdk deploy` stands up tfgate in the current AWS account and region.
+ *
+ * Configuration: `-c config=FILE`, else `tfgate.yaml` in the working directory, else the documented
+ * example `examples/tfgate.yaml` (with a warning, since deploying the example is rarely the intent).
+ * Other context: `-c stackName=NAME` (default Tfgate), `-c reservedConcurrency=false`.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ConfigError } from '../lambdas/core/config/load.js';
+import { loadStackConfig, type StackConfig } from '../infra/config.js';
+import { TfgateStack } from '../infra/tfgate-stack.js';
+
+const app = new App();
+
+function chooseConfigFile(): string {
+  const given: unknown = app.node.tryGetContext('config');
+  if (typeof given === 'string' && given !== '') {
+    if (!existsSync(given)) fail(`tfgate: the configuration file ${path.resolve(given)} (from -c config=${given}) does not exist.`);
+    return given;
+  }
+  if (existsSync('tfgate.yaml')) return 'tfgate.yaml';
+  const example = path.join('examples', 'tfgate.yaml');
+  if (existsSync(example)) {
+    console.error(`tfgate: no tfgate.yaml in ${process.cwd()}; using ${example}. Write a tfgate.yaml (or pass -c config=FILE) before deploying.`);
+    return example;
+  }
+  fail(`tfgate: no configuration: ${path.resolve('tfgate.yaml')} does not exist (pass -c config=FILE to use another file).`);
+}
+
+function fail(message: string): never {
+  console.error(message);
+  process.exit(1);
+}
+
+function readConfig(file: string): StackConfig {
+  try {
+    return loadStackConfig(file);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(`tfgate: ${file} is not a valid configuration:\n${error.message}`);
+    throw error;
+  }
+}
+
+const { config, document } = readConfig(chooseConfigFile());
+const stackName: unknown = app.node.tryGetContext('stackName');
+const reservedConcurrency: unknown = app.node.tryGetContext('reservedConcurrency');
+
+new TfgateStack(app, typeof stackName === 'string' && stackName !== '' ? stackName : 'Tfgate', {
+  config,
+  configDocument: document,
+  reserveConcurrency: reservedConcurrency !== false && reservedConcurrency !== 'false',
+  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+});
+
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

@@ -1,0 +1,284 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { TableRole } from '../lambdas/core/dynamo/table-layout.js';
+import type { SecretRole, TfgateSecrets } from './secrets.js';
+import type { ArtifactStorage } from './storage.js';
+import type { TableAccess, TfgateTables } from './tables.js';
+
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export type FunctionName = 'webhook' | 'approvals' | 'pipeline' | 'notifier' | 'reconciler';
+export type StateMachineAction = 'StartExecution' | 'DescribeExecution' | 'SendTaskSuccess' | 'SendTaskFailure';
+
+/**
+ * What each function does against AWS. Its environment variables and its IAM policy are both derived
+ * from this one entry, so a function is never told about a resource it may not touch, nor granted one
+ * it is not told about.
+ */
+export interface FunctionNeeds {
+  description: string;
+  memorySize: number;
+  timeout: Duration;
+  /** Caps runaway cost from a flood of requests and, for the reconciler, keeps passes from overlapping. */
+  reservedConcurrency: number;
+  /** Reads tfgate.yaml (CONFIG). */
+  config: boolean;
+  tables: Partial<Record<TableRole, TableAccess>>;
+  readsArtifacts: boolean;
+  secrets: SecretRole[];
+  stateMachine: StateMachineAction[];
+  /** Builds links to the approval pages. */
+  approvalsUrl: boolean;
+  sendsEmail: boolean;
+  functionUrl: boolean;
+}
+
+export const FUNCTION_NEEDS: Record<FunctionName, FunctionNeeds> = {
+  webhook: {
+    description: 'tfgate: GitHub webhook intake (verify, dedupe, record, start the run)',
+    memorySize: 512,
+    // GitHub gives up after 10 s and does not redeliver by itself.
+    timeout: Duration.seconds(10),
+    reservedConcurrency: 20,
+    config: true,
+    tables: { runs: 'readWrite', locks: 'readWrite', deliveries: 'readWrite' },
+    readsArtifacts: false,
+    secrets: ['webhook'],
+    // Releasing a failed start's queue entries can hand a lock to the next waiting run.
+    stateMachine: ['StartExecution', 'SendTaskSuccess', 'SendTaskFailure'],
+    approvalsUrl: false,
+    sendsEmail: false,
+    functionUrl: true,
+  },
+  approvals: {
+    description: 'tfgate: approval pages and decisions, run pages, health check',
+    memorySize: 512,
+    timeout: Duration.seconds(15),
+    reservedConcurrency: 10,
+    config: false,
+    tables: { runs: 'readWrite', approvals: 'readWrite' },
+    readsArtifacts: true,
+    secrets: ['link'],
+    stateMachine: ['SendTaskSuccess', 'SendTaskFailure'],
+    approvalsUrl: false,
+    sendsEmail: false,
+    functionUrl: true,
+  },
+  pipeline: {
+    description: 'tfgate: state machine tasks (locks, plan records, stage results, GitHub feedback) and execution-ended events',
+    memorySize: 512,
+    // The state machine gives these tasks 60 s; ending first turns a hang into a Lambda error it can catch.
+    timeout: Duration.seconds(50),
+    reservedConcurrency: 20,
+    config: true,
+    tables: { runs: 'readWrite', locks: 'readWrite', approvals: 'readWrite' },
+    readsArtifacts: true,
+    // Plan comments on pull requests and commit statuses.
+    secrets: ['github'],
+    // Granting a freed lock resumes the next run's waiting task.
+    stateMachine: ['SendTaskSuccess', 'SendTaskFailure'],
+    approvalsUrl: true,
+    sendsEmail: false,
+    functionUrl: false,
+  },
+  notifier: {
+    description: 'tfgate: approval requests (stores the task token, sends Slack and email)',
+    memorySize: 256,
+    timeout: Duration.seconds(30),
+    reservedConcurrency: 5,
+    config: true,
+    tables: { runs: 'readWrite', approvals: 'readWrite' },
+    readsArtifacts: true,
+    secrets: ['link', 'slack'],
+    stateMachine: [],
+    approvalsUrl: true,
+    sendsEmail: true,
+    functionUrl: false,
+  },
+  reconciler: {
+    description: 'tfgate: missed pushes, locks held by ended executions, drift runs',
+    memorySize: 512,
+    // Shorter than the five-minute schedule so two passes never overlap.
+    timeout: Duration.minutes(4),
+    reservedConcurrency: 1,
+    config: true,
+    tables: { runs: 'readWrite', locks: 'readWrite', deliveries: 'readWrite' },
+    // For the plan comment when it ends a pull request's run.
+    readsArtifacts: true,
+    // Branch heads for missed pushes; commit statuses.
+    secrets: ['github'],
+    stateMachine: ['StartExecution', 'DescribeExecution', 'SendTaskSuccess', 'SendTaskFailure'],
+    approvalsUrl: true,
+    sendsEmail: false,
+    functionUrl: false,
+  },
+};
+
+const TABLE_ENV: Record<TableRole, string> = {
+  runs: 'RUNS_TABLE',
+  locks: 'LOCKS_TABLE',
+  approvals: 'APPROVALS_TABLE',
+  deliveries: 'DELIVERIES_TABLE',
+};
+
+const SECRET_ENV: Record<SecretRole, string> = {
+  webhook: 'WEBHOOK_SECRET_ARN',
+  github: 'GITHUB_SECRET_ARN',
+  slack: 'SLACK_SECRET_ARN',
+  link: 'LINK_SECRET_ARN',
+};
+
+// Lambda refuses environments over 4 KiB in total; the ARNs and names around CONFIG take about 1 KiB.
+const MAX_CONFIG_ENV_BYTES = 3 * 1024;
+
+export interface TfgateFunctionsProps {
+  /** The CONFIG value: tfgate.yaml's document as JSON (see infra/config.ts). */
+  configDocument: string;
+  tables: TfgateTables;
+  storage: ArtifactStorage;
+  secrets: TfgateSecrets;
+  stateMachineName: string;
+  /** The SES identity the notifier sends from, when `notifications.email` is configured. */
+  email?: { from: string; identityArn: string };
+  reserveConcurrency: boolean;
+}
+
+export class TfgateFunctions extends Construct {
+  readonly functions: Record<FunctionName, NodejsFunction>;
+  readonly roles: Record<FunctionName, iam.Role>;
+  readonly urls: { webhook: lambda.FunctionUrl; approvals: lambda.FunctionUrl };
+  readonly stateMachineArn: string;
+  readonly executionArns: string;
+
+  constructor(scope: Construct, id: string, props: TfgateFunctionsProps) {
+    super(scope, id);
+    const configJson = props.configDocument;
+    if (Buffer.byteLength(configJson) > MAX_CONFIG_ENV_BYTES) {
+      throw new Error(
+        `the configuration is ${Buffer.byteLength(configJson)} bytes as JSON; the functions receive it in an environment ` +
+          `variable, and Lambda allows 4 KiB for all of them together (at most ${MAX_CONFIG_ENV_BYTES} bytes for the configuration).`,
+      );
+    }
+    const stack = Stack.of(this);
+    // Built from the name instead of referenced: the state machine refers to these functions, so a
+    // reference back would be a dependency cycle.
+    this.stateMachineArn = stack.formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      resourceName: props.stateMachineName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    const executionArns = (this.executionArns = stack.formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${props.stateMachineName}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    }));
+
+    const roles = {} as Record<FunctionName, iam.Role>;
+    const functions = {} as Record<FunctionName, NodejsFunction>;
+    let approvalsUrl: lambda.FunctionUrl | undefined;
+    let webhookUrl: lambda.FunctionUrl | undefined;
+
+    // The approvals function first: the others are given its URL.
+    const order: FunctionName[] = ['approvals', 'webhook', 'pipeline', 'notifier', 'reconciler'];
+    for (const name of order) {
+      const needs = FUNCTION_NEEDS[name];
+      const pascal = name[0]!.toUpperCase() + name.slice(1);
+      const role = new iam.Role(this, `${pascal}Role`, {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        description: `tfgate ${name} function`,
+      });
+      const logGroup = new logs.LogGroup(this, `${pascal}Logs`, { retention: logs.RetentionDays.THREE_MONTHS });
+      logGroup.grantWrite(role);
+
+      const environment: Record<string, string> = needs.config ? { CONFIG: configJson } : {};
+      for (const [tableRole, access] of Object.entries(needs.tables) as Array<[TableRole, TableAccess]>) {
+        environment[TABLE_ENV[tableRole]] = props.tables.tables[tableRole].tableName;
+        props.tables.grant(role, tableRole, access);
+      }
+      if (needs.readsArtifacts) {
+        // The builds' location (s3://bucket/artifacts), so both sides use the same keys.
+        environment.ARTIFACTS_BUCKET = props.storage.artifactsUrl();
+        props.storage.grantReadRuns(role);
+      }
+      for (const secretRole of needs.secrets) {
+        const secret = props.secrets[secretRole];
+        // The Slack secret exists only when Slack is configured; without it the notifier sends no Slack message.
+        if (!secret) continue;
+        environment[SECRET_ENV[secretRole]] = secret.secretArn;
+        role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }));
+      }
+      if (needs.stateMachine.length > 0) {
+        // SendTaskSuccess/Failure address an execution by its task token; only starting and describing
+        // executions need the machine's ARN in the environment (the grant below names it either way).
+        if (needs.stateMachine.some((action) => action === 'StartExecution' || action === 'DescribeExecution')) {
+          environment.STATE_MACHINE_ARN = this.stateMachineArn;
+        }
+        const onMachine = needs.stateMachine.filter((action) => action !== 'DescribeExecution');
+        if (onMachine.length > 0) {
+          role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: onMachine.map((a) => `states:${a}`), resources: [this.stateMachineArn] }));
+        }
+        if (needs.stateMachine.includes('DescribeExecution')) {
+          role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executionArns] }));
+        }
+      }
+      if (needs.approvalsUrl) {
+        if (!approvalsUrl) throw new Error('internal: the approvals URL is needed before the approvals function exists');
+        environment.APPROVALS_URL = approvalsUrl.url;
+      }
+      if (needs.sendsEmail && props.email) {
+        environment.SES_FROM = props.email.from;
+        role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ses:SendEmail'], resources: [props.email.identityArn] }));
+      }
+
+      const fn = new NodejsFunction(this, pascal, {
+        entry: path.join(PROJECT_ROOT, 'lambdas', name, 'lambda.ts'),
+        handler: 'handler',
+        projectRoot: PROJECT_ROOT,
+        depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+        runtime: lambda.Runtime.NODEJS_22_X,
+        architecture: lambda.Architecture.ARM_64,
+        memorySize: needs.memorySize,
+        timeout: needs.timeout,
+        description: needs.description,
+        role,
+        logGroup,
+        tracing: lambda.Tracing.ACTIVE,
+        ...(props.reserveConcurrency ? { reservedConcurrentExecutions: needs.reservedConcurrency } : {}),
+        environment,
+        bundling: {
+          minify: true,
+          sourceMap: false,
+          format: OutputFormat.ESM,
+          target: 'node22',
+          // The Node 22 runtime ships AWS SDK v3.
+          externalModules: ['@aws-sdk/*'],
+          mainFields: ['module', 'main'],
+          // Bundled CommonJS dependencies still call require(); ESM has none unless it is made.
+          banner: "import { createRequire as __tfgateCreateRequire } from 'node:module'; const require = __tfgateCreateRequire(import.meta.url);",
+          forceDockerBundling: false,
+        },
+      });
+      roles[name] = role;
+      functions[name] = fn;
+      if (needs.functionUrl) {
+        // GitHub signs webhook requests and approval decisions carry their own anti-forgery field;
+        // IAM auth would shut out both GitHub and people's browsers.
+        const url = fn.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
+        if (name === 'approvals') approvalsUrl = url;
+        if (name === 'webhook') webhookUrl = url;
+      }
+    }
+    if (!approvalsUrl || !webhookUrl) throw new Error('internal: function URLs missing');
+    this.functions = functions;
+    this.roles = roles;
+    this.urls = { webhook: webhookUrl, approvals: approvalsUrl };
+  }
+}

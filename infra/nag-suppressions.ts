@@ -1,0 +1,100 @@
+/**
+ * Every cdk-nag (AwsSolutions) finding this stack accepts, each on the narrowest construct and, for
+ * wildcard findings, on the exact resource string, with the reason it is accepted. cdk-nag 3 uses
+ * CDK's own `Validations.of(construct).acknowledge`; an unacknowledged finding fails `cdk synth`.
+ */
+import { Stack, Validations } from 'aws-cdk-lib';
+import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
+import type { IConstruct } from 'constructs';
+import { FUNCTION_NEEDS, type FunctionName } from './functions.js';
+import type { TfgateStack } from './tfgate-stack.js';
+
+export interface Acknowledgement {
+  /** The construct path the acknowledgement sits on (it covers that construct's children). */
+  path: string;
+  id: string;
+  reason: string;
+}
+
+/** The same string cdk-nag builds for a wildcard resource, so the acknowledgement matches that finding only. */
+export function wildcardFinding(scope: IConstruct, resource: string): string {
+  return `AwsSolutions-IAM5[Resource::${flattenCfnReference(Stack.of(scope).resolve(resource))}]`;
+}
+
+function acknowledge(list: Acknowledgement[], construct: IConstruct, id: string, reason: string): void {
+  Validations.of(construct).acknowledge({ id, reason });
+  list.push({ path: construct.node.path, id, reason });
+}
+
+const XRAY_REASON =
+  'X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions (Resource must be "*"); see the X-Ray IAM actions table.';
+
+export function acknowledgeNagFindings(stack: TfgateStack): Acknowledgement[] {
+  const list: Acknowledgement[] = [];
+  const { functions, roles, executionArns } = stack.functions;
+
+  for (const name of Object.keys(functions) as FunctionName[]) {
+    acknowledge(
+      list,
+      functions[name],
+      'AwsSolutions-L1',
+      'Node.js 22 is pinned on purpose: the functions, the build runner (CodeBuild\'s nodejs 22 runtime) and the local CLI are built and tested for node22, an LTS line supported by Lambda until 2027; moving to a newer runtime is a tested change, not a synth default.',
+    );
+    acknowledge(list, roles[name], 'AwsSolutions-IAM5[Resource::*]', XRAY_REASON);
+    if (FUNCTION_NEEDS[name].readsArtifacts) {
+      acknowledge(
+        list,
+        roles[name],
+        wildcardFinding(roles[name], stack.storage.runObjectsArn()),
+        `The ${name} function reads plan artifacts of any run and environment (keys artifacts/runs/<runId>/<environment>/<file>, ids unknown in advance); read-only (s3:GetObject), limited to that prefix of tfgate's own bucket.`,
+      );
+    }
+    if (FUNCTION_NEEDS[name].stateMachine.includes('DescribeExecution')) {
+      acknowledge(
+        list,
+        roles[name],
+        wildcardFinding(roles[name], executionArns),
+        `The ${name} function checks whether the execution holding a lock is still running; execution names are generated per run, so the ARN ends in a wildcard limited to tfgate's own state machine (states:DescribeExecution only).`,
+      );
+    }
+  }
+
+  acknowledge(
+    list,
+    stack.pipeline.stateMachine.role,
+    'AwsSolutions-IAM5[Resource::*]',
+    'Added by CDK for the state machine\'s CloudWatch Logs destination (logs:CreateLogDelivery, GetLogDelivery, UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, DescribeResourcePolicies, DescribeLogGroups) and X-Ray tracing; these vended-log and X-Ray actions support no resource-level permissions.',
+  );
+
+  for (const build of stack.builds.builds) {
+    acknowledge(
+      list,
+      build.role,
+      wildcardFinding(build.role, stack.storage.runObjectsArn(build.environment.name)),
+      `Builds for ${build.environment.name} write and read the artifacts of any run in that environment only (artifacts/runs/<runId>/${build.environment.name}/<file>); the run id is only known at build time.`,
+    );
+    acknowledge(
+      list,
+      build.project,
+      'AwsSolutions-CB4',
+      'The project produces no CodeBuild artifacts or reports (NO_ARTIFACTS); its outputs go to the tfgate artifacts bucket, encrypted at rest with SSE-S3, and logs to CloudWatch Logs. A customer-managed KMS key would add $1/month at rest for nothing it protects.',
+    );
+  }
+
+  const rotation: Array<[IConstruct | undefined, string]> = [
+    [
+      stack.secrets.webhook,
+      'The webhook secret is also stored in GitHub\'s webhook settings, which Secrets Manager cannot update; it is rotated by hand (the functions accept {"current","previous"} during the change-over, see docs/aws.md).',
+    ],
+    [stack.secrets.github, 'A GitHub token is issued by GitHub, not by AWS; the user replaces it with put-secret-value when GitHub rotates or expires it.'],
+    [stack.secrets.slack, 'A Slack incoming-webhook URL is issued by Slack and cannot be rotated from AWS; the user replaces it when Slack reissues it.'],
+    [
+      stack.secrets.link,
+      'Rotating the approval link key invalidates every approval link already sent; it is rotated by hand (put-secret-value) when needed, between approvals.',
+    ],
+  ];
+  for (const [secret, reason] of rotation) {
+    if (secret) acknowledge(list, secret, 'AwsSolutions-SMG4', reason);
+  }
+  return list;
+}

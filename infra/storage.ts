@@ -1,0 +1,66 @@
+import { Duration } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+
+/** Where builds put artifacts: `s3://<bucket>/artifacts/runs/<runId>/<environment>/…`. */
+export const ARTIFACTS_PREFIX = 'artifacts';
+
+/**
+ * Plans, plan texts and summaries. Saved plans can hold sensitive values from the Terraform state,
+ * so the bucket is private, TLS-only, and keeps them for a bounded time.
+ */
+export class ArtifactStorage extends Construct {
+  readonly bucket: s3.Bucket;
+  readonly accessLogs: s3.Bucket;
+
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    this.accessLogs = new s3.Bucket(this, 'AccessLogs', {
+      // Server access log delivery only writes to buckets encrypted with S3-managed keys.
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [{ expiration: Duration.days(365), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+    });
+    this.bucket = new s3.Bucket(this, 'Artifacts', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      versioned: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      serverAccessLogsBucket: this.accessLogs,
+      serverAccessLogsPrefix: 'artifacts-bucket/',
+      lifecycleRules: [
+        {
+          expiration: Duration.days(90),
+          noncurrentVersionExpiration: Duration.days(30),
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+      ],
+    });
+  }
+
+  /** `artifacts/runs/*\/<environment>/*` for one environment's builds, or every run's artifacts. */
+  runObjectsArn(environment?: string): string {
+    return this.bucket.arnForObjects(`${ARTIFACTS_PREFIX}/runs/*/${environment ?? '*'}/*`);
+  }
+
+  grantReadRuns(role: iam.IRole): void {
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.runObjectsArn()] }));
+    this.grantMissingIsNotFound(role);
+  }
+
+  /**
+   * Without s3:ListBucket, S3 answers a GetObject for a missing key with 403 instead of 404, and the
+   * artifact store could not tell "no plan yet" from "not allowed".
+   */
+  grantMissingIsNotFound(role: iam.IRole): void {
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }));
+  }
+
+  artifactsUrl(): string {
+    return `s3://${this.bucket.bucketName}/${ARTIFACTS_PREFIX}`;
+  }
+}

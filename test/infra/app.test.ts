@@ -1,0 +1,133 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../lambdas/core/config/load.js';
+import { loadStackConfig } from '../../infra/config.js';
+import { PROJECT_ROOT } from '../../infra/functions.js';
+import { buildEnvironments, buildProjectPrefix } from '../../infra/naming.js';
+import { assertNoSecretInConfig } from '../../infra/secrets.js';
+
+const scratch = mkdtempSync(path.join(tmpdir(), 'tfgate-infra-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+function configFrom(yaml: string) {
+  return parseConfig(yaml, 'test.yaml');
+}
+
+describe('build project prefix', () => {
+  it('derives a lower-case, tfgate-prefixed name from the stack name', () => {
+    expect(buildProjectPrefix('Tfgate')).toBe('tfgate');
+    expect(buildProjectPrefix('Platform-Prod')).toBe('tfgate-platform-prod');
+  });
+
+  it('stays short enough for any environment name to follow it', () => {
+    const prefix = buildProjectPrefix(`A${'b'.repeat(127)}`);
+    expect(prefix.length).toBeLessThanOrEqual(60);
+    // CodeBuild project names: 255 characters; environment names: at most 63.
+    expect(`${prefix}-${'e'.repeat(63)}`.length).toBeLessThanOrEqual(255);
+    expect(prefix).toMatch(/^[a-z0-9][a-z0-9-]*[a-z0-9]$/);
+  });
+});
+
+describe('build environments', () => {
+  it('are the environment names across repositories, once each, with their role', () => {
+    const config = configFrom(`
+repositories:
+  - name: acme/a
+    environments: [{ name: ops, roleArn: "arn:aws:iam::111111111111:role/ops" }, { name: apps }]
+  - name: acme/b
+    environments: [{ name: ops, roleArn: "arn:aws:iam::111111111111:role/ops" }, { name: staging }]
+`);
+    expect(buildEnvironments(config)).toEqual([
+      { name: 'ops', roleArn: 'arn:aws:iam::111111111111:role/ops' },
+      { name: 'apps' },
+      { name: 'staging' },
+    ]);
+  });
+
+  it('refuse repositories that disagree on an environment\'s role', () => {
+    const config = configFrom(`
+repositories:
+  - name: acme/a
+    environments: [{ name: ops, roleArn: "arn:aws:iam::111111111111:role/ops" }]
+  - name: acme/b
+    environments: [{ name: ops }]
+`);
+    expect(() => buildEnvironments(config)).toThrow(/environment "ops" has different roleArn values across repositories: .*role\/ops \(acme\/a\); no roleArn \(acme\/b\)/);
+  });
+});
+
+describe('secrets in the configuration', () => {
+  it('refuses a Slack webhook URL where the stack expects the name of its secret', () => {
+    const config = configFrom(`
+repositories: [{ name: acme/a }]
+notifications: { slack: { webhookUrl: "https://hooks.slack.com/services/T000/B000/XXXX" } }
+`);
+    expect(() => assertNoSecretInConfig(config)).toThrow(/holds a URL/);
+    expect(() => assertNoSecretInConfig(configFrom('repositories: [{ name: acme/a }]\nnotifications: { slack: { webhookUrl: tfgate/slack } }\n'))).not.toThrow();
+  });
+});
+
+describe('the CONFIG document', () => {
+  it('is the file without its comments, and parses to the same configuration', () => {
+    const file = path.join(scratch, 'commented.yaml');
+    writeFileSync(file, '# a long comment that would only take room in the 4 KiB Lambda environment\nrepositories:\n  - name: acme/a # inline\n');
+    const { config, document } = loadStackConfig(file);
+    expect(document).not.toContain('comment');
+    expect(parseConfig(document, 'CONFIG')).toEqual(config);
+  });
+});
+
+describe('bin/app.ts', () => {
+  function runApp(context: Record<string, unknown>, cwd = PROJECT_ROOT) {
+    return spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'run-ts.js'), path.join(PROJECT_ROOT, 'bin', 'app.ts')], {
+      cwd,
+      encoding: 'utf8',
+      env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: path.join(scratch, 'out') },
+      timeout: 60_000,
+    });
+  }
+
+  it('names a configuration file that does not exist', () => {
+    const missing = path.join(scratch, 'nope.yaml');
+    const result = runApp({ config: missing });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`${missing} (from -c config=${missing}) does not exist`);
+  });
+
+  it('shows the file, line and problem of an invalid configuration', () => {
+    const file = path.join(scratch, 'invalid.yaml');
+    writeFileSync(file, 'repositories:\n  - name: acme/a\n    branch: "bad branch"\n');
+    const result = runApp({ config: file });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`${file}:3:`);
+    expect(result.stderr).toContain('must be a plain branch name');
+  });
+
+  it('says where it looked when there is no configuration at all', () => {
+    const empty = mkdtempSync(path.join(scratch, 'empty-'));
+    const result = runApp({}, empty);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`${path.join(empty, 'tfgate.yaml')} does not exist`);
+  });
+});
+
+describe('cdk-nag wiring', () => {
+  it('fails synthesis on an unacknowledged AwsSolutions finding, and passes once it is acknowledged', () => {
+    const make = (acknowledge: boolean) => {
+      const app = new App();
+      Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
+      const stack = new Stack(app, 'NagProbe');
+      const bucket = new s3.Bucket(stack, 'Bare', { enforceSSL: true });
+      if (acknowledge) Validations.of(bucket).acknowledge({ id: 'AwsSolutions-S1', reason: 'probe bucket without access logs' });
+      return () => app.synth();
+    };
+    expect(make(false)).toThrow(/AwsSolutions-S1/);
+    expect(make(true)).not.toThrow();
+  });
+});

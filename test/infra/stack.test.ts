@@ -1,0 +1,505 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { CfnElement } from 'aws-cdk-lib';
+import { Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../lambdas/core/config/load.js';
+import { TABLES, TTL_ATTRIBUTE } from '../../lambdas/core/dynamo/table-layout.js';
+import { PROJECT_ROOT, type FunctionName } from '../../infra/functions.js';
+import { DEFINITION_FILE, definitionPlaceholders } from '../../infra/pipeline.js';
+import { synthesizeSample, type Synthesized } from './synth.js';
+
+// A value that looks like a webhook secret, present in this process's environment while the stack is
+// built: nothing may carry it (or any other secret value) into the template.
+const WEBHOOK_SECRET_CANARY = 'whsec-canary-7d1e5b0c9a4f4e2b8c6d';
+process.env.TFGATE_WEBHOOK_SECRET = WEBHOOK_SECRET_CANARY;
+
+type Json = Record<string, any>;
+type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
+
+let s: Synthesized;
+let resources: Record<string, Json>;
+
+beforeAll(() => {
+  s = synthesizeSample();
+  resources = s.template.toJSON().Resources as Record<string, Json>;
+}, 300_000);
+
+const FUNCTIONS: FunctionName[] = ['webhook', 'approvals', 'pipeline', 'notifier', 'reconciler'];
+
+/** The environment each function is given: its contract with lambdas/<name>/lambda.ts. */
+const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
+  webhook: ['CONFIG', 'DELIVERIES_TABLE', 'LOCKS_TABLE', 'RUNS_TABLE', 'STATE_MACHINE_ARN', 'WEBHOOK_SECRET_ARN'],
+  approvals: ['APPROVALS_TABLE', 'ARTIFACTS_BUCKET', 'LINK_SECRET_ARN', 'RUNS_TABLE'],
+  pipeline: ['APPROVALS_TABLE', 'APPROVALS_URL', 'ARTIFACTS_BUCKET', 'CONFIG', 'GITHUB_SECRET_ARN', 'LOCKS_TABLE', 'RUNS_TABLE'],
+  notifier: ['APPROVALS_TABLE', 'APPROVALS_URL', 'ARTIFACTS_BUCKET', 'CONFIG', 'LINK_SECRET_ARN', 'RUNS_TABLE', 'SES_FROM', 'SLACK_SECRET_ARN'],
+  reconciler: ['APPROVALS_URL', 'ARTIFACTS_BUCKET', 'CONFIG', 'DELIVERIES_TABLE', 'GITHUB_SECRET_ARN', 'LOCKS_TABLE', 'RUNS_TABLE', 'STATE_MACHINE_ARN'],
+};
+const CONTRACT_NAMES = [...new Set(Object.values(EXPECTED_ENVIRONMENT).flat())];
+
+function logicalId(element: { node: { defaultChild?: unknown } } | CfnElement): string {
+  const cfn = ('logicalId' in element ? element : element.node.defaultChild) as CfnElement;
+  return s.stack.getLogicalId(cfn);
+}
+
+function functionResource(name: FunctionName): Json {
+  return resources[logicalId(s.stack.functions.functions[name])]!;
+}
+
+/** Every statement of every policy attached to a role (by the role's logical id). */
+function statementsOf(roleLogicalId: string): Statement[] {
+  return Object.values(resources)
+    .filter((r) => r.Type === 'AWS::IAM::Policy' && (r.Properties.Roles as Json[]).some((ref) => ref.Ref === roleLogicalId))
+    .flatMap((r) => r.Properties.PolicyDocument.Statement as Statement[]);
+}
+
+const list = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+
+function statementsAllowing(roleLogicalId: string, action: string): Statement[] {
+  return statementsOf(roleLogicalId).filter((st) => st.Effect === 'Allow' && list(st.Action).includes(action));
+}
+
+function resourcesAllowed(roleLogicalId: string, action: string): unknown[] {
+  return statementsAllowing(roleLogicalId, action).flatMap((st) => list(st.Resource));
+}
+
+const getAtt = (id: string, attribute = 'Arn') => ({ 'Fn::GetAtt': [id, attribute] });
+
+/** An ARN or other joined value as one string, with references written as {Ref:Id} / {Id.Attr}. */
+function flat(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const v = value as Json;
+  if (v && 'Fn::Join' in v) return (v['Fn::Join'][1] as unknown[]).map(flat).join(v['Fn::Join'][0]);
+  if (v && 'Ref' in v) return `{Ref:${v.Ref}}`;
+  if (v && 'Fn::GetAtt' in v) return `{${v['Fn::GetAtt'].join('.')}}`;
+  return JSON.stringify(value);
+}
+
+describe('functions', () => {
+  it('are five Node 22 arm64 functions with active tracing, their own log group and a reserved concurrency', () => {
+    expect(Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function')).toHaveLength(5);
+    for (const name of FUNCTIONS) {
+      const props = functionResource(name).Properties;
+      expect(props.Runtime, name).toBe('nodejs22.x');
+      expect(props.Architectures, name).toEqual(['arm64']);
+      expect(props.Handler, name).toBe('index.handler');
+      expect(props.TracingConfig, name).toEqual({ Mode: 'Active' });
+      expect(props.ReservedConcurrentExecutions, name).toBeGreaterThan(0);
+      const logGroup = resources[props.LoggingConfig.LogGroup.Ref]!;
+      expect(logGroup.Type).toBe('AWS::Logs::LogGroup');
+      expect(logGroup.Properties.RetentionInDays).toBeGreaterThan(0);
+    }
+    expect(functionResource('reconciler').Properties.ReservedConcurrentExecutions).toBe(1);
+  });
+
+  it('gets exactly the environment variables of its contract', () => {
+    for (const name of FUNCTIONS) {
+      expect(Object.keys(functionResource(name).Properties.Environment.Variables).sort(), name).toEqual(EXPECTED_ENVIRONMENT[name]);
+    }
+  });
+
+  it('reads every variable its lambda.ts names, and is given none it does not name', () => {
+    for (const name of FUNCTIONS) {
+      const source = readFileSync(path.join(PROJECT_ROOT, 'lambdas', name, 'lambda.ts'), 'utf8');
+      const named = CONTRACT_NAMES.filter((key) => new RegExp(`['"\`]${key}['"\`]`).test(source)).sort();
+      expect(named, `lambdas/${name}/lambda.ts`).toEqual(EXPECTED_ENVIRONMENT[name]);
+    }
+  });
+
+  it('passes a CONFIG every function can parse back into the deployed configuration', () => {
+    for (const name of FUNCTIONS.filter((n) => EXPECTED_ENVIRONMENT[n].includes('CONFIG'))) {
+      const text = functionResource(name).Properties.Environment.Variables.CONFIG as string;
+      expect(parseConfig(text, 'CONFIG')).toEqual(s.source.config);
+    }
+  });
+
+  it('points table, bucket, secret and state machine variables at this stack\'s resources', () => {
+    const env = (name: FunctionName) => functionResource(name).Properties.Environment.Variables as Json;
+    const tables = s.stack.tables.tables;
+    expect(env('webhook').RUNS_TABLE).toEqual({ Ref: logicalId(tables.runs) });
+    expect(env('webhook').DELIVERIES_TABLE).toEqual({ Ref: logicalId(tables.deliveries) });
+    expect(env('approvals').APPROVALS_TABLE).toEqual({ Ref: logicalId(tables.approvals) });
+    expect(env('pipeline').LOCKS_TABLE).toEqual({ Ref: logicalId(tables.locks) });
+    // The functions read artifacts where the builds write them.
+    const buildArtifacts = (resources[logicalId(s.stack.builds.builds[0]!.project)]!.Properties.Environment.EnvironmentVariables as Json[]).find(
+      (v) => v.Name === 'TFGATE_ARTIFACTS',
+    )!.Value;
+    expect(flat(env('pipeline').ARTIFACTS_BUCKET)).toBe(`s3://{Ref:${logicalId(s.stack.storage.bucket)}}/artifacts`);
+    for (const name of ['pipeline', 'approvals', 'notifier', 'reconciler'] as const) expect(env(name).ARTIFACTS_BUCKET, name).toEqual(buildArtifacts);
+    expect(env('webhook').WEBHOOK_SECRET_ARN).toEqual({ Ref: logicalId(s.stack.secrets.webhook) });
+    expect(env('notifier').SLACK_SECRET_ARN).toEqual({ Ref: logicalId(s.stack.secrets.slack!) });
+    expect(env('notifier').SES_FROM).toBe('tfgate@example.com');
+    expect(env('notifier').APPROVALS_URL).toEqual(getAtt(logicalId(s.stack.functions.urls.approvals), 'FunctionUrl'));
+    // Built from the name, not a reference: the machine refers to these functions.
+    expect(flat(env('webhook').STATE_MACHINE_ARN)).toBe(`arn:aws:states:eu-west-1:123456789012:stateMachine:${s.stack.stateMachineName}`);
+  });
+
+  it('exposes only the webhook and approvals functions by URL, without IAM auth', () => {
+    const urls = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Url');
+    expect(urls.map((u) => u.Properties.TargetFunctionArn).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))).toEqual(
+      [getAtt(logicalId(s.stack.functions.functions.approvals)), getAtt(logicalId(s.stack.functions.functions.webhook))],
+    );
+    for (const url of urls) expect(url.Properties.AuthType).toBe('NONE');
+  });
+});
+
+describe('tables', () => {
+  it('follow the shared table layout with on-demand billing, PITR, TTL, deletion protection and encryption', () => {
+    const tables = Object.values(resources).filter((r) => r.Type === 'AWS::DynamoDB::Table');
+    expect(tables).toHaveLength(4);
+    for (const [role, layout] of Object.entries(TABLES)) {
+      const props = resources[logicalId(s.stack.tables.tables[role as keyof typeof TABLES])]!.Properties;
+      expect(props.BillingMode, role).toBe('PAY_PER_REQUEST');
+      expect(props.PointInTimeRecoverySpecification, role).toEqual({ PointInTimeRecoveryEnabled: true });
+      expect(props.TimeToLiveSpecification, role).toEqual({ AttributeName: TTL_ATTRIBUTE, Enabled: true });
+      expect(props.DeletionProtectionEnabled, role).toBe(true);
+      expect(props.SSESpecification, role).toEqual({ SSEEnabled: true });
+      expect(props.KeySchema, role).toEqual([
+        { AttributeName: layout.partitionKey, KeyType: 'HASH' },
+        ...(layout.sortKey ? [{ AttributeName: layout.sortKey, KeyType: 'RANGE' }] : []),
+      ]);
+      const indexes = (props.GlobalSecondaryIndexes ?? []) as Json[];
+      expect(indexes.map((i) => ({ name: i.IndexName, partitionKey: i.KeySchema[0].AttributeName, sortKey: i.KeySchema[1].AttributeName })), role).toEqual(
+        layout.globalIndexes,
+      );
+    }
+  });
+});
+
+describe('artifacts bucket', () => {
+  it('is private, versioned, encrypted, TLS-only, expiring and access-logged', () => {
+    const props = resources[logicalId(s.stack.storage.bucket)]!.Properties;
+    expect(props.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(props.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toMatch(/AES256|aws:kms/);
+    expect(props.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+    expect(props.LifecycleConfiguration.Rules).toEqual([
+      expect.objectContaining({ ExpirationInDays: 90, NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' }),
+    ]);
+    expect(props.LoggingConfiguration.DestinationBucketName).toEqual({ Ref: logicalId(s.stack.storage.accessLogs) });
+    s.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: logicalId(s.stack.storage.bucket) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+});
+
+describe('state machine', () => {
+  const fileText = () => readFileSync(DEFINITION_FILE, 'utf8');
+  const machine = () => resources[logicalId(s.stack.pipeline.stateMachine)]!.Properties;
+
+  it('is the statemachine/pipeline.asl.json definition, its placeholders filled by substitutions', () => {
+    const props = machine();
+    expect(JSON.parse(props.DefinitionString as string)).toEqual(JSON.parse(fileText()));
+    expect(Object.keys(props.DefinitionSubstitutions).sort()).toEqual(definitionPlaceholders(fileText()));
+    expect(props.DefinitionSubstitutions).toEqual({
+      PipelineFunctionArn: getAtt(logicalId(s.stack.functions.functions.pipeline)),
+      NotifierFunctionArn: getAtt(logicalId(s.stack.functions.functions.notifier)),
+      BuildProjectPrefix: s.stack.projectPrefix,
+    });
+    expect(props.StateMachineName).toBe(s.stack.stateMachineName);
+  });
+
+  it('after substitution, invokes only the two functions and starts only this stack\'s build projects', () => {
+    const substituted = Object.entries(machine().DefinitionSubstitutions as Record<string, unknown>).reduce(
+      (text, [name, value]) => text.split(`\${${name}}`).join(typeof value === 'string' ? value : JSON.stringify(value).replace(/"/g, "'")),
+      fileText(),
+    );
+    const states = Object.values(JSON.parse(substituted).States as Record<string, Json>);
+    const tasks = states.filter((st) => st.Type === 'Task');
+    const functionNames = new Set(tasks.filter((t) => String(t.Resource).includes(':lambda:')).map((t) => t.Parameters.FunctionName));
+    expect([...functionNames].sort()).toEqual([
+      JSON.stringify(getAtt(logicalId(s.stack.functions.functions.notifier))).replace(/"/g, "'"),
+      JSON.stringify(getAtt(logicalId(s.stack.functions.functions.pipeline))).replace(/"/g, "'"),
+    ]);
+    const projectFormats = new Set(tasks.filter((t) => String(t.Resource).includes(':codebuild:')).map((t) => t.Parameters['ProjectName.$']));
+    expect([...projectFormats]).toEqual([`States.Format('${s.stack.projectPrefix}-{}', $.current.environment.name)`]);
+    const projectNames = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::CodeBuild::Project')
+      .map((r) => r.Properties.Name)
+      .sort();
+    expect(projectNames).toEqual([`${s.stack.projectPrefix}-apps`, `${s.stack.projectPrefix}-ops`]);
+  });
+
+  it('logs every event without execution data, and traces', () => {
+    const props = machine();
+    expect(props.LoggingConfiguration.Level).toBe('ALL');
+    expect(props.LoggingConfiguration.IncludeExecutionData).toBe(false);
+    expect(props.TracingConfiguration).toEqual({ Enabled: true });
+  });
+
+  it('may do what its tasks use and nothing broader', () => {
+    const definition = JSON.parse(fileText()) as { States: Record<string, Json> };
+    const taskResources = new Set(Object.values(definition.States).filter((st) => st.Type === 'Task').map((st) => st.Resource as string));
+    const needed: Record<string, string[]> = {
+      'arn:aws:states:::lambda:invoke': ['lambda:InvokeFunction'],
+      'arn:aws:states:::lambda:invoke.waitForTaskToken': ['lambda:InvokeFunction'],
+      'arn:aws:states:::codebuild:startBuild.sync': ['codebuild:StartBuild', 'codebuild:StopBuild', 'codebuild:BatchGetBuilds', 'events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+    };
+    for (const resource of taskResources) expect(Object.keys(needed), `a task uses ${resource}`).toContain(resource);
+    const role = logicalId(s.stack.pipeline.stateMachine.role.node.defaultChild as CfnElement);
+    const functionArns = [getAtt(logicalId(s.stack.functions.functions.notifier)), getAtt(logicalId(s.stack.functions.functions.pipeline))];
+    const projectArns = s.stack.builds.builds.map((b) => getAtt(logicalId(b.project)));
+
+    expect(resourcesAllowed(role, 'lambda:InvokeFunction')).toEqual(expect.arrayContaining(functionArns));
+    expect(resourcesAllowed(role, 'lambda:InvokeFunction')).toHaveLength(2);
+    for (const action of ['codebuild:StartBuild', 'codebuild:StopBuild', 'codebuild:BatchGetBuilds']) {
+      const granted = resourcesAllowed(role, action);
+      expect(granted, action).toHaveLength(projectArns.length);
+      expect(granted, action).toEqual(expect.arrayContaining(projectArns));
+    }
+    for (const action of ['events:PutTargets', 'events:PutRule', 'events:DescribeRule']) {
+      expect(resourcesAllowed(role, action).map(flat), action).toEqual(['arn:aws:events:eu-west-1:123456789012:rule/StepFunctionsGetEventForCodeBuildStartBuildRule']);
+    }
+    // Anything else the role may do is CDK's logging and tracing setup, which AWS only grants on "*".
+    const taskActions = new Set(Object.values(needed).flat());
+    const other = statementsOf(role).filter((st) => list(st.Action).some((a) => !taskActions.has(a)));
+    for (const st of other) {
+      expect(st.Resource).toBe('*');
+      for (const action of list(st.Action)) expect(action).toMatch(/^(logs:(Create|Get|Update|Delete|List)LogDeliver(y|ies)|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|xray:\w+)$/);
+    }
+  });
+
+  it('sends failed, timed-out and aborted executions of this machine to the pipeline function', () => {
+    const rule = resources[logicalId(s.stack.pipeline.executionEnded)]!.Properties;
+    expect(rule.EventPattern).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: { stateMachineArn: [{ Ref: logicalId(s.stack.pipeline.stateMachine) }], status: ['FAILED', 'TIMED_OUT', 'ABORTED'] },
+    });
+    expect(rule.Targets).toEqual([expect.objectContaining({ Arn: getAtt(logicalId(s.stack.functions.functions.pipeline)) })]);
+    expect(rule.Targets[0].Input ?? rule.Targets[0].InputTransformer).toBeUndefined();
+  });
+});
+
+describe('builds', () => {
+  const builds = () => s.stack.builds.builds;
+  const project = (env: string) => resources[logicalId(builds().find((b) => b.environment.name === env)!.project)]!.Properties;
+  /** The buildspec as an object; references inside it read {Ref:Id}. */
+  const buildspec = (env: string) => JSON.parse(flat(project(env).Source.BuildSpec)) as Json;
+
+  it('has one ARM project per environment, with the pinned image, a local custom cache and the longest stage timeout', () => {
+    expect(builds().map((b) => b.environment.name).sort()).toEqual(['apps', 'ops']);
+    for (const env of ['ops', 'apps']) {
+      const props = project(env);
+      expect(props.Name).toBe(`${s.stack.projectPrefix}-${env}`);
+      expect(props.Environment).toMatchObject({ Type: 'ARM_CONTAINER', ComputeType: 'BUILD_GENERAL1_SMALL', Image: 'aws/codebuild/amazonlinux-aarch64-standard:3.0', PrivilegedMode: false });
+      expect(props.Cache).toEqual({ Type: 'LOCAL', Modes: ['LOCAL_CUSTOM_CACHE'] });
+      // timeouts: plan 30m, apply 3h in the sample.
+      expect(props.TimeoutInMinutes).toBe(180);
+    }
+  });
+
+  it('installs Node 22 and the pinned terraform, verifying its checksum before unpacking it', () => {
+    const spec = buildspec('ops');
+    expect(spec.phases.install['runtime-versions']).toEqual({ nodejs: 22 });
+    const install = (spec.phases.install.commands as string[]).join('\n');
+    expect(install).toContain('https://releases.hashicorp.com/terraform/1.9.8/terraform_1.9.8_linux_arm64.zip');
+    expect(install).toContain('https://releases.hashicorp.com/terraform/1.9.8/terraform_1.9.8_SHA256SUMS');
+    const verify = install.lastIndexOf('sha256sum -c --ignore-missing');
+    expect(verify).toBeGreaterThan(0);
+    expect(install.indexOf('unzip')).toBeGreaterThan(verify);
+    expect(install).toContain('set -euo pipefail');
+    expect(spec.env.variables.TF_PLUGIN_CACHE_DIR).toBe('/root/.tfgate/plugin-cache');
+    expect(spec.cache.paths).toContain('/root/.tfgate/plugin-cache/**/*');
+    const run = [...spec.phases.pre_build.commands, ...spec.phases.build.commands].join('\n');
+    expect(run).toMatch(/aws s3 cp [^\n]*"\$TFGATE_RUNNER_URL" "\/root\/\.tfgate\/runner\.mjs"/);
+    expect(spec.phases.build.commands).toHaveLength(1);
+    expect(spec.phases.build.commands[0]).toContain('exec node "/root/.tfgate/runner.mjs"');
+  });
+
+  it('makes terraform assume the environment role while the runner keeps the project role', () => {
+    const spec = buildspec('apps');
+    const preBuild = (spec.phases.pre_build.commands as string[]).join('\n');
+    expect(preBuild).toContain('credential_source = EcsContainer');
+    expect(preBuild).toContain('"$TFGATE_ASSUME_ROLE_ARN"');
+    const vars = project('apps').Environment.EnvironmentVariables as Json[];
+    expect(vars).toContainEqual({ Name: 'TFGATE_ASSUME_ROLE_ARN', Type: 'PLAINTEXT', Value: 'arn:aws:iam::222222222222:role/tfgate-apps' });
+    expect(vars).toContainEqual({ Name: 'TFGATE_TERRAFORM', Type: 'PLAINTEXT', Value: '/root/.tfgate/bin/terraform-as-target' });
+  });
+
+  it('gives the runner its artifacts location, runner asset and terraform as plain variables, and the git token only from Secrets Manager', () => {
+    const vars = project('ops').Environment.EnvironmentVariables as Json[];
+    expect(vars.every((v) => v.Type === 'PLAINTEXT')).toBe(true);
+    expect(vars.map((v) => v.Name).sort()).toEqual(['TFGATE_ARTIFACTS', 'TFGATE_ASSUME_ROLE_ARN', 'TFGATE_RUNNER_URL', 'TFGATE_TERRAFORM']);
+    expect(vars.find((v) => v.Name === 'TFGATE_ARTIFACTS')!.Value).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: logicalId(s.stack.storage.bucket) }, '/artifacts']] });
+    expect(buildspec('ops').env['secrets-manager']).toEqual({ TFGATE_GITHUB_SECRET: `{Ref:${logicalId(s.stack.secrets.github)}}` });
+    const run = buildspec('ops').phases.build.commands[0] as string;
+    // The runner sees the token alone, never the whole secret.
+    expect(run.indexOf('export TFGATE_GIT_TOKEN')).toBeLessThan(run.indexOf('unset TFGATE_GITHUB_SECRET'));
+    expect(run.indexOf('unset TFGATE_GITHUB_SECRET')).toBeLessThan(run.indexOf('exec node'));
+  });
+
+  it('runs each environment with its own role, and neither role can assume the other environment\'s role', () => {
+    const [ops, apps] = ['ops', 'apps'].map((env) => builds().find((b) => b.environment.name === env)!);
+    const opsRole = logicalId(ops!.role.node.defaultChild as CfnElement);
+    const appsRole = logicalId(apps!.role.node.defaultChild as CfnElement);
+    expect(project('ops').ServiceRole).toEqual(getAtt(opsRole));
+    expect(project('apps').ServiceRole).toEqual(getAtt(appsRole));
+    expect(opsRole).not.toBe(appsRole);
+    expect(resourcesAllowed(opsRole, 'sts:AssumeRole')).toEqual(['arn:aws:iam::111111111111:role/tfgate-ops']);
+    expect(resourcesAllowed(appsRole, 'sts:AssumeRole')).toEqual(['arn:aws:iam::222222222222:role/tfgate-apps']);
+    expect(JSON.stringify(resourcesAllowed(opsRole, 's3:PutObject'))).toContain('/artifacts/runs/*/ops/*');
+    expect(JSON.stringify(statementsOf(opsRole))).not.toContain('/apps/');
+    expect(JSON.stringify(statementsOf(appsRole))).not.toContain('/ops/');
+    // No other role in the stack may assume anything.
+    const assumers = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::IAM::Policy')
+      .filter((r) => (r.Properties.PolicyDocument.Statement as Statement[]).some((st) => list(st.Action).some((a) => a.startsWith('sts:'))))
+      .map((r) => (r.Properties.Roles as Json[])[0]!.Ref)
+      .sort();
+    expect(assumers).toEqual([appsRole, opsRole].sort());
+  });
+});
+
+describe('secrets', () => {
+  it('keeps every secret value out of the template', () => {
+    const text = JSON.stringify(s.template.toJSON());
+    expect(text).not.toContain(WEBHOOK_SECRET_CANARY);
+    const secrets = Object.values(resources).filter((r) => r.Type === 'AWS::SecretsManager::Secret');
+    expect(secrets).toHaveLength(4);
+    for (const secret of secrets) {
+      const props = secret.Properties;
+      if (props.GenerateSecretString) {
+        expect(props.SecretString).toBeUndefined();
+        continue;
+      }
+      // The placeholders the user fills hold nothing.
+      expect(props.SecretString).toBe('{}');
+    }
+    expect(resources[logicalId(s.stack.secrets.webhook)]!.Properties.GenerateSecretString).toBeDefined();
+    expect(resources[logicalId(s.stack.secrets.link)]!.Properties.GenerateSecretString).toBeDefined();
+    expect(resources[logicalId(s.stack.secrets.slack!)]!.Properties.Name).toBe('tfgate/slack-webhook');
+  });
+
+  it('passes no variable named like a secret in clear text', () => {
+    const secretLike = /SECRET|TOKEN|PASSWORD|PRIVATE|CREDENTIAL|KEY/;
+    for (const r of Object.values(resources)) {
+      if (r.Type === 'AWS::Lambda::Function') {
+        for (const name of Object.keys(r.Properties.Environment?.Variables ?? {})) {
+          if (secretLike.test(name)) expect(name).toMatch(/_ARN$/);
+        }
+      }
+      if (r.Type === 'AWS::CodeBuild::Project') {
+        for (const v of r.Properties.Environment.EnvironmentVariables as Json[]) {
+          if (v.Type === 'PLAINTEXT') expect(v.Name).not.toMatch(secretLike);
+        }
+      }
+    }
+  });
+
+  it('lets each function read only the secrets it is told about', () => {
+    for (const name of FUNCTIONS) {
+      const role = logicalId(s.stack.functions.roles[name].node.defaultChild as CfnElement);
+      const env = functionResource(name).Properties.Environment.Variables as Json;
+      const told = Object.entries(env).filter(([key]) => key.endsWith('_SECRET_ARN')).map(([, value]) => value);
+      const readable = resourcesAllowed(role, 'secretsmanager:GetSecretValue');
+      expect(readable, name).toHaveLength(told.length);
+      expect(readable, name).toEqual(expect.arrayContaining(told));
+    }
+  });
+});
+
+describe('least privilege', () => {
+  it('has no wildcard action, and "*" resources only for X-Ray and vended logs', () => {
+    for (const [id, r] of Object.entries(resources)) {
+      if (r.Type !== 'AWS::IAM::Policy') continue;
+      for (const st of r.Properties.PolicyDocument.Statement as Statement[]) {
+        for (const action of list(st.Action)) expect(action, id).not.toContain('*');
+        if (list(st.Resource).includes('*')) {
+          for (const action of list(st.Action)) expect(action, id).toMatch(/^(xray:|logs:(Create|Get|Update|Delete|List)LogDeliver|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups))/);
+        }
+      }
+    }
+    for (const r of Object.values(resources)) {
+      if (r.Type === 'AWS::IAM::Role') expect(r.Properties.ManagedPolicyArns, 'no managed policies').toBeUndefined();
+    }
+  });
+
+  it('lets only the notifier send email, and only from the configured identity', () => {
+    s.template.hasResourceProperties('AWS::SES::EmailIdentity', { EmailIdentity: 'tfgate@example.com' });
+    const senders = FUNCTIONS.filter((name) => resourcesAllowed(logicalId(s.stack.functions.roles[name].node.defaultChild as CfnElement), 'ses:SendEmail').length > 0);
+    expect(senders).toEqual(['notifier']);
+    const granted = resourcesAllowed(logicalId(s.stack.functions.roles.notifier.node.defaultChild as CfnElement), 'ses:SendEmail');
+    const identities = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::SES::EmailIdentity');
+    expect(identities).toHaveLength(1);
+    expect(granted.map(flat)).toEqual([`arn:aws:ses:eu-west-1:123456789012:identity/{Ref:${identities[0]![0]}}`]);
+  });
+
+  it('lets functions signal and start executions of this state machine only', () => {
+    for (const name of FUNCTIONS) {
+      const role = logicalId(s.stack.functions.roles[name].node.defaultChild as CfnElement);
+      for (const action of ['states:StartExecution', 'states:SendTaskSuccess', 'states:SendTaskFailure']) {
+        for (const resource of resourcesAllowed(role, action)) {
+          expect(flat(resource), `${name} ${action}`).toBe(`arn:aws:states:eu-west-1:123456789012:stateMachine:${s.stack.stateMachineName}`);
+        }
+      }
+    }
+    const webhookRole = logicalId(s.stack.functions.roles.webhook.node.defaultChild as CfnElement);
+    expect(resourcesAllowed(webhookRole, 'states:StartExecution')).toHaveLength(1);
+    const notifierRole = logicalId(s.stack.functions.roles.notifier.node.defaultChild as CfnElement);
+    expect(statementsOf(notifierRole).some((st) => list(st.Action).some((a) => a.startsWith('states:')))).toBe(false);
+  });
+});
+
+describe('schedules, alarms and outputs', () => {
+  it('runs the reconciler every five minutes and a drift pass for the repository that asks for one', () => {
+    const schedules = Object.values(resources).filter((r) => r.Type === 'AWS::Scheduler::Schedule');
+    const reconciler = getAtt(logicalId(s.stack.functions.functions.reconciler));
+    expect(schedules.map((r) => [r.Properties.ScheduleExpression, JSON.parse(r.Properties.Target.Input)]).sort()).toEqual([
+      ['rate(12 hours)', { kind: 'drift', repository: 'acme/infrastructure' }],
+      ['rate(5 minutes)', { kind: 'reconcile' }],
+    ]);
+    for (const schedule of schedules) expect(schedule.Properties.Target.Arn).toEqual(reconciler);
+    const schedulerRole = schedules[0]!.Properties.Target.RoleArn['Fn::GetAtt'][0] as string;
+    expect(statementsOf(schedulerRole)).toEqual([{ Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: reconciler }]);
+  });
+
+  it('alarms on failed and timed-out executions and on webhook errors and throttles', () => {
+    const alarms = Object.values(resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm');
+    expect(alarms.map((a) => `${a.Properties.Namespace}/${a.Properties.MetricName}`).sort()).toEqual([
+      'AWS/Lambda/Errors',
+      'AWS/Lambda/Throttles',
+      'AWS/States/ExecutionsFailed',
+      'AWS/States/ExecutionsTimedOut',
+    ]);
+    for (const alarm of alarms) {
+      expect(alarm.Properties.Threshold).toBe(1);
+      expect(alarm.Properties.ComparisonOperator).toBe('GreaterThanOrEqualToThreshold');
+    }
+  });
+
+  it('prints the webhook URL to paste into GitHub, the approvals URL, the machine and the secret names', () => {
+    const outputs = s.template.toJSON().Outputs as Json;
+    expect(outputs.WebhookUrl.Value).toEqual({ 'Fn::Join': ['', [getAtt(logicalId(s.stack.functions.urls.webhook), 'FunctionUrl'), 'webhook']] });
+    expect(outputs.ApprovalsUrl.Value).toEqual(getAtt(logicalId(s.stack.functions.urls.approvals), 'FunctionUrl'));
+    expect(outputs.StateMachineArn.Value).toEqual({ Ref: logicalId(s.stack.pipeline.stateMachine) });
+    for (const key of ['WebhookSecretName', 'GithubSecretName', 'SlackSecretName', 'BuildRoleArnOps', 'BuildRoleArnApps']) expect(outputs[key], key).toBeDefined();
+  });
+});
+
+describe('cdk-nag', () => {
+  it('reports no unacknowledged AwsSolutions finding', () => {
+    const report = JSON.parse(readFileSync(path.join(s.assembly.directory, 'validation-report.json'), 'utf8')) as { pluginReports: Json[] };
+    const findings = report.pluginReports.flatMap((p) => (p.violations ?? p.conclusions ?? []) as Json[]);
+    expect(findings.filter((f) => JSON.stringify(f).includes('AwsSolutions'))).toEqual([]);
+  });
+
+  it('gives a specific reason for every acknowledged finding', () => {
+    expect(s.stack.nagAcknowledgements.length).toBeGreaterThan(0);
+    for (const ack of s.stack.nagAcknowledgements) {
+      expect(ack.id, ack.path).toMatch(/^AwsSolutions-[A-Z0-9]+(\[.+\])?$/);
+      expect(ack.reason.length, `${ack.path} ${ack.id}`).toBeGreaterThan(60);
+    }
+    // Wildcards are acknowledged one resource string at a time, never the whole rule.
+    expect(s.stack.nagAcknowledgements.filter((a) => a.id === 'AwsSolutions-IAM5')).toEqual([]);
+  });
+
+  it('took about this long to synthesize (bundling every function)', () => {
+    console.log(`synth with bundling: ${s.synthSeconds.toFixed(1)} s, ${Object.keys(resources).length} resources`);
+    expect(s.synthSeconds).toBeLessThan(300);
+  });
+});
