@@ -9,6 +9,7 @@ import {
   REPOSITORY,
   runForSha,
   runJson,
+  sendPullRequest,
   startTestStack,
   statePath,
   terraformFiles,
@@ -145,6 +146,26 @@ describe('a push through the pipeline', () => {
     expect(run.stages.map((s) => s.status)).toEqual(['no_changes', 'no_changes']);
     expect(run.stages.every((s) => s.plan?.hasChanges === false && s.approval === undefined)).toBe(true);
     expect(approvalsAsked).toBe(0);
+    await noLocksHeld(stack);
+  });
+
+  it('plans every environment for a pull request, applies nothing, asks no approval, takes no lock', async () => {
+    stack = await startTestStack();
+    let approvalsAsked = 0;
+    stack.runs.events.on('approval', () => (approvalsAsked += 1));
+    // The commit is stored without a push event, then announced as a pull request's head.
+    const sha = await pushChange(stack, terraformFiles({ network: 'net', cluster: 'k8s' }), { quiet: true });
+    const answer = await sendPullRequest(stack, sha, { number: 12 });
+    expect(answer.status).toBe(202);
+    const run = await waitForRun(stack, answer.body.runId!);
+    expect(run).toMatchObject({ status: 'succeeded', trigger: 'pull_request', mode: 'plan_only', pullRequest: 12, ref: 'refs/pull/12/head' });
+    expect(run.stages.map((s) => [s.environment, s.status, s.plan?.add])).toEqual([
+      ['ops', 'planned', 2],
+      ['apps', 'planned', 2],
+    ]);
+    expect(run.stages.every((s) => !s.transitions.some((t) => t.status === 'waiting_for_lock' || t.status === 'applying'))).toBe(true);
+    expect(approvalsAsked).toBe(0);
+    await expect(readFile(statePath(stack, 'ops'), 'utf8')).rejects.toThrow();
     await noLocksHeld(stack);
   });
 });

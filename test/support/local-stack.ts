@@ -1,3 +1,4 @@
+import { createHmac, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -133,4 +134,27 @@ export async function runJson(stack: LocalStack, runId: string): Promise<Record<
 
 export function statePath(stack: LocalStack, environment: string, repository = REPOSITORY): string {
   return path.join(stack.dataDir, 'state', repository.replace('/', '__'), 'terraform.tfstate.d', environment, 'terraform.tfstate');
+}
+
+/** Sends a signed GitHub `pull_request` event for a commit already in the stack's bare repository. */
+export async function sendPullRequest(stack: LocalStack, sha: string, options: { number?: number; action?: string; repository?: string } = {}): Promise<{ status: number; body: { runId?: string; ignored?: string } }> {
+  const repository = options.repository ?? REPOSITORY;
+  const payload = JSON.stringify({
+    action: options.action ?? 'opened',
+    number: options.number ?? 7,
+    pull_request: { number: options.number ?? 7, head: { sha, ref: 'feature', repo: { full_name: repository } }, base: { ref: 'main', repo: { full_name: repository } } },
+    repository: { full_name: repository, clone_url: `https://github.com/${repository}.git` },
+    sender: { login: 'octocat' },
+  });
+  const response = await fetch(stack.webhookUrl, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': 'pull_request',
+      'x-github-delivery': randomUUID(),
+      'x-hub-signature-256': `sha256=${createHmac('sha256', stack.webhookSecret).update(payload).digest('hex')}`,
+    },
+    body: payload,
+  });
+  return { status: response.status, body: (await response.json()) as { runId?: string; ignored?: string } };
 }
