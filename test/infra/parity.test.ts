@@ -1,0 +1,60 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFINITION_FILE } from '../../lambdas/core/local/runtime.js';
+import { decideThroughPage, nextApproval, pushChange, startTestStack, terraformFiles, waitForRun, type TestStack } from '../support/local-stack.js';
+import { synthesizeSample } from './synth.js';
+
+/**
+ * Parity: the definition the CDK stack deploys, taken from the synthesized template with its
+ * substitutions filled by the local engine, runs a full push → approval → apply flow.
+ */
+
+let deployedDefinition: string;
+let substitutionKeys: string[];
+let stack: TestStack | undefined;
+
+beforeAll(() => {
+  const { template } = synthesizeSample();
+  const machines = Object.values(template.findResources('AWS::StepFunctions::StateMachine')) as Array<{
+    Properties: { DefinitionString: unknown; DefinitionSubstitutions: Record<string, unknown> };
+  }>;
+  expect(machines).toHaveLength(1);
+  const { DefinitionString, DefinitionSubstitutions } = machines[0]!.Properties;
+  expect(typeof DefinitionString).toBe('string');
+  deployedDefinition = DefinitionString as string;
+  substitutionKeys = Object.keys(DefinitionSubstitutions).sort();
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.cleanup();
+});
+
+function placeholders(definition: string): string[] {
+  return [...new Set([...definition.matchAll(/\$\{([A-Za-z0-9_]+)\}/g)].map((m) => m[1]!))].sort();
+}
+
+describe('the deployed definition runs locally', () => {
+  it('is the statemachine file, with exactly the placeholders the stack substitutes', async () => {
+    expect(JSON.parse(deployedDefinition)).toEqual(JSON.parse(await readFile(DEFINITION_FILE, 'utf8')));
+    expect(placeholders(deployedDefinition)).toEqual(substitutionKeys);
+    expect(substitutionKeys).toEqual(['BuildProjectPrefix', 'NotifierFunctionArn', 'PipelineFunctionArn']);
+  });
+
+  it('takes a push through ops, an approval and apps on the local engine', async () => {
+    const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'tfgate-parity-')), 'deployed.asl.json');
+    await writeFile(file, deployedDefinition);
+    stack = await startTestStack({ definitionFile: file });
+    const approval = nextApproval(stack);
+    await pushChange(stack, terraformFiles({ network: 'net' }));
+    const request = await approval;
+    expect((await decideThroughPage(request.links[0]!.url, 'approve')).status).toBe(200);
+    const run = await waitForRun(stack, request.run.id);
+    expect(run.status).toBe('succeeded');
+    expect(run.stages.map((s) => [s.environment, s.status])).toEqual([
+      ['ops', 'applied'],
+      ['apps', 'applied'],
+    ]);
+  });
+});
