@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { RepositoryConfig, TfgateConfig } from '../core/config/load.js';
 import type { Clock, DeliveryStore, ExecutionStarter, PipelineInput, RunStore, SequenceStore } from '../core/domain/ports.js';
-import type { Run } from '../core/domain/run.js';
+import type { Run, Trigger } from '../core/domain/run.js';
 import type { EnvironmentLocks } from '../core/domain/locks.js';
 import type { WebhookLogger } from './logger.js';
 import type { RunDecision } from './route.js';
@@ -22,6 +22,9 @@ export interface IntakeDeps {
   logger: WebhookLogger;
   newRunId?: () => string;
 }
+
+/** What starts a run: a routed webhook event, or the reconciler and drift schedule (no delivery). */
+export type StartDecision = Omit<RunDecision, 'kind' | 'trigger'> & { trigger: Trigger };
 
 export type IntakeOutcome =
   | { kind: 'started'; runId: string; executionName: string }
@@ -64,20 +67,35 @@ export function pipelineInputFor(run: Run, repository: RepositoryConfig, cloneUr
 }
 
 export async function startRun(decision: RunDecision, deliveryId: string, deps: IntakeDeps): Promise<IntakeOutcome> {
-  const { runs, deliveries, sequences, locks, starter, clock, logger } = deps;
+  const { deliveries, clock, logger } = deps;
   const claimedAt = clock.now();
   if (!(await deliveries.claim(deliveryId, claimedAt))) {
     const earlier = await deliveries.get(deliveryId);
     return earlier?.runId ? { kind: 'duplicate', runId: earlier.runId } : { kind: 'duplicate' };
   }
 
-  const executionName = executionNameFor(deliveryId);
+  const outcome = await launchRun(decision, { executionName: executionNameFor(deliveryId), deliveryId }, deps);
+  if (outcome.kind === 'failed') await bestEffort(logger, 'release delivery', { deliveryId }, () => deliveries.release(deliveryId));
+  if (outcome.kind !== 'started') return outcome;
+
+  // The run is started; failing to remember it only costs a repeated delivery its runId in the answer.
+  await bestEffort(logger, 'attach run to delivery', { deliveryId, runId: outcome.runId }, () => deliveries.attachRun(deliveryId, outcome.runId));
+  return outcome;
+}
+
+/**
+ * sequence → run record → lock queues (deploy) → StartExecution. The execution name is the guard
+ * against twins: Step Functions refuses a name it has seen, and the run is then abandoned.
+ */
+export async function launchRun(decision: StartDecision, origin: { executionName: string; deliveryId?: string }, deps: IntakeDeps): Promise<IntakeOutcome> {
+  const { runs, sequences, locks, starter, clock, logger } = deps;
+  const { executionName, deliveryId } = origin;
   const repository = decision.repository;
   let run: Run | undefined;
   let queued = false;
   try {
     const sequence = await sequences.next(repository.name);
-    run = newRun(decision, { id: (deps.newRunId ?? randomUUID)(), sequence, executionName, deliveryId, at: clock.now() });
+    run = newRun(decision, { id: (deps.newRunId ?? randomUUID)(), sequence, executionName, ...(deliveryId !== undefined ? { deliveryId } : {}), at: clock.now() });
     await runs.create(run);
     if (run.mode === 'deploy') {
       // Set before enqueueing: if one environment fails, the ones that succeeded must be released too.
@@ -88,26 +106,22 @@ export async function startRun(decision: RunDecision, deliveryId: string, deps: 
     const started = await starter.start(executionName, pipelineInputFor(run, repository, decision.cloneUrl, deps.config));
     if (!started.started) {
       // The name is taken: this delivery was handled before (its claim had expired). Never a second run.
-      await abandon(run, queued, `execution ${executionName} already exists: delivery ${deliveryId} was handled before`, deps);
+      const before = deliveryId !== undefined ? `delivery ${deliveryId} was handled before` : 'this run was started before';
+      await abandon(run, queued, `execution ${executionName} already exists: ${before}`, deps);
       return { kind: 'duplicate' };
     }
   } catch (error) {
     const reason = `could not start the run: ${messageOf(error)}`;
     logger.error('webhook intake failed', { deliveryId, runId: run?.id, executionName, error: messageOf(error) });
     if (run) await abandon(run, queued, reason, deps);
-    await bestEffort(logger, 'release delivery', { deliveryId }, () => deliveries.release(deliveryId));
     return run ? { kind: 'failed', runId: run.id, error: reason } : { kind: 'failed', error: reason };
   }
-
-  // The run is started; failing to remember it only costs a repeated delivery its runId in the answer.
-  const startedRun = run;
-  await bestEffort(logger, 'attach run to delivery', { deliveryId, runId: run.id }, () => deliveries.attachRun(deliveryId, startedRun.id));
   return { kind: 'started', runId: run.id, executionName };
 }
 
 function newRun(
-  decision: RunDecision,
-  identity: { id: string; sequence: number; executionName: string; deliveryId: string; at: Date },
+  decision: StartDecision,
+  identity: { id: string; sequence: number; executionName: string; deliveryId?: string; at: Date },
 ): Run {
   const at = identity.at.toISOString();
   return {
@@ -126,7 +140,7 @@ function newRun(
     ...(decision.message !== undefined ? { message: decision.message } : {}),
     sequence: identity.sequence,
     executionName: identity.executionName,
-    deliveryId: identity.deliveryId,
+    ...(identity.deliveryId !== undefined ? { deliveryId: identity.deliveryId } : {}),
     stages: decision.repository.environments.map((environment) => ({
       environment: environment.name,
       status: 'pending',

@@ -4,19 +4,24 @@ import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findRepository, loadConfigFile, type TfgateConfig } from '../config/load.js';
+import { FeedbackRunStore, type RetryPolicy } from '../domain/feedback.js';
 import { EnvironmentLocks } from '../domain/locks.js';
 import { systemClock, type Clock, type Notifier, type TaskCallbacks } from '../domain/ports.js';
 import type { DynamoStores } from '../dynamo/index.js';
+import { createVcsClient, credentialsFromEnv, defaultCloneUrl, GITHUB_FEEDBACK_OFF, LocalGitVcs, type GitHubCredentials } from '../github/index.js';
 import { json, type HttpHandler } from '../http.js';
 import { createApprovalsHandler } from '../../approvals/handler.js';
 import { createApprovalRequester } from '../../notifier/handler.js';
 import { recordGrantsAsPlanning } from '../../pipeline/grant-recorder.js';
 import { createPipelineTasks } from '../../pipeline/handler.js';
+import { createReconciler, type Reconciler } from '../../reconciler/handler.js';
+import { startLocalSchedules } from '../../reconciler/local-schedule.js';
 import { createWebhookHandler } from '../../webhook/handler.js';
 import type { WebhookLogger } from '../../webhook/logger.js';
 import { bundleBuildRunner, createLocalCodeBuild } from './codebuild.js';
 import { startLocalDynamo, type LocalDynamo } from './dynalite.js';
-import { LocalEngine } from './engine.js';
+import { LocalEngine, type LocalCodeBuild, type LocalFunction } from './engine.js';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { FsArtifactStore } from './fs-artifact-store.js';
 import { bareRepositoryPath, commitAndPush, ensureBareRepository, git } from './git-repos.js';
 import { hookTargetFile } from './post-receive.js';
@@ -59,6 +64,23 @@ export interface LocalStackOptions {
   clock?: Clock;
   /** Extra notifiers (Slack, email) beside the console. */
   notifiers?: Notifier[];
+  /** GitHub feedback: credentials default to TFGATE_GITHUB_* (null: none); tests shorten the retries. */
+  github?: { credentials?: GitHubCredentials | null; retry?: Partial<RetryPolicy>; requestTimeoutMs?: number };
+  /** Reconcile passes (missed pushes, dead lock holders): default every 60 s; false turns them off. In-memory (test) stacks default to off. */
+  reconcileIntervalMs?: number | false;
+  /** Tests: replaces every repository's drift schedule. */
+  driftIntervalMs?: number;
+  /** Tests: lock holders younger than this are not judged by the reconciler (default 120 s). */
+  holderGraceSeconds?: number;
+  /**
+   * Fault-injection tests: wrap the stand-ins the engine calls (a Lambda that throws, a build that
+   * ends FAILED/TIMED_OUT/STOPPED) and reach the DynamoDB client (throttling) without a second wiring.
+   */
+  intercept?: {
+    pipeline?: (real: LocalFunction) => LocalFunction;
+    codeBuild?: (real: LocalCodeBuild) => LocalCodeBuild;
+    dynamoClient?: (client: DynamoDBClient) => void;
+  };
 }
 
 export interface LocalStack {
@@ -76,8 +98,17 @@ export interface LocalStack {
   remotes: Array<{ repository: string; branch: string; remote: string }>;
   /** Interrupted runs found (and cleaned up) at start. */
   recovered: string[];
+  /** The store decorator that sends GitHub feedback; drain() waits for what is in flight. */
+  feedback: FeedbackRunStore;
+  /** Whether GitHub credentials were found (otherwise feedback is off, said once at start). */
+  githubFeedback: boolean;
+  /** The passes the timers run, callable directly (tests, `tfgate` commands). */
+  reconciler: Reconciler;
   close(): Promise<void>;
 }
+
+const DEFAULT_RECONCILE_INTERVAL_MS = 60_000;
+const FEEDBACK_DRAIN_AT_CLOSE_MS = 15_000;
 
 async function readOrCreateSecret(file: string): Promise<string> {
   try {
@@ -105,6 +136,10 @@ async function resolveConfig(options: LocalStackOptions, dataDir: string): Promi
 
 function stateDirFor(dataDir: string, repository: string): string {
   return path.join(dataDir, 'state', repository.replace('/', '__'));
+}
+
+function interceptCodeBuild(options: LocalStackOptions, real: LocalCodeBuild): LocalCodeBuild {
+  return options.intercept?.codeBuild?.(real) ?? real;
 }
 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
@@ -136,9 +171,25 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   let engine: LocalEngine | undefined;
   try {
     dynamo = await startLocalDynamo({ ...(options.inMemory ? {} : { path: path.join(dataDir, 'dynamo') }), clock });
+    options.intercept?.dynamoClient?.(dynamo.client);
     const stores = dynamo.stores;
-    const runs = new ObservableRunStore(stores.runs);
     const artifacts = new FsArtifactStore(path.join(dataDir, 'artifacts'));
+    const credentials = options.github?.credentials === undefined ? await credentialsFromEnv() : (options.github.credentials ?? undefined);
+    const github = createVcsClient(config.github.apiUrl, credentials, options.github?.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.github.requestTimeoutMs } : {});
+    if (!github.enabled) print(GITHUB_FEEDBACK_OFF);
+    // Both are known only once the server listens and the notifiers exist; feedback before that has no link.
+    let publicUrl: string | undefined;
+    let noticeTarget: Notifier | undefined;
+    const feedback = new FeedbackRunStore(stores.runs, {
+      vcs: github.vcs,
+      artifacts,
+      runUrl: (id) => (publicUrl ? `${publicUrl}/runs/${id}` : undefined),
+      notifier: { approvalRequested: async () => undefined, runNotice: async (run, message, runUrl) => noticeTarget?.runNotice(run, message, runUrl) },
+      clock,
+      ...(options.github?.retry ? { retry: options.github.retry } : {}),
+      log: (message, fields) => print(`${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
+    });
+    const runs = new ObservableRunStore(feedback);
     // The engine is created last (it needs the functions); callbacks reach it once it exists.
     const engineCallbacks: TaskCallbacks = {
       sendTaskSuccess: (token, output) => engine!.sendTaskSuccess(token, output),
@@ -188,23 +239,25 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       { host: options.host ?? '127.0.0.1', port: options.port ?? 8787, onError: (error) => print(`server error: ${(error as Error).stack ?? error}`) },
     );
     const url = server.url;
+    publicUrl = url;
 
     // Slack and SMTP from tfgate.yaml; a failing one is recorded on the run and never stops the others.
     const notifier = new FanOutNotifier([new ConsoleNotifier(print, runs.events), ...localNotifiers(config), ...(options.notifiers ?? [])]);
+    noticeTarget = notifier;
     const requestApproval = createApprovalRequester({ config, runs, approvals: stores.approvals, artifacts, notifier, publicUrl: url, linkKey, clock, log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
     const runnerFile = await bundleBuildRunner(path.join(dataDir, 'run'));
     engine = new LocalEngine({
       definitionFile: options.definitionFile ?? DEFINITION_FILE,
       substitutions: { PipelineFunctionArn: LOCAL_FUNCTIONS.pipeline, NotifierFunctionArn: LOCAL_FUNCTIONS.notifier, BuildProjectPrefix: LOCAL_BUILD_PROJECT_PREFIX },
-      functions: { [LOCAL_FUNCTIONS.pipeline]: pipeline, [LOCAL_FUNCTIONS.notifier]: requestApproval },
-      codeBuild: createLocalCodeBuild({
+      functions: { [LOCAL_FUNCTIONS.pipeline]: options.intercept?.pipeline?.(pipeline) ?? pipeline, [LOCAL_FUNCTIONS.notifier]: requestApproval },
+      codeBuild: interceptCodeBuild(options, createLocalCodeBuild({
         runnerFile,
         artifactsDir: path.join(dataDir, 'artifacts'),
         logsDir: path.join(dataDir, 'logs'),
         terraform: options.terraform,
         stateDirFor: (repository) => stateDirFor(dataDir, repository),
         ...(options.buildEnv ? { extraEnv: options.buildEnv } : {}),
-      }),
+      })),
       names: { claim: (name) => stores.deliveries.claim(`execution:${name}`, clock.now()) },
       ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
       onExecutionEnded: async (outcome) => {
@@ -220,6 +273,26 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     });
 
     const stopPrinting = printRunChanges(runs, print);
+    const reconciler = createReconciler({
+      config,
+      runs,
+      lockStore: stores.locks,
+      locks,
+      deliveries: stores.deliveries,
+      sequences: stores.sequences,
+      starter: starterProxy,
+      inspector: { isRunning: (name) => engine!.isRunning(name) },
+      // Without GitHub, pushes land in the local bare repositories: that is where heads are read.
+      vcs: github.enabled ? github.vcs : new LocalGitVcs(remotes),
+      cloneUrlFor: (repository) => repository.cloneUrl ?? (github.enabled ? defaultCloneUrl(config.github.apiUrl, repository.name) : bareRepositoryPath(dataDir, repository.name)),
+      clock,
+      ...(options.holderGraceSeconds !== undefined ? { holderGraceSeconds: options.holderGraceSeconds } : {}),
+    });
+    const schedules = startLocalSchedules(reconciler, config, {
+      reconcileIntervalMs: options.reconcileIntervalMs ?? (options.inMemory ? false : DEFAULT_RECONCILE_INTERVAL_MS),
+      ...(options.driftIntervalMs !== undefined ? { driftIntervalMs: options.driftIntervalMs } : {}),
+      report: print,
+    });
     const webhookUrl = `${url}/webhook`;
     const hookFile = hookTargetFile(dataDir);
     await writeFile(hookFile, JSON.stringify({ webhookUrl, secret: webhookSecret }), { mode: 0o600 });
@@ -243,13 +316,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       engine,
       remotes,
       recovered,
+      feedback,
+      githubFeedback: github.enabled,
+      reconciler,
       async close() {
         if (closed) return;
         closed = true;
+        await schedules.stop();
         await rm(hookFile, { force: true });
         await runningServer.close();
         // Executions still running end as interrupted, and their locks are freed, before the store closes.
         await runningEngine.stopAll('tfgate local stopped while this run was in flight');
+        // The last statuses (interrupted runs) and failure notes need the store still open.
+        await feedback.drain(FEEDBACK_DRAIN_AT_CLOSE_MS);
         stopPrinting();
         await runningDynamo.close();
       },

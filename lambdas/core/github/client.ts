@@ -1,0 +1,190 @@
+import { createAppAuth } from '@octokit/auth-app';
+import { Octokit } from '@octokit/rest';
+import { TfgateError } from '../domain/errors.js';
+import type { CommitState, RetryHint, VcsClient } from '../domain/ports.js';
+import type { GitHubCredentials } from './credentials.js';
+
+/**
+ * VcsClient over GitHub's REST API (github.com, or GitHub Enterprise Server through `github.apiUrl`).
+ * It makes each call once; retrying is the caller's choice, guided by the RetryHint on its errors.
+ */
+
+export class GitHubApiError extends TfgateError implements RetryHint {
+  override name = 'GitHubApiError';
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    readonly retryable: boolean,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface GitHubClientOptions {
+  apiUrl: string;
+  credentials: GitHubCredentials;
+  /** One request may take this long before it counts as failed (and retryable). */
+  requestTimeoutMs?: number;
+  userAgent?: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const COMMENTS_PER_PAGE = 100;
+
+type Repo = { owner: string; repo: string };
+
+function splitRepository(repository: string): Repo {
+  const [owner, repo, ...rest] = repository.split('/');
+  if (!owner || !repo || rest.length > 0) throw new GitHubApiError(`not an owner/name repository: ${JSON.stringify(repository)}`, undefined, false);
+  return { owner, repo };
+}
+
+// Octokit's own logging would print every request; tfgate reports failures itself.
+const quietLog = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+export class GitHubClient implements VcsClient {
+  private readonly baseUrl: string;
+  private readonly timeoutMs: number;
+  private readonly shared: Octokit | undefined;
+  private readonly installations = new Map<string, Promise<Octokit>>();
+
+  constructor(private readonly options: GitHubClientOptions) {
+    this.baseUrl = options.apiUrl.replace(/\/+$/, '');
+    this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.shared = options.credentials.kind === 'token' ? this.octokit(options.credentials.token) : undefined;
+  }
+
+  async setCommitStatus(repository: string, sha: string, status: { context: string; state: CommitState; description: string; targetUrl?: string }): Promise<void> {
+    const { owner, repo } = splitRepository(repository);
+    const octokit = await this.forRepository(repository);
+    await call('create a commit status', () =>
+      octokit.rest.repos.createCommitStatus({
+        owner,
+        repo,
+        sha,
+        state: status.state,
+        context: status.context,
+        description: status.description,
+        ...(status.targetUrl ? { target_url: status.targetUrl } : {}),
+      }),
+    );
+  }
+
+  async upsertPullRequestComment(repository: string, pullRequest: number, marker: string, body: string): Promise<void> {
+    const { owner, repo } = splitRepository(repository);
+    const octokit = await this.forRepository(repository);
+    let existing: number | undefined;
+    await call('list pull request comments', async () => {
+      const pages = octokit.paginate.iterator(octokit.rest.issues.listComments, { owner, repo, issue_number: pullRequest, per_page: COMMENTS_PER_PAGE });
+      for await (const page of pages) {
+        // The marker opens tfgate's own body; a person quoting it starts with "> " and is left alone.
+        const found = page.data.find((comment) => comment.body?.startsWith(marker));
+        if (found) {
+          existing = found.id;
+          break;
+        }
+      }
+    });
+    if (existing !== undefined) {
+      const commentId = existing;
+      await call('update the plan comment', () => octokit.rest.issues.updateComment({ owner, repo, comment_id: commentId, body }));
+      return;
+    }
+    await call('create the plan comment', () => octokit.rest.issues.createComment({ owner, repo, issue_number: pullRequest, body }));
+  }
+
+  async getBranchHead(repository: string, branch: string): Promise<string | undefined> {
+    const { owner, repo } = splitRepository(repository);
+    const octokit = await this.forRepository(repository);
+    try {
+      const response = await call('read the branch', () => octokit.rest.repos.getBranch({ owner, repo, branch }));
+      return response.data.commit.sha;
+    } catch (error) {
+      if (error instanceof GitHubApiError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  private octokit(auth: string | undefined, app?: { appId: string; privateKey: string; installationId?: number }): Octokit {
+    return new Octokit({
+      baseUrl: this.baseUrl,
+      userAgent: this.options.userAgent ?? 'tfgate',
+      log: quietLog,
+      request: { fetch: this.timedFetch },
+      ...(app ? { authStrategy: createAppAuth, auth: app } : auth ? { auth } : {}),
+    });
+  }
+
+  private readonly timedFetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> =>
+    fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(this.timeoutMs)]) : AbortSignal.timeout(this.timeoutMs) });
+
+  /** A GitHub App acts through the installation on the repository's owner; found once, then reused. */
+  private forRepository(repository: string): Promise<Octokit> {
+    if (this.shared) return Promise.resolve(this.shared);
+    const credentials = this.options.credentials;
+    if (credentials.kind !== 'app') throw new Error('unreachable: token credentials use the shared client');
+    const key = repository.toLowerCase();
+    let found = this.installations.get(key);
+    if (!found) {
+      const { owner, repo } = splitRepository(repository);
+      const app = this.octokit(undefined, { appId: credentials.appId, privateKey: credentials.privateKey });
+      found = call('find the GitHub App installation', () => app.rest.apps.getRepoInstallation({ owner, repo })).then((response) =>
+        this.octokit(undefined, { appId: credentials.appId, privateKey: credentials.privateKey, installationId: response.data.id }),
+      );
+      // A failed lookup is not remembered: the App may be installed a minute later.
+      found.catch(() => this.installations.delete(key));
+      this.installations.set(key, found);
+    }
+    return found;
+  }
+}
+
+async function call<T>(what: string, request: () => Promise<T>): Promise<T> {
+  try {
+    return await request();
+  } catch (error) {
+    throw toGitHubApiError(what, error);
+  }
+}
+
+interface OctokitLikeError {
+  status?: number;
+  message?: string;
+  name?: string;
+  response?: { headers?: Record<string, string | number | undefined>; data?: unknown };
+}
+
+/** Rate limits (403/429 with Retry-After or an exhausted quota), 5xx and network failures are worth retrying. */
+export function toGitHubApiError(what: string, error: unknown, now: number = Date.now()): GitHubApiError {
+  if (error instanceof GitHubApiError) return error;
+  const failure = (typeof error === 'object' && error !== null ? error : {}) as OctokitLikeError;
+  // Octokit reports a request that got no answer (refused, reset, timed out) as a 500 without a response.
+  const answered = failure.response !== undefined;
+  const status = answered && typeof failure.status === 'number' && failure.status > 0 ? failure.status : undefined;
+  const headers = failure.response?.headers ?? {};
+  const header = (name: string) => {
+    const value = headers[name];
+    return value === undefined ? undefined : String(value);
+  };
+  const apiMessage = messageFromBody(failure.response?.data);
+  let retryAfterMs: number | undefined;
+  const retryAfter = Number(header('retry-after'));
+  if (Number.isFinite(retryAfter) && retryAfter >= 0 && header('retry-after') !== undefined) retryAfterMs = retryAfter * 1000;
+  const quotaExhausted = header('x-ratelimit-remaining') === '0';
+  if (retryAfterMs === undefined && quotaExhausted) {
+    const reset = Number(header('x-ratelimit-reset'));
+    if (Number.isFinite(reset)) retryAfterMs = Math.max(0, reset * 1000 - now);
+  }
+  const rateLimited = status === 429 || (status === 403 && (retryAfterMs !== undefined || quotaExhausted || /rate limit/i.test(apiMessage ?? '')));
+  const retryable = status === undefined || status >= 500 || rateLimited || status === 408;
+  const detail = status === undefined ? `no answer (${/abort|timeout|timed out/i.test(`${failure.name} ${failure.message}`) ? 'timed out' : 'network error'})` : `${status}${rateLimited ? ' rate limited' : ''}${apiMessage ? `: ${apiMessage}` : ''}`;
+  return new GitHubApiError(`GitHub API: could not ${what}: ${detail}`, status, retryable, retryAfterMs);
+}
+
+function messageFromBody(data: unknown): string | undefined {
+  if (typeof data === 'object' && data !== null && typeof (data as { message?: unknown }).message === 'string') {
+    return (data as { message: string }).message.slice(0, 300);
+  }
+  return undefined;
+}

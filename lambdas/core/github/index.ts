@@ -1,0 +1,26 @@
+import type { VcsClient } from '../domain/ports.js';
+import { GitHubClient } from './client.js';
+import type { GitHubCredentials } from './credentials.js';
+import { NoopVcsClient } from './noop.js';
+
+export { GitHubApiError, GitHubClient } from './client.js';
+export { credentialsFromEnv, GITHUB_ENV, GitHubCredentialsError, parseGitHubSecret, type GitHubCredentials } from './credentials.js';
+export { LocalGitVcs } from './local-git-vcs.js';
+export { NoopVcsClient } from './noop.js';
+
+export const GITHUB_FEEDBACK_OFF =
+  'GitHub feedback is off: no credentials (set TFGATE_GITHUB_TOKEN, or TFGATE_GITHUB_APP_ID with TFGATE_GITHUB_PRIVATE_KEY_FILE; in AWS, the GitHub secret). Runs go on without commit statuses or plan comments.';
+
+/** The client for these credentials, or the no-op one (`enabled: false`) when there are none. */
+export function createVcsClient(apiUrl: string, credentials: GitHubCredentials | undefined, options: { requestTimeoutMs?: number } = {}): { vcs: VcsClient; enabled: boolean } {
+  if (!credentials) return { vcs: new NoopVcsClient(), enabled: false };
+  return { vcs: new GitHubClient({ apiUrl, credentials, ...options }), enabled: true };
+}
+
+/** Where builds fetch a commit when the configuration names no cloneUrl and no event supplied one. */
+export function defaultCloneUrl(apiUrl: string, repository: string): string {
+  const api = new URL(apiUrl);
+  // api.github.com serves github.com; GitHub Enterprise Server serves its API under /api/v3 of the same host.
+  const web = api.hostname === 'api.github.com' ? 'https://github.com' : `${api.protocol}//${api.host}`;
+  return `${web}/${repository}.git`;
+}

@@ -1,0 +1,45 @@
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { VcsClient } from '../domain/ports.js';
+import { GitHubCredentialsError, parseGitHubSecret, type GitHubCredentials } from './credentials.js';
+import { createVcsClient, GITHUB_FEEDBACK_OFF } from './index.js';
+
+/** AWS: GITHUB_SECRET_ARN holds `{"token": "…"}` or `{"appId": …, "privateKey": "…"}`. */
+export async function credentialsFromSecret(client: SecretsManagerClient, secretId: string): Promise<GitHubCredentials | undefined> {
+  const result = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
+  return parseGitHubSecret(result.SecretString);
+}
+
+/**
+ * The Lambda entries' GitHub client, read once per instance. Without a secret, or with one that is
+ * empty or unreadable, feedback is off and the log says so once; a run never fails over it.
+ */
+export function lazyVcsFromSecret(options: {
+  apiUrl: string;
+  secretId: string | undefined;
+  secretsManager: () => SecretsManagerClient;
+  log: (message: string, fields?: Record<string, unknown>) => void;
+}): () => Promise<VcsClient> {
+  let pending: Promise<VcsClient> | undefined;
+  return () => {
+    pending ??= (async () => {
+      let credentials: GitHubCredentials | undefined;
+      if (options.secretId) {
+        try {
+          credentials = await credentialsFromSecret(options.secretsManager(), options.secretId);
+        } catch (error) {
+          if (!(error instanceof GitHubCredentialsError)) {
+            // Secrets Manager itself failed: this call fails (and is retried); the next one reads again.
+            pending = undefined;
+            throw error;
+          }
+          // The message names what is wrong with the secret's shape, never its content.
+          options.log('the GitHub secret could not be used', { error: error.message });
+        }
+      }
+      const { vcs, enabled } = createVcsClient(options.apiUrl, credentials);
+      if (!enabled) options.log(GITHUB_FEEDBACK_OFF);
+      return vcs;
+    })();
+    return pending;
+  };
+}

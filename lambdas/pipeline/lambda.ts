@@ -1,0 +1,141 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { S3ArtifactStore } from '../core/aws/s3-artifact-store.js';
+import { SfnTaskCallbacks } from '../core/aws/sfn.js';
+import { artifactLocation, configFromEnv } from '../core/aws/lambda-env.js';
+import { FeedbackRunStore, type RetryPolicy } from '../core/domain/feedback.js';
+import { EnvironmentLocks } from '../core/domain/locks.js';
+import { systemClock, type Clock, type Notifier, type VcsClient } from '../core/domain/ports.js';
+import { documentClientFor, DynamoApprovalStore, DynamoLockStore, DynamoRunStore } from '../core/dynamo/index.js';
+import { optionalEnv, requireEnv } from '../core/env.js';
+import { DeferredVcsClient } from '../core/github/deferred.js';
+import { lazyVcsFromSecret } from '../core/github/secret.js';
+import { recordGrantsAsPlanning } from './grant-recorder.js';
+import { createPipelineTasks } from './handler.js';
+
+/**
+ * The AWS entry for the pipeline function: the state machine's Lambda tasks, and the EventBridge
+ * rule for executions that failed, timed out or were aborted. GitHub feedback and drift notices ride
+ * on the run store (FeedbackRunStore); the tasks themselves know nothing of them.
+ */
+
+const ENVIRONMENT_KEYS = ['RUNS_TABLE', 'LOCKS_TABLE', 'APPROVALS_TABLE', 'ARTIFACTS_BUCKET', 'CONFIG', 'APPROVALS_URL'] as const;
+const ENDED_STATUSES = new Set(['FAILED', 'TIMED_OUT', 'ABORTED']);
+/**
+ * How long an invocation waits at its end for the feedback it set off. Lambda freezes an instance
+ * between invocations, so feedback left running may never be sent; waiting longer than this would
+ * hold the pipeline up for GitHub's sake.
+ */
+const FEEDBACK_DRAIN_MS = 5_000;
+const LAMBDA_RETRY: Partial<RetryPolicy> = { attempts: 3, baseDelayMs: 400, maxDelayMs: 2_000 };
+
+export interface PipelineLambdaOptions {
+  env?: NodeJS.ProcessEnv;
+  dynamo?: DynamoDBDocumentClient;
+  sfn?: SFNClient;
+  s3?: S3Client;
+  secretsManager?: SecretsManagerClient;
+  /** Tests: a VcsClient instead of the one from GITHUB_SECRET_ARN. */
+  vcs?: VcsClient;
+  /** Drift notices; without one they go to the function's log. */
+  notifier?: Notifier;
+  clock?: Clock;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+  feedbackDrainMs?: number;
+}
+
+/** The EventBridge event (raw, or as the rule's input transformer shapes it) → the `executionEnded` task. */
+export function executionEndedPayload(event: Record<string, unknown>): Record<string, unknown> | undefined {
+  let status: unknown;
+  let input: unknown;
+  let error: unknown;
+  let cause: unknown;
+  if (event['detail-type'] === 'Step Functions Execution Status Change' && typeof event.detail === 'object' && event.detail !== null) {
+    ({ status, input, error, cause } = event.detail as Record<string, unknown>);
+  } else if (event.action === 'executionEnded' && typeof event.runId !== 'string') {
+    ({ status, input, error, cause } = event);
+  } else {
+    return undefined;
+  }
+  if (typeof status !== 'string' || !ENDED_STATUSES.has(status)) return { ignored: `execution status ${String(status)}` };
+  let runId: unknown;
+  try {
+    runId = (typeof input === 'string' ? JSON.parse(input) : input)?.runId;
+  } catch {
+    runId = undefined;
+  }
+  if (typeof runId !== 'string' || runId === '') return { ignored: 'the execution input names no run' };
+  return {
+    action: 'executionEnded',
+    runId,
+    status,
+    ...(typeof error === 'string' && error !== '' ? { error } : {}),
+    ...(typeof cause === 'string' && cause !== '' ? { cause } : {}),
+  };
+}
+
+export function createPipelineLambda(options: PipelineLambdaOptions = {}): (event: unknown) => Promise<unknown> {
+  const env = requireEnv(ENVIRONMENT_KEYS, options.env);
+  const config = configFromEnv(env.CONFIG);
+  const clock = options.clock ?? systemClock;
+  const log = options.log ?? powertoolsLog();
+  const dynamo = options.dynamo ?? documentClientFor(new DynamoDBClient({}));
+  const sfn = options.sfn ?? new SFNClient({});
+  const publicUrl = env.APPROVALS_URL.replace(/\/+$/, '');
+  const artifacts = new S3ArtifactStore(options.s3 ?? new S3Client({}), artifactLocation(env.ARTIFACTS_BUCKET));
+  const vcs =
+    options.vcs ??
+    new DeferredVcsClient(
+      lazyVcsFromSecret({
+        apiUrl: config.github.apiUrl,
+        secretId: optionalEnv('GITHUB_SECRET_ARN', options.env),
+        secretsManager: () => options.secretsManager ?? new SecretsManagerClient({}),
+        log,
+      }),
+    );
+  const notifier: Notifier = options.notifier ?? {
+    approvalRequested: async () => undefined,
+    runNotice: async (run, message, runUrl) => log('run notice', { runId: run.id, repository: run.repository, message, runUrl }),
+  };
+
+  const runs = new FeedbackRunStore(new DynamoRunStore(dynamo, env.RUNS_TABLE), {
+    vcs,
+    artifacts,
+    notifier,
+    runUrl: (id) => `${publicUrl}/runs/${encodeURIComponent(id)}`,
+    clock,
+    retry: LAMBDA_RETRY,
+    log,
+  });
+  const callbacks = recordGrantsAsPlanning(new SfnTaskCallbacks(sfn), runs, clock);
+  const locks = new EnvironmentLocks({ locks: new DynamoLockStore(dynamo, env.LOCKS_TABLE, clock), runs, callbacks, clock });
+  const tasks = createPipelineTasks({ runs, approvals: new DynamoApprovalStore(dynamo, env.APPROVALS_TABLE), locks, artifacts, callbacks, clock });
+
+  return async (event) => {
+    const record = (typeof event === 'object' && event !== null ? event : {}) as Record<string, unknown>;
+    const ended = executionEndedPayload(record);
+    try {
+      if (ended && 'ignored' in ended) return ended;
+      return await tasks(ended ?? event);
+    } finally {
+      const drained = await runs.drain(options.feedbackDrainMs ?? FEEDBACK_DRAIN_MS);
+      if (!drained) log('GitHub feedback still in flight at the end of the invocation');
+    }
+  };
+}
+
+function powertoolsLog(): (message: string, fields?: Record<string, unknown>) => void {
+  const logger = new Logger({ serviceName: 'tfgate-pipeline' });
+  return (message, fields) => logger.info(message, fields ?? {});
+}
+
+let instance: ((event: unknown) => Promise<unknown>) | undefined;
+
+export async function handler(event: unknown): Promise<unknown> {
+  instance ??= createPipelineLambda();
+  return instance(event);
+}
