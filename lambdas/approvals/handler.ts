@@ -44,7 +44,8 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
   function refusal(approval: ApprovalRecord, approver: string | undefined): string | undefined {
     if (approval.approvers.length > 0) {
       if (!approver) return 'This link does not identify an approver. Use the link that was sent to you.';
-      if (!approval.approvers.includes(approver)) return `${approver} is not an approver for ${approval.environment}.`;
+      // Signed links carry the address lower-cased; tfgate.yaml may spell it with capitals.
+      if (!approval.approvers.some((listed) => listed.toLowerCase() === approver)) return `${approver} is not an approver for ${approval.environment}.`;
     }
     if (!approval.allowSelfApproval && approver && approval.selfIdentities.includes(approver)) {
       return 'You pushed or wrote this change; someone else has to approve it.';
@@ -53,12 +54,18 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
   }
 
   function closedReason(approval: ApprovalRecord): string | undefined {
-    if (approval.status !== 'pending') {
-      return approval.status === 'approved' || approval.status === 'rejected'
-        ? `This approval was already ${approval.status}${approval.decidedBy ? ` by ${approval.decidedBy}` : ''}.`
-        : `This approval is ${approval.status}${approval.status === 'superseded' ? ': a newer push replaced this run' : ''}.`;
+    switch (approval.status) {
+      case 'approved':
+      case 'rejected':
+        return `This approval was already ${approval.status}${approval.decidedBy ? ` by ${approval.decidedBy}` : ''}${approval.decidedAt ? ` at ${approval.decidedAt}` : ''}.`;
+      case 'superseded':
+        return `This approval was superseded: ${approval.reason ?? 'a newer push replaced this run'}. Nothing from this run will be applied to ${approval.environment}; decide on the newer run instead.`;
+      case 'expired':
+        return `This approval expired${approval.reason ? ` (${approval.reason})` : ''}; nothing was applied to ${approval.environment}.`;
+      case 'pending':
+        break;
     }
-    if (approval.expiresAt <= nowSeconds()) return 'This approval has expired.';
+    if (approval.expiresAt <= nowSeconds()) return `This approval expired at ${new Date(approval.expiresAt * 1000).toISOString()}; nothing will be applied to ${approval.environment}.`;
     return undefined;
   }
 
@@ -110,6 +117,12 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     if (contentType !== 'application/x-www-form-urlencoded') {
       return page(request, 415, 'bad', 'Unsupported form', 'Send the form as application/x-www-form-urlencoded.');
     }
+    // Browsers say where a form came from; a decision may only come from tfgate's own page (or a
+    // non-browser client such as `tfgate approve`, which sends no such header).
+    const fetchSite = (request.headers['sec-fetch-site'] ?? '').toLowerCase();
+    if (fetchSite !== '' && fetchSite !== 'same-origin' && fetchSite !== 'none') {
+      return page(request, 403, 'bad', 'Refused', 'The form was sent from another site. Open the approval link and decide on that page.');
+    }
     const form = new URLSearchParams(request.body.toString('utf8'));
     const decision = form.get('decision');
     if (decision !== 'approve' && decision !== 'reject') return page(request, 400, 'bad', 'No decision', 'The form must say decision=approve or decision=reject.');
@@ -121,10 +134,10 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     const approver = verifyApprover(deps.linkKey, approval.id, signedApprover);
     const tokenCheck = checkFormToken(deps.linkKey, approval.id, approver, form.get('form_token') ?? undefined, nowSeconds());
     if (tokenCheck !== 'valid') {
-      return page(request, 403, 'bad', 'Refused', tokenCheck === 'stale' ? 'This page is too old; open the link again and decide from the fresh page.' : 'The form did not come from this approval page.');
+      return page(request, 403, 'bad', 'Refused', tokenCheck === 'stale' ? 'This page is too old (its anti-forgery field has expired); open the link again and decide from the fresh page.' : 'The form did not come from this approval page (its anti-forgery field is missing or forged); open the link you were sent and decide there.');
     }
     const closed = closedReason(approval);
-    if (closed) return page(request, 409, 'bad', 'Already decided', closed, approval.runId, approval);
+    if (closed) return page(request, 409, 'bad', closedTitle(approval), closed, approval.runId, approval);
     const refused = refusal(approval, approver);
     if (refused) return page(request, 403, 'bad', 'Not allowed', refused, approval.runId, approval);
 
@@ -133,7 +146,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     const result = await deps.approvals.decide(approval.id, { status, by: who, ...(reason ? { reason } : {}) }, clock.now());
     if (!result.decided) {
       const current = result.approval ?? approval;
-      return page(request, 409, 'bad', 'Already decided', closedReason(current) ?? 'This approval was decided by someone else just now.', approval.runId, current);
+      return page(request, 409, 'bad', closedTitle(current), closedReason(current) ?? 'This approval was decided by someone else just now.', approval.runId, current);
     }
     const decided = result.approval;
     const at = decided.decidedAt ?? clock.now().toISOString();
@@ -188,6 +201,12 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     }
     return wantsJson(request) ? json(404, { error: 'not found' }) : text(404, 'not found');
   };
+}
+
+function closedTitle(approval: ApprovalRecord): string {
+  if (approval.status === 'superseded') return 'Superseded';
+  if (approval.status === 'expired' || approval.status === 'pending') return 'Expired';
+  return 'Already decided';
 }
 
 function wantsJson(request: HttpRequest): boolean {

@@ -1,27 +1,13 @@
 import type { ApprovalRecord } from '../core/domain/ports.js';
 import type { PlanSummary, Run, Stage } from '../core/domain/run.js';
+import { escapeHtml, stripTerminalEscapes } from '../core/notify/escape.js';
+
+export { escapeHtml, stripTerminalEscapes };
 
 /**
  * Server-rendered pages: no scripts, every value escaped. Plan text comes from user code and
  * terraform output, so it is treated as hostile: escapes stripped, HTML escaped.
  */
-
-export function escapeHtml(value: unknown): string {
-  return String(value ?? '')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-}
-
-// CSI, OSC and other escape sequences, then any remaining control characters except tab and newline.
-const TERMINAL_ESCAPES = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)|\u001b[@-Z\\-_]|\u009b[0-?]*[ -/]*[@-~]/g;
-const CONTROL_CHARACTERS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
-
-export function stripTerminalEscapes(text: string): string {
-  return text.replace(TERMINAL_ESCAPES, '').replace(CONTROL_CHARACTERS, '');
-}
 
 export function summaryLine(plan: PlanSummary | undefined): string {
   if (!plan) return 'not planned yet';
@@ -64,8 +50,8 @@ export function approvalPage(model: ApprovalPageModel): string {
   const plan = stage?.plan;
   const rows: Array<[string, string]> = [
     ['Repository', escapeHtml(run.repository)],
-    ['Commit', `<code>${escapeHtml(run.sha)}</code>${run.message ? `<br>${escapeHtml(run.message.split('\n')[0])}` : ''}`],
-    ['Author', escapeHtml(run.author?.name ?? run.author?.login ?? run.pusher ?? 'unknown')],
+    ['Commit', `<code>${escapeHtml(run.sha)}</code>${run.message ? `<br>${escapeHtml(stripTerminalEscapes(run.message.split('\n')[0]!))}` : ''}`],
+    ['Author', escapeHtml(stripTerminalEscapes(run.author?.name ?? run.author?.login ?? run.pusher ?? 'unknown'))],
     ['Environment', `<strong>${escapeHtml(approval.environment)}</strong>`],
     ['Plan', escapeHtml(summaryLine(plan))],
     ['Plan sha256', `<code>${escapeHtml(approval.planSha256)}</code>`],
@@ -104,7 +90,7 @@ function renderAddresses(plan: PlanSummary): string {
 }
 
 export function decisionPage(kind: 'ok' | 'bad', title: string, message: string, runId?: string): string {
-  return layout(title, `<h1>${escapeHtml(title)}</h1><p class="notice ${kind}" id="decision-result">${escapeHtml(message)}</p>${runId ? `<p><a href="/runs/${escapeHtml(runId)}">See the run</a></p>` : ''}`);
+  return layout(title, `<h1>${escapeHtml(title)}</h1><p class="notice ${kind}" id="decision-result">${escapeHtml(stripTerminalEscapes(message))}</p>${runId ? `<p><a href="/runs/${escapeHtml(runId)}">See the run</a></p>` : ''}`);
 }
 
 export function runsPage(runs: Run[]): string {

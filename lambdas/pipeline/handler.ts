@@ -5,6 +5,7 @@ import { systemClock } from '../core/domain/ports.js';
 import { isTerminalRun, TERMINAL_STAGE_STATUSES, type PlanSummary, type Run, type RunStatus, type StageStatus } from '../core/domain/run.js';
 import { TfgateError } from '../core/domain/errors.js';
 import { parseStoredPlanSummary, STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.js';
+import { supersedeWaitingRun } from '../core/domain/supersede.js';
 
 /**
  * The state machine's Lambda tasks (the `action` field picks one). Written once: the AWS entry
@@ -104,8 +105,9 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
       }
     }
     const status = buildStatusOf(cause);
+    const killedBy = buildSignalOf(cause);
     return status
-      ? `the ${mode} build ended with status ${status} before reporting a result`
+      ? `the ${mode} build ended with status ${status} before reporting a result${killedBy ? ` (its process was killed by ${killedBy})` : ''}`
       : `the ${mode} build failed: ${truncate(cause ?? 'no detail', 2000)}`;
   }
 
@@ -171,6 +173,12 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
           taskToken: payload.taskToken,
           leaseSeconds,
         });
+        if (!result.acquired) {
+          // An older push still waiting for approval here is out of date now: it gives way, and its
+          // failure path hands the lock on in push order (this run's token is already queued).
+          const outcome = await supersedeWaitingRun({ runs, approvals, callbacks: deps.callbacks, clock }, run, result.holder.runId, payload.environment);
+          if (outcome.superseded) return { acquired: false, holder: result.holder.runId, superseded: outcome.runId };
+        }
         return { acquired: result.acquired, holder: result.holder.runId };
       }
       case 'afterPlan': {
@@ -210,7 +218,10 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
             message = cause || 'superseded by a newer push';
             break;
           default:
-            if (payload.during === 'plan' || payload.during === 'apply') {
+            if ((payload.during === 'plan' || payload.during === 'apply') && payload.error?.Error === 'States.Timeout') {
+              // The task's own TimeoutSecondsPath fired: the build is being stopped and reports nothing.
+              message = `the ${payload.during} build did not finish within its timeout (timeouts.${payload.during}) and was stopped`;
+            } else if (payload.during === 'plan' || payload.during === 'apply') {
               message = await buildError(run.id, payload.environment, payload.during, cause);
             } else if (payload.during === 'lock' && payload.error?.Error === 'States.Timeout') {
               message = `waited too long for the ${payload.environment} lock`;
@@ -255,6 +266,17 @@ function buildStatusOf(cause: string | undefined): string | undefined {
   try {
     const parsed = JSON.parse(cause) as { Build?: { BuildStatus?: string } };
     return parsed.Build?.BuildStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The local build stand-in says which signal ended the runner (CodeBuild's own record has no such field). */
+function buildSignalOf(cause: string | undefined): string | undefined {
+  if (!cause) return undefined;
+  try {
+    const signal = (JSON.parse(cause) as { Build?: { Signal?: unknown } }).Build?.Signal;
+    return typeof signal === 'string' && /^SIG[A-Z0-9]+$/.test(signal) ? signal : undefined;
   } catch {
     return undefined;
   }

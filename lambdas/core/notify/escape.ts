@@ -1,0 +1,35 @@
+/**
+ * Escaping for everything tfgate renders from data it does not control: commit messages, author
+ * names, terraform output. Pages, emails and Slack messages all go through these.
+ */
+
+export function escapeHtml(value: unknown): string {
+  return String(value ?? '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+// CSI, OSC and other escape sequences, then any remaining control characters except tab and newline.
+const TERMINAL_ESCAPES = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)|\u001b[@-Z\\-_]|\u009b[0-?]*[ -/]*[@-~]/g;
+const CONTROL_CHARACTERS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+export function stripTerminalEscapes(text: string): string {
+  return text.replace(TERMINAL_ESCAPES, '').replace(CONTROL_CHARACTERS, '');
+}
+
+/**
+ * Slack mrkdwn gives `<…>` meaning (links, `<!channel>` pings) and `&` starts an entity: a commit
+ * message must not ping a channel or forge a link.
+ */
+export function escapeSlack(value: unknown): string {
+  return String(value ?? '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** One line, no control characters, at most `max` characters (email subjects, Slack headers). */
+export function oneLine(value: string, max: number): string {
+  const flat = stripTerminalEscapes(value.replace(/[\r\n\t]+/g, ' ')).trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}

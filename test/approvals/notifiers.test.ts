@@ -1,0 +1,224 @@
+import { SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createSesNotifier } from '../../lambdas/core/aws/ses-notifier.js';
+import { approvalUrl, signApprover, verifyApprover } from '../../lambdas/core/domain/approval-links.js';
+import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
+import type { Run } from '../../lambdas/core/domain/run.js';
+import { SlackDeliveryError, SlackNotifier } from '../../lambdas/core/notify/slack.js';
+import { createSmtpNotifier } from '../../lambdas/core/notify/smtp.js';
+import { slackButtons, startSlackReceiver, startSmtpReceiver, type SlackReceiver, type SmtpReceiver } from './receivers.js';
+
+const TOKEN = 'AQCEAAAAKgAAAAMAAAAAAAAAAT0psecret-task-token-must-never-leave-the-table';
+const KEY = 'test-link-key';
+const APPROVAL_ID = '0123456789abcdef0123456789abcdef';
+const BASE = 'https://approvals.example.test';
+
+function request(options: { approvers?: string[] } = {}): ApprovalRequest {
+  const approvers = options.approvers ?? ['alice@example.com', 'bob@example.com'];
+  const run: Run = {
+    id: 'run-1',
+    repository: 'acme/infrastructure',
+    sha: 'abcdef0123456789abcdef0123456789abcdef01',
+    ref: 'refs/heads/main',
+    trigger: 'push',
+    mode: 'deploy',
+    status: 'awaiting_approval',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+    pusher: 'carol@example.com',
+    author: { name: 'Carol <script>alert(1)</script>', email: 'carol@example.com' },
+    message: 'Grow the <b>cluster</b> & ping <!channel>\n\nSecond line stays out of the title',
+    sequence: 3,
+    executionName: 'exec-1',
+    stages: [
+      {
+        environment: 'apps',
+        status: 'awaiting_approval',
+        plan: { add: 2, change: 1, destroy: 0, replace: 0, hasChanges: true, sha256: 'f'.repeat(64), addresses: { create: [], update: [], delete: [], replace: [] } },
+        transitions: [],
+      },
+    ],
+  };
+  const links =
+    approvers.length > 0
+      ? approvers.map((approver) => ({ approver, url: approvalUrl(BASE, APPROVAL_ID, signApprover(KEY, APPROVAL_ID, approver)) }))
+      : [{ approver: undefined, url: approvalUrl(BASE, APPROVAL_ID) }];
+  return {
+    approval: {
+      id: APPROVAL_ID,
+      runId: run.id,
+      repository: run.repository,
+      environment: 'apps',
+      sha: run.sha,
+      planSha256: 'f'.repeat(64),
+      status: 'pending',
+      createdAt: run.createdAt,
+      expiresAt: 1_800_000_000,
+      taskToken: TOKEN,
+      approvers,
+      allowSelfApproval: false,
+      selfIdentities: ['carol@example.com'],
+    },
+    run,
+    stage: run.stages[0]!,
+    links,
+    planText: 'Terraform will perform the following actions:\n  # terraform_data.cluster will be created <img src=x onerror=alert(1)>\n\u001b[1mPlan:\u001b[0m 2 to add, 1 to change, 0 to destroy.\n',
+  };
+}
+
+/** Which approver a link was signed for. */
+function approverOf(url: string): string | undefined {
+  return verifyApprover(KEY, APPROVAL_ID, new URL(url).searchParams.get('as') ?? undefined);
+}
+
+describe('Slack notifier', () => {
+  let slack: SlackReceiver;
+  beforeEach(async () => {
+    slack = await startSlackReceiver();
+  });
+  afterEach(async () => {
+    await slack.close();
+  });
+
+  it('posts one Block Kit message with each approver’s own Approve/Reject URL buttons, labelled, unfurling off, no task token', async () => {
+    await new SlackNotifier({ webhookUrl: slack.url }).approvalRequested(request());
+    expect(slack.messages).toHaveLength(1);
+    const message = slack.messages[0]!;
+    expect(message.unfurl_links).toBe(false);
+    expect(message.unfurl_media).toBe(false);
+    expect(slack.requests[0]!.contentType).toMatch(/^application\/json/);
+    const buttons = slackButtons(message);
+    expect(buttons.map((b) => b.label)).toEqual([
+      'Approve as alice@example.com',
+      'Reject as alice@example.com',
+      'Approve as bob@example.com',
+      'Reject as bob@example.com',
+    ]);
+    // Each button's link is signed for exactly the approver its label names.
+    for (const button of buttons) {
+      expect(button.url.startsWith(`${BASE}/approvals/${APPROVAL_ID}?as=`)).toBe(true);
+      expect(approverOf(button.url)).toBe(button.label.split(' as ')[1]);
+    }
+    const text = JSON.stringify(message);
+    expect(text).not.toContain(TOKEN);
+    expect(text).not.toContain('taskToken');
+    // Repository, short sha with the first line of the message, author, environment, plan summary.
+    expect(text).toContain('acme/infrastructure');
+    expect(text).toContain('`abcdef0` Grow the &lt;b&gt;cluster&lt;/b&gt; &amp; ping &lt;!channel&gt;');
+    expect(text).not.toContain('Second line');
+    expect(text).not.toContain('<!channel>');
+    expect(text).toContain('Carol &lt;script&gt;');
+    expect(text).toContain('*Environment*\\napps');
+    expect(text).toContain('+2 ~1 -0');
+  });
+
+  it('without approvers, sends the one unsigned link', async () => {
+    await new SlackNotifier({ webhookUrl: slack.url }).approvalRequested(request({ approvers: [] }));
+    expect(slackButtons(slack.messages[0]!)).toEqual([
+      { label: 'Approve', url: `${BASE}/approvals/${APPROVAL_ID}` },
+      { label: 'Reject', url: `${BASE}/approvals/${APPROVAL_ID}` },
+    ]);
+  });
+
+  it('retries once after a 429 or a 5xx, then gives up without naming the webhook URL', async () => {
+    slack.failWith.push(429);
+    await new SlackNotifier({ webhookUrl: slack.url, retryDelayMs: 1 }).approvalRequested(request());
+    expect(slack.requests).toHaveLength(2);
+    expect(slack.messages).toHaveLength(1);
+
+    slack.failWith.push(503, 502);
+    const error = await new SlackNotifier({ webhookUrl: slack.url, retryDelayMs: 1 }).approvalRequested(request()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SlackDeliveryError);
+    expect((error as Error).message).toContain('502');
+    expect((error as Error).message).not.toContain('secret');
+    expect(slack.requests).toHaveLength(4);
+  });
+
+  it('does not retry a 4xx other than 429, and a refused connection names no URL', async () => {
+    slack.failWith.push(404);
+    await expect(new SlackNotifier({ webhookUrl: slack.url, retryDelayMs: 1 }).approvalRequested(request())).rejects.toThrow(/answered 404: no_service/);
+    expect(slack.requests).toHaveLength(1);
+    await slack.close();
+    const error = (await new SlackNotifier({ webhookUrl: slack.url, timeoutMs: 2000 }).approvalRequested(request()).catch((e: unknown) => e)) as Error;
+    expect(error.message).toBe('Slack webhook: the request failed');
+    expect(JSON.stringify(error, Object.getOwnPropertyNames(error))).not.toContain('XXXXsecretXXXX');
+    slack = await startSlackReceiver();
+  });
+});
+
+describe('SES notifier', () => {
+  const ses = mockClient(SESv2Client);
+  beforeEach(() => {
+    ses.reset();
+    ses.on(SendEmailCommand).resolves({ MessageId: 'm-1' });
+  });
+
+  it('sends one message per approver, each with only that approver’s link, HTML and text parts, everything escaped, no task token', async () => {
+    const req = request();
+    await createSesNotifier(new SESv2Client({ region: 'us-east-1' }), { from: 'tfgate@example.com' }).approvalRequested(req);
+    const calls = ses.commandCalls(SendEmailCommand);
+    expect(calls).toHaveLength(2);
+    const sent = calls.map((call) => call.args[0].input);
+    expect(sent.map((input) => input.Destination?.ToAddresses)).toEqual([['alice@example.com'], ['bob@example.com']]);
+    for (const input of sent) {
+      const to = input.Destination!.ToAddresses![0]!;
+      const own = req.links.find((link) => link.approver === to)!.url;
+      const other = req.links.find((link) => link.approver !== to)!.url;
+      const simple = input.Content!.Simple!;
+      const html = simple.Body!.Html!.Data!;
+      const text = simple.Body!.Text!.Data!;
+      expect(input.FromEmailAddress).toBe('tfgate@example.com');
+      expect(simple.Subject!.Data).toBe('[tfgate] Approve apps of acme/infrastructure (+2 ~1 -0): abcdef0 Grow the <b>cluster</b> & ping <!channel>');
+      expect(text).toContain(own);
+      expect(html).toContain(own.replace(/&/g, '&amp;'));
+      expect(`${text}${html}`).not.toContain(other.split('?as=')[1]!);
+      expect(`${text}${html}${simple.Subject!.Data}`).not.toContain(TOKEN);
+      expect(html).not.toMatch(/<script|<img|<b>cluster/);
+      expect(html).toContain('Carol &lt;script&gt;alert(1)&lt;/script&gt;');
+      expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;');
+      expect(text).toContain('Plan: 2 to add, 1 to change, 0 to destroy.');
+      expect(text).not.toContain('\u001b');
+    }
+  });
+
+  it('sends nothing for a link without an approver (there is nobody to send it to)', async () => {
+    await createSesNotifier(new SESv2Client({ region: 'us-east-1' }), { from: 'tfgate@example.com' }).approvalRequested(request({ approvers: [] }));
+    expect(ses.commandCalls(SendEmailCommand)).toHaveLength(0);
+  });
+
+  it('one failed send does not stop the others, and the failure is reported', async () => {
+    ses.reset();
+    ses.on(SendEmailCommand, { Destination: { ToAddresses: ['alice@example.com'] } }).rejects(new Error('MessageRejected: not verified'));
+    ses.on(SendEmailCommand, { Destination: { ToAddresses: ['bob@example.com'] } }).resolves({ MessageId: 'm-2' });
+    await expect(createSesNotifier(new SESv2Client({ region: 'us-east-1' }), { from: 'tfgate@example.com' }).approvalRequested(request())).rejects.toThrow(/alice@example.com: MessageRejected/);
+    expect(ses.commandCalls(SendEmailCommand)).toHaveLength(2);
+  });
+});
+
+describe('SMTP notifier', () => {
+  let smtp: SmtpReceiver;
+  beforeEach(async () => {
+    smtp = await startSmtpReceiver();
+  });
+  afterEach(async () => {
+    await smtp.close();
+  });
+
+  it('sends the same per-approver mail over SMTP', async () => {
+    const req = request();
+    await createSmtpNotifier({ host: smtp.host, port: smtp.port }, { from: 'tfgate@example.com' }).approvalRequested(req);
+    expect(smtp.mails.map((mail) => mail.to)).toEqual([['alice@example.com'], ['bob@example.com']]);
+    for (const mail of smtp.mails) {
+      const own = req.links.find((link) => link.approver === mail.to[0])!.url;
+      expect(mail.from).toBe('tfgate@example.com');
+      expect(mail.raw).toMatch(/Content-Type: text\/plain/i);
+      expect(mail.raw).toMatch(/Content-Type: text\/html/i);
+      expect(mail.decoded).toContain(own);
+      expect(mail.decoded).not.toContain(TOKEN);
+      const html = mail.decoded.slice(mail.decoded.search(/Content-Type: text\/html/i));
+      expect(html).toContain('Carol &lt;script&gt;');
+      expect(html).not.toContain('<script>');
+    }
+  });
+});
