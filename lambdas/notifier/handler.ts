@@ -4,8 +4,11 @@ import { findRepository, type TfgateConfig } from '../core/config/load.js';
 import { approvalUrl, signApprover } from '../core/domain/approval-links.js';
 import { STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.js';
 import { TfgateError } from '../core/domain/errors.js';
-import type { ApprovalLink, ApprovalRecord, ApprovalStore, ArtifactStore, Clock, Notifier, RunStore } from '../core/domain/ports.js';
+import type { ApprovalLink, ApprovalRecord, ApprovalStore, ArtifactStore, Clock, LockStore, Notifier, RunStore, TaskCallbacks } from '../core/domain/ports.js';
 import { systemClock } from '../core/domain/ports.js';
+import type { Run } from '../core/domain/run.js';
+import { supersedeWaitingRun } from '../core/domain/supersede.js';
+import { lockKeyFor } from '../core/dynamo/table-layout.js';
 
 /**
  * Invoked by the state machine's approval wait with a task token. The token is stored with the
@@ -35,6 +38,11 @@ export interface NotifierDeps {
   /** Base URL of the approvals routes (the approvals function URL, or the local server). */
   publicUrl: string;
   linkKey: string;
+  /**
+   * Lets a run that starts waiting give way at once to a newer push already waiting for this
+   * environment's lock (the newer run's own check ran before this approval existed).
+   */
+  supersede?: { locks: LockStore; callbacks: TaskCallbacks };
   clock?: Clock;
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
@@ -71,6 +79,7 @@ export function createApprovalRequester(deps: NotifierDeps): (payload: unknown) 
     await deps.approvals.create(approval);
     await deps.runs.updateStage(run.id, request.environment, { status: 'awaiting_approval', approval: { id: approval.id, status: 'pending' } }, now);
     const updated = await deps.runs.updateRun(run.id, { status: 'awaiting_approval' }, now);
+    if (deps.supersede && (await givesWayToNewerPush(deps, updated, request.environment))) return { approvalId: approval.id };
     const links: ApprovalLink[] =
       approval.approvers.length > 0
         ? approval.approvers.map((approver) => ({ approver, url: approvalUrl(deps.publicUrl, approval.id, signApprover(deps.linkKey, approval.id, approver)) }))
@@ -90,6 +99,25 @@ export function createApprovalRequester(deps: NotifierDeps): (payload: unknown) 
     }
     return { approvalId: approval.id };
   };
+}
+
+/**
+ * Both sides check after writing their own state: the newer run after queuing its token, this run
+ * after recording that it waits for approval. So whichever checks last sees the other, and an older
+ * run never keeps the lock waiting for a decision that is already out of date.
+ */
+async function givesWayToNewerPush(deps: NotifierDeps, run: Run, environment: string): Promise<boolean> {
+  const { locks, callbacks } = deps.supersede!;
+  const queue = await locks.listQueue(lockKeyFor(run.repository, environment));
+  // Only a run that is itself asking for the lock (its token is stored) has passed the earlier environments.
+  const waiting = queue.filter((entry) => entry.sequence > run.sequence && entry.taskToken).sort((a, b) => b.sequence - a.sequence);
+  for (const entry of waiting) {
+    const newer = await deps.runs.get(entry.runId);
+    if (!newer) continue;
+    const outcome = await supersedeWaitingRun({ runs: deps.runs, approvals: deps.approvals, callbacks, ...(deps.clock ? { clock: deps.clock } : {}) }, newer, run.id, environment);
+    if (outcome.superseded) return true;
+  }
+  return false;
 }
 
 function selfIdentitiesOf(run: { pusher?: string; author?: { name?: string; email?: string; login?: string } }): string[] {

@@ -244,7 +244,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // Slack and SMTP from tfgate.yaml; a failing one is recorded on the run and never stops the others.
     const notifier = new FanOutNotifier([new ConsoleNotifier(print, runs.events), ...localNotifiers(config), ...(options.notifiers ?? [])]);
     noticeTarget = notifier;
-    const requestApproval = createApprovalRequester({ config, runs, approvals: stores.approvals, artifacts, notifier, publicUrl: url, linkKey, clock, log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
+    const requestApproval = createApprovalRequester({ config, runs, approvals: stores.approvals, artifacts, notifier, publicUrl: url, linkKey, supersede: { locks: stores.locks, callbacks }, clock, log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
     const runnerFile = await bundleBuildRunner(path.join(dataDir, 'run'));
     engine = new LocalEngine({
       definitionFile: options.definitionFile ?? DEFINITION_FILE,
