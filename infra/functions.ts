@@ -138,7 +138,7 @@ const SECRET_ENV: Record<SecretRole, string> = {
 const MAX_CONFIG_ENV_BYTES = 3 * 1024;
 
 export interface TfgateFunctionsProps {
-  /** The CONFIG value: tfgate.yaml's document as JSON (see infra/config.ts). */
+  /** The CONFIG value: the validated, normalized configuration as JSON (see infra/config.ts). */
   configDocument: string;
   tables: TfgateTables;
   storage: ArtifactStorage;
@@ -161,7 +161,7 @@ export class TfgateFunctions extends Construct {
     const configJson = props.configDocument;
     if (Buffer.byteLength(configJson) > MAX_CONFIG_ENV_BYTES) {
       throw new Error(
-        `the configuration is ${Buffer.byteLength(configJson)} bytes as JSON; the functions receive it in an environment ` +
+        `the configuration is ${Buffer.byteLength(configJson)} bytes as resolved JSON (defaults filled in); the functions receive it in an environment ` +
           `variable, and Lambda allows 4 KiB for all of them together (at most ${MAX_CONFIG_ENV_BYTES} bytes for the configuration).`,
       );
     }

@@ -16,7 +16,7 @@ import { TfgateTables } from './tables.js';
 
 export interface TfgateStackProps extends StackProps {
   config: TfgateConfig;
-  /** CONFIG for the functions: the same file's document as JSON (`loadStackConfig`). */
+  /** CONFIG for the functions: the validated configuration as JSON (`loadStackConfig`). */
   configDocument: string;
   /**
    * Reserve concurrency for each function (the default). Accounts whose concurrency quota is still the

@@ -1,10 +1,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SfnExecutionStarter, SfnTaskCallbacks } from '../core/aws/sfn.js';
-import { parseConfig } from '../core/config/load.js';
 import { EnvironmentLocks } from '../core/domain/locks.js';
 import { systemClock, type Clock } from '../core/domain/ports.js';
 import { DynamoDeliveryStore } from '../core/dynamo/delivery-store.js';
@@ -12,45 +11,16 @@ import { DynamoLockStore } from '../core/dynamo/lock-store.js';
 import { DynamoRunStore } from '../core/dynamo/run-store.js';
 import { DynamoSequenceStore } from '../core/dynamo/sequence-store.js';
 import { requireEnv } from '../core/env.js';
-import { json, type HttpHandler, type HttpRequest, type HttpResponse } from '../core/http.js';
+import { CachedSecret, configFromEnv } from '../core/aws/lambda-env.js';
+import { toFunctionUrlResult, toHttpRequest, type FunctionUrlEvent, type FunctionUrlResult } from '../core/aws/function-url.js';
+import { json, type HttpHandler } from '../core/http.js';
 import { createWebhookHandler } from './handler.js';
 import type { WebhookLogger } from './logger.js';
 
 /** The AWS entry: a Lambda function URL (payload format 2.0) in front of the shared webhook handler. */
 
-export interface FunctionUrlEvent {
-  rawPath: string;
-  rawQueryString?: string;
-  headers?: Record<string, string | undefined>;
-  body?: string;
-  isBase64Encoded?: boolean;
-  requestContext: { http: { method: string } };
-}
-
-export interface FunctionUrlResult {
-  statusCode: number;
-  headers: Record<string, string>;
-  body: string;
-  isBase64Encoded: false;
-}
-
-export function toHttpRequest(event: FunctionUrlEvent): HttpRequest {
-  const headers: Record<string, string | undefined> = {};
-  for (const [name, value] of Object.entries(event.headers ?? {})) headers[name.toLowerCase()] = value;
-  return {
-    method: event.requestContext.http.method,
-    path: event.rawPath,
-    query: Object.fromEntries(new URLSearchParams(event.rawQueryString ?? '')),
-    headers,
-    // Function URLs hand over text bodies as text and anything else base64-encoded; either way these
-    // are the bytes GitHub signed.
-    body: event.body === undefined ? Buffer.alloc(0) : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8'),
-  };
-}
-
-export function toFunctionUrlResult(response: HttpResponse): FunctionUrlResult {
-  return { statusCode: response.status, headers: response.headers, body: response.body, isBase64Encoded: false };
-}
+// Kept importable from here: the translation moved to core/aws/function-url.ts for the approvals function too.
+export { toFunctionUrlResult, toHttpRequest, type FunctionUrlEvent, type FunctionUrlResult };
 
 /**
  * The secret's SecretString: `{"current": "…", "previous": "…"}` while rotating, or the secret itself.
@@ -70,47 +40,6 @@ export function parseWebhookSecrets(secretString: string): string[] {
   }
   // Valid JSON that is not an object (a quoted string, a number) is taken as the plain secret it was typed as.
   return [secretString];
-}
-
-/** The CDK stack passes tfgate.yaml JSON-encoded (a quoted string); a raw document works too. */
-function configText(value: string): string {
-  if (!value.trimStart().startsWith('"')) return value;
-  const decoded: unknown = JSON.parse(value);
-  if (typeof decoded !== 'string') throw new Error('CONFIG is neither tfgate.yaml text nor a JSON-encoded string of it');
-  return decoded;
-}
-
-// Rotation adds the new secret as "current" and keeps the old one as "previous"; warm instances pick
-// it up within this time without a redeploy.
-const SECRET_CACHE_MS = 5 * 60 * 1000;
-
-class WebhookSecrets {
-  private cached: { secrets: string[]; fetchedAt: number } | undefined;
-  private pending: Promise<string[]> | undefined;
-
-  constructor(
-    private readonly client: SecretsManagerClient,
-    private readonly secretId: string,
-    private readonly clock: Clock,
-  ) {}
-
-  async get(): Promise<string[]> {
-    const now = this.clock.now().getTime();
-    if (this.cached && now - this.cached.fetchedAt < SECRET_CACHE_MS) return this.cached.secrets;
-    // Concurrent requests on one instance share one fetch; a failed fetch is not remembered.
-    this.pending ??= this.fetch(now).finally(() => {
-      this.pending = undefined;
-    });
-    return this.pending;
-  }
-
-  private async fetch(now: number): Promise<string[]> {
-    const result = await this.client.send(new GetSecretValueCommand({ SecretId: this.secretId }));
-    if (result.SecretString === undefined) throw new Error('the webhook secret has no SecretString');
-    const secrets = parseWebhookSecrets(result.SecretString);
-    this.cached = { secrets, fetchedAt: now };
-    return secrets;
-  }
 }
 
 export interface WebhookLambdaOptions {
@@ -136,12 +65,13 @@ function powertoolsLogger(): WebhookLogger {
 /** Everything here is built once per Lambda instance and reused by every invocation it serves. */
 export function createFunctionUrlHandler(options: WebhookLambdaOptions = {}): (event: FunctionUrlEvent) => Promise<FunctionUrlResult> {
   const env = requireEnv(ENVIRONMENT_KEYS, options.env);
-  const config = parseConfig(configText(env.CONFIG), 'CONFIG');
+  const config = configFromEnv(env.CONFIG);
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? powertoolsLogger();
   const dynamo = options.dynamo ?? DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
   const sfn = options.sfn ?? new SFNClient({});
-  const secrets = new WebhookSecrets(options.secretsManager ?? new SecretsManagerClient({}), env.WEBHOOK_SECRET_ARN, clock);
+  // Rotation adds the new secret as "current" and keeps the old one as "previous"; the cache picks it up.
+  const secrets = new CachedSecret(options.secretsManager ?? new SecretsManagerClient({}), env.WEBHOOK_SECRET_ARN, clock, 'webhook', parseWebhookSecrets);
 
   const runs = new DynamoRunStore(dynamo, env.RUNS_TABLE);
   const stores = { runs, deliveries: new DynamoDeliveryStore(dynamo, env.DELIVERIES_TABLE), sequences: new DynamoSequenceStore(dynamo, env.LOCKS_TABLE) };

@@ -1,5 +1,7 @@
-import { z } from 'zod';
-import { findRepository, type RepositoryConfig, type TfgateConfig } from '../core/config/load.js';
+// zod/mini: the same checks as full zod, tree-shaken, so the webhook bundle stays small (fast cold start).
+import * as z from 'zod/mini';
+import type { RepositoryConfig, TfgateConfig } from '../core/config/load.js';
+import { findRepository } from '../core/config/resolved.js';
 import type { Run, RunMode } from '../core/domain/run.js';
 
 /**
@@ -33,48 +35,38 @@ const PULL_REQUEST_ACTIONS_THAT_PLAN = new Set(['opened', 'synchronize', 'reopen
 const MAX_MESSAGE_CHARS = 2000;
 const MAX_REASON_NAME_CHARS = 200;
 
-const commitSha = z
-  .string()
-  .regex(/^[0-9a-fA-F]{40}$/, 'must be a 40-character hexadecimal commit id')
-  .transform((sha) => sha.toLowerCase());
+const commitSha = z.string().check(z.regex(/^[0-9a-fA-F]{40}$/, 'must be a 40-character hexadecimal commit id'), z.toLowerCase());
 
 // What may reach a log line or a reason text at all: no whitespace or control characters.
-const anyRef = z.string().min(1).max(1024).regex(/^[^\x00-\x20\x7f]+$/, 'must be a git ref without spaces or control characters');
+const anyRef = z.string().check(z.minLength(1), z.maxLength(1024), z.regex(/^[^\x00-\x20\x7f]+$/, 'must be a git ref without spaces or control characters'));
 
 const repositoryField = z.object({
-  full_name: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}$/, 'must be owner/name'),
-  clone_url: z.unknown().optional(),
+  full_name: z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}$/, 'must be owner/name')),
+  clone_url: z.optional(z.unknown()),
 });
 
 // Builds fetch from this URL, so it must be a plain http(s) URL: no options, no spaces, no local paths.
-const payloadCloneUrl = z
-  .string()
-  .max(2048)
-  .regex(/^https?:\/\/[^\s\0]+$/, 'must be an http(s) URL');
+const payloadCloneUrl = z.string().check(z.maxLength(2048), z.regex(/^https?:\/\/[^\s\0]+$/, 'must be an http(s) URL'));
 
-const shortText = (max: number) => z.string().max(max).regex(/^[^\x00-\x1f\x7f]*$/, 'must not contain control characters');
-const login = z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$/, 'must be a GitHub login');
+const shortText = (max: number, min = 0) => z.string().check(z.minLength(min), z.maxLength(max), z.regex(/^[^\x00-\x1f\x7f]*$/, 'must not contain control characters'));
+const login = z.string().check(z.regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$/, 'must be a GitHub login'));
 
 const pushPayload = z.object({
   ref: anyRef,
-  deleted: z.boolean().optional(),
+  deleted: z.optional(z.boolean()),
   after: z.string(),
-  pusher: z.object({ name: shortText(256).min(1), email: shortText(320).nullish() }),
-  head_commit: z
-    .object({
+  pusher: z.object({ name: shortText(256, 1), email: z.nullish(shortText(320)) }),
+  head_commit: z.nullish(
+    z.object({
       message: z.string(),
-      author: z
-        .object({ name: shortText(256).nullish(), email: shortText(320).nullish(), username: login.nullish() })
-        .nullish(),
-    })
-    .nullish(),
+      author: z.nullish(z.object({ name: z.nullish(shortText(256)), email: z.nullish(shortText(320)), username: z.nullish(login) })),
+    }),
+  ),
 });
 
 const pullRequestPayload = z.object({
-  action: z.string().min(1).max(64).regex(/^[a-z_]+$/, 'must be an action name'),
-  number: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  action: z.string().check(z.minLength(1), z.maxLength(64), z.regex(/^[a-z_]+$/, 'must be an action name')),
+  number: z.int().check(z.positive(), z.maximum(Number.MAX_SAFE_INTEGER)),
   pull_request: z.object({ head: z.object({ sha: z.unknown() }) }),
   sender: z.object({ login }),
 });
@@ -171,11 +163,24 @@ function routePullRequest(payload: Record<string, unknown>, repository: Reposito
 }
 
 /** Names the field and the rule, never the value: payload content stays out of responses and logs. */
-function malformed(what: string, error: z.ZodError, prefix?: string): RouteDecision {
+function malformed(what: string, error: { issues: readonly z.core.$ZodIssue[] }, prefix?: string): RouteDecision {
   const issue = error.issues[0];
   const path = [prefix, ...(issue?.path ?? []).map(String)].filter((part) => part !== undefined && part !== '').join('.');
-  const rule = issue?.code === 'invalid_type' ? `expected ${issue.expected}` : (issue?.message ?? 'is invalid');
-  return { kind: 'malformed', problem: `${what}: ${path || 'body'}: ${rule}` };
+  return { kind: 'malformed', problem: `${what}: ${path || 'body'}: ${issue ? ruleOf(issue) : 'is invalid'}` };
+}
+
+// zod/mini carries no message texts (no locale is loaded); the checks without a message of their own are described here.
+function ruleOf(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return `expected ${issue.expected}`;
+    case 'too_small':
+      return `must be ${issue.inclusive === false ? 'more than' : 'at least'} ${String(issue.minimum)}${issue.origin === 'string' ? ' characters long' : ''}`;
+    case 'too_big':
+      return `must be ${issue.inclusive === false ? 'less than' : 'at most'} ${String(issue.maximum)}${issue.origin === 'string' ? ' characters long' : ''}`;
+    default:
+      return issue.message || 'is invalid';
+  }
 }
 
 function clip(name: string): string {

@@ -7,6 +7,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lambdas/core/config/load.js';
+import { decodeResolvedConfig } from '../../lambdas/core/config/resolved.js';
 import { loadStackConfig } from '../../infra/config.js';
 import { PROJECT_ROOT } from '../../infra/functions.js';
 import { buildEnvironments, buildProjectPrefix } from '../../infra/naming.js';
@@ -74,12 +75,26 @@ notifications: { slack: { webhookUrl: "https://hooks.slack.com/services/T000/B00
 });
 
 describe('the CONFIG document', () => {
-  it('is the file without its comments, and parses to the same configuration', () => {
+  it('is the resolved configuration without the file\'s comments, and decodes to the same configuration', () => {
     const file = path.join(scratch, 'commented.yaml');
     writeFileSync(file, '# a long comment that would only take room in the 4 KiB Lambda environment\nrepositories:\n  - name: acme/a # inline\n');
     const { config, document } = loadStackConfig(file);
     expect(document).not.toContain('comment');
-    expect(parseConfig(document, 'CONFIG')).toEqual(config);
+    // Resolved: durations in seconds and defaults filled in, so the functions need no YAML parser or full schema.
+    expect(JSON.parse(document)).toMatchObject({ timeouts: { planSeconds: 3600 }, repositories: [{ name: 'acme/a', branch: 'main' }] });
+    expect(decodeResolvedConfig(document, 'CONFIG')).toEqual(config);
+  });
+
+  it('is checked again by the functions against the same rules as the file', () => {
+    const file = path.join(scratch, 'plain.yaml');
+    writeFileSync(file, 'repositories:\n  - name: acme/a\n');
+    const { document } = loadStackConfig(file);
+    const tampered = JSON.parse(document) as { repositories: Array<{ environments: Array<{ name: string }> }> };
+    tampered.repositories[0]!.environments[0]!.name = '../etc';
+    expect(() => decodeResolvedConfig(JSON.stringify(tampered), 'CONFIG')).toThrow(/CONFIG is not a valid resolved configuration: repositories\.0\.environments\.0\.name: must be lower-case/);
+    expect(() => decodeResolvedConfig(JSON.stringify({ ...JSON.parse(document), extra: 1 }), 'CONFIG')).toThrow(/unknown key "extra"/);
+    expect(() => decodeResolvedConfig(JSON.stringify('repositories: []'), 'CONFIG')).toThrow(/CONFIG is not a JSON object/);
+    expect(() => decodeResolvedConfig('repositories:\n  - name: acme/a\n', 'CONFIG')).toThrow(/CONFIG is not JSON/);
   });
 });
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { CfnElement } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../lambdas/core/config/load.js';
+import { decodeResolvedConfig } from '../../lambdas/core/config/resolved.js';
 import { TABLES, TTL_ATTRIBUTE } from '../../lambdas/core/dynamo/table-layout.js';
 import { PROJECT_ROOT, type FunctionName } from '../../infra/functions.js';
 import { DEFINITION_FILE, definitionPlaceholders } from '../../infra/pipeline.js';
@@ -106,10 +106,10 @@ describe('functions', () => {
     }
   });
 
-  it('passes a CONFIG every function can parse back into the deployed configuration', () => {
+  it('passes a CONFIG every function can decode back into the deployed configuration', () => {
     for (const name of FUNCTIONS.filter((n) => EXPECTED_ENVIRONMENT[n].includes('CONFIG'))) {
       const text = functionResource(name).Properties.Environment.Variables.CONFIG as string;
-      expect(parseConfig(text, 'CONFIG')).toEqual(s.source.config);
+      expect(decodeResolvedConfig(text, 'CONFIG')).toEqual(s.source.config);
     }
   });
 

@@ -170,7 +170,5 @@ function rateSeconds(schedule: string): number {
   return Number(match[1]) * unit;
 }
 
-export function findRepository(config: TfgateConfig, fullName: string): RepositoryConfig | undefined {
-  const wanted = fullName.toLowerCase();
-  return config.repositories.find((repo) => repo.name.toLowerCase() === wanted);
-}
+// Lives beside the resolved-config decoder, so the functions can look repositories up without this module's YAML parser.
+export { findRepository } from './resolved.js';

@@ -1,23 +1,12 @@
 import { z } from 'zod';
 import { parseDurationSeconds } from './duration.js';
+import { BRANCH_NAME, DIRECTORY, DRIFT_SCHEDULE, EMAIL, ENVIRONMENT_NAME, isSafeCloneUrl, MAX_WAIT_SECONDS, REPOSITORY_NAME, ROLE_ARN, TERRAFORM_VERSION } from './patterns.js';
 
 /**
  * The schema of tfgate.yaml. Everything a run does is decided by these values, and several of them
  * end up in git command lines, file paths and terraform workspace names, so the patterns are strict:
  * nothing with shell or path meaning gets past this point.
  */
-
-const REPOSITORY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}$/;
-// Terraform workspace names end up as directory names under workspace_dir.
-const ENVIRONMENT_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-// A conservative subset of git-check-ref-format: no spaces, control characters, `..`, `~^:?*[\`.
-const BRANCH_NAME = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[A-Za-z0-9._\/-]{1,200}(?<![./])$/;
-const DIRECTORY = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._\/-]{1,200}$/;
-const EMAIL = /^[^\s@<>"']+@[^\s@<>"']+\.[^\s@<>"']+$/;
-
-// Step Functions waits are capped well below the execution limit, and below the 24.8 days a Node timer
-// can hold (the local engine runs the same timeouts).
-const MAX_WAIT_SECONDS = 14 * 86400;
 
 const duration = (fallback: string) =>
   z
@@ -41,7 +30,7 @@ const environmentSchema = z.strictObject({
   approval: approvalSchema.optional(),
   roleArn: z
     .string()
-    .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]+$/, 'must be an IAM role ARN')
+    .regex(ROLE_ARN, 'must be an IAM role ARN')
     .optional(),
 });
 
@@ -53,13 +42,13 @@ const repositorySchema = z
     cloneUrl: z
       .string()
       .min(1)
-      .refine((url) => !/[\s\0]/.test(url) && !url.startsWith('-'), 'must be a URL or path without spaces')
+      .refine(isSafeCloneUrl, 'must be a URL or path without spaces')
       .optional(),
     environments: z
       .array(environmentSchema)
       .min(1)
       .default([{ name: 'ops' }, { name: 'apps', approval: { approvers: [], timeout: '24h', allowSelfApproval: false } }]),
-    drift: z.strictObject({ schedule: z.string().regex(/^rate\(\d+ (?:minute|minutes|hour|hours|day|days)\)$/, 'must be like rate(6 hours)') }).optional(),
+    drift: z.strictObject({ schedule: z.string().regex(DRIFT_SCHEDULE, 'must be like rate(6 hours)') }).optional(),
   })
   .superRefine((repo, ctx) => {
     const seen = new Set<string>();
@@ -87,7 +76,7 @@ export const configSchema = z
       .default({}),
     github: z.strictObject({ apiUrl: z.url().default('https://api.github.com') }).default({ apiUrl: 'https://api.github.com' }),
     terraform: z
-      .strictObject({ version: z.string().regex(/^\d+\.\d+\.\d+(?:-[A-Za-z0-9.]+)?$/, 'must be a version like 1.9.8').default('1.9.8') })
+      .strictObject({ version: z.string().regex(TERRAFORM_VERSION, 'must be a version like 1.9.8').default('1.9.8') })
       .default({ version: '1.9.8' }),
     timeouts: z
       .strictObject({ plan: duration('1h'), apply: duration('2h'), lockWait: duration('48h') })

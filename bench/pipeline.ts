@@ -1,0 +1,256 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { isTerminalRun, type Run } from '../lambdas/core/domain/run.js';
+import type { LocalEngineOptions } from '../lambdas/core/local/engine.js';
+import { commitAndPush, ensureBareRepository } from '../lambdas/core/local/git-repos.js';
+import { startLocalStack, type LocalStack } from '../lambdas/core/local/runtime.js';
+import { pushHeaders, pushPayload, signed } from './common.js';
+
+/**
+ * Parts 4 to 6: the local stack (the same definition file, handlers and stores as `tfgate local`) with
+ * a terraform that does no work, so what is left is tfgate's own time; and the same runs counted the
+ * way AWS bills them: states entered (Standard workflows bill every state transition), Lambda
+ * invocations, DynamoDB request units.
+ */
+
+export const NOOP_TERRAFORM = fileURLToPath(new URL('./noop-terraform', import.meta.url));
+const SECRET = 'bench-webhook-secret';
+const DEFINITION = JSON.parse(await readFile(fileURLToPath(new URL('../statemachine/pipeline.asl.json', import.meta.url)), 'utf8')) as { States: Record<string, { Type: string; Resource?: string }> };
+const BUILD_STATES = new Set(Object.entries(DEFINITION.States).filter(([, s]) => s.Resource?.includes(':codebuild:')).map(([name]) => name));
+const LAMBDA_STATES = new Set(Object.entries(DEFINITION.States).filter(([, s]) => s.Resource?.includes(':lambda:invoke')).map(([name]) => name));
+
+// ---------------------------------------------------------------- counting
+
+interface StateEntry {
+  execution: string;
+  state: string;
+  at: number;
+}
+
+/** DynamoDB calls and the request units DynamoDB reports for them (dynalite computes them by item size, as DynamoDB does). */
+export interface DynamoCounts {
+  calls: Record<string, number>;
+  readUnits: number;
+  writeUnits: number;
+}
+
+const WRITE_COMMANDS = new Set(['PutCommand', 'UpdateCommand', 'DeleteCommand', 'BatchWriteCommand', 'TransactWriteCommand']);
+
+let dynamoCounts: DynamoCounts = { calls: {}, readUnits: 0, writeUnits: 0 };
+
+export function resetDynamoCounts(): DynamoCounts {
+  const previous = dynamoCounts;
+  dynamoCounts = { calls: {}, readUnits: 0, writeUnits: 0 };
+  return previous;
+}
+
+let counting = false;
+
+/**
+ * Every store goes through a DocumentClient, so counting there sees every call the functions would make
+ * in AWS. Each call asks for ReturnConsumedCapacity; where the answer carries none (a refused
+ * conditional write, an operation dynalite does not meter) one unit is counted, DynamoDB's minimum.
+ */
+export function countDynamoCalls(): void {
+  if (counting) return;
+  counting = true;
+  type Send = (this: DynamoDBDocumentClient, command: { constructor: { name: string }; input: Record<string, unknown> }, ...rest: unknown[]) => Promise<Record<string, unknown>>;
+  const prototype = DynamoDBDocumentClient.prototype as unknown as { send: Send };
+  const inherited = (Object.getPrototypeOf(DynamoDBDocumentClient.prototype) as { send: Send }).send;
+  prototype.send = async function (command, ...rest) {
+    const name = command.constructor.name;
+    const isWrite = WRITE_COMMANDS.has(name);
+    if (/^(Get|Put|Update|Delete|Query|Scan|Batch|Transact)/.test(name)) command.input.ReturnConsumedCapacity ??= 'TOTAL';
+    dynamoCounts.calls[name] = (dynamoCounts.calls[name] ?? 0) + 1;
+    let units: number | undefined;
+    try {
+      const output = await inherited.call(this, command, ...rest);
+      const consumed = output.ConsumedCapacity as { CapacityUnits?: number } | Array<{ CapacityUnits?: number }> | undefined;
+      units = Array.isArray(consumed) ? consumed.reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0) : consumed?.CapacityUnits;
+      return output;
+    } finally {
+      const billed = units && units > 0 ? units : 1;
+      if (isWrite) dynamoCounts.writeUnits += billed;
+      else dynamoCounts.readUnits += billed;
+    }
+  };
+}
+
+// ---------------------------------------------------------------- the stack
+
+export interface BenchStack {
+  stack: LocalStack;
+  states: StateEntry[];
+  terraformLog: string;
+  /** HTTP requests to the approval pages (the approvals function's invocations in AWS). */
+  approvalRequests: { count: number };
+  commits: Map<string, string>;
+  close(): Promise<void>;
+}
+
+export function configFor(repositories: string[], approval: boolean): string {
+  return [
+    'repositories:',
+    ...repositories.flatMap((name) => [
+      `  - name: ${name}`,
+      '    branch: main',
+      '    environments:',
+      '      - name: ops',
+      '      - name: apps',
+      ...(approval ? ['        approval: { timeout: 1h }'] : []),
+    ]),
+    '',
+  ].join('\n');
+}
+
+/** Commits go into the bare repositories before the stack starts: no hook target yet, so no run is started by them. */
+export async function startBenchStack(repositories: string[], options: { approval: boolean }): Promise<BenchStack> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-bench-'));
+  const configFile = path.join(dataDir, 'bench-tfgate.yaml');
+  await writeFile(configFile, configFor(repositories, options.approval));
+  const commits = new Map<string, string>();
+  for (const repository of repositories) {
+    const bare = await ensureBareRepository(dataDir, repository, 'main');
+    commits.set(repository, await commitAndPush(bare, { files: { 'main.tf': 'resource "terraform_data" "noop" {}\n' }, message: 'bench', branch: 'main', quiet: true }));
+  }
+  const terraformLog = path.join(dataDir, 'terraform-invocations.log');
+  await writeFile(terraformLog, '');
+  const stack = await startLocalStack({
+    dataDir,
+    cwd: dataDir,
+    configFile,
+    port: 0,
+    inMemory: true,
+    terraform: NOOP_TERRAFORM,
+    webhookSecret: SECRET,
+    buildEnv: { NOOP_TERRAFORM_LOG: terraformLog },
+    github: { credentials: null },
+    reconcileIntervalMs: false,
+    print: () => undefined,
+  });
+  // startLocalStack does not take the engine's onStateEntered hook; the engine reads its options at each
+  // execution's start, so setting it before any run starts sees every state.
+  const states: StateEntry[] = [];
+  (stack.engine as unknown as { options: LocalEngineOptions }).options.onStateEntered = (execution, state) => states.push({ execution, state, at: performance.now() });
+  const approvalRequests = { count: 0 };
+  // Approval at once, through the page and its form, as a person's browser does it.
+  stack.runs.events.on('approval', (request) => {
+    const link = request.links[0]?.url;
+    if (!link) return;
+    void (async () => {
+      approvalRequests.count += 2;
+      const page = await (await fetch(link)).text();
+      const token = /name="form_token" value="([^"]+)"/.exec(page)?.[1];
+      if (!token) throw new Error('the approval page has no form');
+      const answer = await fetch(link, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ decision: 'approve', form_token: token }).toString() });
+      if (answer.status !== 200) throw new Error(`approving answered ${answer.status}`);
+    })().catch((error: unknown) => process.stderr.write(`bench: approval failed: ${String(error)}\n`));
+  });
+  return {
+    stack,
+    states,
+    terraformLog,
+    approvalRequests,
+    commits,
+    async close() {
+      await stack.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resolves with the run once it is terminal and its execution has ended; no polling, so nothing extra is read from the stores. */
+export function finished(bench: BenchStack, runId: string, timeoutMs = 120_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      bench.stack.runs.events.off('change', onChange);
+      reject(new Error(`run ${runId} did not finish within ${timeoutMs / 1000}s`));
+    }, timeoutMs);
+    const onChange = ({ run }: { run: Run }) => {
+      if (run.id !== runId || !isTerminalRun(run.status)) return;
+      clearTimeout(timer);
+      bench.stack.runs.events.off('change', onChange);
+      bench.stack.engine.wait(run.executionName).then(() => resolve(run), reject);
+    };
+    bench.stack.runs.events.on('change', onChange);
+  });
+}
+
+export async function sendPush(bench: BenchStack, repository: string): Promise<string> {
+  const body = JSON.stringify(pushPayload(repository, 'main', bench.commits.get(repository)));
+  const response = await fetch(bench.stack.webhookUrl, { method: 'POST', headers: pushHeaders(body, SECRET), body });
+  const answer = (await response.json()) as { runId?: string };
+  if (response.status !== 202 || !answer.runId) throw new Error(`the push was not started: ${response.status} ${JSON.stringify(answer)}`);
+  return answer.runId;
+}
+
+export async function sendPullRequest(bench: BenchStack, repository: string): Promise<string> {
+  const sha = bench.commits.get(repository)!;
+  const body = JSON.stringify({
+    action: 'opened',
+    number: 7,
+    pull_request: { number: 7, head: { sha, ref: 'feature' }, base: { ref: 'main' } },
+    repository: { full_name: repository, clone_url: `https://github.com/${repository}.git` },
+    sender: { login: 'octocat' },
+  });
+  const response = await fetch(bench.stack.webhookUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-github-event': 'pull_request', 'x-github-delivery': randomUUID(), 'x-hub-signature-256': signed(body, SECRET) },
+    body,
+  });
+  const answer = (await response.json()) as { runId?: string };
+  if (response.status !== 202 || !answer.runId) throw new Error(`the pull request was not started: ${response.status} ${JSON.stringify(answer)}`);
+  return answer.runId;
+}
+
+/** Terraform invocations that started at or after `sinceEpochMs`: their count and total time. */
+export async function terraformTime(bench: BenchStack, sinceEpochMs: number): Promise<{ invocations: number; ms: number }> {
+  const lines = (await readFile(bench.terraformLog, 'utf8')).split('\n').filter(Boolean);
+  let invocations = 0;
+  let micros = 0;
+  for (const line of lines) {
+    const [start, end] = line.split(' ').map(Number) as [number, number];
+    if (start / 1000 < sinceEpochMs) continue;
+    invocations += 1;
+    micros += end - start;
+  }
+  return { invocations, ms: micros / 1000 };
+}
+
+export interface StateFigures {
+  transitions: number;
+  lambdaTaskInvocations: number;
+  builds: number;
+  /** Time spent in build states (the build runner subprocess: checkout, terraform, artifacts). */
+  buildStateMs: number;
+  /** Time spent waiting for the approval (the decision through the page, given at once). */
+  approvalWaitMs: number;
+  byState: Record<string, number>;
+}
+
+/** States entered by one execution, and how long the build and approval states lasted (until the next state was entered). */
+export function stateFigures(bench: BenchStack, executionName: string, endedAt: number): StateFigures {
+  const entries = bench.states.filter((entry) => entry.execution === executionName);
+  const byState: Record<string, number> = {};
+  let buildStateMs = 0;
+  let approvalWaitMs = 0;
+  entries.forEach((entry, index) => {
+    byState[entry.state] = (byState[entry.state] ?? 0) + 1;
+    const next = entries[index + 1]?.at ?? endedAt;
+    if (BUILD_STATES.has(entry.state)) buildStateMs += next - entry.at;
+    if (entry.state === 'AwaitApproval') approvalWaitMs += next - entry.at;
+  });
+  return {
+    transitions: entries.length,
+    lambdaTaskInvocations: entries.filter((entry) => LAMBDA_STATES.has(entry.state)).length,
+    builds: entries.filter((entry) => BUILD_STATES.has(entry.state)).length,
+    buildStateMs,
+    approvalWaitMs,
+    byState,
+  };
+}

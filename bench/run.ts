@@ -1,0 +1,246 @@
+import { performance } from 'node:perf_hooks';
+import type { Run } from '../lambdas/core/domain/run.js';
+import { buildWebhookBundle } from './bundle.js';
+import { benchColdStart } from './cold-start.js';
+import { median, round } from './common.js';
+import { atRestCost, ASSUMED_BILLED_MS_PER_INVOCATION, PRICES, runCost, type Invocations } from './cost.js';
+import { benchIntakeDynalite, benchIntakeMemory } from './intake.js';
+import { countDynamoCalls, finished, resetDynamoCounts, sendPullRequest, sendPush, startBenchStack, stateFigures, terraformTime } from './pipeline.js';
+
+/**
+ * `npm run bench` (a table) or `npm run bench -- --json` (one JSON object on stdout). Figures only:
+ * the goals are printed beside them, nothing here passes or fails on them. See bench/README.md.
+ */
+
+const json = process.argv.includes('--json');
+const quick = process.argv.includes('--quick');
+const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+const GOALS = {
+  intakeP99Ms: 5,
+  bundleBytes: 250 * 1024,
+  coldStartMs: 150,
+  overheadPerStageMs: 300,
+  orchestrationUsdPerRun: 0.001,
+  costAtRestUsdPerMonth: 0,
+};
+
+const INTAKE_DELIVERIES = quick ? 2_000 : 10_000;
+const INTAKE_DYNALITE_DELIVERIES = quick ? 300 : 2_000;
+const COLD_STARTS = quick ? 3 : 10;
+const MEASURED_PUSH_RUNS = quick ? 1 : 3;
+const THROUGHPUT_REPOSITORIES = 10;
+const THROUGHPUT_RUNS = quick ? 20 : 50;
+const STAGES_PER_PUSH_RUN = 4;
+
+countDynamoCalls();
+
+// ---------------------------------------------------------------- 1. intake
+progress(`intake: ${INTAKE_DELIVERIES} signed pushes through the handler with in-memory ports`);
+const intakeMemory = await benchIntakeMemory(INTAKE_DELIVERIES);
+progress(`intake: ${INTAKE_DYNALITE_DELIVERIES} signed pushes with the DynamoDB adapters on dynalite`);
+const intakeDynalite = await benchIntakeDynalite(INTAKE_DYNALITE_DELIVERIES);
+
+// ---------------------------------------------------------------- 2. bundle
+progress('bundle: esbuild, as infra/functions.ts bundles the webhook function');
+const bundle = await buildWebhookBundle();
+
+// ---------------------------------------------------------------- 3. cold start
+progress(`cold start: ${COLD_STARTS} fresh processes`);
+const cold = await benchColdStart(bundle.file, COLD_STARTS);
+
+// ---------------------------------------------------------------- 4 and 6. one push run, one pull request run, a reconcile pass
+progress('pipeline: push runs (ops and apps, approval given at once) with a terraform that does no work');
+const single = await startBenchStack(['acme/infrastructure'], { approval: true });
+const pushRuns: Array<{ totalMs: number; terraformMs: number; terraformInvocations: number; buildStateMs: number; approvalWaitMs: number; figures: ReturnType<typeof stateFigures>; dynamo: ReturnType<typeof resetDynamoCounts>; approvalRequests: number }> = [];
+let pullRequest: { figures: ReturnType<typeof stateFigures>; dynamo: ReturnType<typeof resetDynamoCounts>; totalMs: number };
+let reconcilePass: ReturnType<typeof resetDynamoCounts>;
+try {
+  // The first run pays one-time costs (first checkout, first build process); it is not measured.
+  const warmup = await finished(single, await sendPush(single, 'acme/infrastructure'));
+  if (warmup.status !== 'succeeded') throw new Error(`the warm-up run ended ${warmup.status}: ${warmup.error ?? ''}`);
+  for (let i = 0; i < MEASURED_PUSH_RUNS; i++) {
+    resetDynamoCounts();
+    single.approvalRequests.count = 0;
+    const sinceEpoch = Date.now();
+    const started = performance.now();
+    const run = await finished(single, await sendPush(single, 'acme/infrastructure'));
+    const ended = performance.now();
+    if (run.status !== 'succeeded' || run.stages.some((stage) => stage.status !== 'applied')) throw new Error(`push run ${run.id} ended ${run.status}: ${run.error ?? ''}`);
+    const terraform = await terraformTime(single, sinceEpoch);
+    const figures = stateFigures(single, run.executionName, ended);
+    pushRuns.push({ totalMs: ended - started, terraformMs: terraform.ms, terraformInvocations: terraform.invocations, buildStateMs: figures.buildStateMs, approvalWaitMs: figures.approvalWaitMs, figures, dynamo: resetDynamoCounts(), approvalRequests: single.approvalRequests.count });
+  }
+  progress('pipeline: a pull request run (plans only)');
+  resetDynamoCounts();
+  const prStarted = performance.now();
+  const pr = await finished(single, await sendPullRequest(single, 'acme/infrastructure'));
+  const prEnded = performance.now();
+  if (pr.status !== 'succeeded') throw new Error(`pull request run ${pr.id} ended ${pr.status}: ${pr.error ?? ''}`);
+  pullRequest = { figures: stateFigures(single, pr.executionName, prEnded), dynamo: resetDynamoCounts(), totalMs: prEnded - prStarted };
+  progress('pipeline: one reconcile pass with nothing to do (what runs at rest)');
+  await single.stack.reconciler.reconcile();
+  reconcilePass = resetDynamoCounts();
+} finally {
+  await single.close();
+}
+
+// ---------------------------------------------------------------- 5. throughput
+progress(`throughput: ${THROUGHPUT_RUNS} push runs across ${THROUGHPUT_REPOSITORIES} repositories at once`);
+const repositories = Array.from({ length: THROUGHPUT_REPOSITORIES }, (_, i) => `bench/repo-${String(i).padStart(2, '0')}`);
+const many = await startBenchStack(repositories, { approval: false });
+let throughput: { runs: number; seconds: number; runsPerMinute: number; succeeded: number; appliesOrdered: boolean; orderingProblems: string[] };
+try {
+  const started = performance.now();
+  const runIds = await Promise.all(Array.from({ length: THROUGHPUT_RUNS }, (_, i) => sendPush(many, repositories[i % THROUGHPUT_REPOSITORIES]!)));
+  const runs = await Promise.all(runIds.map((id) => finished(many, id, 240_000)));
+  const seconds = (performance.now() - started) / 1000;
+  const orderingProblems = applyOrderProblems(runs);
+  throughput = {
+    runs: runs.length,
+    seconds: round(seconds, 1),
+    runsPerMinute: round((runs.length / seconds) * 60, 1),
+    succeeded: runs.filter((run) => run.status === 'succeeded').length,
+    appliesOrdered: orderingProblems.length === 0,
+    orderingProblems: orderingProblems.slice(0, 5),
+  };
+} finally {
+  await many.close();
+}
+
+/** Within each repository and environment, applies happen one at a time and in push order (the sequence). */
+function applyOrderProblems(runs: Run[]): string[] {
+  const problems: string[] = [];
+  const byRepository = new Map<string, Run[]>();
+  for (const run of runs) byRepository.set(run.repository, [...(byRepository.get(run.repository) ?? []), run]);
+  for (const [repository, list] of byRepository) {
+    list.sort((a, b) => a.sequence - b.sequence);
+    for (const environment of ['ops', 'apps']) {
+      let previousEnd = '';
+      for (const run of list) {
+        const transitions = run.stages.find((stage) => stage.environment === environment)?.transitions ?? [];
+        const applying = transitions.find((t) => t.status === 'applying')?.at;
+        const applied = transitions.find((t) => t.status === 'applied')?.at;
+        if (!applying || !applied) {
+          problems.push(`${repository} ${environment}: run ${run.sequence} has no apply`);
+          continue;
+        }
+        if (applying < previousEnd) problems.push(`${repository} ${environment}: run ${run.sequence} applied before the previous push finished applying`);
+        previousEnd = applied;
+      }
+    }
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------- figures
+const mid = pushRuns.map((r) => r.totalMs).sort((a, b) => a - b)[Math.floor(pushRuns.length / 2)]!;
+const typical = pushRuns.find((r) => r.totalMs === mid)!;
+const pushTotalMs = median(pushRuns.map((r) => r.totalMs));
+const pushTerraformMs = median(pushRuns.map((r) => r.terraformMs));
+const pushBuildStateMs = median(pushRuns.map((r) => r.buildStateMs));
+const pushApprovalMs = median(pushRuns.map((r) => r.approvalWaitMs));
+
+function invocations(figures: ReturnType<typeof stateFigures>, extra: Invocations): Invocations {
+  const notifier = figures.byState.AwaitApproval ?? 0;
+  return { webhook: 1, pipeline: figures.lambdaTaskInvocations - notifier, ...(notifier > 0 ? { notifier } : {}), ...extra };
+}
+
+const pushCost = runCost({ transitions: typical.figures.transitions, lambdaInvocations: invocations(typical.figures, { approvals: typical.approvalRequests }), dynamo: typical.dynamo, builds: typical.figures.builds });
+const prCost = runCost({ transitions: pullRequest.figures.transitions, lambdaInvocations: invocations(pullRequest.figures, {}), dynamo: pullRequest.dynamo, builds: pullRequest.figures.builds });
+const atRest = atRestCost(reconcilePass);
+
+const figures = {
+  intakeP50Ms: intakeMemory.p50Ms,
+  intakeP99Ms: intakeMemory.p99Ms,
+  intakeDeliveries: intakeMemory.deliveries,
+  intakeStores: 'in-memory ports (bench/memory-stores.ts), recording ExecutionStarter',
+  intakeDynaliteP50Ms: intakeDynalite.p50Ms,
+  intakeDynaliteP99Ms: intakeDynalite.p99Ms,
+  intakeDynaliteDeliveries: intakeDynalite.deliveries,
+  bundleBytes: bundle.bytes,
+  bundleTopContributors: bundle.contributors.slice(0, 10),
+  coldStartMs: cold.coldStartMs,
+  coldStartImportMs: cold.importMs,
+  coldStartSdkImportMs: cold.sdkImportMs,
+  coldStartHandlerMs: cold.handlerMs,
+  coldStartNodeStartMs: cold.nodeStartMs,
+  coldStartSamples: cold.samples,
+  overheadPerStageMs: round((pushTotalMs - pushTerraformMs) / STAGES_PER_PUSH_RUN, 1),
+  overheadStagesCounted: 'plan and apply of ops and apps = 4',
+  pushRunTotalMs: round(pushTotalMs, 1),
+  pushRunTerraformMs: round(pushTerraformMs, 1),
+  pushRunTerraformInvocations: typical.terraformInvocations,
+  pushRunBuildStatesMs: round(pushBuildStateMs, 1),
+  pushRunApprovalRoundTripMs: round(pushApprovalMs, 1),
+  buildRunnerOverheadPerBuildMs: round((pushBuildStateMs - pushTerraformMs) / STAGES_PER_PUSH_RUN, 1),
+  orchestrationPerStageMs: round((pushTotalMs - pushBuildStateMs) / STAGES_PER_PUSH_RUN, 1),
+  pushRunsMeasured: pushRuns.length,
+  pullRequestRunTotalMs: round(pullRequest.totalMs, 1),
+  runsPerMinute: throughput.runsPerMinute,
+  throughputRuns: throughput.runs,
+  throughputRepositories: THROUGHPUT_REPOSITORIES,
+  throughputSeconds: throughput.seconds,
+  throughputSucceeded: throughput.succeeded,
+  throughputAppliesOrdered: throughput.appliesOrdered,
+  throughputOrderingProblems: throughput.orderingProblems,
+  costPerPushRunUsd: pushCost.orchestrationUsd,
+  costPerPullRequestRunUsd: prCost.orchestrationUsd,
+  pushRunTransitions: pushCost.transitions,
+  pullRequestRunTransitions: prCost.transitions,
+  pushRunStates: typical.figures.byState,
+  pushRun: pushCost,
+  pullRequestRun: prCost,
+  codeBuildUsdPerBuildMinute: PRICES.codeBuildArm1SmallPerMinute,
+  codeBuildMinimumPerPushRunUsd: pushCost.codeBuildMinimumUsd,
+  codeBuildMinimumPerPullRequestRunUsd: prCost.codeBuildMinimumUsd,
+  costAtRestUsdPerMonth: atRest.costAtRestUsdPerMonth,
+  costAtRestAfterFreeTierUsdPerMonth: atRest.costAtRestAfterFreeTierUsdPerMonth,
+  orchestrationAtRestUsdPerMonth: 0,
+  atRest,
+  fixedFeesUsdPerMonth: atRest.fixedFeesUsdPerMonth,
+  prices: PRICES,
+  assumedLambdaBilledMsPerInvocation: ASSUMED_BILLED_MS_PER_INVOCATION,
+  goals: GOALS,
+  machine: { node: process.version, cpus: (await import('node:os')).cpus().length, platform: process.platform },
+};
+
+if (json) {
+  process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
+} else {
+  const usd = (value: number) => `$${value < 0.01 ? value.toFixed(6) : value.toFixed(2)}`;
+  const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+  const rows: Array<[string, string, string]> = [
+    ['intake p50 (handler, in-memory ports)', `${figures.intakeP50Ms} ms`, ''],
+    ['intake p99 (handler, in-memory ports)', `${figures.intakeP99Ms} ms`, `< ${GOALS.intakeP99Ms} ms`],
+    [`intake p50 / p99 (DynamoDB adapters on dynalite, ${figures.intakeDynaliteDeliveries})`, `${figures.intakeDynaliteP50Ms} / ${figures.intakeDynaliteP99Ms} ms`, ''],
+    ['webhook bundle', kb(figures.bundleBytes), `< ${kb(GOALS.bundleBytes)}`],
+    ['cold start: spawn to response (median)', `${figures.coldStartMs} ms`, `< ${GOALS.coldStartMs} ms`],
+    ['  of which: bare node start', `${figures.coldStartNodeStartMs} ms`, ''],
+    ['  of which: import of the bundle (AWS SDK alone)', `${figures.coldStartImportMs} ms (${figures.coldStartSdkImportMs} ms)`, ''],
+    ['  of which: first request (secret, 6 DynamoDB calls, StartExecution)', `${figures.coldStartHandlerMs} ms`, ''],
+    ['overhead per stage: (push run - terraform) / 4', `${figures.overheadPerStageMs} ms`, `< ${GOALS.overheadPerStageMs} ms`],
+    ['  push run total / inside terraform', `${figures.pushRunTotalMs} / ${figures.pushRunTerraformMs} ms (${figures.pushRunTerraformInvocations} calls)`, ''],
+    ['  build runner outside terraform, per build', `${figures.buildRunnerOverheadPerBuildMs} ms`, ''],
+    ['  engine + functions + stores per stage (no builds)', `${figures.orchestrationPerStageMs} ms`, ''],
+    ['  approval round trip through the page', `${figures.pushRunApprovalRoundTripMs} ms`, ''],
+    [`throughput: ${figures.throughputRuns} runs, ${figures.throughputRepositories} repositories`, `${figures.runsPerMinute} runs/min (${figures.throughputSeconds} s)`, ''],
+    ['  succeeded / applies in push order', `${figures.throughputSucceeded}/${figures.throughputRuns} / ${figures.throughputAppliesOrdered ? 'yes' : 'NO'}`, ''],
+    ['push run: transitions, Lambda, DynamoDB RRU/WRU', `${pushCost.transitions}, ${Object.values(pushCost.lambdaInvocations).reduce((a, b) => a + b, 0)}, ${pushCost.dynamo.readUnits}/${pushCost.dynamo.writeUnits}`, ''],
+    ['cost per push run (orchestration)', usd(figures.costPerPushRunUsd), `< ${usd(GOALS.orchestrationUsdPerRun)}`],
+    ['pull request run: transitions, Lambda, DynamoDB RRU/WRU', `${prCost.transitions}, ${Object.values(prCost.lambdaInvocations).reduce((a, b) => a + b, 0)}, ${prCost.dynamo.readUnits}/${prCost.dynamo.writeUnits}`, ''],
+    ['cost per pull request run (orchestration)', usd(figures.costPerPullRequestRunUsd), `< ${usd(GOALS.orchestrationUsdPerRun)}`],
+    ['CodeBuild, apart: arm1.small per build minute', `${usd(PRICES.codeBuildArm1SmallPerMinute)} (push >= ${usd(pushCost.codeBuildMinimumUsd)}, PR >= ${usd(prCost.codeBuildMinimumUsd)})`, ''],
+    ['orchestration at rest', usd(0), '$0'],
+    [`at rest: reconciler every 5 min (${atRest.reconcilerRunsPerMonth}/month), list price`, `${usd(atRest.costAtRestUsdPerMonth)}/month`, `${usd(GOALS.costAtRestUsdPerMonth)}`],
+    ['  after the always-free tiers', `${usd(atRest.costAtRestAfterFreeTierUsdPerMonth)}/month`, ''],
+    ['fixed fees (3 secrets, 4 alarms)', `${usd(atRest.fixedFeesUsdPerMonth)}/month`, ''],
+  ];
+  const width = Math.max(...rows.map((r) => r[0].length));
+  const valueWidth = Math.max(...rows.map((r) => r[1].length));
+  process.stdout.write(`${'figure'.padEnd(width)}  ${'measured'.padEnd(valueWidth)}  goal\n${'-'.repeat(width + valueWidth + 12)}\n`);
+  for (const [name, value, goal] of rows) process.stdout.write(`${name.padEnd(width)}  ${value.padEnd(valueWidth)}  ${goal}\n`);
+  process.stdout.write(`\nwebhook bundle, largest contributors:\n`);
+  for (const { name, bytes } of bundle.contributors.slice(0, 8)) process.stdout.write(`  ${name.padEnd(40)} ${kb(bytes)}\n`);
+  process.stdout.write(`\nprices: ${PRICES.asOf}; Lambda billed ${ASSUMED_BILLED_MS_PER_INVOCATION} ms per invocation assumed; machine: node ${process.version}, ${figures.machine.cpus} CPUs\n`);
+}

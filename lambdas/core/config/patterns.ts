@@ -1,0 +1,26 @@
+/**
+ * The rules tfgate.yaml values must follow, shared by the file's schema (schema.ts, full zod, used
+ * where the file is read) and the decoder of the resolved configuration the Lambda functions receive
+ * (resolved.ts, zod/mini): one set of patterns, so the two can never drift apart. Free of zod on
+ * purpose, so importing it costs a function bundle nothing.
+ */
+
+export const REPOSITORY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}$/;
+// Terraform workspace names end up as directory names under workspace_dir.
+export const ENVIRONMENT_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+// A conservative subset of git-check-ref-format: no spaces, control characters, `..`, `~^:?*[\`.
+export const BRANCH_NAME = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[A-Za-z0-9._\/-]{1,200}(?<![./])$/;
+export const DIRECTORY = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._\/-]{1,200}$/;
+export const EMAIL = /^[^\s@<>"']+@[^\s@<>"']+\.[^\s@<>"']+$/;
+export const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]+$/;
+export const TERRAFORM_VERSION = /^\d+\.\d+\.\d+(?:-[A-Za-z0-9.]+)?$/;
+export const DRIFT_SCHEDULE = /^rate\(\d+ (?:minute|minutes|hour|hours|day|days)\)$/;
+
+// Step Functions waits are capped well below the execution limit, and below the 24.8 days a Node timer
+// can hold (the local engine runs the same timeouts).
+export const MAX_WAIT_SECONDS = 14 * 86400;
+
+/** Builds fetch from it, so it must not read as an option or split into several words. */
+export function isSafeCloneUrl(url: string): boolean {
+  return url.length > 0 && !/[\s\0]/.test(url) && !url.startsWith('-');
+}
