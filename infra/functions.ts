@@ -93,10 +93,12 @@ export const FUNCTION_NEEDS: Record<FunctionName, FunctionNeeds> = {
     timeout: Duration.seconds(30),
     reservedConcurrency: 5,
     config: true,
-    tables: { runs: 'readWrite', approvals: 'readWrite' },
+    // The lock queue tells whether a newer push already waits for this environment; if so the run
+    // gives way (its approval is superseded and its own wait fails) instead of asking anyone.
+    tables: { runs: 'readWrite', approvals: 'readWrite', locks: 'read' },
     readsArtifacts: true,
     secrets: ['link', 'slack'],
-    stateMachine: [],
+    stateMachine: ['SendTaskFailure'],
     approvalsUrl: true,
     sendsEmail: true,
     functionUrl: false,

@@ -8,7 +8,9 @@ import { artifactLocation, CachedSecret, configFromEnv } from '../core/aws/lambd
 import { S3ArtifactStore } from '../core/aws/s3-artifact-store.js';
 import { createSesNotifier } from '../core/aws/ses-notifier.js';
 import { systemClock, type ArtifactStore, type Clock, type Notifier } from '../core/domain/ports.js';
-import { documentClientFor, DynamoApprovalStore, DynamoRunStore } from '../core/dynamo/index.js';
+import { documentClientFor, DynamoApprovalStore, DynamoLockStore, DynamoRunStore } from '../core/dynamo/index.js';
+import { SfnTaskCallbacks } from '../core/aws/sfn.js';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { optionalEnv, requireEnv } from '../core/env.js';
 import { allApprovers } from '../core/notify/from-config.js';
 import { SlackNotifier } from '../core/notify/slack.js';
@@ -27,13 +29,14 @@ export interface NotifierLambdaOptions {
   s3?: S3Client;
   ses?: SESv2Client;
   secretsManager?: SecretsManagerClient;
+  sfn?: SFNClient;
   artifacts?: ArtifactStore;
   fetch?: typeof fetch;
   clock?: Clock;
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
-const REQUIRED = ['RUNS_TABLE', 'APPROVALS_TABLE', 'ARTIFACTS_BUCKET', 'CONFIG', 'APPROVALS_URL', 'LINK_SECRET_ARN'] as const;
+const REQUIRED = ['RUNS_TABLE', 'APPROVALS_TABLE', 'LOCKS_TABLE', 'ARTIFACTS_BUCKET', 'CONFIG', 'APPROVALS_URL', 'LINK_SECRET_ARN'] as const;
 
 /** The Slack secret holds the webhook URL itself, or `{"webhookUrl": "…"}`. */
 export function parseSlackSecret(secretString: string): string {
@@ -70,9 +73,10 @@ export function createNotifierLambda(options: NotifierLambdaOptions = {}): (payl
   const notifier = new FanOutNotifier(notifiers);
   const runs = new DynamoRunStore(dynamo, env.RUNS_TABLE);
   const approvals = new DynamoApprovalStore(dynamo, env.APPROVALS_TABLE);
+  const supersede = { locks: new DynamoLockStore(dynamo, env.LOCKS_TABLE), callbacks: new SfnTaskCallbacks(options.sfn ?? new SFNClient({})) };
 
   return async (payload) => {
-    const requester = createApprovalRequester({ config, runs, approvals, artifacts, notifier, publicUrl: env.APPROVALS_URL, linkKey: await linkKey.get(), clock, log });
+    const requester = createApprovalRequester({ config, runs, approvals, artifacts, notifier, publicUrl: env.APPROVALS_URL, linkKey: await linkKey.get(), supersede, clock, log });
     return requester(payload);
   };
 }
