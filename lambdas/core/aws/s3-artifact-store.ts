@@ -2,15 +2,12 @@
  * The AWS ArtifactStore: one object per key under `s3://bucket/prefix`. Encryption at rest is the
  * bucket's default (SSE-KMS or SSE-S3, set by the CDK stack), so nothing here names a key.
  */
-import path from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { TfgateError } from '../domain/errors.js';
 import type { ArtifactStore } from '../domain/ports.js';
-import { assertArtifactKey, FsArtifactStore } from '../local/fs-artifact-store.js';
+import { assertArtifactKey, directoryArtifactStore, InvalidArtifactLocationError } from '../local/fs-artifact-store.js';
 
-export class InvalidArtifactLocationError extends TfgateError {
-  override name = 'InvalidArtifactLocationError';
-}
+export { InvalidArtifactLocationError };
+
 
 export interface S3Location {
   bucket: string;
@@ -77,9 +74,5 @@ function isMissingObject(error: unknown): boolean {
  */
 export function artifactStoreFromLocation(location: string, options: { s3Client?: S3Client; cwd?: string } = {}): ArtifactStore {
   if (location.startsWith('s3://')) return new S3ArtifactStore(options.s3Client ?? new S3Client({}), parseS3Location(location));
-  if (location === '') throw new InvalidArtifactLocationError('the artifact location is empty');
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
-    throw new InvalidArtifactLocationError(`unsupported artifact location ${JSON.stringify(location)}: use s3://bucket/prefix or a directory`);
-  }
-  return new FsArtifactStore(path.resolve(options.cwd ?? process.cwd(), location));
+  return directoryArtifactStore(location, options.cwd);
 }

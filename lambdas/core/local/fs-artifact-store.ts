@@ -68,3 +68,16 @@ export class FsArtifactStore implements ArtifactStore {
     return target;
   }
 }
+
+export class InvalidArtifactLocationError extends TfgateError {
+  override name = 'InvalidArtifactLocationError';
+}
+
+/** A directory location (the local artifact store); URLs other than s3:// are refused, not taken as paths. */
+export function directoryArtifactStore(location: string, cwd = process.cwd()): FsArtifactStore {
+  if (location === '') throw new InvalidArtifactLocationError('the artifact location is empty');
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+    throw new InvalidArtifactLocationError(`unsupported artifact location ${JSON.stringify(location)}: use s3://bucket/prefix or a directory`);
+  }
+  return new FsArtifactStore(path.resolve(cwd, location));
+}
