@@ -1,7 +1,8 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { locateTerraform } from '../../lambdas/core/terraform-locator.js';
 import { startLocalStack, type LocalStack } from '../../lambdas/core/local/runtime.js';
+import { CliError } from './client.js';
 
 export interface LocalOptions {
   config?: string;
@@ -30,7 +31,29 @@ export function printBanner(stack: LocalStack, terraform: { path: string; source
   if (stack.recovered.length > 0) print(`  ${stack.recovered.length} run(s) in flight at the last stop were marked interrupted and their locks freed.`);
 }
 
+/**
+ * Everything tfgate local keeps (DynamoDB, artifacts, terraform state, the webhook secret) lives in
+ * the data directory: a read-only or full disk is said up front in one line, instead of surfacing
+ * as a stack trace from whichever write comes first.
+ */
+async function ensureWritable(dataDir: string): Promise<void> {
+  const dir = path.resolve(dataDir);
+  const probe = path.join(dir, `.tfgate-write-check-${process.pid}`);
+  try {
+    await mkdir(dir, { recursive: true });
+    await writeFile(probe, 'ok');
+    await rm(probe, { force: true });
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    throw new CliError(
+      `the data directory ${dir} is not writable (${code ?? 'error'}: ${message}). tfgate local keeps its state, runs and artifacts there: make it writable, or choose another with --data.`,
+      1,
+    );
+  }
+}
+
 export async function runLocal(options: LocalOptions): Promise<void> {
+  await ensureWritable(options.data);
   const terraform = await locateTerraform(options.terraform !== undefined ? { flag: options.terraform } : {});
   const envSecret = process.env.TFGATE_WEBHOOK_SECRET || undefined;
   const webhookSecret = options.webhookSecret ?? envSecret;

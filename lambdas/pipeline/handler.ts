@@ -106,8 +106,9 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
     }
     const status = buildStatusOf(cause);
     const killedBy = buildSignalOf(cause);
+    const said = buildDetailOf(cause);
     return status
-      ? `the ${mode} build ended with status ${status} before reporting a result${killedBy ? ` (its process was killed by ${killedBy})` : ''}`
+      ? `the ${mode} build ended with status ${status} before reporting a result${killedBy ? ` (its process was killed by ${killedBy})` : ''}${said ? `: ${truncate(said, 1000)}` : ''}`
       : `the ${mode} build failed: ${truncate(cause ?? 'no detail', 2000)}`;
   }
 
@@ -277,6 +278,17 @@ function buildSignalOf(cause: string | undefined): string | undefined {
   try {
     const signal = (JSON.parse(cause) as { Build?: { Signal?: unknown } }).Build?.Signal;
     return typeof signal === 'string' && /^SIG[A-Z0-9]+$/.test(signal) ? signal : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The last thing the build said when it could not store a result (the local stand-in records it). */
+function buildDetailOf(cause: string | undefined): string | undefined {
+  if (!cause) return undefined;
+  try {
+    const error = (JSON.parse(cause) as { Build?: { Error?: unknown } }).Build?.Error;
+    return typeof error === 'string' && error.trim() ? error.trim() : undefined;
   } catch {
     return undefined;
   }

@@ -3,6 +3,7 @@
  * marker and edited in place for every new commit, so the conversation never fills with stale plans.
  * Pure: the caller reads the plan texts and posts the body.
  */
+import { stripTerminalEscapes } from '../notify/escape.js';
 import { renderSummaryLine } from './plan-summary.js';
 import type { Run, Stage } from './run.js';
 
@@ -130,7 +131,10 @@ function asDiff(text: string): string {
 }
 
 /** A fence longer than any backtick run inside, so plan text can never close it early. */
-function fenced(text: string, language: string): string[] {
+function fenced(raw: string, language: string): string[] {
+  // Terraform output can carry colour codes and OSC sequences (provisioner output, source lines in
+  // errors); GitHub would show them as garbage, so they go like on the approval page.
+  const text = stripTerminalEscapes(raw);
   const longest = Math.max(2, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
   const fence = '`'.repeat(longest + 1);
   return [`${fence}${language}`, text.replace(/\n+$/, ''), fence];

@@ -5,6 +5,30 @@ export class StoreError extends TfgateError {
   override name = 'StoreError';
 }
 
+/**
+ * A DynamoDB failure worth trying again (throttling, a 5xx from the service) after the SDK's own
+ * retries gave up. Named `TransientError` because that is a name the state machine's Retry lists:
+ * wrapped under any other name, a throttled pipeline task would fail its run instead of being retried.
+ */
+export class TransientStoreError extends StoreError {
+  override name = 'TransientError';
+}
+
+const TRANSIENT_ERROR_NAMES = new Set([
+  'ThrottlingException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'InternalServerError',
+  'ServiceUnavailable',
+  'TransactionConflictException',
+]);
+
+export function isTransientDynamoError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { name, $retryable } = error as { name?: unknown; $retryable?: { throttling?: boolean } };
+  return (typeof name === 'string' && TRANSIENT_ERROR_NAMES.has(name)) || $retryable?.throttling === true;
+}
+
 type AttributeValue = Record<string, unknown>;
 
 interface ConditionalCheckFailure {
@@ -26,6 +50,9 @@ export async function storeCall<T>(operation: string, call: () => Promise<T>): P
     return await call();
   } catch (error) {
     if (error instanceof TfgateError) throw error;
+    if (isTransientDynamoError(error)) {
+      throw new TransientStoreError(`DynamoDB ${operation} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
     throw new StoreError(`DynamoDB ${operation} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
 }

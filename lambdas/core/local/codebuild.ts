@@ -87,6 +87,10 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
     };
     child.stdout.on('data', forward);
     child.stderr.on('data', forward);
+    // What the runner said last on stderr is why it failed when it could not store a result file
+    // (artifacts unwritable, killed mid-write): the build record carries it, as a log excerpt would.
+    let stderrTail = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderrTail = `${stderrTail}${chunk.toString('utf8')}`.slice(-4000)));
     // StopBuild: the whole process group goes, terraform included.
     const stop = () => {
       try {
@@ -111,8 +115,13 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
       EndTime: endTime,
       ProjectName: params.ProjectName,
       Logs: { DeepLink: logFile },
-      ...(exit.error ? { Error: exit.error.message } : {}),
+      ...(exit.error ? { Error: exit.error.message } : status !== 'SUCCEEDED' && lastLine(stderrTail) ? { Error: lastLine(stderrTail) } : {}),
       ...(exit.signal ? { Signal: exit.signal } : {}),
     };
   };
+}
+
+function lastLine(text: string): string | undefined {
+  const line = text.split('\n').map((l) => l.trim()).filter(Boolean).pop();
+  return line ? line.slice(0, 1000) : undefined;
 }

@@ -73,6 +73,12 @@ export async function startServer(routes: Route[], fallback: HttpHandler, option
       const handled = await (route?.handler ?? fallback)(toRequest(request, body));
       send(response, handled, request.method === 'HEAD');
     })().catch((error: unknown) => {
+      // A client that went away before sending its whole body (closed, timed out) is not a server
+      // fault: there is nobody to answer, and a stack trace in the log would only alarm.
+      if (!request.complete && (error as NodeJS.ErrnoException)?.code === 'ECONNRESET') {
+        response.destroy();
+        return;
+      }
       options.onError?.(error);
       if (!response.headersSent) send(response, text(500, 'internal error'), false);
       else response.destroy();

@@ -1,0 +1,55 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { expect } from 'vitest';
+import type { Run } from '../../lambdas/core/domain/run.js';
+import type { LocalStack } from '../../lambdas/core/local/runtime.js';
+
+/** What every fault test checks at its end: nothing held, and every state file still whole. */
+
+/**
+ * The failure path records the run's status first and frees its locks right after, so a reader that
+ * saw the final status may be a moment early: allow that moment, never more.
+ */
+export async function expectNoLockHeld(stack: LocalStack, withinMs = 5_000): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  let held = await stack.stores.locks.listHeld();
+  while (held.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    held = await stack.stores.locks.listHeld();
+  }
+  expect(held).toEqual([]);
+}
+
+/** Every terraform state under the data directory parses and has the format the double writes. */
+export async function expectStateFilesIntact(stack: LocalStack): Promise<number> {
+  let checked = 0;
+  const walk = async (dir: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) await walk(file);
+      else if (entry.name.endsWith('.tfstate')) {
+        const state = JSON.parse(await readFile(file, 'utf8')) as { version?: number; serial?: number; lineage?: string };
+        expect(state.version, file).toBe(4);
+        expect(typeof state.lineage, file).toBe('string');
+        checked += 1;
+      }
+    }
+  };
+  await walk(path.join(stack.dataDir, 'state'));
+  return checked;
+}
+
+export function stageStatuses(run: Run): Array<[string, string]> {
+  return run.stages.map((s) => [s.environment, s.status]);
+}
+
+export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
