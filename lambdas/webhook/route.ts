@@ -67,7 +67,9 @@ const pushPayload = z.object({
 const pullRequestPayload = z.object({
   action: z.string().check(z.minLength(1), z.maxLength(64), z.regex(/^[a-z_]+$/, 'must be an action name')),
   number: z.int().check(z.positive(), z.maximum(Number.MAX_SAFE_INTEGER)),
-  pull_request: z.object({ head: z.object({ sha: z.unknown() }) }),
+  pull_request: z.object({
+    head: z.object({ sha: z.unknown(), repo: z.optional(z.nullable(z.object({ full_name: z.optional(z.unknown()) }))) }),
+  }),
   sender: z.object({ login }),
 });
 
@@ -144,6 +146,16 @@ function routePullRequest(payload: Record<string, unknown>, repository: Reposito
   const event = parsed.data;
   if (!PULL_REQUEST_ACTIONS_THAT_PLAN.has(event.action)) {
     return { kind: 'ignored', reason: `pull_request action ${event.action} starts nothing`, repository: repository.name };
+  }
+  // A plan runs the pull request's code with the environment's credentials (providers, local-exec,
+  // external data sources). From a fork that is anyone's code, so it is not planned.
+  const headRepository = event.pull_request.head.repo?.full_name;
+  if (typeof headRepository !== 'string' || headRepository.toLowerCase() !== repository.name.toLowerCase()) {
+    return {
+      kind: 'ignored',
+      reason: typeof headRepository === 'string' ? `pull request from fork ${clip(headRepository)} is not planned: its code would run with tfgate's credentials` : 'pull request whose head repository is gone is not planned',
+      repository: repository.name,
+    };
   }
   const sha = commitSha.safeParse(event.pull_request.head.sha);
   if (!sha.success) return malformed('pull_request payload', sha.error, 'pull_request.head.sha');

@@ -99,7 +99,7 @@ describe('shell and path syntax in signed webhook payloads', () => {
       expect([label, answer.status], label).toEqual([label, label.startsWith('a repository name lookalike') ? 400 : 202]);
       if (answer.status === 202) expect(answer.body.ignored, label).toBeTypeOf('string');
     }
-    const pr = await deliver('pull_request', { action: 'opened', number: 1, pull_request: { head: { sha: touch } }, sender: { login: 'alice' }, repository: { full_name: REPOSITORY } });
+    const pr = await deliver('pull_request', { action: 'opened', number: 1, pull_request: { head: { sha: touch, repo: { full_name: REPOSITORY } } }, sender: { login: 'alice' }, repository: { full_name: REPOSITORY } });
     expect(pr.status).toBe(400);
 
     // Accepted, because these fields are free text or identifiers tfgate never hands to a shell or a

@@ -33,7 +33,7 @@ async function sendPullRequest(stack: LocalStack, number: number, sha: string, a
   const body = JSON.stringify({
     action,
     number,
-    pull_request: { head: { sha } },
+    pull_request: { head: { sha, repo: { full_name: REPO } } },
     sender: { login: 'alice' },
     repository: { full_name: REPO, clone_url: 'https://github.com/acme/infrastructure.git' },
   });

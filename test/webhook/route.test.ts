@@ -79,6 +79,18 @@ describe('routing', () => {
     });
   });
 
+  it('does not plan a pull request from a fork, nor one whose head repository was deleted', () => {
+    const fromFork = pullRequest('opened');
+    fromFork.pull_request.head.repo = { full_name: 'mallory/Hello-World' };
+    expect(routeEvent('pull_request', fromFork, config)).toMatchObject({
+      kind: 'ignored',
+      reason: "pull request from fork mallory/Hello-World is not planned: its code would run with tfgate's credentials",
+    });
+    const orphaned = pullRequest('opened');
+    orphaned.pull_request.head.repo = null;
+    expect(routeEvent('pull_request', orphaned, config)).toMatchObject({ kind: 'ignored', reason: 'pull request whose head repository is gone is not planned' });
+  });
+
   it.each(['closed', 'labeled', 'assigned', 'converted_to_draft', 'ready_for_review'])('ignores pull_request %s', (action) => {
     expect(routeEvent('pull_request', pullRequest(action), config)).toMatchObject({
       kind: 'ignored',
