@@ -131,8 +131,9 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
         await expirePendingApproval(run, stage.environment, stageStatus);
       }
     }
-    if (!isTerminalRun(run.status)) await runs.updateRun(run.id, { status: runStatus, error }, now);
+    // Locks first: once the run reads as ended, whoever looks can count on its locks being free.
     await locks.releaseAll(run);
+    if (!isTerminalRun(run.status)) await runs.updateRun(run.id, { status: runStatus, error }, now);
   }
 
   /** An approval whose wait ended some other way can no longer be decided. */
