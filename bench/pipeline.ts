@@ -194,7 +194,7 @@ export async function sendPullRequest(bench: BenchStack, repository: string): Pr
   const body = JSON.stringify({
     action: 'opened',
     number: 7,
-    pull_request: { number: 7, head: { sha, ref: 'feature' }, base: { ref: 'main' } },
+    pull_request: { number: 7, head: { sha, ref: 'feature', repo: { full_name: repository } }, base: { ref: 'main', repo: { full_name: repository } } },
     repository: { full_name: repository, clone_url: `https://github.com/${repository}.git` },
     sender: { login: 'octocat' },
   });

@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -14,6 +13,7 @@ import { requireEnv } from '../core/env.js';
 import { html, type HttpHandler } from '../core/http.js';
 import { createApprovalsHandler } from './handler.js';
 import { decisionPage } from './pages.js';
+import { powertoolsLog } from '../core/aws/log.js';
 
 /**
  * The AWS entry of the approvals function URL: approval pages and decisions, run pages, /healthz.
@@ -37,7 +37,7 @@ const REQUIRED = ['RUNS_TABLE', 'APPROVALS_TABLE', 'ARTIFACTS_BUCKET', 'LINK_SEC
 export function createApprovalsLambda(options: ApprovalsLambdaOptions = {}): (event: FunctionUrlEvent) => Promise<FunctionUrlResult> {
   const env = requireEnv(REQUIRED, options.env);
   const clock = options.clock ?? systemClock;
-  const log = options.log ?? powertoolsLog();
+  const log = options.log ?? powertoolsLog('tfgate-approvals');
   const dynamo = options.dynamo ?? documentClientFor(new DynamoDBClient({}));
   const linkKey = new CachedSecret(options.secretsManager ?? new SecretsManagerClient({}), env.LINK_SECRET_ARN, clock, 'link key', (text) => text.trim());
   const deps = {
@@ -62,11 +62,6 @@ export function createApprovalsLambda(options: ApprovalsLambdaOptions = {}): (ev
     if (!built || built.key !== key) built = { key, handler: createApprovalsHandler({ ...deps, linkKey: key }) };
     return toFunctionUrlResult(await built.handler(request), request.method);
   };
-}
-
-function powertoolsLog(): (message: string, fields?: Record<string, unknown>) => void {
-  const logger = new Logger({ serviceName: 'tfgate-approvals' });
-  return (message, fields) => logger.info(message, fields ?? {});
 }
 
 let instance: ((event: FunctionUrlEvent) => Promise<FunctionUrlResult>) | undefined;

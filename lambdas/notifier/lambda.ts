@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -14,8 +13,9 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { optionalEnv, requireEnv } from '../core/env.js';
 import { allApprovers } from '../core/notify/from-config.js';
 import { SlackNotifier } from '../core/notify/slack.js';
-import { FanOutNotifier } from '../core/local/progress.js';
+import { FanOutNotifier } from '../core/notify/fan-out.js';
 import { createApprovalRequester } from './handler.js';
+import { powertoolsLog } from '../core/aws/log.js';
 
 /**
  * The AWS entry of the notifier: the state machine's approval wait invokes it with a task token.
@@ -58,7 +58,7 @@ export function createNotifierLambda(options: NotifierLambdaOptions = {}): (payl
   const config = configFromEnv(env.CONFIG);
   const sesFrom = optionalEnv('SES_FROM', options.env) ?? config.notifications.email?.from;
   const clock = options.clock ?? systemClock;
-  const log = options.log ?? powertoolsLog();
+  const log = options.log ?? powertoolsLog('tfgate-notifier', 'warn');
   const dynamo = options.dynamo ?? documentClientFor(new DynamoDBClient({}));
   const secretsManager = options.secretsManager ?? new SecretsManagerClient({});
   const linkKey = new CachedSecret(secretsManager, env.LINK_SECRET_ARN, clock, 'link key', (text) => text.trim());
@@ -79,11 +79,6 @@ export function createNotifierLambda(options: NotifierLambdaOptions = {}): (payl
     const requester = createApprovalRequester({ config, runs, approvals, artifacts, notifier, publicUrl: env.APPROVALS_URL, linkKey: await linkKey.get(), supersede, clock, log });
     return requester(payload);
   };
-}
-
-function powertoolsLog(): (message: string, fields?: Record<string, unknown>) => void {
-  const logger = new Logger({ serviceName: 'tfgate-notifier' });
-  return (message, fields) => logger.warn(message, fields ?? {});
 }
 
 let instance: ((payload: unknown) => Promise<{ approvalId: string }>) | undefined;

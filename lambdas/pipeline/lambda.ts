@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -16,6 +15,7 @@ import { DeferredVcsClient } from '../core/github/deferred.js';
 import { lazyVcsFromSecret } from '../core/github/secret.js';
 import { recordGrantsAsPlanning } from './grant-recorder.js';
 import { createPipelineTasks } from './handler.js';
+import { powertoolsLog } from '../core/aws/log.js';
 
 /**
  * The AWS entry for the pipeline function: the state machine's Lambda tasks, and the EventBridge
@@ -82,7 +82,7 @@ export function createPipelineLambda(options: PipelineLambdaOptions = {}): (even
   const env = requireEnv(ENVIRONMENT_KEYS, options.env);
   const config = configFromEnv(env.CONFIG);
   const clock = options.clock ?? systemClock;
-  const log = options.log ?? powertoolsLog();
+  const log = options.log ?? powertoolsLog('tfgate-pipeline');
   const dynamo = options.dynamo ?? documentClientFor(new DynamoDBClient({}));
   const sfn = options.sfn ?? new SFNClient({});
   const publicUrl = env.APPROVALS_URL.replace(/\/+$/, '');
@@ -126,11 +126,6 @@ export function createPipelineLambda(options: PipelineLambdaOptions = {}): (even
       if (!drained) log('GitHub feedback still in flight at the end of the invocation');
     }
   };
-}
-
-function powertoolsLog(): (message: string, fields?: Record<string, unknown>) => void {
-  const logger = new Logger({ serviceName: 'tfgate-pipeline' });
-  return (message, fields) => logger.info(message, fields ?? {});
 }
 
 let instance: ((event: unknown) => Promise<unknown>) | undefined;

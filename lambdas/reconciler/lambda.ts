@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -18,6 +17,7 @@ import { DeferredVcsClient } from '../core/github/deferred.js';
 import { lazyVcsFromSecret } from '../core/github/secret.js';
 import { recordGrantsAsPlanning } from '../pipeline/grant-recorder.js';
 import { createReconciler, handleReconcilerEvent } from './handler.js';
+import { powertoolsLog } from '../core/aws/log.js';
 
 /**
  * The AWS entry for the reconciler, invoked by EventBridge Scheduler with `{"kind": "reconcile"}`
@@ -43,7 +43,7 @@ export function createReconcilerLambda(options: ReconcilerLambdaOptions = {}): (
   const env = requireEnv(ENVIRONMENT_KEYS, options.env);
   const config = configFromEnv(env.CONFIG);
   const clock = options.clock ?? systemClock;
-  const log = options.log ?? powertoolsLog();
+  const log = options.log ?? powertoolsLog('tfgate-reconciler');
   const dynamo = options.dynamo ?? documentClientFor(new DynamoDBClient({}));
   const sfn = options.sfn ?? new SFNClient({});
   const publicUrl = env.APPROVALS_URL.replace(/\/+$/, '');
@@ -100,11 +100,6 @@ export function createReconcilerLambda(options: ReconcilerLambdaOptions = {}): (
       await runs.drain(FEEDBACK_DRAIN_MS);
     }
   };
-}
-
-function powertoolsLog(): (message: string, fields?: Record<string, unknown>) => void {
-  const logger = new Logger({ serviceName: 'tfgate-reconciler' });
-  return (message, fields) => logger.info(message, fields ?? {});
 }
 
 let instance: ((event: unknown) => Promise<unknown>) | undefined;

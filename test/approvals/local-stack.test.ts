@@ -13,6 +13,7 @@ import {
   startTestStack,
   statePath,
   terraformFiles,
+  until,
   waitForRun,
   waitForStage,
   type TestStack,
@@ -37,15 +38,6 @@ function config(slack: SlackReceiver, smtp: SmtpReceiver, environments: string[]
   return lines.join('\n');
 }
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

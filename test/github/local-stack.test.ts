@@ -11,7 +11,7 @@ import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
 import { GITHUB_FEEDBACK_OFF } from '../../lambdas/core/github/index.js';
 import { bareRepositoryPath, commitAndPush } from '../../lambdas/core/local/git-repos.js';
 import type { LocalStack } from '../../lambdas/core/local/runtime.js';
-import { pushChange, runForSha, startTestStack, statePath, terraformFiles, waitForRun, type TestStack } from '../support/local-stack.js';
+import { pushChange, runForSha, startTestStack, statePath, terraformFiles, until, waitForRun, type TestStack } from '../support/local-stack.js';
 import { startFakeGitHub, type FakeGitHub } from './fake-github.js';
 
 const REPO = 'acme/infrastructure';
@@ -53,15 +53,6 @@ async function pushToFeature(stack: LocalStack, files: Record<string, string>, m
   return commitAndPush(remote, { files, message, branch: 'feature', quiet: true });
 }
 
-async function eventually<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 async function finished(stack: TestStack, runId: string): Promise<Run> {
   const run = await waitForRun(stack, runId);
@@ -207,7 +198,7 @@ describe('GitHub feedback through github.apiUrl (fake GitHub Enterprise)', () =>
     await rm(statePath(stack, 'ops', DRIFTY), { force: true });
     fake.branches.set(`${DRIFTY}/main`, sha);
 
-    const notice = await eventually('a drift notice', () => notices.find((n) => n.run.repository === DRIFTY));
+    const notice = await until('a drift notice', () => notices.find((n) => n.run.repository === DRIFTY));
     const drift = (await stack.runs.get(notice.run.id))!;
     expect(drift).toMatchObject({ trigger: 'drift', mode: 'plan_only', sha, status: 'succeeded' });
     expect(drift.stages[0]!.status).toBe('planned');
@@ -277,7 +268,7 @@ describe('the reconciler in tfgate local without GitHub credentials', () => {
     const acquired = await stack.stores.locks.tryAcquire(lockKey, { runId: dead.id, sequence, executionName: dead.executionName, acquiredAt: at, leaseExpiresAt: Math.floor(Date.now() / 1000) + 86_400 }, Math.floor(Date.now() / 1000));
     expect(acquired.acquired).toBe(true);
 
-    const interrupted = await eventually('the dead run to be interrupted', async () => {
+    const interrupted = await until('the dead run to be interrupted', async () => {
       const run = await stack.runs.get(dead.id);
       return run?.status === 'interrupted' ? run : undefined;
     });

@@ -71,32 +71,41 @@ export async function pushChange(stack: LocalStack, files: Record<string, string
   return commitAndPush(remote.remote, { files, message: options.message ?? 'change', branch: remote.branch, ...(options.quiet ? { quiet: true } : {}) });
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+/** Polls `probe` until it gives a value; fails naming `what` after `timeoutMs`. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
 
 export async function runForSha(stack: LocalStack, sha: string, timeoutMs = 20_000): Promise<Run> {
-  return until(`a run for ${sha.slice(0, 8)}`, timeoutMs, async () => (await stack.runs.list({ limit: 100 })).find((run) => run.sha === sha));
+  return until(`a run for ${sha.slice(0, 8)}`, async () => (await stack.runs.list({ limit: 100 })).find((run) => run.sha === sha), timeoutMs);
 }
 
 export async function waitForRun(stack: LocalStack, runId: string, timeoutMs = 60_000): Promise<Run> {
-  return until(`run ${runId} to finish`, timeoutMs, async () => {
-    const run = await stack.runs.get(runId);
-    return run && isTerminalRun(run.status) ? run : undefined;
-  });
+  return until(
+    `run ${runId} to finish`,
+    async () => {
+      const run = await stack.runs.get(runId);
+      return run && isTerminalRun(run.status) ? run : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 export async function waitForStage(stack: LocalStack, runId: string, environment: string, status: StageStatus, timeoutMs = 60_000): Promise<Run> {
-  return until(`run ${runId} ${environment} to be ${status}`, timeoutMs, async () => {
-    const run = await stack.runs.get(runId);
-    return run?.stages.find((s) => s.environment === environment)?.status === status ? run : undefined;
-  });
+  return until(
+    `run ${runId} ${environment} to be ${status}`,
+    async () => {
+      const run = await stack.runs.get(runId);
+      return run?.stages.find((s) => s.environment === environment)?.status === status ? run : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** Resolves with the next approval request the stack's notifier announces. */

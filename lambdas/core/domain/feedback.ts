@@ -9,7 +9,8 @@
  */
 import { renderSummaryLine, STAGE_ARTIFACTS, stageArtifactKey } from './plan-summary.js';
 import { PLAN_COMMENT_MARKER, renderPlanComment, renderPlanningComment } from './pr-comment.js';
-import type { ArtifactStore, Clock, CommitState, Notifier, RetryHint, RunPatch, RunStore, StagePatch, VcsClient } from './ports.js';
+import { ObservedRunStore, type RunChange } from './observed-run-store.js';
+import type { ArtifactStore, Clock, CommitState, Notifier, RetryHint, RunStore, VcsClient } from './ports.js';
 import { systemClock } from './ports.js';
 import { isTerminalRun, type Run, type Stage } from './run.js';
 
@@ -133,7 +134,7 @@ interface RunFeedbackState {
   queued: number;
 }
 
-export class FeedbackRunStore implements RunStore {
+export class FeedbackRunStore extends ObservedRunStore {
   private readonly clock: Clock;
   private readonly retry: RetryPolicy;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -141,42 +142,19 @@ export class FeedbackRunStore implements RunStore {
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
-    private readonly inner: RunStore,
+    inner: RunStore,
     private readonly options: FeedbackOptions,
   ) {
+    super(inner);
     this.clock = options.clock ?? systemClock;
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
-  async create(run: Run): Promise<void> {
-    await this.inner.create(run);
-    this.observe(run, 'all');
-  }
-
-  get(id: string) {
-    return this.inner.get(id);
-  }
-
-  list(options?: { limit?: number }) {
-    return this.inner.list(options);
-  }
-
-  listActive() {
-    return this.inner.listActive();
-  }
-
-  async updateStage(runId: string, environment: string, patch: StagePatch, at: Date): Promise<Run> {
-    const run = await this.inner.updateStage(runId, environment, patch, at);
-    this.observe(run, environment);
-    return run;
-  }
-
-  async updateRun(runId: string, patch: RunPatch, at: Date): Promise<Run> {
-    const run = await this.inner.updateRun(runId, patch, at);
+  protected changed(change: RunChange): void {
+    if (change.environment !== undefined) this.observe(change.run, change.environment);
     // A note changes nothing GitHub shows (and the feedback's own note must not loop back here).
-    if (patch.status !== undefined || patch.error !== undefined) this.observe(run, 'all');
-    return run;
+    else if (!change.patch || change.patch.status !== undefined || change.patch.error !== undefined) this.observe(change.run, 'all');
   }
 
   /**

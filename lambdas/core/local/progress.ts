@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { renderSummaryLine } from '../domain/plan-summary.js';
-import type { ApprovalRequest, Notifier, RunPatch, RunStore, StagePatch } from '../domain/ports.js';
+import { ObservedRunStore, type RunChange } from '../domain/observed-run-store.js';
+import type { ApprovalRequest, Notifier, RunStore } from '../domain/ports.js';
 import type { Run } from '../domain/run.js';
 
 /**
@@ -8,47 +9,18 @@ import type { Run } from '../domain/run.js';
  * transition is also announced, and the console notifier prints approval links.
  */
 
-export interface RunChange {
-  run: Run;
-  environment?: string;
-  stage?: StagePatch;
-  patch?: RunPatch;
-}
+export type { RunChange };
 
-export class ObservableRunStore implements RunStore {
+export class ObservableRunStore extends ObservedRunStore {
   readonly events = new EventEmitter<{ change: [RunChange]; approval: [ApprovalRequest] }>();
 
-  constructor(private readonly inner: RunStore) {
+  constructor(inner: RunStore) {
+    super(inner);
     this.events.setMaxListeners(100);
   }
 
-  async create(run: Run): Promise<void> {
-    await this.inner.create(run);
-    this.events.emit('change', { run });
-  }
-
-  get(id: string) {
-    return this.inner.get(id);
-  }
-
-  list(options?: { limit?: number }) {
-    return this.inner.list(options);
-  }
-
-  listActive() {
-    return this.inner.listActive();
-  }
-
-  async updateStage(runId: string, environment: string, patch: StagePatch, at: Date): Promise<Run> {
-    const run = await this.inner.updateStage(runId, environment, patch, at);
-    this.events.emit('change', { run, environment, stage: patch });
-    return run;
-  }
-
-  async updateRun(runId: string, patch: RunPatch, at: Date): Promise<Run> {
-    const run = await this.inner.updateRun(runId, patch, at);
-    this.events.emit('change', { run, patch });
-    return run;
+  protected changed(change: RunChange): void {
+    this.events.emit('change', change);
   }
 }
 
@@ -101,23 +73,4 @@ export class ConsoleNotifier implements Notifier {
   async runNotice(run: Run, message: string, runUrl: string): Promise<void> {
     this.print(`[${short(run)}] ${message} ${runUrl}`);
   }
-}
-
-/** Sends to several notifiers; one failing does not stop the others, and the failure is reported. */
-export class FanOutNotifier implements Notifier {
-  constructor(private readonly notifiers: Notifier[]) {}
-
-  async approvalRequested(request: ApprovalRequest): Promise<void> {
-    await settleAll(this.notifiers.map((n) => n.approvalRequested(request)));
-  }
-
-  async runNotice(run: Run, message: string, runUrl: string): Promise<void> {
-    await settleAll(this.notifiers.map((n) => n.runNotice(run, message, runUrl)));
-  }
-}
-
-async function settleAll(promises: Promise<void>[]): Promise<void> {
-  const results = await Promise.allSettled(promises);
-  const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
-  if (failures.length > 0) throw new AggregateError(failures, failures.map((f) => f.message).join('; '));
 }

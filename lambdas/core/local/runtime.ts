@@ -26,7 +26,8 @@ import { FsArtifactStore } from './fs-artifact-store.js';
 import { bareRepositoryPath, commitAndPush, ensureBareRepository, git } from './git-repos.js';
 import { hookTargetFile } from './post-receive.js';
 import { localNotifiers } from '../notify/from-config.js';
-import { ConsoleNotifier, FanOutNotifier, ObservableRunStore, printRunChanges, type Print } from './progress.js';
+import { FanOutNotifier } from '../notify/fan-out.js';
+import { ConsoleNotifier, ObservableRunStore, printRunChanges, type Print } from './progress.js';
 import { startServer, webhookRoute, type LocalServer } from './server.js';
 import { STARTER_FILES, STARTER_REPOSITORY, starterConfig } from './starter.js';
 
