@@ -234,6 +234,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       const holder = await locks.forceRelease(repository.name, environment.name, { by, reason });
       return json(200, { repository: repository.name, environment: environment.name, released: holder !== undefined, ...(holder ? { holder: holder.runId } : {}) });
     };
+    // Everything asynchronous happens before the server listens: from `listen` to the engine's creation
+    // below no request can be handled, so a delivery never finds the engine missing.
+    const runnerFile = await bundleBuildRunner(path.join(dataDir, 'run'));
     server = await startServer(
       [webhookRoute(webhook), { path: '/local/unlock', handler: unlock, maxBodyBytes: 16 * 1024 }],
       pages,
@@ -246,7 +249,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const notifier = new FanOutNotifier([new ConsoleNotifier(print, runs.events), ...localNotifiers(config), ...(options.notifiers ?? [])]);
     noticeTarget = notifier;
     const requestApproval = createApprovalRequester({ config, runs, approvals: stores.approvals, artifacts, notifier, publicUrl: url, linkKey, supersede: { locks: stores.locks, callbacks }, clock, log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
-    const runnerFile = await bundleBuildRunner(path.join(dataDir, 'run'));
     engine = new LocalEngine({
       definitionFile: options.definitionFile ?? DEFINITION_FILE,
       substitutions: { PipelineFunctionArn: LOCAL_FUNCTIONS.pipeline, NotifierFunctionArn: LOCAL_FUNCTIONS.notifier, BuildProjectPrefix: LOCAL_BUILD_PROJECT_PREFIX },
