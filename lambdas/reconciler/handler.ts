@@ -69,10 +69,10 @@ export class ReconcilerEventError extends Error {
   override name = 'ReconcilerEventError';
 }
 
-/** EventBridge Scheduler sends the schedule's input; `kind` (or `action`, as older schedules say) picks the pass. */
+/** EventBridge Scheduler sends the schedule's input; its `kind` picks the pass. */
 export function parseReconcilerEvent(event: unknown): ReconcilerEvent {
   const record = (typeof event === 'object' && event !== null ? event : {}) as Record<string, unknown>;
-  const kind = record.kind ?? record.action;
+  const kind = record.kind;
   if (kind === undefined || kind === 'reconcile') return { kind: 'reconcile' };
   if (kind === 'drift') {
     if (typeof record.repository !== 'string' || record.repository === '') throw new ReconcilerEventError('a drift event needs "repository"');

@@ -3,9 +3,8 @@ import { executionEndedPayload } from '../../lambdas/pipeline/lambda.js';
 import { parseReconcilerEvent } from '../../lambdas/reconciler/handler.js';
 
 describe('the AWS entries read their events', () => {
-  it('reconciler: {kind} from the schedules (and {action}, as the stack wrote it first)', () => {
+  it('reconciler: {kind} from the schedules', () => {
     expect(parseReconcilerEvent({ kind: 'reconcile' })).toEqual({ kind: 'reconcile' });
-    expect(parseReconcilerEvent({ action: 'reconcile' })).toEqual({ kind: 'reconcile' });
     expect(parseReconcilerEvent({ kind: 'drift', repository: 'acme/infra' })).toEqual({ kind: 'drift', repository: 'acme/infra' });
     expect(() => parseReconcilerEvent({ kind: 'drift' })).toThrow(/repository/);
     expect(() => parseReconcilerEvent({ kind: 'other' })).toThrow(/unknown/);
