@@ -48,19 +48,10 @@ export interface PipelineLambdaOptions {
   feedbackDrainMs?: number;
 }
 
-/** The EventBridge event (raw, or as the rule's input transformer shapes it) → the `executionEnded` task. */
+/** EventBridge's "Execution Status Change" event (the rule passes it whole) → the `executionEnded` task. */
 export function executionEndedPayload(event: Record<string, unknown>): Record<string, unknown> | undefined {
-  let status: unknown;
-  let input: unknown;
-  let error: unknown;
-  let cause: unknown;
-  if (event['detail-type'] === 'Step Functions Execution Status Change' && typeof event.detail === 'object' && event.detail !== null) {
-    ({ status, input, error, cause } = event.detail as Record<string, unknown>);
-  } else if (event.action === 'executionEnded' && typeof event.runId !== 'string') {
-    ({ status, input, error, cause } = event);
-  } else {
-    return undefined;
-  }
+  if (event['detail-type'] !== 'Step Functions Execution Status Change' || typeof event.detail !== 'object' || event.detail === null) return undefined;
+  const { status, input, error, cause } = event.detail as Record<string, unknown>;
   if (typeof status !== 'string' || !ENDED_STATUSES.has(status)) return { ignored: `execution status ${String(status)}` };
   let runId: unknown;
   try {

@@ -17,8 +17,7 @@ describe('the AWS entries read their events', () => {
       detail: { status: 'ABORTED', name: 'gh-1', input: JSON.stringify({ runId: 'run-9', repository: 'acme/infra' }), error: null, cause: null },
     };
     expect(executionEndedPayload(raw)).toEqual({ action: 'executionEnded', runId: 'run-9', status: 'ABORTED' });
-    const shaped = { action: 'executionEnded', executionName: 'gh-1', status: 'TIMED_OUT', input: JSON.stringify({ runId: 'run-8' }) };
-    expect(executionEndedPayload(shaped)).toEqual({ action: 'executionEnded', runId: 'run-8', status: 'TIMED_OUT' });
+    expect(executionEndedPayload({ ...raw, detail: { ...raw.detail, status: 'TIMED_OUT', input: JSON.stringify({ runId: 'run-8' }) } })).toEqual({ action: 'executionEnded', runId: 'run-8', status: 'TIMED_OUT' });
     expect(executionEndedPayload({ ...raw, detail: { ...raw.detail, status: 'SUCCEEDED' } })).toEqual({ ignored: 'execution status SUCCEEDED' });
     // A task payload from the state machine passes through untouched.
     expect(executionEndedPayload({ action: 'completeRun', runId: 'run-1' })).toBeUndefined();
