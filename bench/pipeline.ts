@@ -6,7 +6,6 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isTerminalRun, type Run } from '../lambdas/core/domain/run.js';
-import type { LocalEngineOptions } from '../lambdas/core/local/engine.js';
 import { commitAndPush, ensureBareRepository } from '../lambdas/core/local/git-repos.js';
 import { startLocalStack, type LocalStack } from '../lambdas/core/local/runtime.js';
 import { pushHeaders, pushPayload, signed } from './common.js';
@@ -120,6 +119,7 @@ export async function startBenchStack(repositories: string[], options: { approva
   }
   const terraformLog = path.join(dataDir, 'terraform-invocations.log');
   await writeFile(terraformLog, '');
+  const states: StateEntry[] = [];
   const stack = await startLocalStack({
     dataDir,
     cwd: dataDir,
@@ -132,11 +132,8 @@ export async function startBenchStack(repositories: string[], options: { approva
     github: { credentials: null },
     reconcileIntervalMs: false,
     print: () => undefined,
+    onStateEntered: (execution, state) => states.push({ execution, state, at: performance.now() }),
   });
-  // startLocalStack does not take the engine's onStateEntered hook; the engine reads its options at each
-  // execution's start, so setting it before any run starts sees every state.
-  const states: StateEntry[] = [];
-  (stack.engine as unknown as { options: LocalEngineOptions }).options.onStateEntered = (execution, state) => states.push({ execution, state, at: performance.now() });
   const approvalRequests = { count: 0 };
   // Approval at once, through the page and its form, as a person's browser does it.
   stack.runs.events.on('approval', (request) => {

@@ -62,6 +62,8 @@ export interface LocalStackOptions {
   buildEnv?: Record<string, string>;
   /** Tests: shorter Retry intervals. */
   retryIntervalMs?: number;
+  /** Bench: every state an execution enters (Step Functions bills each transition). */
+  onStateEntered?: (executionName: string, stateName: string) => void;
   clock?: Clock;
   /** Extra notifiers (Slack, email) beside the console. */
   notifiers?: Notifier[];
@@ -263,6 +265,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       })),
       names: { claim: (name) => stores.deliveries.claim(`execution:${name}`, clock.now()) },
       ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
+      ...(options.onStateEntered ? { onStateEntered: options.onStateEntered } : {}),
       onExecutionEnded: async (outcome) => {
         await pipeline({
           action: 'executionEnded',
