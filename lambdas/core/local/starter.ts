@@ -21,8 +21,10 @@ repositories:
 `;
 }
 
-export const STARTER_FILES: Record<string, string> = {
-  'main.tf': `# Every environment runs this same code; the workspace name (ops, apps) picks the settings.
+/** The example's Terraform root: the demo's change bumps the cluster and adds an ingress. */
+function exampleMainTf(clusterVersion: string, withIngress: boolean): string {
+  const ingress = withIngress ? `\nresource "terraform_data" "ingress" {\n  input = "\${local.cluster_name}-ingress"\n}\n` : '';
+  return `# Every environment runs this same code; the workspace name (ops, apps) picks the settings.
 locals {
   cluster_name = "kbst-\${terraform.workspace}"
 }
@@ -32,37 +34,19 @@ resource "terraform_data" "network" {
 }
 
 resource "terraform_data" "cluster" {
-  input = "\${local.cluster_name}-v1"
+  input = "\${local.cluster_name}-${clusterVersion}"
+}
+${ingress}
+output "cluster" {
+  value = "\${local.cluster_name}-${clusterVersion}"
+}
+`;
 }
 
-output "cluster" {
-  value = "\${local.cluster_name}-v1"
-}
-`,
+export const STARTER_FILES: Record<string, string> = {
+  'main.tf': exampleMainTf('v1', false),
   'README.md': '# example/infrastructure\n\nManaged by tfgate: push to main to plan and apply ops, then approve apps.\n',
 };
 
 /** The change the demo pushes: one resource updated, one added. */
-export const DEMO_CHANGE: Record<string, string> = {
-  'main.tf': `# Every environment runs this same code; the workspace name (ops, apps) picks the settings.
-locals {
-  cluster_name = "kbst-\${terraform.workspace}"
-}
-
-resource "terraform_data" "network" {
-  input = "\${local.cluster_name}-network"
-}
-
-resource "terraform_data" "cluster" {
-  input = "\${local.cluster_name}-v2"
-}
-
-resource "terraform_data" "ingress" {
-  input = "\${local.cluster_name}-ingress"
-}
-
-output "cluster" {
-  value = "\${local.cluster_name}-v2"
-}
-`,
-};
+export const DEMO_CHANGE: Record<string, string> = { 'main.tf': exampleMainTf('v2', true) };
