@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { S3ArtifactStore } from '../core/aws/s3-artifact-store.js';
@@ -11,8 +11,7 @@ import { EnvironmentLocks } from '../core/domain/locks.js';
 import { systemClock, type Clock, type Notifier, type VcsClient } from '../core/domain/ports.js';
 import { documentClientFor, DynamoApprovalStore, DynamoLockStore, DynamoRunStore } from '../core/dynamo/index.js';
 import { optionalEnv, requireEnv } from '../core/env.js';
-import { DeferredVcsClient } from '../core/github/deferred.js';
-import { lazyVcsFromSecret } from '../core/github/secret.js';
+import { lambdaVcsClient } from '../core/github/secret.js';
 import { recordGrantsAsPlanning } from './grant-recorder.js';
 import { createPipelineTasks } from './handler.js';
 import { powertoolsLog } from '../core/aws/log.js';
@@ -80,14 +79,7 @@ export function createPipelineLambda(options: PipelineLambdaOptions = {}): (even
   const artifacts = new S3ArtifactStore(options.s3 ?? new S3Client({}), artifactLocation(env.ARTIFACTS_BUCKET));
   const vcs =
     options.vcs ??
-    new DeferredVcsClient(
-      lazyVcsFromSecret({
-        apiUrl: config.github.apiUrl,
-        secretId: optionalEnv('GITHUB_SECRET_ARN', options.env),
-        secretsManager: () => options.secretsManager ?? new SecretsManagerClient({}),
-        log,
-      }),
-    );
+    lambdaVcsClient({ apiUrl: config.github.apiUrl, secretId: optionalEnv('GITHUB_SECRET_ARN', options.env), ...(options.secretsManager ? { secretsManager: options.secretsManager } : {}), log });
   const notifier: Notifier = options.notifier ?? {
     approvalRequested: async () => undefined,
     runNotice: async (run, message, runUrl) => log('run notice', { runId: run.id, repository: run.repository, message, runUrl }),

@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { S3ArtifactStore } from '../core/aws/s3-artifact-store.js';
@@ -13,8 +13,7 @@ import { systemClock, type ArtifactStore, type Clock, type VcsClient } from '../
 import { documentClientFor, DynamoDeliveryStore, DynamoLockStore, DynamoRunStore, DynamoSequenceStore } from '../core/dynamo/index.js';
 import { optionalEnv, requireEnv } from '../core/env.js';
 import { defaultCloneUrl } from '../core/github/index.js';
-import { DeferredVcsClient } from '../core/github/deferred.js';
-import { lazyVcsFromSecret } from '../core/github/secret.js';
+import { lambdaVcsClient } from '../core/github/secret.js';
 import { recordGrantsAsPlanning } from '../pipeline/grant-recorder.js';
 import { createReconciler, handleReconcilerEvent } from './handler.js';
 import { powertoolsLog } from '../core/aws/log.js';
@@ -49,14 +48,7 @@ export function createReconcilerLambda(options: ReconcilerLambdaOptions = {}): (
   const publicUrl = env.APPROVALS_URL.replace(/\/+$/, '');
   const vcs =
     options.vcs ??
-    new DeferredVcsClient(
-      lazyVcsFromSecret({
-        apiUrl: config.github.apiUrl,
-        secretId: optionalEnv('GITHUB_SECRET_ARN', options.env),
-        secretsManager: () => options.secretsManager ?? new SecretsManagerClient({}),
-        log,
-      }),
-    );
+    lambdaVcsClient({ apiUrl: config.github.apiUrl, secretId: optionalEnv('GITHUB_SECRET_ARN', options.env), ...(options.secretsManager ? { secretsManager: options.secretsManager } : {}), log });
   // The reconciler writes no plans; the artifacts are only read for a plan comment, if it ever ends a pull request run.
   const bucket = optionalEnv('ARTIFACTS_BUCKET', options.env);
   const artifacts: ArtifactStore = bucket

@@ -1,6 +1,7 @@
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { VcsClient } from '../domain/ports.js';
 import { GitHubCredentialsError, parseGitHubSecret, type GitHubCredentials } from './credentials.js';
+import { DeferredVcsClient } from './deferred.js';
 import { createVcsClient, GITHUB_FEEDBACK_OFF } from './index.js';
 
 /** AWS: GITHUB_SECRET_ARN holds `{"token": "…"}` or `{"appId": …, "privateKey": "…"}`. */
@@ -42,4 +43,21 @@ export function lazyVcsFromSecret(options: {
     })();
     return pending;
   };
+}
+
+/** What the pipeline and reconciler entries use: the client is built on first use, never at cold start. */
+export function lambdaVcsClient(options: {
+  apiUrl: string;
+  secretId: string | undefined;
+  secretsManager?: SecretsManagerClient;
+  log: (message: string, fields?: Record<string, unknown>) => void;
+}): VcsClient {
+  return new DeferredVcsClient(
+    lazyVcsFromSecret({
+      apiUrl: options.apiUrl,
+      secretId: options.secretId,
+      secretsManager: () => options.secretsManager ?? new SecretsManagerClient({}),
+      log: options.log,
+    }),
+  );
 }
