@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { packageFile } from '../lambdas/core/package-files.js';
 import { ConfigError } from '../lambdas/core/config/load.js';
 import { TerraformNotFoundError } from '../lambdas/core/terraform-locator.js';
 import { runDemo } from './commands/demo.js';
@@ -18,7 +19,7 @@ function port(value: string): number {
 
 const program = new Command('tfgate')
   .description('Terraform GitOps: plan ops, apply ops, plan apps, approve, apply apps.')
-  .version(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version as string)
+  .version(JSON.parse(readFileSync(packageFile('package.json'), 'utf8')).version as string)
   .showHelpAfterError();
 
 const dataOption = () => new Option('--data <dir>', 'data directory of tfgate local').default('.tfgate');

@@ -2,8 +2,7 @@ import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { packageFile, RUNNING_FROM_SOURCE } from '../package-files.js';
 import type { CodeBuildStartParams, LocalBuild, LocalCodeBuild } from './engine.js';
 
 /**
@@ -12,15 +11,27 @@ import type { CodeBuildStartParams, LocalBuild, LocalCodeBuild } from './engine.
  * location, terraform binary, the local state directory).
  */
 
-const RUNNER_ENTRY = fileURLToPath(new URL('../../build-runner/main.ts', import.meta.url));
+const RUNNER_ENTRY = packageFile('lambdas', 'build-runner', 'main.ts');
+/** The runner bundle the package ships (built by `npm run build`, see scripts/build.mjs). */
+export const PREBUILT_RUNNER = packageFile('dist', 'build-runner.mjs');
 
 /**
- * Bundles the runner once per process, so each build starts plain `node` on one file instead of
+ * The build runner as one plain-JavaScript file, so each build starts `node` on it instead of
  * compiling TypeScript on every start (the same single-file bundle CodeBuild receives in AWS).
+ * From the repository's source it is bundled once per process into `outDir` with esbuild (a dev
+ * dependency, hence loaded only here); the installed package runs the bundle it ships.
  */
 export async function bundleBuildRunner(outDir: string): Promise<string> {
+  if (!RUNNING_FROM_SOURCE) return PREBUILT_RUNNER;
   await mkdir(outDir, { recursive: true });
   const outfile = path.join(outDir, 'build-runner.mjs');
+  await writeRunnerBundle(outfile);
+  return outfile;
+}
+
+/** One esbuild configuration for both: the bundle built per process from source and the one shipped. */
+export async function writeRunnerBundle(outfile: string): Promise<void> {
+  const { build } = await import('esbuild');
   await build({
     entryPoints: [RUNNER_ENTRY],
     outfile,
@@ -29,11 +40,10 @@ export async function bundleBuildRunner(outDir: string): Promise<string> {
     format: 'esm',
     target: 'node20',
     logLevel: 'silent',
-    // The AWS SDK pieces (S3) stay external: locally they resolve from node_modules via this banner.
+    // Bundled CommonJS dependencies call require(): give the ESM bundle one.
     banner: { js: "import { createRequire as __tfgateCreateRequire } from 'module'; const require = __tfgateCreateRequire(import.meta.url);" },
-    nodePaths: [path.resolve(fileURLToPath(new URL('../../../node_modules', import.meta.url)))],
+    nodePaths: [packageFile('node_modules')],
   });
-  return outfile;
 }
 
 export interface LocalCodeBuildOptions {

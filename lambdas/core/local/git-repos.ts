@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { packageFile } from '../package-files.js';
 
 /**
  * Local mode's stand-in for GitHub: one bare repository per configured repository, whose
@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
  */
 
 const run = promisify(execFile);
-const CLI_ENTRY = fileURLToPath(new URL('../../../bin/tfgate.js', import.meta.url));
+const CLI_ENTRY = packageFile('bin', 'tfgate.js');
 
 /** Set in the environment of a push that must not start a run (seeding the starter repository). */
 export const SKIP_HOOK_ENV = 'TFGATE_SKIP_HOOK';

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { findRepository, loadConfigFile, type TfgateConfig } from '../config/load.js';
 import { FeedbackRunStore, type RetryPolicy } from '../domain/feedback.js';
 import { EnvironmentLocks } from '../domain/locks.js';
@@ -30,6 +29,7 @@ import { FanOutNotifier } from '../notify/fan-out.js';
 import { ConsoleNotifier, ObservableRunStore, printRunChanges, type Print } from './progress.js';
 import { startServer, webhookRoute, type LocalServer } from './server.js';
 import { STARTER_FILES, STARTER_REPOSITORY, starterConfig } from './starter.js';
+import { packageFile } from '../package-files.js';
 
 /**
  * `tfgate local`: the whole pipeline on one machine. The same state machine file, webhook handler,
@@ -37,7 +37,7 @@ import { STARTER_FILES, STARTER_REPOSITORY, starterConfig } from './starter.js';
  * disk, the data directory for artifacts and state, the build runner as a subprocess).
  */
 
-export const DEFINITION_FILE = fileURLToPath(new URL('../../../statemachine/pipeline.asl.json', import.meta.url));
+export const DEFINITION_FILE = packageFile('statemachine', 'pipeline.asl.json');
 export const LOCAL_FUNCTIONS = {
   pipeline: 'arn:aws:lambda:local-1:000000000000:function:tfgate-pipeline',
   notifier: 'arn:aws:lambda:local-1:000000000000:function:tfgate-notifier',
