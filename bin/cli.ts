@@ -5,6 +5,7 @@ import { packageFile } from '../lambdas/core/package-files.js';
 import { ConfigError } from '../lambdas/core/config/load.js';
 import { TerraformNotFoundError } from '../lambdas/core/terraform-locator.js';
 import { runDemo } from './commands/demo.js';
+import { runInit } from './commands/init.js';
 import { runLocal } from './commands/local.js';
 import { approveOrReject, showRun, listRuns, unlockEnvironment, CliError } from './commands/client.js';
 import { sendPushEvents } from '../lambdas/core/local/post-receive.js';
@@ -48,6 +49,15 @@ program
   .action(async (options) => {
     process.exitCode = await runDemo(options);
   });
+
+program
+  .command('init')
+  .argument('[dir]', 'directory to write into (created if missing)', '.')
+  .description('write a Kubestack-shaped Terraform root (apps the base, ops inheriting) and its tfgate.yaml')
+  .option('--force', 'overwrite files that already exist')
+  .option('--repository <owner/name>', 'the repository tfgate.yaml names (default: example/<directory name>)')
+  .option('--approver <email>', 'who approves apps (default: git config user.email, else you@example.com)')
+  .action(async (dir: string, options) => runInit(dir, options));
 
 program
   .command('runs')

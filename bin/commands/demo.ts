@@ -7,7 +7,7 @@ import { isTerminalRun, type Run } from '../../lambdas/core/domain/run.js';
 import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
 import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
 import { startLocalStack, type LocalStack } from '../../lambdas/core/local/runtime.js';
-import { DEMO_CHANGE, STARTER_REPOSITORY } from '../../lambdas/core/local/starter.js';
+import { DEMO_CHANGE, DEMO_CHANGE_DESCRIPTION, STARTER_REPOSITORY } from '../../lambdas/core/local/starter.js';
 import { printBanner, serverInfoFile } from './local.js';
 
 export interface DemoOptions {
@@ -70,8 +70,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     };
     stack.runs.events.on('approval', onApproval);
 
-    print(`\nPushing a change to ${STARTER_REPOSITORY} (${remote.branch}): one resource updated, one added.`);
-    const sha = await commitAndPush(remote.remote, { files: DEMO_CHANGE, message: 'Scale the cluster to v2 and add an ingress', branch: remote.branch });
+    print(`\nPushing a change to ${STARTER_REPOSITORY} (${remote.branch}): ${DEMO_CHANGE_DESCRIPTION}.`);
+    const sha = await commitAndPush(remote.remote, { files: DEMO_CHANGE, message: `Upgrade the clusters: ${DEMO_CHANGE_DESCRIPTION}`, branch: remote.branch });
 
     const run = await new Promise<Run>((resolve, reject) => {
       // Unattended (--auto-approve) the demo must end by itself; a person deciding takes as long as they take.

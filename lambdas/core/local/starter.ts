@@ -1,52 +1,220 @@
 /**
- * What `tfgate local` (and `tfgate demo`) start from when there is no tfgate.yaml: one repository
- * with a small Terraform configuration in the Kubestack shape (one root, one workspace per
- * environment), using only terraform_data so it plans and applies with no provider download.
+ * The one Terraform template tfgate writes: `tfgate init` into a directory of the user's, `tfgate
+ * local` into its starter repository when there is no tfgate.yaml, and `tfgate demo`, which pushes a
+ * change to it. Kubestack's shape: one root, one workspace per environment, and a `configuration`
+ * in which `apps` holds the base settings and every other environment inherits them, overriding only
+ * what differs (the local module `modules/configuration` does the merge, so ops cannot drift from
+ * apps except where written). Only terraform_data and a local module: it plans and applies offline,
+ * with no provider download.
  */
 
 export const STARTER_REPOSITORY = 'example/infrastructure';
+/** The approver the starter configuration names (every gate names at least one). */
+export const STARTER_APPROVER = 'you@example.com';
 
-export function starterConfig(cloneUrl: string): string {
-  return `# Written by tfgate local because no tfgate.yaml was found. Edit it and restart tfgate local.
+/** The settings of one environment: every key of the base, or only the overrides for the others. */
+export type EnvironmentSettings = Record<string, string>;
+
+export interface TemplateSettings {
+  /** `apps`: complete. */
+  base: EnvironmentSettings;
+  /** `ops`: only what differs from apps. */
+  ops: EnvironmentSettings;
+}
+
+export const STARTER_SETTINGS: TemplateSettings = {
+  base: { name_prefix: 'kbst', region: 'eu-west-1', cluster_version: '1.30', node_count: '3', instance_type: 'm5.large' },
+  ops: { node_count: '1' },
+};
+
+/** The change the demo pushes: a base key of apps, which ops inherits, so both plans show it. */
+export const DEMO_SETTINGS: TemplateSettings = { ...STARTER_SETTINGS, base: { ...STARTER_SETTINGS.base, cluster_version: '1.31' } };
+export const DEMO_CHANGE_DESCRIPTION = 'apps base setting cluster_version 1.30 → 1.31, inherited by ops';
+
+function hclMap(settings: EnvironmentSettings, indent: string): string {
+  const width = Math.max(0, ...Object.keys(settings).map((key) => key.length));
+  return Object.entries(settings)
+    .map(([key, value]) => `${indent}${key.padEnd(width)} = ${JSON.stringify(value)}`)
+    .join('\n');
+}
+
+/** config.tf: the only file a settings change touches. */
+export function configurationTf(settings: TemplateSettings): string {
+  return `# Settings per environment (the Terraform workspace picks one). apps holds the base settings;
+# every other environment inherits them and lists only what differs.
+locals {
+  configuration = {
+    # apps: the critical environment (applied after approval), and the base of the others.
+    apps = {
+${hclMap(settings.base, '      ')}
+    }
+
+    # ops: applied first, to validate every change. Only the keys that differ from apps.
+    ops = {
+${hclMap(settings.ops, '      ')}
+    }
+  }
+}
+`;
+}
+
+const MAIN_TF = `# One Terraform root, one workspace per environment (ops, apps): every environment runs this
+# same code; the workspace picks its settings from config.tf, merged over apps' base settings.
+module "settings" {
+  source        = "./modules/configuration"
+  configuration = local.configuration
+  base_key      = "apps"
+  workspace     = terraform.workspace
+}
+
+locals {
+  settings     = module.settings.current
+  cluster_name = "\${local.settings.name_prefix}-\${terraform.workspace}"
+}
+
+# terraform_data stands in for real infrastructure: replace it with your provider's resources.
+resource "terraform_data" "cluster" {
+  input = {
+    name    = local.cluster_name
+    region  = local.settings.region
+    version = local.settings.cluster_version
+  }
+}
+
+resource "terraform_data" "node_pool" {
+  input = {
+    cluster       = terraform_data.cluster.output.name
+    node_count    = local.settings.node_count
+    instance_type = local.settings.instance_type
+  }
+}
+
+output "settings" {
+  description = "The complete settings this workspace ran with."
+  value       = local.settings
+}
+`;
+
+const CONFIGURATION_MODULE_TF = `# The inheritance: the base environment holds every setting; each other environment starts from
+# it and overrides only the keys it names.
+variable "configuration" {
+  description = "Settings per environment: the base environment complete, the others only what differs."
+  type        = map(map(string))
+}
+
+variable "base_key" {
+  description = "The environment every other one inherits from."
+  type        = string
+  default     = "apps"
+
+  validation {
+    condition     = contains(keys(var.configuration), var.base_key)
+    error_message = "The base environment \\"\${var.base_key}\\" is missing from the configuration."
+  }
+}
+
+variable "workspace" {
+  description = "The environment being planned: the Terraform workspace."
+  type        = string
+
+  validation {
+    condition     = contains(keys(var.configuration), var.workspace)
+    error_message = "The workspace \\"\${var.workspace}\\" is not an environment of the configuration (\${join(", ", keys(var.configuration))}): select one with terraform workspace select."
+  }
+}
+
+locals {
+  merged = {
+    for name, settings in var.configuration : name => merge(var.configuration[var.base_key], settings)
+  }
+}
+
+output "merged" {
+  description = "Every environment's complete settings."
+  value       = local.merged
+}
+
+output "current" {
+  description = "The complete settings of the workspace's environment."
+  value       = local.merged[var.workspace]
+}
+`;
+
+const GITIGNORE = `.terraform/
+*.tfstate
+*.tfstate.*
+*.tfplan
+.tfgate/
+`;
+
+function readme(repository: string): string {
+  return `# ${repository}
+
+Terraform by GitOps with tfgate, the Kubestack way: one root, one workspace per environment.
+
+- \`config.tf\`: the settings. \`apps\` holds the base settings; \`ops\` inherits them and lists only what
+  differs (\`modules/configuration\` does the merge).
+- \`main.tf\`: the resources, the same code for every environment.
+- \`tfgate.yaml\`: the environments in promotion order and who approves \`apps\`.
+
+A push to main is planned and applied to ops first; then apps is planned, and that plan is applied
+after an approver approves it.
+`;
+}
+
+export interface ConfigOptions {
+  repository: string;
+  approver: string;
+  /** Where commits come from (the starter's bare repository); omitted: the default for the repository. */
+  cloneUrl?: string;
+  /** First line: who wrote the file and why. */
+  header: string;
+}
+
+export function tfgateYaml(options: ConfigOptions): string {
+  return `# ${options.header}
 repositories:
-  - name: ${STARTER_REPOSITORY}
+  - name: ${options.repository}
     branch: main
     directory: .
-    cloneUrl: ${JSON.stringify(cloneUrl)}
-    environments:
+${options.cloneUrl !== undefined ? `    cloneUrl: ${JSON.stringify(options.cloneUrl)}\n` : ''}    environments:            # promotion order; each is also the Terraform workspace name
       - name: ops            # applied first: it validates every change
       - name: apps           # the critical environment: applied only after approval
         approval:
+          approvers: [${JSON.stringify(options.approver)}]
           timeout: 24h
 `;
 }
 
-/** The example's Terraform root: the demo's change bumps the cluster and adds an ingress. */
-function exampleMainTf(clusterVersion: string, withIngress: boolean): string {
-  const ingress = withIngress ? `\nresource "terraform_data" "ingress" {\n  input = "\${local.cluster_name}-ingress"\n}\n` : '';
-  return `# Every environment runs this same code; the workspace name (ops, apps) picks the settings.
-locals {
-  cluster_name = "kbst-\${terraform.workspace}"
+/** The Terraform root (no tfgate.yaml): what the starter repository holds and what the demo changes. */
+export function terraformRootFiles(repository: string, settings: TemplateSettings = STARTER_SETTINGS): Record<string, string> {
+  return {
+    'main.tf': MAIN_TF,
+    'config.tf': configurationTf(settings),
+    'modules/configuration/main.tf': CONFIGURATION_MODULE_TF,
+    '.gitignore': GITIGNORE,
+    'README.md': readme(repository),
+  };
 }
 
-resource "terraform_data" "network" {
-  input = "\${local.cluster_name}-network"
+/** What `tfgate init` writes: the Terraform root and its tfgate.yaml. */
+export function initFiles(options: { repository: string; approver: string }): Record<string, string> {
+  return {
+    ...terraformRootFiles(options.repository),
+    'tfgate.yaml': tfgateYaml({ ...options, header: 'Written by tfgate init. tfgate local reads it from this directory; cdk deploy from the file you point it at.' }),
+  };
 }
 
-resource "terraform_data" "cluster" {
-  input = "\${local.cluster_name}-${clusterVersion}"
-}
-${ingress}
-output "cluster" {
-  value = "\${local.cluster_name}-${clusterVersion}"
-}
-`;
+export function starterConfig(cloneUrl: string): string {
+  return tfgateYaml({
+    repository: STARTER_REPOSITORY,
+    approver: STARTER_APPROVER,
+    cloneUrl,
+    header: 'Written by tfgate local because no tfgate.yaml was found. Edit it and restart tfgate local.',
+  });
 }
 
-export const STARTER_FILES: Record<string, string> = {
-  'main.tf': exampleMainTf('v1', false),
-  'README.md': '# example/infrastructure\n\nManaged by tfgate: push to main to plan and apply ops, then approve apps.\n',
-};
+export const STARTER_FILES: Record<string, string> = terraformRootFiles(STARTER_REPOSITORY);
 
-/** The change the demo pushes: one resource updated, one added. */
-export const DEMO_CHANGE: Record<string, string> = { 'main.tf': exampleMainTf('v2', true) };
+/** The change the demo pushes: config.tf with a new base value in apps. */
+export const DEMO_CHANGE: Record<string, string> = { 'config.tf': configurationTf(DEMO_SETTINGS) };
