@@ -1,13 +1,26 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Two projects. `fast` (`npm test`, the everyday loop, under two minutes): every test/**\/*.test.ts
+ * except the slow ones. `slow` (only in `npm run test:all`, which CI runs): files named
+ * *.slow.test.ts — anything that starts the local stack or a CLI process beyond the handful of
+ * end-to-end runs kept fast, synthesizes CDK, drives a browser, runs load, fuzz or the real
+ * terraform, or packs the project. README's Development section states the rule.
+ */
+const SLOW = 'test/**/*.slow.test.ts';
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     setupFiles: ['lambdas/core/polyfills.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     reporters: ['default'],
+    projects: [
+      // Most fast files wait on I/O (dynalite, git, subprocesses): two at once use both cores.
+      { extends: true, test: { name: 'fast', include: ['test/**/*.test.ts'], exclude: [SLOW], maxWorkers: 2 } },
+      { extends: true, test: { name: 'slow', include: [SLOW] } },
+    ],
   },
 });
