@@ -18,9 +18,11 @@ export default defineConfig({
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     reporters: ['default'],
     projects: [
-      // Most fast files wait on I/O (dynalite, git, subprocesses): two at once use both cores.
-      { extends: true, test: { name: 'fast', include: ['test/**/*.test.ts'], exclude: [SLOW], maxWorkers: 2 } },
-      { extends: true, test: { name: 'slow', include: [SLOW] } },
+      // Most fast files wait on I/O (dynalite, git, subprocesses): two at once use both cores. The
+      // slow files keep one at a time (timing-sensitive fault and load tests) and run after the fast
+      // ones in `test:all` (a project's own worker count needs its own group).
+      { extends: true, test: { name: 'fast', include: ['test/**/*.test.ts'], exclude: [SLOW], maxWorkers: 2, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'slow', include: [SLOW], sequence: { groupOrder: 1 } } },
     ],
   },
 });

@@ -1,12 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
 import {
-  configYaml,
   decideThroughPage,
+  expectNoLocksHeld,
   nextApproval,
   pushChange,
-  REPOSITORY,
   runForSha,
   runJson,
   sendPullRequest,
@@ -17,7 +15,11 @@ import {
   type TestStack,
 } from '../support/local-stack.js';
 
-/** The whole pipeline through the real definition file, the local engine and the terraform double. */
+/**
+ * The whole pipeline through the real definition file, the local engine and the terraform double:
+ * the everyday end-to-end runs (an approved push, a failing apply, a pull request). Rejection,
+ * expiry and no-changes runs are in outcomes.slow.test.ts.
+ */
 
 let stack: TestStack | undefined;
 afterEach(async () => {
@@ -28,12 +30,6 @@ afterEach(async () => {
 async function resourcesIn(file: string): Promise<string[]> {
   const state = JSON.parse(await readFile(file, 'utf8')) as { resources: Array<{ type: string; name: string }> };
   return state.resources.map((r) => `${r.type}.${r.name}`).sort();
-}
-
-async function noLocksHeld(current: TestStack): Promise<void> {
-  expect(await current.stores.locks.get(lockKeyFor(REPOSITORY, 'ops'))).toBeUndefined();
-  expect(await current.stores.locks.get(lockKeyFor(REPOSITORY, 'apps'))).toBeUndefined();
-  expect(await current.stores.locks.listHeld()).toEqual([]);
 }
 
 describe('a push through the pipeline', () => {
@@ -71,7 +67,7 @@ describe('a push through the pipeline', () => {
     expect(json.stages[1]!.approval?.status).toBe('approved');
     expect(json.stages[0]!.transitions.map((t) => t.status)).toEqual(['pending', 'waiting_for_lock', 'planning', 'planned', 'applying', 'applied']);
     expect(await resourcesIn(statePath(stack, 'apps'))).toEqual(['terraform_data.cluster', 'terraform_data.network']);
-    await noLocksHeld(stack);
+    await expectNoLocksHeld(stack);
   });
 
   it('stops at a failing ops apply: apps never planned, terraform error recorded, no lock held', async () => {
@@ -96,57 +92,7 @@ describe('a push through the pipeline', () => {
     expect(run.stages[0]!.error).toContain('exit status 1');
     // apps never reached planning: no transition beyond pending/skipped.
     expect(run.stages[1]!.transitions.map((t) => t.status)).toEqual(['pending', 'skipped']);
-    await noLocksHeld(stack);
-  });
-
-  it('a rejection leaves apps untouched and frees the lock', async () => {
-    stack = await startTestStack();
-    const approval = nextApproval(stack);
-    await pushChange(stack, terraformFiles({ network: 'net' }));
-    const request = await approval;
-    const decision = await decideThroughPage(request.links[0]!.url, 'reject', 'not today');
-    expect(decision.status).toBe(200);
-    const run = await waitForRun(stack, request.run.id);
-    expect(run.status).toBe('rejected');
-    expect(run.stages.map((s) => s.status)).toEqual(['applied', 'rejected']);
-    expect(run.error).toContain('not today');
-    await expect(readFile(statePath(stack, 'apps'), 'utf8')).rejects.toThrow();
-    await noLocksHeld(stack);
-  });
-
-  it('an approval nobody decides expires at its timeout and frees the lock', async () => {
-    stack = await startTestStack({ config: configYaml({ approval: '2s' }) });
-    const approval = nextApproval(stack);
-    await pushChange(stack, terraformFiles({ network: 'net' }));
-    const request = await approval;
-    const run = await waitForRun(stack, request.run.id);
-    expect(run.status).toBe('expired');
-    expect(run.stages[1]).toMatchObject({ status: 'expired', approval: { status: 'expired' } });
-    const late = await decideThroughPage(request.links[0]!.url, 'approve').catch(() => ({ status: 0, body: '' }));
-    // The page no longer offers a form once expired, so a late click cannot approve.
-    expect(late.status === 409 || late.status === 0).toBe(true);
-    expect((await stack.stores.approvals.get(request.approval.id))?.status).toBe('expired');
-    await noLocksHeld(stack);
-  });
-
-  it('asks no approval when an environment has no changes', async () => {
-    stack = await startTestStack({ config: configYaml({ approval: '1h' }) });
-    const files = terraformFiles({ network: 'net' });
-    const first = nextApproval(stack);
-    await pushChange(stack, files);
-    const request = await first;
-    await decideThroughPage(request.links[0]!.url, 'approve');
-    await waitForRun(stack, request.run.id);
-
-    let approvalsAsked = 0;
-    stack.runs.events.on('approval', () => (approvalsAsked += 1));
-    const sha = await pushChange(stack, { ...files, 'README.md': 'docs only\n' }, { message: 'docs' });
-    const run = await waitForRun(stack, (await runForSha(stack, sha)).id);
-    expect(run.status).toBe('succeeded');
-    expect(run.stages.map((s) => s.status)).toEqual(['no_changes', 'no_changes']);
-    expect(run.stages.every((s) => s.plan?.hasChanges === false && s.approval === undefined)).toBe(true);
-    expect(approvalsAsked).toBe(0);
-    await noLocksHeld(stack);
+    await expectNoLocksHeld(stack);
   });
 
   it('plans every environment for a pull request, applies nothing, asks no approval, takes no lock', async () => {
@@ -166,6 +112,6 @@ describe('a push through the pipeline', () => {
     expect(run.stages.every((s) => !s.transitions.some((t) => t.status === 'waiting_for_lock' || t.status === 'applying'))).toBe(true);
     expect(approvalsAsked).toBe(0);
     await expect(readFile(statePath(stack, 'ops'), 'utf8')).rejects.toThrow();
-    await noLocksHeld(stack);
+    await expectNoLocksHeld(stack);
   });
 });

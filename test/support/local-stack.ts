@@ -3,6 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
 import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
 import { isTerminalRun, type Run, type StageStatus } from '../../lambdas/core/domain/run.js';
 import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
@@ -166,4 +168,11 @@ export async function sendPullRequest(stack: LocalStack, sha: string, options: {
     body: payload,
   });
   return { status: response.status, body: (await response.json()) as { runId?: string; ignored?: string } };
+}
+
+/** No environment lock of REPOSITORY, nor any other, is held. */
+export async function expectNoLocksHeld(stack: LocalStack): Promise<void> {
+  expect(await stack.stores.locks.get(lockKeyFor(REPOSITORY, 'ops'))).toBeUndefined();
+  expect(await stack.stores.locks.get(lockKeyFor(REPOSITORY, 'apps'))).toBeUndefined();
+  expect(await stack.stores.locks.listHeld()).toEqual([]);
 }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { packageFile, RUNNING_FROM_SOURCE } from '../package-files.js';
 import type { CodeBuildStartParams, LocalBuild, LocalCodeBuild } from './engine.js';
@@ -12,29 +12,44 @@ import type { CodeBuildStartParams, LocalBuild, LocalCodeBuild } from './engine.
  */
 
 const RUNNER_ENTRY = packageFile('lambdas', 'build-runner', 'main.ts');
-/** The runner bundle the package ships (built by `npm run build`, see scripts/build.mjs). */
+/** The runner bundle the package ships (built by `npm run build`: bin/build.ts). */
 export const PREBUILT_RUNNER = packageFile('dist', 'build-runner.mjs');
+
+let runnerBundle: Promise<Uint8Array> | undefined;
 
 /**
  * The build runner as one plain-JavaScript file, so each build starts `node` on it instead of
  * compiling TypeScript on every start (the same single-file bundle CodeBuild receives in AWS).
- * From the repository's source it is bundled once per process into `outDir` with esbuild (a dev
- * dependency, hence loaded only here); the installed package runs the bundle it ships.
+ * From the repository's source it is bundled with esbuild (a dev dependency, hence loaded only
+ * here) once per process and written into `outDir` for each stack; the installed package runs the
+ * bundle it ships.
  */
 export async function bundleBuildRunner(outDir: string): Promise<string> {
   if (!RUNNING_FROM_SOURCE) return PREBUILT_RUNNER;
+  runnerBundle ??= bundleRunner();
+  const contents = await runnerBundle.catch((error: unknown) => {
+    runnerBundle = undefined;
+    throw error;
+  });
   await mkdir(outDir, { recursive: true });
   const outfile = path.join(outDir, 'build-runner.mjs');
-  await writeRunnerBundle(outfile);
+  await writeFile(outfile, contents);
   return outfile;
 }
 
-/** One esbuild configuration for both: the bundle built per process from source and the one shipped. */
+/** Writes the bundle the package ships (bin/build.ts). */
 export async function writeRunnerBundle(outfile: string): Promise<void> {
+  await mkdir(path.dirname(outfile), { recursive: true });
+  await writeFile(outfile, await bundleRunner());
+}
+
+/** One esbuild configuration for both: the bundle made from source at start and the one shipped. */
+async function bundleRunner(): Promise<Uint8Array> {
   const { build } = await import('esbuild');
-  await build({
+  const result = await build({
     entryPoints: [RUNNER_ENTRY],
-    outfile,
+    outfile: 'build-runner.mjs',
+    write: false,
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -44,6 +59,9 @@ export async function writeRunnerBundle(outfile: string): Promise<void> {
     banner: { js: "import { createRequire as __tfgateCreateRequire } from 'module'; const require = __tfgateCreateRequire(import.meta.url);" },
     nodePaths: [packageFile('node_modules')],
   });
+  const output = result.outputFiles[0];
+  if (!output) throw new Error('esbuild produced no build runner bundle');
+  return output.contents;
 }
 
 export interface LocalCodeBuildOptions {
