@@ -62,7 +62,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const onApproval = (request: ApprovalRequest) => {
       approvals += 1;
       if (!options.autoApprove) {
-        print('  (waiting for you: open the link above, or run the tfgate approve command; Ctrl-C ends the demo)');
+        // The demo's data directory is temporary: the command must name it (and the approver it signs as).
+        const approver = request.links[0]?.approver;
+        print(`  (waiting for you: open the link above, or in another terminal: npx tfgate approve ${request.approval.id} --data ${stack.dataDir}${approver ? ` --as ${approver}` : ''}; Ctrl-C ends the demo)`);
         return;
       }
       const link = request.links[0]?.url;

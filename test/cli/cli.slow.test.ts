@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli, startLocalProcess, type LocalProcess } from '../support/cli-process.js';
-import { TERRAFORM_DOUBLE } from '../support/local-stack.js';
+import { CLI, runCli, startLocalProcess, type LocalProcess } from '../support/cli-process.js';
+import { TERRAFORM_DOUBLE, until } from '../support/local-stack.js';
 import { REAL_TERRAFORM } from '../support/real-terraform.js';
 
 /** The CLI as a user runs it: exit codes and output of demo, local, runs and show. */
@@ -39,6 +40,26 @@ describe('tfgate demo', () => {
     expect(result.stdout).toMatch(/ops\s+applied\s+\+2 ~0 -0/);
     expect(result.stdout).toMatch(/apps\s+applied\s+\+2 ~0 -0/);
     expect(result.stdout).toContain('terraform_data.cluster, terraform_data.node_pool');
+  });
+
+  it.skipIf(!REAL_TERRAFORM)('without --auto-approve waits for a person, and the command it prints approves the run', async () => {
+    const data = await tempDir();
+    const demo = spawn(process.execPath, [CLI, 'demo', '--data', data], { env: { ...process.env, TFGATE_TERRAFORM: REAL_TERRAFORM! }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    demo.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    demo.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => demo.once('exit', (code) => resolve(code)));
+    try {
+      const command = await until('the demo to wait for a person', () => /another terminal: npx tfgate (approve [^;]+);/.exec(output)?.[1] ?? (demo.exitCode !== null ? 'exited' : undefined), 120_000);
+      expect(command, output).not.toBe('exited');
+      expect(command).toContain(`--data ${data}`);
+      const approved = await runCli(command.split(' '));
+      expect(approved.code, approved.stderr).toBe(0);
+      expect(await exited).toBe(0);
+      expect(output).toMatch(/apps\s+applied\s+\+2 ~0 -0, approval approved by you@example.com/);
+    } finally {
+      if (demo.exitCode === null) demo.kill('SIGTERM');
+    }
   });
 
   it('exits 2 naming the four ways to find terraform when there is none', async () => {
