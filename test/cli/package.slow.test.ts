@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -63,6 +63,13 @@ describe('the npm package', () => {
 
   it('installs without a TypeScript compiler, tsx or esbuild, and is not private', async () => {
     for (const tool of ['typescript', 'tsx', 'esbuild', 'vitest']) expect(existsSync(path.join(app, 'node_modules', tool)), tool).toBe(false);
+    const compiled = (await readdir(path.join(app, 'node_modules', 'tfgate', 'dist'), { recursive: true })).filter((file) => file.endsWith('.js'));
+    expect(compiled.length).toBeGreaterThan(50);
+    for (const file of compiled) {
+      const text = await readFile(path.join(app, 'node_modules', 'tfgate', 'dist', file), 'utf8');
+      // A static import would fail at load; codebuild.js's dynamic import of esbuild is on the source-only path.
+      expect(/(from |import )['"](tsx|esbuild|typescript)(\/[^'"]*)?['"]/.test(text), file).toBe(false);
+    }
     const manifest = JSON.parse(await readFile(path.join(app, 'node_modules', 'tfgate', 'package.json'), 'utf8')) as { private?: boolean };
     expect(manifest.private).toBeUndefined();
   });
