@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -44,6 +44,8 @@ export async function runInit(dir: string, options: InitOptions): Promise<void> 
   if (!REPOSITORY_NAME.test(repository)) throw new CliError(`--repository must be owner/name as GitHub spells it, not "${repository}"`, 2);
   const approver = options.approver ?? (await defaultApprover(target));
   if (!EMAIL.test(approver)) throw new CliError(`--approver must be an email address, not "${approver}"`, 2);
+
+  if (existsSync(target) && !statSync(target).isDirectory()) throw new CliError(`${target} is a file, not a directory; nothing was written.`, 2);
 
   const files = initFiles({ repository, approver });
   const existing = Object.keys(files).filter((name) => existsSync(path.join(target, name)));

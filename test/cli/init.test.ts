@@ -54,6 +54,12 @@ describe('tfgate init', () => {
     expect(await readFile(path.join(dir, 'tfgate.yaml'), 'utf8')).toContain('bob@example.com');
   });
 
+  it('refuses a target that is a file', async () => {
+    const file = path.join(root, 'a-file');
+    await writeFile(file, 'not a directory\n');
+    await expect(runInit(file, { approver: 'alice@example.com' })).rejects.toThrow('is a file, not a directory');
+  });
+
   it('refuses an approver that is not an email address, writing nothing', async () => {
     const dir = path.join(root, 'bad-approver');
     const result = await runCli(['init', dir, '--approver', 'not an email']);
