@@ -83,6 +83,7 @@ program
   .argument('<env>', 'environment')
   .description('free a stuck environment lock (recorded with who and why)')
   .option('--reason <text>', 'why', 'freed by tfgate unlock')
+  .option('--force', 'free it even though the holding run is still alive (that run then will not apply)')
   .addOption(dataOption())
   .addOption(urlOption())
   .action(async (repo: string, env: string, options) => unlockEnvironment(repo, env, options));

@@ -128,14 +128,22 @@ export async function approveOrReject(decision: 'approve' | 'reject', approvalId
   process.stdout.write(`${message}\n`);
 }
 
-export async function unlockEnvironment(repository: string, environment: string, options: ClientOptions & { reason: string }): Promise<void> {
+export async function unlockEnvironment(repository: string, environment: string, options: ClientOptions & { reason: string; force?: boolean }): Promise<void> {
   const by = process.env.USER || process.env.LOGNAME || 'tfgate unlock';
   const result = await call(`${baseUrl(options)}/local/unlock`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ repository, environment, reason: options.reason, by }),
+    body: JSON.stringify({ repository, environment, reason: options.reason, by, force: options.force === true }),
   });
-  const body = result.body as { released?: boolean; holder?: string; error?: string };
+  const body = result.body as { released?: boolean; holder?: string; holderWasAlive?: boolean; holderStatus?: string; error?: string };
+  if (result.status === 409) throw new CliError(`unlock refused: ${body.error ?? JSON.stringify(body)}`);
   if (result.status !== 200) throw new CliError(`unlock failed (${result.status}): ${body.error ?? JSON.stringify(body)}`);
-  process.stdout.write(body.released ? `freed the ${environment} lock of ${repository} (held by run ${body.holder})\n` : `the ${environment} lock of ${repository} was not held\n`);
+  if (!body.released) {
+    process.stdout.write(`the ${environment} lock of ${repository} was not held\n`);
+    return;
+  }
+  process.stdout.write(`freed the ${environment} lock of ${repository} (held by run ${body.holder})\n`);
+  if (body.holderWasAlive) {
+    process.stdout.write(`run ${body.holder} (${body.holderStatus}) was still alive: it is stopped before its ${environment} apply, which refuses to start without the lock\n`);
+  }
 }

@@ -65,7 +65,15 @@ export interface LockHolder {
   acquiredAt: string;
   /** Epoch seconds. A number, compared in the condition expression; TTL is only clean-up. */
   leaseExpiresAt: number;
+  /**
+   * Fencing number: grows with every new holder of this lock (never reused, also across releases).
+   * An apply starts only while its run still holds the lock with the number it was granted.
+   */
+  fence: number;
 }
+
+/** What a caller asks to hold: without a fence the store issues the next one (a new holder). */
+export type LockClaim = Omit<LockHolder, 'fence'> & { fence?: number };
 
 export interface QueueEntry {
   runId: string;
@@ -96,7 +104,7 @@ export interface LockStore {
    * Conditional put: succeeds when no lock exists, the lease has expired (leaseExpiresAt < now), or
    * the caller already holds it. A lost race returns the holder; it never throws for that.
    */
-  tryAcquire(lockKey: string, holder: LockHolder, nowEpochSeconds: number): Promise<AcquireResult>;
+  tryAcquire(lockKey: string, holder: LockClaim, nowEpochSeconds: number): Promise<AcquireResult>;
   /** Extends the lease, only for the holder. False when the caller no longer holds the lock. */
   renew(lockKey: string, runId: string, leaseExpiresAt: number): Promise<boolean>;
   /** Conditional delete, only by the holder. False when the caller does not hold the lock. */

@@ -221,7 +221,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const pages = createApprovalsHandler({ runs, approvals: stores.approvals, artifacts, callbacks, linkKey, clock });
     const unlock: HttpHandler = async (request) => {
       if (request.method !== 'POST') return json(405, { error: 'method not allowed' });
-      let body: { repository?: unknown; environment?: unknown; reason?: unknown; by?: unknown };
+      let body: { repository?: unknown; environment?: unknown; reason?: unknown; by?: unknown; force?: unknown };
       try {
         body = JSON.parse(request.body.toString('utf8'));
       } catch {
@@ -233,8 +233,22 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       if (!environment) return json(404, { error: `environment not configured for ${repository.name}` });
       const by = typeof body.by === 'string' && body.by ? body.by.slice(0, 200) : 'tfgate unlock';
       const reason = typeof body.reason === 'string' && body.reason ? body.reason.slice(0, 500) : 'no reason given';
-      const holder = await locks.forceRelease(repository.name, environment.name, { by, reason });
-      return json(200, { repository: repository.name, environment: environment.name, released: holder !== undefined, ...(holder ? { holder: holder.runId } : {}) });
+      const outcome = await locks.unlock(repository.name, environment.name, { by, reason, force: body.force === true });
+      const where = { repository: repository.name, environment: environment.name };
+      switch (outcome.kind) {
+        case 'not_held':
+          return json(200, { ...where, released: false });
+        case 'refused':
+          return json(409, {
+            ...where,
+            released: false,
+            holder: outcome.holder.runId,
+            holderStatus: outcome.run.status,
+            error: `the ${environment.name} lock is held by run ${outcome.run.id} (${outcome.run.repository}@${outcome.run.sha.slice(0, 8)}, ${outcome.run.trigger}, ${outcome.run.status}), which is still alive; --force frees it, and that run's ${environment.name} apply will then refuse to start`,
+          });
+        case 'freed':
+          return json(200, { ...where, released: true, holder: outcome.holder.runId, fence: outcome.holder.fence, holderWasAlive: outcome.wasAlive, ...(outcome.run ? { holderStatus: outcome.run.status } : {}) });
+      }
     };
     // Everything asynchronous happens before the server listens: from `listen` to the engine's creation
     // below no request can be handled, so a delivery never finds the engine missing.
