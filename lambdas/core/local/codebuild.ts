@@ -43,6 +43,11 @@ export interface LocalCodeBuildOptions {
   terraform: string;
   /** The local backend directory for a repository's state (survives between builds and runs). */
   stateDirFor(repository: string): string;
+  /**
+   * The user's environment as builds may see it (build-env.ts: tfgate's own TFGATE_* secrets already
+   * removed). Without it only PATH, HOME and TMPDIR pass.
+   */
+  userEnv?: Record<string, string>;
   /** Extra environment for every build (e.g. a test's terraform double settings). */
   extraEnv?: Record<string, string>;
   /** Receives each output line as it happens (live progress). */
@@ -67,9 +72,7 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
     await mkdir(path.dirname(logFile), { recursive: true });
     const log = createWriteStream(logFile, { flags: 'a' });
     const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      TMPDIR: process.env.TMPDIR,
+      ...(options.userEnv ?? { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR }),
       ...options.extraEnv,
       ...overrides,
       TFGATE_ARTIFACTS: options.artifactsDir,

@@ -18,6 +18,7 @@ import { createReconciler, type Reconciler } from '../../reconciler/handler.js';
 import { startLocalSchedules } from '../../reconciler/local-schedule.js';
 import { createWebhookHandler } from '../../webhook/handler.js';
 import type { WebhookLogger } from '../../webhook/logger.js';
+import { buildEnvironment } from './build-env.js';
 import { bundleBuildRunner, createLocalCodeBuild } from './codebuild.js';
 import { startLocalDynamo, type LocalDynamo } from './dynalite.js';
 import { LocalEngine, type LocalCodeBuild, type LocalFunction } from './engine.js';
@@ -58,6 +59,8 @@ export interface LocalStackOptions {
   inMemory?: boolean;
   /** Tests: run a different definition file (proves the engine executes the file it is given). */
   definitionFile?: string;
+  /** The environment builds inherit from (build-env.ts filters it); default process.env. */
+  environment?: NodeJS.ProcessEnv;
   /** Tests: extra environment for every build (terraform double knobs). */
   buildEnv?: Record<string, string>;
   /** Tests: shorter Retry intervals. */
@@ -275,6 +278,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         logsDir: path.join(dataDir, 'logs'),
         terraform: options.terraform,
         stateDirFor: (repository) => stateDirFor(dataDir, repository),
+        // The user's own environment (credentials, TF_VAR_*, mirrors, proxies), minus tfgate's secrets.
+        userEnv: buildEnvironment(options.environment ?? process.env, config.terraform.env ?? {}),
         ...(options.buildEnv ? { extraEnv: options.buildEnv } : {}),
       })),
       names: { claim: (name) => stores.deliveries.claim(`execution:${name}`, clock.now()) },
