@@ -28,7 +28,14 @@ export function printBanner(stack: LocalStack, terraform: { path: string; source
   for (const remote of stack.remotes) {
     print(`  ${remote.repository}: git push ${remote.remote} HEAD:${remote.branch}`);
   }
-  if (stack.recovered.length > 0) print(`  ${stack.recovered.length} run(s) in flight at the last stop were marked interrupted and their locks freed.`);
+  if (stack.recovered.length > 0) print(`  ${stack.recovered.length} run(s) in flight at the last stop could not resume: marked interrupted and their locks freed.`);
+  for (const resumed of stack.resumed) {
+    print(
+      resumed.kind === 'approval'
+        ? `  run ${resumed.runId} waits again for its ${resumed.environment} approval: ${resumed.approvalUrl}`
+        : `  run ${resumed.runId} was mid-way through ${resumed.environment}: planning it again`,
+    );
+  }
 }
 
 /**

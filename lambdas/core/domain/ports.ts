@@ -157,6 +157,11 @@ export type DecideResult = { decided: true; approval: ApprovalRecord } | { decid
 
 export interface ApprovalStore {
   create(record: ApprovalRecord): Promise<void>;
+  /**
+   * A pending approval waited on by a new execution (a resumed run): the record keeps its id (and so
+   * its link) and gets the new wait's token. Conditional on still pending; otherwise returns the record as it is.
+   */
+  attachTaskToken(id: string, runId: string, taskToken: string): Promise<DecideResult>;
   get(id: string): Promise<ApprovalRecord | undefined>;
   /**
    * One conditional update pending → decided (approved, rejected, expired, superseded); it can succeed
@@ -207,6 +212,14 @@ export interface PipelineInput {
   planTimeoutSeconds: number;
   applyTimeoutSeconds: number;
   lockWaitSeconds: number;
+  /**
+   * Only on a run resumed after `tfgate local` restarted: where it picks up (the environment index,
+   * and `approval` to wait again for the same approval, `lock` to plan that environment again).
+   * With `approval`, `plan` and `lock` carry what the lost execution held at that point.
+   */
+  resume?: { index: number; at: 'approval' | 'lock' };
+  plan?: { next: 'approve'; planSha256: string };
+  lock?: { acquired: boolean; lockKey: string; holder?: LockHolder };
 }
 
 // ---------------------------------------------------------------- artifacts, notifications, VCS

@@ -129,6 +129,17 @@ export class LocalEngine implements ExecutionStarter, TaskCallbacks, ExecutionIn
     return { started: true, executionId };
   }
 
+  /**
+   * Local restart only: starts an execution again under the name it already had (claimed when the run
+   * began), so the lock holder's execution name, the run record and the reconciler's liveness check
+   * stay true. The input's `resume` says where the definition picks up.
+   */
+  resume(name: string, input: PipelineInput): void {
+    if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) throw new LocalEngineError(`invalid execution name: ${JSON.stringify(name)}`);
+    if (this.running.has(name)) throw new LocalEngineError(`execution ${name} is already running`);
+    this.launch(name, input);
+  }
+
   async isRunning(executionName: string): Promise<boolean> {
     return this.running.has(executionName);
   }

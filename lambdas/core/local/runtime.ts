@@ -20,6 +20,7 @@ import { createWebhookHandler } from '../../webhook/handler.js';
 import type { WebhookLogger } from '../../webhook/logger.js';
 import { buildEnvironment } from './build-env.js';
 import { bundleBuildRunner, createLocalCodeBuild } from './codebuild.js';
+import { clearStaleWaiterTokens, decideResumption, type Resumption } from './resume.js';
 import { startLocalDynamo, type LocalDynamo } from './dynalite.js';
 import { LocalEngine, type LocalCodeBuild, type LocalFunction } from './engine.js';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -102,8 +103,10 @@ export interface LocalStack {
   locks: EnvironmentLocks;
   engine: LocalEngine;
   remotes: Array<{ repository: string; branch: string; remote: string }>;
-  /** Interrupted runs found (and cleaned up) at start. */
+  /** Runs found in flight at start that could not resume (marked interrupted, locks freed). */
   recovered: string[];
+  /** Runs found in flight at start and resumed: waiting again for their approval, or planning again. */
+  resumed: Array<{ runId: string; environment: string; kind: 'approval' | 'replan'; approvalUrl?: string }>;
   /** The store decorator that sends GitHub feedback; drain() waits for what is in flight. */
   feedback: FeedbackRunStore;
   /** Whether GitHub credentials were found (otherwise feedback is off, said once at start). */
@@ -175,6 +178,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   let dynamo: LocalDynamo | undefined;
   let server: LocalServer | undefined;
   let engine: LocalEngine | undefined;
+  let shuttingDown = false;
   try {
     dynamo = await startLocalDynamo({ ...(options.inMemory ? {} : { path: path.join(dataDir, 'dynamo') }), clock });
     options.intercept?.dynamoClient?.(dynamo.client);
@@ -205,11 +209,21 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const locks = new EnvironmentLocks({ locks: stores.locks, runs, callbacks, clock });
     const pipeline = createPipelineTasks({ runs, approvals: stores.approvals, locks, artifacts, callbacks, clock });
 
-    // Runs that were in flight when tfgate local last stopped cannot resume: say so and free their locks.
+    // Runs that were in flight when tfgate local last stopped pick up where they were (resume.ts):
+    // decided here, before anything can grant a lock; started once the engine exists.
     const recovered: string[] = [];
+    const resumptions: Resumption[] = [];
+    await clearStaleWaiterTokens(config, stores.locks);
     for (const run of await runs.listActive()) {
-      await pipeline({ action: 'executionEnded', runId: run.id, status: 'ABORTED', reason: 'tfgate local stopped while this run was in flight' });
-      recovered.push(run.id);
+      const decision = await decideResumption(run, { config, runs, approvals: stores.approvals, locks: stores.locks, clock });
+      if (decision.kind === 'resume') {
+        resumptions.push(decision.resumption);
+      } else if (decision.kind === 'complete') {
+        await pipeline({ action: 'completeRun', runId: run.id });
+      } else {
+        await pipeline({ action: 'executionEnded', runId: run.id, status: 'ABORTED', reason: decision.reason });
+        recovered.push(run.id);
+      }
     }
 
     const logger: WebhookLogger = {
@@ -286,6 +300,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
       ...(options.onStateEntered ? { onStateEntered: options.onStateEntered } : {}),
       onExecutionEnded: async (outcome) => {
+        // Stopping tfgate local with a data directory on disk leaves the run as it was: the next
+        // start resumes it. An in-memory stack has no next start, so its runs end as interrupted.
+        if (shuttingDown && !options.inMemory) return;
         await pipeline({
           action: 'executionEnded',
           runId: outcome.input.runId,
@@ -296,6 +313,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         });
       },
     });
+
+    // Resumed before the reconciler's first pass, so it finds their executions running.
+    const resumed: LocalStack['resumed'] = [];
+    for (const resumption of resumptions) {
+      engine.resume(resumption.run.executionName, resumption.input);
+      await runs.updateRun(resumption.run.id, { ...(resumption.kind === 'replan' ? { status: 'running' as const } : {}), note: resumption.note }, clock.now());
+      resumed.push({ runId: resumption.run.id, environment: resumption.environment, kind: resumption.kind, ...(resumption.approvalId ? { approvalUrl: `${url}/approvals/${resumption.approvalId}` } : {}) });
+    }
 
     const stopPrinting = printRunChanges(runs, print);
     const reconciler = createReconciler({
@@ -341,16 +366,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       engine,
       remotes,
       recovered,
+      resumed,
       feedback,
       githubFeedback: github.enabled,
       reconciler,
       async close() {
         if (closed) return;
         closed = true;
+        shuttingDown = true;
         await schedules.stop();
         await rm(hookFile, { force: true });
         await runningServer.close();
-        // Executions still running end as interrupted, and their locks are freed, before the store closes.
+        // Builds in flight are stopped (their process groups go); with the data on disk the runs stay
+        // as they are and resume at the next start, an in-memory stack's end as interrupted.
         await runningEngine.stopAll('tfgate local stopped while this run was in flight');
         // The last statuses (interrupted runs) and failure notes need the store still open.
         await feedback.drain(FEEDBACK_DRAIN_AT_CLOSE_MS);
