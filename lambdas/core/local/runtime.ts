@@ -20,6 +20,7 @@ import { createWebhookHandler } from '../../webhook/handler.js';
 import type { WebhookLogger } from '../../webhook/logger.js';
 import { buildEnvironment } from './build-env.js';
 import { bundleBuildRunner, createLocalCodeBuild } from './codebuild.js';
+import { reapLeftoverBuilds } from './build-reaper.js';
 import { clearStaleWaiterTokens, decideResumption, type Resumption } from './resume.js';
 import { startLocalDynamo, type LocalDynamo } from './dynalite.js';
 import { LocalEngine, type LocalCodeBuild, type LocalFunction } from './engine.js';
@@ -213,6 +214,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // decided here, before anything can grant a lock; started once the engine exists.
     const recovered: string[] = [];
     const resumptions: Resumption[] = [];
+    // Builds a killed tfgate local left behind (their process groups, their tfgate-build-* directories).
+    const reaped = await reapLeftoverBuilds(path.join(dataDir, 'run', 'builds'));
+    if (reaped.builds > 0) print(`cleaned up ${reaped.builds} build(s) left by the last stop (${reaped.processes} process(es) stopped)`);
     await clearStaleWaiterTokens(config, stores.locks);
     for (const run of await runs.listActive()) {
       const decision = await decideResumption(run, { config, runs, approvals: stores.approvals, locks: stores.locks, clock });
@@ -292,6 +296,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         logsDir: path.join(dataDir, 'logs'),
         terraform: options.terraform,
         stateDirFor: (repository) => stateDirFor(dataDir, repository),
+        buildsDir: path.join(dataDir, 'run', 'builds'),
         // The user's own environment (credentials, TF_VAR_*, mirrors, proxies), minus tfgate's secrets.
         userEnv: buildEnvironment(options.environment ?? process.env, config.terraform.env ?? {}),
         ...(options.buildEnv ? { extraEnv: options.buildEnv } : {}),
