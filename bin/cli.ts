@@ -10,6 +10,12 @@ import { sendPushEvents } from '../lambdas/core/local/post-receive.js';
 
 /** The `tfgate` command line (../shared/interface.md fixes its surface). */
 
+// `tfgate runs | head -3`: a reader that stops reading ends the output; it is not a crash.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number (0 picks a free one)');
@@ -73,7 +79,7 @@ for (const decision of ['approve', 'reject'] as const) {
     .option('--as <email>', 'the approver you are (signed with the data directory\'s link key)')
     .addOption(dataOption())
     .addOption(urlOption());
-  if (decision === 'reject') command.option('--reason <text>', 'why');
+  command.option('--reason <text>', decision === 'approve' ? 'why (kept with the approval, shown by show and the run page)' : 'why');
   command.action(async (approval: string, options) => approveOrReject(decision, approval, options));
 }
 

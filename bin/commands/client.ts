@@ -55,7 +55,10 @@ interface RunJson {
   createdAt: string;
   error?: string;
   notes?: string[];
-  stages: Array<{ environment: string; status: string; plan?: { add: number; change: number; destroy: number; hasChanges?: boolean }; approval?: { id: string; status: string; by?: string }; error?: string }>;
+  pullRequest?: number;
+  drift?: { detected: boolean; environments: string[] };
+  locations?: Record<string, string>;
+  stages: Array<{ environment: string; status: string; plan?: { add: number; change: number; destroy: number; hasChanges?: boolean }; approval?: { id: string; status: string; by?: string; reason?: string }; error?: string; files?: Record<string, string> }>;
 }
 
 function planText(plan: RunJson['stages'][number]['plan']): string {
@@ -88,14 +91,22 @@ export async function showRun(runId: string, options: ClientOptions): Promise<vo
     return;
   }
   const run = body as RunJson;
-  const lines = [`run ${run.id}: ${run.status}`, `  ${run.repository} ${run.sha} (${run.trigger})`, `  created ${run.createdAt}`];
+  const base = baseUrl(options);
+  const trigger = `${run.trigger}${run.pullRequest !== undefined ? ` #${run.pullRequest}` : ''}`;
+  const lines = [`run ${run.id}: ${run.status}`, `  ${run.repository} ${run.sha} (${trigger})`, `  created ${run.createdAt}`];
+  if (run.pullRequest !== undefined) lines.push(`  pull request: #${run.pullRequest}`);
+  if (run.drift) lines.push(`  drift: ${run.drift.detected ? `found in ${run.drift.environments.join(', ')}` : 'none found'}`);
   if (run.error) lines.push(`  error: ${run.error}`);
   for (const stage of run.stages) {
-    const approval = stage.approval ? ` approval ${stage.approval.id} ${stage.approval.status}${stage.approval.by ? ` by ${stage.approval.by}` : ''}` : '';
+    const approval = stage.approval
+      ? ` approval ${stage.approval.id} ${stage.approval.status}${stage.approval.by ? ` by ${stage.approval.by}` : ''}${stage.approval.reason ? `: ${JSON.stringify(stage.approval.reason)}` : ''}`
+      : '';
     lines.push(`  ${stage.environment}: ${stage.status} ${planText(stage.plan)}${approval}`);
     if (stage.error) lines.push(`    ${stage.error.split('\n').join('\n    ')}`);
+    for (const [what, where] of Object.entries(stage.files ?? {})) lines.push(`    ${what}: ${where.startsWith('/runs/') ? `${base}${where}` : where}`);
   }
   for (const note of run.notes ?? []) lines.push(`  note: ${note}`);
+  for (const [what, where] of Object.entries(run.locations ?? {})) lines.push(`  ${what}: ${where}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
@@ -124,6 +135,9 @@ export async function approveOrReject(decision: 'approve' | 'reject', approvalId
   if (options.reason) form.set('reason', options.reason);
   const result = await call(pageUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
   const message = (result.body as { message?: string }).message ?? JSON.stringify(result.body);
+  if (result.status === 403 && !options.as) {
+    throw new CliError(`${decision} refused (${result.status}): ${message} Say which approver you are with --as EMAIL (tfgate ${decision} ${approvalId} --as EMAIL).`);
+  }
   if (result.status !== 200) throw new CliError(`${decision} refused (${result.status}): ${message}`);
   process.stdout.write(`${message}\n`);
 }

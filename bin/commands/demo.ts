@@ -8,7 +8,7 @@ import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
 import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
 import { startLocalStack, type LocalStack } from '../../lambdas/core/local/runtime.js';
 import { DEMO_CHANGE, STARTER_REPOSITORY } from '../../lambdas/core/local/starter.js';
-import { printBanner, serverInfoFile } from './local.js';
+import { printBanner, printStamped, serverInfoFile, terraformVersionWarning } from './local.js';
 
 export interface DemoOptions {
   autoApprove?: boolean;
@@ -50,9 +50,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const terraform = await locateTerraform(options.terraform !== undefined ? { flag: options.terraform } : {});
   const dataDir = options.data ?? (await mkdtemp(path.join(os.tmpdir(), 'tfgate-demo-')));
   // The demo always uses its own starter configuration, whatever tfgate.yaml the current directory has.
-  const stack = await startLocalStack({ dataDir, cwd: dataDir, port: options.port, terraform: terraform.path, print });
+  const stack = await startLocalStack({ dataDir, cwd: dataDir, port: options.port, terraform: terraform.path, print: printStamped });
   await writeFile(serverInfoFile(stack.dataDir), JSON.stringify({ url: stack.url, pid: process.pid }));
   printBanner(stack, terraform, 'generated');
+  const versionWarning = await terraformVersionWarning(terraform.path, stack.config.terraform.version);
+  if (versionWarning) print(`  warning: ${versionWarning}`);
   try {
     const remote = stack.remotes.find((r) => r.repository === STARTER_REPOSITORY);
     if (!remote) throw new Error('the demo needs the starter repository');
@@ -70,8 +72,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     };
     stack.runs.events.on('approval', onApproval);
 
-    print(`\nPushing a change to ${STARTER_REPOSITORY} (${remote.branch}): one resource updated, one added.`);
-    const sha = await commitAndPush(remote.remote, { files: DEMO_CHANGE, message: 'Scale the cluster to v2 and add an ingress', branch: remote.branch });
+    const message = 'Scale the cluster to v2 and add an ingress';
+    // What the change does is said by its plan, once terraform made it (the counts are printed then).
+    print(`\nPushing a change to ${STARTER_REPOSITORY} (${remote.branch}): "${message}".`);
+    const sha = await commitAndPush(remote.remote, { files: DEMO_CHANGE, message, branch: remote.branch });
 
     const run = await new Promise<Run>((resolve, reject) => {
       // Unattended (--auto-approve) the demo must end by itself; a person deciding takes as long as they take.

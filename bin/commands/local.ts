@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { locateTerraform } from '../../lambdas/core/terraform-locator.js';
 import { startLocalStack, type LocalStack } from '../../lambdas/core/local/runtime.js';
@@ -18,6 +20,26 @@ export function serverInfoFile(dataDir: string): string {
 }
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
+/** Progress lines carry the time they happened (UTC, to the second). */
+export const printStamped = (line: string) => print(`${new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')} ${line}`);
+
+/**
+ * tfgate.yaml's `terraform.version` is what AWS builds install; locally the binary found is used as
+ * it is, so a difference is said at start (a plan made by another version may differ, and state
+ * written by a newer terraform cannot be read by an older one).
+ */
+export async function terraformVersionWarning(binary: string, wanted: string): Promise<string | undefined> {
+  let output: string;
+  try {
+    ({ stdout: output } = await promisify(execFile)(binary, ['version'], { timeout: 15_000, env: { ...process.env, CHECKPOINT_DISABLE: '1' } }));
+  } catch (error) {
+    return `could not ask ${binary} for its version (${(error as Error).message.split('\n')[0]}); tfgate.yaml asks for terraform ${wanted}`;
+  }
+  const found = /v?(\d+\.\d+\.\d+)/.exec(output)?.[1];
+  const core = (version: string) => /^(\d+\.\d+\.\d+)/.exec(version)?.[1];
+  if (!found || core(found) === core(wanted)) return undefined;
+  return `tfgate.yaml asks for terraform ${wanted} (terraform.version), but ${binary} is ${found}; local plans and applies use ${found}`;
+}
 
 export function printBanner(stack: LocalStack, terraform: { path: string; source: string }, secretSource: string): void {
   print(`tfgate local is running (data: ${stack.dataDir}, config: ${stack.configFile})`);
@@ -71,10 +93,12 @@ export async function runLocal(options: LocalOptions): Promise<void> {
     port: options.port,
     terraform: terraform.path,
     ...(webhookSecret ? { webhookSecret } : {}),
-    print,
+    print: printStamped,
   });
   await writeFile(serverInfoFile(stack.dataDir), JSON.stringify({ url: stack.url, pid: process.pid }));
   printBanner(stack, terraform, options.webhookSecret ? '--webhook-secret' : envSecret ? 'TFGATE_WEBHOOK_SECRET' : 'generated');
+  const versionWarning = await terraformVersionWarning(terraform.path, stack.config.terraform.version);
+  if (versionWarning) print(`  warning: ${versionWarning}`);
   print('Push to a remote above to start a run. Ctrl-C stops tfgate local.');
   await new Promise<void>((resolve) => {
     const stop = () => {

@@ -11,6 +11,8 @@ import type { DynamoStores } from '../dynamo/index.js';
 import { createVcsClient, credentialsFromEnv, defaultCloneUrl, GITHUB_FEEDBACK_OFF, LocalGitVcs, type GitHubCredentials } from '../github/index.js';
 import { json, type HttpHandler } from '../http.js';
 import { createApprovalsHandler } from '../../approvals/handler.js';
+import type { RunFiles } from '../../approvals/public-run.js';
+import type { Run } from '../domain/run.js';
 import { createApprovalRequester } from '../../notifier/handler.js';
 import { recordGrantsAsPlanning } from '../../pipeline/grant-recorder.js';
 import { createPipelineTasks } from '../../pipeline/handler.js';
@@ -148,6 +150,28 @@ function stateDirFor(dataDir: string, repository: string): string {
   return path.join(dataDir, 'state', repository.replace('/', '__'));
 }
 
+/** Where a run's outputs are in the data directory (README: "The data directory"). */
+function localFilesOf(dataDir: string, run: Run): RunFiles {
+  const logs = path.join(dataDir, 'logs', run.id);
+  const stages: RunFiles['stages'] = {};
+  for (const stage of run.stages) {
+    const files: Record<string, string> = {};
+    for (const mode of ['plan', 'apply'] as const) {
+      const log = path.join(logs, `${stage.environment}-${mode}.log`);
+      if (existsSync(log)) files[`${mode} log`] = log;
+    }
+    stages[stage.environment] = files;
+  }
+  return {
+    locations: {
+      logs,
+      artifacts: path.join(dataDir, 'artifacts', 'runs', run.id),
+      state: path.join(stateDirFor(dataDir, run.repository), 'terraform.tfstate.d'),
+    },
+    stages,
+  };
+}
+
 function interceptCodeBuild(options: LocalStackOptions, real: LocalCodeBuild): LocalCodeBuild {
   return options.intercept?.codeBuild?.(real) ?? real;
 }
@@ -239,7 +263,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       start: (name: string, input: Parameters<LocalEngine['start']>[1]) => engine!.start(name, input),
     };
     const webhook = createWebhookHandler({ config, secrets: [webhookSecret], stores: { runs, deliveries: stores.deliveries, sequences: stores.sequences }, locks, starter: starterProxy, clock, logger });
-    const pages = createApprovalsHandler({ runs, approvals: stores.approvals, artifacts, callbacks, linkKey, clock });
+    const pages = createApprovalsHandler({ runs, approvals: stores.approvals, artifacts, callbacks, linkKey, clock, localFiles: (run) => localFilesOf(dataDir, run) });
     const unlock: HttpHandler = async (request) => {
       if (request.method !== 'POST') return json(405, { error: 'method not allowed' });
       let body: { repository?: unknown; environment?: unknown; reason?: unknown; by?: unknown; force?: unknown };

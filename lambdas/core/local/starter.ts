@@ -48,5 +48,5 @@ export const STARTER_FILES: Record<string, string> = {
   'README.md': '# example/infrastructure\n\nManaged by tfgate: push to main to plan and apply ops, then approve apps.\n',
 };
 
-/** The change the demo pushes: one resource updated, one added. */
+/** The change the demo pushes: the cluster to v2 plus an ingress (its plan says what that takes). */
 export const DEMO_CHANGE: Record<string, string> = { 'main.tf': exampleMainTf('v2', true) };
