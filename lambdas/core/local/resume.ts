@@ -20,6 +20,8 @@ export interface Resumption {
   /** Said on the run and printed at start. */
   note: string;
   approvalId?: string;
+  /** The token the resumed approval wait uses, already stored with the approval. */
+  firstWaitToken?: string;
 }
 
 export interface ResumeDeps {
@@ -28,6 +30,8 @@ export interface ResumeDeps {
   approvals: ApprovalStore;
   locks: LockStore;
   clock: Clock;
+  /** Makes the token a resumed execution's first wait will use (LocalEngine.presetToken). */
+  presetToken: (executionName: string) => string;
 }
 
 export type ResumeDecision = { kind: 'resume'; resumption: Resumption } | { kind: 'interrupt'; reason: string } | { kind: 'complete' };
@@ -74,6 +78,9 @@ export async function decideResumption(run: Run, deps: ResumeDeps): Promise<Resu
     const lockKey = lockKeyFor(run.repository, stage.environment);
     const holder = await deps.locks.get(lockKey);
     if (approval && approval.runId === run.id && approval.planSha256 === stage.plan.sha256 && holder?.runId === run.id) {
+      // Stored now, before tfgate listens again: a decision posted at once reaches the resumed wait.
+      const firstWaitToken = deps.presetToken(run.executionName);
+      await deps.approvals.attachTaskToken(approval.id, run.id, firstWaitToken);
       // The wait's timeout is what is left of the approval's own; an approval that ran out while
       // tfgate was stopped expires at once, through the definition's own expiry path.
       const remaining = Math.max(1, approval.expiresAt - Math.floor(now.getTime() / 1000));
@@ -89,6 +96,7 @@ export async function decideResumption(run: Run, deps: ResumeDeps): Promise<Resu
           kind: 'approval',
           input,
           approvalId: approval.id,
+          firstWaitToken,
           note: `tfgate local restarted: ${stage.environment} waits again for approval ${approval.id} (the same link, plan sha256 ${approval.planSha256})`,
         },
       };

@@ -243,7 +243,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     if (reaped.builds > 0) print(`cleaned up ${reaped.builds} build(s) left by the last stop (${reaped.processes} process(es) stopped)`);
     await clearStaleWaiterTokens(config, stores.locks);
     for (const run of await runs.listActive()) {
-      const decision = await decideResumption(run, { config, runs, approvals: stores.approvals, locks: stores.locks, clock });
+      const decision = await decideResumption(run, { config, runs, approvals: stores.approvals, locks: stores.locks, clock, presetToken: (name) => LocalEngine.presetTokenFor(name) });
       if (decision.kind === 'resume') {
         resumptions.push(decision.resumption);
       } else if (decision.kind === 'complete') {
@@ -343,10 +343,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       },
     });
 
-    // Resumed before the reconciler's first pass, so it finds their executions running.
+    // Resumed before the reconciler's first pass, so it finds their executions running; and all of
+    // them before the first await, so no request reaches an approval whose wait is not known yet.
+    for (const resumption of resumptions) {
+      engine.resume(resumption.run.executionName, resumption.input, resumption.firstWaitToken ? { firstWaitToken: resumption.firstWaitToken } : {});
+    }
     const resumed: LocalStack['resumed'] = [];
     for (const resumption of resumptions) {
-      engine.resume(resumption.run.executionName, resumption.input);
       await runs.updateRun(resumption.run.id, { ...(resumption.kind === 'replan' ? { status: 'running' as const } : {}), note: resumption.note }, clock.now());
       resumed.push({ runId: resumption.run.id, environment: resumption.environment, kind: resumption.kind, ...(resumption.approvalId ? { approvalUrl: `${url}/approvals/${resumption.approvalId}` } : {}) });
     }
