@@ -78,7 +78,8 @@ export async function listRuns(options: ClientOptions): Promise<void> {
   if (runs.length === 0) process.stdout.write('no runs yet\n');
   for (const run of runs) {
     const stages = run.stages.map((s) => `${s.environment}:${s.status}`).join(' ');
-    process.stdout.write(`${run.id}  ${run.createdAt}  ${run.repository}@${run.sha.slice(0, 8)}  ${run.trigger}  ${run.status}  ${stages}\n`);
+    const trigger = run.drift ? `drift${run.drift.detected ? `(found:${run.drift.environments.join(',')})` : ''}` : run.pullRequest !== undefined ? `${run.trigger}#${run.pullRequest}` : run.trigger;
+    process.stdout.write(`${run.id}  ${run.createdAt}  ${run.repository}@${run.sha.slice(0, 8)}  ${trigger}  ${run.status}  ${stages}\n`);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { ApprovalRecord } from '../core/domain/ports.js';
-import type { PlanSummary, Run, Stage } from '../core/domain/run.js';
+import { isTerminalRun, type PlanSummary, type Run, type Stage } from '../core/domain/run.js';
 import { escapeHtml, stripTerminalEscapes } from '../core/notify/escape.js';
 import { driftOf, type RunFiles } from './public-run.js';
 
@@ -94,11 +94,18 @@ export function decisionPage(kind: 'ok' | 'bad', title: string, message: string,
   return layout(title, `<h1>${escapeHtml(title)}</h1><p class="notice ${kind}" id="decision-result">${escapeHtml(stripTerminalEscapes(message))}</p>${runId ? `<p><a href="/runs/${escapeHtml(runId)}">See the run</a></p>` : ''}`);
 }
 
+/** The trigger as a list shows it: a pull request's number, whether a drift check found drift. */
+function triggerText(run: Run): string {
+  const drift = driftOf(run);
+  if (drift) return drift.detected ? `drift (found in ${drift.environments.join(', ')})` : isTerminalRun(run.status) ? 'drift (none found)' : 'drift';
+  return run.pullRequest !== undefined ? `${run.trigger} #${run.pullRequest}` : run.trigger;
+}
+
 export function runsPage(runs: Run[]): string {
   const rows = runs
     .map(
       (run) =>
-        `<tr><td><a href="/runs/${escapeHtml(run.id)}">${escapeHtml(run.id)}</a></td><td>${escapeHtml(run.repository)}</td><td><code>${escapeHtml(run.sha.slice(0, 12))}</code></td><td>${escapeHtml(run.trigger)}</td><td class="status">${escapeHtml(run.status)}</td><td>${escapeHtml(run.createdAt)}</td></tr>`,
+        `<tr><td><a href="/runs/${escapeHtml(run.id)}">${escapeHtml(run.id)}</a></td><td>${escapeHtml(run.repository)}</td><td><code>${escapeHtml(run.sha.slice(0, 12))}</code></td><td>${escapeHtml(triggerText(run))}</td><td class="status">${escapeHtml(run.status)}</td><td>${escapeHtml(run.createdAt)}</td></tr>`,
     )
     .join('');
   return layout('tfgate runs', `<h1>Runs</h1><table><tr><th>Run</th><th>Repository</th><th>Commit</th><th>Trigger</th><th>Status</th><th>Created</th></tr>${rows}</table>`);

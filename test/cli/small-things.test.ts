@@ -150,6 +150,10 @@ describe('show and the run page', () => {
     expect(driftJson).toMatchObject({ drift: { detected: true, environments: ['ops'] } });
     expect(await pageOf(`${stack.url}/runs/${drifted.id}`)).toContain('drift found in ops');
     expect((await runCli(['show', drifted.id, '--url', stack.url])).stdout).toContain('drift: found in ops');
+    expect((await runCli(['runs', '--url', stack.url])).stdout).toContain(`${drifted.id}  `);
+    expect((await runCli(['runs', '--url', stack.url])).stdout).toMatch(new RegExp(`${drifted.id} .* drift\\(found:ops\\) `));
+    expect(await pageOf(`${stack.url}/runs`)).toContain('drift (found in ops)');
+    expect(await pageOf(`${stack.url}/runs`)).toContain('drift (none found)');
   }, 120_000);
 });
 
