@@ -71,12 +71,13 @@ function buildPids(record: BuildRecord): number[] | 'group' {
   } catch {
     return 'group';
   }
-  const marker = Buffer.from(`${BUILD_MARKER_VARIABLE}=${record.key}\0`);
+  const marker = `${BUILD_MARKER_VARIABLE}=${record.key}`;
   const pids: number[] = [];
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const environ = readFileSync(`/proc/${entry}/environ`);
+      // One whole NUL-separated entry, never a longer name that merely ends the same way.
+      const environ = readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0');
       if (environ.includes(marker)) pids.push(Number(entry));
     } catch {
       // Gone meanwhile, or not ours to read.

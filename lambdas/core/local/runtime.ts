@@ -243,7 +243,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     if (reaped.builds > 0) print(`cleaned up ${reaped.builds} build(s) left by the last stop (${reaped.processes} process(es) stopped)`);
     await clearStaleWaiterTokens(config, stores.locks);
     for (const run of await runs.listActive()) {
-      const decision = await decideResumption(run, { config, runs, approvals: stores.approvals, locks: stores.locks, clock, presetToken: (name) => LocalEngine.presetTokenFor(name) });
+      let decision: Awaited<ReturnType<typeof decideResumption>>;
+      try {
+        decision = await decideResumption(run, { config, runs, approvals: stores.approvals, locks: stores.locks, clock, presetToken: (name) => LocalEngine.presetTokenFor(name) });
+      } catch (error) {
+        // One run that cannot be read back whole must not keep tfgate local from starting.
+        decision = { kind: 'interrupt', reason: `tfgate local restarted and could not resume the run: ${(error as Error).message}` };
+      }
       if (decision.kind === 'resume') {
         resumptions.push(decision.resumption);
       } else if (decision.kind === 'complete') {
