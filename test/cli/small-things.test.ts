@@ -171,6 +171,21 @@ describe('the console', () => {
     expect(lines).toHaveLength(2);
   });
 
+  it('says "apps: superseded" once when a newer push replaces a run waiting for approval', async () => {
+    stack = await startTestStack();
+    const seen = nextApproval(stack);
+    const olderSha = await pushChange(stack, terraformFiles({ cluster: 'v1' }));
+    const older = await runForSha(stack, olderSha);
+    await seen;
+    await waitForStage(stack, older.id, 'apps', 'awaiting_approval');
+    const newerSeen = nextApproval(stack);
+    await pushChange(stack, terraformFiles({ cluster: 'v2' }));
+    await newerSeen;
+    expect((await waitForRun(stack, older.id)).status).toBe('superseded');
+    const superseded = stack.lines.filter((line) => line.includes(`run ${older.id}] apps: superseded`));
+    expect(superseded).toHaveLength(1);
+  }, 120_000);
+
   it('stamps progress lines with the time and warns when terraform is not terraform.version', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-console-'));
     dirs.push(dir);
