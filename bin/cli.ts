@@ -9,8 +9,15 @@ import { runInit } from './commands/init.js';
 import { runLocal } from './commands/local.js';
 import { approveOrReject, showRun, listRuns, unlockEnvironment, CliError } from './commands/client.js';
 import { sendPushEvents } from '../lambdas/core/local/post-receive.js';
+import { LocalPullRequestError, openLocalPullRequest } from '../lambdas/core/local/pull-request.js';
 
 /** The `tfgate` command line (../shared/interface.md fixes its surface). */
+
+// `tfgate runs | head -3`: a reader that stops reading ends the output; it is not a crash.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 
 function port(value: string): number {
   const n = Number(value);
@@ -84,7 +91,7 @@ for (const decision of ['approve', 'reject'] as const) {
     .option('--as <email>', 'the approver you are (signed with the data directory\'s link key)')
     .addOption(dataOption())
     .addOption(urlOption());
-  if (decision === 'reject') command.option('--reason <text>', 'why');
+  command.option('--reason <text>', decision === 'approve' ? 'why (kept with the approval, shown by show and the run page)' : 'why');
   command.action(async (approval: string, options) => approveOrReject(decision, approval, options));
 }
 
@@ -94,9 +101,39 @@ program
   .argument('<env>', 'environment')
   .description('free a stuck environment lock (recorded with who and why)')
   .option('--reason <text>', 'why', 'freed by tfgate unlock')
+  .option('--force', 'free it even though the holding run is still alive (that run then will not apply)')
   .addOption(dataOption())
   .addOption(urlOption())
   .action(async (repo: string, env: string, options) => unlockEnvironment(repo, env, options));
+
+program
+  .command('pr')
+  .argument('<branch>', 'a branch already pushed to the local remote')
+  .description('open (or update) a pull request locally: plans every environment for the branch head, applies nothing')
+  .option('--repo <name>', 'owner/name (default: the only local repository)')
+  .option('--base <branch>', 'the branch it would merge into (default: the repository\'s tracked branch)')
+  .option('--number <n>', 'pull request number (default: the branch keeps the one it got first)', (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive whole number');
+    return n;
+  })
+  .addOption(dataOption())
+  .action(async (branch: string, options: { repo?: string; base?: string; number?: number; data: string }) => {
+    let result;
+    try {
+      result = await openLocalPullRequest({ dataDir: options.data, branch, ...(options.repo ? { repository: options.repo } : {}), ...(options.base ? { base: options.base } : {}), ...(options.number ? { number: options.number } : {}) });
+    } catch (error) {
+      if (error instanceof LocalPullRequestError) throw new CliError(error.message);
+      throw error;
+    }
+    if (result.runId) {
+      process.stdout.write(`pull request #${result.number} ${result.action} for ${branch} (${result.sha.slice(0, 12)}): run ${result.runId} plans it\n`);
+    } else if (result.ignored) {
+      process.stdout.write(`pull request #${result.number} ${result.action} for ${branch}: nothing to run (${result.ignored})\n`);
+    } else {
+      throw new CliError(`the webhook answered ${result.status}${result.error ? `: ${result.error}` : ''}`);
+    }
+  });
 
 program
   .command('post-receive', { hidden: true })

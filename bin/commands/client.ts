@@ -55,7 +55,10 @@ interface RunJson {
   createdAt: string;
   error?: string;
   notes?: string[];
-  stages: Array<{ environment: string; status: string; plan?: { add: number; change: number; destroy: number; hasChanges?: boolean }; approval?: { id: string; status: string; by?: string }; error?: string }>;
+  pullRequest?: number;
+  drift?: { detected: boolean; environments: string[] };
+  locations?: Record<string, string>;
+  stages: Array<{ environment: string; status: string; plan?: { add: number; change: number; destroy: number; hasChanges?: boolean }; approval?: { id: string; status: string; by?: string; reason?: string }; error?: string; files?: Record<string, string> }>;
 }
 
 function planText(plan: RunJson['stages'][number]['plan']): string {
@@ -75,7 +78,8 @@ export async function listRuns(options: ClientOptions): Promise<void> {
   if (runs.length === 0) process.stdout.write('no runs yet\n');
   for (const run of runs) {
     const stages = run.stages.map((s) => `${s.environment}:${s.status}`).join(' ');
-    process.stdout.write(`${run.id}  ${run.createdAt}  ${run.repository}@${run.sha.slice(0, 8)}  ${run.trigger}  ${run.status}  ${stages}\n`);
+    const trigger = run.drift ? `drift${run.drift.detected ? `(found:${run.drift.environments.join(',')})` : ''}` : run.pullRequest !== undefined ? `${run.trigger}#${run.pullRequest}` : run.trigger;
+    process.stdout.write(`${run.id}  ${run.createdAt}  ${run.repository}@${run.sha.slice(0, 8)}  ${trigger}  ${run.status}  ${stages}\n`);
   }
 }
 
@@ -88,14 +92,22 @@ export async function showRun(runId: string, options: ClientOptions): Promise<vo
     return;
   }
   const run = body as RunJson;
-  const lines = [`run ${run.id}: ${run.status}`, `  ${run.repository} ${run.sha} (${run.trigger})`, `  created ${run.createdAt}`];
+  const base = baseUrl(options);
+  const trigger = `${run.trigger}${run.pullRequest !== undefined ? ` #${run.pullRequest}` : ''}`;
+  const lines = [`run ${run.id}: ${run.status}`, `  ${run.repository} ${run.sha} (${trigger})`, `  created ${run.createdAt}`];
+  if (run.pullRequest !== undefined) lines.push(`  pull request: #${run.pullRequest}`);
+  if (run.drift) lines.push(`  drift: ${run.drift.detected ? `found in ${run.drift.environments.join(', ')}` : 'none found'}`);
   if (run.error) lines.push(`  error: ${run.error}`);
   for (const stage of run.stages) {
-    const approval = stage.approval ? ` approval ${stage.approval.id} ${stage.approval.status}${stage.approval.by ? ` by ${stage.approval.by}` : ''}` : '';
+    const approval = stage.approval
+      ? ` approval ${stage.approval.id} ${stage.approval.status}${stage.approval.by ? ` by ${stage.approval.by}` : ''}${stage.approval.reason ? `: ${JSON.stringify(stage.approval.reason)}` : ''}`
+      : '';
     lines.push(`  ${stage.environment}: ${stage.status} ${planText(stage.plan)}${approval}`);
     if (stage.error) lines.push(`    ${stage.error.split('\n').join('\n    ')}`);
+    for (const [what, where] of Object.entries(stage.files ?? {})) lines.push(`    ${what}: ${where.startsWith('/runs/') ? `${base}${where}` : where}`);
   }
   for (const note of run.notes ?? []) lines.push(`  note: ${note}`);
+  for (const [what, where] of Object.entries(run.locations ?? {})) lines.push(`  ${what}: ${where}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
@@ -124,18 +136,29 @@ export async function approveOrReject(decision: 'approve' | 'reject', approvalId
   if (options.reason) form.set('reason', options.reason);
   const result = await call(pageUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
   const message = (result.body as { message?: string }).message ?? JSON.stringify(result.body);
+  if (result.status === 403 && !options.as) {
+    throw new CliError(`${decision} refused (${result.status}): ${message} Say which approver you are with --as EMAIL (tfgate ${decision} ${approvalId} --as EMAIL).`);
+  }
   if (result.status !== 200) throw new CliError(`${decision} refused (${result.status}): ${message}`);
   process.stdout.write(`${message}\n`);
 }
 
-export async function unlockEnvironment(repository: string, environment: string, options: ClientOptions & { reason: string }): Promise<void> {
+export async function unlockEnvironment(repository: string, environment: string, options: ClientOptions & { reason: string; force?: boolean }): Promise<void> {
   const by = process.env.USER || process.env.LOGNAME || 'tfgate unlock';
   const result = await call(`${baseUrl(options)}/local/unlock`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ repository, environment, reason: options.reason, by }),
+    body: JSON.stringify({ repository, environment, reason: options.reason, by, force: options.force === true }),
   });
-  const body = result.body as { released?: boolean; holder?: string; error?: string };
+  const body = result.body as { released?: boolean; holder?: string; holderWasAlive?: boolean; holderStatus?: string; error?: string };
+  if (result.status === 409) throw new CliError(`unlock refused: ${body.error ?? JSON.stringify(body)}`);
   if (result.status !== 200) throw new CliError(`unlock failed (${result.status}): ${body.error ?? JSON.stringify(body)}`);
-  process.stdout.write(body.released ? `freed the ${environment} lock of ${repository} (held by run ${body.holder})\n` : `the ${environment} lock of ${repository} was not held\n`);
+  if (!body.released) {
+    process.stdout.write(`the ${environment} lock of ${repository} was not held\n`);
+    return;
+  }
+  process.stdout.write(`freed the ${environment} lock of ${repository} (held by run ${body.holder})\n`);
+  if (body.holderWasAlive) {
+    process.stdout.write(`run ${body.holder} (${body.holderStatus}) was still alive: it is stopped before its ${environment} apply, which refuses to start without the lock\n`);
+  }
 }

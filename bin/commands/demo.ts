@@ -8,7 +8,7 @@ import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
 import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
 import { startLocalStack, type LocalStack } from '../../lambdas/core/local/runtime.js';
 import { DEMO_CHANGE, DEMO_CHANGE_DESCRIPTION, STARTER_REPOSITORY } from '../../lambdas/core/local/starter.js';
-import { printBanner, serverInfoFile } from './local.js';
+import { printBanner, printStamped, serverInfoFile, terraformVersionWarning } from './local.js';
 
 export interface DemoOptions {
   autoApprove?: boolean;
@@ -50,9 +50,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const terraform = await locateTerraform(options.terraform !== undefined ? { flag: options.terraform } : {});
   const dataDir = options.data ?? (await mkdtemp(path.join(os.tmpdir(), 'tfgate-demo-')));
   // The demo always uses its own starter configuration, whatever tfgate.yaml the current directory has.
-  const stack = await startLocalStack({ dataDir, cwd: dataDir, port: options.port, terraform: terraform.path, print });
+  const stack = await startLocalStack({ dataDir, cwd: dataDir, port: options.port, terraform: terraform.path, print: printStamped });
   await writeFile(serverInfoFile(stack.dataDir), JSON.stringify({ url: stack.url, pid: process.pid }));
   printBanner(stack, terraform, 'generated');
+  const versionWarning = await terraformVersionWarning(terraform.path, stack.config.terraform.version);
+  if (versionWarning) print(`  warning: ${versionWarning}`);
   try {
     const remote = stack.remotes.find((r) => r.repository === STARTER_REPOSITORY);
     if (!remote) throw new Error('the demo needs the starter repository');

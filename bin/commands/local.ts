@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { locateTerraform } from '../../lambdas/core/terraform-locator.js';
 import { startLocalStack, type LocalStack } from '../../lambdas/core/local/runtime.js';
@@ -18,6 +20,26 @@ export function serverInfoFile(dataDir: string): string {
 }
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
+/** Progress lines carry the time they happened (UTC, to the second). */
+export const printStamped = (line: string) => print(`${new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')} ${line}`);
+
+/**
+ * tfgate.yaml's `terraform.version` is what AWS builds install; locally the binary found is used as
+ * it is, so a difference is said at start (a plan made by another version may differ, and state
+ * written by a newer terraform cannot be read by an older one).
+ */
+export async function terraformVersionWarning(binary: string, wanted: string): Promise<string | undefined> {
+  let output: string;
+  try {
+    ({ stdout: output } = await promisify(execFile)(binary, ['version'], { timeout: 15_000, env: { ...process.env, CHECKPOINT_DISABLE: '1' } }));
+  } catch (error) {
+    return `could not ask ${binary} for its version (${(error as Error).message.split('\n')[0]}); tfgate.yaml asks for terraform ${wanted}`;
+  }
+  const found = /v?(\d+\.\d+\.\d+)/.exec(output)?.[1];
+  const core = (version: string) => /^(\d+\.\d+\.\d+)/.exec(version)?.[1];
+  if (!found || core(found) === core(wanted)) return undefined;
+  return `tfgate.yaml asks for terraform ${wanted} (terraform.version), but ${binary} is ${found}; local plans and applies use ${found}`;
+}
 
 export function printBanner(stack: LocalStack, terraform: { path: string; source: string }, secretSource: string): void {
   print(`tfgate local is running (data: ${stack.dataDir}, config: ${stack.configFile})`);
@@ -28,7 +50,14 @@ export function printBanner(stack: LocalStack, terraform: { path: string; source
   for (const remote of stack.remotes) {
     print(`  ${remote.repository}: git push ${remote.remote} HEAD:${remote.branch}`);
   }
-  if (stack.recovered.length > 0) print(`  ${stack.recovered.length} run(s) in flight at the last stop were marked interrupted and their locks freed.`);
+  if (stack.recovered.length > 0) print(`  ${stack.recovered.length} run(s) in flight at the last stop could not resume: marked interrupted and their locks freed.`);
+  for (const resumed of stack.resumed) {
+    print(
+      resumed.kind === 'approval'
+        ? `  run ${resumed.runId} waits again for its ${resumed.environment} approval: ${resumed.approvalUrl}`
+        : `  run ${resumed.runId} was mid-way through ${resumed.environment}: planning it again`,
+    );
+  }
 }
 
 /**
@@ -64,10 +93,12 @@ export async function runLocal(options: LocalOptions): Promise<void> {
     port: options.port,
     terraform: terraform.path,
     ...(webhookSecret ? { webhookSecret } : {}),
-    print,
+    print: printStamped,
   });
   await writeFile(serverInfoFile(stack.dataDir), JSON.stringify({ url: stack.url, pid: process.pid }));
   printBanner(stack, terraform, options.webhookSecret ? '--webhook-secret' : envSecret ? 'TFGATE_WEBHOOK_SECRET' : 'generated');
+  const versionWarning = await terraformVersionWarning(terraform.path, stack.config.terraform.version);
+  if (versionWarning) print(`  warning: ${versionWarning}`);
   print('Push to a remote above to start a run. Ctrl-C stops tfgate local.');
   await new Promise<void>((resolve) => {
     const stop = () => {

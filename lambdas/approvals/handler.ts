@@ -5,7 +5,7 @@ import { systemClock } from '../core/domain/ports.js';
 import type { Run } from '../core/domain/run.js';
 import { html, json, text, type HttpHandler, type HttpRequest, type HttpResponse } from '../core/http.js';
 import { approvalPage, decisionPage, runPage, runsPage } from './pages.js';
-import { publicRun } from './public-run.js';
+import { publicRun, type RunFiles } from './public-run.js';
 
 /**
  * GET/POST /approvals/{id}, GET /runs, GET /runs/{id}, GET /healthz: one handler for the approvals
@@ -22,10 +22,13 @@ export interface ApprovalsDeps {
   linkKey: string;
   clock?: Clock;
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Locally: where a run's logs, artifacts and state are on this machine (shown by show and the run page). */
+  localFiles?: (run: Run) => RunFiles;
 }
 
 const APPROVAL_PATH = /^\/approvals\/([0-9a-f]{32})\/?$/;
 const RUN_PATH = /^\/runs\/([A-Za-z0-9_-]{1,100})\/?$/;
+const PLAN_TEXT_PATH = /^\/runs\/([A-Za-z0-9_-]{1,100})\/([a-z0-9][a-z0-9_-]{0,62})\/plan\.txt$/;
 const MAX_FORM_BYTES = 16 * 1024;
 const MAX_PLAN_TEXT = 200_000;
 
@@ -38,6 +41,18 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     if (!body) return undefined;
     const text = body.toString('utf8');
     return text.length > MAX_PLAN_TEXT ? `${text.slice(0, MAX_PLAN_TEXT)}\n… (cut: the full plan is ${text.length} characters)` : text;
+  }
+
+  function filesOf(run: Run): RunFiles {
+    const local = deps.localFiles?.(run) ?? { locations: {}, stages: {} };
+    const stages: RunFiles['stages'] = {};
+    for (const stage of run.stages) {
+      stages[stage.environment] = {
+        ...(stage.plan ? { plan: `/runs/${run.id}/${stage.environment}/plan.txt` } : {}),
+        ...(local.stages[stage.environment] ?? {}),
+      };
+    }
+    return { locations: local.locations, stages };
   }
 
   /** Why this approver may not decide, or undefined when they may. */
@@ -150,7 +165,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     }
     const decided = result.approval;
     const at = decided.decidedAt ?? clock.now().toISOString();
-    const approvalView = { id: decided.id, status: decided.status, by: who, at };
+    const approvalView = { id: decided.id, status: decided.status, by: who, at, ...(reason ? { reason } : {}) };
     if (status === 'approved') {
       await deps.runs.updateStage(approval.runId, approval.environment, { status: 'applying', approval: approvalView }, clock.now());
       await deps.runs.updateRun(approval.runId, { status: 'running' }, clock.now());
@@ -190,14 +205,22 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
       if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed', { allow: 'GET' });
       const limit = Math.min(Math.max(Number.parseInt(request.query.limit ?? '100', 10) || 100, 1), 500);
       const runs = await deps.runs.list({ limit });
-      return wantsJson(request) ? json(200, { runs: runs.map(publicRun) }) : html(200, runsPage(runs));
+      return wantsJson(request) ? json(200, { runs: runs.map((run) => publicRun(run)) }) : html(200, runsPage(runs));
     }
     const runMatch = RUN_PATH.exec(path);
     if (runMatch) {
       if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed', { allow: 'GET' });
       const run = await deps.runs.get(runMatch[1]!);
       if (!run) return notFound(request, 'run');
-      return wantsJson(request) ? json(200, publicRun(run)) : html(200, runPage(run));
+      return wantsJson(request) ? json(200, publicRun(run, filesOf(run))) : html(200, runPage(run, filesOf(run)));
+    }
+    const planMatch = PLAN_TEXT_PATH.exec(path);
+    if (planMatch) {
+      if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed', { allow: 'GET' });
+      const run = await deps.runs.get(planMatch[1]!);
+      if (!run || !run.stages.some((s) => s.environment === planMatch[2])) return notFound(request, 'plan');
+      const body = await loadPlanText(run, planMatch[2]!);
+      return body === undefined ? notFound(request, 'plan') : text(200, body);
     }
     return wantsJson(request) ? json(404, { error: 'not found' }) : text(404, 'not found');
   };

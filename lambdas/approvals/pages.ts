@@ -1,6 +1,7 @@
 import type { ApprovalRecord } from '../core/domain/ports.js';
-import type { PlanSummary, Run, Stage } from '../core/domain/run.js';
+import { isTerminalRun, type PlanSummary, type Run, type Stage } from '../core/domain/run.js';
 import { escapeHtml, stripTerminalEscapes } from '../core/notify/escape.js';
+import { driftOf, type RunFiles } from './public-run.js';
 
 export { escapeHtml, stripTerminalEscapes };
 
@@ -93,29 +94,47 @@ export function decisionPage(kind: 'ok' | 'bad', title: string, message: string,
   return layout(title, `<h1>${escapeHtml(title)}</h1><p class="notice ${kind}" id="decision-result">${escapeHtml(stripTerminalEscapes(message))}</p>${runId ? `<p><a href="/runs/${escapeHtml(runId)}">See the run</a></p>` : ''}`);
 }
 
+/** The trigger as a list shows it: a pull request's number, whether a drift check found drift. */
+function triggerText(run: Run): string {
+  const drift = driftOf(run);
+  if (drift) return drift.detected ? `drift (found in ${drift.environments.join(', ')})` : isTerminalRun(run.status) ? 'drift (none found)' : 'drift';
+  return run.pullRequest !== undefined ? `${run.trigger} #${run.pullRequest}` : run.trigger;
+}
+
 export function runsPage(runs: Run[]): string {
   const rows = runs
     .map(
       (run) =>
-        `<tr><td><a href="/runs/${escapeHtml(run.id)}">${escapeHtml(run.id)}</a></td><td>${escapeHtml(run.repository)}</td><td><code>${escapeHtml(run.sha.slice(0, 12))}</code></td><td>${escapeHtml(run.trigger)}</td><td class="status">${escapeHtml(run.status)}</td><td>${escapeHtml(run.createdAt)}</td></tr>`,
+        `<tr><td><a href="/runs/${escapeHtml(run.id)}">${escapeHtml(run.id)}</a></td><td>${escapeHtml(run.repository)}</td><td><code>${escapeHtml(run.sha.slice(0, 12))}</code></td><td>${escapeHtml(triggerText(run))}</td><td class="status">${escapeHtml(run.status)}</td><td>${escapeHtml(run.createdAt)}</td></tr>`,
     )
     .join('');
   return layout('tfgate runs', `<h1>Runs</h1><table><tr><th>Run</th><th>Repository</th><th>Commit</th><th>Trigger</th><th>Status</th><th>Created</th></tr>${rows}</table>`);
 }
 
-export function runPage(run: Run): string {
+function fileCell(where: string): string {
+  // Links are the routes' own paths; anything else is a path on the machine running tfgate local.
+  return where.startsWith('/runs/') ? `<a href="${escapeHtml(where)}">${escapeHtml(where)}</a>` : `<code>${escapeHtml(where)}</code>`;
+}
+
+export function runPage(run: Run, files?: RunFiles): string {
   const stages = run.stages
     .map(
       (stage) =>
-        `<tr><td>${escapeHtml(stage.environment)}</td><td class="status">${escapeHtml(stage.status)}</td><td>${escapeHtml(summaryLine(stage.plan))}</td><td>${stage.approval ? `${escapeHtml(stage.approval.status)}${stage.approval.by ? ` by ${escapeHtml(stage.approval.by)}` : ''}` : ''}</td><td>${stage.error ? `<pre>${escapeHtml(stripTerminalEscapes(stage.error))}</pre>` : ''}</td></tr>`,
+        `<tr><td>${escapeHtml(stage.environment)}</td><td class="status">${escapeHtml(stage.status)}</td><td>${escapeHtml(summaryLine(stage.plan))}</td><td class="approval">${stage.approval ? `${escapeHtml(stage.approval.status)}${stage.approval.by ? ` by ${escapeHtml(stage.approval.by)}` : ''}${stage.approval.reason ? `: <q>${escapeHtml(stage.approval.reason)}</q>` : ''}` : ''}</td><td>${stage.error ? `<pre>${escapeHtml(stripTerminalEscapes(stage.error))}</pre>` : ''}</td></tr>`,
     )
     .join('');
+  const drift = driftOf(run);
+  const driftRow = drift ? `<tr><th>Drift</th><td id="run-drift">${drift.detected ? `drift found in ${escapeHtml(drift.environments.join(', '))}` : 'no drift found'}</td></tr>` : '';
+  const fileRows = [
+    ...run.stages.flatMap((stage) => Object.entries(files?.stages[stage.environment] ?? {}).map(([what, where]) => `<tr><th>${escapeHtml(stage.environment)} ${escapeHtml(what)}</th><td>${fileCell(where)}</td></tr>`)),
+    ...Object.entries(files?.locations ?? {}).map(([what, where]) => `<tr><th>${escapeHtml(what)}</th><td>${fileCell(where)}</td></tr>`),
+  ].join('');
   return layout(
     `Run ${run.id}`,
     `<h1>Run ${escapeHtml(run.id)}</h1>
 <table><tr><th>Repository</th><td>${escapeHtml(run.repository)}</td></tr><tr><th>Commit</th><td><code>${escapeHtml(run.sha)}</code></td></tr>
-<tr><th>Ref</th><td>${escapeHtml(run.ref)}</td></tr><tr><th>Trigger</th><td>${escapeHtml(run.trigger)}${run.pullRequest ? ` #${escapeHtml(run.pullRequest)}` : ''}</td></tr>
+<tr><th>Ref</th><td>${escapeHtml(run.ref)}</td></tr><tr><th>Trigger</th><td id="run-trigger">${escapeHtml(run.trigger)}${run.pullRequest ? ` (pull request #${escapeHtml(run.pullRequest)})` : ''}</td></tr>${driftRow}
 <tr><th>Status</th><td class="status" id="run-status">${escapeHtml(run.status)}</td></tr>${run.error ? `<tr><th>Error</th><td><pre>${escapeHtml(stripTerminalEscapes(run.error))}</pre></td></tr>` : ''}</table>
-<h2>Stages</h2><table><tr><th>Environment</th><th>Status</th><th>Plan</th><th>Approval</th><th>Error</th></tr>${stages}</table>`,
+<h2>Stages</h2><table><tr><th>Environment</th><th>Status</th><th>Plan</th><th>Approval</th><th>Error</th></tr>${stages}</table>${fileRows ? `\n<h2>Files</h2><table id="run-files">${fileRows}</table>` : ''}`,
   );
 }

@@ -1,7 +1,23 @@
 import type { Run } from '../core/domain/run.js';
 
+/** Where a run's outputs are: links served by the routes, and (locally) paths on this machine. */
+export interface RunFiles {
+  /** Run-wide, e.g. the local logs, artifacts and state directories. */
+  locations: Record<string, string>;
+  /** Per environment, e.g. the plan text link and the local build log paths. */
+  stages: Record<string, Record<string, string>>;
+}
+
+/** A drift run (scheduled plan of every environment) says whether it found drift, and where. */
+export function driftOf(run: Run): { detected: boolean; environments: string[] } | undefined {
+  if (run.trigger !== 'drift') return undefined;
+  const environments = run.stages.filter((stage) => stage.plan?.hasChanges === true).map((stage) => stage.environment);
+  return { detected: environments.length > 0, environments };
+}
+
 /** The run as `--json` and `Accept: application/json` show it (../shared/interface.md), without internals. */
-export function publicRun(run: Run): Record<string, unknown> {
+export function publicRun(run: Run, files?: RunFiles): Record<string, unknown> {
+  const drift = driftOf(run);
   return {
     id: run.id,
     repository: run.repository,
@@ -17,12 +33,15 @@ export function publicRun(run: Run): Record<string, unknown> {
     ...(run.pusher ? { pusher: run.pusher } : {}),
     ...(run.message ? { message: run.message } : {}),
     ...(run.notes && run.notes.length > 0 ? { notes: run.notes } : {}),
+    ...(drift ? { drift } : {}),
+    ...(files && Object.keys(files.locations).length > 0 ? { locations: files.locations } : {}),
     stages: run.stages.map((stage) => ({
       environment: stage.environment,
       status: stage.status,
       ...(stage.plan ? { plan: stage.plan } : {}),
       ...(stage.approval ? { approval: stage.approval } : {}),
       ...(stage.error ? { error: stage.error } : {}),
+      ...(files?.stages[stage.environment] && Object.keys(files.stages[stage.environment]!).length > 0 ? { files: files.stages[stage.environment] } : {}),
       transitions: stage.transitions,
     })),
   };

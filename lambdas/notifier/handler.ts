@@ -45,6 +45,8 @@ export interface NotifierDeps {
   supersede?: { locks: LockStore; callbacks: TaskCallbacks };
   clock?: Clock;
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Resumed waits (local restart): a decision taken while no execution waited is passed on at once. */
+  callbacks?: TaskCallbacks;
 }
 
 /** Plan text shown in a notification or page is bounded; the full text stays in the artifact store. */
@@ -58,6 +60,8 @@ export function createApprovalRequester(deps: NotifierDeps): (payload: unknown) 
     const request = parsed.data;
     const run = await deps.runs.get(request.runId);
     if (!run) throw new NotifierError(`run ${request.runId} not found`);
+    const resumed = await resumeApproval(deps, run, request);
+    if (resumed) return resumed;
     const environment = findRepository(deps.config, run.repository)?.environments.find((env) => env.name === request.environment);
     const policy = environment?.approval;
     const now = clock.now();
@@ -99,6 +103,33 @@ export function createApprovalRequester(deps: NotifierDeps): (payload: unknown) 
     }
     return { approvalId: approval.id };
   };
+}
+
+/**
+ * A run resumed after a restart waits again for the approval it already had: same record, same id,
+ * same links (nobody is notified twice); only the waiting token is new. A decision that landed while
+ * no execution waited is delivered to the new wait straight away.
+ */
+async function resumeApproval(deps: NotifierDeps, run: Run, request: z.infer<typeof requestSchema>): Promise<{ approvalId: string; resumed: true } | undefined> {
+  const approvalId = run.stages.find((s) => s.environment === request.environment)?.approval?.id;
+  if (!approvalId) return undefined;
+  const existing = await deps.approvals.get(approvalId);
+  // Only the very plan that approval is about: a different plan needs a new approval.
+  if (!existing || existing.runId !== run.id || existing.environment !== request.environment || existing.planSha256 !== request.planSha256) return undefined;
+  const attached = await deps.approvals.attachTaskToken(approvalId, run.id, request.taskToken);
+  const approval = attached.approval;
+  if (!approval) return undefined;
+  if (!attached.decided) {
+    const callbacks = deps.callbacks ?? deps.supersede?.callbacks;
+    if (!callbacks) throw new NotifierError(`approval ${approvalId} was decided (${approval.status}) while no execution waited, and there is no way to pass that on`);
+    const who = approval.decidedBy ?? 'someone';
+    if (approval.status === 'approved') await callbacks.sendTaskSuccess(request.taskToken, { approvalId, approvedBy: who, planSha256: approval.planSha256 });
+    else if (approval.status === 'rejected') await callbacks.sendTaskFailure(request.taskToken, 'tfgate.Rejected', `by ${who}${approval.reason ? `: ${approval.reason}` : ''}`);
+    else if (approval.status === 'superseded') await callbacks.sendTaskFailure(request.taskToken, 'tfgate.Superseded', approval.reason ?? 'superseded by a newer push');
+    // expired: the wait's own (short) timeout ends it as expired.
+  }
+  deps.log?.('waiting again for an approval after a restart', { runId: run.id, environment: request.environment, approvalId, status: approval.status });
+  return { approvalId, resumed: true };
 }
 
 /**

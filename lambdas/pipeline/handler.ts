@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { EnvironmentLocks } from '../core/domain/locks.js';
+import { LockLostError, type EnvironmentLocks } from '../core/domain/locks.js';
 import type { ApprovalStore, ArtifactStore, Clock, RunStore, TaskCallbacks } from '../core/domain/ports.js';
 import { systemClock } from '../core/domain/ports.js';
 import { isTerminalRun, TERMINAL_STAGE_STATUSES, type PlanSummary, type Run, type RunStatus, type StageStatus } from '../core/domain/run.js';
@@ -42,12 +42,18 @@ const payloadSchema = z.discriminatedUnion('action', [
     approvalTimeoutSeconds: z.number().int().nonnegative().optional(),
   }),
   z.object({ action: z.literal('afterPlan'), ...base, requiresApproval: z.boolean() }),
+  z.object({
+    action: z.literal('checkLock'),
+    ...base,
+    /** The grant the lock wait returned (`$.lock`): its holder's fencing number is what the apply may use. */
+    lock: z.object({ holder: z.object({ runId: z.string(), fence: z.number().int().nonnegative() }).partial().optional() }).passthrough().nullable().optional(),
+  }),
   z.object({ action: z.literal('finishStage'), ...base, outcome: z.enum(['apply', 'approve', 'done']) }),
   z.object({
     action: z.literal('failStage'),
     ...base,
     kind: z.enum(['failed', 'rejected', 'expired', 'superseded']),
-    during: z.enum(['lock', 'plan', 'apply', 'task', 'approval']),
+    during: z.enum(['lock', 'plan', 'apply', 'task', 'approval', 'fence']),
     error: taskError.optional(),
   }),
   z.object({ action: z.literal('completeRun'), runId: z.string().min(1) }),
@@ -193,6 +199,15 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
         if (next === 'apply') await runs.updateStage(payload.runId, payload.environment, { status: 'applying' }, now);
         return { next, planSha256: summary.sha256 } satisfies AfterPlanResult;
       }
+      case 'checkLock': {
+        // The apply build starts only if the run still holds the environment's lock under the fencing
+        // number it was granted: an operator's `tfgate unlock --force` (or a lease takeover) stops it here.
+        if (payload.mode !== 'deploy') return { ok: true };
+        const fence = payload.lock?.holder?.fence;
+        if (fence === undefined) throw new LockLostError(`the ${payload.environment} lock grant carries no fencing number; refusing to apply`);
+        const holder = await locks.checkFence(payload.repository, payload.environment, payload.runId, fence);
+        return { ok: true, fence: holder.fence };
+      }
       case 'finishStage': {
         const run = await mustGetRun(payload.runId);
         const stage = run.stages.find((s) => s.environment === payload.environment);
@@ -225,6 +240,8 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
               message = `the ${payload.during} build did not finish within its timeout (timeouts.${payload.during}) and was stopped`;
             } else if (payload.during === 'plan' || payload.during === 'apply') {
               message = await buildError(run.id, payload.environment, payload.during, cause);
+            } else if (payload.during === 'fence') {
+              message = lambdaErrorMessage(cause);
             } else if (payload.during === 'lock' && payload.error?.Error === 'States.Timeout') {
               message = `waited too long for the ${payload.environment} lock`;
             } else {

@@ -1,10 +1,14 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
 import { runCli, slowTerraform, startLocalProcess, type LocalProcess } from '../support/cli-process.js';
-import { configYaml, terraformFiles } from '../support/local-stack.js';
+import { configYaml, decideThroughPage, TERRAFORM_DOUBLE, terraformFiles } from '../support/local-stack.js';
+
+const TERRAFORM = existsSync('/usr/local/bin/terraform') ? '/usr/local/bin/terraform' : TERRAFORM_DOUBLE;
 
 /** `tfgate local` killed outright in the middle of a run, then started again on the same data directory. */
 
@@ -42,8 +46,16 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 
 const finished = (status: string) => !['running', 'awaiting_approval'].includes(status);
 
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 describe('tfgate local killed during a run', () => {
-  it('keeps finished runs, marks the one in flight interrupted, frees its locks', async () => {
+  it('keeps finished runs, plans again what was mid-build, and keeps its locks consistent', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-restart-'));
     dirs.push(dir);
     const config = path.join(dir, 'tfgate.yaml');
@@ -57,19 +69,20 @@ describe('tfgate local killed during a run', () => {
     await waitFor('the first run to finish', async () => (await runs(first.url)).find((r) => r.sha === doneSha && finished(r.status)), 120_000);
 
     const cutSha = await commitAndPush(first.remote, { files: terraformFiles({ network: 'two' }), message: 'two', branch: 'main' });
-    await waitFor('the second run to be planning', async () =>
+    const cutBefore = await waitFor('the second run to be planning', async () =>
       (await runs(first.url)).find((r) => r.sha === cutSha && r.stages.some((s) => s.status === 'planning' || s.status === 'applying')),
     );
     expect(await first.stop('SIGKILL')).toBe(null);
 
     const second = await startLocalProcess(args);
     processes.push(second);
-    expect(second.output()).toContain('1 run(s) in flight at the last stop were marked interrupted');
-    const after = await runs(second.url);
-    expect(after.find((r) => r.sha === doneSha)?.status).toBe('succeeded');
-    const cut = after.find((r) => r.sha === cutSha)!;
-    expect(cut.status).toBe('interrupted');
-    expect(cut.error).toContain('tfgate local stopped while this run was in flight');
+    expect(second.output()).toMatch(new RegExp(`run ${cutBefore.id} was mid-way through (ops|apps): planning it again`));
+    expect((await runs(second.url)).find((r) => r.sha === doneSha)?.status).toBe('succeeded');
+    // The run that was cut goes on from where it was and finishes; it is not abandoned.
+    const cut = await waitFor('the cut run to finish', async () => (await runs(second.url)).find((r) => r.sha === cutSha && finished(r.status)), 120_000);
+    expect(cut.status).toBe('succeeded');
+    expect(cut.stages.map((s) => s.status)).toEqual(['applied', 'applied']);
+    expect((cut as RunJson & { notes?: string[] }).notes?.join('\n')).toContain('is planned again');
 
     // Its locks are free: the unlock command finds nothing to free, and a new push runs to the end.
     for (const env of ['ops', 'apps']) {
@@ -79,5 +92,47 @@ describe('tfgate local killed during a run', () => {
     const nextSha = await commitAndPush(second.remote, { files: terraformFiles({ network: 'three' }), message: 'three', branch: 'main' });
     const next = await waitFor('the third run to finish', async () => (await runs(second.url)).find((r) => r.sha === nextSha && finished(r.status)), 120_000);
     expect(next.status).toBe('succeeded');
-  });
+  }, 300_000);
+
+  it('keeps a pending approval: after a restart the same link approves and apps is applied', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-restart-approval-'));
+    dirs.push(dir);
+    const config = path.join(dir, 'tfgate.yaml');
+    await writeFile(config, configYaml({ approval: '1h' }));
+    const port = String(await freePort());
+    const args = ['--data', path.join(dir, 'data'), '--config', config, '--terraform', TERRAFORM, '--port', port];
+
+    const first = await startLocalProcess(args);
+    processes.push(first);
+    const sha = await commitAndPush(first.remote, { files: terraformFiles({ cluster: 'v1', ingress: 'on' }), message: 'one', branch: 'main' });
+    const waiting = await waitFor('apps to wait for approval', async () =>
+      (await runs(first.url)).find((r) => r.sha === sha && r.stages.some((s) => s.environment === 'apps' && s.status === 'awaiting_approval')),
+    120_000);
+    const link = await waitFor('the approval link on the console', async () => /approve or reject[^:]*: (http:\/\/\S+\/approvals\/\S+)/.exec(first.output())?.[1]);
+    const approvalBefore = (waiting.stages.find((s) => s.environment === 'apps') as { approval?: { id: string } }).approval!.id;
+    const planBefore = (waiting.stages.find((s) => s.environment === 'apps') as { plan?: { sha256: string } }).plan!.sha256;
+    expect(link).toContain(approvalBefore);
+    expect(await first.stop('SIGKILL')).toBe(null);
+
+    const second = await startLocalProcess(args);
+    processes.push(second);
+    expect(second.url).toBe(first.url);
+    expect(second.output()).toContain(`run ${waiting.id} waits again for its apps approval: ${second.url}/approvals/${approvalBefore}`);
+    const resumed = (await runs(second.url)).find((r) => r.id === waiting.id)!;
+    expect(resumed.status).toBe('awaiting_approval');
+
+    // The very link sent before the restart decides it.
+    const decided = await decideThroughPage(link, 'approve');
+    expect(decided.status).toBe(200);
+    const done = await waitFor('the run to finish', async () => (await runs(second.url)).find((r) => r.id === waiting.id && finished(r.status)), 120_000);
+    expect(done.status).toBe('succeeded');
+    const apps = done.stages.find((s) => s.environment === 'apps') as { status: string; plan?: { sha256: string }; approval?: { id: string; status: string } };
+    expect(apps.status).toBe('applied');
+    expect(apps.approval).toMatchObject({ id: approvalBefore, status: 'approved' });
+    expect(apps.plan?.sha256).toBe(planBefore);
+    for (const env of ['ops', 'apps']) {
+      const unlock = await runCli(['unlock', 'acme/infrastructure', env, '--url', second.url, '--reason', 'checking']);
+      expect(unlock.stdout).toContain('was not held');
+    }
+  }, 300_000);
 });

@@ -34,6 +34,17 @@ function makeApproval(id: string): ApprovalRecord {
 }
 
 describe('DynamoApprovalStore', () => {
+  it('gives a pending approval of the same run a new waiting token, and nothing once decided', async () => {
+    const approval = makeApproval('7e'.repeat(16));
+    await dynamo.stores.approvals.create(approval);
+    expect(await dynamo.stores.approvals.attachTaskToken(approval.id, 'another-run', 'stolen')).toMatchObject({ decided: false, approval: { taskToken: approval.taskToken } });
+    const attached = await dynamo.stores.approvals.attachTaskToken(approval.id, 'run-1', 'token-after-restart');
+    expect(attached).toMatchObject({ decided: true, approval: { id: approval.id, status: 'pending', taskToken: 'token-after-restart' } });
+    await dynamo.stores.approvals.decide(approval.id, { status: 'approved', by: 'alice@example.com' }, beforeDeadline);
+    const late = await dynamo.stores.approvals.attachTaskToken(approval.id, 'run-1', 'too-late');
+    expect(late).toMatchObject({ decided: false, approval: { status: 'approved', taskToken: 'token-after-restart' } });
+  });
+
   it('creates an approval once and reads it back', async () => {
     const approval = makeApproval('a'.repeat(32));
     await dynamo.stores.approvals.create(approval);

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LockHolder } from '../../lambdas/core/domain/ports.js';
+import type { LockClaim } from '../../lambdas/core/domain/ports.js';
 import { startDynalite, type TestDynamo } from '../support/dynalite.js';
 
 let dynamo: TestDynamo;
@@ -13,8 +13,9 @@ afterAll(async () => {
 
 const NOW = 1_700_000_000;
 
-function holder(runId: string, leaseExpiresAt = NOW + 600, sequence = 1): LockHolder {
-  return { runId, sequence, executionName: `exec-${runId}`, acquiredAt: new Date(NOW * 1000).toISOString(), leaseExpiresAt };
+/** With an explicit fence (1) so results compare equal; `fence: null` lets the store issue one. */
+function holder(runId: string, leaseExpiresAt = NOW + 600, sequence = 1, fence: number | null = 1): LockClaim {
+  return { runId, sequence, executionName: `exec-${runId}`, acquiredAt: new Date(NOW * 1000).toISOString(), leaseExpiresAt, ...(fence === null ? {} : { fence }) };
 }
 
 describe('DynamoLockStore holder', () => {
@@ -80,6 +81,24 @@ describe('DynamoLockStore holder', () => {
     const takeover = await dynamo.stores.locks.tryAcquire(lockKey, holder('run-b', NOW + 600), NOW + 11);
     expect(takeover).toEqual({ acquired: true, holder: holder('run-b', NOW + 600), previous: holder('run-a', NOW + 10) });
     expect(await dynamo.stores.locks.release(lockKey, 'run-a')).toBe(false);
+  });
+
+  it('issues a growing fencing number to every new holder, also after a forced release', async () => {
+    const lockKey = 'acme/fence#ops';
+    const first = await dynamo.stores.locks.tryAcquire(lockKey, holder('run-a', NOW + 600, 1, null), NOW);
+    expect(first.acquired && first.holder.fence).toBe(1);
+    expect((await dynamo.stores.locks.get(lockKey))?.fence).toBe(1);
+    // A loser's number is spent, never handed out again.
+    const loser = await dynamo.stores.locks.tryAcquire(lockKey, holder('run-b', NOW + 600, 2, null), NOW);
+    expect(loser).toMatchObject({ acquired: false, holder: { runId: 'run-a', fence: 1 } });
+    expect((await dynamo.stores.locks.forceRelease(lockKey))?.fence).toBe(1);
+    const second = await dynamo.stores.locks.tryAcquire(lockKey, holder('run-a', NOW + 600, 1, null), NOW);
+    expect(second.acquired && second.holder.fence).toBe(3);
+    // The holder refreshing with its own number keeps it.
+    const refreshed = await dynamo.stores.locks.tryAcquire(lockKey, holder('run-a', NOW + 900, 1, 3), NOW);
+    expect(refreshed.acquired && refreshed.holder.fence).toBe(3);
+    expect(await dynamo.stores.locks.listQueue(lockKey)).toEqual([]);
+    expect(await dynamo.stores.locks.listEvents(lockKey)).toEqual([]);
   });
 
   it('force-releases whoever holds the lock and lists held locks', async () => {

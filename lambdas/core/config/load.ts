@@ -32,7 +32,8 @@ export interface TfgateConfig {
     email?: { from: string; smtp?: { host: string; port: number } };
   };
   github: { apiUrl: string };
-  terraform: { version: string };
+  /** `env`: local builds only (build-env.ts); absent means the default rule. */
+  terraform: { version: string; env?: { allow?: string[]; deny: string[] } };
   timeouts: { planSeconds: number; applySeconds: number; lockWaitSeconds: number };
 }
 
@@ -155,7 +156,7 @@ function toConfig(raw: RawConfig): TfgateConfig {
     })),
     notifications: raw.notifications,
     github: raw.github,
-    terraform: raw.terraform,
+    terraform: { version: raw.terraform.version, ...(raw.terraform.env ? { env: { deny: raw.terraform.env.deny, ...(raw.terraform.env.allow ? { allow: raw.terraform.env.allow } : {}) } } : {}) },
     timeouts: {
       planSeconds: seconds(raw.timeouts.plan),
       applySeconds: seconds(raw.timeouts.apply),

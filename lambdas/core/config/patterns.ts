@@ -14,6 +14,8 @@ export const DIRECTORY = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._\/-]{1,20
 export const EMAIL = /^[^\s@<>"']+@[^\s@<>"']+\.[^\s@<>"']+$/;
 export const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]+$/;
 export const TERRAFORM_VERSION = /^\d+\.\d+\.\d+(?:-[A-Za-z0-9.]+)?$/;
+// terraform.env allow/deny entries: a variable name, or a name prefix ending in `*` (TF_VAR_*).
+export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}\*?$/;
 export const DRIFT_SCHEDULE = /^rate\(\d+ (?:minute|minutes|hour|hours|day|days)\)$/;
 
 // Step Functions waits are capped well below the execution limit, and below the 24.8 days a Node timer

@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import type { RepositoryConfig, TfgateConfig } from './load.js';
-import { BRANCH_NAME, DIRECTORY, DRIFT_SCHEDULE, EMAIL, ENVIRONMENT_NAME, isSafeCloneUrl, MAX_WAIT_SECONDS, REPOSITORY_NAME, ROLE_ARN, TERRAFORM_VERSION } from './patterns.js';
+import { BRANCH_NAME, DIRECTORY, DRIFT_SCHEDULE, EMAIL, ENV_NAME_PATTERN, ENVIRONMENT_NAME, isSafeCloneUrl, MAX_WAIT_SECONDS, REPOSITORY_NAME, ROLE_ARN, TERRAFORM_VERSION } from './patterns.js';
 
 /**
  * The configuration as the Lambda functions receive it (CONFIG): tfgate.yaml already validated and
@@ -54,7 +54,10 @@ const resolvedConfig = z.strictObject({
     ),
   }),
   github: z.strictObject({ apiUrl: z.url() }),
-  terraform: z.strictObject({ version: matching(TERRAFORM_VERSION, 'must be a version like 1.9.8') }),
+  terraform: z.strictObject({
+    version: matching(TERRAFORM_VERSION, 'must be a version like 1.9.8'),
+    env: z.optional(z.strictObject({ allow: z.optional(z.array(matching(ENV_NAME_PATTERN, 'must be a variable name or prefix*'))), deny: z.array(matching(ENV_NAME_PATTERN, 'must be a variable name or prefix*')) })),
+  }),
   timeouts: z.strictObject({ planSeconds: waitSeconds, applySeconds: waitSeconds, lockWaitSeconds: waitSeconds }),
 });
 

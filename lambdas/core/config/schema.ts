@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseDurationSeconds } from './duration.js';
-import { BRANCH_NAME, DIRECTORY, DRIFT_SCHEDULE, EMAIL, ENVIRONMENT_NAME, isSafeCloneUrl, MAX_WAIT_SECONDS, REPOSITORY_NAME, ROLE_ARN, TERRAFORM_VERSION } from './patterns.js';
+import { BRANCH_NAME, DIRECTORY, DRIFT_SCHEDULE, EMAIL, ENV_NAME_PATTERN, ENVIRONMENT_NAME, isSafeCloneUrl, MAX_WAIT_SECONDS, REPOSITORY_NAME, ROLE_ARN, TERRAFORM_VERSION } from './patterns.js';
 
 /**
  * The schema of tfgate.yaml. Everything a run does is decided by these values, and several of them
@@ -76,7 +76,16 @@ export const configSchema = z
       .default({}),
     github: z.strictObject({ apiUrl: z.url().default('https://api.github.com') }).default({ apiUrl: 'https://api.github.com' }),
     terraform: z
-      .strictObject({ version: z.string().regex(TERRAFORM_VERSION, 'must be a version like 1.9.8').default('1.9.8') })
+      .strictObject({
+        version: z.string().regex(TERRAFORM_VERSION, 'must be a version like 1.9.8').default('1.9.8'),
+        // Local builds: which of the user's environment variables reach terraform (see build-env.ts).
+        env: z
+          .strictObject({
+            allow: z.array(z.string().regex(ENV_NAME_PATTERN, 'must be a variable name, or a prefix ending in * (like TF_VAR_*)')).optional(),
+            deny: z.array(z.string().regex(ENV_NAME_PATTERN, 'must be a variable name, or a prefix ending in * (like TF_VAR_*)')).default([]),
+          })
+          .optional(),
+      })
       .default({ version: '1.9.8' }),
     timeouts: z
       .strictObject({ plan: duration('1h'), apply: duration('2h'), lockWait: duration('48h') })

@@ -7,7 +7,7 @@
  * is never missed; the single-item conditions in the LockStore make sure it is never doubled.
  */
 import { NotFoundError, TfgateError } from './errors.js';
-import type { Clock, LockEvent, LockHolder, LockStore, QueueEntry, RunStore, TaskCallbacks } from './ports.js';
+import type { Clock, LockClaim, LockEvent, LockHolder, LockStore, QueueEntry, RunStore, TaskCallbacks } from './ports.js';
 import { systemClock } from './ports.js';
 import { isTerminalRun, type Run } from './run.js';
 import { lockKeyFor } from '../dynamo/table-layout.js';
@@ -15,6 +15,17 @@ import { lockKeyFor } from '../dynamo/table-layout.js';
 export class LockOrderingError extends TfgateError {
   override name = 'LockOrderingError';
 }
+
+/** The run no longer holds the lock with the fencing number it was granted: it must not apply. */
+export class LockLostError extends TfgateError {
+  override name = 'LockLostError';
+}
+
+/** `tfgate unlock`'s outcome: a live holder is only freed when the operator forces it. */
+export type UnlockOutcome =
+  | { kind: 'not_held' }
+  | { kind: 'freed'; holder: LockHolder; run?: Run; wasAlive: boolean }
+  | { kind: 'refused'; holder: LockHolder; run: Run };
 
 export interface LockRequest {
   runId: string;
@@ -149,12 +160,14 @@ export class EnvironmentLocks {
       const headHolds = holder?.runId === head.runId;
       if (headHolds && !head.taskToken) return { holder };
 
-      const candidate: LockHolder = {
+      const candidate: LockClaim = {
         runId: head.runId,
         sequence: head.sequence,
         executionName: head.executionName,
         acquiredAt: headHolds && holder ? holder.acquiredAt : now.toISOString(),
         leaseExpiresAt: nowEpoch + (head.leaseSeconds ?? this.reserveLeaseSeconds),
+        // The same holder keeps its fencing number; anyone new gets the next one from the store.
+        ...(headHolds && holder ? { fence: holder.fence } : {}),
       };
       const acquired = await this.locks.tryAcquire(lockKey, candidate, nowEpoch);
       if (!acquired.acquired) continue;
@@ -240,6 +253,45 @@ export class EnvironmentLocks {
     }
     await this.grantNext(lockKey);
     return holder;
+  }
+
+  /**
+   * `tfgate unlock`. A lock whose holder run is still alive (not ended) is freed only with `force`,
+   * and the answer names that run: it will not apply, because its apply checks the fencing number.
+   */
+  async unlock(repository: string, environment: string, operator: { by: string; reason: string; force: boolean }): Promise<UnlockOutcome> {
+    const current = await this.locks.get(lockKeyFor(repository, environment));
+    if (!current) {
+      await this.grantNext(lockKeyFor(repository, environment));
+      return { kind: 'not_held' };
+    }
+    const run = await this.runs.get(current.runId);
+    const alive = run !== undefined && !isTerminalRun(run.status);
+    if (alive && !operator.force) return { kind: 'refused', holder: current, run };
+    const freed = await this.forceRelease(repository, environment, { by: operator.by, reason: operator.reason });
+    if (!freed) return { kind: 'not_held' };
+    return { kind: 'freed', holder: freed, ...(run ? { run } : {}), wasAlive: alive };
+  }
+
+  /**
+   * The fence check before an apply: passes only while `runId` holds the lock with `fence`. Otherwise
+   * throws LockLostError saying what happened (who freed it and why, when the history says).
+   */
+  async checkFence(repository: string, environment: string, runId: string, fence: number): Promise<LockHolder> {
+    const lockKey = lockKeyFor(repository, environment);
+    const holder = await this.locks.get(lockKey);
+    if (holder && holder.runId === runId && holder.fence === fence) return holder;
+    const events = await this.locks.listEvents(lockKey).catch(() => [] as LockEvent[]);
+    const freed = events
+      .filter((event) => (event.kind === 'forced_release' && event.runId === runId) || (event.kind === 'expired_takeover' && event.reason?.includes(runId)))
+      .pop();
+    const how = freed?.kind === 'forced_release'
+      ? `it was freed by ${freed.by ?? 'an operator'} at ${freed.at}${freed.reason ? ` (${freed.reason})` : ''}`
+      : freed?.kind === 'expired_takeover'
+        ? `its lease expired and it was taken over at ${freed.at}`
+        : 'it was freed';
+    const now = !holder ? 'nobody holds it now' : holder.runId === runId ? `this run holds it again under fencing number ${holder.fence}` : `run ${holder.runId} holds it now (fencing number ${holder.fence})`;
+    throw new LockLostError(`the ${environment} lock granted to this run under fencing number ${fence} is no longer its own: ${how}, and ${now}; refusing to apply`);
   }
 
   /** Extends the holder's lease; false when the run no longer holds the lock. */

@@ -65,7 +65,15 @@ export interface LockHolder {
   acquiredAt: string;
   /** Epoch seconds. A number, compared in the condition expression; TTL is only clean-up. */
   leaseExpiresAt: number;
+  /**
+   * Fencing number: grows with every new holder of this lock (never reused, also across releases).
+   * An apply starts only while its run still holds the lock with the number it was granted.
+   */
+  fence: number;
 }
+
+/** What a caller asks to hold: without a fence the store issues the next one (a new holder). */
+export type LockClaim = Omit<LockHolder, 'fence'> & { fence?: number };
 
 export interface QueueEntry {
   runId: string;
@@ -96,7 +104,7 @@ export interface LockStore {
    * Conditional put: succeeds when no lock exists, the lease has expired (leaseExpiresAt < now), or
    * the caller already holds it. A lost race returns the holder; it never throws for that.
    */
-  tryAcquire(lockKey: string, holder: LockHolder, nowEpochSeconds: number): Promise<AcquireResult>;
+  tryAcquire(lockKey: string, holder: LockClaim, nowEpochSeconds: number): Promise<AcquireResult>;
   /** Extends the lease, only for the holder. False when the caller no longer holds the lock. */
   renew(lockKey: string, runId: string, leaseExpiresAt: number): Promise<boolean>;
   /** Conditional delete, only by the holder. False when the caller does not hold the lock. */
@@ -149,6 +157,11 @@ export type DecideResult = { decided: true; approval: ApprovalRecord } | { decid
 
 export interface ApprovalStore {
   create(record: ApprovalRecord): Promise<void>;
+  /**
+   * A pending approval waited on by a new execution (a resumed run): the record keeps its id (and so
+   * its link) and gets the new wait's token. Conditional on still pending; otherwise returns the record as it is.
+   */
+  attachTaskToken(id: string, runId: string, taskToken: string): Promise<DecideResult>;
   get(id: string): Promise<ApprovalRecord | undefined>;
   /**
    * One conditional update pending → decided (approved, rejected, expired, superseded); it can succeed
@@ -199,6 +212,14 @@ export interface PipelineInput {
   planTimeoutSeconds: number;
   applyTimeoutSeconds: number;
   lockWaitSeconds: number;
+  /**
+   * Only on a run resumed after `tfgate local` restarted: where it picks up (the environment index,
+   * and `approval` to wait again for the same approval, `lock` to plan that environment again).
+   * With `approval`, `plan` and `lock` carry what the lost execution held at that point.
+   */
+  resume?: { index: number; at: 'approval' | 'lock' };
+  plan?: { next: 'approve'; planSha256: string };
+  lock?: { acquired: boolean; lockKey: string; holder?: LockHolder };
 }
 
 // ---------------------------------------------------------------- artifacts, notifications, VCS

@@ -33,6 +33,8 @@ export interface StageApproval {
   status: ApprovalStatus;
   by?: string;
   at?: string;
+  /** What the person deciding wrote (`--reason`, the page's reason field). */
+  reason?: string;
 }
 
 export interface StageTransition {

@@ -40,6 +40,30 @@ export class DynamoApprovalStore implements ApprovalStore {
     return result.Item ? recordOf(result.Item) : undefined;
   }
 
+  async attachTaskToken(id: string, runId: string, taskToken: string): Promise<DecideResult> {
+    return storeCall('UpdateItem(approval token)', async () => {
+      try {
+        const result = await this.client.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { id },
+            UpdateExpression: 'SET taskToken = :token',
+            ConditionExpression: '#status = :pending AND runId = :run',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':token': taskToken, ':pending': 'pending', ':run': runId },
+            ReturnValues: 'ALL_NEW',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        );
+        return { decided: true, approval: recordOf(result.Attributes ?? {}) };
+      } catch (error) {
+        if (!isConditionalCheckFailed(error)) throw error;
+        const returned = oldItemOf(error);
+        return { decided: false, approval: returned ? recordOf(returned) : await this.get(id) };
+      }
+    });
+  }
+
   async decide(
     id: string,
     decision: { status: Exclude<ApprovalStatus, 'pending'>; by?: string; reason?: string },

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { AcquireResult, Clock, LockEvent, LockHolder, LockStore, QueueEntry } from '../domain/ports.js';
+import type { AcquireResult, Clock, LockClaim, LockEvent, LockHolder, LockStore, QueueEntry } from '../domain/ports.js';
 import { systemClock } from '../domain/ports.js';
 import { StoreError, isConditionalCheckFailed, oldItemOf, storeCall, ttlAfterDays } from './errors.js';
 import { TTL_ATTRIBUTE } from './table-layout.js';
@@ -9,6 +9,8 @@ const HOLDER_SORT_KEY = 'HOLDER';
 const QUEUE_PREFIX = 'QUEUE#';
 const EVENT_PREFIX = 'EVENT#';
 const LOCK_PREFIX = 'LOCK#';
+/** Per lock, the last fencing number issued; kept apart from HOLDER so a release never resets it. */
+const FENCE_SORT_KEY = 'FENCE';
 /** Twelve digits keep the lexical order of the sort key equal to the numeric order of sequences. */
 const SEQUENCE_DIGITS = 12;
 /** Long after any lease or wait could matter; only so abandoned items do not pile up. */
@@ -37,6 +39,8 @@ function holderOf(item: Record<string, unknown>): LockHolder {
     executionName: item.executionName as string,
     acquiredAt: item.acquiredAt as string,
     leaseExpiresAt: item.leaseExpiresAt as number,
+    // Holders written before fencing numbers existed read as 0; every new holder gets 1 or more.
+    fence: typeof item.fence === 'number' ? item.fence : 0,
   };
 }
 
@@ -73,7 +77,9 @@ export class DynamoLockStore implements LockStore {
     return result.Item ? holderOf(result.Item) : undefined;
   }
 
-  async tryAcquire(lockKey: string, holder: LockHolder, nowEpochSeconds: number): Promise<AcquireResult> {
+  async tryAcquire(lockKey: string, claim: LockClaim, nowEpochSeconds: number): Promise<AcquireResult> {
+    // A number issued to a put that then loses its condition is simply never used: numbers only grow.
+    const holder: LockHolder = { ...claim, fence: claim.fence ?? (await this.nextFence(lockKey)) };
     return storeCall('PutItem(lock)', async () => {
       for (let attempt = 0; attempt < ACQUIRE_ATTEMPTS; attempt++) {
         try {
@@ -104,6 +110,24 @@ export class DynamoLockStore implements LockStore {
       }
       throw new StoreError(`Lock ${lockKey} kept changing hands; gave up acquiring after ${ACQUIRE_ATTEMPTS} attempts`);
     });
+  }
+
+  /** One atomic ADD on the lock's FENCE item: every caller gets a number nobody else got. */
+  private async nextFence(lockKey: string): Promise<number> {
+    const result = await storeCall('UpdateItem(lock fence)', () =>
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: lockPartitionKey(lockKey), sk: FENCE_SORT_KEY },
+          UpdateExpression: 'ADD fence :one',
+          ExpressionAttributeValues: { ':one': 1 },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      ),
+    );
+    const fence = result.Attributes?.fence;
+    if (typeof fence !== 'number') throw new StoreError(`Lock ${lockKey}: the fencing counter returned no number`);
+    return fence;
   }
 
   async renew(lockKey: string, runId: string, leaseExpiresAt: number): Promise<boolean> {

@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { packageFile, RUNNING_FROM_SOURCE } from '../package-files.js';
+import { BUILD_MARKER_VARIABLE, openBuildSlot } from './build-reaper.js';
 import type { CodeBuildStartParams, LocalBuild, LocalCodeBuild } from './engine.js';
 
 /**
@@ -71,8 +73,18 @@ export interface LocalCodeBuildOptions {
   terraform: string;
   /** The local backend directory for a repository's state (survives between builds and runs). */
   stateDirFor(repository: string): string;
+  /**
+   * The user's environment as builds may see it (build-env.ts: tfgate's own TFGATE_* secrets already
+   * removed). Without it only PATH, HOME and TMPDIR pass.
+   */
+  userEnv?: Record<string, string>;
   /** Extra environment for every build (e.g. a test's terraform double settings). */
   extraEnv?: Record<string, string>;
+  /**
+   * Where build records live (build-reaper.ts): each build gets its own `tfgate-build-*` TMPDIR and
+   * process group, cleaned when it ends, or at the next start if tfgate local was killed first.
+   */
+  buildsDir?: string;
   /** Receives each output line as it happens (live progress). */
   onOutput?: (build: { id: string; project: string; runId: string; environment: string; mode: string }, line: string) => void;
 }
@@ -93,11 +105,10 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
 
     const logFile = path.join(options.logsDir, runId, `${environment}-${mode}.log`);
     await mkdir(path.dirname(logFile), { recursive: true });
+    const slot = options.buildsDir ? await openBuildSlot(options.buildsDir, options.userEnv?.TMPDIR || os.tmpdir()) : undefined;
     const log = createWriteStream(logFile, { flags: 'a' });
     const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      TMPDIR: process.env.TMPDIR,
+      ...(options.userEnv ?? { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR }),
       ...options.extraEnv,
       ...overrides,
       TFGATE_ARTIFACTS: options.artifactsDir,
@@ -106,8 +117,11 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
       TF_IN_AUTOMATION: '1',
       TF_INPUT: '0',
       TFGATE_PARENT_PID: String(process.pid),
+      ...(slot ? { TMPDIR: slot.tmpDir, [BUILD_MARKER_VARIABLE]: slot.key } : {}),
     };
+    // detached: the runner leads its own process group, which terraform and its children join.
     const child = spawn(process.execPath, [options.runnerFile], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    if (slot && child.pid) await slot.started(child.pid);
     const info = { id, project: params.ProjectName, runId, environment, mode };
     const forward = (chunk: Buffer) => {
       log.write(chunk);
@@ -133,6 +147,8 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
       child.once('close', (code, exitSignal) => resolve({ code, signal: exitSignal }));
     });
     signal.removeEventListener('abort', stop);
+    // Whatever the build left running (a provisioner's background process) goes with its group.
+    await slot?.cleanUp().catch(() => undefined);
     await new Promise<void>((resolve) => log.end(resolve));
     const endTime = new Date().toISOString();
     const status: LocalBuild['BuildStatus'] = signal.aborted ? 'STOPPED' : exit.code === 0 ? 'SUCCEEDED' : 'FAILED';

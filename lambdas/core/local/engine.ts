@@ -90,6 +90,8 @@ interface RunningExecution {
   abortReason?: string;
   done: Promise<ExecutionOutcome>;
   tokens: Set<string>;
+  /** A resumed execution's first wait uses this token (it was stored with the approval before the restart finished). */
+  presetToken?: string;
 }
 
 /** Step Functions' placeholder syntax: `${Name}`. Unknown names are an error, never left in place. */
@@ -107,6 +109,9 @@ export class LocalEngine implements ExecutionStarter, TaskCallbacks, ExecutionIn
   private readonly running = new Map<string, RunningExecution>();
   private readonly waiters = new Map<string, Waiter>();
   private readonly finished = new Map<string, ExecutionOutcome>();
+  /** Preset tokens of resumed executions whose wait has not begun yet, and decisions that arrived for them early. */
+  private readonly expected = new Map<string, string>();
+  private readonly early = new Map<string, { ok: true; output: unknown } | { ok: false; error: string; cause: string }>();
   private readonly handlerFactories: Record<string, (executionName: () => RunningExecution) => (input: unknown) => Promise<unknown>>;
 
   constructor(private readonly options: LocalEngineOptions) {
@@ -127,6 +132,28 @@ export class LocalEngine implements ExecutionStarter, TaskCallbacks, ExecutionIn
     if (!(await this.options.names.claim(name))) return { started: false, executionId };
     this.launch(name, input);
     return { started: true, executionId };
+  }
+
+  /**
+   * Local restart only: starts an execution again under the name it already had (claimed when the run
+   * began), so the lock holder's execution name, the run record and the reconciler's liveness check
+   * stay true. The input's `resume` says where the definition picks up.
+   */
+  resume(name: string, input: PipelineInput, options: { firstWaitToken?: string } = {}): void {
+    if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) throw new LocalEngineError(`invalid execution name: ${JSON.stringify(name)}`);
+    if (this.running.has(name)) throw new LocalEngineError(`execution ${name} is already running`);
+    if (options.firstWaitToken !== undefined && !options.firstWaitToken.startsWith(`${name}.`)) throw new LocalEngineError('a preset token must belong to its execution');
+    if (options.firstWaitToken) this.expected.set(options.firstWaitToken, name);
+    this.launch(name, input, options.firstWaitToken);
+  }
+
+  /**
+   * The token a resumed execution's first wait will use, made before it starts: stored with the
+   * approval at once, so a decision posted while the execution is still on its way to the wait is
+   * kept and delivered when the wait begins instead of being lost.
+   */
+  static presetTokenFor(executionName: string): string {
+    return `${executionName}.${randomBytes(16).toString('hex')}`;
   }
 
   async isRunning(executionName: string): Promise<boolean> {
@@ -157,14 +184,14 @@ export class LocalEngine implements ExecutionStarter, TaskCallbacks, ExecutionIn
 
   async sendTaskSuccess(taskToken: string, output: unknown): Promise<{ delivered: boolean }> {
     const waiter = this.takeWaiter(taskToken);
-    if (!waiter) return { delivered: false };
+    if (!waiter) return this.keepEarly(taskToken, { ok: true, output });
     waiter.resolve(output);
     return { delivered: true };
   }
 
   async sendTaskFailure(taskToken: string, error: string, cause: string): Promise<{ delivered: boolean }> {
     const waiter = this.takeWaiter(taskToken);
-    if (!waiter) return { delivered: false };
+    if (!waiter) return this.keepEarly(taskToken, { ok: false, error, cause });
     waiter.reject(namedError(error, cause));
     return { delivered: true };
   }
@@ -180,6 +207,13 @@ export class LocalEngine implements ExecutionStarter, TaskCallbacks, ExecutionIn
     return `arn:aws:states:${REGION}:${ACCOUNT}:execution:tfgate-pipeline:${name}`;
   }
 
+  private keepEarly(taskToken: string, decision: { ok: true; output: unknown } | { ok: false; error: string; cause: string }): { delivered: boolean } {
+    const executionName = this.expected.get(taskToken);
+    if (!executionName || !this.running.has(executionName) || this.early.has(taskToken)) return { delivered: false };
+    this.early.set(taskToken, decision);
+    return { delivered: true };
+  }
+
   private takeWaiter(taskToken: string): Waiter | undefined {
     const waiter = this.waiters.get(taskToken);
     if (!waiter) return undefined;
@@ -188,10 +222,10 @@ export class LocalEngine implements ExecutionStarter, TaskCallbacks, ExecutionIn
     return waiter;
   }
 
-  private launch(name: string, input: PipelineInput): void {
+  private launch(name: string, input: PipelineInput, presetToken?: string): void {
     const controller = new AbortController();
     const tokens = new Set<string>();
-    const execution = { name, input, controller, tokens } as RunningExecution;
+    const execution = { name, input, controller, tokens, ...(presetToken ? { presetToken } : {}) } as RunningExecution;
     const overrides: Record<string, (input: unknown) => Promise<unknown>> = {};
     for (const [stateName, factory] of Object.entries(this.handlerFactories)) {
       const handler = factory(() => execution);
@@ -227,6 +261,10 @@ export class LocalEngine implements ExecutionStarter, TaskCallbacks, ExecutionIn
       if (execution.abortReason && outcome.status === 'ABORTED') outcome.reason = execution.abortReason;
       this.running.delete(name);
       for (const token of tokens) this.waiters.delete(token);
+      if (presetToken) {
+        this.expected.delete(presetToken);
+        this.early.delete(presetToken);
+      }
       controller.abort();
       this.finished.set(name, outcome);
       if (outcome.status !== 'SUCCEEDED' && this.options.onExecutionEnded) {
@@ -264,13 +302,22 @@ export class LocalEngine implements ExecutionStarter, TaskCallbacks, ExecutionIn
           // execution, so each wait gets its own here and stale tokens can never resume a later wait.
           for (const stale of execution.tokens) this.waiters.delete(stale);
           execution.tokens.clear();
-          const token = `${execution.name}.${randomBytes(16).toString('hex')}`;
+          const token = execution.presetToken ?? `${execution.name}.${randomBytes(16).toString('hex')}`;
+          execution.presetToken = undefined;
           const { FunctionName, Payload } = replaceToken(input, token) as { FunctionName: string; Payload: unknown };
           const outcome = new Promise<unknown>((resolve, reject) => {
             this.waiters.set(token, { executionName: execution.name, resolve, reject });
           });
           execution.tokens.add(token);
           await this.invoke(FunctionName, Payload);
+          // A decision that arrived before this wait began (a resumed execution's preset token).
+          this.expected.delete(token);
+          const early = this.early.get(token);
+          if (early) {
+            this.early.delete(token);
+            if (early.ok) await this.sendTaskSuccess(token, early.output);
+            else await this.sendTaskFailure(token, early.error, early.cause);
+          }
           return outcome;
         };
       case 'arn:aws:states:::codebuild:startBuild.sync':

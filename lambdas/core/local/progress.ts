@@ -32,12 +32,20 @@ function short(run: Run): string {
 
 /** One line per transition; plan summaries when a plan is recorded; the reason when a run stops. */
 export function printRunChanges(store: ObservableRunStore, print: Print): () => void {
+  // A stage is often recorded twice in a row with the same status (ending a run, then closing its
+  // approval): the second line would say nothing new, so it is not printed.
+  const lastLine = new Map<string, string>();
   const onChange = (change: RunChange) => {
     const { run } = change;
     if (change.stage && change.environment) {
       const plan = change.stage.plan ? ` (${renderSummaryLine(change.stage.plan)})` : '';
       const by = change.stage.approval?.by ? ` by ${change.stage.approval.by}` : '';
-      print(`[${short(run)}] ${change.environment}: ${change.stage.status}${plan}${by}`);
+      const line = `[${short(run)}] ${change.environment}: ${change.stage.status}${plan}${by}`;
+      const key = `${run.id}\n${change.environment}`;
+      if (lastLine.get(key) === line) return;
+      lastLine.set(key, line);
+      if (lastLine.size > 10_000) lastLine.delete(lastLine.keys().next().value!);
+      print(line);
       return;
     }
     if (change.patch?.status) {
@@ -66,7 +74,10 @@ export class ConsoleNotifier implements Notifier {
     for (const link of request.links) {
       this.print(`    approve or reject${link.approver ? ` as ${link.approver}` : ''}: ${link.url}`);
     }
-    this.print(`    or: npx tfgate approve ${approval.id}   /   npx tfgate reject ${approval.id} --reason "…"`);
+    // With approvers listed, the CLI must say which one is deciding (--as), or the route refuses it.
+    const as = approval.approvers.length > 0 ? ` --as ${approval.approvers.length === 1 ? approval.approvers[0] : 'EMAIL'}` : '';
+    this.print(`    or: npx tfgate approve ${approval.id}${as} [--reason "…"]   /   npx tfgate reject ${approval.id}${as} --reason "…"`);
+    if (approval.approvers.length > 1) this.print(`    (--as one of: ${approval.approvers.join(', ')})`);
     this.events?.emit('approval', request);
   }
 

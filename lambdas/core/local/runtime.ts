@@ -10,6 +10,8 @@ import type { DynamoStores } from '../dynamo/index.js';
 import { createVcsClient, credentialsFromEnv, defaultCloneUrl, GITHUB_FEEDBACK_OFF, LocalGitVcs, type GitHubCredentials } from '../github/index.js';
 import { json, type HttpHandler } from '../http.js';
 import { createApprovalsHandler } from '../../approvals/handler.js';
+import type { RunFiles } from '../../approvals/public-run.js';
+import type { Run } from '../domain/run.js';
 import { createApprovalRequester } from '../../notifier/handler.js';
 import { recordGrantsAsPlanning } from '../../pipeline/grant-recorder.js';
 import { createPipelineTasks } from '../../pipeline/handler.js';
@@ -17,7 +19,10 @@ import { createReconciler, type Reconciler } from '../../reconciler/handler.js';
 import { startLocalSchedules } from '../../reconciler/local-schedule.js';
 import { createWebhookHandler } from '../../webhook/handler.js';
 import type { WebhookLogger } from '../../webhook/logger.js';
+import { buildEnvironment } from './build-env.js';
 import { bundleBuildRunner, createLocalCodeBuild } from './codebuild.js';
+import { reapLeftoverBuilds } from './build-reaper.js';
+import { clearStaleWaiterTokens, decideResumption, type Resumption } from './resume.js';
 import { startLocalDynamo, type LocalDynamo } from './dynalite.js';
 import { LocalEngine, type LocalCodeBuild, type LocalFunction } from './engine.js';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -58,6 +63,8 @@ export interface LocalStackOptions {
   inMemory?: boolean;
   /** Tests: run a different definition file (proves the engine executes the file it is given). */
   definitionFile?: string;
+  /** The environment builds inherit from (build-env.ts filters it); default process.env. */
+  environment?: NodeJS.ProcessEnv;
   /** Tests: extra environment for every build (terraform double knobs). */
   buildEnv?: Record<string, string>;
   /** Tests: shorter Retry intervals. */
@@ -99,8 +106,10 @@ export interface LocalStack {
   locks: EnvironmentLocks;
   engine: LocalEngine;
   remotes: Array<{ repository: string; branch: string; remote: string }>;
-  /** Interrupted runs found (and cleaned up) at start. */
+  /** Runs found in flight at start that could not resume (marked interrupted, locks freed). */
   recovered: string[];
+  /** Runs found in flight at start and resumed: waiting again for their approval, or planning again. */
+  resumed: Array<{ runId: string; environment: string; kind: 'approval' | 'replan'; approvalUrl?: string }>;
   /** The store decorator that sends GitHub feedback; drain() waits for what is in flight. */
   feedback: FeedbackRunStore;
   /** Whether GitHub credentials were found (otherwise feedback is off, said once at start). */
@@ -141,6 +150,28 @@ function stateDirFor(dataDir: string, repository: string): string {
   return path.join(dataDir, 'state', repository.replace('/', '__'));
 }
 
+/** Where a run's outputs are in the data directory (README: "The data directory"). */
+function localFilesOf(dataDir: string, run: Run): RunFiles {
+  const logs = path.join(dataDir, 'logs', run.id);
+  const stages: RunFiles['stages'] = {};
+  for (const stage of run.stages) {
+    const files: Record<string, string> = {};
+    for (const mode of ['plan', 'apply'] as const) {
+      const log = path.join(logs, `${stage.environment}-${mode}.log`);
+      if (existsSync(log)) files[`${mode} log`] = log;
+    }
+    stages[stage.environment] = files;
+  }
+  return {
+    locations: {
+      logs,
+      artifacts: path.join(dataDir, 'artifacts', 'runs', run.id),
+      state: path.join(stateDirFor(dataDir, run.repository), 'terraform.tfstate.d'),
+    },
+    stages,
+  };
+}
+
 function interceptCodeBuild(options: LocalStackOptions, real: LocalCodeBuild): LocalCodeBuild {
   return options.intercept?.codeBuild?.(real) ?? real;
 }
@@ -172,6 +203,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   let dynamo: LocalDynamo | undefined;
   let server: LocalServer | undefined;
   let engine: LocalEngine | undefined;
+  let shuttingDown = false;
   try {
     dynamo = await startLocalDynamo({ ...(options.inMemory ? {} : { path: path.join(dataDir, 'dynamo') }), clock });
     options.intercept?.dynamoClient?.(dynamo.client);
@@ -202,11 +234,30 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const locks = new EnvironmentLocks({ locks: stores.locks, runs, callbacks, clock });
     const pipeline = createPipelineTasks({ runs, approvals: stores.approvals, locks, artifacts, callbacks, clock });
 
-    // Runs that were in flight when tfgate local last stopped cannot resume: say so and free their locks.
+    // Runs that were in flight when tfgate local last stopped pick up where they were (resume.ts):
+    // decided here, before anything can grant a lock; started once the engine exists.
     const recovered: string[] = [];
+    const resumptions: Resumption[] = [];
+    // Builds a killed tfgate local left behind (their process groups, their tfgate-build-* directories).
+    const reaped = await reapLeftoverBuilds(path.join(dataDir, 'run', 'builds'));
+    if (reaped.builds > 0) print(`cleaned up ${reaped.builds} build(s) left by the last stop (${reaped.processes} process(es) stopped)`);
+    await clearStaleWaiterTokens(config, stores.locks);
     for (const run of await runs.listActive()) {
-      await pipeline({ action: 'executionEnded', runId: run.id, status: 'ABORTED', reason: 'tfgate local stopped while this run was in flight' });
-      recovered.push(run.id);
+      let decision: Awaited<ReturnType<typeof decideResumption>>;
+      try {
+        decision = await decideResumption(run, { config, runs, approvals: stores.approvals, locks: stores.locks, clock, presetToken: (name) => LocalEngine.presetTokenFor(name) });
+      } catch (error) {
+        // One run that cannot be read back whole must not keep tfgate local from starting.
+        decision = { kind: 'interrupt', reason: `tfgate local restarted and could not resume the run: ${(error as Error).message}` };
+      }
+      if (decision.kind === 'resume') {
+        resumptions.push(decision.resumption);
+      } else if (decision.kind === 'complete') {
+        await pipeline({ action: 'completeRun', runId: run.id });
+      } else {
+        await pipeline({ action: 'executionEnded', runId: run.id, status: 'ABORTED', reason: decision.reason });
+        recovered.push(run.id);
+      }
     }
 
     const logger: WebhookLogger = {
@@ -218,10 +269,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       start: (name: string, input: Parameters<LocalEngine['start']>[1]) => engine!.start(name, input),
     };
     const webhook = createWebhookHandler({ config, secrets: [webhookSecret], stores: { runs, deliveries: stores.deliveries, sequences: stores.sequences }, locks, starter: starterProxy, clock, logger });
-    const pages = createApprovalsHandler({ runs, approvals: stores.approvals, artifacts, callbacks, linkKey, clock });
+    const pages = createApprovalsHandler({ runs, approvals: stores.approvals, artifacts, callbacks, linkKey, clock, localFiles: (run) => localFilesOf(dataDir, run) });
     const unlock: HttpHandler = async (request) => {
       if (request.method !== 'POST') return json(405, { error: 'method not allowed' });
-      let body: { repository?: unknown; environment?: unknown; reason?: unknown; by?: unknown };
+      let body: { repository?: unknown; environment?: unknown; reason?: unknown; by?: unknown; force?: unknown };
       try {
         body = JSON.parse(request.body.toString('utf8'));
       } catch {
@@ -233,8 +284,22 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       if (!environment) return json(404, { error: `environment not configured for ${repository.name}` });
       const by = typeof body.by === 'string' && body.by ? body.by.slice(0, 200) : 'tfgate unlock';
       const reason = typeof body.reason === 'string' && body.reason ? body.reason.slice(0, 500) : 'no reason given';
-      const holder = await locks.forceRelease(repository.name, environment.name, { by, reason });
-      return json(200, { repository: repository.name, environment: environment.name, released: holder !== undefined, ...(holder ? { holder: holder.runId } : {}) });
+      const outcome = await locks.unlock(repository.name, environment.name, { by, reason, force: body.force === true });
+      const where = { repository: repository.name, environment: environment.name };
+      switch (outcome.kind) {
+        case 'not_held':
+          return json(200, { ...where, released: false });
+        case 'refused':
+          return json(409, {
+            ...where,
+            released: false,
+            holder: outcome.holder.runId,
+            holderStatus: outcome.run.status,
+            error: `the ${environment.name} lock is held by run ${outcome.run.id} (${outcome.run.repository}@${outcome.run.sha.slice(0, 8)}, ${outcome.run.trigger}, ${outcome.run.status}), which is still alive; --force frees it, and that run's ${environment.name} apply will then refuse to start`,
+          });
+        case 'freed':
+          return json(200, { ...where, released: true, holder: outcome.holder.runId, fence: outcome.holder.fence, holderWasAlive: outcome.wasAlive, ...(outcome.run ? { holderStatus: outcome.run.status } : {}) });
+      }
     };
     // Everything asynchronous happens before the server listens: from `listen` to the engine's creation
     // below no request can be handled, so a delivery never finds the engine missing.
@@ -261,12 +326,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         logsDir: path.join(dataDir, 'logs'),
         terraform: options.terraform,
         stateDirFor: (repository) => stateDirFor(dataDir, repository),
+        buildsDir: path.join(dataDir, 'run', 'builds'),
+        // The user's own environment (credentials, TF_VAR_*, mirrors, proxies), minus tfgate's secrets.
+        userEnv: buildEnvironment(options.environment ?? process.env, config.terraform.env ?? {}),
         ...(options.buildEnv ? { extraEnv: options.buildEnv } : {}),
       })),
       names: { claim: (name) => stores.deliveries.claim(`execution:${name}`, clock.now()) },
       ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
       ...(options.onStateEntered ? { onStateEntered: options.onStateEntered } : {}),
       onExecutionEnded: async (outcome) => {
+        // Stopping tfgate local with a data directory on disk leaves the run as it was: the next
+        // start resumes it. An in-memory stack has no next start, so its runs end as interrupted.
+        if (shuttingDown && !options.inMemory) return;
         await pipeline({
           action: 'executionEnded',
           runId: outcome.input.runId,
@@ -277,6 +348,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         });
       },
     });
+
+    // Resumed before the reconciler's first pass, so it finds their executions running; and all of
+    // them before the first await, so no request reaches an approval whose wait is not known yet.
+    for (const resumption of resumptions) {
+      engine.resume(resumption.run.executionName, resumption.input, resumption.firstWaitToken ? { firstWaitToken: resumption.firstWaitToken } : {});
+    }
+    const resumed: LocalStack['resumed'] = [];
+    for (const resumption of resumptions) {
+      await runs.updateRun(resumption.run.id, { ...(resumption.kind === 'replan' ? { status: 'running' as const } : {}), note: resumption.note }, clock.now());
+      resumed.push({ runId: resumption.run.id, environment: resumption.environment, kind: resumption.kind, ...(resumption.approvalId ? { approvalUrl: `${url}/approvals/${resumption.approvalId}` } : {}) });
+    }
 
     const stopPrinting = printRunChanges(runs, print);
     const reconciler = createReconciler({
@@ -322,16 +404,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       engine,
       remotes,
       recovered,
+      resumed,
       feedback,
       githubFeedback: github.enabled,
       reconciler,
       async close() {
         if (closed) return;
         closed = true;
+        shuttingDown = true;
         await schedules.stop();
         await rm(hookFile, { force: true });
         await runningServer.close();
-        // Executions still running end as interrupted, and their locks are freed, before the store closes.
+        // Builds in flight are stopped (their process groups go); with the data on disk the runs stay
+        // as they are and resume at the next start, an in-memory stack's end as interrupted.
         await runningEngine.stopAll('tfgate local stopped while this run was in flight');
         // The last statuses (interrupted runs) and failure notes need the store still open.
         await feedback.drain(FEEDBACK_DRAIN_AT_CLOSE_MS);

@@ -1,0 +1,104 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
+import { startLocalProcess, type LocalProcess } from '../support/cli-process.js';
+import { configYaml, TERRAFORM_DOUBLE, until } from '../support/local-stack.js';
+
+/**
+ * Issue 12 point 6: a build runs in its own process group with its own tfgate-build-* directory;
+ * `kill -9` of tfgate local in the middle of an apply leaves neither behind once it starts again.
+ */
+
+const TERRAFORM = existsSync('/usr/local/bin/terraform') ? '/usr/local/bin/terraform' : TERRAFORM_DOUBLE;
+
+let processes: LocalProcess[] = [];
+let dirs: string[] = [];
+let strays: number[] = [];
+afterEach(async () => {
+  for (const p of processes) await p.stop('SIGKILL');
+  for (const pid of strays) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone, as it should be.
+    }
+  }
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  processes = [];
+  dirs = [];
+  strays = [];
+});
+
+/** Alive and not a zombie waiting for a parent that will never reap it (as in a container without init). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+const buildDirs = async (dir: string) => (await readdir(dir)).filter((name) => name.startsWith('tfgate-build-'));
+
+describe('tfgate local killed mid-apply', () => {
+  it('leaves no build directory and no build process after its next start', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-reap-'));
+    dirs.push(dir);
+    const tmp = path.join(dir, 'tmp');
+    await mkdir(tmp);
+    const config = path.join(dir, 'tfgate.yaml');
+    await writeFile(config, configYaml({ approval: false, environments: ['ops'] }));
+    const pidFile = path.join(dir, 'sleep.pid');
+    const once = path.join(dir, 'slept');
+    const env = { ...process.env, TMPDIR: tmp };
+    const args = ['--data', path.join(dir, 'data'), '--config', config, '--terraform', TERRAFORM];
+
+    const first = await startLocalProcess(args, env);
+    processes.push(first);
+    // The provisioner starts a background process the first time only (the resumed run's apply is quick).
+    const main = [
+      'resource "terraform_data" "slow" {',
+      '  input = "v1"',
+      '  provisioner "local-exec" {',
+      `    command = "if [ ! -f ${once} ]; then touch ${once}; sleep 120 & echo $! > ${pidFile}; wait; fi"`,
+      '  }',
+      '}',
+      '',
+    ].join('\n');
+    await commitAndPush(first.remote, { files: { 'main.tf': main }, message: 'slow', branch: 'main' });
+    const sleeper = Number(await until('the provisioner to start its sleep', async () => (existsSync(pidFile) ? (await readFile(pidFile, 'utf8')).trim() || undefined : undefined), 120_000));
+    strays.push(sleeper);
+    const leftBehind = await buildDirs(tmp);
+    expect(leftBehind.length).toBeGreaterThan(0);
+    expect(isRunning(sleeper)).toBe(true);
+
+    expect(await first.stop('SIGKILL')).toBe(null);
+    // The runner notices its parent is gone and stops terraform, but the provisioner's child and the
+    // build directory outlive it: they are what the next start must clean.
+    const second = await startLocalProcess(args, env);
+    processes.push(second);
+    expect(isRunning(sleeper)).toBe(false);
+    for (const name of leftBehind) expect(existsSync(path.join(tmp, name))).toBe(false);
+    expect(second.output()).toMatch(/cleaned up \d+ build\(s\) left by the last stop/);
+    const records = await readdir(path.join(dir, 'data', 'run', 'builds')).catch(() => []);
+    expect(records.filter((name) => leftBehind.some((left) => name.startsWith(left)))).toEqual([]);
+
+    // The resumed run plans and applies again; once it is done nothing of any build is left.
+    await until('the resumed run to finish', async () => {
+      const response = await fetch(`${second.url}/runs`, { headers: { accept: 'application/json' } });
+      const runs = ((await response.json()) as { runs: Array<{ status: string }> }).runs;
+      return runs[0] && !['running', 'awaiting_approval'].includes(runs[0].status) ? runs[0] : undefined;
+    }, 120_000);
+    expect(await buildDirs(tmp)).toEqual([]);
+    expect(await readdir(path.join(dir, 'data', 'run', 'builds'))).toEqual([]);
+  }, 300_000);
+});
