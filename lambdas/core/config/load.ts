@@ -29,11 +29,13 @@ export interface TfgateConfig {
   repositories: RepositoryConfig[];
   notifications: {
     slack?: { webhookUrl: string };
-    email?: { from: string; smtp?: { host: string; port: number } };
+    email?: { from: string; smtp?: { host: string; port: number }; identity: 'create' | 'existing' };
+    alarms?: { email: string };
   };
   github: { apiUrl: string };
-  terraform: { version: string };
-  timeouts: { planSeconds: number; applySeconds: number; lockWaitSeconds: number };
+  terraform: { version: string; planCompute: 'lambda' | 'ec2' };
+  /** queueSeconds: how long CodeBuild may keep a build queued before it gives up on it. */
+  timeouts: { planSeconds: number; applySeconds: number; lockWaitSeconds: number; queueSeconds: number };
 }
 
 export interface ConfigProblem {
@@ -160,6 +162,7 @@ function toConfig(raw: RawConfig): TfgateConfig {
       planSeconds: seconds(raw.timeouts.plan),
       applySeconds: seconds(raw.timeouts.apply),
       lockWaitSeconds: seconds(raw.timeouts.lockWait),
+      queueSeconds: seconds(raw.timeouts.queue),
     },
   };
 }

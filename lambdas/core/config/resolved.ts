@@ -50,12 +50,14 @@ const resolvedConfig = z.strictObject({
       z.strictObject({
         from: matching(EMAIL, 'must be an email address'),
         smtp: z.optional(z.strictObject({ host: z.string().check(z.minLength(1)), port: z.int().check(z.minimum(1), z.maximum(65535)) })),
+        identity: z.enum(['create', 'existing']),
       }),
     ),
+    alarms: z.optional(z.strictObject({ email: matching(EMAIL, 'must be an email address') })),
   }),
   github: z.strictObject({ apiUrl: z.url() }),
-  terraform: z.strictObject({ version: matching(TERRAFORM_VERSION, 'must be a version like 1.9.8') }),
-  timeouts: z.strictObject({ planSeconds: waitSeconds, applySeconds: waitSeconds, lockWaitSeconds: waitSeconds }),
+  terraform: z.strictObject({ version: matching(TERRAFORM_VERSION, 'must be a version like 1.9.8'), planCompute: z.enum(['lambda', 'ec2']) }),
+  timeouts: z.strictObject({ planSeconds: waitSeconds, applySeconds: waitSeconds, lockWaitSeconds: waitSeconds, queueSeconds: waitSeconds }),
 });
 
 /** What the CDK stack puts in CONFIG. */

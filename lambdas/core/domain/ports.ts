@@ -174,6 +174,23 @@ export interface TaskCallbacks {
   sendTaskFailure(taskToken: string, error: string, cause: string): Promise<{ delivered: boolean }>;
 }
 
+/** Which build `BuildController.stopStageBuilds` looks for: one run's build of one stage and mode. */
+export interface StageBuildQuery {
+  projectName: string;
+  runId: string;
+  environment: string;
+  mode: 'plan' | 'apply';
+}
+
+/** CodeBuild's StopBuild (AWS) or the local build stand-in: used when a build task timed out. */
+export interface BuildController {
+  /**
+   * Stops every unfinished build matching the query and waits up to `waitMs` for them to end.
+   * `stillRunning` counts the ones that had not ended by then.
+   */
+  stopStageBuilds(query: StageBuildQuery, waitMs: number): Promise<{ stopped: number; stillRunning: number }>;
+}
+
 export interface ExecutionInspector {
   /** Whether the named execution is still running (reconciler: free locks of dead holders). */
   isRunning(executionName: string): Promise<boolean>;
@@ -196,9 +213,19 @@ export interface PipelineInput {
   directory: string;
   environments: PipelineEnvironment[];
   environmentCount: number;
+  /** The plan task's whole allowance (queue + build + margin): `builds.plan.taskTimeoutSeconds`. */
   planTimeoutSeconds: number;
+  /** The apply task's whole allowance: `builds.apply.taskTimeoutSeconds`. */
   applyTimeoutSeconds: number;
   lockWaitSeconds: number;
+  /** What each build is started with, so CodeBuild ends a build itself before the task gives up. */
+  builds: { plan: BuildTimeouts; apply: BuildTimeouts };
+}
+
+export interface BuildTimeouts {
+  timeoutMinutes: number;
+  queuedTimeoutMinutes: number;
+  taskTimeoutSeconds: number;
 }
 
 // ---------------------------------------------------------------- artifacts, notifications, VCS

@@ -18,7 +18,7 @@ import { createReconciler, type Reconciler } from '../../reconciler/handler.js';
 import { startLocalSchedules } from '../../reconciler/local-schedule.js';
 import { createWebhookHandler } from '../../webhook/handler.js';
 import type { WebhookLogger } from '../../webhook/logger.js';
-import { bundleBuildRunner, createLocalCodeBuild } from './codebuild.js';
+import { bundleBuildRunner, createLocalCodeBuild, LocalBuildRegistry } from './codebuild.js';
 import { startLocalDynamo, type LocalDynamo } from './dynalite.js';
 import { LocalEngine, type LocalCodeBuild, type LocalFunction } from './engine.js';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -43,6 +43,8 @@ export const LOCAL_FUNCTIONS = {
   notifier: 'arn:aws:lambda:local-1:000000000000:function:tfgate-notifier',
 } as const;
 export const LOCAL_BUILD_PROJECT_PREFIX = 'tfgate-local';
+/** The plan compute placeholders: locally every build is the runner subprocess, whatever they say. */
+export const LOCAL_PLAN_COMPUTE = { PlanEnvironmentType: 'LOCAL', PlanComputeType: 'LOCAL', PlanImage: 'local' } as const;
 
 export interface LocalStackOptions {
   dataDir: string;
@@ -62,6 +64,10 @@ export interface LocalStackOptions {
   buildEnv?: Record<string, string>;
   /** Tests: shorter Retry intervals. */
   retryIntervalMs?: number;
+  /** Tests: the length of a build-timeout minute (TimeoutInMinutesOverride), in milliseconds. */
+  buildMinuteMs?: number;
+  /** Tests: fixed timeouts (seconds) for the named states instead of their TimeoutSecondsPath. */
+  taskTimeoutOverrides?: Record<string, number>;
   /** Bench: every state an execution enters (Step Functions bills each transition). */
   onStateEntered?: (executionName: string, stateName: string) => void;
   clock?: Clock;
@@ -200,7 +206,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     };
     const callbacks = recordGrantsAsPlanning(engineCallbacks, runs, clock);
     const locks = new EnvironmentLocks({ locks: stores.locks, runs, callbacks, clock });
-    const pipeline = createPipelineTasks({ runs, approvals: stores.approvals, locks, artifacts, callbacks, clock });
+    const localBuilds = new LocalBuildRegistry();
+    const pipeline = createPipelineTasks({ runs, approvals: stores.approvals, locks, artifacts, callbacks, builds: localBuilds, clock });
 
     // Runs that were in flight when tfgate local last stopped cannot resume: say so and free their locks.
     const recovered: string[] = [];
@@ -253,7 +260,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const requestApproval = createApprovalRequester({ config, runs, approvals: stores.approvals, artifacts, notifier, publicUrl: url, linkKey, supersede: { locks: stores.locks, callbacks }, clock, log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
     engine = new LocalEngine({
       definitionFile: options.definitionFile ?? DEFINITION_FILE,
-      substitutions: { PipelineFunctionArn: LOCAL_FUNCTIONS.pipeline, NotifierFunctionArn: LOCAL_FUNCTIONS.notifier, BuildProjectPrefix: LOCAL_BUILD_PROJECT_PREFIX },
+      substitutions: { PipelineFunctionArn: LOCAL_FUNCTIONS.pipeline, NotifierFunctionArn: LOCAL_FUNCTIONS.notifier, BuildProjectPrefix: LOCAL_BUILD_PROJECT_PREFIX, ...LOCAL_PLAN_COMPUTE },
       functions: { [LOCAL_FUNCTIONS.pipeline]: options.intercept?.pipeline?.(pipeline) ?? pipeline, [LOCAL_FUNCTIONS.notifier]: requestApproval },
       codeBuild: interceptCodeBuild(options, createLocalCodeBuild({
         runnerFile,
@@ -261,10 +268,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         logsDir: path.join(dataDir, 'logs'),
         terraform: options.terraform,
         stateDirFor: (repository) => stateDirFor(dataDir, repository),
+        registry: localBuilds,
+        ...(options.buildMinuteMs !== undefined ? { minuteMs: options.buildMinuteMs } : {}),
         ...(options.buildEnv ? { extraEnv: options.buildEnv } : {}),
       })),
       names: { claim: (name) => stores.deliveries.claim(`execution:${name}`, clock.now()) },
       ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
+      ...(options.taskTimeoutOverrides ? { taskTimeoutOverrides: options.taskTimeoutOverrides } : {}),
       ...(options.onStateEntered ? { onStateEntered: options.onStateEntered } : {}),
       onExecutionEnded: async (outcome) => {
         await pipeline({
