@@ -240,9 +240,10 @@ function buildSpec(terraformVersion: string, githubSecretArn: string, assumesRol
 ${key}
 TFGATE_KEY`,
     `gpg --batch --quiet --homedir "${gnupg}" --dearmor -o "${gnupg}/hashicorp.gpg" "${gnupg}/hashicorp.asc"`,
-    // SHA256SUMS counts only when HashiCorp's key (this fingerprint, or its signing subkey) signed it;
+    // SHA256SUMS counts only when HashiCorp's key (this fingerprint, or its signing subkey) signed it
+    // (grep without -q: quitting early would kill gpg with SIGPIPE and fail the pipeline);
     // the zip counts only when its line in that file matches. Cached copies are checked the same way.
-    `verified() { gpg --batch --homedir "${gnupg}" --no-default-keyring --keyring "${gnupg}/hashicorp.gpg" --trust-model always --status-fd 1 --verify "${signature}" "${sums}" 2>/dev/null | grep -Eq '^\\[GNUPG:\\] VALIDSIG .* ${HASHICORP_KEY_FINGERPRINT}$' && grep -E "  ${zip.replace(/\./g, '\\.')}$" "${sums}" | sha256sum -c --status -; }`,
+    `verified() { gpg --batch --homedir "${gnupg}" --no-default-keyring --keyring "${gnupg}/hashicorp.gpg" --trust-model always --status-fd 1 --verify "${signature}" "${sums}" 2>/dev/null | grep -E '^\\[GNUPG:\\] VALIDSIG .* ${HASHICORP_KEY_FINGERPRINT}$' >/dev/null && grep -E "  ${zip.replace(/\./g, '\\.')}$" "${sums}" | sha256sum -c --status -; }`,
     `cached="$TFGATE_CACHE/terraform/${terraformVersion}"`,
     `for f in "${sums}" "${signature}" "${zip}"; do aws s3 cp --only-show-errors "$cached/$f" "$f" >/dev/null 2>&1 || true; done`,
     'if verified; then echo "tfgate: terraform from the cache, signature and checksum verified"; else',
