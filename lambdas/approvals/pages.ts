@@ -86,28 +86,30 @@ function renderAddresses(plan: PlanSummary): string {
     ['delete', plan.addresses.delete],
   ];
   const items = groups.filter(([, list]) => list.length > 0).map(([label, list]) => `<li>${label}: ${list.map((a) => `<code>${escapeHtml(a)}</code>`).join(', ')}</li>`);
-  return items.length > 0 ? `<ul>${items.join('')}</ul>` : '';
+  if (plan.omittedAddresses) items.push(`<li class="omitted">and ${escapeHtml(plan.omittedAddresses)} more: the full list is in the plan text</li>`);
+  return items.length > 0 ? `<ul class="addresses">${items.join('')}</ul>` : '';
 }
 
 export function decisionPage(kind: 'ok' | 'bad', title: string, message: string, runId?: string): string {
   return layout(title, `<h1>${escapeHtml(title)}</h1><p class="notice ${kind}" id="decision-result">${escapeHtml(stripTerminalEscapes(message))}</p>${runId ? `<p><a href="/runs/${escapeHtml(runId)}">See the run</a></p>` : ''}`);
 }
 
-export function runsPage(runs: Run[]): string {
+export function runsPage(runs: Run[], next?: string): string {
   const rows = runs
     .map(
       (run) =>
         `<tr><td><a href="/runs/${escapeHtml(run.id)}">${escapeHtml(run.id)}</a></td><td>${escapeHtml(run.repository)}</td><td><code>${escapeHtml(run.sha.slice(0, 12))}</code></td><td>${escapeHtml(run.trigger)}</td><td class="status">${escapeHtml(run.status)}</td><td>${escapeHtml(run.createdAt)}</td></tr>`,
     )
     .join('');
-  return layout('tfgate runs', `<h1>Runs</h1><table><tr><th>Run</th><th>Repository</th><th>Commit</th><th>Trigger</th><th>Status</th><th>Created</th></tr>${rows}</table>`);
+  const older = next ? `<p><a id="older-runs" href="/runs?before=${encodeURIComponent(next)}">Older runs</a></p>` : '';
+  return layout('tfgate runs', `<h1>Runs</h1><table><tr><th>Run</th><th>Repository</th><th>Commit</th><th>Trigger</th><th>Status</th><th>Created</th></tr>${rows}</table>${older}`);
 }
 
 export function runPage(run: Run): string {
   const stages = run.stages
     .map(
       (stage) =>
-        `<tr><td>${escapeHtml(stage.environment)}</td><td class="status">${escapeHtml(stage.status)}</td><td>${escapeHtml(summaryLine(stage.plan))}</td><td>${stage.approval ? `${escapeHtml(stage.approval.status)}${stage.approval.by ? ` by ${escapeHtml(stage.approval.by)}` : ''}` : ''}</td><td>${stage.error ? `<pre>${escapeHtml(stripTerminalEscapes(stage.error))}</pre>` : ''}</td></tr>`,
+        `<tr><td>${escapeHtml(stage.environment)}</td><td class="status">${escapeHtml(stage.status)}</td><td>${escapeHtml(summaryLine(stage.plan))}${stage.plan ? renderAddresses(stage.plan) : ''}</td><td>${stage.approval ? `${escapeHtml(stage.approval.status)}${stage.approval.by ? ` by ${escapeHtml(stage.approval.by)}` : ''}` : ''}</td><td>${stage.error ? `<pre>${escapeHtml(stripTerminalEscapes(stage.error))}</pre>` : ''}</td></tr>`,
     )
     .join('');
   return layout(

@@ -1,7 +1,8 @@
-import type { Run } from '../core/domain/run.js';
+import type { PlanSummary, Run } from '../core/domain/run.js';
 
 /** The run as `--json` and `Accept: application/json` show it (../shared/interface.md), without internals. */
-export function publicRun(run: Run): Record<string, unknown> {
+/** `addresses: false` (run lists): each plan's counts without its address list, to keep pages small. */
+export function publicRun(run: Run, options: { addresses?: boolean } = {}): Record<string, unknown> {
   return {
     id: run.id,
     repository: run.repository,
@@ -20,10 +21,15 @@ export function publicRun(run: Run): Record<string, unknown> {
     stages: run.stages.map((stage) => ({
       environment: stage.environment,
       status: stage.status,
-      ...(stage.plan ? { plan: stage.plan } : {}),
+      ...(stage.plan ? { plan: options.addresses === false ? withoutAddresses(stage.plan) : stage.plan } : {}),
       ...(stage.approval ? { approval: stage.approval } : {}),
       ...(stage.error ? { error: stage.error } : {}),
       transitions: stage.transitions,
     })),
   };
+}
+
+function withoutAddresses(plan: PlanSummary): Omit<PlanSummary, 'addresses' | 'omittedAddresses'> {
+  const { addresses: _addresses, omittedAddresses: _omitted, ...counts } = plan;
+  return counts;
 }

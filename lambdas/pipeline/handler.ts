@@ -4,7 +4,7 @@ import type { ApprovalStore, ArtifactStore, BuildController, Clock, RunStore, Ta
 import { systemClock } from '../core/domain/ports.js';
 import { isTerminalRun, TERMINAL_STAGE_STATUSES, type PlanSummary, type Run, type RunStatus, type StageStatus } from '../core/domain/run.js';
 import { TfgateError } from '../core/domain/errors.js';
-import { parseStoredPlanSummary, STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.js';
+import { capAddressesForRecord, parseStoredPlanSummary, STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.js';
 import { supersedeWaitingRun } from '../core/domain/supersede.js';
 
 /**
@@ -214,7 +214,7 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
         let next: AfterPlanResult['next'];
         if (payload.mode === 'plan_only' || !summary.hasChanges) next = 'done';
         else next = payload.requiresApproval ? 'approve' : 'apply';
-        await runs.updateStage(payload.runId, payload.environment, { status: 'planned', plan: summary }, now);
+        await runs.updateStage(payload.runId, payload.environment, { status: 'planned', plan: capAddressesForRecord(summary) }, now);
         if (next === 'apply') await runs.updateStage(payload.runId, payload.environment, { status: 'applying' }, now);
         return { next, planSha256: summary.sha256 } satisfies AfterPlanResult;
       }

@@ -30,8 +30,8 @@ export interface RunStore {
   /** Conditional create; throws AlreadyExistsError when the id is taken. */
   create(run: Run): Promise<void>;
   get(id: string): Promise<Run | undefined>;
-  /** Newest first. */
-  list(options?: { limit?: number }): Promise<Run[]>;
+  /** Newest first; `before` (a `runListCursor`) continues a list after the run it names. */
+  list(options?: { limit?: number; before?: string }): Promise<Run[]>;
   /** Runs whose status is not terminal (restart recovery, the reconciler). */
   listActive(): Promise<Run[]>;
   /** Records a stage transition with its time (appended to the stage's transitions). */
