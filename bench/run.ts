@@ -236,7 +236,7 @@ if (json) {
     ['orchestration at rest', usd(0), '$0'],
     [`at rest: reconciler every 5 min (${atRest.reconcilerRunsPerMonth}/month), list price`, `${usd(atRest.costAtRestUsdPerMonth)}/month`, `${usd(GOALS.costAtRestUsdPerMonth)}`],
     ['  after the always-free tiers', `${usd(atRest.costAtRestAfterFreeTierUsdPerMonth)}/month`, ''],
-    ['fixed fees (3 secrets, 4 alarms)', `${usd(atRest.fixedFeesUsdPerMonth)}/month`, ''],
+    ['fixed fees (3 secrets, 6 alarms)', `${usd(atRest.fixedFeesUsdPerMonth)}/month`, ''],
   ];
   const width = Math.max(...rows.map((r) => r[0].length));
   const valueWidth = Math.max(...rows.map((r) => r[1].length));
