@@ -223,15 +223,19 @@ function bundleRunner(scope: Construct): s3assets.Asset {
   });
 }
 
-function buildSpec(terraformVersion: string, githubSecretArn: string, assumesRole: boolean): codebuild.BuildSpec {
+/**
+ * The install phase: terraform from the S3 cache or releases.hashicorp.com, used only when HashiCorp's
+ * signature over SHA256SUMS verifies with the key kept in the repository and the zip's checksum is in
+ * that file. Exported for the test that runs it against fakes of curl, aws and unzip.
+ */
+export function installTerraformScript(terraformVersion: string, key = readFileSync(HASHICORP_KEY_FILE, 'utf8').trim(), fingerprint = HASHICORP_KEY_FINGERPRINT): string[] {
   const zip = `terraform_${terraformVersion}_linux_arm64.zip`;
   const sums = `terraform_${terraformVersion}_SHA256SUMS`;
   // Signed with the current key for every release since 2021 (the plain .sig of older ones is not).
   const signature = `${sums}.72D7468F.sig`;
   const base = `https://releases.hashicorp.com/terraform/${terraformVersion}`;
   const gnupg = `${TFGATE_HOME}/gnupg`;
-  const key = readFileSync(HASHICORP_KEY_FILE, 'utf8').trim();
-  const installTerraform = [
+  return [
     `mkdir -p "${TFGATE_HOME}/bin" "${PLUGIN_CACHE_DIR}" "${DOWNLOADS_DIR}"`,
     `mkdir -m 700 -p "${gnupg}"`,
     `cd "${DOWNLOADS_DIR}"`,
@@ -243,7 +247,7 @@ TFGATE_KEY`,
     // SHA256SUMS counts only when HashiCorp's key (this fingerprint, or its signing subkey) signed it
     // (grep without -q: quitting early would kill gpg with SIGPIPE and fail the pipeline);
     // the zip counts only when its line in that file matches. Cached copies are checked the same way.
-    `verified() { gpg --batch --homedir "${gnupg}" --no-default-keyring --keyring "${gnupg}/hashicorp.gpg" --trust-model always --status-fd 1 --verify "${signature}" "${sums}" 2>/dev/null | grep -E '^\\[GNUPG:\\] VALIDSIG .* ${HASHICORP_KEY_FINGERPRINT}$' >/dev/null && grep -E "  ${zip.replace(/\./g, '\\.')}$" "${sums}" | sha256sum -c --status -; }`,
+    `verified() { gpg --batch --homedir "${gnupg}" --no-default-keyring --keyring "${gnupg}/hashicorp.gpg" --trust-model always --status-fd 1 --verify "${signature}" "${sums}" 2>/dev/null | grep -E '^\\[GNUPG:\\] VALIDSIG .* ${fingerprint}$' >/dev/null && grep -E "  ${zip.replace(/\./g, '\\.')}$" "${sums}" | sha256sum -c --status -; }`,
     `cached="$TFGATE_CACHE/terraform/${terraformVersion}"`,
     `for f in "${sums}" "${signature}" "${zip}"; do aws s3 cp --only-show-errors "$cached/$f" "$f" >/dev/null 2>&1 || true; done`,
     'if verified; then echo "tfgate: terraform from the cache, signature and checksum verified"; else',
@@ -260,6 +264,10 @@ TFGATE_KEY`,
     'if command -v n >/dev/null && [ "$(node -p process.versions.node | cut -d. -f1)" -lt 22 ]; then n 22 >/dev/null 2>&1 || true; hash -r; fi',
     'node --version',
   ];
+}
+
+function buildSpec(terraformVersion: string, githubSecretArn: string, assumesRole: boolean): codebuild.BuildSpec {
+  const installTerraform = installTerraformScript(terraformVersion);
 
   // Terraform (and its S3 backend) reads the profile; the runner never does, so its artifact
   // uploads keep using the project role, and the SDK refreshes the assumed role on long applies.
