@@ -1,4 +1,4 @@
-import { BatchGetBuildsCommand, CodeBuildClient, ListBuildsForProjectCommand, StopBuildCommand } from '@aws-sdk/client-codebuild';
+import { BatchGetBuildsCommand, type Build, CodeBuildClient, ListBuildsForProjectCommand, StopBuildCommand } from '@aws-sdk/client-codebuild';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CodeBuildController } from '../../lambdas/core/aws/codebuild-builds.js';
@@ -6,10 +6,10 @@ import { CodeBuildController } from '../../lambdas/core/aws/codebuild-builds.js'
 const codebuild = mockClient(CodeBuildClient);
 afterEach(() => codebuild.reset());
 
-const build = (id: string, vars: Record<string, string>, buildComplete: boolean) => ({
+const build = (id: string, vars: Record<string, string>, buildComplete: boolean): Build => ({
   id,
   buildComplete,
-  environment: { environmentVariables: Object.entries(vars).map(([name, value]) => ({ name, value, type: 'PLAINTEXT' as const })) },
+  environment: { type: 'ARM_CONTAINER', image: 'img', computeType: 'BUILD_GENERAL1_SMALL', environmentVariables: Object.entries(vars).map(([name, value]) => ({ name, value, type: 'PLAINTEXT' as const })) },
 });
 const stage = { TFGATE_RUN_ID: 'run-1', TFGATE_ENVIRONMENT: 'ops', TFGATE_MODE: 'apply' };
 
