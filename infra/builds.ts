@@ -258,7 +258,9 @@ TFGATE_KEY`,
     '  verified || { echo "tfgate: the signature of SHA256SUMS or the checksum of the terraform zip did not verify; refusing to run it" >&2; exit 1; }',
     `  for f in "${sums}" "${signature}" "${zip}"; do aws s3 cp --only-show-errors "$f" "$cached/$f" || echo "tfgate: could not fill the terraform cache (continuing)"; done`,
     'fi',
-    `unzip -o -q "${zip}" terraform -d "${TFGATE_HOME}/bin"`,
+    // Lambda compute images list no unzip; Python, which they do have, can unpack the one file.
+    `if command -v unzip >/dev/null; then unzip -o -q "${zip}" terraform -d "${TFGATE_HOME}/bin"; else python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("terraform", sys.argv[2])' "${zip}" "${TFGATE_HOME}/bin"; fi`,
+    `chmod 0755 "${TERRAFORM_BIN}"`,
     `"${TERRAFORM_BIN}" version`,
     // Standard (EC2) images pick a Node version with n; Lambda images have one Node, 22 for plans.
     'if command -v n >/dev/null && [ "$(node -p process.versions.node | cut -d. -f1)" -lt 22 ]; then n 22 >/dev/null 2>&1 || true; hash -r; fi',
@@ -273,11 +275,18 @@ function buildSpec(terraformVersion: string, githubSecretArn: string, assumesRol
   // uploads keep using the project role, and the SDK refreshes the assumed role on long applies.
   const targetProfile = [
     `session="tfgate-$(printf '%s' "\${TFGATE_RUN_ID:-build}" | tr -c 'A-Za-z0-9=,.@_-' '-' | cut -c1-50)"`,
-    `printf '[profile tfgate-target]\\nrole_arn = %s\\ncredential_source = EcsContainer\\nrole_session_name = %s\\nregion = %s\\n' "$TFGATE_ASSUME_ROLE_ARN" "$session" "$AWS_REGION" > "${TFGATE_HOME}/aws-config"`,
-    `printf '#!/bin/bash\\nexport AWS_CONFIG_FILE=${TFGATE_HOME}/aws-config AWS_PROFILE=tfgate-target\\nunset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN\\nexec ${TERRAFORM_BIN} "$@"\\n' > "${TERRAFORM_AS_TARGET}"`,
+    // EC2 compute serves the build role's credentials from the container endpoint; Lambda compute
+    // hands them over as environment variables, which terraform must not see (they would win over
+    // the profile), so they reach the profile through a credentials file instead.
+    `if [ -n "\${AWS_CONTAINER_CREDENTIALS_RELATIVE_URI:-}\${AWS_CONTAINER_CREDENTIALS_FULL_URI:-}" ]; then source='credential_source = EcsContainer'; else`,
+    `  (umask 077; printf '[tfgate-source]\\naws_access_key_id = %s\\naws_secret_access_key = %s\\naws_session_token = %s\\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "\${AWS_SESSION_TOKEN:-}" > "${TFGATE_HOME}/aws-credentials")`,
+    `  source='source_profile = tfgate-source'`,
+    'fi',
+    `printf '[profile tfgate-target]\\nrole_arn = %s\\n%s\\nrole_session_name = %s\\nregion = %s\\n' "$TFGATE_ASSUME_ROLE_ARN" "$source" "$session" "$AWS_REGION" > "${TFGATE_HOME}/aws-config"`,
+    `printf '#!/bin/bash\\nexport AWS_CONFIG_FILE=${TFGATE_HOME}/aws-config AWS_SHARED_CREDENTIALS_FILE=${TFGATE_HOME}/aws-credentials AWS_PROFILE=tfgate-target\\nunset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN\\nexec ${TERRAFORM_BIN} "$@"\\n' > "${TERRAFORM_AS_TARGET}"`,
     `chmod 0755 "${TERRAFORM_AS_TARGET}"`,
     // Fail here, naming the role, rather than inside terraform with a generic credentials error.
-    `AWS_CONFIG_FILE="${TFGATE_HOME}/aws-config" AWS_PROFILE=tfgate-target aws sts get-caller-identity --output text --query Arn || { echo "tfgate: cannot assume $TFGATE_ASSUME_ROLE_ARN: its trust policy must allow this build project's role" >&2; exit 1; }`,
+    `env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN AWS_CONFIG_FILE="${TFGATE_HOME}/aws-config" AWS_SHARED_CREDENTIALS_FILE="${TFGATE_HOME}/aws-credentials" AWS_PROFILE=tfgate-target aws sts get-caller-identity --output text --query Arn || { echo "tfgate: cannot assume $TFGATE_ASSUME_ROLE_ARN: its trust policy must allow this build project's role" >&2; exit 1; }`,
   ];
 
   // The runner gets the token alone, as TFGATE_GIT_TOKEN (empty for {} or App credentials), and

@@ -3,6 +3,7 @@
  * compute per mode, caches, SES, concurrency, execution budget, the runner asset). One synthesis of
  * the sample, one of a variant that turns the optional settings on.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { App } from 'aws-cdk-lib';
@@ -216,12 +217,37 @@ describe('8. compute per mode, caches, verified terraform', () => {
   });
 });
 
+describe('buildspec commands', () => {
+  it('are all valid bash, for every project (with and without an assumed role)', () => {
+    for (const [id, project] of ofType(resources, 'AWS::CodeBuild::Project')) {
+      const spec = buildspecOf(project);
+      for (const phase of ['install', 'pre_build', 'build']) {
+        for (const command of spec.phases[phase].commands as string[]) {
+          const checked = spawnSync('bash', ['-n', '-c', command], { encoding: 'utf8' });
+          expect(checked.status, `${id} ${phase}: ${checked.stderr}`).toBe(0);
+        }
+      }
+    }
+  });
+
+  it('assumes the environment role from EC2 (container credentials) and from Lambda compute (environment credentials)', () => {
+    const project = ofType(resources, 'AWS::CodeBuild::Project').find(([, p]) => JSON.stringify(p.Properties.Environment).includes('TFGATE_ASSUME_ROLE_ARN'))![1];
+    const preBuild = (buildspecOf(project).phases.pre_build.commands as string[]).join('\n');
+    expect(preBuild).toContain("source='credential_source = EcsContainer'");
+    expect(preBuild).toContain("source='source_profile = tfgate-source'");
+    expect(preBuild).toContain('unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN');
+  });
+});
+
+function buildspecOf(project: Json): Json {
+  const parts = project.Properties.Source.BuildSpec['Fn::Join'][1] as unknown[];
+  return JSON.parse(parts.map((part) => (typeof part === 'string' ? part : 'REF')).join('')) as Json;
+}
+
 /** The install phase's script, as the build runs it (the project's buildspec, references left out). */
 function installScript(): string {
   const project = ofType(resources, 'AWS::CodeBuild::Project')[0]![1];
-  const parts = project.Properties.Source.BuildSpec['Fn::Join'][1] as unknown[];
-  const spec = JSON.parse(parts.map((part) => (typeof part === 'string' ? part : 'REF')).join('')) as Json;
-  return (spec.phases.install.commands as string[]).join('\n');
+  return (buildspecOf(project).phases.install.commands as string[]).join('\n');
 }
 
 describe('9. execution timeout vs waits', () => {
