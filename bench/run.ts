@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Run } from '../lambdas/core/domain/run.js';
+import { buildStartModel, renderBuildStartModel } from './build-start.js';
 import { buildWebhookBundle } from './bundle.js';
 import { benchColdStart } from './cold-start.js';
 import { median, round } from './common.js';
@@ -201,6 +202,7 @@ const figures = {
   fixedFeesUsdPerMonth: atRest.fixedFeesUsdPerMonth,
   prices: PRICES,
   assumedLambdaBilledMsPerInvocation: ASSUMED_BILLED_MS_PER_INVOCATION,
+  pushToOpsPlanStarted: buildStartModel(),
   goals: GOALS,
   machine: { node: process.version, cpus: (await import('node:os')).cpus().length, platform: process.platform },
 };
@@ -234,7 +236,7 @@ if (json) {
     ['orchestration at rest', usd(0), '$0'],
     [`at rest: reconciler every 5 min (${atRest.reconcilerRunsPerMonth}/month), list price`, `${usd(atRest.costAtRestUsdPerMonth)}/month`, `${usd(GOALS.costAtRestUsdPerMonth)}`],
     ['  after the always-free tiers', `${usd(atRest.costAtRestAfterFreeTierUsdPerMonth)}/month`, ''],
-    ['fixed fees (3 secrets, 4 alarms)', `${usd(atRest.fixedFeesUsdPerMonth)}/month`, ''],
+    ['fixed fees (3 secrets, 6 alarms)', `${usd(atRest.fixedFeesUsdPerMonth)}/month`, ''],
   ];
   const width = Math.max(...rows.map((r) => r[0].length));
   const valueWidth = Math.max(...rows.map((r) => r[1].length));
@@ -242,5 +244,6 @@ if (json) {
   for (const [name, value, goal] of rows) process.stdout.write(`${name.padEnd(width)}  ${value.padEnd(valueWidth)}  ${goal}\n`);
   process.stdout.write(`\nwebhook bundle, largest contributors:\n`);
   for (const { name, bytes } of bundle.contributors.slice(0, 8)) process.stdout.write(`  ${name.padEnd(40)} ${kb(bytes)}\n`);
+  process.stdout.write(`\n${renderBuildStartModel(figures.pushToOpsPlanStarted)}\n`);
   process.stdout.write(`\nprices: ${PRICES.asOf}; Lambda billed ${ASSUMED_BILLED_MS_PER_INVOCATION} ms per invocation assumed; machine: node ${process.version}, ${figures.machine.cpus} CPUs\n`);
 }

@@ -3,7 +3,7 @@
  *
  * Configuration: `-c config=FILE`, else `tfgate.yaml` in the working directory, else the documented
  * example `examples/tfgate.yaml` (with a warning, since deploying the example is rarely the intent).
- * Other context: `-c stackName=NAME` (default Tfgate), `-c reservedConcurrency=false`.
+ * Other context: `-c stackName=NAME` (default Tfgate), `-c reservedConcurrency=true` (off by default).
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -51,7 +51,7 @@ const reservedConcurrency: unknown = app.node.tryGetContext('reservedConcurrency
 new TfgateStack(app, typeof stackName === 'string' && stackName !== '' ? stackName : 'Tfgate', {
   config,
   configDocument: document,
-  reserveConcurrency: reservedConcurrency !== false && reservedConcurrency !== 'false',
+  reserveConcurrency: reservedConcurrency === true || reservedConcurrency === 'true',
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });
 

@@ -1,19 +1,24 @@
 import path from 'node:path';
-import { Annotations, AssetHashType, Aws, BundlingOutput, DockerImage, Duration } from 'aws-cdk-lib';
+import { readFileSync } from 'node:fs';
+import { Annotations, AssetHashType, Aws, BundlingOutput, DockerImage, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { buildSync } from 'esbuild';
 import { Construct } from 'constructs';
+import { buildLimits } from '../lambdas/core/config/build-limits.js';
 import type { TfgateConfig } from '../lambdas/core/config/load.js';
 import { PROJECT_ROOT } from './functions.js';
 import { pascalId, type BuildEnvironment } from './naming.js';
 import type { TfgateSecrets } from './secrets.js';
 import type { ArtifactStorage } from './storage.js';
 
-/** Everything tfgate keeps on the build host lives here; CodeBuild runs builds as root. */
-const TFGATE_HOME = '/root/.tfgate';
+/**
+ * Everything tfgate keeps on the build host lives here: /tmp is the one place every compute type can
+ * write (Lambda compute runs builds as a non-root user with a read-only home).
+ */
+const TFGATE_HOME = '/tmp/tfgate';
 const PLUGIN_CACHE_DIR = `${TFGATE_HOME}/plugin-cache`;
 const DOWNLOADS_DIR = `${TFGATE_HOME}/downloads`;
 const TERRAFORM_BIN = `${TFGATE_HOME}/bin/terraform`;
@@ -21,9 +26,48 @@ const TERRAFORM_BIN = `${TFGATE_HOME}/bin/terraform`;
 const TERRAFORM_AS_TARGET = `${TFGATE_HOME}/bin/terraform-as-target`;
 const RUNNER_FILE = `${TFGATE_HOME}/runner.mjs`;
 
-// CodeBuild accepts 5 minutes to 36 hours.
-const MIN_BUILD_MINUTES = 5;
-const MAX_BUILD_MINUTES = 36 * 60;
+/** HashiCorp's release signing key, kept in the repository: SHA256SUMS is trusted only with its signature. */
+export const HASHICORP_KEY_FILE = path.join(PROJECT_ROOT, 'infra', 'keys', 'hashicorp-release.asc');
+export const HASHICORP_KEY_FINGERPRINT = 'C874011F0AB405110D02105534365D9472D7468F';
+
+/** Where builds share terraform downloads and provider archives: `s3://<artifacts bucket>/cache/…`. */
+export const CACHE_PREFIX = 'cache';
+
+export type BuildMode = 'plan' | 'apply';
+
+export interface BuildProjectSettings {
+  environment: { buildImage: codebuild.IBuildImage; computeType: codebuild.ComputeType; privileged: false };
+  /** CodeBuild's own default for the project; each build passes its mode's limit as an override. */
+  timeout: Duration;
+  /** What the mode may do in the shared cache: plans (unreviewed code) only read it. */
+  cacheActions: string[];
+  lambdaCompute: boolean;
+}
+
+/**
+ * Per-mode compute, shared by every build project (one per environment today; one per mode and
+ * environment once plans, applies and pull-request plans get their own projects). Plans start in
+ * seconds on CodeBuild Lambda compute (arm64) unless `terraform.planCompute: ec2`; applies always
+ * run on EC2, because Lambda compute ends every build at 15 minutes, mid-apply.
+ */
+export function buildProjectSettings(mode: BuildMode, config: TfgateConfig): BuildProjectSettings {
+  const lambdaCompute = mode === 'plan' && config.terraform.planCompute === 'lambda';
+  const limits = buildLimits(mode, config);
+  return {
+    environment: lambdaCompute
+      ? { buildImage: codebuild.LinuxArmLambdaBuildImage.AMAZON_LINUX_2023_NODE_22, computeType: codebuild.ComputeType.LAMBDA_2GB, privileged: false }
+      : { buildImage: codebuild.LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0, computeType: codebuild.ComputeType.SMALL, privileged: false },
+    timeout: Duration.minutes(limits.timeoutMinutes),
+    cacheActions: mode === 'apply' ? ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'] : ['s3:GetObject'],
+    lambdaCompute,
+  };
+}
+
+/** The StartBuild overrides that put a plan on its compute while plans and applies share one project. */
+export function planComputeSubstitutions(config: TfgateConfig): Record<'PlanEnvironmentType' | 'PlanComputeType' | 'PlanImage', string> {
+  const plan = buildProjectSettings('plan', config).environment;
+  return { PlanEnvironmentType: plan.buildImage.type, PlanComputeType: plan.computeType, PlanImage: plan.buildImage.imageId };
+}
 
 export interface TfgateBuildsProps {
   config: TfgateConfig;
@@ -51,15 +95,18 @@ export class TfgateBuilds extends Construct {
     super(scope, id);
     this.runner = bundleRunner(this);
     const ids = new Set<string>();
-    const { planSeconds, applySeconds } = props.config.timeouts;
-    const wantedMinutes = Math.ceil(Math.max(planSeconds, applySeconds) / 60);
-    const timeoutMinutes = Math.min(Math.max(wantedMinutes, MIN_BUILD_MINUTES), MAX_BUILD_MINUTES);
-    if (timeoutMinutes !== wantedMinutes) {
-      Annotations.of(this).addWarningV2(
-        'tfgate:buildTimeout',
-        `the plan/apply timeout of ${wantedMinutes} minutes is outside what CodeBuild allows; builds stop after ${timeoutMinutes} minutes`,
-      );
+    for (const mode of ['plan', 'apply'] as const) {
+      const wanted = Math.ceil((mode === 'plan' ? props.config.timeouts.planSeconds : props.config.timeouts.applySeconds) / 60);
+      const limit = buildLimits(mode, props.config).timeoutMinutes;
+      if (limit !== wanted) {
+        Annotations.of(this).addWarningV2(
+          `tfgate:${mode}Timeout`,
+          `timeouts.${mode} of ${wanted} minutes is outside what ${mode} builds allow${mode === 'plan' && props.config.terraform.planCompute === 'lambda' ? ' on Lambda compute (15 minutes; terraform.planCompute: ec2 for longer plans)' : ''}; they stop after ${limit} minutes`,
+        );
+      }
     }
+    const apply = buildProjectSettings('apply', props.config);
+    const plan = buildProjectSettings('plan', props.config);
 
     this.builds = props.environments.map((environment) => {
       const envId = pascalId(environment.name);
@@ -72,7 +119,7 @@ export class TfgateBuilds extends Construct {
         assumedBy: new iam.ServicePrincipal('codebuild.amazonaws.com'),
         description: `tfgate builds for the ${environment.name} environment`,
       });
-      const logGroup = new logs.LogGroup(this, `${envId}BuildLogs`, { retention: logs.RetentionDays.ONE_YEAR });
+      const logGroup = new logs.LogGroup(this, `${envId}BuildLogs`, { retention: logs.RetentionDays.ONE_YEAR, removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE });
       logGroup.grantWrite(role);
       role.addToPrincipalPolicy(
         new iam.PolicyStatement({
@@ -83,8 +130,26 @@ export class TfgateBuilds extends Construct {
       props.storage.grantMissingIsNotFound(role);
       role.addToPrincipalPolicy(
         new iam.PolicyStatement({
+          actions: [...new Set([...plan.cacheActions, ...apply.cacheActions])],
+          resources: [props.storage.bucket.arnForObjects(`${CACHE_PREFIX}/*`)],
+        }),
+      );
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
           actions: ['s3:GetObject'],
           resources: [`arn:${Aws.PARTITION}:s3:::${this.runner.s3BucketName}/${this.runner.s3ObjectKey}`],
+        }),
+      );
+      // The runner is read from the CDK bootstrap bucket, which may be encrypted with a KMS key this
+      // stack cannot name: decrypting is allowed only as part of an S3 read in this account and region.
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: [Stack.of(this).formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
+          conditions: {
+            StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com`, 'kms:CallerAccount': Aws.ACCOUNT_ID },
+            StringLike: { 'kms:EncryptionContext:aws:s3:arn': `arn:${Aws.PARTITION}:s3:::${this.runner.s3BucketName}/*` },
+          },
         }),
       );
       role.addToPrincipalPolicy(
@@ -100,20 +165,22 @@ export class TfgateBuilds extends Construct {
         // The role above is the whole policy; the construct would otherwise add report-group and
         // default log-group permissions this project never uses.
         role: role.withoutPolicyUpdates(),
+        // The project is set up for applies; plans are moved to their compute by StartBuild overrides
+        // (planComputeSubstitutions) until they get a project of their own.
         environment: {
-          buildImage: codebuild.LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0,
-          computeType: codebuild.ComputeType.SMALL,
-          privileged: false,
+          ...apply.environment,
           environmentVariables: {
             TFGATE_ARTIFACTS: { value: props.storage.artifactsUrl() },
+            TFGATE_CACHE: { value: `s3://${props.storage.bucket.bucketName}/${CACHE_PREFIX}` },
             TFGATE_RUNNER_URL: { value: this.runner.s3ObjectUrl },
             TFGATE_TERRAFORM: { value: environment.roleArn ? TERRAFORM_AS_TARGET : TERRAFORM_BIN },
             ...(environment.roleArn ? { TFGATE_ASSUME_ROLE_ARN: { value: environment.roleArn } } : {}),
           },
         },
         buildSpec: buildSpec(props.config.terraform.version, props.secrets.github.secretArn, environment.roleArn !== undefined),
-        cache: codebuild.Cache.local(codebuild.LocalCacheMode.CUSTOM),
-        timeout: Duration.minutes(timeoutMinutes),
+        // No CodeBuild cache: Lambda compute has none, and terraform and providers come from the S3
+        // cache the buildspec and the runner keep, keyed by version and by lock file.
+        timeout: apply.timeout,
         logging: { cloudWatch: { logGroup } },
       });
       return { environment, project, role };
@@ -156,32 +223,70 @@ function bundleRunner(scope: Construct): s3assets.Asset {
   });
 }
 
-function buildSpec(terraformVersion: string, githubSecretArn: string, assumesRole: boolean): codebuild.BuildSpec {
+/**
+ * The install phase: terraform from the S3 cache or releases.hashicorp.com, used only when HashiCorp's
+ * signature over SHA256SUMS verifies with the key kept in the repository and the zip's checksum is in
+ * that file. Exported for the test that runs it against fakes of curl, aws and unzip.
+ */
+export function installTerraformScript(terraformVersion: string, key = readFileSync(HASHICORP_KEY_FILE, 'utf8').trim(), fingerprint = HASHICORP_KEY_FINGERPRINT): string[] {
   const zip = `terraform_${terraformVersion}_linux_arm64.zip`;
   const sums = `terraform_${terraformVersion}_SHA256SUMS`;
+  // Signed with the current key for every release since 2021 (the plain .sig of older ones is not).
+  const signature = `${sums}.72D7468F.sig`;
   const base = `https://releases.hashicorp.com/terraform/${terraformVersion}`;
-  const installTerraform = [
+  const gnupg = `${TFGATE_HOME}/gnupg`;
+  return [
     `mkdir -p "${TFGATE_HOME}/bin" "${PLUGIN_CACHE_DIR}" "${DOWNLOADS_DIR}"`,
+    `mkdir -m 700 -p "${gnupg}"`,
     `cd "${DOWNLOADS_DIR}"`,
-    // The sums are fetched every time; only the zip may come from the local cache, and it is checked
-    // against fresh sums before use, so a damaged cached zip is replaced instead of trusted.
-    `curl -fsSL --retry 3 -o "${sums}" "${base}/${sums}"`,
-    `if [ -f "${zip}" ] && ! sha256sum -c --ignore-missing "${sums}" >/dev/null 2>&1; then rm -f "${zip}"; fi`,
-    `[ -f "${zip}" ] || curl -fsSL --retry 3 -o "${zip}" "${base}/${zip}"`,
-    `sha256sum -c --ignore-missing "${sums}"`,
-    `unzip -o -q "${zip}" -d "${TFGATE_HOME}/bin"`,
+    'command -v gpg >/dev/null || { echo "tfgate: gpg is needed to check the terraform signature and is not on this build image" >&2; exit 1; }',
+    `cat > "${gnupg}/hashicorp.asc" <<'TFGATE_KEY'
+${key}
+TFGATE_KEY`,
+    `gpg --batch --quiet --homedir "${gnupg}" --dearmor -o "${gnupg}/hashicorp.gpg" "${gnupg}/hashicorp.asc"`,
+    // SHA256SUMS counts only when HashiCorp's key (this fingerprint, or its signing subkey) signed it
+    // (grep without -q: quitting early would kill gpg with SIGPIPE and fail the pipeline);
+    // the zip counts only when its line in that file matches. Cached copies are checked the same way.
+    `verified() { gpg --batch --homedir "${gnupg}" --no-default-keyring --keyring "${gnupg}/hashicorp.gpg" --trust-model always --status-fd 1 --verify "${signature}" "${sums}" 2>/dev/null | grep -E '^\\[GNUPG:\\] VALIDSIG .* ${fingerprint}$' >/dev/null && grep -E "  ${zip.replace(/\./g, '\\.')}$" "${sums}" | sha256sum -c --status -; }`,
+    `cached="$TFGATE_CACHE/terraform/${terraformVersion}"`,
+    `for f in "${sums}" "${signature}" "${zip}"; do aws s3 cp --only-show-errors "$cached/$f" "$f" >/dev/null 2>&1 || true; done`,
+    'if verified; then echo "tfgate: terraform from the cache, signature and checksum verified"; else',
+    `  rm -f "${sums}" "${signature}" "${zip}"`,
+    `  curl -fsSL --proto '=https' --retry 3 -o "${sums}" "${base}/${sums}"`,
+    `  curl -fsSL --proto '=https' --retry 3 -o "${signature}" "${base}/${signature}"`,
+    `  curl -fsSL --proto '=https' --retry 3 -o "${zip}" "${base}/${zip}"`,
+    '  verified || { echo "tfgate: the signature of SHA256SUMS or the checksum of the terraform zip did not verify; refusing to run it" >&2; exit 1; }',
+    `  for f in "${sums}" "${signature}" "${zip}"; do aws s3 cp --only-show-errors "$f" "$cached/$f" || echo "tfgate: could not fill the terraform cache (continuing)"; done`,
+    'fi',
+    // Lambda compute images list no unzip; Python, which they do have, can unpack the one file.
+    `if command -v unzip >/dev/null; then unzip -o -q "${zip}" terraform -d "${TFGATE_HOME}/bin"; else python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("terraform", sys.argv[2])' "${zip}" "${TFGATE_HOME}/bin"; fi`,
+    `chmod 0755 "${TERRAFORM_BIN}"`,
     `"${TERRAFORM_BIN}" version`,
+    // Standard (EC2) images pick a Node version with n; Lambda images have one Node, 22 for plans.
+    'if command -v n >/dev/null && [ "$(node -p process.versions.node | cut -d. -f1)" -lt 22 ]; then n 22 >/dev/null 2>&1 || true; hash -r; fi',
+    'node --version',
   ];
+}
+
+function buildSpec(terraformVersion: string, githubSecretArn: string, assumesRole: boolean): codebuild.BuildSpec {
+  const installTerraform = installTerraformScript(terraformVersion);
 
   // Terraform (and its S3 backend) reads the profile; the runner never does, so its artifact
   // uploads keep using the project role, and the SDK refreshes the assumed role on long applies.
   const targetProfile = [
     `session="tfgate-$(printf '%s' "\${TFGATE_RUN_ID:-build}" | tr -c 'A-Za-z0-9=,.@_-' '-' | cut -c1-50)"`,
-    `printf '[profile tfgate-target]\\nrole_arn = %s\\ncredential_source = EcsContainer\\nrole_session_name = %s\\nregion = %s\\n' "$TFGATE_ASSUME_ROLE_ARN" "$session" "$AWS_REGION" > "${TFGATE_HOME}/aws-config"`,
-    `printf '#!/bin/bash\\nexport AWS_CONFIG_FILE=${TFGATE_HOME}/aws-config AWS_PROFILE=tfgate-target\\nunset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN\\nexec ${TERRAFORM_BIN} "$@"\\n' > "${TERRAFORM_AS_TARGET}"`,
+    // EC2 compute serves the build role's credentials from the container endpoint; Lambda compute
+    // hands them over as environment variables, which terraform must not see (they would win over
+    // the profile), so they reach the profile through a credentials file instead.
+    `if [ -n "\${AWS_CONTAINER_CREDENTIALS_RELATIVE_URI:-}\${AWS_CONTAINER_CREDENTIALS_FULL_URI:-}" ]; then source='credential_source = EcsContainer'; else`,
+    `  (umask 077; printf '[tfgate-source]\\naws_access_key_id = %s\\naws_secret_access_key = %s\\naws_session_token = %s\\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "\${AWS_SESSION_TOKEN:-}" > "${TFGATE_HOME}/aws-credentials")`,
+    `  source='source_profile = tfgate-source'`,
+    'fi',
+    `printf '[profile tfgate-target]\\nrole_arn = %s\\n%s\\nrole_session_name = %s\\nregion = %s\\n' "$TFGATE_ASSUME_ROLE_ARN" "$source" "$session" "$AWS_REGION" > "${TFGATE_HOME}/aws-config"`,
+    `printf '#!/bin/bash\\nexport AWS_CONFIG_FILE=${TFGATE_HOME}/aws-config AWS_SHARED_CREDENTIALS_FILE=${TFGATE_HOME}/aws-credentials AWS_PROFILE=tfgate-target\\nunset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN\\nexec ${TERRAFORM_BIN} "$@"\\n' > "${TERRAFORM_AS_TARGET}"`,
     `chmod 0755 "${TERRAFORM_AS_TARGET}"`,
     // Fail here, naming the role, rather than inside terraform with a generic credentials error.
-    `AWS_CONFIG_FILE="${TFGATE_HOME}/aws-config" AWS_PROFILE=tfgate-target aws sts get-caller-identity --output text --query Arn || { echo "tfgate: cannot assume $TFGATE_ASSUME_ROLE_ARN: its trust policy must allow this build project's role" >&2; exit 1; }`,
+    `env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN AWS_CONFIG_FILE="${TFGATE_HOME}/aws-config" AWS_SHARED_CREDENTIALS_FILE="${TFGATE_HOME}/aws-credentials" AWS_PROFILE=tfgate-target aws sts get-caller-identity --output text --query Arn || { echo "tfgate: cannot assume $TFGATE_ASSUME_ROLE_ARN: its trust policy must allow this build project's role" >&2; exit 1; }`,
   ];
 
   // The runner gets the token alone, as TFGATE_GIT_TOKEN (empty for {} or App credentials), and
@@ -208,8 +313,8 @@ function buildSpec(terraformVersion: string, githubSecretArn: string, assumesRol
       'secrets-manager': { TFGATE_GITHUB_SECRET: githubSecretArn },
     },
     phases: {
+      // No runtime-versions: Lambda compute refuses them; the install script picks Node itself.
       install: {
-        'runtime-versions': { nodejs: 22 },
         commands: [script(installTerraform)],
       },
       pre_build: {
@@ -222,7 +327,6 @@ function buildSpec(terraformVersion: string, githubSecretArn: string, assumesRol
         commands: [script(runTheRunner)],
       },
     },
-    cache: { paths: [`${PLUGIN_CACHE_DIR}/**/*`, `${DOWNLOADS_DIR}/**/*`] },
   });
 }
 

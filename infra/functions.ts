@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -146,8 +146,8 @@ export interface TfgateFunctionsProps {
   storage: ArtifactStorage;
   secrets: TfgateSecrets;
   stateMachineName: string;
-  /** The SES identity the notifier sends from, when `notifications.email` is configured. */
-  email?: { from: string; identityArn: string };
+  /** The address the notifier sends from (an SES identity), when `notifications.email` is configured. */
+  email?: { from: string };
   reserveConcurrency: boolean;
 }
 
@@ -197,7 +197,7 @@ export class TfgateFunctions extends Construct {
         assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
         description: `tfgate ${name} function`,
       });
-      const logGroup = new logs.LogGroup(this, `${pascal}Logs`, { retention: logs.RetentionDays.THREE_MONTHS });
+      const logGroup = new logs.LogGroup(this, `${pascal}Logs`, { retention: logs.RetentionDays.THREE_MONTHS, removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE });
       logGroup.grantWrite(role);
 
       const environment: Record<string, string> = needs.config ? { CONFIG: configJson } : {};
@@ -237,7 +237,15 @@ export class TfgateFunctions extends Construct {
       }
       if (needs.sendsEmail && props.email) {
         environment.SES_FROM = props.email.from;
-        role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ses:SendEmail'], resources: [props.email.identityArn] }));
+        // In the SES sandbox, SendEmail is authorized against the recipients' identities as well as the
+        // sender's, so the grant names every identity of the account and pins the sender instead.
+        role.addToPrincipalPolicy(
+          new iam.PolicyStatement({
+            actions: ['ses:SendEmail'],
+            resources: [Stack.of(this).formatArn({ service: 'ses', resource: 'identity', resourceName: '*' })],
+            conditions: { StringEquals: { 'ses:FromAddress': props.email.from } },
+          }),
+        );
       }
 
       const fn = new NodejsFunction(this, pascal, {

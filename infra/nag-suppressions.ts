@@ -6,6 +6,7 @@
 import { Stack, Validations } from 'aws-cdk-lib';
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
 import type { IConstruct } from 'constructs';
+import { CACHE_PREFIX } from './builds.js';
 import { FUNCTION_NEEDS, type FunctionName } from './functions.js';
 import type { TfgateStack } from './tfgate-stack.js';
 
@@ -79,6 +80,39 @@ export function acknowledgeNagFindings(stack: TfgateStack): Acknowledgement[] {
       'AwsSolutions-CB4',
       'The project produces no CodeBuild artifacts or reports (NO_ARTIFACTS); its outputs go to the tfgate artifacts bucket, encrypted at rest with SSE-S3, and logs to CloudWatch Logs. A customer-managed KMS key would add $1/month at rest for nothing it protects.',
     );
+  }
+
+  const pipelineRole = stack.functions.roles.pipeline;
+  acknowledge(
+    list,
+    pipelineRole,
+    wildcardFinding(pipelineRole, stack.formatArn({ service: 'codebuild', resource: 'project', resourceName: `${stack.projectPrefix}-*` })),
+    `The stopBuild task lists, reads and stops builds of this stack's build projects, all named ${stack.projectPrefix}-<environment>[-<mode>]; the wildcard covers those names only, so projects added per mode need no policy change.`,
+  );
+  if (stack.functions.roles.notifier && stack.config.notifications.email) {
+    acknowledge(
+      list,
+      stack.functions.roles.notifier,
+      wildcardFinding(stack.functions.roles.notifier, stack.formatArn({ service: 'ses', resource: 'identity', resourceName: '*' })),
+      'In the SES sandbox SendEmail is authorized against each recipient\'s identity as well as the sender\'s, so the resource names every identity of this account; the ses:FromAddress condition pins the sender to notifications.email.from.',
+    );
+  }
+  for (const build of stack.builds.builds) {
+    acknowledge(
+      list,
+      build.role,
+      wildcardFinding(build.role, stack.storage.bucket.arnForObjects(`${CACHE_PREFIX}/*`)),
+      'The shared terraform and provider cache (cache/terraform/<version>/…, cache/providers/<lock file sha256>-<platform>.tar.gz): keys depend on versions and lock files known only at build time. Everything read from it is verified (HashiCorp signature and checksum; lock-file hashes) before use.',
+    );
+    acknowledge(
+      list,
+      build.role,
+      wildcardFinding(build.role, stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' })),
+      'Reading the build runner from the CDK bootstrap bucket, which may be encrypted with a KMS key the stack cannot name; kms:Decrypt is allowed only through S3 (kms:ViaService), in this account, for objects of that bucket (encryption context).',
+    );
+  }
+  for (const queue of [stack.deadLetters.executionEnded, stack.deadLetters.schedules]) {
+    acknowledge(list, queue, 'AwsSolutions-SQS3', 'This queue is itself a dead-letter queue (for EventBridge or EventBridge Scheduler targets); an alarm fires on its depth.');
   }
 
   const rotation: Array<[IConstruct | undefined, string]> = [

@@ -1,14 +1,17 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import type { EnvironmentBuild } from './builds.js';
+import { assertWithinExecutionTimeout } from '../lambdas/core/config/build-limits.js';
+import type { TfgateConfig } from '../lambdas/core/config/load.js';
+import { planComputeSubstitutions, type EnvironmentBuild } from './builds.js';
 import { PROJECT_ROOT } from './functions.js';
 
 export const DEFINITION_FILE = path.join(PROJECT_ROOT, 'statemachine', 'pipeline.asl.json');
@@ -19,7 +22,10 @@ export const CODEBUILD_SYNC_RULE = 'StepFunctionsGetEventForCodeBuildStartBuildR
 export const ENDED_STATUSES = ['FAILED', 'TIMED_OUT', 'ABORTED'];
 
 export interface TfgatePipelineProps {
+  config: TfgateConfig;
   stateMachineName: string;
+  /** Where EventBridge puts an "execution ended" event it could not deliver to the pipeline function. */
+  deadLetterQueue: sqs.IQueue;
   projectPrefix: string;
   pipelineFunction: lambda.IFunction;
   notifierFunction: lambda.IFunction;
@@ -31,6 +37,13 @@ export function definitionPlaceholders(definition: string): string[] {
   return [...new Set([...definition.matchAll(/\$\{([A-Za-z][A-Za-z0-9]*)\}/g)].map((m) => m[1]!))].sort();
 }
 
+/** The definition's own TimeoutSeconds: the longest any execution may run. */
+export function executionTimeoutSeconds(definition: string): number {
+  const timeout = (JSON.parse(definition) as { TimeoutSeconds?: unknown }).TimeoutSeconds;
+  if (typeof timeout !== 'number') throw new Error(`${DEFINITION_FILE} must set a top-level TimeoutSeconds`);
+  return timeout;
+}
+
 export class TfgatePipeline extends Construct {
   readonly stateMachine: sfn.StateMachine;
   readonly executionEnded: events.Rule;
@@ -38,10 +51,13 @@ export class TfgatePipeline extends Construct {
   constructor(scope: Construct, id: string, props: TfgatePipelineProps) {
     super(scope, id);
     const definition = readFileSync(DEFINITION_FILE, 'utf8');
+    // A run that outlives the execution is cut off mid-way: refuse such a configuration here.
+    assertWithinExecutionTimeout(props.config, executionTimeoutSeconds(definition));
     const substitutions: Record<string, string> = {
       PipelineFunctionArn: props.pipelineFunction.functionArn,
       NotifierFunctionArn: props.notifierFunction.functionArn,
       BuildProjectPrefix: props.projectPrefix,
+      ...planComputeSubstitutions(props.config),
     };
     // The file and this map must agree; a placeholder left unfilled only fails when a run reaches it.
     const unknown = definitionPlaceholders(definition).filter((name) => !(name in substitutions));
@@ -51,8 +67,11 @@ export class TfgatePipeline extends Construct {
 
     const logGroup = new logs.LogGroup(this, 'ExecutionLogs', {
       // Step Functions vended logs need the /aws/vendedlogs/ prefix to stay under the resource-policy size limit.
-      logGroupName: `/aws/vendedlogs/states/${props.stateMachineName}`,
+      // The stack id's unique part makes the name new for every stack created, so a log group kept
+      // from a destroyed (or rolled-back) stack never blocks the next deploy with "already exists".
+      logGroupName: `/aws/vendedlogs/states/${props.stateMachineName}-${Fn.select(2, Fn.split('/', Aws.STACK_ID))}`,
       retention: logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
 
     // The one definition, as a string rather than an S3 asset, so the template shows what runs.
@@ -101,7 +120,15 @@ export class TfgatePipeline extends Construct {
     // The whole event goes to the function: the run id is inside `detail.input`, a JSON string that
     // an input transformer cannot take apart.
     this.executionEnded.addTarget(
-      new targets.LambdaFunction(props.pipelineFunction, { retryAttempts: 8, maxEventAge: Duration.hours(6) }),
+      new targets.LambdaFunction(props.pipelineFunction, { retryAttempts: 8, maxEventAge: Duration.hours(6), deadLetterQueue: props.deadLetterQueue }),
+    );
+
+    // The stopBuild task: a build whose task timed out is found among this stack's projects and stopped.
+    props.pipelineFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['codebuild:ListBuildsForProject', 'codebuild:BatchGetBuilds', 'codebuild:StopBuild'],
+        resources: [stack.formatArn({ service: 'codebuild', resource: 'project', resourceName: `${props.projectPrefix}-*` })],
+      }),
     );
   }
 }

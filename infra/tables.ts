@@ -1,3 +1,4 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
@@ -23,7 +24,10 @@ export class TfgateTables extends Construct {
         billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
         pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
         timeToLiveAttribute: TTL_ATTRIBUTE,
-        deletionProtection: true,
+        // Kept on stack deletion and replacement (run and lock history), but deleted when the stack's
+        // first create rolls back, so a failed first deploy leaves nothing behind to block the next.
+        // Not deletion-protected: that protection would also stop that rollback.
+        removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         encryption: dynamodb.TableEncryption.AWS_MANAGED,
       });
       for (const index of layout.globalIndexes) {

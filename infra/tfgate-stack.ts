@@ -4,7 +4,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as ses from 'aws-cdk-lib/aws-ses';
 import type { Construct } from 'constructs';
 import type { TfgateConfig } from '../lambdas/core/config/load.js';
-import { TfgateAlarms } from './alarms.js';
+import { TfgateAlarms, TfgateDeadLetters } from './alarms.js';
 import { TfgateBuilds } from './builds.js';
 import { TfgateFunctions } from './functions.js';
 import { buildEnvironments, buildProjectPrefix, pascalId } from './naming.js';
@@ -19,8 +19,8 @@ export interface TfgateStackProps extends StackProps {
   /** CONFIG for the functions: the validated configuration as JSON (`loadStackConfig`). */
   configDocument: string;
   /**
-   * Reserve concurrency for each function (the default). Accounts whose concurrency quota is still the
-   * new-account 10 cannot reserve any; they deploy with this off.
+   * Reserve concurrency for each function (56 in all). Off by default: Lambda keeps 100 of an
+   * account's quota unreserved, so reserving needs a quota of at least 156 (new accounts have 10).
    */
   reserveConcurrency?: boolean;
 }
@@ -35,7 +35,11 @@ export class TfgateStack extends Stack {
   readonly builds: TfgateBuilds;
   readonly pipeline: TfgatePipeline;
   readonly alarms: TfgateAlarms;
+  readonly deadLetters: TfgateDeadLetters;
+  /** Only with `notifications.email.identity: create`; otherwise the identity is the account's own business. */
+  readonly emailIdentity?: ses.EmailIdentity;
   readonly projectPrefix: string;
+  readonly config: TfgateConfig;
   readonly stateMachineName: string;
   /** The cdk-nag findings this stack accepts, with their reasons. */
   readonly nagAcknowledgements: Acknowledgement[];
@@ -43,6 +47,7 @@ export class TfgateStack extends Stack {
   constructor(scope: Construct, id: string, props: TfgateStackProps) {
     super(scope, id, { description: 'tfgate: serverless Terraform GitOps runner', ...props });
     const { config } = props;
+    this.config = config;
     assertNoSecretInConfig(config);
     this.projectPrefix = buildProjectPrefix(this.stackName);
     this.stateMachineName = `${this.projectPrefix}-pipeline`;
@@ -52,12 +57,13 @@ export class TfgateStack extends Stack {
     this.storage = new ArtifactStorage(this, 'Storage');
     this.secrets = new TfgateSecrets(this, 'Secrets', config);
 
-    let email: { from: string; identityArn: string } | undefined;
-    const from = config.notifications.email?.from;
-    if (from) {
-      const identity = new ses.EmailIdentity(this, 'SenderIdentity', { identity: ses.Identity.email(from) });
-      email = { from, identityArn: identity.emailIdentityArn };
+    // SES refuses to create an identity that already exists (verified before, or by another stack),
+    // so the stack creates one only when asked to; an existing one is simply used.
+    const email = config.notifications.email ? { from: config.notifications.email.from } : undefined;
+    if (config.notifications.email?.identity === 'create') {
+      this.emailIdentity = new ses.EmailIdentity(this, 'SenderIdentity', { identity: ses.Identity.email(config.notifications.email.from) });
     }
+    this.deadLetters = new TfgateDeadLetters(this, 'DeadLetters');
 
     this.functions = new TfgateFunctions(this, 'Functions', {
       configDocument: props.configDocument,
@@ -66,7 +72,7 @@ export class TfgateStack extends Stack {
       secrets: this.secrets,
       stateMachineName: this.stateMachineName,
       ...(email ? { email } : {}),
-      reserveConcurrency: props.reserveConcurrency ?? true,
+      reserveConcurrency: props.reserveConcurrency ?? false,
     });
     this.builds = new TfgateBuilds(this, 'Builds', {
       config,
@@ -76,6 +82,8 @@ export class TfgateStack extends Stack {
       secrets: this.secrets,
     });
     this.pipeline = new TfgatePipeline(this, 'Pipeline', {
+      config,
+      deadLetterQueue: this.deadLetters.executionEnded,
       stateMachineName: this.stateMachineName,
       projectPrefix: this.projectPrefix,
       pipelineFunction: this.functions.functions.pipeline,
@@ -86,6 +94,8 @@ export class TfgateStack extends Stack {
     this.alarms = new TfgateAlarms(this, 'Alarms', {
       stateMachine: this.pipeline.stateMachine,
       webhook: this.functions.functions.webhook,
+      deadLetters: this.deadLetters,
+      ...(config.notifications.alarms ? { email: config.notifications.alarms.email } : {}),
     });
     this.nagAcknowledgements = acknowledgeNagFindings(this);
 
@@ -94,6 +104,7 @@ export class TfgateStack extends Stack {
       value: `${this.functions.urls.webhook.url}webhook`,
     });
     new CfnOutput(this, 'ApprovalsUrl', { description: 'Runs and approval pages', value: this.functions.urls.approvals.url });
+    new CfnOutput(this, 'AlarmTopicArn', { description: 'Every alarm notifies this topic; subscribe to hear about failures', value: this.alarms.topic.topicArn });
     new CfnOutput(this, 'StateMachineArn', { value: this.pipeline.stateMachine.stateMachineArn });
     new CfnOutput(this, 'ArtifactsBucketName', { value: this.storage.bucket.bucketName });
     new CfnOutput(this, 'WebhookSecretName', {
@@ -124,6 +135,7 @@ export class TfgateStack extends Stack {
       description: 'tfgate: EventBridge Scheduler invokes the reconciler',
     });
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [reconciler.functionArn] }));
+    this.deadLetters.schedules.grantSendMessages(role);
     const schedule = (id: string, expression: string, input: Record<string, unknown>, description: string) =>
       new scheduler.CfnSchedule(this, id, {
         description,
@@ -136,6 +148,7 @@ export class TfgateStack extends Stack {
           input: JSON.stringify(input),
           // The next pass comes soon enough; a late retry would only overlap it.
           retryPolicy: { maximumRetryAttempts: 0, maximumEventAgeInSeconds: 300 },
+          deadLetterConfig: { arn: this.deadLetters.schedules.queueArn },
         },
       });
     schedule('ReconcileSchedule', RECONCILE_SCHEDULE, { kind: 'reconcile' }, 'tfgate: missed pushes and locks held by ended executions');

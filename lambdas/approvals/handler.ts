@@ -2,10 +2,12 @@ import { STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.j
 import { checkFormToken, formToken, verifyApprover } from '../core/domain/approval-links.js';
 import type { ApprovalRecord, ApprovalStore, ArtifactStore, Clock, RunStore, TaskCallbacks } from '../core/domain/ports.js';
 import { systemClock } from '../core/domain/ports.js';
-import type { Run } from '../core/domain/run.js';
+import { RUN_LIST_CURSOR, runListCursor, type Run } from '../core/domain/run.js';
 import { html, json, text, type HttpHandler, type HttpRequest, type HttpResponse } from '../core/http.js';
 import { approvalPage, decisionPage, runPage, runsPage } from './pages.js';
 import { publicRun, type RunFiles } from './public-run.js';
+
+const RUNS_PAGE_SIZE = 100;
 
 /**
  * GET/POST /approvals/{id}, GET /runs, GET /runs/{id}, GET /healthz: one handler for the approvals
@@ -203,16 +205,22 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     }
     if (path === '/runs' || path === '/runs/') {
       if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed', { allow: 'GET' });
-      const limit = Math.min(Math.max(Number.parseInt(request.query.limit ?? '100', 10) || 100, 1), 500);
-      const runs = await deps.runs.list({ limit });
-      return wantsJson(request) ? json(200, { runs: runs.map((run) => publicRun(run)) }) : html(200, runsPage(runs));
+      // Pages of at most 100 runs (a function URL answers at most 6 MB); `next` continues the list.
+      const limit = Math.min(Math.max(Number.parseInt(request.query.limit ?? String(RUNS_PAGE_SIZE), 10) || RUNS_PAGE_SIZE, 1), RUNS_PAGE_SIZE);
+      const before = request.query.before;
+      if (before !== undefined && !RUN_LIST_CURSOR.test(before)) return wantsJson(request) ? json(400, { error: 'before must be a cursor from "next"' }) : text(400, 'bad cursor');
+      const runs = await deps.runs.list({ limit, ...(before !== undefined ? { before } : {}) });
+      const next = runs.length === limit ? runListCursor(runs[runs.length - 1]!) : undefined;
+      return wantsJson(request)
+        ? json(200, { runs: runs.map((run) => publicRun(run, { addresses: false })), ...(next ? { next } : {}) })
+        : html(200, runsPage(runs, next));
     }
     const runMatch = RUN_PATH.exec(path);
     if (runMatch) {
       if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed', { allow: 'GET' });
       const run = await deps.runs.get(runMatch[1]!);
       if (!run) return notFound(request, 'run');
-      return wantsJson(request) ? json(200, publicRun(run, filesOf(run))) : html(200, runPage(run, filesOf(run)));
+      return wantsJson(request) ? json(200, publicRun(run, { files: filesOf(run) })) : html(200, runPage(run, filesOf(run)));
     }
     const planMatch = PLAN_TEXT_PATH.exec(path);
     if (planMatch) {

@@ -87,7 +87,8 @@ function renderAddresses(plan: PlanSummary): string {
     ['delete', plan.addresses.delete],
   ];
   const items = groups.filter(([, list]) => list.length > 0).map(([label, list]) => `<li>${label}: ${list.map((a) => `<code>${escapeHtml(a)}</code>`).join(', ')}</li>`);
-  return items.length > 0 ? `<ul>${items.join('')}</ul>` : '';
+  if (plan.omittedAddresses) items.push(`<li class="omitted">and ${escapeHtml(plan.omittedAddresses)} more: the full list is in the plan text</li>`);
+  return items.length > 0 ? `<ul class="addresses">${items.join('')}</ul>` : '';
 }
 
 export function decisionPage(kind: 'ok' | 'bad', title: string, message: string, runId?: string): string {
@@ -101,14 +102,15 @@ function triggerText(run: Run): string {
   return run.pullRequest !== undefined ? `${run.trigger} #${run.pullRequest}` : run.trigger;
 }
 
-export function runsPage(runs: Run[]): string {
+export function runsPage(runs: Run[], next?: string): string {
   const rows = runs
     .map(
       (run) =>
         `<tr><td><a href="/runs/${escapeHtml(run.id)}">${escapeHtml(run.id)}</a></td><td>${escapeHtml(run.repository)}</td><td><code>${escapeHtml(run.sha.slice(0, 12))}</code></td><td>${escapeHtml(triggerText(run))}</td><td class="status">${escapeHtml(run.status)}</td><td>${escapeHtml(run.createdAt)}</td></tr>`,
     )
     .join('');
-  return layout('tfgate runs', `<h1>Runs</h1><table><tr><th>Run</th><th>Repository</th><th>Commit</th><th>Trigger</th><th>Status</th><th>Created</th></tr>${rows}</table>`);
+  const older = next ? `<p><a id="older-runs" href="/runs?before=${encodeURIComponent(next)}">Older runs</a></p>` : '';
+  return layout('tfgate runs', `<h1>Runs</h1><table><tr><th>Run</th><th>Repository</th><th>Commit</th><th>Trigger</th><th>Status</th><th>Created</th></tr>${rows}</table>${older}`);
 }
 
 function fileCell(where: string): string {
@@ -120,7 +122,7 @@ export function runPage(run: Run, files?: RunFiles): string {
   const stages = run.stages
     .map(
       (stage) =>
-        `<tr><td>${escapeHtml(stage.environment)}</td><td class="status">${escapeHtml(stage.status)}</td><td>${escapeHtml(summaryLine(stage.plan))}</td><td class="approval">${stage.approval ? `${escapeHtml(stage.approval.status)}${stage.approval.by ? ` by ${escapeHtml(stage.approval.by)}` : ''}${stage.approval.reason ? `: <q>${escapeHtml(stage.approval.reason)}</q>` : ''}` : ''}</td><td>${stage.error ? `<pre>${escapeHtml(stripTerminalEscapes(stage.error))}</pre>` : ''}</td></tr>`,
+        `<tr><td>${escapeHtml(stage.environment)}</td><td class="status">${escapeHtml(stage.status)}</td><td>${escapeHtml(summaryLine(stage.plan))}${stage.plan ? renderAddresses(stage.plan) : ''}</td><td class="approval">${stage.approval ? `${escapeHtml(stage.approval.status)}${stage.approval.by ? ` by ${escapeHtml(stage.approval.by)}` : ''}${stage.approval.reason ? `: <q>${escapeHtml(stage.approval.reason)}</q>` : ''}` : ''}</td><td>${stage.error ? `<pre>${escapeHtml(stripTerminalEscapes(stage.error))}</pre>` : ''}</td></tr>`,
     )
     .join('');
   const drift = driftOf(run);

@@ -1,4 +1,4 @@
-import type { Run } from '../core/domain/run.js';
+import type { PlanSummary, Run } from '../core/domain/run.js';
 
 /** Where a run's outputs are: links served by the routes, and (locally) paths on this machine. */
 export interface RunFiles {
@@ -16,8 +16,10 @@ export function driftOf(run: Run): { detected: boolean; environments: string[] }
 }
 
 /** The run as `--json` and `Accept: application/json` show it (../shared/interface.md), without internals. */
-export function publicRun(run: Run, files?: RunFiles): Record<string, unknown> {
+/** `addresses: false` (run lists): each plan's counts without its address list, to keep pages small. */
+export function publicRun(run: Run, options: { addresses?: boolean; files?: RunFiles } = {}): Record<string, unknown> {
   const drift = driftOf(run);
+  const files = options.files;
   return {
     id: run.id,
     repository: run.repository,
@@ -38,11 +40,16 @@ export function publicRun(run: Run, files?: RunFiles): Record<string, unknown> {
     stages: run.stages.map((stage) => ({
       environment: stage.environment,
       status: stage.status,
-      ...(stage.plan ? { plan: stage.plan } : {}),
+      ...(stage.plan ? { plan: options.addresses === false ? withoutAddresses(stage.plan) : stage.plan } : {}),
       ...(stage.approval ? { approval: stage.approval } : {}),
       ...(stage.error ? { error: stage.error } : {}),
       ...(files?.stages[stage.environment] && Object.keys(files.stages[stage.environment]!).length > 0 ? { files: files.stages[stage.environment] } : {}),
       transitions: stage.transitions,
     })),
   };
+}
+
+function withoutAddresses(plan: PlanSummary): Omit<PlanSummary, 'addresses' | 'omittedAddresses'> {
+  const { addresses: _addresses, omittedAddresses: _omitted, ...counts } = plan;
+  return counts;
 }

@@ -36,9 +36,17 @@ async function main(): Promise<number> {
     return 1;
   }
 
+  // The provider cache is an optimization: a bad location is reported and the build goes on without it.
+  const cacheLocation = process.env.TFGATE_CACHE;
+  const cache = cacheLocation ? await artifactStoreFor(cacheLocation).catch((error: Error) => {
+    process.stderr.write(`tfgate build runner: TFGATE_CACHE: ${error.message}; building without the provider cache\n`);
+    return undefined;
+  }) : undefined;
+
   return runBuild(raw, {
     spawn,
     artifacts,
+    ...(cache ? { cache } : {}),
     env: process.env,
     stdout: process.stdout,
     stderr: process.stderr,

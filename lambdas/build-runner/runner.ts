@@ -18,6 +18,7 @@ import type { PlanSummary } from '../core/domain/run.js';
 import type { ArtifactStore } from '../core/domain/ports.js';
 import { findOnPath, locateTerraform } from '../core/terraform-locator.js';
 import { BuildStepError, checkoutCommit } from './checkout.js';
+import { restoreProviders, saveProviders } from './provider-cache.js';
 import { type CommandResult, type LogSink, runCommand, type SpawnFunction } from './process.js';
 import { type BuildSettings, validateBuildSettings } from './settings.js';
 import { extractTerraformError, hclString } from './text.js';
@@ -28,6 +29,8 @@ const LOCK_FILE = '.terraform.lock.hcl';
 export interface BuildRunnerDependencies {
   spawn: SpawnFunction;
   artifacts: ArtifactStore;
+  /** The shared provider cache (TFGATE_CACHE); none, no cache. */
+  cache?: ArtifactStore;
   /** The environment handed to git and terraform (PATH, AWS credentials, TF_PLUGIN_CACHE_DIR…). */
   env: NodeJS.ProcessEnv;
   stdout: LogSink;
@@ -198,6 +201,8 @@ async function prepareWorkspace(
 
   if (settings.stateDir) await writeBackendOverride(root, settings.stateDir);
   if (beforeInit) await beforeInit(root);
+  const cacheOptions = { store: deps.cache, pluginCacheDir: deps.env.TF_PLUGIN_CACHE_DIR, log: deps.stdout };
+  const cached = await restoreProviders(root, cacheOptions);
 
   // The git token never reaches terraform: user code (local-exec, external data) runs under it.
   const env: NodeJS.ProcessEnv = { ...deps.env, TF_IN_AUTOMATION: '1', TF_INPUT: '0' };
@@ -230,6 +235,8 @@ async function prepareWorkspace(
 
   const initialized = await terraform.run('init', ['init', '-input=false', '-no-color']);
   if (initialized.exitCode !== 0) throw terraformFailure('init', initialized);
+  // Only reviewed, approved code fills the shared cache (see provider-cache.ts).
+  if (settings.mode === 'apply') await saveProviders(cached, cacheOptions);
   // The workspace is the environment (Kubestack convention): configuration[terraform.workspace].
   const selected = await terraform.run('workspace', ['workspace', 'select', '-or-create', '-no-color', settings.environment]);
   if (selected.exitCode !== 0) throw terraformFailure('workspace', selected);

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { LockLostError, type EnvironmentLocks } from '../core/domain/locks.js';
-import type { ApprovalStore, ArtifactStore, Clock, RunStore, TaskCallbacks } from '../core/domain/ports.js';
+import type { ApprovalStore, ArtifactStore, BuildController, Clock, RunStore, TaskCallbacks } from '../core/domain/ports.js';
 import { systemClock } from '../core/domain/ports.js';
 import { isTerminalRun, TERMINAL_STAGE_STATUSES, type PlanSummary, type Run, type RunStatus, type StageStatus } from '../core/domain/run.js';
 import { TfgateError } from '../core/domain/errors.js';
-import { parseStoredPlanSummary, STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.js';
+import { capAddressesForRecord, parseStoredPlanSummary, STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.js';
 import { supersedeWaitingRun } from '../core/domain/supersede.js';
 
 /**
@@ -14,6 +14,11 @@ import { supersedeWaitingRun } from '../core/domain/supersede.js';
 
 export class PipelineTaskError extends TfgateError {
   override name = 'PipelineTaskError';
+}
+
+/** The stopped build has not ended yet; the definition retries StopBuild on this name. */
+export class BuildStillRunning extends TfgateError {
+  override name = 'BuildStillRunning';
 }
 
 /** Thrown for failures worth a Retry in the definition (it lists `TransientError`). */
@@ -56,6 +61,13 @@ const payloadSchema = z.discriminatedUnion('action', [
     during: z.enum(['lock', 'plan', 'apply', 'task', 'approval', 'fence']),
     error: taskError.optional(),
   }),
+  z.object({
+    action: z.literal('stopBuild'),
+    runId: z.string().min(1),
+    environment: z.string().min(1),
+    buildMode: z.enum(['plan', 'apply']),
+    projectName: z.string().min(1),
+  }),
   z.object({ action: z.literal('completeRun'), runId: z.string().min(1) }),
   z.object({
     action: z.literal('executionEnded'),
@@ -76,8 +88,15 @@ export interface PipelineDeps {
   locks: EnvironmentLocks;
   artifacts: ArtifactStore;
   callbacks: TaskCallbacks;
+  /** Stops a build whose task timed out; without one, such a build is left to CodeBuild's own timeout. */
+  builds?: BuildController;
   clock?: Clock;
+  /** How long one stopBuild task waits for the build to end before the definition's Retry takes over. */
+  stopWaitMs?: number;
 }
+
+/** Within the pipeline function's 50-second timeout, with room for the StopBuild calls themselves. */
+const STOP_WAIT_MS = 35_000;
 
 /** Extra lease beyond the stage's own timeouts, so a healthy holder's lease never lapses. */
 const LEASE_MARGIN_SECONDS = 900;
@@ -101,16 +120,22 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
   }
 
   async function buildError(runId: string, environment: string, mode: 'plan' | 'apply', cause: string | undefined): Promise<string> {
+    const status = buildStatusOf(cause);
+    let reported: string | undefined;
     const result = await artifacts.get(stageArtifactKey(runId, environment, mode === 'plan' ? STAGE_ARTIFACTS.planResult : STAGE_ARTIFACTS.applyResult)).catch(() => undefined);
     if (result) {
       try {
         const parsed = JSON.parse(result.toString('utf8')) as { ok?: boolean; error?: string };
-        if (parsed.ok === false && parsed.error) return parsed.error;
+        if (parsed.ok === false && parsed.error) reported = parsed.error;
       } catch {
         // An unreadable result file falls through to the build status below.
       }
     }
-    const status = buildStatusOf(cause);
+    // CodeBuild ended the build at TimeoutInMinutesOverride; what the interrupted runner said comes second.
+    if (status === 'TIMED_OUT') {
+      return `the ${mode} build ran past its time limit (timeouts.${mode}) and CodeBuild stopped it${reported ? `: ${truncate(reported, 1000)}` : ''}`;
+    }
+    if (reported) return reported;
     const killedBy = buildSignalOf(cause);
     const said = buildDetailOf(cause);
     return status
@@ -195,7 +220,7 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
         let next: AfterPlanResult['next'];
         if (payload.mode === 'plan_only' || !summary.hasChanges) next = 'done';
         else next = payload.requiresApproval ? 'approve' : 'apply';
-        await runs.updateStage(payload.runId, payload.environment, { status: 'planned', plan: summary }, now);
+        await runs.updateStage(payload.runId, payload.environment, { status: 'planned', plan: capAddressesForRecord(summary) }, now);
         if (next === 'apply') await runs.updateStage(payload.runId, payload.environment, { status: 'applying' }, now);
         return { next, planSha256: summary.sha256 } satisfies AfterPlanResult;
       }
@@ -251,6 +276,15 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
         const runStatus: RunStatus = payload.kind;
         await stopRun(run, payload.environment, payload.kind, runStatus, `${payload.environment}: ${message}`);
         return { ok: true };
+      }
+      case 'stopBuild': {
+        if (!deps.builds) return { stopped: 0 };
+        const query = { projectName: payload.projectName, runId: payload.runId, environment: payload.environment, mode: payload.buildMode };
+        const result = await deps.builds.stopStageBuilds(query, deps.stopWaitMs ?? STOP_WAIT_MS);
+        if (result.stillRunning > 0) {
+          throw new BuildStillRunning(`${result.stillRunning} ${payload.buildMode} build(s) of run ${payload.runId} in ${payload.environment} have not ended yet`);
+        }
+        return { stopped: result.stopped };
       }
       case 'completeRun': {
         const run = await mustGetRun(payload.runId);

@@ -1,8 +1,10 @@
+import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { CodeBuildController } from '../core/aws/codebuild-builds.js';
 import { S3ArtifactStore } from '../core/aws/s3-artifact-store.js';
 import { SfnTaskCallbacks } from '../core/aws/sfn.js';
 import { artifactLocation, configFromEnv } from '../core/aws/lambda-env.js';
@@ -37,6 +39,7 @@ export interface PipelineLambdaOptions {
   dynamo?: DynamoDBDocumentClient;
   sfn?: SFNClient;
   s3?: S3Client;
+  codebuild?: CodeBuildClient;
   secretsManager?: SecretsManagerClient;
   /** Tests: a VcsClient instead of the one from GITHUB_SECRET_ARN. */
   vcs?: VcsClient;
@@ -96,7 +99,8 @@ export function createPipelineLambda(options: PipelineLambdaOptions = {}): (even
   });
   const callbacks = recordGrantsAsPlanning(new SfnTaskCallbacks(sfn), runs, clock);
   const locks = new EnvironmentLocks({ locks: new DynamoLockStore(dynamo, env.LOCKS_TABLE, clock), runs, callbacks, clock });
-  const tasks = createPipelineTasks({ runs, approvals: new DynamoApprovalStore(dynamo, env.APPROVALS_TABLE), locks, artifacts, callbacks, clock });
+  const builds = new CodeBuildController(options.codebuild ?? new CodeBuildClient({}));
+  const tasks = createPipelineTasks({ runs, approvals: new DynamoApprovalStore(dynamo, env.APPROVALS_TABLE), locks, artifacts, callbacks, builds, clock });
 
   return async (event) => {
     const record = (typeof event === 'object' && event !== null ? event : {}) as Record<string, unknown>;

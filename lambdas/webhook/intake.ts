@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { RepositoryConfig, TfgateConfig } from '../core/config/load.js';
+import { buildLimits } from '../core/config/build-limits.js';
 import type { Clock, DeliveryStore, ExecutionStarter, PipelineInput, RunStore, SequenceStore } from '../core/domain/ports.js';
 import type { Run, Trigger } from '../core/domain/run.js';
 import type { EnvironmentLocks } from '../core/domain/locks.js';
@@ -46,6 +47,8 @@ export function executionNameFor(deliveryId: string): string {
 }
 
 export function pipelineInputFor(run: Run, repository: RepositoryConfig, cloneUrl: string, config: TfgateConfig): PipelineInput {
+  const plan = buildLimits('plan', config);
+  const apply = buildLimits('apply', config);
   return {
     runId: run.id,
     mode: run.mode,
@@ -60,9 +63,10 @@ export function pipelineInputFor(run: Run, repository: RepositoryConfig, cloneUr
       approvalTimeoutSeconds: environment.approval?.timeoutSeconds ?? 0,
     })),
     environmentCount: repository.environments.length,
-    planTimeoutSeconds: config.timeouts.planSeconds,
-    applyTimeoutSeconds: config.timeouts.applySeconds,
+    planTimeoutSeconds: plan.taskTimeoutSeconds,
+    applyTimeoutSeconds: apply.taskTimeoutSeconds,
     lockWaitSeconds: config.timeouts.lockWaitSeconds,
+    builds: { plan, apply },
   };
 }
 

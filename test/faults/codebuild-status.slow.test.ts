@@ -40,7 +40,11 @@ describe('CodeBuild reporting a failed build', () => {
       const sha = await pushChange(stack, terraformFiles({ network: `n-${status}` }));
       const run = await waitForRun(stack, (await runForSha(stack, sha)).id);
       expect(run.status, status).toBe('failed');
-      expect(run.error).toBe(`ops: the ${mode} build ended with status ${status} before reporting a result`);
+      expect(run.error).toBe(
+        status === 'TIMED_OUT'
+          ? `ops: the ${mode} build ran past its time limit (timeouts.${mode}) and CodeBuild stopped it`
+          : `ops: the ${mode} build ended with status ${status} before reporting a result`,
+      );
       // The first environment stops the run; the next one is never planned.
       expect(stageStatuses(run)).toEqual([['ops', 'failed'], ['apps', 'skipped']]);
       await expectNoLockHeld(stack);
@@ -56,21 +60,42 @@ describe('CodeBuild reporting a failed build', () => {
   }, 180_000);
 });
 
-describe("the definition's own build timeout (TimeoutSecondsPath)", () => {
-  it('a plan slower than timeouts.plan times out, is stopped, says so, and frees the lock', async () => {
-    const run = promisify(execFile);
+const runnerGone = async (stack: TestStack) => {
+  const runnerFile = path.join(stack.dataDir, 'run', 'build-runner.mjs');
+  const found = await promisify(execFile)('pgrep', ['-f', runnerFile]).catch(() => ({ stdout: '' }));
+  return found.stdout.trim() === '';
+};
+
+describe('build timeouts', () => {
+  it("CodeBuild ends a build that passes TimeoutInMinutesOverride itself (TIMED_OUT), and the lock is freed after it ended", async () => {
     stack = await startTestStack({
-      config: configYaml({ environments: ['ops'], approval: false, extra: 'timeouts: { plan: 1s }' }),
-      buildEnv: { TFGATE_DOUBLE_DELAY_MS: '4000' },
+      config: configYaml({ environments: ['ops'], approval: false, extra: 'timeouts: { plan: 5m }' }),
+      buildEnv: { TFGATE_DOUBLE_DELAY_MS: '6000' },
+      // Five build minutes of 200 ms: the plan is ended after one second.
+      buildMinuteMs: 200,
     });
     const sha = await pushChange(stack, terraformFiles({ network: 'slow' }));
     const timedOut = await waitForRun(stack, (await runForSha(stack, sha)).id);
     expect(timedOut.status).toBe('failed');
-    expect(timedOut.error).toMatch(/^ops: the plan build did not finish within its timeout \(timeouts\.plan\) and was stopped/);
+    expect(timedOut.error).toMatch(/^ops: /);
+    expect(timedOut.error).toMatch(/^ops: the plan build ran past its time limit \(timeouts\.plan\) and CodeBuild stopped it/);
+    expect(await runnerGone(stack)).toBe(true);
     await expectNoLockHeld(stack);
-    // Step Functions stops a .sync build whose task timed out; a build left running would keep
-    // terraform's state lock long after tfgate freed its own lock.
-    const runnerFile = path.join(stack.dataDir, 'run', 'build-runner.mjs');
-    await until('the timed-out build to be stopped', async () => ((await run('pgrep', ['-f', runnerFile]).catch(() => ({ stdout: '' }))).stdout.trim() === '' ? true : undefined), 2_500);
+  }, 120_000);
+
+  it('a task that outlives its build (States.Timeout) stops the build before the run ends and the lock is freed', async () => {
+    stack = await startTestStack({
+      config: configYaml({ environments: ['ops'], approval: false }),
+      buildEnv: { TFGATE_DOUBLE_DELAY_MS: '30000' },
+      // As if CodeBuild had lost track of the build: the task gives up after one second.
+      taskTimeoutOverrides: { Plan: 1 },
+    });
+    const sha = await pushChange(stack, terraformFiles({ network: 'slow' }));
+    const run = await waitForRun(stack, (await runForSha(stack, sha)).id);
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatch(/^ops: the plan build did not finish within its timeout \(timeouts\.plan\) and was stopped/);
+    // No waiting here: StopBuild ran, and waited for the build to end, before RecordFailure freed the lock.
+    expect(await runnerGone(stack)).toBe(true);
+    await expectNoLockHeld(stack);
   }, 120_000);
 });

@@ -107,9 +107,14 @@ describe('POST /webhook: events', () => {
             { name: 'apps', requiresApproval: true, approvalTimeoutSeconds: 7200 },
           ],
           environmentCount: 2,
-          planTimeoutSeconds: 1800,
-          applyTimeoutSeconds: 5400,
+          // Plans on Lambda compute stop at 15 minutes; each task waits for queue (30m) + build + 600 s.
+          planTimeoutSeconds: 3300,
+          applyTimeoutSeconds: 7800,
           lockWaitSeconds: 43200,
+          builds: {
+            plan: { timeoutMinutes: 15, queuedTimeoutMinutes: 30, taskTimeoutSeconds: 3300 },
+            apply: { timeoutMinutes: 90, queuedTimeoutMinutes: 30, taskTimeoutSeconds: 7800 },
+          },
         },
       },
     ]);

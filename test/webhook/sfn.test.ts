@@ -28,9 +28,13 @@ const input: PipelineInput = {
   directory: '.',
   environments: [{ name: 'ops', requiresApproval: false, approvalTimeoutSeconds: 0 }],
   environmentCount: 1,
-  planTimeoutSeconds: 3600,
-  applyTimeoutSeconds: 7200,
+  planTimeoutSeconds: 3000,
+  applyTimeoutSeconds: 9600,
   lockWaitSeconds: 172800,
+  builds: {
+    plan: { timeoutMinutes: 15, queuedTimeoutMinutes: 30, taskTimeoutSeconds: 3000 },
+    apply: { timeoutMinutes: 120, queuedTimeoutMinutes: 30, taskTimeoutSeconds: 9600 },
+  },
 };
 
 afterEach(() => sfn.reset());

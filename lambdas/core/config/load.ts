@@ -29,12 +29,14 @@ export interface TfgateConfig {
   repositories: RepositoryConfig[];
   notifications: {
     slack?: { webhookUrl: string };
-    email?: { from: string; smtp?: { host: string; port: number } };
+    email?: { from: string; smtp?: { host: string; port: number }; identity: 'create' | 'existing' };
+    alarms?: { email: string };
   };
   github: { apiUrl: string };
   /** `env`: local builds only (build-env.ts); absent means the default rule. */
-  terraform: { version: string; env?: { allow?: string[]; deny: string[] } };
-  timeouts: { planSeconds: number; applySeconds: number; lockWaitSeconds: number };
+  terraform: { version: string; planCompute: 'lambda' | 'ec2'; env?: { allow?: string[]; deny: string[] } };
+  /** queueSeconds: how long CodeBuild may keep a build queued before it gives up on it. */
+  timeouts: { planSeconds: number; applySeconds: number; lockWaitSeconds: number; queueSeconds: number };
 }
 
 export interface ConfigProblem {
@@ -156,11 +158,12 @@ function toConfig(raw: RawConfig): TfgateConfig {
     })),
     notifications: raw.notifications,
     github: raw.github,
-    terraform: { version: raw.terraform.version, ...(raw.terraform.env ? { env: { deny: raw.terraform.env.deny, ...(raw.terraform.env.allow ? { allow: raw.terraform.env.allow } : {}) } } : {}) },
+    terraform: { version: raw.terraform.version, planCompute: raw.terraform.planCompute, ...(raw.terraform.env ? { env: { deny: raw.terraform.env.deny, ...(raw.terraform.env.allow ? { allow: raw.terraform.env.allow } : {}) } } : {}) },
     timeouts: {
       planSeconds: seconds(raw.timeouts.plan),
       applySeconds: seconds(raw.timeouts.apply),
       lockWaitSeconds: seconds(raw.timeouts.lockWait),
+      queueSeconds: seconds(raw.timeouts.queue),
     },
   };
 }

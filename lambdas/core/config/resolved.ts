@@ -50,15 +50,18 @@ const resolvedConfig = z.strictObject({
       z.strictObject({
         from: matching(EMAIL, 'must be an email address'),
         smtp: z.optional(z.strictObject({ host: z.string().check(z.minLength(1)), port: z.int().check(z.minimum(1), z.maximum(65535)) })),
+        identity: z.enum(['create', 'existing']),
       }),
     ),
+    alarms: z.optional(z.strictObject({ email: matching(EMAIL, 'must be an email address') })),
   }),
   github: z.strictObject({ apiUrl: z.url() }),
   terraform: z.strictObject({
     version: matching(TERRAFORM_VERSION, 'must be a version like 1.9.8'),
+    planCompute: z.enum(['lambda', 'ec2']),
     env: z.optional(z.strictObject({ allow: z.optional(z.array(matching(ENV_NAME_PATTERN, 'must be a variable name or prefix*'))), deny: z.array(matching(ENV_NAME_PATTERN, 'must be a variable name or prefix*')) })),
   }),
-  timeouts: z.strictObject({ planSeconds: waitSeconds, applySeconds: waitSeconds, lockWaitSeconds: waitSeconds }),
+  timeouts: z.strictObject({ planSeconds: waitSeconds, applySeconds: waitSeconds, lockWaitSeconds: waitSeconds, queueSeconds: waitSeconds }),
 });
 
 /** What the CDK stack puts in CONFIG. */

@@ -70,14 +70,20 @@ export const configSchema = z
           .strictObject({
             from: z.string().regex(EMAIL, 'must be an email address'),
             smtp: z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535).default(25) }).optional(),
+            // AWS only. SES refuses to create an identity that already exists, so the stack creates one only when asked.
+            identity: z.enum(['create', 'existing']).default('existing'),
           })
           .optional(),
+        // AWS only: where CloudWatch alarms are mailed (an SNS email subscription, confirmed once by the recipient).
+        alarms: z.strictObject({ email: z.string().regex(EMAIL, 'must be an email address') }).optional(),
       })
       .default({}),
     github: z.strictObject({ apiUrl: z.url().default('https://api.github.com') }).default({ apiUrl: 'https://api.github.com' }),
     terraform: z
       .strictObject({
         version: z.string().regex(TERRAFORM_VERSION, 'must be a version like 1.9.8').default('1.9.8'),
+        // AWS only: plans start in seconds on CodeBuild Lambda compute (15 minutes at most); ec2 for longer plans.
+        planCompute: z.enum(['lambda', 'ec2']).default('lambda'),
         // Local builds: which of the user's environment variables reach terraform (see build-env.ts).
         env: z
           .strictObject({
@@ -86,10 +92,10 @@ export const configSchema = z
           })
           .optional(),
       })
-      .default({ version: '1.9.8' }),
+      .default({ version: '1.9.8', planCompute: 'lambda' }),
     timeouts: z
-      .strictObject({ plan: duration('1h'), apply: duration('2h'), lockWait: duration('48h') })
-      .default({ plan: '1h', apply: '2h', lockWait: '48h' }),
+      .strictObject({ plan: duration('1h'), apply: duration('2h'), lockWait: duration('48h'), queue: duration('30m') })
+      .default({ plan: '1h', apply: '2h', lockWait: '48h', queue: '30m' }),
   })
   .superRefine((config, ctx) => {
     const seen = new Set<string>();

@@ -27,7 +27,7 @@ export abstract class ObservedRunStore implements RunStore {
     return this.inner.get(id);
   }
 
-  list(options?: { limit?: number }): Promise<Run[]> {
+  list(options?: { limit?: number; before?: string }): Promise<Run[]> {
     return this.inner.list(options);
   }
 

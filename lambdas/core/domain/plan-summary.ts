@@ -162,6 +162,35 @@ export function parseStoredPlanSummary(value: unknown): PlanSummary {
   };
 }
 
+/**
+ * What a run record keeps of a plan's addresses. A DynamoDB item holds 400 KB for the whole run (every
+ * stage, its transitions and errors), and run lists go out in one HTTP response, so each stage keeps
+ * the counts and at most this many addresses; the full summary stays in the stage's artifacts.
+ */
+export const RECORDED_ADDRESSES = { count: 100, bytes: 8_000 } as const;
+
+export function capAddressesForRecord(summary: PlanSummary, limit: { count: number; bytes: number } = RECORDED_ADDRESSES): PlanSummary {
+  const kept: PlanSummary['addresses'] = { create: [], update: [], delete: [], replace: [] };
+  let count = 0;
+  let bytes = 0;
+  let omitted = 0;
+  // Destructive changes first: they are what a reviewer must not miss.
+  for (const key of ['delete', 'replace', 'update', 'create'] as const) {
+    for (const address of summary.addresses[key]) {
+      const size = Buffer.byteLength(address);
+      if (count < limit.count && bytes + size <= limit.bytes) {
+        kept[key].push(address);
+        count += 1;
+        bytes += size;
+      } else {
+        omitted += 1;
+      }
+    }
+  }
+  const { omittedAddresses: _previous, ...rest } = summary;
+  return { ...rest, addresses: kept, ...(omitted > 0 ? { omittedAddresses: omitted + (summary.omittedAddresses ?? 0) } : {}) };
+}
+
 // ---------------------------------------------------------------- where a stage's plan artifacts live
 
 /** The files the build runner stores for one stage; the pipeline and the approval page read them. */

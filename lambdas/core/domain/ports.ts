@@ -30,8 +30,8 @@ export interface RunStore {
   /** Conditional create; throws AlreadyExistsError when the id is taken. */
   create(run: Run): Promise<void>;
   get(id: string): Promise<Run | undefined>;
-  /** Newest first. */
-  list(options?: { limit?: number }): Promise<Run[]>;
+  /** Newest first; `before` (a `runListCursor`) continues a list after the run it names. */
+  list(options?: { limit?: number; before?: string }): Promise<Run[]>;
   /** Runs whose status is not terminal (restart recovery, the reconciler). */
   listActive(): Promise<Run[]>;
   /** Records a stage transition with its time (appended to the stage's transitions). */
@@ -187,6 +187,23 @@ export interface TaskCallbacks {
   sendTaskFailure(taskToken: string, error: string, cause: string): Promise<{ delivered: boolean }>;
 }
 
+/** Which build `BuildController.stopStageBuilds` looks for: one run's build of one stage and mode. */
+export interface StageBuildQuery {
+  projectName: string;
+  runId: string;
+  environment: string;
+  mode: 'plan' | 'apply';
+}
+
+/** CodeBuild's StopBuild (AWS) or the local build stand-in: used when a build task timed out. */
+export interface BuildController {
+  /**
+   * Stops every unfinished build matching the query and waits up to `waitMs` for them to end.
+   * `stillRunning` counts the ones that had not ended by then.
+   */
+  stopStageBuilds(query: StageBuildQuery, waitMs: number): Promise<{ stopped: number; stillRunning: number }>;
+}
+
 export interface ExecutionInspector {
   /** Whether the named execution is still running (reconciler: free locks of dead holders). */
   isRunning(executionName: string): Promise<boolean>;
@@ -209,7 +226,9 @@ export interface PipelineInput {
   directory: string;
   environments: PipelineEnvironment[];
   environmentCount: number;
+  /** The plan task's whole allowance (queue + build + margin): `builds.plan.taskTimeoutSeconds`. */
   planTimeoutSeconds: number;
+  /** The apply task's whole allowance: `builds.apply.taskTimeoutSeconds`. */
   applyTimeoutSeconds: number;
   lockWaitSeconds: number;
   /**
@@ -220,6 +239,14 @@ export interface PipelineInput {
   resume?: { index: number; at: 'approval' | 'lock' };
   plan?: { next: 'approve'; planSha256: string };
   lock?: { acquired: boolean; lockKey: string; holder?: LockHolder };
+  /** What each build is started with, so CodeBuild ends a build itself before the task gives up. */
+  builds: { plan: BuildTimeouts; apply: BuildTimeouts };
+}
+
+export interface BuildTimeouts {
+  timeoutMinutes: number;
+  queuedTimeoutMinutes: number;
+  taskTimeoutSeconds: number;
 }
 
 // ---------------------------------------------------------------- artifacts, notifications, VCS

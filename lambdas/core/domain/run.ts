@@ -24,7 +24,20 @@ export interface PlanSummary {
   hasChanges: boolean;
   sha256: string;
   addresses: { create: string[]; update: string[]; delete: string[]; replace: string[] };
+  /**
+   * Addresses left out of `addresses` (run records keep a capped list so a big plan fits DynamoDB's
+   * 400 KB item; the full list is in the stage's summary.json and plan.txt).
+   */
+  omittedAddresses?: number;
 }
+
+/** Where a list of runs (newest first) continues after `run`: its creation time and id. */
+export function runListCursor(run: Pick<Run, 'createdAt' | 'id'>): string {
+  return `${run.createdAt}#${run.id}`;
+}
+
+/** A cursor as `runListCursor` makes them: anything else from a query string is refused. */
+export const RUN_LIST_CURSOR = /^\d{4}-\d{2}-\d{2}T[0-9:.]+Z#[A-Za-z0-9_-]{1,128}$/;
 
 export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired' | 'superseded';
 

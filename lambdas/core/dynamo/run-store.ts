@@ -1,7 +1,7 @@
 import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { AlreadyExistsError, NotFoundError } from '../domain/errors.js';
 import type { RunPatch, RunStore, StagePatch } from '../domain/ports.js';
-import { TERMINAL_RUN_STATUSES, type Run, type Stage } from '../domain/run.js';
+import { runListCursor, TERMINAL_RUN_STATUSES, type Run, type Stage } from '../domain/run.js';
 import { isConditionalCheckFailed, storeCall, ttlAfterDays } from './errors.js';
 import { RUNS_BY_CREATED_INDEX, TTL_ATTRIBUTE } from './table-layout.js';
 
@@ -24,7 +24,7 @@ function toItem(run: Run): RunItem {
     stages: Object.fromEntries(run.stages.map((stage) => [stage.environment, stage])),
     environmentOrder: run.stages.map((stage) => stage.environment),
     listKey: LIST_KEY,
-    createdKey: `${run.createdAt}#${run.id}`,
+    createdKey: runListCursor(run),
     [TTL_ATTRIBUTE]: ttlAfterDays(new Date(run.createdAt), RUN_RETENTION_DAYS),
   };
 }
@@ -62,7 +62,7 @@ export class DynamoRunStore implements RunStore {
     return result.Item ? fromItem(result.Item) : undefined;
   }
 
-  async list(options: { limit?: number } = {}): Promise<Run[]> {
+  async list(options: { limit?: number; before?: string } = {}): Promise<Run[]> {
     const runs: Run[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
@@ -72,8 +72,8 @@ export class DynamoRunStore implements RunStore {
           new QueryCommand({
             TableName: this.tableName,
             IndexName: RUNS_BY_CREATED_INDEX,
-            KeyConditionExpression: 'listKey = :listKey',
-            ExpressionAttributeValues: { ':listKey': LIST_KEY },
+            KeyConditionExpression: options.before === undefined ? 'listKey = :listKey' : 'listKey = :listKey AND createdKey < :before',
+            ExpressionAttributeValues: { ':listKey': LIST_KEY, ...(options.before === undefined ? {} : { ':before': options.before }) },
             ScanIndexForward: false,
             Limit: remaining,
             ExclusiveStartKey: startKey,

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { packageFile, RUNNING_FROM_SOURCE } from '../package-files.js';
 import { BUILD_MARKER_VARIABLE, openBuildSlot } from './build-reaper.js';
+import type { BuildController, StageBuildQuery } from '../domain/ports.js';
 import type { CodeBuildStartParams, LocalBuild, LocalCodeBuild } from './engine.js';
 
 /**
@@ -85,11 +86,47 @@ export interface LocalCodeBuildOptions {
    * process group, cleaned when it ends, or at the next start if tfgate local was killed first.
    */
   buildsDir?: string;
+  /** Running builds, for StopBuild (the pipeline's `stopBuild` task). */
+  registry?: LocalBuildRegistry;
+  /** Test speed-up: the length of one of `TimeoutInMinutesOverride`'s minutes, in milliseconds. */
+  minuteMs?: number;
   /** Receives each output line as it happens (live progress). */
   onOutput?: (build: { id: string; project: string; runId: string; environment: string; mode: string }, line: string) => void;
 }
 
 let buildCounter = 0;
+
+interface RunningBuild {
+  project: string;
+  runId: string;
+  environment: string;
+  mode: string;
+  stop(): void;
+  ended: Promise<void>;
+}
+
+/** CodeBuild's StopBuild for local builds: finds a stage's running build by its overrides, as in AWS. */
+export class LocalBuildRegistry implements BuildController {
+  private readonly running = new Map<string, RunningBuild>();
+
+  track(id: string, build: RunningBuild): void {
+    this.running.set(id, build);
+    void build.ended.then(() => this.running.delete(id));
+  }
+
+  async stopStageBuilds(query: StageBuildQuery, waitMs: number): Promise<{ stopped: number; stillRunning: number }> {
+    const matching = [...this.running.values()].filter(
+      (b) => b.project === query.projectName && b.runId === query.runId && b.environment === query.environment && b.mode === query.mode,
+    );
+    for (const build of matching) build.stop();
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), waitMs)));
+    await Promise.race([Promise.all(matching.map((b) => b.ended)), gaveUp]);
+    clearTimeout(timer);
+    const stillRunning = matching.filter((b) => [...this.running.values()].includes(b)).length;
+    return { stopped: matching.length, stillRunning };
+  }
+}
 
 export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeBuild {
   return async (params: CodeBuildStartParams, signal: AbortSignal): Promise<LocalBuild> => {
@@ -134,6 +171,7 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
     let stderrTail = '';
     child.stderr.on('data', (chunk: Buffer) => (stderrTail = `${stderrTail}${chunk.toString('utf8')}`.slice(-4000)));
     // StopBuild: the whole process group goes, terraform included.
+    let stoppedBy: 'request' | 'timeout' | undefined;
     const stop = () => {
       try {
         if (child.pid) process.kill(-child.pid, 'SIGTERM');
@@ -142,16 +180,39 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
       }
     };
     signal.addEventListener('abort', stop, { once: true });
-    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+    // CodeBuild ends a build that passes TimeoutInMinutesOverride itself and reports TIMED_OUT.
+    const minutes = params.TimeoutInMinutesOverride;
+    const timeout =
+      minutes !== undefined
+        ? setTimeout(() => {
+            stoppedBy ??= 'timeout';
+            stop();
+          }, minutes * (options.minuteMs ?? 60_000))
+        : undefined;
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
       child.once('error', (error) => resolve({ code: null, signal: null, error }));
       child.once('close', (code, exitSignal) => resolve({ code, signal: exitSignal }));
     });
+    options.registry?.track(id, {
+      project: params.ProjectName,
+      runId,
+      environment,
+      mode,
+      stop: () => {
+        stoppedBy ??= 'request';
+        stop();
+      },
+      ended: exited.then(() => undefined),
+    });
+    const exit = await exited;
+    clearTimeout(timeout);
     signal.removeEventListener('abort', stop);
     // Whatever the build left running (a provisioner's background process) goes with its group.
     await slot?.cleanUp().catch(() => undefined);
     await new Promise<void>((resolve) => log.end(resolve));
     const endTime = new Date().toISOString();
-    const status: LocalBuild['BuildStatus'] = signal.aborted ? 'STOPPED' : exit.code === 0 ? 'SUCCEEDED' : 'FAILED';
+    const status: LocalBuild['BuildStatus'] =
+      signal.aborted || stoppedBy === 'request' ? 'STOPPED' : stoppedBy === 'timeout' ? 'TIMED_OUT' : exit.code === 0 ? 'SUCCEEDED' : 'FAILED';
     return {
       Id: id,
       BuildStatus: status,

@@ -17,6 +17,23 @@ export type LocalFunction = (payload: unknown) => Promise<unknown>;
 export interface CodeBuildStartParams {
   ProjectName: string;
   EnvironmentVariablesOverride?: Array<{ Name: string; Value: string; Type?: string }>;
+  TimeoutInMinutesOverride?: number;
+  QueuedTimeoutInMinutesOverride?: number;
+  IdempotencyToken?: string;
+  EnvironmentTypeOverride?: string;
+  ComputeTypeOverride?: string;
+  ImageOverride?: string;
+}
+
+/**
+ * CodeBuild refusing StartBuild (no build started): a local build stand-in throws this, and the
+ * engine fails the task the way Step Functions does, with the error `CodeBuild.<exception>`.
+ */
+export class StartBuildRefused extends Error {
+  override name = 'StartBuildRefused';
+  constructor(readonly exception: 'AccountLimitExceededException' | 'ThrottlingException' | 'CodeBuildException' | 'ResourceNotFoundException', message: string) {
+    super(message);
+  }
 }
 
 export interface LocalBuild {
@@ -55,6 +72,8 @@ export interface LocalEngineOptions {
   names: ExecutionNames;
   /** Test speed-up: replaces every Retry interval (milliseconds). */
   retryIntervalMs?: number;
+  /** Test speed-up: a fixed timeout (seconds) for the named states' TimeoutSecondsPath. */
+  taskTimeoutOverrides?: Record<string, number>;
   /** Called when an execution ends other than by succeeding on its own (EventBridge's role in AWS). */
   onExecutionEnded?: (outcome: ExecutionOutcome) => Promise<void>;
   onStateEntered?: (executionName: string, stateName: string) => void;
@@ -117,7 +136,7 @@ export class LocalEngine implements ExecutionStarter, TaskCallbacks, ExecutionIn
   constructor(private readonly options: LocalEngineOptions) {
     const text = substitute(readFileSync(options.definitionFile, 'utf8'), options.substitutions);
     this.definition = JSON.parse(text);
-    this.machine = new StateMachine(evaluateTimeoutPathsOnStateInput(this.definition) as never, { validationOptions: { checkArn: true, checkPaths: true } });
+    this.machine = new StateMachine(evaluateTimeoutPathsOnStateInput(this.definition, options.taskTimeoutOverrides) as never, { validationOptions: { checkArn: true, checkPaths: true } });
     this.handlerFactories = {};
     for (const [stateName, state] of Object.entries(this.definition.States)) {
       const task = state as TaskState;
@@ -322,7 +341,11 @@ export class LocalEngine implements ExecutionStarter, TaskCallbacks, ExecutionIn
         };
       case 'arn:aws:states:::codebuild:startBuild.sync':
         return (current) => async (input) => {
-          const build = await this.options.codeBuild(input as CodeBuildStartParams, current().controller.signal);
+          const build = await this.options.codeBuild(input as CodeBuildStartParams, current().controller.signal).catch((error: unknown) => {
+            if (!(error instanceof StartBuildRefused)) throw error;
+            // Step Functions names a service integration's API error `<Service>.<exception>`.
+            throw namedError(`CodeBuild.${error.exception}`, `${error.message} (Service: AWSCodeBuild; Status Code: 400; Error Code: ${error.exception})`);
+          });
           if (build.BuildStatus !== 'SUCCEEDED') {
             // The .sync integration fails the task with States.TaskFailed and the build as the cause.
             throw namedError('States.TaskFailed', JSON.stringify({ Build: build }));
@@ -356,11 +379,18 @@ const WRAPPED_TIMEOUT = '__tfgateTimeoutSeconds';
  * each such Task's Parameters are wrapped together with the timeout taken from the state input, and
  * the task handler unwraps them again (`unwrapParameters`).
  */
-export function evaluateTimeoutPathsOnStateInput(definition: { States: Record<string, unknown> }): { States: Record<string, unknown> } {
+export function evaluateTimeoutPathsOnStateInput(
+  definition: { States: Record<string, unknown> },
+  overrides: Record<string, number> = {},
+): { States: Record<string, unknown> } {
   const states: Record<string, unknown> = {};
   for (const [name, raw] of Object.entries(definition.States)) {
     const state = raw as Record<string, unknown>;
-    if (state.Type === 'Task' && typeof state.TimeoutSecondsPath === 'string' && state.Parameters !== undefined) {
+    const fixed = overrides[name];
+    if (fixed !== undefined && state.Type === 'Task' && typeof state.TimeoutSecondsPath === 'string') {
+      const { TimeoutSecondsPath: _path, ...rest } = state;
+      states[name] = { ...rest, TimeoutSeconds: fixed };
+    } else if (state.Type === 'Task' && typeof state.TimeoutSecondsPath === 'string' && state.Parameters !== undefined) {
       states[name] = {
         ...state,
         Parameters: { [WRAPPED_PARAMETERS]: state.Parameters, [`${WRAPPED_TIMEOUT}.$`]: state.TimeoutSecondsPath },

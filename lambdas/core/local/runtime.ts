@@ -20,7 +20,7 @@ import { startLocalSchedules } from '../../reconciler/local-schedule.js';
 import { createWebhookHandler } from '../../webhook/handler.js';
 import type { WebhookLogger } from '../../webhook/logger.js';
 import { buildEnvironment } from './build-env.js';
-import { bundleBuildRunner, createLocalCodeBuild } from './codebuild.js';
+import { bundleBuildRunner, createLocalCodeBuild, LocalBuildRegistry } from './codebuild.js';
 import { reapLeftoverBuilds } from './build-reaper.js';
 import { clearStaleWaiterTokens, decideResumption, type Resumption } from './resume.js';
 import { startLocalDynamo, type LocalDynamo } from './dynalite.js';
@@ -48,6 +48,8 @@ export const LOCAL_FUNCTIONS = {
   notifier: 'arn:aws:lambda:local-1:000000000000:function:tfgate-notifier',
 } as const;
 export const LOCAL_BUILD_PROJECT_PREFIX = 'tfgate-local';
+/** The plan compute placeholders: locally every build is the runner subprocess, whatever they say. */
+export const LOCAL_PLAN_COMPUTE = { PlanEnvironmentType: 'LOCAL', PlanComputeType: 'LOCAL', PlanImage: 'local' } as const;
 
 export interface LocalStackOptions {
   dataDir: string;
@@ -69,6 +71,10 @@ export interface LocalStackOptions {
   buildEnv?: Record<string, string>;
   /** Tests: shorter Retry intervals. */
   retryIntervalMs?: number;
+  /** Tests: the length of a build-timeout minute (TimeoutInMinutesOverride), in milliseconds. */
+  buildMinuteMs?: number;
+  /** Tests: fixed timeouts (seconds) for the named states instead of their TimeoutSecondsPath. */
+  taskTimeoutOverrides?: Record<string, number>;
   /** Bench: every state an execution enters (Step Functions bills each transition). */
   onStateEntered?: (executionName: string, stateName: string) => void;
   clock?: Clock;
@@ -232,7 +238,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     };
     const callbacks = recordGrantsAsPlanning(engineCallbacks, runs, clock);
     const locks = new EnvironmentLocks({ locks: stores.locks, runs, callbacks, clock });
-    const pipeline = createPipelineTasks({ runs, approvals: stores.approvals, locks, artifacts, callbacks, clock });
+    const localBuilds = new LocalBuildRegistry();
+    const pipeline = createPipelineTasks({ runs, approvals: stores.approvals, locks, artifacts, callbacks, builds: localBuilds, clock });
 
     // Runs that were in flight when tfgate local last stopped pick up where they were (resume.ts):
     // decided here, before anything can grant a lock; started once the engine exists.
@@ -318,7 +325,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const requestApproval = createApprovalRequester({ config, runs, approvals: stores.approvals, artifacts, notifier, publicUrl: url, linkKey, supersede: { locks: stores.locks, callbacks }, clock, log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
     engine = new LocalEngine({
       definitionFile: options.definitionFile ?? DEFINITION_FILE,
-      substitutions: { PipelineFunctionArn: LOCAL_FUNCTIONS.pipeline, NotifierFunctionArn: LOCAL_FUNCTIONS.notifier, BuildProjectPrefix: LOCAL_BUILD_PROJECT_PREFIX },
+      substitutions: { PipelineFunctionArn: LOCAL_FUNCTIONS.pipeline, NotifierFunctionArn: LOCAL_FUNCTIONS.notifier, BuildProjectPrefix: LOCAL_BUILD_PROJECT_PREFIX, ...LOCAL_PLAN_COMPUTE },
       functions: { [LOCAL_FUNCTIONS.pipeline]: options.intercept?.pipeline?.(pipeline) ?? pipeline, [LOCAL_FUNCTIONS.notifier]: requestApproval },
       codeBuild: interceptCodeBuild(options, createLocalCodeBuild({
         runnerFile,
@@ -329,10 +336,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         buildsDir: path.join(dataDir, 'run', 'builds'),
         // The user's own environment (credentials, TF_VAR_*, mirrors, proxies), minus tfgate's secrets.
         userEnv: buildEnvironment(options.environment ?? process.env, config.terraform.env ?? {}),
+        registry: localBuilds,
+        ...(options.buildMinuteMs !== undefined ? { minuteMs: options.buildMinuteMs } : {}),
         ...(options.buildEnv ? { extraEnv: options.buildEnv } : {}),
       })),
       names: { claim: (name) => stores.deliveries.claim(`execution:${name}`, clock.now()) },
       ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
+      ...(options.taskTimeoutOverrides ? { taskTimeoutOverrides: options.taskTimeoutOverrides } : {}),
       ...(options.onStateEntered ? { onStateEntered: options.onStateEntered } : {}),
       onExecutionEnded: async (outcome) => {
         // Stopping tfgate local with a data directory on disk leaves the run as it was: the next
