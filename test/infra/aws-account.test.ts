@@ -123,9 +123,9 @@ describe('4. retries', () => {
     expect(worst).toBeLessThan(300);
   });
 
-  it('puts an IdempotencyToken on apply (and plan) builds', () => {
-    expect(states().Apply!.Parameters['IdempotencyToken.$']).toBe("States.Format('{}-{}-apply', $.runId, $.current.environment.name)");
-    expect(states().Plan!.Parameters['IdempotencyToken.$']).toBe("States.Format('{}-{}-plan', $.runId, $.current.environment.name)");
+  it('puts an IdempotencyToken on apply (and plan) builds, unique per execution so a later run of the stage is never answered with an old build', () => {
+    expect(states().Apply!.Parameters['IdempotencyToken.$']).toBe("States.Format('{}-{}-apply', $$.Execution.Name, $.current.environment.name)");
+    expect(states().Plan!.Parameters['IdempotencyToken.$']).toBe("States.Format('{}-{}-plan', $$.Execution.Name, $.current.environment.name)");
   });
 
   it('retries Lambda.ClientExecutionTimeoutException with the other Lambda service errors on every Lambda task', () => {
