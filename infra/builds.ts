@@ -7,9 +7,9 @@ import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { buildSync } from 'esbuild';
 import { Construct } from 'constructs';
 import type { TfgateConfig } from '../lambdas/core/config/load.js';
+import { BUILD_KINDS, buildProjectName, type BuildKind } from '../lambdas/core/domain/builds.js';
 import { PROJECT_ROOT } from './functions.js';
 import { pascalId, type BuildEnvironment } from './naming.js';
-import type { TfgateSecrets } from './secrets.js';
 import type { ArtifactStorage } from './storage.js';
 
 /** Everything tfgate keeps on the build host lives here; CodeBuild runs builds as root. */
@@ -30,18 +30,29 @@ export interface TfgateBuildsProps {
   environments: BuildEnvironment[];
   projectPrefix: string;
   storage: ArtifactStorage;
-  secrets: TfgateSecrets;
 }
 
 export interface EnvironmentBuild {
   environment: BuildEnvironment;
+  kind: BuildKind;
   project: codebuild.Project;
   role: iam.Role;
+  /** The role this build's Terraform assumes, if any: roleArn for apply, planRoleArn for the two plan kinds. */
+  assumes?: string;
 }
 
+const KIND_IDS: Record<BuildKind, string> = { plan: 'Plan', apply: 'Apply', 'pr-plan': 'PullRequestPlan' };
+const KIND_PURPOSE: Record<BuildKind, string> = {
+  plan: 'terraform plan of pushes to the tracked branch (read-only role)',
+  apply: 'terraform apply of approved saved plans (the only build that may assume roleArn)',
+  'pr-plan': 'terraform plan of pull requests and drift checks (read-only role, own artifact prefix)',
+};
+
 /**
- * One CodeBuild project per environment name, each with its own role, so a build for `apps` never
- * holds credentials that reach `ops` (and the other way round).
+ * Three CodeBuild projects per environment name (plan, apply, pull-request plan), each with its own
+ * role: a build for `apps` never holds credentials that reach `ops` (and the other way round), a plan
+ * never holds the apply role, no build can read a secret, and each writes only under its own
+ * `runs/<run>/<environment>/<kind>/` prefix.
  */
 export class TfgateBuilds extends Construct {
   readonly builds: EnvironmentBuild[];
@@ -61,63 +72,74 @@ export class TfgateBuilds extends Construct {
       );
     }
 
-    this.builds = props.environments.map((environment) => {
+    this.builds = props.environments.flatMap((environment) => {
       const envId = pascalId(environment.name);
       if (ids.has(envId)) {
         throw new Error(`environment names that differ only in "-" or "_" (${environment.name}) cannot be told apart in the stack; rename one`);
       }
       ids.add(envId);
-
-      const role = new iam.Role(this, `${envId}BuildRole`, {
-        assumedBy: new iam.ServicePrincipal('codebuild.amazonaws.com'),
-        description: `tfgate builds for the ${environment.name} environment`,
-      });
-      const logGroup = new logs.LogGroup(this, `${envId}BuildLogs`, { retention: logs.RetentionDays.ONE_YEAR });
-      logGroup.grantWrite(role);
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
-          resources: [props.storage.runObjectsArn(environment.name)],
-        }),
-      );
-      props.storage.grantMissingIsNotFound(role);
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: ['s3:GetObject'],
-          resources: [`arn:${Aws.PARTITION}:s3:::${this.runner.s3BucketName}/${this.runner.s3ObjectKey}`],
-        }),
-      );
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.secrets.github.secretArn] }),
-      );
-      if (environment.roleArn) {
-        role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: [environment.roleArn] }));
-      }
-
-      const project = new codebuild.Project(this, `${envId}Build`, {
-        projectName: `${props.projectPrefix}-${environment.name}`,
-        description: `tfgate: terraform plan and apply for the ${environment.name} environment`,
-        // The role above is the whole policy; the construct would otherwise add report-group and
-        // default log-group permissions this project never uses.
-        role: role.withoutPolicyUpdates(),
-        environment: {
-          buildImage: codebuild.LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0,
-          computeType: codebuild.ComputeType.SMALL,
-          privileged: false,
-          environmentVariables: {
-            TFGATE_ARTIFACTS: { value: props.storage.artifactsUrl() },
-            TFGATE_RUNNER_URL: { value: this.runner.s3ObjectUrl },
-            TFGATE_TERRAFORM: { value: environment.roleArn ? TERRAFORM_AS_TARGET : TERRAFORM_BIN },
-            ...(environment.roleArn ? { TFGATE_ASSUME_ROLE_ARN: { value: environment.roleArn } } : {}),
-          },
-        },
-        buildSpec: buildSpec(props.config.terraform.version, props.secrets.github.secretArn, environment.roleArn !== undefined),
-        cache: codebuild.Cache.local(codebuild.LocalCacheMode.CUSTOM),
-        timeout: Duration.minutes(timeoutMinutes),
-        logging: { cloudWatch: { logGroup } },
-      });
-      return { environment, project, role };
+      return BUILD_KINDS.map((kind) => this.build(props, environment, envId, kind, timeoutMinutes));
     });
+  }
+
+  private build(props: TfgateBuildsProps, environment: BuildEnvironment, envId: string, kind: BuildKind, timeoutMinutes: number): EnvironmentBuild {
+    const id = `${envId}${KIND_IDS[kind]}`;
+    const role = new iam.Role(this, `${id}BuildRole`, {
+      assumedBy: new iam.ServicePrincipal('codebuild.amazonaws.com'),
+      description: `tfgate ${kind} builds for the ${environment.name} environment`,
+    });
+    const logGroup = new logs.LogGroup(this, `${id}BuildLogs`, { retention: logs.RetentionDays.ONE_YEAR });
+    logGroup.grantWrite(role);
+    // Writes only under its own kind's prefix: a pull-request plan cannot touch what a deploy run reads.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
+        resources: [props.storage.runObjectsArn(environment.name, kind)],
+      }),
+    );
+    // Reads the source archives the pipeline stored; the apply also reads its run's deploy plan.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [props.storage.sourceObjectsArn(), ...(kind === 'apply' ? [props.storage.runObjectsArn(environment.name, 'plan')] : [])],
+      }),
+    );
+    props.storage.grantMissingIsNotFound(role);
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [`arn:${Aws.PARTITION}:s3:::${this.runner.s3BucketName}/${this.runner.s3ObjectKey}`],
+      }),
+    );
+    const assumes = kind === 'apply' ? environment.roleArn : environment.planRoleArn;
+    if (assumes) role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: [assumes] }));
+    const missingRole = kind === 'apply' ? undefined : assumes ? undefined : `no planRoleArn is configured for ${environment.name}: this plan runs with the build's own role, which reads nothing but tfgate's artifacts`;
+
+    const project = new codebuild.Project(this, `${id}Build`, {
+      projectName: buildProjectName(props.projectPrefix, environment.name, kind),
+      description: `tfgate: ${KIND_PURPOSE[kind]} for the ${environment.name} environment`,
+      // The role above is the whole policy; the construct would otherwise add report-group and
+      // default log-group permissions this project never uses.
+      role: role.withoutPolicyUpdates(),
+      environment: {
+        buildImage: codebuild.LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0,
+        computeType: codebuild.ComputeType.SMALL,
+        privileged: false,
+        environmentVariables: {
+          TFGATE_BUILD_KIND: { value: kind },
+          TFGATE_ARTIFACTS: { value: props.storage.artifactsUrl() },
+          TFGATE_RUNNER_URL: { value: this.runner.s3ObjectUrl },
+          TFGATE_TERRAFORM: { value: assumes ? TERRAFORM_AS_TARGET : TERRAFORM_BIN },
+          ...(assumes ? { TFGATE_ASSUME_ROLE_ARN: { value: assumes } } : {}),
+          ...(missingRole ? { TFGATE_ROLE_NOTICE: { value: missingRole } } : {}),
+        },
+      },
+      buildSpec: buildSpec(props.config.terraform.version, assumes !== undefined),
+      cache: codebuild.Cache.local(codebuild.LocalCacheMode.CUSTOM),
+      timeout: Duration.minutes(timeoutMinutes),
+      logging: { cloudWatch: { logGroup } },
+    });
+    return { environment, kind, project, role, ...(assumes ? { assumes } : {}) };
   }
 }
 
@@ -156,7 +178,7 @@ function bundleRunner(scope: Construct): s3assets.Asset {
   });
 }
 
-function buildSpec(terraformVersion: string, githubSecretArn: string, assumesRole: boolean): codebuild.BuildSpec {
+function buildSpec(terraformVersion: string, assumesRole: boolean): codebuild.BuildSpec {
   const zip = `terraform_${terraformVersion}_linux_arm64.zip`;
   const sums = `terraform_${terraformVersion}_SHA256SUMS`;
   const base = `https://releases.hashicorp.com/terraform/${terraformVersion}`;
@@ -184,12 +206,8 @@ function buildSpec(terraformVersion: string, githubSecretArn: string, assumesRol
     `AWS_CONFIG_FILE="${TFGATE_HOME}/aws-config" AWS_PROFILE=tfgate-target aws sts get-caller-identity --output text --query Arn || { echo "tfgate: cannot assume $TFGATE_ASSUME_ROLE_ARN: its trust policy must allow this build project's role" >&2; exit 1; }`,
   ];
 
-  // The runner gets the token alone, as TFGATE_GIT_TOKEN (empty for {} or App credentials), and
-  // never the rest of the secret.
+  // No secret reaches a build: the source archive is already in S3 (the pipeline fetched it).
   const runTheRunner = [
-    `TFGATE_GIT_TOKEN="$(node -e 'const v = JSON.parse(process.env.TFGATE_GITHUB_SECRET || "{}"); process.stdout.write(typeof v.token === "string" ? v.token.trim() : "")')"`,
-    'export TFGATE_GIT_TOKEN',
-    'unset TFGATE_GITHUB_SECRET',
     `exec node "${RUNNER_FILE}"`,
   ];
 
@@ -202,10 +220,6 @@ function buildSpec(terraformVersion: string, githubSecretArn: string, assumesRol
         TF_IN_AUTOMATION: 'true',
         TF_INPUT: '0',
       },
-      // Resolved by CodeBuild at build start; never a PLAINTEXT value in the project or the build record.
-      // The whole secret, not its "token" key: CodeBuild fails a build whose secret lacks the key, and
-      // the secret starts as {} (public repositories need no token).
-      'secrets-manager': { TFGATE_GITHUB_SECRET: githubSecretArn },
     },
     phases: {
       install: {

@@ -104,9 +104,9 @@ function signedApprover(options: ClientOptions & { as?: string }, approvalId: st
   if (!options.as) return undefined;
   let key: string;
   try {
-    key = readFileSync(path.join(path.resolve(options.data), 'link-key'), 'utf8').trim();
+    key = readFileSync(path.join(path.resolve(options.data), 'secrets', 'link-key'), 'utf8').trim();
   } catch {
-    throw new CliError(`--as needs the link key of the data directory (${path.resolve(options.data)}/link-key); use the link you were sent instead`);
+    throw new CliError(`--as needs the link key of the data directory (${path.resolve(options.data)}/secrets/link-key); use the link you were sent instead`);
   }
   return signApprover(key, approvalId, options.as);
 }

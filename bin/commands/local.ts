@@ -23,7 +23,7 @@ export function printBanner(stack: LocalStack, terraform: { path: string; source
   print(`tfgate local is running (data: ${stack.dataDir}, config: ${stack.configFile})`);
   print(`  terraform:   ${terraform.path} (${terraform.source})`);
   print(`  webhook URL: ${stack.webhookUrl}`);
-  print(`  webhook secret: ${secretSource === 'generated' ? `${stack.webhookSecret} (kept in ${path.join(stack.dataDir, 'webhook-secret')})` : `from ${secretSource}`}`);
+  print(`  webhook secret: ${secretSource === 'generated' ? `${stack.webhookSecret} (kept in ${path.join(stack.dataDir, 'secrets', 'webhook-secret')})` : `from ${secretSource}`}`);
   print(`  runs page:   ${stack.url}/runs`);
   for (const remote of stack.remotes) {
     print(`  ${remote.repository}: git push ${remote.remote} HEAD:${remote.branch}`);

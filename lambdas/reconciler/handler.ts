@@ -32,8 +32,6 @@ export interface ReconcilerDeps {
   starter: ExecutionStarter;
   inspector: ExecutionInspector;
   vcs: Pick<VcsClient, 'getBranchHead'>;
-  /** Where builds fetch the commit from when the configuration names no cloneUrl. */
-  cloneUrlFor: (repository: RepositoryConfig) => string;
   clock?: Clock;
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Lock holders younger than this are not judged (their execution may be starting). */
@@ -114,7 +112,6 @@ export function createReconciler(deps: ReconcilerDeps) {
       sha,
       ref: `refs/heads/${repository.branch}`,
       message: trigger === 'drift' ? 'scheduled drift check' : 'started by the reconciler: the push webhook for this commit never arrived',
-      cloneUrl: deps.cloneUrlFor(repository),
     };
   }
 

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { RepositoryConfig, TfgateConfig } from '../core/config/load.js';
 import type { Clock, DeliveryStore, ExecutionStarter, PipelineInput, RunStore, SequenceStore } from '../core/domain/ports.js';
 import type { Run, Trigger } from '../core/domain/run.js';
+import { planBuildKind } from '../core/domain/builds.js';
 import type { EnvironmentLocks } from '../core/domain/locks.js';
 import type { WebhookLogger } from './logger.js';
 import type { RunDecision } from './route.js';
@@ -45,14 +46,14 @@ export function executionNameFor(deliveryId: string): string {
   return `ghx-${createHash('sha256').update(deliveryId).digest('hex')}`;
 }
 
-export function pipelineInputFor(run: Run, repository: RepositoryConfig, cloneUrl: string, config: TfgateConfig): PipelineInput {
+export function pipelineInputFor(run: Run, repository: RepositoryConfig, config: TfgateConfig): PipelineInput {
   return {
     runId: run.id,
     mode: run.mode,
     repository: run.repository,
     sha: run.sha,
     sequence: run.sequence,
-    cloneUrl,
+    planBuild: planBuildKind(run.mode),
     directory: repository.directory,
     environments: repository.environments.map((environment) => ({
       name: environment.name,
@@ -103,7 +104,7 @@ export async function launchRun(decision: StartDecision, origin: { executionName
       const queuedRun = run;
       await Promise.all(repository.environments.map((environment) => locks.enqueue(repository.name, environment.name, queuedRun)));
     }
-    const started = await starter.start(executionName, pipelineInputFor(run, repository, decision.cloneUrl, deps.config));
+    const started = await starter.start(executionName, pipelineInputFor(run, repository, deps.config));
     if (!started.started) {
       // The name is taken: this delivery was handled before (its claim had expired). Never a second run.
       const before = deliveryId !== undefined ? `delivery ${deliveryId} was handled before` : 'this run was started before';

@@ -35,7 +35,7 @@ function instantBuilds(artifactsDir: () => string): (real: LocalCodeBuild) => Lo
     const env = Object.fromEntries((params.EnvironmentVariablesOverride ?? []).map((v) => [v.Name, v.Value]));
     const artifacts = new FsArtifactStore(artifactsDir());
     const summary = { add: 0, change: 0, destroy: 0, replace: 0, hasChanges: false, sha256: '0'.repeat(64), addresses: { create: [], update: [], delete: [], replace: [] } };
-    await artifacts.put(stageArtifactKey(env.TFGATE_RUN_ID!, env.TFGATE_ENVIRONMENT!, STAGE_ARTIFACTS.summary), JSON.stringify(summary));
+    await artifacts.put(stageArtifactKey(env.TFGATE_RUN_ID!, env.TFGATE_ENVIRONMENT!, STAGE_ARTIFACTS.summary, 'plan'), JSON.stringify(summary));
     return { Id: `${params.ProjectName}:instant`, BuildStatus: 'SUCCEEDED' };
   };
 }

@@ -100,7 +100,7 @@ describe('POST /webhook: events', () => {
           repository: REPOSITORY,
           sha: MASTER_SHA,
           sequence: 1,
-          cloneUrl: 'https://github.com/Codertocat/Hello-World.git',
+          planBuild: 'plan',
           directory: 'infra',
           environments: [
             { name: 'ops', requiresApproval: false, approvalTimeoutSeconds: 0 },
@@ -125,10 +125,11 @@ describe('POST /webhook: events', () => {
     expect(await queued('ops')).toEqual([first, second]);
   });
 
-  it('uses the configured clone URL over the event one', async () => {
-    handle = build({ config: testConfig(`repositories:\n  - name: ${REPOSITORY}\n    branch: master\n    cloneUrl: /srv/git/hello.git\n`) });
-    expect((await handle(webhookRequest('push', pushToMaster()))).status).toBe(202);
-    expect(starter.started[0]!.input.cloneUrl).toBe('/srv/git/hello.git');
+  it('never hands a payload URL to the pipeline: the source is fetched from the configuration', async () => {
+    const payload = pushToMaster();
+    payload.repository.clone_url = 'https://evil.example/other.git';
+    expect((await handle(webhookRequest('push', payload))).status).toBe(202);
+    expect(JSON.stringify(starter.started[0]!.input)).not.toContain('evil.example');
   });
 
   it.each([

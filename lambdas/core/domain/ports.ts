@@ -192,7 +192,8 @@ export interface PipelineInput {
   repository: string;
   sha: string;
   sequence: number;
-  cloneUrl: string;
+  /** The CodeBuild project kind the Plan task uses: `plan` for deploy runs, `pr-plan` for plan-only runs. */
+  planBuild: 'plan' | 'pr-plan';
   directory: string;
   environments: PipelineEnvironment[];
   environmentCount: number;
@@ -201,7 +202,16 @@ export interface PipelineInput {
   lockWaitSeconds: number;
 }
 
-// ---------------------------------------------------------------- artifacts, notifications, VCS
+// ---------------------------------------------------------------- artifacts, sources, notifications, VCS
+
+/**
+ * Fetches one commit of a configured repository as a gzipped tar archive with a single top-level
+ * directory (GitHub's archive API in AWS, `git archive` of the configured location locally). The
+ * location comes from the configuration only; builds receive the archive, never a URL or a token.
+ */
+export interface SourceArchiver {
+  archive(repository: string, sha: string): Promise<Buffer>;
+}
 
 export interface ArtifactStore {
   put(key: string, body: Buffer | string, contentType?: string): Promise<void>;

@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { buildKindOfProject } from '../domain/builds.js';
 import type { CodeBuildStartParams, LocalBuild, LocalCodeBuild } from './engine.js';
 
 /**
@@ -45,6 +46,8 @@ export interface LocalCodeBuildOptions {
   stateDirFor(repository: string): string;
   /** Extra environment for every build (e.g. a test's terraform double settings). */
   extraEnv?: Record<string, string>;
+  /** Local mode under root: builds' tar and terraform run as this unprivileged account. */
+  buildUser?: { uid: number; gid: number };
   /** Receives each output line as it happens (live progress). */
   onOutput?: (build: { id: string; project: string; runId: string; environment: string; mode: string }, line: string) => void;
 }
@@ -78,6 +81,9 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
       TF_IN_AUTOMATION: '1',
       TF_INPUT: '0',
       TFGATE_PARENT_PID: String(process.pid),
+      // What CodeBuild sets per project in AWS: the kind is the project's, never the run's to choose.
+      TFGATE_BUILD_KIND: buildKindOfProject(params.ProjectName) ?? 'unknown',
+      ...(options.buildUser ? { TFGATE_BUILD_UID: String(options.buildUser.uid), TFGATE_BUILD_GID: String(options.buildUser.gid) } : {}),
     };
     const child = spawn(process.execPath, [options.runnerFile], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const info = { id, project: params.ProjectName, runId, environment, mode };

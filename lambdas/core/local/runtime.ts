@@ -8,7 +8,7 @@ import { FeedbackRunStore, type RetryPolicy } from '../domain/feedback.js';
 import { EnvironmentLocks } from '../domain/locks.js';
 import { systemClock, type Clock, type Notifier, type TaskCallbacks } from '../domain/ports.js';
 import type { DynamoStores } from '../dynamo/index.js';
-import { createVcsClient, credentialsFromEnv, defaultCloneUrl, GITHUB_FEEDBACK_OFF, LocalGitVcs, type GitHubCredentials } from '../github/index.js';
+import { createVcsClient, credentialsFromEnv, GITHUB_FEEDBACK_OFF, LocalGitVcs, type GitHubCredentials } from '../github/index.js';
 import { json, type HttpHandler } from '../http.js';
 import { createApprovalsHandler } from '../../approvals/handler.js';
 import { createApprovalRequester } from '../../notifier/handler.js';
@@ -23,6 +23,8 @@ import { startLocalDynamo, type LocalDynamo } from './dynalite.js';
 import { LocalEngine, type LocalCodeBuild, type LocalFunction } from './engine.js';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { FsArtifactStore } from './fs-artifact-store.js';
+import { defaultBuildUser, protectDataDirectory, readOrCreateSecret, type BuildUser } from './private-files.js';
+import { GitSourceArchiver } from './git-archiver.js';
 import { bareRepositoryPath, commitAndPush, ensureBareRepository, git } from './git-repos.js';
 import { hookTargetFile } from './post-receive.js';
 import { localNotifiers } from '../notify/from-config.js';
@@ -58,6 +60,11 @@ export interface LocalStackOptions {
   inMemory?: boolean;
   /** Tests: run a different definition file (proves the engine executes the file it is given). */
   definitionFile?: string;
+  /**
+   * The account builds run terraform as. Default: `nobody` when tfgate local runs as root, otherwise
+   * the user's own (see docs: what protects the owner then). False: never switch.
+   */
+  buildUser?: BuildUser | false;
   /** Tests: extra environment for every build (terraform double knobs). */
   buildEnv?: Record<string, string>;
   /** Tests: shorter Retry intervals. */
@@ -113,18 +120,6 @@ export interface LocalStack {
 const DEFAULT_RECONCILE_INTERVAL_MS = 60_000;
 const FEEDBACK_DRAIN_AT_CLOSE_MS = 15_000;
 
-async function readOrCreateSecret(file: string): Promise<string> {
-  try {
-    const existing = (await readFile(file, 'utf8')).trim();
-    if (existing) return existing;
-  } catch {
-    // Not there yet: create it below.
-  }
-  const secret = randomBytes(32).toString('hex');
-  await writeFile(file, `${secret}\n`, { mode: 0o600 });
-  return secret;
-}
-
 async function resolveConfig(options: LocalStackOptions, dataDir: string): Promise<{ config: TfgateConfig; file: string; starter: boolean }> {
   if (options.configFile) return { config: loadConfigFile(options.configFile), file: path.resolve(options.configFile), starter: false };
   const inCwd = path.join(options.cwd ?? process.cwd(), 'tfgate.yaml');
@@ -156,8 +151,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     ...loaded,
     repositories: loaded.repositories.map((repo) => ({ ...repo, cloneUrl: repo.cloneUrl ?? bareRepositoryPath(dataDir, repo.name) })),
   };
-  const webhookSecret = options.webhookSecret ?? (await readOrCreateSecret(path.join(dataDir, 'webhook-secret')));
-  const linkKey = await readOrCreateSecret(path.join(dataDir, 'link-key'));
+  const webhookSecret = options.webhookSecret ?? (await readOrCreateSecret(dataDir, 'webhook-secret'));
+  const linkKey = await readOrCreateSecret(dataDir, 'link-key');
+  // Builds never see tfgate's own files: under root they run as `nobody`, which may reach only the state directory.
+  const buildUser = options.buildUser === undefined ? defaultBuildUser() : options.buildUser || undefined;
+  await protectDataDirectory(dataDir, path.join(dataDir, 'state'), buildUser);
 
   const remotes: LocalStack['remotes'] = [];
   for (const repository of config.repositories) {
@@ -200,7 +198,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     };
     const callbacks = recordGrantsAsPlanning(engineCallbacks, runs, clock);
     const locks = new EnvironmentLocks({ locks: stores.locks, runs, callbacks, clock });
-    const pipeline = createPipelineTasks({ runs, approvals: stores.approvals, locks, artifacts, callbacks, clock });
+    // Sources come from the configured location only (the local bare repository by default).
+    const sources = new GitSourceArchiver(config, (name) => bareRepositoryPath(dataDir, name));
+    const pipeline = createPipelineTasks({ runs, approvals: stores.approvals, locks, artifacts, callbacks, sources, clock });
 
     // Runs that were in flight when tfgate local last stopped cannot resume: say so and free their locks.
     const recovered: string[] = [];
@@ -261,6 +261,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         logsDir: path.join(dataDir, 'logs'),
         terraform: options.terraform,
         stateDirFor: (repository) => stateDirFor(dataDir, repository),
+        ...(buildUser ? { buildUser } : {}),
         ...(options.buildEnv ? { extraEnv: options.buildEnv } : {}),
       })),
       names: { claim: (name) => stores.deliveries.claim(`execution:${name}`, clock.now()) },
@@ -290,7 +291,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       inspector: { isRunning: (name) => engine!.isRunning(name) },
       // Without GitHub, pushes land in the local bare repositories: that is where heads are read.
       vcs: github.enabled ? github.vcs : new LocalGitVcs(remotes),
-      cloneUrlFor: (repository) => repository.cloneUrl ?? (github.enabled ? defaultCloneUrl(config.github.apiUrl, repository.name) : bareRepositoryPath(dataDir, repository.name)),
       clock,
       ...(options.holderGraceSeconds !== undefined ? { holderGraceSeconds: options.holderGraceSeconds } : {}),
     });
