@@ -17,6 +17,8 @@ export function publicRun(run: Run): Record<string, unknown> {
     ...(run.pusher ? { pusher: run.pusher } : {}),
     ...(run.message ? { message: run.message } : {}),
     ...(run.notes && run.notes.length > 0 ? { notes: run.notes } : {}),
+    ...(run.rerunOf ? { rerunOf: run.rerunOf } : {}),
+    ...(run.requestedBy ? { requestedBy: run.requestedBy } : {}),
     stages: run.stages.map((stage) => ({
       environment: stage.environment,
       status: stage.status,

@@ -46,7 +46,7 @@ export interface DeliveryStore {
   claim(deliveryId: string, at: Date): Promise<boolean>;
   /** Remembers which run a delivery started (shown to a repeated delivery). */
   attachRun(deliveryId: string, runId: string): Promise<void>;
-  get(deliveryId: string): Promise<{ deliveryId: string; runId?: string } | undefined>;
+  get(deliveryId: string): Promise<{ deliveryId: string; runId?: string; claimedAt?: string } | undefined>;
   /** Forgets a claim whose run could not be started, so a redelivery can try again. */
   release(deliveryId: string): Promise<void>;
 }

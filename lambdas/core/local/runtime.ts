@@ -82,6 +82,8 @@ export interface LocalStackOptions {
   driftIntervalMs?: number;
   /** Tests: lock holders younger than this are not judged by the reconciler (default 120 s). */
   holderGraceSeconds?: number;
+  /** Tests: branch heads younger than this are left to their push delivery (default 90 s). */
+  headGraceSeconds?: number;
   /**
    * Fault-injection tests: wrap the stand-ins the engine calls (a Lambda that throws, a build that
    * ends FAILED/TIMED_OUT/STOPPED) and reach the DynamoDB client (throttling) without a second wiring.
@@ -293,6 +295,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       vcs: github.enabled ? github.vcs : new LocalGitVcs(remotes),
       clock,
       ...(options.holderGraceSeconds !== undefined ? { holderGraceSeconds: options.holderGraceSeconds } : {}),
+      ...(options.headGraceSeconds !== undefined ? { headGraceSeconds: options.headGraceSeconds } : {}),
     });
     const schedules = startLocalSchedules(reconciler, config, {
       reconcileIntervalMs: options.reconcileIntervalMs ?? (options.inMemory ? false : DEFAULT_RECONCILE_INTERVAL_MS),
