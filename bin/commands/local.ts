@@ -73,11 +73,25 @@ export async function runLocal(options: LocalOptions): Promise<void> {
     const stop = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
+      // A second signal means now: whatever close() still waits for is given up.
+      const now = () => process.exit(130);
+      process.once('SIGINT', now);
+      process.once('SIGTERM', now);
       print('stopping…');
       resolve();
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
-  await stack.close();
+  // One signal is enough: runs in flight are marked interrupted and their locks freed first (close()
+  // does that before anything else), and the process ends within STOP_DEADLINE_MS whatever is left
+  // (GitHub feedback still retrying, keep-alive sockets, timers of the waits that were cut short).
+  const closed = await Promise.race([
+    stack.close().then(() => true),
+    new Promise<false>((resolve) => setTimeout(() => resolve(false), STOP_DEADLINE_MS).unref()),
+  ]);
+  print(closed ? 'stopped.' : `stopped after ${STOP_DEADLINE_MS / 1000} s; some GitHub feedback may not have been sent.`);
+  process.exit(0);
 }
+
+const STOP_DEADLINE_MS = 4_000;
