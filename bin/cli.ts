@@ -5,7 +5,7 @@ import { ConfigError } from '../lambdas/core/config/load.js';
 import { TerraformNotFoundError } from '../lambdas/core/terraform-locator.js';
 import { runDemo } from './commands/demo.js';
 import { runLocal } from './commands/local.js';
-import { approveOrReject, showRun, listRuns, unlockEnvironment, CliError } from './commands/client.js';
+import { approveOrReject, showRun, listRuns, rerunRun, unlockEnvironment, CliError } from './commands/client.js';
 import { sendPushEvents } from '../lambdas/core/local/post-receive.js';
 
 /** The `tfgate` command line (../shared/interface.md fixes its surface). */
@@ -86,6 +86,15 @@ program
   .addOption(dataOption())
   .addOption(urlOption())
   .action(async (repo: string, env: string, options) => unlockEnvironment(repo, env, options));
+
+program
+  .command('rerun')
+  .argument('<run>', 'run id')
+  .description("run a deploy run's commit again (one run per commit otherwise), recorded with who asked")
+  .option('--json', 'print the answer as JSON')
+  .addOption(dataOption())
+  .addOption(urlOption())
+  .action(async (run: string, options) => rerunRun(run, options));
 
 program
   .command('post-receive', { hidden: true })

@@ -139,3 +139,17 @@ export async function unlockEnvironment(repository: string, environment: string,
   if (result.status !== 200) throw new CliError(`unlock failed (${result.status}): ${body.error ?? JSON.stringify(body)}`);
   process.stdout.write(body.released ? `freed the ${environment} lock of ${repository} (held by run ${body.holder})\n` : `the ${environment} lock of ${repository} was not held\n`);
 }
+
+/** `tfgate rerun RUN`: a deliberate re-run of a deploy run's commit, recorded with who asked. */
+export async function rerunRun(runId: string, options: ClientOptions): Promise<void> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(runId)) throw new CliError(`${JSON.stringify(runId)} is not a run id`, 2);
+  const { status, body } = await call(`${baseUrl(options)}/runs/${encodeURIComponent(runId)}/rerun`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+  });
+  const answer = (typeof body === 'object' && body !== null ? body : {}) as { runId?: string; rerunOf?: string; requestedBy?: string; error?: string };
+  if (status !== 202 || !answer.runId) throw new CliError(`could not re-run ${runId}: ${answer.error ?? `HTTP ${status}`}`);
+  if (options.json) process.stdout.write(`${JSON.stringify(answer)}\n`);
+  else process.stdout.write(`run ${answer.runId} started: a re-run of ${answer.rerunOf}, requested by ${answer.requestedBy}\n`);
+}

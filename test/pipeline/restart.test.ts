@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -48,6 +48,8 @@ describe('tfgate local killed during a run', () => {
     dirs.push(dir);
     const config = path.join(dir, 'tfgate.yaml');
     await writeFile(config, configYaml({ approval: false }));
+    // Builds run terraform as nobody (these tests run as root): the wrapper must be reachable.
+    await chmod(dir, 0o755);
     const terraform = await slowTerraform(dir, 1500);
     const args = ['--data', path.join(dir, 'data'), '--config', config, '--terraform', terraform];
 

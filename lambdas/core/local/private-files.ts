@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 export function localSecretsDir(dataDir: string): string {
@@ -70,16 +70,25 @@ const PRIVATE_DIRECTORIES = ['secrets', 'artifacts', 'logs', 'dynamo', 'run', 'r
  * directory of tfgate's own is owner-only, and the state directory tree belongs to the build account.
  */
 export async function protectDataDirectory(dataDir: string, stateRoot: string, user: BuildUser | undefined): Promise<void> {
-  for (const name of PRIVATE_DIRECTORIES) {
-    const dir = path.join(dataDir, name);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await chmod(dir, 0o700);
-  }
+  for (const name of PRIVATE_DIRECTORIES) await setMode(path.join(dataDir, name), 0o700);
   if (!user) return;
-  await chmod(dataDir, 0o711);
-  await mkdir(stateRoot, { recursive: true });
-  await chmod(stateRoot, 0o711);
-  for (const entry of await readdir(stateRoot)) await chownTree(path.join(stateRoot, entry), user);
+  await setMode(dataDir, 0o711);
+  await setMode(stateRoot, 0o711);
+  for (const entry of await readdir(stateRoot).catch(() => [] as string[])) await chownTree(path.join(stateRoot, entry), user).catch(() => undefined);
+}
+
+/**
+ * Creates the directory if needed and gives it the mode, when it does not have it already. A data
+ * directory that cannot be changed (a read-only disk) is left as it is: the first write says so
+ * clearly later, with the file it failed on.
+ */
+async function setMode(dir: string, mode: number): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode });
+    if (((await stat(dir)).mode & 0o777) !== mode) await chmod(dir, mode);
+  } catch {
+    // See above: reported by the write that needs it.
+  }
 }
 
 async function chownTree(target: string, user: BuildUser): Promise<void> {

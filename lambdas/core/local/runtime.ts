@@ -1,15 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findRepository, loadConfigFile, type TfgateConfig } from '../config/load.js';
 import { FeedbackRunStore, type RetryPolicy } from '../domain/feedback.js';
 import { EnvironmentLocks } from '../domain/locks.js';
-import { systemClock, type Clock, type Notifier, type TaskCallbacks } from '../domain/ports.js';
+import { systemClock, type Clock, type Notifier, type SourceArchiver, type TaskCallbacks } from '../domain/ports.js';
 import type { DynamoStores } from '../dynamo/index.js';
 import { createVcsClient, credentialsFromEnv, GITHUB_FEEDBACK_OFF, LocalGitVcs, type GitHubCredentials } from '../github/index.js';
-import { json, type HttpHandler } from '../http.js';
+import { json, type HttpHandler, type HttpRequest } from '../http.js';
+import { createRerunHandler, isRerunRequest } from '../../approvals/rerun.js';
 import { createApprovalsHandler } from '../../approvals/handler.js';
 import { createApprovalRequester } from '../../notifier/handler.js';
 import { recordGrantsAsPlanning } from '../../pipeline/grant-recorder.js';
@@ -65,6 +67,11 @@ export interface LocalStackOptions {
    * the user's own (see docs: what protects the owner then). False: never switch.
    */
   buildUser?: BuildUser | false;
+  /**
+   * Who is making an authenticated request (re-runs). Default: the account running tfgate local, as for
+   * /local/unlock today; the local credential replaces this when sign-in lands.
+   */
+  identify?: (request: HttpRequest) => Promise<string | undefined>;
   /** Tests: extra environment for every build (terraform double knobs). */
   buildEnv?: Record<string, string>;
   /** Tests: shorter Retry intervals. */
@@ -91,6 +98,8 @@ export interface LocalStackOptions {
   intercept?: {
     pipeline?: (real: LocalFunction) => LocalFunction;
     codeBuild?: (real: LocalCodeBuild) => LocalCodeBuild;
+    /** Load tests: commits that exist in no repository still get a source archive. */
+    sources?: (real: SourceArchiver) => SourceArchiver;
     dynamoClient?: (client: DynamoDBClient) => void;
   };
 }
@@ -132,6 +141,11 @@ async function resolveConfig(options: LocalStackOptions, dataDir: string): Promi
   }
   const config = loadConfigFile(inData);
   return { config, file: inData, starter: findRepository(config, STARTER_REPOSITORY) !== undefined };
+}
+
+/** Locally the machine's owner is the one person: named after the account tfgate local runs as. */
+async function localIdentity(): Promise<string> {
+  return `${os.userInfo().username}@local`;
 }
 
 function stateDirFor(dataDir: string, repository: string): string {
@@ -201,7 +215,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const callbacks = recordGrantsAsPlanning(engineCallbacks, runs, clock);
     const locks = new EnvironmentLocks({ locks: stores.locks, runs, callbacks, clock });
     // Sources come from the configured location only (the local bare repository by default).
-    const sources = new GitSourceArchiver(config, (name) => bareRepositoryPath(dataDir, name));
+    const gitSources = new GitSourceArchiver(config, (name) => bareRepositoryPath(dataDir, name));
+    const sources = options.intercept?.sources?.(gitSources) ?? gitSources;
     const pipeline = createPipelineTasks({ runs, approvals: stores.approvals, locks, artifacts, callbacks, sources, clock });
 
     // Runs that were in flight when tfgate local last stopped cannot resume: say so and free their locks.
@@ -221,6 +236,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     };
     const webhook = createWebhookHandler({ config, secrets: [webhookSecret], stores: { runs, deliveries: stores.deliveries, sequences: stores.sequences }, locks, starter: starterProxy, clock, logger });
     const pages = createApprovalsHandler({ runs, approvals: stores.approvals, artifacts, callbacks, linkKey, clock });
+    // POST /runs/{id}/rerun: the actor comes from identify(), never from the request's own fields.
+    const rerun = createRerunHandler({
+      intake: { config, runs, deliveries: stores.deliveries, sequences: stores.sequences, locks, starter: starterProxy, clock, logger },
+      identify: options.identify ?? localIdentity,
+    });
+    const pagesAndRerun: HttpHandler = (request) => (isRerunRequest(request) ? rerun(request) : pages(request));
     const unlock: HttpHandler = async (request) => {
       if (request.method !== 'POST') return json(405, { error: 'method not allowed' });
       let body: { repository?: unknown; environment?: unknown; reason?: unknown; by?: unknown };
@@ -243,7 +264,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const runnerFile = await bundleBuildRunner(path.join(dataDir, 'run'));
     server = await startServer(
       [webhookRoute(webhook), { path: '/local/unlock', handler: unlock, maxBodyBytes: 16 * 1024 }],
-      pages,
+      pagesAndRerun,
       { host: options.host ?? '127.0.0.1', port: options.port ?? 8787, onError: (error) => print(`server error: ${(error as Error).stack ?? error}`) },
     );
     const url = server.url;
