@@ -124,8 +124,12 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
     let archive = await artifacts.get(key);
     if (!archive) {
       archive = await deps.sources.archive(repository, sha);
-      await artifacts.put(key, archive, 'application/gzip');
-      await artifacts.put(`${key}.sha256`, `${sha256Of(archive)}\n`, 'text/plain; charset=utf-8');
+      try {
+        await artifacts.put(key, archive, 'application/gzip');
+        await artifacts.put(`${key}.sha256`, `${sha256Of(archive)}\n`, 'text/plain; charset=utf-8');
+      } catch (error) {
+        throw new PipelineTaskError(`could not store ${key}: ${(error as Error).message}`);
+      }
     }
     // Recomputed from the bytes every time: the build checks the archive against this value.
     return { key, sha256: sha256Of(archive) };
