@@ -3,7 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HttpRequest } from '../../lambdas/core/http.js';
 import { runCli } from '../support/cli-process.js';
-import { configYaml, pushChange, runForSha, startTestStack, terraformFiles, type TestStack, waitForRun } from '../support/local-stack.js';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { configYaml, pushChange, runForSha, startTestStack, statePath, terraformFiles, type TestStack, waitForRun } from '../support/local-stack.js';
 import { createHmac } from 'node:crypto';
 
 let stack: TestStack | undefined;
@@ -43,6 +45,12 @@ describe('re-running a deploy run', () => {
     const sha = await pushChange(stack, terraformFiles({ network: 'n' }));
     const first = await waitForRun(stack, (await runForSha(stack, sha)).id);
     expect(first.status).toBe('succeeded');
+    // Plans and state are the owner's alone (0600), whoever wrote them.
+    for (const file of [path.join(stack.dataDir, 'artifacts', 'runs', first.id, 'ops', 'plan', 'tfplan'), statePath(stack, 'ops')]) {
+      expect((await stat(file)).mode & 0o077, file).toBe(0);
+    }
+    expect((await stat(path.join(stack.dataDir, 'secrets'))).mode & 0o777).toBe(0o700);
+    expect((await stat(path.join(stack.dataDir, 'secrets', 'link-key'))).mode & 0o777).toBe(0o600);
 
     expect(await replayPush(stack, sha)).toMatchObject({ ignored: expect.stringContaining('already has a deploy run'), runId: first.id });
 
