@@ -5,6 +5,7 @@
  * reach its repository's state directory and nothing else of the data directory.
  */
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -96,4 +97,14 @@ async function chownTree(target: string, user: BuildUser): Promise<void> {
   if (info.isSymbolicLink()) return;
   await chown(target, user.uid, user.gid);
   if (info.isDirectory()) for (const entry of await readdir(target)) await chownTree(path.join(target, entry), user);
+}
+
+/**
+ * Whether the build account can reach the state directory and run terraform: a data directory inside
+ * a directory others may not pass through (root's home, 0700) cannot be used by it. Asked of the
+ * system itself, as that account, so every ancestor and ACL counts.
+ */
+export function buildUserCanReach(user: BuildUser, stateRoot: string, terraform: string): boolean {
+  const probe = spawnSync('/bin/sh', ['-c', 'cd "$1" && test -x "$2"', 'sh', stateRoot, terraform], { uid: user.uid, gid: user.gid, stdio: 'ignore', timeout: 10_000 });
+  return probe.status === 0;
 }

@@ -25,7 +25,7 @@ import { startLocalDynamo, type LocalDynamo } from './dynalite.js';
 import { LocalEngine, type LocalCodeBuild, type LocalFunction } from './engine.js';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { FsArtifactStore } from './fs-artifact-store.js';
-import { defaultBuildUser, protectDataDirectory, readOrCreateSecret, type BuildUser } from './private-files.js';
+import { buildUserCanReach, defaultBuildUser, protectDataDirectory, readOrCreateSecret, type BuildUser } from './private-files.js';
 import { GitSourceArchiver } from './git-archiver.js';
 import { bareRepositoryPath, commitAndPush, ensureBareRepository, git } from './git-repos.js';
 import { hookTargetFile } from './post-receive.js';
@@ -170,8 +170,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const webhookSecret = options.webhookSecret ?? (await readOrCreateSecret(dataDir, 'webhook-secret'));
   const linkKey = await readOrCreateSecret(dataDir, 'link-key');
   // Builds never see tfgate's own files: under root they run as `nobody`, which may reach only the state directory.
-  const buildUser = options.buildUser === undefined ? defaultBuildUser() : options.buildUser || undefined;
+  let buildUser = options.buildUser === undefined ? defaultBuildUser() : options.buildUser || undefined;
   await protectDataDirectory(dataDir, path.join(dataDir, 'state'), buildUser);
+  if (buildUser && !buildUserCanReach(buildUser, path.join(dataDir, 'state'), options.terraform)) {
+    // Said loudly rather than failing every build: the separation is off until the setup allows it.
+    print(
+      `WARNING: builds cannot run as the unprivileged account (uid ${buildUser.uid}): it cannot reach ${path.join(dataDir, 'state')} or run ${options.terraform}. ` +
+        'Builds run as root and the code they plan can read tfgate\'s keys. Use a --data directory (and a terraform) that other accounts may pass through, e.g. under /var/lib or /opt.',
+    );
+    buildUser = undefined;
+  }
 
   const remotes: LocalStack['remotes'] = [];
   for (const repository of config.repositories) {
