@@ -120,8 +120,9 @@ async function plan(settings: BuildSettings, deps: BuildRunnerDependencies, work
     throw new BuildStepError('plan', `terraform plan exited with ${planned.exitCode} but wrote no plan file`);
   });
   const sha256 = createHash('sha256').update(planBytes).digest('hex');
-
-  const shown = await terraform.run('show', ['show', '-json', '-no-color', planPath], { captureStdout: true });
+  // Summarised from a copy nothing the build runs can replace, so the summary describes these bytes.
+  const shownPath = await privatePlanCopy(workDir, planBytes, buildUser(settings));
+  const shown = await terraform.run('show', ['show', '-json', '-no-color', shownPath], { captureStdout: true });
   if (shown.exitCode !== 0) throw terraformFailure('show', shown);
   let summary: PlanSummary;
   try {
@@ -162,17 +163,8 @@ async function apply(settings: BuildSettings, deps: BuildRunnerDependencies, wor
       `the saved plan's sha256 is ${actual}, but the run recorded (and approved) ${settings.planSha256}; refusing to apply a plan nobody approved`,
     );
   }
-  // Kept where terraform can read it but nothing it runs can replace it (a directory of the runner's).
   const user = buildUser(settings);
-  const planDir = path.join(workDir, 'plan');
-  await mkdir(planDir);
-  await chmod(planDir, 0o711);
-  const planPath = path.join(planDir, 'tfplan');
-  await writeFile(planPath, planBytes, { mode: 0o600 });
-  if (user) {
-    await chown(planPath, process.getuid?.() ?? 0, user.gid);
-    await chmod(planPath, 0o640);
-  }
+  const planPath = await privatePlanCopy(workDir, planBytes, user);
   deps.stdout.write(`tfgate: saved plan verified (sha256 ${actual})\n`);
 
   const terraform = await prepareWorkspace(settings, deps, workDir, async (root) => {
@@ -313,6 +305,23 @@ async function readRegularFile(file: string): Promise<Buffer> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * The plan where terraform can read it but nothing it runs can replace it: a directory of the
+ * runner's, the file readable by the build account's group only.
+ */
+async function privatePlanCopy(workDir: string, planBytes: Buffer, user: BuildUser | undefined): Promise<string> {
+  const planDir = path.join(workDir, 'plan');
+  await mkdir(planDir, { recursive: true });
+  await chmod(planDir, 0o711);
+  const planPath = path.join(planDir, 'tfplan');
+  await writeFile(planPath, planBytes, { mode: 0o600 });
+  if (user) {
+    await chown(planPath, process.getuid?.() ?? 0, user.gid);
+    await chmod(planPath, 0o640);
+  }
+  return planPath;
 }
 
 /** A directory owned by the build account (or the runner's, without one), private to it. */
