@@ -7,7 +7,7 @@ import { TerraformNotFoundError } from '../lambdas/core/terraform-locator.js';
 import { runDemo } from './commands/demo.js';
 import { runInit } from './commands/init.js';
 import { runLocal } from './commands/local.js';
-import { approveOrReject, showRun, listRuns, unlockEnvironment, CliError } from './commands/client.js';
+import { approveOrReject, showRun, listRuns, rerunRun, unlockEnvironment, CliError } from './commands/client.js';
 import { sendPushEvents } from '../lambdas/core/local/post-receive.js';
 import { LocalPullRequestError, openLocalPullRequest } from '../lambdas/core/local/pull-request.js';
 
@@ -134,6 +134,15 @@ program
       throw new CliError(`the webhook answered ${result.status}${result.error ? `: ${result.error}` : ''}`);
     }
   });
+
+program
+  .command('rerun')
+  .argument('<run>', 'run id')
+  .description("run a deploy run's commit again (one run per commit otherwise), recorded with who asked")
+  .option('--json', 'print the answer as JSON')
+  .addOption(dataOption())
+  .addOption(urlOption())
+  .action(async (run: string, options) => rerunRun(run, options));
 
 program
   .command('post-receive', { hidden: true })

@@ -9,9 +9,9 @@ import { buildSync } from 'esbuild';
 import { Construct } from 'constructs';
 import { buildLimits } from '../lambdas/core/config/build-limits.js';
 import type { TfgateConfig } from '../lambdas/core/config/load.js';
+import { BUILD_KINDS, buildProjectName, type BuildKind } from '../lambdas/core/domain/builds.js';
 import { PROJECT_ROOT } from './functions.js';
 import { pascalId, type BuildEnvironment } from './naming.js';
-import type { TfgateSecrets } from './secrets.js';
 import type { ArtifactStorage } from './storage.js';
 
 /**
@@ -45,8 +45,8 @@ export interface BuildProjectSettings {
 }
 
 /**
- * Per-mode compute, shared by every build project (one per environment today; one per mode and
- * environment once plans, applies and pull-request plans get their own projects). Plans start in
+ * Per-mode compute: the plan and pull-request plan projects use the plan settings, the apply project
+ * the apply settings. Plans start in
  * seconds on CodeBuild Lambda compute (arm64) unless `terraform.planCompute: ec2`; applies always
  * run on EC2, because Lambda compute ends every build at 15 minutes, mid-apply.
  */
@@ -63,29 +63,35 @@ export function buildProjectSettings(mode: BuildMode, config: TfgateConfig): Bui
   };
 }
 
-/** The StartBuild overrides that put a plan on its compute while plans and applies share one project. */
-export function planComputeSubstitutions(config: TfgateConfig): Record<'PlanEnvironmentType' | 'PlanComputeType' | 'PlanImage', string> {
-  const plan = buildProjectSettings('plan', config).environment;
-  return { PlanEnvironmentType: plan.buildImage.type, PlanComputeType: plan.computeType, PlanImage: plan.buildImage.imageId };
-}
 
 export interface TfgateBuildsProps {
   config: TfgateConfig;
   environments: BuildEnvironment[];
   projectPrefix: string;
   storage: ArtifactStorage;
-  secrets: TfgateSecrets;
 }
 
 export interface EnvironmentBuild {
   environment: BuildEnvironment;
+  kind: BuildKind;
   project: codebuild.Project;
   role: iam.Role;
+  /** The role this build's Terraform assumes, if any: roleArn for apply, planRoleArn for the two plan kinds. */
+  assumes?: string;
 }
 
+const KIND_IDS: Record<BuildKind, string> = { plan: 'Plan', apply: 'Apply', 'pr-plan': 'PullRequestPlan' };
+const KIND_PURPOSE: Record<BuildKind, string> = {
+  plan: 'terraform plan of pushes to the tracked branch (read-only role)',
+  apply: 'terraform apply of approved saved plans (the only build that may assume roleArn)',
+  'pr-plan': 'terraform plan of pull requests and drift checks (read-only role, own artifact prefix)',
+};
+
 /**
- * One CodeBuild project per environment name, each with its own role, so a build for `apps` never
- * holds credentials that reach `ops` (and the other way round).
+ * Three CodeBuild projects per environment name (plan, apply, pull-request plan), each with its own
+ * role: a build for `apps` never holds credentials that reach `ops` (and the other way round), a plan
+ * never holds the apply role, no build can read a secret, and each writes only under its own
+ * `runs/<run>/<environment>/<kind>/` prefix.
  */
 export class TfgateBuilds extends Construct {
   readonly builds: EnvironmentBuild[];
@@ -108,83 +114,93 @@ export class TfgateBuilds extends Construct {
     const apply = buildProjectSettings('apply', props.config);
     const plan = buildProjectSettings('plan', props.config);
 
-    this.builds = props.environments.map((environment) => {
+    this.builds = props.environments.flatMap((environment) => {
       const envId = pascalId(environment.name);
       if (ids.has(envId)) {
         throw new Error(`environment names that differ only in "-" or "_" (${environment.name}) cannot be told apart in the stack; rename one`);
       }
       ids.add(envId);
-
-      const role = new iam.Role(this, `${envId}BuildRole`, {
-        assumedBy: new iam.ServicePrincipal('codebuild.amazonaws.com'),
-        description: `tfgate builds for the ${environment.name} environment`,
-      });
-      const logGroup = new logs.LogGroup(this, `${envId}BuildLogs`, { retention: logs.RetentionDays.ONE_YEAR, removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE });
-      logGroup.grantWrite(role);
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
-          resources: [props.storage.runObjectsArn(environment.name)],
-        }),
-      );
-      props.storage.grantMissingIsNotFound(role);
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: [...new Set([...plan.cacheActions, ...apply.cacheActions])],
-          resources: [props.storage.bucket.arnForObjects(`${CACHE_PREFIX}/*`)],
-        }),
-      );
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: ['s3:GetObject'],
-          resources: [`arn:${Aws.PARTITION}:s3:::${this.runner.s3BucketName}/${this.runner.s3ObjectKey}`],
-        }),
-      );
-      // The runner is read from the CDK bootstrap bucket, which may be encrypted with a KMS key this
-      // stack cannot name: decrypting is allowed only as part of an S3 read in this account and region.
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: ['kms:Decrypt'],
-          resources: [Stack.of(this).formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
-          conditions: {
-            StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com`, 'kms:CallerAccount': Aws.ACCOUNT_ID },
-            StringLike: { 'kms:EncryptionContext:aws:s3:arn': `arn:${Aws.PARTITION}:s3:::${this.runner.s3BucketName}/*` },
-          },
-        }),
-      );
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.secrets.github.secretArn] }),
-      );
-      if (environment.roleArn) {
-        role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: [environment.roleArn] }));
-      }
-
-      const project = new codebuild.Project(this, `${envId}Build`, {
-        projectName: `${props.projectPrefix}-${environment.name}`,
-        description: `tfgate: terraform plan and apply for the ${environment.name} environment`,
-        // The role above is the whole policy; the construct would otherwise add report-group and
-        // default log-group permissions this project never uses.
-        role: role.withoutPolicyUpdates(),
-        // The project is set up for applies; plans are moved to their compute by StartBuild overrides
-        // (planComputeSubstitutions) until they get a project of their own.
-        environment: {
-          ...apply.environment,
-          environmentVariables: {
-            TFGATE_ARTIFACTS: { value: props.storage.artifactsUrl() },
-            TFGATE_CACHE: { value: `s3://${props.storage.bucket.bucketName}/${CACHE_PREFIX}` },
-            TFGATE_RUNNER_URL: { value: this.runner.s3ObjectUrl },
-            TFGATE_TERRAFORM: { value: environment.roleArn ? TERRAFORM_AS_TARGET : TERRAFORM_BIN },
-            ...(environment.roleArn ? { TFGATE_ASSUME_ROLE_ARN: { value: environment.roleArn } } : {}),
-          },
-        },
-        buildSpec: buildSpec(props.config.terraform.version, props.secrets.github.secretArn, environment.roleArn !== undefined),
-        // No CodeBuild cache: Lambda compute has none, and terraform and providers come from the S3
-        // cache the buildspec and the runner keep, keyed by version and by lock file.
-        timeout: apply.timeout,
-        logging: { cloudWatch: { logGroup } },
-      });
-      return { environment, project, role };
+      return BUILD_KINDS.map((kind) => this.build(props, environment, envId, kind, kind === 'apply' ? apply : plan));
     });
+  }
+
+  private build(props: TfgateBuildsProps, environment: BuildEnvironment, envId: string, kind: BuildKind, settings: BuildProjectSettings): EnvironmentBuild {
+    const id = `${envId}${KIND_IDS[kind]}`;
+    const role = new iam.Role(this, `${id}BuildRole`, {
+      assumedBy: new iam.ServicePrincipal('codebuild.amazonaws.com'),
+      description: `tfgate ${kind} builds for the ${environment.name} environment`,
+    });
+    const logGroup = new logs.LogGroup(this, `${id}BuildLogs`, { retention: logs.RetentionDays.ONE_YEAR, removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE });
+    logGroup.grantWrite(role);
+    // Writes only under its own kind's prefix: a pull-request plan cannot touch what a deploy run reads.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
+        resources: [props.storage.runObjectsArn(environment.name, kind)],
+      }),
+    );
+    // Reads the source archives the pipeline stored; the apply also reads its run's deploy plan.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [props.storage.sourceObjectsArn(), ...(kind === 'apply' ? [props.storage.runObjectsArn(environment.name, 'plan')] : [])],
+      }),
+    );
+    props.storage.grantMissingIsNotFound(role);
+    // The shared terraform and provider cache: plans (unreviewed code) only read it, applies fill it.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: settings.cacheActions,
+        resources: [props.storage.bucket.arnForObjects(`${CACHE_PREFIX}/*`)],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [`arn:${Aws.PARTITION}:s3:::${this.runner.s3BucketName}/${this.runner.s3ObjectKey}`],
+      }),
+    );
+    // The runner is read from the CDK bootstrap bucket, which may be encrypted with a KMS key this
+    // stack cannot name: decrypting is allowed only as part of an S3 read in this account and region.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [Stack.of(this).formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
+        conditions: {
+          StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com`, 'kms:CallerAccount': Aws.ACCOUNT_ID },
+          StringLike: { 'kms:EncryptionContext:aws:s3:arn': `arn:${Aws.PARTITION}:s3:::${this.runner.s3BucketName}/*` },
+        },
+      }),
+    );
+    const assumes = kind === 'apply' ? environment.roleArn : environment.planRoleArn;
+    if (assumes) role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: [assumes] }));
+    const missingRole = kind === 'apply' ? undefined : assumes ? undefined : `no planRoleArn is configured for ${environment.name}: this plan runs with the build's own role, which reads nothing but tfgate's artifacts`;
+
+    const project = new codebuild.Project(this, `${id}Build`, {
+      projectName: buildProjectName(props.projectPrefix, environment.name, kind),
+      description: `tfgate: ${KIND_PURPOSE[kind]} for the ${environment.name} environment`,
+      // The role above is the whole policy; the construct would otherwise add report-group and
+      // default log-group permissions this project never uses.
+      role: role.withoutPolicyUpdates(),
+      environment: {
+        ...settings.environment,
+        environmentVariables: {
+          TFGATE_BUILD_KIND: { value: kind },
+          TFGATE_ARTIFACTS: { value: props.storage.artifactsUrl() },
+          TFGATE_CACHE: { value: `s3://${props.storage.bucket.bucketName}/${CACHE_PREFIX}` },
+          TFGATE_RUNNER_URL: { value: this.runner.s3ObjectUrl },
+          TFGATE_TERRAFORM: { value: assumes ? TERRAFORM_AS_TARGET : TERRAFORM_BIN },
+          ...(assumes ? { TFGATE_ASSUME_ROLE_ARN: { value: assumes } } : {}),
+          ...(missingRole ? { TFGATE_ROLE_NOTICE: { value: missingRole } } : {}),
+        },
+      },
+      buildSpec: buildSpec(props.config.terraform.version, assumes !== undefined),
+      // No CodeBuild cache: Lambda compute has none, and terraform and providers come from the S3
+      // cache the buildspec and the runner keep, keyed by version and by lock file.
+      timeout: settings.timeout,
+      logging: { cloudWatch: { logGroup } },
+    });
+    return { environment, kind, project, role, ...(assumes ? { assumes } : {}) };
   }
 }
 
@@ -268,7 +284,7 @@ TFGATE_KEY`,
   ];
 }
 
-function buildSpec(terraformVersion: string, githubSecretArn: string, assumesRole: boolean): codebuild.BuildSpec {
+function buildSpec(terraformVersion: string, assumesRole: boolean): codebuild.BuildSpec {
   const installTerraform = installTerraformScript(terraformVersion);
 
   // Terraform (and its S3 backend) reads the profile; the runner never does, so its artifact
@@ -289,12 +305,8 @@ function buildSpec(terraformVersion: string, githubSecretArn: string, assumesRol
     `env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN AWS_CONFIG_FILE="${TFGATE_HOME}/aws-config" AWS_SHARED_CREDENTIALS_FILE="${TFGATE_HOME}/aws-credentials" AWS_PROFILE=tfgate-target aws sts get-caller-identity --output text --query Arn || { echo "tfgate: cannot assume $TFGATE_ASSUME_ROLE_ARN: its trust policy must allow this build project's role" >&2; exit 1; }`,
   ];
 
-  // The runner gets the token alone, as TFGATE_GIT_TOKEN (empty for {} or App credentials), and
-  // never the rest of the secret.
+  // No secret reaches a build: the source archive is already in S3 (the pipeline fetched it).
   const runTheRunner = [
-    `TFGATE_GIT_TOKEN="$(node -e 'const v = JSON.parse(process.env.TFGATE_GITHUB_SECRET || "{}"); process.stdout.write(typeof v.token === "string" ? v.token.trim() : "")')"`,
-    'export TFGATE_GIT_TOKEN',
-    'unset TFGATE_GITHUB_SECRET',
     `exec node "${RUNNER_FILE}"`,
   ];
 
@@ -307,10 +319,6 @@ function buildSpec(terraformVersion: string, githubSecretArn: string, assumesRol
         TF_IN_AUTOMATION: 'true',
         TF_INPUT: '0',
       },
-      // Resolved by CodeBuild at build start; never a PLAINTEXT value in the project or the build record.
-      // The whole secret, not its "token" key: CodeBuild fails a build whose secret lacks the key, and
-      // the secret starts as {} (public repositories need no token).
-      'secrets-manager': { TFGATE_GITHUB_SECRET: githubSecretArn },
     },
     phases: {
       // No runtime-versions: Lambda compute refuses them; the install script picks Node itself.

@@ -31,6 +31,8 @@ export interface FunctionNeeds {
   config: boolean;
   tables: Partial<Record<TableRole, TableAccess>>;
   readsArtifacts: boolean;
+  /** Fetches commits (GitHub's archive API) and stores them under artifacts/sources/ for the builds. */
+  storesSources?: boolean;
   secrets: SecretRole[];
   stateMachine: StateMachineAction[];
   /** Builds links to the approval pages. */
@@ -79,7 +81,8 @@ export const FUNCTION_NEEDS: Record<FunctionName, FunctionNeeds> = {
     config: true,
     tables: { runs: 'readWrite', locks: 'readWrite', approvals: 'readWrite' },
     readsArtifacts: true,
-    // Plan comments on pull requests and commit statuses.
+    storesSources: true,
+    // Plan comments on pull requests and commit statuses, and the commit archives builds plan from.
     secrets: ['github'],
     // Granting a freed lock resumes the next run's waiting task.
     stateMachine: ['SendTaskSuccess', 'SendTaskFailure'],
@@ -209,6 +212,9 @@ export class TfgateFunctions extends Construct {
         // The builds' location (s3://bucket/artifacts), so both sides use the same keys.
         environment.ARTIFACTS_BUCKET = props.storage.artifactsUrl();
         props.storage.grantReadRuns(role);
+      }
+      if (needs.storesSources) {
+        role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject'], resources: [props.storage.sourceObjectsArn()] }));
       }
       for (const secretRole of needs.secrets) {
         const secret = props.secrets[secretRole];

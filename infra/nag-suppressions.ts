@@ -50,6 +50,14 @@ export function acknowledgeNagFindings(stack: TfgateStack): Acknowledgement[] {
         `The ${name} function reads plan artifacts of any run and environment (keys artifacts/runs/<runId>/<environment>/<file>, ids unknown in advance); read-only (s3:GetObject), limited to that prefix of tfgate's own bucket.`,
       );
     }
+    if (FUNCTION_NEEDS[name].storesSources) {
+      acknowledge(
+        list,
+        roles[name],
+        wildcardFinding(roles[name], stack.storage.sourceObjectsArn()),
+        `The ${name} function stores commit archives for the builds (artifacts/sources/<repository>/<sha>.tar.gz); repository and commit are only known per run. No build role may write there.`,
+      );
+    }
     if (FUNCTION_NEEDS[name].stateMachine.includes('DescribeExecution')) {
       acknowledge(
         list,
@@ -71,9 +79,23 @@ export function acknowledgeNagFindings(stack: TfgateStack): Acknowledgement[] {
     acknowledge(
       list,
       build.role,
-      wildcardFinding(build.role, stack.storage.runObjectsArn(build.environment.name)),
-      `Builds for ${build.environment.name} write and read the artifacts of any run in that environment only (artifacts/runs/<runId>/${build.environment.name}/<file>); the run id is only known at build time.`,
+      wildcardFinding(build.role, stack.storage.runObjectsArn(build.environment.name, build.kind)),
+      `${build.kind} builds for ${build.environment.name} write and read only their own kind's artifacts in that environment (artifacts/runs/<runId>/${build.environment.name}/${build.kind}/<file>); the run id is only known at build time.`,
     );
+    acknowledge(
+      list,
+      build.role,
+      wildcardFinding(build.role, stack.storage.sourceObjectsArn()),
+      'Builds read the commit archives the pipeline function stored (artifacts/sources/<repository>/<sha>.tar.gz, read-only); repository and commit are only known at build time.',
+    );
+    if (build.kind === 'apply') {
+      acknowledge(
+        list,
+        build.role,
+        wildcardFinding(build.role, stack.storage.runObjectsArn(build.environment.name, 'plan')),
+        `The apply build reads the saved deploy plan of its run (artifacts/runs/<runId>/${build.environment.name}/plan/<file>, read-only); the run id is only known at build time.`,
+      );
+    }
     acknowledge(
       list,
       build.project,

@@ -15,41 +15,45 @@ export function buildProjectPrefix(stackName: string): string {
 
 export interface BuildEnvironment {
   name: string;
-  /** The role Terraform assumes in this environment; every repository must agree on it. */
+  /** The role the apply build's Terraform assumes in this environment; every repository must agree on it. */
   roleArn?: string;
+  /** The read-only role plan builds (deploy and pull-request plans) assume; every repository must agree on it. */
+  planRoleArn?: string;
 }
 
 /**
- * One build project serves one environment name for every repository, so the repositories must agree
- * on the role that environment's Terraform runs as: a silent pick of one of two ARNs would run one
- * repository's plans with another's credentials.
+ * One set of build projects serves one environment name for every repository, so the repositories must
+ * agree on the roles that environment's Terraform runs as: a silent pick of one of two ARNs would run
+ * one repository's builds with another's credentials.
  */
 export function buildEnvironments(config: TfgateConfig): BuildEnvironment[] {
-  const byName = new Map<string, { roleArns: Map<string, string[]>; repositories: string[] }>();
+  const byName = new Map<string, { roleArn: Map<string, string[]>; planRoleArn: Map<string, string[]> }>();
   for (const repo of config.repositories) {
     for (const env of repo.environments) {
       let entry = byName.get(env.name);
       if (!entry) {
-        entry = { roleArns: new Map(), repositories: [] };
+        entry = { roleArn: new Map(), planRoleArn: new Map() };
         byName.set(env.name, entry);
       }
-      entry.repositories.push(repo.name);
-      const key = env.roleArn ?? '';
-      entry.roleArns.set(key, [...(entry.roleArns.get(key) ?? []), repo.name]);
+      for (const key of ['roleArn', 'planRoleArn'] as const) {
+        const arn = env[key] ?? '';
+        entry[key].set(arn, [...(entry[key].get(arn) ?? []), repo.name]);
+      }
     }
   }
   return [...byName.entries()].map(([name, entry]) => {
-    if (entry.roleArns.size > 1) {
-      const described = [...entry.roleArns.entries()]
-        .map(([arn, repos]) => `${arn === '' ? 'no roleArn' : arn} (${repos.join(', ')})`)
-        .join('; ');
-      throw new Error(
-        `environment "${name}" has different roleArn values across repositories: ${described}. ` +
-          'One build project serves each environment, so every repository must give it the same roleArn (or none).',
-      );
+    for (const key of ['roleArn', 'planRoleArn'] as const) {
+      if (entry[key].size > 1) {
+        const described = [...entry[key].entries()].map(([arn, repos]) => `${arn === '' ? `no ${key}` : arn} (${repos.join(', ')})`).join('; ');
+        throw new Error(
+          `environment "${name}" has different ${key} values across repositories: ${described}. ` +
+            `One set of build projects serves each environment, so every repository must give it the same ${key} (or none).`,
+        );
+      }
     }
-    const [roleArn] = [...entry.roleArns.keys()];
-    return roleArn ? { name, roleArn } : { name };
+    const [roleArn] = [...entry.roleArn.keys()];
+    const [planRoleArn] = [...entry.planRoleArn.keys()];
+    return { name, ...(roleArn ? { roleArn } : {}), ...(planRoleArn ? { planRoleArn } : {}) };
   });
 }
 

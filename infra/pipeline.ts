@@ -11,7 +11,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { assertWithinExecutionTimeout } from '../lambdas/core/config/build-limits.js';
 import type { TfgateConfig } from '../lambdas/core/config/load.js';
-import { planComputeSubstitutions, type EnvironmentBuild } from './builds.js';
+import type { EnvironmentBuild } from './builds.js';
 import { PROJECT_ROOT } from './functions.js';
 
 export const DEFINITION_FILE = path.join(PROJECT_ROOT, 'statemachine', 'pipeline.asl.json');
@@ -57,7 +57,6 @@ export class TfgatePipeline extends Construct {
       PipelineFunctionArn: props.pipelineFunction.functionArn,
       NotifierFunctionArn: props.notifierFunction.functionArn,
       BuildProjectPrefix: props.projectPrefix,
-      ...planComputeSubstitutions(props.config),
     };
     // The file and this map must agree; a placeholder left unfilled only fails when a run reaches it.
     const unknown = definitionPlaceholders(definition).filter((name) => !(name in substitutions));

@@ -24,7 +24,7 @@ export class TfgateSecrets extends Construct {
       generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
     });
     this.github = new secretsmanager.Secret(this, 'GithubSecret', {
-      description: 'tfgate: GitHub credentials as JSON, {"token":"…"}; builds fetch commits with the token, functions report to GitHub',
+      description: 'tfgate: GitHub credentials as JSON, {"token":"…"}; the pipeline function fetches commit archives and reports to GitHub with it (no build can read it)',
       secretObjectValue: {},
     });
     this.link = new secretsmanager.Secret(this, 'LinkSigningKey', {

@@ -2,6 +2,7 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import type { BuildKind } from '../lambdas/core/domain/builds.js';
 
 /** Where builds put artifacts: `s3://<bucket>/artifacts/runs/<runId>/<environment>/…`. */
 export const ARTIFACTS_PREFIX = 'artifacts';
@@ -45,9 +46,18 @@ export class ArtifactStorage extends Construct {
     });
   }
 
-  /** `artifacts/runs/*\/<environment>/*` for one environment's builds, or every run's artifacts. */
-  runObjectsArn(environment?: string): string {
-    return this.bucket.arnForObjects(`${ARTIFACTS_PREFIX}/runs/*/${environment ?? '*'}/*`);
+  /**
+   * `artifacts/runs/*\/<environment>/<kind>/*`: one kind of build's objects in one environment (each
+   * build role writes only there), or every run's artifacts.
+   */
+  runObjectsArn(environment?: string, kind?: BuildKind): string {
+    if (environment === undefined) return this.bucket.arnForObjects(`${ARTIFACTS_PREFIX}/runs/*`);
+    return this.bucket.arnForObjects(`${ARTIFACTS_PREFIX}/runs/*/${environment}/${kind ?? '*'}/*`);
+  }
+
+  /** `artifacts/sources/*`: commit archives, written by the pipeline function only, read by builds. */
+  sourceObjectsArn(): string {
+    return this.bucket.arnForObjects(`${ARTIFACTS_PREFIX}/sources/*`);
   }
 
   grantReadRuns(role: iam.IRole): void {

@@ -4,6 +4,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as ses from 'aws-cdk-lib/aws-ses';
 import type { Construct } from 'constructs';
 import type { TfgateConfig } from '../lambdas/core/config/load.js';
+import { githubSourceOf } from '../lambdas/core/github/archiver.js';
 import { TfgateAlarms, TfgateDeadLetters } from './alarms.js';
 import { TfgateBuilds } from './builds.js';
 import { TfgateFunctions } from './functions.js';
@@ -49,6 +50,8 @@ export class TfgateStack extends Stack {
     const { config } = props;
     this.config = config;
     assertNoSecretInConfig(config);
+    // Where each repository's commits come from, checked now rather than at the first run: https on the GitHub host only.
+    for (const repository of config.repositories) githubSourceOf(repository, config.github.apiUrl);
     this.projectPrefix = buildProjectPrefix(this.stackName);
     this.stateMachineName = `${this.projectPrefix}-pipeline`;
     const environments = buildEnvironments(config);
@@ -79,7 +82,6 @@ export class TfgateStack extends Stack {
       environments,
       projectPrefix: this.projectPrefix,
       storage: this.storage,
-      secrets: this.secrets,
     });
     this.pipeline = new TfgatePipeline(this, 'Pipeline', {
       config,
@@ -116,10 +118,13 @@ export class TfgateStack extends Stack {
       new CfnOutput(this, 'SlackSecretName', { description: 'Put {"webhookUrl":"https://hooks.slack.com/…"} here', value: this.secrets.slack.secretName });
     }
     for (const build of this.builds.builds) {
-      new CfnOutput(this, `BuildRoleArn${pascalId(build.environment.name)}`, {
-        description: build.environment.roleArn
-          ? `Role of the ${build.environment.name} builds; the trust policy of ${build.environment.roleArn} must allow it`
-          : `Role of the ${build.environment.name} builds; Terraform runs with it, so grant it what the ${build.environment.name} configuration manages`,
+      const kindId = build.kind === 'apply' ? 'Apply' : build.kind === 'plan' ? 'Plan' : 'PullRequestPlan';
+      new CfnOutput(this, `BuildRoleArn${pascalId(build.environment.name)}${kindId}`, {
+        description: build.assumes
+          ? `Role of the ${build.environment.name} ${build.kind} builds; the trust policy of ${build.assumes} must allow it`
+          : build.kind === 'apply'
+            ? `Role of the ${build.environment.name} apply builds; Terraform runs with it, so grant it what the ${build.environment.name} configuration manages (better: set roleArn)`
+            : `Role of the ${build.environment.name} ${build.kind} builds; without planRoleArn their Terraform has no role to assume`,
         value: build.role.roleArn,
       });
     }

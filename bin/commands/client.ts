@@ -116,9 +116,9 @@ function signedApprover(options: ClientOptions & { as?: string }, approvalId: st
   if (!options.as) return undefined;
   let key: string;
   try {
-    key = readFileSync(path.join(path.resolve(options.data), 'link-key'), 'utf8').trim();
+    key = readFileSync(path.join(path.resolve(options.data), 'secrets', 'link-key'), 'utf8').trim();
   } catch {
-    throw new CliError(`--as needs the link key of the data directory (${path.resolve(options.data)}/link-key); use the link you were sent instead`);
+    throw new CliError(`--as needs the link key of the data directory (${path.resolve(options.data)}/secrets/link-key); use the link you were sent instead`);
   }
   return signApprover(key, approvalId, options.as);
 }
@@ -161,4 +161,18 @@ export async function unlockEnvironment(repository: string, environment: string,
   if (body.holderWasAlive) {
     process.stdout.write(`run ${body.holder} (${body.holderStatus}) was still alive: it is stopped before its ${environment} apply, which refuses to start without the lock\n`);
   }
+}
+
+/** `tfgate rerun RUN`: a deliberate re-run of a deploy run's commit, recorded with who asked. */
+export async function rerunRun(runId: string, options: ClientOptions): Promise<void> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(runId)) throw new CliError(`${JSON.stringify(runId)} is not a run id`, 2);
+  const { status, body } = await call(`${baseUrl(options)}/runs/${encodeURIComponent(runId)}/rerun`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+  });
+  const answer = (typeof body === 'object' && body !== null ? body : {}) as { runId?: string; rerunOf?: string; requestedBy?: string; error?: string };
+  if (status !== 202 || !answer.runId) throw new CliError(`could not re-run ${runId}: ${answer.error ?? `HTTP ${status}`}`);
+  if (options.json) process.stdout.write(`${JSON.stringify(answer)}\n`);
+  else process.stdout.write(`run ${answer.runId} started: a re-run of ${answer.rerunOf}, requested by ${answer.requestedBy}\n`);
 }

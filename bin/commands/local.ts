@@ -45,7 +45,7 @@ export function printBanner(stack: LocalStack, terraform: { path: string; source
   print(`tfgate local is running (data: ${stack.dataDir}, config: ${stack.configFile})`);
   print(`  terraform:   ${terraform.path} (${terraform.source})`);
   print(`  webhook URL: ${stack.webhookUrl}`);
-  print(`  webhook secret: ${secretSource === 'generated' ? `${stack.webhookSecret} (kept in ${path.join(stack.dataDir, 'webhook-secret')})` : `from ${secretSource}`}`);
+  print(`  webhook secret: ${secretSource === 'generated' ? `${stack.webhookSecret} (kept in ${path.join(stack.dataDir, 'secrets', 'webhook-secret')})` : `from ${secretSource}`}`);
   print(`  runs page:   ${stack.url}/runs`);
   for (const remote of stack.remotes) {
     print(`  ${remote.repository}: git push ${remote.remote} HEAD:${remote.branch}`);
@@ -104,11 +104,25 @@ export async function runLocal(options: LocalOptions): Promise<void> {
     const stop = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
+      // A second signal means now: whatever close() still waits for is given up.
+      const now = () => process.exit(130);
+      process.once('SIGINT', now);
+      process.once('SIGTERM', now);
       print('stopping…');
       resolve();
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
-  await stack.close();
+  // One signal is enough: runs in flight are marked interrupted and their locks freed first (close()
+  // does that before anything else), and the process ends within STOP_DEADLINE_MS whatever is left
+  // (GitHub feedback still retrying, keep-alive sockets, timers of the waits that were cut short).
+  const closed = await Promise.race([
+    stack.close().then(() => true),
+    new Promise<false>((resolve) => setTimeout(() => resolve(false), STOP_DEADLINE_MS).unref()),
+  ]);
+  print(closed ? 'stopped.' : `stopped after ${STOP_DEADLINE_MS / 1000} s; some GitHub feedback may not have been sent.`);
+  process.exit(0);
 }
+
+const STOP_DEADLINE_MS = 4_000;

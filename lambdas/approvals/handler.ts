@@ -1,3 +1,4 @@
+import { planBuildKind } from '../core/domain/builds.js';
 import { STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.js';
 import { checkFormToken, formToken, verifyApprover } from '../core/domain/approval-links.js';
 import type { ApprovalRecord, ApprovalStore, ArtifactStore, Clock, RunStore, TaskCallbacks } from '../core/domain/ports.js';
@@ -39,7 +40,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
   const nowSeconds = () => Math.floor(clock.now().getTime() / 1000);
 
   async function loadPlanText(run: Run, environment: string): Promise<string | undefined> {
-    const body = await deps.artifacts.get(stageArtifactKey(run.id, environment, STAGE_ARTIFACTS.planText)).catch(() => undefined);
+    const body = await deps.artifacts.get(stageArtifactKey(run.id, environment, STAGE_ARTIFACTS.planText, planBuildKind(run.mode))).catch(() => undefined);
     if (!body) return undefined;
     const text = body.toString('utf8');
     return text.length > MAX_PLAN_TEXT ? `${text.slice(0, MAX_PLAN_TEXT)}\n… (cut: the full plan is ${text.length} characters)` : text;

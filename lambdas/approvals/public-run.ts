@@ -37,6 +37,8 @@ export function publicRun(run: Run, options: { addresses?: boolean; files?: RunF
     ...(run.notes && run.notes.length > 0 ? { notes: run.notes } : {}),
     ...(drift ? { drift } : {}),
     ...(files && Object.keys(files.locations).length > 0 ? { locations: files.locations } : {}),
+    ...(run.rerunOf ? { rerunOf: run.rerunOf } : {}),
+    ...(run.requestedBy ? { requestedBy: run.requestedBy } : {}),
     stages: run.stages.map((stage) => ({
       environment: stage.environment,
       status: stage.status,

@@ -1,15 +1,14 @@
 /**
- * Puts exactly one commit into an empty directory. `git fetch <url> <sha>` instead of a clone: only
- * that commit's tree comes over (depth 1), a branch that moved on since the push does not matter, and
- * nothing else of the repository lands on the build machine. Fetching an object by id needs protocol
- * version 2 (version 0 refuses "unadvertised objects" unless the server sets
- * uploadpack.allowAnySHA1InWant); it is git's default since 2.26 and is set explicitly in case a
- * machine's config says otherwise.
+ * Puts exactly one commit's files into an empty directory, from the source archive the pipeline stored
+ * (`sources/<repo>/<sha>.tar.gz`) before any build ran. Builds hold no GitHub credential and fetch
+ * nothing: the archive's sha256, computed by the pipeline, is checked before a byte of it is used.
  */
-import { mkdir, realpath, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, chown, mkdir, realpath, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type CommandResult, type LogSink, runCommand, type SpawnFunction } from './process.js';
-import { redactUrl } from './settings.js';
+import { sourceArchiveKey } from '../core/domain/builds.js';
+import type { ArtifactStore } from '../core/domain/ports.js';
+import { type BuildUser, type CommandResult, type LogSink, runCommand, type SpawnFunction } from './process.js';
 import { extractTerraformError } from './text.js';
 
 export class BuildStepError extends Error {
@@ -23,85 +22,67 @@ export class BuildStepError extends Error {
   }
 }
 
-export interface CheckoutRequest {
-  git: string;
-  cloneUrl: string;
+export interface UnpackRequest {
+  tar: string;
+  repository: string;
   sha: string;
+  /** The sha256 the pipeline computed when it stored the archive. */
+  sourceSha256: string;
   directory: string;
+  workDir: string;
   checkoutDir: string;
   env: NodeJS.ProcessEnv;
-  gitToken?: string;
+  user?: BuildUser;
   signal?: AbortSignal;
 }
 
-export interface GitTools {
+export interface UnpackTools {
   spawn: SpawnFunction;
+  artifacts: ArtifactStore;
   log: { stdout: LogSink; stderr: LogSink };
 }
 
-// Configuration for every git command: transports that run local programs stay off whatever the
-// machine's config says, and hooks never run.
-const SAFE_GIT_CONFIG = ['-c', 'protocol.ext.allow=never', '-c', 'protocol.fd.allow=never', '-c', 'core.hooksPath=/dev/null'];
-
-/** Fetches and checks out the commit; returns the real path of the Terraform root inside it. */
-export async function checkoutCommit(request: CheckoutRequest, tools: GitTools): Promise<string> {
-  await mkdir(request.checkoutDir, { recursive: true });
-  const env: NodeJS.ProcessEnv = { ...request.env, GIT_TERMINAL_PROMPT: '0' };
-  delete env['TFGATE_GIT_TOKEN'];
-  const secrets: string[] = [];
-  const authConfig: string[] = [];
-  if (request.gitToken) {
-    const basic = Buffer.from(`x-access-token:${request.gitToken}`).toString('base64');
-    authConfig.push('-c', `http.extraHeader=Authorization: Basic ${basic}`);
-    secrets.push(request.gitToken, basic);
+/** Fetches the archive from the artifact store, checks it, unpacks it; returns the real path of the Terraform root. */
+export async function unpackSource(request: UnpackRequest, tools: UnpackTools): Promise<string> {
+  const key = sourceArchiveKey(request.repository, request.sha);
+  const archive = await tools.artifacts.get(key).catch((error: Error) => {
+    throw new BuildStepError('source', `could not read the source archive ${key}: ${error.message}`);
+  });
+  if (!archive) throw new BuildStepError('source', `no source archive at ${key}: the pipeline did not store one`);
+  const actual = createHash('sha256').update(archive).digest('hex');
+  if (actual !== request.sourceSha256) {
+    throw new BuildStepError('source', `the source archive's sha256 is ${actual}, but the pipeline stored ${request.sourceSha256}; refusing to build it`);
   }
+  const archiveFile = path.join(request.workDir, 'source.tar.gz');
+  await writeFile(archiveFile, archive);
+  // tar may run as the build account: it reads the archive, nothing of the runner's.
+  await chmod(archiveFile, 0o644);
+  await mkdir(request.checkoutDir, { recursive: true, mode: 0o700 });
+  if (request.user) await chown(request.checkoutDir, request.user.uid, request.user.gid);
+  tools.log.stdout.write(`tfgate: source ${request.repository}@${request.sha} (archive sha256 ${actual})\n`);
 
-  const git = async (step: string, args: readonly string[], display: string, extra: { secrets?: string[]; capture?: boolean } = {}) => {
-    tools.log.stdout.write(`$ git ${display}\n`);
-    let result: CommandResult;
-    try {
-      result = await runCommand(
-        tools.spawn,
-        {
-          command: request.git,
-          args: [...SAFE_GIT_CONFIG, ...args],
-          cwd: request.checkoutDir,
-          env,
-          secrets: extra.secrets ?? [],
-          captureStdout: extra.capture ?? false,
-          ...(request.signal ? { signal: request.signal } : {}),
-        },
-        tools.log,
-      );
-    } catch (error) {
-      throw new BuildStepError('checkout', (error as Error).message);
-    }
-    if (result.exitCode !== 0) {
-      const detail = extractTerraformError(result.stderr, result.output) ?? `exit code ${result.exitCode}`;
-      throw new BuildStepError('checkout', `git ${step} failed: ${detail}`);
-    }
-    return result;
-  };
-
-  const shownUrl = redactUrl(request.cloneUrl);
-  await git('init', ['init', '-q', '.'], 'init -q .');
+  let result: CommandResult;
   try {
-    await git(
-      'fetch',
-      [...authConfig, '-c', 'protocol.version=2', 'fetch', '--depth', '1', '--no-tags', '--no-recurse-submodules', '--', request.cloneUrl, request.sha],
-      `fetch --depth 1 --no-tags -- ${shownUrl} ${request.sha}`,
-      { secrets: [...secrets, request.cloneUrl === shownUrl ? '' : request.cloneUrl].filter(Boolean) },
+    result = await runCommand(
+      tools.spawn,
+      {
+        command: request.tar,
+        // One top-level directory in every archive (GitHub's owner-repo-sha/, git archive's source/).
+        // Owners and permission bits from the archive are not taken over.
+        args: ['-x', '-z', '-f', archiveFile, '-C', request.checkoutDir, '--strip-components=1', '--no-same-owner', '--no-same-permissions'],
+        cwd: request.checkoutDir,
+        env: request.env,
+        ...(request.user ? { user: request.user } : {}),
+        ...(request.signal ? { signal: request.signal } : {}),
+      },
+      tools.log,
     );
   } catch (error) {
-    const reason = error instanceof BuildStepError ? error.message.replace(/^git fetch failed: /, '') : (error as Error).message;
-    throw new BuildStepError('checkout', `could not fetch commit ${request.sha} from ${shownUrl} (is it pushed, and can this build read the repository?): ${reason}`);
+    throw new BuildStepError('source', (error as Error).message);
   }
-  await git('checkout', ['-c', 'advice.detachedHead=false', 'checkout', '-q', '--detach', 'FETCH_HEAD'], 'checkout -q --detach FETCH_HEAD');
-  const head = (await git('rev-parse', ['rev-parse', 'HEAD'], 'rev-parse HEAD', { capture: true })).stdout.trim();
-  if (head !== request.sha) {
-    throw new BuildStepError('checkout', `the fetched commit is ${JSON.stringify(head.slice(0, 64))}, not the requested ${request.sha}`);
+  if (result.exitCode !== 0) {
+    throw new BuildStepError('source', `could not unpack the source archive: ${extractTerraformError(result.stderr, result.output) ?? `tar exited with ${result.exitCode}`}`);
   }
-
   return resolveTerraformRoot(request.checkoutDir, request.directory, request.sha);
 }
 

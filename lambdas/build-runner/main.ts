@@ -8,6 +8,8 @@ import { runBuild } from './runner.js';
 import { readBuildSettings } from './settings.js';
 
 async function main(): Promise<number> {
+  // Plans and state hold secrets from the Terraform state: whatever the build writes is its own to read.
+  process.umask(0o077);
   let raw: ReturnType<typeof readBuildSettings>;
   try {
     raw = readBuildSettings(process.env);

@@ -23,6 +23,12 @@ export interface CommandResult {
   outputTruncated: boolean;
 }
 
+/** An unprivileged account the command runs as (local mode under root): it cannot read tfgate's own files. */
+export interface BuildUser {
+  uid: number;
+  gid: number;
+}
+
 export interface CommandRequest {
   command: string;
   args: readonly string[];
@@ -33,6 +39,7 @@ export interface CommandRequest {
   /** Text that must never reach the log or an artifact (credentials). */
   secrets?: readonly string[];
   signal?: AbortSignal;
+  user?: BuildUser;
 }
 
 export class CommandStartError extends Error {
@@ -60,6 +67,7 @@ export function runCommand(spawn: SpawnFunction, request: CommandRequest, log: {
         shell: false,
         stdio: ['ignore', 'pipe', 'pipe'],
         windowsHide: true,
+        ...(request.user ? { uid: request.user.uid, gid: request.user.gid } : {}),
       });
     } catch (error) {
       reject(new CommandStartError(`could not start ${request.command}: ${(error as Error).message}`));

@@ -1,25 +1,32 @@
 /**
  * The build runner: the one program CodeBuild runs in AWS and the local engine runs as a subprocess.
  *
- * plan:  fetch the commit → (local) backend override → init → workspace <env> → plan -out → show -json
- *        → store tfplan, plan.txt, summary.json, plan.sha256, plan-result.json.
- * apply: check the stored tfplan's sha256 against the one the run recorded (and the approver saw)
- *        → fetch the same commit → override → init → workspace → apply tfplan → apply.txt, apply-result.json.
+ * plan:  unpack the source archive the pipeline stored (sha256 checked) → (local) backend override →
+ *        init → workspace <env> → plan -out → show -json → store tfplan, plan.txt, summary.json,
+ *        plan.sha256, plan-result.json under runs/<run>/<env>/<plan|pr-plan>/.
+ * apply: check the stored deploy plan's sha256 against the one the pipeline computed (and the approver
+ *        saw) → unpack the same source → override → init → workspace → apply tfplan → apply.txt,
+ *        apply-result.json under runs/<run>/<env>/apply/.
+ *
+ * It never holds a GitHub credential and fetches nothing. Locally under root, tar and terraform run as
+ * an unprivileged account (TFGATE_BUILD_UID/GID), so the code being planned cannot read tfgate's keys.
  *
  * Everything it is given is validated before any process starts. Every failure path still writes the
  * result file, because the pipeline reads the reason from there.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { chmod, chown, lstat, mkdir, mkdtemp, open, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { renderSummaryLine, STAGE_ARTIFACTS, stageArtifactKey, type StageArtifactName, type StageResult, summarizePlanJsonText } from '../core/domain/plan-summary.js';
 import type { PlanSummary } from '../core/domain/run.js';
 import type { ArtifactStore } from '../core/domain/ports.js';
 import { findOnPath, locateTerraform } from '../core/terraform-locator.js';
-import { BuildStepError, checkoutCommit } from './checkout.js';
+import type { BuildKind } from '../core/domain/builds.js';
+import { BuildStepError, unpackSource } from './checkout.js';
 import { restoreProviders, saveProviders } from './provider-cache.js';
-import { type CommandResult, type LogSink, runCommand, type SpawnFunction } from './process.js';
+import { type BuildUser, type CommandResult, type LogSink, runCommand, type SpawnFunction } from './process.js';
 import { type BuildSettings, validateBuildSettings } from './settings.js';
 import { extractTerraformError, hclString } from './text.js';
 
@@ -48,6 +55,8 @@ export type RawBuildSettings = Partial<Record<keyof BuildSettings, string | unde
 export async function runBuild(raw: RawBuildSettings, deps: BuildRunnerDependencies): Promise<number> {
   const mode = raw.mode === 'apply' ? 'apply' : 'plan';
   const resultName = mode === 'apply' ? STAGE_ARTIFACTS.applyResult : STAGE_ARTIFACTS.planResult;
+  // A refusal is written where this project may write (its own kind's prefix), or nowhere.
+  const rawKind: BuildKind | undefined = raw.kind === 'plan' || raw.kind === 'apply' || raw.kind === 'pr-plan' ? raw.kind : undefined;
 
   let settings: BuildSettings;
   try {
@@ -56,15 +65,17 @@ export async function runBuild(raw: RawBuildSettings, deps: BuildRunnerDependenc
     const message = (error as Error).message;
     deps.stderr.write(`tfgate: ${message}\n`);
     // The result file can only be written when the run id and environment make a safe key.
-    await storeResult(deps, raw.runId, raw.environment, resultName, { ok: false, exitCode: 1, step: 'setup', error: message });
+    if (rawKind) await storeResult(deps, raw.runId, raw.environment, rawKind, resultName, { ok: false, exitCode: 1, step: 'setup', error: message });
     return 1;
   }
 
   let workDir: string | undefined;
   try {
     workDir = await mkdtemp(path.join(deps.tmpDir ?? os.tmpdir(), 'tfgate-build-'));
+    // Under a build account the work directory may be passed through, not listed or written.
+    if (buildUser(settings)) await chmod(workDir, 0o711);
     const outcome = settings.mode === 'plan' ? await plan(settings, deps, workDir) : await apply(settings, deps, workDir);
-    await storeResult(deps, settings.runId, settings.environment, resultName, outcome, true);
+    await storeResult(deps, settings.runId, settings.environment, settings.kind, resultName, outcome, true);
     return 0;
   } catch (error) {
     const failure =
@@ -82,7 +93,7 @@ export async function runBuild(raw: RawBuildSettings, deps: BuildRunnerDependenc
         ? `tfgate: ${settings.mode} failed: terraform ${failure.step} exited with ${failure.terraformExitCode}\n`
         : `tfgate: ${settings.mode} failed (${failure.step}): ${failure.message}\n`,
     );
-    await storeResult(deps, settings.runId, settings.environment, resultName, result);
+    await storeResult(deps, settings.runId, settings.environment, settings.kind, resultName, result);
     return 1;
   } finally {
     // The work directory holds provider binaries and the checked-out code: never left behind.
@@ -94,21 +105,27 @@ export async function runBuild(raw: RawBuildSettings, deps: BuildRunnerDependenc
 
 async function plan(settings: BuildSettings, deps: BuildRunnerDependencies, workDir: string): Promise<StageResult> {
   const terraform = await prepareWorkspace(settings, deps, workDir);
-  const planPath = path.join(workDir, 'tfplan');
+  // terraform writes the plan into a directory of its own; the runner reads it back without following links.
+  const outDir = await ownedDirectory(path.join(workDir, 'out'), buildUser(settings));
+  const planPath = path.join(outDir, 'tfplan');
 
   const planned = await terraform.run('plan', ['plan', '-input=false', '-no-color', '-lock-timeout=5m', `-out=${planPath}`, '-detailed-exitcode']);
-  const planText = withTruncationNote(planned);
+  // A plan build without a role to assume says so in the plan text the run shows (set per project in AWS).
+  const roleNotice = deps.env.TFGATE_ROLE_NOTICE ? `tfgate: ${deps.env.TFGATE_ROLE_NOTICE}\n` : '';
+  if (roleNotice) deps.stdout.write(roleNotice);
+  const planText = `${roleNotice}${withTruncationNote(planned)}`;
   if (planned.exitCode !== 0 && planned.exitCode !== 2) {
     await store(deps, settings, STAGE_ARTIFACTS.planText, planText, 'text/plain; charset=utf-8');
     throw terraformFailure('plan', planned);
   }
 
-  const planBytes = await readFile(planPath).catch(() => {
+  const planBytes = await readRegularFile(planPath).catch(() => {
     throw new BuildStepError('plan', `terraform plan exited with ${planned.exitCode} but wrote no plan file`);
   });
   const sha256 = createHash('sha256').update(planBytes).digest('hex');
-
-  const shown = await terraform.run('show', ['show', '-json', '-no-color', planPath], { captureStdout: true });
+  // Summarised from a copy nothing the build runs can replace, so the summary describes these bytes.
+  const shownPath = await privatePlanCopy(workDir, planBytes, buildUser(settings));
+  const shown = await terraform.run('show', ['show', '-json', '-no-color', shownPath], { captureStdout: true });
   if (shown.exitCode !== 0) throw terraformFailure('show', shown);
   let summary: PlanSummary;
   try {
@@ -121,9 +138,12 @@ async function plan(settings: BuildSettings, deps: BuildRunnerDependencies, work
   await store(deps, settings, STAGE_ARTIFACTS.planText, planText, 'text/plain; charset=utf-8');
   await store(deps, settings, STAGE_ARTIFACTS.summary, `${JSON.stringify(summary, null, 2)}\n`, 'application/json');
   await store(deps, settings, STAGE_ARTIFACTS.planSha256, sha256, 'text/plain; charset=utf-8');
-  // Without a committed lock file, init picks provider versions itself; the apply must use the same ones.
-  const lockFile = await readFile(path.join(terraform.root, LOCK_FILE)).catch(() => undefined);
-  if (lockFile) await store(deps, settings, STAGE_ARTIFACTS.providerLock, lockFile, 'text/plain; charset=utf-8');
+  // Without a committed lock file, init picks provider versions itself; the apply must use the same
+  // ones. Plan-only runs are never applied, so theirs is not kept.
+  if (settings.kind === 'plan') {
+    const lockFile = await readRegularFile(path.join(terraform.root, LOCK_FILE)).catch(() => undefined);
+    if (lockFile) await store(deps, settings, STAGE_ARTIFACTS.providerLock, lockFile, 'text/plain; charset=utf-8');
+  }
 
   deps.stdout.write(`tfgate: plan for ${settings.environment}: ${renderSummaryLine(summary)} (sha256 ${sha256})\n`);
   return { ok: true, exitCode: 0, terraformExitCode: planned.exitCode, summary };
@@ -133,7 +153,8 @@ async function plan(settings: BuildSettings, deps: BuildRunnerDependencies, work
 
 async function apply(settings: BuildSettings, deps: BuildRunnerDependencies, workDir: string): Promise<StageResult> {
   // Checked before anything else runs: a plan that is not the approved one is never applied.
-  const planKey = stageArtifactKey(settings.runId, settings.environment, STAGE_ARTIFACTS.planFile);
+  // Only the deploy plan build's prefix: a plan-only (pull request) build can never write there.
+  const planKey = stageArtifactKey(settings.runId, settings.environment, STAGE_ARTIFACTS.planFile, 'plan');
   const planBytes = await deps.artifacts.get(planKey).catch((error: Error) => {
     throw new BuildStepError('verify', `could not read the saved plan ${planKey}: ${error.message}`);
   });
@@ -145,15 +166,15 @@ async function apply(settings: BuildSettings, deps: BuildRunnerDependencies, wor
       `the saved plan's sha256 is ${actual}, but the run recorded (and approved) ${settings.planSha256}; refusing to apply a plan nobody approved`,
     );
   }
-  const planPath = path.join(workDir, 'tfplan');
-  await writeFile(planPath, planBytes);
+  const user = buildUser(settings);
+  const planPath = await privatePlanCopy(workDir, planBytes, user);
   deps.stdout.write(`tfgate: saved plan verified (sha256 ${actual})\n`);
 
   const terraform = await prepareWorkspace(settings, deps, workDir, async (root) => {
-    const committed = await readFile(path.join(root, LOCK_FILE)).catch(() => undefined);
+    const committed = await lstat(path.join(root, LOCK_FILE)).catch(() => undefined);
     if (committed) return;
-    const stored = await deps.artifacts.get(stageArtifactKey(settings.runId, settings.environment, STAGE_ARTIFACTS.providerLock));
-    if (stored) await writeFile(path.join(root, LOCK_FILE), stored);
+    const stored = await deps.artifacts.get(stageArtifactKey(settings.runId, settings.environment, STAGE_ARTIFACTS.providerLock, 'plan'));
+    if (stored) await writeNewFile(path.join(root, LOCK_FILE), stored, user);
   });
 
   const applied = await terraform.run('apply', ['apply', '-input=false', '-no-color', '-lock-timeout=5m', planPath]);
@@ -182,32 +203,34 @@ async function prepareWorkspace(
   }).catch((error: Error) => {
     throw new BuildStepError('setup', error.message);
   });
-  const git = await findOnPath('git', deps.env);
-  if (!git) throw new BuildStepError('setup', 'git was not found on PATH');
+  const tar = await findOnPath('tar', deps.env);
+  if (!tar) throw new BuildStepError('setup', 'tar was not found on PATH');
+  const user = buildUser(settings);
+  // Under a build account terraform gets a home and temporary directory of its own (the user's are not its to read).
+  const home = user ? await ownedDirectory(path.join(workDir, 'home'), user) : undefined;
+  const tmp = user ? await ownedDirectory(path.join(workDir, 'tmp'), user) : undefined;
+  const env: NodeJS.ProcessEnv = { ...deps.env, TF_IN_AUTOMATION: '1', TF_INPUT: '0', ...(home ? { HOME: home } : {}), ...(tmp ? { TMPDIR: tmp } : {}) };
 
-  const root = await checkoutCommit(
+  const root = await unpackSource(
     {
-      git,
-      cloneUrl: settings.cloneUrl,
+      tar,
+      repository: settings.repository,
       sha: settings.sha,
+      sourceSha256: settings.sourceSha256,
       directory: settings.directory,
+      workDir,
       checkoutDir: path.join(workDir, 'checkout'),
-      env: deps.env,
-      ...(settings.gitToken ? { gitToken: settings.gitToken } : {}),
+      env,
+      ...(user ? { user } : {}),
       ...(deps.signal ? { signal: deps.signal } : {}),
     },
-    { spawn: deps.spawn, log: { stdout: deps.stdout, stderr: deps.stderr } },
+    { spawn: deps.spawn, artifacts: deps.artifacts, log: { stdout: deps.stdout, stderr: deps.stderr } },
   );
 
-  if (settings.stateDir) await writeBackendOverride(root, settings.stateDir);
+  if (settings.stateDir) await writeBackendOverride(root, settings.stateDir, user);
   if (beforeInit) await beforeInit(root);
   const cacheOptions = { store: deps.cache, pluginCacheDir: deps.env.TF_PLUGIN_CACHE_DIR, log: deps.stdout };
   const cached = await restoreProviders(root, cacheOptions);
-
-  // The git token never reaches terraform: user code (local-exec, external data) runs under it.
-  const env: NodeJS.ProcessEnv = { ...deps.env, TF_IN_AUTOMATION: '1', TF_INPUT: '0' };
-  delete env['TFGATE_GIT_TOKEN'];
-  const secrets = settings.gitToken ? [settings.gitToken] : [];
 
   const terraform: Terraform = {
     root,
@@ -221,8 +244,8 @@ async function prepareWorkspace(
             args,
             cwd: root,
             env,
-            secrets,
             captureStdout: options.captureStdout ?? false,
+            ...(user ? { user } : {}),
             ...(deps.signal ? { signal: deps.signal } : {}),
           },
           { stdout: deps.stdout, stderr: deps.stderr },
@@ -247,8 +270,9 @@ async function prepareWorkspace(
  * Local mode keeps state in the data directory, whatever backend the repository configures: the
  * override file replaces the backend block (or adds one), so plan, apply and later runs share state.
  */
-async function writeBackendOverride(root: string, stateDir: string): Promise<void> {
-  await mkdir(stateDir, { recursive: true });
+async function writeBackendOverride(root: string, stateDir: string, user: BuildUser | undefined): Promise<void> {
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  if (user) await chown(stateDir, user.uid, user.gid);
   const body = [
     '# Written by tfgate local: state lives in the tfgate data directory.',
     'terraform {',
@@ -259,7 +283,63 @@ async function writeBackendOverride(root: string, stateDir: string): Promise<voi
     '}',
     '',
   ].join('\n');
-  await writeFile(path.join(root, BACKEND_OVERRIDE_FILE), body);
+  await writeNewFile(path.join(root, BACKEND_OVERRIDE_FILE), body, user);
+}
+
+/**
+ * Replaces whatever the commit put at `file` (a symbolic link named like it included) with a new
+ * regular file: the entry is removed, never followed, and O_EXCL refuses anything that reappears.
+ */
+async function writeNewFile(file: string, body: Buffer | string, user: BuildUser | undefined): Promise<void> {
+  const existing = await lstat(file).catch(() => undefined);
+  if (existing?.isDirectory()) throw new BuildStepError('setup', `${path.basename(file)} is a directory in the commit; tfgate writes a file of that name`);
+  if (existing) await unlink(file);
+  const handle = await open(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o644);
+  try {
+    await handle.writeFile(body);
+  } finally {
+    await handle.close();
+  }
+  if (user) await chown(file, user.uid, user.gid);
+}
+
+/** Reads a file the build's code could have swapped: a symbolic link or anything but a regular file is refused. */
+async function readRegularFile(file: string): Promise<Buffer> {
+  const handle = await open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  try {
+    if (!(await handle.stat()).isFile()) throw new Error(`${file} is not a regular file`);
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The plan where terraform can read it but nothing it runs can replace it: a directory of the
+ * runner's, the file readable by the build account's group only.
+ */
+async function privatePlanCopy(workDir: string, planBytes: Buffer, user: BuildUser | undefined): Promise<string> {
+  const planDir = path.join(workDir, 'plan');
+  await mkdir(planDir, { recursive: true });
+  await chmod(planDir, 0o711);
+  const planPath = path.join(planDir, 'tfplan');
+  await writeFile(planPath, planBytes, { mode: 0o600 });
+  if (user) {
+    await chown(planPath, process.getuid?.() ?? 0, user.gid);
+    await chmod(planPath, 0o640);
+  }
+  return planPath;
+}
+
+/** A directory owned by the build account (or the runner's, without one), private to it. */
+async function ownedDirectory(dir: string, user: BuildUser | undefined): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (user) await chown(dir, user.uid, user.gid);
+  return dir;
+}
+
+function buildUser(settings: BuildSettings): BuildUser | undefined {
+  return settings.buildUid !== undefined ? { uid: settings.buildUid, gid: settings.buildGid ?? settings.buildUid } : undefined;
 }
 
 function terraformFailure(step: string, result: CommandResult): BuildStepError {
@@ -272,7 +352,7 @@ function withTruncationNote(result: CommandResult): string {
 }
 
 async function store(deps: BuildRunnerDependencies, settings: BuildSettings, name: StageArtifactName, body: Buffer | string, contentType: string): Promise<void> {
-  const key = stageArtifactKey(settings.runId, settings.environment, name);
+  const key = stageArtifactKey(settings.runId, settings.environment, name, settings.kind);
   try {
     await deps.artifacts.put(key, body, contentType);
   } catch (error) {
@@ -285,13 +365,14 @@ async function storeResult(
   deps: BuildRunnerDependencies,
   runId: string | undefined,
   environment: string | undefined,
+  kind: BuildKind,
   name: StageArtifactName,
   result: StageResult,
   mustSucceed = false,
 ): Promise<void> {
   let key: string;
   try {
-    key = stageArtifactKey(runId ?? '', environment ?? '', name);
+    key = stageArtifactKey(runId ?? '', environment ?? '', name, kind);
   } catch {
     return;
   }

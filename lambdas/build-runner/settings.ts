@@ -4,18 +4,25 @@
  * names, so every one is checked here, before any process starts.
  */
 import path from 'node:path';
+import { isBuildKind, type BuildKind } from '../core/domain/builds.js';
 import { optionalEnv, requireEnv } from '../core/env.js';
 
 export type BuildMode = 'plan' | 'apply';
+export type RunMode = 'deploy' | 'plan_only';
 
 export interface BuildSettings {
   mode: BuildMode;
+  /** Which project this build runs in (set per project, never by the run): plan, apply or pr-plan. */
+  kind: BuildKind;
+  /** The run's mode: only a deploy run's plan is ever applied. */
+  runMode: RunMode;
   runId: string;
   repository: string;
   environment: string;
   /** 40 lower-case hex characters. */
   sha: string;
-  cloneUrl: string;
+  /** sha256 of the source archive, computed by the pipeline when it stored it. */
+  sourceSha256: string;
   /** The Terraform root inside the repository, relative, never leaving it. */
   directory: string;
   /** `s3://bucket/prefix` or a directory. */
@@ -26,8 +33,9 @@ export interface BuildSettings {
   terraform?: string;
   /** Local mode: an absolute directory for the local backend's state. */
   stateDir?: string;
-  /** Credentials for fetching the commit; only ever handed to that one git command. */
-  gitToken?: string;
+  /** Local mode under root: terraform and tar run as this unprivileged account. */
+  buildUid?: number;
+  buildGid?: number;
 }
 
 export class InvalidBuildSettingsError extends Error {
@@ -40,7 +48,9 @@ export const REQUIRED_VARIABLES = [
   'TFGATE_REPOSITORY',
   'TFGATE_ENVIRONMENT',
   'TFGATE_SHA',
-  'TFGATE_CLONE_URL',
+  'TFGATE_SOURCE_SHA256',
+  'TFGATE_BUILD_KIND',
+  'TFGATE_RUN_MODE',
   'TFGATE_ARTIFACTS',
 ] as const;
 
@@ -49,17 +59,20 @@ export function readBuildSettings(env: NodeJS.ProcessEnv): Record<keyof BuildSet
   const required = requireEnv(REQUIRED_VARIABLES, env);
   return {
     mode: required.TFGATE_MODE,
+    kind: required.TFGATE_BUILD_KIND,
+    runMode: required.TFGATE_RUN_MODE,
     runId: required.TFGATE_RUN_ID,
     repository: required.TFGATE_REPOSITORY,
     environment: required.TFGATE_ENVIRONMENT,
     sha: required.TFGATE_SHA,
-    cloneUrl: required.TFGATE_CLONE_URL,
+    sourceSha256: required.TFGATE_SOURCE_SHA256,
     directory: optionalEnv('TFGATE_DIRECTORY', env) ?? '.',
     artifacts: required.TFGATE_ARTIFACTS,
     planSha256: optionalEnv('TFGATE_PLAN_SHA256', env),
     terraform: optionalEnv('TFGATE_TERRAFORM', env),
     stateDir: optionalEnv('TFGATE_STATE_DIR', env),
-    gitToken: optionalEnv('TFGATE_GIT_TOKEN', env),
+    buildUid: optionalEnv('TFGATE_BUILD_UID', env),
+    buildGid: optionalEnv('TFGATE_BUILD_GID', env),
   };
 }
 
@@ -80,7 +93,7 @@ export function validateBuildSettings(raw: Partial<Record<keyof BuildSettings, s
       return '';
     }
     const problem = test(value);
-    if (problem) problems.push(`${label} ${problem}: ${describe(key === 'cloneUrl' ? redactUrl(value) : value)}`);
+    if (problem) problems.push(`${label} ${problem}: ${describe(value)}`);
     return value;
   };
 
@@ -91,7 +104,9 @@ export function validateBuildSettings(raw: Partial<Record<keyof BuildSettings, s
     ENVIRONMENT.test(value) ? undefined : 'must be lower-case letters, digits, "-" or "_"',
   );
   const sha = take('sha', 'TFGATE_SHA', (value) => (SHA.test(value.toLowerCase()) ? undefined : 'must be a full 40-character hex commit sha'));
-  const cloneUrl = take('cloneUrl', 'TFGATE_CLONE_URL', checkCloneUrl);
+  const sourceSha256 = take('sourceSha256', 'TFGATE_SOURCE_SHA256', (value) => (SHA256.test(value) ? undefined : 'must be 64 lower-case hex characters'));
+  const kind = take('kind', 'TFGATE_BUILD_KIND', (value) => (isBuildKind(value) ? undefined : 'must be plan, apply or pr-plan'));
+  const runMode = take('runMode', 'TFGATE_RUN_MODE', (value) => (value === 'deploy' || value === 'plan_only' ? undefined : 'must be deploy or plan_only'));
   const directory = take('directory', 'TFGATE_DIRECTORY', checkDirectory);
   const artifacts = take('artifacts', 'TFGATE_ARTIFACTS', (value) => (/[\0\n\r]/.test(value) ? 'must be one line' : undefined));
 
@@ -106,28 +121,39 @@ export function validateBuildSettings(raw: Partial<Record<keyof BuildSettings, s
     else stateDir = path.resolve(cwd, raw.stateDir);
   }
 
+  // Each project does one thing: an apply project never plans, a plan project never applies, and
+  // only a deploy run's own plan is ever applied (a pull request's or a drift check's never is).
+  if (problems.length === 0) {
+    const expected: BuildKind = mode === 'apply' ? 'apply' : runMode === 'deploy' ? 'plan' : 'pr-plan';
+    if (mode === 'apply' && runMode !== 'deploy') problems.push('this run is plan-only (a pull request or drift check): its plans are never applied');
+    else if (kind !== expected) problems.push(`a ${kind} build cannot ${mode} a ${runMode} run (that is the ${expected} build's job)`);
+  }
+
+  let user: { uid: number; gid: number } | undefined;
+  if (raw.buildUid !== undefined && raw.buildUid !== '') {
+    const uid = Number(raw.buildUid);
+    const gid = Number(raw.buildGid ?? raw.buildUid);
+    if (!Number.isInteger(uid) || uid <= 0 || !Number.isInteger(gid) || gid <= 0) problems.push('TFGATE_BUILD_UID/TFGATE_BUILD_GID must be positive integers (never root)');
+    else user = { uid, gid };
+  }
+
   if (problems.length > 0) throw new InvalidBuildSettingsError(`refusing to run: ${problems.join('; ')}`);
   return {
     mode: mode as BuildMode,
+    kind: kind as BuildKind,
+    runMode: runMode as RunMode,
     runId,
     repository,
     environment,
     sha: sha.toLowerCase(),
-    cloneUrl,
+    sourceSha256,
     directory: normalizeDirectory(directory),
     artifacts,
     ...(planSha256 ? { planSha256 } : {}),
     ...(raw.terraform ? { terraform: raw.terraform } : {}),
     ...(stateDir ? { stateDir } : {}),
-    ...(raw.gitToken ? { gitToken: raw.gitToken } : {}),
+    ...(user ? { buildUid: user.uid, buildGid: user.gid } : {}),
   };
-}
-
-function checkCloneUrl(value: string): string | undefined {
-  // A leading "-" would be read by git as an option (the --upload-pack=… family of attacks).
-  if (value.startsWith('-')) return 'must not start with "-"';
-  if (/[\s\0-\u001f\u007f]/.test(value)) return 'must not contain spaces or control characters';
-  return undefined;
 }
 
 function checkDirectory(value: string): string | undefined {

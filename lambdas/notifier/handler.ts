@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { findRepository, type TfgateConfig } from '../core/config/load.js';
 import { approvalUrl, signApprover } from '../core/domain/approval-links.js';
+import { planBuildKind } from '../core/domain/builds.js';
 import { STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.js';
 import { TfgateError } from '../core/domain/errors.js';
 import type { ApprovalLink, ApprovalRecord, ApprovalStore, ArtifactStore, Clock, LockStore, Notifier, RunStore, TaskCallbacks } from '../core/domain/ports.js';
@@ -89,7 +90,7 @@ export function createApprovalRequester(deps: NotifierDeps): (payload: unknown) 
         ? approval.approvers.map((approver) => ({ approver, url: approvalUrl(deps.publicUrl, approval.id, signApprover(deps.linkKey, approval.id, approver)) }))
         : [{ approver: undefined, url: approvalUrl(deps.publicUrl, approval.id) }];
     const planText = await deps.artifacts
-      .get(stageArtifactKey(run.id, request.environment, STAGE_ARTIFACTS.planText))
+      .get(stageArtifactKey(run.id, request.environment, STAGE_ARTIFACTS.planText, planBuildKind(run.mode)))
       .then((body) => body?.toString('utf8').slice(0, MAX_PLAN_TEXT))
       .catch(() => undefined);
     const stageRecord = updated.stages.find((s) => s.environment === request.environment);

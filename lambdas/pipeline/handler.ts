@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { LockLostError, type EnvironmentLocks } from '../core/domain/locks.js';
-import type { ApprovalStore, ArtifactStore, BuildController, Clock, RunStore, TaskCallbacks } from '../core/domain/ports.js';
+import type { ApprovalStore, ArtifactStore, BuildController, Clock, RunStore, SourceArchiver, TaskCallbacks } from '../core/domain/ports.js';
+import { planBuildKind, sourceArchiveKey } from '../core/domain/builds.js';
 import { systemClock } from '../core/domain/ports.js';
 import { isTerminalRun, TERMINAL_STAGE_STATUSES, type PlanSummary, type Run, type RunStatus, type StageStatus } from '../core/domain/run.js';
 import { TfgateError } from '../core/domain/errors.js';
@@ -37,6 +39,7 @@ const base = {
 const taskError = z.object({ Error: z.string().optional(), Cause: z.string().optional() }).passthrough();
 
 const payloadSchema = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('prepareSource'), runId: z.string().min(1), repository: z.string().min(1), sha: z.string().regex(/^[0-9a-f]{40}$/) }),
   z.object({
     action: z.literal('beginStage'),
     ...base,
@@ -90,6 +93,8 @@ export interface PipelineDeps {
   callbacks: TaskCallbacks;
   /** Stops a build whose task timed out; without one, such a build is left to CodeBuild's own timeout. */
   builds?: BuildController;
+  /** Fetches a commit from the configured location (never a payload's URL) before any build runs. */
+  sources: SourceArchiver;
   clock?: Clock;
   /** How long one stopBuild task waits for the build to end before the definition's Retry takes over. */
   stopWaitMs?: number;
@@ -102,6 +107,11 @@ const STOP_WAIT_MS = 35_000;
 const LEASE_MARGIN_SECONDS = 900;
 
 export type AfterPlanResult = { next: 'apply' | 'approve' | 'done'; planSha256: string };
+export type PreparedSource = { key: string; sha256: string };
+
+function sha256Of(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
 
 export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => Promise<unknown> {
   const clock = deps.clock ?? systemClock;
@@ -113,16 +123,48 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
     return run;
   }
 
-  async function readSummary(runId: string, environment: string): Promise<PlanSummary> {
-    const body = await artifacts.get(stageArtifactKey(runId, environment, STAGE_ARTIFACTS.summary));
+  async function readSummary(runId: string, environment: string, runMode: Run['mode']): Promise<PlanSummary> {
+    const body = await artifacts.get(stageArtifactKey(runId, environment, STAGE_ARTIFACTS.summary, planBuildKind(runMode)));
     if (!body) throw new PipelineTaskError(`the plan build for ${environment} stored no summary`);
     return parseStoredPlanSummary(JSON.parse(body.toString('utf8')));
   }
 
-  async function buildError(runId: string, environment: string, mode: 'plan' | 'apply', cause: string | undefined): Promise<string> {
+  /**
+   * The sha256 an approval pins is computed here, from the stored plan, never taken from a file the
+   * build wrote: the summary must describe exactly these bytes or the stage fails.
+   */
+  async function storedPlanSha256(runId: string, environment: string, runMode: Run['mode'], summary: PlanSummary): Promise<string> {
+    const key = stageArtifactKey(runId, environment, STAGE_ARTIFACTS.planFile, planBuildKind(runMode));
+    const bytes = await artifacts.get(key);
+    if (!bytes) throw new PipelineTaskError(`the plan build for ${environment} stored no plan file (${key})`);
+    const sha256 = sha256Of(bytes);
+    if (sha256 !== summary.sha256) {
+      throw new PipelineTaskError(`the stored plan for ${environment} (sha256 ${sha256}) is not the plan its summary describes (${summary.sha256}); refusing to go on`);
+    }
+    return sha256;
+  }
+
+  async function prepareSource(repository: string, sha: string): Promise<PreparedSource> {
+    const key = sourceArchiveKey(repository, sha);
+    let archive = await artifacts.get(key);
+    if (!archive) {
+      archive = await deps.sources.archive(repository, sha);
+      try {
+        await artifacts.put(key, archive, 'application/gzip');
+        await artifacts.put(`${key}.sha256`, `${sha256Of(archive)}\n`, 'text/plain; charset=utf-8');
+      } catch (error) {
+        throw new PipelineTaskError(`could not store ${key}: ${(error as Error).message}`);
+      }
+    }
+    // Recomputed from the bytes every time: the build checks the archive against this value.
+    return { key, sha256: sha256Of(archive) };
+  }
+
+  async function buildError(runId: string, environment: string, runMode: Run['mode'], mode: 'plan' | 'apply', cause: string | undefined): Promise<string> {
     const status = buildStatusOf(cause);
     let reported: string | undefined;
-    const result = await artifacts.get(stageArtifactKey(runId, environment, mode === 'plan' ? STAGE_ARTIFACTS.planResult : STAGE_ARTIFACTS.applyResult)).catch(() => undefined);
+    const key = mode === 'plan' ? stageArtifactKey(runId, environment, STAGE_ARTIFACTS.planResult, planBuildKind(runMode)) : stageArtifactKey(runId, environment, STAGE_ARTIFACTS.applyResult, 'apply');
+    const result = await artifacts.get(key).catch(() => undefined);
     if (result) {
       try {
         const parsed = JSON.parse(result.toString('utf8')) as { ok?: boolean; error?: string };
@@ -188,6 +230,8 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
     if (!parsed.success) throw new PipelineTaskError(`invalid task payload: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     const payload = parsed.data;
     switch (payload.action) {
+      case 'prepareSource':
+        return prepareSource(payload.repository, payload.sha);
       case 'beginStage': {
         const run = await mustGetRun(payload.runId);
         const now = clock.now();
@@ -215,14 +259,15 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
         return { acquired: result.acquired, holder: result.holder.runId };
       }
       case 'afterPlan': {
-        const summary = await readSummary(payload.runId, payload.environment);
+        const summary = await readSummary(payload.runId, payload.environment, payload.mode);
+        const planSha256 = await storedPlanSha256(payload.runId, payload.environment, payload.mode, summary);
         const now = clock.now();
         let next: AfterPlanResult['next'];
         if (payload.mode === 'plan_only' || !summary.hasChanges) next = 'done';
         else next = payload.requiresApproval ? 'approve' : 'apply';
         await runs.updateStage(payload.runId, payload.environment, { status: 'planned', plan: capAddressesForRecord(summary) }, now);
         if (next === 'apply') await runs.updateStage(payload.runId, payload.environment, { status: 'applying' }, now);
-        return { next, planSha256: summary.sha256 } satisfies AfterPlanResult;
+        return { next, planSha256 } satisfies AfterPlanResult;
       }
       case 'checkLock': {
         // The apply build starts only if the run still holds the environment's lock under the fencing
@@ -264,7 +309,7 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
               // The task's own TimeoutSecondsPath fired: the build is being stopped and reports nothing.
               message = `the ${payload.during} build did not finish within its timeout (timeouts.${payload.during}) and was stopped`;
             } else if (payload.during === 'plan' || payload.during === 'apply') {
-              message = await buildError(run.id, payload.environment, payload.during, cause);
+              message = await buildError(run.id, payload.environment, run.mode, payload.during, cause);
             } else if (payload.during === 'fence') {
               message = lambdaErrorMessage(cause);
             } else if (payload.during === 'lock' && payload.error?.Error === 'States.Timeout') {

@@ -10,10 +10,10 @@ import { SfnTaskCallbacks } from '../core/aws/sfn.js';
 import { artifactLocation, configFromEnv } from '../core/aws/lambda-env.js';
 import { FeedbackRunStore, type RetryPolicy } from '../core/domain/feedback.js';
 import { EnvironmentLocks } from '../core/domain/locks.js';
-import { systemClock, type Clock, type Notifier, type VcsClient } from '../core/domain/ports.js';
+import { systemClock, type Clock, type Notifier, type SourceArchiver, type VcsClient } from '../core/domain/ports.js';
 import { documentClientFor, DynamoApprovalStore, DynamoLockStore, DynamoRunStore } from '../core/dynamo/index.js';
 import { optionalEnv, requireEnv } from '../core/env.js';
-import { lambdaVcsClient } from '../core/github/secret.js';
+import { lambdaSourceArchiver, lambdaVcsClient } from '../core/github/secret.js';
 import { recordGrantsAsPlanning } from './grant-recorder.js';
 import { createPipelineTasks } from './handler.js';
 import { powertoolsLog } from '../core/aws/log.js';
@@ -43,6 +43,8 @@ export interface PipelineLambdaOptions {
   secretsManager?: SecretsManagerClient;
   /** Tests: a VcsClient instead of the one from GITHUB_SECRET_ARN. */
   vcs?: VcsClient;
+  /** Tests: a source archiver instead of GitHub's archive API. */
+  sources?: SourceArchiver;
   /** Drift notices; without one they go to the function's log. */
   notifier?: Notifier;
   clock?: Clock;
@@ -100,7 +102,10 @@ export function createPipelineLambda(options: PipelineLambdaOptions = {}): (even
   const callbacks = recordGrantsAsPlanning(new SfnTaskCallbacks(sfn), runs, clock);
   const locks = new EnvironmentLocks({ locks: new DynamoLockStore(dynamo, env.LOCKS_TABLE, clock), runs, callbacks, clock });
   const builds = new CodeBuildController(options.codebuild ?? new CodeBuildClient({}));
-  const tasks = createPipelineTasks({ runs, approvals: new DynamoApprovalStore(dynamo, env.APPROVALS_TABLE), locks, artifacts, callbacks, builds, clock });
+  const sources =
+    options.sources ??
+    lambdaSourceArchiver({ config, secretId: optionalEnv('GITHUB_SECRET_ARN', options.env), ...(options.secretsManager ? { secretsManager: options.secretsManager } : {}) });
+  const tasks = createPipelineTasks({ runs, approvals: new DynamoApprovalStore(dynamo, env.APPROVALS_TABLE), locks, artifacts, callbacks, builds, sources, clock });
 
   return async (event) => {
     const record = (typeof event === 'object' && event !== null ? event : {}) as Record<string, unknown>;

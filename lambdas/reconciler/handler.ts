@@ -32,12 +32,15 @@ export interface ReconcilerDeps {
   starter: ExecutionStarter;
   inspector: ExecutionInspector;
   vcs: Pick<VcsClient, 'getBranchHead'>;
-  /** Where builds fetch the commit from when the configuration names no cloneUrl. */
-  cloneUrlFor: (repository: RepositoryConfig) => string;
   clock?: Clock;
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Lock holders younger than this are not judged (their execution may be starting). */
   holderGraceSeconds?: number;
+  /**
+   * A head first seen less than this long ago is left alone: its push delivery may still be on its
+   * way. Either way one conditional write per commit decides who starts its run.
+   */
+  headGraceSeconds?: number;
   /** How many recent runs are searched for the newest deploy run of a repository. */
   recentRuns?: number;
 }
@@ -63,6 +66,7 @@ export interface ReconcileReport {
 export type ReconcilerEvent = { kind: 'reconcile' } | { kind: 'drift'; repository: string };
 
 const DEFAULT_HOLDER_GRACE_SECONDS = 120;
+export const DEFAULT_HEAD_GRACE_SECONDS = 90;
 const DEFAULT_RECENT_RUNS = 200;
 
 export class ReconcilerEventError extends Error {
@@ -114,7 +118,6 @@ export function createReconciler(deps: ReconcilerDeps) {
       sha,
       ref: `refs/heads/${repository.branch}`,
       message: trigger === 'drift' ? 'scheduled drift check' : 'started by the reconciler: the push webhook for this commit never arrived',
-      cloneUrl: deps.cloneUrlFor(repository),
     };
   }
 
@@ -130,16 +133,31 @@ export function createReconciler(deps: ReconcilerDeps) {
     const verdict = judgeBranchHead(head, newestDeployRun(recent, repository.name));
     if (!verdict.start) return { repository: repository.name, action: 'none', reason: verdict.reason };
     const sha = head!;
+    const waiting = await headStillYoung(repository, sha);
+    if (waiting) return { repository: repository.name, action: 'none', reason: waiting };
     const outcome = await start(decisionFor(repository, sha, 'reconcile'), reconcileExecutionName(repository.name, sha, verdict.newest.id));
     switch (outcome.kind) {
       case 'started':
         log('reconciler started a run for a missed push', { repository: repository.name, sha, runId: outcome.runId });
         return { repository: repository.name, action: 'started', runId: outcome.runId, sha };
       case 'duplicate':
-        return { repository: repository.name, action: 'none', reason: 'a run for this head was already started by the reconciler' };
+        return { repository: repository.name, action: 'none', reason: outcome.reason ?? 'a run for this head was already started by the reconciler' };
       case 'failed':
         return { repository: repository.name, action: 'failed', error: outcome.error };
     }
+  }
+
+  /** Records when a head was first seen; says why to wait while it is younger than the grace period. */
+  async function headStillYoung(repository: RepositoryConfig, sha: string): Promise<string | undefined> {
+    const grace = deps.headGraceSeconds ?? DEFAULT_HEAD_GRACE_SECONDS;
+    if (grace <= 0) return undefined;
+    const key = `seen:${reconcileExecutionName(repository.name, sha, repository.branch)}`;
+    const now = clock.now();
+    if (await deps.deliveries.claim(key, now)) return `head first seen now; its push delivery gets ${grace}s to arrive`;
+    const seen = Date.parse((await deps.deliveries.get(key))?.claimedAt ?? '');
+    if (!Number.isFinite(seen)) return undefined;
+    const age = (now.getTime() - seen) / 1000;
+    return age < grace ? `head seen ${Math.floor(age)}s ago; its push delivery gets ${grace}s to arrive` : undefined;
   }
 
   async function freeDeadHolders(report: ReconcileReport): Promise<void> {

@@ -12,7 +12,6 @@ import { EnvironmentLocks } from '../core/domain/locks.js';
 import { systemClock, type ArtifactStore, type Clock, type VcsClient } from '../core/domain/ports.js';
 import { documentClientFor, DynamoDeliveryStore, DynamoLockStore, DynamoRunStore, DynamoSequenceStore } from '../core/dynamo/index.js';
 import { optionalEnv, requireEnv } from '../core/env.js';
-import { defaultCloneUrl } from '../core/github/index.js';
 import { lambdaVcsClient } from '../core/github/secret.js';
 import { recordGrantsAsPlanning } from '../pipeline/grant-recorder.js';
 import { createReconciler, handleReconcilerEvent } from './handler.js';
@@ -78,7 +77,6 @@ export function createReconcilerLambda(options: ReconcilerLambdaOptions = {}): (
     starter: new SfnExecutionStarter(sfn, env.STATE_MACHINE_ARN),
     inspector: new SfnExecutionInspector(sfn, env.STATE_MACHINE_ARN),
     vcs,
-    cloneUrlFor: (repository) => repository.cloneUrl ?? defaultCloneUrl(config.github.apiUrl, repository.name),
     clock,
     log,
   });

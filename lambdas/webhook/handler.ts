@@ -90,9 +90,11 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): HttpHandler {
         case 'started':
           logger.info('webhook started a run', { ...fields, decision: 'run', runId: outcome.runId, executionName: outcome.executionName });
           return json(202, { runId: outcome.runId });
-        case 'duplicate':
-          logger.info('webhook ignored', { ...fields, decision: 'ignored', reason: 'duplicate delivery', runId: outcome.runId });
-          return json(202, outcome.runId ? { ignored: 'duplicate delivery', runId: outcome.runId } : { ignored: 'duplicate delivery' });
+        case 'duplicate': {
+          const reason = outcome.reason ?? 'duplicate delivery';
+          logger.info('webhook ignored', { ...fields, decision: 'ignored', reason, runId: outcome.runId });
+          return json(202, outcome.runId ? { ignored: reason, runId: outcome.runId } : { ignored: reason });
+        }
         case 'failed':
           logger.error('webhook could not start a run', { ...fields, decision: 'failed', runId: outcome.runId, error: outcome.error });
           return json(500, { error: 'the run could not be started; redeliver the event to try again', ...(outcome.runId ? { runId: outcome.runId } : {}) });

@@ -3,6 +3,7 @@ import type { RepositoryConfig, TfgateConfig } from '../core/config/load.js';
 import { buildLimits } from '../core/config/build-limits.js';
 import type { Clock, DeliveryStore, ExecutionStarter, PipelineInput, RunStore, SequenceStore } from '../core/domain/ports.js';
 import type { Run, Trigger } from '../core/domain/run.js';
+import { planBuildKind } from '../core/domain/builds.js';
 import type { EnvironmentLocks } from '../core/domain/locks.js';
 import type { WebhookLogger } from './logger.js';
 import type { RunDecision } from './route.js';
@@ -29,7 +30,7 @@ export type StartDecision = Omit<RunDecision, 'kind' | 'trigger'> & { trigger: T
 
 export type IntakeOutcome =
   | { kind: 'started'; runId: string; executionName: string }
-  | { kind: 'duplicate'; runId?: string }
+  | { kind: 'duplicate'; runId?: string; reason?: string }
   | { kind: 'failed'; runId?: string; error: string };
 
 const EXECUTION_NAME_PREFIX = 'gh-';
@@ -41,12 +42,23 @@ const PLAIN_DELIVERY_ID = /^[A-Za-z0-9_-]{1,77}$/;
  * redelivered event cannot start a twin even if the delivery record is gone. Ids that do not fit the
  * name rules are hashed rather than cut or rewritten, so two different ids never share a name.
  */
+/**
+ * One deploy run per (repository, branch, commit), whoever starts it (a delivery under any id, a
+ * replayed body, the reconciler): the run claims this key with one conditional write, in the same
+ * table as deliveries. A deliberate re-run (`tfgate rerun`) is the only way past it.
+ */
+export function headClaimKey(repository: string, ref: string, sha: string): string {
+  return `head:${createHash('sha256').update([repository.toLowerCase(), ref, sha].join('\0')).digest('hex')}`;
+}
+
+export const ALREADY_DEPLOYED = 'this commit already has a deploy run on this branch (a re-run is `tfgate rerun RUN`)';
+
 export function executionNameFor(deliveryId: string): string {
   if (PLAIN_DELIVERY_ID.test(deliveryId)) return `${EXECUTION_NAME_PREFIX}${deliveryId}`;
   return `ghx-${createHash('sha256').update(deliveryId).digest('hex')}`;
 }
 
-export function pipelineInputFor(run: Run, repository: RepositoryConfig, cloneUrl: string, config: TfgateConfig): PipelineInput {
+export function pipelineInputFor(run: Run, repository: RepositoryConfig, config: TfgateConfig): PipelineInput {
   const plan = buildLimits('plan', config);
   const apply = buildLimits('apply', config);
   return {
@@ -55,7 +67,7 @@ export function pipelineInputFor(run: Run, repository: RepositoryConfig, cloneUr
     repository: run.repository,
     sha: run.sha,
     sequence: run.sequence,
-    cloneUrl,
+    planBuild: planBuildKind(run.mode),
     directory: repository.directory,
     environments: repository.environments.map((environment) => ({
       name: environment.name,
@@ -91,7 +103,31 @@ export async function startRun(decision: RunDecision, deliveryId: string, deps: 
  * sequence → run record → lock queues (deploy) → StartExecution. The execution name is the guard
  * against twins: Step Functions refuses a name it has seen, and the run is then abandoned.
  */
-export async function launchRun(decision: StartDecision, origin: { executionName: string; deliveryId?: string }, deps: IntakeDeps): Promise<IntakeOutcome> {
+export async function launchRun(
+  decision: StartDecision,
+  origin: { executionName: string; deliveryId?: string; rerunOf?: string; requestedBy?: string },
+  deps: IntakeDeps,
+): Promise<IntakeOutcome> {
+  const { runs, sequences, locks, starter, clock, logger } = deps;
+  const { executionName, deliveryId } = origin;
+  const repository = decision.repository;
+  // A deliberate re-run is recorded as such and is the one way past the one-run-per-commit rule.
+  const headKey = decision.mode === 'deploy' && origin.rerunOf === undefined ? headClaimKey(repository.name, decision.ref, decision.sha) : undefined;
+  if (headKey && !(await deps.deliveries.claim(headKey, clock.now()))) {
+    const earlier = await deps.deliveries.get(headKey);
+    return { kind: 'duplicate', reason: ALREADY_DEPLOYED, ...(earlier?.runId ? { runId: earlier.runId } : {}) };
+  }
+  const outcome = await launchClaimedRun(decision, origin, deps);
+  if (headKey && outcome.kind === 'failed') await bestEffort(logger, 'release commit claim', { headKey }, () => deps.deliveries.release(headKey));
+  if (headKey && outcome.kind === 'started') await bestEffort(logger, 'attach run to commit claim', { headKey, runId: outcome.runId }, () => deps.deliveries.attachRun(headKey, outcome.runId));
+  return outcome;
+}
+
+async function launchClaimedRun(
+  decision: StartDecision,
+  origin: { executionName: string; deliveryId?: string; rerunOf?: string; requestedBy?: string },
+  deps: IntakeDeps,
+): Promise<IntakeOutcome> {
   const { runs, sequences, locks, starter, clock, logger } = deps;
   const { executionName, deliveryId } = origin;
   const repository = decision.repository;
@@ -99,7 +135,15 @@ export async function launchRun(decision: StartDecision, origin: { executionName
   let queued = false;
   try {
     const sequence = await sequences.next(repository.name);
-    run = newRun(decision, { id: (deps.newRunId ?? randomUUID)(), sequence, executionName, ...(deliveryId !== undefined ? { deliveryId } : {}), at: clock.now() });
+    run = newRun(decision, {
+      id: (deps.newRunId ?? randomUUID)(),
+      sequence,
+      executionName,
+      ...(deliveryId !== undefined ? { deliveryId } : {}),
+      ...(origin.rerunOf !== undefined ? { rerunOf: origin.rerunOf } : {}),
+      ...(origin.requestedBy !== undefined ? { requestedBy: origin.requestedBy } : {}),
+      at: clock.now(),
+    });
     await runs.create(run);
     if (run.mode === 'deploy') {
       // Set before enqueueing: if one environment fails, the ones that succeeded must be released too.
@@ -107,7 +151,7 @@ export async function launchRun(decision: StartDecision, origin: { executionName
       const queuedRun = run;
       await Promise.all(repository.environments.map((environment) => locks.enqueue(repository.name, environment.name, queuedRun)));
     }
-    const started = await starter.start(executionName, pipelineInputFor(run, repository, decision.cloneUrl, deps.config));
+    const started = await starter.start(executionName, pipelineInputFor(run, repository, deps.config));
     if (!started.started) {
       // The name is taken: this delivery was handled before (its claim had expired). Never a second run.
       const before = deliveryId !== undefined ? `delivery ${deliveryId} was handled before` : 'this run was started before';
@@ -125,7 +169,7 @@ export async function launchRun(decision: StartDecision, origin: { executionName
 
 function newRun(
   decision: StartDecision,
-  identity: { id: string; sequence: number; executionName: string; deliveryId?: string; at: Date },
+  identity: { id: string; sequence: number; executionName: string; deliveryId?: string; rerunOf?: string; requestedBy?: string; at: Date },
 ): Run {
   const at = identity.at.toISOString();
   return {
@@ -145,6 +189,8 @@ function newRun(
     sequence: identity.sequence,
     executionName: identity.executionName,
     ...(identity.deliveryId !== undefined ? { deliveryId: identity.deliveryId } : {}),
+    ...(identity.rerunOf !== undefined ? { rerunOf: identity.rerunOf } : {}),
+    ...(identity.requestedBy !== undefined ? { requestedBy: identity.requestedBy } : {}),
     stages: decision.repository.environments.map((environment) => ({
       environment: environment.name,
       status: 'pending',

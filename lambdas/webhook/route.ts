@@ -1,7 +1,7 @@
 // zod/mini: the same checks as full zod, tree-shaken, so the webhook bundle stays small (fast cold start).
 import * as z from 'zod/mini';
 import type { RepositoryConfig, TfgateConfig } from '../core/config/load.js';
-import { findRepository } from '../core/config/resolved.js';
+import { findRepository, plansPullRequests } from '../core/config/resolved.js';
 import type { Run, RunMode } from '../core/domain/run.js';
 
 /**
@@ -20,7 +20,6 @@ export interface RunDecision {
   pusher?: string;
   author?: Run['author'];
   message?: string;
-  cloneUrl: string;
 }
 
 export type RouteDecision =
@@ -40,13 +39,11 @@ const commitSha = z.string().check(z.regex(/^[0-9a-fA-F]{40}$/, 'must be a 40-ch
 // What may reach a log line or a reason text at all: no whitespace or control characters.
 const anyRef = z.string().check(z.minLength(1), z.maxLength(1024), z.regex(/^[^\x00-\x20\x7f]+$/, 'must be a git ref without spaces or control characters'));
 
+// Only the name is read: where a commit is fetched from comes from the configuration, never from the
+// payload's URLs (clone_url, html_url…), which anyone who can sign or replay a body controls.
 const repositoryField = z.object({
   full_name: z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}$/, 'must be owner/name')),
-  clone_url: z.optional(z.unknown()),
 });
-
-// Builds fetch from this URL, so it must be a plain http(s) URL: no options, no spaces, no local paths.
-const payloadCloneUrl = z.string().check(z.maxLength(2048), z.regex(/^https?:\/\/[^\s\0]+$/, 'must be an http(s) URL'));
 
 const shortText = (max: number, min = 0) => z.string().check(z.minLength(min), z.maxLength(max), z.regex(/^[^\x00-\x1f\x7f]*$/, 'must not contain control characters'));
 const login = z.string().check(z.regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$/, 'must be a GitHub login'));
@@ -87,19 +84,10 @@ export function routeEvent(event: string, payload: Record<string, unknown>, conf
   const repository = findRepository(config, repositoryResult.data.full_name);
   if (!repository) return { kind: 'ignored', reason: 'repository not configured', repository: repositoryResult.data.full_name };
 
-  const cloneUrl = resolveCloneUrl(repository, repositoryResult.data.clone_url);
-  return event === 'push' ? routePush(payload, repository, cloneUrl) : routePullRequest(payload, repository, cloneUrl);
+  return event === 'push' ? routePush(payload, repository) : routePullRequest(payload, repository);
 }
 
-type CloneUrl = { ok: true; url: string } | { ok: false; problem: RouteDecision };
-
-function resolveCloneUrl(repository: RepositoryConfig, fromPayload: unknown): CloneUrl {
-  if (repository.cloneUrl !== undefined) return { ok: true, url: repository.cloneUrl };
-  const result = payloadCloneUrl.safeParse(fromPayload);
-  return result.success ? { ok: true, url: result.data } : { ok: false, problem: malformed('payload', result.error, 'repository.clone_url') };
-}
-
-function routePush(payload: Record<string, unknown>, repository: RepositoryConfig, cloneUrl: CloneUrl): RouteDecision {
+function routePush(payload: Record<string, unknown>, repository: RepositoryConfig): RouteDecision {
   const parsed = pushPayload.safeParse(payload);
   if (!parsed.success) return malformed('push payload', parsed.error);
   const push = parsed.data;
@@ -119,7 +107,6 @@ function routePush(payload: Record<string, unknown>, repository: RepositoryConfi
   const sha = commitSha.safeParse(push.after);
   if (!sha.success) return malformed('push payload', sha.error, 'after');
   if (/^0+$/.test(sha.data)) return ignored('branch deleted');
-  if (!cloneUrl.ok) return cloneUrl.problem;
 
   const commit = push.head_commit ?? undefined;
   const author = commit?.author
@@ -136,16 +123,18 @@ function routePush(payload: Record<string, unknown>, repository: RepositoryConfi
     pusher: push.pusher.email || push.pusher.name,
     ...(author && Object.keys(author).length > 0 ? { author } : {}),
     ...(commit ? { message: commit.message.slice(0, MAX_MESSAGE_CHARS) } : {}),
-    cloneUrl: cloneUrl.url,
   };
 }
 
-function routePullRequest(payload: Record<string, unknown>, repository: RepositoryConfig, cloneUrl: CloneUrl): RouteDecision {
+function routePullRequest(payload: Record<string, unknown>, repository: RepositoryConfig): RouteDecision {
   const parsed = pullRequestPayload.safeParse(payload);
   if (!parsed.success) return malformed('pull_request payload', parsed.error);
   const event = parsed.data;
   if (!PULL_REQUEST_ACTIONS_THAT_PLAN.has(event.action)) {
     return { kind: 'ignored', reason: `pull_request action ${event.action} starts nothing`, repository: repository.name };
+  }
+  if (!plansPullRequests(repository)) {
+    return { kind: 'ignored', reason: 'pull request plans are off for this repository (pullRequests.plan: false)', repository: repository.name };
   }
   // A plan runs the pull request's code with the environment's credentials (providers, local-exec,
   // external data sources). From a fork that is anyone's code, so it is not planned.
@@ -159,7 +148,6 @@ function routePullRequest(payload: Record<string, unknown>, repository: Reposito
   }
   const sha = commitSha.safeParse(event.pull_request.head.sha);
   if (!sha.success) return malformed('pull_request payload', sha.error, 'pull_request.head.sha');
-  if (!cloneUrl.ok) return cloneUrl.problem;
   return {
     kind: 'run',
     repository,
@@ -170,7 +158,6 @@ function routePullRequest(payload: Record<string, unknown>, repository: Reposito
     ref: `refs/pull/${event.number}/head`,
     pullRequest: event.number,
     pusher: event.sender.login,
-    cloneUrl: cloneUrl.url,
   };
 }
 

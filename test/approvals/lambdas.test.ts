@@ -145,7 +145,7 @@ beforeEach(() => {
 /** Runs the notifier Lambda as the state machine would, returns the approval id and what was sent. */
 async function requestApproval(runId: string) {
   await dynamo.stores.runs.create(run(runId));
-  stored.set(stageArtifactKey(runId, 'apps', 'plan.txt'), Buffer.from('  # terraform_data.x will be created\nPlan: 1 to add, 0 to change, 0 to destroy.\n'));
+  stored.set(stageArtifactKey(runId, 'apps', 'plan.txt', 'plan'), Buffer.from('  # terraform_data.x will be created\nPlan: 1 to add, 0 to change, 0 to destroy.\n'));
   const notifier = createNotifierLambda({ env: env(), dynamo: dynamo.doc, ses: new SESv2Client({ region: 'us-east-1' }), secretsManager: new SecretsManagerClient({ region: 'us-east-1' }), artifacts, clock, log: () => undefined });
   const payload = { action: 'requestApproval', runId, mode: 'deploy', repository: 'acme/infrastructure', sequence: 7, environment: 'apps', taskToken: TOKEN, planSha256: PLAN_SHA, timeoutSeconds: 86400 };
   const { approvalId } = await notifier(payload);

@@ -131,7 +131,7 @@ describe('approval links from Slack and email against the local stack', () => {
   it('apply refuses a saved plan whose sha256 differs from the approved one', async () => {
     stack = await startTestStack({ config: config(slack, smtp, ['apps']) });
     const { runId, request } = await pushAndAwaitApproval(stack, 'tamper');
-    const planFile = path.join(stack.dataDir, 'artifacts', stageArtifactKey(runId, 'apps', 'tfplan'));
+    const planFile = path.join(stack.dataDir, 'artifacts', stageArtifactKey(runId, 'apps', 'tfplan', 'plan'));
     const original = await readFile(planFile);
     await writeFile(planFile, Buffer.concat([original, Buffer.from('\n')]));
 

@@ -44,7 +44,7 @@ describe('hostile plan output', () => {
     const request = await approval;
     // The plan really carries the HTML (terraform itself writes control characters in values as
     // \u escapes; raw sequences reach the pages through commit messages and error source lines below).
-    const planText = await readFile(path.join(stack.dataDir, 'artifacts', 'runs', request.run.id, 'ops', 'plan.txt'), 'utf8');
+    const planText = await readFile(path.join(stack.dataDir, 'artifacts', 'runs', request.run.id, 'ops', 'plan', 'plan.txt'), 'utf8');
     expect(planText).toContain(HTML);
     expect(request.run.message).toContain(CSI);
 

@@ -1,12 +1,19 @@
-/** Test fixtures for the build runner: a bare git repository to fetch from, and an in-process runner. */
+/**
+ * Test fixtures for the build runner: a bare git repository whose commits are stored as source archives
+ * (as the pipeline's prepareSource does), and an in-process runner.
+ */
 import { execFileSync, spawn as nodeSpawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBuild, type RawBuildSettings } from '../../lambdas/build-runner/runner.js';
 import type { SpawnFunction } from '../../lambdas/build-runner/process.js';
+import { sourceArchiveKey } from '../../lambdas/core/domain/builds.js';
 import { FsArtifactStore } from '../../lambdas/core/local/fs-artifact-store.js';
+
+export const REPOSITORY = 'acme/infrastructure';
 
 /** The terraform double (test/terraform-double): CI machines have no terraform. */
 export const TERRAFORM_DOUBLE = fileURLToPath(new URL('../terraform-double/terraform', import.meta.url));
@@ -29,6 +36,8 @@ export interface Sandbox {
   artifactsDir: string;
   tmpDir: string;
   artifacts: FsArtifactStore;
+  /** sha256 of each commit's stored source archive. */
+  sources: Map<string, string>;
   /** Commits these files (path → content; a `{ symlink }` makes a link) and pushes; returns the sha. */
   commit(files: Record<string, string | { symlink: string }>): Promise<string>;
   cleanup(): Promise<void>;
@@ -45,6 +54,8 @@ export async function createSandbox(): Promise<Sandbox> {
   await mkdir(workTree);
   git(root, ['init', '-q', '--bare', bareRepo]);
   git(workTree, ['init', '-q']);
+  const artifacts = new FsArtifactStore(artifactsDir);
+  const sources = new Map<string, string>();
 
   return {
     root,
@@ -52,7 +63,8 @@ export async function createSandbox(): Promise<Sandbox> {
     stateDir,
     artifactsDir,
     tmpDir,
-    artifacts: new FsArtifactStore(artifactsDir),
+    artifacts,
+    sources,
     async commit(files) {
       for (const [name, content] of Object.entries(files)) {
         const file = path.join(workTree, name);
@@ -64,7 +76,11 @@ export async function createSandbox(): Promise<Sandbox> {
       git(workTree, ['add', '-A']);
       git(workTree, ['commit', '-q', '--allow-empty', '-m', `commit ${Date.now()}`]);
       git(workTree, ['push', '-q', '--force', bareRepo, 'HEAD:refs/heads/main']);
-      return git(workTree, ['rev-parse', 'HEAD']);
+      const sha = git(workTree, ['rev-parse', 'HEAD']);
+      const archive = execFileSync('git', ['--git-dir', bareRepo, 'archive', '--format=tar.gz', '--prefix=source/', sha], { maxBuffer: 64 * 1024 * 1024 });
+      await artifacts.put(sourceArchiveKey(REPOSITORY, sha), archive);
+      sources.set(sha, createHash('sha256').update(archive).digest('hex'));
+      return sha;
     },
     async cleanup() {
       await rm(root, { recursive: true, force: true });
@@ -92,8 +108,20 @@ export async function runInProcess(
     spawned.push({ command, args });
     return realSpawn(command, args, spawnOptions);
   };
+  const kind = settings.mode === 'apply' ? 'apply' : 'plan';
+  const sourceSha256 = settings.sha ? sandbox.sources.get(settings.sha) ?? '0'.repeat(64) : undefined;
   const exitCode = await runBuild(
-    { terraform: TERRAFORM_DOUBLE, stateDir: sandbox.stateDir, artifacts: sandbox.artifactsDir, repository: 'acme/infrastructure', directory: '.', cloneUrl: sandbox.bareRepo, ...settings },
+    {
+      terraform: TERRAFORM_DOUBLE,
+      stateDir: sandbox.stateDir,
+      artifacts: sandbox.artifactsDir,
+      repository: REPOSITORY,
+      directory: '.',
+      kind,
+      runMode: 'deploy',
+      ...(sourceSha256 ? { sourceSha256 } : {}),
+      ...settings,
+    },
     {
       spawn,
       artifacts: sandbox.artifacts,
@@ -107,8 +135,13 @@ export async function runInProcess(
   return { exitCode, stdout, stderr, spawned };
 }
 
+/** Apply artifacts live under `apply/`, everything else under the plan build's `plan/`. */
+function kindOf(name: string): string {
+  return name.startsWith('apply') ? 'apply' : 'plan';
+}
+
 export async function artifactText(sandbox: Sandbox, runId: string, environment: string, name: string): Promise<string | undefined> {
-  return (await sandbox.artifacts.get(`runs/${runId}/${environment}/${name}`))?.toString('utf8');
+  return (await sandbox.artifacts.get(`runs/${runId}/${environment}/${kindOf(name)}/${name}`))?.toString('utf8');
 }
 
 export async function artifactJson<T = Record<string, unknown>>(sandbox: Sandbox, runId: string, environment: string, name: string): Promise<T | undefined> {
@@ -117,5 +150,6 @@ export async function artifactJson<T = Record<string, unknown>>(sandbox: Sandbox
 }
 
 export async function artifactNames(sandbox: Sandbox, runId: string, environment: string): Promise<string[]> {
-  return (await readdir(path.join(sandbox.artifactsDir, 'runs', runId, environment)).catch(() => [])).sort();
+  const names = await Promise.all(['plan', 'apply'].map((kind) => readdir(path.join(sandbox.artifactsDir, 'runs', runId, environment, kind)).catch(() => [] as string[])));
+  return names.flat().sort();
 }

@@ -41,7 +41,9 @@ describe('main.ts as a subprocess', () => {
       TFGATE_REPOSITORY: 'acme/infrastructure',
       TFGATE_ENVIRONMENT: 'ops',
       TFGATE_SHA: sha,
-      TFGATE_CLONE_URL: sandbox.bareRepo,
+      TFGATE_SOURCE_SHA256: sandbox.sources.get(sha)!,
+      TFGATE_RUN_MODE: 'deploy',
+      TFGATE_BUILD_KIND: 'plan',
       TFGATE_DIRECTORY: '.',
       TFGATE_ARTIFACTS: 'artifacts',
       TFGATE_STATE_DIR: 'state',
@@ -56,7 +58,7 @@ describe('main.ts as a subprocess', () => {
     const summary = (await artifactJson<PlanSummary>(sandbox, 'run-1', 'ops', 'summary.json'))!;
     expect(summary.add).toBe(1);
 
-    const applied = await runMain({ ...env, TFGATE_MODE: 'apply', TFGATE_PLAN_SHA256: summary.sha256 }, sandbox.root);
+    const applied = await runMain({ ...env, TFGATE_MODE: 'apply', TFGATE_BUILD_KIND: 'apply', TFGATE_PLAN_SHA256: summary.sha256 }, sandbox.root);
     expect(applied.code).toBe(0);
     expect(applied.stdout).toContain('Apply complete! Resources: 1 added, 0 changed, 0 destroyed.');
   });
@@ -64,7 +66,7 @@ describe('main.ts as a subprocess', () => {
   it('exits 1 naming the missing variables', async () => {
     const result = await runMain({ ...baseEnv(), TFGATE_MODE: 'plan' }, sandbox.root);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('missing environment variables: TFGATE_RUN_ID, TFGATE_REPOSITORY, TFGATE_ENVIRONMENT, TFGATE_SHA, TFGATE_CLONE_URL, TFGATE_ARTIFACTS');
+    expect(result.stderr).toContain('missing environment variables: TFGATE_RUN_ID, TFGATE_REPOSITORY, TFGATE_ENVIRONMENT, TFGATE_SHA, TFGATE_SOURCE_SHA256, TFGATE_BUILD_KIND, TFGATE_RUN_MODE, TFGATE_ARTIFACTS');
   });
 
   it('exits 1 when the plan fails', async () => {
@@ -77,7 +79,9 @@ describe('main.ts as a subprocess', () => {
         TFGATE_REPOSITORY: 'acme/infrastructure',
         TFGATE_ENVIRONMENT: 'ops',
         TFGATE_SHA: sha,
-        TFGATE_CLONE_URL: sandbox.bareRepo,
+        TFGATE_SOURCE_SHA256: sandbox.sources.get(sha)!,
+        TFGATE_RUN_MODE: 'deploy',
+        TFGATE_BUILD_KIND: 'plan',
         TFGATE_ARTIFACTS: sandbox.artifactsDir,
         TFGATE_STATE_DIR: sandbox.stateDir,
         TFGATE_TERRAFORM: TERRAFORM_DOUBLE,

@@ -135,11 +135,13 @@ describe('parseStoredPlanSummary', () => {
 });
 
 describe('stageArtifactKey', () => {
-  it('places artifacts under runs/<run>/<env>/', () => {
-    expect(stageArtifactKey('0f8b6c9e-1d2a-4e43-9a53-0d6c1c2b7a10', 'ops', 'tfplan')).toBe('runs/0f8b6c9e-1d2a-4e43-9a53-0d6c1c2b7a10/ops/tfplan');
+  it('places artifacts under runs/<run>/<env>/<kind>/', () => {
+    expect(stageArtifactKey('0f8b6c9e-1d2a-4e43-9a53-0d6c1c2b7a10', 'ops', 'tfplan', 'plan')).toBe('runs/0f8b6c9e-1d2a-4e43-9a53-0d6c1c2b7a10/ops/plan/tfplan');
+    expect(stageArtifactKey('r1', 'ops', 'plan.txt', 'pr-plan')).toBe('runs/r1/ops/pr-plan/plan.txt');
+    expect(() => stageArtifactKey('r1', 'ops', 'tfplan', '../plan' as never)).toThrow(/unknown build kind/);
   });
 
   it.each([['..', 'ops'], ['run', '..'], ['a/b', 'ops'], ['run', 'o/ps'], ['', 'ops'], ['run', '']])('refuses run %j environment %j', (runId, environment) => {
-    expect(() => stageArtifactKey(runId, environment, 'tfplan')).toThrow(/unsafe/);
+    expect(() => stageArtifactKey(runId, environment, 'tfplan', 'plan')).toThrow(/unsafe/);
   });
 });

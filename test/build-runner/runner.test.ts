@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SpawnFunction } from '../../lambdas/build-runner/process.js';
+import { BACKEND_OVERRIDE_FILE } from '../../lambdas/build-runner/runner.js';
 import type { StageResult } from '../../lambdas/core/domain/plan-summary.js';
 import type { PlanSummary } from '../../lambdas/core/domain/run.js';
 import { artifactJson, artifactNames, artifactText, createSandbox, runInProcess, type Sandbox, TERRAFORM_DOUBLE } from './fixtures.js';
@@ -62,7 +63,7 @@ describe('plan', () => {
     expect(await artifactNames(sandbox, 'run-1', 'ops')).toEqual(
       expect.arrayContaining(['plan-result.json', 'plan.sha256', 'plan.txt', 'summary.json', 'tfplan']),
     );
-    const planBytes = (await sandbox.artifacts.get('runs/run-1/ops/tfplan'))!;
+    const planBytes = (await sandbox.artifacts.get('runs/run-1/ops/plan/tfplan'))!;
     const sha256 = createHash('sha256').update(planBytes).digest('hex');
     expect(await artifactText(sandbox, 'run-1', 'ops', 'plan.sha256')).toBe(sha256);
 
@@ -83,7 +84,7 @@ describe('plan', () => {
     expect(planText).toContain('net-ops');
     // The log saw the same lines as they happened, plus the commands that produced them.
     expect(outcome.stdout).toContain('Plan: 2 to add, 0 to change, 0 to destroy.');
-    expect(outcome.stdout).toContain(`$ git fetch --depth 1 --no-tags -- ${sandbox.bareRepo} ${sha}`);
+    expect(outcome.stdout).toContain(`tfgate: source acme/infrastructure@${sha}`);
     expect(outcome.stdout).toContain('$ terraform workspace select -or-create -no-color ops');
     // The work directory (checkout, .terraform, the plan) is gone.
     expect(await readdir(sandbox.tmpDir)).toEqual([]);
@@ -158,7 +159,7 @@ resource "terraform_data" "added" { input = "a" }
     expect(outcome.stderr).toContain('Error: Reference to undeclared input variable');
   });
 
-  it('fails clearly for a commit that is not in the repository', async () => {
+  it('fails clearly for a commit whose source the pipeline never stored', async () => {
     await sandbox.commit({ 'main.tf': TWO_RESOURCES });
     const missing = '0123456789abcdef0123456789abcdef01234567';
 
@@ -166,10 +167,30 @@ resource "terraform_data" "added" { input = "a" }
 
     expect(outcome.exitCode).toBe(1);
     const result = (await planResult('run-1'))!;
-    expect(result).toMatchObject({ ok: false, exitCode: 1, step: 'checkout' });
-    expect(result.error).toContain(`could not fetch commit ${missing}`);
-    expect(result.error).toMatch(/not our ref/);
-    expect(outcome.spawned.some((call) => call.command === TERRAFORM_DOUBLE)).toBe(false);
+    expect(result).toMatchObject({ ok: false, exitCode: 1, step: 'source' });
+    expect(result.error).toBe(`no source archive at sources/acme/infrastructure/${missing}.tar.gz: the pipeline did not store one`);
+    expect(outcome.spawned).toEqual([]);
+  });
+
+  it('refuses a source archive whose sha256 is not the one the pipeline computed, before unpacking it', async () => {
+    const sha = await sandbox.commit({ 'main.tf': TWO_RESOURCES });
+    const outcome = await runInProcess(sandbox, { mode: 'plan', runId: 'run-1', environment: 'ops', sha, sourceSha256: 'b'.repeat(64) });
+    expect(outcome.exitCode).toBe(1);
+    expect((await planResult('run-1'))!.error).toMatch(/the source archive's sha256 is [0-9a-f]{64}, but the pipeline stored b{64}; refusing to build it/);
+    expect(outcome.spawned).toEqual([]);
+  });
+
+  it('writes the backend override as a new file: a committed symbolic link of that name is not followed', async () => {
+    const victim = path.join(sandbox.root, 'victim.tf');
+    await writeFile(victim, '# the owner\'s file\n');
+    const sha = await sandbox.commit({ 'main.tf': TWO_RESOURCES, [BACKEND_OVERRIDE_FILE]: { symlink: victim } });
+
+    const outcome = await runInProcess(sandbox, { mode: 'plan', runId: 'run-1', environment: 'ops', sha });
+
+    expect(outcome.exitCode).toBe(0);
+    expect(await readFile(victim, 'utf8')).toBe("# the owner's file\n");
+    // The state went where the override says: the state directory, not the commit's choice.
+    expect(existsSync(path.join(sandbox.stateDir, 'terraform.tfstate.d', 'ops'))).toBe(true);
   });
 
   it('fails clearly when the directory is not in the commit', async () => {
@@ -229,7 +250,7 @@ describe('apply', () => {
     const sha = await sandbox.commit({ 'main.tf': TWO_RESOURCES });
     const outcome = await runInProcess(sandbox, { mode: 'apply', runId: 'run-9', environment: 'ops', sha, planSha256: 'a'.repeat(64) });
     expect(outcome.exitCode).toBe(1);
-    expect((await applyResult('run-9'))!.error).toBe('no saved plan at runs/run-9/ops/tfplan: the plan step did not store one');
+    expect((await applyResult('run-9'))!.error).toBe('no saved plan at runs/run-9/ops/plan/tfplan: the plan step did not store one');
   });
 
   it('fails a stale plan with terraform’s own message', async () => {
@@ -288,40 +309,17 @@ describe('apply', () => {
     expect(await readdir(sandbox.tmpDir)).toEqual([]);
   });
 
-  it('keeps the git token away from logs, artifacts and terraform’s environment', async () => {
-    const token = 'ghs_TopSecretTokenValue1234567890';
-    const sha = await sandbox.commit({
-      'main.tf': `
-resource "terraform_data" "probe" {
-  input = "x"
-  provisioner "local-exec" {
-    command = "echo token=[$TFGATE_GIT_TOKEN]"
-  }
-}
-`,
-    });
-    const env = { ...process.env, TFGATE_GIT_TOKEN: token };
-    await runInProcess(sandbox, { mode: 'plan', runId: 'run-1', environment: 'ops', sha, gitToken: token }, { env });
-    const outcome = await runInProcess(
-      sandbox,
-      { mode: 'apply', runId: 'run-1', environment: 'ops', sha, gitToken: token, planSha256: (await summaryOf('run-1'))!.sha256 },
-      { env },
-    );
-
-    expect(outcome.exitCode).toBe(0);
-    const applyText = (await artifactText(sandbox, 'run-1', 'ops', 'apply.txt'))!;
-    expect(applyText).toContain('(local-exec): token=[]');
-    const encoded = Buffer.from(`x-access-token:${token}`).toString('base64');
-    for (const text of [outcome.stdout, outcome.stderr, applyText, (await artifactText(sandbox, 'run-1', 'ops', 'plan.txt'))!]) {
-      expect(text).not.toContain(token);
-      expect(text).not.toContain(encoded);
-    }
-    // Only the fetch carries the header, and never inside the URL.
-    const withHeader = outcome.spawned.filter((call) => call.args.some((arg) => arg.includes(encoded)));
-    expect(withHeader).toHaveLength(1);
-    expect(withHeader[0]!.args).toContain('fetch');
-    expect(withHeader[0]!.args).toContain(`http.extraHeader=Authorization: Basic ${encoded}`);
-    expect(outcome.spawned.every((call) => !call.args.some((arg) => arg.includes('@') && arg.includes(token)))).toBe(true);
+  it('never reads a pull-request plan: the apply takes the deploy plan build\'s prefix only', async () => {
+    const sha = await sandbox.commit({ 'main.tf': TWO_RESOURCES });
+    // A plan-only build's artifacts land under pr-plan/, where no apply looks.
+    const planned = await runInProcess(sandbox, { mode: 'plan', kind: 'pr-plan', runMode: 'plan_only', runId: 'run-1', environment: 'ops', sha });
+    expect(planned.exitCode).toBe(0);
+    expect(await sandbox.artifacts.get('runs/run-1/ops/pr-plan/tfplan')).toBeDefined();
+    expect(await sandbox.artifacts.get('runs/run-1/ops/plan/tfplan')).toBeUndefined();
+    const sha256 = createHash('sha256').update((await sandbox.artifacts.get('runs/run-1/ops/pr-plan/tfplan'))!).digest('hex');
+    const outcome = await runInProcess(sandbox, { mode: 'apply', runId: 'run-1', environment: 'ops', sha, planSha256: sha256 });
+    expect(outcome.exitCode).toBe(1);
+    expect((await applyResult('run-1'))!.error).toBe('no saved plan at runs/run-1/ops/plan/tfplan: the plan step did not store one');
   });
 });
 
@@ -338,8 +336,8 @@ describe('hostile input', () => {
     ['a directory with .. in the middle', { directory: 'infra/../../x' }, /TFGATE_DIRECTORY must not contain "\.\."/],
     ['an absolute directory', { directory: '/etc' }, /TFGATE_DIRECTORY must be relative/],
     ['a directory with shell characters', { directory: 'infra;id' }, /TFGATE_DIRECTORY must be a relative path/],
-    ['a clone URL that is an option', { cloneUrl: '--upload-pack=touch /tmp/pwned' }, /TFGATE_CLONE_URL must not start with "-"/],
-    ['a clone URL with spaces', { cloneUrl: 'https://example.com/a repo.git' }, /TFGATE_CLONE_URL must not contain spaces/],
+    ['a malformed source sha256', { sourceSha256: 'not-a-digest' }, /TFGATE_SOURCE_SHA256 must be 64/],
+    ['a build uid of root', { buildUid: '0' }, /TFGATE_BUILD_UID\/TFGATE_BUILD_GID must be positive integers/],
     ['an unknown mode', { mode: 'destroy' }, /TFGATE_MODE must be plan or apply/],
     ['an apply without a plan sha256', { mode: 'apply', planSha256: undefined }, /TFGATE_PLAN_SHA256 is missing/],
     ['an apply with a malformed plan sha256', { mode: 'apply', planSha256: 'XYZ' }, /TFGATE_PLAN_SHA256 must be 64/],
@@ -357,6 +355,18 @@ describe('hostile input', () => {
     const result = (await artifactJson<StageResult>(sandbox, 'run-1', 'ops', resultName))!;
     expect(result).toMatchObject({ ok: false, exitCode: 1, step: 'setup' });
     expect(result.error).toMatch(reason);
+  });
+
+  it.each([
+    ['a pull-request plan build planning a deploy run', { mode: 'plan', kind: 'pr-plan' }, /a pr-plan build cannot plan a deploy run/],
+    ['an apply of a plan-only run', { mode: 'apply', kind: 'apply', runMode: 'plan_only' }, /this run is plan-only \(a pull request or drift check\): its plans are never applied/],
+    ['an apply build asked to plan', { mode: 'plan', kind: 'apply' }, /a apply build cannot plan a deploy run \(that is the plan build's job\)/],
+    ['a plan build asked to apply', { mode: 'apply', kind: 'plan' }, /a plan build cannot apply a deploy run \(that is the apply build's job\)/],
+  ])('refuses %s before any process runs', async (_label, overrides, reason) => {
+    const outcome = await runInProcess(sandbox, { runId: 'run-1', environment: 'ops', sha: 'f'.repeat(40), planSha256: 'a'.repeat(64), ...overrides }, { spawn: refusingSpawn });
+    expect(outcome.exitCode).toBe(1);
+    expect(outcome.spawned).toEqual([]);
+    expect(outcome.stderr).toMatch(reason);
   });
 
   it.each([

@@ -155,7 +155,7 @@ describe('GitHub feedback through github.apiUrl (fake GitHub Enterprise)', () =>
     const sha = await pushToFeature(stack, terraformFiles(resources), 'a very large change');
     const run = await finished(stack, await sendPullRequest(stack, 7, sha, 'synchronize'));
     expect(run.status).toBe('succeeded');
-    const planText = await stack.runs.get(run.id).then(() => import('node:fs/promises')).then((fs) => fs.readFile(path.join(stack.dataDir, 'artifacts', 'runs', run.id, 'ops', 'plan.txt'), 'utf8'));
+    const planText = await stack.runs.get(run.id).then(() => import('node:fs/promises')).then((fs) => fs.readFile(path.join(stack.dataDir, 'artifacts', 'runs', run.id, 'ops', 'pr-plan', 'plan.txt'), 'utf8'));
     expect(planText.length).toBeGreaterThan(300_000);
     const body = fake.comments.get(7)![0]!.body;
     expect(body.length).toBeLessThanOrEqual(GITHUB_COMMENT_LIMIT);
@@ -223,6 +223,8 @@ describe('the reconciler in tfgate local without GitHub credentials', () => {
       config: ['repositories:', ...repositoryYaml(dataDir, REPO, ['ops', 'apps'])].join('\n'),
       github: { credentials: null },
       reconcileIntervalMs: 250,
+      // A missed head is first left to its delivery for a second, then run.
+      headGraceSeconds: 1,
     });
   });
 

@@ -182,16 +182,18 @@ describe('7. reserved concurrency', () => {
 });
 
 describe('8. compute per mode, caches, verified terraform', () => {
-  it('moves plans to arm64 Lambda compute, keeps applies on EC2, and plans on EC2 with planCompute: ec2', () => {
-    expect(machine(resources).DefinitionSubstitutions).toMatchObject({ PlanEnvironmentType: 'ARM_LAMBDA_CONTAINER', PlanComputeType: 'BUILD_LAMBDA_2GB' });
-    expect(machine(variant.resources).DefinitionSubstitutions).toMatchObject({ PlanEnvironmentType: 'ARM_CONTAINER', PlanComputeType: 'BUILD_GENERAL1_SMALL' });
-    const plan = definition().States.Plan!.Parameters;
-    expect([plan.EnvironmentTypeOverride, plan.ComputeTypeOverride, plan.ImageOverride]).toEqual(['${PlanEnvironmentType}', '${PlanComputeType}', '${PlanImage}']);
-    // Applies take the project's own compute: never Lambda, whose 15 minutes would end an apply mid-way.
-    const apply = definition().States.Apply!.Parameters;
-    expect(Object.keys(apply).filter((k) => /Type|Image/.test(k))).toEqual([]);
-    for (const [, project] of ofType(resources, 'AWS::CodeBuild::Project')) {
-      expect(project.Properties.Environment).toMatchObject({ Type: 'ARM_CONTAINER', ComputeType: 'BUILD_GENERAL1_SMALL' });
+  it('puts plan and pull-request plan projects on arm64 Lambda compute, applies on EC2, and plans on EC2 with planCompute: ec2', () => {
+    const computeOf = (stack: typeof s.stack, tpl: typeof resources) =>
+      Object.fromEntries(stack.builds.builds.map((b) => [`${b.environment.name}/${b.kind}`, tpl[stack.getLogicalId(b.project.node.defaultChild as never)]!.Properties.Environment]));
+    for (const [key, environment] of Object.entries(computeOf(s.stack, resources))) {
+      expect(environment, key).toMatchObject(key.endsWith('/apply') ? { Type: 'ARM_CONTAINER', ComputeType: 'BUILD_GENERAL1_SMALL' } : { Type: 'ARM_LAMBDA_CONTAINER', ComputeType: 'BUILD_LAMBDA_2GB' });
+    }
+    for (const [key, environment] of Object.entries(computeOf(variant.stack, variant.resources))) {
+      expect(environment, key).toMatchObject({ Type: 'ARM_CONTAINER', ComputeType: 'BUILD_GENERAL1_SMALL' });
+    }
+    // No build's compute is chosen at StartBuild: each project is set up for its own mode.
+    for (const state of ['Plan', 'Apply']) {
+      expect(Object.keys(definition().States[state]!.Parameters).filter((k) => /Type|Image/.test(k)), state).toEqual([]);
     }
   });
 

@@ -39,7 +39,7 @@ describe('the deployed definition runs locally', () => {
   it('is the statemachine file, with exactly the placeholders the stack substitutes', async () => {
     expect(JSON.parse(deployedDefinition)).toEqual(JSON.parse(await readFile(DEFINITION_FILE, 'utf8')));
     expect(placeholders(deployedDefinition)).toEqual(substitutionKeys);
-    expect(substitutionKeys).toEqual(['BuildProjectPrefix', 'NotifierFunctionArn', 'PipelineFunctionArn', 'PlanComputeType', 'PlanEnvironmentType', 'PlanImage']);
+    expect(substitutionKeys).toEqual(['BuildProjectPrefix', 'NotifierFunctionArn', 'PipelineFunctionArn']);
   });
 
   it('takes a push through ops, an approval and apps on the local engine', async () => {

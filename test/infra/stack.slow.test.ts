@@ -205,9 +205,6 @@ describe('state machine', () => {
       PipelineFunctionArn: getAtt(logicalId(s.stack.functions.functions.pipeline)),
       NotifierFunctionArn: getAtt(logicalId(s.stack.functions.functions.notifier)),
       BuildProjectPrefix: s.stack.projectPrefix,
-      PlanEnvironmentType: 'ARM_LAMBDA_CONTAINER',
-      PlanComputeType: 'BUILD_LAMBDA_2GB',
-      PlanImage: 'aws/codebuild/amazonlinux-aarch64-lambda-standard:nodejs22',
     });
     expect(props.StateMachineName).toBe(s.stack.stateMachineName);
   });
@@ -225,12 +222,15 @@ describe('state machine', () => {
       JSON.stringify(getAtt(logicalId(s.stack.functions.functions.pipeline))).replace(/"/g, "'"),
     ]);
     const projectFormats = new Set(tasks.filter((t) => String(t.Resource).includes(':codebuild:')).map((t) => t.Parameters['ProjectName.$']));
-    expect([...projectFormats]).toEqual([`States.Format('${s.stack.projectPrefix}-{}', $.current.environment.name)`]);
+    expect([...projectFormats].sort()).toEqual([
+      `States.Format('${s.stack.projectPrefix}-{}-apply', $.current.environment.name)`,
+      `States.Format('${s.stack.projectPrefix}-{}-{}', $.current.environment.name, $.planBuild)`,
+    ]);
     const projectNames = Object.values(resources)
       .filter((r) => r.Type === 'AWS::CodeBuild::Project')
       .map((r) => r.Properties.Name)
       .sort();
-    expect(projectNames).toEqual([`${s.stack.projectPrefix}-apps`, `${s.stack.projectPrefix}-ops`]);
+    expect(projectNames).toEqual(['apps', 'ops'].flatMap((env) => ['apply', 'plan', 'pr-plan'].map((kind) => `${s.stack.projectPrefix}-${env}-${kind}`)));
   });
 
   it('logs every event without execution data, and traces', () => {
@@ -286,20 +286,29 @@ describe('state machine', () => {
 
 describe('builds', () => {
   const builds = () => s.stack.builds.builds;
-  const project = (env: string) => resources[logicalId(builds().find((b) => b.environment.name === env)!.project)]!.Properties;
+  const build = (env: string, kind = 'apply') => builds().find((b) => b.environment.name === env && b.kind === kind)!;
+  const project = (env: string, kind = 'apply') => resources[logicalId(build(env, kind).project)]!.Properties;
+  const roleOf = (env: string, kind: string) => logicalId(build(env, kind).role.node.defaultChild as CfnElement);
   /** The buildspec as an object; references inside it read {Ref:Id}. */
-  const buildspec = (env: string) => JSON.parse(flat(project(env).Source.BuildSpec)) as Json;
+  const buildspec = (env: string, kind = 'apply') => JSON.parse(flat(project(env, kind).Source.BuildSpec)) as Json;
+  const KINDS = ['plan', 'apply', 'pr-plan'];
 
-  it('has one ARM project per environment, set up for applies on EC2, without a CodeBuild cache', () => {
-    expect(builds().map((b) => b.environment.name).sort()).toEqual(['apps', 'ops']);
+  it('has three ARM projects per environment (plan, apply, pull-request plan), plans on Lambda compute, applies on EC2, no CodeBuild cache (the S3 cache serves both)', () => {
+    expect(builds().map((b) => `${b.environment.name}-${b.kind}`).sort()).toEqual(['apps-apply', 'apps-plan', 'apps-pr-plan', 'ops-apply', 'ops-plan', 'ops-pr-plan']);
     for (const env of ['ops', 'apps']) {
-      const props = project(env);
-      expect(props.Name).toBe(`${s.stack.projectPrefix}-${env}`);
-      expect(props.Environment).toMatchObject({ Type: 'ARM_CONTAINER', ComputeType: 'BUILD_GENERAL1_SMALL', Image: 'aws/codebuild/amazonlinux-aarch64-standard:3.0', PrivilegedMode: false });
-      // Lambda compute has no CodeBuild cache; terraform and providers come from the S3 cache.
-      expect(props.Cache).toEqual({ Type: 'NO_CACHE' });
-      // timeouts: plan 30m, apply 3h in the sample.
-      expect(props.TimeoutInMinutes).toBe(180);
+      for (const kind of KINDS) {
+        const props = project(env, kind);
+        expect(props.Name).toBe(`${s.stack.projectPrefix}-${env}-${kind}`);
+        expect(props.Environment).toMatchObject(
+          kind === 'apply'
+            ? { Type: 'ARM_CONTAINER', ComputeType: 'BUILD_GENERAL1_SMALL', Image: 'aws/codebuild/amazonlinux-aarch64-standard:3.0', PrivilegedMode: false }
+            : { Type: 'ARM_LAMBDA_CONTAINER', ComputeType: 'BUILD_LAMBDA_2GB', PrivilegedMode: false },
+        );
+        expect(props.Cache).toEqual({ Type: 'NO_CACHE' });
+        // timeouts: plan 30m, apply 3h in the sample.
+        expect(props.TimeoutInMinutes).toBe(kind === 'apply' ? 180 : 30);
+        expect(props.Environment.EnvironmentVariables).toContainEqual({ Name: 'TFGATE_BUILD_KIND', Type: 'PLAINTEXT', Value: kind });
+      }
     }
   });
 
@@ -321,47 +330,81 @@ describe('builds', () => {
   });
 
   it('makes terraform assume the environment role while the runner keeps the project role', () => {
-    const spec = buildspec('apps');
+    const spec = buildspec('apps', 'apply');
     const preBuild = (spec.phases.pre_build.commands as string[]).join('\n');
     expect(preBuild).toContain('credential_source = EcsContainer');
     expect(preBuild).toContain('"$TFGATE_ASSUME_ROLE_ARN"');
-    const vars = project('apps').Environment.EnvironmentVariables as Json[];
+    const vars = project('apps', 'apply').Environment.EnvironmentVariables as Json[];
     expect(vars).toContainEqual({ Name: 'TFGATE_ASSUME_ROLE_ARN', Type: 'PLAINTEXT', Value: 'arn:aws:iam::222222222222:role/tfgate-apps' });
     expect(vars).toContainEqual({ Name: 'TFGATE_TERRAFORM', Type: 'PLAINTEXT', Value: '/tmp/tfgate/bin/terraform-as-target' });
+    // The ops plan builds assume the read-only plan role; apps has none, so its plans assume nothing and say so.
+    for (const kind of ['plan', 'pr-plan']) {
+      expect(project('ops', kind).Environment.EnvironmentVariables).toContainEqual({ Name: 'TFGATE_ASSUME_ROLE_ARN', Type: 'PLAINTEXT', Value: 'arn:aws:iam::111111111111:role/tfgate-ops-plan' });
+      const appsVars = project('apps', kind).Environment.EnvironmentVariables as Json[];
+      expect(appsVars.map((v) => v.Name)).not.toContain('TFGATE_ASSUME_ROLE_ARN');
+      expect(appsVars.find((v) => v.Name === 'TFGATE_ROLE_NOTICE')!.Value).toMatch(/no planRoleArn is configured for apps/);
+      expect((buildspec('apps', kind).phases.pre_build.commands as string[]).join('\n')).not.toContain('TFGATE_ASSUME_ROLE_ARN');
+    }
   });
 
-  it('gives the runner its artifacts location, runner asset and terraform as plain variables, and the git token only from Secrets Manager', () => {
-    const vars = project('ops').Environment.EnvironmentVariables as Json[];
-    expect(vars.every((v) => v.Type === 'PLAINTEXT')).toBe(true);
-    expect(vars.map((v) => v.Name).sort()).toEqual(['TFGATE_ARTIFACTS', 'TFGATE_ASSUME_ROLE_ARN', 'TFGATE_CACHE', 'TFGATE_RUNNER_URL', 'TFGATE_TERRAFORM']);
-    expect(vars.find((v) => v.Name === 'TFGATE_CACHE')!.Value).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: logicalId(s.stack.storage.bucket) }, '/cache']] });
-    expect(vars.find((v) => v.Name === 'TFGATE_ARTIFACTS')!.Value).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: logicalId(s.stack.storage.bucket) }, '/artifacts']] });
-    expect(buildspec('ops').env['secrets-manager']).toEqual({ TFGATE_GITHUB_SECRET: `{Ref:${logicalId(s.stack.secrets.github)}}` });
-    const run = buildspec('ops').phases.build.commands[0] as string;
-    // The runner sees the token alone, never the whole secret.
-    expect(run.indexOf('export TFGATE_GIT_TOKEN')).toBeLessThan(run.indexOf('unset TFGATE_GITHUB_SECRET'));
-    expect(run.indexOf('unset TFGATE_GITHUB_SECRET')).toBeLessThan(run.indexOf('exec node'));
+  it('gives the runner its artifacts location, runner asset and terraform as plain variables, and no secret at all', () => {
+    for (const env of ['ops', 'apps']) {
+      for (const kind of KINDS) {
+        const vars = project(env, kind).Environment.EnvironmentVariables as Json[];
+        expect(vars.every((v) => v.Type === 'PLAINTEXT')).toBe(true);
+        expect(vars.find((v) => v.Name === 'TFGATE_CACHE')!.Value).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: logicalId(s.stack.storage.bucket) }, '/cache']] });
+        expect(vars.find((v) => v.Name === 'TFGATE_ARTIFACTS')!.Value).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: logicalId(s.stack.storage.bucket) }, '/artifacts']] });
+        const spec = buildspec(env, kind);
+        expect(spec.env['secrets-manager']).toBeUndefined();
+        expect(JSON.stringify(spec)).not.toMatch(/GITHUB|GIT_TOKEN|secretsmanager|secrets-manager/i);
+      }
+    }
   });
 
-  it('runs each environment with its own role, and neither role can assume the other environment\'s role', () => {
-    const [ops, apps] = ['ops', 'apps'].map((env) => builds().find((b) => b.environment.name === env)!);
-    const opsRole = logicalId(ops!.role.node.defaultChild as CfnElement);
-    const appsRole = logicalId(apps!.role.node.defaultChild as CfnElement);
-    expect(project('ops').ServiceRole).toEqual(getAtt(opsRole));
-    expect(project('apps').ServiceRole).toEqual(getAtt(appsRole));
-    expect(opsRole).not.toBe(appsRole);
-    expect(resourcesAllowed(opsRole, 'sts:AssumeRole')).toEqual(['arn:aws:iam::111111111111:role/tfgate-ops']);
-    expect(resourcesAllowed(appsRole, 'sts:AssumeRole')).toEqual(['arn:aws:iam::222222222222:role/tfgate-apps']);
-    expect(JSON.stringify(resourcesAllowed(opsRole, 's3:PutObject'))).toContain('/artifacts/runs/*/ops/*');
-    expect(JSON.stringify(statementsOf(opsRole))).not.toContain('/apps/');
-    expect(JSON.stringify(statementsOf(appsRole))).not.toContain('/ops/');
-    // No other role in the stack may assume anything.
+  it('runs plan, apply and pull-request plans with different roles; only the apply role may assume roleArn; no build role reads a secret', () => {
+    const roles = ['ops', 'apps'].flatMap((env) => KINDS.map((kind) => roleOf(env, kind)));
+    expect(new Set(roles).size).toBe(6);
+    for (const env of ['ops', 'apps']) {
+      for (const kind of KINDS) expect(project(env, kind).ServiceRole).toEqual(getAtt(roleOf(env, kind)));
+    }
+    expect(resourcesAllowed(roleOf('ops', 'apply'), 'sts:AssumeRole')).toEqual(['arn:aws:iam::111111111111:role/tfgate-ops']);
+    expect(resourcesAllowed(roleOf('apps', 'apply'), 'sts:AssumeRole')).toEqual(['arn:aws:iam::222222222222:role/tfgate-apps']);
+    expect(resourcesAllowed(roleOf('ops', 'plan'), 'sts:AssumeRole')).toEqual(['arn:aws:iam::111111111111:role/tfgate-ops-plan']);
+    expect(resourcesAllowed(roleOf('ops', 'pr-plan'), 'sts:AssumeRole')).toEqual(['arn:aws:iam::111111111111:role/tfgate-ops-plan']);
+    expect(resourcesAllowed(roleOf('apps', 'plan'), 'sts:AssumeRole')).toEqual([]);
+    expect(resourcesAllowed(roleOf('apps', 'pr-plan'), 'sts:AssumeRole')).toEqual([]);
+    // The ops apply role cannot assume the apps role (nor the other way round).
+    expect(JSON.stringify(statementsOf(roleOf('ops', 'apply')))).not.toContain('tfgate-apps');
+    expect(JSON.stringify(statementsOf(roleOf('apps', 'apply')))).not.toContain('tfgate-ops');
+    // Which roles in the whole stack may assume anything, and what: roleArn only by the apply roles.
     const assumers = Object.values(resources)
       .filter((r) => r.Type === 'AWS::IAM::Policy')
       .filter((r) => (r.Properties.PolicyDocument.Statement as Statement[]).some((st) => list(st.Action).some((a) => a.startsWith('sts:'))))
       .map((r) => (r.Properties.Roles as Json[])[0]!.Ref)
       .sort();
-    expect(assumers).toEqual([appsRole, opsRole].sort());
+    expect(assumers).toEqual([roleOf('apps', 'apply'), roleOf('ops', 'apply'), roleOf('ops', 'plan'), roleOf('ops', 'pr-plan')].sort());
+    for (const role of roles) {
+      expect(statementsOf(role).flatMap((st) => list(st.Action)).filter((a) => a.startsWith('secretsmanager:') || a === '*')).toEqual([]);
+    }
+  });
+
+  it("limits each build role's S3 writes to its own mode's prefix; only the apply role reads the deploy plan", () => {
+    const bucket = `{${logicalId(s.stack.storage.bucket)}.Arn}`;
+    for (const env of ['ops', 'apps']) {
+      for (const kind of KINDS) {
+        const writes = ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject', 's3:*'].flatMap((action) => resourcesAllowed(roleOf(env, kind), action).map(flat));
+        expect([...new Set(writes)]).toEqual([`${bucket}/artifacts/runs/*/${env}/${kind}/*`]);
+        const reads = resourcesAllowed(roleOf(env, kind), 's3:GetObject').map(flat).filter((arn) => arn.startsWith(bucket)).sort();
+        const expected = [`${bucket}/artifacts/runs/*/${env}/${kind}/*`, `${bucket}/artifacts/sources/*`, ...(kind === 'apply' ? [`${bucket}/artifacts/runs/*/${env}/plan/*`] : [])].sort();
+        expect(reads).toEqual(expected);
+      }
+    }
+    // Sources are written by the pipeline function alone.
+    const sourceWriters = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::IAM::Policy')
+      .filter((r) => (r.Properties.PolicyDocument.Statement as Statement[]).some((st) => list(st.Action).includes('s3:PutObject') && list(st.Resource).some((res) => flat(res).includes('/artifacts/sources/'))))
+      .map((r) => (r.Properties.Roles as Json[])[0]!.Ref);
+    expect(sourceWriters).toEqual([logicalId(s.stack.functions.roles.pipeline.node.defaultChild as CfnElement)]);
   });
 });
 
@@ -498,7 +541,7 @@ describe('schedules, alarms and outputs', () => {
     expect(outputs.WebhookUrl.Value).toEqual({ 'Fn::Join': ['', [getAtt(logicalId(s.stack.functions.urls.webhook), 'FunctionUrl'), 'webhook']] });
     expect(outputs.ApprovalsUrl.Value).toEqual(getAtt(logicalId(s.stack.functions.urls.approvals), 'FunctionUrl'));
     expect(outputs.StateMachineArn.Value).toEqual({ Ref: logicalId(s.stack.pipeline.stateMachine) });
-    for (const key of ['WebhookSecretName', 'GithubSecretName', 'SlackSecretName', 'BuildRoleArnOps', 'BuildRoleArnApps']) expect(outputs[key], key).toBeDefined();
+    for (const key of ['WebhookSecretName', 'GithubSecretName', 'SlackSecretName', 'BuildRoleArnOpsApply', 'BuildRoleArnOpsPlan', 'BuildRoleArnOpsPullRequestPlan', 'BuildRoleArnAppsApply']) expect(outputs[key], key).toBeDefined();
   });
 });
 

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { STAGE_ARTIFACTS, stageArtifactKey } from '../../lambdas/core/domain/plan-summary.js';
@@ -34,8 +34,12 @@ function instantBuilds(artifactsDir: () => string): (real: LocalCodeBuild) => Lo
   return () => async (params) => {
     const env = Object.fromEntries((params.EnvironmentVariablesOverride ?? []).map((v) => [v.Name, v.Value]));
     const artifacts = new FsArtifactStore(artifactsDir());
-    const summary = { add: 0, change: 0, destroy: 0, replace: 0, hasChanges: false, sha256: '0'.repeat(64), addresses: { create: [], update: [], delete: [], replace: [] } };
-    await artifacts.put(stageArtifactKey(env.TFGATE_RUN_ID!, env.TFGATE_ENVIRONMENT!, STAGE_ARTIFACTS.summary), JSON.stringify(summary));
+    // The pipeline computes the plan's sha256 from the stored plan file, so one is stored too.
+    const planFile = Buffer.from(`empty plan for ${env.TFGATE_RUN_ID}`);
+    const sha256 = createHash('sha256').update(planFile).digest('hex');
+    const summary = { add: 0, change: 0, destroy: 0, replace: 0, hasChanges: false, sha256, addresses: { create: [], update: [], delete: [], replace: [] } };
+    await artifacts.put(stageArtifactKey(env.TFGATE_RUN_ID!, env.TFGATE_ENVIRONMENT!, STAGE_ARTIFACTS.planFile, 'plan'), planFile);
+    await artifacts.put(stageArtifactKey(env.TFGATE_RUN_ID!, env.TFGATE_ENVIRONMENT!, STAGE_ARTIFACTS.summary, 'plan'), JSON.stringify(summary));
     return { Id: `${params.ProjectName}:instant`, BuildStatus: 'SUCCEEDED' };
   };
 }
@@ -90,7 +94,7 @@ const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
 describe('webhook load', () => {
   it('1,000 deliveries: one run per valid delivery, none for repeats, 401 for bad signatures, bounded memory', async () => {
     let dataDir = '';
-    stack = await startTestStack({ config: config(), webhookSecret: SECRET, intercept: { codeBuild: instantBuilds(() => path.join(dataDir, 'artifacts')) } });
+    stack = await startTestStack({ config: config(), webhookSecret: SECRET, intercept: { codeBuild: instantBuilds(() => path.join(dataDir, 'artifacts')), sources: () => ({ archive: async () => Buffer.from('no source: builds are instant') }) } });
     dataDir = stack.dataDir;
     const deliveries = plan(new Prng(424_242));
     const counts = { valid: 0, duplicate: 0, 'bad-signature': 0 };

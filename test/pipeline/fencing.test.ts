@@ -49,7 +49,7 @@ describe('a freed lock fences its old holder', () => {
     expect(ended.error).toContain(`fencing number ${granted!.fence}`);
     expect(ended.stages.find((s) => s.environment === 'apps')?.status).toBe('failed');
     // No apply build ran for apps.
-    await expect(access(`${stack.dataDir}/artifacts/${stageArtifactKey(run.id, 'apps', STAGE_ARTIFACTS.applyResult)}`)).rejects.toThrow();
+    await expect(access(`${stack.dataDir}/artifacts/${stageArtifactKey(run.id, 'apps', STAGE_ARTIFACTS.applyResult, 'apply')}`)).rejects.toThrow();
     expect(await stack.stores.locks.get(lockKeyFor(REPOSITORY, 'apps'))).toBeUndefined();
 
     // The next push gets a new, larger fencing number and goes through.

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,6 +60,8 @@ describe('tfgate local killed during a run', () => {
     dirs.push(dir);
     const config = path.join(dir, 'tfgate.yaml');
     await writeFile(config, configYaml({ approval: false }));
+    // Builds run terraform as nobody (these tests run as root): the wrapper must be reachable.
+    await chmod(dir, 0o755);
     const terraform = await slowTerraform(dir, 1500);
     const args = ['--data', path.join(dir, 'data'), '--config', config, '--terraform', terraform];
 

@@ -25,9 +25,9 @@ describe('DynamoDeliveryStore', () => {
 
   it('remembers the run a delivery started', async () => {
     await dynamo.stores.deliveries.claim('delivery-run', at);
-    expect(await dynamo.stores.deliveries.get('delivery-run')).toEqual({ deliveryId: 'delivery-run' });
+    expect(await dynamo.stores.deliveries.get('delivery-run')).toEqual({ deliveryId: 'delivery-run', claimedAt: expect.any(String) });
     await dynamo.stores.deliveries.attachRun('delivery-run', 'run-7');
-    expect(await dynamo.stores.deliveries.get('delivery-run')).toEqual({ deliveryId: 'delivery-run', runId: 'run-7' });
+    expect(await dynamo.stores.deliveries.get('delivery-run')).toEqual({ deliveryId: 'delivery-run', runId: 'run-7', claimedAt: expect.any(String) });
     expect(await dynamo.stores.deliveries.get('never-seen')).toBeUndefined();
     await expect(dynamo.stores.deliveries.attachRun('never-seen', 'run-8')).rejects.toBeInstanceOf(NotFoundError);
   });

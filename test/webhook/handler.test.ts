@@ -3,6 +3,7 @@ import { EnvironmentLocks } from '../../lambdas/core/domain/locks.js';
 import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
 import type { HttpHandler, HttpResponse } from '../../lambdas/core/http.js';
 import { createWebhookHandler } from '../../lambdas/webhook/handler.js';
+import { ALREADY_DEPLOYED, headClaimKey } from '../../lambdas/webhook/intake.js';
 import { startDynalite, type TestDynamo } from '../support/dynalite.js';
 import { RecordingCallbacks, RecordingLogger, RecordingStarter } from './fakes.js';
 import {
@@ -58,6 +59,39 @@ afterEach(async () => {
   await dynamo.close();
 });
 
+describe('POST /webhook: one deploy run per commit', () => {
+  it('starts exactly one run for the same signed push body delivered under five new delivery ids', async () => {
+    const payload = JSON.stringify(pushToMaster());
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        const response = await handle(webhookRequest('push', JSON.parse(payload), { deliveryId: newDeliveryId() }));
+        return { status: response.status, body: body(response) };
+      }),
+    );
+    const started = answers.filter((answer) => !('ignored' in answer.body));
+    expect(started).toHaveLength(1);
+    expect(starter.started).toHaveLength(1);
+    const runId = started[0]!.body.runId;
+    for (const answer of answers.filter((a) => 'ignored' in a.body)) {
+      expect(answer.status).toBe(202);
+      expect(answer.body.ignored).toBe(ALREADY_DEPLOYED);
+      // A twin arriving while the first is still being started may not learn its id yet.
+      if (answer.body.runId !== undefined) expect(answer.body.runId).toBe(runId);
+    }
+    expect((await dynamo.stores.runs.list()).filter((run) => run.sha === MASTER_SHA)).toHaveLength(1);
+    expect(await queued('ops')).toEqual([runId]);
+    // Once started, a replay answers which run it was.
+    const late = await handle(webhookRequest('push', JSON.parse(payload), { deliveryId: newDeliveryId() }));
+    expect(body(late)).toEqual({ ignored: ALREADY_DEPLOYED, runId });
+  });
+
+  it('still plans every pull request update of the same commit, and a push of another commit runs', async () => {
+    expect(body(await handle(webhookRequest('push', pushToMaster()))).runId).toBeDefined();
+    expect(body(await handle(webhookRequest('push', Object.assign(pushToMaster(), { after: 'c'.repeat(40) })))).runId).toBeDefined();
+    expect(starter.started).toHaveLength(2);
+  });
+});
+
 describe('POST /webhook: events', () => {
   it('answers ping with 200 and the zen', async () => {
     const response = await handle(webhookRequest('ping', ping()));
@@ -100,7 +134,7 @@ describe('POST /webhook: events', () => {
           repository: REPOSITORY,
           sha: MASTER_SHA,
           sequence: 1,
-          cloneUrl: 'https://github.com/Codertocat/Hello-World.git',
+          planBuild: 'plan',
           directory: 'infra',
           environments: [
             { name: 'ops', requiresApproval: false, approvalTimeoutSeconds: 0 },
@@ -120,20 +154,21 @@ describe('POST /webhook: events', () => {
     ]);
     expect(await queued('ops')).toEqual([runId]);
     expect(await queued('apps')).toEqual([runId]);
-    expect(await dynamo.stores.deliveries.get(deliveryId)).toEqual({ deliveryId, runId });
+    expect(await dynamo.stores.deliveries.get(deliveryId)).toMatchObject({ deliveryId, runId });
   });
 
   it('numbers pushes in the order they arrive and queues them in that order', async () => {
     const first = body(await handle(webhookRequest('push', pushToMaster()))).runId as string;
-    const second = body(await handle(webhookRequest('push', pushToMaster()))).runId as string;
+    const second = body(await handle(webhookRequest('push', Object.assign(pushToMaster(), { after: 'b'.repeat(40) })))).runId as string;
     expect((await dynamo.stores.runs.get(second))!.sequence).toBe(2);
     expect(await queued('ops')).toEqual([first, second]);
   });
 
-  it('uses the configured clone URL over the event one', async () => {
-    handle = build({ config: testConfig(`repositories:\n  - name: ${REPOSITORY}\n    branch: master\n    cloneUrl: /srv/git/hello.git\n`) });
-    expect((await handle(webhookRequest('push', pushToMaster()))).status).toBe(202);
-    expect(starter.started[0]!.input.cloneUrl).toBe('/srv/git/hello.git');
+  it('never hands a payload URL to the pipeline: the source is fetched from the configuration', async () => {
+    const payload = pushToMaster();
+    payload.repository.clone_url = 'https://evil.example/other.git';
+    expect((await handle(webhookRequest('push', payload))).status).toBe(202);
+    expect(JSON.stringify(starter.started[0]!.input)).not.toContain('evil.example');
   });
 
   it.each([
@@ -350,6 +385,8 @@ describe('POST /webhook: deliveries', () => {
     const deliveryId = newDeliveryId();
     const first = body(await handle(webhookRequest('push', pushToMaster(), { deliveryId }))).runId as string;
     await dynamo.stores.deliveries.release(deliveryId);
+    // The commit's own claim gone too: only the execution name is left to refuse the twin.
+    await dynamo.stores.deliveries.release(headClaimKey(REPOSITORY, 'refs/heads/master', MASTER_SHA));
 
     const again = await handle(webhookRequest('push', pushToMaster(), { deliveryId }));
     expect(again.status).toBe(202);

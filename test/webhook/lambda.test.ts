@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -186,7 +187,8 @@ describe('webhook secrets from Secrets Manager', () => {
 describe('Step Functions outcomes', () => {
   it('answers a twin execution as a duplicate delivery', async () => {
     sfn.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
-    const result = await lambda()(functionUrlEvent('push', pushToMaster()));
+    // A commit no run has claimed yet: only the execution name refuses the twin.
+    const result = await lambda()(functionUrlEvent('push', Object.assign(pushToMaster(), { after: randomBytes(20).toString('hex') })));
     expect(result.statusCode).toBe(202);
     expect(JSON.parse(result.body)).toEqual({ ignored: 'duplicate delivery' });
   });
@@ -194,7 +196,7 @@ describe('Step Functions outcomes', () => {
   it('answers 500 and releases the delivery when StartExecution fails', async () => {
     sfn.on(StartExecutionCommand).rejects(new StateMachineDoesNotExist({ message: 'State Machine Does Not Exist', $metadata: {} }));
     const deliveryId = newDeliveryId();
-    const result = await lambda()(functionUrlEvent('push', pushToMaster(), { deliveryId }));
+    const result = await lambda()(functionUrlEvent('push', Object.assign(pushToMaster(), { after: randomBytes(20).toString('hex') }), { deliveryId }));
     expect(result.statusCode).toBe(500);
     const { runId } = JSON.parse(result.body) as { runId: string };
     expect((await dynamo.stores.runs.get(runId))?.status).toBe('failed');

@@ -25,7 +25,6 @@ describe('routing', () => {
       pusher: '21031067+Codertocat@users.noreply.github.com',
       author: { name: 'Codertocat', email: '21031067+Codertocat@users.noreply.github.com', login: 'Codertocat' },
       message: 'Initial commit',
-      cloneUrl: 'https://github.com/Codertocat/Hello-World.git',
     });
     expect(decision.repository.name).toBe('Codertocat/Hello-World');
   });
@@ -48,7 +47,8 @@ describe('routing', () => {
 `);
     const decision = asRun(routeEvent('push', pushToMaster(), custom));
     expect(decision.repository.name).toBe('codertocat/hello-world');
-    expect(decision.cloneUrl).toBe('/srv/git/hello.git');
+    expect(decision.repository.cloneUrl).toBe('/srv/git/hello.git');
+    expect(JSON.stringify(decision)).not.toContain('github.com/Codertocat');
   });
 
   it('ignores pushes to other branches, tags and branch deletions with the reason', () => {
@@ -117,7 +117,6 @@ describe('routing', () => {
       ['push', 'no repository', (p) => delete p.repository, /repository: expected object/],
       ['push', 'a repository name with a path', (p) => (p.repository.full_name = 'Codertocat/../Hello-World/x'), /repository.full_name: must be owner\/name/],
       ['push', 'no pusher', (p) => delete p.pusher, /pusher: expected object/],
-      ['push', 'a clone URL that is an option', (p) => (p.repository.clone_url = '--upload-pack=touch /tmp/x'), /repository.clone_url: must be an http\(s\) URL/],
       ['pull_request', 'a bad head sha', (p) => (p.pull_request.head.sha = 'HEAD~1'), /pull_request.head.sha: must be a 40-character/],
       ['pull_request', 'a negative number', (p) => (p.number = -2), /number/],
       ['pull_request', 'a sender without login', (p) => (p.sender = {}), /sender.login: expected string/],
@@ -130,12 +129,25 @@ describe('routing', () => {
       if (decision.kind === 'malformed') expect(decision.problem).toMatch(problem);
     });
 
+    it.each([['--upload-pack=touch /tmp/x'], ['http://169.254.169.254/x.git'], [42]])('ignores the payload clone URL %j: nothing is ever fetched from it', (cloneUrl) => {
+      const payload = pushToMaster();
+      payload.repository.clone_url = cloneUrl;
+      const decision = asRun(routeEvent('push', payload, config));
+      expect(JSON.stringify(decision)).not.toContain(String(cloneUrl));
+    });
+
     it('never echoes the offending value', () => {
       const payload = pushToMaster();
       payload.after = 'SECRET-LOOKING-VALUE';
       const decision = routeEvent('push', payload, config);
       expect(JSON.stringify(decision)).not.toContain('SECRET-LOOKING-VALUE');
     });
+  });
+
+  it('ignores pull requests of a repository with pullRequests.plan: false, and plans them by default', () => {
+    const off = testConfig(`repositories:\n  - name: Codertocat/Hello-World\n    branch: master\n    pullRequests: { plan: false }\n`);
+    expect(routeEvent('pull_request', pullRequest('opened'), off)).toMatchObject({ kind: 'ignored', reason: 'pull request plans are off for this repository (pullRequests.plan: false)' });
+    expect(routeEvent('pull_request', pullRequest('opened'), config)).toMatchObject({ kind: 'run', mode: 'plan_only' });
   });
 
   it('keeps long commit messages to a bounded size', () => {

@@ -24,7 +24,7 @@ const input: PipelineInput = {
   repository: 'acme/infrastructure',
   sha: 'a'.repeat(40),
   sequence: 3,
-  cloneUrl: 'https://github.com/acme/infrastructure.git',
+  planBuild: 'plan',
   directory: '.',
   environments: [{ name: 'ops', requiresApproval: false, approvalTimeoutSeconds: 0 }],
   environmentCount: 1,

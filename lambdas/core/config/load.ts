@@ -14,6 +14,8 @@ export interface EnvironmentConfig {
   name: string;
   approval?: ApprovalPolicy;
   roleArn?: string;
+  /** AWS: the read-only role plan builds assume; without it plan builds assume no role. */
+  planRoleArn?: string;
 }
 
 export interface RepositoryConfig {
@@ -21,6 +23,8 @@ export interface RepositoryConfig {
   branch: string;
   directory: string;
   cloneUrl?: string;
+  /** Absent means `{ plan: true }`: same-repository pull requests are planned (read-only). */
+  pullRequests?: { plan: boolean };
   environments: EnvironmentConfig[];
   drift?: { schedule: string; intervalSeconds: number };
 }
@@ -141,6 +145,7 @@ function toConfig(raw: RawConfig): TfgateConfig {
       branch: repo.branch,
       directory: repo.directory,
       ...(repo.cloneUrl !== undefined ? { cloneUrl: repo.cloneUrl } : {}),
+      ...(repo.pullRequests !== undefined ? { pullRequests: { plan: repo.pullRequests.plan } } : {}),
       environments: repo.environments.map((env) => ({
         name: env.name,
         ...(env.approval
@@ -153,6 +158,7 @@ function toConfig(raw: RawConfig): TfgateConfig {
             }
           : {}),
         ...(env.roleArn !== undefined ? { roleArn: env.roleArn } : {}),
+        ...(env.planRoleArn !== undefined ? { planRoleArn: env.planRoleArn } : {}),
       })),
       ...(repo.drift ? { drift: { schedule: repo.drift.schedule, intervalSeconds: rateSeconds(repo.drift.schedule) } } : {}),
     })),
@@ -175,4 +181,4 @@ function rateSeconds(schedule: string): number {
 }
 
 // Lives beside the resolved-config decoder, so the functions can look repositories up without this module's YAML parser.
-export { findRepository } from './resolved.js';
+export { findRepository, plansPullRequests } from './resolved.js';

@@ -25,6 +25,7 @@ const environment = z.strictObject({
     }),
   ),
   roleArn: z.optional(matching(ROLE_ARN, 'must be an IAM role ARN')),
+  planRoleArn: z.optional(matching(ROLE_ARN, 'must be an IAM role ARN')),
 });
 
 const repository = z.strictObject({
@@ -32,6 +33,7 @@ const repository = z.strictObject({
   branch: matching(BRANCH_NAME, 'must be a plain branch name'),
   directory: matching(DIRECTORY, 'must be a relative path inside the repository'),
   cloneUrl: z.optional(z.string().check(z.refine(isSafeCloneUrl, 'must be a URL or path without spaces'))),
+  pullRequests: z.optional(z.strictObject({ plan: z.boolean() })),
   environments: z.array(environment).check(
     z.minLength(1),
     z.refine((list) => new Set(list.map((env) => env.name)).size === list.length, 'lists an environment twice'),
@@ -98,4 +100,9 @@ export function decodeResolvedConfig(text: string, source = 'CONFIG'): TfgateCon
 export function findRepository(config: TfgateConfig, fullName: string): RepositoryConfig | undefined {
   const wanted = fullName.toLowerCase();
   return config.repositories.find((repo) => repo.name.toLowerCase() === wanted);
+}
+
+/** Pull requests are planned unless the repository says `pullRequests: { plan: false }`. */
+export function plansPullRequests(repository: RepositoryConfig): boolean {
+  return repository.pullRequests?.plan ?? true;
 }

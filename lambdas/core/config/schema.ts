@@ -32,6 +32,10 @@ const environmentSchema = z.strictObject({
     .string()
     .regex(ROLE_ARN, 'must be an IAM role ARN')
     .optional(),
+  planRoleArn: z
+    .string()
+    .regex(ROLE_ARN, 'must be an IAM role ARN (a read-only role for plans)')
+    .optional(),
 });
 
 const repositorySchema = z
@@ -44,6 +48,7 @@ const repositorySchema = z
       .min(1)
       .refine(isSafeCloneUrl, 'must be a URL or path without spaces')
       .optional(),
+    pullRequests: z.strictObject({ plan: z.boolean().default(true) }).optional(),
     environments: z
       .array(environmentSchema)
       .min(1)

@@ -7,6 +7,7 @@
  * are retried a few times, and a failure that remains leaves one note on the run. A run never fails
  * or waits because GitHub is slow, rate-limited or down.
  */
+import { planBuildKind } from './builds.js';
 import { renderSummaryLine, STAGE_ARTIFACTS, stageArtifactKey } from './plan-summary.js';
 import { PLAN_COMMENT_MARKER, renderPlanComment, renderPlanningComment } from './pr-comment.js';
 import { ObservedRunStore, type RunChange } from './observed-run-store.js';
@@ -269,7 +270,7 @@ export class FeedbackRunStore extends ObservedRunStore {
     const texts: Record<string, string | undefined> = {};
     for (const stage of run.stages) {
       if (!stage.plan) continue;
-      const body = await this.options.artifacts.get(stageArtifactKey(run.id, stage.environment, STAGE_ARTIFACTS.planText)).catch(() => undefined);
+      const body = await this.options.artifacts.get(stageArtifactKey(run.id, stage.environment, STAGE_ARTIFACTS.planText, planBuildKind(run.mode))).catch(() => undefined);
       texts[stage.environment] = body?.toString('utf8');
     }
     return texts;

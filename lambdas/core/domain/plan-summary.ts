@@ -5,6 +5,7 @@
  * treated as hostile: any shape this code does not understand is refused with a clear error rather
  * than summarised wrongly, because people approve applies on the strength of these numbers.
  */
+import { isBuildKind, type BuildKind } from './builds.js';
 import { TfgateError } from './errors.js';
 import type { PlanSummary } from './run.js';
 
@@ -210,12 +211,17 @@ export type StageArtifactName = (typeof STAGE_ARTIFACTS)[keyof typeof STAGE_ARTI
 // Both values become path segments (and S3 key segments): nothing with path meaning may pass.
 const SAFE_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
-export function stageArtifactKey(runId: string, environment: string, name: StageArtifactName): string {
+/**
+ * `runs/<run>/<environment>/<kind>/<name>`: each kind of build writes only under its own prefix (in AWS
+ * its role allows nothing else), so a pull-request plan can never write where a deploy run reads.
+ */
+export function stageArtifactKey(runId: string, environment: string, name: StageArtifactName, kind: BuildKind): string {
+  if (!isBuildKind(kind)) throw new TfgateError(`unknown build kind for an artifact key: ${JSON.stringify(kind)}`);
   if (!SAFE_SEGMENT.test(runId) || runId.includes('..')) throw new TfgateError(`unsafe run id for an artifact key: ${JSON.stringify(runId)}`);
   if (!SAFE_SEGMENT.test(environment) || environment.includes('..')) {
     throw new TfgateError(`unsafe environment name for an artifact key: ${JSON.stringify(environment)}`);
   }
-  return `runs/${runId}/${environment}/${name}`;
+  return `runs/${runId}/${environment}/${kind}/${name}`;
 }
 
 /** What plan-result.json and apply-result.json hold. */

@@ -46,7 +46,7 @@ export interface DeliveryStore {
   claim(deliveryId: string, at: Date): Promise<boolean>;
   /** Remembers which run a delivery started (shown to a repeated delivery). */
   attachRun(deliveryId: string, runId: string): Promise<void>;
-  get(deliveryId: string): Promise<{ deliveryId: string; runId?: string } | undefined>;
+  get(deliveryId: string): Promise<{ deliveryId: string; runId?: string; claimedAt?: string } | undefined>;
   /** Forgets a claim whose run could not be started, so a redelivery can try again. */
   release(deliveryId: string): Promise<void>;
 }
@@ -222,7 +222,8 @@ export interface PipelineInput {
   repository: string;
   sha: string;
   sequence: number;
-  cloneUrl: string;
+  /** The CodeBuild project kind the Plan task uses: `plan` for deploy runs, `pr-plan` for plan-only runs. */
+  planBuild: 'plan' | 'pr-plan';
   directory: string;
   environments: PipelineEnvironment[];
   environmentCount: number;
@@ -249,7 +250,16 @@ export interface BuildTimeouts {
   taskTimeoutSeconds: number;
 }
 
-// ---------------------------------------------------------------- artifacts, notifications, VCS
+// ---------------------------------------------------------------- artifacts, sources, notifications, VCS
+
+/**
+ * Fetches one commit of a configured repository as a gzipped tar archive with a single top-level
+ * directory (GitHub's archive API in AWS, `git archive` of the configured location locally). The
+ * location comes from the configuration only; builds receive the archive, never a URL or a token.
+ */
+export interface SourceArchiver {
+  archive(repository: string, sha: string): Promise<Buffer>;
+}
 
 export interface ArtifactStore {
   put(key: string, body: Buffer | string, contentType?: string): Promise<void>;

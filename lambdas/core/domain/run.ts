@@ -84,6 +84,9 @@ export interface Run {
   sequence: number;
   executionName: string;
   deliveryId?: string;
+  /** A deliberate re-run (`tfgate rerun`, POST /runs/{id}/rerun): the run it repeats and who asked for it. */
+  rerunOf?: string;
+  requestedBy?: string;
   /** Set when the run was superseded by a newer push or freed by `tfgate unlock`. */
   notes?: string[];
   stages: Stage[];

@@ -51,13 +51,14 @@ export class DynamoDeliveryStore implements DeliveryStore {
     });
   }
 
-  async get(deliveryId: string): Promise<{ deliveryId: string; runId?: string } | undefined> {
+  async get(deliveryId: string): Promise<{ deliveryId: string; runId?: string; claimedAt?: string } | undefined> {
     const result = await storeCall('GetItem(delivery)', () =>
       this.client.send(new GetCommand({ TableName: this.tableName, Key: { id: deliveryId }, ConsistentRead: true })),
     );
     if (!result.Item) return undefined;
     const runId = result.Item.runId;
-    return typeof runId === 'string' ? { deliveryId, runId } : { deliveryId };
+    const claimedAt = result.Item.claimedAt;
+    return { deliveryId, ...(typeof runId === 'string' ? { runId } : {}), ...(typeof claimedAt === 'string' ? { claimedAt } : {}) };
   }
 
   async release(deliveryId: string): Promise<void> {

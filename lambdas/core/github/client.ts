@@ -23,13 +23,17 @@ export class GitHubApiError extends TfgateError implements RetryHint {
 
 export interface GitHubClientOptions {
   apiUrl: string;
-  credentials: GitHubCredentials;
+  /** Without credentials the client is anonymous (public repositories' archives only). */
+  credentials: GitHubCredentials | undefined;
   /** One request may take this long before it counts as failed (and retryable). */
   requestTimeoutMs?: number;
   userAgent?: string;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+/** A repository archive can take a while; 10 s is for small API calls. */
+const ARCHIVE_TIMEOUT_MS = 120_000;
+const MAX_ARCHIVE_BYTES = 512 * 1024 * 1024;
 const COMMENTS_PER_PAGE = 100;
 
 type Repo = { owner: string; repo: string };
@@ -52,7 +56,8 @@ export class GitHubClient implements VcsClient {
   constructor(private readonly options: GitHubClientOptions) {
     this.baseUrl = options.apiUrl.replace(/\/+$/, '');
     this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.shared = options.credentials.kind === 'token' ? this.octokit(options.credentials.token) : undefined;
+    const credentials = options.credentials;
+    this.shared = credentials === undefined ? this.octokit(undefined) : credentials.kind === 'token' ? this.octokit(credentials.token) : undefined;
   }
 
   async setCommitStatus(repository: string, sha: string, status: { context: string; state: CommitState; description: string; targetUrl?: string }): Promise<void> {
@@ -106,6 +111,25 @@ export class GitHubClient implements VcsClient {
     }
   }
 
+  /**
+   * The commit as a gzipped tarball (one top-level directory), from GitHub's archive API at the exact
+   * sha. GitHub answers with a redirect to codeload; fetch drops the Authorization header when it
+   * follows a redirect to another origin, so the credential only ever goes to the API host.
+   */
+  async downloadTarball(repository: string, sha: string): Promise<Buffer> {
+    if (!/^[0-9a-f]{40}$/.test(sha)) throw new GitHubApiError(`not a commit id: ${JSON.stringify(sha)}`, undefined, false);
+    const { owner, repo } = splitRepository(repository);
+    const octokit = await this.forRepository(repository);
+    const response = await call('download the commit archive', () =>
+      octokit.request('GET /repos/{owner}/{repo}/tarball/{ref}', { owner, repo, ref: sha }),
+    );
+    const data = response.data as unknown;
+    const bytes = data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.isBuffer(data) ? data : typeof data === 'string' ? Buffer.from(data, 'binary') : undefined;
+    if (!bytes) throw new GitHubApiError('GitHub API: the commit archive came back in an unexpected form', undefined, false);
+    if (bytes.length > MAX_ARCHIVE_BYTES) throw new GitHubApiError(`GitHub API: the commit archive is larger than ${MAX_ARCHIVE_BYTES} bytes`, undefined, false);
+    return bytes;
+  }
+
   private octokit(auth: string | undefined, app?: { appId: string; privateKey: string; installationId?: number }): Octokit {
     return new Octokit({
       baseUrl: this.baseUrl,
@@ -116,14 +140,17 @@ export class GitHubClient implements VcsClient {
     });
   }
 
-  private readonly timedFetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> =>
-    fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(this.timeoutMs)]) : AbortSignal.timeout(this.timeoutMs) });
+  private readonly timedFetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const url = input instanceof Request ? input.url : String(input);
+    const limit = url.includes('/tarball/') ? ARCHIVE_TIMEOUT_MS : this.timeoutMs;
+    return fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(limit)]) : AbortSignal.timeout(limit) });
+  };
 
   /** A GitHub App acts through the installation on the repository's owner; found once, then reused. */
   private forRepository(repository: string): Promise<Octokit> {
     if (this.shared) return Promise.resolve(this.shared);
     const credentials = this.options.credentials;
-    if (credentials.kind !== 'app') throw new Error('unreachable: token credentials use the shared client');
+    if (credentials?.kind !== 'app') throw new Error('unreachable: token and anonymous clients are shared');
     const key = repository.toLowerCase();
     let found = this.installations.get(key);
     if (!found) {

@@ -1,5 +1,8 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { VcsClient } from '../domain/ports.js';
+import type { TfgateConfig } from '../config/load.js';
+import type { SourceArchiver, VcsClient } from '../domain/ports.js';
+import { GitHubSourceArchiver } from './archiver.js';
+import { GitHubClient } from './client.js';
 import { GitHubCredentialsError, parseGitHubSecret, type GitHubCredentials } from './credentials.js';
 import { DeferredVcsClient } from './deferred.js';
 import { createVcsClient, GITHUB_FEEDBACK_OFF } from './index.js';
@@ -60,4 +63,25 @@ export function lambdaVcsClient(options: {
       log: options.log,
     }),
   );
+}
+
+/**
+ * The pipeline function's source archiver: the GitHub client (token, App, or anonymous for public
+ * repositories) is built on first use from the GitHub secret, which only functions may read.
+ */
+export function lambdaSourceArchiver(options: {
+  config: TfgateConfig;
+  secretId: string | undefined;
+  secretsManager?: SecretsManagerClient;
+}): SourceArchiver {
+  let pending: Promise<GitHubClient> | undefined;
+  const client = () => {
+    pending ??= (async () => {
+      const credentials = options.secretId ? await credentialsFromSecret(options.secretsManager ?? new SecretsManagerClient({}), options.secretId) : undefined;
+      return new GitHubClient({ apiUrl: options.config.github.apiUrl, credentials });
+    })();
+    pending.catch(() => (pending = undefined));
+    return pending;
+  };
+  return new GitHubSourceArchiver(options.config, client);
 }

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { packageFile, RUNNING_FROM_SOURCE } from '../package-files.js';
 import { BUILD_MARKER_VARIABLE, openBuildSlot } from './build-reaper.js';
 import type { BuildController, StageBuildQuery } from '../domain/ports.js';
+import { buildKindOfProject } from '../domain/builds.js';
 import type { CodeBuildStartParams, LocalBuild, LocalCodeBuild } from './engine.js';
 
 /**
@@ -90,6 +91,8 @@ export interface LocalCodeBuildOptions {
   registry?: LocalBuildRegistry;
   /** Test speed-up: the length of one of `TimeoutInMinutesOverride`'s minutes, in milliseconds. */
   minuteMs?: number;
+  /** Local mode under root: builds' tar and terraform run as this unprivileged account. */
+  buildUser?: { uid: number; gid: number };
   /** Receives each output line as it happens (live progress). */
   onOutput?: (build: { id: string; project: string; runId: string; environment: string; mode: string }, line: string) => void;
 }
@@ -143,6 +146,9 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
     const logFile = path.join(options.logsDir, runId, `${environment}-${mode}.log`);
     await mkdir(path.dirname(logFile), { recursive: true });
     const slot = options.buildsDir ? await openBuildSlot(options.buildsDir, options.userEnv?.TMPDIR || os.tmpdir()) : undefined;
+    // The runner makes its working directory inside the slot and hands parts of it to the build
+    // account: that account must be able to pass through the slot (not list or write it).
+    if (slot && options.buildUser) await chmod(slot.tmpDir, 0o711);
     const log = createWriteStream(logFile, { flags: 'a' });
     const env: NodeJS.ProcessEnv = {
       ...(options.userEnv ?? { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR }),
@@ -155,6 +161,9 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
       TF_INPUT: '0',
       TFGATE_PARENT_PID: String(process.pid),
       ...(slot ? { TMPDIR: slot.tmpDir, [BUILD_MARKER_VARIABLE]: slot.key } : {}),
+      // What CodeBuild sets per project in AWS: the kind is the project's, never the run's to choose.
+      TFGATE_BUILD_KIND: buildKindOfProject(params.ProjectName) ?? 'unknown',
+      ...(options.buildUser ? { TFGATE_BUILD_UID: String(options.buildUser.uid), TFGATE_BUILD_GID: String(options.buildUser.gid) } : {}),
     };
     // detached: the runner leads its own process group, which terraform and its children join.
     const child = spawn(process.execPath, [options.runnerFile], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });

@@ -40,10 +40,11 @@ export class FsArtifactStore implements ArtifactStore {
 
   async put(key: string, body: Buffer | string): Promise<void> {
     const target = this.pathFor(key);
-    await mkdir(path.dirname(target), { recursive: true });
+    await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
     const temporary = `${target}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      await writeFile(temporary, body);
+      // Plans hold values from the Terraform state: owner-only, whatever the umask says.
+      await writeFile(temporary, body, { mode: 0o600 });
       await rename(temporary, target);
     } catch (error) {
       await rm(temporary, { force: true });

@@ -73,6 +73,8 @@ export interface SeedCommit {
   /** Start no run for this push. */
   quiet?: boolean;
   author?: { name: string; email: string };
+  /** Files committed with the executable bit (scripts, provider binaries). */
+  executable?: string[];
 }
 
 /** Commits files on top of the branch (or as its first commit) and pushes them to the bare repository. */
@@ -95,7 +97,7 @@ export async function commitAndPush(bare: string, commit: SeedCommit): Promise<s
     for (const [name, content] of Object.entries(commit.files)) {
       const target = path.join(work, name);
       await mkdir(path.dirname(target), { recursive: true });
-      await writeFile(target, content);
+      await writeFile(target, content, { mode: commit.executable?.includes(name) ? 0o755 : 0o644 });
     }
     await git(['add', '--all'], { cwd: work });
     await git(['commit', '--quiet', '--allow-empty', '-m', commit.message], { cwd: work, env: identity });

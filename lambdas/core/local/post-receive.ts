@@ -15,9 +15,9 @@ export interface HookTarget {
   secret: string;
 }
 
-/** Written by `tfgate local` at start (mode 0600) and read by the hook. */
+/** Written by `tfgate local` at start (mode 0600, beside the other secrets) and read by the hook. */
 export function hookTargetFile(dataDir: string): string {
-  return path.join(dataDir, 'run', 'hook.json');
+  return path.join(dataDir, 'secrets', 'hook.json');
 }
 
 export interface RefUpdate {

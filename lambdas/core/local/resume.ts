@@ -70,7 +70,7 @@ export async function decideResumption(run: Run, deps: ResumeDeps): Promise<Resu
   const index = run.stages.findIndex((stage) => !DONE[run.mode].has(stage.status));
   if (index < 0) return { kind: 'complete' };
   const stage = run.stages[index]!;
-  const input: PipelineInput = pipelineInputFor(run, repository, repository.cloneUrl ?? '', deps.config);
+  const input: PipelineInput = pipelineInputFor(run, repository, deps.config);
   const now = deps.clock.now();
 
   if (run.mode === 'deploy' && stage.status === 'awaiting_approval' && stage.approval && stage.plan) {

@@ -1,14 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { findRepository, loadConfigFile, type TfgateConfig } from '../config/load.js';
 import { FeedbackRunStore, type RetryPolicy } from '../domain/feedback.js';
 import { EnvironmentLocks } from '../domain/locks.js';
-import { systemClock, type Clock, type Notifier, type TaskCallbacks } from '../domain/ports.js';
+import { systemClock, type Clock, type Notifier, type SourceArchiver, type TaskCallbacks } from '../domain/ports.js';
 import type { DynamoStores } from '../dynamo/index.js';
-import { createVcsClient, credentialsFromEnv, defaultCloneUrl, GITHUB_FEEDBACK_OFF, LocalGitVcs, type GitHubCredentials } from '../github/index.js';
-import { json, type HttpHandler } from '../http.js';
+import { createVcsClient, credentialsFromEnv, GITHUB_FEEDBACK_OFF, LocalGitVcs, type GitHubCredentials } from '../github/index.js';
+import { json, type HttpHandler, type HttpRequest } from '../http.js';
+import { createRerunHandler, isRerunRequest } from '../../approvals/rerun.js';
 import { createApprovalsHandler } from '../../approvals/handler.js';
 import type { RunFiles } from '../../approvals/public-run.js';
 import type { Run } from '../domain/run.js';
@@ -27,6 +29,8 @@ import { startLocalDynamo, type LocalDynamo } from './dynalite.js';
 import { LocalEngine, type LocalCodeBuild, type LocalFunction } from './engine.js';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { FsArtifactStore } from './fs-artifact-store.js';
+import { buildUserCanReach, defaultBuildUser, protectDataDirectory, readOrCreateSecret, type BuildUser } from './private-files.js';
+import { GitSourceArchiver } from './git-archiver.js';
 import { bareRepositoryPath, commitAndPush, ensureBareRepository, git } from './git-repos.js';
 import { hookTargetFile } from './post-receive.js';
 import { localNotifiers } from '../notify/from-config.js';
@@ -49,7 +53,6 @@ export const LOCAL_FUNCTIONS = {
 } as const;
 export const LOCAL_BUILD_PROJECT_PREFIX = 'tfgate-local';
 /** The plan compute placeholders: locally every build is the runner subprocess, whatever they say. */
-export const LOCAL_PLAN_COMPUTE = { PlanEnvironmentType: 'LOCAL', PlanComputeType: 'LOCAL', PlanImage: 'local' } as const;
 
 export interface LocalStackOptions {
   dataDir: string;
@@ -67,6 +70,16 @@ export interface LocalStackOptions {
   definitionFile?: string;
   /** The environment builds inherit from (build-env.ts filters it); default process.env. */
   environment?: NodeJS.ProcessEnv;
+  /**
+   * The account builds run terraform as. Default: `nobody` when tfgate local runs as root, otherwise
+   * the user's own (see docs: what protects the owner then). False: never switch.
+   */
+  buildUser?: BuildUser | false;
+  /**
+   * Who is making an authenticated request (re-runs). Default: the account running tfgate local, as for
+   * /local/unlock today; the local credential replaces this when sign-in lands.
+   */
+  identify?: (request: HttpRequest) => Promise<string | undefined>;
   /** Tests: extra environment for every build (terraform double knobs). */
   buildEnv?: Record<string, string>;
   /** Tests: shorter Retry intervals. */
@@ -88,6 +101,8 @@ export interface LocalStackOptions {
   driftIntervalMs?: number;
   /** Tests: lock holders younger than this are not judged by the reconciler (default 120 s). */
   holderGraceSeconds?: number;
+  /** Tests: branch heads younger than this are left to their push delivery (default 90 s). */
+  headGraceSeconds?: number;
   /**
    * Fault-injection tests: wrap the stand-ins the engine calls (a Lambda that throws, a build that
    * ends FAILED/TIMED_OUT/STOPPED) and reach the DynamoDB client (throttling) without a second wiring.
@@ -95,6 +110,8 @@ export interface LocalStackOptions {
   intercept?: {
     pipeline?: (real: LocalFunction) => LocalFunction;
     codeBuild?: (real: LocalCodeBuild) => LocalCodeBuild;
+    /** Load tests: commits that exist in no repository still get a source archive. */
+    sources?: (real: SourceArchiver) => SourceArchiver;
     dynamoClient?: (client: DynamoDBClient) => void;
   };
 }
@@ -128,18 +145,6 @@ export interface LocalStack {
 const DEFAULT_RECONCILE_INTERVAL_MS = 60_000;
 const FEEDBACK_DRAIN_AT_CLOSE_MS = 15_000;
 
-async function readOrCreateSecret(file: string): Promise<string> {
-  try {
-    const existing = (await readFile(file, 'utf8')).trim();
-    if (existing) return existing;
-  } catch {
-    // Not there yet: create it below.
-  }
-  const secret = randomBytes(32).toString('hex');
-  await writeFile(file, `${secret}\n`, { mode: 0o600 });
-  return secret;
-}
-
 async function resolveConfig(options: LocalStackOptions, dataDir: string): Promise<{ config: TfgateConfig; file: string; starter: boolean }> {
   if (options.configFile) return { config: loadConfigFile(options.configFile), file: path.resolve(options.configFile), starter: false };
   const inCwd = path.join(options.cwd ?? process.cwd(), 'tfgate.yaml');
@@ -150,6 +155,11 @@ async function resolveConfig(options: LocalStackOptions, dataDir: string): Promi
   }
   const config = loadConfigFile(inData);
   return { config, file: inData, starter: findRepository(config, STARTER_REPOSITORY) !== undefined };
+}
+
+/** Locally the machine's owner is the one person: named after the account tfgate local runs as. */
+async function localIdentity(): Promise<string> {
+  return `${os.userInfo().username}@local`;
 }
 
 function stateDirFor(dataDir: string, repository: string): string {
@@ -193,8 +203,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     ...loaded,
     repositories: loaded.repositories.map((repo) => ({ ...repo, cloneUrl: repo.cloneUrl ?? bareRepositoryPath(dataDir, repo.name) })),
   };
-  const webhookSecret = options.webhookSecret ?? (await readOrCreateSecret(path.join(dataDir, 'webhook-secret')));
-  const linkKey = await readOrCreateSecret(path.join(dataDir, 'link-key'));
+  const webhookSecret = options.webhookSecret ?? (await readOrCreateSecret(dataDir, 'webhook-secret'));
+  const linkKey = await readOrCreateSecret(dataDir, 'link-key');
+  // Builds never see tfgate's own files: under root they run as `nobody`, which may reach only the state directory.
+  let buildUser = options.buildUser === undefined ? defaultBuildUser() : options.buildUser || undefined;
+  await protectDataDirectory(dataDir, path.join(dataDir, 'state'), buildUser);
+  if (buildUser && !buildUserCanReach(buildUser, path.join(dataDir, 'state'), options.terraform)) {
+    // Said loudly rather than failing every build: the separation is off until the setup allows it.
+    print(
+      `WARNING: builds cannot run as the unprivileged account (uid ${buildUser.uid}): it cannot reach ${path.join(dataDir, 'state')} or run ${options.terraform}. ` +
+        'Builds run as root and the code they plan can read tfgate\'s keys. Use a --data directory (and a terraform) that other accounts may pass through, e.g. under /var/lib or /opt.',
+    );
+    buildUser = undefined;
+  }
 
   const remotes: LocalStack['remotes'] = [];
   for (const repository of config.repositories) {
@@ -239,7 +260,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const callbacks = recordGrantsAsPlanning(engineCallbacks, runs, clock);
     const locks = new EnvironmentLocks({ locks: stores.locks, runs, callbacks, clock });
     const localBuilds = new LocalBuildRegistry();
-    const pipeline = createPipelineTasks({ runs, approvals: stores.approvals, locks, artifacts, callbacks, builds: localBuilds, clock });
+    // Sources come from the configured location only (the local bare repository by default).
+    const gitSources = new GitSourceArchiver(config, (name) => bareRepositoryPath(dataDir, name));
+    const sources = options.intercept?.sources?.(gitSources) ?? gitSources;
+    const pipeline = createPipelineTasks({ runs, approvals: stores.approvals, locks, artifacts, callbacks, builds: localBuilds, sources, clock });
 
     // Runs that were in flight when tfgate local last stopped pick up where they were (resume.ts):
     // decided here, before anything can grant a lock; started once the engine exists.
@@ -277,6 +301,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     };
     const webhook = createWebhookHandler({ config, secrets: [webhookSecret], stores: { runs, deliveries: stores.deliveries, sequences: stores.sequences }, locks, starter: starterProxy, clock, logger });
     const pages = createApprovalsHandler({ runs, approvals: stores.approvals, artifacts, callbacks, linkKey, clock, localFiles: (run) => localFilesOf(dataDir, run) });
+    // POST /runs/{id}/rerun: the actor comes from identify(), never from the request's own fields.
+    const rerun = createRerunHandler({
+      intake: { config, runs, deliveries: stores.deliveries, sequences: stores.sequences, locks, starter: starterProxy, clock, logger },
+      identify: options.identify ?? localIdentity,
+    });
+    const pagesAndRerun: HttpHandler = (request) => (isRerunRequest(request) ? rerun(request) : pages(request));
     const unlock: HttpHandler = async (request) => {
       if (request.method !== 'POST') return json(405, { error: 'method not allowed' });
       let body: { repository?: unknown; environment?: unknown; reason?: unknown; by?: unknown; force?: unknown };
@@ -313,7 +343,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const runnerFile = await bundleBuildRunner(path.join(dataDir, 'run'));
     server = await startServer(
       [webhookRoute(webhook), { path: '/local/unlock', handler: unlock, maxBodyBytes: 16 * 1024 }],
-      pages,
+      pagesAndRerun,
       { host: options.host ?? '127.0.0.1', port: options.port ?? 8787, onError: (error) => print(`server error: ${(error as Error).stack ?? error}`) },
     );
     const url = server.url;
@@ -325,7 +355,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const requestApproval = createApprovalRequester({ config, runs, approvals: stores.approvals, artifacts, notifier, publicUrl: url, linkKey, supersede: { locks: stores.locks, callbacks }, clock, log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
     engine = new LocalEngine({
       definitionFile: options.definitionFile ?? DEFINITION_FILE,
-      substitutions: { PipelineFunctionArn: LOCAL_FUNCTIONS.pipeline, NotifierFunctionArn: LOCAL_FUNCTIONS.notifier, BuildProjectPrefix: LOCAL_BUILD_PROJECT_PREFIX, ...LOCAL_PLAN_COMPUTE },
+      substitutions: { PipelineFunctionArn: LOCAL_FUNCTIONS.pipeline, NotifierFunctionArn: LOCAL_FUNCTIONS.notifier, BuildProjectPrefix: LOCAL_BUILD_PROJECT_PREFIX },
       functions: { [LOCAL_FUNCTIONS.pipeline]: options.intercept?.pipeline?.(pipeline) ?? pipeline, [LOCAL_FUNCTIONS.notifier]: requestApproval },
       codeBuild: interceptCodeBuild(options, createLocalCodeBuild({
         runnerFile,
@@ -338,6 +368,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         userEnv: buildEnvironment(options.environment ?? process.env, config.terraform.env ?? {}),
         registry: localBuilds,
         ...(options.buildMinuteMs !== undefined ? { minuteMs: options.buildMinuteMs } : {}),
+        ...(buildUser ? { buildUser } : {}),
         ...(options.buildEnv ? { extraEnv: options.buildEnv } : {}),
       })),
       names: { claim: (name) => stores.deliveries.claim(`execution:${name}`, clock.now()) },
@@ -382,9 +413,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       inspector: { isRunning: (name) => engine!.isRunning(name) },
       // Without GitHub, pushes land in the local bare repositories: that is where heads are read.
       vcs: github.enabled ? github.vcs : new LocalGitVcs(remotes),
-      cloneUrlFor: (repository) => repository.cloneUrl ?? (github.enabled ? defaultCloneUrl(config.github.apiUrl, repository.name) : bareRepositoryPath(dataDir, repository.name)),
       clock,
       ...(options.holderGraceSeconds !== undefined ? { holderGraceSeconds: options.holderGraceSeconds } : {}),
+      ...(options.headGraceSeconds !== undefined ? { headGraceSeconds: options.headGraceSeconds } : {}),
     });
     const schedules = startLocalSchedules(reconciler, config, {
       reconcileIntervalMs: options.reconcileIntervalMs ?? (options.inMemory ? false : DEFAULT_RECONCILE_INTERVAL_MS),
