@@ -197,7 +197,8 @@ export class TfgateBuilds extends Construct {
       buildSpec: buildSpec(props.config.terraform.version, assumes !== undefined),
       // No CodeBuild cache: Lambda compute has none, and terraform and providers come from the S3
       // cache the buildspec and the runner keep, keyed by version and by lock file.
-      timeout: settings.timeout,
+      // Lambda compute ends every build at 15 minutes and takes no project timeout of its own.
+      ...(settings.lambdaCompute ? {} : { timeout: settings.timeout }),
       logging: { cloudWatch: { logGroup } },
     });
     return { environment, kind, project, role, ...(assumes ? { assumes } : {}) };

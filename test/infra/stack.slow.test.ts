@@ -306,7 +306,8 @@ describe('builds', () => {
         );
         expect(props.Cache).toEqual({ Type: 'NO_CACHE' });
         // timeouts: plan 30m, apply 3h in the sample.
-        expect(props.TimeoutInMinutes).toBe(kind === 'apply' ? 180 : 30);
+        // Lambda compute takes no project timeout (it stops at 15 minutes); plans pass theirs at StartBuild.
+        expect(props.TimeoutInMinutes).toBe(kind === 'apply' ? 180 : undefined);
         expect(props.Environment.EnvironmentVariables).toContainEqual({ Name: 'TFGATE_BUILD_KIND', Type: 'PLAINTEXT', Value: kind });
       }
     }
@@ -393,9 +394,10 @@ describe('builds', () => {
     for (const env of ['ops', 'apps']) {
       for (const kind of KINDS) {
         const writes = ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject', 's3:*'].flatMap((action) => resourcesAllowed(roleOf(env, kind), action).map(flat));
-        expect([...new Set(writes)]).toEqual([`${bucket}/artifacts/runs/*/${env}/${kind}/*`]);
+        // Besides its own prefix, only the apply build (reviewed, approved code) fills the shared cache.
+        expect([...new Set(writes)].sort()).toEqual([`${bucket}/artifacts/runs/*/${env}/${kind}/*`, ...(kind === 'apply' ? [`${bucket}/cache/*`] : [])].sort());
         const reads = resourcesAllowed(roleOf(env, kind), 's3:GetObject').map(flat).filter((arn) => arn.startsWith(bucket)).sort();
-        const expected = [`${bucket}/artifacts/runs/*/${env}/${kind}/*`, `${bucket}/artifacts/sources/*`, ...(kind === 'apply' ? [`${bucket}/artifacts/runs/*/${env}/plan/*`] : [])].sort();
+        const expected = [`${bucket}/artifacts/runs/*/${env}/${kind}/*`, `${bucket}/artifacts/sources/*`, `${bucket}/cache/*`, ...(kind === 'apply' ? [`${bucket}/artifacts/runs/*/${env}/plan/*`] : [])].sort();
         expect(reads).toEqual(expected);
       }
     }
