@@ -40,6 +40,9 @@ describe('tfgate demo', () => {
     expect(result.stdout).toMatch(/ops\s+applied\s+\+2 ~0 -0/);
     expect(result.stdout).toMatch(/apps\s+applied\s+\+2 ~0 -0/);
     expect(result.stdout).toContain('terraform_data.cluster, terraform_data.node_pool');
+    // Issue 12.7: the demo says what the plan says (printed once terraform made it), not a fixed count.
+    expect(result.stdout).not.toContain('one resource updated, one added');
+    expect(result.stdout).toMatch(/ops: planned \(\+\d+ ~\d+ -\d+/);
   });
 
   it.skipIf(!REAL_TERRAFORM)('without --auto-approve waits for a person, and the command it prints approves the run', async () => {

@@ -1,11 +1,11 @@
 /** Issue 11.7: one SIGTERM (or Ctrl-C) ends `tfgate local` within 5 s, even while a run waits for approval. */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
 import { startLocalProcess, type LocalProcess } from '../support/cli-process.js';
-import { startTestStack, TERRAFORM_DOUBLE, terraformFiles, until } from '../support/local-stack.js';
+import { configYaml, startTestStack, TERRAFORM_DOUBLE, terraformFiles, until } from '../support/local-stack.js';
 
 let local: LocalProcess | undefined;
 let dataDir: string | undefined;
@@ -18,7 +18,10 @@ afterEach(async () => {
 describe('tfgate local stops on the first signal', () => {
   it.each(['SIGTERM', 'SIGINT'] as const)('%s while apps waits for approval: exits within 5 s, the run marked as at any stop', async (signal) => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-stop-'));
-    local = await startLocalProcess(['--data', dataDir, '--terraform', TERRAFORM_DOUBLE], { ...process.env, TFGATE_WEBHOOK_SECRET: '' });
+    // Its own configuration: the starter repository's Terraform uses modules, which the double lacks.
+    const configFile = path.join(dataDir, 'stop-tfgate.yaml');
+    await writeFile(configFile, configYaml());
+    local = await startLocalProcess(['--data', dataDir, '--config', configFile, '--terraform', TERRAFORM_DOUBLE], { ...process.env, TFGATE_WEBHOOK_SECRET: '' });
     await commitAndPush(local.remote, { files: terraformFiles({ network: 'n' }), message: 'change', branch: 'main' });
     const runId = await until(
       'a run waiting for approval',
@@ -37,14 +40,14 @@ describe('tfgate local stops on the first signal', () => {
     expect(tookMs).toBeLessThan(5_000);
     expect(local.output()).toMatch(/stopping…\n[^]*\nstopped\.\n$/);
 
-    // What the stop recorded, read without letting a start recover anything first.
-    const stack = await startTestStack({ dataDir, inMemory: false, configFile: path.join(dataDir, 'tfgate.yaml'), keepData: true });
+    // As at any stop with the data on disk, the run is kept as it was and the next start resumes it
+    // (issue 12.3): still waiting for the same approval, holding only its own lock.
+    const stack = await startTestStack({ dataDir, inMemory: false, configFile, keepData: true });
     try {
       const run = (await stack.runs.get(runId))!;
       expect(stack.recovered).not.toContain(runId);
-      expect(run.status).toBe('interrupted');
-      expect(run.error).toContain('tfgate local stopped');
-      expect(await stack.stores.locks.listHeld()).toEqual([]);
+      expect(run.status).toBe('awaiting_approval');
+      expect((await stack.stores.locks.listHeld()).every((lock) => lock.holder.runId === runId)).toBe(true);
     } finally {
       await stack.cleanup();
     }
