@@ -70,7 +70,7 @@ for (const decision of ['approve', 'reject'] as const) {
     .command(decision)
     .argument('<approval>', 'approval id (from the link)')
     .description(decision === 'approve' ? 'approve a pending approval' : 'reject a pending approval')
-    .option('--as <email>', 'the approver you are (signed with the data directory\'s link key)')
+    .option('--as <who>', 'the listed approver you are: an email address or @login (the local credential in the data directory proves you run tfgate here)')
     .addOption(dataOption())
     .addOption(urlOption());
   if (decision === 'reject') command.option('--reason <text>', 'why');

@@ -50,7 +50,7 @@ describe('a run that starts waiting for approval behind a newer waiting push', (
 
   function requester() {
     const { runs, approvals, locks } = dynamo.stores;
-    return createApprovalRequester({ config: CONFIG, runs, approvals, artifacts: { put: async () => undefined, get: async () => undefined }, notifier, publicUrl: 'http://127.0.0.1:1', linkKey: 'k', supersede: { locks, callbacks } });
+    return createApprovalRequester({ config: CONFIG, runs, approvals, artifacts: { put: async () => undefined, get: async () => undefined }, notifier, publicUrl: 'http://127.0.0.1:1', supersede: { locks, callbacks } });
   }
 
   it('gives way to a newer push whose token is queued: approval superseded, its own wait failed, nobody notified', async () => {

@@ -214,7 +214,8 @@ describe('random and malformed HTTP requests', () => {
 
     const log = stack.lines.join('\n');
     expect(log).not.toContain(SECRET);
-    expect(log).not.toContain(stack.linkKey);
+    expect(log).not.toContain(stack.sessionKey);
+    expect(log).not.toContain(stack.localCredential);
     expect(log).not.toContain(SIGNATURE_MARKER);
     expect(log).not.toMatch(/server error|internal error/);
     // A signed payload that happens to be a valid push starts a run; nothing else may.

@@ -31,6 +31,7 @@ export interface TfgateConfig {
     slack?: { webhookUrl: string };
     email?: { from: string; smtp?: { host: string; port: number } };
   };
+  access: { viewers: string[] };
   github: { apiUrl: string };
   terraform: { version: string };
   timeouts: { planSeconds: number; applySeconds: number; lockWaitSeconds: number };
@@ -143,7 +144,7 @@ function toConfig(raw: RawConfig): TfgateConfig {
         ...(env.approval
           ? {
               approval: {
-                approvers: env.approval.approvers.map((a) => a.toLowerCase()),
+                approvers: env.approval.approvers.map(normalizePerson),
                 timeoutSeconds: seconds(env.approval.timeout),
                 allowSelfApproval: env.approval.allowSelfApproval,
               },
@@ -154,6 +155,7 @@ function toConfig(raw: RawConfig): TfgateConfig {
       ...(repo.drift ? { drift: { schedule: repo.drift.schedule, intervalSeconds: rateSeconds(repo.drift.schedule) } } : {}),
     })),
     notifications: raw.notifications,
+    access: { viewers: raw.access.viewers.map(normalizePerson) },
     github: raw.github,
     terraform: raw.terraform,
     timeouts: {
@@ -162,6 +164,11 @@ function toConfig(raw: RawConfig): TfgateConfig {
       lockWaitSeconds: seconds(raw.timeouts.lockWait),
     },
   };
+}
+
+/** GitHub logins, team slugs and email addresses compare case-insensitively. */
+function normalizePerson(entry: string): string {
+  return entry.toLowerCase();
 }
 
 function rateSeconds(schedule: string): number {

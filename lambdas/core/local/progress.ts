@@ -63,10 +63,9 @@ export class ConsoleNotifier implements Notifier {
     const { approval, run, stage } = request;
     const summary = stage.plan ? renderSummaryLine(stage.plan) : 'plan recorded';
     this.print(`[${short(run)}] ${approval.environment} is waiting for approval (${summary}).`);
-    for (const link of request.links) {
-      this.print(`    approve or reject${link.approver ? ` as ${link.approver}` : ''}: ${link.url}`);
-    }
-    this.print(`    or: npx tfgate approve ${approval.id}   /   npx tfgate reject ${approval.id} --reason "…"`);
+    this.print(`    approve or reject (sign in first): ${request.url}`);
+    const example = approval.approvers.find((entry) => !entry.includes('/')) ?? 'WHO';
+    this.print(`    or: npx tfgate approve ${approval.id} --as ${example}   /   npx tfgate reject ${approval.id} --as ${example} --reason "…"`);
     this.events?.emit('approval', request);
   }
 

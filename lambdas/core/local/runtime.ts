@@ -8,7 +8,11 @@ import { FeedbackRunStore, type RetryPolicy } from '../domain/feedback.js';
 import { EnvironmentLocks } from '../domain/locks.js';
 import { systemClock, type Clock, type Notifier, type TaskCallbacks } from '../domain/ports.js';
 import type { DynamoStores } from '../dynamo/index.js';
-import { createVcsClient, credentialsFromEnv, defaultCloneUrl, GITHUB_FEEDBACK_OFF, LocalGitVcs, type GitHubCredentials } from '../github/index.js';
+import { createSignIn, localOperatorProblem, type GitHubSignInSettings, type SignInMailer } from '../auth/sign-in.js';
+import { createVcsClient, credentialsFromEnv, defaultCloneUrl, GitHubClient, GITHUB_FEEDBACK_OFF, LocalGitVcs, signInClientFromEnv, type GitHubCredentials } from '../github/index.js';
+import { everyoneListed } from '../auth/person.js';
+import { localSignInMailer } from '../notify/sign-in-mail.js';
+import { readOrCreateLocalSecret } from './secrets.js';
 import { json, type HttpHandler } from '../http.js';
 import { createApprovalsHandler } from '../../approvals/handler.js';
 import { createApprovalRequester } from '../../notifier/handler.js';
@@ -69,6 +73,11 @@ export interface LocalStackOptions {
   notifiers?: Notifier[];
   /** GitHub feedback: credentials default to TFGATE_GITHUB_* (null: none); tests shorten the retries. */
   github?: { credentials?: GitHubCredentials | null; retry?: Partial<RetryPolicy>; requestTimeoutMs?: number };
+  /**
+   * Sign-in: GitHub's OAuth web flow when a client id and secret are given (default: TFGATE_GITHUB_CLIENT_ID
+   * and TFGATE_GITHUB_CLIENT_SECRET; null: off), and emailed one-time links (SMTP when configured, else the console).
+   */
+  signIn?: { github?: Omit<GitHubSignInSettings, 'apiUrl'> | null; mail?: SignInMailer };
   /** Reconcile passes (missed pushes, dead lock holders): default every 60 s; false turns them off. In-memory (test) stacks default to off. */
   reconcileIntervalMs?: number | false;
   /** Tests: replaces every repository's drift schedule. */
@@ -93,7 +102,10 @@ export interface LocalStack {
   config: TfgateConfig;
   configFile: string;
   webhookSecret: string;
-  linkKey: string;
+  /** Signs sessions, sign-in links and anti-forgery fields (`<data>/secrets/session-key`). */
+  sessionKey: string;
+  /** What the CLI on this machine presents (`<data>/secrets/local-credential`, owner-only). */
+  localCredential: string;
   runs: ObservableRunStore;
   stores: DynamoStores;
   locks: EnvironmentLocks;
@@ -157,7 +169,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     repositories: loaded.repositories.map((repo) => ({ ...repo, cloneUrl: repo.cloneUrl ?? bareRepositoryPath(dataDir, repo.name) })),
   };
   const webhookSecret = options.webhookSecret ?? (await readOrCreateSecret(path.join(dataDir, 'webhook-secret')));
-  const linkKey = await readOrCreateSecret(path.join(dataDir, 'link-key'));
+  const sessionKey = await readOrCreateLocalSecret(dataDir, 'session-key');
+  const localCredential = await readOrCreateLocalSecret(dataDir, 'local-credential');
+  const githubSignIn = options.signIn?.github === undefined ? signInClientFromEnv() : (options.signIn.github ?? undefined);
 
   const remotes: LocalStack['remotes'] = [];
   for (const repository of config.repositories) {
@@ -218,9 +232,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       start: (name: string, input: Parameters<LocalEngine['start']>[1]) => engine!.start(name, input),
     };
     const webhook = createWebhookHandler({ config, secrets: [webhookSecret], stores: { runs, deliveries: stores.deliveries, sequences: stores.sequences }, locks, starter: starterProxy, clock, logger });
-    const pages = createApprovalsHandler({ runs, approvals: stores.approvals, artifacts, callbacks, linkKey, clock });
+    // Team membership is checked with tfgate's own GitHub credentials, when there are any.
+    const teams = github.vcs instanceof GitHubClient ? github.vcs : undefined;
+    const pages = createApprovalsHandler({ runs, approvals: stores.approvals, artifacts, callbacks, sessionKey, ...(teams ? { teams } : {}), clock, log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
     const unlock: HttpHandler = async (request) => {
       if (request.method !== 'POST') return json(405, { error: 'method not allowed' });
+      const refused = localOperatorProblem(request);
+      if (refused) return refused;
       let body: { repository?: unknown; environment?: unknown; reason?: unknown; by?: unknown };
       try {
         body = JSON.parse(request.body.toString('utf8'));
@@ -231,7 +249,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       if (!repository) return json(404, { error: 'repository not configured' });
       const environment = repository.environments.find((env) => env.name === body.environment);
       if (!environment) return json(404, { error: `environment not configured for ${repository.name}` });
-      const by = typeof body.by === 'string' && body.by ? body.by.slice(0, 200) : 'tfgate unlock';
+      const by = `${typeof body.by === 'string' && body.by ? body.by.slice(0, 200) : 'tfgate unlock'} (local operator)`;
       const reason = typeof body.reason === 'string' && body.reason ? body.reason.slice(0, 500) : 'no reason given';
       const holder = await locks.forceRelease(repository.name, environment.name, { by, reason });
       return json(200, { repository: repository.name, environment: environment.name, released: holder !== undefined, ...(holder ? { holder: holder.runId } : {}) });
@@ -239,18 +257,33 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // Everything asynchronous happens before the server listens: from `listen` to the engine's creation
     // below no request can be handled, so a delivery never finds the engine missing.
     const runnerFile = await bundleBuildRunner(path.join(dataDir, 'run'));
+    // Known once the server listens (the port may be chosen then); nothing is served before.
+    let serverUrl = '';
+    const signIn = createSignIn({
+      sessionKey,
+      publicUrl: () => serverUrl,
+      listed: () => everyoneListed(config),
+      ...(githubSignIn ? { github: { apiUrl: config.github.apiUrl, clientType: 'oauth-app' as const, ...githubSignIn } } : {}),
+      ...(teams ? { teams } : {}),
+      mail: options.signIn?.mail ?? localSignInMailer(config, print),
+      oneTime: stores.deliveries,
+      localCredential,
+      clock,
+      log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`),
+    });
     server = await startServer(
       [webhookRoute(webhook), { path: '/local/unlock', handler: unlock, maxBodyBytes: 16 * 1024 }],
       pages,
-      { host: options.host ?? '127.0.0.1', port: options.port ?? 8787, onError: (error) => print(`server error: ${(error as Error).stack ?? error}`) },
+      { host: options.host ?? '127.0.0.1', port: options.port ?? 8787, protect: signIn.protect, onError: (error) => print(`server error: ${(error as Error).stack ?? error}`) },
     );
     const url = server.url;
+    serverUrl = url;
     publicUrl = url;
 
     // Slack and SMTP from tfgate.yaml; a failing one is recorded on the run and never stops the others.
     const notifier = new FanOutNotifier([new ConsoleNotifier(print, runs.events), ...localNotifiers(config), ...(options.notifiers ?? [])]);
     noticeTarget = notifier;
-    const requestApproval = createApprovalRequester({ config, runs, approvals: stores.approvals, artifacts, notifier, publicUrl: url, linkKey, supersede: { locks: stores.locks, callbacks }, clock, log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
+    const requestApproval = createApprovalRequester({ config, runs, approvals: stores.approvals, artifacts, notifier, publicUrl: url, supersede: { locks: stores.locks, callbacks }, clock, log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
     engine = new LocalEngine({
       definitionFile: options.definitionFile ?? DEFINITION_FILE,
       substitutions: { PipelineFunctionArn: LOCAL_FUNCTIONS.pipeline, NotifierFunctionArn: LOCAL_FUNCTIONS.notifier, BuildProjectPrefix: LOCAL_BUILD_PROJECT_PREFIX },
@@ -279,6 +312,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     });
 
     const stopPrinting = printRunChanges(runs, print);
+    const localGit = new LocalGitVcs(remotes);
     const reconciler = createReconciler({
       config,
       runs,
@@ -289,7 +323,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       starter: starterProxy,
       inspector: { isRunning: (name) => engine!.isRunning(name) },
       // Without GitHub, pushes land in the local bare repositories: that is where heads are read.
-      vcs: github.enabled ? github.vcs : new LocalGitVcs(remotes),
+      vcs: github.enabled ? github.vcs : localGit,
+      people: github.vcs instanceof GitHubClient ? github.vcs : localGit,
       cloneUrlFor: (repository) => repository.cloneUrl ?? (github.enabled ? defaultCloneUrl(config.github.apiUrl, repository.name) : bareRepositoryPath(dataDir, repository.name)),
       clock,
       ...(options.holderGraceSeconds !== undefined ? { holderGraceSeconds: options.holderGraceSeconds } : {}),
@@ -315,7 +350,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       config,
       configFile,
       webhookSecret,
-      linkKey,
+      sessionKey,
+      localCredential,
       runs,
       stores,
       locks,

@@ -5,6 +5,8 @@
  */
 
 export const STARTER_REPOSITORY = 'example/infrastructure';
+/** The approver the starter configuration names (and the demo signs in as). */
+export const STARTER_APPROVER = 'you@example.com';
 
 export function starterConfig(cloneUrl: string): string {
   return `# Written by tfgate local because no tfgate.yaml was found. Edit it and restart tfgate local.
@@ -17,6 +19,10 @@ repositories:
       - name: ops            # applied first: it validates every change
       - name: apps           # the critical environment: applied only after approval
         approval:
+          # Who may approve: GitHub logins (@alice), GitHub teams (@acme/platform) or email addresses.
+          # Put yourself here. Locally: \`tfgate approve ID --as ${STARTER_APPROVER}\`, or sign in on the
+          # runs page with this address (the one-time link is printed on the console).
+          approvers: [${STARTER_APPROVER}]
           timeout: 24h
 `;
 }
