@@ -168,6 +168,48 @@ export function statePath(stack: LocalStack, environment: string, repository = R
   return path.join(stack.dataDir, 'state', repository.replace('/', '__'), 'terraform.tfstate.d', environment, 'terraform.tfstate');
 }
 
+/**
+ * Sends a signed GitHub `push` event, shaped as GitHub sends it, for a commit already in the stack's
+ * bare repository (pushed with `quiet`): the pusher and the commits' GitHub logins are the caller's.
+ */
+export async function sendPush(
+  stack: LocalStack,
+  sha: string,
+  who: { pusher: string; pusherEmail?: string; author: { email: string; username?: string }; message?: string; repository?: string },
+): Promise<{ status: number; body: { runId?: string; ignored?: string } }> {
+  const repository = who.repository ?? REPOSITORY;
+  const commit = {
+    id: sha,
+    message: who.message ?? 'change',
+    timestamp: new Date().toISOString(),
+    author: { name: who.author.username ?? 'someone', email: who.author.email, ...(who.author.username ? { username: who.author.username } : {}) },
+    committer: { name: 'GitHub', email: 'noreply@github.com', username: 'web-flow' },
+  };
+  const payload = JSON.stringify({
+    ref: 'refs/heads/main',
+    before: '0'.repeat(40),
+    after: sha,
+    created: false,
+    deleted: false,
+    repository: { full_name: repository, clone_url: `https://github.com/${repository}.git` },
+    pusher: { name: who.pusher, email: who.pusherEmail ?? `${who.pusher}@example.com` },
+    sender: { login: who.pusher },
+    commits: [commit],
+    head_commit: commit,
+  });
+  const response = await fetch(stack.webhookUrl, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': 'push',
+      'x-github-delivery': randomUUID(),
+      'x-hub-signature-256': `sha256=${createHmac('sha256', stack.webhookSecret).update(payload).digest('hex')}`,
+    },
+    body: payload,
+  });
+  return { status: response.status, body: (await response.json()) as { runId?: string; ignored?: string } };
+}
+
 /** Sends a signed GitHub `pull_request` event for a commit already in the stack's bare repository. */
 export async function sendPullRequest(stack: LocalStack, sha: string, options: { number?: number; action?: string; repository?: string } = {}): Promise<{ status: number; body: { runId?: string; ignored?: string } }> {
   const repository = options.repository ?? REPOSITORY;
