@@ -113,7 +113,8 @@ try {
     process.exit(2);
   }
   if (error instanceof ConfigError) {
-    process.stderr.write(`tfgate: the configuration is invalid:\n${error.message}\n`);
+    // One problem, one line (file:line:column: what); several, one line each.
+    process.stderr.write(error.problems.length === 1 ? `tfgate: ${error.message}\n` : `tfgate: the configuration is invalid:\n${error.message}\n`);
     process.exit(2);
   }
   if (error instanceof CliError) {

@@ -106,7 +106,10 @@ function describeIssue(
     const key = issue.keys[0]!;
     return { file, ...at(keyOffset(doc, path, key) ?? nodeOffset(doc, path)), message: `${where}: unknown key "${key}"${issue.keys.length > 1 ? ` (and ${issue.keys.slice(1).map((k) => `"${k}"`).join(', ')})` : ''}` };
   }
-  return { file, ...at(nodeOffset(doc, path)), message: `${where}: ${issue.message}` };
+  // A missing key (approval.approvers) is reported where its parent is named (the `approval:` line).
+  const missing = path.length >= 2 && doc.getIn(path, true) === undefined && doc.getIn(path.slice(0, -1), true) !== undefined;
+  const offset = missing ? (keyOffset(doc, path.slice(0, -2), String(path[path.length - 2])) ?? nodeOffset(doc, path)) : nodeOffset(doc, path);
+  return { file, ...at(offset), message: `${where}: ${issue.message}` };
 }
 
 /** The offset of the deepest node along `path` that exists in the document. */
