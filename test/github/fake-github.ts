@@ -51,6 +51,8 @@ export interface FakeGitHub {
   /** `owner/repo/sha` → the commit; `owner/repo/branch` → push activity (newest first). */
   commits: Map<string, FakeCommit>;
   activity: Map<string, Array<{ before: string; after: string; actor: string }>>;
+  /** `owner/repo/before...after` → the shas of `commits` between them. */
+  compares: Map<string, string[]>;
   /** Statuses recorded for one commit, in order. */
   statusesFor(sha: string): Array<{ context: string; state: string; description: string; target_url?: string }>;
   close(): Promise<void>;
@@ -65,6 +67,7 @@ const ACCESS_TOKENS = /^\/app\/installations\/(\d+)\/access_tokens$/;
 const TEAM_MEMBERSHIP = /^\/orgs\/([^/]+)\/teams\/([^/]+)\/memberships\/([^/]+)$/;
 const ORG_INSTALLATION = /^\/orgs\/([^/]+)\/installation$/;
 const COMMIT = /^\/repos\/([^/]+)\/([^/]+)\/commits\/([0-9a-f]{40})$/;
+const COMPARE = /^\/repos\/([^/]+)\/([^/]+)\/compare\/([0-9a-f]{40}\.\.\.[0-9a-f]{40})$/;
 const ACTIVITY = /^\/repos\/([^/]+)\/([^/]+)\/activity$/;
 
 export async function startFakeGitHub(options: { pageSize?: number } = {}): Promise<FakeGitHub> {
@@ -80,6 +83,7 @@ export async function startFakeGitHub(options: { pageSize?: number } = {}): Prom
     teams: new Map<string, string[]>(),
     commits: new Map<string, FakeCommit>(),
     activity: new Map<string, Array<{ before: string; after: string; actor: string }>>(),
+    compares: new Map<string, string[]>(),
   };
   const codes = new Map<string, string>();
   const tokens = new Map<string, string>();
@@ -178,15 +182,21 @@ export async function startFakeGitHub(options: { pageSize?: number } = {}): Prom
       const members = state.teams.get(`${match[1]}/${match[2]}`.toLowerCase()) ?? [];
       return members.includes(match[3]!.toLowerCase()) ? send(response, 200, { state: 'active', role: 'member' }) : send(response, 404, { message: 'Not Found' });
     }
+    const commitJson = (sha: string, commit: FakeCommit) => ({
+      sha,
+      author: commit.authorLogin ? { login: commit.authorLogin } : null,
+      committer: commit.committerLogin ? { login: commit.committerLogin } : null,
+      commit: { author: { email: commit.authorEmail }, committer: { email: commit.committerEmail } },
+    });
     if (method === 'GET' && (match = COMMIT.exec(path))) {
       const commit = state.commits.get(`${match[1]}/${match[2]}/${match[3]}`);
       if (!commit) return send(response, 404, { message: 'No commit found' });
-      return send(response, 200, {
-        sha: match[3],
-        author: commit.authorLogin ? { login: commit.authorLogin } : null,
-        committer: commit.committerLogin ? { login: commit.committerLogin } : null,
-        commit: { author: { email: commit.authorEmail }, committer: { email: commit.committerEmail } },
-      });
+      return send(response, 200, commitJson(match[3]!, commit));
+    }
+    if (method === 'GET' && (match = COMPARE.exec(path))) {
+      const shas = state.compares.get(`${match[1]}/${match[2]}/${match[3]}`);
+      if (!shas) return send(response, 404, { message: 'Not Found' });
+      return send(response, 200, { status: 'ahead', total_commits: shas.length, commits: shas.map((sha) => commitJson(sha, state.commits.get(`${match![1]}/${match![2]}/${sha}`)!)) });
     }
     if (method === 'GET' && (match = ACTIVITY.exec(path))) {
       const branch = (url.searchParams.get('ref') ?? '').replace('refs/heads/', '');
@@ -225,6 +235,7 @@ export async function startFakeGitHub(options: { pageSize?: number } = {}): Prom
     teams: state.teams,
     commits: state.commits,
     activity: state.activity,
+    compares: state.compares,
     get failWith() {
       return state.failWith;
     },

@@ -1,6 +1,7 @@
 import { uniqueLower, type ChangePeople } from '../auth/person.js';
 import type { ChangePeopleSource } from '../domain/ports.js';
 import { git } from '../local/git-repos.js';
+import { localPusher } from '../local/post-receive.js';
 import { NoopVcsClient } from './noop.js';
 
 /**
@@ -19,11 +20,11 @@ export class LocalGitVcs extends NoopVcsClient implements ChangePeopleSource {
    */
   async changePeople(repository: string, _branch: string, sha: string): Promise<ChangePeople> {
     const remote = this.remotes.find((r) => r.repository.toLowerCase() === repository.toLowerCase());
-    const user = process.env.USER || process.env.LOGNAME;
-    if (!remote || !user) return { logins: [], emails: [], unknown: `tfgate could not tell who pushed ${sha.slice(0, 7)}` };
+    if (!remote) return { logins: [], emails: [], unknown: `tfgate could not tell who pushed ${sha.slice(0, 7)}` };
+    const pusher = localPusher();
     const out = await git(['--git-dir', remote.remote, 'log', '-1', '--format=%ae%x00%ce', sha]);
     const [author, committer] = out.trim().split('\0');
-    return { logins: uniqueLower([user]), emails: uniqueLower([`${user}@localhost`, author, committer]) };
+    return { logins: uniqueLower([pusher.name]), emails: uniqueLower([pusher.email, author, committer]) };
   }
 
   override async getBranchHead(repository: string, branch: string): Promise<string | undefined> {
