@@ -1,6 +1,7 @@
 import { STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.js';
 import { describePerson, matchListed, personNamed, selfApprovalRefusal, type SignedInPerson, type TeamDirectory } from '../core/auth/person.js';
 import { checkFormToken, formToken } from '../core/auth/session.js';
+import { isCrossSite } from '../core/auth/sign-in.js';
 import type { ApprovalRecord, ApprovalStore, ArtifactStore, Clock, RunStore, TaskCallbacks } from '../core/domain/ports.js';
 import { systemClock } from '../core/domain/ports.js';
 import type { Run } from '../core/domain/run.js';
@@ -141,8 +142,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     }
     // Browsers say where a form came from; a decision may only come from tfgate's own page (or a
     // non-browser client such as `tfgate approve`, which sends no such header).
-    const fetchSite = (request.headers['sec-fetch-site'] ?? '').toLowerCase();
-    if (fetchSite !== '' && fetchSite !== 'same-origin' && fetchSite !== 'none') {
+    if (isCrossSite(request)) {
       return page(request, 403, 'bad', 'Refused', 'The form was sent from another site. Open the approval link and decide on that page.');
     }
     const form = new URLSearchParams(request.body.toString('utf8'));

@@ -11,7 +11,7 @@ import { startDynalite, type TestDynamo } from '../support/dynalite.js';
  * older run starts waiting for approval. The older run gives way at once instead of holding the lock.
  */
 
-const CONFIG = parseConfig('repositories:\n  - name: acme/infrastructure\n    environments:\n      - name: ops\n      - name: apps\n        approval: { timeout: 1h }\n');
+const CONFIG = parseConfig('repositories:\n  - name: acme/infrastructure\n    environments:\n      - name: ops\n      - name: apps\n        approval: { approvers: [alice@example.com], timeout: 1h }\n');
 const AT = '2026-02-01T00:00:00.000Z';
 
 function run(id: string, sequence: number, appsStatus: Run['stages'][number]['status']): Run {

@@ -126,7 +126,7 @@ describe('POST /webhook: events', () => {
   });
 
   it('uses the configured clone URL over the event one', async () => {
-    handle = build({ config: testConfig(`repositories:\n  - name: ${REPOSITORY}\n    branch: master\n    cloneUrl: /srv/git/hello.git\n`) });
+    handle = build({ config: testConfig(`repositories:\n  - name: ${REPOSITORY}\n    branch: master\n    cloneUrl: /srv/git/hello.git\n    environments: [{ name: ops }]\n`) });
     expect((await handle(webhookRequest('push', pushToMaster()))).status).toBe(202);
     expect(starter.started[0]!.input.cloneUrl).toBe('/srv/git/hello.git');
   });
@@ -176,7 +176,7 @@ describe('POST /webhook: events', () => {
   });
 
   it('ignores repositories that are not configured', async () => {
-    handle = build({ config: testConfig(`repositories:\n  - name: acme/infrastructure\n`) });
+    handle = build({ config: testConfig(`repositories:\n  - name: acme/infrastructure\n    environments: [{ name: ops }]\n`) });
     const response = await handle(webhookRequest('push', pushToMaster()));
     expect(response.status).toBe(202);
     expect(body(response)).toEqual({ ignored: 'repository not configured' });

@@ -258,19 +258,22 @@ function formProblem(request: HttpRequest, options: { allowEmpty?: boolean } = {
   return undefined;
 }
 
-/** What a browser says about where a request came from (Sec-Fetch-Site, Origin); clients that say nothing are not browsers. */
+/**
+ * What a browser says about where a request came from. Sec-Fetch-Site is the browser's own verdict;
+ * without it (older browsers), an Origin naming another host. Pages are served with
+ * `Referrer-Policy: no-referrer`, so a browser's own form posts may say `Origin: null`: that alone is
+ * no verdict. Clients that say nothing are not browsers (the CLI).
+ */
 export function isCrossSite(request: HttpRequest): boolean {
   const site = (request.headers['sec-fetch-site'] ?? '').toLowerCase();
-  if (site !== '' && site !== 'same-origin' && site !== 'none') return true;
+  if (site !== '') return site !== 'same-origin' && site !== 'none';
   const origin = request.headers.origin;
-  if (origin !== undefined && origin !== 'null' && request.headers.host !== undefined) {
-    try {
-      return new URL(origin).host.toLowerCase() !== request.headers.host.toLowerCase();
-    } catch {
-      return true;
-    }
+  if (origin === undefined || origin === 'null' || request.headers.host === undefined) return false;
+  try {
+    return new URL(origin).host.toLowerCase() !== request.headers.host.toLowerCase();
+  } catch {
+    return true;
   }
-  return origin === 'null';
 }
 
 /** Only a path on this site: never another origin (`//evil`, `/\evil`, `https:`). */
