@@ -360,7 +360,8 @@ describe('secrets', () => {
     const text = JSON.stringify(s.template.toJSON());
     expect(text).not.toContain(WEBHOOK_SECRET_CANARY);
     const secrets = Object.values(resources).filter((r) => r.Type === 'AWS::SecretsManager::Secret');
-    expect(secrets).toHaveLength(4);
+    // webhook, GitHub, session key, GitHub sign-in client, Slack.
+    expect(secrets).toHaveLength(5);
     for (const secret of secrets) {
       const props = secret.Properties;
       if (props.GenerateSecretString) {
@@ -373,6 +374,7 @@ describe('secrets', () => {
     expect(resources[logicalId(s.stack.secrets.webhook)]!.Properties.GenerateSecretString).toBeDefined();
     expect(resources[logicalId(s.stack.secrets.link)]!.Properties.GenerateSecretString).toBeDefined();
     expect(resources[logicalId(s.stack.secrets.slack!)]!.Properties.Name).toBe('tfgate/slack-webhook');
+    expect(resources[logicalId(s.stack.secrets.signIn)]!.Properties.SecretString).toBe('{}');
   });
 
   it('passes no variable named like a secret in clear text', () => {
@@ -419,14 +421,16 @@ describe('least privilege', () => {
     }
   });
 
-  it('lets only the notifier send email, and only from the configured identity', () => {
+  it('lets only the notifier (approval mail) and the approvals function (sign-in links) send email, and only from the configured identity', () => {
     s.template.hasResourceProperties('AWS::SES::EmailIdentity', { EmailIdentity: 'tfgate@example.com' });
     const senders = FUNCTIONS.filter((name) => resourcesAllowed(logicalId(s.stack.functions.roles[name].node.defaultChild as CfnElement), 'ses:SendEmail').length > 0);
-    expect(senders).toEqual(['notifier']);
-    const granted = resourcesAllowed(logicalId(s.stack.functions.roles.notifier.node.defaultChild as CfnElement), 'ses:SendEmail');
+    expect(senders).toEqual(['approvals', 'notifier']);
     const identities = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::SES::EmailIdentity');
     expect(identities).toHaveLength(1);
-    expect(granted.map(flat)).toEqual([`arn:aws:ses:eu-west-1:123456789012:identity/{Ref:${identities[0]![0]}}`]);
+    for (const sender of senders) {
+      const granted = resourcesAllowed(logicalId(s.stack.functions.roles[sender].node.defaultChild as CfnElement), 'ses:SendEmail');
+      expect(granted.map(flat)).toEqual([`arn:aws:ses:eu-west-1:123456789012:identity/{Ref:${identities[0]![0]}}`]);
+    }
   });
 
   it('lets functions signal and start executions of this state machine only', () => {

@@ -291,11 +291,19 @@ export function isLoopbackUrl(url: string): boolean {
   }
 }
 
-/** `tfgate local`: the host names a browser may use to reach it (the configured host and loopback), each with the port. */
-export function loopbackHosts(host: string, port: number): Set<string> {
+/** `tfgate local`: the host names a browser may use to reach it (the configured host and loopback). */
+export function loopbackHosts(host: string): Set<string> {
   const names = new Set([host.toLowerCase(), '127.0.0.1', 'localhost', '[::1]']);
   if (host.includes(':') && !host.startsWith('[')) names.add(`[${host.toLowerCase()}]`);
-  return new Set([...names].map((name) => `${name}:${port}`));
+  return names;
+}
+
+/** The name in a Host header, without the port: what DNS rebinding changes. */
+export function hostName(header: string | undefined): string {
+  const value = (header ?? '').trim().toLowerCase();
+  if (value.startsWith('[')) return value.slice(0, value.indexOf(']') + 1);
+  const colon = value.lastIndexOf(':');
+  return colon >= 0 ? value.slice(0, colon) : value;
 }
 
 /** `/local/*` routes: the local credential, a JSON body, same-origin. Undefined when allowed. */

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loopbackHosts } from '../auth/sign-in.js';
+import { hostName, loopbackHosts } from '../auth/sign-in.js';
 import { MAX_WEBHOOK_BODY_BYTES, text, type HttpHandler, type HttpRequest, type HttpResponse } from '../http.js';
 
 /**
@@ -85,7 +85,7 @@ export async function startServer(routes: Route[], fallback: HttpHandler, option
   const server = createServer((request, response) => {
     void (async () => {
       // A page on another site whose name resolves to 127.0.0.1 (DNS rebinding) sends its own name as Host.
-      if (!allowedHosts.has((request.headers.host ?? '').toLowerCase())) {
+      if (!allowedHosts.has(hostName(request.headers.host))) {
         request.resume();
         send(response, text(421, 'this server does not answer to that host name'), false);
         return;
@@ -124,8 +124,8 @@ export async function startServer(routes: Route[], fallback: HttpHandler, option
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  allowedHosts = loopbackHosts(options.host, address.port);
-  allowedHosts.add(`${host}:${address.port}`.toLowerCase());
+  allowedHosts = loopbackHosts(options.host);
+  allowedHosts.add(host.toLowerCase());
   return {
     server,
     url: `http://${host}:${address.port}`,
