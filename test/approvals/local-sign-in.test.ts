@@ -1,4 +1,6 @@
+import { stat } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Clock } from '../../lambdas/core/domain/ports.js';
 import {
@@ -121,6 +123,10 @@ describe('the local routes and the Host check', () => {
       const answer = await raw(unlock, { method: 'POST', headers, body: payload });
       expect(answer.status, name).toBe(status);
     }
+    // The credential and the session key are the owner's alone: <data>/secrets is 0700, its files 0600.
+    expect((await stat(path.join(stack.dataDir, 'secrets'))).mode & 0o777).toBe(0o700);
+    for (const name of ['local-credential', 'session-key']) expect((await stat(path.join(stack.dataDir, 'secrets', name))).mode & 0o777, name).toBe(0o600);
+
     const ok = await raw(unlock, { method: 'POST', headers: { ...operator, 'content-type': 'application/json', host }, body });
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body)).toMatchObject({ released: false });
