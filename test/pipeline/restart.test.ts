@@ -1,8 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
+import { localCredentialFile } from '../../lambdas/core/local/secrets.js';
 import { runCli, slowTerraform, startLocalProcess, type LocalProcess } from '../support/cli-process.js';
 import { configYaml, terraformFiles } from '../support/local-stack.js';
 
@@ -25,8 +26,12 @@ afterEach(async () => {
   dirs = [];
 });
 
+/** The data directory of the tfgate local under test: its local credential signs the requests in. */
+let dataDir = '';
+
 async function runs(url: string): Promise<RunJson[]> {
-  const response = await fetch(`${url}/runs`, { headers: { accept: 'application/json' } });
+  const credential = (await readFile(localCredentialFile(dataDir), 'utf8')).trim();
+  const response = await fetch(`${url}/runs`, { headers: { accept: 'application/json', authorization: `Bearer ${credential}` } });
   return ((await response.json()) as { runs: RunJson[] }).runs;
 }
 
@@ -49,7 +54,8 @@ describe('tfgate local killed during a run', () => {
     const config = path.join(dir, 'tfgate.yaml');
     await writeFile(config, configYaml({ approval: false }));
     const terraform = await slowTerraform(dir, 1500);
-    const args = ['--data', path.join(dir, 'data'), '--config', config, '--terraform', terraform];
+    dataDir = path.join(dir, 'data');
+    const args = ['--data', dataDir, '--config', config, '--terraform', terraform];
 
     const first = await startLocalProcess(args);
     processes.push(first);
@@ -73,7 +79,7 @@ describe('tfgate local killed during a run', () => {
 
     // Its locks are free: the unlock command finds nothing to free, and a new push runs to the end.
     for (const env of ['ops', 'apps']) {
-      const unlock = await runCli(['unlock', 'acme/infrastructure', env, '--url', second.url, '--reason', 'checking']);
+      const unlock = await runCli(['unlock', 'acme/infrastructure', env, '--url', second.url, '--data', dataDir, '--reason', 'checking']);
       expect(unlock.stdout).toContain('was not held');
     }
     const nextSha = await commitAndPush(second.remote, { files: terraformFiles({ network: 'three' }), message: 'three', branch: 'main' });
