@@ -69,7 +69,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     // Records from before every gate named its approvers: nobody is named, so nobody may decide.
     if (approvers.length === 0) return `No approvers are named for ${approval.environment}; nobody can approve this.`;
     const match = await matchListed(person, approvers, deps.teams);
-    if (!match.matched) return `${match.reason}: ${describePerson(person)} is not an approver for ${approval.environment}.`;
+    if (!match.matched) return `${describePerson(person)} is not an approver for ${approval.environment}${match.note ? ` (${match.note})` : ''}.`;
     if (!approval.allowSelfApproval) return selfApprovalRefusal(person, approval.people);
     return undefined;
   }

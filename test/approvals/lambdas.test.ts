@@ -35,6 +35,8 @@ const CONFIG = `repositories:
         approval:
           approvers: [alice@example.com, Bob@Example.com, carol@example.com]
           timeout: 24h
+access:
+  viewers: [vera@example.com]
 notifications:
   email: { from: tfgate@example.com }
 `;
@@ -386,6 +388,23 @@ describe('approvals Lambda', () => {
     const unknownPage = await handler(event('GET', `${APPROVALS_URL}approvals/${unknownId}`, { session: alice }));
     expect(unknownPage.body).toContain('GitHub did not say who pushed 5d41402 to main; with self-approval off nobody may approve it on that basis.');
     expect(unknownPage.body).not.toContain('form_token');
+    expect(sfn.calls()).toHaveLength(0);
+  });
+
+  it('a viewer may look at runs and the plan but not decide', async () => {
+    const { approvalId } = await requestApproval('run-viewer');
+    const handler = approvalsLambda();
+    const vera = await signIn(handler, 'vera@example.com');
+    const runs = await handler(event('GET', `${APPROVALS_URL}runs`, { session: vera, headers: { accept: 'application/json' } }));
+    expect(runs.statusCode).toBe(200);
+    expect(runs.body).toContain('run-viewer');
+    const page = await handler(event('GET', `${APPROVALS_URL}approvals/${approvalId}`, { session: vera }));
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('terraform_data.x will be created');
+    expect(page.body).toContain('vera@example.com is not an approver for apps');
+    const token = JSON.parse((await handler(event('GET', `${APPROVALS_URL}approvals/${approvalId}`, { session: vera, headers: { accept: 'application/json' } }))).body).formToken as string;
+    const decided = await handler(event('POST', `${APPROVALS_URL}approvals/${approvalId}`, { session: vera, form: { decision: 'approve', form_token: token } }));
+    expect(decided.statusCode).toBe(403);
     expect(sfn.calls()).toHaveLength(0);
   });
 

@@ -49,7 +49,8 @@ export function personNamed(who: string, sessionId: string): SignedInPerson | un
   return undefined;
 }
 
-export type ListMatch = { matched: true; entry: string } | { matched: false; reason: string };
+/** `note`: why a team could not be checked (no credentials, GitHub failing), when that is why. */
+export type ListMatch = { matched: true; entry: string } | { matched: false; note?: string };
 
 /** Whether `person` is one of `entries` (logins, teams, emails from tfgate.yaml, already lower-case). */
 export async function matchListed(person: SignedInPerson, entries: readonly string[], teams: TeamDirectory | undefined): Promise<ListMatch> {
@@ -74,7 +75,7 @@ export async function matchListed(person: SignedInPerson, entries: readonly stri
       }
     }
   }
-  return { matched: false, reason: `${describePerson(person)} is not on the list${teamProblem ? ` (${teamProblem})` : ''}` };
+  return teamProblem ? { matched: false, note: teamProblem } : { matched: false };
 }
 
 /** Why this person may not approve their own change, or undefined. Fails closed when the change's people are unknown. */
