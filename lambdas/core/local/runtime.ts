@@ -106,6 +106,8 @@ export interface LocalStack {
   sessionKey: string;
   /** What the CLI on this machine presents (`<data>/secrets/local-credential`, owner-only). */
   localCredential: string;
+  /** Whether GitHub sign-in is set up (a client id and secret). */
+  githubSignIn: boolean;
   runs: ObservableRunStore;
   stores: DynamoStores;
   locks: EnvironmentLocks;
@@ -352,6 +354,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       webhookSecret,
       sessionKey,
       localCredential,
+      githubSignIn: githubSignIn !== undefined,
       runs,
       stores,
       locks,
