@@ -115,15 +115,13 @@ export function createSignIn(deps: SignInDeps): SignIn {
   function beginGitHub(request: HttpRequest): HttpResponse {
     if (!deps.github) return showSignIn(request, 'GitHub sign-in is not set up here.', 404);
     const state = randomId();
-    const { url } = getWebFlowAuthorizationUrl({
-      clientType: 'oauth-app',
-      clientId: deps.github.clientId,
-      redirectUrl: `${deps.publicUrl(request)}/auth/github/callback`,
-      // Verified addresses only; team membership is checked with tfgate's own GitHub credentials. GitHub Apps ignore scopes.
-      scopes: ['user:email'],
-      state,
-      request: githubRequest(),
-    });
+    const common = { clientId: deps.github.clientId, redirectUrl: `${deps.publicUrl(request)}/auth/github/callback`, state, request: githubRequest() };
+    // An OAuth app asks for verified addresses (user:email); a GitHub App has them by its "Email addresses"
+    // permission. Team membership is checked with tfgate's own GitHub credentials, never the person's token.
+    const { url } =
+      deps.github.clientType === 'github-app'
+        ? getWebFlowAuthorizationUrl({ clientType: 'github-app', ...common })
+        : getWebFlowAuthorizationUrl({ clientType: 'oauth-app', scopes: ['user:email'], ...common });
     const cookie = seal(deps.sessionKey, 'oauth-state', { state, next: safeNext(request.query.next), exp: now() + OAUTH_STATE_LIFETIME_SECONDS });
     return { ...redirect(url, [setCookie(OAUTH_STATE_COOKIE, cookie, OAUTH_STATE_LIFETIME_SECONDS, secure(request))]), status: 302 };
   }
@@ -140,7 +138,9 @@ export function createSignIn(deps: SignInDeps): SignIn {
     let person: Omit<SignedInPerson, 'sessionId'>;
     try {
       const request = githubRequest();
-      const { authentication } = await exchangeWebFlowCode({ clientType: 'oauth-app', clientId: deps.github.clientId, clientSecret: deps.github.clientSecret, code, request });
+      const exchange = { clientId: deps.github.clientId, clientSecret: deps.github.clientSecret, code, request };
+      const { authentication } =
+        deps.github.clientType === 'github-app' ? await exchangeWebFlowCode({ clientType: 'github-app', ...exchange }) : await exchangeWebFlowCode({ clientType: 'oauth-app', ...exchange });
       const user = new Octokit({ baseUrl: deps.github.apiUrl.replace(/\/+$/, ''), auth: authentication.token, userAgent: 'tfgate', request: deps.fetch ? { fetch: deps.fetch } : {} });
       const { data } = await user.rest.users.getAuthenticated();
       // Only addresses GitHub has verified count; a GitHub App without the email permission gives none.
