@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import path from 'node:path';
+import { chromium } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Clock } from '../../lambdas/core/domain/ports.js';
 import {
@@ -135,6 +136,33 @@ describe('the local routes and the Host check', () => {
     for (const route of ['/healthz', '/webhook', '/runs', '/auth/sign-in']) {
       expect((await raw(`${stack.url}${route}`, { headers: { host: 'rebound.example.com' } })).status, route).toBe(421);
       expect((await raw(`${stack.url}${route}`, { headers: { host: `localhost:${new URL(stack.url).port}` } })).status, route).not.toBe(421);
+    }
+  });
+});
+
+describe('a cross-site page in a browser', () => {
+  it('cannot reach /local/unlock: a form post has no credential, a JSON fetch is stopped by the browser', async () => {
+    stack = await startTestStack({ config: config() });
+    const unlock = `${stack.url}/local/unlock`;
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+    try {
+      const context = await browser.newContext();
+      await context.route('http://elsewhere.test/**', (route) =>
+        route.fulfill({
+          contentType: 'text/html',
+          body: `<form id="f" method="post" enctype="text/plain" action="${unlock}"><input name='{"repository":"acme/infrastructure","environment":"apps","x":"' value='"}'></form>
+<script>fetch(${JSON.stringify(unlock)}, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"repository":"acme/infrastructure","environment":"apps"}', credentials: 'include' }).catch((e) => console.log('fetch refused: ' + e.message)).finally(() => document.getElementById('f').submit());</script>`,
+        }),
+      );
+      const page = await context.newPage();
+      const logs: string[] = [];
+      page.on('console', (message) => logs.push(message.text()));
+      const [posted] = await Promise.all([page.waitForResponse((response) => response.url() === unlock && response.request().method() === 'POST'), page.goto('http://elsewhere.test/')]);
+      expect([401, 403, 415]).toContain(posted.status());
+      expect(logs.join('\n')).toContain('fetch refused');
+      expect(stack.lines.join('\n')).not.toMatch(/forced_release|freed the/);
+    } finally {
+      await browser.close();
     }
   });
 });
