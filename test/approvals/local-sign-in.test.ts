@@ -92,6 +92,10 @@ describe('email sign-in links through SMTP', () => {
     const second = await confirm();
     expect(second.status).toBe(409);
     expect(second.headers.getSetCookie()).toEqual([]);
+    // Signing out clears the cookie.
+    const out = await fetch(`${stack.url}/auth/sign-out`, { method: 'POST', headers: { cookie: cookie.split(';')[0]! }, redirect: 'manual' });
+    expect(out.status).toBe(303);
+    expect(out.headers.getSetCookie()).toEqual(['tfgate_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax']);
 
     // A new link, 15 minutes and a second later, has expired.
     await ask('bob@example.com');

@@ -74,6 +74,7 @@ export interface SignIn {
 
 const PUBLIC_PATHS = new Set(['/healthz', '/webhook']);
 const MAX_FORM_BYTES = 8 * 1024;
+const GITHUB_TIMEOUT_MS = 10_000;
 
 export function createSignIn(deps: SignInDeps): SignIn {
   const clock = deps.clock ?? systemClock;
@@ -108,8 +109,12 @@ export function createSignIn(deps: SignInDeps): SignIn {
     return html(status, signInPage({ next, github: deps.github !== undefined, email: deps.mail !== undefined, ...(message ? { message } : {}) }));
   }
 
+  // GitHub answering slowly must not hold a sign-in (or the function) open: each call gets 10 s.
+  const timedFetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> =>
+    (deps.fetch ?? fetch)(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(GITHUB_TIMEOUT_MS)]) : AbortSignal.timeout(GITHUB_TIMEOUT_MS) });
+
   function githubRequest() {
-    return new Octokit({ baseUrl: deps.github!.apiUrl.replace(/\/+$/, ''), userAgent: 'tfgate', request: deps.fetch ? { fetch: deps.fetch } : {} }).request;
+    return new Octokit({ baseUrl: deps.github!.apiUrl.replace(/\/+$/, ''), userAgent: 'tfgate', request: { fetch: timedFetch } }).request;
   }
 
   function beginGitHub(request: HttpRequest): HttpResponse {
@@ -141,7 +146,7 @@ export function createSignIn(deps: SignInDeps): SignIn {
       const exchange = { clientId: deps.github.clientId, clientSecret: deps.github.clientSecret, code, request };
       const { authentication } =
         deps.github.clientType === 'github-app' ? await exchangeWebFlowCode({ clientType: 'github-app', ...exchange }) : await exchangeWebFlowCode({ clientType: 'oauth-app', ...exchange });
-      const user = new Octokit({ baseUrl: deps.github.apiUrl.replace(/\/+$/, ''), auth: authentication.token, userAgent: 'tfgate', request: deps.fetch ? { fetch: deps.fetch } : {} });
+      const user = new Octokit({ baseUrl: deps.github.apiUrl.replace(/\/+$/, ''), auth: authentication.token, userAgent: 'tfgate', request: { fetch: timedFetch } });
       const { data } = await user.rest.users.getAuthenticated();
       // Only addresses GitHub has verified count; a GitHub App without the email permission gives none.
       const emails = await user.rest.users
