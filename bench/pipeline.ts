@@ -101,7 +101,7 @@ export function configFor(repositories: string[], approval: boolean): string {
       '    environments:',
       '      - name: ops',
       '      - name: apps',
-      ...(approval ? ['        approval: { timeout: 1h }'] : []),
+      ...(approval ? ['        approval: { approvers: [bench@example.com], timeout: 1h }'] : []),
     ]),
     '',
   ].join('\n');
@@ -137,14 +137,16 @@ export async function startBenchStack(repositories: string[], options: { approva
   const approvalRequests = { count: 0 };
   // Approval at once, through the page and its form, as a person's browser does it.
   stack.runs.events.on('approval', (request) => {
-    const link = request.links[0]?.url;
+    const link = request.url;
     if (!link) return;
     void (async () => {
       approvalRequests.count += 2;
-      const page = await (await fetch(link)).text();
+      // The local credential, as `tfgate approve` presents it (the gate's only approver is implied).
+      const auth = { authorization: `Bearer ${stack.localCredential}` };
+      const page = await (await fetch(link, { headers: auth })).text();
       const token = /name="form_token" value="([^"]+)"/.exec(page)?.[1];
       if (!token) throw new Error('the approval page has no form');
-      const answer = await fetch(link, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ decision: 'approve', form_token: token }).toString() });
+      const answer = await fetch(link, { method: 'POST', headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ decision: 'approve', form_token: token }).toString() });
       if (answer.status !== 200) throw new Error(`approving answered ${answer.status}`);
     })().catch((error: unknown) => process.stderr.write(`bench: approval failed: ${String(error)}\n`));
   });

@@ -39,7 +39,7 @@ function readConfig(file: string): StackConfig {
   try {
     return loadStackConfig(file);
   } catch (error) {
-    if (error instanceof ConfigError) fail(`tfgate: ${file} is not a valid configuration:\n${error.message}`);
+    if (error instanceof ConfigError) fail(error.problems.length === 1 ? `tfgate: ${error.message}` : `tfgate: ${file} is not a valid configuration:\n${error.message}`);
     throw error;
   }
 }

@@ -88,7 +88,7 @@ for (const decision of ['approve', 'reject'] as const) {
     .command(decision)
     .argument('<approval>', 'approval id (from the link)')
     .description(decision === 'approve' ? 'approve a pending approval' : 'reject a pending approval')
-    .option('--as <email>', 'the approver you are (signed with the data directory\'s link key)')
+    .option('--as <who>', 'the listed approver you are: an email address or @login (the local credential in the data directory proves you run tfgate here)')
     .addOption(dataOption())
     .addOption(urlOption());
   command.option('--reason <text>', decision === 'approve' ? 'why (kept with the approval, shown by show and the run page)' : 'why');
@@ -170,7 +170,8 @@ try {
     process.exit(2);
   }
   if (error instanceof ConfigError) {
-    process.stderr.write(`tfgate: the configuration is invalid:\n${error.message}\n`);
+    // One problem, one line (file:line:column: what); several, one line each.
+    process.stderr.write(error.problems.length === 1 ? `tfgate: ${error.message}\n` : `tfgate: the configuration is invalid:\n${error.message}\n`);
     process.exit(2);
   }
   if (error instanceof CliError) {

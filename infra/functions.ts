@@ -59,17 +59,21 @@ export const FUNCTION_NEEDS: Record<FunctionName, FunctionNeeds> = {
     functionUrl: true,
   },
   approvals: {
-    description: 'tfgate: approval pages and decisions, run pages, health check',
+    description: 'tfgate: sign-in, approval pages and decisions, run pages, health check',
     memorySize: 512,
     timeout: Duration.seconds(15),
     reservedConcurrency: 10,
-    config: false,
-    tables: { runs: 'readWrite', approvals: 'readWrite' },
+    // Who may sign in and approve comes from tfgate.yaml.
+    config: true,
+    // deliveries: one-time sign-in links are used up by one conditional write there.
+    tables: { runs: 'readWrite', approvals: 'readWrite', deliveries: 'readWrite' },
     readsArtifacts: true,
-    secrets: ['link'],
+    // Session key; GitHub sign-in client; tfgate's GitHub credentials for team membership.
+    secrets: ['link', 'signIn', 'github'],
     stateMachine: ['SendTaskSuccess', 'SendTaskFailure'],
     approvalsUrl: false,
-    sendsEmail: false,
+    // One-time sign-in links by SES.
+    sendsEmail: true,
     functionUrl: true,
   },
   pipeline: {
@@ -100,7 +104,7 @@ export const FUNCTION_NEEDS: Record<FunctionName, FunctionNeeds> = {
     // gives way (its approval is superseded and its own wait fails) instead of asking anyone.
     tables: { runs: 'readWrite', approvals: 'readWrite', locks: 'read' },
     readsArtifacts: true,
-    secrets: ['link', 'slack'],
+    secrets: ['slack'],
     stateMachine: ['SendTaskFailure'],
     approvalsUrl: true,
     sendsEmail: true,
@@ -136,7 +140,8 @@ const SECRET_ENV: Record<SecretRole, string> = {
   webhook: 'WEBHOOK_SECRET_ARN',
   github: 'GITHUB_SECRET_ARN',
   slack: 'SLACK_SECRET_ARN',
-  link: 'LINK_SECRET_ARN',
+  link: 'SESSION_SECRET_ARN',
+  signIn: 'SIGNIN_SECRET_ARN',
 };
 
 // Lambda refuses environments over 4 KiB in total; the ARNs and names around CONFIG take about 1 KiB.
@@ -285,8 +290,8 @@ export class TfgateFunctions extends Construct {
       roles[name] = role;
       functions[name] = fn;
       if (needs.functionUrl) {
-        // GitHub signs webhook requests and approval decisions carry their own anti-forgery field;
-        // IAM auth would shut out both GitHub and people's browsers.
+        // GitHub signs webhook requests; every other route needs tfgate's own sign-in (GitHub or an
+        // emailed one-time link). IAM auth would shut out both GitHub and people's browsers.
         const url = fn.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
         if (name === 'approvals') approvalsUrl = url;
         if (name === 'webhook') webhookUrl = url;

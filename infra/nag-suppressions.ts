@@ -146,8 +146,9 @@ export function acknowledgeNagFindings(stack: TfgateStack): Acknowledgement[] {
     [stack.secrets.slack, 'A Slack incoming-webhook URL is issued by Slack and cannot be rotated from AWS; the user replaces it when Slack reissues it.'],
     [
       stack.secrets.link,
-      'Rotating the approval link key invalidates every approval link already sent; it is rotated by hand (put-secret-value) when needed, between approvals.',
+      'Rotating the session key signs everyone out and voids sign-in links in flight; it is rotated by hand (put-secret-value) when needed, at a quiet time.',
     ],
+    [stack.secrets.signIn, 'The GitHub sign-in client secret is issued by GitHub (GitHub App or OAuth app settings), not by AWS; the user replaces it with put-secret-value when regenerated there.'],
   ];
   for (const [secret, reason] of rotation) {
     if (secret) acknowledge(list, secret, 'AwsSolutions-SMG4', reason);

@@ -114,6 +114,7 @@ export class TfgateStack extends Stack {
       value: this.secrets.webhook.secretName,
     });
     new CfnOutput(this, 'GithubSecretName', { description: 'Put {"token":"…"} here', value: this.secrets.github.secretName });
+    new CfnOutput(this, 'SignInSecretName', { description: 'GitHub sign-in: put {"clientId":"…","clientSecret":"…"} here', value: this.secrets.signIn.secretName });
     if (this.secrets.slack) {
       new CfnOutput(this, 'SlackSecretName', { description: 'Put {"webhookUrl":"https://hooks.slack.com/…"} here', value: this.secrets.slack.secretName });
     }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { signApprover } from '../../lambdas/core/domain/approval-links.js';
+import { localCredentialFile } from '../../lambdas/core/local/secrets.js';
 import { serverInfoFile } from './local.js';
 
 /** The commands that read or decide work through a running tfgate local's HTTP API. */
@@ -29,14 +29,31 @@ export function baseUrl(options: ClientOptions): string {
   return 'http://127.0.0.1:8787';
 }
 
-async function call(url: string, init: RequestInit = {}): Promise<{ status: number; body: unknown }> {
-  let response: Response;
+/**
+ * Every route but /webhook needs a sign-in; the CLI on the machine running `tfgate local` presents
+ * the local credential from the data directory (a file only its owner can read).
+ */
+function credentialHeader(data: string): Record<string, string> {
   try {
-    response = await fetch(url, { ...init, headers: { accept: 'application/json', ...init.headers }, signal: AbortSignal.timeout(30_000) });
+    const credential = readFileSync(localCredentialFile(data), 'utf8').trim();
+    return credential ? { authorization: `Bearer ${credential}` } : {};
+  } catch {
+    return {};
+  }
+}
+
+async function call(url: string, init: RequestInit & { data: string }): Promise<{ status: number; body: unknown }> {
+  let response: Response;
+  const { data, ...rest } = init;
+  try {
+    response = await fetch(url, { ...rest, headers: { accept: 'application/json', ...credentialHeader(data), ...rest.headers }, signal: AbortSignal.timeout(30_000) });
   } catch (error) {
     throw new CliError(`cannot reach tfgate at ${new URL(url).origin}: ${(error as Error).message}. Is tfgate local running? (--url or --data tell where)`);
   }
   const text = await response.text();
+  if (response.status === 401) {
+    throw new CliError(`tfgate at ${new URL(url).origin} wants a sign-in: the local credential in ${localCredentialFile(data)} is missing or not this server's (--data names the data directory of the running tfgate local)`);
+  }
   let body: unknown = text;
   try {
     body = JSON.parse(text);
@@ -68,7 +85,7 @@ function planText(plan: RunJson['stages'][number]['plan']): string {
 }
 
 export async function listRuns(options: ClientOptions): Promise<void> {
-  const { status, body } = await call(`${baseUrl(options)}/runs`);
+  const { status, body } = await call(`${baseUrl(options)}/runs`, { data: options.data });
   if (status !== 200) throw new CliError(`listing runs failed (${status}): ${JSON.stringify(body)}`);
   if (options.json) {
     process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
@@ -84,7 +101,7 @@ export async function listRuns(options: ClientOptions): Promise<void> {
 }
 
 export async function showRun(runId: string, options: ClientOptions): Promise<void> {
-  const { status, body } = await call(`${baseUrl(options)}/runs/${encodeURIComponent(runId)}`);
+  const { status, body } = await call(`${baseUrl(options)}/runs/${encodeURIComponent(runId)}`, { data: options.data });
   if (status === 404) throw new CliError(`no run ${runId}`);
   if (status !== 200) throw new CliError(`showing the run failed (${status}): ${JSON.stringify(body)}`);
   if (options.json) {
@@ -111,30 +128,18 @@ export async function showRun(runId: string, options: ClientOptions): Promise<vo
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-/** Signs `--as` with the data directory's link key when it is readable (an operator on this machine). */
-function signedApprover(options: ClientOptions & { as?: string }, approvalId: string): string | undefined {
-  if (!options.as) return undefined;
-  let key: string;
-  try {
-    key = readFileSync(path.join(path.resolve(options.data), 'secrets', 'link-key'), 'utf8').trim();
-  } catch {
-    throw new CliError(`--as needs the link key of the data directory (${path.resolve(options.data)}/secrets/link-key); use the link you were sent instead`);
-  }
-  return signApprover(key, approvalId, options.as);
-}
-
 export async function approveOrReject(decision: 'approve' | 'reject', approvalId: string, options: ClientOptions & { as?: string; reason?: string }): Promise<void> {
   if (!/^[0-9a-f]{32}$/.test(approvalId)) throw new CliError('an approval id is 32 hexadecimal characters (the last part of the approval link)', 2);
-  const signed = signedApprover(options, approvalId);
-  const pageUrl = `${baseUrl(options)}/approvals/${approvalId}${signed ? `?as=${encodeURIComponent(signed)}` : ''}`;
-  // The same route a person uses: read the page's anti-forgery field, then post the decision.
-  const page = await call(pageUrl);
+  const pageUrl = `${baseUrl(options)}/approvals/${approvalId}`;
+  // The same route a person uses: read the page's anti-forgery field, then post the decision. The local
+  // credential proves the operator of this machine; --as names which listed approver they are.
+  const page = await call(`${pageUrl}${options.as ? `?as=${encodeURIComponent(options.as)}` : ''}`, { data: options.data });
   if (page.status === 404) throw new CliError(`no approval ${approvalId}`);
   if (page.status !== 200) throw new CliError(`reading the approval failed (${page.status})`);
   const approval = page.body as { formToken: string; canDecide: boolean; reason?: string; environment: string; runId: string };
-  const form = new URLSearchParams({ decision, form_token: approval.formToken });
+  const form = new URLSearchParams({ decision, form_token: approval.formToken, ...(options.as ? { as: options.as } : {}) });
   if (options.reason) form.set('reason', options.reason);
-  const result = await call(pageUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+  const result = await call(pageUrl, { data: options.data, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
   const message = (result.body as { message?: string }).message ?? JSON.stringify(result.body);
   if (result.status === 403 && !options.as) {
     throw new CliError(`${decision} refused (${result.status}): ${message} Say which approver you are with --as EMAIL (tfgate ${decision} ${approvalId} --as EMAIL).`);
@@ -146,6 +151,7 @@ export async function approveOrReject(decision: 'approve' | 'reject', approvalId
 export async function unlockEnvironment(repository: string, environment: string, options: ClientOptions & { reason: string; force?: boolean }): Promise<void> {
   const by = process.env.USER || process.env.LOGNAME || 'tfgate unlock';
   const result = await call(`${baseUrl(options)}/local/unlock`, {
+    data: options.data,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ repository, environment, reason: options.reason, by, force: options.force === true }),
@@ -170,6 +176,7 @@ export async function rerunRun(runId: string, options: ClientOptions): Promise<v
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: '{}',
+    data: options.data,
   });
   const answer = (typeof body === 'object' && body !== null ? body : {}) as { runId?: string; rerunOf?: string; requestedBy?: string; error?: string };
   if (status !== 202 || !answer.runId) throw new CliError(`could not re-run ${runId}: ${answer.error ?? `HTTP ${status}`}`);

@@ -7,7 +7,7 @@ import { isTerminalRun, type Run } from '../../lambdas/core/domain/run.js';
 import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
 import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
 import { startLocalStack, type LocalStack } from '../../lambdas/core/local/runtime.js';
-import { DEMO_CHANGE, DEMO_CHANGE_DESCRIPTION, STARTER_REPOSITORY } from '../../lambdas/core/local/starter.js';
+import { DEMO_CHANGE, DEMO_CHANGE_DESCRIPTION, STARTER_APPROVER, STARTER_REPOSITORY } from '../../lambdas/core/local/starter.js';
 import { printBanner, printStamped, serverInfoFile, terraformVersionWarning } from './local.js';
 
 export interface DemoOptions {
@@ -19,16 +19,63 @@ export interface DemoOptions {
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 
-/** Approves through the approval page exactly as a browser would: GET the page, POST its form. */
-async function approveThroughPage(link: string): Promise<void> {
-  const page = await fetch(link, { headers: { accept: 'text/html' } });
-  const html = await page.text();
-  const token = /name="form_token" value="([^"]+)"/.exec(html)?.[1];
-  if (page.status !== 200 || !token) throw new Error(`the approval page answered ${page.status} without a form`);
-  const answer = await fetch(link, {
+/** Sign-in links the console shows; the demo, playing the approver, reads its own from there. */
+class ConsoleLinks {
+  private readonly waiting: Array<{ to: string; resolve: (link: string) => void }> = [];
+
+  async sendSignInLink(to: string, link: string): Promise<void> {
+    print(`  sign-in link for ${to} (works once, for 15 minutes): ${link}`);
+    const index = this.waiting.findIndex((w) => w.to === to);
+    if (index >= 0) this.waiting.splice(index, 1)[0]!.resolve(link);
+  }
+
+  next(to: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no sign-in link for ${to} within 30 s`)), 30_000);
+      this.waiting.push({ to, resolve: (link) => (clearTimeout(timer), resolve(link)) });
+    });
+  }
+}
+
+function cookieOf(response: Response): string {
+  const value = response.headers.getSetCookie().map((c) => c.split(';')[0]!).find((c) => c.startsWith('tfgate_session='));
+  if (!value) throw new Error(`signing in gave no session (${response.status})`);
+  return value;
+}
+
+/**
+ * Signs in as the configured approver the way a person's browser does (ask for an emailed link, open
+ * it, press "Sign in"), then approves on the approval page: GET the page, POST its form.
+ */
+async function approveThroughPage(link: string, links: ConsoleLinks): Promise<void> {
+  const origin = new URL(link).origin;
+  const linkSent = links.next(STARTER_APPROVER);
+  const asked = await fetch(`${origin}/auth/email`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ decision: 'approve', form_token: token.replace(/&amp;/g, '&') }).toString(),
+    body: new URLSearchParams({ email: STARTER_APPROVER, next: new URL(link).pathname }).toString(),
+  });
+  if (asked.status !== 200) throw new Error(`asking for a sign-in link answered ${asked.status}`);
+  const signInLink = await linkSent;
+  const confirmPage = await (await fetch(signInLink)).text();
+  const token = /name="token" value="([^"]+)"/.exec(confirmPage)?.[1];
+  if (!token) throw new Error('the sign-in link opened no sign-in form');
+  const signedIn = await fetch(`${origin}/auth/email/confirm`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: token.replace(/&amp;/g, '&') }).toString(),
+    redirect: 'manual',
+  });
+  const cookie = cookieOf(signedIn);
+  print(`  auto-approve: signed in as ${STARTER_APPROVER} with the emailed link`);
+  const page = await fetch(link, { headers: { accept: 'text/html', cookie } });
+  const html = await page.text();
+  const formToken = /name="form_token" value="([^"]+)"/.exec(html)?.[1];
+  if (page.status !== 200 || !formToken) throw new Error(`the approval page answered ${page.status} without a form`);
+  const answer = await fetch(link, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+    body: new URLSearchParams({ decision: 'approve', form_token: formToken.replace(/&amp;/g, '&') }).toString(),
   });
   const text = await answer.text();
   const message = /id="decision-result">([^<]*)</.exec(text)?.[1] ?? `status ${answer.status}`;
@@ -50,7 +97,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const terraform = await locateTerraform(options.terraform !== undefined ? { flag: options.terraform } : {});
   const dataDir = options.data ?? (await mkdtemp(path.join(os.tmpdir(), 'tfgate-demo-')));
   // The demo always uses its own starter configuration, whatever tfgate.yaml the current directory has.
-  const stack = await startLocalStack({ dataDir, cwd: dataDir, port: options.port, terraform: terraform.path, print: printStamped });
+  const links = new ConsoleLinks();
+  const stack = await startLocalStack({ dataDir, cwd: dataDir, port: options.port, terraform: terraform.path, print: printStamped, signIn: { mail: links } });
   await writeFile(serverInfoFile(stack.dataDir), JSON.stringify({ url: stack.url, pid: process.pid }));
   printBanner(stack, terraform, 'generated');
   const versionWarning = await terraformVersionWarning(terraform.path, stack.config.terraform.version);
@@ -65,12 +113,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       approvals += 1;
       if (!options.autoApprove) {
         // The demo's data directory is temporary: the command must name it (and the approver it signs as).
-        const approver = request.links[0]?.approver;
+        const approver = request.approval.approvers.find((entry) => !entry.includes('/'));
         print(`  (waiting for you: open the link above, or in another terminal: npx tfgate approve ${request.approval.id} --data ${stack.dataDir}${approver ? ` --as ${approver}` : ''}; Ctrl-C ends the demo)`);
         return;
       }
-      const link = request.links[0]?.url;
-      if (link) approvalsSeen.push(approveThroughPage(link).catch((error: Error) => void print(`  auto-approve failed: ${error.message}`)));
+      approvalsSeen.push(approveThroughPage(request.url, links).catch((error: Error) => void print(`  auto-approve failed: ${error.message}`)));
     };
     stack.runs.events.on('approval', onApproval);
 

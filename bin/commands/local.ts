@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import { locateTerraform } from '../../lambdas/core/terraform-locator.js';
 import { startLocalStack, type LocalStack } from '../../lambdas/core/local/runtime.js';
+import { localCredentialFile } from '../../lambdas/core/local/secrets.js';
 import { CliError } from './client.js';
 
 export interface LocalOptions {
@@ -46,7 +47,7 @@ export function printBanner(stack: LocalStack, terraform: { path: string; source
   print(`  terraform:   ${terraform.path} (${terraform.source})`);
   print(`  webhook URL: ${stack.webhookUrl}`);
   print(`  webhook secret: ${secretSource === 'generated' ? `${stack.webhookSecret} (kept in ${path.join(stack.dataDir, 'secrets', 'webhook-secret')})` : `from ${secretSource}`}`);
-  print(`  runs page:   ${stack.url}/runs`);
+  print(`  runs page:   ${stack.url}/runs (sign in: an approver's email link is printed here${stack.githubSignIn ? ', or GitHub' : ''}; the CLI uses ${localCredentialFile(stack.dataDir)})`);
   for (const remote of stack.remotes) {
     print(`  ${remote.repository}: git push ${remote.remote} HEAD:${remote.branch}`);
   }

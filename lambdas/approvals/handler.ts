@@ -1,10 +1,12 @@
 import { planBuildKind } from '../core/domain/builds.js';
 import { STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.js';
-import { checkFormToken, formToken, verifyApprover } from '../core/domain/approval-links.js';
+import { describePerson, matchListed, personNamed, selfApprovalRefusal, type SignedInPerson, type TeamDirectory } from '../core/auth/person.js';
+import { checkFormToken, formToken } from '../core/auth/session.js';
+import { isCrossSite } from '../core/auth/sign-in.js';
 import type { ApprovalRecord, ApprovalStore, ArtifactStore, Clock, RunStore, TaskCallbacks } from '../core/domain/ports.js';
 import { systemClock } from '../core/domain/ports.js';
 import { RUN_LIST_CURSOR, runListCursor, type Run } from '../core/domain/run.js';
-import { html, json, text, type HttpHandler, type HttpRequest, type HttpResponse } from '../core/http.js';
+import { html, json, text, wantsJson, type HttpHandler, type HttpRequest, type HttpResponse } from '../core/http.js';
 import { approvalPage, decisionPage, runPage, runsPage } from './pages.js';
 import { publicRun, type RunFiles } from './public-run.js';
 
@@ -12,9 +14,11 @@ const RUNS_PAGE_SIZE = 100;
 
 /**
  * GET/POST /approvals/{id}, GET /runs, GET /runs/{id}, GET /healthz: one handler for the approvals
- * function URL and the local server. GET never changes anything (Slack's unfurler and mail scanners
- * fetch links before people do); a decision is a POST with the page's anti-forgery field, recorded
- * by one conditional update and only then handed to the waiting execution.
+ * function URL and the local server, always behind the sign-in gate (lambdas/core/auth/sign-in.ts),
+ * which tells it who is asking (`request.identity`). GET never changes anything (Slack's unfurler and
+ * mail scanners fetch links before people do); a decision is a POST with the page's anti-forgery
+ * field (tied to the session and the approval), recorded by one conditional update and only then
+ * handed to the waiting execution.
  */
 
 export interface ApprovalsDeps {
@@ -22,7 +26,10 @@ export interface ApprovalsDeps {
   approvals: ApprovalStore;
   artifacts: ArtifactStore;
   callbacks: TaskCallbacks;
-  linkKey: string;
+  /** Signs the anti-forgery fields (the sign-in's session key). */
+  sessionKey: string;
+  /** GitHub team membership, checked at decision time; absent without GitHub credentials. */
+  teams?: TeamDirectory;
   clock?: Clock;
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Locally: where a run's logs, artifacts and state are on this machine (shown by show and the run page). */
@@ -58,16 +65,30 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     return { locations: local.locations, stages };
   }
 
-  /** Why this approver may not decide, or undefined when they may. */
-  function refusal(approval: ApprovalRecord, approver: string | undefined): string | undefined {
-    if (approval.approvers.length > 0) {
-      if (!approver) return 'This link does not identify an approver. Use the link that was sent to you.';
-      // Signed links carry the address lower-cased; tfgate.yaml may spell it with capitals.
-      if (!approval.approvers.some((listed) => listed.toLowerCase() === approver)) return `${approver} is not an approver for ${approval.environment}.`;
-    }
-    if (!approval.allowSelfApproval && approver && approval.selfIdentities.includes(approver)) {
-      return 'You pushed or wrote this change; someone else has to approve it.';
-    }
+  /**
+   * The person deciding: who signed in, or, for the local operator (the CLI with the local
+   * credential), the listed approver they name with `--as`.
+   */
+  function decider(request: HttpRequest, approval: ApprovalRecord, given: string | undefined): { person?: SignedInPerson; problem?: string } {
+    const signedIn = request.identity;
+    if (!signedIn) return { problem: 'Sign in first.' };
+    if (signedIn.via !== 'local') return { person: signedIn };
+    // With one person on the list there is nobody else the operator could mean.
+    const single = (approval.approvers ?? []).filter((entry) => !entry.includes('/'));
+    const actingAs = given ?? (single.length === 1 && approval.approvers.length === 1 ? single[0] : undefined);
+    if (!actingAs) return { problem: 'Say which approver you are: tfgate approve ID --as WHO (an email address or @login from the approvers list).' };
+    const named = personNamed(actingAs, signedIn.sessionId);
+    return named ? { person: named } : { problem: `--as ${actingAs.slice(0, 100)} is neither an email address nor a GitHub login (@name).` };
+  }
+
+  /** Why this person may not decide, or undefined when they may. */
+  async function refusal(approval: ApprovalRecord, person: SignedInPerson): Promise<string | undefined> {
+    const approvers = approval.approvers ?? [];
+    // Records from before every gate named its approvers: nobody is named, so nobody may decide.
+    if (approvers.length === 0) return `No approvers are named for ${approval.environment}; nobody can approve this.`;
+    const match = await matchListed(person, approvers, deps.teams);
+    if (!match.matched) return `${describePerson(person)} is not an approver for ${approval.environment}${match.note ? ` (${match.note})` : ''}.`;
+    if (!approval.allowSelfApproval) return selfApprovalRefusal(person, approval.people);
     return undefined;
   }
 
@@ -90,11 +111,14 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
   async function showApproval(request: HttpRequest, approvalId: string): Promise<HttpResponse> {
     const approval = await deps.approvals.get(approvalId);
     if (!approval) return notFound(request, 'approval');
+    if (!request.identity) return json(401, { error: 'sign in first' });
     const run = await deps.runs.get(approval.runId);
     if (!run) return notFound(request, 'run');
-    const approver = verifyApprover(deps.linkKey, approval.id, request.query.as);
-    const blocked = closedReason(approval) ?? refusal(approval, approver);
-    const token = formToken(deps.linkKey, approval.id, approver, nowSeconds());
+    const who = decider(request, approval, request.query.as);
+    const blocked = closedReason(approval) ?? who.problem ?? (await refusal(approval, who.person!));
+    const approver = who.person ? describePerson(who.person) : undefined;
+    const token = formToken(deps.sessionKey, approval.id, request.identity!.sessionId, nowSeconds());
+    deps.log?.('approval viewed', { approvalId: approval.id, runId: approval.runId, who: approver, ...(blocked ? { refused: blocked } : {}) });
     if (wantsJson(request)) {
       return json(200, {
         id: approval.id,
@@ -122,7 +146,6 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
         planText: await loadPlanText(run, approval.environment),
         approver,
         formToken: token,
-        actionQuery: request.query.as ? `?as=${encodeURIComponent(request.query.as)}` : '',
         canDecide: blocked === undefined,
         ...(blocked ? { blockedReason: blocked } : {}),
       }),
@@ -137,8 +160,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     }
     // Browsers say where a form came from; a decision may only come from tfgate's own page (or a
     // non-browser client such as `tfgate approve`, which sends no such header).
-    const fetchSite = (request.headers['sec-fetch-site'] ?? '').toLowerCase();
-    if (fetchSite !== '' && fetchSite !== 'same-origin' && fetchSite !== 'none') {
+    if (isCrossSite(request)) {
       return page(request, 403, 'bad', 'Refused', 'The form was sent from another site. Open the approval link and decide on that page.');
     }
     const form = new URLSearchParams(request.body.toString('utf8'));
@@ -148,19 +170,23 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
 
     const approval = await deps.approvals.get(approvalId);
     if (!approval) return notFound(request, 'approval');
-    const signedApprover = request.query.as ?? form.get('as') ?? undefined;
-    const approver = verifyApprover(deps.linkKey, approval.id, signedApprover);
-    const tokenCheck = checkFormToken(deps.linkKey, approval.id, approver, form.get('form_token') ?? undefined, nowSeconds());
+    if (!request.identity) return json(401, { error: 'sign in first' });
+    const tokenCheck = checkFormToken(deps.sessionKey, approval.id, request.identity!.sessionId, form.get('form_token') ?? undefined, nowSeconds());
     if (tokenCheck !== 'valid') {
+      deps.log?.('decision refused', { approvalId: approval.id, runId: approval.runId, why: `anti-forgery field ${tokenCheck}` });
       return page(request, 403, 'bad', 'Refused', tokenCheck === 'stale' ? 'This page is too old (its anti-forgery field has expired); open the link again and decide from the fresh page.' : 'The form did not come from this approval page (its anti-forgery field is missing or forged); open the link you were sent and decide there.');
     }
     const closed = closedReason(approval);
     if (closed) return page(request, 409, 'bad', closedTitle(approval), closed, approval.runId, approval);
-    const refused = refusal(approval, approver);
-    if (refused) return page(request, 403, 'bad', 'Not allowed', refused, approval.runId, approval);
+    const deciding = decider(request, approval, form.get('as') ?? undefined);
+    const refused = deciding.problem ?? (await refusal(approval, deciding.person!));
+    if (refused) {
+      deps.log?.('decision refused', { approvalId: approval.id, runId: approval.runId, who: deciding.person ? describePerson(deciding.person) : undefined, why: refused });
+      return page(request, 403, 'bad', 'Not allowed', refused, approval.runId, approval);
+    }
 
     const status = decision === 'approve' ? 'approved' : 'rejected';
-    const who = approver ?? 'anonymous (link without approver)';
+    const who = describePerson(deciding.person!);
     const result = await deps.approvals.decide(approval.id, { status, by: who, ...(reason ? { reason } : {}) }, clock.now());
     if (!result.decided) {
       const current = result.approval ?? approval;
@@ -206,6 +232,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     }
     if (path === '/runs' || path === '/runs/') {
       if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed', { allow: 'GET' });
+      deps.log?.('runs viewed', { who: request.identity ? describePerson(request.identity) : undefined });
       // Pages of at most 100 runs (a function URL answers at most 6 MB); `next` continues the list.
       const limit = Math.min(Math.max(Number.parseInt(request.query.limit ?? String(RUNS_PAGE_SIZE), 10) || RUNS_PAGE_SIZE, 1), RUNS_PAGE_SIZE);
       const before = request.query.before;
@@ -221,6 +248,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
       if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed', { allow: 'GET' });
       const run = await deps.runs.get(runMatch[1]!);
       if (!run) return notFound(request, 'run');
+      deps.log?.('run viewed', { runId: run.id, who: request.identity ? describePerson(request.identity) : undefined });
       return wantsJson(request) ? json(200, publicRun(run, { files: filesOf(run) })) : html(200, runPage(run, filesOf(run)));
     }
     const planMatch = PLAN_TEXT_PATH.exec(path);
@@ -239,10 +267,6 @@ function closedTitle(approval: ApprovalRecord): string {
   if (approval.status === 'superseded') return 'Superseded';
   if (approval.status === 'expired' || approval.status === 'pending') return 'Expired';
   return 'Already decided';
-}
-
-function wantsJson(request: HttpRequest): boolean {
-  return (request.headers.accept ?? '').toLowerCase().includes('application/json');
 }
 
 function notFound(request: HttpRequest, what: string): HttpResponse {

@@ -40,8 +40,6 @@ export interface ApprovalPageModel {
   planText: string | undefined;
   approver: string | undefined;
   formToken: string;
-  /** The query to keep on the form's action (the signed approver). */
-  actionQuery: string;
   canDecide: boolean;
   blockedReason?: string;
 }
@@ -59,10 +57,10 @@ export function approvalPage(model: ApprovalPageModel): string {
     ['Status', `<span class="status" id="approval-status">${escapeHtml(approval.status)}</span>`],
     ['Expires', escapeHtml(new Date(approval.expiresAt * 1000).toISOString())],
   ];
-  if (model.approver) rows.push(['You are', escapeHtml(model.approver)]);
+  if (model.approver) rows.push(['You are', `<span id="signed-in-as">${escapeHtml(model.approver)}</span>`]);
   const addresses = plan ? renderAddresses(plan) : '';
   const decision = model.canDecide
-    ? `<form method="post" action="/approvals/${escapeHtml(approval.id)}${escapeHtml(model.actionQuery)}">
+    ? `<form method="post" action="/approvals/${escapeHtml(approval.id)}">
 <input type="hidden" name="form_token" value="${escapeHtml(model.formToken)}">
 <p><label>Reason (optional) <input type="text" name="reason" maxlength="500" size="40"></label></p>
 <div class="buttons"><button class="approve" type="submit" name="decision" value="approve">Approve and apply</button>

@@ -1,3 +1,5 @@
+import type { SignedInPerson } from './auth/person.js';
+
 /**
  * The transport-free HTTP shape every route handler takes and returns. The Lambda function URL
  * adapter and the local node:http server both translate to and from it, so a route is written once.
@@ -11,12 +13,19 @@ export interface HttpRequest {
   headers: Record<string, string | undefined>;
   /** The raw body bytes: signatures are verified on exactly these. */
   body: Buffer;
+  /**
+   * Who is asking, set only by the sign-in gate (lambdas/core/auth/sign-in.ts) after it checked the
+   * session or the local credential; never read from the request itself.
+   */
+  identity?: SignedInPerson;
 }
 
 export interface HttpResponse {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** Set-Cookie values (several may be set at once). */
+  cookies?: string[];
 }
 
 export type HttpHandler = (request: HttpRequest) => Promise<HttpResponse>;
@@ -43,6 +52,14 @@ export function html(status: number, body: string, headers: Record<string, strin
     },
     body,
   };
+}
+
+export function redirect(location: string, cookies?: string[]): HttpResponse {
+  return { status: 303, headers: { location, 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' }, body: `See ${location}`, ...(cookies ? { cookies } : {}) };
+}
+
+export function wantsJson(request: HttpRequest): boolean {
+  return (request.headers.accept ?? '').toLowerCase().includes('application/json');
 }
 
 /** Body limit of GitHub webhooks (25 MiB); larger deliveries are refused with 413 before anything else. */

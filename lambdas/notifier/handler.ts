@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { findRepository, type TfgateConfig } from '../core/config/load.js';
-import { approvalUrl, signApprover } from '../core/domain/approval-links.js';
 import { planBuildKind } from '../core/domain/builds.js';
 import { STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.js';
 import { TfgateError } from '../core/domain/errors.js';
-import type { ApprovalLink, ApprovalRecord, ApprovalStore, ArtifactStore, Clock, LockStore, Notifier, RunStore, TaskCallbacks } from '../core/domain/ports.js';
+import type { ApprovalRecord, ApprovalStore, ArtifactStore, Clock, LockStore, Notifier, RunStore, TaskCallbacks } from '../core/domain/ports.js';
 import { systemClock } from '../core/domain/ports.js';
 import type { Run } from '../core/domain/run.js';
 import { supersedeWaitingRun } from '../core/domain/supersede.js';
@@ -13,7 +12,7 @@ import { lockKeyFor } from '../core/dynamo/table-layout.js';
 
 /**
  * Invoked by the state machine's approval wait with a task token. The token is stored with the
- * approval record and nowhere else; the notification carries only links to the approval page.
+ * approval record and nowhere else; the notification carries one plain link to the approval page.
  */
 
 export class NotifierError extends TfgateError {
@@ -38,7 +37,6 @@ export interface NotifierDeps {
   notifier: Notifier;
   /** Base URL of the approvals routes (the approvals function URL, or the local server). */
   publicUrl: string;
-  linkKey: string;
   /**
    * Lets a run that starts waiting give way at once to a newer push already waiting for this
    * environment's lock (the newer run's own check ran before this approval existed).
@@ -79,16 +77,15 @@ export function createApprovalRequester(deps: NotifierDeps): (payload: unknown) 
       taskToken: request.taskToken,
       approvers: policy?.approvers ?? [],
       allowSelfApproval: policy?.allowSelfApproval ?? false,
-      selfIdentities: selfIdentitiesOf(run),
+      // Absent when the run does not know who pushed: the page then refuses everyone unless self-approval is allowed.
+      ...(run.people ? { people: run.people } : {}),
     };
     await deps.approvals.create(approval);
     await deps.runs.updateStage(run.id, request.environment, { status: 'awaiting_approval', approval: { id: approval.id, status: 'pending' } }, now);
     const updated = await deps.runs.updateRun(run.id, { status: 'awaiting_approval' }, now);
     if (deps.supersede && (await givesWayToNewerPush(deps, updated, request.environment))) return { approvalId: approval.id };
-    const links: ApprovalLink[] =
-      approval.approvers.length > 0
-        ? approval.approvers.map((approver) => ({ approver, url: approvalUrl(deps.publicUrl, approval.id, signApprover(deps.linkKey, approval.id, approver)) }))
-        : [{ approver: undefined, url: approvalUrl(deps.publicUrl, approval.id) }];
+    // One plain link for everyone: no identity, no secret; the page asks who is clicking.
+    const url = `${deps.publicUrl.replace(/\/+$/, '')}/approvals/${approval.id}`;
     const planText = await deps.artifacts
       .get(stageArtifactKey(run.id, request.environment, STAGE_ARTIFACTS.planText, planBuildKind(run.mode)))
       .then((body) => body?.toString('utf8').slice(0, MAX_PLAN_TEXT))
@@ -96,7 +93,7 @@ export function createApprovalRequester(deps: NotifierDeps): (payload: unknown) 
     const stageRecord = updated.stages.find((s) => s.environment === request.environment);
     if (!stageRecord) throw new NotifierError(`run ${run.id} has no ${request.environment} stage`);
     try {
-      await deps.notifier.approvalRequested({ approval, run: updated, stage: stageRecord, links, ...(planText !== undefined ? { planText } : {}) });
+      await deps.notifier.approvalRequested({ approval, run: updated, stage: stageRecord, url, ...(planText !== undefined ? { planText } : {}) });
     } catch (error) {
       // The approval stands and its page works; a lost notification is recorded on the run, not fatal.
       deps.log?.('approval notification failed', { runId: run.id, environment: request.environment, error: (error as Error).message });
@@ -150,9 +147,4 @@ async function givesWayToNewerPush(deps: NotifierDeps, run: Run, environment: st
     if (outcome.superseded) return true;
   }
   return false;
-}
-
-function selfIdentitiesOf(run: { pusher?: string; author?: { name?: string; email?: string; login?: string } }): string[] {
-  const identities = [run.pusher, run.author?.email, run.author?.login].filter((value): value is string => typeof value === 'string' && value.length > 0);
-  return [...new Set(identities.map((value) => value.toLowerCase()))];
 }

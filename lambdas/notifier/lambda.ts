@@ -19,7 +19,7 @@ import { powertoolsLog } from '../core/aws/log.js';
 
 /**
  * The AWS entry of the notifier: the state machine's approval wait invokes it with a task token.
- * Clients, stores and secrets are built once per instance; the link key and the Slack webhook URL are
+ * Clients, stores and secrets are built once per instance; the Slack webhook URL is
  * read from Secrets Manager on first use and cached.
  */
 
@@ -36,7 +36,7 @@ export interface NotifierLambdaOptions {
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
-const REQUIRED = ['RUNS_TABLE', 'APPROVALS_TABLE', 'LOCKS_TABLE', 'ARTIFACTS_BUCKET', 'CONFIG', 'APPROVALS_URL', 'LINK_SECRET_ARN'] as const;
+const REQUIRED = ['RUNS_TABLE', 'APPROVALS_TABLE', 'LOCKS_TABLE', 'ARTIFACTS_BUCKET', 'CONFIG', 'APPROVALS_URL'] as const;
 
 /** The Slack secret holds the webhook URL itself, or `{"webhookUrl": "…"}`. */
 export function parseSlackSecret(secretString: string): string {
@@ -61,7 +61,6 @@ export function createNotifierLambda(options: NotifierLambdaOptions = {}): (payl
   const log = options.log ?? powertoolsLog('tfgate-notifier', 'warn');
   const dynamo = options.dynamo ?? documentClientFor(new DynamoDBClient({}));
   const secretsManager = options.secretsManager ?? new SecretsManagerClient({});
-  const linkKey = new CachedSecret(secretsManager, env.LINK_SECRET_ARN, clock, 'link key', (text) => text.trim());
   const artifacts = options.artifacts ?? new S3ArtifactStore(options.s3 ?? new S3Client({}), artifactLocation(env.ARTIFACTS_BUCKET));
 
   const notifiers: Notifier[] = [];
@@ -76,7 +75,7 @@ export function createNotifierLambda(options: NotifierLambdaOptions = {}): (payl
   const supersede = { locks: new DynamoLockStore(dynamo, env.LOCKS_TABLE), callbacks: new SfnTaskCallbacks(options.sfn ?? new SFNClient({})) };
 
   return async (payload) => {
-    const requester = createApprovalRequester({ config, runs, approvals, artifacts, notifier, publicUrl: env.APPROVALS_URL, linkKey: await linkKey.get(), supersede, clock, log });
+    const requester = createApprovalRequester({ config, runs, approvals, artifacts, notifier, publicUrl: env.APPROVALS_URL, supersede, clock, log });
     return requester(payload);
   };
 }

@@ -1,6 +1,6 @@
 import { findRepository, type RepositoryConfig, type TfgateConfig } from '../core/config/load.js';
 import type { EnvironmentLocks } from '../core/domain/locks.js';
-import type { Clock, DeliveryStore, ExecutionInspector, ExecutionStarter, LockStore, RunStore, SequenceStore, VcsClient } from '../core/domain/ports.js';
+import type { ChangePeopleSource, Clock, DeliveryStore, ExecutionInspector, ExecutionStarter, LockStore, RunStore, SequenceStore, VcsClient } from '../core/domain/ports.js';
 import { systemClock } from '../core/domain/ports.js';
 import {
   deadHolderReason,
@@ -32,6 +32,11 @@ export interface ReconcilerDeps {
   starter: ExecutionStarter;
   inspector: ExecutionInspector;
   vcs: Pick<VcsClient, 'getBranchHead'>;
+  /**
+   * Who pushed and wrote a head the webhook never announced (GitHub's activity and commits, or the
+   * local repository). Absent or failing: the run's approvals fail closed unless self-approval is allowed.
+   */
+  people?: ChangePeopleSource;
   clock?: Clock;
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Lock holders younger than this are not judged (their execution may be starting). */
@@ -110,8 +115,18 @@ export function createReconciler(deps: ReconcilerDeps) {
     return outcome;
   }
 
-  function decisionFor(repository: RepositoryConfig, sha: string, trigger: 'reconcile' | 'drift'): StartDecision {
+  async function peopleBehind(repository: RepositoryConfig, sha: string): Promise<NonNullable<StartDecision['people']>> {
+    if (!deps.people) return { logins: [], emails: [], unknown: `tfgate has no way to find out who pushed ${sha.slice(0, 7)} (no GitHub credentials)` };
+    try {
+      return await deps.people.changePeople(repository.name, repository.branch, sha);
+    } catch (error) {
+      return { logins: [], emails: [], unknown: `tfgate could not find out who pushed ${sha.slice(0, 7)}: ${messageOf(error)}` };
+    }
+  }
+
+  function decisionFor(repository: RepositoryConfig, sha: string, trigger: 'reconcile' | 'drift', people?: StartDecision['people']): StartDecision {
     return {
+      ...(people ? { people } : {}),
       repository,
       mode: trigger === 'drift' ? 'plan_only' : 'deploy',
       trigger,
@@ -135,7 +150,9 @@ export function createReconciler(deps: ReconcilerDeps) {
     const sha = head!;
     const waiting = await headStillYoung(repository, sha);
     if (waiting) return { repository: repository.name, action: 'none', reason: waiting };
-    const outcome = await start(decisionFor(repository, sha, 'reconcile'), reconcileExecutionName(repository.name, sha, verdict.newest.id));
+    // Resolved before the run exists: its approvals are checked against these people from the start.
+    const people = await peopleBehind(repository, sha);
+    const outcome = await start(decisionFor(repository, sha, 'reconcile', people), reconcileExecutionName(repository.name, sha, verdict.newest.id));
     switch (outcome.kind) {
       case 'started':
         log('reconciler started a run for a missed push', { repository: repository.name, sha, runId: outcome.runId });

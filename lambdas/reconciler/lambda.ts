@@ -9,7 +9,7 @@ import { SfnExecutionInspector } from '../core/aws/sfn-inspector.js';
 import { artifactLocation, configFromEnv } from '../core/aws/lambda-env.js';
 import { FeedbackRunStore } from '../core/domain/feedback.js';
 import { EnvironmentLocks } from '../core/domain/locks.js';
-import { systemClock, type ArtifactStore, type Clock, type VcsClient } from '../core/domain/ports.js';
+import { systemClock, type ArtifactStore, type ChangePeopleSource, type Clock, type VcsClient } from '../core/domain/ports.js';
 import { documentClientFor, DynamoDeliveryStore, DynamoLockStore, DynamoRunStore, DynamoSequenceStore } from '../core/dynamo/index.js';
 import { optionalEnv, requireEnv } from '../core/env.js';
 import { lambdaVcsClient } from '../core/github/secret.js';
@@ -77,6 +77,7 @@ export function createReconcilerLambda(options: ReconcilerLambdaOptions = {}): (
     starter: new SfnExecutionStarter(sfn, env.STATE_MACHINE_ARN),
     inspector: new SfnExecutionInspector(sfn, env.STATE_MACHINE_ARN),
     vcs,
+    ...(isPeopleSource(vcs) ? { people: vcs } : {}),
     clock,
     log,
   });
@@ -97,4 +98,8 @@ let instance: ((event: unknown) => Promise<unknown>) | undefined;
 export async function handler(event: unknown): Promise<unknown> {
   instance ??= createReconcilerLambda();
   return instance(event);
+}
+
+function isPeopleSource(vcs: unknown): vcs is ChangePeopleSource {
+  return typeof (vcs as Partial<ChangePeopleSource>).changePeople === 'function';
 }

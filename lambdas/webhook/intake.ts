@@ -185,6 +185,7 @@ function newRun(
     updatedAt: at,
     ...(decision.pusher !== undefined ? { pusher: decision.pusher } : {}),
     ...(decision.author !== undefined ? { author: decision.author } : {}),
+    ...(decision.people !== undefined ? { people: decision.people } : {}),
     ...(decision.message !== undefined ? { message: decision.message } : {}),
     sequence: identity.sequence,
     executionName: identity.executionName,

@@ -2,6 +2,7 @@
 import * as z from 'zod/mini';
 import type { RepositoryConfig, TfgateConfig } from '../core/config/load.js';
 import { findRepository, plansPullRequests } from '../core/config/resolved.js';
+import { uniqueLower } from '../core/auth/person.js';
 import type { Run, RunMode } from '../core/domain/run.js';
 
 /**
@@ -19,6 +20,8 @@ export interface RunDecision {
   pullRequest?: number;
   pusher?: string;
   author?: Run['author'];
+  /** Everyone behind the change as GitHub resolved them (the self-approval check). */
+  people?: Run['people'];
   message?: string;
 }
 
@@ -48,15 +51,22 @@ const repositoryField = z.object({
 const shortText = (max: number, min = 0) => z.string().check(z.minLength(min), z.maxLength(max), z.regex(/^[^\x00-\x1f\x7f]*$/, 'must not contain control characters'));
 const login = z.string().check(z.regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$/, 'must be a GitHub login'));
 
+// A commit's author or committer: GitHub fills `username` when the address is verified for a login.
+const commitPerson = z.nullish(z.object({ name: z.nullish(shortText(256)), email: z.nullish(shortText(320)), username: z.nullish(login) }));
+const MAX_COMMITS = 2048;
+
 const pushPayload = z.object({
   ref: anyRef,
   deleted: z.optional(z.boolean()),
   after: z.string(),
   pusher: z.object({ name: shortText(256, 1), email: z.nullish(shortText(320)) }),
+  sender: z.optional(z.object({ login })),
+  commits: z.nullish(z.array(z.object({ author: commitPerson, committer: commitPerson })).check(z.maxLength(MAX_COMMITS))),
   head_commit: z.nullish(
     z.object({
       message: z.string(),
-      author: z.nullish(z.object({ name: z.nullish(shortText(256)), email: z.nullish(shortText(320)), username: z.nullish(login) })),
+      author: commitPerson,
+      committer: commitPerson,
     }),
   ),
 });
@@ -66,6 +76,7 @@ const pullRequestPayload = z.object({
   number: z.int().check(z.positive(), z.maximum(Number.MAX_SAFE_INTEGER)),
   pull_request: z.object({
     head: z.object({ sha: z.unknown(), repo: z.optional(z.nullable(z.object({ full_name: z.optional(z.unknown()) }))) }),
+    user: z.optional(z.nullable(z.object({ login }))),
   }),
   sender: z.object({ login }),
 });
@@ -122,6 +133,7 @@ function routePush(payload: Record<string, unknown>, repository: RepositoryConfi
     // Approvers are named by email, so the email is what a self-approval check can compare.
     pusher: push.pusher.email || push.pusher.name,
     ...(author && Object.keys(author).length > 0 ? { author } : {}),
+    people: pushPeople(push),
     ...(commit ? { message: commit.message.slice(0, MAX_MESSAGE_CHARS) } : {}),
   };
 }
@@ -158,6 +170,19 @@ function routePullRequest(payload: Record<string, unknown>, repository: Reposito
     ref: `refs/pull/${event.number}/head`,
     pullRequest: event.number,
     pusher: event.sender.login,
+    people: { logins: uniqueLower([event.sender.login, event.pull_request.user?.login]), emails: [] },
+  };
+}
+
+/**
+ * The pusher (GitHub puts the login in `pusher.name`; `sender` is who triggered the event), and the
+ * authors and committers of every pushed commit: by login where GitHub resolved one, by address always.
+ */
+function pushPeople(push: z.infer<typeof pushPayload>): NonNullable<Run['people']> {
+  const people = [...(push.commits ?? []), ...(push.head_commit ? [push.head_commit] : [])].flatMap((commit) => [commit.author, commit.committer]);
+  return {
+    logins: uniqueLower([push.pusher.name, push.sender?.login, ...people.map((person) => person?.username)]).filter((name) => /^[a-z0-9][a-z0-9-]{0,38}(?:\[bot\])?$/.test(name)),
+    emails: uniqueLower([push.pusher.email, ...people.map((person) => person?.email)]),
   };
 }
 

@@ -4,13 +4,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { nextApproval, pushChange, runForSha, startTestStack, terraformFiles, waitForRun, type TestStack } from '../support/local-stack.js';
+import { nextApproval, pushChange, runForSha, startTestStack, terraformFiles, until, waitForRun, type TestStack } from '../support/local-stack.js';
 import { slackButtons, startSlackReceiver, type SlackReceiver } from './receivers.js';
 
 /**
- * A person's path in a real browser: the link from the Slack message, the plan on the page, the
- * Approve button, the confirmation, and the run finishing. Debian's chromium (`apt-get install
- * chromium`), headless; screenshots are kept under test-artifacts/.
+ * A person's path in a real browser: the link from the Slack message, the sign-in page, the one-time
+ * link from the console (no SMTP configured), the plan on the page, the Approve button, the
+ * confirmation, and the run finishing. Debian's chromium (`apt-get install chromium`), headless;
+ * screenshots are kept under test-artifacts/.
  */
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -30,7 +31,7 @@ afterEach(async () => {
 });
 
 describe('approving in a browser', () => {
-  it('opens the link from Slack, shows the plan, approves, confirms, and the run finishes', async () => {
+  it('opens the link from Slack, signs in with the emailed link, shows the plan, approves, confirms, and the run finishes', async () => {
     slack = await startSlackReceiver();
     stack = await startTestStack({
       config: [
@@ -52,14 +53,14 @@ describe('approving in a browser', () => {
     const receiver = slack;
     const button = await (async () => {
       for (let i = 0; i < 200 && receiver.messages.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 25));
-      return slackButtons(receiver.messages[0]!).find((b) => b.label === 'Approve as alice@example.com')!;
+      return slackButtons(receiver.messages[0]!).find((b) => b.label === 'Review and decide')!;
     })();
 
     profile = await mkdtemp(path.join(os.tmpdir(), 'tfgate-chromium-'));
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
       viewport: { width: 1100, height: 900 },
     });
     const page = context.pages()[0] ?? (await context.newPage());
@@ -68,12 +69,21 @@ describe('approving in a browser', () => {
 
     const opened = await page.goto(button.url);
     expect(opened?.status()).toBe(200);
+    // Nobody is signed in yet: the sign-in page, then the link printed on the console, then back here.
+    expect(await page.title()).toBe('Sign in to tfgate');
+    await page.locator('input[name="email"]').fill('alice@example.com');
+    await Promise.all([page.waitForNavigation(), page.locator('#email-sign-in').click()]);
+    expect(await page.locator('#sign-in-message').innerText()).toContain('a sign-in link is on its way');
+    const printed = await until('the sign-in link on the console', () => stack!.lines.find((line) => line.startsWith('sign-in link for alice@example.com')));
+    await page.goto(/(http:\/\/\S+)$/.exec(printed)![1]!);
+    await Promise.all([page.waitForNavigation(), page.locator('#confirm-sign-in').click()]);
     await expect.poll(() => page.title()).toBe('Approve apps for acme/infrastructure');
+    expect(page.url()).toBe(button.url);
     const plan = await page.locator('#plan-text').innerText();
     expect(plan).toContain('terraform_data.cluster will be created');
     expect(plan).toContain('terraform_data.ingress will be created');
     expect(plan).toMatch(/Plan: 2 to add, 0 to change, 0 to destroy/);
-    expect(await page.locator('table').first().innerText()).toContain('alice@example.com');
+    expect(await page.locator('#signed-in-as').innerText()).toBe('alice@example.com');
     expect(await page.locator('#approval-status').innerText()).toBe('pending');
     await mkdir(ARTIFACTS, { recursive: true });
     const pageShot = path.join(ARTIFACTS, 'approval-page.png');

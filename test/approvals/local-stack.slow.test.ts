@@ -7,6 +7,7 @@ import { stageArtifactKey } from '../../lambdas/core/domain/plan-summary.js';
 import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
 import {
   decideThroughPage,
+  operatorHeaders,
   nextApproval,
   pushChange,
   runForSha,
@@ -80,33 +81,40 @@ describe('approval links from Slack and email against the local stack', () => {
     const approvalId = request.approval.id;
     await until('the Slack message and both mails', () => (slack.messages.length === 1 && smtp.mails.length === 2 ? true : undefined));
 
+    // One plain link everywhere: no identity, no secret; the page decides who is clicking from the sign-in.
     const buttons = slackButtons(slack.messages[0]!);
-    expect(buttons.map((b) => b.label)).toEqual(['Approve as alice@example.com', 'Reject as alice@example.com', 'Approve as bob@example.com', 'Reject as bob@example.com']);
-    const [alice, , bob] = buttons.map((b) => b.url);
-    expect(alice).toMatch(new RegExp(`^${stack.url}/approvals/${approvalId}\\?as=`));
+    expect(buttons.map((b) => b.label)).toEqual(['Review and decide']);
+    const link = buttons[0]!.url;
+    expect(link).toBe(`${stack.url}/approvals/${approvalId}`);
+    const alice = link;
+    const bob = link;
     const { taskToken } = (await stack.stores.approvals.get(approvalId))!;
     expect(taskToken.length).toBeGreaterThan(20);
     expect(JSON.stringify(slack.messages)).not.toContain(taskToken);
     expect(smtp.mails.map((mail) => mail.raw).join('\n')).not.toContain(taskToken);
-    const mailTo = (who: string) => smtp.mails.find((mail) => mail.to[0] === who)!;
-    expect(mailTo('alice@example.com').decoded).toContain(alice);
-    expect(mailTo('bob@example.com').decoded).toContain(bob);
-    expect(mailTo('alice@example.com').decoded).not.toContain(bob);
+    for (const mail of smtp.mails) {
+      expect(mail.decoded).toContain(link);
+      expect(mail.decoded).not.toContain('?as=');
+    }
 
     // What Slack's unfurler, mail scanners and curious people do before anyone decides.
     const agents = ['Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)', 'Mozilla/5.0 (compatible; BarracudaCentral)', 'Mozilla/5.0 Chrome'];
     for (let i = 0; i < 20; i++) {
-      const url = i % 2 === 0 ? alice! : bob!;
-      const response = await fetch(url, { method: i % 4 === 0 ? 'HEAD' : 'GET', headers: { 'user-agent': agents[i % 3]! } });
-      expect(response.status).toBe(200);
-      await response.arrayBuffer();
+      // Without a sign-in the page only points to the sign-in, and says nothing about the run.
+      const anonymous = await fetch(link, { method: i % 4 === 0 ? 'HEAD' : 'GET', headers: { 'user-agent': agents[i % 3]! }, redirect: 'manual' });
+      expect(anonymous.status).toBe(303);
+      expect(anonymous.headers.get('location')).toBe(`/auth/sign-in?next=${encodeURIComponent(`/approvals/${approvalId}`)}`);
+      expect(await anonymous.text()).not.toContain(runId);
+      const signedIn = await fetch(link, { method: i % 4 === 0 ? 'HEAD' : 'GET', headers: { 'user-agent': agents[i % 3]!, ...operatorHeaders(stack) } });
+      expect(signedIn.status).toBe(200);
+      await signedIn.arrayBuffer();
     }
     expect((await stack.stores.approvals.get(approvalId))?.status).toBe('pending');
     const waiting = await stack.runs.get(runId);
     expect(waiting?.status).toBe('awaiting_approval');
     expect(waiting?.stages.find((s) => s.environment === 'apps')?.status).toBe('awaiting_approval');
 
-    const approved = await decideThroughPage(alice!, 'approve');
+    const approved = await decideThroughPage(alice, 'approve', undefined, 'alice@example.com');
     expect(approved.status).toBe(200);
     expect(approved.body).toContain('Approved by alice@example.com');
     const finished = await waitForRun(stack, runId);
@@ -115,15 +123,15 @@ describe('approval links from Slack and email against the local stack', () => {
     expect(finished.stages[0]!.approval).toMatchObject({ id: approvalId, status: 'approved', by: 'alice@example.com' });
     expect(await readFile(statePath(stack, 'apps'), 'utf8')).toContain('first-apps');
 
-    for (const link of [alice!, bob!]) {
-      const again = await decideThroughPage(link, 'approve').catch((error: Error) => ({ status: 0, body: error.message }));
+    for (const who of ['alice@example.com', 'bob@example.com']) {
+      const again = await decideThroughPage(link, 'approve', undefined, who).catch((error: Error) => ({ status: 0, body: error.message }));
       // The page no longer offers a form; posting the old one anyway is a 409.
       expect(again.body).toMatch(/no form on the approval page \(200\)/);
-      const page = await (await fetch(link)).text();
+      const page = await (await fetch(link, { headers: operatorHeaders(stack) })).text();
       expect(page).toContain('This approval was already approved by alice@example.com');
     }
-    const token = JSON.parse(await (await fetch(bob!, { headers: { accept: 'application/json' } })).text()).formToken as string;
-    const late = await fetch(bob!, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ decision: 'approve', form_token: token }).toString() });
+    const token = JSON.parse(await (await fetch(`${bob}?as=bob@example.com`, { headers: { accept: 'application/json', ...operatorHeaders(stack) } })).text()).formToken as string;
+    const late = await fetch(bob, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...operatorHeaders(stack) }, body: new URLSearchParams({ decision: 'approve', form_token: token, as: 'bob@example.com' }).toString() });
     expect(late.status).toBe(409);
     expect(await late.text()).toContain('already approved by alice@example.com');
   });
@@ -135,8 +143,7 @@ describe('approval links from Slack and email against the local stack', () => {
     const original = await readFile(planFile);
     await writeFile(planFile, Buffer.concat([original, Buffer.from('\n')]));
 
-    const link = request.links.find((l) => l.approver === 'alice@example.com')!.url;
-    expect((await decideThroughPage(link, 'approve')).status).toBe(200);
+    expect((await decideThroughPage(request.url, 'approve', undefined, 'alice@example.com')).status).toBe(200);
     const finished = await waitForRun(stack, runId);
     expect(finished.status).toBe('failed');
     expect(finished.error).toContain(`but the run recorded (and approved) ${request.approval.planSha256}; refusing to apply a plan nobody approved`);
@@ -147,7 +154,7 @@ describe('approval links from Slack and email against the local stack', () => {
   it('a newer push supersedes the run waiting for approval; only the newer one is applied to apps', async () => {
     stack = await startTestStack({ config: config(slack, smtp, ['apps']) });
     const first = await pushAndAwaitApproval(stack, 'older');
-    const firstLink = first.request.links[0]!.url;
+    const firstLink = first.request.url;
 
     const second = await pushAndAwaitApproval(stack, 'newer');
     const superseded = await waitForRun(stack, first.runId);
@@ -160,14 +167,14 @@ describe('approval links from Slack and email against the local stack', () => {
     expect(await stack.stores.approvals.get(first.request.approval.id)).toMatchObject({ status: 'superseded', reason: `superseded by run ${second.runId} (${second.sha.slice(0, 12)})` });
 
     // The old link now explains itself, and deciding on it is a 409.
-    const page = await (await fetch(firstLink)).text();
+    const page = await (await fetch(firstLink, { headers: operatorHeaders(stack) })).text();
     expect(page).toContain(`This approval was superseded: superseded by run ${second.runId}`);
-    const token = JSON.parse(await (await fetch(firstLink, { headers: { accept: 'application/json' } })).text()).formToken as string;
-    const late = await fetch(firstLink, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ decision: 'approve', form_token: token }).toString() });
+    const token = JSON.parse(await (await fetch(`${firstLink}?as=alice@example.com`, { headers: { accept: 'application/json', ...operatorHeaders(stack) } })).text()).formToken as string;
+    const late = await fetch(firstLink, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...operatorHeaders(stack) }, body: new URLSearchParams({ decision: 'approve', form_token: token, as: 'alice@example.com' }).toString() });
     expect(late.status).toBe(409);
     expect(await late.text()).toContain('superseded');
 
-    expect((await decideThroughPage(second.request.links[1]!.url, 'approve')).status).toBe(200);
+    expect((await decideThroughPage(second.request.url, 'approve', undefined, 'bob@example.com')).status).toBe(200);
     const done = await waitForRun(stack, second.runId);
     expect(done.status).toBe('succeeded');
     expect(done.stages.map((s) => s.status)).toEqual(['applied']);
@@ -178,7 +185,7 @@ describe('approval links from Slack and email against the local stack', () => {
     expect(await stack.locks.grantNext('acme/infrastructure#apps')).toEqual({});
   });
 
-  it('tfgate approve / reject go through the same route, with --as signed by the data directory’s link key', async () => {
+  it('tfgate approve / reject go through the same route, with the local credential and --as naming a listed approver', async () => {
     stack = await startTestStack({ config: config(slack, smtp, ['apps']) });
     const { runId, request } = await pushAndAwaitApproval(stack, 'cli');
     const id = request.approval.id;
@@ -193,11 +200,12 @@ describe('approval links from Slack and email against the local stack', () => {
     ]);
     expect(bad.code).toBe(2);
     expect(anonymous.code).toBe(1);
-    expect(anonymous.stderr).toContain('approve refused (403): This link does not identify an approver');
+    expect(anonymous.stderr).toContain('approve refused (403): Say which approver you are: tfgate approve ID --as WHO');
     expect(outsider.code).toBe(1);
     expect(outsider.stderr).toContain('mallory@example.com is not an approver for apps');
+    // Another data directory has no credential for this server: nothing is decided.
     expect(elsewhere.code).toBe(1);
-    expect(elsewhere.stderr).toContain('--as needs the link key');
+    expect(elsewhere.stderr).toContain('wants a sign-in: the local credential');
     expect((await stack.stores.approvals.get(id))?.status).toBe('pending');
 
     const approve = await cli(['approve', id, '--as', 'alice@example.com', ...common]);

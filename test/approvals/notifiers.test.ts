@@ -2,7 +2,6 @@ import { SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSesNotifier } from '../../lambdas/core/aws/ses-notifier.js';
-import { approvalUrl, signApprover, verifyApprover } from '../../lambdas/core/domain/approval-links.js';
 import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
 import type { Run } from '../../lambdas/core/domain/run.js';
 import { SlackDeliveryError, SlackNotifier } from '../../lambdas/core/notify/slack.js';
@@ -10,9 +9,15 @@ import { createSmtpNotifier } from '../../lambdas/core/notify/smtp.js';
 import { slackButtons, startSlackReceiver, startSmtpReceiver, type SlackReceiver, type SmtpReceiver } from './receivers.js';
 
 const TOKEN = 'AQCEAAAAKgAAAAMAAAAAAAAAAT0psecret-task-token-must-never-leave-the-table';
-const KEY = 'test-link-key';
 const APPROVAL_ID = '0123456789abcdef0123456789abcdef';
 const BASE = 'https://approvals.example.test';
+const PLAIN_LINK = `${BASE}/approvals/${APPROVAL_ID}`;
+
+/** A link may carry nothing but the approval page's path: no query (no identity, no signature, no token). */
+function expectPlain(url: string): void {
+  expect(url).toBe(PLAIN_LINK);
+  expect(new URL(url).search).toBe('');
+}
 
 function request(options: { approvers?: string[] } = {}): ApprovalRequest {
   const approvers = options.approvers ?? ['alice@example.com', 'bob@example.com'];
@@ -40,10 +45,6 @@ function request(options: { approvers?: string[] } = {}): ApprovalRequest {
       },
     ],
   };
-  const links =
-    approvers.length > 0
-      ? approvers.map((approver) => ({ approver, url: approvalUrl(BASE, APPROVAL_ID, signApprover(KEY, APPROVAL_ID, approver)) }))
-      : [{ approver: undefined, url: approvalUrl(BASE, APPROVAL_ID) }];
   return {
     approval: {
       id: APPROVAL_ID,
@@ -58,18 +59,13 @@ function request(options: { approvers?: string[] } = {}): ApprovalRequest {
       taskToken: TOKEN,
       approvers,
       allowSelfApproval: false,
-      selfIdentities: ['carol@example.com'],
+      people: { logins: [], emails: [] },
     },
     run,
     stage: run.stages[0]!,
-    links,
+    url: PLAIN_LINK,
     planText: 'Terraform will perform the following actions:\n  # terraform_data.cluster will be created <img src=x onerror=alert(1)>\n\u001b[1mPlan:\u001b[0m 2 to add, 1 to change, 0 to destroy.\n',
   };
-}
-
-/** Which approver a link was signed for. */
-function approverOf(url: string): string | undefined {
-  return verifyApprover(KEY, APPROVAL_ID, new URL(url).searchParams.get('as') ?? undefined);
 }
 
 describe('Slack notifier', () => {
@@ -81,7 +77,7 @@ describe('Slack notifier', () => {
     await slack.close();
   });
 
-  it('posts one Block Kit message with each approver’s own Approve/Reject URL buttons, labelled, unfurling off, no task token', async () => {
+  it('posts one Block Kit message with one plain link (no identity, no secret), unfurling off, no task token', async () => {
     await new SlackNotifier({ webhookUrl: slack.url }).approvalRequested(request());
     expect(slack.messages).toHaveLength(1);
     const message = slack.messages[0]!;
@@ -89,18 +85,12 @@ describe('Slack notifier', () => {
     expect(message.unfurl_media).toBe(false);
     expect(slack.requests[0]!.contentType).toMatch(/^application\/json/);
     const buttons = slackButtons(message);
-    expect(buttons.map((b) => b.label)).toEqual([
-      'Approve as alice@example.com',
-      'Reject as alice@example.com',
-      'Approve as bob@example.com',
-      'Reject as bob@example.com',
-    ]);
-    // Each button's link is signed for exactly the approver its label names.
-    for (const button of buttons) {
-      expect(button.url.startsWith(`${BASE}/approvals/${APPROVAL_ID}?as=`)).toBe(true);
-      expect(approverOf(button.url)).toBe(button.label.split(' as ')[1]);
-    }
+    expect(buttons.map((b) => b.label)).toEqual(['Review and decide']);
+    for (const button of buttons) expectPlain(button.url);
     const text = JSON.stringify(message);
+    // Nobody's identity is in the message's links or labels: the page asks who is clicking.
+    expect(text).not.toContain('alice@example.com');
+    expect(text).not.toContain('?as=');
     expect(text).not.toContain(TOKEN);
     expect(text).not.toContain('taskToken');
     // Repository, short sha with the first line of the message, author, environment, plan summary.
@@ -111,14 +101,6 @@ describe('Slack notifier', () => {
     expect(text).toContain('Carol &lt;script&gt;');
     expect(text).toContain('*Environment*\\napps');
     expect(text).toContain('+2 ~1 -0');
-  });
-
-  it('without approvers, sends the one unsigned link', async () => {
-    await new SlackNotifier({ webhookUrl: slack.url }).approvalRequested(request({ approvers: [] }));
-    expect(slackButtons(slack.messages[0]!)).toEqual([
-      { label: 'Approve', url: `${BASE}/approvals/${APPROVAL_ID}` },
-      { label: 'Reject', url: `${BASE}/approvals/${APPROVAL_ID}` },
-    ]);
   });
 
   it('retries once after a 429 or a 5xx, then gives up without naming the webhook URL', async () => {
@@ -154,8 +136,8 @@ describe('SES notifier', () => {
     ses.on(SendEmailCommand).resolves({ MessageId: 'm-1' });
   });
 
-  it('sends one message per approver, each with only that approver’s link, HTML and text parts, everything escaped, no task token', async () => {
-    const req = request();
+  it('sends one message per approver named by address, each with the same plain link, HTML and text parts, everything escaped, no task token', async () => {
+    const req = request({ approvers: ['alice@example.com', '@dave', '@acme/platform', 'bob@example.com'] });
     await createSesNotifier(new SESv2Client({ region: 'us-east-1' }), { from: 'tfgate@example.com' }).approvalRequested(req);
     const calls = ses.commandCalls(SendEmailCommand);
     expect(calls).toHaveLength(2);
@@ -163,16 +145,16 @@ describe('SES notifier', () => {
     expect(sent.map((input) => input.Destination?.ToAddresses)).toEqual([['alice@example.com'], ['bob@example.com']]);
     for (const input of sent) {
       const to = input.Destination!.ToAddresses![0]!;
-      const own = req.links.find((link) => link.approver === to)!.url;
-      const other = req.links.find((link) => link.approver !== to)!.url;
       const simple = input.Content!.Simple!;
       const html = simple.Body!.Html!.Data!;
       const text = simple.Body!.Text!.Data!;
       expect(input.FromEmailAddress).toBe('tfgate@example.com');
       expect(simple.Subject!.Data).toBe('[tfgate] Approve apps of acme/infrastructure (+2 ~1 -0): abcdef0 Grow the <b>cluster</b> & ping <!channel>');
-      expect(text).toContain(own);
-      expect(html).toContain(own.replace(/&/g, '&amp;'));
-      expect(`${text}${html}`).not.toContain(other.split('?as=')[1]!);
+      expect(text).toContain(req.url);
+      expect(html).toContain(`href="${req.url}"`);
+      // Every link in the mail is the plain page link (or the run page): no identity, no secret.
+      for (const link of `${text} ${html}`.match(/https?:\/\/[^\s"<>]+/g) ?? []) expect(new URL(link).search).toBe('');
+      expect(`${text}${html}`).not.toContain(to === 'alice@example.com' ? 'bob@example.com' : 'alice@example.com');
       expect(`${text}${html}${simple.Subject!.Data}`).not.toContain(TOKEN);
       expect(html).not.toMatch(/<script|<img|<b>cluster/);
       expect(html).toContain('Carol &lt;script&gt;alert(1)&lt;/script&gt;');
@@ -182,8 +164,8 @@ describe('SES notifier', () => {
     }
   });
 
-  it('sends nothing for a link without an approver (there is nobody to send it to)', async () => {
-    await createSesNotifier(new SESv2Client({ region: 'us-east-1' }), { from: 'tfgate@example.com' }).approvalRequested(request({ approvers: [] }));
+  it('sends nothing when every approver is a GitHub login or team (there is no address to send to)', async () => {
+    await createSesNotifier(new SESv2Client({ region: 'us-east-1' }), { from: 'tfgate@example.com' }).approvalRequested(request({ approvers: ['@alice', '@acme/platform'] }));
     expect(ses.commandCalls(SendEmailCommand)).toHaveLength(0);
   });
 
@@ -205,16 +187,16 @@ describe('SMTP notifier', () => {
     await smtp.close();
   });
 
-  it('sends the same per-approver mail over SMTP', async () => {
+  it('sends the same mail over SMTP, with the plain link', async () => {
     const req = request();
     await createSmtpNotifier({ host: smtp.host, port: smtp.port }, { from: 'tfgate@example.com' }).approvalRequested(req);
     expect(smtp.mails.map((mail) => mail.to)).toEqual([['alice@example.com'], ['bob@example.com']]);
     for (const mail of smtp.mails) {
-      const own = req.links.find((link) => link.approver === mail.to[0])!.url;
       expect(mail.from).toBe('tfgate@example.com');
       expect(mail.raw).toMatch(/Content-Type: text\/plain/i);
       expect(mail.raw).toMatch(/Content-Type: text\/html/i);
-      expect(mail.decoded).toContain(own);
+      expect(mail.decoded).toContain(req.url);
+      expect(mail.decoded).not.toContain('?as=');
       expect(mail.decoded).not.toContain(TOKEN);
       const html = mail.decoded.slice(mail.decoded.search(/Content-Type: text\/html/i));
       expect(html).toContain('Carol &lt;script&gt;');

@@ -11,7 +11,7 @@ import { startDynalite, type TestDynamo } from '../support/dynalite.js';
  * older run starts waiting for approval. The older run gives way at once instead of holding the lock.
  */
 
-const CONFIG = parseConfig('repositories:\n  - name: acme/infrastructure\n    environments:\n      - name: ops\n      - name: apps\n        approval: { timeout: 1h }\n');
+const CONFIG = parseConfig('repositories:\n  - name: acme/infrastructure\n    environments:\n      - name: ops\n      - name: apps\n        approval: { approvers: [alice@example.com], timeout: 1h }\n');
 const AT = '2026-02-01T00:00:00.000Z';
 
 function run(id: string, sequence: number, appsStatus: Run['stages'][number]['status']): Run {
@@ -50,7 +50,7 @@ describe('a run that starts waiting for approval behind a newer waiting push', (
 
   function requester() {
     const { runs, approvals, locks } = dynamo.stores;
-    return createApprovalRequester({ config: CONFIG, runs, approvals, artifacts: { put: async () => undefined, get: async () => undefined }, notifier, publicUrl: 'http://127.0.0.1:1', linkKey: 'k', supersede: { locks, callbacks } });
+    return createApprovalRequester({ config: CONFIG, runs, approvals, artifacts: { put: async () => undefined, get: async () => undefined }, notifier, publicUrl: 'http://127.0.0.1:1', supersede: { locks, callbacks } });
   }
 
   it('gives way to a newer push whose token is queued: approval superseded, its own wait failed, nobody notified', async () => {

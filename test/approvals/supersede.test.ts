@@ -80,7 +80,7 @@ describe('supersedeWaitingRun', () => {
       taskToken: `token-of-${id}`,
       approvers: [],
       allowSelfApproval: false,
-      selfIdentities: [],
+      people: { logins: [], emails: [] },
     };
     await dynamo.stores.approvals.create(approval);
     return { older, approval };

@@ -40,6 +40,11 @@ const HOSTILE: Array<[string, string, RegExp?]> = [
   ['a directory climbing out', `repositories:\n  - name: acme/infra\n    directory: modules/../../..\n`, /relative path/],
   ['a cloneUrl that is an option', `repositories:\n  - name: acme/infra\n    cloneUrl: --upload-pack=touch /tmp/x\n`],
   ['an approver that is not an email', `repositories:\n  - name: acme/infra\n    environments:\n      - name: apps\n        approval: {approvers: ["<script>"]}\n`, /email/],
+  ['an approver that is a login with a path', `repositories:\n  - name: acme/infra\n    environments:\n      - name: apps\n        approval: {approvers: ["@acme/../x"]}\n`, /GitHub login \(@alice\), a GitHub team/],
+  ['a gate without approvers', `repositories:\n  - name: acme/infra\n    environments:\n      - name: apps\n        approval: {timeout: 1h}\n`, /approval\.approvers: a gate needs at least one approver/],
+  ['a gate with an empty approvers list', `repositories:\n  - name: acme/infra\n    environments:\n      - name: apps\n        approval: {approvers: []}\n`, /approval\.approvers: a gate needs at least one approver/],
+  ['a repository without environments', `repositories:\n  - name: acme/infra\n`, /list the environments/],
+  ['a viewer that is not a person', valid('acme/infra', 'access: {viewers: ["everyone"]}\n'), /GitHub login/],
   ['a timeout that is not a duration', valid('acme/infra', 'timeouts: {plan: "1 hour; rm -rf /"}\n'), /duration/],
   ['a timeout too long', valid('acme/infra', 'timeouts: {plan: 999d}\n'), /at most/],
   ['a number where text belongs', `repositories:\n  - name: 12345\n`, /string/],
@@ -113,8 +118,25 @@ describe('hostile tfgate.yaml files', () => {
     expect(refused).toBeGreaterThan(100);
   });
 
+  it('accepts logins, teams and addresses as approvers and viewers, lower-cased', () => {
+    const config = parseConfig(valid('acme/infra', '      - name: apps\n        approval: {approvers: ["@Alice", "@Acme/Platform", Bob@Example.com]}\naccess: {viewers: ["@acme/sre", carol@example.com]}\n'));
+    expect(config.repositories[0]!.environments[1]!.approval!.approvers).toEqual(['@alice', '@acme/platform', 'bob@example.com']);
+    expect(config.access.viewers).toEqual(['@acme/sre', 'carol@example.com']);
+  });
+
+  it('tfgate local refuses a gate without approvers: exit 2 and one line naming the file, the line and the missing list', async () => {
+    dir ??= await mkdtemp(path.join(os.tmpdir(), 'tfgate-badcfg-'));
+    const file = path.join(dir, 'open-gate.yaml');
+    await writeFile(file, valid('acme/infra', '      - name: apps\n        approval:\n          timeout: 24h\n'));
+    const result = await runCli(['local', '--config', file, '--data', path.join(dir, 'data-gate'), '--port', '0', '--terraform', '/bin/true']);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      `tfgate: ${file}:6:9: repositories.0.environments.1.approval.approvers: a gate needs at least one approver (a GitHub login @alice, a team @acme/platform or an email address); an approval without approvers would let anyone approve`,
+    ]);
+  });
+
   it('tfgate local refuses a hostile file at start: exit 2, file:line and reason, no stack trace', async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-badcfg-'));
+    dir ??= await mkdtemp(path.join(os.tmpdir(), 'tfgate-badcfg-'));
     const file = path.join(dir, 'tfgate.yaml');
     await writeFile(file, valid('acme/$(touch /tmp/pwned)'));
     const result = await runCli(['local', '--config', file, '--data', path.join(dir, 'data'), '--port', '0', '--terraform', '/bin/true']);

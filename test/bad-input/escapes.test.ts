@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { renderPlanComment } from '../../lambdas/core/domain/pr-comment.js';
 import type { Run } from '../../lambdas/core/domain/run.js';
-import { configYaml, decideThroughPage, nextApproval, pushChange, runForSha, startTestStack, waitForRun, type TestStack } from '../support/local-stack.js';
+import { configYaml, decideThroughPage, nextApproval, operatorHeaders, pushChange, runForSha, startTestStack, waitForRun, type TestStack } from '../support/local-stack.js';
 
 /**
  * Plan output and terraform errors carrying HTML and terminal control sequences (colours, OSC window
@@ -48,11 +48,11 @@ describe('hostile plan output', () => {
     expect(planText).toContain(HTML);
     expect(request.run.message).toContain(CSI);
 
-    const page = await (await fetch(request.links[0]!.url)).text();
+    const page = await (await fetch(request.url, { headers: operatorHeaders(stack) })).text();
     expectInert(page);
     expect(page).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(page).toContain('red');
-    expect((await decideThroughPage(request.links[0]!.url, 'reject', `${HTML}${CSI}`)).status).toBe(200);
+    expect((await decideThroughPage(request.url, 'reject', `${HTML}${CSI}`)).status).toBe(200);
     // The reason travels into the run's error, raw: the run page has to clean it.
     expect((await waitForRun(stack, request.run.id)).error).toContain(`${HTML}${CSI}`);
 
@@ -61,10 +61,10 @@ describe('hostile plan output', () => {
     expect(failed.status).toBe('failed');
     expect(failed.error).toContain('undeclared input variable');
     for (const url of [`${stack.url}/runs/${failed.id}`, `${stack.url}/runs/${request.run.id}`, `${stack.url}/runs`]) {
-      const html = await (await fetch(url)).text();
+      const html = await (await fetch(url, { headers: operatorHeaders(stack) })).text();
       expectInert(html);
     }
-    expect(await (await fetch(`${stack.url}/runs/${failed.id}`)).text()).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(await (await fetch(`${stack.url}/runs/${failed.id}`, { headers: operatorHeaders(stack) })).text()).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
   }, 120_000);
 
   it('is kept inside its code block and stripped of terminal sequences in the pull request comment', () => {

@@ -93,10 +93,16 @@ describe('tfgate local', () => {
     expect(local.output()).not.toContain('from-the-environment');
     expect(await (await fetch(`${local.url}/healthz`)).text()).toBe('ok');
 
-    const runs = await runCli(['runs', '--json', '--url', local.url]);
+    // The CLI signs in with the local credential of the data directory it is pointed at.
+    const data = path.join(dir, 'data');
+    const runs = await runCli(['runs', '--json', '--url', local.url, '--data', data]);
     expect(runs.code).toBe(0);
     expect(JSON.parse(runs.stdout)).toEqual({ runs: [] });
-    const missing = await runCli(['show', 'no-such-run', '--url', local.url]);
+    const elsewhere = await runCli(['runs', '--json', '--url', local.url, '--data', path.join(dir, 'not-the-data')]);
+    expect(elsewhere.code).toBe(1);
+    expect(elsewhere.stderr).toContain('wants a sign-in: the local credential');
+    expect(elsewhere.stdout).toBe('');
+    const missing = await runCli(['show', 'no-such-run', '--url', local.url, '--data', data]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('no run no-such-run');
   });

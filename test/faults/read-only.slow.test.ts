@@ -1,9 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
+import { localCredentialFile } from '../../lambdas/core/local/secrets.js';
 import { CLI, runCli } from '../support/cli-process.js';
 import { configYaml, TERRAFORM_DOUBLE, terraformFiles } from '../support/local-stack.js';
 import { until } from './support.js';
@@ -67,8 +68,10 @@ describe.skipIf(!canUnshare)('a read-only data directory', () => {
     const remote = /: git push (\S+) HEAD:/.exec(local.output())![1]!;
 
     const sha = await commitAndPush(remote, { files: terraformFiles({ network: 'one' }), message: 'one', branch: 'main' });
+    // The CLI's local credential signs the requests in, as `tfgate runs` does.
+    const authorization = `Bearer ${(await readFile(localCredentialFile(data), 'utf8')).trim()}`;
     const run = await until('the run to end', async () => {
-      const runs = ((await (await fetch(`${url}/runs`, { headers: { accept: 'application/json' } })).json()) as { runs: Array<{ sha: string; status: string; error?: string; stages: Array<{ environment: string; status: string }> }> }).runs;
+      const runs = ((await (await fetch(`${url}/runs`, { headers: { accept: 'application/json', authorization } })).json()) as { runs: Array<{ sha: string; status: string; error?: string; stages: Array<{ environment: string; status: string }> }> }).runs;
       const found = runs.find((r) => r.sha === sha);
       return found && !['running', 'awaiting_approval'].includes(found.status) ? found : undefined;
     }, 60_000);
@@ -77,7 +80,7 @@ describe.skipIf(!canUnshare)('a read-only data directory', () => {
     expect(run.error).toMatch(/^ops: .*could not store (runs|sources)\/.*(EROFS|ENOENT|read-only)/i);
     expect(run.stages.map((s) => [s.environment, s.status])).toEqual([['ops', 'failed'], ['apps', 'skipped']]);
     for (const env of ['ops', 'apps']) {
-      const unlock = await runCli(['unlock', 'acme/infrastructure', env, '--url', url, '--reason', 'checking']);
+      const unlock = await runCli(['unlock', 'acme/infrastructure', env, '--url', url, '--data', data, '--reason', 'checking']);
       expect(unlock.stdout).toContain('was not held');
     }
     expect((await fetch(`${url}/healthz`)).status).toBe(200);

@@ -2,8 +2,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 
 /**
- * A small stand-in for GitHub's REST API on 127.0.0.1: commit statuses, issue comments, branches and
- * the GitHub App installation endpoints. It records every call, and can be told to fail every call.
+ * A small stand-in for GitHub on 127.0.0.1: the REST API under /api/v3 (commit statuses, issue comments,
+ * branches, commits and branch activity, the GitHub App installation endpoints, the signed-in user, team
+ * memberships) and the OAuth web flow at the root (authorize → code → access token), as GitHub
+ * Enterprise Server lays them out. It records every call, and can be told to fail every API call.
  */
 
 export interface RecordedCall {
@@ -20,6 +22,18 @@ export interface FakeComment {
   user: { login: string; type: string };
 }
 
+export interface FakeUser {
+  emails: Array<{ email: string; verified: boolean }>;
+}
+
+/** A commit as the commits API answers it: GitHub logins where GitHub resolved the address. */
+export interface FakeCommit {
+  authorLogin?: string;
+  committerLogin?: string;
+  authorEmail: string;
+  committerEmail: string;
+}
+
 export type FailureMode = { status: number; headers?: Record<string, string>; message: string } | undefined;
 
 export interface FakeGitHub {
@@ -28,6 +42,17 @@ export interface FakeGitHub {
   comments: Map<number, FakeComment[]>;
   branches: Map<string, string>;
   failWith: FailureMode;
+  /** OAuth: the registered app, and who is signed in to "GitHub" in the browser (authorize answers for them). */
+  oauthApp: { clientId: string; clientSecret: string };
+  signedInAs: string | undefined;
+  users: Map<string, FakeUser>;
+  /** `org/team-slug` → member logins. */
+  teams: Map<string, string[]>;
+  /** `owner/repo/sha` → the commit; `owner/repo/branch` → push activity (newest first). */
+  commits: Map<string, FakeCommit>;
+  activity: Map<string, Array<{ before: string; after: string; actor: string }>>;
+  /** `owner/repo/before...after` → the shas of `commits` between them. */
+  compares: Map<string, string[]>;
   /** Statuses recorded for one commit, in order. */
   statusesFor(sha: string): Array<{ context: string; state: string; description: string; target_url?: string }>;
   close(): Promise<void>;
@@ -39,6 +64,11 @@ const COMMENT = /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/;
 const BRANCH = /^\/repos\/([^/]+)\/([^/]+)\/branches\/(.+)$/;
 const INSTALLATION = /^\/repos\/([^/]+)\/([^/]+)\/installation$/;
 const ACCESS_TOKENS = /^\/app\/installations\/(\d+)\/access_tokens$/;
+const TEAM_MEMBERSHIP = /^\/orgs\/([^/]+)\/teams\/([^/]+)\/memberships\/([^/]+)$/;
+const ORG_INSTALLATION = /^\/orgs\/([^/]+)\/installation$/;
+const COMMIT = /^\/repos\/([^/]+)\/([^/]+)\/commits\/([0-9a-f]{40})$/;
+const COMPARE = /^\/repos\/([^/]+)\/([^/]+)\/compare\/([0-9a-f]{40}\.\.\.[0-9a-f]{40})$/;
+const ACTIVITY = /^\/repos\/([^/]+)\/([^/]+)\/activity$/;
 
 export async function startFakeGitHub(options: { pageSize?: number } = {}): Promise<FakeGitHub> {
   let nextId = 1000;
@@ -47,7 +77,16 @@ export async function startFakeGitHub(options: { pageSize?: number } = {}): Prom
     comments: new Map<number, FakeComment[]>(),
     branches: new Map<string, string>(),
     failWith: undefined as FailureMode,
+    oauthApp: { clientId: 'Iv1.fakeclientid', clientSecret: 'fake-client-secret-9f3a' },
+    signedInAs: undefined as string | undefined,
+    users: new Map<string, FakeUser>(),
+    teams: new Map<string, string[]>(),
+    commits: new Map<string, FakeCommit>(),
+    activity: new Map<string, Array<{ before: string; after: string; actor: string }>>(),
+    compares: new Map<string, string[]>(),
   };
+  const codes = new Map<string, string>();
+  const tokens = new Map<string, string>();
 
   const send = (response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
@@ -59,6 +98,32 @@ export async function startFakeGitHub(options: { pageSize?: number } = {}): Prom
     for await (const chunk of request) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
     const url = new URL(request.url ?? '/', 'http://fake');
+    // The OAuth web flow lives at the root of the server, beside /api/v3 (GitHub Enterprise Server's layout).
+    if (url.pathname === '/login/oauth/authorize') {
+      const redirect = url.searchParams.get('redirect_uri');
+      if (url.searchParams.get('client_id') !== state.oauthApp.clientId || !redirect) return send(response, 400, { message: 'unknown client or no redirect_uri' });
+      if (!state.signedInAs) return send(response, 401, { message: 'nobody is signed in to the fake GitHub' });
+      // The person has authorized the app before: GitHub sends them straight back with a code.
+      const code = `code-${nextId++}`;
+      codes.set(code, state.signedInAs);
+      const back = new URL(redirect);
+      back.searchParams.set('code', code);
+      back.searchParams.set('state', url.searchParams.get('state') ?? '');
+      response.writeHead(302, { location: back.toString() });
+      response.end();
+      return;
+    }
+    if (url.pathname === '/login/oauth/access_token' && request.method === 'POST') {
+      const form = request.headers['content-type']?.includes('json') ? (JSON.parse(text) as Record<string, string>) : Object.fromEntries(new URLSearchParams(text));
+      const login = codes.get(form.code ?? '');
+      codes.delete(form.code ?? '');
+      if (form.client_id !== state.oauthApp.clientId || form.client_secret !== state.oauthApp.clientSecret || !login) {
+        return send(response, 200, { error: 'bad_verification_code', error_description: 'The code passed is incorrect or expired.', error_uri: 'https://docs.github.com' });
+      }
+      const token = `gho_fake_${nextId++}`;
+      tokens.set(token, login);
+      return send(response, 200, { access_token: token, token_type: 'bearer', scope: 'user:email' });
+    }
     // The apiUrl carries /api/v3 like GitHub Enterprise Server, proving baseUrl is honoured.
     if (!url.pathname.startsWith('/api/v3/')) return send(response, 404, { message: `not under /api/v3: ${url.pathname}` });
     const path = decodeURIComponent(url.pathname.slice('/api/v3'.length));
@@ -107,6 +172,38 @@ export async function startFakeGitHub(options: { pageSize?: number } = {}): Prom
       const sha = state.branches.get(`${match[1]}/${match[2]}/${match[3]}`);
       return sha ? send(response, 200, { name: match[3], commit: { sha } }) : send(response, 404, { message: 'Branch not found' });
     }
+    if (method === 'GET' && (path === '/user' || path === '/user/emails')) {
+      const login = tokens.get((request.headers.authorization ?? '').replace(/^(token|bearer) /i, ''));
+      if (!login) return send(response, 401, { message: 'Bad credentials' });
+      if (path === '/user') return send(response, 200, { login, id: 1000 + login.length, type: 'User' });
+      return send(response, 200, (state.users.get(login)?.emails ?? []).map((e, i) => ({ ...e, primary: i === 0, visibility: null })));
+    }
+    if (method === 'GET' && (match = TEAM_MEMBERSHIP.exec(path))) {
+      const members = state.teams.get(`${match[1]}/${match[2]}`.toLowerCase()) ?? [];
+      return members.includes(match[3]!.toLowerCase()) ? send(response, 200, { state: 'active', role: 'member' }) : send(response, 404, { message: 'Not Found' });
+    }
+    const commitJson = (sha: string, commit: FakeCommit) => ({
+      sha,
+      author: commit.authorLogin ? { login: commit.authorLogin } : null,
+      committer: commit.committerLogin ? { login: commit.committerLogin } : null,
+      commit: { author: { email: commit.authorEmail }, committer: { email: commit.committerEmail } },
+    });
+    if (method === 'GET' && (match = COMMIT.exec(path))) {
+      const commit = state.commits.get(`${match[1]}/${match[2]}/${match[3]}`);
+      if (!commit) return send(response, 404, { message: 'No commit found' });
+      return send(response, 200, commitJson(match[3]!, commit));
+    }
+    if (method === 'GET' && (match = COMPARE.exec(path))) {
+      const shas = state.compares.get(`${match[1]}/${match[2]}/${match[3]}`);
+      if (!shas) return send(response, 404, { message: 'Not Found' });
+      return send(response, 200, { status: 'ahead', total_commits: shas.length, commits: shas.map((sha) => commitJson(sha, state.commits.get(`${match![1]}/${match![2]}/${sha}`)!)) });
+    }
+    if (method === 'GET' && (match = ACTIVITY.exec(path))) {
+      const branch = (url.searchParams.get('ref') ?? '').replace('refs/heads/', '');
+      const list = state.activity.get(`${match[1]}/${match[2]}/${branch}`) ?? [];
+      return send(response, 200, list.map((entry, i) => ({ id: i + 1, ref: `refs/heads/${branch}`, activity_type: 'push', before: entry.before, after: entry.after, actor: { login: entry.actor } })));
+    }
+    if (method === 'GET' && (match = ORG_INSTALLATION.exec(path))) return send(response, 200, { id: 4343, account: { login: match[1] } });
     if (method === 'GET' && (match = INSTALLATION.exec(path))) return send(response, 200, { id: 4242, account: { login: match[1] } });
     if (method === 'POST' && (match = ACCESS_TOKENS.exec(path))) {
       return send(response, 201, { token: `ghs_installation_${match[1]}`, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {}, repository_selection: 'all' });
@@ -127,6 +224,18 @@ export async function startFakeGitHub(options: { pageSize?: number } = {}): Prom
     },
     comments: state.comments,
     branches: state.branches,
+    oauthApp: state.oauthApp,
+    get signedInAs() {
+      return state.signedInAs;
+    },
+    set signedInAs(login: string | undefined) {
+      state.signedInAs = login;
+    },
+    users: state.users,
+    teams: state.teams,
+    commits: state.commits,
+    activity: state.activity,
+    compares: state.compares,
     get failWith() {
       return state.failWith;
     },

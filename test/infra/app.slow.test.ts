@@ -66,18 +66,18 @@ repositories:
 describe('secrets in the configuration', () => {
   it('refuses a Slack webhook URL where the stack expects the name of its secret', () => {
     const config = configFrom(`
-repositories: [{ name: acme/a }]
+repositories: [{ name: acme/a, environments: [{ name: ops }] }]
 notifications: { slack: { webhookUrl: "https://hooks.slack.com/services/T000/B000/XXXX" } }
 `);
     expect(() => assertNoSecretInConfig(config)).toThrow(/holds a URL/);
-    expect(() => assertNoSecretInConfig(configFrom('repositories: [{ name: acme/a }]\nnotifications: { slack: { webhookUrl: tfgate/slack } }\n'))).not.toThrow();
+    expect(() => assertNoSecretInConfig(configFrom('repositories: [{ name: acme/a, environments: [{ name: ops }] }]\nnotifications: { slack: { webhookUrl: tfgate/slack } }\n'))).not.toThrow();
   });
 });
 
 describe('the CONFIG document', () => {
   it('is the resolved configuration without the file\'s comments, and decodes to the same configuration', () => {
     const file = path.join(scratch, 'commented.yaml');
-    writeFileSync(file, '# a long comment that would only take room in the 4 KiB Lambda environment\nrepositories:\n  - name: acme/a # inline\n');
+    writeFileSync(file, '# a long comment that would only take room in the 4 KiB Lambda environment\nrepositories:\n  - name: acme/a # inline\n    environments: [{ name: ops }, { name: apps, approval: { approvers: ["@alice", "@acme/platform", a@example.com] } }]\n');
     const { config, document } = loadStackConfig(file);
     expect(document).not.toContain('comment');
     // Resolved: durations in seconds and defaults filled in, so the functions need no YAML parser or full schema.
@@ -87,7 +87,7 @@ describe('the CONFIG document', () => {
 
   it('is checked again by the functions against the same rules as the file', () => {
     const file = path.join(scratch, 'plain.yaml');
-    writeFileSync(file, 'repositories:\n  - name: acme/a\n');
+    writeFileSync(file, 'repositories:\n  - name: acme/a\n    environments: [{ name: ops }]\n');
     const { document } = loadStackConfig(file);
     const tampered = JSON.parse(document) as { repositories: Array<{ environments: Array<{ name: string }> }> };
     tampered.repositories[0]!.environments[0]!.name = '../etc';
@@ -117,11 +117,20 @@ describe('bin/app.ts', () => {
 
   it('shows the file, line and problem of an invalid configuration', () => {
     const file = path.join(scratch, 'invalid.yaml');
-    writeFileSync(file, 'repositories:\n  - name: acme/a\n    branch: "bad branch"\n');
+    writeFileSync(file, 'repositories:\n  - name: acme/a\n    branch: "bad branch"\n    environments: [{ name: ops }]\n');
     const result = runApp({ config: file });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain(`${file}:3:`);
     expect(result.stderr).toContain('must be a plain branch name');
+  });
+
+  it('refuses a gate without approvers with one line naming the file, the line and the missing list', () => {
+    const file = path.join(scratch, 'open-gate.yaml');
+    writeFileSync(file, 'repositories:\n  - name: acme/a\n    environments:\n      - name: ops\n      - name: apps\n        approval:\n          timeout: 24h\n');
+    const result = runApp({ config: file });
+    expect(result.status).toBe(1);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toEqual([`tfgate: ${file}:6:9: repositories.0.environments.1.approval.approvers: a gate needs at least one approver (a GitHub login @alice, a team @acme/platform or an email address); an approval without approvers would let anyone approve`]);
   });
 
   it('says where it looked when there is no configuration at all', () => {

@@ -30,9 +30,9 @@ const FUNCTIONS: FunctionName[] = ['webhook', 'approvals', 'pipeline', 'notifier
 /** The environment each function is given: its contract with lambdas/<name>/lambda.ts. */
 const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
   webhook: ['CONFIG', 'DELIVERIES_TABLE', 'LOCKS_TABLE', 'RUNS_TABLE', 'STATE_MACHINE_ARN', 'WEBHOOK_SECRET_ARN'],
-  approvals: ['APPROVALS_TABLE', 'ARTIFACTS_BUCKET', 'LINK_SECRET_ARN', 'RUNS_TABLE'],
+  approvals: ['APPROVALS_TABLE', 'ARTIFACTS_BUCKET', 'CONFIG', 'DELIVERIES_TABLE', 'GITHUB_SECRET_ARN', 'RUNS_TABLE', 'SESSION_SECRET_ARN', 'SES_FROM', 'SIGNIN_SECRET_ARN'],
   pipeline: ['APPROVALS_TABLE', 'APPROVALS_URL', 'ARTIFACTS_BUCKET', 'CONFIG', 'GITHUB_SECRET_ARN', 'LOCKS_TABLE', 'RUNS_TABLE'],
-  notifier: ['APPROVALS_TABLE', 'APPROVALS_URL', 'ARTIFACTS_BUCKET', 'CONFIG', 'LINK_SECRET_ARN', 'LOCKS_TABLE', 'RUNS_TABLE', 'SES_FROM', 'SLACK_SECRET_ARN'],
+  notifier: ['APPROVALS_TABLE', 'APPROVALS_URL', 'ARTIFACTS_BUCKET', 'CONFIG', 'LOCKS_TABLE', 'RUNS_TABLE', 'SES_FROM', 'SLACK_SECRET_ARN'],
   reconciler: ['APPROVALS_URL', 'ARTIFACTS_BUCKET', 'CONFIG', 'DELIVERIES_TABLE', 'GITHUB_SECRET_ARN', 'LOCKS_TABLE', 'RUNS_TABLE', 'STATE_MACHINE_ARN'],
 };
 const CONTRACT_NAMES = [...new Set(Object.values(EXPECTED_ENVIRONMENT).flat())];
@@ -415,7 +415,8 @@ describe('secrets', () => {
     const text = JSON.stringify(s.template.toJSON());
     expect(text).not.toContain(WEBHOOK_SECRET_CANARY);
     const secrets = Object.values(resources).filter((r) => r.Type === 'AWS::SecretsManager::Secret');
-    expect(secrets).toHaveLength(4);
+    // webhook, GitHub, session key, GitHub sign-in client, Slack.
+    expect(secrets).toHaveLength(5);
     for (const secret of secrets) {
       const props = secret.Properties;
       if (props.GenerateSecretString) {
@@ -428,6 +429,7 @@ describe('secrets', () => {
     expect(resources[logicalId(s.stack.secrets.webhook)]!.Properties.GenerateSecretString).toBeDefined();
     expect(resources[logicalId(s.stack.secrets.link)]!.Properties.GenerateSecretString).toBeDefined();
     expect(resources[logicalId(s.stack.secrets.slack!)]!.Properties.Name).toBe('tfgate/slack-webhook');
+    expect(resources[logicalId(s.stack.secrets.signIn)]!.Properties.SecretString).toBe('{}');
   });
 
   it('passes no variable named like a secret in clear text', () => {
@@ -474,16 +476,18 @@ describe('least privilege', () => {
     }
   });
 
-  it('lets only the notifier send email, and only from the configured address; creates no SES identity unless asked', () => {
+  it('lets only the notifier (approval mail) and the approvals function (sign-in links) send email, only from the configured address; creates no SES identity unless asked', () => {
     // The sample leaves notifications.email.identity at its default (existing): SES would refuse to create it twice.
     expect(Object.values(resources).filter((r) => r.Type === 'AWS::SES::EmailIdentity')).toEqual([]);
     const senders = FUNCTIONS.filter((name) => resourcesAllowed(logicalId(s.stack.functions.roles[name].node.defaultChild as CfnElement), 'ses:SendEmail').length > 0);
-    expect(senders).toEqual(['notifier']);
-    const statements = statementsAllowing(logicalId(s.stack.functions.roles.notifier.node.defaultChild as CfnElement), 'ses:SendEmail');
-    // The sandbox authorizes SendEmail against the recipients' identities too; the sender is pinned by condition.
-    expect(statements.map((st) => [flat(st.Resource), st.Condition])).toEqual([
-      ['arn:aws:ses:eu-west-1:123456789012:identity/*', { StringEquals: { 'ses:FromAddress': 'tfgate@example.com' } }],
-    ]);
+    expect(senders).toEqual(['approvals', 'notifier']);
+    for (const sender of senders) {
+      const statements = statementsAllowing(logicalId(s.stack.functions.roles[sender].node.defaultChild as CfnElement), 'ses:SendEmail');
+      // The sandbox authorizes SendEmail against the recipients' identities too; the sender is pinned by condition.
+      expect(statements.map((st) => [flat(st.Resource), st.Condition])).toEqual([
+        ['arn:aws:ses:eu-west-1:123456789012:identity/*', { StringEquals: { 'ses:FromAddress': 'tfgate@example.com' } }],
+      ]);
+    }
   });
 
   it('lets functions signal and start executions of this state machine only', () => {

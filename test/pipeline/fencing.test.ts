@@ -40,7 +40,7 @@ describe('a freed lock fences its old holder', () => {
     expect(forced.stdout).toContain(`run ${run.id} (awaiting_approval) was still alive`);
 
     // The approval still decides, but the apply refuses to start: the lock is not the run's any more.
-    const decided = await decideThroughPage(approval.links[0]!.url, 'approve');
+    const decided = await decideThroughPage(approval.url, 'approve');
     expect(decided.status).toBe(200);
     const ended = await waitForRun(stack, run.id);
     expect(ended.status).toBe('failed');
@@ -59,7 +59,7 @@ describe('a freed lock fences its old holder', () => {
     const nextApprovalRequest = await nextApprovalSeen;
     const regranted = await stack.stores.locks.get(lockKeyFor(REPOSITORY, 'apps'));
     expect(regranted?.fence).toBeGreaterThan(granted!.fence);
-    expect((await decideThroughPage(nextApprovalRequest.links[0]!.url, 'approve')).status).toBe(200);
+    expect((await decideThroughPage(nextApprovalRequest.url, 'approve')).status).toBe(200);
     expect((await waitForRun(stack, next.id)).status).toBe('succeeded');
   }, 120_000);
 });

@@ -47,7 +47,7 @@ describe('a push through the pipeline', () => {
     // ops is already applied while apps waits: what ops validated is what apps will receive.
     expect(await resourcesIn(statePath(stack, 'ops'))).toEqual(['terraform_data.cluster', 'terraform_data.network']);
 
-    const decision = await decideThroughPage(request.links[0]!.url, 'approve');
+    const decision = await decideThroughPage(request.url, 'approve');
     expect(decision.status).toBe(200);
     const run = await waitForRun(stack, request.run.id);
     expect(run.status).toBe('succeeded');

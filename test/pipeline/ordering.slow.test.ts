@@ -83,7 +83,7 @@ describe('stale plans', () => {
       await rm(outside, { recursive: true, force: true });
     }
 
-    expect((await decideThroughPage(request.links[0]!.url, 'approve')).status).toBe(200);
+    expect((await decideThroughPage(request.url, 'approve')).status).toBe(200);
     const run: Run = await waitForRun(stack, request.run.id);
     expect(run.status).toBe('failed');
     expect(run.stages[1]!.status).toBe('failed');

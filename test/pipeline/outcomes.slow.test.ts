@@ -28,7 +28,7 @@ describe('a push through the pipeline', () => {
     const approval = nextApproval(stack);
     await pushChange(stack, terraformFiles({ network: 'net' }));
     const request = await approval;
-    const decision = await decideThroughPage(request.links[0]!.url, 'reject', 'not today');
+    const decision = await decideThroughPage(request.url, 'reject', 'not today');
     expect(decision.status).toBe(200);
     const run = await waitForRun(stack, request.run.id);
     expect(run.status).toBe('rejected');
@@ -46,7 +46,7 @@ describe('a push through the pipeline', () => {
     const run = await waitForRun(stack, request.run.id);
     expect(run.status).toBe('expired');
     expect(run.stages[1]).toMatchObject({ status: 'expired', approval: { status: 'expired' } });
-    const late = await decideThroughPage(request.links[0]!.url, 'approve').catch(() => ({ status: 0, body: '' }));
+    const late = await decideThroughPage(request.url, 'approve').catch(() => ({ status: 0, body: '' }));
     // The page no longer offers a form once expired, so a late click cannot approve.
     expect(late.status === 409 || late.status === 0).toBe(true);
     expect((await stack.stores.approvals.get(request.approval.id))?.status).toBe('expired');
@@ -59,7 +59,7 @@ describe('a push through the pipeline', () => {
     const first = nextApproval(stack);
     await pushChange(stack, files);
     const request = await first;
-    await decideThroughPage(request.links[0]!.url, 'approve');
+    await decideThroughPage(request.url, 'approve');
     await waitForRun(stack, request.run.id);
 
     let approvalsAsked = 0;

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
+import { localCredentialFile } from '../../lambdas/core/local/secrets.js';
 import { runCli, slowTerraform, startLocalProcess, type LocalProcess } from '../support/cli-process.js';
 import { configYaml, decideThroughPage, TERRAFORM_DOUBLE, terraformFiles } from '../support/local-stack.js';
 
@@ -29,8 +30,12 @@ afterEach(async () => {
   dirs = [];
 });
 
+/** The data directory of the tfgate local under test: its local credential signs the requests in. */
+let dataDir = '';
+
 async function runs(url: string): Promise<RunJson[]> {
-  const response = await fetch(`${url}/runs`, { headers: { accept: 'application/json' } });
+  const credential = (await readFile(localCredentialFile(dataDir), 'utf8')).trim();
+  const response = await fetch(`${url}/runs`, { headers: { accept: 'application/json', authorization: `Bearer ${credential}` } });
   return ((await response.json()) as { runs: RunJson[] }).runs;
 }
 
@@ -63,7 +68,8 @@ describe('tfgate local killed during a run', () => {
     // Builds run terraform as nobody (these tests run as root): the wrapper must be reachable.
     await chmod(dir, 0o755);
     const terraform = await slowTerraform(dir, 1500);
-    const args = ['--data', path.join(dir, 'data'), '--config', config, '--terraform', terraform];
+    dataDir = path.join(dir, 'data');
+    const args = ['--data', dataDir, '--config', config, '--terraform', terraform];
 
     const first = await startLocalProcess(args);
     processes.push(first);
@@ -88,7 +94,7 @@ describe('tfgate local killed during a run', () => {
 
     // Its locks are free: the unlock command finds nothing to free, and a new push runs to the end.
     for (const env of ['ops', 'apps']) {
-      const unlock = await runCli(['unlock', 'acme/infrastructure', env, '--url', second.url, '--reason', 'checking']);
+      const unlock = await runCli(['unlock', 'acme/infrastructure', env, '--url', second.url, '--data', dataDir, '--reason', 'checking']);
       expect(unlock.stdout).toContain('was not held');
     }
     const nextSha = await commitAndPush(second.remote, { files: terraformFiles({ network: 'three' }), message: 'three', branch: 'main' });
@@ -102,7 +108,8 @@ describe('tfgate local killed during a run', () => {
     const config = path.join(dir, 'tfgate.yaml');
     await writeFile(config, configYaml({ approval: '1h' }));
     const port = String(await freePort());
-    const args = ['--data', path.join(dir, 'data'), '--config', config, '--terraform', TERRAFORM, '--port', port];
+    dataDir = path.join(dir, 'data');
+    const args = ['--data', dataDir, '--config', config, '--terraform', TERRAFORM, '--port', port];
 
     const first = await startLocalProcess(args);
     processes.push(first);
@@ -133,7 +140,7 @@ describe('tfgate local killed during a run', () => {
     expect(apps.approval).toMatchObject({ id: approvalBefore, status: 'approved' });
     expect(apps.plan?.sha256).toBe(planBefore);
     for (const env of ['ops', 'apps']) {
-      const unlock = await runCli(['unlock', 'acme/infrastructure', env, '--url', second.url, '--reason', 'checking']);
+      const unlock = await runCli(['unlock', 'acme/infrastructure', env, '--url', second.url, '--data', dataDir, '--reason', 'checking']);
       expect(unlock.stdout).toContain('was not held');
     }
   }, 300_000);

@@ -97,12 +97,12 @@ describe.skipIf(!hasTerraform)('a pull request whose provider hunts for secrets 
     // It did run, as the unprivileged build account, and looked.
     expect(found).toMatch(/^uid=65534 /);
     expect(found).toContain('--- done');
-    for (const secret of [stack.webhookSecret, stack.linkKey, TOKEN_CANARY]) expect(found).not.toContain(secret);
+    for (const secret of [stack.webhookSecret, stack.sessionKey, stack.localCredential, TOKEN_CANARY]) expect(found).not.toContain(secret);
     expect(found).not.toMatch(/TAMPERED|WROTE/);
 
     // The deploy run applies exactly the plan that was approved.
     expect(createHash('sha256').update(await readFile(planFile)).digest('hex')).toBe(recorded);
-    const link = request.links[0]!.url;
+    const link = request.url;
     expect((await decideThroughPage(link, 'approve')).status).toBe(200);
     const done = await waitForStage(stack, deploy.id, 'apps', 'applied', 120_000);
     expect(done.stages.find((s) => s.environment === 'apps')!.plan!.sha256).toBe(recorded);

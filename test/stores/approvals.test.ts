@@ -29,7 +29,7 @@ function makeApproval(id: string): ApprovalRecord {
     taskToken: 'token-' + id,
     approvers: ['alice@example.com', 'bob@example.com'],
     allowSelfApproval: false,
-    selfIdentities: ['carol@example.com'],
+    people: { logins: [], emails: [] },
   };
 }
 

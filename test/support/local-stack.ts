@@ -14,6 +14,8 @@ import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../
 
 export const TERRAFORM_DOUBLE = fileURLToPath(new URL('../terraform-double/terraform', import.meta.url));
 export const REPOSITORY = 'acme/infrastructure';
+/** The approver configYaml names, and whom decideThroughPage acts as by default. */
+export const TEST_APPROVER = 'approver@example.com';
 
 export interface TestStack extends LocalStack {
   lines: string[];
@@ -29,7 +31,9 @@ export function configYaml(options: { approval?: string | false; environments?: 
     '    branch: main',
     '    environments:',
     ...environments.flatMap((env) =>
-      env === last && options.approval !== false ? [`      - name: ${env}`, '        approval:', `          timeout: ${options.approval ?? '1h'}`] : [`      - name: ${env}`],
+      env === last && options.approval !== false
+        ? [`      - name: ${env}`, '        approval:', `          approvers: [${TEST_APPROVER}]`, `          timeout: ${options.approval ?? '1h'}`]
+        : [`      - name: ${env}`],
     ),
     options.extra ?? '',
   ].join('\n');
@@ -42,6 +46,8 @@ export async function startTestStack(options: { config?: string; dataDir?: strin
   const lines: string[] = [];
   const { config: _config, keepData, ...rest } = options;
   const stack = await startLocalStack({
+    // GitHub sign-in is off unless a test sets it up (TFGATE_GITHUB_CLIENT_* of the machine never leak in).
+    signIn: { github: null },
     dataDir,
     cwd: dataDir,
     configFile,
@@ -52,6 +58,7 @@ export async function startTestStack(options: { config?: string; dataDir?: strin
     print: (line) => lines.push(line),
     ...rest,
   });
+  credentials.set(new URL(stack.url).origin, stack.localCredential);
   return Object.assign(stack, {
     lines,
     async cleanup() {
@@ -126,25 +133,83 @@ export function nextApproval(stack: LocalStack, timeoutMs = 60_000): Promise<App
   });
 }
 
-/** Decides through the approval page, as a browser does: GET the page, POST its form. */
-export async function decideThroughPage(link: string, decision: 'approve' | 'reject', reason?: string): Promise<{ status: number; body: string }> {
-  const page = await fetch(link);
+/** The local credential of each running test stack, by origin: what the tfgate CLI on that machine presents. */
+const credentials = new Map<string, string>();
+
+/** Headers that sign a request in as the local operator (the CLI's credential). */
+export function operatorHeaders(stackOrUrl: LocalStack | string): Record<string, string> {
+  const origin = new URL(typeof stackOrUrl === 'string' ? stackOrUrl : stackOrUrl.url).origin;
+  const credential = credentials.get(origin);
+  if (!credential) throw new Error(`no test stack at ${origin}`);
+  return { authorization: `Bearer ${credential}` };
+}
+
+/**
+ * Decides through the approval page with the local credential, as `tfgate approve --as` does: GET
+ * the page, POST its form. `as` defaults to the gate's only approver.
+ */
+export async function decideThroughPage(link: string, decision: 'approve' | 'reject', reason?: string, as?: string): Promise<{ status: number; body: string }> {
+  const headers = operatorHeaders(link);
+  const page = await fetch(`${link}${as ? `?as=${encodeURIComponent(as)}` : ''}`, { headers });
   const html = await page.text();
   const token = /name="form_token" value="([^"]+)"/.exec(html)?.[1];
-  if (!token) throw new Error(`no form on the approval page (${page.status})`);
+  if (!token) throw new Error(`no form on the approval page (${page.status}): ${/class="notice[^"]*">([^<]*)/.exec(html)?.[1] ?? ''}`);
   const form = new URLSearchParams({ decision, form_token: token });
   if (reason) form.set('reason', reason);
-  const answer = await fetch(link, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+  if (as) form.set('as', as);
+  const answer = await fetch(link, { method: 'POST', headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
   return { status: answer.status, body: await answer.text() };
 }
 
 export async function runJson(stack: LocalStack, runId: string): Promise<Record<string, unknown>> {
-  const response = await fetch(`${stack.url}/runs/${runId}`, { headers: { accept: 'application/json' } });
+  const response = await fetch(`${stack.url}/runs/${runId}`, { headers: { accept: 'application/json', ...operatorHeaders(stack) } });
   return (await response.json()) as Record<string, unknown>;
 }
 
 export function statePath(stack: LocalStack, environment: string, repository = REPOSITORY): string {
   return path.join(stack.dataDir, 'state', repository.replace('/', '__'), 'terraform.tfstate.d', environment, 'terraform.tfstate');
+}
+
+/**
+ * Sends a signed GitHub `push` event, shaped as GitHub sends it, for a commit already in the stack's
+ * bare repository (pushed with `quiet`): the pusher and the commits' GitHub logins are the caller's.
+ */
+export async function sendPush(
+  stack: LocalStack,
+  sha: string,
+  who: { pusher: string; pusherEmail?: string; author: { email: string; username?: string }; message?: string; repository?: string },
+): Promise<{ status: number; body: { runId?: string; ignored?: string } }> {
+  const repository = who.repository ?? REPOSITORY;
+  const commit = {
+    id: sha,
+    message: who.message ?? 'change',
+    timestamp: new Date().toISOString(),
+    author: { name: who.author.username ?? 'someone', email: who.author.email, ...(who.author.username ? { username: who.author.username } : {}) },
+    committer: { name: 'GitHub', email: 'noreply@github.com', username: 'web-flow' },
+  };
+  const payload = JSON.stringify({
+    ref: 'refs/heads/main',
+    before: '0'.repeat(40),
+    after: sha,
+    created: false,
+    deleted: false,
+    repository: { full_name: repository, clone_url: `https://github.com/${repository}.git` },
+    pusher: { name: who.pusher, email: who.pusherEmail ?? `${who.pusher}@example.com` },
+    sender: { login: who.pusher },
+    commits: [commit],
+    head_commit: commit,
+  });
+  const response = await fetch(stack.webhookUrl, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': 'push',
+      'x-github-delivery': randomUUID(),
+      'x-hub-signature-256': `sha256=${createHmac('sha256', stack.webhookSecret).update(payload).digest('hex')}`,
+    },
+    body: payload,
+  });
+  return { status: response.status, body: (await response.json()) as { runId?: string; ignored?: string } };
 }
 
 /** Sends a signed GitHub `pull_request` event for a commit already in the stack's bare repository. */

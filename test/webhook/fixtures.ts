@@ -78,6 +78,8 @@ export function testConfig(yaml?: string): TfgateConfig {
           timeout: 2h
   - name: Octocoders/Hello-World
     branch: main
+    environments:
+      - name: ops
 timeouts:
   plan: 30m
   apply: 90m

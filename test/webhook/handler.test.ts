@@ -216,7 +216,7 @@ describe('POST /webhook: events', () => {
   });
 
   it('ignores repositories that are not configured', async () => {
-    handle = build({ config: testConfig(`repositories:\n  - name: acme/infrastructure\n`) });
+    handle = build({ config: testConfig(`repositories:\n  - name: acme/infrastructure\n    environments: [{ name: ops }]\n`) });
     const response = await handle(webhookRequest('push', pushToMaster()));
     expect(response.status).toBe(202);
     expect(body(response)).toEqual({ ignored: 'repository not configured' });

@@ -29,6 +29,20 @@ describe('routing', () => {
     expect(decision.repository.name).toBe('Codertocat/Hello-World');
   });
 
+  it('names everyone behind a push for the self-approval check: pusher, sender, commit authors and committers by GitHub login and address', () => {
+    const payload = pushToMaster() as Record<string, unknown>;
+    payload.pusher = { name: 'Bob', email: 'bob@example.com' };
+    payload.sender = { login: 'Bob' };
+    payload.commits = [
+      { id: SHA, author: { name: 'Bob', email: '1234+bob@users.noreply.github.com', username: 'bob' }, committer: { name: 'GitHub', email: 'noreply@github.com', username: 'web-flow' } },
+      { id: SHA, author: { name: 'Carol', email: 'carol@example.com' }, committer: { name: 'Carol', email: 'carol@example.com' } },
+    ];
+    const decision = asRun(routeEvent('push', payload, config));
+    expect(decision.people!.logins).toEqual(expect.arrayContaining(['bob', 'web-flow', 'codertocat']));
+    expect(decision.people!.emails).toEqual(expect.arrayContaining(['bob@example.com', '1234+bob@users.noreply.github.com', 'carol@example.com']));
+    expect(decision.people!.unknown).toBeUndefined();
+  });
+
   it('falls back to the pusher name without an email, and copes without a head commit', () => {
     const payload = pushToMaster();
     payload.pusher = { name: 'Codertocat' };
@@ -44,6 +58,7 @@ describe('routing', () => {
   - name: codertocat/hello-world
     branch: master
     cloneUrl: /srv/git/hello.git
+    environments: [{ name: ops }]
 `);
     const decision = asRun(routeEvent('push', pushToMaster(), custom));
     expect(decision.repository.name).toBe('codertocat/hello-world');
@@ -104,7 +119,7 @@ describe('routing', () => {
   });
 
   it('ignores repositories that are not configured', () => {
-    const other = testConfig(`repositories:\n  - name: acme/infrastructure\n`);
+    const other = testConfig(`repositories:\n  - name: acme/infrastructure\n    environments: [{ name: ops }]\n`);
     expect(routeEvent('push', pushToMaster(), other)).toMatchObject({ kind: 'ignored', reason: 'repository not configured' });
     expect(routeEvent('pull_request', pullRequest('opened'), other)).toMatchObject({ kind: 'ignored', reason: 'repository not configured' });
   });

@@ -11,6 +11,7 @@ export interface FunctionUrlEvent {
   headers?: Record<string, string | undefined>;
   body?: string;
   isBase64Encoded?: boolean;
+  cookies?: string[];
   requestContext: { http: { method: string } };
 }
 
@@ -19,11 +20,15 @@ export interface FunctionUrlResult {
   headers: Record<string, string>;
   body: string;
   isBase64Encoded: false;
+  /** Function URLs take Set-Cookie values here (a headers map can hold only one). */
+  cookies?: string[];
 }
 
 export function toHttpRequest(event: FunctionUrlEvent): HttpRequest {
   const headers: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(event.headers ?? {})) headers[name.toLowerCase()] = value;
+  // Payload 2.0 moves Cookie headers into `cookies`.
+  if (event.cookies?.length) headers.cookie = event.cookies.join('; ');
   const query: Record<string, string> = {};
   // The first value wins, as on the local server: a second `as=` appended to a link cannot replace the signed one.
   for (const [key, value] of new URLSearchParams(event.rawQueryString ?? '')) if (!(key in query)) query[key] = value;
@@ -39,5 +44,11 @@ export function toHttpRequest(event: FunctionUrlEvent): HttpRequest {
 }
 
 export function toFunctionUrlResult(response: HttpResponse, method = 'GET'): FunctionUrlResult {
-  return { statusCode: response.status, headers: response.headers, body: method.toUpperCase() === 'HEAD' ? '' : response.body, isBase64Encoded: false };
+  return {
+    statusCode: response.status,
+    headers: response.headers,
+    body: method.toUpperCase() === 'HEAD' ? '' : response.body,
+    isBase64Encoded: false,
+    ...(response.cookies?.length ? { cookies: response.cookies } : {}),
+  };
 }

@@ -36,6 +36,7 @@ export interface TfgateConfig {
     email?: { from: string; smtp?: { host: string; port: number }; identity: 'create' | 'existing' };
     alarms?: { email: string };
   };
+  access: { viewers: string[] };
   github: { apiUrl: string };
   /** `env`: local builds only (build-env.ts); absent means the default rule. */
   terraform: { version: string; planCompute: 'lambda' | 'ec2'; env?: { allow?: string[]; deny: string[] } };
@@ -112,7 +113,10 @@ function describeIssue(
     const key = issue.keys[0]!;
     return { file, ...at(keyOffset(doc, path, key) ?? nodeOffset(doc, path)), message: `${where}: unknown key "${key}"${issue.keys.length > 1 ? ` (and ${issue.keys.slice(1).map((k) => `"${k}"`).join(', ')})` : ''}` };
   }
-  return { file, ...at(nodeOffset(doc, path)), message: `${where}: ${issue.message}` };
+  // A missing key (approval.approvers) is reported where its parent is named (the `approval:` line).
+  const missing = path.length >= 2 && doc.getIn(path, true) === undefined && doc.getIn(path.slice(0, -1), true) !== undefined;
+  const offset = missing ? (keyOffset(doc, path.slice(0, -2), String(path[path.length - 2])) ?? nodeOffset(doc, path)) : nodeOffset(doc, path);
+  return { file, ...at(offset), message: `${where}: ${issue.message}` };
 }
 
 /** The offset of the deepest node along `path` that exists in the document. */
@@ -151,7 +155,7 @@ function toConfig(raw: RawConfig): TfgateConfig {
         ...(env.approval
           ? {
               approval: {
-                approvers: env.approval.approvers.map((a) => a.toLowerCase()),
+                approvers: env.approval.approvers.map(normalizePerson),
                 timeoutSeconds: seconds(env.approval.timeout),
                 allowSelfApproval: env.approval.allowSelfApproval,
               },
@@ -163,6 +167,7 @@ function toConfig(raw: RawConfig): TfgateConfig {
       ...(repo.drift ? { drift: { schedule: repo.drift.schedule, intervalSeconds: rateSeconds(repo.drift.schedule) } } : {}),
     })),
     notifications: raw.notifications,
+    access: { viewers: raw.access.viewers.map(normalizePerson) },
     github: raw.github,
     terraform: { version: raw.terraform.version, planCompute: raw.terraform.planCompute, ...(raw.terraform.env ? { env: { deny: raw.terraform.env.deny, ...(raw.terraform.env.allow ? { allow: raw.terraform.env.allow } : {}) } } : {}) },
     timeouts: {
@@ -172,6 +177,11 @@ function toConfig(raw: RawConfig): TfgateConfig {
       queueSeconds: seconds(raw.timeouts.queue),
     },
   };
+}
+
+/** GitHub logins, team slugs and email addresses compare case-insensitively. */
+function normalizePerson(entry: string): string {
+  return entry.toLowerCase();
 }
 
 function rateSeconds(schedule: string): number {

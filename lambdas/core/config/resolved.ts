@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import type { RepositoryConfig, TfgateConfig } from './load.js';
-import { BRANCH_NAME, DIRECTORY, DRIFT_SCHEDULE, EMAIL, ENV_NAME_PATTERN, ENVIRONMENT_NAME, isSafeCloneUrl, MAX_WAIT_SECONDS, REPOSITORY_NAME, ROLE_ARN, TERRAFORM_VERSION } from './patterns.js';
+import { BRANCH_NAME, DIRECTORY, DRIFT_SCHEDULE, EMAIL, ENV_NAME_PATTERN, ENVIRONMENT_NAME, isPersonEntry, isSafeCloneUrl, PERSON_ENTRY_RULE, MAX_WAIT_SECONDS, REPOSITORY_NAME, ROLE_ARN, TERRAFORM_VERSION } from './patterns.js';
 
 /**
  * The configuration as the Lambda functions receive it (CONFIG): tfgate.yaml already validated and
@@ -15,11 +15,15 @@ import { BRANCH_NAME, DIRECTORY, DRIFT_SCHEDULE, EMAIL, ENV_NAME_PATTERN, ENVIRO
 const matching = (pattern: RegExp, message: string) => z.string().check(z.regex(pattern, message));
 const waitSeconds = z.int().check(z.minimum(1), z.maximum(MAX_WAIT_SECONDS));
 
+const person = z.string().check(z.refine(isPersonEntry, PERSON_ENTRY_RULE), z.refine((entry) => entry === entry.toLowerCase(), 'must be lower-case'));
+
 const environment = z.strictObject({
   name: matching(ENVIRONMENT_NAME, 'must be lower-case letters, digits, "-" or "_" (it is the Terraform workspace name)'),
   approval: z.optional(
     z.strictObject({
-      approvers: z.array(matching(EMAIL, 'must be an email address').check(z.refine((email) => email === email.toLowerCase(), 'must be lower-case'))),
+      approvers: z
+        .array(person)
+        .check(z.minLength(1)),
       timeoutSeconds: waitSeconds,
       allowSelfApproval: z.boolean(),
     }),
@@ -57,6 +61,7 @@ const resolvedConfig = z.strictObject({
     ),
     alarms: z.optional(z.strictObject({ email: matching(EMAIL, 'must be an email address') })),
   }),
+  access: z.strictObject({ viewers: z.array(person) }),
   github: z.strictObject({ apiUrl: z.url() }),
   terraform: z.strictObject({
     version: matching(TERRAFORM_VERSION, 'must be a version like 1.9.8'),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseDurationSeconds } from './duration.js';
-import { BRANCH_NAME, DIRECTORY, DRIFT_SCHEDULE, EMAIL, ENV_NAME_PATTERN, ENVIRONMENT_NAME, isSafeCloneUrl, MAX_WAIT_SECONDS, REPOSITORY_NAME, ROLE_ARN, TERRAFORM_VERSION } from './patterns.js';
+import { BRANCH_NAME, DIRECTORY, DRIFT_SCHEDULE, EMAIL, ENV_NAME_PATTERN, ENVIRONMENT_NAME, isPersonEntry, isSafeCloneUrl, MAX_WAIT_SECONDS, MISSING_APPROVERS, PERSON_ENTRY_RULE, REPOSITORY_NAME, ROLE_ARN, TERRAFORM_VERSION } from './patterns.js';
 
 /**
  * The schema of tfgate.yaml. Everything a run does is decided by these values, and several of them
@@ -17,8 +17,11 @@ const duration = (fallback: string) =>
     })
     .refine((text) => (parseDurationSeconds(text) ?? 0) <= MAX_WAIT_SECONDS, { message: 'must be at most 14d' });
 
+const personEntry = z.string().refine(isPersonEntry, PERSON_ENTRY_RULE);
+
 const approvalSchema = z.strictObject({
-  approvers: z.array(z.string().regex(EMAIL, 'must be an email address')).default([]),
+  // Required and never empty: a gate nobody is named for would be a gate anyone opens.
+  approvers: z.array(personEntry, { error: (issue) => (issue.input === undefined ? MISSING_APPROVERS : undefined) }).min(1, MISSING_APPROVERS),
   timeout: duration('24h'),
   allowSelfApproval: z.boolean().default(false),
 });
@@ -50,9 +53,10 @@ const repositorySchema = z
       .optional(),
     pullRequests: z.strictObject({ plan: z.boolean().default(true) }).optional(),
     environments: z
-      .array(environmentSchema)
-      .min(1)
-      .default([{ name: 'ops' }, { name: 'apps', approval: { approvers: [], timeout: '24h', allowSelfApproval: false } }]),
+      .array(environmentSchema, {
+        error: (issue) => (issue.input === undefined ? 'list the environments in promotion order, e.g. ops, then apps with approval.approvers' : undefined),
+      })
+      .min(1),
     drift: z.strictObject({ schedule: z.string().regex(DRIFT_SCHEDULE, 'must be like rate(6 hours)') }).optional(),
   })
   .superRefine((repo, ctx) => {
@@ -83,6 +87,8 @@ export const configSchema = z
         alarms: z.strictObject({ email: z.string().regex(EMAIL, 'must be an email address') }).optional(),
       })
       .default({}),
+    // Who may look at runs besides the approvers (read-only).
+    access: z.strictObject({ viewers: z.array(personEntry).default([]) }).default({ viewers: [] }),
     github: z.strictObject({ apiUrl: z.url().default('https://api.github.com') }).default({ apiUrl: 'https://api.github.com' }),
     terraform: z
       .strictObject({

@@ -3,6 +3,7 @@
  * SES) and local adapters (dynalite, the data directory, the local engine) implement them; the
  * domain never imports an AWS SDK.
  */
+import type { ChangePeople } from '../auth/person.js';
 import type { ApprovalStatus, PlanSummary, Run, RunStatus, Stage, StageApproval, StageStatus } from './run.js';
 
 export interface Clock {
@@ -144,10 +145,11 @@ export interface ApprovalRecord {
   expiresAt: number;
   /** Kept only here: never in a link, a message or a log. */
   taskToken: string;
+  /** Logins (@alice), teams (@acme/platform) and addresses from tfgate.yaml when the approval was asked. */
   approvers: string[];
   allowSelfApproval: boolean;
-  /** Who may not approve when self-approval is off (the pusher, the commit author). */
-  selfIdentities: string[];
+  /** Who may not approve when self-approval is off (the pusher, the authors and committers); absent: unknown, fail closed. */
+  people?: ChangePeople;
   decidedBy?: string;
   decidedAt?: string;
   reason?: string;
@@ -266,16 +268,12 @@ export interface ArtifactStore {
   get(key: string): Promise<Buffer | undefined>;
 }
 
-export interface ApprovalLink {
-  approver: string | undefined;
-  url: string;
-}
-
 export interface ApprovalRequest {
   approval: ApprovalRecord;
   run: Run;
   stage: Stage;
-  links: ApprovalLink[];
+  /** The approval page: plain, the same for everyone; who clicks is decided by their sign-in. */
+  url: string;
   planText?: string;
 }
 
@@ -291,6 +289,12 @@ export interface VcsClient {
   setCommitStatus(repository: string, sha: string, status: { context: string; state: CommitState; description: string; targetUrl?: string }): Promise<void>;
   upsertPullRequestComment(repository: string, pullRequest: number, marker: string, body: string): Promise<void>;
   getBranchHead(repository: string, branch: string): Promise<string | undefined>;
+}
+
+/** Who pushed and wrote a branch head that arrived without a webhook (the reconciler's runs). */
+export interface ChangePeopleSource {
+  /** Never throws for "not found": an unknown pusher is reported in `unknown`, and the gate fails closed. */
+  changePeople(repository: string, branch: string, sha: string): Promise<ChangePeople>;
 }
 
 /**

@@ -1,3 +1,5 @@
+import type { ChangePeople } from '../auth/person.js';
+
 /** The run record, as stored and as shown by `--json` (../shared/interface.md). */
 
 export const RUN_STATUSES = ['running', 'awaiting_approval', 'succeeded', 'failed', 'rejected', 'expired', 'superseded', 'interrupted'] as const;
@@ -79,6 +81,8 @@ export interface Run {
   /** Who pushed (or opened the pull request) and who wrote the head commit; approvals may refuse them. */
   pusher?: string;
   author?: { name?: string; email?: string; login?: string };
+  /** Everyone behind the change as GitHub (or the local repository) resolved them: the self-approval check. */
+  people?: ChangePeople;
   message?: string;
   /** Per-repository push sequence: environment locks are granted in this order. */
   sequence: number;

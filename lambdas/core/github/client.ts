@@ -1,7 +1,8 @@
 import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/rest';
 import { TfgateError } from '../domain/errors.js';
-import type { CommitState, RetryHint, VcsClient } from '../domain/ports.js';
+import { uniqueLower, type ChangePeople, type TeamDirectory } from '../auth/person.js';
+import type { ChangePeopleSource, CommitState, RetryHint, VcsClient } from '../domain/ports.js';
 import type { GitHubCredentials } from './credentials.js';
 
 /**
@@ -47,7 +48,7 @@ function splitRepository(repository: string): Repo {
 // Octokit's own logging would print every request; tfgate reports failures itself.
 const quietLog = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
-export class GitHubClient implements VcsClient {
+export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSource {
   private readonly baseUrl: string;
   private readonly timeoutMs: number;
   private readonly shared: Octokit | undefined;
@@ -130,6 +131,51 @@ export class GitHubClient implements VcsClient {
     return bytes;
   }
 
+  /** Team membership as GitHub says it now (the approval page asks at decision time). */
+  async isTeamMember(org: string, teamSlug: string, login: string): Promise<boolean> {
+    const octokit = await this.forOwner(org);
+    try {
+      const response = await call('check team membership', () => octokit.rest.teams.getMembershipForUserInOrg({ org, team_slug: teamSlug, username: login }));
+      return response.data.state === 'active';
+    } catch (error) {
+      if (error instanceof GitHubApiError && error.status === 404) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * The pusher (the repository's activity for the branch), and the GitHub logins and addresses of
+   * every commit that push brought (the head alone when the push is not found).
+   */
+  async changePeople(repository: string, branch: string, sha: string): Promise<ChangePeople> {
+    const { owner, repo } = splitRepository(repository);
+    const octokit = await this.forRepository(repository);
+    let push: { before?: string; actor?: string } | undefined;
+    try {
+      const activity = await call('read the branch activity', () =>
+        octokit.request('GET /repos/{owner}/{repo}/activity', { owner, repo, ref: `refs/heads/${branch}`, activity_type: 'push', per_page: 100 }),
+      );
+      const entry = (activity.data as Array<{ after?: string; before?: string; actor?: { login?: string } | null }>).find((item) => item.after?.toLowerCase() === sha.toLowerCase());
+      if (entry) push = { ...(entry.before ? { before: entry.before } : {}), ...(entry.actor?.login ? { actor: entry.actor.login } : {}) };
+    } catch {
+      // Without the activity the pusher stays unknown, and the gate fails closed below.
+    }
+    type CommitLike = { author?: { login?: string } | null; committer?: { login?: string } | null; commit: { author?: { email?: string } | null; committer?: { email?: string } | null } };
+    let commits: CommitLike[];
+    if (push?.before && !/^0+$/.test(push.before)) {
+      const before = push.before;
+      const compared = await call('compare the pushed commits', () => octokit.rest.repos.compareCommitsWithBasehead({ owner, repo, basehead: `${before}...${sha}`, per_page: 100 }));
+      commits = compared.data.commits as CommitLike[];
+    } else {
+      commits = [(await call('read the commit', () => octokit.rest.repos.getCommit({ owner, repo, ref: sha }))).data as CommitLike];
+    }
+    return {
+      logins: uniqueLower([push?.actor, ...commits.flatMap((c) => [c.author?.login, c.committer?.login])]),
+      emails: uniqueLower(commits.flatMap((c) => [c.commit.author?.email, c.commit.committer?.email])),
+      ...(push?.actor ? {} : { unknown: `GitHub did not say who pushed ${sha.slice(0, 7)} to ${branch}` }),
+    };
+  }
+
   private octokit(auth: string | undefined, app?: { appId: string; privateKey: string; installationId?: number }): Octokit {
     return new Octokit({
       baseUrl: this.baseUrl,
@@ -145,6 +191,24 @@ export class GitHubClient implements VcsClient {
     const limit = url.includes('/tarball/') ? ARCHIVE_TIMEOUT_MS : this.timeoutMs;
     return fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(limit)]) : AbortSignal.timeout(limit) });
   };
+
+  /** Organization lookups (teams) act through the App's installation on that organization. */
+  private forOwner(org: string): Promise<Octokit> {
+    if (this.shared) return Promise.resolve(this.shared);
+    const credentials = this.options.credentials;
+    if (credentials?.kind !== 'app') throw new Error('unreachable: token credentials and anonymous access use the shared client');
+    const key = `org:${org.toLowerCase()}`;
+    let found = this.installations.get(key);
+    if (!found) {
+      const app = this.octokit(undefined, { appId: credentials.appId, privateKey: credentials.privateKey });
+      found = call('find the GitHub App installation', () => app.rest.apps.getOrgInstallation({ org })).then((response) =>
+        this.octokit(undefined, { appId: credentials.appId, privateKey: credentials.privateKey, installationId: response.data.id }),
+      );
+      found.catch(() => this.installations.delete(key));
+      this.installations.set(key, found);
+    }
+    return found;
+  }
 
   /** A GitHub App acts through the installation on the repository's owner; found once, then reused. */
   private forRepository(repository: string): Promise<Octokit> {

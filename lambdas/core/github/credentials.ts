@@ -16,7 +16,18 @@ export const GITHUB_ENV = {
   token: 'TFGATE_GITHUB_TOKEN',
   appId: 'TFGATE_GITHUB_APP_ID',
   privateKeyFile: 'TFGATE_GITHUB_PRIVATE_KEY_FILE',
+  clientId: 'TFGATE_GITHUB_CLIENT_ID',
+  clientSecret: 'TFGATE_GITHUB_CLIENT_SECRET',
 } as const;
+
+/** GitHub sign-in for `tfgate local`: the OAuth (or GitHub App) client id and secret, both or neither. */
+export function signInClientFromEnv(env: NodeJS.ProcessEnv = process.env): { clientId: string; clientSecret: string } | undefined {
+  const clientId = env[GITHUB_ENV.clientId]?.trim();
+  const clientSecret = env[GITHUB_ENV.clientSecret]?.trim();
+  if (!clientId && !clientSecret) return undefined;
+  if (!clientId || !clientSecret) throw new GitHubCredentialsError(`GitHub sign-in needs both ${GITHUB_ENV.clientId} and ${GITHUB_ENV.clientSecret}`);
+  return { clientId, clientSecret };
+}
 
 /** `tfgate local`: undefined when no credentials are set (GitHub feedback is then off). */
 export async function credentialsFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<GitHubCredentials | undefined> {

@@ -4,7 +4,7 @@ import type { GitHubCredentials } from './credentials.js';
 import { NoopVcsClient } from './noop.js';
 
 export { GitHubApiError, GitHubClient } from './client.js';
-export { credentialsFromEnv, GITHUB_ENV, GitHubCredentialsError, parseGitHubSecret, type GitHubCredentials } from './credentials.js';
+export { credentialsFromEnv, signInClientFromEnv, GITHUB_ENV, GitHubCredentialsError, parseGitHubSecret, type GitHubCredentials } from './credentials.js';
 export { LocalGitVcs } from './local-git-vcs.js';
 export { NoopVcsClient } from './noop.js';
 

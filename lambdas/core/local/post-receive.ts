@@ -83,6 +83,12 @@ export async function buildPushPayload(gitDir: string, repository: string, updat
   };
 }
 
+/** Who pushes into the data directory's repositories: the user of this machine (the reconciler says the same). */
+export function localPusher(env: NodeJS.ProcessEnv = process.env): { name: string; email: string } {
+  const name = env.USER || env.LOGNAME || 'local';
+  return { name, email: `${name}@localhost` };
+}
+
 export function sign(secret: string, body: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }
@@ -95,7 +101,7 @@ export async function sendPushEvents(options: { dataDir: string; gitDir: string;
     options.log('tfgate: tfgate local is not running; no run was started for this push.');
     return 0;
   }
-  const pusher = { name: process.env.USER || process.env.LOGNAME || 'local', email: `${process.env.USER || 'local'}@localhost` };
+  const pusher = localPusher();
   let failures = 0;
   for (const update of parseRefUpdates(options.stdin)) {
     const body = JSON.stringify(await buildPushPayload(options.gitDir, options.repository, update, pusher));

@@ -71,13 +71,9 @@ export class ConsoleNotifier implements Notifier {
     const { approval, run, stage } = request;
     const summary = stage.plan ? renderSummaryLine(stage.plan) : 'plan recorded';
     this.print(`[${short(run)}] ${approval.environment} is waiting for approval (${summary}).`);
-    for (const link of request.links) {
-      this.print(`    approve or reject${link.approver ? ` as ${link.approver}` : ''}: ${link.url}`);
-    }
-    // With approvers listed, the CLI must say which one is deciding (--as), or the route refuses it.
-    const as = approval.approvers.length > 0 ? ` --as ${approval.approvers.length === 1 ? approval.approvers[0] : 'EMAIL'}` : '';
-    this.print(`    or: npx tfgate approve ${approval.id}${as} [--reason "…"]   /   npx tfgate reject ${approval.id}${as} --reason "…"`);
-    if (approval.approvers.length > 1) this.print(`    (--as one of: ${approval.approvers.join(', ')})`);
+    this.print(`    approve or reject (sign in first): ${request.url}`);
+    const example = approval.approvers.find((entry) => !entry.includes('/')) ?? 'WHO';
+    this.print(`    or: npx tfgate approve ${approval.id} --as ${example} [--reason "…"]   /   npx tfgate reject ${approval.id} --as ${example} --reason "…"`);
     this.events?.emit('approval', request);
   }
 

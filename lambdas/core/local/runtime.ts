@@ -8,7 +8,11 @@ import { FeedbackRunStore, type RetryPolicy } from '../domain/feedback.js';
 import { EnvironmentLocks } from '../domain/locks.js';
 import { systemClock, type Clock, type Notifier, type SourceArchiver, type TaskCallbacks } from '../domain/ports.js';
 import type { DynamoStores } from '../dynamo/index.js';
-import { createVcsClient, credentialsFromEnv, GITHUB_FEEDBACK_OFF, LocalGitVcs, type GitHubCredentials } from '../github/index.js';
+import { createSignIn, localOperatorProblem, type GitHubSignInSettings, type SignInMailer } from '../auth/sign-in.js';
+import { createVcsClient, credentialsFromEnv, GitHubClient, GITHUB_FEEDBACK_OFF, LocalGitVcs, signInClientFromEnv, type GitHubCredentials } from '../github/index.js';
+import { describePerson, everyoneListed } from '../auth/person.js';
+import { localSignInMailer } from '../notify/sign-in-mail.js';
+import { readOrCreateLocalSecret } from './secrets.js';
 import { json, type HttpHandler, type HttpRequest } from '../http.js';
 import { createRerunHandler, isRerunRequest } from '../../approvals/rerun.js';
 import { createApprovalsHandler } from '../../approvals/handler.js';
@@ -95,6 +99,11 @@ export interface LocalStackOptions {
   notifiers?: Notifier[];
   /** GitHub feedback: credentials default to TFGATE_GITHUB_* (null: none); tests shorten the retries. */
   github?: { credentials?: GitHubCredentials | null; retry?: Partial<RetryPolicy>; requestTimeoutMs?: number };
+  /**
+   * Sign-in: GitHub's OAuth web flow when a client id and secret are given (default: TFGATE_GITHUB_CLIENT_ID
+   * and TFGATE_GITHUB_CLIENT_SECRET; null: off), and emailed one-time links (SMTP when configured, else the console).
+   */
+  signIn?: { github?: Omit<GitHubSignInSettings, 'apiUrl'> | null; mail?: SignInMailer };
   /** Reconcile passes (missed pushes, dead lock holders): default every 60 s; false turns them off. In-memory (test) stacks default to off. */
   reconcileIntervalMs?: number | false;
   /** Tests: replaces every repository's drift schedule. */
@@ -123,7 +132,12 @@ export interface LocalStack {
   config: TfgateConfig;
   configFile: string;
   webhookSecret: string;
-  linkKey: string;
+  /** Signs sessions, sign-in links and anti-forgery fields (`<data>/secrets/session-key`). */
+  sessionKey: string;
+  /** What the CLI on this machine presents (`<data>/secrets/local-credential`, owner-only). */
+  localCredential: string;
+  /** Whether GitHub sign-in is set up (a client id and secret). */
+  githubSignIn: boolean;
   runs: ObservableRunStore;
   stores: DynamoStores;
   locks: EnvironmentLocks;
@@ -158,8 +172,8 @@ async function resolveConfig(options: LocalStackOptions, dataDir: string): Promi
 }
 
 /** Locally the machine's owner is the one person: named after the account tfgate local runs as. */
-async function localIdentity(): Promise<string> {
-  return `${os.userInfo().username}@local`;
+async function signedInActor(request: HttpRequest): Promise<string | undefined> {
+  return request.identity ? describePerson(request.identity) : undefined;
 }
 
 function stateDirFor(dataDir: string, repository: string): string {
@@ -204,7 +218,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     repositories: loaded.repositories.map((repo) => ({ ...repo, cloneUrl: repo.cloneUrl ?? bareRepositoryPath(dataDir, repo.name) })),
   };
   const webhookSecret = options.webhookSecret ?? (await readOrCreateSecret(dataDir, 'webhook-secret'));
-  const linkKey = await readOrCreateSecret(dataDir, 'link-key');
+  const sessionKey = await readOrCreateLocalSecret(dataDir, 'session-key');
+  const localCredential = await readOrCreateLocalSecret(dataDir, 'local-credential');
+  const githubSignIn = options.signIn?.github === undefined ? signInClientFromEnv() : (options.signIn.github ?? undefined);
   // Builds never see tfgate's own files: under root they run as `nobody`, which may reach only the state directory.
   let buildUser = options.buildUser === undefined ? defaultBuildUser() : options.buildUser || undefined;
   await protectDataDirectory(dataDir, path.join(dataDir, 'state'), buildUser);
@@ -300,15 +316,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       start: (name: string, input: Parameters<LocalEngine['start']>[1]) => engine!.start(name, input),
     };
     const webhook = createWebhookHandler({ config, secrets: [webhookSecret], stores: { runs, deliveries: stores.deliveries, sequences: stores.sequences }, locks, starter: starterProxy, clock, logger });
-    const pages = createApprovalsHandler({ runs, approvals: stores.approvals, artifacts, callbacks, linkKey, clock, localFiles: (run) => localFilesOf(dataDir, run) });
-    // POST /runs/{id}/rerun: the actor comes from identify(), never from the request's own fields.
+    // Team membership is checked with tfgate's own GitHub credentials, when there are any.
+    const teams = github.vcs instanceof GitHubClient ? github.vcs : undefined;
+    const pages = createApprovalsHandler({ runs, approvals: stores.approvals, artifacts, callbacks, sessionKey, ...(teams ? { teams } : {}), clock, localFiles: (run) => localFilesOf(dataDir, run), log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
+    // POST /runs/{id}/rerun: the actor is the signed-in person (the server's sign-in gate set it), never a field of the request.
     const rerun = createRerunHandler({
       intake: { config, runs, deliveries: stores.deliveries, sequences: stores.sequences, locks, starter: starterProxy, clock, logger },
-      identify: options.identify ?? localIdentity,
+      identify: options.identify ?? signedInActor,
     });
     const pagesAndRerun: HttpHandler = (request) => (isRerunRequest(request) ? rerun(request) : pages(request));
     const unlock: HttpHandler = async (request) => {
       if (request.method !== 'POST') return json(405, { error: 'method not allowed' });
+      const refused = localOperatorProblem(request);
+      if (refused) return refused;
       let body: { repository?: unknown; environment?: unknown; reason?: unknown; by?: unknown; force?: unknown };
       try {
         body = JSON.parse(request.body.toString('utf8'));
@@ -319,7 +339,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       if (!repository) return json(404, { error: 'repository not configured' });
       const environment = repository.environments.find((env) => env.name === body.environment);
       if (!environment) return json(404, { error: `environment not configured for ${repository.name}` });
-      const by = typeof body.by === 'string' && body.by ? body.by.slice(0, 200) : 'tfgate unlock';
+      const by = `${typeof body.by === 'string' && body.by ? body.by.slice(0, 200) : 'tfgate unlock'} (local operator)`;
       const reason = typeof body.reason === 'string' && body.reason ? body.reason.slice(0, 500) : 'no reason given';
       const outcome = await locks.unlock(repository.name, environment.name, { by, reason, force: body.force === true });
       const where = { repository: repository.name, environment: environment.name };
@@ -341,18 +361,33 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // Everything asynchronous happens before the server listens: from `listen` to the engine's creation
     // below no request can be handled, so a delivery never finds the engine missing.
     const runnerFile = await bundleBuildRunner(path.join(dataDir, 'run'));
+    // Known once the server listens (the port may be chosen then); nothing is served before.
+    let serverUrl = '';
+    const signIn = createSignIn({
+      sessionKey,
+      publicUrl: () => serverUrl,
+      listed: () => everyoneListed(config),
+      ...(githubSignIn ? { github: { apiUrl: config.github.apiUrl, clientType: 'oauth-app' as const, ...githubSignIn } } : {}),
+      ...(teams ? { teams } : {}),
+      mail: options.signIn?.mail ?? localSignInMailer(config, print),
+      oneTime: stores.deliveries,
+      localCredential,
+      clock,
+      log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`),
+    });
     server = await startServer(
       [webhookRoute(webhook), { path: '/local/unlock', handler: unlock, maxBodyBytes: 16 * 1024 }],
       pagesAndRerun,
-      { host: options.host ?? '127.0.0.1', port: options.port ?? 8787, onError: (error) => print(`server error: ${(error as Error).stack ?? error}`) },
+      { host: options.host ?? '127.0.0.1', port: options.port ?? 8787, protect: signIn.protect, onError: (error) => print(`server error: ${(error as Error).stack ?? error}`) },
     );
     const url = server.url;
+    serverUrl = url;
     publicUrl = url;
 
     // Slack and SMTP from tfgate.yaml; a failing one is recorded on the run and never stops the others.
     const notifier = new FanOutNotifier([new ConsoleNotifier(print, runs.events), ...localNotifiers(config), ...(options.notifiers ?? [])]);
     noticeTarget = notifier;
-    const requestApproval = createApprovalRequester({ config, runs, approvals: stores.approvals, artifacts, notifier, publicUrl: url, linkKey, supersede: { locks: stores.locks, callbacks }, clock, log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
+    const requestApproval = createApprovalRequester({ config, runs, approvals: stores.approvals, artifacts, notifier, publicUrl: url, supersede: { locks: stores.locks, callbacks }, clock, log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
     engine = new LocalEngine({
       definitionFile: options.definitionFile ?? DEFINITION_FILE,
       substitutions: { PipelineFunctionArn: LOCAL_FUNCTIONS.pipeline, NotifierFunctionArn: LOCAL_FUNCTIONS.notifier, BuildProjectPrefix: LOCAL_BUILD_PROJECT_PREFIX },
@@ -402,6 +437,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
 
     const stopPrinting = printRunChanges(runs, print);
+    const localGit = new LocalGitVcs(remotes);
     const reconciler = createReconciler({
       config,
       runs,
@@ -412,7 +448,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       starter: starterProxy,
       inspector: { isRunning: (name) => engine!.isRunning(name) },
       // Without GitHub, pushes land in the local bare repositories: that is where heads are read.
-      vcs: github.enabled ? github.vcs : new LocalGitVcs(remotes),
+      vcs: github.enabled ? github.vcs : localGit,
+      people: github.vcs instanceof GitHubClient ? github.vcs : localGit,
       clock,
       ...(options.holderGraceSeconds !== undefined ? { holderGraceSeconds: options.holderGraceSeconds } : {}),
       ...(options.headGraceSeconds !== undefined ? { headGraceSeconds: options.headGraceSeconds } : {}),
@@ -438,7 +475,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       config,
       configFile,
       webhookSecret,
-      linkKey,
+      sessionKey,
+      localCredential,
+      githubSignIn: githubSignIn !== undefined,
       runs,
       stores,
       locks,

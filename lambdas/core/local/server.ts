@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostName, loopbackHosts } from '../auth/sign-in.js';
 import { MAX_WEBHOOK_BODY_BYTES, text, type HttpHandler, type HttpRequest, type HttpResponse } from '../http.js';
 
 /**
@@ -12,12 +13,14 @@ export interface Route {
   path: string;
   handler: HttpHandler;
   maxBodyBytes: number;
+  /** Reached without signing in (only the webhook, which proves itself with its signature). */
+  public?: boolean;
 }
 
 const DEFAULT_MAX_BODY = 1024 * 1024;
 
 export function webhookRoute(handler: HttpHandler): Route {
-  return { path: '/webhook', handler, maxBodyBytes: MAX_WEBHOOK_BODY_BYTES };
+  return { path: '/webhook', handler, maxBodyBytes: MAX_WEBHOOK_BODY_BYTES, public: true };
 }
 
 function pick(routes: Route[], path: string): Route | undefined {
@@ -48,7 +51,7 @@ function toRequest(request: IncomingMessage, body: Buffer): HttpRequest {
 }
 
 function send(response: ServerResponse, result: HttpResponse, headOnly: boolean): void {
-  response.writeHead(result.status, { ...result.headers, 'content-length': Buffer.byteLength(result.body) });
+  response.writeHead(result.status, { ...result.headers, ...(result.cookies?.length ? { 'set-cookie': result.cookies } : {}), 'content-length': Buffer.byteLength(result.body) });
   response.end(headOnly ? undefined : result.body);
 }
 
@@ -58,9 +61,35 @@ export interface LocalServer {
   close(): Promise<void>;
 }
 
-export async function startServer(routes: Route[], fallback: HttpHandler, options: { host: string; port: number; onError?: (error: unknown) => void }): Promise<LocalServer> {
+export interface ServerOptions {
+  host: string;
+  port: number;
+  onError?: (error: unknown) => void;
+  /**
+   * The sign-in gate, put in front of every route not marked public and of the fallback: a route
+   * added later is covered without anyone remembering to.
+   */
+  protect: (handler: HttpHandler) => HttpHandler;
+}
+
+export async function startServer(routes: Route[], fallback: HttpHandler, options: ServerOptions): Promise<LocalServer> {
+  const guarded = new Map<HttpHandler, HttpHandler>();
+  const handlerFor = (route: Route | undefined): HttpHandler => {
+    const handler = route?.handler ?? fallback;
+    if (route?.public) return handler;
+    let wrapped = guarded.get(handler);
+    if (!wrapped) guarded.set(handler, (wrapped = options.protect(handler)));
+    return wrapped;
+  };
+  let allowedHosts: Set<string> = new Set();
   const server = createServer((request, response) => {
     void (async () => {
+      // A page on another site whose name resolves to 127.0.0.1 (DNS rebinding) sends its own name as Host.
+      if (!allowedHosts.has(hostName(request.headers.host))) {
+        request.resume();
+        send(response, text(421, 'this server does not answer to that host name'), false);
+        return;
+      }
       const path = new URL(request.url ?? '/', 'http://localhost').pathname;
       const route = pick(routes, path);
       const { body, tooLarge } = await readBody(request, route?.maxBodyBytes ?? DEFAULT_MAX_BODY);
@@ -70,7 +99,7 @@ export async function startServer(routes: Route[], fallback: HttpHandler, option
         request.resume();
         return;
       }
-      const handled = await (route?.handler ?? fallback)(toRequest(request, body));
+      const handled = await handlerFor(route)(toRequest(request, body));
       send(response, handled, request.method === 'HEAD');
     })().catch((error: unknown) => {
       // A client that went away before sending its whole body (closed, timed out) is not a server
@@ -95,6 +124,8 @@ export async function startServer(routes: Route[], fallback: HttpHandler, option
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  allowedHosts = loopbackHosts(options.host);
+  allowedHosts.add(host.toLowerCase());
   return {
     server,
     url: `http://${host}:${address.port}`,

@@ -9,7 +9,7 @@
  */
 
 export const STARTER_REPOSITORY = 'example/infrastructure';
-/** The approver the starter configuration names (every gate names at least one). */
+/** The approver the starter configuration names (and the demo signs in as). */
 export const STARTER_APPROVER = 'you@example.com';
 
 /** The settings of one environment: every key of the base, or only the overrides for the others. */
@@ -181,6 +181,9 @@ ${options.cloneUrl !== undefined ? `    cloneUrl: ${JSON.stringify(options.clone
       - name: ops            # applied first: it validates every change
       - name: apps           # the critical environment: applied only after approval
         approval:
+          # Who may approve: GitHub logins (@alice), GitHub teams (@acme/platform) or email addresses.
+          # Put yourself here. Locally: \`tfgate approve ID --as ${options.approver}\`, or sign in on the
+          # runs page with this address (the one-time link is printed on the console).
           approvers: [${JSON.stringify(options.approver)}]
           timeout: 24h
 `;

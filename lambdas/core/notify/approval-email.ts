@@ -1,12 +1,13 @@
-import type { ApprovalLink, ApprovalRequest, Notifier } from '../domain/ports.js';
+import { EMAIL } from '../config/patterns.js';
+import type { ApprovalRequest, Notifier } from '../domain/ports.js';
 import type { Run } from '../domain/run.js';
 import { approvalFacts } from './approval-facts.js';
 import { escapeHtml, oneLine, stripTerminalEscapes } from './escape.js';
 
 /**
- * Approval mail, rendered once for every transport (SES in AWS, SMTP locally). Each approver gets a
- * message of their own holding only their own link: a forwarded or shared mail can then decide only
- * as the person it was sent to, and the record says who that was.
+ * Approval mail, rendered once for every transport (SES in AWS, SMTP locally). Every approver named
+ * by address gets the same plain link to the approval page: it carries no identity and no secret, so a
+ * forwarded mail gives nobody anything; the page decides who is clicking from their sign-in.
  */
 
 export interface EmailMessage {
@@ -33,7 +34,7 @@ function planExcerpt(planText: string | undefined): string | undefined {
   return `${clean.slice(0, cut > 0 ? cut : MAX_PLAN_IN_MAIL)}\n… (cut: the approval page shows the whole plan)`;
 }
 
-export function renderApprovalEmail(request: ApprovalRequest, link: ApprovalLink & { approver: string }, from: string): EmailMessage {
+export function renderApprovalEmail(request: ApprovalRequest, to: string, from: string): EmailMessage {
   const facts = approvalFacts(request);
   const plan = planExcerpt(request.planText);
   const subject = oneLine(`[tfgate] Approve ${facts.environment} of ${facts.repository} (${facts.summary}): ${facts.shortSha} ${facts.title}`, 200);
@@ -46,24 +47,24 @@ export function renderApprovalEmail(request: ApprovalRequest, link: ApprovalLink
     ['Expires', facts.expiresAt],
   ];
   const text = [
-    `${facts.environment} of ${facts.repository} is waiting for your approval (sent to ${link.approver}).`,
+    `${facts.environment} of ${facts.repository} is waiting for approval; you are one of its approvers.`,
     '',
     ...rows.map(([label, value]) => `${label}: ${value}`),
     '',
-    `Review the plan and approve or reject it here (this link is yours alone): ${link.url}`,
-    'Opening the link changes nothing; the decision is made with the buttons on the page.',
+    `Review the plan and approve or reject it here (you will be asked to sign in): ${request.url}`,
+    'Opening the link changes nothing; the decision is made with the buttons on the page, as the person you signed in as.',
     ...(facts.runUrl ? [`The run: ${facts.runUrl}`] : []),
     ...(plan !== undefined ? ['', 'Plan:', plan] : []),
     '',
   ].join('\n');
   const html = `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(subject)}</title></head><body style="font-family:system-ui,sans-serif;color:#1b1f24">
-<p><strong>${escapeHtml(facts.environment)}</strong> of <strong>${escapeHtml(facts.repository)}</strong> is waiting for your approval (sent to ${escapeHtml(link.approver)}).</p>
+<p><strong>${escapeHtml(facts.environment)}</strong> of <strong>${escapeHtml(facts.repository)}</strong> is waiting for approval; you are one of its approvers.</p>
 <table>${rows.map(([label, value]) => `<tr><th align="left" style="padding-right:1em">${escapeHtml(label)}</th><td>${escapeHtml(value)}</td></tr>`).join('')}</table>
-<p><a href="${escapeHtml(link.url)}" style="display:inline-block;padding:.6em 1.2em;background:#1f883d;color:#fff;border-radius:6px;text-decoration:none">Review and decide</a></p>
-<p style="color:#57606a">This link is yours alone. Opening it changes nothing; the decision is made with the buttons on the page.${facts.runUrl ? ` <a href="${escapeHtml(facts.runUrl)}">The run</a>.` : ''}</p>
+<p><a href="${escapeHtml(request.url)}" style="display:inline-block;padding:.6em 1.2em;background:#1f883d;color:#fff;border-radius:6px;text-decoration:none">Review and decide</a></p>
+<p style="color:#57606a">You will be asked to sign in. Opening the link changes nothing; the decision is made with the buttons on the page.${facts.runUrl ? ` <a href="${escapeHtml(facts.runUrl)}">The run</a>.` : ''}</p>
 ${plan !== undefined ? `<pre style="background:#f6f8fa;padding:1em;font-size:12px;white-space:pre-wrap">${escapeHtml(plan)}</pre>` : ''}
 </body></html>`;
-  return { from, to: link.approver, subject, text, html };
+  return { from, to, subject, text, html };
 }
 
 export function renderNoticeEmail(run: Run, message: string, runUrl: string, from: string, to: string): EmailMessage {
@@ -79,7 +80,7 @@ export function renderNoticeEmail(run: Run, message: string, runUrl: string, fro
 
 export interface EmailNotifierOptions {
   from: string;
-  /** Who gets run notices (drift, failures); approval mail goes to each approver. */
+  /** Who gets run notices (drift, failures); approval mail goes to each approver named by address. */
   noticeRecipients?: string[];
 }
 
@@ -90,9 +91,9 @@ export class EmailNotifier implements Notifier {
   ) {}
 
   async approvalRequested(request: ApprovalRequest): Promise<void> {
-    // A link without an approver is for anyone who has it: there is nobody in particular to mail it to.
-    const personal = request.links.filter((link): link is ApprovalLink & { approver: string } => link.approver !== undefined);
-    await sendEach(personal.map((link) => renderApprovalEmail(request, link, this.options.from)), this.sender);
+    // Approvers named by GitHub login or team are told through Slack or GitHub; mail goes to addresses.
+    const recipients = [...new Set(request.approval.approvers.filter((entry) => EMAIL.test(entry)))];
+    await sendEach(recipients.map((to) => renderApprovalEmail(request, to, this.options.from)), this.sender);
   }
 
   async runNotice(run: Run, message: string, runUrl: string): Promise<void> {

@@ -22,7 +22,7 @@ export function approvalFacts(request: ApprovalRequest): ApprovalFacts {
   const firstLine = (run.message ?? '').split('\n')[0] ?? '';
   const author = run.author?.name ?? run.author?.login ?? run.author?.email ?? run.pusher ?? 'unknown';
   const authorEmail = run.author?.email && run.author.email !== author ? ` <${run.author.email}>` : '';
-  const link = request.links[0]?.url;
+  const link = request.url;
   return {
     repository: run.repository,
     environment: approval.environment,

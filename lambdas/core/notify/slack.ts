@@ -1,4 +1,4 @@
-import type { ApprovalLink, ApprovalRequest, Notifier } from '../domain/ports.js';
+import type { ApprovalRequest, Notifier } from '../domain/ports.js';
 import type { Run } from '../domain/run.js';
 import { approvalFacts } from './approval-facts.js';
 import { escapeSlack, oneLine } from './escape.js';
@@ -6,10 +6,9 @@ import { escapeSlack, oneLine } from './escape.js';
 /**
  * Approval requests and notices posted to a Slack incoming webhook as Block Kit messages.
  *
- * The buttons are plain URL buttons to the approval page: opening it decides nothing (the decision is
- * the page's POST), and unfurling is turned off so Slack does not fetch the links into the channel.
- * A link names its approver, and a shared channel shows every button to everyone, so each button says
- * whose it is; nobody should have to guess which one is theirs.
+ * One plain URL button to the approval page: no identity and no secret in it, because a channel shows
+ * it to everyone. Opening it decides nothing (the decision is the page's POST, by whoever signed in),
+ * and unfurling is turned off so Slack does not fetch the link into the channel.
  *
  * The webhook URL is a credential: it never appears in an error, a log line or a message.
  */
@@ -36,43 +35,22 @@ export interface SlackMessage {
   unfurl_media: false;
 }
 
-// Block Kit: 50 blocks a message, 150 characters in a header, 2000 in a section field, 75 in a button label.
-const APPROVERS_PER_MESSAGE = 20;
+// Block Kit: 150 characters in a header, 2000 in a section field.
 const HEADER_MAX = 150;
 const FIELD_MAX = 1900;
-const BUTTON_LABEL_MAX = 75;
 
 function field(label: string, value: string): { type: 'mrkdwn'; text: string } {
   const text = `*${label}*\n${value}`;
   return { type: 'mrkdwn', text: text.length > FIELD_MAX ? `${text.slice(0, FIELD_MAX - 1)}…` : text };
 }
 
-function buttonLabel(verb: string, approver: string | undefined): string {
-  return oneLine(approver ? `${verb} as ${approver}` : verb, BUTTON_LABEL_MAX);
-}
-
-function approverBlocks(links: ApprovalLink[], offset: number): unknown[] {
-  return links.map((link, index) => {
-    const n = offset + index;
-    return {
-      type: 'actions',
-      block_id: `approver-${n}`,
-      elements: [
-        { type: 'button', action_id: `approve-${n}`, style: 'primary', text: { type: 'plain_text', text: buttonLabel('Approve', link.approver) }, url: link.url },
-        { type: 'button', action_id: `reject-${n}`, style: 'danger', text: { type: 'plain_text', text: buttonLabel('Reject', link.approver) }, url: link.url },
-      ],
-    };
-  });
-}
-
-/** One message per group of approvers (Block Kit caps blocks per message); usually exactly one. */
+/** The approval request as one message (a list kept for callers that post each). */
 export function approvalMessages(request: ApprovalRequest): SlackMessage[] {
   const facts = approvalFacts(request);
   const header = oneLine(`Approval needed: ${facts.environment} of ${facts.repository}`, HEADER_MAX);
   // The fallback text shows in notifications and is parsed for mentions too.
   const fallback = escapeSlack(`${facts.repository}: ${facts.environment} is waiting for approval (${facts.summary}), commit ${facts.shortSha} ${facts.title}`);
-  const personal = request.links.some((link) => link.approver !== undefined);
-  const intro = [
+  const blocks = [
     { type: 'header', text: { type: 'plain_text', text: header } },
     {
       type: 'section',
@@ -85,24 +63,10 @@ export function approvalMessages(request: ApprovalRequest): SlackMessage[] {
         field('Expires', escapeSlack(facts.expiresAt)),
       ],
     },
-    {
-      type: 'context',
-      elements: [
-        {
-          type: 'mrkdwn',
-          text: personal
-            ? 'Each button opens the approval page for the approver it names; use only your own. Nothing is decided until you confirm on that page.'
-            : 'The buttons open the approval page; nothing is decided until you confirm there.',
-        },
-      ],
-    },
+    { type: 'context', elements: [{ type: 'mrkdwn', text: 'The button opens the approval page; approvers sign in there, and nothing is decided until they confirm.' }] },
+    { type: 'actions', block_id: 'approval', elements: [{ type: 'button', action_id: 'review', style: 'primary', text: { type: 'plain_text', text: 'Review and decide' }, url: request.url }] },
   ];
-  const messages: SlackMessage[] = [];
-  for (let offset = 0; offset < request.links.length; offset += APPROVERS_PER_MESSAGE) {
-    const group = request.links.slice(offset, offset + APPROVERS_PER_MESSAGE);
-    messages.push({ text: fallback, blocks: [...intro, ...approverBlocks(group, offset)], unfurl_links: false, unfurl_media: false });
-  }
-  return messages;
+  return [{ text: fallback, blocks, unfurl_links: false, unfurl_media: false }];
 }
 
 export function noticeMessage(run: Run, message: string, runUrl: string): SlackMessage {
