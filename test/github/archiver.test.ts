@@ -51,7 +51,7 @@ describe('GitHubSourceArchiver', () => {
       seenByApi.push({ url, authorization: headers.authorization });
       respond(302, { location: `${codeload.replace('127.0.0.1', 'localhost')}/acme/infra/legacy.tar.gz/${SHA}?token=short-lived` });
     });
-    const config = testConfig(`repositories:\n  - name: acme/infra\ngithub:\n  apiUrl: ${api}\n`);
+    const config = testConfig(`repositories:\n  - name: acme/infra\n    environments:\n      - name: ops\ngithub:\n  apiUrl: ${api}\n`);
     const archiver = new GitHubSourceArchiver(config, async () => new GitHubClient({ apiUrl: api, credentials: { kind: 'token', token: TOKEN } }));
 
     expect((await archiver.archive('acme/infra', SHA)).toString()).toBe('tarball-bytes');

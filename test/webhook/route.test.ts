@@ -160,7 +160,7 @@ describe('routing', () => {
   });
 
   it('ignores pull requests of a repository with pullRequests.plan: false, and plans them by default', () => {
-    const off = testConfig(`repositories:\n  - name: Codertocat/Hello-World\n    branch: master\n    pullRequests: { plan: false }\n`);
+    const off = testConfig(`repositories:\n  - name: Codertocat/Hello-World\n    branch: master\n    pullRequests: { plan: false }\n    environments:\n      - name: ops\n`);
     expect(routeEvent('pull_request', pullRequest('opened'), off)).toMatchObject({ kind: 'ignored', reason: 'pull request plans are off for this repository (pullRequests.plan: false)' });
     expect(routeEvent('pull_request', pullRequest('opened'), config)).toMatchObject({ kind: 'run', mode: 'plan_only' });
   });
