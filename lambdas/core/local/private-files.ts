@@ -4,46 +4,10 @@
  * tfgate local runs as root, builds run terraform as an unprivileged account (`nobody`), which can
  * reach its repository's state directory and nothing else of the data directory.
  */
-import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-
-export function localSecretsDir(dataDir: string): string {
-  return path.join(dataDir, 'secrets');
-}
-
-export async function ensureSecretsDir(dataDir: string): Promise<string> {
-  const dir = localSecretsDir(dataDir);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
-  return dir;
-}
-
-/**
- * A random secret kept in `<data>/secrets/<name>` (0600). One left at the old place (the data
- * directory itself, before secrets had their own directory) is moved, not replaced, so links and
- * webhook settings keep working.
- */
-export async function readOrCreateSecret(dataDir: string, name: string): Promise<string> {
-  const file = path.join(await ensureSecretsDir(dataDir), name);
-  const legacy = path.join(dataDir, name);
-  if ((await lstat(legacy).catch(() => undefined))?.isFile() && !(await lstat(file).catch(() => undefined))) await rename(legacy, file);
-  try {
-    const existing = (await readFile(file, 'utf8')).trim();
-    if (existing) {
-      await chmod(file, 0o600);
-      return existing;
-    }
-  } catch {
-    // Not there yet: create it below.
-  }
-  const secret = randomBytes(32).toString('hex');
-  await writeFile(file, `${secret}\n`, { mode: 0o600 });
-  await chmod(file, 0o600);
-  return secret;
-}
 
 export interface BuildUser {
   uid: number;

@@ -14,7 +14,7 @@ import { describePerson, everyoneListed } from '../auth/person.js';
 import { localSignInMailer } from '../notify/sign-in-mail.js';
 import { readOrCreateLocalSecret } from './secrets.js';
 import { json, type HttpHandler, type HttpRequest } from '../http.js';
-import { createRerunHandler, isRerunRequest } from '../../approvals/rerun.js';
+import { approversMayRerun, createRerunHandler, isRerunRequest } from '../../approvals/rerun.js';
 import { createApprovalsHandler } from '../../approvals/handler.js';
 import type { RunFiles } from '../../approvals/public-run.js';
 import type { Run } from '../domain/run.js';
@@ -33,7 +33,7 @@ import { startLocalDynamo, type LocalDynamo } from './dynalite.js';
 import { LocalEngine, type LocalCodeBuild, type LocalFunction } from './engine.js';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { FsArtifactStore } from './fs-artifact-store.js';
-import { buildUserCanReach, defaultBuildUser, protectDataDirectory, readOrCreateSecret, type BuildUser } from './private-files.js';
+import { buildUserCanReach, defaultBuildUser, protectDataDirectory, type BuildUser } from './private-files.js';
 import { GitSourceArchiver } from './git-archiver.js';
 import { bareRepositoryPath, commitAndPush, ensureBareRepository, git } from './git-repos.js';
 import { hookTargetFile } from './post-receive.js';
@@ -79,11 +79,6 @@ export interface LocalStackOptions {
    * the user's own (see docs: what protects the owner then). False: never switch.
    */
   buildUser?: BuildUser | false;
-  /**
-   * Who is making an authenticated request (re-runs). Default: the account running tfgate local, as for
-   * /local/unlock today; the local credential replaces this when sign-in lands.
-   */
-  identify?: (request: HttpRequest) => Promise<string | undefined>;
   /** Tests: extra environment for every build (terraform double knobs). */
   buildEnv?: Record<string, string>;
   /** Tests: shorter Retry intervals. */
@@ -217,7 +212,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     ...loaded,
     repositories: loaded.repositories.map((repo) => ({ ...repo, cloneUrl: repo.cloneUrl ?? bareRepositoryPath(dataDir, repo.name) })),
   };
-  const webhookSecret = options.webhookSecret ?? (await readOrCreateSecret(dataDir, 'webhook-secret'));
+  const webhookSecret = options.webhookSecret ?? (await readOrCreateLocalSecret(dataDir, 'webhook-secret'));
   const sessionKey = await readOrCreateLocalSecret(dataDir, 'session-key');
   const localCredential = await readOrCreateLocalSecret(dataDir, 'local-credential');
   const githubSignIn = options.signIn?.github === undefined ? signInClientFromEnv() : (options.signIn.github ?? undefined);
@@ -319,10 +314,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // Team membership is checked with tfgate's own GitHub credentials, when there are any.
     const teams = github.vcs instanceof GitHubClient ? github.vcs : undefined;
     const pages = createApprovalsHandler({ runs, approvals: stores.approvals, artifacts, callbacks, sessionKey, ...(teams ? { teams } : {}), clock, localFiles: (run) => localFilesOf(dataDir, run), log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
-    // POST /runs/{id}/rerun: the actor is the signed-in person (the server's sign-in gate set it), never a field of the request.
+    // POST /runs/{id}/rerun: the actor is the signed-in person (the server's sign-in gate set it), never a
+    // field of the request, and must be an approver of the run's repository.
     const rerun = createRerunHandler({
       intake: { config, runs, deliveries: stores.deliveries, sequences: stores.sequences, locks, starter: starterProxy, clock, logger },
-      identify: options.identify ?? signedInActor,
+      identify: signedInActor,
+      rerunner: approversMayRerun(teams),
     });
     const pagesAndRerun: HttpHandler = (request) => (isRerunRequest(request) ? rerun(request) : pages(request));
     const unlock: HttpHandler = async (request) => {

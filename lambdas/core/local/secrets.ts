@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -16,12 +16,18 @@ export function localCredentialFile(dataDir: string): string {
   return path.join(secretsDir(dataDir), 'local-credential');
 }
 
-/** Reads `<data>/secrets/<name>`, creating it (random, 256 bits) the first time. */
+/**
+ * Reads `<data>/secrets/<name>`, creating it (random, 256 bits) the first time. One left at the old
+ * place (the data directory itself, before secrets had their own directory) is moved, not replaced,
+ * so webhook settings keep working.
+ */
 export async function readOrCreateLocalSecret(dataDir: string, name: string): Promise<string> {
   const dir = secretsDir(dataDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   const file = path.join(dir, name);
+  const legacy = path.join(path.resolve(dataDir), name);
+  if ((await lstat(legacy).catch(() => undefined))?.isFile() && !(await lstat(file).catch(() => undefined))) await rename(legacy, file);
   try {
     const existing = (await readFile(file, 'utf8')).trim();
     if (existing) {
