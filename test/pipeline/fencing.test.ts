@@ -28,13 +28,13 @@ describe('a freed lock fences its old holder', () => {
     expect(granted?.runId).toBe(run.id);
     expect(granted?.fence).toBeGreaterThan(0);
 
-    const refused = await runCli(['unlock', REPOSITORY, 'apps', '--url', stack.url, '--reason', 'testing']);
+    const refused = await runCli(['unlock', REPOSITORY, 'apps', '--url', stack.url, '--data', stack.dataDir, '--reason', 'testing']);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain(`held by run ${run.id}`);
     expect(refused.stderr).toContain('--force');
     expect((await stack.stores.locks.get(lockKeyFor(REPOSITORY, 'apps')))?.runId).toBe(run.id);
 
-    const forced = await runCli(['unlock', REPOSITORY, 'apps', '--url', stack.url, '--reason', 'stuck, says alice', '--force']);
+    const forced = await runCli(['unlock', REPOSITORY, 'apps', '--url', stack.url, '--data', stack.dataDir, '--reason', 'stuck, says alice', '--force']);
     expect(forced.code).toBe(0);
     expect(forced.stdout).toContain(`freed the apps lock of ${REPOSITORY} (held by run ${run.id})`);
     expect(forced.stdout).toContain(`run ${run.id} (awaiting_approval) was still alive`);
