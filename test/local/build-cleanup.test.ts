@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
+import { localCredentialFile } from '../../lambdas/core/local/secrets.js';
 import { startLocalProcess, type LocalProcess } from '../support/cli-process.js';
 import { configYaml, TERRAFORM_DOUBLE, until } from '../support/local-stack.js';
 
@@ -93,8 +94,11 @@ describe('tfgate local killed mid-apply', () => {
     expect(records.filter((name) => leftBehind.some((left) => name.startsWith(left)))).toEqual([]);
 
     // The resumed run plans and applies again; once it is done nothing of any build is left.
+    // The list is behind sign-in: the local credential the CLI would present signs the request in.
+    const credential = (await readFile(localCredentialFile(path.join(dir, 'data')), 'utf8')).trim();
     await until('the resumed run to finish', async () => {
-      const response = await fetch(`${second.url}/runs`, { headers: { accept: 'application/json' } });
+      const response = await fetch(`${second.url}/runs`, { headers: { accept: 'application/json', authorization: `Bearer ${credential}` } });
+      expect(response.status).toBe(200);
       const runs = ((await response.json()) as { runs: Array<{ status: string }> }).runs;
       return runs[0] && !['running', 'awaiting_approval'].includes(runs[0].status) ? runs[0] : undefined;
     }, 120_000);
