@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { RECORDED_ADDRESSES } from '../../lambdas/core/domain/plan-summary.js';
-import { configYaml, pushChange, runForSha, startTestStack, waitForRun, type TestStack } from '../support/local-stack.js';
+import { configYaml, operatorHeaders, pushChange, runForSha, startTestStack, waitForRun, type TestStack } from '../support/local-stack.js';
 import { expectNoLockHeld } from '../faults/support.js';
 
 /**
@@ -45,7 +45,7 @@ describe('a plan that changes 5,000 resources', () => {
     delete (uncapped as { omittedAddresses?: number }).omittedAddresses;
     await expect(stack.stores.runs.updateStage(run.id, 'ops', { status: 'applied', plan: uncapped }, new Date())).rejects.toThrow(/size/i);
 
-    const page = await (await fetch(`${stack.url}/runs/${run.id}`)).text();
+    const page = await (await fetch(`${stack.url}/runs/${run.id}`, { headers: operatorHeaders(stack) })).text();
     expect(page).toContain(`${RESOURCES} to add, 0 to change, 0 to destroy`);
     expect(page).toContain(`and ${plan.omittedAddresses} more: the full list is in the plan text`);
     expect(page).toContain(`<code>terraform_data.${name(0)}</code>`);
@@ -61,7 +61,7 @@ describe('run lists', () => {
       shas.push(await pushChange(stack, { 'main.tf': `resource "terraform_data" "a" {\n  input = "${n}"\n}\n` }));
       await waitForRun(stack, (await runForSha(stack, shas[shas.length - 1]!)).id);
     }
-    const get = async (query: string) => (await fetch(`${stack!.url}/runs${query}`, { headers: { accept: 'application/json' } })).json() as Promise<{ runs: Array<{ sha: string; stages: Array<{ plan?: Record<string, unknown> }> }>; next?: string }>;
+    const get = async (query: string) => (await fetch(`${stack!.url}/runs${query}`, { headers: { accept: 'application/json', ...operatorHeaders(stack!) } })).json() as Promise<{ runs: Array<{ sha: string; stages: Array<{ plan?: Record<string, unknown> }> }>; next?: string }>;
     const first = await get('?limit=2');
     expect(first.runs.map((r) => r.sha)).toEqual([shas[2], shas[1]]);
     expect(first.runs[0]!.stages[0]!.plan).not.toHaveProperty('addresses');
@@ -69,7 +69,7 @@ describe('run lists', () => {
     const second = await get(`?limit=2&before=${encodeURIComponent(first.next!)}`);
     expect(second.runs.map((r) => r.sha)).toEqual([shas[0]]);
     expect(second.next).toBeUndefined();
-    const refused = await fetch(`${stack.url}/runs?before=not-a-cursor`, { headers: { accept: 'application/json' } });
+    const refused = await fetch(`${stack.url}/runs?before=not-a-cursor`, { headers: { accept: 'application/json', ...operatorHeaders(stack) } });
     expect(refused.status).toBe(400);
   }, 120_000);
 });
