@@ -57,7 +57,7 @@ export function approvalPage(model: ApprovalPageModel): string {
     ['Status', `<span class="status" id="approval-status">${escapeHtml(approval.status)}</span>`],
     ['Expires', escapeHtml(new Date(approval.expiresAt * 1000).toISOString())],
   ];
-  if (model.approver) rows.push(['You are', `<span id="signed-in-as">${escapeHtml(model.approver)}</span>`]);
+  if (model.approver) rows.push(['You are', `<span id="signed-in-as">${escapeHtml(stripTerminalEscapes(model.approver))}</span>`]);
   const addresses = plan ? renderAddresses(plan) : '';
   const decision = model.canDecide
     ? `<form method="post" action="/approvals/${escapeHtml(approval.id)}">
@@ -65,7 +65,7 @@ export function approvalPage(model: ApprovalPageModel): string {
 <p><label>Reason (optional) <input type="text" name="reason" maxlength="500" size="40"></label></p>
 <div class="buttons"><button class="approve" type="submit" name="decision" value="approve">Approve and apply</button>
 <button class="reject" type="submit" name="decision" value="reject">Reject</button></div></form>`
-    : `<p class="notice">${escapeHtml(model.blockedReason ?? `This approval is ${approval.status}.`)}</p>`;
+    : `<p class="notice">${escapeHtml(stripTerminalEscapes(model.blockedReason ?? `This approval is ${approval.status}.`))}</p>`;
   return layout(
     `Approve ${approval.environment} for ${run.repository}`,
     `<h1>Apply to ${escapeHtml(approval.environment)}: ${escapeHtml(run.repository)}</h1>
@@ -120,7 +120,7 @@ export function runPage(run: Run, files?: RunFiles): string {
   const stages = run.stages
     .map(
       (stage) =>
-        `<tr><td>${escapeHtml(stage.environment)}</td><td class="status">${escapeHtml(stage.status)}</td><td>${escapeHtml(summaryLine(stage.plan))}${stage.plan ? renderAddresses(stage.plan) : ''}</td><td class="approval">${stage.approval ? `${escapeHtml(stage.approval.status)}${stage.approval.by ? ` by ${escapeHtml(stage.approval.by)}` : ''}${stage.approval.reason ? `: <q>${escapeHtml(stage.approval.reason)}</q>` : ''}` : ''}</td><td>${stage.error ? `<pre>${escapeHtml(stripTerminalEscapes(stage.error))}</pre>` : ''}</td></tr>`,
+        `<tr><td>${escapeHtml(stage.environment)}</td><td class="status">${escapeHtml(stage.status)}</td><td>${escapeHtml(summaryLine(stage.plan))}${stage.plan ? renderAddresses(stage.plan) : ''}</td><td class="approval">${stage.approval ? `${escapeHtml(stage.approval.status)}${stage.approval.by ? ` by ${escapeHtml(stripTerminalEscapes(stage.approval.by))}` : ''}${stage.approval.reason ? `: <q>${escapeHtml(stripTerminalEscapes(stage.approval.reason))}</q>` : ''}` : ''}</td><td>${stage.error ? `<pre>${escapeHtml(stripTerminalEscapes(stage.error))}</pre>` : ''}</td></tr>`,
     )
     .join('');
   const drift = driftOf(run);
