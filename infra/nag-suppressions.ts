@@ -111,12 +111,14 @@ export function acknowledgeNagFindings(stack: TfgateStack): Acknowledgement[] {
     wildcardFinding(pipelineRole, stack.formatArn({ service: 'codebuild', resource: 'project', resourceName: `${stack.projectPrefix}-*` })),
     `The stopBuild task lists, reads and stops builds of this stack's build projects, all named ${stack.projectPrefix}-<environment>[-<mode>]; the wildcard covers those names only, so projects added per mode need no policy change.`,
   );
-  if (stack.functions.roles.notifier && stack.config.notifications.email) {
+  // The notifier mails approval requests; the approvals function mails one-time sign-in links.
+  for (const name of Object.keys(roles) as FunctionName[]) {
+    if (!FUNCTION_NEEDS[name].sendsEmail || !stack.config.notifications.email) continue;
     acknowledge(
       list,
-      stack.functions.roles.notifier,
-      wildcardFinding(stack.functions.roles.notifier, stack.formatArn({ service: 'ses', resource: 'identity', resourceName: '*' })),
-      'In the SES sandbox SendEmail is authorized against each recipient\'s identity as well as the sender\'s, so the resource names every identity of this account; the ses:FromAddress condition pins the sender to notifications.email.from.',
+      roles[name],
+      wildcardFinding(roles[name], stack.formatArn({ service: 'ses', resource: 'identity', resourceName: '*' })),
+      `In the SES sandbox SendEmail is authorized against each recipient's identity as well as the sender's, so the resource names every identity of this account; the ses:FromAddress condition pins the sender to notifications.email.from (the ${name} function's sends).`,
     );
   }
   for (const build of stack.builds.builds) {
