@@ -10,7 +10,7 @@ import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
 import { ObservableRunStore, printRunChanges } from '../../lambdas/core/local/progress.js';
 import type { RunStore } from '../../lambdas/core/domain/ports.js';
 import { CLI, runCli, startLocalProcess, type LocalProcess } from '../support/cli-process.js';
-import { nextApproval, pushChange, REPOSITORY, runForSha, startTestStack, TERRAFORM_DOUBLE, terraformFiles, until, waitForRun, waitForStage, type TestStack } from '../support/local-stack.js';
+import { nextApproval, operatorHeaders, pushChange, REPOSITORY, runForSha, startTestStack, TERRAFORM_DOUBLE, terraformFiles, until, waitForRun, waitForStage, type TestStack } from '../support/local-stack.js';
 
 /** Issue 12 point 7: the small things a user trips over, each shown through the CLI or a page. */
 
@@ -42,8 +42,18 @@ const APPROVER_CONFIG = [
   '',
 ].join('\n');
 
+/** A page as the local operator sees it (pages are behind sign-in; the CLI's credential signs in). */
 async function pageOf(url: string): Promise<string> {
-  return (await fetch(url, { headers: { accept: 'text/html' } })).text();
+  const response = await fetch(url, { headers: { accept: 'text/html', ...operatorHeaders(url) } });
+  expect(response.status).toBe(200);
+  return response.text();
+}
+
+/** A run's JSON as the local operator gets it. */
+async function jsonOf<T>(url: string): Promise<T> {
+  const response = await fetch(url, { headers: { accept: 'application/json', ...operatorHeaders(url) } });
+  expect(response.status).toBe(200);
+  return (await response.json()) as T;
 }
 
 describe('tfgate runs | head', () => {
@@ -70,7 +80,8 @@ describe('tfgate runs | head', () => {
 
 describe('approvals from the CLI', () => {
   it('hints --as on the console, names --as when refusing, keeps --reason and shows it in show, JSON and the page', async () => {
-    stack = await startTestStack({ config: APPROVER_CONFIG });
+    // Two approvers: with one, `tfgate approve` acts as that one without --as (nobody else could be meant).
+    stack = await startTestStack({ config: APPROVER_CONFIG.replace('approvers: [alice@example.com]', 'approvers: [alice@example.com, carol@example.com]') });
     const seen = nextApproval(stack);
     const sha = await pushChange(stack, terraformFiles({ cluster: 'v1' }));
     const run = await runForSha(stack, sha);
@@ -86,9 +97,9 @@ describe('approvals from the CLI', () => {
     expect(approved.code).toBe(0);
     await waitForRun(stack, run.id);
 
-    const json = (await (await fetch(`${stack.url}/runs/${run.id}`, { headers: { accept: 'application/json' } })).json()) as { stages: Array<{ environment: string; approval?: { reason?: string; by?: string } }> };
+    const json = await jsonOf<{ stages: Array<{ environment: string; approval?: { reason?: string; by?: string } }> }>(`${stack.url}/runs/${run.id}`);
     expect(json.stages.find((s) => s.environment === 'apps')?.approval).toMatchObject({ by: 'alice@example.com', reason: 'reviewed with bob' });
-    const shown = await runCli(['show', run.id, '--url', stack.url]);
+    const shown = await runCli(['show', run.id, '--url', stack.url, '--data', stack.dataDir]);
     expect(shown.stdout).toContain('approved by alice@example.com: "reviewed with bob"');
     expect(await pageOf(`${stack.url}/runs/${run.id}`)).toContain('<q>reviewed with bob</q>');
   }, 120_000);
@@ -109,7 +120,7 @@ describe('show and the run page', () => {
     expect(run).toMatchObject({ trigger: 'pull_request', pullRequest: 1, status: 'succeeded' });
     expect(run.stages.map((s) => s.status)).toEqual(['planned', 'planned']);
 
-    const shown = await runCli(['show', run.id, '--url', stack.url]);
+    const shown = await runCli(['show', run.id, '--url', stack.url, '--data', stack.dataDir]);
     expect(shown.stdout).toContain('(pull_request #1)');
     expect(shown.stdout).toContain(`plan: ${stack.url}/runs/${run.id}/ops/plan.txt`);
     expect(shown.stdout).toContain(`logs: ${path.join(stack.dataDir, 'logs', run.id)}`);
@@ -121,7 +132,7 @@ describe('show and the run page', () => {
     const page = await pageOf(`${stack.url}/runs/${run.id}`);
     expect(page).toContain('pull request #1');
     expect(page).toContain(`<a href="/runs/${run.id}/apps/plan.txt">`);
-    const planText = await (await fetch(`${stack.url}/runs/${run.id}/apps/plan.txt`)).text();
+    const planText = await (await fetch(`${stack.url}/runs/${run.id}/apps/plan.txt`, { headers: operatorHeaders(stack) })).text();
     expect(planText).toContain('terraform_data.cluster');
 
     // A new head on the same branch keeps the number.
@@ -137,7 +148,7 @@ describe('show and the run page', () => {
     const first = await stack.reconciler.drift(REPOSITORY);
     expect(first.action).toBe('started');
     const clean = await waitForRun(stack, (first as { runId: string }).runId);
-    const cleanJson = (await (await fetch(`${stack.url}/runs/${clean.id}`, { headers: { accept: 'application/json' } })).json()) as { trigger: string; drift?: unknown };
+    const cleanJson = await jsonOf<{ trigger: string; drift?: unknown }>(`${stack.url}/runs/${clean.id}`);
     expect(cleanJson).toMatchObject({ trigger: 'drift', drift: { detected: false, environments: [] } });
     expect(await pageOf(`${stack.url}/runs/${clean.id}`)).toContain('<td id="run-drift">no drift found</td>');
 
@@ -146,12 +157,12 @@ describe('show and the run page', () => {
     await remove(path.join(stack.dataDir, 'state', REPOSITORY.replace('/', '__'), 'terraform.tfstate.d', 'ops', 'terraform.tfstate'));
     const second = await stack.reconciler.drift(REPOSITORY, 1);
     const drifted = await waitForRun(stack, (second as { runId: string }).runId);
-    const driftJson = (await (await fetch(`${stack.url}/runs/${drifted.id}`, { headers: { accept: 'application/json' } })).json()) as { drift?: unknown };
+    const driftJson = await jsonOf<{ drift?: unknown }>(`${stack.url}/runs/${drifted.id}`);
     expect(driftJson).toMatchObject({ drift: { detected: true, environments: ['ops'] } });
     expect(await pageOf(`${stack.url}/runs/${drifted.id}`)).toContain('drift found in ops');
-    expect((await runCli(['show', drifted.id, '--url', stack.url])).stdout).toContain('drift: found in ops');
-    expect((await runCli(['runs', '--url', stack.url])).stdout).toContain(`${drifted.id}  `);
-    expect((await runCli(['runs', '--url', stack.url])).stdout).toMatch(new RegExp(`${drifted.id} .* drift\\(found:ops\\) `));
+    expect((await runCli(['show', drifted.id, '--url', stack.url, '--data', stack.dataDir])).stdout).toContain('drift: found in ops');
+    expect((await runCli(['runs', '--url', stack.url, '--data', stack.dataDir])).stdout).toContain(`${drifted.id}  `);
+    expect((await runCli(['runs', '--url', stack.url, '--data', stack.dataDir])).stdout).toMatch(new RegExp(`${drifted.id} .* drift\\(found:ops\\) `));
     expect(await pageOf(`${stack.url}/runs`)).toContain('drift (found in ops)');
     expect(await pageOf(`${stack.url}/runs`)).toContain('drift (none found)');
   }, 120_000);
