@@ -115,8 +115,8 @@ export async function runLocal(options: LocalOptions): Promise<void> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
-  // One signal is enough: runs in flight are marked interrupted and their locks freed first (close()
-  // does that before anything else), and the process ends within STOP_DEADLINE_MS whatever is left
+  // One signal is enough: builds are stopped and runs in flight are left as they are for the next
+  // start to resume (close() does that before anything else), and the process ends within STOP_DEADLINE_MS whatever is left
   // (GitHub feedback still retrying, keep-alive sockets, timers of the waits that were cut short).
   const closed = await Promise.race([
     stack.close().then(() => true),
