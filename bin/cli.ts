@@ -139,6 +139,7 @@ program
   .command('rerun')
   .argument('<run>', 'run id')
   .description("run a deploy run's commit again (one run per commit otherwise), recorded with who asked")
+  .option('--as <who>', 'which approver of the repository you are (email or @login); needed when several are listed')
   .option('--json', 'print the answer as JSON')
   .addOption(dataOption())
   .addOption(urlOption())

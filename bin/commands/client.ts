@@ -170,9 +170,11 @@ export async function unlockEnvironment(repository: string, environment: string,
 }
 
 /** `tfgate rerun RUN`: a deliberate re-run of a deploy run's commit, recorded with who asked. */
-export async function rerunRun(runId: string, options: ClientOptions): Promise<void> {
+export async function rerunRun(runId: string, options: ClientOptions & { as?: string }): Promise<void> {
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(runId)) throw new CliError(`${JSON.stringify(runId)} is not a run id`, 2);
-  const { status, body } = await call(`${baseUrl(options)}/runs/${encodeURIComponent(runId)}/rerun`, {
+  // Only an approver of the repository may re-run; the local credential proves the operator, --as names which approver.
+  const as = options.as ? `?as=${encodeURIComponent(options.as)}` : '';
+  const { status, body } = await call(`${baseUrl(options)}/runs/${encodeURIComponent(runId)}/rerun${as}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: '{}',
