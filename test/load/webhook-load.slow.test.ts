@@ -132,7 +132,8 @@ describe('webhook load', () => {
     // Every run the deliveries started goes through the pipeline to the end.
     const runIds = new Set(answers.filter((a) => typeof a.body.runId === 'string' && a.body.ignored === undefined).map((a) => a.body.runId as string));
     const drainStarted = performance.now();
-    const deadline = Date.now() + 60_000;
+    // A bound on waiting, not a timing goal (bench/ measures speed): each run now also archives its source.
+    const deadline = Date.now() + 180_000;
     let runs = await stack.runs.list({ limit: 2000 });
     while (runs.some((run) => !isTerminalRun(run.status)) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 250));
@@ -177,5 +178,5 @@ describe('webhook load', () => {
     expect((await fetch(`${stack.url}/healthz`)).status).toBe(200);
     // Memory stays bounded: what the runs left behind is records in dynalite, not a leak per request.
     expect(rssAfter - rssBefore).toBeLessThan(512 * 1024 * 1024);
-  }, 180_000);
+  }, 360_000);
 });

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
 import { localCredentialFile } from '../../lambdas/core/local/secrets.js';
 import { runCli, slowTerraform, startLocalProcess, type LocalProcess } from '../support/cli-process.js';
-import { configYaml, decideThroughPage, TERRAFORM_DOUBLE, terraformFiles } from '../support/local-stack.js';
+import { configYaml, decideThroughPage, rememberOperatorCredential, TERRAFORM_DOUBLE, terraformFiles } from '../support/local-stack.js';
 
 const TERRAFORM = existsSync('/usr/local/bin/terraform') ? '/usr/local/bin/terraform' : TERRAFORM_DOUBLE;
 
@@ -130,7 +130,8 @@ describe('tfgate local killed during a run', () => {
     const resumed = (await runs(second.url)).find((r) => r.id === waiting.id)!;
     expect(resumed.status).toBe('awaiting_approval');
 
-    // The very link sent before the restart decides it.
+    // The very link sent before the restart decides it (signed in as the local operator).
+    rememberOperatorCredential(second.url, (await readFile(localCredentialFile(dataDir), 'utf8')).trim());
     const decided = await decideThroughPage(link, 'approve');
     expect(decided.status).toBe(200);
     const done = await waitFor('the run to finish', async () => (await runs(second.url)).find((r) => r.id === waiting.id && finished(r.status)), 120_000);

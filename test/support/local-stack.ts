@@ -136,6 +136,11 @@ export function nextApproval(stack: LocalStack, timeoutMs = 60_000): Promise<App
 /** The local credential of each running test stack, by origin: what the tfgate CLI on that machine presents. */
 const credentials = new Map<string, string>();
 
+/** For a tfgate local started as a process: the credential its data directory holds, for operatorHeaders. */
+export function rememberOperatorCredential(url: string, credential: string): void {
+  credentials.set(new URL(url).origin, credential);
+}
+
 /** Headers that sign a request in as the local operator (the CLI's credential). */
 export function operatorHeaders(stackOrUrl: LocalStack | string): Record<string, string> {
   const origin = new URL(typeof stackOrUrl === 'string' ? stackOrUrl : stackOrUrl.url).origin;

@@ -324,8 +324,10 @@ resource "terraform_data" "bad" {
     await tf(dir, ['init', '-input=false']);
     await tf(dir, ['plan', '-input=false', '-out=p1']);
     const child = spawn(TERRAFORM, ['apply', '-input=false', 'p1'], { cwd: dir, env: { ...process.env, TFGATE_DOUBLE_DELAY_MS: '5000' } });
-    await new Promise((r) => setTimeout(r, 500));
-    expect(fs.existsSync(path.join(dir, '.terraform.tfstate.lock.info'))).toBe(true);
+    // Polled, not slept: on a loaded machine the double may take longer than a fixed pause to start.
+    const lockFile = path.join(dir, '.terraform.tfstate.lock.info');
+    for (const until = Date.now() + 4_000; !fs.existsSync(lockFile) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+    expect(fs.existsSync(lockFile)).toBe(true);
     child.kill('SIGKILL');
     await new Promise((r) => child.on('close', r));
     expect((await tf(dir, ['apply', '-input=false', 'p1'])).code).toBe(0);
