@@ -3,7 +3,7 @@
  * and unzip: what comes from HashiCorp or from the S3 cache is used only when SHA256SUMS carries a
  * good signature by the pinned key and the zip's checksum is in it. A throwaway key stands in for
  * HashiCorp's (whose private half nobody here has); the real key's presence in the buildspec is
- * checked in aws-account.test.ts.
+ * checked in aws-account.slow.test.ts.
  */
 import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
