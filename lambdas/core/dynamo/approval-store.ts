@@ -41,26 +41,10 @@ export class DynamoApprovalStore implements ApprovalStore {
   }
 
   async attachTaskToken(id: string, runId: string, taskToken: string): Promise<DecideResult> {
-    return storeCall('UpdateItem(approval token)', async () => {
-      try {
-        const result = await this.client.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: { id },
-            UpdateExpression: 'SET taskToken = :token',
-            ConditionExpression: '#status = :pending AND runId = :run',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: { ':token': taskToken, ':pending': 'pending', ':run': runId },
-            ReturnValues: 'ALL_NEW',
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          }),
-        );
-        return { decided: true, approval: recordOf(result.Attributes ?? {}) };
-      } catch (error) {
-        if (!isConditionalCheckFailed(error)) throw error;
-        const returned = oldItemOf(error);
-        return { decided: false, approval: returned ? recordOf(returned) : await this.get(id) };
-      }
+    return this.updatePending('UpdateItem(approval token)', id, {
+      update: 'SET taskToken = :token',
+      condition: '#status = :pending AND runId = :run',
+      values: { ':token': taskToken, ':pending': 'pending', ':run': runId },
     });
   }
 
@@ -86,16 +70,24 @@ export class DynamoApprovalStore implements ApprovalStore {
       condition += ' AND expiresAt > :now';
       values[':now'] = epochSeconds(now);
     }
-    return storeCall('UpdateItem(approval decision)', async () => {
+    return this.updatePending('UpdateItem(approval decision)', id, { update: `SET ${sets.join(', ')}`, condition, values });
+  }
+
+  /**
+   * One conditional update of a pending approval: the record after it when it applied, else the
+   * record as it was (the one condition failure tells why: decided, expired, another run's).
+   */
+  private updatePending(operation: string, id: string, change: { update: string; condition: string; values: Record<string, unknown> }): Promise<DecideResult> {
+    return storeCall(operation, async () => {
       try {
         const result = await this.client.send(
           new UpdateCommand({
             TableName: this.tableName,
             Key: { id },
-            UpdateExpression: `SET ${sets.join(', ')}`,
-            ConditionExpression: condition,
+            UpdateExpression: change.update,
+            ConditionExpression: change.condition,
             ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: values,
+            ExpressionAttributeValues: change.values,
             ReturnValues: 'ALL_NEW',
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
