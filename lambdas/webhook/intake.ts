@@ -99,13 +99,21 @@ export async function startRun(decision: RunDecision, deliveryId: string, deps: 
   return outcome;
 }
 
+/** Where a run comes from: its execution name, the delivery that asked, or the run it repeats and who asked. */
+export interface RunOrigin {
+  executionName: string;
+  deliveryId?: string;
+  rerunOf?: string;
+  requestedBy?: string;
+}
+
 /**
  * sequence → run record → lock queues (deploy) → StartExecution. The execution name is the guard
  * against twins: Step Functions refuses a name it has seen, and the run is then abandoned.
  */
 export async function launchRun(
   decision: StartDecision,
-  origin: { executionName: string; deliveryId?: string; rerunOf?: string; requestedBy?: string },
+  origin: RunOrigin,
   deps: IntakeDeps,
 ): Promise<IntakeOutcome> {
   const { runs, sequences, locks, starter, clock, logger } = deps;
@@ -125,7 +133,7 @@ export async function launchRun(
 
 async function launchClaimedRun(
   decision: StartDecision,
-  origin: { executionName: string; deliveryId?: string; rerunOf?: string; requestedBy?: string },
+  origin: RunOrigin,
   deps: IntakeDeps,
 ): Promise<IntakeOutcome> {
   const { runs, sequences, locks, starter, clock, logger } = deps;
