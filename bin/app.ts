@@ -10,14 +10,17 @@ import path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ConfigError } from '../lambdas/core/config/load.js';
-import { loadStackConfig, type StackConfig } from '../infra/config.js';
 import { TfgateStack } from '../infra/tfgate-stack.js';
 
 const app = new App();
+const context = (key: string): string | undefined => {
+  const value: unknown = app.node.tryGetContext(key);
+  return value === undefined || value === '' ? undefined : String(value);
+};
 
 function chooseConfigFile(): string {
-  const given: unknown = app.node.tryGetContext('config');
-  if (typeof given === 'string' && given !== '') {
+  const given = context('config');
+  if (given !== undefined) {
     if (!existsSync(given)) fail(`tfgate: the configuration file ${path.resolve(given)} (from -c config=${given}) does not exist.`);
     return given;
   }
@@ -35,24 +38,15 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-function readConfig(file: string): StackConfig {
-  try {
-    return loadStackConfig(file);
-  } catch (error) {
-    if (error instanceof ConfigError) fail(error.problems.length === 1 ? `tfgate: ${error.message}` : `tfgate: ${file} is not a valid configuration:\n${error.message}`);
-    throw error;
-  }
+const file = chooseConfigFile();
+try {
+  new TfgateStack(app, context('stackName') ?? 'Tfgate', {
+    config: file,
+    reserveConcurrency: context('reservedConcurrency') === 'true',
+    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+  });
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  fail(error.problems.length === 1 ? `tfgate: ${error.message}` : `tfgate: ${file} is not a valid configuration:\n${error.message}`);
 }
-
-const { config, document } = readConfig(chooseConfigFile());
-const stackName: unknown = app.node.tryGetContext('stackName');
-const reservedConcurrency: unknown = app.node.tryGetContext('reservedConcurrency');
-
-new TfgateStack(app, typeof stackName === 'string' && stackName !== '' ? stackName : 'Tfgate', {
-  config,
-  configDocument: document,
-  reserveConcurrency: reservedConcurrency === true || reservedConcurrency === 'true',
-  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
-});
-
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

@@ -1,15 +1,16 @@
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Annotations, AssetHashType, Aws, BundlingOutput, DockerImage, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
-import { buildSync } from 'esbuild';
 import { Construct } from 'constructs';
 import { buildLimits } from '../lambdas/core/config/build-limits.js';
 import type { TfgateConfig } from '../lambdas/core/config/load.js';
 import { BUILD_KINDS, buildProjectName, type BuildKind } from '../lambdas/core/domain/builds.js';
+import { packageFile, RUNNING_FROM_SOURCE } from '../lambdas/core/package-files.js';
 import { PROJECT_ROOT } from './functions.js';
 import { pascalId, type BuildEnvironment } from './naming.js';
 import type { ArtifactStorage } from './storage.js';
@@ -205,11 +206,40 @@ export class TfgateBuilds extends Construct {
   }
 }
 
-/** The build runner as one ESM file: the build host has Node 22 and nothing of tfgate's dependencies. */
+export const RUNNER_SOURCE_DIR = path.join(PROJECT_ROOT, 'lambdas', 'build-runner');
+
+/**
+ * esbuild options of the build runner CodeBuild runs: one ESM file, since the build host has Node 22 and
+ * nothing of tfgate's dependencies. Used at synth from this repository's source, and by `npm run build`
+ * for the package (PREBUILT_CODEBUILD_RUNNER), so both ship the same program.
+ */
+export const RUNNER_BUNDLE_OPTIONS = {
+  entryPoints: [path.join(RUNNER_SOURCE_DIR, 'main.ts')],
+  bundle: true,
+  platform: 'node',
+  target: 'node22',
+  format: 'esm',
+  minify: true,
+  mainFields: ['module', 'main'],
+  banner: {
+    js: "import { createRequire as __tfgateCreateRequire } from 'node:module'; const require = __tfgateCreateRequire(import.meta.url);",
+  },
+  logLevel: 'error',
+  absWorkingDir: PROJECT_ROOT,
+} as const;
+
+/** The runner bundle the installed package carries (no sources or esbuild there), built by `npm run build`. */
+export const PREBUILT_CODEBUILD_RUNNER = packageFile('dist', 'functions', 'build-runner', 'runner.mjs');
+
 function bundleRunner(scope: Construct): s3assets.Asset {
-  const sourceDir = path.join(PROJECT_ROOT, 'lambdas', 'build-runner');
+  if (!RUNNING_FROM_SOURCE) {
+    if (!existsSync(PREBUILT_CODEBUILD_RUNNER)) {
+      throw new Error(`tfgate: the build runner bundle ${PREBUILT_CODEBUILD_RUNNER} is missing; the package is incomplete (npm run build makes it)`);
+    }
+    return new s3assets.Asset(scope, 'Runner', { path: PREBUILT_CODEBUILD_RUNNER });
+  }
   return new s3assets.Asset(scope, 'Runner', {
-    path: sourceDir,
+    path: RUNNER_SOURCE_DIR,
     // Hash what was built, so a change in a shared module or a dependency changes the asset too.
     assetHashType: AssetHashType.OUTPUT,
     bundling: {
@@ -218,21 +248,9 @@ function bundleRunner(scope: Construct): s3assets.Asset {
       outputType: BundlingOutput.SINGLE_FILE,
       local: {
         tryBundle(outputDir: string): boolean {
-          buildSync({
-            entryPoints: [path.join(sourceDir, 'main.ts')],
-            outfile: path.join(outputDir, 'runner.mjs'),
-            bundle: true,
-            platform: 'node',
-            target: 'node22',
-            format: 'esm',
-            minify: true,
-            mainFields: ['module', 'main'],
-            banner: {
-              js: "import { createRequire as __tfgateCreateRequire } from 'node:module'; const require = __tfgateCreateRequire(import.meta.url);",
-            },
-            logLevel: 'error',
-            absWorkingDir: PROJECT_ROOT,
-          });
+          // A dev dependency, loaded only on this path: CDK's local bundling is synchronous.
+          const esbuild = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
+          esbuild.buildSync({ ...RUNNER_BUNDLE_OPTIONS, entryPoints: [...RUNNER_BUNDLE_OPTIONS.entryPoints], mainFields: [...RUNNER_BUNDLE_OPTIONS.mainFields], outfile: path.join(outputDir, 'runner.mjs') });
           return true;
         },
       },

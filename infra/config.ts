@@ -1,6 +1,14 @@
 import { isDeepStrictEqual } from 'node:util';
-import { loadConfigFile, type TfgateConfig } from '../lambdas/core/config/load.js';
+import type { z } from 'zod';
+import { loadConfigFile, parseConfigValue, type TfgateConfig } from '../lambdas/core/config/load.js';
 import { decodeResolvedConfig, encodeResolvedConfig } from '../lambdas/core/config/resolved.js';
+import type { configSchema } from '../lambdas/core/config/schema.js';
+
+/**
+ * tfgate.yaml's content as a value: the same keys, the same defaults (durations as text like `24h`).
+ * What the construct's `config` prop takes.
+ */
+export type TfgateSettings = z.input<typeof configSchema>;
 
 export interface StackConfig {
   /** The validated configuration the stack is built from. */
@@ -15,11 +23,19 @@ export interface StackConfig {
 
 /** Throws `ConfigError` (file, line, problem) for an invalid file, like every other reader of tfgate.yaml. */
 export function loadStackConfig(file: string): StackConfig {
-  const config = loadConfigFile(file);
+  return resolveStackConfig(loadConfigFile(file), file);
+}
+
+/** Throws `ConfigError` naming `source` and the path of each problem (`config: repositories.0.name: …`). */
+export function stackConfigFromValue(value: TfgateSettings, source: string): StackConfig {
+  return resolveStackConfig(parseConfigValue(value, source), source);
+}
+
+function resolveStackConfig(config: TfgateConfig, source: string): StackConfig {
   const document = encodeResolvedConfig(config);
   // The functions decode this text, not the file: prove at synth time that they get the same configuration back.
-  if (!isDeepStrictEqual(decodeResolvedConfig(document, `${file} (as CONFIG)`), config)) {
-    throw new Error(`internal: ${file} does not survive the trip through CONFIG unchanged`);
+  if (!isDeepStrictEqual(decodeResolvedConfig(document, `${source} (as CONFIG)`), config)) {
+    throw new Error(`internal: ${source} does not survive the trip through CONFIG unchanged`);
   }
   return { config, document };
 }

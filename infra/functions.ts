@@ -1,19 +1,44 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { TableRole } from '../lambdas/core/dynamo/table-layout.js';
+import { PACKAGE_ROOT, packageFile, RUNNING_FROM_SOURCE } from '../lambdas/core/package-files.js';
 import type { SecretRole, TfgateSecrets } from './secrets.js';
 import type { ArtifactStorage } from './storage.js';
 import type { TableAccess, TfgateTables } from './tables.js';
 
-export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The package's root: this repository, or node_modules/tfgate where a user's CDK app installed it. */
+export const PROJECT_ROOT = PACKAGE_ROOT;
 
 export type FunctionName = 'webhook' | 'approvals' | 'pipeline' | 'notifier' | 'reconciler';
+export const FUNCTION_NAMES: readonly FunctionName[] = ['webhook', 'approvals', 'pipeline', 'notifier', 'reconciler'];
+
+/**
+ * How every function is bundled: by NodejsFunction at synth from this repository's TypeScript, and by
+ * `npm run build` (infra/function-bundles.ts) into dist/functions/ for the package, with these same options.
+ */
+export const FUNCTION_BUNDLING = {
+  minify: true,
+  sourceMap: false,
+  format: OutputFormat.ESM,
+  target: 'node22',
+  // The Node 22 runtime ships AWS SDK v3.
+  externalModules: ['@aws-sdk/*'],
+  mainFields: ['module', 'main'],
+  // Bundled CommonJS dependencies still call require(); ESM has none unless it is made.
+  banner: "import { createRequire as __tfgateCreateRequire } from 'node:module'; const require = __tfgateCreateRequire(import.meta.url);",
+  forceDockerBundling: false,
+} as const satisfies BundlingOptions;
+
+/** Where the package carries a function's prebuilt bundle (index.mjs), built by `npm run build`. */
+export function prebuiltFunctionDir(name: FunctionName): string {
+  return packageFile('dist', 'functions', name);
+}
 export type StateMachineAction = 'StartExecution' | 'DescribeExecution' | 'SendTaskSuccess' | 'SendTaskFailure';
 
 /**
@@ -160,7 +185,7 @@ export interface TfgateFunctionsProps {
 }
 
 export class TfgateFunctions extends Construct {
-  readonly functions: Record<FunctionName, NodejsFunction>;
+  readonly functions: Record<FunctionName, lambda.Function>;
   readonly roles: Record<FunctionName, iam.Role>;
   readonly urls: { webhook: lambda.FunctionUrl; approvals: lambda.FunctionUrl };
   readonly stateMachineArn: string;
@@ -192,7 +217,7 @@ export class TfgateFunctions extends Construct {
     }));
 
     const roles = {} as Record<FunctionName, iam.Role>;
-    const functions = {} as Record<FunctionName, NodejsFunction>;
+    const functions = {} as Record<FunctionName, lambda.Function>;
     let approvalsUrl: lambda.FunctionUrl | undefined;
     let webhookUrl: lambda.FunctionUrl | undefined;
 
@@ -259,12 +284,7 @@ export class TfgateFunctions extends Construct {
         );
       }
 
-      const fn = new NodejsFunction(this, pascal, {
-        entry: path.join(PROJECT_ROOT, 'lambdas', name, 'lambda.ts'),
-        handler: 'handler',
-        projectRoot: PROJECT_ROOT,
-        depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
-        runtime: lambda.Runtime.NODEJS_22_X,
+      const settings: lambda.FunctionOptions = {
         architecture: lambda.Architecture.ARM_64,
         memorySize: needs.memorySize,
         timeout: needs.timeout,
@@ -274,19 +294,24 @@ export class TfgateFunctions extends Construct {
         tracing: lambda.Tracing.ACTIVE,
         ...(props.reserveConcurrency ? { reservedConcurrentExecutions: needs.reservedConcurrency } : {}),
         environment,
-        bundling: {
-          minify: true,
-          sourceMap: false,
-          format: OutputFormat.ESM,
-          target: 'node22',
-          // The Node 22 runtime ships AWS SDK v3.
-          externalModules: ['@aws-sdk/*'],
-          mainFields: ['module', 'main'],
-          // Bundled CommonJS dependencies still call require(); ESM has none unless it is made.
-          banner: "import { createRequire as __tfgateCreateRequire } from 'node:module'; const require = __tfgateCreateRequire(import.meta.url);",
-          forceDockerBundling: false,
-        },
-      });
+      };
+      const fn = RUNNING_FROM_SOURCE
+        ? new NodejsFunction(this, pascal, {
+            ...settings,
+            entry: path.join(PROJECT_ROOT, 'lambdas', name, 'lambda.ts'),
+            handler: 'handler',
+            projectRoot: PROJECT_ROOT,
+            depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+            runtime: lambda.Runtime.NODEJS_22_X,
+            bundling: { ...FUNCTION_BUNDLING, externalModules: [...FUNCTION_BUNDLING.externalModules], mainFields: [...FUNCTION_BUNDLING.mainFields] },
+          })
+        : new lambda.Function(this, pascal, {
+            ...settings,
+            runtime: lambda.Runtime.NODEJS_22_X,
+            // The installed package has neither the TypeScript sources nor esbuild: it ships the bundles.
+            code: lambda.Code.fromAsset(prebuiltBundle(name)),
+            handler: 'index.handler',
+          });
       roles[name] = role;
       functions[name] = fn;
       if (needs.functionUrl) {
@@ -302,4 +327,12 @@ export class TfgateFunctions extends Construct {
     this.roles = roles;
     this.urls = { webhook: webhookUrl, approvals: approvalsUrl };
   }
+}
+
+function prebuiltBundle(name: FunctionName): string {
+  const dir = prebuiltFunctionDir(name);
+  if (!existsSync(path.join(dir, 'index.mjs'))) {
+    throw new Error(`tfgate: the ${name} function's bundle ${path.join(dir, 'index.mjs')} is missing; the package is incomplete (npm run build makes it)`);
+  }
+  return dir;
 }

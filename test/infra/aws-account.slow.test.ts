@@ -11,10 +11,11 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { assertWithinExecutionTimeout, buildLimits, executionBudgets, TASK_MARGIN_SECONDS } from '../../lambdas/core/config/build-limits.js';
 import { parseConfig } from '../../lambdas/core/config/load.js';
-import { encodeResolvedConfig } from '../../lambdas/core/config/resolved.js';
 import { HASHICORP_KEY_FILE, HASHICORP_KEY_FINGERPRINT } from '../../infra/builds.js';
 import { DEFINITION_FILE, executionTimeoutSeconds } from '../../infra/pipeline.js';
 import { TfgateStack } from '../../infra/tfgate-stack.js';
+import type { TfgateSettings } from '../../infra/config.js';
+import { parse as parseYaml } from 'yaml';
 import { cdkJsonContext, SAMPLE_CONFIG, synthesizeSample, type Synthesized } from './synth.js';
 
 type Json = Record<string, any>;
@@ -32,8 +33,8 @@ const VARIANT_CONFIG = sampleText
 
 function synthesizeVariant(): typeof variant {
   const app = new App({ context: cdkJsonContext() });
-  const config = parseConfig(VARIANT_CONFIG, 'variant.yaml');
-  const stack = new TfgateStack(app, 'TfgateVariant', { config, configDocument: encodeResolvedConfig(config), reserveConcurrency: true, env: { account: '123456789012', region: 'eu-west-1' } });
+  // The configuration as an object, the construct's other way in.
+  const stack = new TfgateStack(app, 'TfgateVariant', { config: parseYaml(VARIANT_CONFIG) as TfgateSettings, reserveConcurrency: true, env: { account: '123456789012', region: 'eu-west-1' } });
   return { stack, resources: Template.fromStack(stack).toJSON().Resources as Record<string, Json> };
 }
 
@@ -271,7 +272,8 @@ describe('9. execution timeout vs waits', () => {
     expect(budgets[0]!.worstCaseSeconds).toBeGreaterThan(limit);
     expect(() => assertWithinExecutionTimeout(tooLong, limit)).toThrow(/acme\/infrastructure: \d+s \(2\d\.\d days\) — ops: lock wait 604800s/);
     const app = new App({ context: cdkJsonContext() });
-    expect(() => new TfgateStack(app, 'TooLong', { config: tooLong, configDocument: encodeResolvedConfig(tooLong) })).toThrow(/outlive the state machine's execution timeout/);
+    const tooLongText = sampleText.replace('          timeout: 24h', '          timeout: 14d').replace('timeouts:\n', 'timeouts:\n  lockWait: 7d\n');
+    expect(() => new TfgateStack(app, 'TooLong', { config: parseYaml(tooLongText) as TfgateSettings })).toThrow(/outlive the state machine's execution timeout/);
   });
 });
 

@@ -35,8 +35,7 @@ export function synthesizeSample(): Synthesized {
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
   const source = loadStackConfig(SAMPLE_CONFIG);
   const stack = new TfgateStack(app, 'TfgateTest', {
-    config: source.config,
-    configDocument: source.document,
+    config: SAMPLE_CONFIG,
     env: { account: '123456789012', region: 'eu-west-1' },
   });
   // Throws with the report when a validation plugin (cdk-nag) finds an unacknowledged violation.

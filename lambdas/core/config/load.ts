@@ -54,7 +54,8 @@ export interface ConfigProblem {
 export class ConfigError extends Error {
   override name = 'ConfigError';
   constructor(readonly problems: ConfigProblem[], options?: { cause?: unknown }) {
-    super(problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`).join('\n'), options);
+    // Line 0: no position to give (an unreadable file, or a configuration given as a value, not as text).
+    super(problems.map((p) => (p.line > 0 ? `${p.file}:${p.line}:${p.column}: ${p.message}` : `${p.file}: ${p.message}`)).join('\n'), options);
   }
 }
 
@@ -101,6 +102,24 @@ export function parseConfig(text: string, file = 'tfgate.yaml'): TfgateConfig {
   return toConfig(result.data);
 }
 
+/**
+ * Validates a configuration given as a value in tfgate.yaml's shape (the CDK construct's `config`
+ * prop), by the same schema as the file. A value has no lines: a problem names `source` and the key's path.
+ */
+export function parseConfigValue(value: unknown, source: string): TfgateConfig {
+  const result = configSchema.safeParse(value);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const where = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p)).join('.') || 'top level';
+        const message = issue.code === 'unrecognized_keys' ? unknownKeys(issue.keys) : issue.message;
+        return { file: source, line: 0, column: 0, message: `${where}: ${message}` };
+      }),
+    );
+  }
+  return toConfig(result.data);
+}
+
 function describeIssue(
   issue: z.core.$ZodIssue,
   doc: Document,
@@ -111,12 +130,16 @@ function describeIssue(
   const where = path.length > 0 ? path.join('.') : 'top level';
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0]!;
-    return { file, ...at(keyOffset(doc, path, key) ?? nodeOffset(doc, path)), message: `${where}: unknown key "${key}"${issue.keys.length > 1 ? ` (and ${issue.keys.slice(1).map((k) => `"${k}"`).join(', ')})` : ''}` };
+    return { file, ...at(keyOffset(doc, path, key) ?? nodeOffset(doc, path)), message: `${where}: ${unknownKeys(issue.keys)}` };
   }
   // A missing key (approval.approvers) is reported where its parent is named (the `approval:` line).
   const missing = path.length >= 2 && doc.getIn(path, true) === undefined && doc.getIn(path.slice(0, -1), true) !== undefined;
   const offset = missing ? (keyOffset(doc, path.slice(0, -2), String(path[path.length - 2])) ?? nodeOffset(doc, path)) : nodeOffset(doc, path);
   return { file, ...at(offset), message: `${where}: ${issue.message}` };
+}
+
+function unknownKeys(keys: string[]): string {
+  return `unknown key "${keys[0]}"${keys.length > 1 ? ` (and ${keys.slice(1).map((k) => `"${k}"`).join(', ')})` : ''}`;
 }
 
 /** The offset of the deepest node along `path` that exists in the document. */
