@@ -41,6 +41,8 @@ export async function convertManifestCode(options: { apiUrl: string; code: strin
   const octokit = new Octokit({
     baseUrl: options.apiUrl,
     userAgent: 'tfgate-setup',
+    // Octokit's request log would print the code; failures are reported once, below, without it.
+    log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
     ...(options.fetch ? { request: { fetch: options.fetch } } : {}),
   });
   let data: unknown;
