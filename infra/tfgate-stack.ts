@@ -8,6 +8,7 @@ import { githubSourceOf } from '../lambdas/core/github/archiver.js';
 import { TfgateAlarms, TfgateDeadLetters } from './alarms.js';
 import { TfgateBuilds } from './builds.js';
 import { TfgateFunctions } from './functions.js';
+import { GithubSetup } from './github-setup.js';
 import { buildEnvironments, buildProjectPrefix, pascalId } from './naming.js';
 import { acknowledgeNagFindings, type Acknowledgement } from './nag-suppressions.js';
 import { TfgatePipeline } from './pipeline.js';
@@ -20,8 +21,8 @@ export interface TfgateStackProps extends StackProps {
   /** CONFIG for the functions: the validated configuration as JSON (`loadStackConfig`). */
   configDocument: string;
   /**
-   * Reserve concurrency for each function (56 in all). Off by default: Lambda keeps 100 of an
-   * account's quota unreserved, so reserving needs a quota of at least 156 (new accounts have 10).
+   * Reserve concurrency for each function (57 in all). Off by default: Lambda keeps 100 of an
+   * account's quota unreserved, so reserving needs a quota of at least 157 (new accounts have 10).
    */
   reserveConcurrency?: boolean;
 }
@@ -37,6 +38,8 @@ export class TfgateStack extends Stack {
   readonly pipeline: TfgatePipeline;
   readonly alarms: TfgateAlarms;
   readonly deadLetters: TfgateDeadLetters;
+  /** The one-click GitHub connection (/setup behind a one-time link). */
+  readonly githubSetup: GithubSetup;
   /** Only with `notifications.email.identity: create`; otherwise the identity is the account's own business. */
   readonly emailIdentity?: ses.EmailIdentity;
   readonly projectPrefix: string;
@@ -99,7 +102,16 @@ export class TfgateStack extends Stack {
       deadLetters: this.deadLetters,
       ...(config.notifications.alarms ? { email: config.notifications.alarms.email } : {}),
     });
-    this.nagAcknowledgements = acknowledgeNagFindings(this);
+    this.githubSetup = new GithubSetup(this, 'GithubSetup', {
+      configDocument: props.configDocument,
+      secrets: this.secrets,
+      deliveries: this.tables.tables.deliveries,
+      webhookUrl: this.functions.urls.webhook,
+      approvalsUrl: this.functions.urls.approvals,
+      appName: `tfgate-${this.stackName}`,
+      reserveConcurrency: props.reserveConcurrency ?? false,
+    });
+    this.nagAcknowledgements = [...acknowledgeNagFindings(this), ...this.githubSetup.acknowledgements];
 
     new CfnOutput(this, 'WebhookUrl', {
       description: 'Payload URL for the GitHub webhook (content type application/json; events: push, pull_request)',
@@ -113,7 +125,16 @@ export class TfgateStack extends Stack {
       description: 'The secret to paste into GitHub: aws secretsmanager get-secret-value --secret-id <this> --query SecretString --output text',
       value: this.secrets.webhook.secretName,
     });
-    new CfnOutput(this, 'GithubSecretName', { description: 'Put {"token":"…"} here', value: this.secrets.github.secretName });
+    new CfnOutput(this, 'GithubSetupUrl', { description: 'The GitHub setup function (its pages need the one-time token: see GithubSetupLinkCommand)', value: this.githubSetup.url.url });
+    new CfnOutput(this, 'GithubSetupSecretName', {
+      description: 'Connect GitHub: the secret holding the one-time setup link\'s token (run GithubSetupLinkCommand to print the link)',
+      value: this.githubSetup.setupToken.secretName,
+    });
+    new CfnOutput(this, 'GithubSetupLinkCommand', {
+      description: 'Connect GitHub in one click: this command prints the one-time setup link (see docs/aws.md "Connect GitHub")',
+      value: this.githubSetup.linkCommand(),
+    });
+    new CfnOutput(this, 'GithubSecretName', { description: 'Filled by the setup link, or put {"token":"…"} here', value: this.secrets.github.secretName });
     new CfnOutput(this, 'SignInSecretName', { description: 'GitHub sign-in: put {"clientId":"…","clientSecret":"…"} here', value: this.secrets.signIn.secretName });
     if (this.secrets.slack) {
       new CfnOutput(this, 'SlackSecretName', { description: 'Put {"webhookUrl":"https://hooks.slack.com/…"} here', value: this.secrets.slack.secretName });

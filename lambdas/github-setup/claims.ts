@@ -18,9 +18,12 @@ export interface SetupClaims {
   state(key: string): Promise<SetupClaimState>;
 }
 
+/** Every claim item's key starts with this: the setup function's role may touch no other item. */
+export const SETUP_CLAIM_PREFIX = 'github-setup#';
+
 /** The claim's key: derived from the token, so putting a new token into the setup secret opens a new link. */
 export function setupClaimKey(token: string): string {
-  return `github-setup#${createHash('sha256').update(token).digest('hex')}`;
+  return `${SETUP_CLAIM_PREFIX}${createHash('sha256').update(token).digest('hex')}`;
 }
 
 /**
