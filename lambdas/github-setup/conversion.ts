@@ -21,6 +21,9 @@ export class GitHubSetupError extends TfgateError {
 // GitHub's temporary codes are short and URL-safe; anything else never reaches the API.
 export const MANIFEST_CODE = /^[A-Za-z0-9_-]{1,200}$/;
 
+// Well inside the function's timeout, so a hung GitHub gives the link back instead of leaving it claimed.
+const CONVERSION_TIMEOUT_MS = 8_000;
+
 const conversionAnswer = z.object({
   id: z.number(),
   slug: z.string().check(z.minLength(1)),
@@ -43,7 +46,7 @@ export async function convertManifestCode(options: { apiUrl: string; code: strin
     userAgent: 'tfgate-setup',
     // Octokit's request log would print the code; failures are reported once, below, without it.
     log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
-    ...(options.fetch ? { request: { fetch: options.fetch } } : {}),
+    request: { fetch: (input: string | URL | Request, init?: RequestInit) => (options.fetch ?? fetch)(input, { ...init, signal: AbortSignal.timeout(CONVERSION_TIMEOUT_MS) }) },
   });
   let data: unknown;
   try {

@@ -62,7 +62,7 @@ export function createGitHubSetupHandler(deps: GitHubSetupDeps): HttpHandler {
   async function usedUp(key: string): Promise<HttpResponse | undefined> {
     const state = await deps.claims.state(key);
     if (state === 'connected') return page(410, setupMessagePage('Already connected', 'GitHub is already connected through this setup link; it works only once. See docs/aws.md to connect again.'));
-    if (state === 'claimed') return page(409, setupMessagePage('Setup in progress', 'This setup link is being used right now. If that attempt failed, open the link again in a minute.'));
+    if (state === 'claimed') return page(409, setupMessagePage('Setup in progress', 'This setup link is being used right now. If no attempt is running any more, make a new link (docs/aws.md, "Connect GitHub").'));
     return undefined;
   }
 
@@ -143,10 +143,10 @@ export function createGitHubSetupHandler(deps: GitHubSetupDeps): HttpHandler {
   }
 
   return async (request) => {
-    const get = request.method === 'GET' || request.method === 'HEAD';
     try {
-      if (get && request.path === SETUP_PATH) return await showManifestForm(request);
-      if (get && request.path === SETUP_CALLBACK_PATH) return await finish(request);
+      if ((request.method === 'GET' || request.method === 'HEAD') && request.path === SETUP_PATH) return await showManifestForm(request);
+      // GET only: the callback spends GitHub's one-time code and the link.
+      if (request.method === 'GET' && request.path === SETUP_CALLBACK_PATH) return await finish(request);
     } catch (error) {
       // Secrets Manager or DynamoDB failing: nothing was stored, the link still works.
       deps.log('setup unavailable', { error: error instanceof Error ? error.message : String(error) });

@@ -277,4 +277,19 @@ describe('GitHub App manifest flow', () => {
     expect((await setup(event(`${SETUP_URL}/setup?token=${token}&organization=${encodeURIComponent('acme/../x')}`))).statusCode).toBe(400);
     expect((await setup(event(`${SETUP_URL}/setup/other?token=${token}`))).statusCode).toBe(404);
   });
+
+  it('spends nothing on a HEAD of the callback, and answers 503 with nothing stored when Secrets Manager fails', async () => {
+    const setup = setupLambda();
+    const { action, cookie } = readForm(await setup(event(`${SETUP_URL}/setup?token=${token}`)));
+    createdApp('c0de6');
+    const head = { ...event(`${SETUP_URL}/setup/callback?code=c0de6&state=${action.searchParams.get('state')}`, [cookie]), requestContext: { http: { method: 'HEAD' } } };
+    expect((await setup(head)).statusCode).toBe(404);
+    expect(conversions()).toHaveLength(0);
+
+    secrets.on(GetSecretValueCommand, { SecretId: SETUP_ARN }).rejects(new Error('ThrottlingException'));
+    const page = await setup(event(`${SETUP_URL}/setup?token=${token}`));
+    expect(page.statusCode).toBe(503);
+    expect(page.body).not.toContain(token);
+    expect(putCalls()).toHaveLength(0);
+  });
 });
