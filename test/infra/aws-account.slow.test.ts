@@ -51,8 +51,9 @@ const machine = (all: Record<string, Json>) => ofType(all, 'AWS::StepFunctions::
 describe('1. redeploys: retained resources and names', () => {
   it('keeps tables, buckets and log groups on delete and replacement, but lets a failed first create roll them back', () => {
     const retained = [...ofType(resources, 'AWS::DynamoDB::Table'), ...ofType(resources, 'AWS::S3::Bucket'), ...ofType(resources, 'AWS::Logs::LogGroup')];
-    // 4 tables, 2 buckets, 5 function log groups, 3 build log groups per environment, the state machine's.
-    expect(retained.length).toBe(4 + 2 + 5 + 3 * 2 + 1);
+    // 4 tables, 2 buckets, 5 function log groups and the GitHub setup function's, 3 build log groups per
+    // environment, the state machine's.
+    expect(retained.length).toBe(4 + 2 + 5 + 1 + 3 * 2 + 1);
     for (const [id, r] of retained) {
       expect(r.DeletionPolicy, id).toBe('RetainExceptOnCreate');
       expect(r.UpdateReplacePolicy, id).toBe('Retain');
