@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { BuildOptions } from 'esbuild';
 import { OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { PREBUILT_CODEBUILD_RUNNER, RUNNER_BUNDLE_OPTIONS } from './builds.js';
-import { FUNCTION_BUNDLING, FUNCTION_NAMES, PROJECT_ROOT, prebuiltFunctionDir } from './functions.js';
+import { FUNCTION_BUNDLING, FUNCTION_SOURCES, PROJECT_ROOT, prebuiltFunctionDir } from './functions.js';
 
 /** NodejsFunction's bundling options as esbuild's; an option not translated here stops the build rather than being dropped. */
 export function esbuildOptionsOf(bundling: typeof FUNCTION_BUNDLING): BuildOptions {
@@ -34,7 +34,7 @@ export function esbuildOptionsOf(bundling: typeof FUNCTION_BUNDLING): BuildOptio
 export async function writeFunctionBundles(): Promise<string[]> {
   const { build } = await import('esbuild');
   const written: string[] = [];
-  for (const name of FUNCTION_NAMES) {
+  for (const name of FUNCTION_SOURCES) {
     const dir = prebuiltFunctionDir(name);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });

@@ -36,9 +36,12 @@ export const FUNCTION_BUNDLING = {
 } as const satisfies BundlingOptions;
 
 /** Where the package carries a function's prebuilt bundle (index.mjs), built by `npm run build`. */
-export function prebuiltFunctionDir(name: FunctionName): string {
-  return packageFile('dist', 'functions', name);
+export function prebuiltFunctionDir(source: string): string {
+  return packageFile('dist', 'functions', source);
 }
+
+/** Every folder under lambdas/ the package ships a prebuilt function bundle for. */
+export const FUNCTION_SOURCES: readonly string[] = [...FUNCTION_NAMES, 'github-setup'];
 export type StateMachineAction = 'StartExecution' | 'DescribeExecution' | 'SendTaskSuccess' | 'SendTaskFailure';
 
 /**
@@ -295,23 +298,7 @@ export class TfgateFunctions extends Construct {
         ...(props.reserveConcurrency ? { reservedConcurrentExecutions: needs.reservedConcurrency } : {}),
         environment,
       };
-      const fn = RUNNING_FROM_SOURCE
-        ? new NodejsFunction(this, pascal, {
-            ...settings,
-            entry: path.join(PROJECT_ROOT, 'lambdas', name, 'lambda.ts'),
-            handler: 'handler',
-            projectRoot: PROJECT_ROOT,
-            depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
-            runtime: lambda.Runtime.NODEJS_22_X,
-            bundling: { ...FUNCTION_BUNDLING, externalModules: [...FUNCTION_BUNDLING.externalModules], mainFields: [...FUNCTION_BUNDLING.mainFields] },
-          })
-        : new lambda.Function(this, pascal, {
-            ...settings,
-            runtime: lambda.Runtime.NODEJS_22_X,
-            // The installed package has neither the TypeScript sources nor esbuild: it ships the bundles.
-            code: lambda.Code.fromAsset(prebuiltBundle(name)),
-            handler: 'index.handler',
-          });
+      const fn = tfgateFunction(this, pascal, name, settings);
       roles[name] = role;
       functions[name] = fn;
       if (needs.functionUrl) {
@@ -329,10 +316,26 @@ export class TfgateFunctions extends Construct {
   }
 }
 
-function prebuiltBundle(name: FunctionName): string {
-  const dir = prebuiltFunctionDir(name);
-  if (!existsSync(path.join(dir, 'index.mjs'))) {
-    throw new Error(`tfgate: the ${name} function's bundle ${path.join(dir, 'index.mjs')} is missing; the package is incomplete (npm run build makes it)`);
+/**
+ * One function of tfgate's, built from `lambdas/<source>/lambda.ts`: bundled by NodejsFunction at synth
+ * in this repository, or taken from the bundle `npm run build` put in dist/functions/ when tfgate is an
+ * installed package (which has neither the TypeScript sources nor esbuild).
+ */
+export function tfgateFunction(scope: Construct, id: string, source: string, settings: lambda.FunctionOptions): lambda.Function {
+  if (RUNNING_FROM_SOURCE) {
+    return new NodejsFunction(scope, id, {
+      ...settings,
+      entry: path.join(PROJECT_ROOT, 'lambdas', source, 'lambda.ts'),
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+      runtime: lambda.Runtime.NODEJS_22_X,
+      bundling: { ...FUNCTION_BUNDLING, externalModules: [...FUNCTION_BUNDLING.externalModules], mainFields: [...FUNCTION_BUNDLING.mainFields] },
+    });
   }
-  return dir;
+  const dir = prebuiltFunctionDir(source);
+  if (!existsSync(path.join(dir, 'index.mjs'))) {
+    throw new Error(`tfgate: the ${source} function's bundle ${path.join(dir, 'index.mjs')} is missing; the package is incomplete (npm run build makes it)`);
+  }
+  return new lambda.Function(scope, id, { ...settings, runtime: lambda.Runtime.NODEJS_22_X, code: lambda.Code.fromAsset(dir), handler: 'index.handler' });
 }

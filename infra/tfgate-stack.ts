@@ -5,6 +5,7 @@ import type { TfgateConfig } from '../lambdas/core/config/load.js';
 import type { TfgateAlarms, TfgateDeadLetters } from './alarms.js';
 import type { TfgateBuilds } from './builds.js';
 import type { TfgateFunctions } from './functions.js';
+import type { GithubSetup } from './github-setup.js';
 import type { Acknowledgement } from './nag-suppressions.js';
 import type { TfgatePipeline } from './pipeline.js';
 import type { TfgateSecrets } from './secrets.js';
@@ -27,6 +28,8 @@ export class TfgateStack extends Stack {
   readonly pipeline: TfgatePipeline;
   readonly alarms: TfgateAlarms;
   readonly deadLetters: TfgateDeadLetters;
+  /** The one-click GitHub connection (/setup behind a one-time link). */
+  readonly githubSetup: GithubSetup;
   readonly emailIdentity?: ses.EmailIdentity;
   readonly projectPrefix: string;
   readonly config: TfgateConfig;
@@ -54,6 +57,7 @@ export class TfgateStack extends Stack {
     this.pipeline = parts.pipeline;
     this.alarms = parts.alarms;
     this.deadLetters = parts.deadLetters;
+    this.githubSetup = this.tfgate.githubSetup;
     if (parts.emailIdentity) this.emailIdentity = parts.emailIdentity;
     this.projectPrefix = this.tfgate.projectPrefix;
     this.config = this.tfgate.config;

@@ -15,6 +15,7 @@ import { TfgateAlarms, TfgateDeadLetters } from './alarms.js';
 import { TfgateBuilds } from './builds.js';
 import { loadStackConfig, stackConfigFromValue, type StackConfig, type TfgateSettings } from './config.js';
 import { TfgateFunctions, type FunctionName } from './functions.js';
+import { GithubSetup } from './github-setup.js';
 import { pinFeatureFlags } from './feature-flags.js';
 import { buildEnvironments, buildProjectPrefix, pascalId } from './naming.js';
 import { acknowledgeNagFindings, type Acknowledgement } from './nag-suppressions.js';
@@ -98,6 +99,8 @@ export class Tfgate extends Construct {
   readonly configDocument: string;
   readonly projectPrefix: string;
   readonly stateMachineName: string;
+  /** The one-click GitHub connection: the /setup pages behind a one-time link, and its token's secret. */
+  readonly githubSetup: GithubSetup;
   /** The cdk-nag findings this construct accepts, with their reasons. */
   readonly nagAcknowledgements: Acknowledgement[];
 
@@ -163,7 +166,16 @@ export class Tfgate extends Construct {
     this.alarmTopic = alarms.topic;
     this.artifactsBucket = storage.bucket;
     this.functions = functions.functions;
-    this.nagAcknowledgements = acknowledgeNagFindings(this);
+    this.githubSetup = new GithubSetup(this, 'GithubSetup', {
+      configDocument: document,
+      secrets,
+      deliveries: tables.tables.deliveries,
+      webhookUrl: functions.urls.webhook,
+      approvalsUrl: functions.urls.approvals,
+      appName: `tfgate-${props.name ?? Stack.of(this).stackName}`,
+      reserveConcurrency: props.reserveConcurrency ?? false,
+    });
+    this.nagAcknowledgements = [...acknowledgeNagFindings(this), ...this.githubSetup.acknowledgements];
     if (props.outputs ?? true) this.addOutputs();
   }
 
@@ -213,7 +225,19 @@ export class Tfgate extends Construct {
       description: 'The secret to paste into GitHub: aws secretsmanager get-secret-value --secret-id <this> --query SecretString --output text',
       value: secrets.webhook.secretName,
     });
-    new CfnOutput(this, 'GithubSecretName', { description: 'Put {"token":"…"} here', value: secrets.github.secretName });
+    new CfnOutput(this, 'GithubSetupUrl', {
+      description: 'The GitHub setup function (its pages need the one-time token: see GithubSetupLinkCommand)',
+      value: this.githubSetup.url.url,
+    });
+    new CfnOutput(this, 'GithubSetupSecretName', {
+      description: "Connect GitHub: the secret holding the one-time setup link's token (run GithubSetupLinkCommand to print the link)",
+      value: this.githubSetup.setupToken.secretName,
+    });
+    new CfnOutput(this, 'GithubSetupLinkCommand', {
+      description: 'Connect GitHub in one click: this command prints the one-time setup link (see docs/aws.md "Connect GitHub")',
+      value: this.githubSetup.linkCommand(),
+    });
+    new CfnOutput(this, 'GithubSecretName', { description: 'Filled by the setup link, or put {"token":"…"} here', value: secrets.github.secretName });
     new CfnOutput(this, 'SignInSecretName', { description: 'GitHub sign-in: put {"clientId":"…","clientSecret":"…"} here', value: secrets.signIn.secretName });
     if (secrets.slack) {
       new CfnOutput(this, 'SlackSecretName', { description: 'Put {"webhookUrl":"https://hooks.slack.com/…"} here', value: secrets.slack.secretName });

@@ -52,8 +52,9 @@ const machine = (all: Record<string, Json>) => ofType(all, 'AWS::StepFunctions::
 describe('1. redeploys: retained resources and names', () => {
   it('keeps tables, buckets and log groups on delete and replacement, but lets a failed first create roll them back', () => {
     const retained = [...ofType(resources, 'AWS::DynamoDB::Table'), ...ofType(resources, 'AWS::S3::Bucket'), ...ofType(resources, 'AWS::Logs::LogGroup')];
-    // 4 tables, 2 buckets, 5 function log groups, 3 build log groups per environment, the state machine's.
-    expect(retained.length).toBe(4 + 2 + 5 + 3 * 2 + 1);
+    // 4 tables, 2 buckets, 5 function log groups and the GitHub setup function's, 3 build log groups per
+    // environment, the state machine's.
+    expect(retained.length).toBe(4 + 2 + 5 + 1 + 3 * 2 + 1);
     for (const [id, r] of retained) {
       expect(r.DeletionPolicy, id).toBe('RetainExceptOnCreate');
       expect(r.UpdateReplacePolicy, id).toBe('Retain');
@@ -179,7 +180,7 @@ describe('7. reserved concurrency', () => {
   it('reserves none unless the setting is on', () => {
     for (const [id, fn] of ofType(resources, 'AWS::Lambda::Function')) expect(fn.Properties.ReservedConcurrentExecutions, id).toBeUndefined();
     const reserved = ofType(variant.resources, 'AWS::Lambda::Function').map(([, fn]) => fn.Properties.ReservedConcurrentExecutions as number);
-    expect(reserved.reduce((a, b) => a + b, 0)).toBe(56);
+    expect(reserved.reduce((a, b) => a + b, 0)).toBe(57);
   });
 });
 

@@ -77,7 +77,8 @@ function flat(value: unknown): string {
 
 describe('functions', () => {
   it('are five Node 22 arm64 functions with active tracing and their own log group, reserving no concurrency unless asked', () => {
-    expect(Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function')).toHaveLength(5);
+    // The five, and the GitHub setup function (checked under "GitHub setup").
+    expect(Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function')).toHaveLength(6);
     for (const name of FUNCTIONS) {
       const props = functionResource(name).Properties;
       expect(props.Runtime, name).toBe('nodejs22.x');
@@ -135,10 +136,14 @@ describe('functions', () => {
     expect(flat(env('webhook').STATE_MACHINE_ARN)).toBe(`arn:aws:states:eu-west-1:123456789012:stateMachine:${s.stack.stateMachineName}`);
   });
 
-  it('exposes only the webhook and approvals functions by URL, without IAM auth', () => {
+  it('exposes only the webhook, approvals and GitHub setup functions by URL, without IAM auth', () => {
     const urls = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Url');
     expect(urls.map((u) => u.Properties.TargetFunctionArn).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))).toEqual(
-      [getAtt(logicalId(s.stack.functions.functions.approvals)), getAtt(logicalId(s.stack.functions.functions.webhook))],
+      [
+        getAtt(logicalId(s.stack.functions.functions.approvals)),
+        getAtt(logicalId(s.stack.githubSetup.function)),
+        getAtt(logicalId(s.stack.functions.functions.webhook)),
+      ].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
     );
     for (const url of urls) expect(url.Properties.AuthType).toBe('NONE');
   });
@@ -415,8 +420,8 @@ describe('secrets', () => {
     const text = JSON.stringify(s.template.toJSON());
     expect(text).not.toContain(WEBHOOK_SECRET_CANARY);
     const secrets = Object.values(resources).filter((r) => r.Type === 'AWS::SecretsManager::Secret');
-    // webhook, GitHub, session key, GitHub sign-in client, Slack.
-    expect(secrets).toHaveLength(5);
+    // webhook, GitHub, session key, GitHub sign-in client, Slack, GitHub setup token.
+    expect(secrets).toHaveLength(6);
     for (const secret of secrets) {
       const props = secret.Properties;
       if (props.GenerateSecretString) {
@@ -457,6 +462,74 @@ describe('secrets', () => {
       expect(readable, name).toHaveLength(told.length);
       expect(readable, name).toEqual(expect.arrayContaining(told));
     }
+  });
+});
+
+const byJson = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
+
+describe('GitHub setup', () => {
+  const setupRole = () => logicalId(s.stack.githubSetup.role.node.defaultChild as CfnElement);
+  const allRoles = () => Object.entries(resources).filter(([, r]) => r.Type === 'AWS::IAM::Role').map(([id]) => id);
+
+  it('is a Node 22 function behind its own URL, told where GitHub\'s answer goes and where the App points', () => {
+    const fn = resources[logicalId(s.stack.githubSetup.function)]!.Properties;
+    expect(fn.Runtime).toBe('nodejs22.x');
+    expect(fn.TracingConfig).toEqual({ Mode: 'Active' });
+    const env = fn.Environment.Variables as Json;
+    expect(Object.keys(env).sort()).toEqual(
+      ['APPROVALS_URL', 'APP_NAME', 'CONFIG', 'DELIVERIES_TABLE', 'GITHUB_SECRET_ARN', 'SETUP_SECRET_ARN', 'SIGNIN_SECRET_ARN', 'WEBHOOK_SECRET_ARN', 'WEBHOOK_URL'],
+    );
+    expect(env.SETUP_SECRET_ARN).toEqual({ Ref: logicalId(s.stack.githubSetup.setupToken) });
+    expect(env.GITHUB_SECRET_ARN).toEqual({ Ref: logicalId(s.stack.secrets.github) });
+    expect(env.WEBHOOK_SECRET_ARN).toEqual({ Ref: logicalId(s.stack.secrets.webhook) });
+    expect(env.SIGNIN_SECRET_ARN).toEqual({ Ref: logicalId(s.stack.secrets.signIn) });
+    expect(env.WEBHOOK_URL).toEqual(getAtt(logicalId(s.stack.functions.urls.webhook), 'FunctionUrl'));
+    expect(env.APPROVALS_URL).toEqual(getAtt(logicalId(s.stack.functions.urls.approvals), 'FunctionUrl'));
+    expect(env.DELIVERIES_TABLE).toEqual({ Ref: logicalId(s.stack.tables.tables.deliveries) });
+    expect(decodeResolvedConfig(env.CONFIG as string, 'CONFIG')).toEqual(s.source.config);
+    // The entry reads exactly these names.
+    const source = readFileSync(path.join(PROJECT_ROOT, 'lambdas', 'github-setup', 'lambda.ts'), 'utf8');
+    for (const key of Object.keys(env)) expect(source, key).toMatch(new RegExp(`['"\`]${key}['"\`]`));
+    const token = resources[logicalId(s.stack.githubSetup.setupToken)]!.Properties;
+    expect(token.GenerateSecretString).toMatchObject({ PasswordLength: 48, ExcludePunctuation: true });
+    expect(token.SecretString).toBeUndefined();
+  });
+
+  it('alone may write secrets, and only the three GitHub\'s answer fills', () => {
+    for (const role of allRoles()) {
+      const writes = statementsOf(role).filter((st) => list(st.Action).some((a) => a.startsWith('secretsmanager:') && a !== 'secretsmanager:GetSecretValue'));
+      if (role !== setupRole()) expect(writes, role).toEqual([]);
+    }
+    expect(resourcesAllowed(setupRole(), 'secretsmanager:PutSecretValue').sort(byJson)).toEqual(
+      [s.stack.secrets.github, s.stack.secrets.webhook, s.stack.secrets.signIn].map((secret) => ({ Ref: logicalId(secret) })).sort(byJson),
+    );
+    expect(resourcesAllowed(setupRole(), 'secretsmanager:GetSecretValue')).toEqual([{ Ref: logicalId(s.stack.githubSetup.setupToken) }]);
+    const actions = statementsOf(setupRole()).flatMap((st) => list(st.Action)).filter((a) => a.startsWith('secretsmanager:'));
+    expect([...new Set(actions)].sort()).toEqual(['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue']);
+    // The web function reads its secrets and writes none.
+    const approvals = logicalId(s.stack.functions.roles.approvals.node.defaultChild as CfnElement);
+    expect(statementsOf(approvals).flatMap((st) => list(st.Action)).filter((a) => a.startsWith('secretsmanager:') && a !== 'secretsmanager:GetSecretValue')).toEqual([]);
+  });
+
+  it('touches only its own claim items in the deliveries table, and nothing else of the stack', () => {
+    const dynamo = statementsOf(setupRole()).filter((st) => list(st.Action).some((a) => a.startsWith('dynamodb:')));
+    expect(dynamo).toHaveLength(1);
+    expect(list(dynamo[0]!.Action).sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    expect(dynamo[0]!.Resource).toEqual(getAtt(logicalId(s.stack.tables.tables.deliveries), 'Arn'));
+    expect(dynamo[0]!.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['github-setup#*'] } });
+    const services = new Set(statementsOf(setupRole()).flatMap((st) => list(st.Action)).map((a) => a.split(':')[0]));
+    expect([...services].sort()).toEqual(['dynamodb', 'logs', 'secretsmanager', 'xray']);
+  });
+
+  it('prints the secret\'s name and the one command that prints the link, never the token', () => {
+    const outputs = s.template.toJSON().Outputs as Json;
+    expect(JSON.stringify(outputs.GithubSetupSecretName.Value)).toContain(`{"Ref":"${logicalId(s.stack.githubSetup.setupToken)}"}`);
+    expect(outputs.GithubSetupUrl.Value).toEqual(getAtt(logicalId(s.stack.githubSetup.url), 'FunctionUrl'));
+    const command = flat(outputs.GithubSetupLinkCommand.Value);
+    expect(command).toBe(
+      `echo "{${logicalId(s.stack.githubSetup.url)}.FunctionUrl}setup?token=$(aws secretsmanager get-secret-value --region eu-west-1 ` +
+        `--secret-id ${flat(outputs.GithubSetupSecretName.Value)} --query SecretString --output text)"`,
+    );
   });
 });
 
