@@ -57,7 +57,7 @@ describe('the Tfgate construct in a user\'s stack', () => {
     const t = template();
     t.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
     t.resourceCountIs('AWS::DynamoDB::Table', 4);
-    t.resourceCountIs('AWS::Lambda::Url', 2);
+    t.resourceCountIs('AWS::Lambda::Url', 3);
     // ops and apps, each with plan, apply and pull-request plan projects.
     t.resourceCountIs('AWS::CodeBuild::Project', 6);
     expect(Object.keys(gate.functions).sort()).toEqual(['approvals', 'notifier', 'pipeline', 'reconciler', 'webhook']);
@@ -93,7 +93,7 @@ describe('the Tfgate construct in a user\'s stack', () => {
     const reserved = (props: TfgateProps) =>
       Object.values(userApp(props).template().findResources('AWS::Lambda::Function')).filter((fn) => (fn as { Properties: Record<string, unknown> }).Properties.ReservedConcurrentExecutions !== undefined).length;
     expect(reserved({ config: MINIMAL })).toBe(0);
-    expect(reserved({ config: MINIMAL, reserveConcurrency: true })).toBe(5);
+    expect(reserved({ config: MINIMAL, reserveConcurrency: true })).toBe(6);
   });
 
   it('gives the functions the same CONFIG from a tfgate.yaml path as from the same content as an object', () => {
