@@ -83,6 +83,9 @@ export class TfgateStack extends Stack {
       projectPrefix: this.projectPrefix,
       storage: this.storage,
     });
+    // The run page shows a build's log tail: the web function finds builds by name and reads their logs.
+    this.builds.grantReadBuildLogs(this.functions.functions.approvals);
+    this.functions.functions.approvals.addEnvironment('BUILD_PROJECT_PREFIX', this.projectPrefix);
     this.pipeline = new TfgatePipeline(this, 'Pipeline', {
       config,
       deadLetterQueue: this.deadLetters.executionEnded,
