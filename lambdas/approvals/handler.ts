@@ -70,7 +70,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
    */
   async function stageLog(run: Run, stage: Stage, asked?: 'plan' | 'apply'): Promise<StageLogView | undefined> {
     if (!deps.buildLogs) return undefined;
-    const reachedApply = stage.status === 'applying' || stage.transitions.some((t) => t.status === 'applying');
+    const reachedApply = stage.status === 'applying' || stage.status === 'applied' || stage.transitions.some((t) => t.status === 'applying');
     const mode = asked ?? (reachedApply ? 'apply' : 'plan');
     const running = stage.status === (mode === 'apply' ? 'applying' : 'planning');
     const view: StageLogView = { environment: stage.environment, mode, running, lines: [], truncated: false };
