@@ -77,6 +77,8 @@ export interface EnvironmentBuild {
   kind: BuildKind;
   project: codebuild.Project;
   role: iam.Role;
+  /** Where the project's builds log (the run page reads their tail). */
+  logGroup: logs.LogGroup;
   /** The role this build's Terraform assumes, if any: roleArn for apply, planRoleArn for the two plan kinds. */
   assumes?: string;
 }
@@ -202,7 +204,21 @@ export class TfgateBuilds extends Construct {
       ...(settings.lambdaCompute ? {} : { timeout: settings.timeout }),
       logging: { cloudWatch: { logGroup } },
     });
-    return { environment, kind, project, role, ...(assumes ? { assumes } : {}) };
+    return { environment, kind, project, role, logGroup, ...(assumes ? { assumes } : {}) };
+  }
+
+  /**
+   * The run page's build output: find a run's build in these projects and read its log, nothing more
+   * (no StartBuild or StopBuild, no other log group).
+   */
+  grantReadBuildLogs(grantee: iam.IGrantable): void {
+    if (this.builds.length === 0) return;
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['codebuild:ListBuildsForProject', 'codebuild:BatchGetBuilds'], resources: this.builds.map((build) => build.project.projectArn) }),
+    );
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['logs:GetLogEvents'], resources: this.builds.map((build) => build.logGroup.logGroupArn) }),
+    );
   }
 }
 

@@ -141,6 +141,9 @@ export class Tfgate extends Construct {
       reserveConcurrency: props.reserveConcurrency ?? false,
     });
     const builds = new TfgateBuilds(this, 'Builds', { config, environments, projectPrefix: this.projectPrefix, storage });
+    // The run page shows a build's log tail: the web function finds builds by name and reads their logs.
+    builds.grantReadBuildLogs(functions.functions.approvals);
+    functions.functions.approvals.addEnvironment('BUILD_PROJECT_PREFIX', this.projectPrefix);
     const pipeline = new TfgatePipeline(this, 'Pipeline', {
       config,
       deadLetterQueue: deadLetters.executionEnded,

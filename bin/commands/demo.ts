@@ -8,7 +8,7 @@ import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
 import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
 import { startLocalStack, type LocalStack } from '../../lambdas/core/local/runtime.js';
 import { DEMO_CHANGE, DEMO_CHANGE_DESCRIPTION, STARTER_APPROVER, STARTER_REPOSITORY } from '../../lambdas/core/local/starter.js';
-import { printBanner, printStamped, serverInfoFile, terraformVersionWarning } from './local.js';
+import { print, printBanner, printStamped, serverInfoFile, showProgress, terraformVersionWarning } from './local.js';
 
 export interface DemoOptions {
   autoApprove?: boolean;
@@ -17,7 +17,6 @@ export interface DemoOptions {
   data?: string;
 }
 
-const print = (line: string) => process.stdout.write(`${line}\n`);
 
 /** Sign-in links the console shows; the demo, playing the approver, reads its own from there. */
 class ConsoleLinks {
@@ -103,6 +102,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   printBanner(stack, terraform, 'generated');
   const versionWarning = await terraformVersionWarning(terraform.path, stack.config.terraform.version);
   if (versionWarning) print(`  warning: ${versionWarning}`);
+  const stopProgress = showProgress(stack);
   try {
     const remote = stack.remotes.find((r) => r.repository === STARTER_REPOSITORY);
     if (!remote) throw new Error('the demo needs the starter repository');
@@ -155,6 +155,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     print(`  data directory: ${stack.dataDir} (see ${stack.url}/runs/${run.id} while a stack runs there)`);
     return run.status === 'succeeded' ? 0 : 1;
   } finally {
+    stopProgress();
     await stack.close();
   }
 }

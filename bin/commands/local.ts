@@ -3,6 +3,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { locateTerraform } from '../../lambdas/core/terraform-locator.js';
+import { ProgressTerminal, showBuildProgress } from '../../lambdas/core/local/progress.js';
 import { startLocalStack, type LocalStack } from '../../lambdas/core/local/runtime.js';
 import { localCredentialFile } from '../../lambdas/core/local/secrets.js';
 import { CliError } from './client.js';
@@ -20,9 +21,16 @@ export function serverInfoFile(dataDir: string): string {
   return path.join(path.resolve(dataDir), 'run', 'server.json');
 }
 
-const print = (line: string) => process.stdout.write(`${line}\n`);
+/** stdout's one writer: on a terminal, printed lines go above the live status line of running builds. */
+const terminal = new ProgressTerminal(process.stdout);
+export const print = (line: string) => terminal.line(line);
 /** Progress lines carry the time they happened (UTC, to the second). */
 export const printStamped = (line: string) => print(`${new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')} ${line}`);
+
+/** Running plans and applies with their elapsed time, until the returned function is called. */
+export function showProgress(stack: LocalStack): () => void {
+  return showBuildProgress(stack.runs, { isTTY: terminal.isTTY, status: (text) => terminal.status(text), print: printStamped });
+}
 
 /**
  * tfgate.yaml's `terraform.version` is what AWS builds install; locally the binary found is used as
@@ -101,6 +109,7 @@ export async function runLocal(options: LocalOptions): Promise<void> {
   const versionWarning = await terraformVersionWarning(terraform.path, stack.config.terraform.version);
   if (versionWarning) print(`  warning: ${versionWarning}`);
   print('Push to a remote above to start a run. Ctrl-C stops tfgate local.');
+  const stopProgress = showProgress(stack);
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);
@@ -109,6 +118,7 @@ export async function runLocal(options: LocalOptions): Promise<void> {
       const now = () => process.exit(130);
       process.once('SIGINT', now);
       process.once('SIGTERM', now);
+      stopProgress();
       print('stopping…');
       resolve();
     };

@@ -1,21 +1,21 @@
-import { planBuildKind } from '../core/domain/builds.js';
+import { buildProjectName, planBuildKind } from '../core/domain/builds.js';
 import { STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.js';
 import { describePerson, matchListed, personNamed, selfApprovalRefusal, type SignedInPerson, type TeamDirectory } from '../core/auth/person.js';
 import { checkFormToken, formToken } from '../core/auth/session.js';
 import { isCrossSite } from '../core/auth/sign-in.js';
-import type { ApprovalRecord, ApprovalStore, ArtifactStore, Clock, RunStore, TaskCallbacks } from '../core/domain/ports.js';
+import type { ApprovalRecord, ApprovalStore, ArtifactStore, BuildLogs, Clock, RunStore, TaskCallbacks } from '../core/domain/ports.js';
 import { systemClock } from '../core/domain/ports.js';
-import { RUN_LIST_CURSOR, runListCursor, type Run } from '../core/domain/run.js';
+import { RUN_LIST_CURSOR, runListCursor, type Run, type Stage } from '../core/domain/run.js';
 import { html, json, text, wantsJson, type HttpHandler, type HttpRequest, type HttpResponse } from '../core/http.js';
-import { approvalPage, decisionPage, runPage, runsPage } from './pages.js';
+import { approvalPage, decisionPage, RUN_PAGE_CSP, runPage, runsPage, stripTerminalEscapes, type StageLogView } from './pages.js';
 import { publicRun, type RunFiles } from './public-run.js';
 
 const RUNS_PAGE_SIZE = 100;
 
 /**
- * GET/POST /approvals/{id}, GET /runs, GET /runs/{id}, GET /healthz: one handler for the approvals
- * function URL and the local server, always behind the sign-in gate (lambdas/core/auth/sign-in.ts),
- * which tells it who is asking (`request.identity`). GET never changes anything (Slack's unfurler and
+ * GET/POST /approvals/{id}, GET /runs, GET /runs/{id}, GET /runs/{id}/{env}/log (a build's output),
+ * GET /healthz: one handler for the approvals function URL and the local server, always behind the
+ * sign-in gate (lambdas/core/auth/sign-in.ts), which tells it who is asking (`request.identity`). GET never changes anything (Slack's unfurler and
  * mail scanners fetch links before people do); a decision is a POST with the page's anti-forgery
  * field (tied to the session and the approval), recorded by one conditional update and only then
  * handed to the waiting execution.
@@ -34,12 +34,22 @@ export interface ApprovalsDeps {
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Locally: where a run's logs, artifacts and state are on this machine (shown by show and the run page). */
   localFiles?: (run: Run) => RunFiles;
+  /**
+   * Builds' output for the run page, live while a build runs (a log file locally, CloudWatch Logs in
+   * AWS); `projectPrefix` names the CodeBuild projects (`<prefix>-<env>-<kind>`). Without it no output is shown.
+   */
+  buildLogs?: { logs: BuildLogs; projectPrefix: string };
 }
 
 const APPROVAL_PATH = /^\/approvals\/([0-9a-f]{32})\/?$/;
 const RUN_PATH = /^\/runs\/([A-Za-z0-9_-]{1,100})\/?$/;
 const PLAN_TEXT_PATH = /^\/runs\/([A-Za-z0-9_-]{1,100})\/([a-z0-9][a-z0-9_-]{0,62})\/plan\.txt$/;
+const LOG_PATH = /^\/runs\/([A-Za-z0-9_-]{1,100})\/([a-z0-9][a-z0-9_-]{0,62})\/log\/?$/;
 const MAX_FORM_BYTES = 16 * 1024;
+/** The run page and the log route show this many of a build's last lines. */
+const LOG_TAIL_LINES = 200;
+/** Stages that never started a build have no output to show. */
+const BEFORE_ANY_BUILD: ReadonlySet<Stage['status']> = new Set(['pending', 'waiting_for_lock', 'skipped']);
 const MAX_PLAN_TEXT = 200_000;
 
 export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
@@ -51,6 +61,34 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     if (!body) return undefined;
     const text = body.toString('utf8');
     return text.length > MAX_PLAN_TEXT ? `${text.slice(0, MAX_PLAN_TEXT)}\n… (cut: the full plan is ${text.length} characters)` : text;
+  }
+
+  /**
+   * A stage's latest build output (the apply's once the stage got that far, else the plan's), each line
+   * with terminal escapes stripped: it is what pull-request code printed. A failure to read it is
+   * shown on the page, never fails the page.
+   */
+  async function stageLog(run: Run, stage: Stage, asked?: 'plan' | 'apply'): Promise<StageLogView | undefined> {
+    if (!deps.buildLogs) return undefined;
+    const reachedApply = stage.status === 'applying' || stage.status === 'applied' || stage.transitions.some((t) => t.status === 'applying');
+    const mode = asked ?? (reachedApply ? 'apply' : 'plan');
+    const running = stage.status === (mode === 'apply' ? 'applying' : 'planning');
+    const view: StageLogView = { environment: stage.environment, mode, running, lines: [], truncated: false };
+    const kind = mode === 'apply' ? 'apply' : planBuildKind(run.mode);
+    const query = { projectName: buildProjectName(deps.buildLogs.projectPrefix, stage.environment, kind), runId: run.id, environment: stage.environment, mode };
+    try {
+      const tail = await deps.buildLogs.logs.tail(query, LOG_TAIL_LINES);
+      if (!tail) return { ...view, started: false };
+      return { ...view, started: true, lines: tail.lines.map((line) => stripTerminalEscapes(line)), truncated: tail.truncated, ...(tail.location ? { location: tail.location } : {}) };
+    } catch (error) {
+      deps.log?.('build log unavailable', { runId: run.id, environment: stage.environment, mode, error: error instanceof Error ? error.message : String(error) });
+      return { ...view, problem: 'The build output cannot be read right now.' };
+    }
+  }
+
+  async function stageLogs(run: Run): Promise<StageLogView[]> {
+    const views = await Promise.all(run.stages.filter((stage) => !BEFORE_ANY_BUILD.has(stage.status)).map((stage) => stageLog(run, stage)));
+    return views.filter((view): view is StageLogView => view !== undefined);
   }
 
   function filesOf(run: Run): RunFiles {
@@ -249,7 +287,22 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
       const run = await deps.runs.get(runMatch[1]!);
       if (!run) return notFound(request, 'run');
       deps.log?.('run viewed', { runId: run.id, who: request.identity ? describePerson(request.identity) : undefined });
-      return wantsJson(request) ? json(200, publicRun(run, { files: filesOf(run) })) : html(200, runPage(run, filesOf(run)));
+      if (wantsJson(request)) return json(200, publicRun(run, { files: filesOf(run) }));
+      return html(200, runPage(run, filesOf(run), await stageLogs(run)), { 'content-security-policy': RUN_PAGE_CSP });
+    }
+    const logMatch = LOG_PATH.exec(path);
+    if (logMatch) {
+      if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed', { allow: 'GET' });
+      const run = await deps.runs.get(logMatch[1]!);
+      const stage = run?.stages.find((s) => s.environment === logMatch[2]);
+      if (!run || !stage) return notFound(request, 'stage');
+      const asked = request.query.mode;
+      if (asked !== undefined && asked !== 'plan' && asked !== 'apply') return wantsJson(request) ? json(400, { error: 'mode must be plan or apply' }) : text(400, 'mode must be plan or apply');
+      const view = await stageLog(run, stage, asked);
+      if (!view) return notFound(request, 'build log');
+      const headers = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'none'; sandbox" };
+      if (wantsJson(request)) return json(200, { runId: run.id, status: stage.status, ...view }, headers);
+      return text(200, view.lines.length > 0 ? `${view.lines.join('\n')}\n` : '', headers);
     }
     const planMatch = PLAN_TEXT_PATH.exec(path);
     if (planMatch) {

@@ -1,3 +1,5 @@
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -7,6 +9,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { everyoneListed } from '../core/auth/person.js';
 import { createSignIn, type GitHubSignInSettings, type SignIn } from '../core/auth/sign-in.js';
 import { toFunctionUrlResult, toHttpRequest, type FunctionUrlEvent, type FunctionUrlResult } from '../core/aws/function-url.js';
+import { CodeBuildLogs } from '../core/aws/codebuild-logs.js';
 import { artifactLocation, CachedSecret, configFromEnv } from '../core/aws/lambda-env.js';
 import { S3ArtifactStore } from '../core/aws/s3-artifact-store.js';
 import { SesEmailSender } from '../core/aws/ses-notifier.js';
@@ -35,6 +38,8 @@ export interface ApprovalsLambdaOptions {
   sfn?: SFNClient;
   ses?: SESv2Client;
   secretsManager?: SecretsManagerClient;
+  codebuild?: CodeBuildClient;
+  cloudWatchLogs?: CloudWatchLogsClient;
   artifacts?: ArtifactStore;
   clock?: Clock;
   log?: (message: string, fields?: Record<string, unknown>) => void;
@@ -69,6 +74,11 @@ export function createApprovalsLambda(options: ApprovalsLambdaOptions = {}): (ev
   const sesFrom = optionalEnv('SES_FROM', options.env) ?? config.notifications.email?.from;
   // tfgate's own GitHub credentials answer team membership at decision time.
   const teams = new DeferredVcsClient(lazyVcsFromSecret({ apiUrl: config.github.apiUrl, secretId: optionalEnv('GITHUB_SECRET_ARN', options.env), secretsManager: () => secretsManager, log }));
+  // The run page's build output: the CodeBuild projects' names and their CloudWatch logs (read only).
+  const buildProjectPrefix = optionalEnv('BUILD_PROJECT_PREFIX', options.env);
+  const buildLogs = buildProjectPrefix
+    ? { logs: new CodeBuildLogs(options.codebuild ?? new CodeBuildClient({}), options.cloudWatchLogs ?? new CloudWatchLogsClient({})), projectPrefix: buildProjectPrefix }
+    : undefined;
   const deps = {
     runs: new DynamoRunStore(dynamo, env.RUNS_TABLE),
     approvals: new DynamoApprovalStore(dynamo, env.APPROVALS_TABLE),
@@ -77,6 +87,7 @@ export function createApprovalsLambda(options: ApprovalsLambdaOptions = {}): (ev
     teams,
     clock,
     log,
+    ...(buildLogs ? { buildLogs } : {}),
   };
   const deliveries = new DynamoDeliveryStore(dynamo, env.DELIVERIES_TABLE);
   const mail = sesFrom ? mailSignInLinks(new SesEmailSender(options.ses ?? new SESv2Client({})), sesFrom) : undefined;

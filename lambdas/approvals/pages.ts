@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ApprovalRecord } from '../core/domain/ports.js';
 import { isTerminalRun, type PlanSummary, type Run, type Stage } from '../core/domain/run.js';
 import { escapeHtml, stripTerminalEscapes } from '../core/notify/escape.js';
@@ -6,8 +7,9 @@ import { driftOf, type RunFiles } from './public-run.js';
 export { escapeHtml, stripTerminalEscapes };
 
 /**
- * Server-rendered pages: no scripts, every value escaped. Plan text comes from user code and
- * terraform output, so it is treated as hostile: escapes stripped, HTML escaped.
+ * Server-rendered pages, every value escaped. Plan text and build output come from user code and
+ * terraform, so they are treated as hostile: escapes stripped, HTML escaped. The one script (the run
+ * page's live build output) is fixed text allowed by its hash, and writes output only as text.
  */
 
 export function summaryLine(plan: PlanSummary | undefined): string {
@@ -28,9 +30,75 @@ button.approve{background:#1f883d;color:#fff;border-color:#1f883d}button.reject{
 .notice{padding:1rem;border-radius:6px;background:#fff8c5}.ok{background:#dafbe1}.bad{background:#ffebe9}
 `;
 
-export function layout(title: string, body: string): string {
+export function layout(title: string, body: string, head = ''): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
-    `<meta name="robots" content="noindex"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
+    `<meta name="robots" content="noindex"><title>${escapeHtml(title)}</title><style>${STYLE}</style>${head}</head><body>${body}</body></html>`;
+}
+
+/** A stage's build output as the run page and `GET /runs/{id}/{env}/log` show it (lines already without escapes). */
+export interface StageLogView {
+  environment: string;
+  mode: 'plan' | 'apply';
+  /** The build is running now: the page keeps reading its output. */
+  running: boolean;
+  /** false: that build has not started or printed nothing yet. */
+  started?: boolean;
+  lines: string[];
+  truncated: boolean;
+  /** The whole log: the CodeBuild console (https URL) in AWS, a file path locally. */
+  location?: string;
+  /** Why the output cannot be shown. */
+  problem?: string;
+}
+
+/**
+ * Reads the output of running builds every 2 s and writes it as text (never as HTML); when a build
+ * ends the page reloads once for the final statuses. Without scripts, a refresh in <noscript> does it.
+ */
+const LIVE_LOG_SCRIPT = `(function () {
+  var sections = document.querySelectorAll('section.build-log[data-running="true"]');
+  Array.prototype.forEach.call(sections, function (section) {
+    var pre = section.querySelector('pre');
+    var url = section.getAttribute('data-log');
+    function poll() {
+      fetch(url, { headers: { accept: 'application/json' }, credentials: 'same-origin', cache: 'no-store' })
+        .then(function (response) {
+          if (response.status === 401 || response.status === 403 || response.status === 404) return undefined;
+          if (!response.ok) throw new Error(String(response.status));
+          return response.json();
+        })
+        .then(function (view) {
+          if (!view) return;
+          var atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
+          pre.textContent = view.lines.join('\\n');
+          if (atEnd) pre.scrollTop = pre.scrollHeight;
+          if (view.running) setTimeout(poll, 2000);
+          else location.reload();
+        })
+        .catch(function () { setTimeout(poll, 5000); });
+    }
+    setTimeout(poll, 2000);
+  });
+})();`;
+
+/** The run page may run its one script (by hash) and fetch from its own origin; nothing else changes. */
+export const RUN_PAGE_CSP =
+  `default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-${createHash('sha256').update(LIVE_LOG_SCRIPT).digest('base64')}'; ` +
+  "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+function logLocation(location: string): string {
+  // Links only to the CodeBuild console (https); a local path is shown as text.
+  return location.startsWith('https://') ? `<a href="${escapeHtml(location)}" rel="noreferrer">${escapeHtml(location)}</a>` : `<code>${escapeHtml(location)}</code>`;
+}
+
+function renderStageLog(runId: string, view: StageLogView): string {
+  const state = view.problem ? 'unavailable' : view.running ? 'running' : view.started === false ? 'no output yet' : 'finished';
+  const body = view.problem ?? (view.lines.length > 0 ? view.lines.join('\n') : view.running ? '(waiting for output)' : '(no output)');
+  const route = `/runs/${runId}/${view.environment}/log?mode=${view.mode}`;
+  return `<section class="build-log" id="log-${escapeHtml(view.environment)}" data-log="${escapeHtml(route)}" data-running="${view.running}">
+<h3>${escapeHtml(view.environment)} ${view.mode}: <span class="log-state">${state}</span></h3>${view.truncated ? '<p class="log-cut">Earlier lines are left out here.</p>' : ''}
+<pre class="log-lines">${escapeHtml(stripTerminalEscapes(body))}</pre>
+<p class="log-links"><a href="${escapeHtml(route)}">Text</a>${view.location ? ` · whole log: ${logLocation(view.location)}` : ''}</p></section>`;
 }
 
 export interface ApprovalPageModel {
@@ -116,7 +184,7 @@ function fileCell(where: string): string {
   return where.startsWith('/runs/') ? `<a href="${escapeHtml(where)}">${escapeHtml(where)}</a>` : `<code>${escapeHtml(where)}</code>`;
 }
 
-export function runPage(run: Run, files?: RunFiles): string {
+export function runPage(run: Run, files?: RunFiles, logs: StageLogView[] = []): string {
   const stages = run.stages
     .map(
       (stage) =>
@@ -129,12 +197,15 @@ export function runPage(run: Run, files?: RunFiles): string {
     ...run.stages.flatMap((stage) => Object.entries(files?.stages[stage.environment] ?? {}).map(([what, where]) => `<tr><th>${escapeHtml(stage.environment)} ${escapeHtml(what)}</th><td>${fileCell(where)}</td></tr>`)),
     ...Object.entries(files?.locations ?? {}).map(([what, where]) => `<tr><th>${escapeHtml(what)}</th><td>${fileCell(where)}</td></tr>`),
   ].join('');
+  const live = logs.some((view) => view.running);
+  const logSection = logs.length > 0 ? `\n<h2>Build output</h2>${logs.map((view) => renderStageLog(run.id, view)).join('\n')}` : '';
   return layout(
     `Run ${run.id}`,
     `<h1>Run ${escapeHtml(run.id)}</h1>
 <table><tr><th>Repository</th><td>${escapeHtml(run.repository)}</td></tr><tr><th>Commit</th><td><code>${escapeHtml(run.sha)}</code></td></tr>
 <tr><th>Ref</th><td>${escapeHtml(run.ref)}</td></tr><tr><th>Trigger</th><td id="run-trigger">${escapeHtml(run.trigger)}${run.pullRequest ? ` (pull request #${escapeHtml(run.pullRequest)})` : ''}</td></tr>${driftRow}
 <tr><th>Status</th><td class="status" id="run-status">${escapeHtml(run.status)}</td></tr>${run.error ? `<tr><th>Error</th><td><pre>${escapeHtml(stripTerminalEscapes(run.error))}</pre></td></tr>` : ''}</table>
-<h2>Stages</h2><table><tr><th>Environment</th><th>Status</th><th>Plan</th><th>Approval</th><th>Error</th></tr>${stages}</table>${fileRows ? `\n<h2>Files</h2><table id="run-files">${fileRows}</table>` : ''}`,
+<h2>Stages</h2><table><tr><th>Environment</th><th>Status</th><th>Plan</th><th>Approval</th><th>Error</th></tr>${stages}</table>${logSection}${fileRows ? `\n<h2>Files</h2><table id="run-files">${fileRows}</table>` : ''}${live ? `<script>${LIVE_LOG_SCRIPT}</script>` : ''}`,
+    live ? '<noscript><meta http-equiv="refresh" content="5"></noscript>' : '',
   );
 }

@@ -1,3 +1,5 @@
+import { CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { BatchGetBuildsCommand, CodeBuildClient, ListBuildsForProjectCommand } from '@aws-sdk/client-codebuild';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
@@ -229,7 +231,7 @@ describe('approvals Lambda', () => {
   it('without a session no route shows run data: HTML is sent to sign-in, JSON gets 401', async () => {
     const { approvalId } = await requestApproval('run-anonymous');
     const handler = approvalsLambda();
-    for (const path of [`approvals/${approvalId}`, 'runs', 'runs/run-anonymous']) {
+    for (const path of [`approvals/${approvalId}`, 'runs', 'runs/run-anonymous', 'runs/run-anonymous/apps/log']) {
       const page = await handler(event('GET', `${APPROVALS_URL}${path}`));
       expect(page.statusCode, path).toBe(303);
       expect(page.headers.location, path).toBe(`/auth/sign-in?next=${encodeURIComponent(`/${path}`)}`);
@@ -406,6 +408,75 @@ describe('approvals Lambda', () => {
     const decided = await handler(event('POST', `${APPROVALS_URL}approvals/${approvalId}`, { session: vera, form: { decision: 'approve', form_token: token } }));
     expect(decided.statusCode).toBe(403);
     expect(sfn.calls()).toHaveLength(0);
+  });
+
+  it('the run page shows a running build\'s CloudWatch log tail, escaped, and a link to the build in the CodeBuild console', async () => {
+    const codebuild = mockClient(CodeBuildClient);
+    const cloudWatchLogs = mockClient(CloudWatchLogsClient);
+    try {
+      const prefix = 'tfgate-test';
+      const building = run('run-live-log');
+      building.stages[1] = { environment: 'apps', status: 'planning', transitions: [{ status: 'planning', at: now.toISOString() }] };
+      await dynamo.stores.runs.create(building);
+      const buildId = `${prefix}-apps-plan:0b6f7c1e-1111-4222-8333-944455556666`;
+      const variables = (runId: string) => [
+        { name: 'TFGATE_RUN_ID', value: runId, type: 'PLAINTEXT' as const },
+        { name: 'TFGATE_ENVIRONMENT', value: 'apps', type: 'PLAINTEXT' as const },
+        { name: 'TFGATE_MODE', value: 'plan', type: 'PLAINTEXT' as const },
+      ];
+      codebuild.on(ListBuildsForProjectCommand).resolves({ ids: [] });
+      codebuild.on(ListBuildsForProjectCommand, { projectName: `${prefix}-apps-plan` }).resolves({ ids: ['other-build', buildId] });
+      codebuild.on(BatchGetBuildsCommand).resolves({
+        builds: [
+          { id: 'other-build', environment: { type: 'LINUX_CONTAINER', image: 'x', computeType: 'BUILD_GENERAL1_SMALL', environmentVariables: variables('another-run') }, logs: { groupName: 'g', streamName: 'other' } },
+          {
+            id: buildId,
+            arn: `arn:aws:codebuild:us-east-1:123456789012:build/${buildId}`,
+            environment: { type: 'LINUX_CONTAINER', image: 'x', computeType: 'BUILD_GENERAL1_SMALL', environmentVariables: variables('run-live-log') },
+            logs: { groupName: '/aws/codebuild/apps-plan', streamName: '0b6f7c1e-1111-4222-8333-944455556666' },
+          },
+        ],
+      });
+      cloudWatchLogs.on(GetLogEventsCommand).resolves({
+        events: [
+          { message: 'terraform_data.x: Creating...\n' },
+          { message: '\u001b[31m<script>alert(1)</script>\u001b[0m\n' },
+        ],
+      });
+      const handler = createApprovalsLambda({
+        env: { ...env(), BUILD_PROJECT_PREFIX: prefix },
+        dynamo: dynamo.doc,
+        sfn: new SFNClient({ region: 'us-east-1' }),
+        secretsManager: new SecretsManagerClient({ region: 'us-east-1' }),
+        codebuild: new CodeBuildClient({ region: 'us-east-1' }),
+        cloudWatchLogs: new CloudWatchLogsClient({ region: 'us-east-1' }),
+        artifacts,
+        clock,
+        log: () => undefined,
+      });
+      const vera = await signIn(handler, 'vera@example.com');
+      const page = await handler(event('GET', `${APPROVALS_URL}runs/run-live-log`, { session: vera }));
+      expect(page.statusCode).toBe(200);
+      expect(page.body).toContain('terraform_data.x: Creating...');
+      expect(page.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+      expect(page.body).not.toContain('<script>alert');
+      expect(page.body).not.toContain('\u001b');
+      expect(page.body).toContain('data-running="true"');
+      expect(page.body).toContain(`https://us-east-1.console.aws.amazon.com/codesuite/codebuild/123456789012/projects/${prefix}-apps-plan/build/${encodeURIComponent(buildId)}/log?region=us-east-1`);
+      const log = await handler(event('GET', `${APPROVALS_URL}runs/run-live-log/apps/log`, { session: vera, headers: { accept: 'application/json' } }));
+      expect(JSON.parse(log.body)).toMatchObject({ running: true, mode: 'plan', lines: ['terraform_data.x: Creating...', '<script>alert(1)</script>'] });
+      // Only the run's own build's stream is read, from its end; the build is found once per instance.
+      expect(cloudWatchLogs.commandCalls(GetLogEventsCommand).map((call) => call.args[0].input)).toEqual([
+        { logGroupName: '/aws/codebuild/apps-plan', logStreamName: '0b6f7c1e-1111-4222-8333-944455556666', startFromHead: false, limit: 200 },
+        { logGroupName: '/aws/codebuild/apps-plan', logStreamName: '0b6f7c1e-1111-4222-8333-944455556666', startFromHead: false, limit: 200 },
+      ]);
+      expect(codebuild.commandCalls(ListBuildsForProjectCommand, { projectName: `${prefix}-apps-plan` })).toHaveLength(1);
+      // ops applied before logs were kept (no build found): its section says so, the page still answers.
+      expect(page.body).toMatch(/ops apply: <span class="log-state">no output yet/);
+    } finally {
+      codebuild.restore();
+      cloudWatchLogs.restore();
+    }
   });
 
   it('after its timeout the link says expired and a decision is 409, nothing resumed', async () => {

@@ -30,7 +30,7 @@ const FUNCTIONS: FunctionName[] = ['webhook', 'approvals', 'pipeline', 'notifier
 /** The environment each function is given: its contract with lambdas/<name>/lambda.ts. */
 const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
   webhook: ['CONFIG', 'DELIVERIES_TABLE', 'LOCKS_TABLE', 'RUNS_TABLE', 'STATE_MACHINE_ARN', 'WEBHOOK_SECRET_ARN'],
-  approvals: ['APPROVALS_TABLE', 'ARTIFACTS_BUCKET', 'CONFIG', 'DELIVERIES_TABLE', 'GITHUB_SECRET_ARN', 'RUNS_TABLE', 'SESSION_SECRET_ARN', 'SES_FROM', 'SIGNIN_SECRET_ARN'],
+  approvals: ['APPROVALS_TABLE', 'ARTIFACTS_BUCKET', 'BUILD_PROJECT_PREFIX', 'CONFIG', 'DELIVERIES_TABLE', 'GITHUB_SECRET_ARN', 'RUNS_TABLE', 'SESSION_SECRET_ARN', 'SES_FROM', 'SIGNIN_SECRET_ARN'],
   pipeline: ['APPROVALS_TABLE', 'APPROVALS_URL', 'ARTIFACTS_BUCKET', 'CONFIG', 'GITHUB_SECRET_ARN', 'LOCKS_TABLE', 'RUNS_TABLE'],
   notifier: ['APPROVALS_TABLE', 'APPROVALS_URL', 'ARTIFACTS_BUCKET', 'CONFIG', 'LOCKS_TABLE', 'RUNS_TABLE', 'SES_FROM', 'SLACK_SECRET_ARN'],
   reconciler: ['APPROVALS_URL', 'ARTIFACTS_BUCKET', 'CONFIG', 'DELIVERIES_TABLE', 'GITHUB_SECRET_ARN', 'LOCKS_TABLE', 'RUNS_TABLE', 'STATE_MACHINE_ARN'],
@@ -560,6 +560,23 @@ describe('least privilege', () => {
       expect(statements.map((st) => [flat(st.Resource), st.Condition])).toEqual([
         ['arn:aws:ses:eu-west-1:123456789012:identity/*', { StringEquals: { 'ses:FromAddress': 'tfgate@example.com' } }],
       ]);
+    }
+  });
+
+  it('lets only the approvals function read build logs: find builds of this stack\'s projects and read their log groups', () => {
+    const builds = s.stack.builds.builds;
+    const projects = builds.map((build) => getAtt(logicalId(build.project)));
+    const logGroups = builds.map((build) => getAtt(logicalId(build.logGroup)));
+    const approvalsRole = logicalId(s.stack.functions.roles.approvals.node.defaultChild as CfnElement);
+    const sorted = (values: unknown) => list(values).map(flat).sort();
+    const reads = statementsOf(approvalsRole).filter((st) => list(st.Action).some((a) => a.startsWith('codebuild:') || a.startsWith('logs:GetLog')));
+    expect(reads.map((st) => [st.Effect, st.Action, sorted(st.Resource)])).toEqual([
+      ['Allow', ['codebuild:BatchGetBuilds', 'codebuild:ListBuildsForProject'], sorted(projects)],
+      ['Allow', 'logs:GetLogEvents', sorted(logGroups)],
+    ]);
+    expect(functionResource('approvals').Properties.Environment.Variables.BUILD_PROJECT_PREFIX).toBe(s.stack.projectPrefix);
+    for (const name of FUNCTIONS.filter((n) => n !== 'approvals')) {
+      expect(resourcesAllowed(logicalId(s.stack.functions.roles[name].node.defaultChild as CfnElement), 'logs:GetLogEvents'), name).toEqual([]);
     }
   });
 

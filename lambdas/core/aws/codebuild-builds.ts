@@ -18,7 +18,7 @@ export class CodeBuildController implements BuildController {
     const listed = await this.client.send(new ListBuildsForProjectCommand({ projectName: query.projectName, sortOrder: 'DESCENDING' }));
     const ids = listed.ids ?? [];
     if (ids.length === 0) return { stopped: 0, stillRunning: 0 };
-    const unfinished = (await this.describe(ids)).filter((build) => !build.buildComplete && matches(build, query));
+    const unfinished = (await this.describe(ids)).filter((build) => !build.buildComplete && matchesStageBuild(build, query));
     for (const build of unfinished) {
       // A build that ended between the two calls answers with an error; the poll below sees it ended.
       await this.client.send(new StopBuildCommand({ id: build.id! })).catch(() => undefined);
@@ -38,7 +38,8 @@ export class CodeBuildController implements BuildController {
   }
 }
 
-function matches(build: Build, query: StageBuildQuery): boolean {
+/** Whether a build is the one the definition started for this run, environment and mode (its overrides say). */
+export function matchesStageBuild(build: Build, query: StageBuildQuery): boolean {
   const variables = new Map((build.environment?.environmentVariables ?? []).map((v) => [v.name, v.value]));
   return (
     variables.get('TFGATE_RUN_ID') === query.runId &&

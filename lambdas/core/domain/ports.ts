@@ -206,6 +206,28 @@ export interface BuildController {
   stopStageBuilds(query: StageBuildQuery, waitMs: number): Promise<{ stopped: number; stillRunning: number }>;
 }
 
+/** Which build's output `BuildLogs.tail` reads: one run's build of one stage and mode. */
+export type BuildLogQuery = StageBuildQuery;
+
+/** The end of a build's output, as the build printed it. */
+export interface BuildLogTail {
+  /**
+   * The last lines, raw: they come from pull-request code (terraform, providers, provisioners), so
+   * whoever renders them strips terminal escapes and escapes HTML.
+   */
+  lines: string[];
+  /** Earlier lines were left out. */
+  truncated: boolean;
+  /** Where the whole log is: the CodeBuild console in AWS (a URL), the log file locally (a path). */
+  location?: string;
+}
+
+/** A running or finished build's output (the run page's live view): a log file locally, CloudWatch Logs in AWS. */
+export interface BuildLogs {
+  /** undefined when that build has not started (or left no output yet). */
+  tail(query: BuildLogQuery, maxLines: number): Promise<BuildLogTail | undefined>;
+}
+
 export interface ExecutionInspector {
   /** Whether the named execution is still running (reconciler: free locks of dead holders). */
   isRunning(executionName: string): Promise<boolean>;

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { packageFile, RUNNING_FROM_SOURCE } from '../package-files.js';
 import { BUILD_MARKER_VARIABLE, openBuildSlot } from './build-reaper.js';
+import { localBuildLogFile } from './file-build-logs.js';
 import type { BuildController, StageBuildQuery } from '../domain/ports.js';
 import { buildKindOfProject } from '../domain/builds.js';
 import type { CodeBuildStartParams, LocalBuild, LocalCodeBuild } from './engine.js';
@@ -143,7 +144,8 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
     const startTime = new Date().toISOString();
     if (signal.aborted) return { Id: id, BuildStatus: 'STOPPED', StartTime: startTime, EndTime: startTime };
 
-    const logFile = path.join(options.logsDir, runId, `${environment}-${mode}.log`);
+    // Appended as the runner prints: the run page reads its end while the build runs (file-build-logs.ts).
+    const logFile = localBuildLogFile(options.logsDir, runId, environment, mode);
     await mkdir(path.dirname(logFile), { recursive: true });
     const slot = options.buildsDir ? await openBuildSlot(options.buildsDir, options.userEnv?.TMPDIR || os.tmpdir()) : undefined;
     // The runner makes its working directory inside the slot and hands parts of it to the build

@@ -60,6 +60,120 @@ export function printRunChanges(store: ObservableRunStore, print: Print): () => 
   return () => store.events.off('change', onChange);
 }
 
+/** `42s`, `1m05s`, `2h03m`: how long a plan or apply has been running. */
+export function formatElapsed(ms: number): string {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m${String(seconds % 60).padStart(2, '0')}s`;
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
+}
+
+/** Where the progress line goes: a status line redrawn in place on a terminal, printed lines elsewhere. */
+export interface ProgressOutput {
+  isTTY: boolean;
+  /** Terminal only: replaces the status line ('' clears it). */
+  status(text: string): void;
+  /** A line of its own (non-terminal output). */
+  print(line: string): void;
+}
+
+export interface BuildProgressOptions {
+  /** Milliseconds since the epoch (tests inject a clock). */
+  now?: () => number;
+  /** Calls `tick` every `ms` until the returned function is called. */
+  every?: (tick: () => void, ms: number) => () => void;
+}
+
+const RUNNING_MODE: Partial<Record<string, 'plan' | 'apply'>> = { planning: 'plan', applying: 'apply' };
+
+function everyInterval(tick: () => void, ms: number): () => void {
+  const timer = setInterval(tick, ms);
+  // Never what keeps tfgate local or the demo alive.
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/**
+ * The progress line of running plans and applies with their elapsed time (`apps plan running 1m05s`).
+ * On a terminal it is redrawn every second below the printed lines; elsewhere (CI logs, pipes) a line
+ * is printed only when its text changes, with the time in whole minutes, so a long plan adds one line
+ * a minute, not one a second.
+ */
+export function showBuildProgress(store: ObservableRunStore, out: ProgressOutput, options: BuildProgressOptions = {}): () => void {
+  const now = options.now ?? Date.now;
+  const running = new Map<string, { runId: string; environment: string; mode: 'plan' | 'apply'; since: number }>();
+  let lastPrinted = '';
+
+  function render(coarse: boolean): string {
+    const runs = new Set([...running.values()].map((build) => build.runId));
+    return [...running.values()]
+      .map((build) => {
+        const elapsed = now() - build.since;
+        const time = coarse ? (elapsed < 60_000 ? '' : ` ${Math.floor(elapsed / 60_000)}m`) : ` ${formatElapsed(elapsed)}`;
+        return `${runs.size > 1 ? `run ${build.runId} ` : ''}${build.environment} ${build.mode} running${time}`;
+      })
+      .join(' · ');
+  }
+
+  function show(): void {
+    if (out.isTTY) {
+      out.status(render(false));
+      return;
+    }
+    const text = render(true);
+    if (text === lastPrinted) return;
+    lastPrinted = text;
+    if (text) out.print(text);
+  }
+
+  const onChange = (change: RunChange) => {
+    if (change.stage?.status && change.environment) {
+      const key = `${change.run.id}\n${change.environment}`;
+      const mode = RUNNING_MODE[change.stage.status];
+      if (!mode) running.delete(key);
+      else if (running.get(key)?.mode !== mode) running.set(key, { runId: change.run.id, environment: change.environment, mode, since: now() });
+    } else if (change.patch?.status && change.patch.status !== 'running' && change.patch.status !== 'awaiting_approval') {
+      // A run that ended (failed, interrupted…) has no build left running, whatever its stages say.
+      for (const [key, build] of running) if (build.runId === change.run.id) running.delete(key);
+    } else {
+      return;
+    }
+    show();
+  };
+  store.events.on('change', onChange);
+  const stopTicking = (options.every ?? everyInterval)(show, 1000);
+  return () => {
+    stopTicking();
+    store.events.off('change', onChange);
+    if (out.isTTY) out.status('');
+  };
+}
+
+/**
+ * The terminal's one writer: printed lines go above the status line, which is redrawn after each, so
+ * the two never overwrite each other. Without a terminal there is no status line.
+ */
+export class ProgressTerminal {
+  private statusText = '';
+
+  constructor(private readonly stream: { isTTY?: boolean; write(text: string): unknown }) {}
+
+  get isTTY(): boolean {
+    return this.stream.isTTY === true;
+  }
+
+  line(text: string): void {
+    this.stream.write(this.statusText ? `\r\u001b[2K${text}\n${this.statusText}` : `${text}\n`);
+  }
+
+  status(text: string): void {
+    if (!this.isTTY || text === this.statusText) return;
+    this.statusText = text;
+    this.stream.write(`\r\u001b[2K${text}`);
+  }
+}
+
 /** Local notifications: the approval link on the console (the pages are on this machine). */
 export class ConsoleNotifier implements Notifier {
   constructor(

@@ -27,6 +27,7 @@ import { createWebhookHandler } from '../../webhook/handler.js';
 import type { WebhookLogger } from '../../webhook/logger.js';
 import { buildEnvironment } from './build-env.js';
 import { bundleBuildRunner, createLocalCodeBuild, LocalBuildRegistry } from './codebuild.js';
+import { FileBuildLogs } from './file-build-logs.js';
 import { reapLeftoverBuilds } from './build-reaper.js';
 import { clearStaleWaiterTokens, decideResumption, type Resumption } from './resume.js';
 import { startLocalDynamo, type LocalDynamo } from './dynalite.js';
@@ -313,7 +314,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const webhook = createWebhookHandler({ config, secrets: [webhookSecret], stores: { runs, deliveries: stores.deliveries, sequences: stores.sequences }, locks, starter: starterProxy, clock, logger });
     // Team membership is checked with tfgate's own GitHub credentials, when there are any.
     const teams = github.vcs instanceof GitHubClient ? github.vcs : undefined;
-    const pages = createApprovalsHandler({ runs, approvals: stores.approvals, artifacts, callbacks, sessionKey, ...(teams ? { teams } : {}), clock, localFiles: (run) => localFilesOf(dataDir, run), log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
+    const pages = createApprovalsHandler({
+      runs, approvals: stores.approvals, artifacts, callbacks, sessionKey, ...(teams ? { teams } : {}), clock,
+      localFiles: (run) => localFilesOf(dataDir, run),
+      // The run page reads a running build's output from the file the local CodeBuild appends to.
+      buildLogs: { logs: new FileBuildLogs(path.join(dataDir, 'logs')), projectPrefix: LOCAL_BUILD_PROJECT_PREFIX },
+      log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`),
+    });
     // POST /runs/{id}/rerun: the actor is the signed-in person (the server's sign-in gate set it), never a
     // field of the request, and must be an approver of the run's repository.
     const rerun = createRerunHandler({
