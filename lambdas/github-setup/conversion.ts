@@ -46,7 +46,10 @@ export async function convertManifestCode(options: { apiUrl: string; code: strin
     userAgent: 'tfgate-setup',
     // Octokit's request log would print the code; failures are reported once, below, without it.
     log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
-    request: { fetch: (input: string | URL | Request, init?: RequestInit) => (options.fetch ?? fetch)(input, { ...init, signal: AbortSignal.timeout(CONVERSION_TIMEOUT_MS) }) },
+    request: {
+      fetch: (input: string | URL | Request, init?: RequestInit) =>
+        (options.fetch ?? fetch)(input, { ...init, signal: AbortSignal.timeout(CONVERSION_TIMEOUT_MS) }),
+    },
   });
   let data: unknown;
   try {
@@ -54,14 +57,17 @@ export async function convertManifestCode(options: { apiUrl: string; code: strin
   } catch (error) {
     const status = (error as { status?: unknown }).status;
     throw new GitHubSetupError(
-      typeof status === 'number' ? `GitHub refused the code (HTTP ${status}); it is valid once, for one hour` : `GitHub could not be reached: ${(error as Error).message}`,
+      typeof status === 'number'
+        ? `GitHub refused the code (HTTP ${status}); it is valid once, for one hour`
+        : `GitHub could not be reached: ${(error as Error).message}`,
       { cause: error },
     );
   }
   const parsed = conversionAnswer.safeParse(data);
   // The problem is named by field only: the answer holds secrets.
   if (!parsed.success) {
-    throw new GitHubSetupError(`GitHub's answer lacks ${parsed.error.issues.map((issue) => issue.path.join('.') || 'its shape').join(', ')}`);
+    const fields = parsed.error.issues.map((issue) => issue.path.join('.') || 'its shape');
+    throw new GitHubSetupError(`GitHub's answer lacks ${fields.join(', ')}`);
   }
   const app = parsed.data;
   return {
