@@ -39,7 +39,12 @@ const conversionAnswer = z.object({
  * `POST <api>/app-manifests/{code}/conversions`: unauthenticated, the code alone (valid once, for an
  * hour) proves the App was just created from tfgate's manifest.
  */
-export async function convertManifestCode(options: { apiUrl: string; code: string; fetch?: typeof fetch }): Promise<CreatedGitHubApp> {
+export async function convertManifestCode(options: {
+  apiUrl: string;
+  code: string;
+  fetch?: typeof fetch;
+  timeoutMs?: number;
+}): Promise<CreatedGitHubApp> {
   if (!MANIFEST_CODE.test(options.code)) throw new GitHubSetupError('the code from GitHub is malformed');
   const octokit = new Octokit({
     baseUrl: options.apiUrl,
@@ -48,16 +53,17 @@ export async function convertManifestCode(options: { apiUrl: string; code: strin
     log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
     request: {
       fetch: (input: string | URL | Request, init?: RequestInit) =>
-        (options.fetch ?? fetch)(input, { ...init, signal: AbortSignal.timeout(CONVERSION_TIMEOUT_MS) }),
+        (options.fetch ?? fetch)(input, { ...init, signal: AbortSignal.timeout(options.timeoutMs ?? CONVERSION_TIMEOUT_MS) }),
     },
   });
   let data: unknown;
   try {
     ({ data } = await octokit.rest.apps.createFromManifest({ code: options.code }));
   } catch (error) {
-    const status = (error as { status?: unknown }).status;
+    // Octokit reports a network failure or timeout as status 500 without a response; only an answer has one.
+    const { status, response } = error as { status?: unknown; response?: unknown };
     throw new GitHubSetupError(
-      typeof status === 'number'
+      typeof status === 'number' && response !== undefined
         ? `GitHub refused the code (HTTP ${status}); it is valid once, for one hour`
         : `GitHub could not be reached: ${(error as Error).message}`,
       { cause: error },
