@@ -44,7 +44,8 @@ export class GithubSetup extends Construct {
   constructor(scope: Construct, id: string, props: GithubSetupProps) {
     super(scope, id);
     this.setupToken = new secretsmanager.Secret(this, 'SetupToken', {
-      description: 'tfgate: one-time key of the GitHub setup link (/setup?token=…); put a new random value here to open a new link',
+      description:
+        'tfgate: one-time key of the GitHub setup link (/setup?token=…); put a new random value here to open a new link',
       // Letters and digits: it travels in a URL.
       generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
     });
@@ -92,24 +93,31 @@ export class GithubSetup extends Construct {
     this.acknowledge(
       this.function,
       'AwsSolutions-L1',
-      'Node.js 22 is pinned on purpose, as for the other tfgate functions: built and tested for node22, an LTS line supported by Lambda until 2027.',
+      'Node.js 22 is pinned on purpose, as for the other tfgate functions: built and tested for node22, ' +
+        'an LTS line supported by Lambda until 2027.',
     );
     this.acknowledge(
       this.role,
       'AwsSolutions-IAM5[Resource::*]',
-      'X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions (Resource must be "*").',
+      'X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level ' +
+        'permissions (Resource must be "*").',
     );
     this.acknowledge(
       this.setupToken,
       'AwsSolutions-SMG4',
-      'The setup token is used once (a conditional write in the deliveries table uses it up); a new link is made by putting a new random value into the secret, so scheduled rotation would only open new links nobody asked for.',
+      'The setup token is used once (a conditional write in the deliveries table uses it up); a new link is ' +
+        'made by putting a new random value into the secret, so scheduled rotation would only open new links ' +
+        'nobody asked for.',
     );
   }
 
   /** The command that prints the setup link (the token is read from the secret on the operator's machine). */
   linkCommand(): string {
     const stack = Stack.of(this);
-    return `echo "${this.url.url}${SETUP_PATH.slice(1)}?token=$(aws secretsmanager get-secret-value --region ${stack.region} --secret-id ${this.setupToken.secretName} --query SecretString --output text)"`;
+    const printToken =
+      `aws secretsmanager get-secret-value --region ${stack.region} --secret-id ${this.setupToken.secretName} ` +
+      '--query SecretString --output text';
+    return `echo "${this.url.url}${SETUP_PATH.slice(1)}?token=$(${printToken})"`;
   }
 
   private acknowledge(construct: Construct, id: string, reason: string): void {

@@ -39,29 +39,41 @@ const conversionAnswer = z.object({
  * `POST <api>/app-manifests/{code}/conversions`: unauthenticated, the code alone (valid once, for an
  * hour) proves the App was just created from tfgate's manifest.
  */
-export async function convertManifestCode(options: { apiUrl: string; code: string; fetch?: typeof fetch }): Promise<CreatedGitHubApp> {
+export async function convertManifestCode(options: {
+  apiUrl: string;
+  code: string;
+  fetch?: typeof fetch;
+  timeoutMs?: number;
+}): Promise<CreatedGitHubApp> {
   if (!MANIFEST_CODE.test(options.code)) throw new GitHubSetupError('the code from GitHub is malformed');
   const octokit = new Octokit({
     baseUrl: options.apiUrl,
     userAgent: 'tfgate-setup',
     // Octokit's request log would print the code; failures are reported once, below, without it.
     log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
-    request: { fetch: (input: string | URL | Request, init?: RequestInit) => (options.fetch ?? fetch)(input, { ...init, signal: AbortSignal.timeout(CONVERSION_TIMEOUT_MS) }) },
+    request: {
+      fetch: (input: string | URL | Request, init?: RequestInit) =>
+        (options.fetch ?? fetch)(input, { ...init, signal: AbortSignal.timeout(options.timeoutMs ?? CONVERSION_TIMEOUT_MS) }),
+    },
   });
   let data: unknown;
   try {
     ({ data } = await octokit.rest.apps.createFromManifest({ code: options.code }));
   } catch (error) {
-    const status = (error as { status?: unknown }).status;
+    // Octokit reports a network failure or timeout as status 500 without a response; only an answer has one.
+    const { status, response } = error as { status?: unknown; response?: unknown };
     throw new GitHubSetupError(
-      typeof status === 'number' ? `GitHub refused the code (HTTP ${status}); it is valid once, for one hour` : `GitHub could not be reached: ${(error as Error).message}`,
+      typeof status === 'number' && response !== undefined
+        ? `GitHub refused the code (HTTP ${status}); it is valid once, for one hour`
+        : `GitHub could not be reached: ${(error as Error).message}`,
       { cause: error },
     );
   }
   const parsed = conversionAnswer.safeParse(data);
   // The problem is named by field only: the answer holds secrets.
   if (!parsed.success) {
-    throw new GitHubSetupError(`GitHub's answer lacks ${parsed.error.issues.map((issue) => issue.path.join('.') || 'its shape').join(', ')}`);
+    const fields = parsed.error.issues.map((issue) => issue.path.join('.') || 'its shape');
+    throw new GitHubSetupError(`GitHub's answer lacks ${fields.join(', ')}`);
   }
   const app = parsed.data;
   return {

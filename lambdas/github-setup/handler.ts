@@ -5,7 +5,14 @@ import type { Clock } from '../core/domain/ports.js';
 import { html, type HttpHandler, type HttpRequest, type HttpResponse } from '../core/http.js';
 import { setupClaimKey, type SetupClaims } from './claims.js';
 import { convertManifestCode, GitHubSetupError, type CreatedGitHubApp } from './conversion.js';
-import { appManifest, githubEndpoints, installUrl, manifestFormAction, SETUP_CALLBACK_PATH, SETUP_PATH } from './manifest.js';
+import {
+  appManifest,
+  githubEndpoints,
+  installUrl,
+  manifestFormAction,
+  SETUP_CALLBACK_PATH,
+  SETUP_PATH,
+} from './manifest.js';
 import { connectedPage, manifestPage, setupMessagePage } from './pages.js';
 import type { GitHubAppCredentialStore } from './secrets.js';
 
@@ -43,15 +50,32 @@ const STATE_COOKIE = 'tfgate_setup';
 // GitHub sends the browser back within minutes; an hour leaves room to read the page first.
 const STATE_LIFETIME_SECONDS = 60 * 60;
 
+const MESSAGES = {
+  linkNeeded: 'This page opens only through the setup link printed by the command in docs/aws.md ("Connect GitHub").',
+  connected:
+    'GitHub is already connected through this setup link; it works only once. See docs/aws.md to connect again.',
+  inProgress:
+    'This setup link is being used right now. If no attempt is running any more, make a new link ' +
+    '(docs/aws.md, "Connect GitHub").',
+  badOrganization: 'An organization name has letters, digits and hyphens only (at most 39).',
+  foreignState:
+    'This answer from GitHub does not belong to a setup started here with the setup link (or it is over an hour ' +
+    'old). Open the setup link again.',
+  noCode: 'GitHub sent no code back. Open the setup link again.',
+  unavailable: 'tfgate cannot reach its secrets or tables right now. Try the setup link again in a minute.',
+} as const;
+
 export function createGitHubSetupHandler(deps: GitHubSetupDeps): HttpHandler {
   const endpoints = githubEndpoints(deps.apiUrl);
+  const webOrigin = new URL(endpoints.web).origin;
   const nowSeconds = () => Math.floor(deps.clock.now().getTime() / 1000);
   const secure = (request: HttpRequest) => !isLoopbackUrl(deps.publicUrl(request));
   const page = (status: number, body: string, headers: Record<string, string> = {}, cookies?: string[]): HttpResponse => ({
     ...html(status, body, headers),
     ...(cookies ? { cookies } : {}),
   });
-  const refused = () => page(403, setupMessagePage('Setup link needed', 'This page opens only through the setup link printed by the command in docs/aws.md ("Connect GitHub").'));
+  const message = (status: number, title: string, text: string) => page(status, setupMessagePage(title, text));
+  const refused = () => message(403, 'Setup link needed', MESSAGES.linkNeeded);
 
   async function tokenFrom(given: string | undefined): Promise<string | undefined> {
     const token = await deps.setupToken();
@@ -61,8 +85,8 @@ export function createGitHubSetupHandler(deps: GitHubSetupDeps): HttpHandler {
 
   async function usedUp(key: string): Promise<HttpResponse | undefined> {
     const state = await deps.claims.state(key);
-    if (state === 'connected') return page(410, setupMessagePage('Already connected', 'GitHub is already connected through this setup link; it works only once. See docs/aws.md to connect again.'));
-    if (state === 'claimed') return page(409, setupMessagePage('Setup in progress', 'This setup link is being used right now. If no attempt is running any more, make a new link (docs/aws.md, "Connect GitHub").'));
+    if (state === 'connected') return message(410, 'Already connected', MESSAGES.connected);
+    if (state === 'claimed') return message(409, 'Setup in progress', MESSAGES.inProgress);
     return undefined;
   }
 
@@ -73,7 +97,7 @@ export function createGitHubSetupHandler(deps: GitHubSetupDeps): HttpHandler {
     if (blocked) return blocked;
     const organization = request.query.organization?.trim() || undefined;
     if (organization !== undefined && !GITHUB_LOGIN_ENTRY.test(`@${organization}`)) {
-      return page(400, setupMessagePage('Not an organization name', 'An organization name has letters, digits and hyphens only (at most 39).'));
+      return message(400, 'Not an organization name', MESSAGES.badOrganization);
     }
     // The state is sealed with the setup token and names a nonce that only this browser holds in a
     // cookie: an answer from GitHub is taken only from the browser that started here with the link.
@@ -86,10 +110,20 @@ export function createGitHubSetupHandler(deps: GitHubSetupDeps): HttpHandler {
       setupBaseUrl: deps.publicUrl(request),
       listedPeople: deps.listedPeople,
     });
-    const body = manifestPage({ action: manifestFormAction(endpoints, state, organization), manifest, token, webOrigin: endpoints.web, ...(organization ? { organization } : {}) });
+    const body = manifestPage({
+      action: manifestFormAction(endpoints, state, organization),
+      manifest,
+      token,
+      webOrigin: endpoints.web,
+      ...(organization ? { organization } : {}),
+    });
     // The one form that leaves tfgate goes to GitHub's web host.
-    const csp = `default-src 'none'; style-src 'unsafe-inline'; form-action 'self' ${new URL(endpoints.web).origin}; frame-ancestors 'none'; base-uri 'none'`;
-    const cookie = `${STATE_COOKIE}=${nonce}; Path=${SETUP_PATH}; Max-Age=${STATE_LIFETIME_SECONDS}; HttpOnly; SameSite=Lax${secure(request) ? '; Secure' : ''}`;
+    const csp =
+      `default-src 'none'; style-src 'unsafe-inline'; form-action 'self' ${webOrigin}; ` +
+      "frame-ancestors 'none'; base-uri 'none'";
+    const cookie =
+      `${STATE_COOKIE}=${nonce}; Path=${SETUP_PATH}; Max-Age=${STATE_LIFETIME_SECONDS}; HttpOnly; SameSite=Lax` +
+      (secure(request) ? '; Secure' : '');
     return page(200, body, { 'content-security-policy': csp }, [cookie]);
   }
 
@@ -100,34 +134,35 @@ export function createGitHubSetupHandler(deps: GitHubSetupDeps): HttpHandler {
     const nonce = typeof state?.n === 'string' ? state.n : undefined;
     if (!nonce || !sameSecret(cookieValue(request.headers.cookie, STATE_COOKIE), nonce)) {
       deps.log('setup callback refused: state does not match the setup link');
-      return page(403, setupMessagePage('Not from this setup', 'This answer from GitHub does not belong to a setup started here with the setup link (or it is over an hour old). Open the setup link again.'));
+      return message(403, 'Not from this setup', MESSAGES.foreignState);
     }
     const code = request.query.code;
-    if (!code) return page(400, setupMessagePage('No code from GitHub', 'GitHub sent no code back. Open the setup link again.'));
+    if (!code) return message(400, 'No code from GitHub', MESSAGES.noCode);
     const key = setupClaimKey(token);
-    const clearCookie = setCookie(STATE_COOKIE, '', 0, secure(request)).replace('Path=/', `Path=${SETUP_PATH}`);
-    if (!(await deps.claims.claim(key, deps.clock.now()))) return (await usedUp(key)) ?? page(409, setupMessagePage('Setup in progress', 'Try again in a minute.'));
+    if (!(await deps.claims.claim(key, deps.clock.now()))) {
+      return (await usedUp(key)) ?? message(409, 'Setup in progress', MESSAGES.inProgress);
+    }
 
     let app: CreatedGitHubApp;
     try {
       app = await convertManifestCode({ apiUrl: endpoints.api, code, ...(deps.fetch ? { fetch: deps.fetch } : {}) });
     } catch (error) {
       await deps.claims.release(key);
-      const message = error instanceof GitHubSetupError ? error.message : 'unexpected error';
-      deps.log('manifest conversion failed', { error: message });
-      return page(502, setupMessagePage('GitHub did not hand over the App', `${message}. Open the setup link again to start over.`));
+      const problem = error instanceof GitHubSetupError ? error.message : 'unexpected error';
+      deps.log('manifest conversion failed', { error: problem });
+      return message(502, 'GitHub did not hand over the App', `${problem}. Open the setup link again to start over.`);
     }
     try {
       await deps.credentials.store(app);
     } catch (error) {
       await deps.claims.release(key);
+      // The error's name only: an SDK message could quote the request.
       deps.log('storing the GitHub App credentials failed', { app: app.slug, error: error instanceof Error ? error.name : 'unknown' });
-      return page(
+      return message(
         500,
-        setupMessagePage(
-          'Credentials not stored',
-          `GitHub created the App "${app.slug}", but its credentials could not be stored. Delete it (${app.htmlUrl}, Advanced) and open the setup link again.`,
-        ),
+        'Credentials not stored',
+        `GitHub created the App "${app.slug}", but its credentials could not be stored. ` +
+          `Delete it (${app.htmlUrl}, Advanced) and open the setup link again.`,
       );
     }
     try {
@@ -138,20 +173,22 @@ export function createGitHubSetupHandler(deps: GitHubSetupDeps): HttpHandler {
     }
     deps.log('GitHub App connected', { app: app.slug, appId: app.id });
     // The link shown is on the GitHub the flow ran against, whatever the answer says.
-    const htmlUrl = new URL(app.htmlUrl).origin === new URL(endpoints.web).origin ? app.htmlUrl : `${endpoints.web}/apps/${encodeURIComponent(app.slug)}`;
+    const htmlUrl = new URL(app.htmlUrl).origin === webOrigin ? app.htmlUrl : `${endpoints.web}/apps/${encodeURIComponent(app.slug)}`;
+    const clearCookie = setCookie(STATE_COOKIE, '', 0, secure(request)).replace('Path=/', `Path=${SETUP_PATH}`);
     return page(200, connectedPage({ appName: app.name || app.slug, htmlUrl, installUrl: installUrl(htmlUrl) }), {}, [clearCookie]);
   }
 
   return async (request) => {
     try {
-      if ((request.method === 'GET' || request.method === 'HEAD') && request.path === SETUP_PATH) return await showManifestForm(request);
+      const get = request.method === 'GET';
+      if ((get || request.method === 'HEAD') && request.path === SETUP_PATH) return await showManifestForm(request);
       // GET only: the callback spends GitHub's one-time code and the link.
-      if (request.method === 'GET' && request.path === SETUP_CALLBACK_PATH) return await finish(request);
+      if (get && request.path === SETUP_CALLBACK_PATH) return await finish(request);
     } catch (error) {
       // Secrets Manager or DynamoDB failing: nothing was stored, the link still works.
       deps.log('setup unavailable', { error: error instanceof Error ? error.message : String(error) });
-      return page(503, setupMessagePage('Unavailable', 'tfgate cannot reach its secrets or tables right now. Try the setup link again in a minute.'));
+      return message(503, 'Unavailable', MESSAGES.unavailable);
     }
-    return page(404, setupMessagePage('Not found', 'Nothing here.'));
+    return message(404, 'Not found', 'Nothing here.');
   };
 }

@@ -24,6 +24,8 @@ export interface FakeManifestGitHub {
   /** code → the App GitHub created for it; a code is removed once converted. */
   codes: Map<string, ConvertedApp>;
   calls: Array<{ method: string; path: string; authorization: string | undefined }>;
+  /** Codes whose conversion never answers (a hung GitHub). */
+  hang: Set<string>;
   close(): Promise<void>;
 }
 
@@ -32,12 +34,14 @@ const CONVERSION = /^\/api\/v3\/app-manifests\/([^/]+)\/conversions$/;
 export async function startFakeManifestGitHub(): Promise<FakeManifestGitHub> {
   const codes = new Map<string, ConvertedApp>();
   const calls: FakeManifestGitHub['calls'] = [];
+  const hang = new Set<string>();
   const server = createServer((request, response) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
     calls.push({ method: request.method ?? '', path, authorization: request.headers.authorization });
     request.resume();
     request.on('end', () => {
       const match = CONVERSION.exec(path);
+      if (match && hang.has(decodeURIComponent(match[1]!))) return;
       const app = match && request.method === 'POST' ? codes.get(decodeURIComponent(match[1]!)) : undefined;
       if (!match || !app) {
         response.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: 'Not Found' }));
@@ -55,6 +59,11 @@ export async function startFakeManifestGitHub(): Promise<FakeManifestGitHub> {
     webUrl,
     codes,
     calls,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    hang,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

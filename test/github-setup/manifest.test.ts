@@ -36,3 +36,20 @@ describe('where the manifest flow lives', () => {
     expect(manifest.default_permissions.email_addresses).toBeUndefined();
   });
 });
+
+describe('the conversion call', () => {
+  it('gives up on a GitHub that does not answer, naming no secret', async () => {
+    const { startFakeManifestGitHub } = await import('./fake-manifest-github.js');
+    const { convertManifestCode } = await import('../../lambdas/github-setup/conversion.js');
+    const github = await startFakeManifestGitHub();
+    try {
+      github.hang.add('slowcode');
+      const started = Date.now();
+      await expect(convertManifestCode({ apiUrl: github.apiUrl, code: 'slowcode', timeoutMs: 300 })).rejects.toThrow(/GitHub could not be reached/);
+      console.log(`conversion gave up after ${Date.now() - started} ms (limit 300 ms)`);
+      expect(github.calls).toHaveLength(1);
+    } finally {
+      await github.close();
+    }
+  });
+});
