@@ -3,28 +3,23 @@ import { supersedes, supersedeWaitingRun } from '../../lambdas/core/domain/super
 import type { ApprovalRecord, TaskCallbacks } from '../../lambdas/core/domain/ports.js';
 import type { Run } from '../../lambdas/core/domain/run.js';
 import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+import { aRun, aStage } from '../support/builders.js';
 
 const AT = '2026-02-01T00:00:00.000Z';
 
 function run(id: string, sequence: number, overrides: Partial<Run> = {}, appsStatus: Run['stages'][number]['status'] = 'awaiting_approval'): Run {
-  return {
+  return aRun({
     id,
-    repository: 'acme/infrastructure',
     sha: `${id.padEnd(40, '0')}`,
-    ref: 'refs/heads/main',
-    trigger: 'push',
-    mode: 'deploy',
     status: appsStatus === 'awaiting_approval' ? 'awaiting_approval' : 'running',
     createdAt: AT,
-    updatedAt: AT,
     sequence,
-    executionName: `exec-${id}`,
     stages: [
-      { environment: 'ops', status: 'applied', transitions: [] },
-      { environment: 'apps', status: appsStatus, ...(appsStatus === 'awaiting_approval' ? { approval: { id: `${id}`.padEnd(32, 'a'), status: 'pending' as const } } : {}), transitions: [] },
+      aStage('ops', { status: 'applied', transitions: [] }),
+      aStage('apps', { status: appsStatus, ...(appsStatus === 'awaiting_approval' ? { approval: { id: `${id}`.padEnd(32, 'a'), status: 'pending' as const } } : {}), transitions: [] }),
     ],
     ...overrides,
-  };
+  });
 }
 
 describe('the superseding rule', () => {

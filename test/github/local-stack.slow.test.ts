@@ -246,8 +246,9 @@ describe('the reconciler in tfgate local without GitHub credentials', () => {
     expect(caughtUp).toMatchObject({ trigger: 'reconcile', mode: 'deploy', ref: 'refs/heads/main', status: 'succeeded' });
     expect(caughtUp.stages.map((s) => s.status)).toEqual(['applied', 'applied']);
     expect(stack.lines.some((line) => line.includes(`was pushed without a webhook; started run ${caughtUp.id}`))).toBe(true);
-    // Later passes see the head has its run: no twin.
-    await new Promise((resolve) => setTimeout(resolve, 800));
+    // Later passes see the head has its run: no twin. Two passes run here rather than waiting for the schedule's.
+    await stack.reconciler.reconcile();
+    await stack.reconciler.reconcile();
     expect((await stack.runs.list({ limit: 50 })).filter((run) => run.sha === missed)).toHaveLength(1);
   });
 

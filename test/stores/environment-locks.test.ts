@@ -5,6 +5,7 @@ import type { Clock, TaskCallbacks } from '../../lambdas/core/domain/ports.js';
 import type { Run } from '../../lambdas/core/domain/run.js';
 import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
 import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+import { aRun } from '../support/builders.js';
 
 /** Behaves like Step Functions: a token is accepted once; a token of a gone execution is refused. */
 class RecordingCallbacks implements TaskCallbacks {
@@ -69,21 +70,15 @@ function freshRepository(): string {
 }
 
 async function createRun(repository: string, sequence: number, environments = ['ops', 'apps']): Promise<Run> {
-  const createdAt = new Date(Date.UTC(2024, 4, 1, 10, 0, sequence)).toISOString();
-  const run: Run = {
+  const run = aRun({
     id: `${repository.replace('/', '-')}-run-${sequence}`,
     repository,
     sha: String(sequence).padStart(40, '0'),
-    ref: 'refs/heads/main',
-    trigger: 'push',
-    mode: 'deploy',
-    status: 'running',
-    createdAt,
-    updatedAt: createdAt,
+    createdAt: new Date(Date.UTC(2024, 4, 1, 10, 0, sequence)).toISOString(),
     sequence,
     executionName: `exec-${repository.replace('/', '-')}-${sequence}`,
-    stages: environments.map((environment) => ({ environment, status: 'pending', transitions: [{ status: 'pending', at: createdAt }] })),
-  };
+    environments,
+  });
   await dynamo.stores.runs.create(run);
   return run;
 }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LockClaim } from '../../lambdas/core/domain/ports.js';
+import { aLockClaim } from '../support/builders.js';
 import { startDynalite, type TestDynamo } from '../support/dynalite.js';
 
 let dynamo: TestDynamo;
@@ -15,7 +16,7 @@ const NOW = 1_700_000_000;
 
 /** With an explicit fence (1) so results compare equal; `fence: null` lets the store issue one. */
 function holder(runId: string, leaseExpiresAt = NOW + 600, sequence = 1, fence: number | null = 1): LockClaim {
-  return { runId, sequence, executionName: `exec-${runId}`, acquiredAt: new Date(NOW * 1000).toISOString(), leaseExpiresAt, ...(fence === null ? {} : { fence }) };
+  return aLockClaim({ runId, at: NOW, sequence, leaseExpiresAt, ...(fence === null ? {} : { fence }) });
 }
 
 describe('DynamoLockStore holder', () => {
