@@ -1,16 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AlreadyExistsError } from '../../lambdas/core/domain/errors.js';
 import type { ApprovalRecord } from '../../lambdas/core/domain/ports.js';
-import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+import { useDynalite } from '../support/dynalite.js';
 import { anApproval } from '../support/builders.js';
 
-let dynamo: TestDynamo;
-beforeAll(async () => {
-  dynamo = await startDynalite();
-});
-afterAll(async () => {
-  await dynamo?.close();
-});
+const dynamo = useDynalite();
 
 const createdAt = new Date('2024-05-01T10:00:00.000Z');
 const beforeDeadline = new Date('2024-05-01T11:00:00.000Z');

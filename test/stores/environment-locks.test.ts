@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EnvironmentLocks, type LockGrant } from '../../lambdas/core/domain/locks.js';
 import type { Clock, TaskCallbacks } from '../../lambdas/core/domain/ports.js';
 import type { Run } from '../../lambdas/core/domain/run.js';
 import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
-import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+import { useDynalite } from '../support/dynalite.js';
 import { aRun } from '../support/builders.js';
 
 /** Behaves like Step Functions: a token is accepted once; a token of a gone execution is refused. */
@@ -54,13 +54,7 @@ class ManualClock implements Clock {
   }
 }
 
-let dynamo: TestDynamo;
-beforeAll(async () => {
-  dynamo = await startDynalite();
-});
-afterAll(async () => {
-  await dynamo?.close();
-});
+const dynamo = useDynalite();
 
 let repositoryCounter = 0;
 /** Each test gets its own repository, so its locks and queues start empty. */

@@ -32,9 +32,11 @@ export async function freshTables(server: TestDynamo, options: { clock?: Clock }
 /**
  * The usual set-up of a file that talks to DynamoDB: one dynalite server for the file (started in
  * beforeAll, closed in afterAll) and fresh tables for every test, so no test sees another's items.
- * Call it at the top of a file or describe; the returned function gives the current test's tables.
+ * Call it at the top of a file or describe, before the hooks that use it. The result is a live view:
+ * its fields are the current test's tables and stores (read them inside a test or a hook, not when
+ * the file loads); `close` is left to the helper.
  */
-export function useDynalite(options: { clock?: Clock } = {}): () => TestDynamo {
+export function useDynalite(options: { clock?: Clock } = {}): TestDynamo {
   let server: TestDynamo | undefined;
   // The next test's tables are created while the current test runs: table creation is mostly waiting.
   let next: Promise<TestDynamo> | undefined;
@@ -54,8 +56,26 @@ export function useDynalite(options: { clock?: Clock } = {}): () => TestDynamo {
     // A failure shows in the next beforeEach; until then it must not count as unhandled.
     next.catch(() => undefined);
   });
-  return () => {
-    if (!current) throw new Error('useDynalite: no tables outside a test (call the getter inside it or a hook after the helper)');
+  const now = (): TestDynamo => {
+    if (!current) throw new Error('useDynalite: no tables yet (read them inside a test or a hook after the helper)');
     return current;
+  };
+  return {
+    get endpoint() {
+      return now().endpoint;
+    },
+    get client() {
+      return now().client;
+    },
+    get doc() {
+      return now().doc;
+    },
+    get tables() {
+      return now().tables;
+    },
+    get stores() {
+      return now().stores;
+    },
+    close: async () => undefined,
   };
 }

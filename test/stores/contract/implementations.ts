@@ -19,7 +19,7 @@ export interface Stores {
 export function storeContract(name: string, suite: (stores: () => Stores) => void): void {
   describe(`${name}: DynamoDB adapter on dynalite`, () => {
     const dynamo = useDynalite();
-    suite(() => dynamo().stores);
+    suite(() => dynamo.stores);
   });
   describe(`${name}: in-memory fake`, () => {
     let stores: Stores;
