@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect } from 'vitest';
+import { expect, inject } from 'vitest';
 import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
 import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
 import { isTerminalRun, type Run, type StageStatus } from '../../lambdas/core/domain/run.js';
@@ -58,6 +58,8 @@ export async function startTestStack(options: { config?: string; dataDir?: strin
     inMemory: true,
     terraform: TERRAFORM_DOUBLE,
     retryIntervalMs: 20,
+    // Bundled once per test run by test/support/global-setup.ts (absent when a file runs outside vitest's set-up).
+    prebuiltRunner: inject('prebuiltRunner'),
     print: (line) => lines.push(line),
     ...rest,
   });
