@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lambdas/core/config/load.js';
 import type { Notifier, TaskCallbacks } from '../../lambdas/core/domain/ports.js';
 import type { Run } from '../../lambdas/core/domain/run.js';
 import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
 import { createApprovalRequester } from '../../lambdas/notifier/handler.js';
-import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+import { useDynalite } from '../support/dynalite.js';
 import { aRun, aStage } from '../support/builders.js';
 
 /**
@@ -23,7 +23,7 @@ function run(id: string, sequence: number, appsStatus: Run['stages'][number]['st
 }
 
 describe('a run that starts waiting for approval behind a newer waiting push', () => {
-  let dynamo: TestDynamo;
+  const dynamo = useDynalite();
   const failures: Array<{ token: string; error: string; cause: string }> = [];
   const notified: string[] = [];
   const callbacks: TaskCallbacks = {
@@ -38,12 +38,6 @@ describe('a run that starts waiting for approval behind a newer waiting push', (
     runNotice: async () => undefined,
   };
 
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-  });
-  afterAll(async () => {
-    await dynamo.close();
-  });
 
   function requester() {
     const { runs, approvals, locks } = dynamo.stores;

@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { supersedes, supersedeWaitingRun } from '../../lambdas/core/domain/supersede.js';
 import type { ApprovalRecord, TaskCallbacks } from '../../lambdas/core/domain/ports.js';
 import type { Run } from '../../lambdas/core/domain/run.js';
-import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+import { useDynalite } from '../support/dynalite.js';
 import { aRun, aStage } from '../support/builders.js';
 
 const AT = '2026-02-01T00:00:00.000Z';
@@ -42,7 +42,7 @@ describe('the superseding rule', () => {
 });
 
 describe('supersedeWaitingRun', () => {
-  let dynamo: TestDynamo;
+  const dynamo = useDynalite();
   const failures: Array<{ token: string; error: string; cause: string }> = [];
   const callbacks: TaskCallbacks = {
     sendTaskSuccess: async () => ({ delivered: true }),
@@ -52,12 +52,6 @@ describe('supersedeWaitingRun', () => {
     },
   };
 
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-  });
-  afterAll(async () => {
-    await dynamo.close();
-  });
 
   async function waiting(id: string, sequence: number): Promise<{ older: Run; approval: ApprovalRecord }> {
     const older = run(id, sequence);
