@@ -3,7 +3,7 @@ import { supersedes, supersedeWaitingRun } from '../../lambdas/core/domain/super
 import type { ApprovalRecord, TaskCallbacks } from '../../lambdas/core/domain/ports.js';
 import type { Run } from '../../lambdas/core/domain/run.js';
 import { useDynalite } from '../support/dynalite.js';
-import { aRun, aStage } from '../support/builders.js';
+import { anApproval, aRun, aStage } from '../support/builders.js';
 
 const AT = '2026-02-01T00:00:00.000Z';
 
@@ -56,21 +56,16 @@ describe('supersedeWaitingRun', () => {
   async function waiting(id: string, sequence: number): Promise<{ older: Run; approval: ApprovalRecord }> {
     const older = run(id, sequence);
     await dynamo.stores.runs.create(older);
-    const approval: ApprovalRecord = {
+    const approval: ApprovalRecord = anApproval({
       id: older.stages[1]!.approval!.id,
       runId: id,
       repository: older.repository,
-      environment: 'apps',
       sha: older.sha,
-      planSha256: 'b'.repeat(64),
-      status: 'pending',
       createdAt: AT,
       expiresAt: Math.floor(Date.now() / 1000) + 3600,
       taskToken: `token-of-${id}`,
       approvers: [],
-      allowSelfApproval: false,
-      people: { logins: [], emails: [] },
-    };
+    });
     await dynamo.stores.approvals.create(approval);
     return { older, approval };
   }
