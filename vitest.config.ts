@@ -12,6 +12,8 @@ const SLOW = 'test/**/*.slow.test.ts';
 export default defineConfig({
   test: {
     setupFiles: ['lambdas/core/polyfills.ts'],
+    // Once per run: the build runner bundle every local stack uses (instead of esbuild once per file).
+    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -6,7 +6,7 @@ import type { HttpHandler } from '../lambdas/core/http.js';
 import { startLocalDynamo } from '../lambdas/core/local/dynalite.js';
 import { createWebhookHandler } from '../lambdas/webhook/handler.js';
 import { percentile, pushHeaders, pushPayload, round } from './common.js';
-import { MemoryDeliveryStore, MemoryLockQueues, MemoryRunStore, MemorySequenceStore, RecordingStarter } from './memory-stores.js';
+import { MemoryDeliveryStore, MemoryLockQueues, MemoryRunStore, MemorySequenceStore, RecordingStarter } from '../test/support/memory-stores.js';
 
 /**
  * Part 1: the webhook handler in process, signed push deliveries with distinct delivery ids, measured

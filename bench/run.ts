@@ -155,7 +155,7 @@ const figures = {
   intakeP50Ms: intakeMemory.p50Ms,
   intakeP99Ms: intakeMemory.p99Ms,
   intakeDeliveries: intakeMemory.deliveries,
-  intakeStores: 'in-memory ports (bench/memory-stores.ts), recording ExecutionStarter',
+  intakeStores: 'in-memory ports (test/support/memory-stores.ts), recording ExecutionStarter',
   intakeDynaliteP50Ms: intakeDynalite.p50Ms,
   intakeDynaliteP99Ms: intakeDynalite.p99Ms,
   intakeDynaliteDeliveries: intakeDynalite.deliveries,

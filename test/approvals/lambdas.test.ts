@@ -15,6 +15,7 @@ import { createApprovalsLambda } from '../../lambdas/approvals/lambda.js';
 import { createNotifierLambda } from '../../lambdas/notifier/lambda.js';
 import { startDynalite, type TestDynamo } from '../support/dynalite.js';
 import { slackButtons, startSlackReceiver, type SlackReceiver } from './receivers.js';
+import { aPlanSummary, aRun, aStage } from '../support/builders.js';
 
 /**
  * The two AWS entries end to end over dynalite, with Step Functions, SES and Secrets Manager mocked and
@@ -76,32 +77,24 @@ function env(): NodeJS.ProcessEnv {
 
 function run(id: string): Run {
   const at = now.toISOString();
-  return {
+  return aRun({
     id,
-    repository: 'acme/infrastructure',
     sha: '5d41402abc4b2a76b9719d911017c592aaaaaaaa',
-    ref: 'refs/heads/main',
-    trigger: 'push',
-    mode: 'deploy',
-    status: 'running',
     createdAt: at,
-    updatedAt: at,
     pusher: 'dave',
     author: { name: 'Carol', email: 'carol@example.com' },
     people: { logins: ['dave'], emails: ['dave@example.com', 'carol@example.com'] },
     message: 'Scale the apps cluster\n\ndetails',
     sequence: 7,
-    executionName: `exec-${id}`,
     stages: [
-      { environment: 'ops', status: 'applied', transitions: [{ status: 'applied', at }] },
-      {
-        environment: 'apps',
+      aStage('ops', { status: 'applied', transitions: [{ status: 'applied', at }] }),
+      aStage('apps', {
         status: 'planned',
-        plan: { add: 1, change: 0, destroy: 0, replace: 0, hasChanges: true, sha256: PLAN_SHA, addresses: { create: ['terraform_data.x'], update: [], delete: [], replace: [] } },
+        plan: aPlanSummary({ add: 1, sha256: PLAN_SHA, addresses: { create: ['terraform_data.x'], update: [], delete: [], replace: [] } }),
         transitions: [{ status: 'planned', at }],
-      },
+      }),
     ],
-  };
+  });
 }
 
 function event(method: string, url: string, options: { headers?: Record<string, string>; form?: Record<string, string>; session?: string } = {}): FunctionUrlEvent {

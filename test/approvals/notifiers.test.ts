@@ -7,6 +7,7 @@ import type { Run } from '../../lambdas/core/domain/run.js';
 import { SlackDeliveryError, SlackNotifier } from '../../lambdas/core/notify/slack.js';
 import { createSmtpNotifier } from '../../lambdas/core/notify/smtp.js';
 import { slackButtons, startSlackReceiver, startSmtpReceiver, type SlackReceiver, type SmtpReceiver } from './receivers.js';
+import { aPlanSummary, anApproval, aRun, aStage } from '../support/builders.js';
 
 const TOKEN = 'AQCEAAAAKgAAAAMAAAAAAAAAAT0psecret-task-token-must-never-leave-the-table';
 const APPROVAL_ID = '0123456789abcdef0123456789abcdef';
@@ -21,46 +22,31 @@ function expectPlain(url: string): void {
 
 function request(options: { approvers?: string[] } = {}): ApprovalRequest {
   const approvers = options.approvers ?? ['alice@example.com', 'bob@example.com'];
-  const run: Run = {
+  const run: Run = aRun({
     id: 'run-1',
-    repository: 'acme/infrastructure',
     sha: 'abcdef0123456789abcdef0123456789abcdef01',
-    ref: 'refs/heads/main',
-    trigger: 'push',
-    mode: 'deploy',
     status: 'awaiting_approval',
     createdAt: '2026-01-01T00:00:00.000Z',
-    updatedAt: '2026-01-01T00:00:00.000Z',
     pusher: 'carol@example.com',
     author: { name: 'Carol <script>alert(1)</script>', email: 'carol@example.com' },
     message: 'Grow the <b>cluster</b> & ping <!channel>\n\nSecond line stays out of the title',
     sequence: 3,
     executionName: 'exec-1',
-    stages: [
-      {
-        environment: 'apps',
-        status: 'awaiting_approval',
-        plan: { add: 2, change: 1, destroy: 0, replace: 0, hasChanges: true, sha256: 'f'.repeat(64), addresses: { create: [], update: [], delete: [], replace: [] } },
-        transitions: [],
-      },
-    ],
-  };
+    stages: [aStage('apps', { status: 'awaiting_approval', plan: aPlanSummary({ add: 2, change: 1 }), transitions: [] })],
+  });
   return {
-    approval: {
+    approval: anApproval({
       id: APPROVAL_ID,
       runId: run.id,
       repository: run.repository,
       environment: 'apps',
       sha: run.sha,
       planSha256: 'f'.repeat(64),
-      status: 'pending',
       createdAt: run.createdAt,
       expiresAt: 1_800_000_000,
       taskToken: TOKEN,
       approvers,
-      allowSelfApproval: false,
-      people: { logins: [], emails: [] },
-    },
+    }),
     run,
     stage: run.stages[0]!,
     url: PLAIN_LINK,

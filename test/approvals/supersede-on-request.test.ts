@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lambdas/core/config/load.js';
 import type { Notifier, TaskCallbacks } from '../../lambdas/core/domain/ports.js';
 import type { Run } from '../../lambdas/core/domain/run.js';
 import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
 import { createApprovalRequester } from '../../lambdas/notifier/handler.js';
-import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+import { useDynalite } from '../support/dynalite.js';
+import { aRun, aStage } from '../support/builders.js';
 
 /**
  * The other order of the superseding race: the newer push already waits for the apps lock when the
@@ -15,18 +16,14 @@ const CONFIG = parseConfig('repositories:\n  - name: acme/infrastructure\n    en
 const AT = '2026-02-01T00:00:00.000Z';
 
 function run(id: string, sequence: number, appsStatus: Run['stages'][number]['status']): Run {
-  return {
-    id, repository: 'acme/infrastructure', sha: id.padEnd(40, '0'), ref: 'refs/heads/main', trigger: 'push', mode: 'deploy',
-    status: 'running', createdAt: AT, updatedAt: AT, sequence, executionName: `exec-${id}`,
-    stages: [
-      { environment: 'ops', status: 'applied', transitions: [] },
-      { environment: 'apps', status: appsStatus, transitions: [] },
-    ],
-  };
+  return aRun({
+    id, sha: id.padEnd(40, '0'), createdAt: AT, sequence,
+    stages: [aStage('ops', { status: 'applied', transitions: [] }), aStage('apps', { status: appsStatus, transitions: [] })],
+  });
 }
 
 describe('a run that starts waiting for approval behind a newer waiting push', () => {
-  let dynamo: TestDynamo;
+  const dynamo = useDynalite();
   const failures: Array<{ token: string; error: string; cause: string }> = [];
   const notified: string[] = [];
   const callbacks: TaskCallbacks = {
@@ -41,12 +38,6 @@ describe('a run that starts waiting for approval behind a newer waiting push', (
     runNotice: async () => undefined,
   };
 
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-  });
-  afterAll(async () => {
-    await dynamo.close();
-  });
 
   function requester() {
     const { runs, approvals, locks } = dynamo.stores;

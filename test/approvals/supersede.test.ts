@@ -1,30 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { supersedes, supersedeWaitingRun } from '../../lambdas/core/domain/supersede.js';
 import type { ApprovalRecord, TaskCallbacks } from '../../lambdas/core/domain/ports.js';
 import type { Run } from '../../lambdas/core/domain/run.js';
-import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+import { useDynalite } from '../support/dynalite.js';
+import { anApproval, aRun, aStage } from '../support/builders.js';
 
 const AT = '2026-02-01T00:00:00.000Z';
 
 function run(id: string, sequence: number, overrides: Partial<Run> = {}, appsStatus: Run['stages'][number]['status'] = 'awaiting_approval'): Run {
-  return {
+  return aRun({
     id,
-    repository: 'acme/infrastructure',
     sha: `${id.padEnd(40, '0')}`,
-    ref: 'refs/heads/main',
-    trigger: 'push',
-    mode: 'deploy',
     status: appsStatus === 'awaiting_approval' ? 'awaiting_approval' : 'running',
     createdAt: AT,
-    updatedAt: AT,
     sequence,
-    executionName: `exec-${id}`,
     stages: [
-      { environment: 'ops', status: 'applied', transitions: [] },
-      { environment: 'apps', status: appsStatus, ...(appsStatus === 'awaiting_approval' ? { approval: { id: `${id}`.padEnd(32, 'a'), status: 'pending' as const } } : {}), transitions: [] },
+      aStage('ops', { status: 'applied', transitions: [] }),
+      aStage('apps', { status: appsStatus, ...(appsStatus === 'awaiting_approval' ? { approval: { id: `${id}`.padEnd(32, 'a'), status: 'pending' as const } } : {}), transitions: [] }),
     ],
     ...overrides,
-  };
+  });
 }
 
 describe('the superseding rule', () => {
@@ -47,7 +42,7 @@ describe('the superseding rule', () => {
 });
 
 describe('supersedeWaitingRun', () => {
-  let dynamo: TestDynamo;
+  const dynamo = useDynalite();
   const failures: Array<{ token: string; error: string; cause: string }> = [];
   const callbacks: TaskCallbacks = {
     sendTaskSuccess: async () => ({ delivered: true }),
@@ -57,31 +52,20 @@ describe('supersedeWaitingRun', () => {
     },
   };
 
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-  });
-  afterAll(async () => {
-    await dynamo.close();
-  });
 
   async function waiting(id: string, sequence: number): Promise<{ older: Run; approval: ApprovalRecord }> {
     const older = run(id, sequence);
     await dynamo.stores.runs.create(older);
-    const approval: ApprovalRecord = {
+    const approval: ApprovalRecord = anApproval({
       id: older.stages[1]!.approval!.id,
       runId: id,
       repository: older.repository,
-      environment: 'apps',
       sha: older.sha,
-      planSha256: 'b'.repeat(64),
-      status: 'pending',
       createdAt: AT,
       expiresAt: Math.floor(Date.now() / 1000) + 3600,
       taskToken: `token-of-${id}`,
       approvers: [],
-      allowSelfApproval: false,
-      people: { logins: [], emails: [] },
-    };
+    });
     await dynamo.stores.approvals.create(approval);
     return { older, approval };
   }

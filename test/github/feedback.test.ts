@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FEEDBACK_FAILED_NOTE, FeedbackRunStore } from '../../lambdas/core/domain/feedback.js';
 import type { CommitState, RunPatch, RunStore, StagePatch, VcsClient } from '../../lambdas/core/domain/ports.js';
 import type { Run } from '../../lambdas/core/domain/run.js';
+import { aRun, aStage } from '../support/builders.js';
 
 /** Just enough of a run store to watch the decorator: records live in a map. */
 class MemoryRuns implements RunStore {
@@ -29,12 +30,10 @@ class MemoryRuns implements RunStore {
 }
 
 function newRun(): Run {
-  const at = new Date().toISOString();
-  return {
-    id: 'run-1', repository: 'acme/infra', sha: 'b'.repeat(40), ref: 'refs/heads/main', trigger: 'push', mode: 'deploy', status: 'running',
-    createdAt: at, updatedAt: at, sequence: 1, executionName: 'gh-1',
-    stages: ['ops', 'apps'].map((environment) => ({ environment, status: 'pending' as const, transitions: [] })),
-  };
+  return aRun({
+    id: 'run-1', repository: 'acme/infra', sha: 'b'.repeat(40), createdAt: new Date().toISOString(), executionName: 'gh-1',
+    stages: ['ops', 'apps'].map((environment) => aStage(environment, { transitions: [] })),
+  });
 }
 
 type StatusCall = { context: string; state: CommitState; description: string };

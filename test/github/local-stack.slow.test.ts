@@ -13,6 +13,7 @@ import { bareRepositoryPath, commitAndPush } from '../../lambdas/core/local/git-
 import type { LocalStack } from '../../lambdas/core/local/runtime.js';
 import { pushChange, runForSha, startTestStack, statePath, terraformFiles, until, waitForRun, type TestStack } from '../support/local-stack.js';
 import { startFakeGitHub, type FakeGitHub } from './fake-github.js';
+import { aRun, aStage } from '../support/builders.js';
 
 const REPO = 'acme/infrastructure';
 const DRIFTY = 'acme/drifty';
@@ -246,8 +247,9 @@ describe('the reconciler in tfgate local without GitHub credentials', () => {
     expect(caughtUp).toMatchObject({ trigger: 'reconcile', mode: 'deploy', ref: 'refs/heads/main', status: 'succeeded' });
     expect(caughtUp.stages.map((s) => s.status)).toEqual(['applied', 'applied']);
     expect(stack.lines.some((line) => line.includes(`was pushed without a webhook; started run ${caughtUp.id}`))).toBe(true);
-    // Later passes see the head has its run: no twin.
-    await new Promise((resolve) => setTimeout(resolve, 800));
+    // Later passes see the head has its run: no twin. Two passes run here rather than waiting for the schedule's.
+    await stack.reconciler.reconcile();
+    await stack.reconciler.reconcile();
     expect((await stack.runs.list({ limit: 50 })).filter((run) => run.sha === missed)).toHaveLength(1);
   });
 
@@ -255,14 +257,10 @@ describe('the reconciler in tfgate local without GitHub credentials', () => {
     const head = (await stack.runs.list({ limit: 1 }))[0]!.sha;
     const sequence = await stack.stores.sequences.next(REPO);
     const at = new Date(Date.now() - 10 * 60_000).toISOString();
-    const dead: Run = {
-      id: `dead-${randomUUID()}`, repository: REPO, sha: head, ref: 'refs/heads/main', trigger: 'push', mode: 'deploy', status: 'running',
-      createdAt: at, updatedAt: at, sequence, executionName: 'gh-crashed-long-ago',
-      stages: [
-        { environment: 'ops', status: 'planning', transitions: [{ status: 'planning', at }] },
-        { environment: 'apps', status: 'pending', transitions: [{ status: 'pending', at }] },
-      ],
-    };
+    const dead: Run = aRun({
+      id: `dead-${randomUUID()}`, repository: REPO, sha: head, createdAt: at, sequence, executionName: 'gh-crashed-long-ago',
+      stages: [aStage('ops', { status: 'planning', transitions: [{ status: 'planning', at }] }), aStage('apps', { transitions: [{ status: 'pending', at }] })],
+    });
     const lockKey = lockKeyFor(REPO, 'ops');
     // What a lost execution-ended event leaves behind: a running run holding a lock, its execution gone.
     await stack.stores.runs.create(dead);

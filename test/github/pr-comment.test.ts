@@ -2,23 +2,24 @@ import { describe, expect, it } from 'vitest';
 import { commitStatusFor, driftMessage } from '../../lambdas/core/domain/feedback.js';
 import { GITHUB_COMMENT_LIMIT, PLAN_COMMENT_MARKER, renderPlanComment } from '../../lambdas/core/domain/pr-comment.js';
 import type { PlanSummary, Run, Stage } from '../../lambdas/core/domain/run.js';
+import { aPlanSummary, aRun, aStage } from '../support/builders.js';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 const RUN_URL = 'http://tfgate.example/runs/r-1';
 
 function plan(add: number, change = 0, destroy = 0): PlanSummary {
-  return { add, change, destroy, replace: 0, hasChanges: add + change + destroy > 0, sha256: 'f'.repeat(64), addresses: { create: [], update: [], delete: [], replace: [] } };
+  return aPlanSummary({ add, change, destroy });
 }
 
 function stage(environment: string, extra: Partial<Stage> = {}): Stage {
-  return { environment, status: 'planned', transitions: [], ...extra };
+  return aStage(environment, { status: 'planned', transitions: [], ...extra });
 }
 
 function run(stages: Stage[], extra: Partial<Run> = {}): Run {
-  return {
+  return aRun({
     id: 'r-1', repository: 'acme/infra', sha: SHA, ref: 'refs/pull/7/head', trigger: 'pull_request', mode: 'plan_only', pullRequest: 7,
-    status: 'succeeded', createdAt: '2024-01-01T00:00:00.000Z', updatedAt: '2024-01-01T00:00:00.000Z', sequence: 1, executionName: 'gh-1', stages, ...extra,
-  };
+    status: 'succeeded', createdAt: '2024-01-01T00:00:00.000Z', executionName: 'gh-1', stages, ...extra,
+  });
 }
 
 const PLAN_TEXT = [

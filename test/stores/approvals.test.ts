@@ -1,36 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AlreadyExistsError } from '../../lambdas/core/domain/errors.js';
 import type { ApprovalRecord } from '../../lambdas/core/domain/ports.js';
-import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+import { useDynalite } from '../support/dynalite.js';
+import { anApproval } from '../support/builders.js';
 
-let dynamo: TestDynamo;
-beforeAll(async () => {
-  dynamo = await startDynalite();
-});
-afterAll(async () => {
-  await dynamo?.close();
-});
+const dynamo = useDynalite();
 
 const createdAt = new Date('2024-05-01T10:00:00.000Z');
 const beforeDeadline = new Date('2024-05-01T11:00:00.000Z');
 const afterDeadline = new Date('2024-05-02T11:00:00.000Z');
 
 function makeApproval(id: string): ApprovalRecord {
-  return {
-    id,
-    runId: 'run-1',
-    repository: 'acme/infrastructure',
-    environment: 'apps',
-    sha: 'a'.repeat(40),
-    planSha256: 'b'.repeat(64),
-    status: 'pending',
-    createdAt: createdAt.toISOString(),
-    expiresAt: Math.floor(createdAt.getTime() / 1000) + 24 * 3600,
-    taskToken: 'token-' + id,
-    approvers: ['alice@example.com', 'bob@example.com'],
-    allowSelfApproval: false,
-    people: { logins: [], emails: [] },
-  };
+  return anApproval({ id, createdAt: createdAt.toISOString() });
 }
 
 describe('DynamoApprovalStore', () => {

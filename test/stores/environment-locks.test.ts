@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EnvironmentLocks, type LockGrant } from '../../lambdas/core/domain/locks.js';
 import type { Clock, TaskCallbacks } from '../../lambdas/core/domain/ports.js';
 import type { Run } from '../../lambdas/core/domain/run.js';
 import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
-import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+import { useDynalite } from '../support/dynalite.js';
+import { aRun } from '../support/builders.js';
 
 /** Behaves like Step Functions: a token is accepted once; a token of a gone execution is refused. */
 class RecordingCallbacks implements TaskCallbacks {
@@ -53,13 +54,7 @@ class ManualClock implements Clock {
   }
 }
 
-let dynamo: TestDynamo;
-beforeAll(async () => {
-  dynamo = await startDynalite();
-});
-afterAll(async () => {
-  await dynamo?.close();
-});
+const dynamo = useDynalite();
 
 let repositoryCounter = 0;
 /** Each test gets its own repository, so its locks and queues start empty. */
@@ -69,21 +64,15 @@ function freshRepository(): string {
 }
 
 async function createRun(repository: string, sequence: number, environments = ['ops', 'apps']): Promise<Run> {
-  const createdAt = new Date(Date.UTC(2024, 4, 1, 10, 0, sequence)).toISOString();
-  const run: Run = {
+  const run = aRun({
     id: `${repository.replace('/', '-')}-run-${sequence}`,
     repository,
     sha: String(sequence).padStart(40, '0'),
-    ref: 'refs/heads/main',
-    trigger: 'push',
-    mode: 'deploy',
-    status: 'running',
-    createdAt,
-    updatedAt: createdAt,
+    createdAt: new Date(Date.UTC(2024, 4, 1, 10, 0, sequence)).toISOString(),
     sequence,
     executionName: `exec-${repository.replace('/', '-')}-${sequence}`,
-    stages: environments.map((environment) => ({ environment, status: 'pending', transitions: [{ status: 'pending', at: createdAt }] })),
-  };
+    environments,
+  });
   await dynamo.stores.runs.create(run);
   return run;
 }

@@ -1,25 +1,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { LockClaim } from '../../lambdas/core/domain/ports.js';
-import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+import { aLockClaim } from '../support/builders.js';
+import { useDynalite } from '../support/dynalite.js';
 
-let dynamo: TestDynamo;
-beforeAll(async () => {
-  dynamo = await startDynalite();
-});
-afterAll(async () => {
-  await dynamo?.close();
-});
+const dynamo = useDynalite();
 
 const NOW = 1_700_000_000;
 
 /** With an explicit fence (1) so results compare equal; `fence: null` lets the store issue one. */
 function holder(runId: string, leaseExpiresAt = NOW + 600, sequence = 1, fence: number | null = 1): LockClaim {
-  return { runId, sequence, executionName: `exec-${runId}`, acquiredAt: new Date(NOW * 1000).toISOString(), leaseExpiresAt, ...(fence === null ? {} : { fence }) };
+  return aLockClaim({ runId, at: NOW, sequence, leaseExpiresAt, ...(fence === null ? {} : { fence }) });
 }
 
 describe('DynamoLockStore holder', () => {
-  it('gives one of 50 concurrent acquirers the lock at any moment, and each of them eventually', async () => {
+  it('gives one of 20 concurrent acquirers the lock at any moment, and each of them eventually', async () => {
     const lockKey = 'acme/race#ops';
     let inside = 0;
     let mostInside = 0;
@@ -43,9 +38,12 @@ describe('DynamoLockStore holder', () => {
       expect(await dynamo.stores.locks.release(lockKey, runId)).toBe(true);
     }
 
-    await Promise.all(Array.from({ length: 50 }, (_, index) => acquirer(index)));
+    // 20, not more: the hand-overs are sequential and every poller adds load to the one dynalite process,
+    // so the cost grows faster than the count while the race it shows is the same.
+    const acquirers = 20;
+    await Promise.all(Array.from({ length: acquirers }, (_, index) => acquirer(index)));
     expect(mostInside).toBe(1);
-    expect(new Set(acquiredBy).size).toBe(50);
+    expect(new Set(acquiredBy).size).toBe(acquirers);
     expect(await dynamo.stores.locks.get(lockKey)).toBeUndefined();
   });
 

@@ -1,35 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlreadyExistsError, NotFoundError } from '../../lambdas/core/domain/errors.js';
 import type { Run } from '../../lambdas/core/domain/run.js';
-import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+import { startDynalite, useDynalite, type TestDynamo } from '../support/dynalite.js';
+import { aRun } from '../support/builders.js';
 
-let dynamo: TestDynamo;
-beforeAll(async () => {
-  dynamo = await startDynalite();
-});
-afterAll(async () => {
-  await dynamo?.close();
-});
+const dynamo = useDynalite();
 
 function makeRun(id: string, createdAt: string, overrides: Partial<Run> = {}): Run {
-  return {
-    id,
-    repository: 'acme/infrastructure',
-    sha: 'a'.repeat(40),
-    ref: 'refs/heads/main',
-    trigger: 'push',
-    mode: 'deploy',
-    status: 'running',
-    createdAt,
-    updatedAt: createdAt,
-    sequence: 1,
-    executionName: `exec-${id}`,
-    stages: [
-      { environment: 'ops', status: 'pending', transitions: [{ status: 'pending', at: createdAt }] },
-      { environment: 'apps', status: 'pending', transitions: [{ status: 'pending', at: createdAt }] },
-    ],
-    ...overrides,
-  };
+  return aRun({ id, createdAt, ...overrides });
 }
 
 describe('DynamoRunStore', () => {

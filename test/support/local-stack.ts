@@ -3,12 +3,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect } from 'vitest';
+import { expect, inject } from 'vitest';
 import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
 import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
 import { isTerminalRun, type Run, type StageStatus } from '../../lambdas/core/domain/run.js';
 import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../lambdas/core/local/runtime.js';
+import { until } from './poll.js';
+
+export { until } from './poll.js';
 
 /** Helpers for end-to-end tests of the local stack with the terraform double. */
 
@@ -55,6 +58,8 @@ export async function startTestStack(options: { config?: string; dataDir?: strin
     inMemory: true,
     terraform: TERRAFORM_DOUBLE,
     retryIntervalMs: 20,
+    // Bundled once per test run by test/support/global-setup.ts (absent when a file runs outside vitest's set-up).
+    prebuiltRunner: inject('prebuiltRunner'),
     print: (line) => lines.push(line),
     ...rest,
   });
@@ -78,17 +83,6 @@ export async function pushChange(stack: LocalStack, files: Record<string, string
   const remote = stack.remotes.find((r) => r.repository === (options.repository ?? REPOSITORY));
   if (!remote) throw new Error(`no remote for ${options.repository ?? REPOSITORY}`);
   return commitAndPush(remote.remote, { files, message: options.message ?? 'change', branch: remote.branch, ...(options.quiet ? { quiet: true } : {}) });
-}
-
-/** Polls `probe` until it gives a value; fails naming `what` after `timeoutMs`. */
-export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 export async function runForSha(stack: LocalStack, sha: string, timeoutMs = 20_000): Promise<Run> {

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { untilFileExists } from '../support/poll.js';
 
 const TERRAFORM = path.join(path.dirname(fileURLToPath(import.meta.url)), 'terraform');
 
@@ -285,7 +286,7 @@ resource "terraform_data" "bad" {
     expect((await tf(dir, ['plan', '-input=false', '-out=p2'])).code).toBe(0);
     const env = { TFGATE_DOUBLE_DELAY_MS: '1500' };
     const first = tf(dir, ['apply', '-input=false', 'p1'], env);
-    await new Promise((r) => setTimeout(r, 500));
+    await untilFileExists(path.join(dir, '.terraform.tfstate.lock.info'));
     expect(fs.existsSync(path.join(dir, '.terraform.tfstate.lock.info'))).toBe(true);
     const second = await tf(dir, ['apply', '-input=false', '-no-color', 'p2'], env);
     expect(second.code).toBe(1);
@@ -298,7 +299,7 @@ resource "terraform_data" "bad" {
     fs.writeFileSync(path.join(dir, 'main.tf'), BASIC.replace('"hello"', '"bye"'));
     expect((await tf(dir, ['plan', '-input=false', '-out=p3'])).code).toBe(0);
     const third = tf(dir, ['apply', '-input=false', 'p3'], env);
-    await new Promise((r) => setTimeout(r, 500));
+    await untilFileExists(path.join(dir, '.terraform.tfstate.lock.info'));
     const waitingPlan = await tf(dir, ['plan', '-input=false', '-lock-timeout=10s', '-out=p4', '-detailed-exitcode'], env);
     expect(waitingPlan.code).toBe(0);
     expect(waitingPlan.stdout).toContain('Acquiring state lock. This may take a few moments...');
@@ -308,13 +309,13 @@ resource "terraform_data" "bad" {
     fs.writeFileSync(path.join(dir, 'other.tf'), '');
     const [x, y] = await Promise.all([
       tf(dir, ['apply', '-input=false', '-lock-timeout=20s', 'p5'], env),
-      (async () => { await new Promise((r) => setTimeout(r, 300)); return tf(dir, ['plan', '-input=false', '-lock-timeout=20s', '-out=p6'], env); })(),
+      (async () => { await untilFileExists(path.join(dir, '.terraform.tfstate.lock.info')); return tf(dir, ['plan', '-input=false', '-lock-timeout=20s', '-out=p6'], env); })(),
     ]);
     expect(x.code, x.stderr).toBe(0);
     expect(y.code, y.stderr).toBe(0);
     // -lock=false skips the lock
     const held = tf(dir, ['plan', '-input=false', '-out=p7'], env);
-    await new Promise((r) => setTimeout(r, 400));
+    await untilFileExists(path.join(dir, '.terraform.tfstate.lock.info'));
     expect((await tf(dir, ['plan', '-input=false', '-lock=false', '-out=p8'])).code).toBe(0);
     expect((await held).code).toBe(0);
   });

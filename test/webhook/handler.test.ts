@@ -1,10 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { EnvironmentLocks } from '../../lambdas/core/domain/locks.js';
 import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
 import type { HttpHandler, HttpResponse } from '../../lambdas/core/http.js';
 import { createWebhookHandler } from '../../lambdas/webhook/handler.js';
 import { ALREADY_DEPLOYED, headClaimKey } from '../../lambdas/webhook/intake.js';
-import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+import { useDynalite } from '../support/dynalite.js';
 import { RecordingCallbacks, RecordingLogger, RecordingStarter } from './fakes.js';
 import {
   example,
@@ -23,7 +23,7 @@ import {
 const REPOSITORY = 'Codertocat/Hello-World';
 const MASTER_SHA = '6113728f27ae82c7b1a177c8d03f9e96e0adf246';
 
-let dynamo: TestDynamo;
+const dynamo = useDynalite();
 let starter: RecordingStarter;
 let logger: RecordingLogger;
 let handle: HttpHandler;
@@ -49,14 +49,9 @@ async function queued(environment: string): Promise<string[]> {
 }
 
 beforeEach(async () => {
-  dynamo = await startDynalite();
   starter = new RecordingStarter();
   logger = new RecordingLogger();
   handle = build();
-});
-
-afterEach(async () => {
-  await dynamo.close();
 });
 
 describe('POST /webhook: one deploy run per commit', () => {

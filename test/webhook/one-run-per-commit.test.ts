@@ -2,14 +2,14 @@
  * One deploy run per (repository, branch, commit), whoever starts it: the webhook under any delivery
  * id, or the reconciler that saw the head first. One conditional write decides (issue 12.1).
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { EnvironmentLocks } from '../../lambdas/core/domain/locks.js';
 import type { Clock } from '../../lambdas/core/domain/ports.js';
 import type { HttpHandler, HttpResponse } from '../../lambdas/core/http.js';
 import { createReconciler } from '../../lambdas/reconciler/handler.js';
 import { createWebhookHandler } from '../../lambdas/webhook/handler.js';
 import { ALREADY_DEPLOYED } from '../../lambdas/webhook/intake.js';
-import { startDynalite, type TestDynamo } from '../support/dynalite.js';
+import { useDynalite } from '../support/dynalite.js';
 import { RecordingCallbacks, RecordingStarter } from './fakes.js';
 import { newDeliveryId, pushToMaster, testConfig, webhookRequest } from './fixtures.js';
 
@@ -17,7 +17,7 @@ const REPOSITORY = 'Codertocat/Hello-World';
 const OLD_SHA = 'a'.repeat(40);
 const HEAD_SHA = '6113728f27ae82c7b1a177c8d03f9e96e0adf246';
 
-let dynamo: TestDynamo;
+const dynamo = useDynalite();
 let starter: RecordingStarter;
 let now: Date;
 const clock: Clock = { now: () => now };
@@ -53,13 +53,8 @@ const deliver = async (webhook: HttpHandler, sha: string): Promise<Record<string
 const runsOf = async (sha: string) => (await dynamo.stores.runs.list()).filter((run) => run.sha === sha && run.repository === REPOSITORY);
 
 beforeEach(async () => {
-  dynamo = await startDynalite();
   starter = new RecordingStarter();
   now = new Date('2026-11-29T10:00:00.000Z');
-});
-
-afterEach(async () => {
-  await dynamo.close();
 });
 
 describe('the reconciler and the webhook for the same head', () => {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { packageFile, RUNNING_FROM_SOURCE } from '../package-files.js';
@@ -29,15 +29,20 @@ let runnerBundle: Promise<Uint8Array> | undefined;
  * here) once per process and written into `outDir` for each stack; the installed package runs the
  * bundle it ships.
  */
-export async function bundleBuildRunner(outDir: string): Promise<string> {
+export async function bundleBuildRunner(outDir: string, prebuilt?: string): Promise<string> {
   if (!RUNNING_FROM_SOURCE) return PREBUILT_RUNNER;
+  await mkdir(outDir, { recursive: true });
+  const outfile = path.join(outDir, 'build-runner.mjs');
+  // Tests bundle once per test run (test/support/global-setup.ts) rather than once per file.
+  if (prebuilt) {
+    await copyFile(prebuilt, outfile);
+    return outfile;
+  }
   runnerBundle ??= bundleRunner();
   const contents = await runnerBundle.catch((error: unknown) => {
     runnerBundle = undefined;
     throw error;
   });
-  await mkdir(outDir, { recursive: true });
-  const outfile = path.join(outDir, 'build-runner.mjs');
   await writeFile(outfile, contents);
   return outfile;
 }

@@ -108,6 +108,8 @@ export interface LocalStackOptions {
   holderGraceSeconds?: number;
   /** Tests: branch heads younger than this are left to their push delivery (default 90 s). */
   headGraceSeconds?: number;
+  /** Tests: a build runner bundle made once for the whole test run, copied in instead of bundling the source again. */
+  prebuiltRunner?: string;
   /**
    * Fault-injection tests: wrap the stand-ins the engine calls (a Lambda that throws, a build that
    * ends FAILED/TIMED_OUT/STOPPED) and reach the DynamoDB client (throttling) without a second wiring.
@@ -364,7 +366,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     };
     // Everything asynchronous happens before the server listens: from `listen` to the engine's creation
     // below no request can be handled, so a delivery never finds the engine missing.
-    const runnerFile = await bundleBuildRunner(path.join(dataDir, 'run'));
+    const runnerFile = await bundleBuildRunner(path.join(dataDir, 'run'), options.prebuiltRunner);
     // Known once the server listens (the port may be chosen then); nothing is served before.
     let serverUrl = '';
     const signIn = createSignIn({
