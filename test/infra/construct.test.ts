@@ -18,6 +18,8 @@ import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../../lambdas/core/config/load.js';
 import { Tfgate, type TfgateProps, type TfgateSettings } from '../../infra/index.js';
 import { TfgateStack } from '../../infra/tfgate-stack.js';
+import { esbuildOptionsOf } from '../../infra/function-bundles.js';
+import { FUNCTION_BUNDLING } from '../../infra/functions.js';
 import { SAMPLE_CONFIG } from './synth.js';
 
 vi.mock('aws-cdk-lib/aws-lambda-nodejs', async (importOriginal) => {
@@ -32,6 +34,14 @@ vi.mock('aws-cdk-lib/aws-lambda-nodejs', async (importOriginal) => {
   return { ...original, NodejsFunction: InlineNodejsFunction };
 });
 
+/**
+ * No bundling, and without CDK's built-in CloudFormation validation of the template (most of a first
+ * synth's time); the bundled, validated, cdk-nag-checked synth is in the slow files.
+ */
+function fastApp(): App {
+  return new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+}
+
 const scratch = mkdtempSync(path.join(tmpdir(), 'tfgate-construct-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -45,7 +55,7 @@ const MINIMAL: TfgateSettings = {
 };
 
 function userApp(props: TfgateProps, stackName = 'Platform') {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = fastApp();
   const stack = new Stack(app, stackName, { env: { account: '123456789012', region: 'eu-west-1' } });
   const gate = new Tfgate(stack, 'Gate', props);
   return { app, stack, gate, template: () => Template.fromStack(stack) };
@@ -60,6 +70,8 @@ describe('the Tfgate construct in a user\'s stack', () => {
     t.resourceCountIs('AWS::Lambda::Url', 3);
     // ops and apps, each with plan, apply and pull-request plan projects.
     t.resourceCountIs('AWS::CodeBuild::Project', 6);
+    // The stand-in for bundling is in place (else the repository is fingerprinted, which is what makes this slow).
+    t.hasResourceProperties('AWS::Lambda::Function', { Code: { ZipFile: 'export const handler = async () => {};' } });
     expect(Object.keys(gate.functions).sort()).toEqual(['approvals', 'notifier', 'pipeline', 'reconciler', 'webhook']);
     expect(Object.keys(gate.tables).sort()).toEqual(['approvals', 'deliveries', 'locks', 'runs']);
     expect(gate.config.repositories[0]).toMatchObject({ name: 'acme/infrastructure', branch: 'main', directory: '.' });
@@ -143,7 +155,7 @@ describe('a bad configuration', () => {
   });
 
   it('creates nothing: the error comes before any resource', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = fastApp();
     const stack = new Stack(app, 'Platform');
     expect(() => new Tfgate(stack, 'Gate', { config: { repositories: [] } })).toThrow(ConfigError);
     expect(stack.node.findAll().filter((construct) => construct !== stack && construct.node.path.startsWith('Platform/Gate/'))).toEqual([]);
@@ -152,7 +164,7 @@ describe('a bad configuration', () => {
 
 describe('TfgateStack, the thin stack this repository deploys', () => {
   it('wraps one Tfgate without changing the logical IDs of its resources and outputs', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = fastApp();
     const stack = new TfgateStack(app, 'Tfgate', { config: MINIMAL, env: { account: '123456789012', region: 'eu-west-1' } });
     const t = Template.fromStack(stack).toJSON() as { Resources: Record<string, unknown>; Outputs: Record<string, unknown> };
     expect(Object.keys(t.Outputs)).toEqual(expect.arrayContaining(['WebhookUrl', 'ApprovalsUrl', 'AlarmTopicArn', 'StateMachineArn']));
@@ -160,5 +172,21 @@ describe('TfgateStack, the thin stack this repository deploys', () => {
     expect(Object.keys(t.Resources).some((id) => id.startsWith('Default'))).toBe(false);
     expect(stack.projectPrefix).toBe('tfgate');
     expect(stack.functions).toBe(stack.tfgate.parts.functions);
+  });
+});
+
+describe('the prebuilt bundles the package ships', () => {
+  it('are built with the options NodejsFunction gets here, and a new option cannot be silently dropped', () => {
+    expect(esbuildOptionsOf(FUNCTION_BUNDLING)).toMatchObject({
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: FUNCTION_BUNDLING.target,
+      minify: FUNCTION_BUNDLING.minify,
+      external: [...FUNCTION_BUNDLING.externalModules],
+      mainFields: [...FUNCTION_BUNDLING.mainFields],
+      banner: { js: FUNCTION_BUNDLING.banner },
+    });
+    expect(() => esbuildOptionsOf({ ...FUNCTION_BUNDLING, keepNames: true } as typeof FUNCTION_BUNDLING)).toThrow(/translate the bundling option\(s\) keepNames/);
   });
 });
