@@ -245,11 +245,12 @@ describe('the construct from the installed package', () => {
     expect(ofType('AWS::StepFunctions::StateMachine')).toHaveLength(1);
     expect(ofType('AWS::StepFunctions::StateMachine')[0]!.Properties.StateMachineName).toBe('tfgate-platform-pipeline');
     expect(ofType('AWS::DynamoDB::Table')).toHaveLength(4);
+    // webhook, web, stage tasks, approval request, reconciler, GitHub setup.
     const functions = ofType('AWS::Lambda::Function').filter((fn) => String(fn.Properties.Description ?? '').startsWith('tfgate: '));
-    expect(functions).toHaveLength(5);
+    expect(functions).toHaveLength(6);
     for (const fn of functions) expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Handler: 'index.handler', Architectures: ['arm64'] });
     expect(ofType('AWS::CodeBuild::Project')).toHaveLength(6);
-    expect(ofType('AWS::Lambda::Url')).toHaveLength(2);
+    expect(ofType('AWS::Lambda::Url')).toHaveLength(3);
     // What it exposes refers to those resources.
     expect(JSON.stringify(result.exposed.webhookUrl)).toMatch(/FunctionUrl.*webhook/);
     for (const key of ['stateMachine', 'alarmTopic', 'runsTable']) expect(result.exposed[key], key).toEqual({ Ref: expect.any(String) });
@@ -263,7 +264,7 @@ describe('the construct from the installed package', () => {
     const assets = (await readdir(out)).filter((name) => name.startsWith('asset.'));
     const staged = await Promise.all(assets.map(async (name) => ({ name, files: existsSync(path.join(out, name)) ? await readdir(path.join(out, name)).catch(() => [name]) : [] })));
     const functionBundles = staged.filter((asset) => asset.files.length === 1 && asset.files[0] === 'index.mjs');
-    expect(functionBundles).toHaveLength(5);
+    expect(functionBundles).toHaveLength(6);
     expect(assets.some((name) => name.endsWith('.mjs'))).toBe(true);
   });
 
