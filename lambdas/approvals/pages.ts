@@ -92,7 +92,8 @@ function logLocation(location: string): string {
 }
 
 function renderStageLog(runId: string, view: StageLogView): string {
-  const state = view.problem ? 'unavailable' : view.running ? 'running' : view.started === false ? 'no output yet' : 'finished';
+  // A build not found is either about to start or (in AWS) older than the builds CodeBuild lists.
+  const state = view.problem ? 'unavailable' : view.running ? 'running' : view.started === false ? 'no output found' : 'finished';
   const body = view.problem ?? (view.lines.length > 0 ? view.lines.join('\n') : view.running ? '(waiting for output)' : '(no output)');
   const route = `/runs/${runId}/${view.environment}/log?mode=${view.mode}`;
   return `<section class="build-log" id="log-${escapeHtml(view.environment)}" data-log="${escapeHtml(route)}" data-running="${view.running}">
