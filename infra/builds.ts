@@ -213,12 +213,13 @@ export class TfgateBuilds extends Construct {
    */
   grantReadBuildLogs(grantee: iam.IGrantable): void {
     if (this.builds.length === 0) return;
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['codebuild:ListBuildsForProject', 'codebuild:BatchGetBuilds'], resources: this.builds.map((build) => build.project.projectArn) }),
+    const projects = this.builds.map((build) => build.project.projectArn);
+    const logGroups = this.builds.map((build) => build.logGroup.logGroupArn);
+    const principal = grantee.grantPrincipal;
+    principal.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['codebuild:ListBuildsForProject', 'codebuild:BatchGetBuilds'], resources: projects }),
     );
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['logs:GetLogEvents'], resources: this.builds.map((build) => build.logGroup.logGroupArn) }),
-    );
+    principal.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['logs:GetLogEvents'], resources: logGroups }));
   }
 }
 

@@ -29,7 +29,8 @@ export const printStamped = (line: string) => print(`${new Date().toISOString().
 
 /** Running plans and applies with their elapsed time, until the returned function is called. */
 export function showProgress(stack: LocalStack): () => void {
-  return showBuildProgress(stack.runs, { isTTY: terminal.isTTY, status: (text) => terminal.status(text), print: printStamped });
+  const output = { isTTY: terminal.isTTY, status: (text: string) => terminal.status(text), print: printStamped };
+  return showBuildProgress(stack.runs, output);
 }
 
 /**

@@ -3,11 +3,27 @@ import { STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.j
 import { describePerson, matchListed, personNamed, selfApprovalRefusal, type SignedInPerson, type TeamDirectory } from '../core/auth/person.js';
 import { checkFormToken, formToken } from '../core/auth/session.js';
 import { isCrossSite } from '../core/auth/sign-in.js';
-import type { ApprovalRecord, ApprovalStore, ArtifactStore, BuildLogs, Clock, RunStore, TaskCallbacks } from '../core/domain/ports.js';
+import type {
+  ApprovalRecord,
+  ApprovalStore,
+  ArtifactStore,
+  BuildLogs,
+  Clock,
+  RunStore,
+  TaskCallbacks,
+} from '../core/domain/ports.js';
 import { systemClock } from '../core/domain/ports.js';
 import { RUN_LIST_CURSOR, runListCursor, type Run, type Stage } from '../core/domain/run.js';
 import { html, json, text, wantsJson, type HttpHandler, type HttpRequest, type HttpResponse } from '../core/http.js';
-import { approvalPage, decisionPage, RUN_PAGE_CSP, runPage, runsPage, stripTerminalEscapes, type StageLogView } from './pages.js';
+import {
+  approvalPage,
+  decisionPage,
+  RUN_PAGE_CSP,
+  runPage,
+  runsPage,
+  stripTerminalEscapes,
+  type StageLogView,
+} from './pages.js';
 import { publicRun, type RunFiles } from './public-run.js';
 
 const RUNS_PAGE_SIZE = 100;
@@ -15,7 +31,8 @@ const RUNS_PAGE_SIZE = 100;
 /**
  * GET/POST /approvals/{id}, GET /runs, GET /runs/{id}, GET /runs/{id}/{env}/log (a build's output),
  * GET /healthz: one handler for the approvals function URL and the local server, always behind the
- * sign-in gate (lambdas/core/auth/sign-in.ts), which tells it who is asking (`request.identity`). GET never changes anything (Slack's unfurler and
+ * sign-in gate (lambdas/core/auth/sign-in.ts), which tells it who is asking (`request.identity`).
+ * GET never changes anything (Slack's unfurler and
  * mail scanners fetch links before people do); a decision is a POST with the page's anti-forgery
  * field (tied to the session and the approval), recorded by one conditional update and only then
  * handed to the waiting execution.
@@ -70,24 +87,28 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
    */
   async function stageLog(run: Run, stage: Stage, asked?: 'plan' | 'apply'): Promise<StageLogView | undefined> {
     if (!deps.buildLogs) return undefined;
-    const reachedApply = stage.status === 'applying' || stage.status === 'applied' || stage.transitions.some((t) => t.status === 'applying');
+    const { environment } = stage;
+    const reachedApply =
+      stage.status === 'applying' || stage.status === 'applied' || stage.transitions.some((t) => t.status === 'applying');
     const mode = asked ?? (reachedApply ? 'apply' : 'plan');
     const running = stage.status === (mode === 'apply' ? 'applying' : 'planning');
-    const view: StageLogView = { environment: stage.environment, mode, running, lines: [], truncated: false };
-    const kind = mode === 'apply' ? 'apply' : planBuildKind(run.mode);
-    const query = { projectName: buildProjectName(deps.buildLogs.projectPrefix, stage.environment, kind), runId: run.id, environment: stage.environment, mode };
+    const view: StageLogView = { environment, mode, running, lines: [], truncated: false };
+    const projectName = buildProjectName(deps.buildLogs.projectPrefix, environment, mode === 'apply' ? 'apply' : planBuildKind(run.mode));
     try {
-      const tail = await deps.buildLogs.logs.tail(query, LOG_TAIL_LINES);
+      const tail = await deps.buildLogs.logs.tail({ projectName, runId: run.id, environment, mode }, LOG_TAIL_LINES);
       if (!tail) return { ...view, started: false };
-      return { ...view, started: true, lines: tail.lines.map((line) => stripTerminalEscapes(line)), truncated: tail.truncated, ...(tail.location ? { location: tail.location } : {}) };
+      const lines = tail.lines.map((line) => stripTerminalEscapes(line));
+      return { ...view, started: true, lines, truncated: tail.truncated, ...(tail.location ? { location: tail.location } : {}) };
     } catch (error) {
-      deps.log?.('build log unavailable', { runId: run.id, environment: stage.environment, mode, error: error instanceof Error ? error.message : String(error) });
+      const why = error instanceof Error ? error.message : String(error);
+      deps.log?.('build log unavailable', { runId: run.id, environment, mode, error: why });
       return { ...view, problem: 'The build output cannot be read right now.' };
     }
   }
 
   async function stageLogs(run: Run): Promise<StageLogView[]> {
-    const views = await Promise.all(run.stages.filter((stage) => !BEFORE_ANY_BUILD.has(stage.status)).map((stage) => stageLog(run, stage)));
+    const started = run.stages.filter((stage) => !BEFORE_ANY_BUILD.has(stage.status));
+    const views = await Promise.all(started.map((stage) => stageLog(run, stage)));
     return views.filter((view): view is StageLogView => view !== undefined);
   }
 
@@ -297,10 +318,17 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
       const stage = run?.stages.find((s) => s.environment === logMatch[2]);
       if (!run || !stage) return notFound(request, 'stage');
       const asked = request.query.mode;
-      if (asked !== undefined && asked !== 'plan' && asked !== 'apply') return wantsJson(request) ? json(400, { error: 'mode must be plan or apply' }) : text(400, 'mode must be plan or apply');
+      if (asked !== undefined && asked !== 'plan' && asked !== 'apply') {
+        return wantsJson(request) ? json(400, { error: 'mode must be plan or apply' }) : text(400, 'mode must be plan or apply');
+      }
       const view = await stageLog(run, stage, asked);
       if (!view) return notFound(request, 'build log');
-      const headers = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'none'; sandbox" };
+      // Output of pull-request code: never sniffed as HTML, never run, never cached.
+      const headers = {
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        'content-security-policy': "default-src 'none'; sandbox",
+      };
       if (wantsJson(request)) return json(200, { runId: run.id, status: stage.status, ...view }, headers);
       return text(200, view.lines.length > 0 ? `${view.lines.join('\n')}\n` : '', headers);
     }

@@ -77,7 +77,10 @@ export function createApprovalsLambda(options: ApprovalsLambdaOptions = {}): (ev
   // The run page's build output: the CodeBuild projects' names and their CloudWatch logs (read only).
   const buildProjectPrefix = optionalEnv('BUILD_PROJECT_PREFIX', options.env);
   const buildLogs = buildProjectPrefix
-    ? { logs: new CodeBuildLogs(options.codebuild ?? new CodeBuildClient({}), options.cloudWatchLogs ?? new CloudWatchLogsClient({})), projectPrefix: buildProjectPrefix }
+    ? {
+        logs: new CodeBuildLogs(options.codebuild ?? new CodeBuildClient({}), options.cloudWatchLogs ?? new CloudWatchLogsClient({})),
+        projectPrefix: buildProjectPrefix,
+      }
     : undefined;
   const deps = {
     runs: new DynamoRunStore(dynamo, env.RUNS_TABLE),

@@ -32,7 +32,8 @@ button.approve{background:#1f883d;color:#fff;border-color:#1f883d}button.reject{
 
 export function layout(title: string, body: string, head = ''): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
-    `<meta name="robots" content="noindex"><title>${escapeHtml(title)}</title><style>${STYLE}</style>${head}</head><body>${body}</body></html>`;
+    `<meta name="robots" content="noindex"><title>${escapeHtml(title)}</title><style>${STYLE}</style>${head}</head>` +
+    `<body>${body}</body></html>`;
 }
 
 /** A stage's build output as the run page and `GET /runs/{id}/{env}/log` show it (lines already without escapes). */
@@ -82,23 +83,36 @@ const LIVE_LOG_SCRIPT = `(function () {
 })();`;
 
 /** The run page may run its one script (by hash) and fetch from its own origin; nothing else changes. */
+const LIVE_LOG_SCRIPT_HASH = createHash('sha256').update(LIVE_LOG_SCRIPT).digest('base64');
 export const RUN_PAGE_CSP =
-  `default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-${createHash('sha256').update(LIVE_LOG_SCRIPT).digest('base64')}'; ` +
-  "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+  `default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-${LIVE_LOG_SCRIPT_HASH}'; connect-src 'self'; ` +
+  "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 function logLocation(location: string): string {
   // Links only to the CodeBuild console (https); a local path is shown as text.
-  return location.startsWith('https://') ? `<a href="${escapeHtml(location)}" rel="noreferrer">${escapeHtml(location)}</a>` : `<code>${escapeHtml(location)}</code>`;
+  const shown = escapeHtml(location);
+  return location.startsWith('https://') ? `<a href="${shown}" rel="noreferrer">${shown}</a>` : `<code>${shown}</code>`;
 }
 
 function renderStageLog(runId: string, view: StageLogView): string {
-  const state = view.problem ? 'unavailable' : view.running ? 'running' : view.started === false ? 'no output yet' : 'finished';
-  const body = view.problem ?? (view.lines.length > 0 ? view.lines.join('\n') : view.running ? '(waiting for output)' : '(no output)');
-  const route = `/runs/${runId}/${view.environment}/log?mode=${view.mode}`;
-  return `<section class="build-log" id="log-${escapeHtml(view.environment)}" data-log="${escapeHtml(route)}" data-running="${view.running}">
-<h3>${escapeHtml(view.environment)} ${view.mode}: <span class="log-state">${state}</span></h3>${view.truncated ? '<p class="log-cut">Earlier lines are left out here.</p>' : ''}
+  // A build not found is either about to start or (in AWS) older than the builds CodeBuild lists.
+  const state = view.problem
+    ? 'unavailable'
+    : view.running
+      ? 'running'
+      : view.started === false
+        ? 'no output found'
+        : 'finished';
+  const empty = view.running ? '(waiting for output)' : '(no output)';
+  const body = view.problem ?? (view.lines.length > 0 ? view.lines.join('\n') : empty);
+  const route = escapeHtml(`/runs/${runId}/${view.environment}/log?mode=${view.mode}`);
+  const environment = escapeHtml(view.environment);
+  const cut = view.truncated ? '<p class="log-cut">Earlier lines are left out here.</p>' : '';
+  const whole = view.location ? ` · whole log: ${logLocation(view.location)}` : '';
+  return `<section class="build-log" id="log-${environment}" data-log="${route}" data-running="${view.running}">
+<h3>${environment} ${view.mode}: <span class="log-state">${state}</span></h3>${cut}
 <pre class="log-lines">${escapeHtml(stripTerminalEscapes(body))}</pre>
-<p class="log-links"><a href="${escapeHtml(route)}">Text</a>${view.location ? ` · whole log: ${logLocation(view.location)}` : ''}</p></section>`;
+<p class="log-links"><a href="${route}">Text</a>${whole}</p></section>`;
 }
 
 export interface ApprovalPageModel {
@@ -198,7 +212,8 @@ export function runPage(run: Run, files?: RunFiles, logs: StageLogView[] = []): 
     ...Object.entries(files?.locations ?? {}).map(([what, where]) => `<tr><th>${escapeHtml(what)}</th><td>${fileCell(where)}</td></tr>`),
   ].join('');
   const live = logs.some((view) => view.running);
-  const logSection = logs.length > 0 ? `\n<h2>Build output</h2>${logs.map((view) => renderStageLog(run.id, view)).join('\n')}` : '';
+  const logSections = logs.map((view) => renderStageLog(run.id, view)).join('\n');
+  const logSection = logs.length > 0 ? `\n<h2>Build output</h2>${logSections}` : '';
   return layout(
     `Run ${run.id}`,
     `<h1>Run ${escapeHtml(run.id)}</h1>

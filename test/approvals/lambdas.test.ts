@@ -464,8 +464,8 @@ describe('approvals Lambda', () => {
         { logGroupName: '/aws/codebuild/apps-plan', logStreamName: '0b6f7c1e-1111-4222-8333-944455556666', startFromHead: false, limit: 200 },
       ]);
       expect(codebuild.commandCalls(ListBuildsForProjectCommand, { projectName: `${prefix}-apps-plan` })).toHaveLength(1);
-      // ops applied before logs were kept (no build found): its section says so, the page still answers.
-      expect(page.body).toMatch(/ops apply: <span class="log-state">no output yet/);
+      // No build found for ops (older than the builds CodeBuild lists): its section says so, the page still answers.
+      expect(page.body).toMatch(/ops apply: <span class="log-state">no output found/);
     } finally {
       codebuild.restore();
       cloudWatchLogs.restore();

@@ -43,7 +43,11 @@ export class FileBuildLogs implements BuildLogs {
 }
 
 /** The last `maxLines` complete lines of a text (a cut first line is dropped), and whether any were left out. */
-export function tailLines(text: string, cutAtStart: boolean, maxLines: number): { lines: string[]; truncated: boolean } {
+export function tailLines(
+  text: string,
+  cutAtStart: boolean,
+  maxLines: number,
+): Pick<BuildLogTail, 'lines' | 'truncated'> {
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
   if (cutAtStart) lines.shift();

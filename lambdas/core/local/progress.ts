@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { renderSummaryLine } from '../domain/plan-summary.js';
 import { ObservedRunStore, type RunChange } from '../domain/observed-run-store.js';
 import type { ApprovalRequest, Notifier, RunStore } from '../domain/ports.js';
-import type { Run } from '../domain/run.js';
+import { isTerminalRun, type Run } from '../domain/run.js';
 
 /**
  * Live progress for `tfgate local` and `tfgate demo`: the run store is wrapped so every recorded
@@ -100,7 +100,11 @@ function everyInterval(tick: () => void, ms: number): () => void {
  * is printed only when its text changes, with the time in whole minutes, so a long plan adds one line
  * a minute, not one a second.
  */
-export function showBuildProgress(store: ObservableRunStore, out: ProgressOutput, options: BuildProgressOptions = {}): () => void {
+export function showBuildProgress(
+  store: ObservableRunStore,
+  out: ProgressOutput,
+  options: BuildProgressOptions = {},
+): () => void {
   const now = options.now ?? Date.now;
   const running = new Map<string, { runId: string; environment: string; mode: 'plan' | 'apply'; since: number }>();
   let lastPrinted = '';
@@ -110,7 +114,8 @@ export function showBuildProgress(store: ObservableRunStore, out: ProgressOutput
     return [...running.values()]
       .map((build) => {
         const elapsed = now() - build.since;
-        const time = coarse ? (elapsed < 60_000 ? '' : ` ${Math.floor(elapsed / 60_000)}m`) : ` ${formatElapsed(elapsed)}`;
+        const minutes = Math.floor(elapsed / 60_000);
+        const time = coarse ? (minutes === 0 ? '' : ` ${minutes}m`) : ` ${formatElapsed(elapsed)}`;
         return `${runs.size > 1 ? `run ${build.runId} ` : ''}${build.environment} ${build.mode} running${time}`;
       })
       .join(' · ');
@@ -132,8 +137,10 @@ export function showBuildProgress(store: ObservableRunStore, out: ProgressOutput
       const key = `${change.run.id}\n${change.environment}`;
       const mode = RUNNING_MODE[change.stage.status];
       if (!mode) running.delete(key);
-      else if (running.get(key)?.mode !== mode) running.set(key, { runId: change.run.id, environment: change.environment, mode, since: now() });
-    } else if (change.patch?.status && change.patch.status !== 'running' && change.patch.status !== 'awaiting_approval') {
+      else if (running.get(key)?.mode !== mode) {
+        running.set(key, { runId: change.run.id, environment: change.environment, mode, since: now() });
+      }
+    } else if (change.patch?.status && isTerminalRun(change.patch.status)) {
       // A run that ended (failed, interrupted…) has no build left running, whatever its stages say.
       for (const [key, build] of running) if (build.runId === change.run.id) running.delete(key);
     } else {
