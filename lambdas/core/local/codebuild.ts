@@ -7,6 +7,7 @@ import { packageFile, RUNNING_FROM_SOURCE } from '../package-files.js';
 import { BUILD_MARKER_VARIABLE, openBuildSlot } from './build-reaper.js';
 import type { BuildController, StageBuildQuery } from '../domain/ports.js';
 import { buildKindOfProject } from '../domain/builds.js';
+import { buildLogName } from '../domain/artifact-keys.js';
 import type { CodeBuildStartParams, LocalBuild, LocalCodeBuild } from './engine.js';
 
 /**
@@ -143,7 +144,7 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
     const startTime = new Date().toISOString();
     if (signal.aborted) return { Id: id, BuildStatus: 'STOPPED', StartTime: startTime, EndTime: startTime };
 
-    const logFile = path.join(options.logsDir, runId, `${environment}-${mode}.log`);
+    const logFile = path.join(options.logsDir, runId, buildLogName(environment, mode));
     await mkdir(path.dirname(logFile), { recursive: true });
     const slot = options.buildsDir ? await openBuildSlot(options.buildsDir, options.userEnv?.TMPDIR || os.tmpdir()) : undefined;
     // The runner makes its working directory inside the slot and hands parts of it to the build
