@@ -1,4 +1,4 @@
-import type { S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import type { SFNClient } from '@aws-sdk/client-sfn';
@@ -6,6 +6,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { everyoneListed, type TeamDirectory } from '../core/auth/person.js';
 import { createSignIn, type GitHubSignInSettings, type SignIn } from '../core/auth/sign-in.js';
 import { AwsComposition } from '../core/aws/composition.js';
+import { S3ArtifactStore } from '../core/aws/s3-artifact-store.js';
 import { toFunctionUrlResult, toHttpRequest, type FunctionUrlEvent, type FunctionUrlResult } from '../core/aws/function-url.js';
 import { CachedSecret } from '../core/aws/lambda-env.js';
 import { SesEmailSender } from '../core/aws/ses-notifier.js';
@@ -56,7 +57,7 @@ export function parseSignInSecret(secretString: string): { clientId: string; cli
 }
 
 export function createApprovalsLambda(options: ApprovalsLambdaOptions = {}): (event: FunctionUrlEvent) => Promise<FunctionUrlResult> {
-  const aws = new AwsComposition(REQUIRED, 'tfgate-approvals', options);
+  const aws = new AwsComposition(REQUIRED, 'tfgate-approvals', { ...options, artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location) });
   const { env, config, clock, log } = aws;
   const sessionKey = new CachedSecret(aws.secretsManager, env.SESSION_SECRET_ARN, clock, 'session key', (text) => text.trim());
   const signInSecretArn = aws.optional('SIGNIN_SECRET_ARN');

@@ -1,9 +1,10 @@
-import type { S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { AwsComposition } from '../core/aws/composition.js';
+import { S3ArtifactStore } from '../core/aws/s3-artifact-store.js';
 import { CachedSecret } from '../core/aws/lambda-env.js';
 import { createSesNotifier } from '../core/aws/ses-notifier.js';
 import type { ArtifactStore, Clock, Notifier, VcsClient } from '../core/domain/ports.js';
@@ -53,7 +54,7 @@ export function parseSlackSecret(secretString: string): string {
 }
 
 export function createNotifierLambda(options: NotifierLambdaOptions = {}): (payload: unknown) => Promise<{ approvalId: string }> {
-  const aws = new AwsComposition(REQUIRED, 'tfgate-notifier', { ...options, logLevel: 'warn' });
+  const aws = new AwsComposition(REQUIRED, 'tfgate-notifier', { ...options, logLevel: 'warn', artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location) });
   const { env, config, clock, log, artifacts } = aws;
   const slackSecretArn = aws.optional('SLACK_SECRET_ARN');
   const sesFrom = aws.optional('SES_FROM') ?? config.notifications.email?.from;

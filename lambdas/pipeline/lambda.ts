@@ -1,10 +1,11 @@
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CodeBuildController } from '../core/aws/codebuild-builds.js';
 import { AwsComposition } from '../core/aws/composition.js';
+import { S3ArtifactStore } from '../core/aws/s3-artifact-store.js';
 import type { RetryPolicy } from '../core/domain/feedback.js';
 import { EnvironmentLocks } from '../core/domain/locks.js';
 import type { Clock, Notifier, SourceArchiver, VcsClient } from '../core/domain/ports.js';
@@ -68,7 +69,7 @@ export function executionEndedPayload(event: Record<string, unknown>): Record<st
 }
 
 export function createPipelineLambda(options: PipelineLambdaOptions = {}): (event: unknown) => Promise<unknown> {
-  const aws = new AwsComposition(ENVIRONMENT_KEYS, 'tfgate-pipeline', options);
+  const aws = new AwsComposition(ENVIRONMENT_KEYS, 'tfgate-pipeline', { ...options, artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location) });
   const { env, config, clock, log, artifacts } = aws;
   const { runs, callbacks } = aws.tracking({ ...(options.notifier ? { notifier: options.notifier } : {}), retry: LAMBDA_RETRY });
   const locks = new EnvironmentLocks({ locks: new DynamoLockStore(aws.dynamo, env.LOCKS_TABLE, clock), runs, callbacks, clock });

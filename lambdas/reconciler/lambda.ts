@@ -1,8 +1,9 @@
-import type { S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { AwsComposition } from '../core/aws/composition.js';
+import { S3ArtifactStore } from '../core/aws/s3-artifact-store.js';
 import { SfnExecutionStarter } from '../core/aws/sfn.js';
 import { SfnExecutionInspector } from '../core/aws/sfn-inspector.js';
 import { EnvironmentLocks } from '../core/domain/locks.js';
@@ -31,7 +32,7 @@ export interface ReconcilerLambdaOptions {
 }
 
 export function createReconcilerLambda(options: ReconcilerLambdaOptions = {}): (event: unknown) => Promise<unknown> {
-  const aws = new AwsComposition(ENVIRONMENT_KEYS, 'tfgate-reconciler', options);
+  const aws = new AwsComposition(ENVIRONMENT_KEYS, 'tfgate-reconciler', { ...options, artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location) });
   const { env, config, clock, log, vcs } = aws;
   // Runs it starts or interrupts get their commit statuses like any other; freeing a dead holder's lock
   // grants it to the next waiter, whose execution resumes by task token and whose stage is planning.

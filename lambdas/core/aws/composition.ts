@@ -1,5 +1,4 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -13,14 +12,15 @@ import { DeferredVcsClient } from '../github/deferred.js';
 import { GITHUB_FEEDBACK_OFF, NoopVcsClient } from '../github/noop.js';
 import { configFromEnv } from './lambda-env.js';
 import { powertoolsLog, type LogFunction } from './log.js';
-import { artifactLocation } from './s3-location.js';
+import { artifactLocation, type S3Location } from './s3-location.js';
 import { SfnTaskCallbacks } from './sfn.js';
 
 /**
  * The AWS composition root: what every Lambda entry (`lambdas/*\/lambda.ts`) builds from its environment.
- * Each part is built on first use and once per instance, and the clients only some functions use (S3,
- * the GitHub client) are loaded by dynamic import when first needed: a function never constructs, nor
- * loads, a client it does not call (the webhook's cold start is measured in bench/).
+ * Each part is built on first use and once per instance. Clients only some functions use are not
+ * imported here: S3 comes in through `artifactStore` from the entries that read artifacts, and the
+ * GitHub client's module is evaluated only when the first status is sent (the webhook's cold start is
+ * measured in bench/).
  *
  * The run store and the task callbacks go through `trackRuns`, the same decoration `tfgate local`
  * uses: GitHub feedback rides on the store, and a lock grant records the waiting stage as planning.
@@ -30,11 +30,12 @@ export interface AwsCompositionOptions {
   env?: NodeJS.ProcessEnv;
   dynamo?: DynamoDBDocumentClient;
   sfn?: SFNClient;
-  s3?: S3Client;
   secretsManager?: SecretsManagerClient;
   /** Tests: a VcsClient instead of the one from GITHUB_SECRET_ARN. */
   vcs?: VcsClient;
   artifacts?: ArtifactStore;
+  /** How the entry reaches the artifact bucket (S3ArtifactStore); without one, artifacts are off. */
+  artifactStore?: (location: S3Location) => ArtifactStore;
   clock?: Clock;
   log?: LogFunction;
 }
@@ -122,25 +123,16 @@ export class AwsComposition<K extends string> {
   }
 
   /**
-   * The artifact bucket (ARTIFACTS_BUCKET, checked here at cold start); the S3 client is loaded on the
-   * first read or write. A function given no bucket reads nothing and writes nothing.
+   * The artifact bucket (ARTIFACTS_BUCKET, checked at first use) through the store the entry gave
+   * (`artifactStore`: entries that read artifacts import the S3 client, the others never load it).
+   * A function given no bucket or no store reads nothing and writes nothing.
    */
   get artifacts(): ArtifactStore {
     return this.once('artifacts', (): ArtifactStore => {
       if (this.options.artifacts) return this.options.artifacts;
       const bucket = this.optional('ARTIFACTS_BUCKET');
-      if (!bucket) return { put: async () => undefined, get: async () => undefined };
-      const location = artifactLocation(bucket);
-      let store: Promise<ArtifactStore> | undefined;
-      const load = () => {
-        store ??= import('./s3-artifact-store.js').then(async (s3) => new s3.S3ArtifactStore(this.options.s3 ?? new (await import('@aws-sdk/client-s3')).S3Client({}), location));
-        store.catch(() => (store = undefined));
-        return store;
-      };
-      return {
-        put: async (key, body, contentType) => (await load()).put(key, body, contentType),
-        get: async (key) => (await load()).get(key),
-      };
+      if (!bucket || !this.options.artifactStore) return { put: async () => undefined, get: async () => undefined };
+      return this.options.artifactStore(artifactLocation(bucket));
     });
   }
 
