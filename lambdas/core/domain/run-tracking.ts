@@ -34,16 +34,25 @@ export function recordGrantsAsPlanning(callbacks: TaskCallbacks, runs: RunStore,
 /** The names of what `trackRuns` composes, in order: a test holds both compositions to this list. */
 export const RUN_TRACKING_DECORATORS = ['FeedbackRunStore', 'recordGrantsAsPlanning'] as const;
 
-export interface RunTracking {
-  /** The store every writer uses; `drain()` waits for the feedback set off (end of an invocation, shutdown). */
-  runs: FeedbackRunStore;
+export interface RunTracking<S extends RunStore = FeedbackRunStore> {
+  /** The store every writer uses (the feedback store, or what `observe` wrapped it in). */
+  runs: S;
+  /** The feedback decorator itself: `drain()` waits for what it set off (end of an invocation, shutdown). */
+  feedback: FeedbackRunStore;
   /** Callbacks that record grants through `runs`, so the grant's "planning" gets its feedback too. */
   callbacks: TaskCallbacks;
   /** Which decorators were applied (see RUN_TRACKING_DECORATORS). */
   decorators: readonly string[];
 }
 
-export function trackRuns(store: RunStore, callbacks: TaskCallbacks, feedback: FeedbackOptions): RunTracking {
-  const runs = new FeedbackRunStore(store, feedback);
-  return { runs, callbacks: recordGrantsAsPlanning(callbacks, runs, feedback.clock ?? systemClock), decorators: RUN_TRACKING_DECORATORS };
+/**
+ * `observe` wraps the feedback store once more for a composition of its own (local progress on the
+ * console); grants are then recorded through the wrapper, so they are observed like any other write.
+ */
+export function trackRuns(store: RunStore, callbacks: TaskCallbacks, feedback: FeedbackOptions): RunTracking;
+export function trackRuns<S extends RunStore>(store: RunStore, callbacks: TaskCallbacks, feedback: FeedbackOptions, observe: (runs: FeedbackRunStore) => S): RunTracking<S>;
+export function trackRuns(store: RunStore, callbacks: TaskCallbacks, feedback: FeedbackOptions, observe?: (runs: FeedbackRunStore) => RunStore): RunTracking<RunStore> {
+  const feedbackStore = new FeedbackRunStore(store, feedback);
+  const runs = observe ? observe(feedbackStore) : feedbackStore;
+  return { runs, feedback: feedbackStore, callbacks: recordGrantsAsPlanning(callbacks, runs, feedback.clock ?? systemClock), decorators: RUN_TRACKING_DECORATORS };
 }

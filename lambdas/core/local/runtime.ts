@@ -4,7 +4,7 @@ import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { findRepository, loadConfigFile, type TfgateConfig } from '../config/load.js';
-import { FeedbackRunStore, type RetryPolicy } from '../domain/feedback.js';
+import type { FeedbackRunStore, RetryPolicy } from '../domain/feedback.js';
 import { EnvironmentLocks } from '../domain/locks.js';
 import { systemClock, type Clock, type Notifier, type SourceArchiver, type TaskCallbacks } from '../domain/ports.js';
 import type { DynamoStores } from '../dynamo/index.js';
@@ -19,7 +19,6 @@ import { createApprovalsHandler } from '../../approvals/handler.js';
 import type { RunFiles } from '../../approvals/public-run.js';
 import type { Run } from '../domain/run.js';
 import { createApprovalRequester } from '../../notifier/handler.js';
-import { recordGrantsAsPlanning } from '../../pipeline/grant-recorder.js';
 import { createPipelineTasks } from '../../pipeline/handler.js';
 import { createReconciler, type Reconciler } from '../../reconciler/handler.js';
 import { startLocalSchedules } from '../../reconciler/local-schedule.js';
@@ -39,7 +38,8 @@ import { bareRepositoryPath, commitAndPush, ensureBareRepository, git } from './
 import { hookTargetFile } from './post-receive.js';
 import { localNotifiers } from '../notify/from-config.js';
 import { FanOutNotifier } from '../notify/fan-out.js';
-import { ConsoleNotifier, ObservableRunStore, printRunChanges, type Print } from './progress.js';
+import { ConsoleNotifier, printRunChanges, type ObservableRunStore, type Print } from './progress.js';
+import { composeLocalRunTracking } from './run-tracking.js';
 import { startServer, webhookRoute, type LocalServer } from './server.js';
 import { STARTER_FILES, STARTER_REPOSITORY, starterConfig } from './starter.js';
 import { packageFile } from '../package-files.js';
@@ -250,25 +250,22 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const credentials = options.github?.credentials === undefined ? await credentialsFromEnv() : (options.github.credentials ?? undefined);
     const github = createVcsClient(config.github.apiUrl, credentials, options.github?.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.github.requestTimeoutMs } : {});
     if (!github.enabled) print(GITHUB_FEEDBACK_OFF);
-    // Both are known only once the server listens and the notifiers exist; feedback before that has no link.
-    let publicUrl: string | undefined;
-    let noticeTarget: Notifier | undefined;
-    const feedback = new FeedbackRunStore(stores.runs, {
-      vcs: github.vcs,
-      artifacts,
-      runUrl: (id) => (publicUrl ? `${publicUrl}/runs/${id}` : undefined),
-      notifier: { approvalRequested: async () => undefined, runNotice: async (run, message, runUrl) => noticeTarget?.runNotice(run, message, runUrl) },
-      clock,
-      ...(options.github?.retry ? { retry: options.github.retry } : {}),
-      log: (message, fields) => print(`${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
-    });
-    const runs = new ObservableRunStore(feedback);
     // The engine is created last (it needs the functions); callbacks reach it once it exists.
     const engineCallbacks: TaskCallbacks = {
       sendTaskSuccess: (token, output) => engine!.sendTaskSuccess(token, output),
       sendTaskFailure: (token, error, cause) => engine!.sendTaskFailure(token, error, cause),
     };
-    const callbacks = recordGrantsAsPlanning(engineCallbacks, runs, clock);
+    // The same decoration as the AWS entries (domain/run-tracking.ts), with console progress on top.
+    const tracking = composeLocalRunTracking({
+      store: stores.runs,
+      callbacks: engineCallbacks,
+      vcs: github.vcs,
+      artifacts,
+      clock,
+      print,
+      ...(options.github?.retry ? { retry: options.github.retry } : {}),
+    });
+    const { runs, feedback, callbacks } = tracking;
     const locks = new EnvironmentLocks({ locks: stores.locks, runs, callbacks, clock });
     const localBuilds = new LocalBuildRegistry();
     // Sources come from the configured location only (the local bare repository by default).
@@ -379,11 +376,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     );
     const url = server.url;
     serverUrl = url;
-    publicUrl = url;
 
     // Slack and SMTP from tfgate.yaml; a failing one is recorded on the run and never stops the others.
     const notifier = new FanOutNotifier([new ConsoleNotifier(print, runs.events), ...localNotifiers(config), ...(options.notifiers ?? [])]);
-    noticeTarget = notifier;
+    tracking.connect(url, notifier);
     const requestApproval = createApprovalRequester({ config, runs, approvals: stores.approvals, artifacts, notifier, publicUrl: url, supersede: { locks: stores.locks, callbacks }, clock, log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
     engine = new LocalEngine({
       definitionFile: options.definitionFile ?? DEFINITION_FILE,
