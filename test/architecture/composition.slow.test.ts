@@ -5,7 +5,7 @@ import { parseConfig } from '../../lambdas/core/config/load.js';
 import { encodeResolvedConfig } from '../../lambdas/core/config/resolved.js';
 import { FeedbackRunStore } from '../../lambdas/core/domain/feedback.js';
 import { RUN_TRACKING_DECORATORS } from '../../lambdas/core/domain/run-tracking.js';
-import { ObservableRunStore } from '../../lambdas/core/local/progress.js';
+import { ProgressEventRunStore } from '../../lambdas/core/local/progress.js';
 import { createApprovalsLambda } from '../../lambdas/approvals/lambda.js';
 import { createNotifierLambda } from '../../lambdas/notifier/lambda.js';
 import { createPipelineLambda } from '../../lambdas/pipeline/lambda.js';
@@ -98,7 +98,7 @@ describe('one run-tracking composition for AWS and local', () => {
     expect(tracking.decorators).toEqual(RUN_TRACKING_DECORATORS);
     expect(tracking.feedback).toBeInstanceOf(FeedbackRunStore);
     expect(tracking.feedback).toBe(stack.feedback);
-    expect(tracking.runs).toBeInstanceOf(ObservableRunStore);
+    expect(tracking.runs).toBeInstanceOf(ProgressEventRunStore);
     expect(tracking.runs).toBe(stack.runs);
   });
 });

@@ -1,14 +1,14 @@
 import type { RetryPolicy } from '../domain/feedback.js';
 import type { ArtifactStore, Clock, Notifier, RunStore, TaskCallbacks, VcsClient } from '../domain/ports.js';
 import { trackRuns, type RunTracking } from '../domain/run-tracking.js';
-import { ObservableRunStore, type Print } from './progress.js';
+import { ProgressEventRunStore, type Print } from './progress.js';
 
 /**
  * `tfgate local`'s run store: the same `trackRuns` decoration as the AWS entries (GitHub feedback, grants
  * recorded as planning), with live progress on top. The public address and the notifiers exist only once
  * the server listens, so feedback before that carries no link and notices wait for `connect`.
  */
-export interface LocalRunTracking extends RunTracking<ObservableRunStore> {
+export interface LocalRunTracking extends RunTracking<ProgressEventRunStore> {
   /** Called once the server listens and the notifiers exist. */
   connect(publicUrl: string, notices: Notifier): void;
 }
@@ -38,7 +38,7 @@ export function composeLocalRunTracking(options: {
       ...(options.retry ? { retry: options.retry } : {}),
       log: (message, fields) => options.print(`${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
     },
-    (feedback) => new ObservableRunStore(feedback),
+    (feedback) => new ProgressEventRunStore(feedback),
   );
   return {
     ...tracking,

@@ -38,10 +38,10 @@ import { bareRepositoryPath, commitAndPush, ensureBareRepository, git } from './
 import { hookTargetFile } from './post-receive.js';
 import { localNotifiers } from '../notify/from-config.js';
 import { FanOutNotifier } from '../notify/fan-out.js';
-import { ConsoleNotifier, printRunChanges, type ObservableRunStore, type Print } from './progress.js';
+import { ConsoleNotifier, printRunChanges, type ProgressEventRunStore, type Print } from './progress.js';
 import { composeLocalRunTracking } from './run-tracking.js';
 import { startServer, webhookRoute, type LocalServer } from './server.js';
-import { STARTER_FILES, STARTER_REPOSITORY, starterConfig } from './starter.js';
+import { STARTER_FILES, STARTER_REPOSITORY, starterConfig } from './starter-repository.js';
 import { packageFile } from '../package-files.js';
 
 /**
@@ -133,7 +133,7 @@ export interface LocalStack {
   localCredential: string;
   /** Whether GitHub sign-in is set up (a client id and secret). */
   githubSignIn: boolean;
-  runs: ObservableRunStore;
+  runs: ProgressEventRunStore;
   stores: DynamoStores;
   locks: EnvironmentLocks;
   engine: LocalEngine;
@@ -154,16 +154,16 @@ export interface LocalStack {
 const DEFAULT_RECONCILE_INTERVAL_MS = 60_000;
 const FEEDBACK_DRAIN_AT_CLOSE_MS = 15_000;
 
-async function resolveConfig(options: LocalStackOptions, dataDir: string): Promise<{ config: TfgateConfig; file: string; starter: boolean }> {
-  if (options.configFile) return { config: loadConfigFile(options.configFile), file: path.resolve(options.configFile), starter: false };
+async function resolveConfig(options: LocalStackOptions, dataDir: string): Promise<{ config: TfgateConfig; file: string; starterRepository: boolean }> {
+  if (options.configFile) return { config: loadConfigFile(options.configFile), file: path.resolve(options.configFile), starterRepository: false };
   const inCwd = path.join(options.cwd ?? process.cwd(), 'tfgate.yaml');
-  if (existsSync(inCwd)) return { config: loadConfigFile(inCwd), file: inCwd, starter: false };
+  if (existsSync(inCwd)) return { config: loadConfigFile(inCwd), file: inCwd, starterRepository: false };
   const inData = path.join(dataDir, 'tfgate.yaml');
   if (!existsSync(inData)) {
     await writeFile(inData, starterConfig(bareRepositoryPath(dataDir, STARTER_REPOSITORY)));
   }
   const config = loadConfigFile(inData);
-  return { config, file: inData, starter: findRepository(config, STARTER_REPOSITORY) !== undefined };
+  return { config, file: inData, starterRepository: findRepository(config, STARTER_REPOSITORY) !== undefined };
 }
 
 /** Locally the machine's owner is the one person: named after the account tfgate local runs as. */
@@ -206,7 +206,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const print = options.print ?? (() => undefined);
   const clock = options.clock ?? systemClock;
   await mkdir(path.join(dataDir, 'run'), { recursive: true });
-  const { config: loaded, file: configFile, starter } = await resolveConfig(options, dataDir);
+  const { config: loaded, file: configFile, starterRepository } = await resolveConfig(options, dataDir);
   // Locally the bare repository each push lands in is where builds fetch from, unless the file says otherwise.
   const config: TfgateConfig = {
     ...loaded,
@@ -231,7 +231,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const remotes: LocalStack['remotes'] = [];
   for (const repository of config.repositories) {
     const bare = await ensureBareRepository(dataDir, repository.name, repository.branch);
-    if (starter && repository.name === STARTER_REPOSITORY) {
+    if (starterRepository && repository.name === STARTER_REPOSITORY) {
       const hasBranch = (await git(['ls-remote', '--heads', bare, repository.branch])).trim().length > 0;
       if (!hasBranch) await commitAndPush(bare, { files: STARTER_FILES, message: 'Starter Terraform configuration', branch: repository.branch, quiet: true });
     }
@@ -304,17 +304,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       warn: (message, fields) => print(`webhook: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
       error: (message, fields) => print(`webhook error: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
     };
-    const starterProxy = {
+    const executionStarter = {
       start: (name: string, input: Parameters<LocalEngine['start']>[1]) => engine!.start(name, input),
     };
-    const webhook = createWebhookHandler({ config, secrets: [webhookSecret], stores: { runs, deliveries: stores.deliveries, sequences: stores.sequences }, locks, starter: starterProxy, clock, logger });
+    const webhook = createWebhookHandler({ config, secrets: [webhookSecret], stores: { runs, deliveries: stores.deliveries, sequences: stores.sequences }, locks, starter: executionStarter, clock, logger });
     // Team membership is checked with tfgate's own GitHub credentials, when there are any.
     const teams = github.vcs instanceof GitHubClient ? github.vcs : undefined;
     const pages = createApprovalsHandler({ runs, approvals: stores.approvals, artifacts, callbacks, sessionKey, ...(teams ? { teams } : {}), clock, localFiles: (run) => localFilesOf(dataDir, run), log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
     // POST /runs/{id}/rerun: the actor is the signed-in person (the server's sign-in gate set it), never a
     // field of the request, and must be an approver of the run's repository.
     const rerun = createRerunHandler({
-      intake: { config, runs, deliveries: stores.deliveries, sequences: stores.sequences, locks, starter: starterProxy, clock, logger },
+      intake: { config, runs, deliveries: stores.deliveries, sequences: stores.sequences, locks, starter: executionStarter, clock, logger },
       identify: signedInActor,
       rerunner: approversMayRerun(teams),
     });
@@ -438,7 +438,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       locks,
       deliveries: stores.deliveries,
       sequences: stores.sequences,
-      starter: starterProxy,
+      starter: executionStarter,
       inspector: { isRunning: (name) => engine!.isRunning(name) },
       // Without GitHub, pushes land in the local bare repositories: that is where heads are read.
       vcs: github.enabled ? github.vcs : localGit,
