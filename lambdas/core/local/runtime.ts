@@ -14,15 +14,16 @@ import { describePerson, everyoneListed } from '../auth/person.js';
 import { localSignInMailer } from '../notify/sign-in-mail.js';
 import { readOrCreateLocalSecret } from './secrets.js';
 import { json, type HttpHandler, type HttpRequest } from '../http.js';
-import { approversMayRerun, createRerunHandler, isRerunRequest } from '../../approvals/rerun.js';
-import { createApprovalsHandler } from '../../approvals/handler.js';
+// Types only: the function handlers themselves come in as a LocalFunctionSet (local-functions.ts).
+import type { approversMayRerun, createRerunHandler, isRerunRequest } from '../../approvals/rerun.js';
+import type { createApprovalsHandler } from '../../approvals/handler.js';
 import type { RunFiles } from '../../approvals/public-run.js';
 import type { Run } from '../domain/run.js';
-import { createApprovalRequester } from '../../notifier/handler.js';
-import { createPipelineTasks } from '../../pipeline/handler.js';
-import { createReconciler, type Reconciler } from '../../reconciler/handler.js';
-import { startLocalSchedules } from '../../reconciler/local-schedule.js';
-import { createWebhookHandler } from '../../webhook/handler.js';
+import type { createApprovalRequester } from '../../notifier/handler.js';
+import type { createPipelineTasks } from '../../pipeline/handler.js';
+import type { createReconciler, Reconciler } from '../../reconciler/handler.js';
+import type { startLocalSchedules } from '../../reconciler/local-schedule.js';
+import type { createWebhookHandler } from '../../webhook/handler.js';
 import type { WebhookLogger } from '../../webhook/logger.js';
 import { buildEnvironment } from './build-env.js';
 import { bundleBuildRunner, createLocalCodeBuild, LocalBuildRegistry } from './codebuild.js';
@@ -57,6 +58,22 @@ export const LOCAL_FUNCTIONS = {
 } as const;
 export const LOCAL_BUILD_PROJECT_PREFIX = 'tfgate-local';
 /** The plan compute placeholders: locally every build is the runner subprocess, whatever they say. */
+
+/**
+ * The function handlers tfgate local runs: the very ones the AWS entries wrap, passed in by the local
+ * composition (lambdas/local-functions.ts) so this module depends on none of the functions' folders.
+ */
+export interface LocalFunctionSet {
+  createWebhookHandler: typeof createWebhookHandler;
+  createPipelineTasks: typeof createPipelineTasks;
+  createApprovalRequester: typeof createApprovalRequester;
+  createApprovalsHandler: typeof createApprovalsHandler;
+  createRerunHandler: typeof createRerunHandler;
+  approversMayRerun: typeof approversMayRerun;
+  isRerunRequest: typeof isRerunRequest;
+  createReconciler: typeof createReconciler;
+  startLocalSchedules: typeof startLocalSchedules;
+}
 
 export interface LocalStackOptions {
   dataDir: string;
@@ -201,7 +218,9 @@ function interceptCodeBuild(options: LocalStackOptions, real: LocalCodeBuild): L
   return options.intercept?.codeBuild?.(real) ?? real;
 }
 
-export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+export async function startLocalStackWith(functions: LocalFunctionSet, options: LocalStackOptions): Promise<LocalStack> {
+  const { createWebhookHandler, createPipelineTasks, createApprovalRequester, createApprovalsHandler, createRerunHandler, approversMayRerun, isRerunRequest, createReconciler, startLocalSchedules } =
+    functions;
   const dataDir = path.resolve(options.dataDir);
   const print = options.print ?? (() => undefined);
   const clock = options.clock ?? systemClock;
