@@ -1,19 +1,17 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { findRepository, loadConfigFile, type TfgateConfig } from '../config/load.js';
 import type { FeedbackRunStore, RetryPolicy } from '../domain/feedback.js';
 import { EnvironmentLocks } from '../domain/locks.js';
 import { systemClock, type Clock, type Notifier, type SourceArchiver, type TaskCallbacks } from '../domain/ports.js';
 import type { DynamoStores } from '../dynamo/index.js';
-import { createSignIn, localOperatorProblem, type GitHubSignInSettings, type SignInMailer } from '../auth/sign-in.js';
+import { createSignIn, type GitHubSignInSettings, type SignInMailer } from '../auth/sign-in.js';
 import { createVcsClient, credentialsFromEnv, GitHubClient, GITHUB_FEEDBACK_OFF, LocalGitVcs, signInClientFromEnv, type GitHubCredentials } from '../github/index.js';
 import { describePerson, everyoneListed } from '../auth/person.js';
 import { localSignInMailer } from '../notify/sign-in-mail.js';
 import { readOrCreateLocalSecret } from './secrets.js';
-import { json, type HttpHandler, type HttpRequest } from '../http.js';
+import type { HttpHandler, HttpRequest } from '../http.js';
 // Types only: the function handlers themselves come in as a LocalFunctionSet (local-functions.ts).
 import type { approversMayRerun, createRerunHandler, isRerunRequest } from '../../approvals/rerun.js';
 import type { createApprovalsHandler } from '../../approvals/handler.js';
@@ -42,6 +40,8 @@ import { FanOutNotifier } from '../notify/fan-out.js';
 import { ConsoleNotifier, printRunChanges, type ProgressEventRunStore, type Print } from './progress.js';
 import { composeLocalRunTracking } from './run-tracking.js';
 import { startServer, webhookRoute, type LocalServer } from './server.js';
+import { createUnlockRoute } from './unlock-route.js';
+import { localFilesOf, stateDirFor } from './data-layout.js';
 import { STARTER_FILES, STARTER_REPOSITORY, starterConfig } from './starter-repository.js';
 import { packageFile } from '../package-files.js';
 
@@ -188,32 +188,6 @@ async function signedInActor(request: HttpRequest): Promise<string | undefined> 
   return request.identity ? describePerson(request.identity) : undefined;
 }
 
-function stateDirFor(dataDir: string, repository: string): string {
-  return path.join(dataDir, 'state', repository.replace('/', '__'));
-}
-
-/** Where a run's outputs are in the data directory (README: "The data directory"). */
-function localFilesOf(dataDir: string, run: Run): RunFiles {
-  const logs = path.join(dataDir, 'logs', run.id);
-  const stages: RunFiles['stages'] = {};
-  for (const stage of run.stages) {
-    const files: Record<string, string> = {};
-    for (const mode of ['plan', 'apply'] as const) {
-      const log = path.join(logs, `${stage.environment}-${mode}.log`);
-      if (existsSync(log)) files[`${mode} log`] = log;
-    }
-    stages[stage.environment] = files;
-  }
-  return {
-    locations: {
-      logs,
-      artifacts: path.join(dataDir, 'artifacts', 'runs', run.id),
-      state: path.join(stateDirFor(dataDir, run.repository), 'terraform.tfstate.d'),
-    },
-    stages,
-  };
-}
-
 function interceptCodeBuild(options: LocalStackOptions, real: LocalCodeBuild): LocalCodeBuild {
   return options.intercept?.codeBuild?.(real) ?? real;
 }
@@ -338,39 +312,7 @@ export async function startLocalStackWith(functions: LocalFunctionSet, options: 
       rerunner: approversMayRerun(teams),
     });
     const pagesAndRerun: HttpHandler = (request) => (isRerunRequest(request) ? rerun(request) : pages(request));
-    const unlock: HttpHandler = async (request) => {
-      if (request.method !== 'POST') return json(405, { error: 'method not allowed' });
-      const refused = localOperatorProblem(request);
-      if (refused) return refused;
-      let body: { repository?: unknown; environment?: unknown; reason?: unknown; by?: unknown; force?: unknown };
-      try {
-        body = JSON.parse(request.body.toString('utf8'));
-      } catch {
-        return json(400, { error: 'the body must be JSON' });
-      }
-      const repository = typeof body.repository === 'string' ? findRepository(config, body.repository) : undefined;
-      if (!repository) return json(404, { error: 'repository not configured' });
-      const environment = repository.environments.find((env) => env.name === body.environment);
-      if (!environment) return json(404, { error: `environment not configured for ${repository.name}` });
-      const by = `${typeof body.by === 'string' && body.by ? body.by.slice(0, 200) : 'tfgate unlock'} (local operator)`;
-      const reason = typeof body.reason === 'string' && body.reason ? body.reason.slice(0, 500) : 'no reason given';
-      const outcome = await locks.unlock(repository.name, environment.name, { by, reason, force: body.force === true });
-      const where = { repository: repository.name, environment: environment.name };
-      switch (outcome.kind) {
-        case 'not_held':
-          return json(200, { ...where, released: false });
-        case 'refused':
-          return json(409, {
-            ...where,
-            released: false,
-            holder: outcome.holder.runId,
-            holderStatus: outcome.run.status,
-            error: `the ${environment.name} lock is held by run ${outcome.run.id} (${outcome.run.repository}@${outcome.run.sha.slice(0, 8)}, ${outcome.run.trigger}, ${outcome.run.status}), which is still alive; --force frees it, and that run's ${environment.name} apply will then refuse to start`,
-          });
-        case 'freed':
-          return json(200, { ...where, released: true, holder: outcome.holder.runId, fence: outcome.holder.fence, holderWasAlive: outcome.wasAlive, ...(outcome.run ? { holderStatus: outcome.run.status } : {}) });
-      }
-    };
+    const unlock = createUnlockRoute(config, locks);
     // Everything asynchronous happens before the server listens: from `listen` to the engine's creation
     // below no request can be handled, so a delivery never finds the engine missing.
     const runnerFile = await bundleBuildRunner(path.join(dataDir, 'run'));
