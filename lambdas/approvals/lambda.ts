@@ -44,6 +44,8 @@ const FEEDBACK_DRAIN_MS = 3_000;
 
 // The function reads and decides approvals only; locks change through the state machine's own tasks.
 const REQUIRED = ['RUNS_TABLE', 'APPROVALS_TABLE', 'DELIVERIES_TABLE', 'ARTIFACTS_BUCKET', 'SESSION_SECRET_ARN', 'CONFIG'] as const;
+// Read when given (absent: that feature is off); the composition reads no other key.
+const OPTIONAL_ENVIRONMENT_KEYS = ['SIGNIN_SECRET_ARN', 'SES_FROM', 'GITHUB_SECRET_ARN'] as const;
 
 /** The sign-in secret: `{"clientId": "…", "clientSecret": "…"}`; empty (the placeholder): GitHub sign-in is off. */
 export function parseSignInSecret(secretString: string): { clientId: string; clientSecret: string } | undefined {
@@ -57,7 +59,7 @@ export function parseSignInSecret(secretString: string): { clientId: string; cli
 }
 
 export function createApprovalsLambda(options: ApprovalsLambdaOptions = {}): (event: FunctionUrlEvent) => Promise<FunctionUrlResult> {
-  const aws = new AwsComposition(REQUIRED, 'tfgate-approvals', { ...options, artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location) });
+  const aws = new AwsComposition(REQUIRED, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-approvals', { ...options, artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location) });
   const { env, config, clock, log } = aws;
   const sessionKey = new CachedSecret(aws.secretsManager, env.SESSION_SECRET_ARN, clock, 'session key', (text) => text.trim());
   const signInSecretArn = aws.optional('SIGNIN_SECRET_ARN');

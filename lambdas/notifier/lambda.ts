@@ -38,6 +38,8 @@ export interface NotifierLambdaOptions {
 // Lambda freezes the instance between invocations: the statuses set off are sent before it returns.
 const FEEDBACK_DRAIN_MS = 5_000;
 const REQUIRED = ['RUNS_TABLE', 'APPROVALS_TABLE', 'LOCKS_TABLE', 'ARTIFACTS_BUCKET', 'CONFIG', 'APPROVALS_URL'] as const;
+// Read when given (absent: that feature is off); the composition reads no other key.
+const OPTIONAL_ENVIRONMENT_KEYS = ['SLACK_SECRET_ARN', 'SES_FROM', 'GITHUB_SECRET_ARN'] as const;
 
 /** The Slack secret holds the webhook URL itself, or `{"webhookUrl": "…"}`. */
 export function parseSlackSecret(secretString: string): string {
@@ -54,7 +56,7 @@ export function parseSlackSecret(secretString: string): string {
 }
 
 export function createNotifierLambda(options: NotifierLambdaOptions = {}): (payload: unknown) => Promise<{ approvalId: string }> {
-  const aws = new AwsComposition(REQUIRED, 'tfgate-notifier', { ...options, logLevel: 'warn', artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location) });
+  const aws = new AwsComposition(REQUIRED, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-notifier', { ...options, logLevel: 'warn', artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location) });
   const { env, config, clock, log, artifacts } = aws;
   const slackSecretArn = aws.optional('SLACK_SECRET_ARN');
   const sesFrom = aws.optional('SES_FROM') ?? config.notifications.email?.from;

@@ -20,6 +20,8 @@ import { createPipelineTasks } from './handler.js';
  */
 
 const ENVIRONMENT_KEYS = ['RUNS_TABLE', 'LOCKS_TABLE', 'APPROVALS_TABLE', 'ARTIFACTS_BUCKET', 'CONFIG', 'APPROVALS_URL'] as const;
+// Read when given (absent: that feature is off); the composition reads no other key.
+const OPTIONAL_ENVIRONMENT_KEYS = ['GITHUB_SECRET_ARN'] as const;
 const ENDED_STATUSES = new Set(['FAILED', 'TIMED_OUT', 'ABORTED']);
 /**
  * How long an invocation waits at its end for the feedback it set off. Lambda freezes an instance
@@ -69,7 +71,7 @@ export function executionEndedPayload(event: Record<string, unknown>): Record<st
 }
 
 export function createPipelineLambda(options: PipelineLambdaOptions = {}): (event: unknown) => Promise<unknown> {
-  const aws = new AwsComposition(ENVIRONMENT_KEYS, 'tfgate-pipeline', { ...options, artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location) });
+  const aws = new AwsComposition(ENVIRONMENT_KEYS, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-pipeline', { ...options, artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location) });
   const { env, config, clock, log, artifacts } = aws;
   const { runs, callbacks } = aws.tracking({ ...(options.notifier ? { notifier: options.notifier } : {}), retry: LAMBDA_RETRY });
   const locks = new EnvironmentLocks({ locks: new DynamoLockStore(aws.dynamo, env.LOCKS_TABLE, clock), runs, callbacks, clock });

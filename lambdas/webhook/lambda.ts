@@ -60,6 +60,8 @@ export interface WebhookLambdaOptions {
 const FEEDBACK_DRAIN_MS = 3_000;
 
 const ENVIRONMENT_KEYS = ['RUNS_TABLE', 'LOCKS_TABLE', 'DELIVERIES_TABLE', 'STATE_MACHINE_ARN', 'WEBHOOK_SECRET_ARN', 'CONFIG'] as const;
+// Read when given (absent: that feature is off); the composition reads no other key.
+const OPTIONAL_ENVIRONMENT_KEYS = ['GITHUB_SECRET_ARN', 'APPROVALS_URL'] as const;
 
 function powertoolsLogger(): WebhookLogger {
   const logger = new Logger({ serviceName: 'tfgate-webhook' });
@@ -73,7 +75,7 @@ function powertoolsLogger(): WebhookLogger {
 /** Everything here is built once per Lambda instance and reused by every invocation it serves. */
 export function createFunctionUrlHandler(options: WebhookLambdaOptions = {}): (event: FunctionUrlEvent) => Promise<FunctionUrlResult> {
   const logger = options.logger ?? powertoolsLogger();
-  const aws = new AwsComposition(ENVIRONMENT_KEYS, 'tfgate-webhook', { ...options, log: (message, fields) => logger.warn(message, fields) });
+  const aws = new AwsComposition(ENVIRONMENT_KEYS, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-webhook', { ...options, log: (message, fields) => logger.warn(message, fields) });
   const { env, config, clock } = aws;
   // Rotation adds the new secret as "current" and keeps the old one as "previous"; the cache picks it up.
   const secrets = new CachedSecret(aws.secretsManager, env.WEBHOOK_SECRET_ARN, clock, 'webhook', parseWebhookSecrets);

@@ -52,12 +52,20 @@ export class AwsComposition<K extends string> {
   readonly clock: Clock;
   readonly log: LogFunction;
   private readonly made = new Map<string, unknown>();
+  private readonly optionalKeys: ReadonlySet<string>;
 
+  /**
+   * `keys`: what the function must be given; `optionalKeys`: what it may be given. Both are named in each
+   * lambda.ts, the function's contract with the stack (test/infra checks them against what it passes).
+   * A key in neither list reads as absent here, whatever the environment holds.
+   */
   constructor(
     keys: readonly K[],
+    optionalKeys: readonly string[],
     service: string,
     private readonly options: AwsCompositionOptions & { logLevel?: 'info' | 'warn' } = {},
   ) {
+    this.optionalKeys = new Set(optionalKeys);
     // Missing keys and a bad CONFIG fail the cold start, naming what is wrong.
     this.env = requireEnv(keys, options.env);
     this.config = configFromEnv(this.table('CONFIG'));
@@ -66,7 +74,9 @@ export class AwsComposition<K extends string> {
   }
 
   optional(key: string): string | undefined {
-    return optionalEnv(key, this.options.env);
+    const required = (this.env as Record<string, string | undefined>)[key];
+    if (required !== undefined) return required;
+    return this.optionalKeys.has(key) ? optionalEnv(key, this.options.env) : undefined;
   }
 
   private once<T>(name: string, make: () => T): T {
