@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isTerminalRun, type Run } from '../lambdas/core/domain/run.js';
 import { commitAndPush, ensureBareRepository } from '../lambdas/core/local/git-repos.js';
-import { startLocalStack, type LocalStack } from '../lambdas/core/local/runtime.js';
+import { startLocalStack, type LocalStack } from '../lambdas/local-functions.js';
 import { pushHeaders, pushPayload, signed } from './common.js';
 
 /**

@@ -79,10 +79,12 @@ export const FUNCTION_NEEDS: Record<FunctionName, FunctionNeeds> = {
     config: true,
     tables: { runs: 'readWrite', locks: 'readWrite', deliveries: 'readWrite' },
     readsArtifacts: false,
-    secrets: ['webhook'],
+    // The "queued" commit status of each run it records (the same feedback as every writer of runs).
+    secrets: ['webhook', 'github'],
     // Releasing a failed start's queue entries can hand a lock to the next waiting run.
     stateMachine: ['StartExecution', 'SendTaskSuccess', 'SendTaskFailure'],
-    approvalsUrl: false,
+    // The commit status links to the run page.
+    approvalsUrl: true,
     sendsEmail: false,
     functionUrl: true,
   },
@@ -132,7 +134,8 @@ export const FUNCTION_NEEDS: Record<FunctionName, FunctionNeeds> = {
     // gives way (its approval is superseded and its own wait fails) instead of asking anyone.
     tables: { runs: 'readWrite', approvals: 'readWrite', locks: 'read' },
     readsArtifacts: true,
-    secrets: ['slack'],
+    // Slack; and the "waiting for approval" / "superseded" commit statuses it records.
+    secrets: ['slack', 'github'],
     stateMachine: ['SendTaskFailure'],
     approvalsUrl: true,
     sendsEmail: true,

@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { TfgateError } from '../../lambdas/core/domain/errors.js';
 import { localCredentialFile } from '../../lambdas/core/local/secrets.js';
 import { serverInfoFile } from './local.js';
 
 /** The commands that read or decide work through a running tfgate local's HTTP API. */
 
-export class CliError extends Error {
+export class CliError extends TfgateError {
   override name = 'CliError';
   constructor(message: string, readonly exitCode = 1) {
     super(message);

@@ -6,8 +6,8 @@ import { renderSummaryLine } from '../../lambdas/core/domain/plan-summary.js';
 import { isTerminalRun, type Run } from '../../lambdas/core/domain/run.js';
 import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
 import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
-import { startLocalStack, type LocalStack } from '../../lambdas/core/local/runtime.js';
-import { DEMO_CHANGE, DEMO_CHANGE_DESCRIPTION, STARTER_APPROVER, STARTER_REPOSITORY } from '../../lambdas/core/local/starter.js';
+import { startLocalStack, type LocalStack } from '../../lambdas/local-functions.js';
+import { DEMO_CHANGE, DEMO_CHANGE_DESCRIPTION, STARTER_APPROVER, STARTER_REPOSITORY } from '../../lambdas/core/local/starter-repository.js';
 import { print, printBanner, printStamped, serverInfoFile, showProgress, terraformVersionWarning } from './local.js';
 
 export interface DemoOptions {

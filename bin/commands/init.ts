@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { EMAIL, REPOSITORY_NAME } from '../../lambdas/core/config/patterns.js';
-import { initFiles, STARTER_APPROVER } from '../../lambdas/core/local/starter.js';
+import { initFiles, STARTER_APPROVER } from '../../lambdas/core/local/starter-repository.js';
 import { CliError } from './client.js';
 
 export interface InitOptions {

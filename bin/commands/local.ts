@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import { locateTerraform } from '../../lambdas/core/terraform-locator.js';
 import { ProgressTerminal, showBuildProgress } from '../../lambdas/core/local/progress.js';
-import { startLocalStack, type LocalStack } from '../../lambdas/core/local/runtime.js';
+import { startLocalStack, type LocalStack } from '../../lambdas/local-functions.js';
 import { localCredentialFile } from '../../lambdas/core/local/secrets.js';
 import { CliError } from './client.js';
 

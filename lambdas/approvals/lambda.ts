@@ -1,29 +1,24 @@
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
-import { SFNClient } from '@aws-sdk/client-sfn';
+import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { everyoneListed } from '../core/auth/person.js';
+import { everyoneListed, type TeamDirectory } from '../core/auth/person.js';
 import { createSignIn, type GitHubSignInSettings, type SignIn } from '../core/auth/sign-in.js';
-import { toFunctionUrlResult, toHttpRequest, type FunctionUrlEvent, type FunctionUrlResult } from '../core/aws/function-url.js';
+import { AwsComposition } from '../core/aws/composition.js';
 import { CodeBuildLogs } from '../core/aws/codebuild-logs.js';
-import { artifactLocation, CachedSecret, configFromEnv } from '../core/aws/lambda-env.js';
 import { S3ArtifactStore } from '../core/aws/s3-artifact-store.js';
+import { toFunctionUrlResult, toHttpRequest, type FunctionUrlEvent, type FunctionUrlResult } from '../core/aws/function-url.js';
+import { CachedSecret } from '../core/aws/lambda-env.js';
 import { SesEmailSender } from '../core/aws/ses-notifier.js';
-import { SfnTaskCallbacks } from '../core/aws/sfn.js';
-import { systemClock, type ArtifactStore, type Clock } from '../core/domain/ports.js';
-import { documentClientFor, DynamoApprovalStore, DynamoDeliveryStore, DynamoRunStore } from '../core/dynamo/index.js';
-import { optionalEnv, requireEnv } from '../core/env.js';
-import { DeferredVcsClient } from '../core/github/deferred.js';
-import { lazyVcsFromSecret } from '../core/github/secret.js';
+import type { ArtifactStore, Clock, VcsClient } from '../core/domain/ports.js';
+import { DynamoApprovalStore, DynamoDeliveryStore } from '../core/dynamo/index.js';
 import { html, type HttpHandler, type HttpRequest } from '../core/http.js';
 import { mailSignInLinks } from '../core/notify/sign-in-mail.js';
 import { createApprovalsHandler } from './handler.js';
 import { decisionPage } from './pages.js';
-import { powertoolsLog } from '../core/aws/log.js';
 
 /**
  * The AWS entry of the approvals function URL: sign-in, approval pages and decisions, run pages,
@@ -45,10 +40,17 @@ export interface ApprovalsLambdaOptions {
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Tests: where GitHub's OAuth endpoints and API are fetched. */
   fetch?: typeof fetch;
+  /** Tests: tfgate's GitHub client (team membership, commit statuses) instead of GITHUB_SECRET_ARN's. */
+  vcs?: VcsClient;
 }
+
+// A decision's commit status is sent before the page answers: Lambda freezes the instance after it.
+const FEEDBACK_DRAIN_MS = 3_000;
 
 // The function reads and decides approvals only; locks change through the state machine's own tasks.
 const REQUIRED = ['RUNS_TABLE', 'APPROVALS_TABLE', 'DELIVERIES_TABLE', 'ARTIFACTS_BUCKET', 'SESSION_SECRET_ARN', 'CONFIG'] as const;
+// Read when given (absent: that feature is off); the composition reads no other key.
+const OPTIONAL_ENVIRONMENT_KEYS = ['SIGNIN_SECRET_ARN', 'SES_FROM', 'GITHUB_SECRET_ARN', 'BUILD_PROJECT_PREFIX'] as const;
 
 /** The sign-in secret: `{"clientId": "…", "clientSecret": "…"}`; empty (the placeholder): GitHub sign-in is off. */
 export function parseSignInSecret(secretString: string): { clientId: string; clientSecret: string } | undefined {
@@ -62,20 +64,18 @@ export function parseSignInSecret(secretString: string): { clientId: string; cli
 }
 
 export function createApprovalsLambda(options: ApprovalsLambdaOptions = {}): (event: FunctionUrlEvent) => Promise<FunctionUrlResult> {
-  const env = requireEnv(REQUIRED, options.env);
-  const config = configFromEnv(env.CONFIG);
-  const clock = options.clock ?? systemClock;
-  const log = options.log ?? powertoolsLog('tfgate-approvals');
-  const dynamo = options.dynamo ?? documentClientFor(new DynamoDBClient({}));
-  const secretsManager = options.secretsManager ?? new SecretsManagerClient({});
-  const sessionKey = new CachedSecret(secretsManager, env.SESSION_SECRET_ARN, clock, 'session key', (text) => text.trim());
-  const signInSecretArn = optionalEnv('SIGNIN_SECRET_ARN', options.env);
-  const githubClient = signInSecretArn ? new CachedSecret(secretsManager, signInSecretArn, clock, 'GitHub sign-in', parseSignInSecret) : undefined;
-  const sesFrom = optionalEnv('SES_FROM', options.env) ?? config.notifications.email?.from;
+  const aws = new AwsComposition(REQUIRED, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-approvals', { ...options, artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location) });
+  const { env, config, clock, log } = aws;
+  const sessionKey = new CachedSecret(aws.secretsManager, env.SESSION_SECRET_ARN, clock, 'session key', (text) => text.trim());
+  const signInSecretArn = aws.optional('SIGNIN_SECRET_ARN');
+  const githubClient = signInSecretArn ? new CachedSecret(aws.secretsManager, signInSecretArn, clock, 'GitHub sign-in', parseSignInSecret) : undefined;
+  const sesFrom = aws.optional('SES_FROM') ?? config.notifications.email?.from;
   // tfgate's own GitHub credentials answer team membership at decision time.
-  const teams = new DeferredVcsClient(lazyVcsFromSecret({ apiUrl: config.github.apiUrl, secretId: optionalEnv('GITHUB_SECRET_ARN', options.env), secretsManager: () => secretsManager, log }));
+  const teams = aws.vcs as VcsClient & TeamDirectory;
+  // Decisions are recorded through the same feedback as every writer of runs ("rejected", "applying").
+  const { runs, callbacks } = aws.tracking();
   // The run page's build output: the CodeBuild projects' names and their CloudWatch logs (read only).
-  const buildProjectPrefix = optionalEnv('BUILD_PROJECT_PREFIX', options.env);
+  const buildProjectPrefix = aws.optional('BUILD_PROJECT_PREFIX');
   const buildLogs = buildProjectPrefix
     ? {
         logs: new CodeBuildLogs(options.codebuild ?? new CodeBuildClient({}), options.cloudWatchLogs ?? new CloudWatchLogsClient({})),
@@ -83,16 +83,16 @@ export function createApprovalsLambda(options: ApprovalsLambdaOptions = {}): (ev
       }
     : undefined;
   const deps = {
-    runs: new DynamoRunStore(dynamo, env.RUNS_TABLE),
-    approvals: new DynamoApprovalStore(dynamo, env.APPROVALS_TABLE),
-    artifacts: options.artifacts ?? new S3ArtifactStore(options.s3 ?? new S3Client({}), artifactLocation(env.ARTIFACTS_BUCKET)),
-    callbacks: new SfnTaskCallbacks(options.sfn ?? new SFNClient({})),
+    runs,
+    approvals: new DynamoApprovalStore(aws.dynamo, env.APPROVALS_TABLE),
+    artifacts: aws.artifacts,
+    callbacks,
     teams,
     clock,
     log,
     ...(buildLogs ? { buildLogs } : {}),
   };
-  const deliveries = new DynamoDeliveryStore(dynamo, env.DELIVERIES_TABLE);
+  const deliveries = new DynamoDeliveryStore(aws.dynamo, env.DELIVERIES_TABLE);
   const mail = sesFrom ? mailSignInLinks(new SesEmailSender(options.ses ?? new SESv2Client({})), sesFrom) : undefined;
   let built: { key: string; github: string; handler: HttpHandler; signIn: SignIn } | undefined;
 
@@ -124,7 +124,11 @@ export function createApprovalsLambda(options: ApprovalsLambdaOptions = {}): (ev
       });
       built = { key, github: githubId, signIn, handler: signIn.protect(createApprovalsHandler({ ...deps, sessionKey: key })) };
     }
-    return toFunctionUrlResult(await built.handler(request), request.method);
+    try {
+      return toFunctionUrlResult(await built.handler(request), request.method);
+    } finally {
+      if (!(await runs.drain(FEEDBACK_DRAIN_MS))) log('GitHub feedback still in flight at the answer');
+    }
   };
 }
 

@@ -10,8 +10,9 @@ import { sourceArchiveKey } from '../core/domain/builds.js';
 import type { ArtifactStore } from '../core/domain/ports.js';
 import { type BuildUser, type CommandResult, type LogSink, runCommand, type SpawnFunction } from './process.js';
 import { extractTerraformError } from './text.js';
+import { TfgateError } from '../core/domain/errors.js';
 
-export class BuildStepError extends Error {
+export class BuildStepError extends TfgateError {
   override name = 'BuildStepError';
   constructor(
     readonly step: string,

@@ -5,6 +5,7 @@
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
 import { stripTerminalEscapes } from './text.js';
+import { TfgateError } from '../core/domain/errors.js';
 
 export type SpawnFunction = (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
 
@@ -42,7 +43,7 @@ export interface CommandRequest {
   user?: BuildUser;
 }
 
-export class CommandStartError extends Error {
+export class CommandStartError extends TfgateError {
   override name = 'CommandStartError';
 }
 

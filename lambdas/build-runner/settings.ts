@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { isBuildKind, type BuildKind } from '../core/domain/builds.js';
 import { optionalEnv, requireEnv } from '../core/env.js';
+import { TfgateError } from '../core/domain/errors.js';
 
 export type BuildMode = 'plan' | 'apply';
 export type RunMode = 'deploy' | 'plan_only';
@@ -38,7 +39,7 @@ export interface BuildSettings {
   buildGid?: number;
 }
 
-export class InvalidBuildSettingsError extends Error {
+export class InvalidBuildSettingsError extends TfgateError {
   override name = 'InvalidBuildSettingsError';
 }
 

@@ -1,17 +1,7 @@
 /** Text handling for what terraform and git print: cleaning it, finding the error in it, quoting paths for HCL. */
 
-// OSC (title changes, hyperlinks) ends with BEL or ST; CSI (colours, cursor moves) ends with a final
-// byte in @-~; the remaining escapes are ESC plus intermediates plus one final byte.
-const OSC = /\u001b\][\s\S]*?(?:\u0007|\u001b\\|$)/g;
-const CSI = /(?:\u001b\[|\u009b)[0-?]*[ -/]*[@-~]/g;
-const OTHER_ESCAPE = /\u001b[ -/]*[0-~]?/g;
-// What is left that a terminal would act on: C0 controls other than tab and newline, DEL, C1 controls.
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
-
-/** Makes output safe to store and show: no escape sequences, no carriage-return overprinting. */
-export function stripTerminalEscapes(text: string): string {
-  return text.replace(/\r\n/g, '\n').replace(OSC, '').replace(CSI, '').replace(OTHER_ESCAPE, '').replace(CONTROL, '');
-}
+// One sanitiser for everything tfgate stores or shows: core/domain/sanitize.ts.
+export { stripTerminalEscapes } from '../core/domain/sanitize.js';
 
 export const MAX_ERROR_BYTES = 4096;
 

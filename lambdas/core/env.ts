@@ -1,8 +1,9 @@
+import { TfgateError } from './domain/errors.js';
 /**
  * The one place environment variables are read for the Lambda entries. Missing keys fail at cold
  * start, naming the key, instead of deep inside a request.
  */
-export class MissingEnvironmentError extends Error {
+export class MissingEnvironmentError extends TfgateError {
   override name = 'MissingEnvironmentError';
 }
 

@@ -8,7 +8,7 @@ import type { ApprovalRecord, ApprovalStore, ArtifactStore, Clock, LockStore, No
 import { systemClock } from '../core/domain/ports.js';
 import type { Run } from '../core/domain/run.js';
 import { supersedeWaitingRun } from '../core/domain/supersede.js';
-import { lockKeyFor } from '../core/dynamo/table-layout.js';
+import { lockKeyFor } from '../core/domain/lock-key.js';
 
 /**
  * Invoked by the state machine's approval wait with a task token. The token is stored with the

@@ -1,21 +1,18 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
+import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { artifactLocation, CachedSecret, configFromEnv } from '../core/aws/lambda-env.js';
+import { AwsComposition } from '../core/aws/composition.js';
 import { S3ArtifactStore } from '../core/aws/s3-artifact-store.js';
+import { CachedSecret } from '../core/aws/lambda-env.js';
 import { createSesNotifier } from '../core/aws/ses-notifier.js';
-import { systemClock, type ArtifactStore, type Clock, type Notifier } from '../core/domain/ports.js';
-import { documentClientFor, DynamoApprovalStore, DynamoLockStore, DynamoRunStore } from '../core/dynamo/index.js';
-import { SfnTaskCallbacks } from '../core/aws/sfn.js';
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { optionalEnv, requireEnv } from '../core/env.js';
+import type { ArtifactStore, Clock, Notifier, VcsClient } from '../core/domain/ports.js';
+import { DynamoApprovalStore, DynamoLockStore } from '../core/dynamo/index.js';
 import { allApprovers } from '../core/notify/from-config.js';
 import { SlackNotifier } from '../core/notify/slack.js';
 import { FanOutNotifier } from '../core/notify/fan-out.js';
 import { createApprovalRequester } from './handler.js';
-import { powertoolsLog } from '../core/aws/log.js';
 
 /**
  * The AWS entry of the notifier: the state machine's approval wait invokes it with a task token.
@@ -32,11 +29,17 @@ export interface NotifierLambdaOptions {
   sfn?: SFNClient;
   artifacts?: ArtifactStore;
   fetch?: typeof fetch;
+  /** Tests: a VcsClient instead of the one from GITHUB_SECRET_ARN ("waiting for approval" statuses). */
+  vcs?: VcsClient;
   clock?: Clock;
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
+// Lambda freezes the instance between invocations: the statuses set off are sent before it returns.
+const FEEDBACK_DRAIN_MS = 5_000;
 const REQUIRED = ['RUNS_TABLE', 'APPROVALS_TABLE', 'LOCKS_TABLE', 'ARTIFACTS_BUCKET', 'CONFIG', 'APPROVALS_URL'] as const;
+// Read when given (absent: that feature is off); the composition reads no other key.
+const OPTIONAL_ENVIRONMENT_KEYS = ['SLACK_SECRET_ARN', 'SES_FROM', 'GITHUB_SECRET_ARN'] as const;
 
 /** The Slack secret holds the webhook URL itself, or `{"webhookUrl": "…"}`. */
 export function parseSlackSecret(secretString: string): string {
@@ -53,30 +56,30 @@ export function parseSlackSecret(secretString: string): string {
 }
 
 export function createNotifierLambda(options: NotifierLambdaOptions = {}): (payload: unknown) => Promise<{ approvalId: string }> {
-  const env = requireEnv(REQUIRED, options.env);
-  const slackSecretArn = optionalEnv('SLACK_SECRET_ARN', options.env);
-  const config = configFromEnv(env.CONFIG);
-  const sesFrom = optionalEnv('SES_FROM', options.env) ?? config.notifications.email?.from;
-  const clock = options.clock ?? systemClock;
-  const log = options.log ?? powertoolsLog('tfgate-notifier', 'warn');
-  const dynamo = options.dynamo ?? documentClientFor(new DynamoDBClient({}));
-  const secretsManager = options.secretsManager ?? new SecretsManagerClient({});
-  const artifacts = options.artifacts ?? new S3ArtifactStore(options.s3 ?? new S3Client({}), artifactLocation(env.ARTIFACTS_BUCKET));
+  const aws = new AwsComposition(REQUIRED, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-notifier', { ...options, logLevel: 'warn', artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location) });
+  const { env, config, clock, log, artifacts } = aws;
+  const slackSecretArn = aws.optional('SLACK_SECRET_ARN');
+  const sesFrom = aws.optional('SES_FROM') ?? config.notifications.email?.from;
 
   const notifiers: Notifier[] = [];
   if (slackSecretArn) {
-    const slackUrl = new CachedSecret(secretsManager, slackSecretArn, clock, 'Slack webhook', parseSlackSecret);
+    const slackUrl = new CachedSecret(aws.secretsManager, slackSecretArn, clock, 'Slack webhook', parseSlackSecret);
     notifiers.push(new SlackNotifier({ webhookUrl: () => slackUrl.get(), ...(options.fetch ? { fetch: options.fetch } : {}) }));
   }
   if (sesFrom) notifiers.push(createSesNotifier(options.ses ?? new SESv2Client({}), { from: sesFrom, noticeRecipients: allApprovers(config) }));
   const notifier = new FanOutNotifier(notifiers);
-  const runs = new DynamoRunStore(dynamo, env.RUNS_TABLE);
-  const approvals = new DynamoApprovalStore(dynamo, env.APPROVALS_TABLE);
-  const supersede = { locks: new DynamoLockStore(dynamo, env.LOCKS_TABLE), callbacks: new SfnTaskCallbacks(options.sfn ?? new SFNClient({})) };
+  // "waiting for approval" and "superseded" are recorded here: through the same feedback as every writer.
+  const { runs, callbacks } = aws.tracking({ notifier });
+  const approvals = new DynamoApprovalStore(aws.dynamo, env.APPROVALS_TABLE);
+  const supersede = { locks: new DynamoLockStore(aws.dynamo, env.LOCKS_TABLE), callbacks };
 
   return async (payload) => {
     const requester = createApprovalRequester({ config, runs, approvals, artifacts, notifier, publicUrl: env.APPROVALS_URL, supersede, clock, log });
-    return requester(payload);
+    try {
+      return await requester(payload);
+    } finally {
+      if (!(await runs.drain(FEEDBACK_DRAIN_MS))) log('GitHub feedback still in flight at the end of the invocation');
+    }
   };
 }
 

@@ -5,7 +5,7 @@ import type { ApprovalStore, ArtifactStore, BuildController, Clock, RunStore, So
 import { planBuildKind, sourceArchiveKey } from '../core/domain/builds.js';
 import { systemClock } from '../core/domain/ports.js';
 import { isTerminalRun, TERMINAL_STAGE_STATUSES, type PlanSummary, type Run, type RunStatus, type StageStatus } from '../core/domain/run.js';
-import { TfgateError } from '../core/domain/errors.js';
+import { RETRYABLE_ERROR_NAME, TfgateError } from '../core/domain/errors.js';
 import { capAddressesForRecord, parseStoredPlanSummary, STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.js';
 import { supersedeWaitingRun } from '../core/domain/supersede.js';
 
@@ -23,9 +23,9 @@ export class BuildStillRunning extends TfgateError {
   override name = 'BuildStillRunning';
 }
 
-/** Thrown for failures worth a Retry in the definition (it lists `TransientError`). */
-export class TransientError extends TfgateError {
-  override name = 'TransientError';
+/** Thrown for failures worth a Retry in the definition (it lists RETRYABLE_ERROR_NAME). */
+export class RetryableTaskError extends TfgateError {
+  override name = RETRYABLE_ERROR_NAME;
 }
 
 const base = {

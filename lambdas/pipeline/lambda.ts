@@ -1,22 +1,17 @@
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SFNClient } from '@aws-sdk/client-sfn';
+import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CodeBuildController } from '../core/aws/codebuild-builds.js';
+import { AwsComposition } from '../core/aws/composition.js';
 import { S3ArtifactStore } from '../core/aws/s3-artifact-store.js';
-import { SfnTaskCallbacks } from '../core/aws/sfn.js';
-import { artifactLocation, configFromEnv } from '../core/aws/lambda-env.js';
-import { FeedbackRunStore, type RetryPolicy } from '../core/domain/feedback.js';
+import type { RetryPolicy } from '../core/domain/feedback.js';
 import { EnvironmentLocks } from '../core/domain/locks.js';
-import { systemClock, type Clock, type Notifier, type SourceArchiver, type VcsClient } from '../core/domain/ports.js';
-import { documentClientFor, DynamoApprovalStore, DynamoLockStore, DynamoRunStore } from '../core/dynamo/index.js';
-import { optionalEnv, requireEnv } from '../core/env.js';
-import { lambdaSourceArchiver, lambdaVcsClient } from '../core/github/secret.js';
-import { recordGrantsAsPlanning } from './grant-recorder.js';
+import type { Clock, Notifier, SourceArchiver, VcsClient } from '../core/domain/ports.js';
+import { DynamoApprovalStore, DynamoLockStore } from '../core/dynamo/index.js';
+import { lambdaSourceArchiver } from '../core/github/secret.js';
 import { createPipelineTasks } from './handler.js';
-import { powertoolsLog } from '../core/aws/log.js';
 
 /**
  * The AWS entry for the pipeline function: the state machine's Lambda tasks, and the EventBridge
@@ -25,6 +20,8 @@ import { powertoolsLog } from '../core/aws/log.js';
  */
 
 const ENVIRONMENT_KEYS = ['RUNS_TABLE', 'LOCKS_TABLE', 'APPROVALS_TABLE', 'ARTIFACTS_BUCKET', 'CONFIG', 'APPROVALS_URL'] as const;
+// Read when given (absent: that feature is off); the composition reads no other key.
+const OPTIONAL_ENVIRONMENT_KEYS = ['GITHUB_SECRET_ARN'] as const;
 const ENDED_STATUSES = new Set(['FAILED', 'TIMED_OUT', 'ABORTED']);
 /**
  * How long an invocation waits at its end for the feedback it set off. Lambda freezes an instance
@@ -74,38 +71,13 @@ export function executionEndedPayload(event: Record<string, unknown>): Record<st
 }
 
 export function createPipelineLambda(options: PipelineLambdaOptions = {}): (event: unknown) => Promise<unknown> {
-  const env = requireEnv(ENVIRONMENT_KEYS, options.env);
-  const config = configFromEnv(env.CONFIG);
-  const clock = options.clock ?? systemClock;
-  const log = options.log ?? powertoolsLog('tfgate-pipeline');
-  const dynamo = options.dynamo ?? documentClientFor(new DynamoDBClient({}));
-  const sfn = options.sfn ?? new SFNClient({});
-  const publicUrl = env.APPROVALS_URL.replace(/\/+$/, '');
-  const artifacts = new S3ArtifactStore(options.s3 ?? new S3Client({}), artifactLocation(env.ARTIFACTS_BUCKET));
-  const vcs =
-    options.vcs ??
-    lambdaVcsClient({ apiUrl: config.github.apiUrl, secretId: optionalEnv('GITHUB_SECRET_ARN', options.env), ...(options.secretsManager ? { secretsManager: options.secretsManager } : {}), log });
-  const notifier: Notifier = options.notifier ?? {
-    approvalRequested: async () => undefined,
-    runNotice: async (run, message, runUrl) => log('run notice', { runId: run.id, repository: run.repository, message, runUrl }),
-  };
-
-  const runs = new FeedbackRunStore(new DynamoRunStore(dynamo, env.RUNS_TABLE), {
-    vcs,
-    artifacts,
-    notifier,
-    runUrl: (id) => `${publicUrl}/runs/${encodeURIComponent(id)}`,
-    clock,
-    retry: LAMBDA_RETRY,
-    log,
-  });
-  const callbacks = recordGrantsAsPlanning(new SfnTaskCallbacks(sfn), runs, clock);
-  const locks = new EnvironmentLocks({ locks: new DynamoLockStore(dynamo, env.LOCKS_TABLE, clock), runs, callbacks, clock });
+  const aws = new AwsComposition(ENVIRONMENT_KEYS, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-pipeline', { ...options, artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location) });
+  const { env, config, clock, log, artifacts } = aws;
+  const { runs, callbacks } = aws.tracking({ ...(options.notifier ? { notifier: options.notifier } : {}), retry: LAMBDA_RETRY });
+  const locks = new EnvironmentLocks({ locks: new DynamoLockStore(aws.dynamo, env.LOCKS_TABLE, clock), runs, callbacks, clock });
   const builds = new CodeBuildController(options.codebuild ?? new CodeBuildClient({}));
-  const sources =
-    options.sources ??
-    lambdaSourceArchiver({ config, secretId: optionalEnv('GITHUB_SECRET_ARN', options.env), ...(options.secretsManager ? { secretsManager: options.secretsManager } : {}) });
-  const tasks = createPipelineTasks({ runs, approvals: new DynamoApprovalStore(dynamo, env.APPROVALS_TABLE), locks, artifacts, callbacks, builds, sources, clock });
+  const sources = options.sources ?? lambdaSourceArchiver({ config, secretId: aws.optional('GITHUB_SECRET_ARN'), secretsManager: aws.secretsManager });
+  const tasks = createPipelineTasks({ runs, approvals: new DynamoApprovalStore(aws.dynamo, env.APPROVALS_TABLE), locks, artifacts, callbacks, builds, sources, clock });
 
   return async (event) => {
     const record = (typeof event === 'object' && event !== null ? event : {}) as Record<string, unknown>;

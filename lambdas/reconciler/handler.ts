@@ -13,6 +13,7 @@ import {
 } from '../core/domain/reconcile.js';
 import { isTerminalRun, TERMINAL_STAGE_STATUSES } from '../core/domain/run.js';
 import { launchRun, type IntakeDeps, type IntakeOutcome, type StartDecision } from '../webhook/intake.js';
+import { TfgateError } from '../core/domain/errors.js';
 
 /**
  * The reconciler: what webhooks and EventBridge cannot guarantee. GitHub does not redeliver a failed
@@ -74,7 +75,7 @@ const DEFAULT_HOLDER_GRACE_SECONDS = 120;
 export const DEFAULT_HEAD_GRACE_SECONDS = 90;
 const DEFAULT_RECENT_RUNS = 200;
 
-export class ReconcilerEventError extends Error {
+export class ReconcilerEventError extends TfgateError {
   override name = 'ReconcilerEventError';
 }
 

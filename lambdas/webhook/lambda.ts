@@ -1,17 +1,15 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { SfnExecutionStarter, SfnTaskCallbacks } from '../core/aws/sfn.js';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SFNClient } from '@aws-sdk/client-sfn';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { AwsComposition } from '../core/aws/composition.js';
+import { SfnExecutionStarter } from '../core/aws/sfn.js';
 import { EnvironmentLocks } from '../core/domain/locks.js';
-import { systemClock, type Clock } from '../core/domain/ports.js';
+import type { Clock, VcsClient } from '../core/domain/ports.js';
 import { DynamoDeliveryStore } from '../core/dynamo/delivery-store.js';
 import { DynamoLockStore } from '../core/dynamo/lock-store.js';
-import { DynamoRunStore } from '../core/dynamo/run-store.js';
 import { DynamoSequenceStore } from '../core/dynamo/sequence-store.js';
-import { requireEnv } from '../core/env.js';
-import { CachedSecret, configFromEnv } from '../core/aws/lambda-env.js';
+import { CachedSecret } from '../core/aws/lambda-env.js';
 import { toFunctionUrlResult, toHttpRequest, type FunctionUrlEvent, type FunctionUrlResult } from '../core/aws/function-url.js';
 import { json, type HttpHandler } from '../core/http.js';
 import { createWebhookHandler } from './handler.js';
@@ -49,9 +47,21 @@ export interface WebhookLambdaOptions {
   secretsManager?: SecretsManagerClient;
   logger?: WebhookLogger;
   clock?: Clock;
+  /** Tests: a VcsClient instead of the one from GITHUB_SECRET_ARN (the "queued" commit status). */
+  vcs?: VcsClient;
+  /** How long an answer waits for the commit statuses it set off (default 3 s; GitHub gives up at 10 s). */
+  feedbackDrainMs?: number;
 }
 
+/**
+ * The "queued" statuses are sent before the answer: Lambda freezes the instance once it answers, and
+ * feedback left running then might never be sent. Bounded well under GitHub's 10 s delivery timeout.
+ */
+const FEEDBACK_DRAIN_MS = 3_000;
+
 const ENVIRONMENT_KEYS = ['RUNS_TABLE', 'LOCKS_TABLE', 'DELIVERIES_TABLE', 'STATE_MACHINE_ARN', 'WEBHOOK_SECRET_ARN', 'CONFIG'] as const;
+// Read when given (absent: that feature is off); the composition reads no other key.
+const OPTIONAL_ENVIRONMENT_KEYS = ['GITHUB_SECRET_ARN', 'APPROVALS_URL'] as const;
 
 function powertoolsLogger(): WebhookLogger {
   const logger = new Logger({ serviceName: 'tfgate-webhook' });
@@ -64,20 +74,18 @@ function powertoolsLogger(): WebhookLogger {
 
 /** Everything here is built once per Lambda instance and reused by every invocation it serves. */
 export function createFunctionUrlHandler(options: WebhookLambdaOptions = {}): (event: FunctionUrlEvent) => Promise<FunctionUrlResult> {
-  const env = requireEnv(ENVIRONMENT_KEYS, options.env);
-  const config = configFromEnv(env.CONFIG);
-  const clock = options.clock ?? systemClock;
   const logger = options.logger ?? powertoolsLogger();
-  const dynamo = options.dynamo ?? DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
-  const sfn = options.sfn ?? new SFNClient({});
+  const aws = new AwsComposition(ENVIRONMENT_KEYS, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-webhook', { ...options, log: (message, fields) => logger.warn(message, fields) });
+  const { env, config, clock } = aws;
   // Rotation adds the new secret as "current" and keeps the old one as "previous"; the cache picks it up.
-  const secrets = new CachedSecret(options.secretsManager ?? new SecretsManagerClient({}), env.WEBHOOK_SECRET_ARN, clock, 'webhook', parseWebhookSecrets);
+  const secrets = new CachedSecret(aws.secretsManager, env.WEBHOOK_SECRET_ARN, clock, 'webhook', parseWebhookSecrets);
 
-  const runs = new DynamoRunStore(dynamo, env.RUNS_TABLE);
-  const stores = { runs, deliveries: new DynamoDeliveryStore(dynamo, env.DELIVERIES_TABLE), sequences: new DynamoSequenceStore(dynamo, env.LOCKS_TABLE) };
-  // Releasing a failed run's queue entries may hand a lock to the next waiter, which resumes it by task token.
-  const locks = new EnvironmentLocks({ locks: new DynamoLockStore(dynamo, env.LOCKS_TABLE, clock), runs, callbacks: new SfnTaskCallbacks(sfn), clock });
-  const starter = new SfnExecutionStarter(sfn, env.STATE_MACHINE_ARN);
+  // The same decoration as every writer of runs: a recorded run gets its "queued" commit statuses, and a
+  // lock handed on by a failed start's clean-up records the next run's stage as planning.
+  const { runs, callbacks } = aws.tracking();
+  const stores = { runs, deliveries: new DynamoDeliveryStore(aws.dynamo, env.DELIVERIES_TABLE), sequences: new DynamoSequenceStore(aws.dynamo, env.LOCKS_TABLE) };
+  const locks = new EnvironmentLocks({ locks: new DynamoLockStore(aws.dynamo, env.LOCKS_TABLE, clock), runs, callbacks, clock });
+  const starter = new SfnExecutionStarter(aws.sfn, env.STATE_MACHINE_ARN);
 
   let built: { secrets: string[]; handler: HttpHandler } | undefined;
   const handlerFor = (accepted: string[]): HttpHandler => {
@@ -94,7 +102,11 @@ export function createFunctionUrlHandler(options: WebhookLambdaOptions = {}): (e
       logger.error('webhook secret unavailable', { error: error instanceof Error ? error.message : String(error) });
       return toFunctionUrlResult(json(500, { error: 'the webhook secret is unavailable; redeliver the event to try again' }));
     }
-    return toFunctionUrlResult(await handlerFor(accepted)(toHttpRequest(event)));
+    try {
+      return toFunctionUrlResult(await handlerFor(accepted)(toHttpRequest(event)));
+    } finally {
+      if (!(await runs.drain(options.feedbackDrainMs ?? FEEDBACK_DRAIN_MS))) logger.warn('GitHub feedback still in flight at the answer');
+    }
   };
 }
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Run } from '../../lambdas/core/domain/run.js';
 import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
-import { ObservableRunStore, printRunChanges } from '../../lambdas/core/local/progress.js';
+import { ProgressEventRunStore, printRunChanges } from '../../lambdas/core/local/progress.js';
 import type { RunStore } from '../../lambdas/core/domain/ports.js';
 import { CLI, runCli, startLocalProcess, type LocalProcess } from '../support/cli-process.js';
 import { nextApproval, operatorHeaders, pushChange, REPOSITORY, runForSha, startTestStack, TERRAFORM_DOUBLE, terraformFiles, until, waitForRun, waitForStage, type TestStack } from '../support/local-stack.js';
@@ -170,7 +170,7 @@ describe('show and the run page', () => {
 
 describe('the console', () => {
   it('prints a stage line once when it is recorded twice with the same status', () => {
-    const store = new ObservableRunStore({} as RunStore);
+    const store = new ProgressEventRunStore({} as RunStore);
     const lines: string[] = [];
     const stop = printRunChanges(store, (line) => lines.push(line));
     const run = { id: 'r1', repository: REPOSITORY, sha: 'b'.repeat(40) } as Run;

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LocalFunction } from '../../lambdas/core/local/engine.js';
-import { TransientError } from '../../lambdas/pipeline/handler.js';
+import { RetryableTaskError } from '../../lambdas/pipeline/handler.js';
 import { configYaml, pushChange, runForSha, startTestStack, terraformFiles, waitForRun, type TestStack } from '../support/local-stack.js';
 import { expectNoLockHeld, expectStateFilesIntact, stageStatuses } from './support.js';
 
@@ -61,7 +61,7 @@ describe('a Lambda task throwing', () => {
     fault.current = (payload) => {
       if (payload.action === 'afterPlan' && afterPlanFailures > 0) {
         afterPlanFailures -= 1;
-        return new TransientError('the run store did not answer in time (injected)');
+        return new RetryableTaskError('the run store did not answer in time (injected)');
       }
       if (payload.action === 'finishStage' && finishFailures > 0) {
         finishFailures -= 1;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RunPatch, RunStore, StagePatch } from '../../lambdas/core/domain/ports.js';
 import type { Run } from '../../lambdas/core/domain/run.js';
-import { formatElapsed, ObservableRunStore, ProgressTerminal, showBuildProgress } from '../../lambdas/core/local/progress.js';
+import { formatElapsed, ProgressEventRunStore, ProgressTerminal, showBuildProgress } from '../../lambdas/core/local/progress.js';
 
 /**
  * The terminal's progress line: running plans and applies with their elapsed time, from an injected
@@ -29,12 +29,12 @@ function run(id: string): Run {
 }
 
 /** Only the writes matter here: each one is announced to the progress line. */
-function store(): ObservableRunStore {
+function store(): ProgressEventRunStore {
   const inner = {
     updateStage: async (runId: string, _environment: string, _patch: StagePatch) => run(runId),
     updateRun: async (runId: string, _patch: RunPatch) => run(runId),
   } as unknown as RunStore;
-  return new ObservableRunStore(inner);
+  return new ProgressEventRunStore(inner);
 }
 
 function harness(isTTY: boolean) {

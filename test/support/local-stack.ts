@@ -8,7 +8,7 @@ import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
 import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
 import { isTerminalRun, type Run, type StageStatus } from '../../lambdas/core/domain/run.js';
 import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
-import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../lambdas/core/local/runtime.js';
+import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../lambdas/local-functions.js';
 import { until } from './poll.js';
 
 export { until } from './poll.js';

@@ -1,4 +1,8 @@
 import { EMAIL, GITHUB_LOGIN_ENTRY, GITHUB_TEAM_ENTRY } from '../config/patterns.js';
+import type { ChangePeople } from '../domain/run.js';
+
+// Who made a change is part of a run (domain/run.ts); kept importable from here.
+export type { ChangePeople };
 
 /**
  * Who is asking, as tfgate knows it from a sign-in (never from a link), and the rules that compare
@@ -17,15 +21,6 @@ export interface SignedInPerson {
   sessionId: string;
 }
 
-/** The people behind a change, as GitHub resolved them (or the local repository locally). */
-export interface ChangePeople {
-  /** GitHub logins: the pusher, the pull request author, the authors and committers of the pushed commits. */
-  logins: string[];
-  /** Commit author/committer and pusher addresses (claimed, not verified: compared only with verified ones). */
-  emails: string[];
-  /** Set when who pushed could not be determined: with self-approval off, nobody may approve on that basis. */
-  unknown?: string;
-}
 
 /** Looks up GitHub team membership at decision time (tfgate's own GitHub credentials). */
 export interface TeamDirectory {

@@ -2,7 +2,10 @@ import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 import type { TfgateConfig } from '../config/load.js';
 import { decodeResolvedConfig } from '../config/resolved.js';
 import type { Clock } from '../domain/ports.js';
-import { parseS3Location, type S3Location } from './s3-artifact-store.js';
+import { artifactLocation } from './s3-location.js';
+
+// Kept importable from here (the entries read ARTIFACTS_BUCKET with it).
+export { artifactLocation };
 
 /** What every Lambda entry needs from its environment beyond plain strings: the config and secrets. */
 
@@ -50,9 +53,4 @@ export class CachedSecret<T = string> {
     this.cached = { value, fetchedAt: now };
     return value;
   }
-}
-
-/** ARTIFACTS_BUCKET is a bucket name; an `s3://bucket/prefix` location is accepted too. */
-export function artifactLocation(value: string): S3Location {
-  return parseS3Location(value.startsWith('s3://') ? value : `s3://${value}`);
 }

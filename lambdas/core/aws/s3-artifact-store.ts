@@ -4,30 +4,13 @@
  */
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { ArtifactStore } from '../domain/ports.js';
-import { assertArtifactKey, directoryArtifactStore, InvalidArtifactLocationError } from '../local/fs-artifact-store.js';
+import { assertArtifactKey } from '../domain/artifact-keys.js';
+import { directoryArtifactStore } from '../local/fs-artifact-store.js';
+import { InvalidArtifactLocationError, parseS3Location, type S3Location } from './s3-location.js';
 
-export { InvalidArtifactLocationError };
+// Kept importable from here; the parsing lives in s3-location.ts so reading a location loads no S3 client.
+export { InvalidArtifactLocationError, parseS3Location, type S3Location };
 
-
-export interface S3Location {
-  bucket: string;
-  /** Without leading or trailing slashes; '' for the bucket's root. */
-  prefix: string;
-}
-
-const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-
-export function parseS3Location(location: string): S3Location {
-  const match = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(location);
-  if (!match) throw new InvalidArtifactLocationError(`not an s3:// location: ${JSON.stringify(location)}`);
-  const bucket = match[1]!;
-  if (!BUCKET_NAME.test(bucket) || bucket.includes('..')) {
-    throw new InvalidArtifactLocationError(`not a valid S3 bucket name: ${JSON.stringify(bucket)}`);
-  }
-  const prefix = (match[2] ?? '').replace(/^\/+|\/+$/g, '');
-  if (prefix !== '') assertArtifactKey(prefix);
-  return { bucket, prefix };
-}
 
 export class S3ArtifactStore implements ArtifactStore {
   constructor(

@@ -3,6 +3,7 @@ import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, typ
 import type { z } from 'zod';
 import { parseDurationSeconds } from './duration.js';
 import { configSchema, type RawConfig } from './schema.js';
+import { TfgateError } from '../domain/errors.js';
 
 export interface ApprovalPolicy {
   approvers: string[];
@@ -51,7 +52,7 @@ export interface ConfigProblem {
   message: string;
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends TfgateError {
   override name = 'ConfigError';
   constructor(readonly problems: ConfigProblem[], options?: { cause?: unknown }) {
     // Line 0: no position to give (an unreadable file, or a configuration given as a value, not as text).

@@ -33,17 +33,4 @@ export function buildKindOfProject(projectName: string): BuildKind | undefined {
   return [...BUILD_KINDS].sort((a, b) => b.length - a.length).find((kind) => projectName.endsWith(`-${kind}`));
 }
 
-const REPOSITORY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}$/;
-const COMMIT = /^[0-9a-f]{40}$/;
-
-/**
- * Where the pipeline stores a commit's source archive before any build runs: builds get source, never
- * a token or a URL. Only the pipeline function writes under `sources/`.
- */
-export function sourceArchiveKey(repository: string, sha: string): string {
-  if (!REPOSITORY.test(repository) || repository.split('/').some((part) => part === '.' || part === '..')) {
-    throw new TfgateError(`unsafe repository name for a source key: ${JSON.stringify(repository)}`);
-  }
-  if (!COMMIT.test(sha)) throw new TfgateError(`not a commit id: ${JSON.stringify(sha)}`);
-  return `sources/${repository.toLowerCase()}/${sha}.tar.gz`;
-}
+export { sourceArchiveKey } from './artifact-keys.js';

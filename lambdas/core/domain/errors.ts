@@ -6,6 +6,12 @@ export class TfgateError extends Error {
   }
 }
 
+/**
+ * The error name the state machine's Retry lists for failures worth another try: a pipeline task's own
+ * (RetryableTaskError) and a DynamoDB call's after the SDK gave up (TransientStoreError) both carry it.
+ */
+export const RETRYABLE_ERROR_NAME = 'TransientError';
+
 /** A conditional create found the item already there (a duplicate delivery, a twin run id). */
 export class AlreadyExistsError extends TfgateError {
   override name = 'AlreadyExistsError';

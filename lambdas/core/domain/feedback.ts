@@ -10,7 +10,7 @@
 import { planBuildKind } from './builds.js';
 import { renderSummaryLine, STAGE_ARTIFACTS, stageArtifactKey } from './plan-summary.js';
 import { PLAN_COMMENT_MARKER, renderPlanComment, renderPlanningComment } from './pr-comment.js';
-import { ObservedRunStore, type RunChange } from './observed-run-store.js';
+import { WriteObservingRunStore, type RunChange } from './observed-run-store.js';
 import type { ArtifactStore, Clock, CommitState, Notifier, RetryHint, RunStore, VcsClient } from './ports.js';
 import { systemClock } from './ports.js';
 import { isTerminalRun, type Run, type Stage } from './run.js';
@@ -135,7 +135,7 @@ interface RunFeedbackState {
   queued: number;
 }
 
-export class FeedbackRunStore extends ObservedRunStore {
+export class FeedbackRunStore extends WriteObservingRunStore {
   private readonly clock: Clock;
   private readonly retry: RetryPolicy;
   private readonly sleep: (ms: number) => Promise<void>;

@@ -10,7 +10,7 @@ import { NotFoundError, TfgateError } from './errors.js';
 import type { Clock, LockClaim, LockEvent, LockHolder, LockStore, QueueEntry, RunStore, TaskCallbacks } from './ports.js';
 import { systemClock } from './ports.js';
 import { isTerminalRun, type Run } from './run.js';
-import { lockKeyFor } from '../dynamo/table-layout.js';
+import { lockKeyFor } from './lock-key.js';
 
 export class LockOrderingError extends TfgateError {
   override name = 'LockOrderingError';

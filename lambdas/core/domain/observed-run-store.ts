@@ -13,7 +13,7 @@ export interface RunChange {
  * A RunStore that tells `changed` about every write after it is stored: live progress locally and
  * GitHub feedback hang off the store, so the pipeline records a transition once and knows neither.
  */
-export abstract class ObservedRunStore implements RunStore {
+export abstract class WriteObservingRunStore implements RunStore {
   constructor(protected readonly inner: RunStore) {}
 
   protected abstract changed(change: RunChange): void;

@@ -5,7 +5,6 @@
  * treated as hostile: any shape this code does not understand is refused with a clear error rather
  * than summarised wrongly, because people approve applies on the strength of these numbers.
  */
-import { isBuildKind, type BuildKind } from './builds.js';
 import { TfgateError } from './errors.js';
 import type { PlanSummary } from './run.js';
 
@@ -192,37 +191,8 @@ export function capAddressesForRecord(summary: PlanSummary, limit: { count: numb
   return { ...rest, addresses: kept, ...(omitted > 0 ? { omittedAddresses: omitted + (summary.omittedAddresses ?? 0) } : {}) };
 }
 
-// ---------------------------------------------------------------- where a stage's plan artifacts live
-
-/** The files the build runner stores for one stage; the pipeline and the approval page read them. */
-export const STAGE_ARTIFACTS = {
-  planFile: 'tfplan',
-  planText: 'plan.txt',
-  summary: 'summary.json',
-  planSha256: 'plan.sha256',
-  planResult: 'plan-result.json',
-  applyText: 'apply.txt',
-  applyResult: 'apply-result.json',
-  providerLock: 'terraform.lock.hcl',
-} as const;
-
-export type StageArtifactName = (typeof STAGE_ARTIFACTS)[keyof typeof STAGE_ARTIFACTS];
-
-// Both values become path segments (and S3 key segments): nothing with path meaning may pass.
-const SAFE_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-
-/**
- * `runs/<run>/<environment>/<kind>/<name>`: each kind of build writes only under its own prefix (in AWS
- * its role allows nothing else), so a pull-request plan can never write where a deploy run reads.
- */
-export function stageArtifactKey(runId: string, environment: string, name: StageArtifactName, kind: BuildKind): string {
-  if (!isBuildKind(kind)) throw new TfgateError(`unknown build kind for an artifact key: ${JSON.stringify(kind)}`);
-  if (!SAFE_SEGMENT.test(runId) || runId.includes('..')) throw new TfgateError(`unsafe run id for an artifact key: ${JSON.stringify(runId)}`);
-  if (!SAFE_SEGMENT.test(environment) || environment.includes('..')) {
-    throw new TfgateError(`unsafe environment name for an artifact key: ${JSON.stringify(environment)}`);
-  }
-  return `runs/${runId}/${environment}/${kind}/${name}`;
-}
+// Where a stage's artifacts live: domain/artifact-keys.ts, the one home of artifact keys.
+export { STAGE_ARTIFACTS, stageArtifactKey, type StageArtifactName } from './artifact-keys.js';
 
 /** What plan-result.json and apply-result.json hold. */
 export interface StageResult {

@@ -3,7 +3,7 @@
  * SES) and local adapters (dynalite, the data directory, the local engine) implement them; the
  * domain never imports an AWS SDK.
  */
-import type { ChangePeople } from '../auth/person.js';
+import type { ChangePeople } from './run.js';
 import type { ApprovalStatus, PlanSummary, Run, RunStatus, Stage, StageApproval, StageStatus } from './run.js';
 
 export interface Clock {

@@ -3,7 +3,7 @@
  * marker and edited in place for every new commit, so the conversation never fills with stale plans.
  * Pure: the caller reads the plan texts and posts the body.
  */
-import { stripTerminalEscapes } from '../notify/escape.js';
+import { stripTerminalEscapes } from './sanitize.js';
 import { renderSummaryLine } from './plan-summary.js';
 import type { Run, Stage } from './run.js';
 

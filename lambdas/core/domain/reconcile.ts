@@ -57,9 +57,4 @@ export function deadHolderReason(executionName: string): string {
   return `holder execution ${executionName} is not running`;
 }
 
-/** `LOCK…` keys are `<repository>#<environment>`; environment names never contain `#`. */
-export function splitLockKey(lockKey: string): { repository: string; environment: string } | undefined {
-  const at = lockKey.lastIndexOf('#');
-  if (at <= 0 || at === lockKey.length - 1) return undefined;
-  return { repository: lockKey.slice(0, at), environment: lockKey.slice(at + 1) };
-}
+export { splitLockKey } from './lock-key.js';

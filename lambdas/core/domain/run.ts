@@ -1,4 +1,3 @@
-import type { ChangePeople } from '../auth/person.js';
 
 /** The run record, as stored and as shown by `--json` (../shared/interface.md). */
 
@@ -98,4 +97,14 @@ export interface Run {
 
 export function isTerminalRun(status: RunStatus): boolean {
   return TERMINAL_RUN_STATUSES.has(status);
+}
+
+/** The people behind a change, as GitHub resolved them (or the local repository locally). */
+export interface ChangePeople {
+  /** GitHub logins: the pusher, the pull request author, the authors and committers of the pushed commits. */
+  logins: string[];
+  /** Commit author/committer and pusher addresses (claimed, not verified: compared only with verified ones). */
+  emails: string[];
+  /** Set when who pushed could not be determined: with self-approval off, nobody may approve on that basis. */
+  unknown?: string;
 }

@@ -1,4 +1,4 @@
-import { TfgateError } from '../domain/errors.js';
+import { RETRYABLE_ERROR_NAME, TfgateError } from '../domain/errors.js';
 
 /** An unexpected DynamoDB failure (throttling, a missing table, a network error): not a domain outcome. */
 export class StoreError extends TfgateError {
@@ -7,11 +7,11 @@ export class StoreError extends TfgateError {
 
 /**
  * A DynamoDB failure worth trying again (throttling, a 5xx from the service) after the SDK's own
- * retries gave up. Named `TransientError` because that is a name the state machine's Retry lists:
+ * retries gave up. Named RETRYABLE_ERROR_NAME because that is a name the state machine's Retry lists:
  * wrapped under any other name, a throttled pipeline task would fail its run instead of being retried.
  */
 export class TransientStoreError extends StoreError {
-  override name = 'TransientError';
+  override name = RETRYABLE_ERROR_NAME;
 }
 
 const TRANSIENT_ERROR_NAMES = new Set([

@@ -2,6 +2,7 @@ import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type 
 import { AlreadyExistsError, NotFoundError } from '../domain/errors.js';
 import type { RunPatch, RunStore, StagePatch } from '../domain/ports.js';
 import { runListCursor, TERMINAL_RUN_STATUSES, type Run, type Stage } from '../domain/run.js';
+import { runPredecessors, runTransitionRefused, stagePredecessors, stageTransitionRefused } from '../domain/transitions.js';
 import { isConditionalCheckFailed, storeCall, ttlAfterDays } from './errors.js';
 import { RUNS_BY_CREATED_INDEX, TTL_ATTRIBUTE } from './table-layout.js';
 
@@ -120,7 +121,15 @@ export class DynamoRunStore implements RunStore {
       names[`#${field}`] = field;
       values[`:${field}`] = patch[field];
     }
-    return this.update(runId, `SET ${sets.join(', ')}`, 'attribute_exists(stages.#env)', names, values, `Run ${runId} has no stage ${environment}`);
+    // The allowed transitions (domain/transitions.ts) are checked in the same write as the change.
+    const from = stagePredecessors(patch.status);
+    from.forEach((status, index) => (values[`:from${index}`] = status));
+    const condition = `attribute_exists(stages.#env) AND stages.#env.#status IN (${from.map((_, index) => `:from${index}`).join(', ')})`;
+    return this.update(runId, `SET ${sets.join(', ')}`, condition, names, values, (run) => {
+      const stage = run?.stages.find((s) => s.environment === environment);
+      if (!run || !stage) return new NotFoundError(`Run ${runId} has no stage ${environment}`);
+      return stageTransitionRefused(runId, environment, stage.status, patch.status);
+    });
   }
 
   async updateRun(runId: string, patch: RunPatch, at: Date): Promise<Run> {
@@ -142,7 +151,16 @@ export class DynamoRunStore implements RunStore {
       values[':noNotes'] = [];
       values[':note'] = [patch.note];
     }
-    return this.update(runId, `SET ${sets.join(', ')}`, 'attribute_exists(id)', names, values, `Run ${runId} not found`);
+    let condition = 'attribute_exists(id)';
+    if (patch.status !== undefined) {
+      const from = runPredecessors(patch.status);
+      from.forEach((status, index) => (values[`:from${index}`] = status));
+      condition += ` AND #status IN (${from.map((_, index) => `:from${index}`).join(', ')})`;
+    }
+    const to = patch.status;
+    return this.update(runId, `SET ${sets.join(', ')}`, condition, names, values, (run) =>
+      !run ? new NotFoundError(`Run ${runId} not found`) : runTransitionRefused(runId, run.status, to ?? run.status),
+    );
   }
 
   private async update(
@@ -151,7 +169,7 @@ export class DynamoRunStore implements RunStore {
     conditionExpression: string,
     names: Record<string, string>,
     values: Record<string, unknown>,
-    notFoundMessage: string,
+    refusal: (current: Run | undefined) => Error,
   ): Promise<Run> {
     return storeCall('UpdateItem(run)', async () => {
       try {
@@ -168,7 +186,8 @@ export class DynamoRunStore implements RunStore {
         );
         return fromItem(result.Attributes ?? {});
       } catch (error) {
-        if (isConditionalCheckFailed(error)) throw new NotFoundError(notFoundMessage);
+        // Missing, or a transition the domain does not allow: which one is read back on this path only.
+        if (isConditionalCheckFailed(error)) throw refusal(await this.get(runId));
         throw error;
       }
     });

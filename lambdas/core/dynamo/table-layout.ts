@@ -38,6 +38,5 @@ export function localTableNames(prefix = 'tfgate'): TableNames {
   return { runs: `${prefix}-runs`, locks: `${prefix}-locks`, approvals: `${prefix}-approvals`, deliveries: `${prefix}-deliveries` };
 }
 
-export function lockKeyFor(repository: string, environment: string): string {
-  return `${repository.toLowerCase()}#${environment}`;
-}
+// The key's encoding lives with the domain (domain/lock-key.ts); kept importable from here for the stores.
+export { lockKeyFor } from '../domain/lock-key.js';

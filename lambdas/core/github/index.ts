@@ -6,10 +6,7 @@ import { NoopVcsClient } from './noop.js';
 export { GitHubApiError, GitHubClient } from './client.js';
 export { credentialsFromEnv, signInClientFromEnv, GITHUB_ENV, GitHubCredentialsError, parseGitHubSecret, type GitHubCredentials } from './credentials.js';
 export { LocalGitVcs } from './local-git-vcs.js';
-export { NoopVcsClient } from './noop.js';
-
-export const GITHUB_FEEDBACK_OFF =
-  'GitHub feedback is off: no credentials (set TFGATE_GITHUB_TOKEN, or TFGATE_GITHUB_APP_ID with TFGATE_GITHUB_PRIVATE_KEY_FILE; in AWS, the GitHub secret). Runs go on without commit statuses or plan comments.';
+export { GITHUB_FEEDBACK_OFF, NoopVcsClient } from './noop.js';
 
 /** The client for these credentials, or the no-op one (`enabled: false`) when there are none. */
 export function createVcsClient(apiUrl: string, credentials: GitHubCredentials | undefined, options: { requestTimeoutMs?: number } = {}): { vcs: VcsClient; enabled: boolean } {

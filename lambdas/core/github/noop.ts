@@ -10,3 +10,6 @@ export class NoopVcsClient implements VcsClient {
     return undefined;
   }
 }
+
+export const GITHUB_FEEDBACK_OFF =
+  'GitHub feedback is off: no credentials (set TFGATE_GITHUB_TOKEN, or TFGATE_GITHUB_APP_ID with TFGATE_GITHUB_PRIVATE_KEY_FILE; in AWS, the GitHub secret). Runs go on without commit statuses or plan comments.';

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ExecutionAbortedError, ExecutionError, ExecutionTimeoutError, StateMachine } from 'aws-local-stepfunctions';
 import type { ExecutionInspector, ExecutionStarter, PipelineInput, TaskCallbacks } from '../domain/ports.js';
+import { TfgateError } from '../domain/errors.js';
 
 /**
  * Runs the pipeline's ASL file itself with aws-local-stepfunctions. Task states are mapped by their
@@ -29,7 +30,7 @@ export interface CodeBuildStartParams {
  * CodeBuild refusing StartBuild (no build started): a local build stand-in throws this, and the
  * engine fails the task the way Step Functions does, with the error `CodeBuild.<exception>`.
  */
-export class StartBuildRefused extends Error {
+export class StartBuildRefused extends TfgateError {
   override name = 'StartBuildRefused';
   constructor(readonly exception: 'AccountLimitExceededException' | 'ThrottlingException' | 'CodeBuildException' | 'ResourceNotFoundException', message: string) {
     super(message);
@@ -79,7 +80,7 @@ export interface LocalEngineOptions {
   onStateEntered?: (executionName: string, stateName: string) => void;
 }
 
-export class LocalEngineError extends Error {
+export class LocalEngineError extends TfgateError {
   override name = 'LocalEngineError';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);

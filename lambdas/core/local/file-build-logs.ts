@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises';
 import path from 'node:path';
+import { buildLogName } from '../domain/artifact-keys.js';
 import type { BuildLogQuery, BuildLogs, BuildLogTail } from '../domain/ports.js';
 
 /**
@@ -13,7 +14,7 @@ const SAFE_NAME = /^[A-Za-z0-9_-]{1,100}$/;
 
 /** `<logsDir>/<runId>/<environment>-<mode>.log`: written by codebuild.ts, read by FileBuildLogs. */
 export function localBuildLogFile(logsDir: string, runId: string, environment: string, mode: string): string {
-  return path.join(logsDir, runId, `${environment}-${mode}.log`);
+  return path.join(logsDir, runId, buildLogName(environment, mode));
 }
 
 export class FileBuildLogs implements BuildLogs {

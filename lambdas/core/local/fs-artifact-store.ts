@@ -6,30 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { TfgateError } from '../domain/errors.js';
 import type { ArtifactStore } from '../domain/ports.js';
+import { assertArtifactKey, InvalidArtifactKeyError, InvalidArtifactLocationError } from '../domain/artifact-keys.js';
 
-export class InvalidArtifactKeyError extends TfgateError {
-  override name = 'InvalidArtifactKeyError';
-}
-
-const MAX_KEY_LENGTH = 1024;
-
-/** Shared by every ArtifactStore: a key is a relative, `/`-separated path with no `.` or `..` segment. */
-export function assertArtifactKey(key: string): void {
-  const refuse = (why: string): never => {
-    throw new InvalidArtifactKeyError(`artifact key ${JSON.stringify(key.slice(0, 200))} refused: ${why}`);
-  };
-  if (typeof key !== 'string' || key.length === 0) refuse('empty');
-  if (key.length > MAX_KEY_LENGTH) refuse(`longer than ${MAX_KEY_LENGTH} characters`);
-  if (/[\u0000-\u001f\u007f]/.test(key)) refuse('control characters');
-  if (key.includes('\\')) refuse('backslashes');
-  if (key.startsWith('/') || /^[A-Za-z]:/.test(key)) refuse('absolute path');
-  for (const segment of key.split('/')) {
-    if (segment === '') refuse('empty path segment');
-    if (segment === '.' || segment === '..') refuse('"." and ".." segments are not allowed');
-  }
-}
+export { assertArtifactKey, InvalidArtifactKeyError } from '../domain/artifact-keys.js';
 
 export class FsArtifactStore implements ArtifactStore {
   readonly root: string;
@@ -70,9 +50,7 @@ export class FsArtifactStore implements ArtifactStore {
   }
 }
 
-export class InvalidArtifactLocationError extends TfgateError {
-  override name = 'InvalidArtifactLocationError';
-}
+export { InvalidArtifactLocationError } from '../domain/artifact-keys.js';
 
 /** A directory location (the local artifact store); URLs other than s3:// are refused, not taken as paths. */
 export function directoryArtifactStore(location: string, cwd = process.cwd()): FsArtifactStore {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { renderSummaryLine } from '../domain/plan-summary.js';
-import { ObservedRunStore, type RunChange } from '../domain/observed-run-store.js';
+import { WriteObservingRunStore, type RunChange } from '../domain/observed-run-store.js';
 import type { ApprovalRequest, Notifier, RunStore } from '../domain/ports.js';
 import { isTerminalRun, type Run } from '../domain/run.js';
 
@@ -11,7 +11,7 @@ import { isTerminalRun, type Run } from '../domain/run.js';
 
 export type { RunChange };
 
-export class ObservableRunStore extends ObservedRunStore {
+export class ProgressEventRunStore extends WriteObservingRunStore {
   readonly events = new EventEmitter<{ change: [RunChange]; approval: [ApprovalRequest] }>();
 
   constructor(inner: RunStore) {
@@ -31,7 +31,7 @@ function short(run: Run): string {
 }
 
 /** One line per transition; plan summaries when a plan is recorded; the reason when a run stops. */
-export function printRunChanges(store: ObservableRunStore, print: Print): () => void {
+export function printRunChanges(store: ProgressEventRunStore, print: Print): () => void {
   // A stage is often recorded twice in a row with the same status (ending a run, then closing its
   // approval): the second line would say nothing new, so it is not printed.
   const lastLine = new Map<string, string>();
@@ -101,7 +101,7 @@ function everyInterval(tick: () => void, ms: number): () => void {
  * a minute, not one a second.
  */
 export function showBuildProgress(
-  store: ObservableRunStore,
+  store: ProgressEventRunStore,
   out: ProgressOutput,
   options: BuildProgressOptions = {},
 ): () => void {
@@ -185,7 +185,7 @@ export class ProgressTerminal {
 export class ConsoleNotifier implements Notifier {
   constructor(
     private readonly print: Print,
-    private readonly events?: ObservableRunStore['events'],
+    private readonly events?: ProgressEventRunStore['events'],
   ) {}
 
   async approvalRequested(request: ApprovalRequest): Promise<void> {

@@ -3,6 +3,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { bareRepositoryPath, git } from './git-repos.js';
 import { hookTargetFile, sign, type HookTarget } from './post-receive.js';
+import { TfgateError } from '../domain/errors.js';
 
 /**
  * `tfgate pr BRANCH`: the local stand-in for opening a pull request on GitHub. The branch is read from
@@ -12,7 +13,7 @@ import { hookTargetFile, sign, type HookTarget } from './post-receive.js';
  * `synchronize` (a new head).
  */
 
-export class LocalPullRequestError extends Error {
+export class LocalPullRequestError extends TfgateError {
   override name = 'LocalPullRequestError';
 }
 

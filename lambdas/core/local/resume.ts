@@ -1,7 +1,7 @@
 import { findRepository, type TfgateConfig } from '../config/load.js';
 import type { ApprovalStore, Clock, LockStore, PipelineInput, RunStore } from '../domain/ports.js';
 import type { Run, StageStatus } from '../domain/run.js';
-import { lockKeyFor } from '../dynamo/table-layout.js';
+import { lockKeyFor } from '../domain/lock-key.js';
 import { pipelineInputFor } from '../../webhook/intake.js';
 
 /**

@@ -1,29 +1,27 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { findRepository, loadConfigFile, type TfgateConfig } from '../config/load.js';
-import { FeedbackRunStore, type RetryPolicy } from '../domain/feedback.js';
+import type { FeedbackRunStore, RetryPolicy } from '../domain/feedback.js';
 import { EnvironmentLocks } from '../domain/locks.js';
 import { systemClock, type Clock, type Notifier, type SourceArchiver, type TaskCallbacks } from '../domain/ports.js';
 import type { DynamoStores } from '../dynamo/index.js';
-import { createSignIn, localOperatorProblem, type GitHubSignInSettings, type SignInMailer } from '../auth/sign-in.js';
+import { createSignIn, type GitHubSignInSettings, type SignInMailer } from '../auth/sign-in.js';
 import { createVcsClient, credentialsFromEnv, GitHubClient, GITHUB_FEEDBACK_OFF, LocalGitVcs, signInClientFromEnv, type GitHubCredentials } from '../github/index.js';
 import { describePerson, everyoneListed } from '../auth/person.js';
 import { localSignInMailer } from '../notify/sign-in-mail.js';
 import { readOrCreateLocalSecret } from './secrets.js';
-import { json, type HttpHandler, type HttpRequest } from '../http.js';
-import { approversMayRerun, createRerunHandler, isRerunRequest } from '../../approvals/rerun.js';
-import { createApprovalsHandler } from '../../approvals/handler.js';
+import type { HttpHandler, HttpRequest } from '../http.js';
+// Types only: the function handlers themselves come in as a LocalFunctionSet (local-functions.ts).
+import type { approversMayRerun, createRerunHandler, isRerunRequest } from '../../approvals/rerun.js';
+import type { createApprovalsHandler } from '../../approvals/handler.js';
 import type { RunFiles } from '../../approvals/public-run.js';
 import type { Run } from '../domain/run.js';
-import { createApprovalRequester } from '../../notifier/handler.js';
-import { recordGrantsAsPlanning } from '../../pipeline/grant-recorder.js';
-import { createPipelineTasks } from '../../pipeline/handler.js';
-import { createReconciler, type Reconciler } from '../../reconciler/handler.js';
-import { startLocalSchedules } from '../../reconciler/local-schedule.js';
-import { createWebhookHandler } from '../../webhook/handler.js';
+import type { createApprovalRequester } from '../../notifier/handler.js';
+import type { createPipelineTasks } from '../../pipeline/handler.js';
+import type { createReconciler, Reconciler } from '../../reconciler/handler.js';
+import type { startLocalSchedules } from '../../reconciler/local-schedule.js';
+import type { createWebhookHandler } from '../../webhook/handler.js';
 import type { WebhookLogger } from '../../webhook/logger.js';
 import { buildEnvironment } from './build-env.js';
 import { bundleBuildRunner, createLocalCodeBuild, LocalBuildRegistry } from './codebuild.js';
@@ -40,9 +38,12 @@ import { bareRepositoryPath, commitAndPush, ensureBareRepository, git } from './
 import { hookTargetFile } from './post-receive.js';
 import { localNotifiers } from '../notify/from-config.js';
 import { FanOutNotifier } from '../notify/fan-out.js';
-import { ConsoleNotifier, ObservableRunStore, printRunChanges, type Print } from './progress.js';
+import { ConsoleNotifier, printRunChanges, type ProgressEventRunStore, type Print } from './progress.js';
+import { composeLocalRunTracking } from './run-tracking.js';
 import { startServer, webhookRoute, type LocalServer } from './server.js';
-import { STARTER_FILES, STARTER_REPOSITORY, starterConfig } from './starter.js';
+import { createUnlockRoute } from './unlock-route.js';
+import { localFilesOf, stateDirFor } from './data-layout.js';
+import { STARTER_FILES, STARTER_REPOSITORY, starterConfig } from './starter-repository.js';
 import { packageFile } from '../package-files.js';
 
 /**
@@ -58,6 +59,22 @@ export const LOCAL_FUNCTIONS = {
 } as const;
 export const LOCAL_BUILD_PROJECT_PREFIX = 'tfgate-local';
 /** The plan compute placeholders: locally every build is the runner subprocess, whatever they say. */
+
+/**
+ * The function handlers tfgate local runs: the very ones the AWS entries wrap, passed in by the local
+ * composition (lambdas/local-functions.ts) so this module depends on none of the functions' folders.
+ */
+export interface LocalFunctionSet {
+  createWebhookHandler: typeof createWebhookHandler;
+  createPipelineTasks: typeof createPipelineTasks;
+  createApprovalRequester: typeof createApprovalRequester;
+  createApprovalsHandler: typeof createApprovalsHandler;
+  createRerunHandler: typeof createRerunHandler;
+  approversMayRerun: typeof approversMayRerun;
+  isRerunRequest: typeof isRerunRequest;
+  createReconciler: typeof createReconciler;
+  startLocalSchedules: typeof startLocalSchedules;
+}
 
 export interface LocalStackOptions {
   dataDir: string;
@@ -136,7 +153,7 @@ export interface LocalStack {
   localCredential: string;
   /** Whether GitHub sign-in is set up (a client id and secret). */
   githubSignIn: boolean;
-  runs: ObservableRunStore;
+  runs: ProgressEventRunStore;
   stores: DynamoStores;
   locks: EnvironmentLocks;
   engine: LocalEngine;
@@ -157,16 +174,16 @@ export interface LocalStack {
 const DEFAULT_RECONCILE_INTERVAL_MS = 60_000;
 const FEEDBACK_DRAIN_AT_CLOSE_MS = 15_000;
 
-async function resolveConfig(options: LocalStackOptions, dataDir: string): Promise<{ config: TfgateConfig; file: string; starter: boolean }> {
-  if (options.configFile) return { config: loadConfigFile(options.configFile), file: path.resolve(options.configFile), starter: false };
+async function resolveConfig(options: LocalStackOptions, dataDir: string): Promise<{ config: TfgateConfig; file: string; starterRepository: boolean }> {
+  if (options.configFile) return { config: loadConfigFile(options.configFile), file: path.resolve(options.configFile), starterRepository: false };
   const inCwd = path.join(options.cwd ?? process.cwd(), 'tfgate.yaml');
-  if (existsSync(inCwd)) return { config: loadConfigFile(inCwd), file: inCwd, starter: false };
+  if (existsSync(inCwd)) return { config: loadConfigFile(inCwd), file: inCwd, starterRepository: false };
   const inData = path.join(dataDir, 'tfgate.yaml');
   if (!existsSync(inData)) {
     await writeFile(inData, starterConfig(bareRepositoryPath(dataDir, STARTER_REPOSITORY)));
   }
   const config = loadConfigFile(inData);
-  return { config, file: inData, starter: findRepository(config, STARTER_REPOSITORY) !== undefined };
+  return { config, file: inData, starterRepository: findRepository(config, STARTER_REPOSITORY) !== undefined };
 }
 
 /** Locally the machine's owner is the one person: named after the account tfgate local runs as. */
@@ -174,42 +191,18 @@ async function signedInActor(request: HttpRequest): Promise<string | undefined> 
   return request.identity ? describePerson(request.identity) : undefined;
 }
 
-function stateDirFor(dataDir: string, repository: string): string {
-  return path.join(dataDir, 'state', repository.replace('/', '__'));
-}
-
-/** Where a run's outputs are in the data directory (README: "The data directory"). */
-function localFilesOf(dataDir: string, run: Run): RunFiles {
-  const logs = path.join(dataDir, 'logs', run.id);
-  const stages: RunFiles['stages'] = {};
-  for (const stage of run.stages) {
-    const files: Record<string, string> = {};
-    for (const mode of ['plan', 'apply'] as const) {
-      const log = path.join(logs, `${stage.environment}-${mode}.log`);
-      if (existsSync(log)) files[`${mode} log`] = log;
-    }
-    stages[stage.environment] = files;
-  }
-  return {
-    locations: {
-      logs,
-      artifacts: path.join(dataDir, 'artifacts', 'runs', run.id),
-      state: path.join(stateDirFor(dataDir, run.repository), 'terraform.tfstate.d'),
-    },
-    stages,
-  };
-}
-
 function interceptCodeBuild(options: LocalStackOptions, real: LocalCodeBuild): LocalCodeBuild {
   return options.intercept?.codeBuild?.(real) ?? real;
 }
 
-export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+export async function startLocalStackWith(functions: LocalFunctionSet, options: LocalStackOptions): Promise<LocalStack> {
+  const { createWebhookHandler, createPipelineTasks, createApprovalRequester, createApprovalsHandler, createRerunHandler, approversMayRerun, isRerunRequest, createReconciler, startLocalSchedules } =
+    functions;
   const dataDir = path.resolve(options.dataDir);
   const print = options.print ?? (() => undefined);
   const clock = options.clock ?? systemClock;
   await mkdir(path.join(dataDir, 'run'), { recursive: true });
-  const { config: loaded, file: configFile, starter } = await resolveConfig(options, dataDir);
+  const { config: loaded, file: configFile, starterRepository } = await resolveConfig(options, dataDir);
   // Locally the bare repository each push lands in is where builds fetch from, unless the file says otherwise.
   const config: TfgateConfig = {
     ...loaded,
@@ -234,7 +227,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const remotes: LocalStack['remotes'] = [];
   for (const repository of config.repositories) {
     const bare = await ensureBareRepository(dataDir, repository.name, repository.branch);
-    if (starter && repository.name === STARTER_REPOSITORY) {
+    if (starterRepository && repository.name === STARTER_REPOSITORY) {
       const hasBranch = (await git(['ls-remote', '--heads', bare, repository.branch])).trim().length > 0;
       if (!hasBranch) await commitAndPush(bare, { files: STARTER_FILES, message: 'Starter Terraform configuration', branch: repository.branch, quiet: true });
     }
@@ -253,25 +246,22 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const credentials = options.github?.credentials === undefined ? await credentialsFromEnv() : (options.github.credentials ?? undefined);
     const github = createVcsClient(config.github.apiUrl, credentials, options.github?.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.github.requestTimeoutMs } : {});
     if (!github.enabled) print(GITHUB_FEEDBACK_OFF);
-    // Both are known only once the server listens and the notifiers exist; feedback before that has no link.
-    let publicUrl: string | undefined;
-    let noticeTarget: Notifier | undefined;
-    const feedback = new FeedbackRunStore(stores.runs, {
-      vcs: github.vcs,
-      artifacts,
-      runUrl: (id) => (publicUrl ? `${publicUrl}/runs/${id}` : undefined),
-      notifier: { approvalRequested: async () => undefined, runNotice: async (run, message, runUrl) => noticeTarget?.runNotice(run, message, runUrl) },
-      clock,
-      ...(options.github?.retry ? { retry: options.github.retry } : {}),
-      log: (message, fields) => print(`${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
-    });
-    const runs = new ObservableRunStore(feedback);
     // The engine is created last (it needs the functions); callbacks reach it once it exists.
     const engineCallbacks: TaskCallbacks = {
       sendTaskSuccess: (token, output) => engine!.sendTaskSuccess(token, output),
       sendTaskFailure: (token, error, cause) => engine!.sendTaskFailure(token, error, cause),
     };
-    const callbacks = recordGrantsAsPlanning(engineCallbacks, runs, clock);
+    // The same decoration as the AWS entries (domain/run-tracking.ts), with console progress on top.
+    const tracking = composeLocalRunTracking({
+      store: stores.runs,
+      callbacks: engineCallbacks,
+      vcs: github.vcs,
+      artifacts,
+      clock,
+      print,
+      ...(options.github?.retry ? { retry: options.github.retry } : {}),
+    });
+    const { runs, feedback, callbacks } = tracking;
     const locks = new EnvironmentLocks({ locks: stores.locks, runs, callbacks, clock });
     const localBuilds = new LocalBuildRegistry();
     // Sources come from the configured location only (the local bare repository by default).
@@ -310,10 +300,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       warn: (message, fields) => print(`webhook: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
       error: (message, fields) => print(`webhook error: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
     };
-    const starterProxy = {
+    const executionStarter = {
       start: (name: string, input: Parameters<LocalEngine['start']>[1]) => engine!.start(name, input),
     };
-    const webhook = createWebhookHandler({ config, secrets: [webhookSecret], stores: { runs, deliveries: stores.deliveries, sequences: stores.sequences }, locks, starter: starterProxy, clock, logger });
+    const webhook = createWebhookHandler({ config, secrets: [webhookSecret], stores: { runs, deliveries: stores.deliveries, sequences: stores.sequences }, locks, starter: executionStarter, clock, logger });
     // Team membership is checked with tfgate's own GitHub credentials, when there are any.
     const teams = github.vcs instanceof GitHubClient ? github.vcs : undefined;
     const pages = createApprovalsHandler({
@@ -326,44 +316,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // POST /runs/{id}/rerun: the actor is the signed-in person (the server's sign-in gate set it), never a
     // field of the request, and must be an approver of the run's repository.
     const rerun = createRerunHandler({
-      intake: { config, runs, deliveries: stores.deliveries, sequences: stores.sequences, locks, starter: starterProxy, clock, logger },
+      intake: { config, runs, deliveries: stores.deliveries, sequences: stores.sequences, locks, starter: executionStarter, clock, logger },
       identify: signedInActor,
       rerunner: approversMayRerun(teams),
     });
     const pagesAndRerun: HttpHandler = (request) => (isRerunRequest(request) ? rerun(request) : pages(request));
-    const unlock: HttpHandler = async (request) => {
-      if (request.method !== 'POST') return json(405, { error: 'method not allowed' });
-      const refused = localOperatorProblem(request);
-      if (refused) return refused;
-      let body: { repository?: unknown; environment?: unknown; reason?: unknown; by?: unknown; force?: unknown };
-      try {
-        body = JSON.parse(request.body.toString('utf8'));
-      } catch {
-        return json(400, { error: 'the body must be JSON' });
-      }
-      const repository = typeof body.repository === 'string' ? findRepository(config, body.repository) : undefined;
-      if (!repository) return json(404, { error: 'repository not configured' });
-      const environment = repository.environments.find((env) => env.name === body.environment);
-      if (!environment) return json(404, { error: `environment not configured for ${repository.name}` });
-      const by = `${typeof body.by === 'string' && body.by ? body.by.slice(0, 200) : 'tfgate unlock'} (local operator)`;
-      const reason = typeof body.reason === 'string' && body.reason ? body.reason.slice(0, 500) : 'no reason given';
-      const outcome = await locks.unlock(repository.name, environment.name, { by, reason, force: body.force === true });
-      const where = { repository: repository.name, environment: environment.name };
-      switch (outcome.kind) {
-        case 'not_held':
-          return json(200, { ...where, released: false });
-        case 'refused':
-          return json(409, {
-            ...where,
-            released: false,
-            holder: outcome.holder.runId,
-            holderStatus: outcome.run.status,
-            error: `the ${environment.name} lock is held by run ${outcome.run.id} (${outcome.run.repository}@${outcome.run.sha.slice(0, 8)}, ${outcome.run.trigger}, ${outcome.run.status}), which is still alive; --force frees it, and that run's ${environment.name} apply will then refuse to start`,
-          });
-        case 'freed':
-          return json(200, { ...where, released: true, holder: outcome.holder.runId, fence: outcome.holder.fence, holderWasAlive: outcome.wasAlive, ...(outcome.run ? { holderStatus: outcome.run.status } : {}) });
-      }
-    };
+    const unlock = createUnlockRoute(config, locks);
     // Everything asynchronous happens before the server listens: from `listen` to the engine's creation
     // below no request can be handled, so a delivery never finds the engine missing.
     const runnerFile = await bundleBuildRunner(path.join(dataDir, 'run'), options.prebuiltRunner);
@@ -388,11 +346,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     );
     const url = server.url;
     serverUrl = url;
-    publicUrl = url;
 
     // Slack and SMTP from tfgate.yaml; a failing one is recorded on the run and never stops the others.
     const notifier = new FanOutNotifier([new ConsoleNotifier(print, runs.events), ...localNotifiers(config), ...(options.notifiers ?? [])]);
-    noticeTarget = notifier;
+    tracking.connect(url, notifier);
     const requestApproval = createApprovalRequester({ config, runs, approvals: stores.approvals, artifacts, notifier, publicUrl: url, supersede: { locks: stores.locks, callbacks }, clock, log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
     engine = new LocalEngine({
       definitionFile: options.definitionFile ?? DEFINITION_FILE,
@@ -451,7 +408,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       locks,
       deliveries: stores.deliveries,
       sequences: stores.sequences,
-      starter: starterProxy,
+      starter: executionStarter,
       inspector: { isRunning: (name) => engine!.isRunning(name) },
       // Without GitHub, pushes land in the local bare repositories: that is where heads are read.
       vcs: github.enabled ? github.vcs : localGit,

@@ -1,3 +1,5 @@
+import { stripTerminalEscapes } from '../domain/sanitize.js';
+
 /**
  * Escaping for everything tfgate renders from data it does not control: commit messages, author
  * names, terraform output. Pages, emails and Slack messages all go through these.
@@ -12,13 +14,8 @@ export function escapeHtml(value: unknown): string {
     .replace(/'/g, '&#39;');
 }
 
-// CSI, OSC and other escape sequences, then any remaining control characters except tab and newline.
-const TERMINAL_ESCAPES = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)|\u001b[@-Z\\-_]|\u009b[0-?]*[ -/]*[@-~]/g;
-const CONTROL_CHARACTERS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
-
-export function stripTerminalEscapes(text: string): string {
-  return text.replace(TERMINAL_ESCAPES, '').replace(CONTROL_CHARACTERS, '');
-}
+// The one sanitiser (the stricter of the two this project had) lives with the domain.
+export { stripTerminalEscapes };
 
 /**
  * Slack mrkdwn gives `<…>` meaning (links, `<!channel>` pings) and `&` starts an entity: a commit

@@ -2,6 +2,7 @@ import type { ApprovalRequest, Notifier } from '../domain/ports.js';
 import type { Run } from '../domain/run.js';
 import { approvalFacts } from './approval-facts.js';
 import { escapeSlack, oneLine } from './escape.js';
+import { TfgateError } from '../domain/errors.js';
 
 /**
  * Approval requests and notices posted to a Slack incoming webhook as Block Kit messages.
@@ -24,7 +25,7 @@ export interface SlackNotifierOptions {
   fetch?: typeof fetch;
 }
 
-export class SlackDeliveryError extends Error {
+export class SlackDeliveryError extends TfgateError {
   override name = 'SlackDeliveryError';
 }
 
