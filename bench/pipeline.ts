@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isTerminalRun, type Run } from '../lambdas/core/domain/run.js';
-import { commitAndPush, ensureBareRepository } from '../lambdas/core/local/git-repos.js';
+import { ensureBareRepository, git, SKIP_HOOK_ENV } from '../lambdas/core/local/git-repos.js';
 import { startLocalStack, type LocalStack } from '../lambdas/core/local/runtime.js';
 import { pushHeaders, pushPayload, signed } from './common.js';
 
@@ -88,7 +88,8 @@ export interface BenchStack {
   terraformLog: string;
   /** HTTP requests to the approval pages (the approvals function's invocations in AWS). */
   approvalRequests: { count: number };
-  commits: Map<string, string>;
+  /** Per repository, commits not pushed yet (oldest first): one run per commit, so each push needs its own. */
+  commits: Map<string, string[]>;
   close(): Promise<void>;
 }
 
@@ -107,15 +108,39 @@ export function configFor(repositories: string[], approval: boolean): string {
   ].join('\n');
 }
 
+/**
+ * `count` commits on `branch`, each changing main.tf, pushed at once without starting a run (the hook
+ * is told to stay quiet). tfgate starts one deploy run per commit, so every measured push needs a
+ * commit of its own.
+ */
+export async function seedCommits(bare: string, branch: string, count: number): Promise<string[]> {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'tfgate-bench-work-'));
+  const identity = { GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'bench@example.com', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'bench@example.com' };
+  try {
+    await git(['init', '--quiet', `--initial-branch=${branch}`, work]);
+    const shas: string[] = [];
+    for (let i = 0; i < count; i++) {
+      await writeFile(path.join(work, 'main.tf'), `# bench commit ${i}\nresource "terraform_data" "noop" {}\n`);
+      await git(['add', '--all'], { cwd: work });
+      await git(['commit', '--quiet', '-m', `bench ${i}`], { cwd: work, env: identity });
+      shas.push((await git(['rev-parse', 'HEAD'], { cwd: work })).trim());
+    }
+    await git(['push', '--quiet', '--force', bare, `HEAD:refs/heads/${branch}`], { cwd: work, env: { [SKIP_HOOK_ENV]: '1' } });
+    return shas;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
 /** Commits go into the bare repositories before the stack starts: no hook target yet, so no run is started by them. */
-export async function startBenchStack(repositories: string[], options: { approval: boolean }): Promise<BenchStack> {
+export async function startBenchStack(repositories: string[], options: { approval: boolean; commitsPerRepository: number }): Promise<BenchStack> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-bench-'));
   const configFile = path.join(dataDir, 'bench-tfgate.yaml');
   await writeFile(configFile, configFor(repositories, options.approval));
-  const commits = new Map<string, string>();
+  const commits = new Map<string, string[]>();
   for (const repository of repositories) {
     const bare = await ensureBareRepository(dataDir, repository, 'main');
-    commits.set(repository, await commitAndPush(bare, { files: { 'main.tf': 'resource "terraform_data" "noop" {}\n' }, message: 'bench', branch: 'main', quiet: true }));
+    commits.set(repository, await seedCommits(bare, 'main', options.commitsPerRepository));
   }
   const terraformLog = path.join(dataDir, 'terraform-invocations.log');
   await writeFile(terraformLog, '');
@@ -180,8 +205,14 @@ export function finished(bench: BenchStack, runId: string, timeoutMs = 120_000):
   });
 }
 
+function nextCommit(bench: BenchStack, repository: string): string {
+  const sha = bench.commits.get(repository)?.shift();
+  if (!sha) throw new Error(`the bench seeded too few commits for ${repository}`);
+  return sha;
+}
+
 export async function sendPush(bench: BenchStack, repository: string): Promise<string> {
-  const body = JSON.stringify(pushPayload(repository, 'main', bench.commits.get(repository)));
+  const body = JSON.stringify(pushPayload(repository, 'main', nextCommit(bench, repository)));
   const response = await fetch(bench.stack.webhookUrl, { method: 'POST', headers: pushHeaders(body, SECRET), body });
   const answer = (await response.json()) as { runId?: string };
   if (response.status !== 202 || !answer.runId) throw new Error(`the push was not started: ${response.status} ${JSON.stringify(answer)}`);
@@ -189,7 +220,7 @@ export async function sendPush(bench: BenchStack, repository: string): Promise<s
 }
 
 export async function sendPullRequest(bench: BenchStack, repository: string): Promise<string> {
-  const sha = bench.commits.get(repository)!;
+  const sha = nextCommit(bench, repository);
   const body = JSON.stringify({
     action: 'opened',
     number: 7,

@@ -52,7 +52,7 @@ const cold = await benchColdStart(bundle.file, COLD_STARTS);
 
 // ---------------------------------------------------------------- 4 and 6. one push run, one pull request run, a reconcile pass
 progress('pipeline: push runs (ops and apps, approval given at once) with a terraform that does no work');
-const single = await startBenchStack(['acme/infrastructure'], { approval: true });
+const single = await startBenchStack(['acme/infrastructure'], { approval: true, commitsPerRepository: MEASURED_PUSH_RUNS + 2 });
 const pushRuns: Array<{ totalMs: number; terraformMs: number; terraformInvocations: number; buildStateMs: number; approvalWaitMs: number; figures: ReturnType<typeof stateFigures>; dynamo: ReturnType<typeof resetDynamoCounts>; approvalRequests: number }> = [];
 let pullRequest: { figures: ReturnType<typeof stateFigures>; dynamo: ReturnType<typeof resetDynamoCounts>; totalMs: number };
 let reconcilePass: ReturnType<typeof resetDynamoCounts>;
@@ -89,7 +89,7 @@ try {
 // ---------------------------------------------------------------- 5. throughput
 progress(`throughput: ${THROUGHPUT_RUNS} push runs across ${THROUGHPUT_REPOSITORIES} repositories at once`);
 const repositories = Array.from({ length: THROUGHPUT_REPOSITORIES }, (_, i) => `bench/repo-${String(i).padStart(2, '0')}`);
-const many = await startBenchStack(repositories, { approval: false });
+const many = await startBenchStack(repositories, { approval: false, commitsPerRepository: Math.ceil(THROUGHPUT_RUNS / THROUGHPUT_REPOSITORIES) });
 let throughput: { runs: number; seconds: number; runsPerMinute: number; succeeded: number; appliesOrdered: boolean; orderingProblems: string[] };
 try {
   const started = performance.now();
