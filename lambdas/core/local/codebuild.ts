@@ -110,6 +110,11 @@ export interface LocalCodeBuildOptions {
    * process group, cleaned when it ends, or at the next start if tfgate local was killed first.
    */
   buildsDir?: string;
+  /**
+   * Shared by builds (TFGATE_INIT_CACHE, lambdas/build-runner/init-cache.ts): initialised working
+   * directories per commit and lock file, and the plugin cache per lock file. None, every build inits.
+   */
+  cacheDir?: string;
   /** Running builds, for StopBuild (the pipeline's `stopBuild` task). */
   registry?: LocalBuildRegistry;
   /** Test speed-up: the length of one of `TimeoutInMinutesOverride`'s minutes, in milliseconds. */
@@ -183,6 +188,7 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
       TF_IN_AUTOMATION: '1',
       TF_INPUT: '0',
       TFGATE_PARENT_PID: String(process.pid),
+      ...(options.cacheDir ? { TFGATE_INIT_CACHE: options.cacheDir } : {}),
       ...(slot ? { TMPDIR: slot.tmpDir, [BUILD_MARKER_VARIABLE]: slot.key } : {}),
       // What CodeBuild sets per project in AWS: the kind is the project's, never the run's to choose.
       TFGATE_BUILD_KIND: buildKindOfProject(params.ProjectName) ?? 'unknown',

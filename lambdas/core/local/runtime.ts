@@ -396,6 +396,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         terraform: options.terraform,
         stateDirFor: (repository) => stateDirFor(dataDir, repository),
         buildsDir: path.join(dataDir, 'run', 'builds'),
+        cacheDir: path.join(dataDir, 'cache'),
         // The user's own environment (credentials, TF_VAR_*, mirrors, proxies), minus tfgate's secrets.
         userEnv: buildEnvironment(options.environment ?? process.env, config.terraform.env ?? {}),
         registry: localBuilds,
