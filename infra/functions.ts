@@ -7,6 +7,7 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { TableRole } from '../lambdas/core/dynamo/table-layout.js';
+import { LAMBDA_BUNDLING } from './bundling.js';
 import type { SecretRole, TfgateSecrets } from './secrets.js';
 import type { ArtifactStorage } from './storage.js';
 import type { TableAccess, TfgateTables } from './tables.js';
@@ -275,15 +276,14 @@ export class TfgateFunctions extends Construct {
         ...(props.reserveConcurrency ? { reservedConcurrentExecutions: needs.reservedConcurrency } : {}),
         environment,
         bundling: {
-          minify: true,
-          sourceMap: false,
+          // One options object with the bench (infra/bundling.ts).
+          minify: LAMBDA_BUNDLING.minify,
+          sourceMap: LAMBDA_BUNDLING.sourceMap,
           format: OutputFormat.ESM,
-          target: 'node22',
-          // The Node 22 runtime ships AWS SDK v3.
-          externalModules: ['@aws-sdk/*'],
-          mainFields: ['module', 'main'],
-          // Bundled CommonJS dependencies still call require(); ESM has none unless it is made.
-          banner: "import { createRequire as __tfgateCreateRequire } from 'node:module'; const require = __tfgateCreateRequire(import.meta.url);",
+          target: LAMBDA_BUNDLING.target,
+          externalModules: [...LAMBDA_BUNDLING.externalModules],
+          mainFields: [...LAMBDA_BUNDLING.mainFields],
+          banner: LAMBDA_BUNDLING.banner,
           forceDockerBundling: false,
         },
       });
