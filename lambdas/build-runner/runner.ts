@@ -271,9 +271,25 @@ async function prepareWorkspace(
   // Only reviewed, approved code fills the shared cache (see provider-cache.ts).
   if (settings.mode === 'apply') await saveProviders(cached, cacheOptions);
   // The workspace is the environment (Kubestack convention): configuration[terraform.workspace].
-  const selected = await terraform.run('workspace', ['workspace', 'select', '-or-create', '-no-color', settings.environment]);
-  if (selected.exitCode !== 0) throw terraformFailure('workspace', selected);
+  if (await localWorkspaceExists(settings)) {
+    // Terraform's documented TF_WORKSPACE selects it without a `workspace select` process per build.
+    env.TF_WORKSPACE = settings.environment;
+    deps.stdout.write(`tfgate: workspace ${settings.environment} (TF_WORKSPACE)\n`);
+  } else {
+    const selected = await terraform.run('workspace', ['workspace', 'select', '-or-create', '-no-color', settings.environment]);
+    if (selected.exitCode !== 0) throw terraformFailure('workspace', selected);
+  }
   return terraform;
+}
+
+/**
+ * Local state only: the runner's own state directory already holds the environment's workspace (an
+ * earlier build created it), so there is nothing for `workspace select -or-create` to create.
+ */
+async function localWorkspaceExists(settings: BuildSettings): Promise<boolean> {
+  if (!settings.stateDir || settings.environment === 'default') return false;
+  const dir = await lstat(path.join(settings.stateDir, 'terraform.tfstate.d', settings.environment)).catch(() => undefined);
+  return dir?.isDirectory() ?? false;
 }
 
 /**

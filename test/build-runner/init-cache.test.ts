@@ -66,6 +66,9 @@ describe('init cache', () => {
     );
     expect(applied.exitCode, applied.stderr).toBe(0);
     expect(recorded.inits).toHaveLength(1);
+    // The plan created the ops workspace in the state directory: the apply selects it by TF_WORKSPACE.
+    expect(applied.spawned.filter((call) => call.args[0] === 'workspace')).toEqual([]);
+    expect(applied.stdout).toMatch(/workspace ops \(TF_WORKSPACE\)/);
     // No lock left behind by either build.
     expect(await readdir(path.join(cacheDir, 'locks'))).toEqual([]);
   });
