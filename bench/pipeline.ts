@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -113,16 +113,21 @@ export function configFor(repositories: string[], approval: boolean): string {
  * is told to stay quiet). tfgate starts one deploy run per commit, so every measured push needs a
  * commit of its own.
  */
-export async function seedCommits(bare: string, branch: string, count: number): Promise<string[]> {
+export async function seedCommits(bare: string, branch: string, count: number, files?: Record<string, string>): Promise<string[]> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'tfgate-bench-work-'));
   const identity = { GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'bench@example.com', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'bench@example.com' };
   try {
     await git(['init', '--quiet', `--initial-branch=${branch}`, work]);
     const shas: string[] = [];
     for (let i = 0; i < count; i++) {
-      await writeFile(path.join(work, 'main.tf'), `# bench commit ${i}\nresource "terraform_data" "noop" {}\n`);
+      // Given files: all in the first commit, the later ones empty (same tree, a sha of their own).
+      const tree = files ? (i === 0 ? files : {}) : { 'main.tf': `# bench commit ${i}\nresource "terraform_data" "noop" {}\n` };
+      for (const [name, body] of Object.entries(tree)) {
+        await mkdir(path.dirname(path.join(work, name)), { recursive: true });
+        await writeFile(path.join(work, name), body);
+      }
       await git(['add', '--all'], { cwd: work });
-      await git(['commit', '--quiet', '-m', `bench ${i}`], { cwd: work, env: identity });
+      await git(['commit', '--quiet', '--allow-empty', '-m', `bench ${i}`], { cwd: work, env: identity });
       shas.push((await git(['rev-parse', 'HEAD'], { cwd: work })).trim());
     }
     await git(['push', '--quiet', '--force', bare, `HEAD:refs/heads/${branch}`], { cwd: work, env: { [SKIP_HOOK_ENV]: '1' } });
@@ -133,14 +138,23 @@ export async function seedCommits(bare: string, branch: string, count: number): 
 }
 
 /** Commits go into the bare repositories before the stack starts: no hook target yet, so no run is started by them. */
-export async function startBenchStack(repositories: string[], options: { approval: boolean; commitsPerRepository: number }): Promise<BenchStack> {
+export interface BenchStackOptions {
+  approval: boolean;
+  commitsPerRepository: number;
+  /** The terraform builds run; noop-terraform unless given. */
+  terraform?: string;
+  /** The repository's files (the first commit); a one-resource main.tf changed by every commit unless given. */
+  files?: Record<string, string>;
+}
+
+export async function startBenchStack(repositories: string[], options: BenchStackOptions): Promise<BenchStack> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-bench-'));
   const configFile = path.join(dataDir, 'bench-tfgate.yaml');
   await writeFile(configFile, configFor(repositories, options.approval));
   const commits = new Map<string, string[]>();
   for (const repository of repositories) {
     const bare = await ensureBareRepository(dataDir, repository, 'main');
-    commits.set(repository, await seedCommits(bare, 'main', options.commitsPerRepository));
+    commits.set(repository, await seedCommits(bare, 'main', options.commitsPerRepository, options.files));
   }
   const terraformLog = path.join(dataDir, 'terraform-invocations.log');
   await writeFile(terraformLog, '');
@@ -151,7 +165,7 @@ export async function startBenchStack(repositories: string[], options: { approva
     configFile,
     port: 0,
     inMemory: true,
-    terraform: NOOP_TERRAFORM,
+    terraform: options.terraform ?? NOOP_TERRAFORM,
     webhookSecret: SECRET,
     buildEnv: { NOOP_TERRAFORM_LOG: terraformLog },
     github: { credentials: null },
@@ -283,4 +297,37 @@ export function stateFigures(bench: BenchStack, executionName: string, endedAt: 
     approvalWaitMs,
     byState,
   };
+}
+
+/** When the run's first `terraform plan` started (noop-terraform's log), in ms after `sinceEpochMs`. */
+export async function firstPlanStartedMs(bench: BenchStack, sinceEpochMs: number): Promise<number | undefined> {
+  const lines = (await readFile(bench.terraformLog, 'utf8')).split('\n').filter(Boolean);
+  const starts = lines
+    .map((line) => line.split(' '))
+    .filter(([start, , command]) => command === 'plan' && Number(start) / 1000 >= sinceEpochMs)
+    .map(([start]) => Number(start) / 1000 - sinceEpochMs);
+  return starts.length ? Math.min(...starts) : undefined;
+}
+
+/** Within each repository and environment, applies happen one at a time and in push order (the sequence). */
+export function applyOrderProblems(runs: Run[]): string[] {
+  const problems: string[] = [];
+  const byRepository = new Map<string, Run[]>();
+  for (const run of runs) byRepository.set(run.repository, [...(byRepository.get(run.repository) ?? []), run]);
+  for (const [repository, list] of byRepository) {
+    list.sort((a, b) => a.sequence - b.sequence);
+    for (const environment of ['ops', 'apps']) {
+      let previousEnd = '';
+      for (const run of list) {
+        const transitions = run.stages.find((stage) => stage.environment === environment)?.transitions ?? [];
+        const applying = transitions.find((t) => t.status === 'applying')?.at;
+        const applied = transitions.find((t) => t.status === 'applied')?.at;
+        // A run that failed before applying is counted apart (succeeded); order is about the applies made.
+        if (!applying || !applied) continue;
+        if (applying < previousEnd) problems.push(`${repository} ${environment}: run ${run.sequence} applied before the previous push finished applying`);
+        previousEnd = applied;
+      }
+    }
+  }
+  return problems;
 }
