@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -156,8 +156,13 @@ export async function startBenchStack(repositories: string[], options: BenchStac
     const bare = await ensureBareRepository(dataDir, repository, 'main');
     commits.set(repository, await seedCommits(bare, 'main', options.commitsPerRepository, options.files));
   }
-  const terraformLog = path.join(dataDir, 'terraform-invocations.log');
+  // Under root, builds run terraform as an unprivileged account that cannot enter the data directory:
+  // noop-terraform's log lives where that account may append to it.
+  const logDir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-bench-log-'));
+  await chmod(logDir, 0o777);
+  const terraformLog = path.join(logDir, 'terraform-invocations.log');
   await writeFile(terraformLog, '');
+  await chmod(terraformLog, 0o666);
   const states: StateEntry[] = [];
   const stack = await startLocalStack({
     dataDir,
@@ -198,6 +203,7 @@ export async function startBenchStack(repositories: string[], options: BenchStac
     async close() {
       await stack.close();
       await rm(dataDir, { recursive: true, force: true });
+      await rm(logDir, { recursive: true, force: true });
     },
   };
 }
