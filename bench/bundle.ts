@@ -2,15 +2,19 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analyzeMetafile, build, type Metafile } from 'esbuild';
+import { LAMBDA_BUNDLING } from '../infra/bundling.js';
 
 /**
- * Part 2: the webhook function's bundle, built with the options infra/functions.ts gives NodejsFunction
- * (minified ESM for node22, `@aws-sdk/*` external because the runtime ships it, module main fields,
+ * Part 2: each function's bundle, built with the options infra/functions.ts gives NodejsFunction (the
+ * one object in infra/bundling.ts: minified ESM for node22, the AWS SDK bundled, module main fields,
  * the createRequire banner), so the bytes are the bytes Lambda loads.
  */
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const ENTRY = path.join(PROJECT_ROOT, 'lambdas', 'webhook', 'lambda.ts');
+
+/** The functions infra/functions.ts deploys, each from lambdas/<name>/lambda.ts. */
+export const FUNCTION_NAMES = ['webhook', 'pipeline', 'notifier', 'approvals', 'reconciler'] as const;
+export type BenchFunctionName = (typeof FUNCTION_NAMES)[number];
 
 export interface BundleFigures {
   file: string;
@@ -20,27 +24,31 @@ export interface BundleFigures {
   analysis: string;
 }
 
-/** Kept inside the project so the bundle resolves @aws-sdk/* from node_modules, as the runtime provides it in Lambda. */
-export async function buildWebhookBundle(outDir = path.join(PROJECT_ROOT, 'bench', '.out', 'webhook')): Promise<BundleFigures> {
+/** Kept inside the project (bench/.out) so anything left external resolves from node_modules. */
+export async function buildFunctionBundle(name: BenchFunctionName, outDir = path.join(PROJECT_ROOT, 'bench', '.out', name)): Promise<BundleFigures> {
   await mkdir(outDir, { recursive: true });
   const file = path.join(outDir, 'index.mjs');
   const result = await build({
-    entryPoints: [ENTRY],
+    entryPoints: [path.join(PROJECT_ROOT, 'lambdas', name, 'lambda.ts')],
     outfile: file,
     bundle: true,
     platform: 'node',
-    format: 'esm',
-    target: 'node22',
-    minify: true,
-    sourcemap: false,
-    external: ['@aws-sdk/*'],
-    mainFields: ['module', 'main'],
-    banner: { js: "import { createRequire as __tfgateCreateRequire } from 'node:module'; const require = __tfgateCreateRequire(import.meta.url);" },
+    format: LAMBDA_BUNDLING.format,
+    target: LAMBDA_BUNDLING.target,
+    minify: LAMBDA_BUNDLING.minify,
+    sourcemap: LAMBDA_BUNDLING.sourceMap,
+    external: [...LAMBDA_BUNDLING.externalModules],
+    mainFields: [...LAMBDA_BUNDLING.mainFields],
+    banner: { js: LAMBDA_BUNDLING.banner },
     metafile: true,
     logLevel: 'silent',
   });
   const output = Object.values(result.metafile.outputs)[0]!;
   return { file, bytes: output.bytes, contributors: contributors(result.metafile), analysis: await analyzeMetafile(result.metafile, { verbose: false }) };
+}
+
+export function buildWebhookBundle(): Promise<BundleFigures> {
+  return buildFunctionBundle('webhook');
 }
 
 function contributors(metafile: Metafile): Array<{ name: string; bytes: number }> {

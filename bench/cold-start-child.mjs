@@ -11,11 +11,12 @@ if (bundle === '--sdk-only') {
   process.stdout.write(`BENCH_RESULT ${JSON.stringify({ importMs: performance.now() - start })}\n`);
   process.exit(0);
 }
-const event = JSON.parse(process.env.BENCH_EVENT);
+const event = process.env.BENCH_EVENT ? JSON.parse(process.env.BENCH_EVENT) : undefined;
 const beforeImport = performance.now();
 const module = await import(pathToFileURL(bundle).href);
 const afterImport = performance.now();
-const result = await module.handler(event);
+// Without an event: the import alone (Lambda's init phase).
+const result = event ? await module.handler(event) : { statusCode: 0, body: '' };
 const afterHandler = performance.now();
 // The function logs JSON lines to stdout too; the marker tells this line apart.
 process.stdout.write(`BENCH_RESULT ${JSON.stringify({ beforeImport, importMs: afterImport - beforeImport, handlerMs: afterHandler - afterImport, sinceProcessStartMs: afterHandler, statusCode: result.statusCode, body: result.body })}\n`);

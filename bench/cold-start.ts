@@ -143,4 +143,68 @@ export async function benchColdStart(bundleFile: string, samples = 10): Promise<
   }
 }
 
+export interface FunctionColdStart {
+  /** What one sample does after the import: the request it answers, or nothing (`import only`). */
+  measures: string;
+  coldStartMs: number;
+  importMs: number;
+  handlerMs: number;
+}
+
+/**
+ * The other functions, each a fresh process too. The approvals function answers GET /healthz through
+ * its sign-in gate (which fetches the session key); the state machine's tasks, the approval request
+ * and the reconciler need a run or a schedule to act on, so for them a sample is the import alone:
+ * what Lambda's init phase runs before the first event.
+ */
+export async function benchOtherColdStarts(bundles: Record<string, string>, samples: number): Promise<Record<string, FunctionColdStart>> {
+  const calls: Record<string, number> = {};
+  const fake = await startAwsFake(calls);
+  const fakeUrl = `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'bench',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: fakeUrl,
+    AWS_ENDPOINT_URL_SFN: fakeUrl,
+    NODE_NO_WARNINGS: '1',
+    RUNS_TABLE: 'runs',
+    LOCKS_TABLE: 'locks',
+    APPROVALS_TABLE: 'approvals',
+    DELIVERIES_TABLE: 'deliveries',
+    ARTIFACTS_BUCKET: 'bench-artifacts',
+    APPROVALS_URL: 'https://approvals.example.com',
+    STATE_MACHINE_ARN,
+    SESSION_SECRET_ARN: SECRET_ARN,
+    CONFIG: encodeResolvedConfig(parseConfig(BENCH_CONFIG_YAML)),
+  };
+  const healthz = { rawPath: '/healthz', rawQueryString: '', headers: { host: 'approvals.example.com' }, isBase64Encoded: false, requestContext: { http: { method: 'GET' } } };
+  const figures: Record<string, FunctionColdStart> = {};
+  try {
+    for (const [name, bundle] of Object.entries(bundles)) {
+      const event = name === 'approvals' ? healthz : undefined;
+      const colds: number[] = [];
+      const imports: number[] = [];
+      const handlers: number[] = [];
+      for (let i = -1; i < samples; i++) {
+        const result = await runChild([CHILD, bundle], { ...env, ...(event ? { BENCH_EVENT: JSON.stringify(event) } : {}) });
+        const line = result.stdout.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
+        if (result.code !== 0 || !line) throw new Error(`the ${name} cold start child failed (${result.code}):\n${result.stderr}\n${result.stdout}`);
+        const parsed = JSON.parse(line.slice('BENCH_RESULT '.length)) as { importMs: number; handlerMs: number; statusCode?: number };
+        if (event && parsed.statusCode !== 200) throw new Error(`the bundled ${name} function answered ${parsed.statusCode}`);
+        if (i < 0) continue;
+        colds.push(result.wallMs);
+        imports.push(parsed.importMs);
+        handlers.push(parsed.handlerMs);
+      }
+      figures[name] = { measures: event ? 'GET /healthz' : 'import only', coldStartMs: round(median(colds), 1), importMs: round(median(imports), 1), handlerMs: round(median(handlers), 1) };
+    }
+  } finally {
+    await new Promise((resolve) => fake.close(resolve));
+  }
+  return figures;
+}
+
 export const BENCH_DIR = path.dirname(CHILD);

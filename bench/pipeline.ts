@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isTerminalRun, type Run } from '../lambdas/core/domain/run.js';
-import { commitAndPush, ensureBareRepository } from '../lambdas/core/local/git-repos.js';
+import { ensureBareRepository, git, SKIP_HOOK_ENV } from '../lambdas/core/local/git-repos.js';
 import { startLocalStack, type LocalStack } from '../lambdas/local-functions.js';
 import { pushHeaders, pushPayload, signed } from './common.js';
 
@@ -88,7 +88,8 @@ export interface BenchStack {
   terraformLog: string;
   /** HTTP requests to the approval pages (the approvals function's invocations in AWS). */
   approvalRequests: { count: number };
-  commits: Map<string, string>;
+  /** Per repository, commits not pushed yet (oldest first): one run per commit, so each push needs its own. */
+  commits: Map<string, string[]>;
   close(): Promise<void>;
 }
 
@@ -107,18 +108,61 @@ export function configFor(repositories: string[], approval: boolean): string {
   ].join('\n');
 }
 
+/**
+ * `count` commits on `branch`, each changing main.tf, pushed at once without starting a run (the hook
+ * is told to stay quiet). tfgate starts one deploy run per commit, so every measured push needs a
+ * commit of its own.
+ */
+export async function seedCommits(bare: string, branch: string, count: number, files?: Record<string, string>): Promise<string[]> {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'tfgate-bench-work-'));
+  const identity = { GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'bench@example.com', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'bench@example.com' };
+  try {
+    await git(['init', '--quiet', `--initial-branch=${branch}`, work]);
+    const shas: string[] = [];
+    for (let i = 0; i < count; i++) {
+      // Given files: all in the first commit, the later ones empty (same tree, a sha of their own).
+      const tree = files ? (i === 0 ? files : {}) : { 'main.tf': `# bench commit ${i}\nresource "terraform_data" "noop" {}\n` };
+      for (const [name, body] of Object.entries(tree)) {
+        await mkdir(path.dirname(path.join(work, name)), { recursive: true });
+        await writeFile(path.join(work, name), body);
+      }
+      await git(['add', '--all'], { cwd: work });
+      await git(['commit', '--quiet', '--allow-empty', '-m', `bench ${i}`], { cwd: work, env: identity });
+      shas.push((await git(['rev-parse', 'HEAD'], { cwd: work })).trim());
+    }
+    await git(['push', '--quiet', '--force', bare, `HEAD:refs/heads/${branch}`], { cwd: work, env: { [SKIP_HOOK_ENV]: '1' } });
+    return shas;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
 /** Commits go into the bare repositories before the stack starts: no hook target yet, so no run is started by them. */
-export async function startBenchStack(repositories: string[], options: { approval: boolean }): Promise<BenchStack> {
+export interface BenchStackOptions {
+  approval: boolean;
+  commitsPerRepository: number;
+  /** The terraform builds run; noop-terraform unless given. */
+  terraform?: string;
+  /** The repository's files (the first commit); a one-resource main.tf changed by every commit unless given. */
+  files?: Record<string, string>;
+}
+
+export async function startBenchStack(repositories: string[], options: BenchStackOptions): Promise<BenchStack> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-bench-'));
   const configFile = path.join(dataDir, 'bench-tfgate.yaml');
   await writeFile(configFile, configFor(repositories, options.approval));
-  const commits = new Map<string, string>();
+  const commits = new Map<string, string[]>();
   for (const repository of repositories) {
     const bare = await ensureBareRepository(dataDir, repository, 'main');
-    commits.set(repository, await commitAndPush(bare, { files: { 'main.tf': 'resource "terraform_data" "noop" {}\n' }, message: 'bench', branch: 'main', quiet: true }));
+    commits.set(repository, await seedCommits(bare, 'main', options.commitsPerRepository, options.files));
   }
-  const terraformLog = path.join(dataDir, 'terraform-invocations.log');
+  // Under root, builds run terraform as an unprivileged account that cannot enter the data directory:
+  // noop-terraform's log lives where that account may append to it.
+  const logDir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-bench-log-'));
+  await chmod(logDir, 0o777);
+  const terraformLog = path.join(logDir, 'terraform-invocations.log');
   await writeFile(terraformLog, '');
+  await chmod(terraformLog, 0o666);
   const states: StateEntry[] = [];
   const stack = await startLocalStack({
     dataDir,
@@ -126,7 +170,7 @@ export async function startBenchStack(repositories: string[], options: { approva
     configFile,
     port: 0,
     inMemory: true,
-    terraform: NOOP_TERRAFORM,
+    terraform: options.terraform ?? NOOP_TERRAFORM,
     webhookSecret: SECRET,
     buildEnv: { NOOP_TERRAFORM_LOG: terraformLog },
     github: { credentials: null },
@@ -159,6 +203,7 @@ export async function startBenchStack(repositories: string[], options: { approva
     async close() {
       await stack.close();
       await rm(dataDir, { recursive: true, force: true });
+      await rm(logDir, { recursive: true, force: true });
     },
   };
 }
@@ -180,8 +225,14 @@ export function finished(bench: BenchStack, runId: string, timeoutMs = 120_000):
   });
 }
 
+function nextCommit(bench: BenchStack, repository: string): string {
+  const sha = bench.commits.get(repository)?.shift();
+  if (!sha) throw new Error(`the bench seeded too few commits for ${repository}`);
+  return sha;
+}
+
 export async function sendPush(bench: BenchStack, repository: string): Promise<string> {
-  const body = JSON.stringify(pushPayload(repository, 'main', bench.commits.get(repository)));
+  const body = JSON.stringify(pushPayload(repository, 'main', nextCommit(bench, repository)));
   const response = await fetch(bench.stack.webhookUrl, { method: 'POST', headers: pushHeaders(body, SECRET), body });
   const answer = (await response.json()) as { runId?: string };
   if (response.status !== 202 || !answer.runId) throw new Error(`the push was not started: ${response.status} ${JSON.stringify(answer)}`);
@@ -189,7 +240,7 @@ export async function sendPush(bench: BenchStack, repository: string): Promise<s
 }
 
 export async function sendPullRequest(bench: BenchStack, repository: string): Promise<string> {
-  const sha = bench.commits.get(repository)!;
+  const sha = nextCommit(bench, repository);
   const body = JSON.stringify({
     action: 'opened',
     number: 7,
@@ -252,4 +303,37 @@ export function stateFigures(bench: BenchStack, executionName: string, endedAt: 
     approvalWaitMs,
     byState,
   };
+}
+
+/** When the run's first `terraform plan` started (noop-terraform's log), in ms after `sinceEpochMs`. */
+export async function firstPlanStartedMs(bench: BenchStack, sinceEpochMs: number): Promise<number | undefined> {
+  const lines = (await readFile(bench.terraformLog, 'utf8')).split('\n').filter(Boolean);
+  const starts = lines
+    .map((line) => line.split(' '))
+    .filter(([start, , command]) => command === 'plan' && Number(start) / 1000 >= sinceEpochMs)
+    .map(([start]) => Number(start) / 1000 - sinceEpochMs);
+  return starts.length ? Math.min(...starts) : undefined;
+}
+
+/** Within each repository and environment, applies happen one at a time and in push order (the sequence). */
+export function applyOrderProblems(runs: Run[]): string[] {
+  const problems: string[] = [];
+  const byRepository = new Map<string, Run[]>();
+  for (const run of runs) byRepository.set(run.repository, [...(byRepository.get(run.repository) ?? []), run]);
+  for (const [repository, list] of byRepository) {
+    list.sort((a, b) => a.sequence - b.sequence);
+    for (const environment of ['ops', 'apps']) {
+      let previousEnd = '';
+      for (const run of list) {
+        const transitions = run.stages.find((stage) => stage.environment === environment)?.transitions ?? [];
+        const applying = transitions.find((t) => t.status === 'applying')?.at;
+        const applied = transitions.find((t) => t.status === 'applied')?.at;
+        // A run that failed before applying is counted apart (succeeded); order is about the applies made.
+        if (!applying || !applied) continue;
+        if (applying < previousEnd) problems.push(`${repository} ${environment}: run ${run.sequence} applied before the previous push finished applying`);
+        previousEnd = applied;
+      }
+    }
+  }
+  return problems;
 }

@@ -1,12 +1,14 @@
 import { performance } from 'node:perf_hooks';
-import type { Run } from '../lambdas/core/domain/run.js';
 import { buildStartModel, renderBuildStartModel } from './build-start.js';
-import { buildWebhookBundle } from './bundle.js';
-import { benchColdStart } from './cold-start.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { buildFunctionBundle, FUNCTION_NAMES, type BundleFigures } from './bundle.js';
+import { benchColdStart, benchOtherColdStarts, type FunctionColdStart } from './cold-start.js';
 import { median, round } from './common.js';
 import { atRestCost, ASSUMED_BILLED_MS_PER_INVOCATION, PRICES, runCost, type Invocations } from './cost.js';
 import { benchIntakeDynalite, benchIntakeMemory } from './intake.js';
-import { countDynamoCalls, finished, resetDynamoCounts, sendPullRequest, sendPush, startBenchStack, stateFigures, terraformTime } from './pipeline.js';
+import { countDynamoCalls, finished, firstPlanStartedMs, resetDynamoCounts, sendPullRequest, sendPush, startBenchStack, stateFigures, terraformTime } from './pipeline.js';
+import { benchRatio } from './ratio.js';
 
 /**
  * `npm run bench` (a table) or `npm run bench -- --json` (one JSON object on stdout). Figures only:
@@ -19,9 +21,13 @@ const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 const GOALS = {
   intakeP99Ms: 5,
-  bundleBytes: 250 * 1024,
+  /** Per function, with the AWS SDK bundled (issue 15). */
+  bundleBytes: 400 * 1024,
   coldStartMs: 150,
-  overheadPerStageMs: 300,
+  overheadPerStageMs: 150,
+  overheadRatio: 1.25,
+  pushToPlanStartMs: 250,
+  peakRssMiB: 600,
   orchestrationUsdPerRun: 0.001,
   costAtRestUsdPerMonth: 0,
 };
@@ -32,6 +38,9 @@ const COLD_STARTS = quick ? 3 : 10;
 const MEASURED_PUSH_RUNS = quick ? 1 : 3;
 const THROUGHPUT_REPOSITORIES = 10;
 const THROUGHPUT_RUNS = quick ? 20 : 50;
+const MEMORY_REPOSITORIES = quick ? 10 : 40;
+const MEMORY_RUNS = quick ? 50 : 200;
+const RATIO_SAMPLES = quick ? 1 : 3;
 const STAGES_PER_PUSH_RUN = 4;
 
 countDynamoCalls();
@@ -42,18 +51,26 @@ const intakeMemory = await benchIntakeMemory(INTAKE_DELIVERIES);
 progress(`intake: ${INTAKE_DYNALITE_DELIVERIES} signed pushes with the DynamoDB adapters on dynalite`);
 const intakeDynalite = await benchIntakeDynalite(INTAKE_DYNALITE_DELIVERIES);
 
-// ---------------------------------------------------------------- 2. bundle
-progress('bundle: esbuild, as infra/functions.ts bundles the webhook function');
-const bundle = await buildWebhookBundle();
+// ---------------------------------------------------------------- 2. bundles
+progress('bundles: esbuild with the options infra/functions.ts gives NodejsFunction (infra/bundling.ts)');
+const bundles = {} as Record<(typeof FUNCTION_NAMES)[number], BundleFigures>;
+for (const name of FUNCTION_NAMES) bundles[name] = await buildFunctionBundle(name);
+const bundle = bundles.webhook;
 
 // ---------------------------------------------------------------- 3. cold start
-progress(`cold start: ${COLD_STARTS} fresh processes`);
+progress(`cold start: ${COLD_STARTS} fresh processes per function`);
 const cold = await benchColdStart(bundle.file, COLD_STARTS);
+const { webhook: _webhook, ...otherBundles } = bundles;
+const otherColds = await benchOtherColdStarts(Object.fromEntries(Object.entries(otherBundles).map(([name, b]) => [name, b.file])), COLD_STARTS);
+const coldStarts: Record<string, FunctionColdStart> = {
+  webhook: { measures: 'signed push: secret, DynamoDB, StartExecution', coldStartMs: cold.coldStartMs, importMs: cold.importMs, handlerMs: cold.handlerMs },
+  ...otherColds,
+};
 
 // ---------------------------------------------------------------- 4 and 6. one push run, one pull request run, a reconcile pass
 progress('pipeline: push runs (ops and apps, approval given at once) with a terraform that does no work');
-const single = await startBenchStack(['acme/infrastructure'], { approval: true });
-const pushRuns: Array<{ totalMs: number; terraformMs: number; terraformInvocations: number; buildStateMs: number; approvalWaitMs: number; figures: ReturnType<typeof stateFigures>; dynamo: ReturnType<typeof resetDynamoCounts>; approvalRequests: number }> = [];
+const single = await startBenchStack(['acme/infrastructure'], { approval: true, commitsPerRepository: MEASURED_PUSH_RUNS + 2 });
+const pushRuns: Array<{ pushToPlanStartMs: number | undefined; totalMs: number; terraformMs: number; terraformInvocations: number; buildStateMs: number; approvalWaitMs: number; figures: ReturnType<typeof stateFigures>; dynamo: ReturnType<typeof resetDynamoCounts>; approvalRequests: number }> = [];
 let pullRequest: { figures: ReturnType<typeof stateFigures>; dynamo: ReturnType<typeof resetDynamoCounts>; totalMs: number };
 let reconcilePass: ReturnType<typeof resetDynamoCounts>;
 try {
@@ -70,7 +87,7 @@ try {
     if (run.status !== 'succeeded' || run.stages.some((stage) => stage.status !== 'applied')) throw new Error(`push run ${run.id} ended ${run.status}: ${run.error ?? ''}`);
     const terraform = await terraformTime(single, sinceEpoch);
     const figures = stateFigures(single, run.executionName, ended);
-    pushRuns.push({ totalMs: ended - started, terraformMs: terraform.ms, terraformInvocations: terraform.invocations, buildStateMs: figures.buildStateMs, approvalWaitMs: figures.approvalWaitMs, figures, dynamo: resetDynamoCounts(), approvalRequests: single.approvalRequests.count });
+    pushRuns.push({ pushToPlanStartMs: await firstPlanStartedMs(single, sinceEpoch), totalMs: ended - started, terraformMs: terraform.ms, terraformInvocations: terraform.invocations, buildStateMs: figures.buildStateMs, approvalWaitMs: figures.approvalWaitMs, figures, dynamo: resetDynamoCounts(), approvalRequests: single.approvalRequests.count });
   }
   progress('pipeline: a pull request run (plans only)');
   resetDynamoCounts();
@@ -86,53 +103,34 @@ try {
   await single.close();
 }
 
-// ---------------------------------------------------------------- 5. throughput
+// ---------------------------------------------------------------- 5 and 7. throughput, memory
+interface ManyRuns {
+  runs: number;
+  repositories: number;
+  seconds: number;
+  runsPerMinute: number;
+  succeeded: number;
+  lost: number;
+  lostRuns: string[];
+  appliesOrdered: boolean;
+  orderingProblems: string[];
+  notSucceeded: string[];
+  peakRssMiB: number;
+}
+const runChild = promisify(execFile);
+/** In a process of its own (bench/many-runs.ts), so its peak RSS is the local stack's alone. */
+async function manyRuns(runs: number, repositories: number): Promise<ManyRuns> {
+  const { stdout } = await runChild(process.execPath, ['bin/run-ts.js', 'bench/many-runs.ts', String(runs), String(repositories)], { env: { ...process.env, NODE_NO_WARNINGS: '1' }, maxBuffer: 16 * 1024 * 1024 });
+  return JSON.parse(stdout.trim().split('\n').pop()!) as ManyRuns;
+}
 progress(`throughput: ${THROUGHPUT_RUNS} push runs across ${THROUGHPUT_REPOSITORIES} repositories at once`);
-const repositories = Array.from({ length: THROUGHPUT_REPOSITORIES }, (_, i) => `bench/repo-${String(i).padStart(2, '0')}`);
-const many = await startBenchStack(repositories, { approval: false });
-let throughput: { runs: number; seconds: number; runsPerMinute: number; succeeded: number; appliesOrdered: boolean; orderingProblems: string[] };
-try {
-  const started = performance.now();
-  const runIds = await Promise.all(Array.from({ length: THROUGHPUT_RUNS }, (_, i) => sendPush(many, repositories[i % THROUGHPUT_REPOSITORIES]!)));
-  const runs = await Promise.all(runIds.map((id) => finished(many, id, 240_000)));
-  const seconds = (performance.now() - started) / 1000;
-  const orderingProblems = applyOrderProblems(runs);
-  throughput = {
-    runs: runs.length,
-    seconds: round(seconds, 1),
-    runsPerMinute: round((runs.length / seconds) * 60, 1),
-    succeeded: runs.filter((run) => run.status === 'succeeded').length,
-    appliesOrdered: orderingProblems.length === 0,
-    orderingProblems: orderingProblems.slice(0, 5),
-  };
-} finally {
-  await many.close();
-}
+const throughput = await manyRuns(THROUGHPUT_RUNS, THROUGHPUT_REPOSITORIES);
+progress(`memory: ${MEMORY_RUNS} push runs across ${MEMORY_REPOSITORIES} repositories at once, peak RSS of the local stack`);
+const memory = await manyRuns(MEMORY_RUNS, MEMORY_REPOSITORIES);
 
-/** Within each repository and environment, applies happen one at a time and in push order (the sequence). */
-function applyOrderProblems(runs: Run[]): string[] {
-  const problems: string[] = [];
-  const byRepository = new Map<string, Run[]>();
-  for (const run of runs) byRepository.set(run.repository, [...(byRepository.get(run.repository) ?? []), run]);
-  for (const [repository, list] of byRepository) {
-    list.sort((a, b) => a.sequence - b.sequence);
-    for (const environment of ['ops', 'apps']) {
-      let previousEnd = '';
-      for (const run of list) {
-        const transitions = run.stages.find((stage) => stage.environment === environment)?.transitions ?? [];
-        const applying = transitions.find((t) => t.status === 'applying')?.at;
-        const applied = transitions.find((t) => t.status === 'applied')?.at;
-        if (!applying || !applied) {
-          problems.push(`${repository} ${environment}: run ${run.sequence} has no apply`);
-          continue;
-        }
-        if (applying < previousEnd) problems.push(`${repository} ${environment}: run ${run.sequence} applied before the previous push finished applying`);
-        previousEnd = applied;
-      }
-    }
-  }
-  return problems;
-}
+// ---------------------------------------------------------------- 8. end-to-end ratio
+progress(`ratio: the starter repository by hand and through tfgate, ${RATIO_SAMPLES} time(s) each`);
+const ratio = await benchRatio(RATIO_SAMPLES);
 
 // ---------------------------------------------------------------- figures
 const mid = pushRuns.map((r) => r.totalMs).sort((a, b) => a - b)[Math.floor(pushRuns.length / 2)]!;
@@ -159,9 +157,10 @@ const figures = {
   intakeDynaliteP50Ms: intakeDynalite.p50Ms,
   intakeDynaliteP99Ms: intakeDynalite.p99Ms,
   intakeDynaliteDeliveries: intakeDynalite.deliveries,
-  bundleBytes: bundle.bytes,
-  bundleTopContributors: bundle.contributors.slice(0, 10),
-  coldStartMs: cold.coldStartMs,
+  bundleBytes: Object.fromEntries(FUNCTION_NAMES.map((name) => [name, bundles[name].bytes])),
+  bundleTopContributors: Object.fromEntries(FUNCTION_NAMES.map((name) => [name, bundles[name].contributors.slice(0, 6)])),
+  coldStartMs: Object.fromEntries(Object.entries(coldStarts).map(([name, c]) => [name, c.coldStartMs])),
+  coldStarts,
   coldStartImportMs: cold.importMs,
   coldStartSdkImportMs: cold.sdkImportMs,
   coldStartHandlerMs: cold.handlerMs,
@@ -169,6 +168,9 @@ const figures = {
   coldStartSamples: cold.samples,
   overheadPerStageMs: round((pushTotalMs - pushTerraformMs) / STAGES_PER_PUSH_RUN, 1),
   overheadStagesCounted: 'plan and apply of ops and apps = 4',
+  pushToPlanStartMs: round(median(pushRuns.flatMap((r) => (r.pushToPlanStartMs === undefined ? [] : [r.pushToPlanStartMs]))), 1),
+  overheadRatio: ratio.overheadRatio,
+  ratio,
   pushRunTotalMs: round(pushTotalMs, 1),
   pushRunTerraformMs: round(pushTerraformMs, 1),
   pushRunTerraformInvocations: typical.terraformInvocations,
@@ -183,8 +185,20 @@ const figures = {
   throughputRepositories: THROUGHPUT_REPOSITORIES,
   throughputSeconds: throughput.seconds,
   throughputSucceeded: throughput.succeeded,
+  throughputLost: throughput.lost,
+  throughputLostRuns: throughput.lostRuns,
   throughputAppliesOrdered: throughput.appliesOrdered,
   throughputOrderingProblems: throughput.orderingProblems,
+  throughputNotSucceeded: throughput.notSucceeded,
+  peakRssMiB: memory.peakRssMiB,
+  memoryRuns: memory.runs,
+  memoryRepositories: memory.repositories,
+  memorySucceeded: memory.succeeded,
+  memoryLost: memory.lost,
+  memoryLostRuns: memory.lostRuns,
+  memoryAppliesOrdered: memory.appliesOrdered,
+  memoryNotSucceeded: memory.notSucceeded,
+  memorySeconds: memory.seconds,
   costPerPushRunUsd: pushCost.orchestrationUsd,
   costPerPullRequestRunUsd: prCost.orchestrationUsd,
   pushRunTransitions: pushCost.transitions,
@@ -204,7 +218,7 @@ const figures = {
   assumedLambdaBilledMsPerInvocation: ASSUMED_BILLED_MS_PER_INVOCATION,
   pushToOpsPlanStarted: buildStartModel(),
   goals: GOALS,
-  machine: { node: process.version, cpus: (await import('node:os')).cpus().length, platform: process.platform },
+  machine: { node: process.version, cpus: (await import('node:os')).cpus().length, platform: process.platform, loadAverageAtEnd: (await import('node:os')).loadavg().map((l) => round(l, 2)) },
 };
 
 if (json) {
@@ -216,18 +230,22 @@ if (json) {
     ['intake p50 (handler, in-memory ports)', `${figures.intakeP50Ms} ms`, ''],
     ['intake p99 (handler, in-memory ports)', `${figures.intakeP99Ms} ms`, `< ${GOALS.intakeP99Ms} ms`],
     [`intake p50 / p99 (DynamoDB adapters on dynalite, ${figures.intakeDynaliteDeliveries})`, `${figures.intakeDynaliteP50Ms} / ${figures.intakeDynaliteP99Ms} ms`, ''],
-    ['webhook bundle', kb(figures.bundleBytes), `< ${kb(GOALS.bundleBytes)}`],
-    ['cold start: spawn to response (median)', `${figures.coldStartMs} ms`, `< ${GOALS.coldStartMs} ms`],
-    ['  of which: bare node start', `${figures.coldStartNodeStartMs} ms`, ''],
-    ['  of which: import of the bundle (AWS SDK alone)', `${figures.coldStartImportMs} ms (${figures.coldStartSdkImportMs} ms)`, ''],
-    ['  of which: first request (secret, 6 DynamoDB calls, StartExecution)', `${figures.coldStartHandlerMs} ms`, ''],
+    ...FUNCTION_NAMES.map((name): [string, string, string] => [`bundle: ${name}`, kb(bundles[name].bytes), `< ${kb(GOALS.bundleBytes)}`]),
+    ...Object.entries(coldStarts).map(([name, c]): [string, string, string] => [`cold start: ${name} (${c.measures}), median`, `${c.coldStartMs} ms (import ${c.importMs} ms)`, `< ${GOALS.coldStartMs} ms`]),
+    ['  webhook: bare node start', `${figures.coldStartNodeStartMs} ms`, ''],
+    ['  webhook: import of the bundle (the SDK from node_modules alone, for comparison)', `${figures.coldStartImportMs} ms (${figures.coldStartSdkImportMs} ms)`, ''],
+    ['  webhook, first request (secret, 6 DynamoDB calls, StartExecution)', `${figures.coldStartHandlerMs} ms`, ''],
+    [`overhead ratio: tfgate push run / the same terraform by hand (${ratio.terraform.endsWith('(real)') ? 'real terraform' : 'double'})`, `${figures.overheadRatio} (${ratio.tfgateRunMs} / ${ratio.handRunMs} ms)`, `<= ${GOALS.overheadRatio}`],
+    ['push to ops terraform plan started', `${figures.pushToPlanStartMs} ms`, `< ${GOALS.pushToPlanStartMs} ms`],
     ['overhead per stage: (push run - terraform) / 4', `${figures.overheadPerStageMs} ms`, `< ${GOALS.overheadPerStageMs} ms`],
     ['  push run total / inside terraform', `${figures.pushRunTotalMs} / ${figures.pushRunTerraformMs} ms (${figures.pushRunTerraformInvocations} calls)`, ''],
     ['  build runner outside terraform, per build', `${figures.buildRunnerOverheadPerBuildMs} ms`, ''],
     ['  engine + functions + stores per stage (no builds)', `${figures.orchestrationPerStageMs} ms`, ''],
     ['  approval round trip through the page', `${figures.pushRunApprovalRoundTripMs} ms`, ''],
     [`throughput: ${figures.throughputRuns} runs, ${figures.throughputRepositories} repositories`, `${figures.runsPerMinute} runs/min (${figures.throughputSeconds} s)`, ''],
-    ['  succeeded / applies in push order', `${figures.throughputSucceeded}/${figures.throughputRuns} / ${figures.throughputAppliesOrdered ? 'yes' : 'NO'}`, ''],
+    ['  succeeded / lost / applies in push order', `${figures.throughputSucceeded}/${figures.throughputRuns} / ${figures.throughputLost} / ${figures.throughputAppliesOrdered ? 'yes' : 'NO'}`, 'all / 0 / yes'],
+    [`peak RSS of the local stack: ${memory.runs} runs, ${memory.repositories} repositories`, `${figures.peakRssMiB} MiB (${memory.seconds} s)`, `< ${GOALS.peakRssMiB} MiB`],
+    ['  succeeded / lost / applies in push order', `${memory.succeeded}/${memory.runs} / ${memory.lost} / ${memory.appliesOrdered ? 'yes' : 'NO'}`, 'all / 0 / yes'],
     ['push run: transitions, Lambda, DynamoDB RRU/WRU', `${pushCost.transitions}, ${Object.values(pushCost.lambdaInvocations).reduce((a, b) => a + b, 0)}, ${pushCost.dynamo.readUnits}/${pushCost.dynamo.writeUnits}`, ''],
     ['cost per push run (orchestration)', usd(figures.costPerPushRunUsd), `< ${usd(GOALS.orchestrationUsdPerRun)}`],
     ['pull request run: transitions, Lambda, DynamoDB RRU/WRU', `${prCost.transitions}, ${Object.values(prCost.lambdaInvocations).reduce((a, b) => a + b, 0)}, ${prCost.dynamo.readUnits}/${prCost.dynamo.writeUnits}`, ''],
@@ -242,8 +260,12 @@ if (json) {
   const valueWidth = Math.max(...rows.map((r) => r[1].length));
   process.stdout.write(`${'figure'.padEnd(width)}  ${'measured'.padEnd(valueWidth)}  goal\n${'-'.repeat(width + valueWidth + 12)}\n`);
   for (const [name, value, goal] of rows) process.stdout.write(`${name.padEnd(width)}  ${value.padEnd(valueWidth)}  ${goal}\n`);
-  process.stdout.write(`\nwebhook bundle, largest contributors:\n`);
-  for (const { name, bytes } of bundle.contributors.slice(0, 8)) process.stdout.write(`  ${name.padEnd(40)} ${kb(bytes)}\n`);
+  for (const name of FUNCTION_NAMES) {
+    process.stdout.write(`\n${name} bundle, largest contributors:\n`);
+    for (const { name: contributor, bytes } of bundles[name].contributors.slice(0, 5)) process.stdout.write(`  ${contributor.padEnd(40)} ${kb(bytes)}\n`);
+  }
+  const misses = [...figures.throughputNotSucceeded, ...throughput.lostRuns, ...figures.memoryNotSucceeded, ...memory.lostRuns];
+  if (misses.length) process.stdout.write(`\nruns that did not succeed (first few):\n${misses.map((m) => `  ${m}`).join('\n')}\n`);
   process.stdout.write(`\n${renderBuildStartModel(figures.pushToOpsPlanStarted)}\n`);
   process.stdout.write(`\nprices: ${PRICES.asOf}; Lambda billed ${ASSUMED_BILLED_MS_PER_INVOCATION} ms per invocation assumed; machine: node ${process.version}, ${figures.machine.cpus} CPUs\n`);
 }

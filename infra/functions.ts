@@ -7,6 +7,7 @@ import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { TableRole } from '../lambdas/core/dynamo/table-layout.js';
+import { LAMBDA_BUNDLING } from './bundling.js';
 import { PACKAGE_ROOT, packageFile, RUNNING_FROM_SOURCE } from '../lambdas/core/package-files.js';
 import type { SecretRole, TfgateSecrets } from './secrets.js';
 import type { ArtifactStorage } from './storage.js';
@@ -23,15 +24,14 @@ export const FUNCTION_NAMES: readonly FunctionName[] = ['webhook', 'approvals', 
  * `npm run build` (infra/function-bundles.ts) into dist/functions/ for the package, with these same options.
  */
 export const FUNCTION_BUNDLING = {
-  minify: true,
-  sourceMap: false,
+  // One options object with the bench (infra/bundling.ts), which loads no CDK.
+  minify: LAMBDA_BUNDLING.minify,
+  sourceMap: LAMBDA_BUNDLING.sourceMap,
   format: OutputFormat.ESM,
-  target: 'node22',
-  // The Node 22 runtime ships AWS SDK v3.
-  externalModules: ['@aws-sdk/*'],
-  mainFields: ['module', 'main'],
-  // Bundled CommonJS dependencies still call require(); ESM has none unless it is made.
-  banner: "import { createRequire as __tfgateCreateRequire } from 'node:module'; const require = __tfgateCreateRequire(import.meta.url);",
+  target: LAMBDA_BUNDLING.target,
+  externalModules: [...LAMBDA_BUNDLING.externalModules],
+  mainFields: [...LAMBDA_BUNDLING.mainFields],
+  banner: LAMBDA_BUNDLING.banner,
   forceDockerBundling: false,
 } as const satisfies BundlingOptions;
 

@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { chmod, chown, lstat, mkdir, mkdtemp, open, rm, unlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, open, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { renderSummaryLine, STAGE_ARTIFACTS, stageArtifactKey, type StageArtifactName, type StageResult, summarizePlanJsonText } from '../core/domain/plan-summary.js';
@@ -25,6 +25,7 @@ import type { ArtifactStore } from '../core/domain/ports.js';
 import { findOnPath, locateTerraform } from '../core/terraform-locator.js';
 import type { BuildKind } from '../core/domain/builds.js';
 import { BuildStepError, unpackSource } from './checkout.js';
+import { InitCacheError, initCacheKey, initialiseOnce, lockFileHash, pluginCacheDir } from './init-cache.js';
 import { restoreProviders, saveProviders } from './provider-cache.js';
 import { type BuildUser, type CommandResult, type LogSink, runCommand, type SpawnFunction } from './process.js';
 import { type BuildSettings, validateBuildSettings } from './settings.js';
@@ -188,7 +189,7 @@ async function apply(settings: BuildSettings, deps: BuildRunnerDependencies, wor
 
 interface Terraform {
   root: string;
-  run(step: string, args: string[], options?: { captureStdout?: boolean }): Promise<CommandResult>;
+  run(step: string, args: string[], options?: { captureStdout?: boolean; env?: NodeJS.ProcessEnv }): Promise<CommandResult>;
 }
 
 async function prepareWorkspace(
@@ -243,7 +244,7 @@ async function prepareWorkspace(
             command: terraformPath.path,
             args,
             cwd: root,
-            env,
+            env: options.env ?? env,
             captureStdout: options.captureStdout ?? false,
             ...(user ? { user } : {}),
             ...(deps.signal ? { signal: deps.signal } : {}),
@@ -256,14 +257,87 @@ async function prepareWorkspace(
     },
   };
 
-  const initialized = await terraform.run('init', ['init', '-input=false', '-no-color']);
-  if (initialized.exitCode !== 0) throw terraformFailure('init', initialized);
+  const runInit = async (initEnv: NodeJS.ProcessEnv = env) => {
+    const initialized = await terraform.run('init', ['init', '-input=false', '-no-color'], { env: initEnv });
+    if (initialized.exitCode !== 0) throw terraformFailure('init', initialized);
+  };
+  const initCacheDir = deps.env.TFGATE_INIT_CACHE;
+  // TF_DATA_DIR moves .terraform elsewhere: the snapshot would miss it, so no reuse then.
+  if (initCacheDir && !deps.env.TF_DATA_DIR) {
+    await initialiseThroughCache(initCacheDir, settings, deps, root, terraformPath.path, env, user, runInit);
+  } else {
+    await runInit();
+  }
   // Only reviewed, approved code fills the shared cache (see provider-cache.ts).
   if (settings.mode === 'apply') await saveProviders(cached, cacheOptions);
   // The workspace is the environment (Kubestack convention): configuration[terraform.workspace].
-  const selected = await terraform.run('workspace', ['workspace', 'select', '-or-create', '-no-color', settings.environment]);
-  if (selected.exitCode !== 0) throw terraformFailure('workspace', selected);
+  if (await localWorkspaceExists(settings)) {
+    // Terraform's documented TF_WORKSPACE selects it without a `workspace select` process per build.
+    env.TF_WORKSPACE = settings.environment;
+    deps.stdout.write(`tfgate: workspace ${settings.environment} (TF_WORKSPACE)\n`);
+  } else {
+    const selected = await terraform.run('workspace', ['workspace', 'select', '-or-create', '-no-color', settings.environment]);
+    if (selected.exitCode !== 0) throw terraformFailure('workspace', selected);
+  }
   return terraform;
+}
+
+/**
+ * Local state only: the runner's own state directory already holds the environment's workspace (an
+ * earlier build created it), so there is nothing for `workspace select -or-create` to create.
+ */
+async function localWorkspaceExists(settings: BuildSettings): Promise<boolean> {
+  if (!settings.stateDir || settings.environment === 'default') return false;
+  const dir = await lstat(path.join(settings.stateDir, 'terraform.tfstate.d', settings.environment)).catch(() => undefined);
+  return dir?.isDirectory() ?? false;
+}
+
+/**
+ * Init through TFGATE_INIT_CACHE (init-cache.ts): skipped when this commit was initialised before for
+ * the same lock file and backend; otherwise run with the plugin cache its lock file shares.
+ */
+async function initialiseThroughCache(
+  cacheDir: string,
+  settings: BuildSettings,
+  deps: BuildRunnerDependencies,
+  root: string,
+  terraformPath: string,
+  env: NodeJS.ProcessEnv,
+  user: BuildUser | undefined,
+  runInit: (env?: NodeJS.ProcessEnv) => Promise<void>,
+): Promise<void> {
+  // A lock file that is a link is the commit's trick, not a lock file: read without following.
+  const lockFile = await readRegularFile(path.join(root, LOCK_FILE)).catch(() => undefined);
+  const binary = await stat(terraformPath);
+  const key = initCacheKey({
+    sourceSha256: settings.sourceSha256,
+    directory: settings.directory,
+    stateDir: settings.stateDir,
+    lockFile,
+    terraform: { path: terraformPath, size: binary.size, mtimeMs: binary.mtimeMs },
+    uid: user?.uid,
+  });
+  // The user's own TF_PLUGIN_CACHE_DIR wins; without a lock file providers are not shared (lessons).
+  const plugins = !env.TF_PLUGIN_CACHE_DIR && lockFile ? pluginCacheDir(cacheDir, lockFile) : undefined;
+  await mkdir(path.join(cacheDir, 'plugins'), { recursive: true, mode: 0o700 });
+  // Under a build account terraform must reach its plugin cache (and the links into it): passage only.
+  if (user) await Promise.all([cacheDir, path.join(cacheDir, 'plugins')].map((dir) => chmod(dir, 0o711)));
+  if (plugins) await ownedDirectory(plugins, user);
+  try {
+    await initialiseOnce({
+      cacheDir,
+      key,
+      lockName: lockFile ? `plugins-${lockFileHash(lockFile)}` : `init-${key}`,
+      root,
+      user,
+      log: deps.stdout,
+      ...(deps.signal ? { signal: deps.signal } : {}),
+      init: () => runInit(plugins ? { ...env, TF_PLUGIN_CACHE_DIR: plugins } : env),
+    });
+  } catch (error) {
+    if (error instanceof InitCacheError) throw new BuildStepError('init', error.message);
+    throw error;
+  }
 }
 
 /**

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { findRepository, type TfgateConfig } from '../core/config/load.js';
+import type { TfgateConfig } from '../core/config/load.js';
+// From resolved.ts, not load.ts: load.ts brings the YAML parser and the full schema into the bundle.
+import { findRepository } from '../core/config/resolved.js';
 import { planBuildKind } from '../core/domain/builds.js';
 import { STAGE_ARTIFACTS, stageArtifactKey } from '../core/domain/plan-summary.js';
 import { TfgateError } from '../core/domain/errors.js';

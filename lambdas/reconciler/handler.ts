@@ -1,4 +1,6 @@
-import { findRepository, type RepositoryConfig, type TfgateConfig } from '../core/config/load.js';
+import type { RepositoryConfig, TfgateConfig } from '../core/config/load.js';
+// From resolved.ts, not load.ts: load.ts brings the YAML parser and the full schema into the bundle.
+import { findRepository } from '../core/config/resolved.js';
 import type { EnvironmentLocks } from '../core/domain/locks.js';
 import type { ChangePeopleSource, Clock, DeliveryStore, ExecutionInspector, ExecutionStarter, LockStore, RunStore, SequenceStore, VcsClient } from '../core/domain/ports.js';
 import { systemClock } from '../core/domain/ports.js';

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { packageFile, RUNNING_FROM_SOURCE } from '../package-files.js';
@@ -20,47 +20,74 @@ const RUNNER_ENTRY = packageFile('lambdas', 'build-runner', 'main.ts');
 /** The runner bundle the package ships (built by `npm run build`: bin/build.ts). */
 export const PREBUILT_RUNNER = packageFile('dist', 'build-runner.mjs');
 
-let runnerBundle: Promise<Uint8Array> | undefined;
+/** The runner bundle's files: the entry `build-runner.mjs` and the chunks it loads on demand. */
+interface BundleFile {
+  relativePath: string;
+  contents: Uint8Array;
+}
+
+let runnerBundle: Promise<BundleFile[]> | undefined;
 
 /**
- * The build runner as one plain-JavaScript file, so each build starts `node` on it instead of
- * compiling TypeScript on every start (the same single-file bundle CodeBuild receives in AWS).
- * From the repository's source it is bundled with esbuild (a dev dependency, hence loaded only
- * here) once per process and written into `outDir` for each stack; the installed package runs the
- * bundle it ships.
+ * The build runner as plain JavaScript, so each build starts `node` on it instead of compiling
+ * TypeScript on every start. From the repository's source it is bundled with esbuild (a dev
+ * dependency, hence loaded only here) once per process and written into `outDir` for each stack; the
+ * installed package runs the bundle it ships.
  */
 export async function bundleBuildRunner(outDir: string, prebuilt?: string): Promise<string> {
   if (!RUNNING_FROM_SOURCE) return PREBUILT_RUNNER;
   await mkdir(outDir, { recursive: true });
-  const outfile = path.join(outDir, 'build-runner.mjs');
+  const outfile = path.join(outDir, RUNNER_FILE_NAME);
   // Tests bundle once per test run (test/support/global-setup.ts) rather than once per file.
   if (prebuilt) {
     await copyFile(prebuilt, outfile);
+    await cp(path.join(path.dirname(prebuilt), RUNNER_CHUNKS_DIR), path.join(outDir, RUNNER_CHUNKS_DIR), { recursive: true });
     return outfile;
   }
   runnerBundle ??= bundleRunner();
-  const contents = await runnerBundle.catch((error: unknown) => {
+  const files = await runnerBundle.catch((error: unknown) => {
     runnerBundle = undefined;
     throw error;
   });
-  await writeFile(outfile, contents);
-  return outfile;
+  await writeBundleFiles(outDir, files);
+  return path.join(outDir, RUNNER_FILE_NAME);
 }
 
-/** Writes the bundle the package ships (bin/build.ts). */
+/** Writes the bundle the package ships (bin/build.ts): `outfile` and its chunks beside it. */
 export async function writeRunnerBundle(outfile: string): Promise<void> {
-  await mkdir(path.dirname(outfile), { recursive: true });
-  await writeFile(outfile, await bundleRunner());
+  if (path.basename(outfile) !== RUNNER_FILE_NAME) throw new Error(`the runner bundle is named ${RUNNER_FILE_NAME}, not ${path.basename(outfile)}`);
+  await writeBundleFiles(path.dirname(outfile), await bundleRunner());
 }
 
-/** One esbuild configuration for both: the bundle made from source at start and the one shipped. */
-async function bundleRunner(): Promise<Uint8Array> {
+async function writeBundleFiles(outDir: string, files: BundleFile[]): Promise<void> {
+  for (const file of files) {
+    const target = path.join(outDir, file.relativePath);
+    await mkdir(path.dirname(target), { recursive: true });
+    await writeFile(target, file.contents);
+  }
+}
+
+const RUNNER_FILE_NAME = 'build-runner.mjs';
+const RUNNER_CHUNKS_DIR = 'build-runner-chunks';
+
+/**
+ * One esbuild configuration for both: the bundle made from source at start and the one shipped.
+ * Every build starts a fresh `node` on it, so its size is paid per build: minified, and split so that
+ * what only AWS uses (the S3 artifact store and its SDK, two thirds of the bytes) sits in a chunk
+ * that a local build never loads.
+ */
+async function bundleRunner(): Promise<BundleFile[]> {
   const { build } = await import('esbuild');
+  const outdir = path.resolve('/tfgate-runner-bundle');
   const result = await build({
-    entryPoints: [RUNNER_ENTRY],
-    outfile: 'build-runner.mjs',
+    entryPoints: { 'build-runner': RUNNER_ENTRY },
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    chunkNames: `${RUNNER_CHUNKS_DIR}/[name]-[hash]`,
+    splitting: true,
     write: false,
     bundle: true,
+    minify: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
@@ -69,9 +96,9 @@ async function bundleRunner(): Promise<Uint8Array> {
     banner: { js: "import { createRequire as __tfgateCreateRequire } from 'module'; const require = __tfgateCreateRequire(import.meta.url);" },
     nodePaths: [packageFile('node_modules')],
   });
-  const output = result.outputFiles[0];
-  if (!output) throw new Error('esbuild produced no build runner bundle');
-  return output.contents;
+  const files = result.outputFiles.map((output) => ({ relativePath: path.relative(outdir, output.path), contents: output.contents }));
+  if (!files.some((file) => file.relativePath === RUNNER_FILE_NAME)) throw new Error('esbuild produced no build runner bundle');
+  return files;
 }
 
 export interface LocalCodeBuildOptions {
@@ -93,6 +120,11 @@ export interface LocalCodeBuildOptions {
    * process group, cleaned when it ends, or at the next start if tfgate local was killed first.
    */
   buildsDir?: string;
+  /**
+   * Shared by builds (TFGATE_INIT_CACHE, lambdas/build-runner/init-cache.ts): initialised working
+   * directories per commit and lock file, and the plugin cache per lock file. None, every build inits.
+   */
+  cacheDir?: string;
   /** Running builds, for StopBuild (the pipeline's `stopBuild` task). */
   registry?: LocalBuildRegistry;
   /** Test speed-up: the length of one of `TimeoutInMinutesOverride`'s minutes, in milliseconds. */
@@ -167,6 +199,7 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
       TF_IN_AUTOMATION: '1',
       TF_INPUT: '0',
       TFGATE_PARENT_PID: String(process.pid),
+      ...(options.cacheDir ? { TFGATE_INIT_CACHE: options.cacheDir } : {}),
       ...(slot ? { TMPDIR: slot.tmpDir, [BUILD_MARKER_VARIABLE]: slot.key } : {}),
       // What CodeBuild sets per project in AWS: the kind is the project's, never the run's to choose.
       TFGATE_BUILD_KIND: buildKindOfProject(params.ProjectName) ?? 'unknown',

@@ -362,6 +362,7 @@ export async function startLocalStackWith(functions: LocalFunctionSet, options: 
         terraform: options.terraform,
         stateDirFor: (repository) => stateDirFor(dataDir, repository),
         buildsDir: path.join(dataDir, 'run', 'builds'),
+        cacheDir: path.join(dataDir, 'cache'),
         // The user's own environment (credentials, TF_VAR_*, mirrors, proxies), minus tfgate's secrets.
         userEnv: buildEnvironment(options.environment ?? process.env, config.terraform.env ?? {}),
         registry: localBuilds,
