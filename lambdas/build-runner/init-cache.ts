@@ -21,6 +21,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { chown, cp, lchown, lstat, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { TfgateError } from '../core/domain/errors.js';
 import type { BuildUser, LogSink } from './process.js';
 
 export const LOCK_FILE = '.terraform.lock.hcl';
@@ -28,11 +29,8 @@ const DATA_DIR = '.terraform';
 const SNAPSHOT_DATA_DIR = 'terraform-data';
 const SNAPSHOT_LOCK_FILE = 'lock.hcl';
 
-export class InitCacheError extends Error {
+export class InitCacheError extends TfgateError {
   override name = 'InitCacheError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 export interface InitKeyParts {
