@@ -11,7 +11,7 @@ const SLOW = 'test/**/*.slow.test.ts';
 
 export default defineConfig({
   test: {
-    setupFiles: ['lambdas/core/polyfills.ts'],
+    setupFiles: ['src/polyfills.ts'],
     // Once per run: the build runner bundle every local stack uses (instead of esbuild once per file).
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analyzeMetafile, build, type Metafile } from 'esbuild';
-import { LAMBDA_BUNDLING } from '../infra/bundling.js';
+import { FUNCTION_SOURCE, LAMBDA_BUNDLING } from '../infra/bundling.js';
 
 /**
  * Part 2: each function's bundle, built with the options infra/functions.ts gives NodejsFunction (the
@@ -29,7 +29,7 @@ export async function buildFunctionBundle(name: BenchFunctionName, outDir = path
   await mkdir(outDir, { recursive: true });
   const file = path.join(outDir, 'index.mjs');
   const result = await build({
-    entryPoints: [path.join(PROJECT_ROOT, 'lambdas', name, 'lambda.ts')],
+    entryPoints: [path.join(PROJECT_ROOT, 'lambdas', FUNCTION_SOURCE[name], 'lambda.ts')],
     outfile: file,
     bundle: true,
     platform: 'node',

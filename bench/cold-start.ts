@@ -5,9 +5,9 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parseConfig } from '../lambdas/core/config/load.js';
-import { encodeResolvedConfig } from '../lambdas/core/config/resolved.js';
-import { startLocalDynamo } from '../lambdas/core/local/dynalite.js';
+import { parseConfig } from '../src/config/load.js';
+import { encodeResolvedConfig } from '../src/config/resolved.js';
+import { startLocalDynamo } from '../src/local-mode/dynalite.js';
 import { median, pushHeaders, pushPayload, round } from './common.js';
 import { BENCH_CONFIG_YAML } from './intake.js';
 

@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import type { TfgateConfig } from '../lambdas/core/config/load.js';
-import { parseConfig } from '../lambdas/core/config/load.js';
-import { EnvironmentLocks } from '../lambdas/core/domain/locks.js';
-import type { HttpHandler } from '../lambdas/core/http.js';
-import { startLocalDynamo } from '../lambdas/core/local/dynalite.js';
+import type { TfgateConfig } from '../src/config/load.js';
+import { parseConfig } from '../src/config/load.js';
+import { EnvironmentLocks } from '../src/domain/locks.js';
+import type { HttpHandler } from '../src/http.js';
+import { startLocalDynamo } from '../src/local-mode/dynalite.js';
 import { createWebhookHandler } from '../lambdas/webhook/handler.js';
 import { percentile, pushHeaders, pushPayload, round } from './common.js';
 import { MemoryDeliveryStore, MemoryLockQueues, MemoryRunStore, MemorySequenceStore, RecordingStarter } from '../test/support/memory-stores.js';

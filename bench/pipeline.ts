@@ -5,9 +5,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { isTerminalRun, type Run } from '../lambdas/core/domain/run.js';
-import { ensureBareRepository, git, SKIP_HOOK_ENV } from '../lambdas/core/local/git-repos.js';
-import { startLocalStack, type LocalStack } from '../lambdas/local-functions.js';
+import { isTerminalRun, type Run } from '../src/domain/run.js';
+import { ensureBareRepository, git, SKIP_HOOK_ENV } from '../src/local-mode/git-repos.js';
+import { startLocalStack, type LocalStack } from '../src/local-mode/start-stack.js';
 import { pushHeaders, pushPayload, signed } from './common.js';
 
 /**

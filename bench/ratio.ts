@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { locateTerraform } from '../lambdas/core/terraform-locator.js';
-import { STARTER_FILES, STARTER_REPOSITORY } from '../lambdas/core/local/starter-repository.js';
+import { locateTerraform } from '../src/terraform-locator.js';
+import { STARTER_FILES, STARTER_REPOSITORY } from '../src/local-mode/starter-repository.js';
 import { median, round } from './common.js';
 import { finished, sendPush, startBenchStack } from './pipeline.js';
 

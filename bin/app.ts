@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { ConfigError } from '../lambdas/core/config/load.js';
+import { ConfigError } from '../src/config/load.js';
 import { TfgateStack } from '../infra/tfgate-stack.js';
 
 const app = new App();

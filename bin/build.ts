@@ -6,8 +6,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { packageFile } from '../lambdas/core/package-files.js';
-import { PREBUILT_RUNNER, writeRunnerBundle } from '../lambdas/core/local/codebuild.js';
+import { packageFile } from '../src/package-files.js';
+import { PREBUILT_RUNNER, writeRunnerBundle } from '../src/local-mode/codebuild.js';
 import { writeFunctionBundles } from '../infra/function-bundles.js';
 
 const dist = packageFile('dist');

@@ -1,15 +1,15 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { packageFile } from '../lambdas/core/package-files.js';
-import { ConfigError } from '../lambdas/core/config/load.js';
-import { TerraformNotFoundError } from '../lambdas/core/terraform-locator.js';
+import { packageFile } from '../src/package-files.js';
+import { ConfigError } from '../src/config/load.js';
+import { TerraformNotFoundError } from '../src/terraform-locator.js';
 import { runDemo } from './commands/demo.js';
 import { runInit } from './commands/init.js';
 import { runLocal } from './commands/local.js';
 import { approveOrReject, showRun, listRuns, rerunRun, unlockEnvironment, CliError } from './commands/client.js';
-import { sendPushEvents } from '../lambdas/core/local/post-receive.js';
-import { LocalPullRequestError, openLocalPullRequest } from '../lambdas/core/local/pull-request.js';
+import { sendPushEvents } from '../src/local-mode/post-receive.js';
+import { LocalPullRequestError, openLocalPullRequest } from '../src/local-mode/pull-request.js';
 
 /** The `tfgate` command line (../shared/interface.md fixes its surface). */
 

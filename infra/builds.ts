@@ -7,10 +7,10 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
-import { buildLimits } from '../lambdas/core/config/build-limits.js';
-import type { TfgateConfig } from '../lambdas/core/config/load.js';
-import { BUILD_KINDS, buildProjectName, type BuildKind } from '../lambdas/core/domain/builds.js';
-import { packageFile, RUNNING_FROM_SOURCE } from '../lambdas/core/package-files.js';
+import { buildLimits } from '../src/config/build-limits.js';
+import type { TfgateConfig } from '../src/config/load.js';
+import { BUILD_KINDS, buildProjectName, type BuildKind } from '../src/domain/builds.js';
+import { packageFile, RUNNING_FROM_SOURCE } from '../src/package-files.js';
 import { PROJECT_ROOT } from './functions.js';
 import { pascalId, type BuildEnvironment } from './naming.js';
 import type { ArtifactStorage } from './storage.js';
@@ -223,7 +223,7 @@ export class TfgateBuilds extends Construct {
   }
 }
 
-export const RUNNER_SOURCE_DIR = path.join(PROJECT_ROOT, 'lambdas', 'build-runner');
+export const RUNNER_SOURCE_DIR = path.join(PROJECT_ROOT, 'src', 'build-runner');
 
 /**
  * esbuild options of the build runner CodeBuild runs: one ESM file, since the build host has Node 22 and

@@ -3,6 +3,18 @@
  * bench (bench/bundle.ts) gives the same ones to esbuild, so the bytes it measures are the bytes
  * Lambda loads. No CDK import here: the bench loads this file without the CDK.
  */
+/**
+ * The folder under lambdas/ each function is built from. The function names (and so the construct ids,
+ * the function URLs and the links already sent) stay as released; the folders are named for what they do.
+ */
+export const FUNCTION_SOURCE = {
+  webhook: 'webhook',
+  approvals: 'web',
+  pipeline: 'stage-tasks',
+  notifier: 'approval-request',
+  reconciler: 'reconciler',
+} as const;
+
 export const LAMBDA_BUNDLING = {
   minify: true,
   sourceMap: false,

@@ -1,8 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { z } from 'zod';
-import { loadConfigFile, parseConfigValue, type TfgateConfig } from '../lambdas/core/config/load.js';
-import { decodeResolvedConfig, encodeResolvedConfig } from '../lambdas/core/config/resolved.js';
-import type { configSchema } from '../lambdas/core/config/schema.js';
+import { loadConfigFile, parseConfigValue, type TfgateConfig } from '../src/config/load.js';
+import { decodeResolvedConfig, encodeResolvedConfig } from '../src/config/resolved.js';
+import type { configSchema } from '../src/config/schema.js';
 
 /**
  * tfgate.yaml's content as a value: the same keys, the same defaults (durations as text like `24h`).

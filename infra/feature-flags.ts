@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Construct } from 'constructs';
-import { packageFile } from '../lambdas/core/package-files.js';
+import { packageFile } from '../src/package-files.js';
 
 /**
  * The CDK feature flags of this repository's cdk.json (shipped in the package), which every test and

@@ -6,9 +6,9 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { TableRole } from '../lambdas/core/dynamo/table-layout.js';
-import { LAMBDA_BUNDLING } from './bundling.js';
-import { PACKAGE_ROOT, packageFile, RUNNING_FROM_SOURCE } from '../lambdas/core/package-files.js';
+import type { TableRole } from '../src/adapters/dynamo/table-layout.js';
+import { FUNCTION_SOURCE, LAMBDA_BUNDLING } from './bundling.js';
+import { PACKAGE_ROOT, packageFile, RUNNING_FROM_SOURCE } from '../src/package-files.js';
 import type { SecretRole, TfgateSecrets } from './secrets.js';
 import type { ArtifactStorage } from './storage.js';
 import type { TableAccess, TfgateTables } from './tables.js';
@@ -41,7 +41,7 @@ export function prebuiltFunctionDir(source: string): string {
 }
 
 /** Every folder under lambdas/ the package ships a prebuilt function bundle for. */
-export const FUNCTION_SOURCES: readonly string[] = [...FUNCTION_NAMES, 'github-setup'];
+export const FUNCTION_SOURCES: readonly string[] = [...FUNCTION_NAMES.map((name) => FUNCTION_SOURCE[name]), 'github-setup'];
 export type StateMachineAction = 'StartExecution' | 'DescribeExecution' | 'SendTaskSuccess' | 'SendTaskFailure';
 
 /**
@@ -301,7 +301,7 @@ export class TfgateFunctions extends Construct {
         ...(props.reserveConcurrency ? { reservedConcurrentExecutions: needs.reservedConcurrency } : {}),
         environment,
       };
-      const fn = tfgateFunction(this, pascal, name, settings);
+      const fn = tfgateFunction(this, pascal, FUNCTION_SOURCE[name], settings);
       roles[name] = role;
       functions[name] = fn;
       if (needs.functionUrl) {

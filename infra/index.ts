@@ -5,6 +5,6 @@
 export { Tfgate, type TfgateParts, type TfgateProps } from './tfgate.js';
 export { TfgateStack, type TfgateStackProps } from './tfgate-stack.js';
 export type { TfgateSettings } from './config.js';
-export { ConfigError, type ConfigProblem, type TfgateConfig } from '../lambdas/core/config/load.js';
+export { ConfigError, type ConfigProblem, type TfgateConfig } from '../src/config/load.js';
 export type { FunctionName } from './functions.js';
-export type { TableRole } from '../lambdas/core/dynamo/table-layout.js';
+export type { TableRole } from '../src/adapters/dynamo/table-layout.js';

@@ -1,4 +1,4 @@
-import type { TfgateConfig } from '../lambdas/core/config/load.js';
+import type { TfgateConfig } from '../src/config/load.js';
 
 /** A CodeBuild project name is at most 255 characters; environment names take up to 63 of them. */
 const MAX_PREFIX_LENGTH = 60;

@@ -1,6 +1,6 @@
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import type { TfgateConfig } from '../lambdas/core/config/load.js';
+import type { TfgateConfig } from '../src/config/load.js';
 
 export type SecretRole = 'webhook' | 'github' | 'slack' | 'link' | 'signIn';
 

@@ -2,7 +2,7 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import type { BuildKind } from '../lambdas/core/domain/builds.js';
+import type { BuildKind } from '../src/domain/builds.js';
 
 /** Where builds put artifacts: `s3://<bucket>/artifacts/runs/<runId>/<environment>/…`. */
 export const ARTIFACTS_PREFIX = 'artifacts';

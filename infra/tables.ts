@@ -2,7 +2,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { TABLES, TTL_ATTRIBUTE, type TableRole } from '../lambdas/core/dynamo/table-layout.js';
+import { TABLES, TTL_ATTRIBUTE, type TableRole } from '../src/adapters/dynamo/table-layout.js';
 
 export type TableAccess = 'read' | 'readWrite';
 

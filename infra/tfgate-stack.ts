@@ -1,13 +1,13 @@
 import { Stack, type StackProps } from 'aws-cdk-lib';
 import type * as ses from 'aws-cdk-lib/aws-ses';
 import type { Construct } from 'constructs';
-import type { TfgateConfig } from '../lambdas/core/config/load.js';
+import type { TfgateConfig } from '../src/config/load.js';
 import type { TfgateAlarms, TfgateDeadLetters } from './alarms.js';
 import type { TfgateBuilds } from './builds.js';
 import type { TfgateFunctions } from './functions.js';
 import type { GithubSetup } from './github-setup.js';
 import type { Acknowledgement } from './nag-suppressions.js';
-import type { TfgatePipeline } from './pipeline.js';
+import type { TfgatePipeline } from './state-machine.js';
 import type { TfgateSecrets } from './secrets.js';
 import type { ArtifactStorage } from './storage.js';
 import type { TfgateTables } from './tables.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { TfgateError } from '../../lambdas/core/domain/errors.js';
-import { localCredentialFile } from '../../lambdas/core/local/secrets.js';
+import { TfgateError } from '../../src/domain/errors.js';
+import { localCredentialFile } from '../../src/local-mode/secrets.js';
 import { serverInfoFile } from './local.js';
 
 /** The commands that read or decide work through a running tfgate local's HTTP API. */

@@ -1,13 +1,13 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { locateTerraform } from '../../lambdas/core/terraform-locator.js';
-import { renderSummaryLine } from '../../lambdas/core/domain/plan-summary.js';
-import { isTerminalRun, type Run } from '../../lambdas/core/domain/run.js';
-import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
-import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
-import { startLocalStack, type LocalStack } from '../../lambdas/local-functions.js';
-import { DEMO_CHANGE, DEMO_CHANGE_DESCRIPTION, STARTER_APPROVER, STARTER_REPOSITORY } from '../../lambdas/core/local/starter-repository.js';
+import { locateTerraform } from '../../src/terraform-locator.js';
+import { renderSummaryLine } from '../../src/domain/plan-summary.js';
+import { isTerminalRun, type Run } from '../../src/domain/run.js';
+import type { ApprovalRequest } from '../../src/domain/ports.js';
+import { commitAndPush } from '../../src/local-mode/git-repos.js';
+import { startLocalStack, type LocalStack } from '../../src/local-mode/start-stack.js';
+import { DEMO_CHANGE, DEMO_CHANGE_DESCRIPTION, STARTER_APPROVER, STARTER_REPOSITORY } from '../../src/local-mode/starter-repository.js';
 import { print, printBanner, printStamped, serverInfoFile, showProgress, terraformVersionWarning } from './local.js';
 
 export interface DemoOptions {

@@ -3,8 +3,8 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { EMAIL, REPOSITORY_NAME } from '../../lambdas/core/config/patterns.js';
-import { initFiles, STARTER_APPROVER } from '../../lambdas/core/local/starter-repository.js';
+import { EMAIL, REPOSITORY_NAME } from '../../src/config/patterns.js';
+import { initFiles, STARTER_APPROVER } from '../../src/local-mode/starter-repository.js';
 import { CliError } from './client.js';
 
 export interface InitOptions {

@@ -2,10 +2,10 @@ import { execFile } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import path from 'node:path';
-import { locateTerraform } from '../../lambdas/core/terraform-locator.js';
-import { ProgressTerminal, showBuildProgress } from '../../lambdas/core/local/progress.js';
-import { startLocalStack, type LocalStack } from '../../lambdas/local-functions.js';
-import { localCredentialFile } from '../../lambdas/core/local/secrets.js';
+import { locateTerraform } from '../../src/terraform-locator.js';
+import { ProgressTerminal, showBuildProgress } from '../../src/local-mode/progress.js';
+import { startLocalStack, type LocalStack } from '../../src/local-mode/start-stack.js';
+import { localCredentialFile } from '../../src/local-mode/secrets.js';
 import { CliError } from './client.js';
 
 export interface LocalOptions {

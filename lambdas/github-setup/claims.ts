@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { isConditionalCheckFailed, storeCall } from '../core/dynamo/errors.js';
+import { isConditionalCheckFailed, storeCall } from '../../src/adapters/dynamo/errors.js';
 
 /**
  * The one-time use of the setup link. The first callback to claim it goes on to create the GitHub App

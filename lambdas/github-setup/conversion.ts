@@ -1,6 +1,6 @@
 import { Octokit } from '@octokit/rest';
 import * as z from 'zod/mini';
-import { TfgateError } from '../core/domain/errors.js';
+import { TfgateError } from '../../src/domain/errors.js';
 
 /** What GitHub hands back once for the App it created from the manifest. Secret values: never logged. */
 export interface CreatedGitHubApp {

@@ -1,8 +1,8 @@
-import { cookieValue, randomId, sameSecret, seal, setCookie, unseal } from '../core/auth/session.js';
-import { isLoopbackUrl } from '../core/auth/sign-in.js';
-import { GITHUB_LOGIN_ENTRY } from '../core/config/patterns.js';
-import type { Clock } from '../core/domain/ports.js';
-import { html, type HttpHandler, type HttpRequest, type HttpResponse } from '../core/http.js';
+import { cookieValue, randomId, sameSecret, seal, setCookie, unseal } from '../../src/auth/session.js';
+import { isLoopbackUrl } from '../../src/auth/sign-in.js';
+import { GITHUB_LOGIN_ENTRY } from '../../src/config/patterns.js';
+import type { Clock } from '../../src/domain/ports.js';
+import { html, type HttpHandler, type HttpRequest, type HttpResponse } from '../../src/http.js';
 import { setupClaimKey, type SetupClaims } from './claims.js';
 import { convertManifestCode, GitHubSetupError, type CreatedGitHubApp } from './conversion.js';
 import {

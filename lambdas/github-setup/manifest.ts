@@ -1,5 +1,5 @@
-import { EMAIL, GITHUB_TEAM_ENTRY } from '../core/config/patterns.js';
-import { githubWebHost } from '../core/github/archiver.js';
+import { EMAIL, GITHUB_TEAM_ENTRY } from '../../src/config/patterns.js';
+import { githubWebHost } from '../../src/adapters/github/archiver.js';
 
 /**
  * The GitHub App tfgate asks GitHub to create (GitHub's App Manifest flow), and where that flow lives
@@ -9,7 +9,7 @@ import { githubWebHost } from '../core/github/archiver.js';
 /** The setup page's own callback, where GitHub sends the browser back with the conversion code. */
 export const SETUP_PATH = '/setup';
 export const SETUP_CALLBACK_PATH = '/setup/callback';
-/** The sign-in callback (lambdas/core/auth/sign-in.ts) on the approvals URL. */
+/** The sign-in callback (src/auth/sign-in.ts) on the approvals URL. */
 export const SIGN_IN_CALLBACK_PATH = '/auth/github/callback';
 /** The webhook route on the webhook function's URL. */
 export const WEBHOOK_PATH = '/webhook';

@@ -1,5 +1,5 @@
-import { layout } from '../approvals/pages.js';
-import { escapeHtml } from '../core/notify/escape.js';
+import { layout } from '../../src/web/pages.js';
+import { escapeHtml } from '../../src/adapters/notify/escape.js';
 import type { AppManifest } from './manifest.js';
 
 /** The setup pages: no scripts, every value escaped; the one outside form posts to GitHub. */

@@ -7,11 +7,11 @@ export interface GitHubAppCredentialStore {
 }
 
 export interface StackSecretIds {
-  /** `{"appId", "privateKey"}`: read by lambdas/core/github/credentials.ts (parseGitHubSecret). */
+  /** `{"appId", "privateKey"}`: read by src/adapters/github/credentials.ts (parseGitHubSecret). */
   github: string;
   /** The webhook secret itself: read by lambdas/webhook/lambda.ts (parseWebhookSecrets). */
   webhook: string;
-  /** `{"clientId", "clientSecret"}`: read by lambdas/approvals/lambda.ts (parseSignInSecret). */
+  /** `{"clientId", "clientSecret"}`: read by lambdas/web/lambda.ts (parseSignInSecret). */
   signIn: string;
 }
 

@@ -1,9 +1,9 @@
-import type { RepositoryConfig, TfgateConfig } from '../core/config/load.js';
+import type { RepositoryConfig, TfgateConfig } from '../../src/config/load.js';
 // From resolved.ts, not load.ts: load.ts brings the YAML parser and the full schema into the bundle.
-import { findRepository } from '../core/config/resolved.js';
-import type { EnvironmentLocks } from '../core/domain/locks.js';
-import type { ChangePeopleSource, Clock, DeliveryStore, ExecutionInspector, ExecutionStarter, LockStore, RunStore, SequenceStore, VcsClient } from '../core/domain/ports.js';
-import { systemClock } from '../core/domain/ports.js';
+import { findRepository } from '../../src/config/resolved.js';
+import type { EnvironmentLocks } from '../../src/domain/locks.js';
+import type { ChangePeopleSource, Clock, DeliveryStore, ExecutionInspector, ExecutionStarter, LockStore, RunStore, SequenceStore, VcsClient } from '../../src/domain/ports.js';
+import { systemClock } from '../../src/domain/ports.js';
 import {
   deadHolderReason,
   driftExecutionName,
@@ -12,10 +12,10 @@ import {
   newestDeployRun,
   reconcileExecutionName,
   splitLockKey,
-} from '../core/domain/reconcile.js';
-import { isTerminalRun, TERMINAL_STAGE_STATUSES } from '../core/domain/run.js';
-import { launchRun, type IntakeDeps, type IntakeOutcome, type StartDecision } from '../webhook/intake.js';
-import { TfgateError } from '../core/domain/errors.js';
+} from '../../src/domain/reconcile.js';
+import { isTerminalRun, TERMINAL_STAGE_STATUSES } from '../../src/domain/run.js';
+import { launchRun, type IntakeDeps, type IntakeOutcome, type StartDecision } from '../../src/application/intake.js';
+import { TfgateError } from '../../src/domain/errors.js';
 
 /**
  * The reconciler: what webhooks and EventBridge cannot guarantee. GitHub does not redeliver a failed

@@ -2,13 +2,13 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { AwsComposition } from '../core/aws/composition.js';
-import { S3ArtifactStore } from '../core/aws/s3-artifact-store.js';
-import { SfnExecutionStarter } from '../core/aws/sfn.js';
-import { SfnExecutionInspector } from '../core/aws/sfn-inspector.js';
-import { EnvironmentLocks } from '../core/domain/locks.js';
-import type { ChangePeopleSource, Clock, VcsClient } from '../core/domain/ports.js';
-import { DynamoDeliveryStore, DynamoLockStore, DynamoSequenceStore } from '../core/dynamo/index.js';
+import { AwsComposition } from '../../src/composition/aws.js';
+import { S3ArtifactStore } from '../../src/adapters/aws/s3-artifact-store.js';
+import { SfnExecutionStarter } from '../../src/adapters/aws/sfn.js';
+import { SfnExecutionInspector } from '../../src/adapters/aws/sfn-inspector.js';
+import { EnvironmentLocks } from '../../src/domain/locks.js';
+import type { ChangePeopleSource, Clock, VcsClient } from '../../src/domain/ports.js';
+import { DynamoDeliveryStore, DynamoLockStore, DynamoSequenceStore } from '../../src/adapters/dynamo/index.js';
 import { createReconciler, handleReconcilerEvent } from './handler.js';
 
 /**

@@ -1,9 +1,9 @@
-import type { TfgateConfig } from '../core/config/load.js';
-import type { EnvironmentLocks } from '../core/domain/locks.js';
-import { systemClock, type Clock, type DeliveryStore, type ExecutionStarter, type RunStore, type SequenceStore } from '../core/domain/ports.js';
-import { json, MAX_WEBHOOK_BODY_BYTES, type HttpHandler, type HttpRequest, type HttpResponse } from '../core/http.js';
-import { startRun, type IntakeDeps } from './intake.js';
-import { silentLogger, type WebhookLogger } from './logger.js';
+import type { TfgateConfig } from '../../src/config/load.js';
+import type { EnvironmentLocks } from '../../src/domain/locks.js';
+import { systemClock, type Clock, type DeliveryStore, type ExecutionStarter, type RunStore, type SequenceStore } from '../../src/domain/ports.js';
+import { json, MAX_WEBHOOK_BODY_BYTES, type HttpHandler, type HttpRequest, type HttpResponse } from '../../src/http.js';
+import { startRun, type IntakeDeps } from '../../src/application/intake.js';
+import { silentLogger, type WebhookLogger } from '../../src/application/logger.js';
 import { bodyFormatOf, parseBody } from './parse.js';
 import { routeEvent } from './route.js';
 import { createSignatureVerifier } from './verify.js';

@@ -2,18 +2,18 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { AwsComposition } from '../core/aws/composition.js';
-import { SfnExecutionStarter } from '../core/aws/sfn.js';
-import { EnvironmentLocks } from '../core/domain/locks.js';
-import type { Clock, VcsClient } from '../core/domain/ports.js';
-import { DynamoDeliveryStore } from '../core/dynamo/delivery-store.js';
-import { DynamoLockStore } from '../core/dynamo/lock-store.js';
-import { DynamoSequenceStore } from '../core/dynamo/sequence-store.js';
-import { CachedSecret } from '../core/aws/lambda-env.js';
-import { toFunctionUrlResult, toHttpRequest, type FunctionUrlEvent, type FunctionUrlResult } from '../core/aws/function-url.js';
-import { json, type HttpHandler } from '../core/http.js';
+import { AwsComposition } from '../../src/composition/aws.js';
+import { SfnExecutionStarter } from '../../src/adapters/aws/sfn.js';
+import { EnvironmentLocks } from '../../src/domain/locks.js';
+import type { Clock, VcsClient } from '../../src/domain/ports.js';
+import { DynamoDeliveryStore } from '../../src/adapters/dynamo/delivery-store.js';
+import { DynamoLockStore } from '../../src/adapters/dynamo/lock-store.js';
+import { DynamoSequenceStore } from '../../src/adapters/dynamo/sequence-store.js';
+import { CachedSecret } from '../../src/adapters/aws/lambda-env.js';
+import { toFunctionUrlResult, toHttpRequest, type FunctionUrlEvent, type FunctionUrlResult } from '../../src/adapters/aws/function-url.js';
+import { json, type HttpHandler } from '../../src/http.js';
 import { createWebhookHandler } from './handler.js';
-import type { WebhookLogger } from './logger.js';
+import type { WebhookLogger } from '../../src/application/logger.js';
 
 /** The AWS entry: a Lambda function URL (payload format 2.0) in front of the shared webhook handler. */
 

@@ -1,29 +1,16 @@
 // zod/mini: the same checks as full zod, tree-shaken, so the webhook bundle stays small (fast cold start).
 import * as z from 'zod/mini';
-import type { RepositoryConfig, TfgateConfig } from '../core/config/load.js';
-import { findRepository, plansPullRequests } from '../core/config/resolved.js';
-import { uniqueLower } from '../core/auth/person.js';
-import type { Run, RunMode } from '../core/domain/run.js';
+import type { RepositoryConfig, TfgateConfig } from '../../src/config/load.js';
+import { findRepository, plansPullRequests } from '../../src/config/resolved.js';
+import { uniqueLower } from '../../src/auth/person.js';
+import type { Run, RunMode } from '../../src/domain/run.js';
+import type { RunDecision } from '../../src/application/intake.js';
 
 /**
  * Pure routing: (event name, payload, configuration) → what the webhook does. The payload is
  * untrusted text until here; the fields a run uses are validated once and come out typed.
  */
 
-export interface RunDecision {
-  kind: 'run';
-  repository: RepositoryConfig;
-  mode: RunMode;
-  trigger: 'push' | 'pull_request';
-  sha: string;
-  ref: string;
-  pullRequest?: number;
-  pusher?: string;
-  author?: Run['author'];
-  /** Everyone behind the change as GitHub resolved them (the self-approval check). */
-  people?: Run['people'];
-  message?: string;
-}
 
 export type RouteDecision =
   | { kind: 'pong'; zen?: string }

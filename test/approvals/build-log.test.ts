@@ -6,12 +6,12 @@ import { CloudWatchLogsClient, GetLogEventsCommand, ResourceNotFoundException } 
 import { BatchGetBuildsCommand, CodeBuildClient, ListBuildsForProjectCommand } from '@aws-sdk/client-codebuild';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createApprovalsHandler } from '../../lambdas/approvals/handler.js';
-import { BuildLogsUnavailableError, CodeBuildLogs } from '../../lambdas/core/aws/codebuild-logs.js';
-import type { BuildLogQuery, BuildLogs, RunStore } from '../../lambdas/core/domain/ports.js';
-import type { Run, Stage } from '../../lambdas/core/domain/run.js';
-import type { HttpRequest } from '../../lambdas/core/http.js';
-import { FileBuildLogs, localBuildLogFile } from '../../lambdas/core/local/file-build-logs.js';
+import { createApprovalsHandler } from '../../lambdas/web/handler.js';
+import { BuildLogsUnavailableError, CodeBuildLogs } from '../../src/adapters/aws/codebuild-logs.js';
+import type { BuildLogQuery, BuildLogs, RunStore } from '../../src/domain/ports.js';
+import type { Run, Stage } from '../../src/domain/run.js';
+import type { HttpRequest } from '../../src/http.js';
+import { FileBuildLogs, localBuildLogFile } from '../../src/local-mode/file-build-logs.js';
 
 /**
  * The run page's build output: what pull-request code printed reaches the browser as inert text

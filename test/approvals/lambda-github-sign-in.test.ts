@@ -2,10 +2,10 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApprovalsLambda } from '../../lambdas/approvals/lambda.js';
-import type { FunctionUrlEvent } from '../../lambdas/core/aws/function-url.js';
-import { parseConfig } from '../../lambdas/core/config/load.js';
-import { encodeResolvedConfig } from '../../lambdas/core/config/resolved.js';
+import { createApprovalsLambda } from '../../lambdas/web/lambda.js';
+import type { FunctionUrlEvent } from '../../src/adapters/aws/function-url.js';
+import { parseConfig } from '../../src/config/load.js';
+import { encodeResolvedConfig } from '../../src/config/resolved.js';
 import { startFakeGitHub, type FakeGitHub } from '../github/fake-github.js';
 import { startDynalite, type TestDynamo } from '../support/dynalite.js';
 

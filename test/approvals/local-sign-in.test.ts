@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Clock } from '../../lambdas/core/domain/ports.js';
+import type { Clock } from '../../src/domain/ports.js';
 import {
   decideThroughPage,
   nextApproval,
@@ -184,7 +184,7 @@ describe('a reconciler run', () => {
 
     // Alice writes a commit that lands without a webhook (the hook is skipped): only the reconciler finds it.
     const remote = stack.remotes[0]!;
-    const { commitAndPush } = await import('../../lambdas/core/local/git-repos.js');
+    const { commitAndPush } = await import('../../src/local-mode/git-repos.js');
     const sha = await commitAndPush(remote.remote, { files: terraformFiles({ marker: 'by-alice' }), message: 'Alice changes apps', branch: 'main', quiet: true, author: { name: 'Alice', email: 'Alice@Example.com' } });
     const requested = nextApproval(stack);
     const report = await stack.reconciler.reconcile();

@@ -3,8 +3,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { stageArtifactKey } from '../../lambdas/core/domain/plan-summary.js';
-import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
+import { stageArtifactKey } from '../../src/domain/plan-summary.js';
+import type { ApprovalRequest } from '../../src/domain/ports.js';
 import {
   decideThroughPage,
   operatorHeaders,

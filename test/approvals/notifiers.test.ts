@@ -1,11 +1,11 @@
 import { SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createSesNotifier } from '../../lambdas/core/aws/ses-notifier.js';
-import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
-import type { Run } from '../../lambdas/core/domain/run.js';
-import { SlackDeliveryError, SlackNotifier } from '../../lambdas/core/notify/slack.js';
-import { createSmtpNotifier } from '../../lambdas/core/notify/smtp.js';
+import { createSesNotifier } from '../../src/adapters/aws/ses-notifier.js';
+import type { ApprovalRequest } from '../../src/domain/ports.js';
+import type { Run } from '../../src/domain/run.js';
+import { SlackDeliveryError, SlackNotifier } from '../../src/adapters/notify/slack.js';
+import { createSmtpNotifier } from '../../src/adapters/notify/smtp.js';
 import { slackButtons, startSlackReceiver, startSmtpReceiver, type SlackReceiver, type SmtpReceiver } from './receivers.js';
 import { aPlanSummary, anApproval, aRun, aStage } from '../support/builders.js';
 

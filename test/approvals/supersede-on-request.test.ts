@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../lambdas/core/config/load.js';
-import type { Notifier, TaskCallbacks } from '../../lambdas/core/domain/ports.js';
-import type { Run } from '../../lambdas/core/domain/run.js';
-import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
-import { createApprovalRequester } from '../../lambdas/notifier/handler.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { Notifier, TaskCallbacks } from '../../src/domain/ports.js';
+import type { Run } from '../../src/domain/run.js';
+import { lockKeyFor } from '../../src/adapters/dynamo/table-layout.js';
+import { createApprovalRequester } from '../../lambdas/approval-request/handler.js';
 import { useDynalite } from '../support/dynalite.js';
 import { aRun, aStage } from '../support/builders.js';
 

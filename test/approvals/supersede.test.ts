@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { supersedes, supersedeWaitingRun } from '../../lambdas/core/domain/supersede.js';
-import type { ApprovalRecord, TaskCallbacks } from '../../lambdas/core/domain/ports.js';
-import type { Run } from '../../lambdas/core/domain/run.js';
+import { supersedes, supersedeWaitingRun } from '../../src/domain/supersede.js';
+import type { ApprovalRecord, TaskCallbacks } from '../../src/domain/ports.js';
+import type { Run } from '../../src/domain/run.js';
 import { useDynalite } from '../support/dynalite.js';
 import { anApproval, aRun, aStage } from '../support/builders.js';
 

@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { parseConfig } from '../../lambdas/core/config/load.js';
-import { encodeResolvedConfig } from '../../lambdas/core/config/resolved.js';
-import { FeedbackRunStore } from '../../lambdas/core/domain/feedback.js';
-import { RUN_TRACKING_DECORATORS } from '../../lambdas/core/domain/run-tracking.js';
-import { ProgressEventRunStore } from '../../lambdas/core/local/progress.js';
-import { createApprovalsLambda } from '../../lambdas/approvals/lambda.js';
-import { createNotifierLambda } from '../../lambdas/notifier/lambda.js';
-import { createPipelineLambda } from '../../lambdas/pipeline/lambda.js';
+import { parseConfig } from '../../src/config/load.js';
+import { encodeResolvedConfig } from '../../src/config/resolved.js';
+import { FeedbackRunStore } from '../../src/domain/feedback.js';
+import { RUN_TRACKING_DECORATORS } from '../../src/domain/run-tracking.js';
+import { ProgressEventRunStore } from '../../src/local-mode/progress.js';
+import { createApprovalsLambda } from '../../lambdas/web/lambda.js';
+import { createNotifierLambda } from '../../lambdas/approval-request/lambda.js';
+import { createPipelineLambda } from '../../lambdas/stage-tasks/lambda.js';
 import { createReconcilerLambda } from '../../lambdas/reconciler/lambda.js';
 import { createFunctionUrlHandler } from '../../lambdas/webhook/lambda.js';
 import { startDynalite, type TestDynamo } from '../support/dynalite.js';
@@ -21,8 +21,8 @@ import { startTestStack, type TestStack } from '../support/local-stack.js';
  */
 
 const calls = vi.hoisted(() => [] as Array<{ decorators: readonly string[]; runs: unknown; feedback: unknown }>);
-vi.mock('../../lambdas/core/domain/run-tracking.js', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../../lambdas/core/domain/run-tracking.js')>();
+vi.mock('../../src/domain/run-tracking.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/domain/run-tracking.js')>();
   return {
     ...real,
     trackRuns: (...args: Parameters<typeof real.trackRuns>) => {

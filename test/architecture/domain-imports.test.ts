@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 /** The domain folder (runs, locks, approvals, plan summaries); the one line to change when it moves. */
-const DOMAIN_DIR = 'lambdas/core/domain';
+const DOMAIN_DIR = 'src/domain';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DOMAIN = path.join(ROOT, DOMAIN_DIR);
@@ -60,21 +60,21 @@ describe(`${DOMAIN_DIR} imports nothing outward`, () => {
   it('the scan catches adapters, SDKs, I/O modules and dynamic imports', () => {
     const file = path.join(DOMAIN, 'example.ts');
     const source = [
-      "import { DynamoRunStore } from '../dynamo/run-store.js';",
-      "import type { Notifier } from '../notify/fan-out.js';",
-      "export { GitHubClient } from '../github/client.js';",
+      "import { DynamoRunStore } from '../adapters/dynamo/run-store.js';",
+      "import type { Notifier } from '../adapters/notify/fan-out.js';",
+      "export { GitHubClient } from '../adapters/github/client.js';",
       "import { S3Client } from '@aws-sdk/client-s3';",
       "import { readFile } from 'node:fs/promises';",
       "import { spawn } from 'child_process';",
       "const http = await import('node:http');",
       "import { ok } from './run.js';",
       "import { createHash } from 'node:crypto';",
-      "// import { x } from '../local/engine.js';",
+      "// import { x } from '../local-mode/engine.js';",
     ].join('\n');
     expect(outwardImports(file, source, DOMAIN)).toEqual([
-      `../dynamo/run-store.js (lambdas/core/dynamo/run-store.js)`,
-      `../notify/fan-out.js (lambdas/core/notify/fan-out.js)`,
-      `../github/client.js (lambdas/core/github/client.js)`,
+      `../adapters/dynamo/run-store.js (src/adapters/dynamo/run-store.js)`,
+      `../adapters/notify/fan-out.js (src/adapters/notify/fan-out.js)`,
+      `../adapters/github/client.js (src/adapters/github/client.js)`,
       '@aws-sdk/client-s3',
       'node:fs/promises',
       'child_process',

@@ -2,16 +2,16 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { RETRYABLE_ERROR_NAME, TfgateError } from '../../lambdas/core/domain/errors.js';
-import { TransientStoreError } from '../../lambdas/core/dynamo/errors.js';
-import { RetryableTaskError } from '../../lambdas/pipeline/handler.js';
-import { MissingEnvironmentError } from '../../lambdas/core/env.js';
-import { ConfigError } from '../../lambdas/core/config/load.js';
+import { RETRYABLE_ERROR_NAME, TfgateError } from '../../src/domain/errors.js';
+import { TransientStoreError } from '../../src/adapters/dynamo/errors.js';
+import { RetryableTaskError } from '../../lambdas/stage-tasks/handler.js';
+import { MissingEnvironmentError } from '../../src/env.js';
+import { ConfigError } from '../../src/config/load.js';
 
 /** One error hierarchy: every error class tfgate defines descends from TfgateError (name and cause). */
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SOURCE_DIRS = ['lambdas', 'bin'];
+const SOURCE_DIRS = ['lambdas', 'src', 'bin'];
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -29,7 +29,7 @@ describe('one error hierarchy', () => {
         direct.push(`${path.relative(ROOT, file)}: ${match[1]}`);
       }
     }
-    expect(direct).toEqual(['lambdas/core/domain/errors.ts: TfgateError']);
+    expect(direct).toEqual(['src/domain/errors.ts: TfgateError']);
   });
 
   it('errors carry their own name and their cause', () => {

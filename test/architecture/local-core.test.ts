@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 /** The local runtime (core) is handed the function handlers; it may name their types, never load them. */
-const RUNTIME_FILE = 'lambdas/core/local/runtime.ts';
+const RUNTIME_FILE = 'src/local-mode/runtime.ts';
 const FUNCTION_FOLDERS = ['approvals', 'notifier', 'pipeline', 'reconciler', 'webhook', 'build-runner'];
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../lambdas/core/config/load.js';
+import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { runCli } from '../support/cli-process.js';
 import { Prng } from './prng.js';
 

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { renderPlanComment } from '../../lambdas/core/domain/pr-comment.js';
-import type { Run } from '../../lambdas/core/domain/run.js';
+import { renderPlanComment } from '../../src/domain/pr-comment.js';
+import type { Run } from '../../src/domain/run.js';
 import { configYaml, decideThroughPage, nextApproval, operatorHeaders, pushChange, runForSha, startTestStack, waitForRun, type TestStack } from '../support/local-stack.js';
 
 /**

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
+import { commitAndPush } from '../../src/local-mode/git-repos.js';
 import { configYaml, REPOSITORY, startTestStack, terraformFiles, waitForRun, type TestStack } from '../support/local-stack.js';
 
 /**

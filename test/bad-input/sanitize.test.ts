@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { stripTerminalEscapes } from '../../lambdas/core/domain/sanitize.js';
-import { stripTerminalEscapes as fromBuildRunner } from '../../lambdas/build-runner/text.js';
-import { oneLine, stripTerminalEscapes as fromNotify } from '../../lambdas/core/notify/escape.js';
-import { runPage } from '../../lambdas/approvals/pages.js';
+import { stripTerminalEscapes } from '../../src/domain/sanitize.js';
+import { stripTerminalEscapes as fromBuildRunner } from '../../src/build-runner/text.js';
+import { oneLine, stripTerminalEscapes as fromNotify } from '../../src/adapters/notify/escape.js';
+import { runPage } from '../../src/web/pages.js';
 
 /**
  * One sanitiser for one security job. The build runner (terraform output it stores) and the pages,

@@ -4,8 +4,8 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { artifactStoreFromLocation, parseS3Location, S3ArtifactStore } from '../../lambdas/core/aws/s3-artifact-store.js';
-import { assertArtifactKey, FsArtifactStore, InvalidArtifactKeyError } from '../../lambdas/core/local/fs-artifact-store.js';
+import { artifactStoreFromLocation, parseS3Location, S3ArtifactStore } from '../../src/adapters/aws/s3-artifact-store.js';
+import { assertArtifactKey, FsArtifactStore, InvalidArtifactKeyError } from '../../src/adapters/fs/artifact-store.js';
 
 const HOSTILE_KEYS = ['', '../outside', 'runs/../../outside', 'runs/./x', '/etc/passwd', 'C:/windows', 'runs\\..\\x', 'runs//x', 'runs/x/', 'a\u0000b', 'a\nb'];
 

@@ -1,7 +1,7 @@
 import { BatchGetBuildsCommand, type Build, CodeBuildClient, ListBuildsForProjectCommand, StopBuildCommand } from '@aws-sdk/client-codebuild';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CodeBuildController } from '../../lambdas/core/aws/codebuild-builds.js';
+import { CodeBuildController } from '../../src/adapters/aws/codebuild-builds.js';
 
 const codebuild = mockClient(CodeBuildClient);
 afterEach(() => codebuild.reset());

@@ -8,10 +8,10 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runBuild, type RawBuildSettings } from '../../lambdas/build-runner/runner.js';
-import type { SpawnFunction } from '../../lambdas/build-runner/process.js';
-import { sourceArchiveKey } from '../../lambdas/core/domain/builds.js';
-import { FsArtifactStore } from '../../lambdas/core/local/fs-artifact-store.js';
+import { runBuild, type RawBuildSettings } from '../../src/build-runner/runner.js';
+import type { SpawnFunction } from '../../src/build-runner/process.js';
+import { sourceArchiveKey } from '../../src/domain/builds.js';
+import { FsArtifactStore } from '../../src/adapters/fs/artifact-store.js';
 
 export const REPOSITORY = 'acme/infrastructure';
 

@@ -3,13 +3,13 @@ import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { lockFileHash } from '../../lambdas/build-runner/init-cache.js';
-import type { SpawnFunction } from '../../lambdas/build-runner/process.js';
-import type { PlanSummary } from '../../lambdas/core/domain/run.js';
+import { lockFileHash } from '../../src/build-runner/init-cache.js';
+import type { SpawnFunction } from '../../src/build-runner/process.js';
+import type { PlanSummary } from '../../src/domain/run.js';
 import { artifactJson, createSandbox, runInProcess, type Sandbox } from './fixtures.js';
 
 /**
- * TFGATE_INIT_CACHE (lambdas/build-runner/init-cache.ts): init once per commit, lock file and backend;
+ * TFGATE_INIT_CACHE (src/build-runner/init-cache.ts): init once per commit, lock file and backend;
  * builds sharing a lock file share the plugin cache. Runs with the terraform double, as runner.test.ts.
  */
 

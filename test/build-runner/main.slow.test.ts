@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildRunnerCommand } from '../../lambdas/build-runner/command.js';
-import type { PlanSummary } from '../../lambdas/core/domain/run.js';
+import { buildRunnerCommand } from '../../src/build-runner/command.js';
+import type { PlanSummary } from '../../src/domain/run.js';
 import { artifactJson, createSandbox, type Sandbox, TERRAFORM_DOUBLE } from './fixtures.js';
 
 let sandbox: Sandbox;

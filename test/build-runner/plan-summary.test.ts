@@ -6,7 +6,7 @@ import {
   stageArtifactKey,
   summarizePlan,
   summarizePlanJsonText,
-} from '../../lambdas/core/domain/plan-summary.js';
+} from '../../src/domain/plan-summary.js';
 
 const SHA = 'a'.repeat(64);
 

@@ -2,8 +2,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LOCK_FILE, providerCacheKey, restoreProviders, saveProviders } from '../../lambdas/build-runner/provider-cache.js';
-import { directoryArtifactStore } from '../../lambdas/core/local/fs-artifact-store.js';
+import { LOCK_FILE, providerCacheKey, restoreProviders, saveProviders } from '../../src/build-runner/provider-cache.js';
+import { directoryArtifactStore } from '../../src/adapters/fs/artifact-store.js';
 
 const dirs: string[] = [];
 afterEach(async () => {

@@ -3,10 +3,10 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { SpawnFunction } from '../../lambdas/build-runner/process.js';
-import { BACKEND_OVERRIDE_FILE } from '../../lambdas/build-runner/runner.js';
-import type { StageResult } from '../../lambdas/core/domain/plan-summary.js';
-import type { PlanSummary } from '../../lambdas/core/domain/run.js';
+import type { SpawnFunction } from '../../src/build-runner/process.js';
+import { BACKEND_OVERRIDE_FILE } from '../../src/build-runner/runner.js';
+import type { StageResult } from '../../src/domain/plan-summary.js';
+import type { PlanSummary } from '../../src/domain/run.js';
 import { artifactJson, artifactNames, artifactText, createSandbox, runInProcess, type Sandbox, TERRAFORM_DOUBLE } from './fixtures.js';
 
 const TWO_RESOURCES = `

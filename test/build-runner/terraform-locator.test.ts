@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findOnPath, locateTerraform, TerraformNotFoundError } from '../../lambdas/core/terraform-locator.js';
+import { findOnPath, locateTerraform, TerraformNotFoundError } from '../../src/terraform-locator.js';
 
 let root: string;
 

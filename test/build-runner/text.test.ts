@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { extractTerraformError, hclString, MAX_ERROR_BYTES, stripTerminalEscapes } from '../../lambdas/build-runner/text.js';
+import { extractTerraformError, hclString, MAX_ERROR_BYTES, stripTerminalEscapes } from '../../src/build-runner/text.js';
 
 describe('stripTerminalEscapes', () => {
   it('removes colours, cursor moves, titles, hyperlinks and stray controls, keeping the text', () => {

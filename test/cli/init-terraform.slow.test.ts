@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configurationTf, STARTER_SETTINGS } from '../../lambdas/core/local/starter-repository.js';
+import { configurationTf, STARTER_SETTINGS } from '../../src/local-mode/starter-repository.js';
 import { runCli } from '../support/cli-process.js';
 import { REAL_TERRAFORM, terraform } from '../support/real-terraform.js';
 

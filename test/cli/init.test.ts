@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { loadConfigFile } from '../../lambdas/core/config/load.js';
+import { loadConfigFile } from '../../src/config/load.js';
 import { CliError } from '../../bin/commands/client.js';
 import { runInit } from '../../bin/commands/init.js';
 import { runCli } from '../support/cli-process.js';

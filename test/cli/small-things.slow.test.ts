@@ -5,10 +5,10 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Run } from '../../lambdas/core/domain/run.js';
-import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
-import { ProgressEventRunStore, printRunChanges } from '../../lambdas/core/local/progress.js';
-import type { RunStore } from '../../lambdas/core/domain/ports.js';
+import type { Run } from '../../src/domain/run.js';
+import { commitAndPush } from '../../src/local-mode/git-repos.js';
+import { ProgressEventRunStore, printRunChanges } from '../../src/local-mode/progress.js';
+import type { RunStore } from '../../src/domain/ports.js';
 import { CLI, runCli, startLocalProcess, type LocalProcess } from '../support/cli-process.js';
 import { nextApproval, operatorHeaders, pushChange, REPOSITORY, runForSha, startTestStack, TERRAFORM_DOUBLE, terraformFiles, until, waitForRun, waitForStage, type TestStack } from '../support/local-stack.js';
 

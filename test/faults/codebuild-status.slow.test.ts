@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LocalBuild, LocalCodeBuild } from '../../lambdas/core/local/engine.js';
+import type { LocalBuild, LocalCodeBuild } from '../../src/local-mode/engine.js';
 import { configYaml, pushChange, runForSha, startTestStack, terraformFiles, waitForRun, type TestStack } from '../support/local-stack.js';
 import { expectNoLockHeld, expectStateFilesIntact, stageStatuses, until } from './support.js';
 

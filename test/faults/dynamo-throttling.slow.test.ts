@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LocalFunction } from '../../lambdas/core/local/engine.js';
+import type { LocalFunction } from '../../src/local-mode/engine.js';
 import { configYaml, pushChange, runForSha, startTestStack, terraformFiles, waitForRun, type TestStack } from '../support/local-stack.js';
 import { expectNoLockHeld, stageStatuses } from './support.js';
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LocalFunction } from '../../lambdas/core/local/engine.js';
-import { RetryableTaskError } from '../../lambdas/pipeline/handler.js';
+import type { LocalFunction } from '../../src/local-mode/engine.js';
+import { RetryableTaskError } from '../../lambdas/stage-tasks/handler.js';
 import { configYaml, pushChange, runForSha, startTestStack, terraformFiles, waitForRun, type TestStack } from '../support/local-stack.js';
 import { expectNoLockHeld, expectStateFilesIntact, stageStatuses } from './support.js';
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type LocalCodeBuild, StartBuildRefused } from '../../lambdas/core/local/engine.js';
+import { type LocalCodeBuild, StartBuildRefused } from '../../src/local-mode/engine.js';
 import { configYaml, pushChange, runForSha, startTestStack, terraformFiles, waitForRun, type TestStack } from '../support/local-stack.js';
 import { expectNoLockHeld, stageStatuses } from './support.js';
 

@@ -1,8 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'vitest';
-import type { Run } from '../../lambdas/core/domain/run.js';
-import type { LocalStack } from '../../lambdas/core/local/runtime.js';
+import type { Run } from '../../src/domain/run.js';
+import type { LocalStack } from '../../src/local-mode/runtime.js';
 
 /** What every fault test checks at its end: nothing held, and every state file still whole. */
 

@@ -2,8 +2,8 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GitHubClient } from '../../lambdas/core/github/client.js';
-import { GitHubSourceArchiver, githubSourceOf } from '../../lambdas/core/github/archiver.js';
+import { GitHubClient } from '../../src/adapters/github/client.js';
+import { GitHubSourceArchiver, githubSourceOf } from '../../src/adapters/github/archiver.js';
 import { testConfig } from '../webhook/fixtures.js';
 
 const SHA = '6113728f27ae82c7b1a177c8d03f9e96e0adf246';

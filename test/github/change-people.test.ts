@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GitHubClient } from '../../lambdas/core/github/client.js';
+import { GitHubClient } from '../../src/adapters/github/client.js';
 import { startFakeGitHub, type FakeGitHub } from './fake-github.js';
 
 /**

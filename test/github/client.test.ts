@@ -1,8 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GitHubApiError, GitHubClient } from '../../lambdas/core/github/client.js';
-import { parseGitHubSecret } from '../../lambdas/core/github/credentials.js';
-import { defaultCloneUrl } from '../../lambdas/core/github/index.js';
+import { GitHubApiError, GitHubClient } from '../../src/adapters/github/client.js';
+import { parseGitHubSecret } from '../../src/adapters/github/credentials.js';
+import { defaultCloneUrl } from '../../src/adapters/github/index.js';
 import { startFakeGitHub, type FakeGitHub } from './fake-github.js';
 
 const SHA = 'a'.repeat(40);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { executionEndedPayload } from '../../lambdas/pipeline/lambda.js';
+import { executionEndedPayload } from '../../lambdas/stage-tasks/lambda.js';
 import { parseReconcilerEvent } from '../../lambdas/reconciler/handler.js';
 
 describe('the AWS entries read their events', () => {

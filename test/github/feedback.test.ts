@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { FEEDBACK_FAILED_NOTE, FeedbackRunStore } from '../../lambdas/core/domain/feedback.js';
-import type { CommitState, RunPatch, RunStore, StagePatch, VcsClient } from '../../lambdas/core/domain/ports.js';
-import type { Run } from '../../lambdas/core/domain/run.js';
+import { FEEDBACK_FAILED_NOTE, FeedbackRunStore } from '../../src/domain/feedback.js';
+import type { CommitState, RunPatch, RunStore, StagePatch, VcsClient } from '../../src/domain/ports.js';
+import type { Run } from '../../src/domain/run.js';
 import { aRun, aStage } from '../support/builders.js';
 
 /** Just enough of a run store to watch the decorator: records live in a map. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { commitStatusFor, driftMessage } from '../../lambdas/core/domain/feedback.js';
-import { GITHUB_COMMENT_LIMIT, PLAN_COMMENT_MARKER, renderPlanComment } from '../../lambdas/core/domain/pr-comment.js';
-import type { PlanSummary, Run, Stage } from '../../lambdas/core/domain/run.js';
+import { commitStatusFor, driftMessage } from '../../src/domain/feedback.js';
+import { GITHUB_COMMENT_LIMIT, PLAN_COMMENT_MARKER, renderPlanComment } from '../../src/domain/pr-comment.js';
+import type { PlanSummary, Run, Stage } from '../../src/domain/run.js';
 import { aPlanSummary, aRun, aStage } from '../support/builders.js';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';

@@ -15,7 +15,7 @@ import type { NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError } from '../../lambdas/core/config/load.js';
+import { ConfigError } from '../../src/config/load.js';
 import { Tfgate, type TfgateProps, type TfgateSettings } from '../../infra/index.js';
 import { TfgateStack } from '../../infra/tfgate-stack.js';
 import { esbuildOptionsOf } from '../../infra/function-bundles.js';

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFINITION_FILE } from '../../lambdas/core/local/runtime.js';
+import { DEFINITION_FILE } from '../../src/local-mode/runtime.js';
 import { decideThroughPage, nextApproval, pushChange, startTestStack, terraformFiles, waitForRun, type TestStack } from '../support/local-stack.js';
 import { synthesizeSample } from './synth.js';
 

@@ -3,10 +3,11 @@ import path from 'node:path';
 import type { CfnElement } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decodeResolvedConfig } from '../../lambdas/core/config/resolved.js';
-import { TABLES, TTL_ATTRIBUTE } from '../../lambdas/core/dynamo/table-layout.js';
+import { decodeResolvedConfig } from '../../src/config/resolved.js';
+import { TABLES, TTL_ATTRIBUTE } from '../../src/adapters/dynamo/table-layout.js';
+import { FUNCTION_SOURCE } from '../../infra/bundling.js';
 import { PROJECT_ROOT, type FunctionName } from '../../infra/functions.js';
-import { DEFINITION_FILE, definitionPlaceholders } from '../../infra/pipeline.js';
+import { DEFINITION_FILE, definitionPlaceholders } from '../../infra/state-machine.js';
 import { synthesizeSample, type Synthesized } from './synth.js';
 
 // A value that looks like a webhook secret, present in this process's environment while the stack is
@@ -102,7 +103,7 @@ describe('functions', () => {
 
   it('reads every variable its lambda.ts names, and is given none it does not name', () => {
     for (const name of FUNCTIONS) {
-      const source = readFileSync(path.join(PROJECT_ROOT, 'lambdas', name, 'lambda.ts'), 'utf8');
+      const source = readFileSync(path.join(PROJECT_ROOT, 'lambdas', FUNCTION_SOURCE[name], 'lambda.ts'), 'utf8');
       const named = CONTRACT_NAMES.filter((key) => new RegExp(`['"\`]${key}['"\`]`).test(source)).sort();
       expect(named, `lambdas/${name}/lambda.ts`).toEqual(EXPECTED_ENVIRONMENT[name]);
     }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { RECORDED_ADDRESSES } from '../../lambdas/core/domain/plan-summary.js';
+import { RECORDED_ADDRESSES } from '../../src/domain/plan-summary.js';
 import { configYaml, operatorHeaders, pushChange, runForSha, startTestStack, waitForRun, type TestStack } from '../support/local-stack.js';
 import { expectNoLockHeld } from '../faults/support.js';
 

@@ -1,10 +1,10 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { STAGE_ARTIFACTS, stageArtifactKey } from '../../lambdas/core/domain/plan-summary.js';
-import { isTerminalRun } from '../../lambdas/core/domain/run.js';
-import type { LocalCodeBuild } from '../../lambdas/core/local/engine.js';
-import { FsArtifactStore } from '../../lambdas/core/local/fs-artifact-store.js';
+import { STAGE_ARTIFACTS, stageArtifactKey } from '../../src/domain/plan-summary.js';
+import { isTerminalRun } from '../../src/domain/run.js';
+import type { LocalCodeBuild } from '../../src/local-mode/engine.js';
+import { FsArtifactStore } from '../../src/adapters/fs/artifact-store.js';
 import { startTestStack, type TestStack } from '../support/local-stack.js';
 import { Prng } from '../bad-input/prng.js';
 

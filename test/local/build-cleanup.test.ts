@@ -3,8 +3,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
-import { localCredentialFile } from '../../lambdas/core/local/secrets.js';
+import { commitAndPush } from '../../src/local-mode/git-repos.js';
+import { localCredentialFile } from '../../src/local-mode/secrets.js';
 import { startLocalProcess, type LocalProcess } from '../support/cli-process.js';
 import { configYaml, TERRAFORM_DOUBLE, until } from '../support/local-stack.js';
 

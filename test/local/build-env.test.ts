@@ -3,9 +3,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../lambdas/core/config/load.js';
-import { buildEnvironment } from '../../lambdas/core/local/build-env.js';
-import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
+import { ConfigError, parseConfig } from '../../src/config/load.js';
+import { buildEnvironment } from '../../src/local-mode/build-env.js';
+import { commitAndPush } from '../../src/local-mode/git-repos.js';
 import { startLocalProcess, type LocalProcess } from '../support/cli-process.js';
 import { configYaml, TERRAFORM_DOUBLE, until } from '../support/local-stack.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { RunPatch, RunStore, StagePatch } from '../../lambdas/core/domain/ports.js';
-import type { Run } from '../../lambdas/core/domain/run.js';
-import { formatElapsed, ProgressEventRunStore, ProgressTerminal, showBuildProgress } from '../../lambdas/core/local/progress.js';
+import type { RunPatch, RunStore, StagePatch } from '../../src/domain/ports.js';
+import type { Run } from '../../src/domain/run.js';
+import { formatElapsed, ProgressEventRunStore, ProgressTerminal, showBuildProgress } from '../../src/local-mode/progress.js';
 
 /**
  * The terminal's progress line: running plans and applies with their elapsed time, from an injected

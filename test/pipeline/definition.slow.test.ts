@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFINITION_FILE } from '../../lambdas/core/local/runtime.js';
+import { DEFINITION_FILE } from '../../src/local-mode/runtime.js';
 import { pushChange, runForSha, startTestStack, terraformFiles, waitForRun, type TestStack } from '../support/local-stack.js';
 
 /**
@@ -67,11 +67,11 @@ describe('the local engine runs the definition file', () => {
   });
 
   it('has no second orchestration path: only the engine loads the state machine library', async () => {
-    const files = [...(await sourceFiles(path.join(ROOT, 'lambdas'))), ...(await sourceFiles(path.join(ROOT, 'bin')))];
+    const files = [...(await sourceFiles(path.join(ROOT, 'lambdas'))), ...(await sourceFiles(path.join(ROOT, 'src'))), ...(await sourceFiles(path.join(ROOT, 'bin')))];
     const importers: string[] = [];
     for (const file of files) {
       if (/from 'aws-local-stepfunctions'/.test(await readFile(file, 'utf8'))) importers.push(path.relative(ROOT, file));
     }
-    expect(importers).toEqual([path.join('lambdas', 'core', 'local', 'engine.ts')]);
+    expect(importers).toEqual([path.join('src', 'local-mode', 'engine.ts')]);
   });
 });

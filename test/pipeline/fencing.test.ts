@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { stageArtifactKey, STAGE_ARTIFACTS } from '../../lambdas/core/domain/plan-summary.js';
-import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
+import { stageArtifactKey, STAGE_ARTIFACTS } from '../../src/domain/plan-summary.js';
+import { lockKeyFor } from '../../src/adapters/dynamo/table-layout.js';
 import { runCli } from '../support/cli-process.js';
 import { decideThroughPage, nextApproval, pushChange, REPOSITORY, runForSha, startTestStack, terraformFiles, waitForRun, waitForStage, type TestStack } from '../support/local-stack.js';
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Run, Stage } from '../../lambdas/core/domain/run.js';
+import type { Run, Stage } from '../../src/domain/run.js';
 import {
   configYaml,
   decideThroughPage,

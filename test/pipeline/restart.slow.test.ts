@@ -4,8 +4,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
-import { localCredentialFile } from '../../lambdas/core/local/secrets.js';
+import { commitAndPush } from '../../src/local-mode/git-repos.js';
+import { localCredentialFile } from '../../src/local-mode/secrets.js';
 import { runCli, slowTerraform, startLocalProcess, type LocalProcess } from '../support/cli-process.js';
 import { configYaml, decideThroughPage, rememberOperatorCredential, TERRAFORM_DOUBLE, terraformFiles } from '../support/local-stack.js';
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
+import { lockKeyFor } from '../../src/adapters/dynamo/table-layout.js';
 import { decideThroughPage, nextApproval, pushChange, REPOSITORY, runForSha, startTestStack, terraformFiles, waitForRun, waitForStage, type TestStack } from '../support/local-stack.js';
 
 /**

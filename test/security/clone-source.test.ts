@@ -7,7 +7,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
+import { commitAndPush } from '../../src/local-mode/git-repos.js';
 import { startFakeGitHub, type FakeGitHub } from '../github/fake-github.js';
 import { configYaml, REPOSITORY, startTestStack, terraformFiles, type TestStack, waitForRun } from '../support/local-stack.js';
 

@@ -13,7 +13,7 @@ import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
+import { commitAndPush } from '../../src/local-mode/git-repos.js';
 import { decideThroughPage, nextApproval, pushChange, REPOSITORY, runForSha, sendPullRequest, startTestStack, terraformFiles, type TestStack, waitForRun, waitForStage } from '../support/local-stack.js';
 
 const REAL_TERRAFORM = '/usr/local/bin/terraform';

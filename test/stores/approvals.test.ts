@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AlreadyExistsError } from '../../lambdas/core/domain/errors.js';
-import type { ApprovalRecord } from '../../lambdas/core/domain/ports.js';
+import { AlreadyExistsError } from '../../src/domain/errors.js';
+import type { ApprovalRecord } from '../../src/domain/ports.js';
 import { useDynalite } from '../support/dynalite.js';
 import { anApproval } from '../support/builders.js';
 

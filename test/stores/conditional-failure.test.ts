@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { TfgateError } from '../../lambdas/core/domain/errors.js';
-import { StoreError, isConditionalCheckFailed, oldItemOf, storeCall } from '../../lambdas/core/dynamo/errors.js';
+import { TfgateError } from '../../src/domain/errors.js';
+import { StoreError, isConditionalCheckFailed, oldItemOf, storeCall } from '../../src/adapters/dynamo/errors.js';
 
 // dynalite never returns the item of a failed condition, so the AWS-only ALL_OLD path is checked here.
 describe('conditional failure translation', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NotFoundError } from '../../lambdas/core/domain/errors.js';
+import { NotFoundError } from '../../src/domain/errors.js';
 import { useDynalite } from '../support/dynalite.js';
 
 const dynamo = useDynalite();

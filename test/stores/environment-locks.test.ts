@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { EnvironmentLocks, type LockGrant } from '../../lambdas/core/domain/locks.js';
-import type { Clock, TaskCallbacks } from '../../lambdas/core/domain/ports.js';
-import type { Run } from '../../lambdas/core/domain/run.js';
-import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
+import { EnvironmentLocks, type LockGrant } from '../../src/domain/locks.js';
+import type { Clock, TaskCallbacks } from '../../src/domain/ports.js';
+import type { Run } from '../../src/domain/run.js';
+import { lockKeyFor } from '../../src/adapters/dynamo/table-layout.js';
 import { useDynalite } from '../support/dynalite.js';
 import { aRun } from '../support/builders.js';
 

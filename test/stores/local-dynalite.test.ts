@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startLocalDynamo } from '../../lambdas/core/local/dynalite.js';
+import { startLocalDynamo } from '../../src/local-mode/dynalite.js';
 
 const directories: string[] = [];
 afterAll(async () => {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import type { LockClaim } from '../../lambdas/core/domain/ports.js';
+import type { LockClaim } from '../../src/domain/ports.js';
 import { aLockClaim } from '../support/builders.js';
 import { useDynalite } from '../support/dynalite.js';
 

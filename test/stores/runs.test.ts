@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AlreadyExistsError, NotFoundError } from '../../lambdas/core/domain/errors.js';
-import type { Run } from '../../lambdas/core/domain/run.js';
+import { AlreadyExistsError, NotFoundError } from '../../src/domain/errors.js';
+import type { Run } from '../../src/domain/run.js';
 import { startDynalite, useDynalite, type TestDynamo } from '../support/dynalite.js';
 import { aRun } from '../support/builders.js';
 

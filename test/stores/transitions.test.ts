@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NotFoundError } from '../../lambdas/core/domain/errors.js';
-import type { Run } from '../../lambdas/core/domain/run.js';
-import { IllegalTransitionError, isAllowedRunTransition, isAllowedStageTransition } from '../../lambdas/core/domain/transitions.js';
+import { NotFoundError } from '../../src/domain/errors.js';
+import type { Run } from '../../src/domain/run.js';
+import { IllegalTransitionError, isAllowedRunTransition, isAllowedStageTransition } from '../../src/domain/transitions.js';
 import { startDynalite, type TestDynamo } from '../support/dynalite.js';
 
 /** The allowed status transitions (domain/transitions.ts), as the DynamoDB run store enforces them in its writes. */

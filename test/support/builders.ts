@@ -1,5 +1,5 @@
-import type { ApprovalRecord, LockClaim, LockHolder, QueueEntry } from '../../lambdas/core/domain/ports.js';
-import type { PlanSummary, Run, Stage } from '../../lambdas/core/domain/run.js';
+import type { ApprovalRecord, LockClaim, LockHolder, QueueEntry } from '../../src/domain/ports.js';
+import type { PlanSummary, Run, Stage } from '../../src/domain/run.js';
 
 /**
  * One builder per domain object, for every test and the bench: a valid object with plain defaults,

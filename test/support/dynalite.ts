@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
-import { startLocalDynamo, type LocalDynamo } from '../../lambdas/core/local/dynalite.js';
-import { createDynamoStores, createTables } from '../../lambdas/core/dynamo/index.js';
-import { localTableNames } from '../../lambdas/core/dynamo/table-layout.js';
-import type { Clock } from '../../lambdas/core/domain/ports.js';
+import { startLocalDynamo, type LocalDynamo } from '../../src/local-mode/dynalite.js';
+import { createDynamoStores, createTables } from '../../src/adapters/dynamo/index.js';
+import { localTableNames } from '../../src/adapters/dynamo/table-layout.js';
+import type { Clock } from '../../src/domain/ports.js';
 
 export type TestDynamo = LocalDynamo;
 

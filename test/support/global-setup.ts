@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { bundleBuildRunner } from '../../lambdas/core/local/codebuild.js';
+import { bundleBuildRunner } from '../../src/local-mode/codebuild.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

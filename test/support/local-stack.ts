@@ -4,11 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, inject } from 'vitest';
-import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
-import type { ApprovalRequest } from '../../lambdas/core/domain/ports.js';
-import { isTerminalRun, type Run, type StageStatus } from '../../lambdas/core/domain/run.js';
-import { commitAndPush } from '../../lambdas/core/local/git-repos.js';
-import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../lambdas/local-functions.js';
+import { lockKeyFor } from '../../src/adapters/dynamo/table-layout.js';
+import type { ApprovalRequest } from '../../src/domain/ports.js';
+import { isTerminalRun, type Run, type StageStatus } from '../../src/domain/run.js';
+import { commitAndPush } from '../../src/local-mode/git-repos.js';
+import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../src/local-mode/start-stack.js';
 import { until } from './poll.js';
 
 export { until } from './poll.js';

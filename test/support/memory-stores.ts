@@ -1,5 +1,5 @@
-import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
-import { AlreadyExistsError, NotFoundError } from '../../lambdas/core/domain/errors.js';
+import { lockKeyFor } from '../../src/adapters/dynamo/table-layout.js';
+import { AlreadyExistsError, NotFoundError } from '../../src/domain/errors.js';
 import type {
   AcquireResult,
   ApprovalRecord,
@@ -17,9 +17,9 @@ import type {
   RunStore,
   SequenceStore,
   StagePatch,
-} from '../../lambdas/core/domain/ports.js';
-import type { ApprovalStatus } from '../../lambdas/core/domain/run.js';
-import { isTerminalRun, runListCursor, type Run } from '../../lambdas/core/domain/run.js';
+} from '../../src/domain/ports.js';
+import type { ApprovalStatus } from '../../src/domain/run.js';
+import { isTerminalRun, runListCursor, type Run } from '../../src/domain/run.js';
 
 /**
  * In-memory stand-ins for the store ports, for tests and the bench (no dynalite round trips). They

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { findOnPath } from '../../lambdas/core/terraform-locator.js';
+import { findOnPath } from '../../src/terraform-locator.js';
 
 /**
  * The real terraform on PATH, for the tests whose Terraform the double does not speak (local

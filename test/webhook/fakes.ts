@@ -1,5 +1,5 @@
-import type { ExecutionStarter, PipelineInput, TaskCallbacks } from '../../lambdas/core/domain/ports.js';
-import type { WebhookLogger } from '../../lambdas/webhook/logger.js';
+import type { ExecutionStarter, PipelineInput, TaskCallbacks } from '../../src/domain/ports.js';
+import type { WebhookLogger } from '../../src/application/logger.js';
 
 /** Records every start and, like Step Functions, refuses a name it has seen before. */
 export class RecordingStarter implements ExecutionStarter {

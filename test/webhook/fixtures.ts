@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { createRequire } from 'node:module';
-import type { TfgateConfig } from '../../lambdas/core/config/load.js';
-import { parseConfig } from '../../lambdas/core/config/load.js';
-import type { HttpRequest } from '../../lambdas/core/http.js';
+import type { TfgateConfig } from '../../src/config/load.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { HttpRequest } from '../../src/http.js';
 
 /** Real GitHub payloads from @octokit/webhooks-examples, and requests signed the way GitHub signs them. */
 

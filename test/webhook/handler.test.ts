@@ -1,9 +1,9 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { EnvironmentLocks } from '../../lambdas/core/domain/locks.js';
-import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
-import type { HttpHandler, HttpResponse } from '../../lambdas/core/http.js';
+import { EnvironmentLocks } from '../../src/domain/locks.js';
+import { lockKeyFor } from '../../src/adapters/dynamo/table-layout.js';
+import type { HttpHandler, HttpResponse } from '../../src/http.js';
 import { createWebhookHandler } from '../../lambdas/webhook/handler.js';
-import { ALREADY_DEPLOYED, headClaimKey } from '../../lambdas/webhook/intake.js';
+import { ALREADY_DEPLOYED, headClaimKey } from '../../src/application/intake.js';
 import { useDynalite } from '../support/dynalite.js';
 import { RecordingCallbacks, RecordingLogger, RecordingStarter } from './fakes.js';
 import {

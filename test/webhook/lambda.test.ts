@@ -3,10 +3,10 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { mockClient } from 'aws-sdk-client-mock';
 import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand, StateMachineDoesNotExist } from '@aws-sdk/client-sfn';
-import { parseConfig } from '../../lambdas/core/config/load.js';
-import { encodeResolvedConfig } from '../../lambdas/core/config/resolved.js';
-import { MissingEnvironmentError } from '../../lambdas/core/env.js';
-import { lockKeyFor } from '../../lambdas/core/dynamo/table-layout.js';
+import { parseConfig } from '../../src/config/load.js';
+import { encodeResolvedConfig } from '../../src/config/resolved.js';
+import { MissingEnvironmentError } from '../../src/env.js';
+import { lockKeyFor } from '../../src/adapters/dynamo/table-layout.js';
 import {
   createFunctionUrlHandler,
   parseWebhookSecrets,

@@ -3,12 +3,12 @@
  * id, or the reconciler that saw the head first. One conditional write decides (issue 12.1).
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { EnvironmentLocks } from '../../lambdas/core/domain/locks.js';
-import type { Clock } from '../../lambdas/core/domain/ports.js';
-import type { HttpHandler, HttpResponse } from '../../lambdas/core/http.js';
+import { EnvironmentLocks } from '../../src/domain/locks.js';
+import type { Clock } from '../../src/domain/ports.js';
+import type { HttpHandler, HttpResponse } from '../../src/http.js';
 import { createReconciler } from '../../lambdas/reconciler/handler.js';
 import { createWebhookHandler } from '../../lambdas/webhook/handler.js';
-import { ALREADY_DEPLOYED } from '../../lambdas/webhook/intake.js';
+import { ALREADY_DEPLOYED } from '../../src/application/intake.js';
 import { useDynalite } from '../support/dynalite.js';
 import { RecordingCallbacks, RecordingStarter } from './fakes.js';
 import { newDeliveryId, pushToMaster, testConfig, webhookRequest } from './fixtures.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { routeEvent, type RunDecision } from '../../lambdas/webhook/route.js';
+import type { RunDecision } from '../../src/application/intake.js';
+import { routeEvent } from '../../lambdas/webhook/route.js';
 import { example, ping, pullRequest, pushToMaster, tagPush, testConfig } from './fixtures.js';
 
 const config = testConfig();

@@ -11,8 +11,8 @@ import {
   TaskDoesNotExist,
   TaskTimedOut,
 } from '@aws-sdk/client-sfn';
-import { SfnExecutionStarter, SfnTaskCallbacks } from '../../lambdas/core/aws/sfn.js';
-import type { PipelineInput } from '../../lambdas/core/domain/ports.js';
+import { SfnExecutionStarter, SfnTaskCallbacks } from '../../src/adapters/aws/sfn.js';
+import type { PipelineInput } from '../../src/domain/ports.js';
 
 const STATE_MACHINE = 'arn:aws:states:eu-west-1:123456789012:stateMachine:tfgate-pipeline';
 const sfn = mockClient(SFNClient);

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { AlreadyExistsError } from '../../../lambdas/core/domain/errors.js';
+import { AlreadyExistsError } from '../../../src/domain/errors.js';
 import { anApproval, BUILT_AT } from '../../support/builders.js';
 import { storeContract } from './implementations.js';
 

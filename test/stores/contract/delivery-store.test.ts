@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { NotFoundError } from '../../../lambdas/core/domain/errors.js';
+import { NotFoundError } from '../../../src/domain/errors.js';
 import { BUILT_AT } from '../../support/builders.js';
 import { storeContract } from './implementations.js';
 

@@ -1,5 +1,5 @@
 import { beforeEach, describe } from 'vitest';
-import type { ApprovalStore, DeliveryStore, LockStore, RunStore, SequenceStore } from '../../../lambdas/core/domain/ports.js';
+import type { ApprovalStore, DeliveryStore, LockStore, RunStore, SequenceStore } from '../../../src/domain/ports.js';
 import { useDynalite } from '../../support/dynalite.js';
 import { MemoryApprovalStore, MemoryDeliveryStore, MemoryLockStore, MemoryRunStore, MemorySequenceStore } from '../../support/memory-stores.js';
 

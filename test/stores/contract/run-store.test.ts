@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
-import { AlreadyExistsError, NotFoundError } from '../../../lambdas/core/domain/errors.js';
-import { runListCursor } from '../../../lambdas/core/domain/run.js';
+import { AlreadyExistsError, NotFoundError } from '../../../src/domain/errors.js';
+import { runListCursor } from '../../../src/domain/run.js';
 import { aPlanSummary, aRun } from '../../support/builders.js';
 import { storeContract } from './implementations.js';
 

@@ -1,0 +1,61 @@
+/**
+ * The AWS ArtifactStore: one object per key under `s3://bucket/prefix`. Encryption at rest is the
+ * bucket's default (SSE-KMS or SSE-S3, set by the CDK stack), so nothing here names a key.
+ */
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { ArtifactStore } from '../../domain/ports.js';
+import { assertArtifactKey } from '../../domain/artifact-keys.js';
+import { directoryArtifactStore } from '../fs/artifact-store.js';
+import { InvalidArtifactLocationError, parseS3Location, type S3Location } from './s3-location.js';
+
+// Kept importable from here; the parsing lives in s3-location.ts so reading a location loads no S3 client.
+export { InvalidArtifactLocationError, parseS3Location, type S3Location };
+
+
+export class S3ArtifactStore implements ArtifactStore {
+  constructor(
+    private readonly client: S3Client,
+    private readonly location: S3Location,
+  ) {}
+
+  async put(key: string, body: Buffer | string, contentType?: string): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.location.bucket,
+        Key: this.objectKey(key),
+        Body: body,
+        ContentType: contentType ?? 'application/octet-stream',
+      }),
+    );
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key) }));
+      if (!response.Body) return Buffer.alloc(0);
+      return Buffer.from(await response.Body.transformToByteArray());
+    } catch (error) {
+      if (isMissingObject(error)) return undefined;
+      throw error;
+    }
+  }
+
+  private objectKey(key: string): string {
+    assertArtifactKey(key);
+    return this.location.prefix === '' ? key : `${this.location.prefix}/${key}`;
+  }
+}
+
+function isMissingObject(error: unknown): boolean {
+  const candidate = error as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return candidate?.name === 'NoSuchKey' || candidate?.name === 'NotFound' || candidate?.$metadata?.httpStatusCode === 404;
+}
+
+/**
+ * TFGATE_ARTIFACTS is either `s3://bucket/prefix` (AWS) or a directory (local): the same build runner
+ * and pipeline code read and write artifacts through whichever this returns.
+ */
+export function artifactStoreFromLocation(location: string, options: { s3Client?: S3Client; cwd?: string } = {}): ArtifactStore {
+  if (location.startsWith('s3://')) return new S3ArtifactStore(options.s3Client ?? new S3Client({}), parseS3Location(location));
+  return directoryArtifactStore(location, options.cwd);
+}

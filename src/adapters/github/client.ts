@@ -1,0 +1,281 @@
+import { createAppAuth } from '@octokit/auth-app';
+import { Octokit } from '@octokit/rest';
+import { TfgateError } from '../../domain/errors.js';
+import { uniqueLower, type ChangePeople, type TeamDirectory } from '../../auth/person.js';
+import type { ChangePeopleSource, CommitState, RetryHint, VcsClient } from '../../domain/ports.js';
+import type { GitHubCredentials } from './credentials.js';
+
+/**
+ * VcsClient over GitHub's REST API (github.com, or GitHub Enterprise Server through `github.apiUrl`).
+ * It makes each call once; retrying is the caller's choice, guided by the RetryHint on its errors.
+ */
+
+export class GitHubApiError extends TfgateError implements RetryHint {
+  override name = 'GitHubApiError';
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    readonly retryable: boolean,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface GitHubClientOptions {
+  apiUrl: string;
+  /** Without credentials the client is anonymous (public repositories' archives only). */
+  credentials: GitHubCredentials | undefined;
+  /** One request may take this long before it counts as failed (and retryable). */
+  requestTimeoutMs?: number;
+  userAgent?: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+/** A repository archive can take a while; 10 s is for small API calls. */
+const ARCHIVE_TIMEOUT_MS = 120_000;
+const MAX_ARCHIVE_BYTES = 512 * 1024 * 1024;
+const COMMENTS_PER_PAGE = 100;
+
+type Repo = { owner: string; repo: string };
+
+function splitRepository(repository: string): Repo {
+  const [owner, repo, ...rest] = repository.split('/');
+  if (!owner || !repo || rest.length > 0) throw new GitHubApiError(`not an owner/name repository: ${JSON.stringify(repository)}`, undefined, false);
+  return { owner, repo };
+}
+
+// Octokit's own logging would print every request; tfgate reports failures itself.
+const quietLog = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSource {
+  private readonly baseUrl: string;
+  private readonly timeoutMs: number;
+  private readonly shared: Octokit | undefined;
+  private readonly installations = new Map<string, Promise<Octokit>>();
+
+  constructor(private readonly options: GitHubClientOptions) {
+    this.baseUrl = options.apiUrl.replace(/\/+$/, '');
+    this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const credentials = options.credentials;
+    this.shared = credentials === undefined ? this.octokit(undefined) : credentials.kind === 'token' ? this.octokit(credentials.token) : undefined;
+  }
+
+  async setCommitStatus(repository: string, sha: string, status: { context: string; state: CommitState; description: string; targetUrl?: string }): Promise<void> {
+    const { owner, repo } = splitRepository(repository);
+    const octokit = await this.forRepository(repository);
+    await call('create a commit status', () =>
+      octokit.rest.repos.createCommitStatus({
+        owner,
+        repo,
+        sha,
+        state: status.state,
+        context: status.context,
+        description: status.description,
+        ...(status.targetUrl ? { target_url: status.targetUrl } : {}),
+      }),
+    );
+  }
+
+  async upsertPullRequestComment(repository: string, pullRequest: number, marker: string, body: string): Promise<void> {
+    const { owner, repo } = splitRepository(repository);
+    const octokit = await this.forRepository(repository);
+    let existing: number | undefined;
+    await call('list pull request comments', async () => {
+      const pages = octokit.paginate.iterator(octokit.rest.issues.listComments, { owner, repo, issue_number: pullRequest, per_page: COMMENTS_PER_PAGE });
+      for await (const page of pages) {
+        // The marker opens tfgate's own body; a person quoting it starts with "> " and is left alone.
+        const found = page.data.find((comment) => comment.body?.startsWith(marker));
+        if (found) {
+          existing = found.id;
+          break;
+        }
+      }
+    });
+    if (existing !== undefined) {
+      const commentId = existing;
+      await call('update the plan comment', () => octokit.rest.issues.updateComment({ owner, repo, comment_id: commentId, body }));
+      return;
+    }
+    await call('create the plan comment', () => octokit.rest.issues.createComment({ owner, repo, issue_number: pullRequest, body }));
+  }
+
+  async getBranchHead(repository: string, branch: string): Promise<string | undefined> {
+    const { owner, repo } = splitRepository(repository);
+    const octokit = await this.forRepository(repository);
+    try {
+      const response = await call('read the branch', () => octokit.rest.repos.getBranch({ owner, repo, branch }));
+      return response.data.commit.sha;
+    } catch (error) {
+      if (error instanceof GitHubApiError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * The commit as a gzipped tarball (one top-level directory), from GitHub's archive API at the exact
+   * sha. GitHub answers with a redirect to codeload; fetch drops the Authorization header when it
+   * follows a redirect to another origin, so the credential only ever goes to the API host.
+   */
+  async downloadTarball(repository: string, sha: string): Promise<Buffer> {
+    if (!/^[0-9a-f]{40}$/.test(sha)) throw new GitHubApiError(`not a commit id: ${JSON.stringify(sha)}`, undefined, false);
+    const { owner, repo } = splitRepository(repository);
+    const octokit = await this.forRepository(repository);
+    const response = await call('download the commit archive', () =>
+      octokit.request('GET /repos/{owner}/{repo}/tarball/{ref}', { owner, repo, ref: sha }),
+    );
+    const data = response.data as unknown;
+    const bytes = data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.isBuffer(data) ? data : typeof data === 'string' ? Buffer.from(data, 'binary') : undefined;
+    if (!bytes) throw new GitHubApiError('GitHub API: the commit archive came back in an unexpected form', undefined, false);
+    if (bytes.length > MAX_ARCHIVE_BYTES) throw new GitHubApiError(`GitHub API: the commit archive is larger than ${MAX_ARCHIVE_BYTES} bytes`, undefined, false);
+    return bytes;
+  }
+
+  /** Team membership as GitHub says it now (the approval page asks at decision time). */
+  async isTeamMember(org: string, teamSlug: string, login: string): Promise<boolean> {
+    const octokit = await this.forOwner(org);
+    try {
+      const response = await call('check team membership', () => octokit.rest.teams.getMembershipForUserInOrg({ org, team_slug: teamSlug, username: login }));
+      return response.data.state === 'active';
+    } catch (error) {
+      if (error instanceof GitHubApiError && error.status === 404) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * The pusher (the repository's activity for the branch), and the GitHub logins and addresses of
+   * every commit that push brought (the head alone when the push is not found).
+   */
+  async changePeople(repository: string, branch: string, sha: string): Promise<ChangePeople> {
+    const { owner, repo } = splitRepository(repository);
+    const octokit = await this.forRepository(repository);
+    let push: { before?: string; actor?: string } | undefined;
+    try {
+      const activity = await call('read the branch activity', () =>
+        octokit.request('GET /repos/{owner}/{repo}/activity', { owner, repo, ref: `refs/heads/${branch}`, activity_type: 'push', per_page: 100 }),
+      );
+      const entry = (activity.data as Array<{ after?: string; before?: string; actor?: { login?: string } | null }>).find((item) => item.after?.toLowerCase() === sha.toLowerCase());
+      if (entry) push = { ...(entry.before ? { before: entry.before } : {}), ...(entry.actor?.login ? { actor: entry.actor.login } : {}) };
+    } catch {
+      // Without the activity the pusher stays unknown, and the gate fails closed below.
+    }
+    type CommitLike = { author?: { login?: string } | null; committer?: { login?: string } | null; commit: { author?: { email?: string } | null; committer?: { email?: string } | null } };
+    let commits: CommitLike[];
+    if (push?.before && !/^0+$/.test(push.before)) {
+      const before = push.before;
+      const compared = await call('compare the pushed commits', () => octokit.rest.repos.compareCommitsWithBasehead({ owner, repo, basehead: `${before}...${sha}`, per_page: 100 }));
+      commits = compared.data.commits as CommitLike[];
+    } else {
+      commits = [(await call('read the commit', () => octokit.rest.repos.getCommit({ owner, repo, ref: sha }))).data as CommitLike];
+    }
+    return {
+      logins: uniqueLower([push?.actor, ...commits.flatMap((c) => [c.author?.login, c.committer?.login])]),
+      emails: uniqueLower(commits.flatMap((c) => [c.commit.author?.email, c.commit.committer?.email])),
+      ...(push?.actor ? {} : { unknown: `GitHub did not say who pushed ${sha.slice(0, 7)} to ${branch}` }),
+    };
+  }
+
+  private octokit(auth: string | undefined, app?: { appId: string; privateKey: string; installationId?: number }): Octokit {
+    return new Octokit({
+      baseUrl: this.baseUrl,
+      userAgent: this.options.userAgent ?? 'tfgate',
+      log: quietLog,
+      request: { fetch: this.timedFetch },
+      ...(app ? { authStrategy: createAppAuth, auth: app } : auth ? { auth } : {}),
+    });
+  }
+
+  private readonly timedFetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const url = input instanceof Request ? input.url : String(input);
+    const limit = url.includes('/tarball/') ? ARCHIVE_TIMEOUT_MS : this.timeoutMs;
+    return fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(limit)]) : AbortSignal.timeout(limit) });
+  };
+
+  /** Organization lookups (teams) act through the App's installation on that organization. */
+  private forOwner(org: string): Promise<Octokit> {
+    if (this.shared) return Promise.resolve(this.shared);
+    const credentials = this.options.credentials;
+    if (credentials?.kind !== 'app') throw new Error('unreachable: token credentials and anonymous access use the shared client');
+    const key = `org:${org.toLowerCase()}`;
+    let found = this.installations.get(key);
+    if (!found) {
+      const app = this.octokit(undefined, { appId: credentials.appId, privateKey: credentials.privateKey });
+      found = call('find the GitHub App installation', () => app.rest.apps.getOrgInstallation({ org })).then((response) =>
+        this.octokit(undefined, { appId: credentials.appId, privateKey: credentials.privateKey, installationId: response.data.id }),
+      );
+      found.catch(() => this.installations.delete(key));
+      this.installations.set(key, found);
+    }
+    return found;
+  }
+
+  /** A GitHub App acts through the installation on the repository's owner; found once, then reused. */
+  private forRepository(repository: string): Promise<Octokit> {
+    if (this.shared) return Promise.resolve(this.shared);
+    const credentials = this.options.credentials;
+    if (credentials?.kind !== 'app') throw new Error('unreachable: token and anonymous clients are shared');
+    const key = repository.toLowerCase();
+    let found = this.installations.get(key);
+    if (!found) {
+      const { owner, repo } = splitRepository(repository);
+      const app = this.octokit(undefined, { appId: credentials.appId, privateKey: credentials.privateKey });
+      found = call('find the GitHub App installation', () => app.rest.apps.getRepoInstallation({ owner, repo })).then((response) =>
+        this.octokit(undefined, { appId: credentials.appId, privateKey: credentials.privateKey, installationId: response.data.id }),
+      );
+      // A failed lookup is not remembered: the App may be installed a minute later.
+      found.catch(() => this.installations.delete(key));
+      this.installations.set(key, found);
+    }
+    return found;
+  }
+}
+
+async function call<T>(what: string, request: () => Promise<T>): Promise<T> {
+  try {
+    return await request();
+  } catch (error) {
+    throw toGitHubApiError(what, error);
+  }
+}
+
+interface OctokitLikeError {
+  status?: number;
+  message?: string;
+  name?: string;
+  response?: { headers?: Record<string, string | number | undefined>; data?: unknown };
+}
+
+/** Rate limits (403/429 with Retry-After or an exhausted quota), 5xx and network failures are worth retrying. */
+export function toGitHubApiError(what: string, error: unknown, now: number = Date.now()): GitHubApiError {
+  if (error instanceof GitHubApiError) return error;
+  const failure = (typeof error === 'object' && error !== null ? error : {}) as OctokitLikeError;
+  // Octokit reports a request that got no answer (refused, reset, timed out) as a 500 without a response.
+  const answered = failure.response !== undefined;
+  const status = answered && typeof failure.status === 'number' && failure.status > 0 ? failure.status : undefined;
+  const headers = failure.response?.headers ?? {};
+  const header = (name: string) => {
+    const value = headers[name];
+    return value === undefined ? undefined : String(value);
+  };
+  const apiMessage = messageFromBody(failure.response?.data);
+  let retryAfterMs: number | undefined;
+  const retryAfter = Number(header('retry-after'));
+  if (Number.isFinite(retryAfter) && retryAfter >= 0 && header('retry-after') !== undefined) retryAfterMs = retryAfter * 1000;
+  const quotaExhausted = header('x-ratelimit-remaining') === '0';
+  if (retryAfterMs === undefined && quotaExhausted) {
+    const reset = Number(header('x-ratelimit-reset'));
+    if (Number.isFinite(reset)) retryAfterMs = Math.max(0, reset * 1000 - now);
+  }
+  const rateLimited = status === 429 || (status === 403 && (retryAfterMs !== undefined || quotaExhausted || /rate limit/i.test(apiMessage ?? '')));
+  const retryable = status === undefined || status >= 500 || rateLimited || status === 408;
+  const detail = status === undefined ? `no answer (${/abort|timeout|timed out/i.test(`${failure.name} ${failure.message}`) ? 'timed out' : 'network error'})` : `${status}${rateLimited ? ' rate limited' : ''}${apiMessage ? `: ${apiMessage}` : ''}`;
+  return new GitHubApiError(`GitHub API: could not ${what}: ${detail}`, status, retryable, retryAfterMs);
+}
+
+function messageFromBody(data: unknown): string | undefined {
+  if (typeof data === 'object' && data !== null && typeof (data as { message?: unknown }).message === 'string') {
+    return (data as { message: string }).message.slice(0, 300);
+  }
+  return undefined;
+}

@@ -1,0 +1,459 @@
+/**
+ * The build runner: the one program CodeBuild runs in AWS and the local engine runs as a subprocess.
+ *
+ * plan:  unpack the source archive the pipeline stored (sha256 checked) → (local) backend override →
+ *        init → workspace <env> → plan -out → show -json → store tfplan, plan.txt, summary.json,
+ *        plan.sha256, plan-result.json under runs/<run>/<env>/<plan|pr-plan>/.
+ * apply: check the stored deploy plan's sha256 against the one the pipeline computed (and the approver
+ *        saw) → unpack the same source → override → init → workspace → apply tfplan → apply.txt,
+ *        apply-result.json under runs/<run>/<env>/apply/.
+ *
+ * It never holds a GitHub credential and fetches nothing. Locally under root, tar and terraform run as
+ * an unprivileged account (TFGATE_BUILD_UID/GID), so the code being planned cannot read tfgate's keys.
+ *
+ * Everything it is given is validated before any process starts. Every failure path still writes the
+ * result file, because the pipeline reads the reason from there.
+ */
+import { createHash } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { chmod, chown, lstat, mkdir, mkdtemp, open, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { renderSummaryLine, STAGE_ARTIFACTS, stageArtifactKey, type StageArtifactName, type StageResult, summarizePlanJsonText } from '../domain/plan-summary.js';
+import type { PlanSummary } from '../domain/run.js';
+import type { ArtifactStore } from '../domain/ports.js';
+import { findOnPath, locateTerraform } from '../terraform-locator.js';
+import type { BuildKind } from '../domain/builds.js';
+import { BuildStepError, unpackSource } from './checkout.js';
+import { InitCacheError, initCacheKey, initialiseOnce, lockFileHash, pluginCacheDir } from './init-cache.js';
+import { restoreProviders, saveProviders } from './provider-cache.js';
+import { type BuildUser, type CommandResult, type LogSink, runCommand, type SpawnFunction } from './process.js';
+import { type BuildSettings, validateBuildSettings } from './settings.js';
+import { extractTerraformError, hclString } from './text.js';
+
+export const BACKEND_OVERRIDE_FILE = 'zz_tfgate_backend_override.tf';
+const LOCK_FILE = '.terraform.lock.hcl';
+
+export interface BuildRunnerDependencies {
+  spawn: SpawnFunction;
+  artifacts: ArtifactStore;
+  /** The shared provider cache (TFGATE_CACHE); none, no cache. */
+  cache?: ArtifactStore;
+  /** The environment handed to git and terraform (PATH, AWS credentials, TF_PLUGIN_CACHE_DIR…). */
+  env: NodeJS.ProcessEnv;
+  stdout: LogSink;
+  stderr: LogSink;
+  /** Where the per-build work directory is made; the system temp directory by default. */
+  tmpDir?: string;
+  cwd?: string;
+  /** Aborting interrupts the running command (terraform gets SIGINT and stops cleanly). */
+  signal?: AbortSignal;
+}
+
+export type RawBuildSettings = Partial<Record<keyof BuildSettings, string | undefined>>;
+
+/** Runs one plan or apply; resolves to the process exit code (0 success, 1 failure). */
+export async function runBuild(raw: RawBuildSettings, deps: BuildRunnerDependencies): Promise<number> {
+  const mode = raw.mode === 'apply' ? 'apply' : 'plan';
+  const resultName = mode === 'apply' ? STAGE_ARTIFACTS.applyResult : STAGE_ARTIFACTS.planResult;
+  // A refusal is written where this project may write (its own kind's prefix), or nowhere.
+  const rawKind: BuildKind | undefined = raw.kind === 'plan' || raw.kind === 'apply' || raw.kind === 'pr-plan' ? raw.kind : undefined;
+
+  let settings: BuildSettings;
+  try {
+    settings = validateBuildSettings(raw, deps.cwd);
+  } catch (error) {
+    const message = (error as Error).message;
+    deps.stderr.write(`tfgate: ${message}\n`);
+    // The result file can only be written when the run id and environment make a safe key.
+    if (rawKind) await storeResult(deps, raw.runId, raw.environment, rawKind, resultName, { ok: false, exitCode: 1, step: 'setup', error: message });
+    return 1;
+  }
+
+  let workDir: string | undefined;
+  try {
+    workDir = await mkdtemp(path.join(deps.tmpDir ?? os.tmpdir(), 'tfgate-build-'));
+    // Under a build account the work directory may be passed through, not listed or written.
+    if (buildUser(settings)) await chmod(workDir, 0o711);
+    const outcome = settings.mode === 'plan' ? await plan(settings, deps, workDir) : await apply(settings, deps, workDir);
+    await storeResult(deps, settings.runId, settings.environment, settings.kind, resultName, outcome, true);
+    return 0;
+  } catch (error) {
+    const failure =
+      error instanceof BuildStepError ? error : new BuildStepError('setup', (error as Error).message ?? String(error));
+    const result: StageResult = {
+      ok: false,
+      exitCode: 1,
+      step: failure.step,
+      ...(failure.terraformExitCode !== undefined ? { terraformExitCode: failure.terraformExitCode } : {}),
+      error: failure.message,
+    };
+    // terraform's own error text is already in the log, right above; tfgate's reasons are not.
+    deps.stderr.write(
+      failure.terraformExitCode !== undefined
+        ? `tfgate: ${settings.mode} failed: terraform ${failure.step} exited with ${failure.terraformExitCode}\n`
+        : `tfgate: ${settings.mode} failed (${failure.step}): ${failure.message}\n`,
+    );
+    await storeResult(deps, settings.runId, settings.environment, settings.kind, resultName, result);
+    return 1;
+  } finally {
+    // The work directory holds provider binaries and the checked-out code: never left behind.
+    if (workDir) await rm(workDir, { recursive: true, force: true }).catch((error: Error) => deps.stderr.write(`tfgate: could not remove ${workDir}: ${error.message}\n`));
+  }
+}
+
+// ---------------------------------------------------------------- plan
+
+async function plan(settings: BuildSettings, deps: BuildRunnerDependencies, workDir: string): Promise<StageResult> {
+  const terraform = await prepareWorkspace(settings, deps, workDir);
+  // terraform writes the plan into a directory of its own; the runner reads it back without following links.
+  const outDir = await ownedDirectory(path.join(workDir, 'out'), buildUser(settings));
+  const planPath = path.join(outDir, 'tfplan');
+
+  const planned = await terraform.run('plan', ['plan', '-input=false', '-no-color', '-lock-timeout=5m', `-out=${planPath}`, '-detailed-exitcode']);
+  // A plan build without a role to assume says so in the plan text the run shows (set per project in AWS).
+  const roleNotice = deps.env.TFGATE_ROLE_NOTICE ? `tfgate: ${deps.env.TFGATE_ROLE_NOTICE}\n` : '';
+  if (roleNotice) deps.stdout.write(roleNotice);
+  const planText = `${roleNotice}${withTruncationNote(planned)}`;
+  if (planned.exitCode !== 0 && planned.exitCode !== 2) {
+    await store(deps, settings, STAGE_ARTIFACTS.planText, planText, 'text/plain; charset=utf-8');
+    throw terraformFailure('plan', planned);
+  }
+
+  const planBytes = await readRegularFile(planPath).catch(() => {
+    throw new BuildStepError('plan', `terraform plan exited with ${planned.exitCode} but wrote no plan file`);
+  });
+  const sha256 = createHash('sha256').update(planBytes).digest('hex');
+  // Summarised from a copy nothing the build runs can replace, so the summary describes these bytes.
+  const shownPath = await privatePlanCopy(workDir, planBytes, buildUser(settings));
+  const shown = await terraform.run('show', ['show', '-json', '-no-color', shownPath], { captureStdout: true });
+  if (shown.exitCode !== 0) throw terraformFailure('show', shown);
+  let summary: PlanSummary;
+  try {
+    summary = summarizePlanJsonText(shown.stdout, { hasChanges: planned.exitCode === 2, sha256 });
+  } catch (error) {
+    throw new BuildStepError('show', (error as Error).message);
+  }
+
+  await store(deps, settings, STAGE_ARTIFACTS.planFile, planBytes, 'application/octet-stream');
+  await store(deps, settings, STAGE_ARTIFACTS.planText, planText, 'text/plain; charset=utf-8');
+  await store(deps, settings, STAGE_ARTIFACTS.summary, `${JSON.stringify(summary, null, 2)}\n`, 'application/json');
+  await store(deps, settings, STAGE_ARTIFACTS.planSha256, sha256, 'text/plain; charset=utf-8');
+  // Without a committed lock file, init picks provider versions itself; the apply must use the same
+  // ones. Plan-only runs are never applied, so theirs is not kept.
+  if (settings.kind === 'plan') {
+    const lockFile = await readRegularFile(path.join(terraform.root, LOCK_FILE)).catch(() => undefined);
+    if (lockFile) await store(deps, settings, STAGE_ARTIFACTS.providerLock, lockFile, 'text/plain; charset=utf-8');
+  }
+
+  deps.stdout.write(`tfgate: plan for ${settings.environment}: ${renderSummaryLine(summary)} (sha256 ${sha256})\n`);
+  return { ok: true, exitCode: 0, terraformExitCode: planned.exitCode, summary };
+}
+
+// ---------------------------------------------------------------- apply
+
+async function apply(settings: BuildSettings, deps: BuildRunnerDependencies, workDir: string): Promise<StageResult> {
+  // Checked before anything else runs: a plan that is not the approved one is never applied.
+  // Only the deploy plan build's prefix: a plan-only (pull request) build can never write there.
+  const planKey = stageArtifactKey(settings.runId, settings.environment, STAGE_ARTIFACTS.planFile, 'plan');
+  const planBytes = await deps.artifacts.get(planKey).catch((error: Error) => {
+    throw new BuildStepError('verify', `could not read the saved plan ${planKey}: ${error.message}`);
+  });
+  if (!planBytes) throw new BuildStepError('verify', `no saved plan at ${planKey}: the plan step did not store one`);
+  const actual = createHash('sha256').update(planBytes).digest('hex');
+  if (actual !== settings.planSha256) {
+    throw new BuildStepError(
+      'verify',
+      `the saved plan's sha256 is ${actual}, but the run recorded (and approved) ${settings.planSha256}; refusing to apply a plan nobody approved`,
+    );
+  }
+  const user = buildUser(settings);
+  const planPath = await privatePlanCopy(workDir, planBytes, user);
+  deps.stdout.write(`tfgate: saved plan verified (sha256 ${actual})\n`);
+
+  const terraform = await prepareWorkspace(settings, deps, workDir, async (root) => {
+    const committed = await lstat(path.join(root, LOCK_FILE)).catch(() => undefined);
+    if (committed) return;
+    const stored = await deps.artifacts.get(stageArtifactKey(settings.runId, settings.environment, STAGE_ARTIFACTS.providerLock, 'plan'));
+    if (stored) await writeNewFile(path.join(root, LOCK_FILE), stored, user);
+  });
+
+  const applied = await terraform.run('apply', ['apply', '-input=false', '-no-color', '-lock-timeout=5m', planPath]);
+  await store(deps, settings, STAGE_ARTIFACTS.applyText, withTruncationNote(applied), 'text/plain; charset=utf-8');
+  if (applied.exitCode !== 0) throw terraformFailure('apply', applied);
+  deps.stdout.write(`tfgate: applied ${settings.environment} (plan sha256 ${actual})\n`);
+  return { ok: true, exitCode: 0, terraformExitCode: 0 };
+}
+
+// ---------------------------------------------------------------- shared steps
+
+interface Terraform {
+  root: string;
+  run(step: string, args: string[], options?: { captureStdout?: boolean; env?: NodeJS.ProcessEnv }): Promise<CommandResult>;
+}
+
+async function prepareWorkspace(
+  settings: BuildSettings,
+  deps: BuildRunnerDependencies,
+  workDir: string,
+  beforeInit?: (root: string) => Promise<void>,
+): Promise<Terraform> {
+  const terraformPath = await locateTerraform({
+    env: { ...deps.env, TFGATE_TERRAFORM: settings.terraform ?? '' },
+    ...(deps.cwd ? { cwd: deps.cwd } : {}),
+  }).catch((error: Error) => {
+    throw new BuildStepError('setup', error.message);
+  });
+  const tar = await findOnPath('tar', deps.env);
+  if (!tar) throw new BuildStepError('setup', 'tar was not found on PATH');
+  const user = buildUser(settings);
+  // Under a build account terraform gets a home and temporary directory of its own (the user's are not its to read).
+  const home = user ? await ownedDirectory(path.join(workDir, 'home'), user) : undefined;
+  const tmp = user ? await ownedDirectory(path.join(workDir, 'tmp'), user) : undefined;
+  const env: NodeJS.ProcessEnv = { ...deps.env, TF_IN_AUTOMATION: '1', TF_INPUT: '0', ...(home ? { HOME: home } : {}), ...(tmp ? { TMPDIR: tmp } : {}) };
+
+  const root = await unpackSource(
+    {
+      tar,
+      repository: settings.repository,
+      sha: settings.sha,
+      sourceSha256: settings.sourceSha256,
+      directory: settings.directory,
+      workDir,
+      checkoutDir: path.join(workDir, 'checkout'),
+      env,
+      ...(user ? { user } : {}),
+      ...(deps.signal ? { signal: deps.signal } : {}),
+    },
+    { spawn: deps.spawn, artifacts: deps.artifacts, log: { stdout: deps.stdout, stderr: deps.stderr } },
+  );
+
+  if (settings.stateDir) await writeBackendOverride(root, settings.stateDir, user);
+  if (beforeInit) await beforeInit(root);
+  const cacheOptions = { store: deps.cache, pluginCacheDir: deps.env.TF_PLUGIN_CACHE_DIR, log: deps.stdout };
+  const cached = await restoreProviders(root, cacheOptions);
+
+  const terraform: Terraform = {
+    root,
+    async run(step, args, options = {}) {
+      deps.stdout.write(`$ terraform ${args.join(' ')}\n`);
+      try {
+        return await runCommand(
+          deps.spawn,
+          {
+            command: terraformPath.path,
+            args,
+            cwd: root,
+            env: options.env ?? env,
+            captureStdout: options.captureStdout ?? false,
+            ...(user ? { user } : {}),
+            ...(deps.signal ? { signal: deps.signal } : {}),
+          },
+          { stdout: deps.stdout, stderr: deps.stderr },
+        );
+      } catch (error) {
+        throw new BuildStepError(step, (error as Error).message);
+      }
+    },
+  };
+
+  const runInit = async (initEnv: NodeJS.ProcessEnv = env) => {
+    const initialized = await terraform.run('init', ['init', '-input=false', '-no-color'], { env: initEnv });
+    if (initialized.exitCode !== 0) throw terraformFailure('init', initialized);
+  };
+  const initCacheDir = deps.env.TFGATE_INIT_CACHE;
+  // TF_DATA_DIR moves .terraform elsewhere: the snapshot would miss it, so no reuse then.
+  if (initCacheDir && !deps.env.TF_DATA_DIR) {
+    await initialiseThroughCache(initCacheDir, settings, deps, root, terraformPath.path, env, user, runInit);
+  } else {
+    await runInit();
+  }
+  // Only reviewed, approved code fills the shared cache (see provider-cache.ts).
+  if (settings.mode === 'apply') await saveProviders(cached, cacheOptions);
+  // The workspace is the environment (Kubestack convention): configuration[terraform.workspace].
+  if (await localWorkspaceExists(settings)) {
+    // Terraform's documented TF_WORKSPACE selects it without a `workspace select` process per build.
+    env.TF_WORKSPACE = settings.environment;
+    deps.stdout.write(`tfgate: workspace ${settings.environment} (TF_WORKSPACE)\n`);
+  } else {
+    const selected = await terraform.run('workspace', ['workspace', 'select', '-or-create', '-no-color', settings.environment]);
+    if (selected.exitCode !== 0) throw terraformFailure('workspace', selected);
+  }
+  return terraform;
+}
+
+/**
+ * Local state only: the runner's own state directory already holds the environment's workspace (an
+ * earlier build created it), so there is nothing for `workspace select -or-create` to create.
+ */
+async function localWorkspaceExists(settings: BuildSettings): Promise<boolean> {
+  if (!settings.stateDir || settings.environment === 'default') return false;
+  const dir = await lstat(path.join(settings.stateDir, 'terraform.tfstate.d', settings.environment)).catch(() => undefined);
+  return dir?.isDirectory() ?? false;
+}
+
+/**
+ * Init through TFGATE_INIT_CACHE (init-cache.ts): skipped when this commit was initialised before for
+ * the same lock file and backend; otherwise run with the plugin cache its lock file shares.
+ */
+async function initialiseThroughCache(
+  cacheDir: string,
+  settings: BuildSettings,
+  deps: BuildRunnerDependencies,
+  root: string,
+  terraformPath: string,
+  env: NodeJS.ProcessEnv,
+  user: BuildUser | undefined,
+  runInit: (env?: NodeJS.ProcessEnv) => Promise<void>,
+): Promise<void> {
+  // A lock file that is a link is the commit's trick, not a lock file: read without following.
+  const lockFile = await readRegularFile(path.join(root, LOCK_FILE)).catch(() => undefined);
+  const binary = await stat(terraformPath);
+  const key = initCacheKey({
+    sourceSha256: settings.sourceSha256,
+    directory: settings.directory,
+    stateDir: settings.stateDir,
+    lockFile,
+    terraform: { path: terraformPath, size: binary.size, mtimeMs: binary.mtimeMs },
+    uid: user?.uid,
+  });
+  // The user's own TF_PLUGIN_CACHE_DIR wins; without a lock file providers are not shared (lessons).
+  const plugins = !env.TF_PLUGIN_CACHE_DIR && lockFile ? pluginCacheDir(cacheDir, lockFile) : undefined;
+  await mkdir(path.join(cacheDir, 'plugins'), { recursive: true, mode: 0o700 });
+  // Under a build account terraform must reach its plugin cache (and the links into it): passage only.
+  if (user) await Promise.all([cacheDir, path.join(cacheDir, 'plugins')].map((dir) => chmod(dir, 0o711)));
+  if (plugins) await ownedDirectory(plugins, user);
+  try {
+    await initialiseOnce({
+      cacheDir,
+      key,
+      lockName: lockFile ? `plugins-${lockFileHash(lockFile)}` : `init-${key}`,
+      root,
+      user,
+      log: deps.stdout,
+      ...(deps.signal ? { signal: deps.signal } : {}),
+      init: () => runInit(plugins ? { ...env, TF_PLUGIN_CACHE_DIR: plugins } : env),
+    });
+  } catch (error) {
+    if (error instanceof InitCacheError) throw new BuildStepError('init', error.message);
+    throw error;
+  }
+}
+
+/**
+ * Local mode keeps state in the data directory, whatever backend the repository configures: the
+ * override file replaces the backend block (or adds one), so plan, apply and later runs share state.
+ */
+async function writeBackendOverride(root: string, stateDir: string, user: BuildUser | undefined): Promise<void> {
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  if (user) await chown(stateDir, user.uid, user.gid);
+  const body = [
+    '# Written by tfgate local: state lives in the tfgate data directory.',
+    'terraform {',
+    '  backend "local" {',
+    `    path          = ${hclString(path.join(stateDir, 'terraform.tfstate'))}`,
+    `    workspace_dir = ${hclString(path.join(stateDir, 'terraform.tfstate.d'))}`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+  await writeNewFile(path.join(root, BACKEND_OVERRIDE_FILE), body, user);
+}
+
+/**
+ * Replaces whatever the commit put at `file` (a symbolic link named like it included) with a new
+ * regular file: the entry is removed, never followed, and O_EXCL refuses anything that reappears.
+ */
+async function writeNewFile(file: string, body: Buffer | string, user: BuildUser | undefined): Promise<void> {
+  const existing = await lstat(file).catch(() => undefined);
+  if (existing?.isDirectory()) throw new BuildStepError('setup', `${path.basename(file)} is a directory in the commit; tfgate writes a file of that name`);
+  if (existing) await unlink(file);
+  const handle = await open(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o644);
+  try {
+    await handle.writeFile(body);
+  } finally {
+    await handle.close();
+  }
+  if (user) await chown(file, user.uid, user.gid);
+}
+
+/** Reads a file the build's code could have swapped: a symbolic link or anything but a regular file is refused. */
+async function readRegularFile(file: string): Promise<Buffer> {
+  const handle = await open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  try {
+    if (!(await handle.stat()).isFile()) throw new Error(`${file} is not a regular file`);
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The plan where terraform can read it but nothing it runs can replace it: a directory of the
+ * runner's, the file readable by the build account's group only.
+ */
+async function privatePlanCopy(workDir: string, planBytes: Buffer, user: BuildUser | undefined): Promise<string> {
+  const planDir = path.join(workDir, 'plan');
+  await mkdir(planDir, { recursive: true });
+  await chmod(planDir, 0o711);
+  const planPath = path.join(planDir, 'tfplan');
+  await writeFile(planPath, planBytes, { mode: 0o600 });
+  if (user) {
+    await chown(planPath, process.getuid?.() ?? 0, user.gid);
+    await chmod(planPath, 0o640);
+  }
+  return planPath;
+}
+
+/** A directory owned by the build account (or the runner's, without one), private to it. */
+async function ownedDirectory(dir: string, user: BuildUser | undefined): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (user) await chown(dir, user.uid, user.gid);
+  return dir;
+}
+
+function buildUser(settings: BuildSettings): BuildUser | undefined {
+  return settings.buildUid !== undefined ? { uid: settings.buildUid, gid: settings.buildGid ?? settings.buildUid } : undefined;
+}
+
+function terraformFailure(step: string, result: CommandResult): BuildStepError {
+  const error = extractTerraformError(result.stderr, result.output) ?? `terraform ${step} exited with ${result.exitCode} and printed no error`;
+  return new BuildStepError(step, error, result.exitCode);
+}
+
+function withTruncationNote(result: CommandResult): string {
+  return result.outputTruncated ? `${result.output}\n[output truncated: the full text is in the build log]\n` : result.output;
+}
+
+async function store(deps: BuildRunnerDependencies, settings: BuildSettings, name: StageArtifactName, body: Buffer | string, contentType: string): Promise<void> {
+  const key = stageArtifactKey(settings.runId, settings.environment, name, settings.kind);
+  try {
+    await deps.artifacts.put(key, body, contentType);
+  } catch (error) {
+    throw new BuildStepError('artifacts', `could not store ${key}: ${(error as Error).message}`);
+  }
+}
+
+/** Writes plan-result.json / apply-result.json; `mustSucceed` turns a storage failure into a failed build. */
+async function storeResult(
+  deps: BuildRunnerDependencies,
+  runId: string | undefined,
+  environment: string | undefined,
+  kind: BuildKind,
+  name: StageArtifactName,
+  result: StageResult,
+  mustSucceed = false,
+): Promise<void> {
+  let key: string;
+  try {
+    key = stageArtifactKey(runId ?? '', environment ?? '', name, kind);
+  } catch {
+    return;
+  }
+  try {
+    await deps.artifacts.put(key, `${JSON.stringify(result, null, 2)}\n`, 'application/json');
+  } catch (error) {
+    if (mustSucceed) throw new BuildStepError('artifacts', `could not store ${key}: ${(error as Error).message}`);
+    deps.stderr.write(`tfgate: could not store ${key}: ${(error as Error).message}\n`);
+  }
+}
