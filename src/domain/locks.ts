@@ -169,6 +169,9 @@ export class EnvironmentLocks {
         // The same holder keeps its fencing number; anyone new gets the next one from the store.
         ...(headHolds && holder ? { fence: holder.fence } : {}),
       };
+      // A lost race is normal here, also to the head itself: another grantNext that read the same free
+      // lock granted it first. The store refuses to give that hold a second fencing number (the run may
+      // already have been told the first), and the next round refreshes the hold under its own number.
       const acquired = await this.locks.tryAcquire(lockKey, candidate, nowEpoch);
       if (!acquired.acquired) continue;
 

@@ -102,8 +102,10 @@ export interface LockEvent {
 export interface LockStore {
   get(lockKey: string): Promise<LockHolder | undefined>;
   /**
-   * Conditional put: succeeds when no lock exists, the lease has expired (leaseExpiresAt < now), or
-   * the caller already holds it. A lost race returns the holder; it never throws for that.
+   * Conditional put. A fresh claim (no fence) succeeds when no lock exists or another run's lease has
+   * expired (leaseExpiresAt < now), and gets a new fencing number; it loses to the caller's own live
+   * hold, so one hold never has two numbers. A claim with a fence refreshes only the caller's hold
+   * under that same number (or takes a free lock). A lost race returns the holder; it never throws for that.
    */
   tryAcquire(lockKey: string, holder: LockClaim, nowEpochSeconds: number): Promise<AcquireResult>;
   /** Extends the lease, only for the holder. False when the caller no longer holds the lock. */

@@ -207,7 +207,12 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
     };
     // detached: the runner leads its own process group, which terraform and its children join.
     const child = spawn(process.execPath, [options.runnerFile], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    if (slot && child.pid) await slot.started(child.pid);
+    // Nothing may be awaited until the exit listeners below are on: a runner that ends during an await
+    // (a quick build while the file system is busy) emits 'close' to nobody, and the build never ends.
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+      child.once('error', (error) => resolve({ code: null, signal: null, error }));
+      child.once('close', (code, exitSignal) => resolve({ code, signal: exitSignal }));
+    });
     const info = { id, project: params.ProjectName, runId, environment, mode };
     const forward = (chunk: Buffer) => {
       log.write(chunk);
@@ -229,6 +234,8 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
       }
     };
     signal.addEventListener('abort', stop, { once: true });
+    // Stopped while the slot and log were being prepared: the listener came too late to hear it.
+    if (signal.aborted) stop();
     // CodeBuild ends a build that passes TimeoutInMinutesOverride itself and reports TIMED_OUT.
     const minutes = params.TimeoutInMinutesOverride;
     const timeout =
@@ -238,10 +245,6 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
             stop();
           }, minutes * (options.minuteMs ?? 60_000))
         : undefined;
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
-      child.once('error', (error) => resolve({ code: null, signal: null, error }));
-      child.once('close', (code, exitSignal) => resolve({ code, signal: exitSignal }));
-    });
     options.registry?.track(id, {
       project: params.ProjectName,
       runId,
@@ -253,6 +256,7 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
       },
       ended: exited.then(() => undefined),
     });
+    if (slot && child.pid) await slot.started(child.pid);
     const exit = await exited;
     clearTimeout(timeout);
     signal.removeEventListener('abort', stop);

@@ -209,9 +209,12 @@ describe('EnvironmentLocks', () => {
     let mostInside = 0;
     callbacks.onDelivered = (token) => {
       const run = byToken.get(token)!;
+      const grant = callbacks.successes.find((success) => success.token === token)!.output;
       void (async () => {
         inside += 1;
         mostInside = Math.max(mostInside, inside);
+        // What the apply does: the number the run was told must still be the lock's.
+        await locks.checkFence(repository, 'ops', run.id, grant.holder.fence);
         await sleep(5);
         inside -= 1;
         await locks.release(repository, 'ops', run.id, run.sequence);
@@ -293,6 +296,99 @@ describe('EnvironmentLocks', () => {
     expect(await slowGrant).toEqual({});
     expect(await store.get(lockKey)).toBeUndefined();
     expect(callbacks.deliveredTokens).toEqual([tokenOf(run)]);
+  });
+
+  describe('two grantNext calls that read the same free lock (one run asking, another releasing)', () => {
+    /** Holds the first two tryAcquire calls at gates, so the test decides how their puts and returns interleave. */
+    function gatedStore() {
+      const store = dynamo.stores.locks;
+      const calls = [0, 1].map(() => ({ reached: deferred(), put: deferred(), before: deferred(), after: deferred() }));
+      let next = 0;
+      const gated = new Proxy(store, {
+        get(target, property, receiver) {
+          if (property === 'tryAcquire') {
+            return async (...args: Parameters<typeof store.tryAcquire>) => {
+              const gate = calls[next++];
+              if (!gate) return target.tryAcquire(...args);
+              gate.reached.resolve();
+              await gate.before.promise;
+              const result = await target.tryAcquire(...args);
+              gate.put.resolve();
+              await gate.after.promise;
+              return result;
+            };
+          }
+          const value: unknown = Reflect.get(target, property, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      return { gated, calls: calls as [(typeof calls)[0], (typeof calls)[0]] };
+    }
+
+    async function twoGrantsFromOneRead(order: 'both puts, then both go on' | 'first delivers, then second puts') {
+      const repository = freshRepository();
+      const { callbacks, locks } = setup();
+      const run = await createRun(repository, 1);
+      const lockKey = lockKeyFor(repository, 'ops');
+      await locks.enqueue(repository, 'ops', run);
+      await dynamo.stores.locks.setWaiterToken(lockKey, run.id, run.sequence, tokenOf(run), 3600);
+
+      const { gated, calls } = gatedStore();
+      const racing = new EnvironmentLocks({ locks: gated, runs: dynamo.stores.runs, callbacks });
+      // Both read "free lock, run 1 at the head with its token" before either writes.
+      const first = racing.grantNext(lockKey);
+      await calls[0].reached.promise;
+      const second = racing.grantNext(lockKey);
+      await calls[1].reached.promise;
+
+      if (order === 'both puts, then both go on') {
+        calls[0].before.resolve();
+        await calls[0].put.promise;
+        calls[1].before.resolve();
+        await calls[1].put.promise;
+        calls[0].after.resolve();
+        calls[1].after.resolve();
+        await Promise.all([first, second]);
+      } else {
+        calls[0].before.resolve();
+        calls[0].after.resolve();
+        await first;
+        calls[1].before.resolve();
+        calls[1].after.resolve();
+        await second;
+      }
+
+      expect(callbacks.deliveredTokens).toEqual([tokenOf(run)]);
+      const told = callbacks.successes[0]!.output.holder.fence;
+      const stored = await dynamo.stores.locks.get(lockKey);
+      expect(stored).toMatchObject({ runId: run.id, fence: told });
+      // The run's apply passes the fence check with the number it was told.
+      await expect(locks.checkFence(repository, 'ops', run.id, told)).resolves.toMatchObject({ runId: run.id, fence: told });
+    }
+
+    it('give the head one fencing number, the one it was told, when both puts land before either delivers', async () => {
+      await twoGrantsFromOneRead('both puts, then both go on');
+    });
+
+    it('give the head one fencing number, the one it was told, when the second puts after the first delivered', async () => {
+      await twoGrantsFromOneRead('first delivers, then second puts');
+    });
+  });
+
+  it('still refuses the apply of a run whose lock was freed and granted on', async () => {
+    const repository = freshRepository();
+    const { callbacks, locks } = setup();
+    const [stuck, next] = [await createRun(repository, 1), await createRun(repository, 2)] as [Run, Run];
+    await locks.enqueue(repository, 'ops', stuck);
+    await locks.enqueue(repository, 'ops', next);
+    await locks.request(repository, 'ops', requestFor(stuck));
+    await locks.request(repository, 'ops', requestFor(next));
+    const stuckFence = callbacks.successes[0]!.output.holder.fence;
+    await locks.forceRelease(repository, 'ops', { by: 'bob@example.com', reason: 'build hung' });
+    const nextFence = callbacks.successes[1]!.output.holder.fence;
+    expect(nextFence).toBeGreaterThan(stuckFence);
+    await expect(locks.checkFence(repository, 'ops', stuck.id, stuckFence)).rejects.toThrow(/no longer its own/);
+    await expect(locks.checkFence(repository, 'ops', next.id, nextFence)).resolves.toMatchObject({ runId: next.id });
   });
 
   it('frees a lock whose holder is no longer queued', async () => {

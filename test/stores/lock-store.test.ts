@@ -76,7 +76,8 @@ describe('DynamoLockStore holder', () => {
     const lockKey = 'acme/expired#ops';
     await dynamo.stores.locks.tryAcquire(lockKey, holder('run-a', NOW + 10), NOW);
     expect((await dynamo.stores.locks.tryAcquire(lockKey, holder('run-b', NOW + 600), NOW + 10)).acquired).toBe(false);
-    const takeover = await dynamo.stores.locks.tryAcquire(lockKey, holder('run-b', NOW + 600), NOW + 11);
+    // A takeover is a new hold: the store issues its number (the counter's first, 1, here).
+    const takeover = await dynamo.stores.locks.tryAcquire(lockKey, holder('run-b', NOW + 600, 1, null), NOW + 11);
     expect(takeover).toEqual({ acquired: true, holder: holder('run-b', NOW + 600), previous: holder('run-a', NOW + 10) });
     expect(await dynamo.stores.locks.release(lockKey, 'run-a')).toBe(false);
   });

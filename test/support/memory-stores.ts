@@ -140,7 +140,10 @@ export class MemoryLockStore implements LockStore {
     // Like the adapter, a fresh claim draws its fencing number before the condition; a loser's number is never used.
     const holder: LockHolder = { ...copy(claim), fence: claim.fence ?? this.nextFence(lockKey) };
     const current = this.holders.get(lockKey);
-    if (current && !(current.leaseExpiresAt < nowEpochSeconds) && current.runId !== holder.runId) return { acquired: false, holder: copy(current) };
+    // The adapter's conditions: a fresh claim takes a free lock or another run's expired lease; a claim
+    // keeping its fence refreshes only that same hold (or a free lock).
+    const allowed = !current || (claim.fence === undefined ? current.leaseExpiresAt < nowEpochSeconds && current.runId !== holder.runId : current.runId === holder.runId && current.fence === claim.fence);
+    if (!allowed) return { acquired: false, holder: copy(current) };
     this.holders.set(lockKey, holder);
     return current ? { acquired: true, holder: copy(holder), previous: copy(current) } : { acquired: true, holder: copy(holder) };
   }

@@ -63,6 +63,21 @@ function eventOf(item: Record<string, unknown>): LockEvent {
   return event;
 }
 
+/**
+ * When a put may replace the HOLDER item. A fresh claim (no fence: the store issues one) takes a free
+ * lock or an expired lease of another run, never the caller's own live hold: two grants to the same
+ * run racing from the same stale read would otherwise each issue a number, and the later put would
+ * silently replace the number the run had been told. A claim that keeps its fence refreshes only that
+ * very hold (same run, same number) or a free lock; it never takes over someone else's lease with an
+ * old number, so a stale refresh can never bring a number back that a later holder replaced.
+ */
+function acquireCondition(claim: LockClaim): string {
+  if (claim.fence === undefined) return 'attribute_not_exists(pk) OR (leaseExpiresAt < :now AND runId <> :me)';
+  // Holders written before fencing numbers existed carry no fence attribute and read as 0.
+  const sameHold = claim.fence === 0 ? '(fence = :fence OR attribute_not_exists(fence))' : 'fence = :fence';
+  return `attribute_not_exists(pk) OR (runId = :me AND ${sameHold})`;
+}
+
 export class DynamoLockStore implements LockStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -78,10 +93,13 @@ export class DynamoLockStore implements LockStore {
   }
 
   async tryAcquire(lockKey: string, claim: LockClaim, nowEpochSeconds: number): Promise<AcquireResult> {
-    // A number issued to a put that then loses its condition is simply never used: numbers only grow.
-    const holder: LockHolder = { ...claim, fence: claim.fence ?? (await this.nextFence(lockKey)) };
+    const condition = acquireCondition(claim);
     return storeCall('PutItem(lock)', async () => {
       for (let attempt = 0; attempt < ACQUIRE_ATTEMPTS; attempt++) {
+        // A number issued to a put that then loses its condition is simply never used: numbers only
+        // grow. Drawn per attempt, so a retry after someone else's whole grant and release still
+        // writes a number above theirs.
+        const holder: LockHolder = { ...claim, fence: claim.fence ?? (await this.nextFence(lockKey)) };
         try {
           const result = await this.client.send(
             new PutCommand({
@@ -93,8 +111,8 @@ export class DynamoLockStore implements LockStore {
                 ...holder,
                 [TTL_ATTRIBUTE]: holder.leaseExpiresAt + HOLDER_RETENTION_DAYS * 86_400,
               },
-              ConditionExpression: 'attribute_not_exists(pk) OR leaseExpiresAt < :now OR runId = :me',
-              ExpressionAttributeValues: { ':now': nowEpochSeconds, ':me': holder.runId },
+              ConditionExpression: condition,
+              ExpressionAttributeValues: claim.fence === undefined ? { ':now': nowEpochSeconds, ':me': holder.runId } : { ':me': holder.runId, ':fence': claim.fence },
               ReturnValues: 'ALL_OLD',
               ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
             }),

@@ -26,6 +26,32 @@ storeContract('LockStore', (stores) => {
     expect(takeover.holder.fence).toBeGreaterThan(first.holder.fence);
   });
 
+  it('gives one hold one fencing number: a fresh claim loses to the same run\'s live hold, a refresh keeps only its own number', async () => {
+    const { locks } = stores();
+    const first = await locks.tryAcquire(KEY, aLockClaim({ runId: 'run-1', at: NOW }), NOW);
+    // A second grant to the same run, made from the same stale "free" read, must not renumber the hold.
+    const again = await locks.tryAcquire(KEY, aLockClaim({ runId: 'run-1', at: NOW, leaseExpiresAt: NOW + 900 }), NOW);
+    expect(again).toEqual({ acquired: false, holder: first.holder });
+    // A refresh under another number (a stale read of an older hold) is refused as well.
+    const stale = await locks.tryAcquire(KEY, aLockClaim({ runId: 'run-1', at: NOW, fence: first.holder.fence + 1 }), NOW);
+    expect(stale).toEqual({ acquired: false, holder: first.holder });
+    // Once the lease has expired the hold is still the run's own: only a refresh under its number renews it.
+    expect((await locks.tryAcquire(KEY, aLockClaim({ runId: 'run-1', at: NOW + 700 }), NOW + 700)).acquired).toBe(false);
+    const renewed = await locks.tryAcquire(KEY, aLockClaim({ runId: 'run-1', at: NOW + 700, fence: first.holder.fence }), NOW + 700);
+    expect(renewed).toMatchObject({ acquired: true, holder: { runId: 'run-1', fence: first.holder.fence } });
+    expect(await locks.get(KEY)).toMatchObject({ fence: first.holder.fence });
+  });
+
+  it('never lets a claim with an old fencing number take over another run\'s expired lease', async () => {
+    const { locks } = stores();
+    const first = await locks.tryAcquire(KEY, aLockClaim({ runId: 'run-1', at: NOW }), NOW);
+    const takeover = await locks.tryAcquire(KEY, aLockClaim({ runId: 'run-2', sequence: 2, at: NOW + 700 }), NOW + 700);
+    expect(takeover.acquired).toBe(true);
+    // run-2's lease has expired too; run-1 coming back with its old number must not get the lock under it.
+    const stale = await locks.tryAcquire(KEY, aLockClaim({ runId: 'run-1', at: NOW + 1400, fence: first.holder.fence }), NOW + 1400);
+    expect(stale).toEqual({ acquired: false, holder: takeover.holder });
+  });
+
   it('never reuses a fencing number, also across releases', async () => {
     const { locks } = stores();
     const fences: number[] = [];
