@@ -11,8 +11,8 @@ import { afterEach, expect, it, vi } from 'vitest';
 
 const recordWrites = vi.hoisted(() => ({ delayMs: 0 }));
 
-vi.mock('../../lambdas/core/local/build-reaper.js', async (importOriginal) => {
-  const original = await importOriginal<typeof import('../../lambdas/core/local/build-reaper.js')>();
+vi.mock('../../src/local-mode/build-reaper.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../../src/local-mode/build-reaper.js')>();
   return {
     ...original,
     async openBuildSlot(...args: Parameters<typeof original.openBuildSlot>) {
@@ -29,7 +29,7 @@ vi.mock('../../lambdas/core/local/build-reaper.js', async (importOriginal) => {
   };
 });
 
-const { createLocalCodeBuild } = await import('../../lambdas/core/local/codebuild.js');
+const { createLocalCodeBuild } = await import('../../src/local-mode/codebuild.js');
 
 let dirs: string[] = [];
 afterEach(async () => {
