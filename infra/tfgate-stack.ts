@@ -13,7 +13,6 @@ import type { ArtifactStorage } from './storage.js';
 import type { TfgateTables } from './tables.js';
 import { Tfgate, type TfgateProps } from './tfgate.js';
 
-export { RECONCILE_SCHEDULE } from './tfgate.js';
 
 export interface TfgateStackProps extends StackProps, TfgateProps {}
 

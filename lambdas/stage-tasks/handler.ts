@@ -83,7 +83,7 @@ const payloadSchema = z.discriminatedUnion('action', [
   }),
 ]);
 
-export type PipelinePayload = z.infer<typeof payloadSchema>;
+type PipelinePayload = z.infer<typeof payloadSchema>;
 
 export interface PipelineDeps {
   runs: RunStore;

@@ -215,4 +215,4 @@ function rateSeconds(schedule: string): number {
 }
 
 // Lives beside the resolved-config decoder, so the functions can look repositories up without this module's YAML parser.
-export { findRepository, plansPullRequests } from './resolved.js';
+export { findRepository,  } from './resolved.js';

@@ -67,10 +67,6 @@ export function aLockClaim(overrides: Partial<LockClaim> & { at?: number } = {})
   };
 }
 
-export function aLockHolder(overrides: Partial<LockHolder> & { at?: number } = {}): LockHolder {
-  return { fence: 1, ...aLockClaim(overrides) } as LockHolder;
-}
-
 export function aQueueEntry(overrides: Partial<QueueEntry> = {}): QueueEntry {
   const runId = overrides.runId ?? 'run-1';
   return { runId, sequence: 1, executionName: `exec-${runId}`, enqueuedAt: BUILT_AT, ...overrides };
@@ -97,6 +93,3 @@ export function anApproval(overrides: Partial<ApprovalRecord> = {}): ApprovalRec
     ...overrides,
   };
 }
-
-// Webhook deliveries: real payloads from @octokit/webhooks-examples and requests signed as GitHub signs them.
-export { example, newDeliveryId, ping, pullRequest, pushToMaster, signatureOf, tagPush, webhookRequest } from '../webhook/fixtures.js';

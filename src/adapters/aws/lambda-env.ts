@@ -4,8 +4,6 @@ import { decodeResolvedConfig } from '../../config/resolved.js';
 import type { Clock } from '../../domain/ports.js';
 import { artifactLocation } from './s3-location.js';
 
-// Kept importable from here (the entries read ARTIFACTS_BUCKET with it).
-export { artifactLocation };
 
 /** What every Lambda entry needs from its environment beyond plain strings: the config and secrets. */
 

@@ -17,11 +17,9 @@ import { DynamoRunStore } from './run-store.js';
 import { DynamoSequenceStore } from './sequence-store.js';
 import { TABLES, TTL_ATTRIBUTE, type TableLayout, type TableNames } from './table-layout.js';
 
-export { StoreError } from './errors.js';
 export { DynamoApprovalStore } from './approval-store.js';
 export { DynamoDeliveryStore } from './delivery-store.js';
 export { DynamoLockStore } from './lock-store.js';
-export { DynamoRunStore } from './run-store.js';
 export { DynamoSequenceStore } from './sequence-store.js';
 
 export interface DynamoStores {

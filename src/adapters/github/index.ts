@@ -3,9 +3,9 @@ import { GitHubClient } from './client.js';
 import type { GitHubCredentials } from './credentials.js';
 import { NoopVcsClient } from './noop.js';
 
-export { GitHubApiError, GitHubClient } from './client.js';
-export { credentialsFromEnv, signInClientFromEnv, GITHUB_ENV, GitHubCredentialsError, parseGitHubSecret, type GitHubCredentials } from './credentials.js';
-export { GITHUB_FEEDBACK_OFF, NoopVcsClient } from './noop.js';
+export {  GitHubClient } from './client.js';
+export { credentialsFromEnv, signInClientFromEnv,    type GitHubCredentials } from './credentials.js';
+export { GITHUB_FEEDBACK_OFF,  } from './noop.js';
 
 /** The client for these credentials, or the no-op one (`enabled: false`) when there are none. */
 export function createVcsClient(apiUrl: string, credentials: GitHubCredentials | undefined, options: { requestTimeoutMs?: number } = {}): { vcs: VcsClient; enabled: boolean } {

@@ -48,23 +48,6 @@ export function lazyVcsFromSecret(options: {
   };
 }
 
-/** What the pipeline and reconciler entries use: the client is built on first use, never at cold start. */
-export function lambdaVcsClient(options: {
-  apiUrl: string;
-  secretId: string | undefined;
-  secretsManager?: SecretsManagerClient;
-  log: (message: string, fields?: Record<string, unknown>) => void;
-}): VcsClient {
-  return new DeferredVcsClient(
-    lazyVcsFromSecret({
-      apiUrl: options.apiUrl,
-      secretId: options.secretId,
-      secretsManager: () => options.secretsManager ?? new SecretsManagerClient({}),
-      log: options.log,
-    }),
-  );
-}
-
 /**
  * The pipeline function's source archiver: the GitHub client (token, App, or anonymous for public
  * repositories) is built on first use from the GitHub secret, which only functions may read.
