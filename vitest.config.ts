@@ -23,7 +23,16 @@ export default defineConfig({
       // Most fast files wait on I/O (dynalite, git, subprocesses): two at once use both cores. The
       // slow files keep one at a time (timing-sensitive fault and load tests) and run after the fast
       // ones in `test:all` (a project's own worker count needs its own group).
-      { extends: true, test: { name: 'fast', include: ['test/**/*.test.ts'], exclude: [SLOW], maxWorkers: 2, sequence: { groupOrder: 0 } } },
+      {
+        extends: true,
+        test: {
+          name: 'fast',
+          include: ['test/**/*.test.ts'],
+          exclude: [SLOW],
+          maxWorkers: 2,
+          sequence: { groupOrder: 0 },
+        },
+      },
       { extends: true, test: { name: 'slow', include: [SLOW], sequence: { groupOrder: 1 } } },
     ],
   },

@@ -22,14 +22,32 @@ const INTERNET_MB_PER_S = 25; // assumed: releases.hashicorp.com and the registr
 const S3_MB_PER_S = 90; // assumed: one in-region S3 GET stream from a build host
 
 export const STARTUP_FIGURES = {
-  webhookColdStartMs: { ms: 400, source: 'assumed: Lambda cold start, Node.js 22 on arm64 with a ~100 KB bundle (bench: coldStartMs is the part inside the process)' },
+  webhookColdStartMs: {
+    ms: 400,
+    source:
+      'assumed: Lambda cold start, Node.js 22 on arm64 with a ~100 KB bundle (bench: coldStartMs is the part ' +
+      'inside the process)',
+  },
   intakeMs: { ms: 60, source: 'assumed: six DynamoDB calls and StartExecution from Lambda, ~10 ms each in region' },
-  acquireLockMs: { ms: 600, source: 'assumed: AcquireLock invokes the pipeline function (cold) and the lock is granted by SendTaskSuccess' },
+  acquireLockMs: {
+    ms: 600,
+    source: 'assumed: AcquireLock invokes the pipeline function (cold) and the lock is granted by SendTaskSuccess',
+  },
   transitionsMs: { ms: 100, source: 'assumed: the four Pass/Task transitions before Plan, ~25 ms each' },
   startBuildMs: { ms: 300, source: 'assumed: the StartBuild call made by the .sync integration' },
   provisioning: {
-    lambda: { ms: 2_000, source: 'documented: CodeBuild Lambda compute builds "start in seconds" (AWS launch announcement, Nov 2023); 2 s assumed' },
-    ec2: { ms: 60_000, source: 'assumed: on-demand EC2 fleet queue + provisioning, typically tens of seconds to minutes (CodeBuild documents reserved capacity fleets as the way to avoid it)' },
+    lambda: {
+      ms: 2_000,
+      source:
+        'documented: CodeBuild Lambda compute builds "start in seconds" (AWS launch announcement, Nov 2023); 2 s ' +
+        'assumed',
+    },
+    ec2: {
+      ms: 60_000,
+      source:
+        'assumed: on-demand EC2 fleet queue + provisioning, typically tens of seconds to minutes (CodeBuild ' +
+        'documents reserved capacity fleets as the way to avoid it)',
+    },
   },
   runnerAndCheckoutMs: { ms: 2_500, source: 'assumed: runner download from S3, shallow git fetch of one commit' },
   gpgVerifyMs: { ms: 300, source: 'assumed: importing the key and checking one detached signature' },
@@ -41,20 +59,35 @@ const download = (mb: number, mbPerS: number) => Math.round((mb / mbPerS) * 1000
 export function pushToPlanStarted(compute: ComputeType, cache: CacheState): { totalMs: number; phases: Phase[] } {
   const f = STARTUP_FIGURES;
   const phases: Phase[] = [
-    { name: 'webhook (cold start + intake)', ms: f.webhookColdStartMs.ms + f.intakeMs.ms, source: `${f.webhookColdStartMs.source}; ${f.intakeMs.source}` },
-    { name: 'lock for ops', ms: f.acquireLockMs.ms + f.transitionsMs.ms, source: `${f.acquireLockMs.source}; ${f.transitionsMs.source}` },
+    {
+      name: 'webhook (cold start + intake)',
+      ms: f.webhookColdStartMs.ms + f.intakeMs.ms,
+      source: `${f.webhookColdStartMs.source}; ${f.intakeMs.source}`,
+    },
+    {
+      name: 'lock for ops',
+      ms: f.acquireLockMs.ms + f.transitionsMs.ms,
+      source: `${f.acquireLockMs.source}; ${f.transitionsMs.source}`,
+    },
     { name: 'StartBuild', ms: f.startBuildMs.ms, source: f.startBuildMs.source },
     { name: `provisioning (${compute})`, ms: f.provisioning[compute].ms, source: f.provisioning[compute].source },
     {
       name: `terraform (${cache === 'hit' ? 'S3 cache' : 'releases.hashicorp.com'}), verified`,
-      ms: download(TERRAFORM_ZIP_MB, cache === 'hit' ? S3_MB_PER_S : INTERNET_MB_PER_S) + f.gpgVerifyMs.ms + f.unpackMs.terraform,
-      source: `${TERRAFORM_ZIP_MB} MB at ${cache === 'hit' ? `${S3_MB_PER_S} MB/s (S3, assumed)` : `${INTERNET_MB_PER_S} MB/s (internet, assumed)`}; ${f.gpgVerifyMs.source}`,
+      ms:
+        download(TERRAFORM_ZIP_MB, cache === 'hit' ? S3_MB_PER_S : INTERNET_MB_PER_S) +
+        f.gpgVerifyMs.ms +
+        f.unpackMs.terraform,
+      source:
+        `${TERRAFORM_ZIP_MB} MB at ` +
+        `${cache === 'hit' ? `${S3_MB_PER_S} MB/s (S3, assumed)` : `${INTERNET_MB_PER_S} MB/s (internet, assumed)`}; ${f.gpgVerifyMs.source}`,
     },
     { name: 'runner + checkout', ms: f.runnerAndCheckoutMs.ms, source: f.runnerAndCheckoutMs.source },
     {
       name: `providers (${cache === 'hit' ? 'S3 cache by lock file' : 'registry'}) in terraform init`,
       ms: download(PROVIDERS_ARCHIVE_MB, cache === 'hit' ? S3_MB_PER_S : INTERNET_MB_PER_S) + f.unpackMs.providers,
-      source: `${PROVIDERS_ARCHIVE_MB} MB at ${cache === 'hit' ? S3_MB_PER_S : INTERNET_MB_PER_S} MB/s (assumed); ${f.unpackMs.source}`,
+      source:
+        `${PROVIDERS_ARCHIVE_MB} MB at ${cache === 'hit' ? S3_MB_PER_S : INTERNET_MB_PER_S} MB/s (assumed); ` +
+        `${f.unpackMs.source}`,
     },
   ];
   return { totalMs: phases.reduce((sum, phase) => sum + phase.ms, 0), phases };
@@ -74,12 +107,16 @@ export function buildStartModel(): Record<string, { totalSeconds: number; phases
 export function renderBuildStartModel(model = buildStartModel()): string {
   const lines = ['push -> ops plan started (model from documented/assumed figures, not measured):'];
   for (const [key, { totalSeconds, phases }] of Object.entries(model)) {
-    lines.push(`  ${key.padEnd(18)} ${String(totalSeconds).padStart(6)} s   (${phases.map((p) => `${p.name} ${(p.ms / 1000).toFixed(1)}s`).join(', ')})`);
+    lines.push(
+      `  ${key.padEnd(18)} ${String(totalSeconds).padStart(6)} s   ` +
+        `(${phases.map((p) => `${p.name} ${(p.ms / 1000).toFixed(1)}s`).join(', ')})`,
+    );
   }
   return lines.join('\n');
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
-  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ pushToOpsPlanStarted: buildStartModel() }, null, 2)}\n`);
+  if (process.argv.includes('--json'))
+    process.stdout.write(`${JSON.stringify({ pushToOpsPlanStarted: buildStartModel() }, null, 2)}\n`);
   else process.stdout.write(`${renderBuildStartModel()}\n`);
 }

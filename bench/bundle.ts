@@ -25,7 +25,10 @@ export interface BundleFigures {
 }
 
 /** Kept inside the project (bench/.out) so anything left external resolves from node_modules. */
-export async function buildFunctionBundle(name: BenchFunctionName, outDir = path.join(PROJECT_ROOT, 'bench', '.out', name)): Promise<BundleFigures> {
+export async function buildFunctionBundle(
+  name: BenchFunctionName,
+  outDir = path.join(PROJECT_ROOT, 'bench', '.out', name),
+): Promise<BundleFigures> {
   await mkdir(outDir, { recursive: true });
   const file = path.join(outDir, 'index.mjs');
   const result = await build({
@@ -44,7 +47,12 @@ export async function buildFunctionBundle(name: BenchFunctionName, outDir = path
     logLevel: 'silent',
   });
   const output = Object.values(result.metafile.outputs)[0]!;
-  return { file, bytes: output.bytes, contributors: contributors(result.metafile), analysis: await analyzeMetafile(result.metafile, { verbose: false }) };
+  return {
+    file,
+    bytes: output.bytes,
+    contributors: contributors(result.metafile),
+    analysis: await analyzeMetafile(result.metafile, { verbose: false }),
+  };
 }
 
 export function buildWebhookBundle(): Promise<BundleFigures> {

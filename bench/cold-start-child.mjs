@@ -7,7 +7,11 @@ const [bundle] = process.argv.slice(2);
 if (bundle === '--sdk-only') {
   // What the AWS SDK clients alone take to import: Lambda loads the same packages from its runtime.
   const start = performance.now();
-  await Promise.all(['@aws-sdk/client-dynamodb', '@aws-sdk/lib-dynamodb', '@aws-sdk/client-sfn', '@aws-sdk/client-secrets-manager'].map((name) => import(name)));
+  await Promise.all(
+    ['@aws-sdk/client-dynamodb', '@aws-sdk/lib-dynamodb', '@aws-sdk/client-sfn', '@aws-sdk/client-secrets-manager'].map(
+      (name) => import(name),
+    ),
+  );
   process.stdout.write(`BENCH_RESULT ${JSON.stringify({ importMs: performance.now() - start })}\n`);
   process.exit(0);
 }
@@ -19,5 +23,8 @@ const afterImport = performance.now();
 const result = event ? await module.handler(event) : { statusCode: 0, body: '' };
 const afterHandler = performance.now();
 // The function logs JSON lines to stdout too; the marker tells this line apart.
-process.stdout.write(`BENCH_RESULT ${JSON.stringify({ beforeImport, importMs: afterImport - beforeImport, handlerMs: afterHandler - afterImport, sinceProcessStartMs: afterHandler, statusCode: result.statusCode, body: result.body })}\n`);
+process.stdout.write(
+  `BENCH_RESULT ` +
+    `${JSON.stringify({ beforeImport, importMs: afterImport - beforeImport, handlerMs: afterHandler - afterImport, sinceProcessStartMs: afterHandler, statusCode: result.statusCode, body: result.body })}\n`,
+);
 process.exit(0);

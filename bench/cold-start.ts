@@ -51,20 +51,38 @@ function startAwsFake(calls: Record<string, number>): Promise<Server> {
       const input = text ? (JSON.parse(text) as Record<string, unknown>) : {};
       if (target === 'AWSStepFunctions.StartExecution') {
         response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
-        response.end(JSON.stringify({ executionArn: `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${String(input.name)}`, startDate: Date.now() / 1000 }));
+        response.end(
+          JSON.stringify({
+            executionArn: `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${String(input.name)}`,
+            startDate: Date.now() / 1000,
+          }),
+        );
       } else if (target === 'secretsmanager.GetSecretValue') {
         response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
-        response.end(JSON.stringify({ ARN: SECRET_ARN, Name: 'tfgate/webhook', VersionId: 'v1', SecretString: JSON.stringify({ current: SECRET }), CreatedDate: Date.now() / 1000 }));
+        response.end(
+          JSON.stringify({
+            ARN: SECRET_ARN,
+            Name: 'tfgate/webhook',
+            VersionId: 'v1',
+            SecretString: JSON.stringify({ current: SECRET }),
+            CreatedDate: Date.now() / 1000,
+          }),
+        );
       } else {
         response.writeHead(400, { 'content-type': 'application/x-amz-json-1.1' });
-        response.end(JSON.stringify({ __type: 'UnknownOperationException', message: `the bench fake does not know ${target}` }));
+        response.end(
+          JSON.stringify({ __type: 'UnknownOperationException', message: `the bench fake does not know ${target}` }),
+        );
       }
     });
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-function runChild(args: string[], env: NodeJS.ProcessEnv): Promise<{ wallMs: number; stdout: string; stderr: string; code: number | null }> {
+function runChild(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ wallMs: number; stdout: string; stderr: string; code: number | null }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -124,19 +142,35 @@ export async function benchColdStart(bundleFile: string, samples = 10): Promise<
       };
       const result = await runChild([CHILD, bundleFile], { ...baseEnv, BENCH_EVENT: JSON.stringify(event) });
       const line = result.stdout.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
-      if (result.code !== 0 || !line) throw new Error(`the cold start child failed (${result.code}):\n${result.stderr}\n${result.stdout}`);
-      const parsed = JSON.parse(line.slice('BENCH_RESULT '.length)) as { importMs: number; handlerMs: number; statusCode: number; body: string };
-      if (parsed.statusCode !== 202 || !parsed.body.includes('runId')) throw new Error(`the bundled handler answered ${parsed.statusCode} ${parsed.body}`);
+      if (result.code !== 0 || !line)
+        throw new Error(`the cold start child failed (${result.code}):\n${result.stderr}\n${result.stdout}`);
+      const parsed = JSON.parse(line.slice('BENCH_RESULT '.length)) as {
+        importMs: number;
+        handlerMs: number;
+        statusCode: number;
+        body: string;
+      };
+      if (parsed.statusCode !== 202 || !parsed.body.includes('runId'))
+        throw new Error(`the bundled handler answered ${parsed.statusCode} ${parsed.body}`);
       const sdk = await runChild([CHILD, '--sdk-only'], { PATH: process.env.PATH, NODE_NO_WARNINGS: '1' });
       const sdkLine = sdk.stdout.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
       if (i < 0) continue;
-      if (sdkLine) sdkImports.push((JSON.parse(sdkLine.slice('BENCH_RESULT '.length)) as { importMs: number }).importMs);
+      if (sdkLine)
+        sdkImports.push((JSON.parse(sdkLine.slice('BENCH_RESULT '.length)) as { importMs: number }).importMs);
       nodeStarts.push(bare.wallMs);
       colds.push(result.wallMs);
       imports.push(parsed.importMs);
       handlers.push(parsed.handlerMs);
     }
-    return { samples, coldStartMs: round(median(colds), 1), importMs: round(median(imports), 1), handlerMs: round(median(handlers), 1), nodeStartMs: round(median(nodeStarts), 1), sdkImportMs: round(median(sdkImports), 1), calls };
+    return {
+      samples,
+      coldStartMs: round(median(colds), 1),
+      importMs: round(median(imports), 1),
+      handlerMs: round(median(handlers), 1),
+      nodeStartMs: round(median(nodeStarts), 1),
+      sdkImportMs: round(median(sdkImports), 1),
+      calls,
+    };
   } finally {
     await new Promise((resolve) => fake.close(resolve));
     await dynamo.close();
@@ -157,7 +191,10 @@ export interface FunctionColdStart {
  * and the reconciler need a run or a schedule to act on, so for them a sample is the import alone:
  * what Lambda's init phase runs before the first event.
  */
-export async function benchOtherColdStarts(bundles: Record<string, string>, samples: number): Promise<Record<string, FunctionColdStart>> {
+export async function benchOtherColdStarts(
+  bundles: Record<string, string>,
+  samples: number,
+): Promise<Record<string, FunctionColdStart>> {
   const calls: Record<string, number> = {};
   const fake = await startAwsFake(calls);
   const fakeUrl = `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
@@ -180,7 +217,13 @@ export async function benchOtherColdStarts(bundles: Record<string, string>, samp
     SESSION_SECRET_ARN: SECRET_ARN,
     CONFIG: encodeResolvedConfig(parseConfig(BENCH_CONFIG_YAML)),
   };
-  const healthz = { rawPath: '/healthz', rawQueryString: '', headers: { host: 'approvals.example.com' }, isBase64Encoded: false, requestContext: { http: { method: 'GET' } } };
+  const healthz = {
+    rawPath: '/healthz',
+    rawQueryString: '',
+    headers: { host: 'approvals.example.com' },
+    isBase64Encoded: false,
+    requestContext: { http: { method: 'GET' } },
+  };
   const figures: Record<string, FunctionColdStart> = {};
   try {
     for (const [name, bundle] of Object.entries(bundles)) {
@@ -189,17 +232,31 @@ export async function benchOtherColdStarts(bundles: Record<string, string>, samp
       const imports: number[] = [];
       const handlers: number[] = [];
       for (let i = -1; i < samples; i++) {
-        const result = await runChild([CHILD, bundle], { ...env, ...(event ? { BENCH_EVENT: JSON.stringify(event) } : {}) });
+        const result = await runChild([CHILD, bundle], {
+          ...env,
+          ...(event ? { BENCH_EVENT: JSON.stringify(event) } : {}),
+        });
         const line = result.stdout.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
-        if (result.code !== 0 || !line) throw new Error(`the ${name} cold start child failed (${result.code}):\n${result.stderr}\n${result.stdout}`);
-        const parsed = JSON.parse(line.slice('BENCH_RESULT '.length)) as { importMs: number; handlerMs: number; statusCode?: number };
-        if (event && parsed.statusCode !== 200) throw new Error(`the bundled ${name} function answered ${parsed.statusCode}`);
+        if (result.code !== 0 || !line)
+          throw new Error(`the ${name} cold start child failed (${result.code}):\n${result.stderr}\n${result.stdout}`);
+        const parsed = JSON.parse(line.slice('BENCH_RESULT '.length)) as {
+          importMs: number;
+          handlerMs: number;
+          statusCode?: number;
+        };
+        if (event && parsed.statusCode !== 200)
+          throw new Error(`the bundled ${name} function answered ${parsed.statusCode}`);
         if (i < 0) continue;
         colds.push(result.wallMs);
         imports.push(parsed.importMs);
         handlers.push(parsed.handlerMs);
       }
-      figures[name] = { measures: event ? 'GET /healthz' : 'import only', coldStartMs: round(median(colds), 1), importMs: round(median(imports), 1), handlerMs: round(median(handlers), 1) };
+      figures[name] = {
+        measures: event ? 'GET /healthz' : 'import only',
+        coldStartMs: round(median(colds), 1),
+        importMs: round(median(imports), 1),
+        handlerMs: round(median(handlers), 1),
+      };
     }
   } finally {
     await new Promise((resolve) => fake.close(resolve));

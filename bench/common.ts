@@ -4,11 +4,16 @@ import { createRequire } from 'node:module';
 /** What every part of the bench shares: GitHub's own example payloads, signing, percentiles. */
 
 const require = createRequire(import.meta.url);
-const groups = require('@octokit/webhooks-examples/api.github.com/index.json') as Array<{ name: string; examples: Array<Record<string, any>> }>;
+const groups = require('@octokit/webhooks-examples/api.github.com/index.json') as Array<{
+  name: string;
+  examples: Array<Record<string, any>>;
+}>;
 
 /** GitHub's documented push example (a real-sized payload, about 7 KB), aimed at `repository` and `branch`. */
 export function pushPayload(repository: string, branch = 'main', sha?: string): Record<string, any> {
-  const example = groups.find((group) => group.name === 'push')?.examples.find((p) => p.ref === 'refs/heads/master' && p.deleted === false);
+  const example = groups
+    .find((group) => group.name === 'push')
+    ?.examples.find((p) => p.ref === 'refs/heads/master' && p.deleted === false);
   if (!example) throw new Error('the push example is missing from @octokit/webhooks-examples');
   const payload = structuredClone(example);
   payload.ref = `refs/heads/${branch}`;
@@ -22,8 +27,18 @@ export function signed(body: string, secret: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }
 
-export function pushHeaders(body: string, secret: string, event = 'push', deliveryId: string = randomUUID()): Record<string, string> {
-  return { 'content-type': 'application/json', 'x-github-event': event, 'x-github-delivery': deliveryId, 'x-hub-signature-256': signed(body, secret) };
+export function pushHeaders(
+  body: string,
+  secret: string,
+  event = 'push',
+  deliveryId: string = randomUUID(),
+): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    'x-github-event': event,
+    'x-github-delivery': deliveryId,
+    'x-hub-signature-256': signed(body, secret),
+  };
 }
 
 /** Nearest-rank percentile of an ascending list. */
@@ -33,7 +48,10 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 export function median(values: number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 }
 
 export const round = (value: number, digits = 2): number => Number(value.toFixed(digits));

@@ -54,7 +54,9 @@ export function lambdaUsd(invocations: Invocations): number {
   let total = 0;
   for (const [name, count] of Object.entries(invocations) as Array<[FunctionName, number]>) {
     const gb = FUNCTION_NEEDS[name].memorySize / 1024;
-    total += count * (PRICES.lambdaPerRequest + (ASSUMED_BILLED_MS_PER_INVOCATION / 1000) * gb * PRICES.lambdaArm64PerGbSecond);
+    total +=
+      count *
+      (PRICES.lambdaPerRequest + (ASSUMED_BILLED_MS_PER_INVOCATION / 1000) * gb * PRICES.lambdaArm64PerGbSecond);
   }
   return total;
 }
@@ -63,7 +65,12 @@ export function dynamoUsd(counts: Pick<DynamoCounts, 'readUnits' | 'writeUnits'>
   return counts.readUnits * PRICES.dynamoOnDemandPerReadUnit + counts.writeUnits * PRICES.dynamoOnDemandPerWriteUnit;
 }
 
-export function runCost(figures: { transitions: number; lambdaInvocations: Invocations; dynamo: DynamoCounts; builds: number }): RunCost {
+export function runCost(figures: {
+  transitions: number;
+  lambdaInvocations: Invocations;
+  dynamo: DynamoCounts;
+  builds: number;
+}): RunCost {
   const stepFunctions = figures.transitions * PRICES.stepFunctionsStandardPerTransition;
   const lambda = lambdaUsd(figures.lambdaInvocations);
   const dynamo = dynamoUsd(figures.dynamo);
@@ -95,7 +102,10 @@ export interface AtRestCost {
   fixedFees: Record<string, number>;
 }
 
-/** Per pass: one Lambda invocation, one schedule invocation, one secret fetch (the 5-minute cache rarely survives to the next pass), about 1 KB of logs. */
+/**
+ * Per pass: one Lambda invocation, one schedule invocation, one secret fetch (the 5-minute cache rarely survives to the
+ * next pass), about 1 KB of logs.
+ */
 export function atRestCost(pass: DynamoCounts, options: { slack?: boolean } = {}): AtRestCost {
   const runs = RECONCILER_RUNS_PER_MONTH;
   const gbSeconds = runs * (ASSUMED_BILLED_MS_PER_INVOCATION / 1000) * (FUNCTION_NEEDS.reconciler.memorySize / 1024);

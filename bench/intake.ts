@@ -6,7 +6,13 @@ import type { HttpHandler } from '../src/http.js';
 import { startLocalDynamo } from '../src/local-mode/dynalite.js';
 import { createWebhookHandler } from '../lambdas/webhook/handler.js';
 import { percentile, pushHeaders, pushPayload, round } from './common.js';
-import { MemoryDeliveryStore, MemoryLockQueues, MemoryRunStore, MemorySequenceStore, RecordingStarter } from '../test/support/memory-stores.js';
+import {
+  MemoryDeliveryStore,
+  MemoryLockQueues,
+  MemoryRunStore,
+  MemorySequenceStore,
+  RecordingStarter,
+} from '../test/support/memory-stores.js';
 
 /**
  * Part 1: the webhook handler in process, signed push deliveries with distinct delivery ids, measured
@@ -41,11 +47,18 @@ async function measure(handler: HttpHandler, deliveries: number, warmup: number)
     // One deploy run per commit: every delivery pushes a commit of its own. Built and signed up front:
     // GitHub signs, not the handler, so signing is no part of the measured time.
     const body = JSON.stringify(pushPayload(REPOSITORY, 'main', (i + 1).toString(16).padStart(40, '0')));
-    const request = { method: 'POST', path: '/webhook', query: {}, headers: pushHeaders(body, SECRET, 'push', `bench-${process.pid}-${i}`), body: Buffer.from(body) };
+    const request = {
+      method: 'POST',
+      path: '/webhook',
+      query: {},
+      headers: pushHeaders(body, SECRET, 'push', `bench-${process.pid}-${i}`),
+      body: Buffer.from(body),
+    };
     const started = performance.now();
     const response = await handler(request);
     const took = performance.now() - started;
-    if (response.status !== 202 || !response.body.includes('runId') || response.body.includes('ignored')) throw new Error(`delivery ${i} was not started: ${response.status} ${response.body}`);
+    if (response.status !== 202 || !response.body.includes('runId') || response.body.includes('ignored'))
+      throw new Error(`delivery ${i} was not started: ${response.status} ${response.body}`);
     if (i >= warmup) durations.push(took);
   }
   durations.sort((a, b) => a - b);
@@ -58,7 +71,10 @@ async function measure(handler: HttpHandler, deliveries: number, warmup: number)
   };
 }
 
-export async function benchIntakeMemory(deliveries: number, config: TfgateConfig = parseConfig(BENCH_CONFIG_YAML)): Promise<IntakeFigures & { runsRecorded: number; executionsStarted: number }> {
+export async function benchIntakeMemory(
+  deliveries: number,
+  config: TfgateConfig = parseConfig(BENCH_CONFIG_YAML),
+): Promise<IntakeFigures & { runsRecorded: number; executionsStarted: number }> {
   const runs = new MemoryRunStore();
   const starter = new RecordingStarter();
   const handler = createWebhookHandler({
@@ -70,16 +86,27 @@ export async function benchIntakeMemory(deliveries: number, config: TfgateConfig
   });
   const warmup = 500;
   const figures = await measure(handler, deliveries, warmup);
-  if (runs.size !== deliveries + warmup || starter.started.size !== deliveries + warmup) throw new Error('not every delivery recorded and started one run');
+  if (runs.size !== deliveries + warmup || starter.started.size !== deliveries + warmup)
+    throw new Error('not every delivery recorded and started one run');
   return { ...figures, runsRecorded: runs.size, executionsStarted: starter.started.size };
 }
 
-export async function benchIntakeDynalite(deliveries: number, config: TfgateConfig = parseConfig(BENCH_CONFIG_YAML)): Promise<IntakeFigures> {
+export async function benchIntakeDynalite(
+  deliveries: number,
+  config: TfgateConfig = parseConfig(BENCH_CONFIG_YAML),
+): Promise<IntakeFigures> {
   const dynamo = await startLocalDynamo();
   try {
     const { stores } = dynamo;
     // No task is waiting on these queues, so releasing (the failure path only) resumes nothing.
-    const locks = new EnvironmentLocks({ locks: stores.locks, runs: stores.runs, callbacks: { sendTaskSuccess: async () => ({ delivered: false }), sendTaskFailure: async () => ({ delivered: false }) } });
+    const locks = new EnvironmentLocks({
+      locks: stores.locks,
+      runs: stores.runs,
+      callbacks: {
+        sendTaskSuccess: async () => ({ delivered: false }),
+        sendTaskFailure: async () => ({ delivered: false }),
+      },
+    });
     const handler = createWebhookHandler({
       config,
       secrets: [SECRET],

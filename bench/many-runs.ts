@@ -20,12 +20,17 @@ if (!Number.isInteger(runCount) || !Number.isInteger(repositoryCount) || runCoun
 }
 
 const repositories = Array.from({ length: repositoryCount }, (_, i) => `bench/repo-${String(i).padStart(2, '0')}`);
-const stack = await startBenchStack(repositories, { approval: false, commitsPerRepository: Math.ceil(runCount / repositoryCount) });
+const stack = await startBenchStack(repositories, {
+  approval: false,
+  commitsPerRepository: Math.ceil(runCount / repositoryCount),
+});
 let peakRssBytes = process.memoryUsage().rss;
 const sampler = setInterval(() => (peakRssBytes = Math.max(peakRssBytes, process.memoryUsage().rss)), 100);
 try {
   const started = performance.now();
-  const runIds = await Promise.all(Array.from({ length: runCount }, (_, i) => sendPush(stack, repositories[i % repositoryCount]!)));
+  const runIds = await Promise.all(
+    Array.from({ length: runCount }, (_, i) => sendPush(stack, repositories[i % repositoryCount]!)),
+  );
   // Generous for this machine (about one run a second at worst); a run not ended by then is reported as lost.
   const timeoutMs = Number(process.env.BENCH_RUN_TIMEOUT_MS) || Math.max(180_000, runCount * 3_000);
   const settled = await Promise.allSettled(runIds.map((id) => finished(stack, id, timeoutMs)));
@@ -34,7 +39,10 @@ try {
       .filter((_, i) => settled[i]!.status === 'rejected')
       .map(async (id) => {
         const run = await stack.stack.runs.get(id);
-        return run ? `${run.repository}#${run.sequence} still ${run.status}: ${run.stages.map((stage) => `${stage.environment} ${stage.status}`).join(', ')}` : `${id}: no run record`;
+        return run
+          ? `${run.repository}#${run.sequence} still ${run.status}: ` +
+              `${run.stages.map((stage) => `${stage.environment} ${stage.status}`).join(', ')}`
+          : `${id}: no run record`;
       }),
   );
   const seconds = (performance.now() - started) / 1000;
@@ -54,7 +62,10 @@ try {
       lostRuns: lostRuns.slice(0, 5),
       appliesOrdered: problems.length === 0,
       orderingProblems: problems.slice(0, 5),
-      notSucceeded: runs.filter((run) => run.status !== 'succeeded').slice(0, 5).map((run) => `${run.repository}#${run.sequence} ${run.status}: ${run.error ?? ''}`.slice(0, 300)),
+      notSucceeded: runs
+        .filter((run) => run.status !== 'succeeded')
+        .slice(0, 5)
+        .map((run) => `${run.repository}#${run.sequence} ${run.status}: ${run.error ?? ''}`.slice(0, 300)),
       peakRssMiB: round(peak / (1024 * 1024), 1),
     })}\n`,
   );

@@ -19,9 +19,19 @@ import { pushHeaders, pushPayload, signed } from './common.js';
 
 export const NOOP_TERRAFORM = fileURLToPath(new URL('./noop-terraform', import.meta.url));
 const SECRET = 'bench-webhook-secret';
-const DEFINITION = JSON.parse(await readFile(fileURLToPath(new URL('../statemachine/pipeline.asl.json', import.meta.url)), 'utf8')) as { States: Record<string, { Type: string; Resource?: string }> };
-const BUILD_STATES = new Set(Object.entries(DEFINITION.States).filter(([, s]) => s.Resource?.includes(':codebuild:')).map(([name]) => name));
-const LAMBDA_STATES = new Set(Object.entries(DEFINITION.States).filter(([, s]) => s.Resource?.includes(':lambda:invoke')).map(([name]) => name));
+const DEFINITION = JSON.parse(
+  await readFile(fileURLToPath(new URL('../statemachine/pipeline.asl.json', import.meta.url)), 'utf8'),
+) as { States: Record<string, { Type: string; Resource?: string }> };
+const BUILD_STATES = new Set(
+  Object.entries(DEFINITION.States)
+    .filter(([, s]) => s.Resource?.includes(':codebuild:'))
+    .map(([name]) => name),
+);
+const LAMBDA_STATES = new Set(
+  Object.entries(DEFINITION.States)
+    .filter(([, s]) => s.Resource?.includes(':lambda:invoke'))
+    .map(([name]) => name),
+);
 
 // ---------------------------------------------------------------- counting
 
@@ -31,14 +41,23 @@ interface StateEntry {
   at: number;
 }
 
-/** DynamoDB calls and the request units DynamoDB reports for them (dynalite computes them by item size, as DynamoDB does). */
+/**
+ * DynamoDB calls and the request units DynamoDB reports for them (dynalite computes them by item size, as DynamoDB
+ * does).
+ */
 export interface DynamoCounts {
   calls: Record<string, number>;
   readUnits: number;
   writeUnits: number;
 }
 
-const WRITE_COMMANDS = new Set(['PutCommand', 'UpdateCommand', 'DeleteCommand', 'BatchWriteCommand', 'TransactWriteCommand']);
+const WRITE_COMMANDS = new Set([
+  'PutCommand',
+  'UpdateCommand',
+  'DeleteCommand',
+  'BatchWriteCommand',
+  'TransactWriteCommand',
+]);
 
 let dynamoCounts: DynamoCounts = { calls: {}, readUnits: 0, writeUnits: 0 };
 
@@ -58,19 +77,29 @@ let counting = false;
 export function countDynamoCalls(): void {
   if (counting) return;
   counting = true;
-  type Send = (this: DynamoDBDocumentClient, command: { constructor: { name: string }; input: Record<string, unknown> }, ...rest: unknown[]) => Promise<Record<string, unknown>>;
+  type Send = (
+    this: DynamoDBDocumentClient,
+    command: { constructor: { name: string }; input: Record<string, unknown> },
+    ...rest: unknown[]
+  ) => Promise<Record<string, unknown>>;
   const prototype = DynamoDBDocumentClient.prototype as unknown as { send: Send };
   const inherited = (Object.getPrototypeOf(DynamoDBDocumentClient.prototype) as { send: Send }).send;
   prototype.send = async function (command, ...rest) {
     const name = command.constructor.name;
     const isWrite = WRITE_COMMANDS.has(name);
-    if (/^(Get|Put|Update|Delete|Query|Scan|Batch|Transact)/.test(name)) command.input.ReturnConsumedCapacity ??= 'TOTAL';
+    if (/^(Get|Put|Update|Delete|Query|Scan|Batch|Transact)/.test(name))
+      command.input.ReturnConsumedCapacity ??= 'TOTAL';
     dynamoCounts.calls[name] = (dynamoCounts.calls[name] ?? 0) + 1;
     let units: number | undefined;
     try {
       const output = await inherited.call(this, command, ...rest);
-      const consumed = output.ConsumedCapacity as { CapacityUnits?: number } | Array<{ CapacityUnits?: number }> | undefined;
-      units = Array.isArray(consumed) ? consumed.reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0) : consumed?.CapacityUnits;
+      const consumed = output.ConsumedCapacity as
+        | { CapacityUnits?: number }
+        | Array<{ CapacityUnits?: number }>
+        | undefined;
+      units = Array.isArray(consumed)
+        ? consumed.reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0)
+        : consumed?.CapacityUnits;
       return output;
     } finally {
       const billed = units && units > 0 ? units : 1;
@@ -113,15 +142,29 @@ export function configFor(repositories: string[], approval: boolean): string {
  * is told to stay quiet). tfgate starts one deploy run per commit, so every measured push needs a
  * commit of its own.
  */
-export async function seedCommits(bare: string, branch: string, count: number, files?: Record<string, string>): Promise<string[]> {
+export async function seedCommits(
+  bare: string,
+  branch: string,
+  count: number,
+  files?: Record<string, string>,
+): Promise<string[]> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'tfgate-bench-work-'));
-  const identity = { GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'bench@example.com', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'bench@example.com' };
+  const identity = {
+    GIT_AUTHOR_NAME: 'bench',
+    GIT_AUTHOR_EMAIL: 'bench@example.com',
+    GIT_COMMITTER_NAME: 'bench',
+    GIT_COMMITTER_EMAIL: 'bench@example.com',
+  };
   try {
     await git(['init', '--quiet', `--initial-branch=${branch}`, work]);
     const shas: string[] = [];
     for (let i = 0; i < count; i++) {
       // Given files: all in the first commit, the later ones empty (same tree, a sha of their own).
-      const tree = files ? (i === 0 ? files : {}) : { 'main.tf': `# bench commit ${i}\nresource "terraform_data" "noop" {}\n` };
+      const tree = files
+        ? i === 0
+          ? files
+          : {}
+        : { 'main.tf': `# bench commit ${i}\nresource "terraform_data" "noop" {}\n` };
       for (const [name, body] of Object.entries(tree)) {
         await mkdir(path.dirname(path.join(work, name)), { recursive: true });
         await writeFile(path.join(work, name), body);
@@ -130,7 +173,10 @@ export async function seedCommits(bare: string, branch: string, count: number, f
       await git(['commit', '--quiet', '--allow-empty', '-m', `bench ${i}`], { cwd: work, env: identity });
       shas.push((await git(['rev-parse', 'HEAD'], { cwd: work })).trim());
     }
-    await git(['push', '--quiet', '--force', bare, `HEAD:refs/heads/${branch}`], { cwd: work, env: { [SKIP_HOOK_ENV]: '1' } });
+    await git(['push', '--quiet', '--force', bare, `HEAD:refs/heads/${branch}`], {
+      cwd: work,
+      env: { [SKIP_HOOK_ENV]: '1' },
+    });
     return shas;
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -190,7 +236,11 @@ export async function startBenchStack(repositories: string[], options: BenchStac
       const page = await (await fetch(link, { headers: auth })).text();
       const token = /name="form_token" value="([^"]+)"/.exec(page)?.[1];
       if (!token) throw new Error('the approval page has no form');
-      const answer = await fetch(link, { method: 'POST', headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ decision: 'approve', form_token: token }).toString() });
+      const answer = await fetch(link, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ decision: 'approve', form_token: token }).toString(),
+      });
       if (answer.status !== 200) throw new Error(`approving answered ${answer.status}`);
     })().catch((error: unknown) => process.stderr.write(`bench: approval failed: ${String(error)}\n`));
   });
@@ -208,7 +258,10 @@ export async function startBenchStack(repositories: string[], options: BenchStac
   };
 }
 
-/** Resolves with the run once it is terminal and its execution has ended; no polling, so nothing extra is read from the stores. */
+/**
+ * Resolves with the run once it is terminal and its execution has ended; no polling, so nothing extra is read from the
+ * stores.
+ */
 export function finished(bench: BenchStack, runId: string, timeoutMs = 120_000): Promise<Run> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -235,7 +288,8 @@ export async function sendPush(bench: BenchStack, repository: string): Promise<s
   const body = JSON.stringify(pushPayload(repository, 'main', nextCommit(bench, repository)));
   const response = await fetch(bench.stack.webhookUrl, { method: 'POST', headers: pushHeaders(body, SECRET), body });
   const answer = (await response.json()) as { runId?: string };
-  if (response.status !== 202 || !answer.runId) throw new Error(`the push was not started: ${response.status} ${JSON.stringify(answer)}`);
+  if (response.status !== 202 || !answer.runId)
+    throw new Error(`the push was not started: ${response.status} ${JSON.stringify(answer)}`);
   return answer.runId;
 }
 
@@ -244,22 +298,35 @@ export async function sendPullRequest(bench: BenchStack, repository: string): Pr
   const body = JSON.stringify({
     action: 'opened',
     number: 7,
-    pull_request: { number: 7, head: { sha, ref: 'feature', repo: { full_name: repository } }, base: { ref: 'main', repo: { full_name: repository } } },
+    pull_request: {
+      number: 7,
+      head: { sha, ref: 'feature', repo: { full_name: repository } },
+      base: { ref: 'main', repo: { full_name: repository } },
+    },
     repository: { full_name: repository, clone_url: `https://github.com/${repository}.git` },
     sender: { login: 'octocat' },
   });
   const response = await fetch(bench.stack.webhookUrl, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-github-event': 'pull_request', 'x-github-delivery': randomUUID(), 'x-hub-signature-256': signed(body, SECRET) },
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': 'pull_request',
+      'x-github-delivery': randomUUID(),
+      'x-hub-signature-256': signed(body, SECRET),
+    },
     body,
   });
   const answer = (await response.json()) as { runId?: string };
-  if (response.status !== 202 || !answer.runId) throw new Error(`the pull request was not started: ${response.status} ${JSON.stringify(answer)}`);
+  if (response.status !== 202 || !answer.runId)
+    throw new Error(`the pull request was not started: ${response.status} ${JSON.stringify(answer)}`);
   return answer.runId;
 }
 
 /** Terraform invocations that started at or after `sinceEpochMs`: their count and total time. */
-export async function terraformTime(bench: BenchStack, sinceEpochMs: number): Promise<{ invocations: number; ms: number }> {
+export async function terraformTime(
+  bench: BenchStack,
+  sinceEpochMs: number,
+): Promise<{ invocations: number; ms: number }> {
   const lines = (await readFile(bench.terraformLog, 'utf8')).split('\n').filter(Boolean);
   let invocations = 0;
   let micros = 0;
@@ -283,7 +350,10 @@ export interface StateFigures {
   byState: Record<string, number>;
 }
 
-/** States entered by one execution, and how long the build and approval states lasted (until the next state was entered). */
+/**
+ * States entered by one execution, and how long the build and approval states lasted (until the next state was
+ * entered).
+ */
 export function stateFigures(bench: BenchStack, executionName: string, endedAt: number): StateFigures {
   const entries = bench.states.filter((entry) => entry.execution === executionName);
   const byState: Record<string, number> = {};
@@ -330,7 +400,10 @@ export function applyOrderProblems(runs: Run[]): string[] {
         const applied = transitions.find((t) => t.status === 'applied')?.at;
         // A run that failed before applying is counted apart (succeeded); order is about the applies made.
         if (!applying || !applied) continue;
-        if (applying < previousEnd) problems.push(`${repository} ${environment}: run ${run.sequence} applied before the previous push finished applying`);
+        if (applying < previousEnd)
+          problems.push(
+            `${repository} ${environment}: run ${run.sequence} applied before the previous push finished applying`,
+          );
         previousEnd = applied;
       }
     }

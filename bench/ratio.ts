@@ -52,7 +52,12 @@ async function handRun(terraform: string, env: NodeJS.ProcessEnv): Promise<numbe
 }
 
 async function tfgateRun(terraform: string): Promise<number> {
-  const bench = await startBenchStack([STARTER_REPOSITORY], { approval: true, commitsPerRepository: 1, terraform, files: STARTER_FILES });
+  const bench = await startBenchStack([STARTER_REPOSITORY], {
+    approval: true,
+    commitsPerRepository: 1,
+    terraform,
+    files: STARTER_FILES,
+  });
   try {
     const started = performance.now();
     const result = await finished(bench, await sendPush(bench, STARTER_REPOSITORY), 300_000);
@@ -77,5 +82,11 @@ export async function benchRatio(samples: number): Promise<RatioFigures> {
   }
   const handRunMs = median(hand);
   const tfgateRunMs = median(tfgate);
-  return { terraform: found ? `${found.path} (real)` : `${terraform} (double)`, handRunMs: round(handRunMs, 1), tfgateRunMs: round(tfgateRunMs, 1), overheadRatio: round(tfgateRunMs / handRunMs, 2), samples };
+  return {
+    terraform: found ? `${found.path} (real)` : `${terraform} (double)`,
+    handRunMs: round(handRunMs, 1),
+    tfgateRunMs: round(tfgateRunMs, 1),
+    overheadRatio: round(tfgateRunMs / handRunMs, 2),
+    samples,
+  };
 }

@@ -7,7 +7,17 @@ import { benchColdStart, benchOtherColdStarts, type FunctionColdStart } from './
 import { median, round } from './common.js';
 import { atRestCost, ASSUMED_BILLED_MS_PER_INVOCATION, PRICES, runCost, type Invocations } from './cost.js';
 import { benchIntakeDynalite, benchIntakeMemory } from './intake.js';
-import { countDynamoCalls, finished, firstPlanStartedMs, resetDynamoCounts, sendPullRequest, sendPush, startBenchStack, stateFigures, terraformTime } from './pipeline.js';
+import {
+  countDynamoCalls,
+  finished,
+  firstPlanStartedMs,
+  resetDynamoCounts,
+  sendPullRequest,
+  sendPush,
+  startBenchStack,
+  stateFigures,
+  terraformTime,
+} from './pipeline.js';
 import { benchRatio } from './ratio.js';
 
 /**
@@ -61,17 +71,43 @@ const bundle = bundles.webhook;
 progress(`cold start: ${COLD_STARTS} fresh processes per function`);
 const cold = await benchColdStart(bundle.file, COLD_STARTS);
 const { webhook: _webhook, ...otherBundles } = bundles;
-const otherColds = await benchOtherColdStarts(Object.fromEntries(Object.entries(otherBundles).map(([name, b]) => [name, b.file])), COLD_STARTS);
+const otherColds = await benchOtherColdStarts(
+  Object.fromEntries(Object.entries(otherBundles).map(([name, b]) => [name, b.file])),
+  COLD_STARTS,
+);
 const coldStarts: Record<string, FunctionColdStart> = {
-  webhook: { measures: 'signed push: secret, DynamoDB, StartExecution', coldStartMs: cold.coldStartMs, importMs: cold.importMs, handlerMs: cold.handlerMs },
+  webhook: {
+    measures: 'signed push: secret, DynamoDB, StartExecution',
+    coldStartMs: cold.coldStartMs,
+    importMs: cold.importMs,
+    handlerMs: cold.handlerMs,
+  },
   ...otherColds,
 };
 
-// ---------------------------------------------------------------- 4 and 6. one push run, one pull request run, a reconcile pass
+// ---------------------------------------------------------------- 4 and 6. one push run, one pull request run, a
+// reconcile pass
 progress('pipeline: push runs (ops and apps, approval given at once) with a terraform that does no work');
-const single = await startBenchStack(['acme/infrastructure'], { approval: true, commitsPerRepository: MEASURED_PUSH_RUNS + 2 });
-const pushRuns: Array<{ pushToPlanStartMs: number | undefined; totalMs: number; terraformMs: number; terraformInvocations: number; buildStateMs: number; approvalWaitMs: number; figures: ReturnType<typeof stateFigures>; dynamo: ReturnType<typeof resetDynamoCounts>; approvalRequests: number }> = [];
-let pullRequest: { figures: ReturnType<typeof stateFigures>; dynamo: ReturnType<typeof resetDynamoCounts>; totalMs: number };
+const single = await startBenchStack(['acme/infrastructure'], {
+  approval: true,
+  commitsPerRepository: MEASURED_PUSH_RUNS + 2,
+});
+const pushRuns: Array<{
+  pushToPlanStartMs: number | undefined;
+  totalMs: number;
+  terraformMs: number;
+  terraformInvocations: number;
+  buildStateMs: number;
+  approvalWaitMs: number;
+  figures: ReturnType<typeof stateFigures>;
+  dynamo: ReturnType<typeof resetDynamoCounts>;
+  approvalRequests: number;
+}> = [];
+let pullRequest: {
+  figures: ReturnType<typeof stateFigures>;
+  dynamo: ReturnType<typeof resetDynamoCounts>;
+  totalMs: number;
+};
 let reconcilePass: ReturnType<typeof resetDynamoCounts>;
 try {
   // The first run pays one-time costs (first checkout, first build process); it is not measured.
@@ -84,10 +120,21 @@ try {
     const started = performance.now();
     const run = await finished(single, await sendPush(single, 'acme/infrastructure'));
     const ended = performance.now();
-    if (run.status !== 'succeeded' || run.stages.some((stage) => stage.status !== 'applied')) throw new Error(`push run ${run.id} ended ${run.status}: ${run.error ?? ''}`);
+    if (run.status !== 'succeeded' || run.stages.some((stage) => stage.status !== 'applied'))
+      throw new Error(`push run ${run.id} ended ${run.status}: ${run.error ?? ''}`);
     const terraform = await terraformTime(single, sinceEpoch);
     const figures = stateFigures(single, run.executionName, ended);
-    pushRuns.push({ pushToPlanStartMs: await firstPlanStartedMs(single, sinceEpoch), totalMs: ended - started, terraformMs: terraform.ms, terraformInvocations: terraform.invocations, buildStateMs: figures.buildStateMs, approvalWaitMs: figures.approvalWaitMs, figures, dynamo: resetDynamoCounts(), approvalRequests: single.approvalRequests.count });
+    pushRuns.push({
+      pushToPlanStartMs: await firstPlanStartedMs(single, sinceEpoch),
+      totalMs: ended - started,
+      terraformMs: terraform.ms,
+      terraformInvocations: terraform.invocations,
+      buildStateMs: figures.buildStateMs,
+      approvalWaitMs: figures.approvalWaitMs,
+      figures,
+      dynamo: resetDynamoCounts(),
+      approvalRequests: single.approvalRequests.count,
+    });
   }
   progress('pipeline: a pull request run (plans only)');
   resetDynamoCounts();
@@ -95,7 +142,11 @@ try {
   const pr = await finished(single, await sendPullRequest(single, 'acme/infrastructure'));
   const prEnded = performance.now();
   if (pr.status !== 'succeeded') throw new Error(`pull request run ${pr.id} ended ${pr.status}: ${pr.error ?? ''}`);
-  pullRequest = { figures: stateFigures(single, pr.executionName, prEnded), dynamo: resetDynamoCounts(), totalMs: prEnded - prStarted };
+  pullRequest = {
+    figures: stateFigures(single, pr.executionName, prEnded),
+    dynamo: resetDynamoCounts(),
+    totalMs: prEnded - prStarted,
+  };
   progress('pipeline: one reconcile pass with nothing to do (what runs at rest)');
   await single.stack.reconciler.reconcile();
   reconcilePass = resetDynamoCounts();
@@ -120,12 +171,18 @@ interface ManyRuns {
 const runChild = promisify(execFile);
 /** In a process of its own (bench/many-runs.ts), so its peak RSS is the local stack's alone. */
 async function manyRuns(runs: number, repositories: number): Promise<ManyRuns> {
-  const { stdout } = await runChild(process.execPath, ['bin/run-ts.js', 'bench/many-runs.ts', String(runs), String(repositories)], { env: { ...process.env, NODE_NO_WARNINGS: '1' }, maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await runChild(
+    process.execPath,
+    ['bin/run-ts.js', 'bench/many-runs.ts', String(runs), String(repositories)],
+    { env: { ...process.env, NODE_NO_WARNINGS: '1' }, maxBuffer: 16 * 1024 * 1024 },
+  );
   return JSON.parse(stdout.trim().split('\n').pop()!) as ManyRuns;
 }
 progress(`throughput: ${THROUGHPUT_RUNS} push runs across ${THROUGHPUT_REPOSITORIES} repositories at once`);
 const throughput = await manyRuns(THROUGHPUT_RUNS, THROUGHPUT_REPOSITORIES);
-progress(`memory: ${MEMORY_RUNS} push runs across ${MEMORY_REPOSITORIES} repositories at once, peak RSS of the local stack`);
+progress(
+  `memory: ${MEMORY_RUNS} push runs across ${MEMORY_REPOSITORIES} repositories at once, peak RSS of the local stack`,
+);
 const memory = await manyRuns(MEMORY_RUNS, MEMORY_REPOSITORIES);
 
 // ---------------------------------------------------------------- 8. end-to-end ratio
@@ -142,11 +199,26 @@ const pushApprovalMs = median(pushRuns.map((r) => r.approvalWaitMs));
 
 function invocations(figures: ReturnType<typeof stateFigures>, extra: Invocations): Invocations {
   const notifier = figures.byState.AwaitApproval ?? 0;
-  return { webhook: 1, pipeline: figures.lambdaTaskInvocations - notifier, ...(notifier > 0 ? { notifier } : {}), ...extra };
+  return {
+    webhook: 1,
+    pipeline: figures.lambdaTaskInvocations - notifier,
+    ...(notifier > 0 ? { notifier } : {}),
+    ...extra,
+  };
 }
 
-const pushCost = runCost({ transitions: typical.figures.transitions, lambdaInvocations: invocations(typical.figures, { approvals: typical.approvalRequests }), dynamo: typical.dynamo, builds: typical.figures.builds });
-const prCost = runCost({ transitions: pullRequest.figures.transitions, lambdaInvocations: invocations(pullRequest.figures, {}), dynamo: pullRequest.dynamo, builds: pullRequest.figures.builds });
+const pushCost = runCost({
+  transitions: typical.figures.transitions,
+  lambdaInvocations: invocations(typical.figures, { approvals: typical.approvalRequests }),
+  dynamo: typical.dynamo,
+  builds: typical.figures.builds,
+});
+const prCost = runCost({
+  transitions: pullRequest.figures.transitions,
+  lambdaInvocations: invocations(pullRequest.figures, {}),
+  dynamo: pullRequest.dynamo,
+  builds: pullRequest.figures.builds,
+});
 const atRest = atRestCost(reconcilePass);
 
 const figures = {
@@ -158,7 +230,9 @@ const figures = {
   intakeDynaliteP99Ms: intakeDynalite.p99Ms,
   intakeDynaliteDeliveries: intakeDynalite.deliveries,
   bundleBytes: Object.fromEntries(FUNCTION_NAMES.map((name) => [name, bundles[name].bytes])),
-  bundleTopContributors: Object.fromEntries(FUNCTION_NAMES.map((name) => [name, bundles[name].contributors.slice(0, 6)])),
+  bundleTopContributors: Object.fromEntries(
+    FUNCTION_NAMES.map((name) => [name, bundles[name].contributors.slice(0, 6)]),
+  ),
   coldStartMs: Object.fromEntries(Object.entries(coldStarts).map(([name, c]) => [name, c.coldStartMs])),
   coldStarts,
   coldStartImportMs: cold.importMs,
@@ -168,7 +242,10 @@ const figures = {
   coldStartSamples: cold.samples,
   overheadPerStageMs: round((pushTotalMs - pushTerraformMs) / STAGES_PER_PUSH_RUN, 1),
   overheadStagesCounted: 'plan and apply of ops and apps = 4',
-  pushToPlanStartMs: round(median(pushRuns.flatMap((r) => (r.pushToPlanStartMs === undefined ? [] : [r.pushToPlanStartMs]))), 1),
+  pushToPlanStartMs: round(
+    median(pushRuns.flatMap((r) => (r.pushToPlanStartMs === undefined ? [] : [r.pushToPlanStartMs]))),
+    1,
+  ),
   overheadRatio: ratio.overheadRatio,
   ratio,
   pushRunTotalMs: round(pushTotalMs, 1),
@@ -218,7 +295,12 @@ const figures = {
   assumedLambdaBilledMsPerInvocation: ASSUMED_BILLED_MS_PER_INVOCATION,
   pushToOpsPlanStarted: buildStartModel(),
   goals: GOALS,
-  machine: { node: process.version, cpus: (await import('node:os')).cpus().length, platform: process.platform, loadAverageAtEnd: (await import('node:os')).loadavg().map((l) => round(l, 2)) },
+  machine: {
+    node: process.version,
+    cpus: (await import('node:os')).cpus().length,
+    platform: process.platform,
+    loadAverageAtEnd: (await import('node:os')).loadavg().map((l) => round(l, 2)),
+  },
 };
 
 if (json) {
@@ -229,43 +311,125 @@ if (json) {
   const rows: Array<[string, string, string]> = [
     ['intake p50 (handler, in-memory ports)', `${figures.intakeP50Ms} ms`, ''],
     ['intake p99 (handler, in-memory ports)', `${figures.intakeP99Ms} ms`, `< ${GOALS.intakeP99Ms} ms`],
-    [`intake p50 / p99 (DynamoDB adapters on dynalite, ${figures.intakeDynaliteDeliveries})`, `${figures.intakeDynaliteP50Ms} / ${figures.intakeDynaliteP99Ms} ms`, ''],
-    ...FUNCTION_NAMES.map((name): [string, string, string] => [`bundle: ${name}`, kb(bundles[name].bytes), `< ${kb(GOALS.bundleBytes)}`]),
-    ...Object.entries(coldStarts).map(([name, c]): [string, string, string] => [`cold start: ${name} (${c.measures}), median`, `${c.coldStartMs} ms (import ${c.importMs} ms)`, `< ${GOALS.coldStartMs} ms`]),
+    [
+      `intake p50 / p99 (DynamoDB adapters on dynalite, ${figures.intakeDynaliteDeliveries})`,
+      `${figures.intakeDynaliteP50Ms} / ${figures.intakeDynaliteP99Ms} ms`,
+      '',
+    ],
+    ...FUNCTION_NAMES.map((name): [string, string, string] => [
+      `bundle: ${name}`,
+      kb(bundles[name].bytes),
+      `< ${kb(GOALS.bundleBytes)}`,
+    ]),
+    ...Object.entries(coldStarts).map(([name, c]): [string, string, string] => [
+      `cold start: ${name} (${c.measures}), median`,
+      `${c.coldStartMs} ms (import ${c.importMs} ms)`,
+      `< ${GOALS.coldStartMs} ms`,
+    ]),
     ['  webhook: bare node start', `${figures.coldStartNodeStartMs} ms`, ''],
-    ['  webhook: import of the bundle (the SDK from node_modules alone, for comparison)', `${figures.coldStartImportMs} ms (${figures.coldStartSdkImportMs} ms)`, ''],
+    [
+      '  webhook: import of the bundle (the SDK from node_modules alone, for comparison)',
+      `${figures.coldStartImportMs} ms (${figures.coldStartSdkImportMs} ms)`,
+      '',
+    ],
     ['  webhook, first request (secret, 6 DynamoDB calls, StartExecution)', `${figures.coldStartHandlerMs} ms`, ''],
-    [`overhead ratio: tfgate push run / the same terraform by hand (${ratio.terraform.endsWith('(real)') ? 'real terraform' : 'double'})`, `${figures.overheadRatio} (${ratio.tfgateRunMs} / ${ratio.handRunMs} ms)`, `<= ${GOALS.overheadRatio}`],
+    [
+      `overhead ratio: tfgate push run / the same terraform by hand ` +
+        `(${ratio.terraform.endsWith('(real)') ? 'real terraform' : 'double'})`,
+      `${figures.overheadRatio} (${ratio.tfgateRunMs} / ${ratio.handRunMs} ms)`,
+      `<= ${GOALS.overheadRatio}`,
+    ],
     ['push to ops terraform plan started', `${figures.pushToPlanStartMs} ms`, `< ${GOALS.pushToPlanStartMs} ms`],
-    ['overhead per stage: (push run - terraform) / 4', `${figures.overheadPerStageMs} ms`, `< ${GOALS.overheadPerStageMs} ms`],
-    ['  push run total / inside terraform', `${figures.pushRunTotalMs} / ${figures.pushRunTerraformMs} ms (${figures.pushRunTerraformInvocations} calls)`, ''],
+    [
+      'overhead per stage: (push run - terraform) / 4',
+      `${figures.overheadPerStageMs} ms`,
+      `< ${GOALS.overheadPerStageMs} ms`,
+    ],
+    [
+      '  push run total / inside terraform',
+      `${figures.pushRunTotalMs} / ${figures.pushRunTerraformMs} ms (${figures.pushRunTerraformInvocations} calls)`,
+      '',
+    ],
     ['  build runner outside terraform, per build', `${figures.buildRunnerOverheadPerBuildMs} ms`, ''],
     ['  engine + functions + stores per stage (no builds)', `${figures.orchestrationPerStageMs} ms`, ''],
     ['  approval round trip through the page', `${figures.pushRunApprovalRoundTripMs} ms`, ''],
-    [`throughput: ${figures.throughputRuns} runs, ${figures.throughputRepositories} repositories`, `${figures.runsPerMinute} runs/min (${figures.throughputSeconds} s)`, ''],
-    ['  succeeded / lost / applies in push order', `${figures.throughputSucceeded}/${figures.throughputRuns} / ${figures.throughputLost} / ${figures.throughputAppliesOrdered ? 'yes' : 'NO'}`, 'all / 0 / yes'],
-    [`peak RSS of the local stack: ${memory.runs} runs, ${memory.repositories} repositories`, `${figures.peakRssMiB} MiB (${memory.seconds} s)`, `< ${GOALS.peakRssMiB} MiB`],
-    ['  succeeded / lost / applies in push order', `${memory.succeeded}/${memory.runs} / ${memory.lost} / ${memory.appliesOrdered ? 'yes' : 'NO'}`, 'all / 0 / yes'],
-    ['push run: transitions, Lambda, DynamoDB RRU/WRU', `${pushCost.transitions}, ${Object.values(pushCost.lambdaInvocations).reduce((a, b) => a + b, 0)}, ${pushCost.dynamo.readUnits}/${pushCost.dynamo.writeUnits}`, ''],
+    [
+      `throughput: ${figures.throughputRuns} runs, ${figures.throughputRepositories} repositories`,
+      `${figures.runsPerMinute} runs/min (${figures.throughputSeconds} s)`,
+      '',
+    ],
+    [
+      '  succeeded / lost / applies in push order',
+      `${figures.throughputSucceeded}/${figures.throughputRuns} / ${figures.throughputLost} / ` +
+        `${figures.throughputAppliesOrdered ? 'yes' : 'NO'}`,
+      'all / 0 / yes',
+    ],
+    [
+      `peak RSS of the local stack: ${memory.runs} runs, ${memory.repositories} repositories`,
+      `${figures.peakRssMiB} MiB (${memory.seconds} s)`,
+      `< ${GOALS.peakRssMiB} MiB`,
+    ],
+    [
+      '  succeeded / lost / applies in push order',
+      `${memory.succeeded}/${memory.runs} / ${memory.lost} / ${memory.appliesOrdered ? 'yes' : 'NO'}`,
+      'all / 0 / yes',
+    ],
+    [
+      'push run: transitions, Lambda, DynamoDB RRU/WRU',
+      `${pushCost.transitions}, ${Object.values(pushCost.lambdaInvocations).reduce((a, b) => a + b, 0)}, ` +
+        `${pushCost.dynamo.readUnits}/${pushCost.dynamo.writeUnits}`,
+      '',
+    ],
     ['cost per push run (orchestration)', usd(figures.costPerPushRunUsd), `< ${usd(GOALS.orchestrationUsdPerRun)}`],
-    ['pull request run: transitions, Lambda, DynamoDB RRU/WRU', `${prCost.transitions}, ${Object.values(prCost.lambdaInvocations).reduce((a, b) => a + b, 0)}, ${prCost.dynamo.readUnits}/${prCost.dynamo.writeUnits}`, ''],
-    ['cost per pull request run (orchestration)', usd(figures.costPerPullRequestRunUsd), `< ${usd(GOALS.orchestrationUsdPerRun)}`],
-    ['CodeBuild, apart: arm1.small per build minute', `${usd(PRICES.codeBuildArm1SmallPerMinute)} (push >= ${usd(pushCost.codeBuildMinimumUsd)}, PR >= ${usd(prCost.codeBuildMinimumUsd)})`, ''],
+    [
+      'pull request run: transitions, Lambda, DynamoDB RRU/WRU',
+      `${prCost.transitions}, ${Object.values(prCost.lambdaInvocations).reduce((a, b) => a + b, 0)}, ` +
+        `${prCost.dynamo.readUnits}/${prCost.dynamo.writeUnits}`,
+      '',
+    ],
+    [
+      'cost per pull request run (orchestration)',
+      usd(figures.costPerPullRequestRunUsd),
+      `< ${usd(GOALS.orchestrationUsdPerRun)}`,
+    ],
+    [
+      'CodeBuild, apart: arm1.small per build minute',
+      `${usd(PRICES.codeBuildArm1SmallPerMinute)} (push >= ${usd(pushCost.codeBuildMinimumUsd)}, PR >= ` +
+        `${usd(prCost.codeBuildMinimumUsd)})`,
+      '',
+    ],
     ['orchestration at rest', usd(0), '$0'],
-    [`at rest: reconciler every 5 min (${atRest.reconcilerRunsPerMonth}/month), list price`, `${usd(atRest.costAtRestUsdPerMonth)}/month`, `${usd(GOALS.costAtRestUsdPerMonth)}`],
+    [
+      `at rest: reconciler every 5 min (${atRest.reconcilerRunsPerMonth}/month), list price`,
+      `${usd(atRest.costAtRestUsdPerMonth)}/month`,
+      `${usd(GOALS.costAtRestUsdPerMonth)}`,
+    ],
     ['  after the always-free tiers', `${usd(atRest.costAtRestAfterFreeTierUsdPerMonth)}/month`, ''],
     ['fixed fees (3 secrets, 6 alarms)', `${usd(atRest.fixedFeesUsdPerMonth)}/month`, ''],
   ];
   const width = Math.max(...rows.map((r) => r[0].length));
   const valueWidth = Math.max(...rows.map((r) => r[1].length));
-  process.stdout.write(`${'figure'.padEnd(width)}  ${'measured'.padEnd(valueWidth)}  goal\n${'-'.repeat(width + valueWidth + 12)}\n`);
-  for (const [name, value, goal] of rows) process.stdout.write(`${name.padEnd(width)}  ${value.padEnd(valueWidth)}  ${goal}\n`);
+  process.stdout.write(
+    `${'figure'.padEnd(width)}  ${'measured'.padEnd(valueWidth)}  goal\n${'-'.repeat(width + valueWidth + 12)}\n`,
+  );
+  for (const [name, value, goal] of rows)
+    process.stdout.write(`${name.padEnd(width)}  ${value.padEnd(valueWidth)}  ${goal}\n`);
   for (const name of FUNCTION_NAMES) {
     process.stdout.write(`\n${name} bundle, largest contributors:\n`);
-    for (const { name: contributor, bytes } of bundles[name].contributors.slice(0, 5)) process.stdout.write(`  ${contributor.padEnd(40)} ${kb(bytes)}\n`);
+    for (const { name: contributor, bytes } of bundles[name].contributors.slice(0, 5))
+      process.stdout.write(`  ${contributor.padEnd(40)} ${kb(bytes)}\n`);
   }
-  const misses = [...figures.throughputNotSucceeded, ...throughput.lostRuns, ...figures.memoryNotSucceeded, ...memory.lostRuns];
-  if (misses.length) process.stdout.write(`\nruns that did not succeed (first few):\n${misses.map((m) => `  ${m}`).join('\n')}\n`);
+  const misses = [
+    ...figures.throughputNotSucceeded,
+    ...throughput.lostRuns,
+    ...figures.memoryNotSucceeded,
+    ...memory.lostRuns,
+  ];
+  if (misses.length)
+    process.stdout.write(`\nruns that did not succeed (first few):\n${misses.map((m) => `  ${m}`).join('\n')}\n`);
   process.stdout.write(`\n${renderBuildStartModel(figures.pushToOpsPlanStarted)}\n`);
-  process.stdout.write(`\nprices: ${PRICES.asOf}; Lambda billed ${ASSUMED_BILLED_MS_PER_INVOCATION} ms per invocation assumed; machine: node ${process.version}, ${figures.machine.cpus} CPUs\n`);
+  process.stdout.write(
+    `\nprices: ${PRICES.asOf}; Lambda billed ${ASSUMED_BILLED_MS_PER_INVOCATION} ms per invocation assumed; ` +
+      `machine: node ${process.version}, ${figures.machine.cpus} CPUs\n`,
+  );
 }

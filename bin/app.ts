@@ -21,16 +21,23 @@ const context = (key: string): string | undefined => {
 function chooseConfigFile(): string {
   const given = context('config');
   if (given !== undefined) {
-    if (!existsSync(given)) fail(`tfgate: the configuration file ${path.resolve(given)} (from -c config=${given}) does not exist.`);
+    if (!existsSync(given))
+      fail(`tfgate: the configuration file ${path.resolve(given)} (from -c config=${given}) does not exist.`);
     return given;
   }
   if (existsSync('tfgate.yaml')) return 'tfgate.yaml';
   const example = path.join('examples', 'tfgate.yaml');
   if (existsSync(example)) {
-    console.error(`tfgate: no tfgate.yaml in ${process.cwd()}; using ${example}. Write a tfgate.yaml (or pass -c config=FILE) before deploying.`);
+    console.error(
+      `tfgate: no tfgate.yaml in ${process.cwd()}; using ${example}. Write a tfgate.yaml (or pass -c config=FILE) ` +
+        `before deploying.`,
+    );
     return example;
   }
-  fail(`tfgate: no configuration: ${path.resolve('tfgate.yaml')} does not exist (pass -c config=FILE to use another file).`);
+  fail(
+    `tfgate: no configuration: ${path.resolve('tfgate.yaml')} does not exist (pass -c config=FILE to use another ` +
+      `file).`,
+  );
 }
 
 function fail(message: string): never {
@@ -47,6 +54,10 @@ try {
   });
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
-  fail(error.problems.length === 1 ? `tfgate: ${error.message}` : `tfgate: ${file} is not a valid configuration:\n${error.message}`);
+  fail(
+    error.problems.length === 1
+      ? `tfgate: ${error.message}`
+      : `tfgate: ${file} is not a valid configuration:\n${error.message}`,
+  );
 }
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

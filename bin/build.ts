@@ -12,9 +12,15 @@ import { writeFunctionBundles } from '../infra/function-bundles.js';
 
 const dist = packageFile('dist');
 rmSync(dist, { recursive: true, force: true });
-execFileSync(process.execPath, [packageFile('node_modules', 'typescript', 'bin', 'tsc'), '-p', packageFile('tsconfig.build.json')], { stdio: ['ignore', process.stderr, 'inherit'] });
+execFileSync(
+  process.execPath,
+  [packageFile('node_modules', 'typescript', 'bin', 'tsc'), '-p', packageFile('tsconfig.build.json')],
+  { stdio: ['ignore', process.stderr, 'inherit'] },
+);
 await writeRunnerBundle(PREBUILT_RUNNER);
 // For `import { Tfgate } from 'tfgate/cdk'`: a user's synth packages these instead of bundling sources.
 await writeFunctionBundles();
 // stderr: `npm pack --json` prints its JSON on stdout, which the build must not break.
-process.stderr.write(`built ${dist} (compiled CLI, construct and functions, declarations, build runner and Lambda bundles)\n`);
+process.stderr.write(
+  `built ${dist} (compiled CLI, construct and functions, declarations, build runner and Lambda bundles)\n`,
+);

@@ -21,7 +21,8 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 
 function port(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number (0 picks a free one)');
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError('must be a port number (0 picks a free one)');
   return n;
 }
 
@@ -31,7 +32,8 @@ const program = new Command('tfgate')
   .showHelpAfterError();
 
 const dataOption = () => new Option('--data <dir>', 'data directory of tfgate local').default('.tfgate');
-const urlOption = () => new Option('--url <url>', 'a running tfgate local (default: the one using --data, else http://127.0.0.1:8787)');
+const urlOption = () =>
+  new Option('--url <url>', 'a running tfgate local (default: the one using --data, else http://127.0.0.1:8787)');
 
 program
   .command('local')
@@ -41,7 +43,10 @@ program
   .option('--port <n>', 'port to listen on (0 picks a free one)', port, 8787)
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--terraform <bin>', 'terraform or tofu binary')
-  .option('--webhook-secret <secret>', 'webhook secret (default: TFGATE_WEBHOOK_SECRET, else one kept in the data directory)')
+  .option(
+    '--webhook-secret <secret>',
+    'webhook secret (default: TFGATE_WEBHOOK_SECRET, else one kept in the data directory)',
+  )
   .action(async (options) => {
     await runLocal(options);
   });
@@ -88,10 +93,17 @@ for (const decision of ['approve', 'reject'] as const) {
     .command(decision)
     .argument('<approval>', 'approval id (from the link)')
     .description(decision === 'approve' ? 'approve a pending approval' : 'reject a pending approval')
-    .option('--as <who>', 'the listed approver you are: an email address or @login (the local credential in the data directory proves you run tfgate here)')
+    .option(
+      '--as <who>',
+      'the listed approver you are: an email address or @login (the local credential in the data directory proves ' +
+        'you run tfgate here)',
+    )
     .addOption(dataOption())
     .addOption(urlOption());
-  command.option('--reason <text>', decision === 'approve' ? 'why (kept with the approval, shown by show and the run page)' : 'why');
+  command.option(
+    '--reason <text>',
+    decision === 'approve' ? 'why (kept with the approval, shown by show and the run page)' : 'why',
+  );
   command.action(async (approval: string, options) => approveOrReject(decision, approval, options));
 }
 
@@ -111,7 +123,7 @@ program
   .argument('<branch>', 'a branch already pushed to the local remote')
   .description('open (or update) a pull request locally: plans every environment for the branch head, applies nothing')
   .option('--repo <name>', 'owner/name (default: the only local repository)')
-  .option('--base <branch>', 'the branch it would merge into (default: the repository\'s tracked branch)')
+  .option('--base <branch>', "the branch it would merge into (default: the repository's tracked branch)")
   .option('--number <n>', 'pull request number (default: the branch keeps the one it got first)', (value) => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive whole number');
@@ -121,15 +133,26 @@ program
   .action(async (branch: string, options: { repo?: string; base?: string; number?: number; data: string }) => {
     let result;
     try {
-      result = await openLocalPullRequest({ dataDir: options.data, branch, ...(options.repo ? { repository: options.repo } : {}), ...(options.base ? { base: options.base } : {}), ...(options.number ? { number: options.number } : {}) });
+      result = await openLocalPullRequest({
+        dataDir: options.data,
+        branch,
+        ...(options.repo ? { repository: options.repo } : {}),
+        ...(options.base ? { base: options.base } : {}),
+        ...(options.number ? { number: options.number } : {}),
+      });
     } catch (error) {
       if (error instanceof LocalPullRequestError) throw new CliError(error.message);
       throw error;
     }
     if (result.runId) {
-      process.stdout.write(`pull request #${result.number} ${result.action} for ${branch} (${result.sha.slice(0, 12)}): run ${result.runId} plans it\n`);
+      process.stdout.write(
+        `pull request #${result.number} ${result.action} for ${branch} (${result.sha.slice(0, 12)}): run ` +
+          `${result.runId} plans it\n`,
+      );
     } else if (result.ignored) {
-      process.stdout.write(`pull request #${result.number} ${result.action} for ${branch}: nothing to run (${result.ignored})\n`);
+      process.stdout.write(
+        `pull request #${result.number} ${result.action} for ${branch}: nothing to run (${result.ignored})\n`,
+      );
     } else {
       throw new CliError(`the webhook answered ${result.status}${result.error ? `: ${result.error}` : ''}`);
     }
@@ -160,7 +183,8 @@ program
       log: (line) => process.stderr.write(`${line}\n`),
     });
     // A failed delivery never refuses the push: the commits are in; the reconciler catches up.
-    if (failures > 0) process.stderr.write('tfgate: the push is stored, but its run did not start; see the message above.\n');
+    if (failures > 0)
+      process.stderr.write('tfgate: the push is stored, but its run did not start; see the message above.\n');
   });
 
 try {
@@ -172,7 +196,11 @@ try {
   }
   if (error instanceof ConfigError) {
     // One problem, one line (file:line:column: what); several, one line each.
-    process.stderr.write(error.problems.length === 1 ? `tfgate: ${error.message}\n` : `tfgate: the configuration is invalid:\n${error.message}\n`);
+    process.stderr.write(
+      error.problems.length === 1
+        ? `tfgate: ${error.message}\n`
+        : `tfgate: the configuration is invalid:\n${error.message}\n`,
+    );
     process.exit(2);
   }
   if (error instanceof CliError) {

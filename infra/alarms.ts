@@ -67,18 +67,40 @@ export class TfgateAlarms extends Construct {
       alarm.addAlarmAction(action);
       return alarm;
     };
-    const depth = (queue: sqs.Queue) => queue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' });
+    const depth = (queue: sqs.Queue) =>
+      queue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' });
     this.alarms = [
-      atLeastOne('ExecutionsFailed', 'tfgate: a pipeline execution failed (see the run record for why)', props.stateMachine.metricFailed({ period, statistic: 'Sum' })),
-      atLeastOne('ExecutionsTimedOut', 'tfgate: a pipeline execution timed out', props.stateMachine.metricTimedOut({ period, statistic: 'Sum' })),
-      atLeastOne('WebhookErrors', 'tfgate: the webhook function failed; GitHub does not redeliver by itself', props.webhook.metricErrors({ period, statistic: 'Sum' })),
-      atLeastOne('WebhookThrottles', 'tfgate: webhook deliveries were throttled and refused', props.webhook.metricThrottles({ period, statistic: 'Sum' })),
+      atLeastOne(
+        'ExecutionsFailed',
+        'tfgate: a pipeline execution failed (see the run record for why)',
+        props.stateMachine.metricFailed({ period, statistic: 'Sum' }),
+      ),
+      atLeastOne(
+        'ExecutionsTimedOut',
+        'tfgate: a pipeline execution timed out',
+        props.stateMachine.metricTimedOut({ period, statistic: 'Sum' }),
+      ),
+      atLeastOne(
+        'WebhookErrors',
+        'tfgate: the webhook function failed; GitHub does not redeliver by itself',
+        props.webhook.metricErrors({ period, statistic: 'Sum' }),
+      ),
+      atLeastOne(
+        'WebhookThrottles',
+        'tfgate: webhook deliveries were throttled and refused',
+        props.webhook.metricThrottles({ period, statistic: 'Sum' }),
+      ),
       atLeastOne(
         'ExecutionEndedUndelivered',
-        'tfgate: an "execution ended" event could not reach the pipeline function; the reconciler frees that run\'s locks later. Inspect the dead-letter queue.',
+        'tfgate: an "execution ended" event could not reach the pipeline function; the reconciler frees that ' +
+          "run's locks later. Inspect the dead-letter queue.",
         depth(props.deadLetters.executionEnded),
       ),
-      atLeastOne('ScheduleUndelivered', 'tfgate: a reconcile or drift schedule could not invoke the reconciler. Inspect the dead-letter queue.', depth(props.deadLetters.schedules)),
+      atLeastOne(
+        'ScheduleUndelivered',
+        'tfgate: a reconcile or drift schedule could not invoke the reconciler. Inspect the dead-letter queue.',
+        depth(props.deadLetters.schedules),
+      ),
     ];
   }
 }

@@ -1,7 +1,16 @@
 import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Annotations, AssetHashType, Aws, BundlingOutput, DockerImage, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import {
+  Annotations,
+  AssetHashType,
+  Aws,
+  BundlingOutput,
+  DockerImage,
+  Duration,
+  RemovalPolicy,
+  Stack,
+} from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -56,14 +65,21 @@ export function buildProjectSettings(mode: BuildMode, config: TfgateConfig): Bui
   const limits = buildLimits(mode, config);
   return {
     environment: lambdaCompute
-      ? { buildImage: codebuild.LinuxArmLambdaBuildImage.AMAZON_LINUX_2023_NODE_22, computeType: codebuild.ComputeType.LAMBDA_2GB, privileged: false }
-      : { buildImage: codebuild.LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0, computeType: codebuild.ComputeType.SMALL, privileged: false },
+      ? {
+          buildImage: codebuild.LinuxArmLambdaBuildImage.AMAZON_LINUX_2023_NODE_22,
+          computeType: codebuild.ComputeType.LAMBDA_2GB,
+          privileged: false,
+        }
+      : {
+          buildImage: codebuild.LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0,
+          computeType: codebuild.ComputeType.SMALL,
+          privileged: false,
+        },
     timeout: Duration.minutes(limits.timeoutMinutes),
     cacheActions: mode === 'apply' ? ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'] : ['s3:GetObject'],
     lambdaCompute,
   };
 }
-
 
 export interface TfgateBuildsProps {
   config: TfgateConfig;
@@ -105,12 +121,15 @@ export class TfgateBuilds extends Construct {
     this.runner = bundleRunner(this);
     const ids = new Set<string>();
     for (const mode of ['plan', 'apply'] as const) {
-      const wanted = Math.ceil((mode === 'plan' ? props.config.timeouts.planSeconds : props.config.timeouts.applySeconds) / 60);
+      const wanted = Math.ceil(
+        (mode === 'plan' ? props.config.timeouts.planSeconds : props.config.timeouts.applySeconds) / 60,
+      );
       const limit = buildLimits(mode, props.config).timeoutMinutes;
       if (limit !== wanted) {
         Annotations.of(this).addWarningV2(
           `tfgate:${mode}Timeout`,
-          `timeouts.${mode} of ${wanted} minutes is outside what ${mode} builds allow${mode === 'plan' && props.config.terraform.planCompute === 'lambda' ? ' on Lambda compute (15 minutes; terraform.planCompute: ec2 for longer plans)' : ''}; they stop after ${limit} minutes`,
+          `timeouts.${mode} of ${wanted} minutes is outside what ${mode} builds ` +
+            `allow${mode === 'plan' && props.config.terraform.planCompute === 'lambda' ? ' on Lambda compute (15 minutes; terraform.planCompute: ec2 for longer plans)' : ''}; they stop after ${limit} minutes`,
         );
       }
     }
@@ -120,20 +139,32 @@ export class TfgateBuilds extends Construct {
     this.builds = props.environments.flatMap((environment) => {
       const envId = pascalId(environment.name);
       if (ids.has(envId)) {
-        throw new Error(`environment names that differ only in "-" or "_" (${environment.name}) cannot be told apart in the stack; rename one`);
+        throw new Error(
+          `environment names that differ only in "-" or "_" (${environment.name}) cannot be told apart in the ` +
+            `stack; rename one`,
+        );
       }
       ids.add(envId);
       return BUILD_KINDS.map((kind) => this.build(props, environment, envId, kind, kind === 'apply' ? apply : plan));
     });
   }
 
-  private build(props: TfgateBuildsProps, environment: BuildEnvironment, envId: string, kind: BuildKind, settings: BuildProjectSettings): EnvironmentBuild {
+  private build(
+    props: TfgateBuildsProps,
+    environment: BuildEnvironment,
+    envId: string,
+    kind: BuildKind,
+    settings: BuildProjectSettings,
+  ): EnvironmentBuild {
     const id = `${envId}${KIND_IDS[kind]}`;
     const role = new iam.Role(this, `${id}BuildRole`, {
       assumedBy: new iam.ServicePrincipal('codebuild.amazonaws.com'),
       description: `tfgate ${kind} builds for the ${environment.name} environment`,
     });
-    const logGroup = new logs.LogGroup(this, `${id}BuildLogs`, { retention: logs.RetentionDays.ONE_YEAR, removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE });
+    const logGroup = new logs.LogGroup(this, `${id}BuildLogs`, {
+      retention: logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+    });
     logGroup.grantWrite(role);
     // Writes only under its own kind's prefix: a pull-request plan cannot touch what a deploy run reads.
     role.addToPrincipalPolicy(
@@ -146,7 +177,10 @@ export class TfgateBuilds extends Construct {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['s3:GetObject'],
-        resources: [props.storage.sourceObjectsArn(), ...(kind === 'apply' ? [props.storage.runObjectsArn(environment.name, 'plan')] : [])],
+        resources: [
+          props.storage.sourceObjectsArn(),
+          ...(kind === 'apply' ? [props.storage.runObjectsArn(environment.name, 'plan')] : []),
+        ],
       }),
     );
     props.storage.grantMissingIsNotFound(role);
@@ -176,8 +210,15 @@ export class TfgateBuilds extends Construct {
       }),
     );
     const assumes = kind === 'apply' ? environment.roleArn : environment.planRoleArn;
-    if (assumes) role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: [assumes] }));
-    const missingRole = kind === 'apply' ? undefined : assumes ? undefined : `no planRoleArn is configured for ${environment.name}: this plan runs with the build's own role, which reads nothing but tfgate's artifacts`;
+    if (assumes)
+      role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: [assumes] }));
+    const missingRole =
+      kind === 'apply'
+        ? undefined
+        : assumes
+          ? undefined
+          : `no planRoleArn is configured for ${environment.name}: this plan runs with the build's own role, ` +
+            `which reads nothing but tfgate's artifacts`;
 
     const project = new codebuild.Project(this, `${id}Build`, {
       projectName: buildProjectName(props.projectPrefix, environment.name, kind),
@@ -217,7 +258,10 @@ export class TfgateBuilds extends Construct {
     const logGroups = this.builds.map((build) => build.logGroup.logGroupArn);
     const principal = grantee.grantPrincipal;
     principal.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['codebuild:ListBuildsForProject', 'codebuild:BatchGetBuilds'], resources: projects }),
+      new iam.PolicyStatement({
+        actions: ['codebuild:ListBuildsForProject', 'codebuild:BatchGetBuilds'],
+        resources: projects,
+      }),
     );
     principal.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['logs:GetLogEvents'], resources: logGroups }));
   }
@@ -239,7 +283,9 @@ export const RUNNER_BUNDLE_OPTIONS = {
   minify: true,
   mainFields: ['module', 'main'],
   banner: {
-    js: "import { createRequire as __tfgateCreateRequire } from 'node:module'; const require = __tfgateCreateRequire(import.meta.url);",
+    js:
+      "import { createRequire as __tfgateCreateRequire } from 'node:module'; const require = " +
+      '__tfgateCreateRequire(import.meta.url);',
   },
   logLevel: 'error',
   absWorkingDir: PROJECT_ROOT,
@@ -251,7 +297,10 @@ export const PREBUILT_CODEBUILD_RUNNER = packageFile('dist', 'functions', 'build
 function bundleRunner(scope: Construct): s3assets.Asset {
   if (!RUNNING_FROM_SOURCE) {
     if (!existsSync(PREBUILT_CODEBUILD_RUNNER)) {
-      throw new Error(`tfgate: the build runner bundle ${PREBUILT_CODEBUILD_RUNNER} is missing; the package is incomplete (npm run build makes it)`);
+      throw new Error(
+        `tfgate: the build runner bundle ${PREBUILT_CODEBUILD_RUNNER} is missing; the package is incomplete (npm ` +
+          `run build makes it)`,
+      );
     }
     return new s3assets.Asset(scope, 'Runner', { path: PREBUILT_CODEBUILD_RUNNER });
   }
@@ -267,7 +316,12 @@ function bundleRunner(scope: Construct): s3assets.Asset {
         tryBundle(outputDir: string): boolean {
           // A dev dependency, loaded only on this path: CDK's local bundling is synchronous.
           const esbuild = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
-          esbuild.buildSync({ ...RUNNER_BUNDLE_OPTIONS, entryPoints: [...RUNNER_BUNDLE_OPTIONS.entryPoints], mainFields: [...RUNNER_BUNDLE_OPTIONS.mainFields], outfile: path.join(outputDir, 'runner.mjs') });
+          esbuild.buildSync({
+            ...RUNNER_BUNDLE_OPTIONS,
+            entryPoints: [...RUNNER_BUNDLE_OPTIONS.entryPoints],
+            mainFields: [...RUNNER_BUNDLE_OPTIONS.mainFields],
+            outfile: path.join(outputDir, 'runner.mjs'),
+          });
           return true;
         },
       },
@@ -280,7 +334,11 @@ function bundleRunner(scope: Construct): s3assets.Asset {
  * signature over SHA256SUMS verifies with the key kept in the repository and the zip's checksum is in
  * that file. Exported for the test that runs it against fakes of curl, aws and unzip.
  */
-export function installTerraformScript(terraformVersion: string, key = readFileSync(HASHICORP_KEY_FILE, 'utf8').trim(), fingerprint = HASHICORP_KEY_FINGERPRINT): string[] {
+export function installTerraformScript(
+  terraformVersion: string,
+  key = readFileSync(HASHICORP_KEY_FILE, 'utf8').trim(),
+  fingerprint = HASHICORP_KEY_FINGERPRINT,
+): string[] {
   const zip = `terraform_${terraformVersion}_linux_arm64.zip`;
   const sums = `terraform_${terraformVersion}_SHA256SUMS`;
   // Signed with the current key for every release since 2021 (the plain .sig of older ones is not).
@@ -291,7 +349,8 @@ export function installTerraformScript(terraformVersion: string, key = readFileS
     `mkdir -p "${TFGATE_HOME}/bin" "${PLUGIN_CACHE_DIR}" "${DOWNLOADS_DIR}"`,
     `mkdir -m 700 -p "${gnupg}"`,
     `cd "${DOWNLOADS_DIR}"`,
-    'command -v gpg >/dev/null || { echo "tfgate: gpg is needed to check the terraform signature and is not on this build image" >&2; exit 1; }',
+    'command -v gpg >/dev/null || { echo "tfgate: gpg is needed to check the terraform signature and is not on ' +
+      'this build image" >&2; exit 1; }',
     `cat > "${gnupg}/hashicorp.asc" <<'TFGATE_KEY'
 ${key}
 TFGATE_KEY`,
@@ -299,23 +358,32 @@ TFGATE_KEY`,
     // SHA256SUMS counts only when HashiCorp's key (this fingerprint, or its signing subkey) signed it
     // (grep without -q: quitting early would kill gpg with SIGPIPE and fail the pipeline);
     // the zip counts only when its line in that file matches. Cached copies are checked the same way.
-    `verified() { gpg --batch --homedir "${gnupg}" --no-default-keyring --keyring "${gnupg}/hashicorp.gpg" --trust-model always --status-fd 1 --verify "${signature}" "${sums}" 2>/dev/null | grep -E '^\\[GNUPG:\\] VALIDSIG .* ${fingerprint}$' >/dev/null && grep -E "  ${zip.replace(/\./g, '\\.')}$" "${sums}" | sha256sum -c --status -; }`,
+    `verified() { gpg --batch --homedir "${gnupg}" --no-default-keyring --keyring "${gnupg}/hashicorp.gpg" ` +
+      `--trust-model always --status-fd 1 --verify "${signature}" "${sums}" 2>/dev/null | grep -E '^\\[GNUPG:\\] ` +
+      `VALIDSIG .* ${fingerprint}$' >/dev/null && grep -E "  ${zip.replace(/\./g, '\\.')}$" "${sums}" | sha256sum ` +
+      `-c --status -; }`,
     `cached="$TFGATE_CACHE/terraform/${terraformVersion}"`,
-    `for f in "${sums}" "${signature}" "${zip}"; do aws s3 cp --only-show-errors "$cached/$f" "$f" >/dev/null 2>&1 || true; done`,
+    `for f in "${sums}" "${signature}" "${zip}"; do aws s3 cp --only-show-errors "$cached/$f" "$f" >/dev/null ` +
+      `2>&1 || true; done`,
     'if verified; then echo "tfgate: terraform from the cache, signature and checksum verified"; else',
     `  rm -f "${sums}" "${signature}" "${zip}"`,
     `  curl -fsSL --proto '=https' --retry 3 -o "${sums}" "${base}/${sums}"`,
     `  curl -fsSL --proto '=https' --retry 3 -o "${signature}" "${base}/${signature}"`,
     `  curl -fsSL --proto '=https' --retry 3 -o "${zip}" "${base}/${zip}"`,
-    '  verified || { echo "tfgate: the signature of SHA256SUMS or the checksum of the terraform zip did not verify; refusing to run it" >&2; exit 1; }',
-    `  for f in "${sums}" "${signature}" "${zip}"; do aws s3 cp --only-show-errors "$f" "$cached/$f" || echo "tfgate: could not fill the terraform cache (continuing)"; done`,
+    '  verified || { echo "tfgate: the signature of SHA256SUMS or the checksum of the terraform zip did not ' +
+      'verify; refusing to run it" >&2; exit 1; }',
+    `  for f in "${sums}" "${signature}" "${zip}"; do aws s3 cp --only-show-errors "$f" "$cached/$f" || echo ` +
+      `"tfgate: could not fill the terraform cache (continuing)"; done`,
     'fi',
     // Lambda compute images list no unzip; Python, which they do have, can unpack the one file.
-    `if command -v unzip >/dev/null; then unzip -o -q "${zip}" terraform -d "${TFGATE_HOME}/bin"; else python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("terraform", sys.argv[2])' "${zip}" "${TFGATE_HOME}/bin"; fi`,
+    `if command -v unzip >/dev/null; then unzip -o -q "${zip}" terraform -d "${TFGATE_HOME}/bin"; else python3 -c ` +
+      `'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("terraform", sys.argv[2])' "${zip}" ` +
+      `"${TFGATE_HOME}/bin"; fi`,
     `chmod 0755 "${TERRAFORM_BIN}"`,
     `"${TERRAFORM_BIN}" version`,
     // Standard (EC2) images pick a Node version with n; Lambda images have one Node, 22 for plans.
-    'if command -v n >/dev/null && [ "$(node -p process.versions.node | cut -d. -f1)" -lt 22 ]; then n 22 >/dev/null 2>&1 || true; hash -r; fi',
+    'if command -v n >/dev/null && [ "$(node -p process.versions.node | cut -d. -f1)" -lt 22 ]; then n 22 ' +
+      '>/dev/null 2>&1 || true; hash -r; fi',
     'node --version',
   ];
 }
@@ -330,21 +398,29 @@ function buildSpec(terraformVersion: string, assumesRole: boolean): codebuild.Bu
     // EC2 compute serves the build role's credentials from the container endpoint; Lambda compute
     // hands them over as environment variables, which terraform must not see (they would win over
     // the profile), so they reach the profile through a credentials file instead.
-    `if [ -n "\${AWS_CONTAINER_CREDENTIALS_RELATIVE_URI:-}\${AWS_CONTAINER_CREDENTIALS_FULL_URI:-}" ]; then source='credential_source = EcsContainer'; else`,
-    `  (umask 077; printf '[tfgate-source]\\naws_access_key_id = %s\\naws_secret_access_key = %s\\naws_session_token = %s\\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "\${AWS_SESSION_TOKEN:-}" > "${TFGATE_HOME}/aws-credentials")`,
+    `if [ -n "\${AWS_CONTAINER_CREDENTIALS_RELATIVE_URI:-}\${AWS_CONTAINER_CREDENTIALS_FULL_URI:-}" ]; then ` +
+      `source='credential_source = EcsContainer'; else`,
+    `  (umask 077; printf '[tfgate-source]\\naws_access_key_id = %s\\naws_secret_access_key = ` +
+      `%s\\naws_session_token = %s\\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "\${AWS_SESSION_TOKEN:-}" > ` +
+      `"${TFGATE_HOME}/aws-credentials")`,
     `  source='source_profile = tfgate-source'`,
     'fi',
-    `printf '[profile tfgate-target]\\nrole_arn = %s\\n%s\\nrole_session_name = %s\\nregion = %s\\n' "$TFGATE_ASSUME_ROLE_ARN" "$source" "$session" "$AWS_REGION" > "${TFGATE_HOME}/aws-config"`,
-    `printf '#!/bin/bash\\nexport AWS_CONFIG_FILE=${TFGATE_HOME}/aws-config AWS_SHARED_CREDENTIALS_FILE=${TFGATE_HOME}/aws-credentials AWS_PROFILE=tfgate-target\\nunset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN\\nexec ${TERRAFORM_BIN} "$@"\\n' > "${TERRAFORM_AS_TARGET}"`,
+    `printf '[profile tfgate-target]\\nrole_arn = %s\\n%s\\nrole_session_name = %s\\nregion = %s\\n' ` +
+      `"$TFGATE_ASSUME_ROLE_ARN" "$source" "$session" "$AWS_REGION" > "${TFGATE_HOME}/aws-config"`,
+    `printf '#!/bin/bash\\nexport AWS_CONFIG_FILE=${TFGATE_HOME}/aws-config ` +
+      `AWS_SHARED_CREDENTIALS_FILE=${TFGATE_HOME}/aws-credentials AWS_PROFILE=tfgate-target\\nunset ` +
+      `AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN\\nexec ${TERRAFORM_BIN} "$@"\\n' > ` +
+      `"${TERRAFORM_AS_TARGET}"`,
     `chmod 0755 "${TERRAFORM_AS_TARGET}"`,
     // Fail here, naming the role, rather than inside terraform with a generic credentials error.
-    `env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN AWS_CONFIG_FILE="${TFGATE_HOME}/aws-config" AWS_SHARED_CREDENTIALS_FILE="${TFGATE_HOME}/aws-credentials" AWS_PROFILE=tfgate-target aws sts get-caller-identity --output text --query Arn || { echo "tfgate: cannot assume $TFGATE_ASSUME_ROLE_ARN: its trust policy must allow this build project's role" >&2; exit 1; }`,
+    `env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN ` +
+      `AWS_CONFIG_FILE="${TFGATE_HOME}/aws-config" AWS_SHARED_CREDENTIALS_FILE="${TFGATE_HOME}/aws-credentials" ` +
+      `AWS_PROFILE=tfgate-target aws sts get-caller-identity --output text --query Arn || { echo "tfgate: cannot ` +
+      `assume $TFGATE_ASSUME_ROLE_ARN: its trust policy must allow this build project's role" >&2; exit 1; }`,
   ];
 
   // No secret reaches a build: the source archive is already in S3 (the pipeline fetched it).
-  const runTheRunner = [
-    `exec node "${RUNNER_FILE}"`,
-  ];
+  const runTheRunner = [`exec node "${RUNNER_FILE}"`];
 
   return codebuild.BuildSpec.fromObject({
     version: '0.2',

@@ -29,5 +29,7 @@ export const LAMBDA_BUNDLING = {
   externalModules: [] as string[],
   mainFields: ['module', 'main'],
   // Bundled CommonJS dependencies still call require(); ESM has none unless it is made.
-  banner: "import { createRequire as __tfgateCreateRequire } from 'node:module'; const require = __tfgateCreateRequire(import.meta.url);",
+  banner:
+    "import { createRequire as __tfgateCreateRequire } from 'node:module'; const require = " +
+    '__tfgateCreateRequire(import.meta.url);',
 } as const;

@@ -10,11 +10,19 @@ import { OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { PREBUILT_CODEBUILD_RUNNER, RUNNER_BUNDLE_OPTIONS } from './builds.js';
 import { FUNCTION_BUNDLING, FUNCTION_SOURCES, PROJECT_ROOT, prebuiltFunctionDir } from './functions.js';
 
-/** NodejsFunction's bundling options as esbuild's; an option not translated here stops the build rather than being dropped. */
+/**
+ * NodejsFunction's bundling options as esbuild's; an option not translated here stops the build rather than being
+ * dropped.
+ */
 export function esbuildOptionsOf(bundling: typeof FUNCTION_BUNDLING): BuildOptions {
-  const { minify, sourceMap, format, target, externalModules, mainFields, banner, forceDockerBundling, ...rest } = bundling;
+  const { minify, sourceMap, format, target, externalModules, mainFields, banner, forceDockerBundling, ...rest } =
+    bundling;
   const untranslated = Object.keys(rest);
-  if (untranslated.length > 0) throw new Error(`infra/function-bundles.ts: translate the bundling option(s) ${untranslated.join(', ')} for the package's prebuilt functions`);
+  if (untranslated.length > 0)
+    throw new Error(
+      `infra/function-bundles.ts: translate the bundling option(s) ${untranslated.join(', ')} for the package's ` +
+        `prebuilt functions`,
+    );
   void forceDockerBundling;
   return {
     bundle: true,
@@ -39,11 +47,20 @@ export async function writeFunctionBundles(): Promise<string[]> {
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
     const outfile = path.join(dir, FUNCTION_BUNDLING.format === OutputFormat.ESM ? 'index.mjs' : 'index.js');
-    await build({ ...esbuildOptionsOf(FUNCTION_BUNDLING), entryPoints: [path.join(PROJECT_ROOT, 'lambdas', name, 'lambda.ts')], outfile });
+    await build({
+      ...esbuildOptionsOf(FUNCTION_BUNDLING),
+      entryPoints: [path.join(PROJECT_ROOT, 'lambdas', name, 'lambda.ts')],
+      outfile,
+    });
     written.push(outfile);
   }
   await mkdir(path.dirname(PREBUILT_CODEBUILD_RUNNER), { recursive: true });
-  await build({ ...RUNNER_BUNDLE_OPTIONS, entryPoints: [...RUNNER_BUNDLE_OPTIONS.entryPoints], mainFields: [...RUNNER_BUNDLE_OPTIONS.mainFields], outfile: PREBUILT_CODEBUILD_RUNNER });
+  await build({
+    ...RUNNER_BUNDLE_OPTIONS,
+    entryPoints: [...RUNNER_BUNDLE_OPTIONS.entryPoints],
+    mainFields: [...RUNNER_BUNDLE_OPTIONS.mainFields],
+    outfile: PREBUILT_CODEBUILD_RUNNER,
+  });
   written.push(PREBUILT_CODEBUILD_RUNNER);
   return written;
 }

@@ -41,7 +41,10 @@ export function prebuiltFunctionDir(source: string): string {
 }
 
 /** Every folder under lambdas/ the package ships a prebuilt function bundle for. */
-export const FUNCTION_SOURCES: readonly string[] = [...FUNCTION_NAMES.map((name) => FUNCTION_SOURCE[name]), 'github-setup'];
+export const FUNCTION_SOURCES: readonly string[] = [
+  ...FUNCTION_NAMES.map((name) => FUNCTION_SOURCE[name]),
+  'github-setup',
+];
 export type StateMachineAction = 'StartExecution' | 'DescribeExecution' | 'SendTaskSuccess' | 'SendTaskFailure';
 
 /**
@@ -107,7 +110,8 @@ export const FUNCTION_NEEDS: Record<FunctionName, FunctionNeeds> = {
     functionUrl: true,
   },
   pipeline: {
-    description: 'tfgate: state machine tasks (locks, plan records, stage results, GitHub feedback) and execution-ended events',
+    description:
+      'tfgate: state machine tasks (locks, plan records, stage results, GitHub feedback) and execution-ended events',
     memorySize: 512,
     // The state machine gives these tasks 60 s; ending first turns a hang into a Lambda error it can catch.
     timeout: Duration.seconds(50),
@@ -202,8 +206,10 @@ export class TfgateFunctions extends Construct {
     const configJson = props.configDocument;
     if (Buffer.byteLength(configJson) > MAX_CONFIG_ENV_BYTES) {
       throw new Error(
-        `the configuration is ${Buffer.byteLength(configJson)} bytes as resolved JSON (defaults filled in); the functions receive it in an environment ` +
-          `variable, and Lambda allows 4 KiB for all of them together (at most ${MAX_CONFIG_ENV_BYTES} bytes for the configuration).`,
+        `the configuration is ${Buffer.byteLength(configJson)} bytes as resolved JSON (defaults filled in); the ` +
+          `functions receive it in an environment ` +
+          `variable, and Lambda allows 4 KiB for all of them together (at most ${MAX_CONFIG_ENV_BYTES} bytes for ` +
+          `the configuration).`,
       );
     }
     const stack = Stack.of(this);
@@ -236,7 +242,10 @@ export class TfgateFunctions extends Construct {
         assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
         description: `tfgate ${name} function`,
       });
-      const logGroup = new logs.LogGroup(this, `${pascal}Logs`, { retention: logs.RetentionDays.THREE_MONTHS, removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE });
+      const logGroup = new logs.LogGroup(this, `${pascal}Logs`, {
+        retention: logs.RetentionDays.THREE_MONTHS,
+        removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+      });
       logGroup.grantWrite(role);
 
       const environment: Record<string, string> = needs.config ? { CONFIG: configJson } : {};
@@ -250,14 +259,21 @@ export class TfgateFunctions extends Construct {
         props.storage.grantReadRuns(role);
       }
       if (needs.storesSources) {
-        role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject'], resources: [props.storage.sourceObjectsArn()] }));
+        role.addToPrincipalPolicy(
+          new iam.PolicyStatement({
+            actions: ['s3:GetObject', 's3:PutObject'],
+            resources: [props.storage.sourceObjectsArn()],
+          }),
+        );
       }
       for (const secretRole of needs.secrets) {
         const secret = props.secrets[secretRole];
         // The Slack secret exists only when Slack is configured; without it the notifier sends no Slack message.
         if (!secret) continue;
         environment[SECRET_ENV[secretRole]] = secret.secretArn;
-        role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }));
+        role.addToPrincipalPolicy(
+          new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }),
+        );
       }
       if (needs.stateMachine.length > 0) {
         // SendTaskSuccess/Failure address an execution by its task token; only starting and describing
@@ -267,14 +283,22 @@ export class TfgateFunctions extends Construct {
         }
         const onMachine = needs.stateMachine.filter((action) => action !== 'DescribeExecution');
         if (onMachine.length > 0) {
-          role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: onMachine.map((a) => `states:${a}`), resources: [this.stateMachineArn] }));
+          role.addToPrincipalPolicy(
+            new iam.PolicyStatement({
+              actions: onMachine.map((a) => `states:${a}`),
+              resources: [this.stateMachineArn],
+            }),
+          );
         }
         if (needs.stateMachine.includes('DescribeExecution')) {
-          role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executionArns] }));
+          role.addToPrincipalPolicy(
+            new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executionArns] }),
+          );
         }
       }
       if (needs.approvalsUrl) {
-        if (!approvalsUrl) throw new Error('internal: the approvals URL is needed before the approvals function exists');
+        if (!approvalsUrl)
+          throw new Error('internal: the approvals URL is needed before the approvals function exists');
         environment.APPROVALS_URL = approvalsUrl.url;
       }
       if (needs.sendsEmail && props.email) {
@@ -324,7 +348,12 @@ export class TfgateFunctions extends Construct {
  * in this repository, or taken from the bundle `npm run build` put in dist/functions/ when tfgate is an
  * installed package (which has neither the TypeScript sources nor esbuild).
  */
-export function tfgateFunction(scope: Construct, id: string, source: string, settings: lambda.FunctionOptions): lambda.Function {
+export function tfgateFunction(
+  scope: Construct,
+  id: string,
+  source: string,
+  settings: lambda.FunctionOptions,
+): lambda.Function {
   if (RUNNING_FROM_SOURCE) {
     return new NodejsFunction(scope, id, {
       ...settings,
@@ -333,12 +362,24 @@ export function tfgateFunction(scope: Construct, id: string, source: string, set
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
       runtime: lambda.Runtime.NODEJS_22_X,
-      bundling: { ...FUNCTION_BUNDLING, externalModules: [...FUNCTION_BUNDLING.externalModules], mainFields: [...FUNCTION_BUNDLING.mainFields] },
+      bundling: {
+        ...FUNCTION_BUNDLING,
+        externalModules: [...FUNCTION_BUNDLING.externalModules],
+        mainFields: [...FUNCTION_BUNDLING.mainFields],
+      },
     });
   }
   const dir = prebuiltFunctionDir(source);
   if (!existsSync(path.join(dir, 'index.mjs'))) {
-    throw new Error(`tfgate: the ${source} function's bundle ${path.join(dir, 'index.mjs')} is missing; the package is incomplete (npm run build makes it)`);
+    throw new Error(
+      `tfgate: the ${source} function's bundle ${path.join(dir, 'index.mjs')} is missing; the package is ` +
+        `incomplete (npm run build makes it)`,
+    );
   }
-  return new lambda.Function(scope, id, { ...settings, runtime: lambda.Runtime.NODEJS_22_X, code: lambda.Code.fromAsset(dir), handler: 'index.handler' });
+  return new lambda.Function(scope, id, {
+    ...settings,
+    runtime: lambda.Runtime.NODEJS_22_X,
+    code: lambda.Code.fromAsset(dir),
+    handler: 'index.handler',
+  });
 }

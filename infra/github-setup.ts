@@ -1,6 +1,6 @@
-import path from 'node:path';
+
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -45,16 +45,30 @@ export class GithubSetup extends Construct {
     super(scope, id);
     this.setupToken = new secretsmanager.Secret(this, 'SetupToken', {
       description:
-        'tfgate: one-time key of the GitHub setup link (/setup?token=…); put a new random value here to open a new link',
+        'tfgate: one-time key of the GitHub setup link (/setup?token=…); put a new random value here to open a ' +
+        'new link',
       // Letters and digits: it travels in a URL.
       generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
     });
-    this.role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: 'tfgate github-setup function' });
-    const logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.THREE_MONTHS, removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'tfgate github-setup function',
+    });
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+    });
     logGroup.grantWrite(this.role);
-    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [this.setupToken.secretArn] }));
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [this.setupToken.secretArn] }),
+    );
     const written = [props.secrets.github, props.secrets.webhook, props.secrets.signIn];
-    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:PutSecretValue'], resources: written.map((secret) => secret.secretArn) }));
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:PutSecretValue'],
+        resources: written.map((secret) => secret.secretArn),
+      }),
+    );
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],

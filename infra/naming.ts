@@ -44,10 +44,13 @@ export function buildEnvironments(config: TfgateConfig): BuildEnvironment[] {
   return [...byName.entries()].map(([name, entry]) => {
     for (const key of ['roleArn', 'planRoleArn'] as const) {
       if (entry[key].size > 1) {
-        const described = [...entry[key].entries()].map(([arn, repos]) => `${arn === '' ? `no ${key}` : arn} (${repos.join(', ')})`).join('; ');
+        const described = [...entry[key].entries()]
+          .map(([arn, repos]) => `${arn === '' ? `no ${key}` : arn} (${repos.join(', ')})`)
+          .join('; ');
         throw new Error(
           `environment "${name}" has different ${key} values across repositories: ${described}. ` +
-            `One set of build projects serves each environment, so every repository must give it the same ${key} (or none).`,
+            `One set of build projects serves each environment, so every repository must give it the same ${key} ` +
+            `(or none).`,
         );
       }
     }

@@ -27,7 +27,9 @@ export class TfgateSecrets extends Construct {
       generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
     });
     this.github = new secretsmanager.Secret(this, 'GithubSecret', {
-      description: 'tfgate: GitHub credentials as JSON, {"token":"…"}; the pipeline function fetches commit archives and reports to GitHub with it (no build can read it)',
+      description:
+        'tfgate: GitHub credentials as JSON, {"token":"…"}; the pipeline function fetches commit archives and ' +
+        'reports to GitHub with it (no build can read it)',
       secretObjectValue: {},
     });
     this.link = new secretsmanager.Secret(this, 'LinkSigningKey', {
@@ -35,7 +37,9 @@ export class TfgateSecrets extends Construct {
       generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
     });
     this.signIn = new secretsmanager.Secret(this, 'SignInSecret', {
-      description: 'tfgate: GitHub sign-in as JSON, {"clientId":"…","clientSecret":"…"} of the GitHub App or OAuth app (callback URL: <approvals URL>/auth/github/callback)',
+      description:
+        'tfgate: GitHub sign-in as JSON, {"clientId":"…","clientSecret":"…"} of the GitHub App or OAuth app ' +
+        '(callback URL: <approvals URL>/auth/github/callback)',
       secretObjectValue: {},
     });
     const slack = config.notifications.slack;
@@ -67,7 +71,8 @@ export function assertNoSecretInConfig(config: TfgateConfig): void {
   }
   if (!SECRET_NAME.test(name) || /-[A-Za-z0-9]{6}$/.test(name)) {
     throw new Error(
-      `notifications.slack.webhookUrl "${name}" is not usable as a Secrets Manager secret name: use letters, digits and /_+=.@- ` +
+      `notifications.slack.webhookUrl "${name}" is not usable as a Secrets Manager secret name: use letters, ` +
+        `digits and /_+=.@- ` +
         'and do not end it with a hyphen and six characters (Secrets Manager would mistake that for an ARN suffix).',
     );
   }

@@ -61,7 +61,9 @@ export class TfgatePipeline extends Construct {
     // The file and this map must agree; a placeholder left unfilled only fails when a run reaches it.
     const unknown = definitionPlaceholders(definition).filter((name) => !(name in substitutions));
     if (unknown.length > 0) {
-      throw new Error(`${DEFINITION_FILE} uses placeholders the stack does not fill: ${unknown.map((n) => `\${${n}}`).join(', ')}`);
+      throw new Error(
+        `${DEFINITION_FILE} uses placeholders the stack does not fill: ${unknown.map((n) => `\${${n}}`).join(', ')}`,
+      );
     }
 
     const logGroup = new logs.LogGroup(this, 'ExecutionLogs', {
@@ -119,14 +121,20 @@ export class TfgatePipeline extends Construct {
     // The whole event goes to the function: the run id is inside `detail.input`, a JSON string that
     // an input transformer cannot take apart.
     this.executionEnded.addTarget(
-      new targets.LambdaFunction(props.pipelineFunction, { retryAttempts: 8, maxEventAge: Duration.hours(6), deadLetterQueue: props.deadLetterQueue }),
+      new targets.LambdaFunction(props.pipelineFunction, {
+        retryAttempts: 8,
+        maxEventAge: Duration.hours(6),
+        deadLetterQueue: props.deadLetterQueue,
+      }),
     );
 
     // The stopBuild task: a build whose task timed out is found among this stack's projects and stopped.
     props.pipelineFunction.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['codebuild:ListBuildsForProject', 'codebuild:BatchGetBuilds', 'codebuild:StopBuild'],
-        resources: [stack.formatArn({ service: 'codebuild', resource: 'project', resourceName: `${props.projectPrefix}-*` })],
+        resources: [
+          stack.formatArn({ service: 'codebuild', resource: 'project', resourceName: `${props.projectPrefix}-*` }),
+        ],
       }),
     );
   }

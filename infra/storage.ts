@@ -61,7 +61,9 @@ export class ArtifactStorage extends Construct {
   }
 
   grantReadRuns(role: iam.IRole): void {
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.runObjectsArn()] }));
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.runObjectsArn()] }),
+    );
     this.grantMissingIsNotFound(role);
   }
 
@@ -70,7 +72,9 @@ export class ArtifactStorage extends Construct {
    * artifact store could not tell "no plan yet" from "not allowed".
    */
   grantMissingIsNotFound(role: iam.IRole): void {
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }));
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }),
+    );
   }
 
   artifactsUrl(): string {

@@ -7,7 +7,13 @@ import { TABLES, TTL_ATTRIBUTE, type TableRole } from '../src/adapters/dynamo/ta
 export type TableAccess = 'read' | 'readWrite';
 
 // Transactions are authorised per item action, so these lists also cover TransactWriteItems/TransactGetItems.
-const READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:ConditionCheckItem'];
+const READ_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:Scan',
+  'dynamodb:ConditionCheckItem',
+];
 const WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
 
 /** The four tables, created from the same layout the local runtime uses for dynalite. */
@@ -40,7 +46,12 @@ export class TfgateTables extends Construct {
       }
       return table;
     };
-    this.tables = { runs: make('runs'), locks: make('locks'), approvals: make('approvals'), deliveries: make('deliveries') };
+    this.tables = {
+      runs: make('runs'),
+      locks: make('locks'),
+      approvals: make('approvals'),
+      deliveries: make('deliveries'),
+    };
   }
 
   /**
@@ -65,4 +76,3 @@ export class TfgateTables extends Construct {
 function pascal(role: TableRole): string {
   return `${role[0]!.toUpperCase()}${role.slice(1)}Table`;
 }
-

@@ -13,7 +13,6 @@ import type { ArtifactStorage } from './storage.js';
 import type { TfgateTables } from './tables.js';
 import { Tfgate, type TfgateProps } from './tfgate.js';
 
-
 export interface TfgateStackProps extends StackProps, TfgateProps {}
 
 /** A stack holding one Tfgate: what this repository's `cdk deploy` (bin/app.ts) stands up. */

@@ -80,7 +80,9 @@ export interface TfgateParts {
 export class Tfgate extends Construct {
   /** The payload URL for the GitHub webhook (content type application/json; events push and pull_request). */
   readonly webhookUrl: string;
-  /** The runs and approval pages, behind tfgate's sign-in; GitHub sign-in's callback is `<webUrl>auth/github/callback`. */
+  /**
+   * The runs and approval pages, behind tfgate's sign-in; GitHub sign-in's callback is `<webUrl>auth/github/callback`.
+   */
   readonly webUrl: string;
   /** The pipeline every run executes (one execution per run). */
   readonly stateMachine: sfn.StateMachine;
@@ -112,7 +114,8 @@ export class Tfgate extends Construct {
     this.config = config;
     this.configDocument = document;
     assertNoSecretInConfig(config);
-    // Where each repository's commits come from, checked now rather than at the first run: https on the GitHub host only.
+    // Where each repository's commits come from, checked now rather than at the first run: https on the GitHub host
+    // only.
     for (const repository of config.repositories) githubSourceOf(repository, config.github.apiUrl);
     this.projectPrefix = buildProjectPrefix(props.name ?? Stack.of(this).stackName);
     this.stateMachineName = `${this.projectPrefix}-pipeline`;
@@ -127,7 +130,9 @@ export class Tfgate extends Construct {
     const email = config.notifications.email ? { from: config.notifications.email.from } : undefined;
     const emailIdentity =
       config.notifications.email?.identity === 'create'
-        ? new ses.EmailIdentity(this, 'SenderIdentity', { identity: ses.Identity.email(config.notifications.email.from) })
+        ? new ses.EmailIdentity(this, 'SenderIdentity', {
+            identity: ses.Identity.email(config.notifications.email.from),
+          })
         : undefined;
     const deadLetters = new TfgateDeadLetters(this, 'DeadLetters');
 
@@ -140,7 +145,12 @@ export class Tfgate extends Construct {
       ...(email ? { email } : {}),
       reserveConcurrency: props.reserveConcurrency ?? false,
     });
-    const builds = new TfgateBuilds(this, 'Builds', { config, environments, projectPrefix: this.projectPrefix, storage });
+    const builds = new TfgateBuilds(this, 'Builds', {
+      config,
+      environments,
+      projectPrefix: this.projectPrefix,
+      storage,
+    });
     // The run page shows a build's log tail: the web function finds builds by name and reads their logs.
     builds.grantReadBuildLogs(functions.functions.approvals);
     functions.functions.approvals.addEnvironment('BUILD_PROJECT_PREFIX', this.projectPrefix);
@@ -160,7 +170,17 @@ export class Tfgate extends Construct {
       deadLetters,
       ...(config.notifications.alarms ? { email: config.notifications.alarms.email } : {}),
     });
-    this.parts = { tables, storage, secrets, functions, builds, pipeline, alarms, deadLetters, ...(emailIdentity ? { emailIdentity } : {}) };
+    this.parts = {
+      tables,
+      storage,
+      secrets,
+      functions,
+      builds,
+      pipeline,
+      alarms,
+      deadLetters,
+      ...(emailIdentity ? { emailIdentity } : {}),
+    };
 
     this.webhookUrl = `${functions.urls.webhook.url}webhook`;
     this.webUrl = functions.urls.approvals.url;
@@ -190,7 +210,9 @@ export class Tfgate extends Construct {
       }),
       description: 'tfgate: EventBridge Scheduler invokes the reconciler',
     });
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [reconciler.functionArn] }));
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [reconciler.functionArn] }),
+    );
     deadLetters.schedules.grantSendMessages(role);
     const schedule = (id: string, expression: string, input: Record<string, unknown>, description: string) =>
       new scheduler.CfnSchedule(this, id, {
@@ -207,10 +229,20 @@ export class Tfgate extends Construct {
           deadLetterConfig: { arn: deadLetters.schedules.queueArn },
         },
       });
-    schedule('ReconcileSchedule', RECONCILE_SCHEDULE, { kind: 'reconcile' }, 'tfgate: missed pushes and locks held by ended executions');
+    schedule(
+      'ReconcileSchedule',
+      RECONCILE_SCHEDULE,
+      { kind: 'reconcile' },
+      'tfgate: missed pushes and locks held by ended executions',
+    );
     config.repositories.forEach((repo, index) => {
       if (!repo.drift) return;
-      schedule(`DriftSchedule${index}`, repo.drift.schedule, { kind: 'drift', repository: repo.name }, `tfgate: drift check for ${repo.name}`);
+      schedule(
+        `DriftSchedule${index}`,
+        repo.drift.schedule,
+        { kind: 'drift', repository: repo.name },
+        `tfgate: drift check for ${repo.name}`,
+      );
     });
   }
 
@@ -221,11 +253,16 @@ export class Tfgate extends Construct {
       value: this.webhookUrl,
     });
     new CfnOutput(this, 'ApprovalsUrl', { description: 'Runs and approval pages', value: this.webUrl });
-    new CfnOutput(this, 'AlarmTopicArn', { description: 'Every alarm notifies this topic; subscribe to hear about failures', value: this.alarmTopic.topicArn });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      description: 'Every alarm notifies this topic; subscribe to hear about failures',
+      value: this.alarmTopic.topicArn,
+    });
     new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn });
     new CfnOutput(this, 'ArtifactsBucketName', { value: this.artifactsBucket.bucketName });
     new CfnOutput(this, 'WebhookSecretName', {
-      description: 'The secret to paste into GitHub: aws secretsmanager get-secret-value --secret-id <this> --query SecretString --output text',
+      description:
+        'The secret to paste into GitHub: aws secretsmanager get-secret-value --secret-id <this> --query ' +
+        'SecretString --output text',
       value: secrets.webhook.secretName,
     });
     new CfnOutput(this, 'GithubSetupUrl', {
@@ -233,26 +270,41 @@ export class Tfgate extends Construct {
       value: this.githubSetup.url.url,
     });
     new CfnOutput(this, 'GithubSetupSecretName', {
-      description: "Connect GitHub: the secret holding the one-time setup link's token (run GithubSetupLinkCommand to print the link)",
+      description:
+        "Connect GitHub: the secret holding the one-time setup link's token (run GithubSetupLinkCommand to print " +
+        'the link)',
       value: this.githubSetup.setupToken.secretName,
     });
     new CfnOutput(this, 'GithubSetupLinkCommand', {
-      description: 'Connect GitHub in one click: this command prints the one-time setup link (see docs/aws.md "Connect GitHub")',
+      description:
+        'Connect GitHub in one click: this command prints the one-time setup link (see docs/aws.md "Connect GitHub")',
       value: this.githubSetup.linkCommand(),
     });
-    new CfnOutput(this, 'GithubSecretName', { description: 'Filled by the setup link, or put {"token":"…"} here', value: secrets.github.secretName });
-    new CfnOutput(this, 'SignInSecretName', { description: 'GitHub sign-in: put {"clientId":"…","clientSecret":"…"} here', value: secrets.signIn.secretName });
+    new CfnOutput(this, 'GithubSecretName', {
+      description: 'Filled by the setup link, or put {"token":"…"} here',
+      value: secrets.github.secretName,
+    });
+    new CfnOutput(this, 'SignInSecretName', {
+      description: 'GitHub sign-in: put {"clientId":"…","clientSecret":"…"} here',
+      value: secrets.signIn.secretName,
+    });
     if (secrets.slack) {
-      new CfnOutput(this, 'SlackSecretName', { description: 'Put {"webhookUrl":"https://hooks.slack.com/…"} here', value: secrets.slack.secretName });
+      new CfnOutput(this, 'SlackSecretName', {
+        description: 'Put {"webhookUrl":"https://hooks.slack.com/…"} here',
+        value: secrets.slack.secretName,
+      });
     }
     for (const build of builds.builds) {
       const kindId = build.kind === 'apply' ? 'Apply' : build.kind === 'plan' ? 'Plan' : 'PullRequestPlan';
       new CfnOutput(this, `BuildRoleArn${pascalId(build.environment.name)}${kindId}`, {
         description: build.assumes
-          ? `Role of the ${build.environment.name} ${build.kind} builds; the trust policy of ${build.assumes} must allow it`
+          ? `Role of the ${build.environment.name} ${build.kind} builds; the trust policy of ${build.assumes} must ` +
+            `allow it`
           : build.kind === 'apply'
-            ? `Role of the ${build.environment.name} apply builds; Terraform runs with it, so grant it what the ${build.environment.name} configuration manages (better: set roleArn)`
-            : `Role of the ${build.environment.name} ${build.kind} builds; without planRoleArn their Terraform has no role to assume`,
+            ? `Role of the ${build.environment.name} apply builds; Terraform runs with it, so grant it what the ` +
+              `${build.environment.name} configuration manages (better: set roleArn)`
+            : `Role of the ${build.environment.name} ${build.kind} builds; without planRoleArn their Terraform ` +
+              `has no role to assume`,
         value: build.role.roleArn,
       });
     }
@@ -263,7 +315,10 @@ export class Tfgate extends Construct {
 function readConfig(config: TfgateSettings | string): StackConfig {
   if (typeof config === 'string') return loadStackConfig(config);
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new TypeError(`tfgate: the Tfgate construct's config must be a tfgate.yaml path or an object with its keys, not ${Array.isArray(config) ? 'an array' : String(config)}`);
+    throw new TypeError(
+      `tfgate: the Tfgate construct's config must be a tfgate.yaml path or an object with its keys, not ` +
+        `${Array.isArray(config) ? 'an array' : String(config)}`,
+    );
   }
   return stackConfigFromValue(config, 'config');
 }

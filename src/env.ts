@@ -7,10 +7,15 @@ export class MissingEnvironmentError extends TfgateError {
   override name = 'MissingEnvironmentError';
 }
 
-export function requireEnv<const K extends string>(keys: readonly K[], env: NodeJS.ProcessEnv = process.env): Record<K, string> {
+export function requireEnv<const K extends string>(
+  keys: readonly K[],
+  env: NodeJS.ProcessEnv = process.env,
+): Record<K, string> {
   const missing = keys.filter((key) => !env[key]);
   if (missing.length > 0) {
-    throw new MissingEnvironmentError(`missing environment variable${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`);
+    throw new MissingEnvironmentError(
+      `missing environment variable${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`,
+    );
   }
   return Object.fromEntries(keys.map((key) => [key, env[key]!])) as Record<K, string>;
 }

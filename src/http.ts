@@ -31,7 +31,11 @@ export interface HttpResponse {
 export type HttpHandler = (request: HttpRequest) => Promise<HttpResponse>;
 
 export function json(status: number, value: unknown, headers: Record<string, string> = {}): HttpResponse {
-  return { status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers }, body: JSON.stringify(value) };
+  return {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
+    body: JSON.stringify(value),
+  };
 }
 
 export function text(status: number, body: string, headers: Record<string, string> = {}): HttpResponse {
@@ -44,7 +48,8 @@ export function html(status: number, body: string, headers: Record<string, strin
     headers: {
       'content-type': 'text/html; charset=utf-8',
       // Pages show plan text from terraform: no scripts, no framing, no referrer leaking approval ids.
-      'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+      'content-security-policy':
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
       'x-content-type-options': 'nosniff',
       'referrer-policy': 'no-referrer',
       'cache-control': 'no-store',
@@ -55,7 +60,12 @@ export function html(status: number, body: string, headers: Record<string, strin
 }
 
 export function redirect(location: string, cookies?: string[]): HttpResponse {
-  return { status: 303, headers: { location, 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' }, body: `See ${location}`, ...(cookies ? { cookies } : {}) };
+  return {
+    status: 303,
+    headers: { location, 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' },
+    body: `See ${location}`,
+    ...(cookies ? { cookies } : {}),
+  };
 }
 
 export function wantsJson(request: HttpRequest): boolean {

@@ -29,18 +29,19 @@ export interface LocateTerraformOptions {
 
 const WAYS =
   'tfgate looks for it in this order: the --terraform flag (for example --terraform /usr/local/bin/terraform), ' +
-  'the TFGATE_TERRAFORM environment variable, a `terraform` executable on PATH, and a `tofu` (OpenTofu) executable on PATH.';
+  'the TFGATE_TERRAFORM environment variable, a `terraform` executable on PATH, and a `tofu` (OpenTofu) ' +
+  'executable on PATH.';
 
 export async function locateTerraform(options: LocateTerraformOptions = {}): Promise<TerraformLocation> {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
   const platform = options.platform ?? process.platform;
-  const pathValue = env['PATH'] ?? env['Path'] ?? '';
+  const pathValue = env.PATH ?? env.Path ?? '';
 
   // An explicit choice that does not work is an error, not a reason to quietly run some other binary.
   const explicit: Array<{ value: string | undefined; label: string; source: TerraformLocation['source'] }> = [
     { value: options.flag, label: '--terraform', source: 'flag' },
-    { value: env['TFGATE_TERRAFORM'], label: 'TFGATE_TERRAFORM', source: 'env' },
+    { value: env.TFGATE_TERRAFORM, label: 'TFGATE_TERRAFORM', source: 'env' },
   ];
   for (const { value, label, source } of explicit) {
     if (value === undefined || value === '') continue;
@@ -80,13 +81,23 @@ async function resolveCommand(
 }
 
 /** An executable named `name` on PATH, as an absolute path; relative PATH entries are skipped. */
-export async function findOnPath(name: string, env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): Promise<string | undefined> {
-  return searchPath(name, env['PATH'] ?? env['Path'] ?? '', platform, env);
+export async function findOnPath(
+  name: string,
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+): Promise<string | undefined> {
+  return searchPath(name, env.PATH ?? env.Path ?? '', platform, env);
 }
 
-async function searchPath(name: string, pathValue: string, platform: NodeJS.Platform, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+async function searchPath(
+  name: string,
+  pathValue: string,
+  platform: NodeJS.Platform,
+  env: NodeJS.ProcessEnv,
+): Promise<string | undefined> {
   const delimiter = platform === 'win32' ? ';' : ':';
-  const extensions = platform === 'win32' ? ['', ...(env['PATHEXT'] ?? '.EXE;.CMD;.BAT;.COM').split(';').filter(Boolean)] : [''];
+  const extensions =
+    platform === 'win32' ? ['', ...(env.PATHEXT ?? '.EXE;.CMD;.BAT;.COM').split(';').filter(Boolean)] : [''];
   for (const directory of pathValue.split(delimiter)) {
     // An empty or relative PATH entry means "relative to the current directory", and a checked-out
     // repository may be the current directory: never searched, so a committed file cannot pose as a tool.

@@ -7,7 +7,12 @@ import { isTerminalRun, type Run } from '../../src/domain/run.js';
 import type { ApprovalRequest } from '../../src/domain/ports.js';
 import { commitAndPush } from '../../src/local-mode/git-repos.js';
 import { startLocalStack, type LocalStack } from '../../src/local-mode/start-stack.js';
-import { DEMO_CHANGE, DEMO_CHANGE_DESCRIPTION, STARTER_APPROVER, STARTER_REPOSITORY } from '../../src/local-mode/starter-repository.js';
+import {
+  DEMO_CHANGE,
+  DEMO_CHANGE_DESCRIPTION,
+  STARTER_APPROVER,
+  STARTER_REPOSITORY,
+} from '../../src/local-mode/starter-repository.js';
 import { print, printBanner, printStamped, serverInfoFile, showProgress, terraformVersionWarning } from './local.js';
 
 export interface DemoOptions {
@@ -16,7 +21,6 @@ export interface DemoOptions {
   port: number;
   data?: string;
 }
-
 
 /** Sign-in links the console shows; the demo, playing the approver, reads its own from there. */
 class ConsoleLinks {
@@ -37,7 +41,10 @@ class ConsoleLinks {
 }
 
 function cookieOf(response: Response): string {
-  const value = response.headers.getSetCookie().map((c) => c.split(';')[0]!).find((c) => c.startsWith('tfgate_session='));
+  const value = response.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0]!)
+    .find((c) => c.startsWith('tfgate_session='));
   if (!value) throw new Error(`signing in gave no session (${response.status})`);
   return value;
 }
@@ -83,7 +90,14 @@ async function approveThroughPage(link: string, links: ConsoleLinks): Promise<vo
 }
 
 async function stateResources(stack: LocalStack, environment: string): Promise<string[]> {
-  const file = path.join(stack.dataDir, 'state', STARTER_REPOSITORY.replace('/', '__'), 'terraform.tfstate.d', environment, 'terraform.tfstate');
+  const file = path.join(
+    stack.dataDir,
+    'state',
+    STARTER_REPOSITORY.replace('/', '__'),
+    'terraform.tfstate.d',
+    environment,
+    'terraform.tfstate',
+  );
   try {
     const state = JSON.parse(await readFile(file, 'utf8')) as { resources?: Array<{ type: string; name: string }> };
     return (state.resources ?? []).map((r) => `${r.type}.${r.name}`);
@@ -97,7 +111,14 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const dataDir = options.data ?? (await mkdtemp(path.join(os.tmpdir(), 'tfgate-demo-')));
   // The demo always uses its own starter configuration, whatever tfgate.yaml the current directory has.
   const links = new ConsoleLinks();
-  const stack = await startLocalStack({ dataDir, cwd: dataDir, port: options.port, terraform: terraform.path, print: printStamped, signIn: { mail: links } });
+  const stack = await startLocalStack({
+    dataDir,
+    cwd: dataDir,
+    port: options.port,
+    terraform: terraform.path,
+    print: printStamped,
+    signIn: { mail: links },
+  });
   await writeFile(serverInfoFile(stack.dataDir), JSON.stringify({ url: stack.url, pid: process.pid }));
   printBanner(stack, terraform, 'generated');
   const versionWarning = await terraformVersionWarning(terraform.path, stack.config.terraform.version);
@@ -114,19 +135,33 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       if (!options.autoApprove) {
         // The demo's data directory is temporary: the command must name it (and the approver it signs as).
         const approver = request.approval.approvers.find((entry) => !entry.includes('/'));
-        print(`  (waiting for you: open the link above, or in another terminal: npx tfgate approve ${request.approval.id} --data ${stack.dataDir}${approver ? ` --as ${approver}` : ''}; Ctrl-C ends the demo)`);
+        print(
+          `  (waiting for you: open the link above, or in another terminal: npx tfgate approve ` +
+            `${request.approval.id} --data ${stack.dataDir}${approver ? ` --as ${approver}` : ''}; Ctrl-C ends ` +
+            `the demo)`,
+        );
         return;
       }
-      approvalsSeen.push(approveThroughPage(request.url, links).catch((error: Error) => void print(`  auto-approve failed: ${error.message}`)));
+      approvalsSeen.push(
+        approveThroughPage(request.url, links).catch(
+          (error: Error) => void print(`  auto-approve failed: ${error.message}`),
+        ),
+      );
     };
     stack.runs.events.on('approval', onApproval);
 
     print(`\nPushing a change to ${STARTER_REPOSITORY} (${remote.branch}): ${DEMO_CHANGE_DESCRIPTION}.`);
-    const sha = await commitAndPush(remote.remote, { files: DEMO_CHANGE, message: `Upgrade the clusters: ${DEMO_CHANGE_DESCRIPTION}`, branch: remote.branch });
+    const sha = await commitAndPush(remote.remote, {
+      files: DEMO_CHANGE,
+      message: `Upgrade the clusters: ${DEMO_CHANGE_DESCRIPTION}`,
+      branch: remote.branch,
+    });
 
     const run = await new Promise<Run>((resolve, reject) => {
       // Unattended (--auto-approve) the demo must end by itself; a person deciding takes as long as they take.
-      const timer = options.autoApprove ? setTimeout(() => reject(new Error('the demo run did not finish within 10 minutes')), 600_000) : undefined;
+      const timer = options.autoApprove
+        ? setTimeout(() => reject(new Error('the demo run did not finish within 10 minutes')), 600_000)
+        : undefined;
       let runId: string | undefined;
       const check = async () => {
         runId ??= (await stack.runs.list({ limit: 20 })).find((r) => r.sha === sha)?.id;
@@ -147,7 +182,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     print(`\nRun ${run.id} finished: ${run.status}${run.error ? ` (${run.error})` : ''}`);
     for (const stage of run.stages) {
       const plan = stage.plan ? renderSummaryLine(stage.plan) : '';
-      const approval = stage.approval ? `, approval ${stage.approval.status}${stage.approval.by ? ` by ${stage.approval.by}` : ''}` : '';
+      const approval = stage.approval
+        ? `, approval ${stage.approval.status}${stage.approval.by ? ` by ${stage.approval.by}` : ''}`
+        : '';
       print(`  ${stage.environment.padEnd(6)} ${stage.status.padEnd(12)} ${plan}${approval}`);
       print(`         state: ${(await stateResources(stack, stage.environment)).join(', ') || '(empty)'}`);
     }

@@ -41,26 +41,49 @@ export function showProgress(stack: LocalStack): () => void {
 export async function terraformVersionWarning(binary: string, wanted: string): Promise<string | undefined> {
   let output: string;
   try {
-    ({ stdout: output } = await promisify(execFile)(binary, ['version'], { timeout: 15_000, env: { ...process.env, CHECKPOINT_DISABLE: '1' } }));
+    ({ stdout: output } = await promisify(execFile)(binary, ['version'], {
+      timeout: 15_000,
+      env: { ...process.env, CHECKPOINT_DISABLE: '1' },
+    }));
   } catch (error) {
-    return `could not ask ${binary} for its version (${(error as Error).message.split('\n')[0]}); tfgate.yaml asks for terraform ${wanted}`;
+    return (
+      `could not ask ${binary} for its version (${(error as Error).message.split('\n')[0]}); tfgate.yaml ` +
+      `asks for terraform ${wanted}`
+    );
   }
   const found = /v?(\d+\.\d+\.\d+)/.exec(output)?.[1];
   const core = (version: string) => /^(\d+\.\d+\.\d+)/.exec(version)?.[1];
   if (!found || core(found) === core(wanted)) return undefined;
-  return `tfgate.yaml asks for terraform ${wanted} (terraform.version), but ${binary} is ${found}; local plans and applies use ${found}`;
+  return (
+    `tfgate.yaml asks for terraform ${wanted} (terraform.version), but ${binary} is ${found}; local plans ` +
+    `and applies use ${found}`
+  );
 }
 
-export function printBanner(stack: LocalStack, terraform: { path: string; source: string }, secretSource: string): void {
+export function printBanner(
+  stack: LocalStack,
+  terraform: { path: string; source: string },
+  secretSource: string,
+): void {
   print(`tfgate local is running (data: ${stack.dataDir}, config: ${stack.configFile})`);
   print(`  terraform:   ${terraform.path} (${terraform.source})`);
   print(`  webhook URL: ${stack.webhookUrl}`);
-  print(`  webhook secret: ${secretSource === 'generated' ? `${stack.webhookSecret} (kept in ${path.join(stack.dataDir, 'secrets', 'webhook-secret')})` : `from ${secretSource}`}`);
-  print(`  runs page:   ${stack.url}/runs (sign in: an approver's email link is printed here${stack.githubSignIn ? ', or GitHub' : ''}; the CLI uses ${localCredentialFile(stack.dataDir)})`);
+  print(
+    `  webhook secret: ` +
+      `${secretSource === 'generated' ? `${stack.webhookSecret} (kept in ${path.join(stack.dataDir, 'secrets', 'webhook-secret')})` : `from ${secretSource}`}`,
+  );
+  print(
+    `  runs page:   ${stack.url}/runs (sign in: an approver's email link is printed ` +
+      `here${stack.githubSignIn ? ', or GitHub' : ''}; the CLI uses ${localCredentialFile(stack.dataDir)})`,
+  );
   for (const remote of stack.remotes) {
     print(`  ${remote.repository}: git push ${remote.remote} HEAD:${remote.branch}`);
   }
-  if (stack.recovered.length > 0) print(`  ${stack.recovered.length} run(s) in flight at the last stop could not resume: marked interrupted and their locks freed.`);
+  if (stack.recovered.length > 0)
+    print(
+      `  ${stack.recovered.length} run(s) in flight at the last stop could not resume: marked interrupted and ` +
+        `their locks freed.`,
+    );
   for (const resumed of stack.resumed) {
     print(
       resumed.kind === 'approval'
@@ -85,7 +108,8 @@ async function ensureWritable(dataDir: string): Promise<void> {
   } catch (error) {
     const { code, message } = error as NodeJS.ErrnoException;
     throw new CliError(
-      `the data directory ${dir} is not writable (${code ?? 'error'}: ${message}). tfgate local keeps its state, runs and artifacts there: make it writable, or choose another with --data.`,
+      `the data directory ${dir} is not writable (${code ?? 'error'}: ${message}). tfgate local keeps its state, ` +
+        `runs and artifacts there: make it writable, or choose another with --data.`,
       1,
     );
   }
@@ -106,7 +130,11 @@ export async function runLocal(options: LocalOptions): Promise<void> {
     print: printStamped,
   });
   await writeFile(serverInfoFile(stack.dataDir), JSON.stringify({ url: stack.url, pid: process.pid }));
-  printBanner(stack, terraform, options.webhookSecret ? '--webhook-secret' : envSecret ? 'TFGATE_WEBHOOK_SECRET' : 'generated');
+  printBanner(
+    stack,
+    terraform,
+    options.webhookSecret ? '--webhook-secret' : envSecret ? 'TFGATE_WEBHOOK_SECRET' : 'generated',
+  );
   const versionWarning = await terraformVersionWarning(terraform.path, stack.config.terraform.version);
   if (versionWarning) print(`  warning: ${versionWarning}`);
   print('Push to a remote above to start a run. Ctrl-C stops tfgate local.');
@@ -127,13 +155,16 @@ export async function runLocal(options: LocalOptions): Promise<void> {
     process.on('SIGTERM', stop);
   });
   // One signal is enough: builds are stopped and runs in flight are left as they are for the next
-  // start to resume (close() does that before anything else), and the process ends within STOP_DEADLINE_MS whatever is left
+  // start to resume (close() does that before anything else), and the process ends within STOP_DEADLINE_MS whatever is
+  // left
   // (GitHub feedback still retrying, keep-alive sockets, timers of the waits that were cut short).
   const closed = await Promise.race([
     stack.close().then(() => true),
     new Promise<false>((resolve) => setTimeout(() => resolve(false), STOP_DEADLINE_MS).unref()),
   ]);
-  print(closed ? 'stopped.' : `stopped after ${STOP_DEADLINE_MS / 1000} s; some GitHub feedback may not have been sent.`);
+  print(
+    closed ? 'stopped.' : `stopped after ${STOP_DEADLINE_MS / 1000} s; some GitHub feedback may not have been sent.`,
+  );
   process.exit(0);
 }
 

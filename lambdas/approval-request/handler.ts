@@ -6,7 +6,16 @@ import { findRepository } from '../../src/config/resolved.js';
 import { planBuildKind } from '../../src/domain/builds.js';
 import { STAGE_ARTIFACTS, stageArtifactKey } from '../../src/domain/plan-summary.js';
 import { TfgateError } from '../../src/domain/errors.js';
-import type { ApprovalRecord, ApprovalStore, ArtifactStore, Clock, LockStore, Notifier, RunStore, TaskCallbacks } from '../../src/domain/ports.js';
+import type {
+  ApprovalRecord,
+  ApprovalStore,
+  ArtifactStore,
+  Clock,
+  LockStore,
+  Notifier,
+  RunStore,
+  TaskCallbacks,
+} from '../../src/domain/ports.js';
 import { systemClock } from '../../src/domain/ports.js';
 import type { Run } from '../../src/domain/run.js';
 import { supersedeWaitingRun } from '../../src/domain/supersede.js';
@@ -57,13 +66,18 @@ export function createApprovalRequester(deps: NotifierDeps): (payload: unknown) 
   const clock = deps.clock ?? systemClock;
   return async (raw) => {
     const parsed = requestSchema.safeParse(raw);
-    if (!parsed.success) throw new NotifierError(`invalid approval request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (!parsed.success)
+      throw new NotifierError(
+        `invalid approval request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
     const request = parsed.data;
     const run = await deps.runs.get(request.runId);
     if (!run) throw new NotifierError(`run ${request.runId} not found`);
     const resumed = await resumeApproval(deps, run, request);
     if (resumed) return resumed;
-    const environment = findRepository(deps.config, run.repository)?.environments.find((env) => env.name === request.environment);
+    const environment = findRepository(deps.config, run.repository)?.environments.find(
+      (env) => env.name === request.environment,
+    );
     const policy = environment?.approval;
     const now = clock.now();
     const approval: ApprovalRecord = {
@@ -83,9 +97,15 @@ export function createApprovalRequester(deps: NotifierDeps): (payload: unknown) 
       ...(run.people ? { people: run.people } : {}),
     };
     await deps.approvals.create(approval);
-    await deps.runs.updateStage(run.id, request.environment, { status: 'awaiting_approval', approval: { id: approval.id, status: 'pending' } }, now);
+    await deps.runs.updateStage(
+      run.id,
+      request.environment,
+      { status: 'awaiting_approval', approval: { id: approval.id, status: 'pending' } },
+      now,
+    );
     const updated = await deps.runs.updateRun(run.id, { status: 'awaiting_approval' }, now);
-    if (deps.supersede && (await givesWayToNewerPush(deps, updated, request.environment))) return { approvalId: approval.id };
+    if (deps.supersede && (await givesWayToNewerPush(deps, updated, request.environment)))
+      return { approvalId: approval.id };
     // One plain link for everyone: no identity, no secret; the page asks who is clicking.
     const url = `${deps.publicUrl.replace(/\/+$/, '')}/approvals/${approval.id}`;
     const planText = await deps.artifacts
@@ -95,11 +115,25 @@ export function createApprovalRequester(deps: NotifierDeps): (payload: unknown) 
     const stageRecord = updated.stages.find((s) => s.environment === request.environment);
     if (!stageRecord) throw new NotifierError(`run ${run.id} has no ${request.environment} stage`);
     try {
-      await deps.notifier.approvalRequested({ approval, run: updated, stage: stageRecord, url, ...(planText !== undefined ? { planText } : {}) });
+      await deps.notifier.approvalRequested({
+        approval,
+        run: updated,
+        stage: stageRecord,
+        url,
+        ...(planText !== undefined ? { planText } : {}),
+      });
     } catch (error) {
       // The approval stands and its page works; a lost notification is recorded on the run, not fatal.
-      deps.log?.('approval notification failed', { runId: run.id, environment: request.environment, error: (error as Error).message });
-      await deps.runs.updateRun(run.id, { note: `approval notification for ${request.environment} failed: ${(error as Error).message}` }, clock.now());
+      deps.log?.('approval notification failed', {
+        runId: run.id,
+        environment: request.environment,
+        error: (error as Error).message,
+      });
+      await deps.runs.updateRun(
+        run.id,
+        { note: `approval notification for ${request.environment} failed: ${(error as Error).message}` },
+        clock.now(),
+      );
     }
     return { approvalId: approval.id };
   };
@@ -110,25 +144,59 @@ export function createApprovalRequester(deps: NotifierDeps): (payload: unknown) 
  * same links (nobody is notified twice); only the waiting token is new. A decision that landed while
  * no execution waited is delivered to the new wait straight away.
  */
-async function resumeApproval(deps: NotifierDeps, run: Run, request: z.infer<typeof requestSchema>): Promise<{ approvalId: string; resumed: true } | undefined> {
+async function resumeApproval(
+  deps: NotifierDeps,
+  run: Run,
+  request: z.infer<typeof requestSchema>,
+): Promise<{ approvalId: string; resumed: true } | undefined> {
   const approvalId = run.stages.find((s) => s.environment === request.environment)?.approval?.id;
   if (!approvalId) return undefined;
   const existing = await deps.approvals.get(approvalId);
   // Only the very plan that approval is about: a different plan needs a new approval.
-  if (!existing || existing.runId !== run.id || existing.environment !== request.environment || existing.planSha256 !== request.planSha256) return undefined;
+  if (
+    !existing ||
+    existing.runId !== run.id ||
+    existing.environment !== request.environment ||
+    existing.planSha256 !== request.planSha256
+  )
+    return undefined;
   const attached = await deps.approvals.attachTaskToken(approvalId, run.id, request.taskToken);
   const approval = attached.approval;
   if (!approval) return undefined;
   if (!attached.decided) {
     const callbacks = deps.callbacks ?? deps.supersede?.callbacks;
-    if (!callbacks) throw new NotifierError(`approval ${approvalId} was decided (${approval.status}) while no execution waited, and there is no way to pass that on`);
+    if (!callbacks)
+      throw new NotifierError(
+        `approval ${approvalId} was decided (${approval.status}) while no execution waited, and there is no way ` +
+          `to pass that on`,
+      );
     const who = approval.decidedBy ?? 'someone';
-    if (approval.status === 'approved') await callbacks.sendTaskSuccess(request.taskToken, { approvalId, approvedBy: who, planSha256: approval.planSha256 });
-    else if (approval.status === 'rejected') await callbacks.sendTaskFailure(request.taskToken, 'tfgate.Rejected', `by ${who}${approval.reason ? `: ${approval.reason}` : ''}`);
-    else if (approval.status === 'superseded') await callbacks.sendTaskFailure(request.taskToken, 'tfgate.Superseded', approval.reason ?? 'superseded by a newer push');
+    if (approval.status === 'approved')
+      await callbacks.sendTaskSuccess(request.taskToken, {
+        approvalId,
+        approvedBy: who,
+        planSha256: approval.planSha256,
+      });
+    else if (approval.status === 'rejected')
+      await callbacks.sendTaskFailure(
+        request.taskToken,
+        'tfgate.Rejected',
+        `by ${who}${approval.reason ? `: ${approval.reason}` : ''}`,
+      );
+    else if (approval.status === 'superseded')
+      await callbacks.sendTaskFailure(
+        request.taskToken,
+        'tfgate.Superseded',
+        approval.reason ?? 'superseded by a newer push',
+      );
     // expired: the wait's own (short) timeout ends it as expired.
   }
-  deps.log?.('waiting again for an approval after a restart', { runId: run.id, environment: request.environment, approvalId, status: approval.status });
+  deps.log?.('waiting again for an approval after a restart', {
+    runId: run.id,
+    environment: request.environment,
+    approvalId,
+    status: approval.status,
+  });
   return { approvalId, resumed: true };
 }
 
@@ -141,11 +209,18 @@ async function givesWayToNewerPush(deps: NotifierDeps, run: Run, environment: st
   const { locks, callbacks } = deps.supersede!;
   const queue = await locks.listQueue(lockKeyFor(run.repository, environment));
   // Only a run that is itself asking for the lock (its token is stored) has passed the earlier environments.
-  const waiting = queue.filter((entry) => entry.sequence > run.sequence && entry.taskToken).sort((a, b) => b.sequence - a.sequence);
+  const waiting = queue
+    .filter((entry) => entry.sequence > run.sequence && entry.taskToken)
+    .sort((a, b) => b.sequence - a.sequence);
   for (const entry of waiting) {
     const newer = await deps.runs.get(entry.runId);
     if (!newer) continue;
-    const outcome = await supersedeWaitingRun({ runs: deps.runs, approvals: deps.approvals, callbacks, ...(deps.clock ? { clock: deps.clock } : {}) }, newer, run.id, environment);
+    const outcome = await supersedeWaitingRun(
+      { runs: deps.runs, approvals: deps.approvals, callbacks, ...(deps.clock ? { clock: deps.clock } : {}) },
+      newer,
+      run.id,
+      environment,
+    );
     if (outcome.superseded) return true;
   }
   return false;

@@ -37,7 +37,14 @@ export interface NotifierLambdaOptions {
 
 // Lambda freezes the instance between invocations: the statuses set off are sent before it returns.
 const FEEDBACK_DRAIN_MS = 5_000;
-const REQUIRED = ['RUNS_TABLE', 'APPROVALS_TABLE', 'LOCKS_TABLE', 'ARTIFACTS_BUCKET', 'CONFIG', 'APPROVALS_URL'] as const;
+const REQUIRED = [
+  'RUNS_TABLE',
+  'APPROVALS_TABLE',
+  'LOCKS_TABLE',
+  'ARTIFACTS_BUCKET',
+  'CONFIG',
+  'APPROVALS_URL',
+] as const;
 // Read when given (absent: that feature is off); the composition reads no other key.
 const OPTIONAL_ENVIRONMENT_KEYS = ['SLACK_SECRET_ARN', 'SES_FROM', 'GITHUB_SECRET_ARN'] as const;
 
@@ -55,8 +62,14 @@ export function parseSlackSecret(secretString: string): string {
   return url;
 }
 
-export function createNotifierLambda(options: NotifierLambdaOptions = {}): (payload: unknown) => Promise<{ approvalId: string }> {
-  const aws = new AwsComposition(REQUIRED, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-notifier', { ...options, logLevel: 'warn', artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location) });
+export function createNotifierLambda(
+  options: NotifierLambdaOptions = {},
+): (payload: unknown) => Promise<{ approvalId: string }> {
+  const aws = new AwsComposition(REQUIRED, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-notifier', {
+    ...options,
+    logLevel: 'warn',
+    artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location),
+  });
   const { env, config, clock, log, artifacts } = aws;
   const slackSecretArn = aws.optional('SLACK_SECRET_ARN');
   const sesFrom = aws.optional('SES_FROM') ?? config.notifications.email?.from;
@@ -64,9 +77,14 @@ export function createNotifierLambda(options: NotifierLambdaOptions = {}): (payl
   const notifiers: Notifier[] = [];
   if (slackSecretArn) {
     const slackUrl = new CachedSecret(aws.secretsManager, slackSecretArn, clock, 'Slack webhook', parseSlackSecret);
-    notifiers.push(new SlackNotifier({ webhookUrl: () => slackUrl.get(), ...(options.fetch ? { fetch: options.fetch } : {}) }));
+    notifiers.push(
+      new SlackNotifier({ webhookUrl: () => slackUrl.get(), ...(options.fetch ? { fetch: options.fetch } : {}) }),
+    );
   }
-  if (sesFrom) notifiers.push(createSesNotifier(options.ses ?? new SESv2Client({}), { from: sesFrom, noticeRecipients: allApprovers(config) }));
+  if (sesFrom)
+    notifiers.push(
+      createSesNotifier(options.ses ?? new SESv2Client({}), { from: sesFrom, noticeRecipients: allApprovers(config) }),
+    );
   const notifier = new FanOutNotifier(notifiers);
   // "waiting for approval" and "superseded" are recorded here: through the same feedback as every writer.
   const { runs, callbacks } = aws.tracking({ notifier });
@@ -74,7 +92,17 @@ export function createNotifierLambda(options: NotifierLambdaOptions = {}): (payl
   const supersede = { locks: new DynamoLockStore(aws.dynamo, env.LOCKS_TABLE), callbacks };
 
   return async (payload) => {
-    const requester = createApprovalRequester({ config, runs, approvals, artifacts, notifier, publicUrl: env.APPROVALS_URL, supersede, clock, log });
+    const requester = createApprovalRequester({
+      config,
+      runs,
+      approvals,
+      artifacts,
+      notifier,
+      publicUrl: env.APPROVALS_URL,
+      supersede,
+      clock,
+      log,
+    });
     try {
       return await requester(payload);
     } finally {

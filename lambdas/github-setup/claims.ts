@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
 import { isConditionalCheckFailed, storeCall } from '../../src/adapters/dynamo/errors.js';
 
 /**
@@ -72,7 +78,12 @@ export class DynamoSetupClaims implements SetupClaims {
     await storeCall('DeleteItem(setup claim)', async () => {
       try {
         await this.client.send(
-          new DeleteCommand({ TableName: this.tableName, Key: { id: key }, ConditionExpression: 'setup = :claimed', ExpressionAttributeValues: { ':claimed': 'claimed' } }),
+          new DeleteCommand({
+            TableName: this.tableName,
+            Key: { id: key },
+            ConditionExpression: 'setup = :claimed',
+            ExpressionAttributeValues: { ':claimed': 'claimed' },
+          }),
         );
       } catch (error) {
         if (!isConditionalCheckFailed(error)) throw error;
@@ -81,7 +92,9 @@ export class DynamoSetupClaims implements SetupClaims {
   }
 
   async state(key: string): Promise<SetupClaimState> {
-    const result = await storeCall('GetItem(setup claim)', () => this.client.send(new GetCommand({ TableName: this.tableName, Key: { id: key }, ConsistentRead: true })));
+    const result = await storeCall('GetItem(setup claim)', () =>
+      this.client.send(new GetCommand({ TableName: this.tableName, Key: { id: key }, ConsistentRead: true })),
+    );
     if (!result.Item) return 'open';
     return result.Item.setup === 'connected' ? 'connected' : 'claimed';
   }

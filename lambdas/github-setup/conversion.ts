@@ -53,7 +53,10 @@ export async function convertManifestCode(options: {
     log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
     request: {
       fetch: (input: string | URL | Request, init?: RequestInit) =>
-        (options.fetch ?? fetch)(input, { ...init, signal: AbortSignal.timeout(options.timeoutMs ?? CONVERSION_TIMEOUT_MS) }),
+        (options.fetch ?? fetch)(input, {
+          ...init,
+          signal: AbortSignal.timeout(options.timeoutMs ?? CONVERSION_TIMEOUT_MS),
+        }),
     },
   });
   let data: unknown;

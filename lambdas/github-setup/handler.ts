@@ -70,7 +70,12 @@ export function createGitHubSetupHandler(deps: GitHubSetupDeps): HttpHandler {
   const webOrigin = new URL(endpoints.web).origin;
   const nowSeconds = () => Math.floor(deps.clock.now().getTime() / 1000);
   const secure = (request: HttpRequest) => !isLoopbackUrl(deps.publicUrl(request));
-  const page = (status: number, body: string, headers: Record<string, string> = {}, cookies?: string[]): HttpResponse => ({
+  const page = (
+    status: number,
+    body: string,
+    headers: Record<string, string> = {},
+    cookies?: string[],
+  ): HttpResponse => ({
     ...html(status, body, headers),
     ...(cookies ? { cookies } : {}),
   });
@@ -157,7 +162,10 @@ export function createGitHubSetupHandler(deps: GitHubSetupDeps): HttpHandler {
     } catch (error) {
       await deps.claims.release(key);
       // The error's name only: an SDK message could quote the request.
-      deps.log('storing the GitHub App credentials failed', { app: app.slug, error: error instanceof Error ? error.name : 'unknown' });
+      deps.log('storing the GitHub App credentials failed', {
+        app: app.slug,
+        error: error instanceof Error ? error.name : 'unknown',
+      });
       return message(
         500,
         'Credentials not stored',
@@ -169,13 +177,18 @@ export function createGitHubSetupHandler(deps: GitHubSetupDeps): HttpHandler {
       await deps.claims.markConnected(key, deps.clock.now(), app.slug);
     } catch (error) {
       // The claim itself already keeps the link used up; only its label is missing.
-      deps.log('the setup claim could not be marked connected', { error: error instanceof Error ? error.message : String(error) });
+      deps.log('the setup claim could not be marked connected', {
+        error: error instanceof Error ? error.message : String(error),
+      });
     }
     deps.log('GitHub App connected', { app: app.slug, appId: app.id });
     // The link shown is on the GitHub the flow ran against, whatever the answer says.
-    const htmlUrl = new URL(app.htmlUrl).origin === webOrigin ? app.htmlUrl : `${endpoints.web}/apps/${encodeURIComponent(app.slug)}`;
+    const htmlUrl =
+      new URL(app.htmlUrl).origin === webOrigin ? app.htmlUrl : `${endpoints.web}/apps/${encodeURIComponent(app.slug)}`;
     const clearCookie = setCookie(STATE_COOKIE, '', 0, secure(request)).replace('Path=/', `Path=${SETUP_PATH}`);
-    return page(200, connectedPage({ appName: app.name || app.slug, htmlUrl, installUrl: installUrl(htmlUrl) }), {}, [clearCookie]);
+    return page(200, connectedPage({ appName: app.name || app.slug, htmlUrl, installUrl: installUrl(htmlUrl) }), {}, [
+      clearCookie,
+    ]);
   }
 
   return async (request) => {

@@ -2,7 +2,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { everyoneListed } from '../../src/auth/person.js';
-import { toFunctionUrlResult, toHttpRequest, type FunctionUrlEvent, type FunctionUrlResult } from '../../src/adapters/aws/function-url.js';
+import {
+  toFunctionUrlResult,
+  toHttpRequest,
+  type FunctionUrlEvent,
+  type FunctionUrlResult,
+} from '../../src/adapters/aws/function-url.js';
 import { configFromEnv } from '../../src/adapters/aws/lambda-env.js';
 import { powertoolsLog } from '../../src/adapters/aws/log.js';
 import { systemClock, type Clock } from '../../src/domain/ports.js';
@@ -39,16 +44,24 @@ const REQUIRED = [
   'APPROVALS_URL',
 ] as const;
 
-export function createGitHubSetupLambda(options: GitHubSetupLambdaOptions = {}): (event: FunctionUrlEvent) => Promise<FunctionUrlResult> {
+export function createGitHubSetupLambda(
+  options: GitHubSetupLambdaOptions = {},
+): (event: FunctionUrlEvent) => Promise<FunctionUrlResult> {
   const env = requireEnv(REQUIRED, options.env);
   const config = configFromEnv(env.CONFIG);
   const secretsManager = options.secretsManager ?? new SecretsManagerClient({});
   const dynamo = options.dynamo ?? documentClientFor(new DynamoDBClient({}));
   const handler = createGitHubSetupHandler({
     // Read on every request, not cached: a new token put into the secret opens a new link at once.
-    setupToken: async () => (await secretsManager.send(new GetSecretValueCommand({ SecretId: env.SETUP_SECRET_ARN }))).SecretString?.trim() || undefined,
+    setupToken: async () =>
+      (await secretsManager.send(new GetSecretValueCommand({ SecretId: env.SETUP_SECRET_ARN }))).SecretString?.trim() ||
+      undefined,
     claims: new DynamoSetupClaims(dynamo, env.DELIVERIES_TABLE),
-    credentials: new SecretsManagerCredentialStore(secretsManager, { github: env.GITHUB_SECRET_ARN, webhook: env.WEBHOOK_SECRET_ARN, signIn: env.SIGNIN_SECRET_ARN }),
+    credentials: new SecretsManagerCredentialStore(secretsManager, {
+      github: env.GITHUB_SECRET_ARN,
+      webhook: env.WEBHOOK_SECRET_ARN,
+      signIn: env.SIGNIN_SECRET_ARN,
+    }),
     apiUrl: config.github.apiUrl,
     appName: optionalEnv('APP_NAME', options.env) ?? 'tfgate',
     webhookBaseUrl: env.WEBHOOK_URL,

@@ -35,7 +35,9 @@ export function githubEndpoints(apiUrl: string): GitHubEndpoints {
  * administer. `state` comes back with the code and ties the redirect to this setup link.
  */
 export function manifestFormAction(endpoints: GitHubEndpoints, state: string, organization?: string): string {
-  const path = organization ? `/organizations/${encodeURIComponent(organization)}/settings/apps/new` : '/settings/apps/new';
+  const path = organization
+    ? `/organizations/${encodeURIComponent(organization)}/settings/apps/new`
+    : '/settings/apps/new';
   return `${endpoints.web}${path}?state=${encodeURIComponent(state)}`;
 }
 

@@ -2,7 +2,17 @@ import type { RepositoryConfig, TfgateConfig } from '../../src/config/load.js';
 // From resolved.ts, not load.ts: load.ts brings the YAML parser and the full schema into the bundle.
 import { findRepository } from '../../src/config/resolved.js';
 import type { EnvironmentLocks } from '../../src/domain/locks.js';
-import type { ChangePeopleSource, Clock, DeliveryStore, ExecutionInspector, ExecutionStarter, LockStore, RunStore, SequenceStore, VcsClient } from '../../src/domain/ports.js';
+import type {
+  ChangePeopleSource,
+  Clock,
+  DeliveryStore,
+  ExecutionInspector,
+  ExecutionStarter,
+  LockStore,
+  RunStore,
+  SequenceStore,
+  VcsClient,
+} from '../../src/domain/ports.js';
 import { systemClock } from '../../src/domain/ports.js';
 import {
   deadHolderReason,
@@ -87,7 +97,8 @@ export function parseReconcilerEvent(event: unknown): ReconcilerEvent {
   const kind = record.kind;
   if (kind === undefined || kind === 'reconcile') return { kind: 'reconcile' };
   if (kind === 'drift') {
-    if (typeof record.repository !== 'string' || record.repository === '') throw new ReconcilerEventError('a drift event needs "repository"');
+    if (typeof record.repository !== 'string' || record.repository === '')
+      throw new ReconcilerEventError('a drift event needs "repository"');
     return { kind: 'drift', repository: record.repository };
   }
   throw new ReconcilerEventError(`unknown reconciler event kind ${JSON.stringify(kind)}`);
@@ -118,16 +129,33 @@ export function createReconciler(deps: ReconcilerDeps) {
     return outcome;
   }
 
-  async function peopleBehind(repository: RepositoryConfig, sha: string): Promise<NonNullable<StartDecision['people']>> {
-    if (!deps.people) return { logins: [], emails: [], unknown: `tfgate has no way to find out who pushed ${sha.slice(0, 7)} (no GitHub credentials)` };
+  async function peopleBehind(
+    repository: RepositoryConfig,
+    sha: string,
+  ): Promise<NonNullable<StartDecision['people']>> {
+    if (!deps.people)
+      return {
+        logins: [],
+        emails: [],
+        unknown: `tfgate has no way to find out who pushed ${sha.slice(0, 7)} (no GitHub credentials)`,
+      };
     try {
       return await deps.people.changePeople(repository.name, repository.branch, sha);
     } catch (error) {
-      return { logins: [], emails: [], unknown: `tfgate could not find out who pushed ${sha.slice(0, 7)}: ${messageOf(error)}` };
+      return {
+        logins: [],
+        emails: [],
+        unknown: `tfgate could not find out who pushed ${sha.slice(0, 7)}: ${messageOf(error)}`,
+      };
     }
   }
 
-  function decisionFor(repository: RepositoryConfig, sha: string, trigger: 'reconcile' | 'drift', people?: StartDecision['people']): StartDecision {
+  function decisionFor(
+    repository: RepositoryConfig,
+    sha: string,
+    trigger: 'reconcile' | 'drift',
+    people?: StartDecision['people'],
+  ): StartDecision {
     return {
       ...(people ? { people } : {}),
       repository,
@@ -135,13 +163,17 @@ export function createReconciler(deps: ReconcilerDeps) {
       trigger,
       sha,
       ref: `refs/heads/${repository.branch}`,
-      message: trigger === 'drift' ? 'scheduled drift check' : 'started by the reconciler: the push webhook for this commit never arrived',
+      message:
+        trigger === 'drift'
+          ? 'scheduled drift check'
+          : 'started by the reconciler: the push webhook for this commit never arrived',
     };
   }
 
   async function readHead(repository: RepositoryConfig): Promise<string | undefined> {
     const head = await deps.vcs.getBranchHead(repository.name, repository.branch);
-    if (head !== undefined && !/^[0-9a-fA-F]{40}$/.test(head)) throw new Error(`the branch head of ${repository.name} is not a commit id`);
+    if (head !== undefined && !/^[0-9a-fA-F]{40}$/.test(head))
+      throw new Error(`the branch head of ${repository.name} is not a commit id`);
     return head?.toLowerCase();
   }
 
@@ -155,13 +187,20 @@ export function createReconciler(deps: ReconcilerDeps) {
     if (waiting) return { repository: repository.name, action: 'none', reason: waiting };
     // Resolved before the run exists: its approvals are checked against these people from the start.
     const people = await peopleBehind(repository, sha);
-    const outcome = await start(decisionFor(repository, sha, 'reconcile', people), reconcileExecutionName(repository.name, sha, verdict.newest.id));
+    const outcome = await start(
+      decisionFor(repository, sha, 'reconcile', people),
+      reconcileExecutionName(repository.name, sha, verdict.newest.id),
+    );
     switch (outcome.kind) {
       case 'started':
         log('reconciler started a run for a missed push', { repository: repository.name, sha, runId: outcome.runId });
         return { repository: repository.name, action: 'started', runId: outcome.runId, sha };
       case 'duplicate':
-        return { repository: repository.name, action: 'none', reason: outcome.reason ?? 'a run for this head was already started by the reconciler' };
+        return {
+          repository: repository.name,
+          action: 'none',
+          reason: outcome.reason ?? 'a run for this head was already started by the reconciler',
+        };
       case 'failed':
         return { repository: repository.name, action: 'failed', error: outcome.error };
     }
@@ -192,7 +231,11 @@ export function createReconciler(deps: ReconcilerDeps) {
         const freed = await deps.locks.forceRelease(key.repository, key.environment, { by: 'reconciler', reason });
         if (!freed) continue;
         report.freedLocks.push({ ...key, runId: freed.runId, executionName: freed.executionName });
-        log('reconciler freed a lock held by an ended execution', { lockKey, runId: freed.runId, executionName: freed.executionName });
+        log('reconciler freed a lock held by an ended execution', {
+          lockKey,
+          runId: freed.runId,
+          executionName: freed.executionName,
+        });
         await interrupt(freed.runId, key.environment, reason);
       } catch (error) {
         report.errors.push(`lock ${lockKey}: ${messageOf(error)}`);
@@ -207,7 +250,12 @@ export function createReconciler(deps: ReconcilerDeps) {
     const now = clock.now();
     for (const stage of run.stages) {
       if (TERMINAL_STAGE_STATUSES.has(stage.status)) continue;
-      await deps.runs.updateStage(run.id, stage.environment, stage.environment === environment ? { status: 'interrupted', error: reason } : { status: 'skipped' }, now);
+      await deps.runs.updateStage(
+        run.id,
+        stage.environment,
+        stage.environment === environment ? { status: 'interrupted', error: reason } : { status: 'skipped' },
+        now,
+      );
     }
     const ended = await deps.runs.updateRun(run.id, { status: 'interrupted', error: `${environment}: ${reason}` }, now);
     await deps.locks.releaseAll(ended);
@@ -226,7 +274,8 @@ export function createReconciler(deps: ReconcilerDeps) {
           report.repositories.push({ repository: repository.name, action: 'failed', error: messageOf(error) });
         }
       }
-      for (const outcome of report.repositories) if (outcome.action === 'failed') report.errors.push(`${outcome.repository}: ${outcome.error}`);
+      for (const outcome of report.repositories)
+        if (outcome.action === 'failed') report.errors.push(`${outcome.repository}: ${outcome.error}`);
       return report;
     },
 
@@ -239,16 +288,25 @@ export function createReconciler(deps: ReconcilerDeps) {
         if (!head) return { repository: repository.name, action: 'none', reason: 'the branch has no head' };
         // A plan taken while a deploy is changing the same state would report the deploy as drift.
         const wanted = repository.name.toLowerCase();
-        const busy = (await deps.runs.listActive()).find((run) => run.repository.toLowerCase() === wanted && (run.mode === 'deploy' || run.trigger === 'drift'));
+        const busy = (await deps.runs.listActive()).find(
+          (run) => run.repository.toLowerCase() === wanted && (run.mode === 'deploy' || run.trigger === 'drift'),
+        );
         if (busy) return { repository: repository.name, action: 'none', reason: `run ${busy.id} is in flight` };
         const slotLength = slotSeconds ?? repository.drift?.intervalSeconds ?? 3600;
         const slot = Math.floor(clock.now().getTime() / 1000 / Math.max(1, slotLength));
-        const outcome = await start(decisionFor(repository, head, 'drift'), driftExecutionName(repository.name, head, slot));
+        const outcome = await start(
+          decisionFor(repository, head, 'drift'),
+          driftExecutionName(repository.name, head, slot),
+        );
         switch (outcome.kind) {
           case 'started':
             return { repository: repository.name, action: 'started', runId: outcome.runId, sha: head };
           case 'duplicate':
-            return { repository: repository.name, action: 'none', reason: 'this schedule slot already has a drift run' };
+            return {
+              repository: repository.name,
+              action: 'none',
+              reason: 'this schedule slot already has a drift run',
+            };
           case 'failed':
             return { repository: repository.name, action: 'failed', error: outcome.error };
         }
@@ -262,7 +320,10 @@ export function createReconciler(deps: ReconcilerDeps) {
 export type Reconciler = ReturnType<typeof createReconciler>;
 
 /** The scheduled entry: one event, one pass. Throws only for an event it cannot read. */
-export async function handleReconcilerEvent(reconciler: Reconciler, event: unknown): Promise<ReconcileReport | RepositoryOutcome> {
+export async function handleReconcilerEvent(
+  reconciler: Reconciler,
+  event: unknown,
+): Promise<ReconcileReport | RepositoryOutcome> {
   const parsed = parseReconcilerEvent(event);
   return parsed.kind === 'drift' ? reconciler.drift(parsed.repository) : reconciler.reconcile();
 }

@@ -17,7 +17,14 @@ import { createReconciler, handleReconcilerEvent } from './handler.js';
  * (`action` instead of `kind` is read too).
  */
 
-const ENVIRONMENT_KEYS = ['RUNS_TABLE', 'LOCKS_TABLE', 'DELIVERIES_TABLE', 'STATE_MACHINE_ARN', 'CONFIG', 'APPROVALS_URL'] as const;
+const ENVIRONMENT_KEYS = [
+  'RUNS_TABLE',
+  'LOCKS_TABLE',
+  'DELIVERIES_TABLE',
+  'STATE_MACHINE_ARN',
+  'CONFIG',
+  'APPROVALS_URL',
+] as const;
 // Read when given (absent: that feature is off); the composition reads no other key.
 const OPTIONAL_ENVIRONMENT_KEYS = ['ARTIFACTS_BUCKET', 'GITHUB_SECRET_ARN'] as const;
 const FEEDBACK_DRAIN_MS = 20_000;
@@ -34,7 +41,10 @@ export interface ReconcilerLambdaOptions {
 }
 
 export function createReconcilerLambda(options: ReconcilerLambdaOptions = {}): (event: unknown) => Promise<unknown> {
-  const aws = new AwsComposition(ENVIRONMENT_KEYS, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-reconciler', { ...options, artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location) });
+  const aws = new AwsComposition(ENVIRONMENT_KEYS, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-reconciler', {
+    ...options,
+    artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location),
+  });
   const { env, config, clock, log, vcs } = aws;
   // Runs it starts or interrupts get their commit statuses like any other; freeing a dead holder's lock
   // grants it to the next waiter, whose execution resumes by task token and whose stage is planning.

@@ -1,12 +1,32 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { LockLostError, type EnvironmentLocks } from '../../src/domain/locks.js';
-import type { ApprovalStore, ArtifactStore, BuildController, Clock, RunStore, SourceArchiver, TaskCallbacks } from '../../src/domain/ports.js';
+import type {
+  ApprovalStore,
+  ArtifactStore,
+  BuildController,
+  Clock,
+  RunStore,
+  SourceArchiver,
+  TaskCallbacks,
+} from '../../src/domain/ports.js';
 import { planBuildKind, sourceArchiveKey } from '../../src/domain/builds.js';
 import { systemClock } from '../../src/domain/ports.js';
-import { isTerminalRun, TERMINAL_STAGE_STATUSES, type PlanSummary, type Run, type RunStatus, type StageStatus } from '../../src/domain/run.js';
+import {
+  isTerminalRun,
+  TERMINAL_STAGE_STATUSES,
+  type PlanSummary,
+  type Run,
+  type RunStatus,
+  type StageStatus,
+} from '../../src/domain/run.js';
 import { RETRYABLE_ERROR_NAME, TfgateError } from '../../src/domain/errors.js';
-import { capAddressesForRecord, parseStoredPlanSummary, STAGE_ARTIFACTS, stageArtifactKey } from '../../src/domain/plan-summary.js';
+import {
+  capAddressesForRecord,
+  parseStoredPlanSummary,
+  STAGE_ARTIFACTS,
+  stageArtifactKey,
+} from '../../src/domain/plan-summary.js';
 import { supersedeWaitingRun } from '../../src/domain/supersede.js';
 
 /**
@@ -39,7 +59,12 @@ const base = {
 const taskError = z.object({ Error: z.string().optional(), Cause: z.string().optional() }).passthrough();
 
 const payloadSchema = z.discriminatedUnion('action', [
-  z.object({ action: z.literal('prepareSource'), runId: z.string().min(1), repository: z.string().min(1), sha: z.string().regex(/^[0-9a-f]{40}$/) }),
+  z.object({
+    action: z.literal('prepareSource'),
+    runId: z.string().min(1),
+    repository: z.string().min(1),
+    sha: z.string().regex(/^[0-9a-f]{40}$/),
+  }),
   z.object({
     action: z.literal('beginStage'),
     ...base,
@@ -54,7 +79,11 @@ const payloadSchema = z.discriminatedUnion('action', [
     action: z.literal('checkLock'),
     ...base,
     /** The grant the lock wait returned (`$.lock`): its holder's fencing number is what the apply may use. */
-    lock: z.object({ holder: z.object({ runId: z.string(), fence: z.number().int().nonnegative() }).partial().optional() }).passthrough().nullable().optional(),
+    lock: z
+      .object({ holder: z.object({ runId: z.string(), fence: z.number().int().nonnegative() }).partial().optional() })
+      .passthrough()
+      .nullable()
+      .optional(),
   }),
   z.object({ action: z.literal('finishStage'), ...base, outcome: z.enum(['apply', 'approve', 'done']) }),
   z.object({
@@ -124,7 +153,9 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
   }
 
   async function readSummary(runId: string, environment: string, runMode: Run['mode']): Promise<PlanSummary> {
-    const body = await artifacts.get(stageArtifactKey(runId, environment, STAGE_ARTIFACTS.summary, planBuildKind(runMode)));
+    const body = await artifacts.get(
+      stageArtifactKey(runId, environment, STAGE_ARTIFACTS.summary, planBuildKind(runMode)),
+    );
     if (!body) throw new PipelineTaskError(`the plan build for ${environment} stored no summary`);
     return parseStoredPlanSummary(JSON.parse(body.toString('utf8')));
   }
@@ -133,13 +164,21 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
    * The sha256 an approval pins is computed here, from the stored plan, never taken from a file the
    * build wrote: the summary must describe exactly these bytes or the stage fails.
    */
-  async function storedPlanSha256(runId: string, environment: string, runMode: Run['mode'], summary: PlanSummary): Promise<string> {
+  async function storedPlanSha256(
+    runId: string,
+    environment: string,
+    runMode: Run['mode'],
+    summary: PlanSummary,
+  ): Promise<string> {
     const key = stageArtifactKey(runId, environment, STAGE_ARTIFACTS.planFile, planBuildKind(runMode));
     const bytes = await artifacts.get(key);
     if (!bytes) throw new PipelineTaskError(`the plan build for ${environment} stored no plan file (${key})`);
     const sha256 = sha256Of(bytes);
     if (sha256 !== summary.sha256) {
-      throw new PipelineTaskError(`the stored plan for ${environment} (sha256 ${sha256}) is not the plan its summary describes (${summary.sha256}); refusing to go on`);
+      throw new PipelineTaskError(
+        `the stored plan for ${environment} (sha256 ${sha256}) is not the plan its summary describes ` +
+          `(${summary.sha256}); refusing to go on`,
+      );
     }
     return sha256;
   }
@@ -160,10 +199,19 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
     return { key, sha256: sha256Of(archive) };
   }
 
-  async function buildError(runId: string, environment: string, runMode: Run['mode'], mode: 'plan' | 'apply', cause: string | undefined): Promise<string> {
+  async function buildError(
+    runId: string,
+    environment: string,
+    runMode: Run['mode'],
+    mode: 'plan' | 'apply',
+    cause: string | undefined,
+  ): Promise<string> {
     const status = buildStatusOf(cause);
     let reported: string | undefined;
-    const key = mode === 'plan' ? stageArtifactKey(runId, environment, STAGE_ARTIFACTS.planResult, planBuildKind(runMode)) : stageArtifactKey(runId, environment, STAGE_ARTIFACTS.applyResult, 'apply');
+    const key =
+      mode === 'plan'
+        ? stageArtifactKey(runId, environment, STAGE_ARTIFACTS.planResult, planBuildKind(runMode))
+        : stageArtifactKey(runId, environment, STAGE_ARTIFACTS.applyResult, 'apply');
     const result = await artifacts.get(key).catch(() => undefined);
     if (result) {
       try {
@@ -175,18 +223,28 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
     }
     // CodeBuild ended the build at TimeoutInMinutesOverride; what the interrupted runner said comes second.
     if (status === 'TIMED_OUT') {
-      return `the ${mode} build ran past its time limit (timeouts.${mode}) and CodeBuild stopped it${reported ? `: ${truncate(reported, 1000)}` : ''}`;
+      return (
+        `the ${mode} build ran past its time limit (timeouts.${mode}) and CodeBuild stopped ` +
+        `it${reported ? `: ${truncate(reported, 1000)}` : ''}`
+      );
     }
     if (reported) return reported;
     const killedBy = buildSignalOf(cause);
     const said = buildDetailOf(cause);
     return status
-      ? `the ${mode} build ended with status ${status} before reporting a result${killedBy ? ` (its process was killed by ${killedBy})` : ''}${said ? `: ${truncate(said, 1000)}` : ''}`
+      ? `the ${mode} build ended with status ${status} before reporting a ` +
+          `result${killedBy ? ` (its process was killed by ${killedBy})` : ''}${said ? `: ${truncate(said, 1000)}` : ''}`
       : `the ${mode} build failed: ${truncate(cause ?? 'no detail', 2000)}`;
   }
 
   /** Marks the failing stage, skips the later ones, sets the run status, frees every lock. */
-  async function stopRun(run: Run, environment: string | undefined, stageStatus: StageStatus, runStatus: RunStatus, error: string): Promise<void> {
+  async function stopRun(
+    run: Run,
+    environment: string | undefined,
+    stageStatus: StageStatus,
+    runStatus: RunStatus,
+    error: string,
+  ): Promise<void> {
     const now = clock.now();
     let reachedFailingStage = environment === undefined;
     for (const stage of run.stages) {
@@ -218,16 +276,29 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
     const result = await approvals.decide(approvalId, { status, reason: `the run ended: ${outcome}` }, clock.now());
     const approval = result.approval;
     if (approval) {
-      await runs.updateStage(run.id, environment, {
-        status: outcome,
-        approval: { id: approvalId, status: approval.status, ...(approval.decidedBy ? { by: approval.decidedBy } : {}), ...(approval.decidedAt ? { at: approval.decidedAt } : {}) },
-      }, clock.now());
+      await runs.updateStage(
+        run.id,
+        environment,
+        {
+          status: outcome,
+          approval: {
+            id: approvalId,
+            status: approval.status,
+            ...(approval.decidedBy ? { by: approval.decidedBy } : {}),
+            ...(approval.decidedAt ? { at: approval.decidedAt } : {}),
+          },
+        },
+        clock.now(),
+      );
     }
   }
 
   return async function handle(raw: unknown): Promise<unknown> {
     const parsed = payloadSchema.safeParse(raw);
-    if (!parsed.success) throw new PipelineTaskError(`invalid task payload: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (!parsed.success)
+      throw new PipelineTaskError(
+        `invalid task payload: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
     const payload = parsed.data;
     switch (payload.action) {
       case 'prepareSource':
@@ -242,7 +313,11 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
           return { acquired: true };
         }
         await runs.updateStage(run.id, payload.environment, { status: 'waiting_for_lock' }, now);
-        const leaseSeconds = payload.planTimeoutSeconds + (payload.approvalTimeoutSeconds ?? 0) + payload.applyTimeoutSeconds + LEASE_MARGIN_SECONDS;
+        const leaseSeconds =
+          payload.planTimeoutSeconds +
+          (payload.approvalTimeoutSeconds ?? 0) +
+          payload.applyTimeoutSeconds +
+          LEASE_MARGIN_SECONDS;
         const result = await locks.request(payload.repository, payload.environment, {
           runId: run.id,
           sequence: payload.sequence,
@@ -253,7 +328,12 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
         if (!result.acquired) {
           // An older push still waiting for approval here is out of date now: it gives way, and its
           // failure path hands the lock on in push order (this run's token is already queued).
-          const outcome = await supersedeWaitingRun({ runs, approvals, callbacks: deps.callbacks, clock }, run, result.holder.runId, payload.environment);
+          const outcome = await supersedeWaitingRun(
+            { runs, approvals, callbacks: deps.callbacks, clock },
+            run,
+            result.holder.runId,
+            payload.environment,
+          );
           if (outcome.superseded) return { acquired: false, holder: result.holder.runId, superseded: outcome.runId };
         }
         return { acquired: result.acquired, holder: result.holder.runId };
@@ -265,7 +345,12 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
         let next: AfterPlanResult['next'];
         if (payload.mode === 'plan_only' || !summary.hasChanges) next = 'done';
         else next = payload.requiresApproval ? 'approve' : 'apply';
-        await runs.updateStage(payload.runId, payload.environment, { status: 'planned', plan: capAddressesForRecord(summary) }, now);
+        await runs.updateStage(
+          payload.runId,
+          payload.environment,
+          { status: 'planned', plan: capAddressesForRecord(summary) },
+          now,
+        );
         if (next === 'apply') await runs.updateStage(payload.runId, payload.environment, { status: 'applying' }, now);
         return { next, planSha256 } satisfies AfterPlanResult;
       }
@@ -274,7 +359,8 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
         // number it was granted: an operator's `tfgate unlock --force` (or a lease takeover) stops it here.
         if (payload.mode !== 'deploy') return { ok: true };
         const fence = payload.lock?.holder?.fence;
-        if (fence === undefined) throw new LockLostError(`the ${payload.environment} lock grant carries no fencing number; refusing to apply`);
+        if (fence === undefined)
+          throw new LockLostError(`the ${payload.environment} lock grant carries no fencing number; refusing to apply`);
         const holder = await locks.checkFence(payload.repository, payload.environment, payload.runId, fence);
         return { ok: true, fence: holder.fence };
       }
@@ -287,7 +373,8 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
         } else if (!stage?.plan?.hasChanges) {
           await runs.updateStage(run.id, payload.environment, { status: 'no_changes' }, now);
         }
-        if (payload.mode === 'deploy') await locks.release(payload.repository, payload.environment, run.id, payload.sequence);
+        if (payload.mode === 'deploy')
+          await locks.release(payload.repository, payload.environment, run.id, payload.sequence);
         return { ok: true };
       }
       case 'failStage': {
@@ -305,9 +392,14 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
             message = cause || 'superseded by a newer push';
             break;
           default:
-            if ((payload.during === 'plan' || payload.during === 'apply') && payload.error?.Error === 'States.Timeout') {
+            if (
+              (payload.during === 'plan' || payload.during === 'apply') &&
+              payload.error?.Error === 'States.Timeout'
+            ) {
               // The task's own TimeoutSecondsPath fired: the build is being stopped and reports nothing.
-              message = `the ${payload.during} build did not finish within its timeout (timeouts.${payload.during}) and was stopped`;
+              message =
+                `the ${payload.during} build did not finish within its timeout ` +
+                `(timeouts.${payload.during}) and was stopped`;
             } else if (payload.during === 'plan' || payload.during === 'apply') {
               message = await buildError(run.id, payload.environment, run.mode, payload.during, cause);
             } else if (payload.during === 'fence') {
@@ -324,10 +416,18 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
       }
       case 'stopBuild': {
         if (!deps.builds) return { stopped: 0 };
-        const query = { projectName: payload.projectName, runId: payload.runId, environment: payload.environment, mode: payload.buildMode };
+        const query = {
+          projectName: payload.projectName,
+          runId: payload.runId,
+          environment: payload.environment,
+          mode: payload.buildMode,
+        };
         const result = await deps.builds.stopStageBuilds(query, deps.stopWaitMs ?? STOP_WAIT_MS);
         if (result.stillRunning > 0) {
-          throw new BuildStillRunning(`${result.stillRunning} ${payload.buildMode} build(s) of run ${payload.runId} in ${payload.environment} have not ended yet`);
+          throw new BuildStillRunning(
+            `${result.stillRunning} ${payload.buildMode} build(s) of run ${payload.runId} in ` +
+              `${payload.environment} have not ended yet`,
+          );
         }
         return { stopped: result.stopped };
       }

@@ -19,7 +19,14 @@ import { createPipelineTasks } from './handler.js';
  * on the run store (FeedbackRunStore); the tasks themselves know nothing of them.
  */
 
-const ENVIRONMENT_KEYS = ['RUNS_TABLE', 'LOCKS_TABLE', 'APPROVALS_TABLE', 'ARTIFACTS_BUCKET', 'CONFIG', 'APPROVALS_URL'] as const;
+const ENVIRONMENT_KEYS = [
+  'RUNS_TABLE',
+  'LOCKS_TABLE',
+  'APPROVALS_TABLE',
+  'ARTIFACTS_BUCKET',
+  'CONFIG',
+  'APPROVALS_URL',
+] as const;
 // Read when given (absent: that feature is off); the composition reads no other key.
 const OPTIONAL_ENVIRONMENT_KEYS = ['GITHUB_SECRET_ARN'] as const;
 const ENDED_STATUSES = new Set(['FAILED', 'TIMED_OUT', 'ABORTED']);
@@ -51,9 +58,15 @@ export interface PipelineLambdaOptions {
 
 /** EventBridge's "Execution Status Change" event (the rule passes it whole) → the `executionEnded` task. */
 export function executionEndedPayload(event: Record<string, unknown>): Record<string, unknown> | undefined {
-  if (event['detail-type'] !== 'Step Functions Execution Status Change' || typeof event.detail !== 'object' || event.detail === null) return undefined;
+  if (
+    event['detail-type'] !== 'Step Functions Execution Status Change' ||
+    typeof event.detail !== 'object' ||
+    event.detail === null
+  )
+    return undefined;
   const { status, input, error, cause } = event.detail as Record<string, unknown>;
-  if (typeof status !== 'string' || !ENDED_STATUSES.has(status)) return { ignored: `execution status ${String(status)}` };
+  if (typeof status !== 'string' || !ENDED_STATUSES.has(status))
+    return { ignored: `execution status ${String(status)}` };
   let runId: unknown;
   try {
     runId = (typeof input === 'string' ? JSON.parse(input) : input)?.runId;
@@ -71,13 +84,35 @@ export function executionEndedPayload(event: Record<string, unknown>): Record<st
 }
 
 export function createPipelineLambda(options: PipelineLambdaOptions = {}): (event: unknown) => Promise<unknown> {
-  const aws = new AwsComposition(ENVIRONMENT_KEYS, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-pipeline', { ...options, artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location) });
+  const aws = new AwsComposition(ENVIRONMENT_KEYS, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-pipeline', {
+    ...options,
+    artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location),
+  });
   const { env, config, clock, log, artifacts } = aws;
-  const { runs, callbacks } = aws.tracking({ ...(options.notifier ? { notifier: options.notifier } : {}), retry: LAMBDA_RETRY });
-  const locks = new EnvironmentLocks({ locks: new DynamoLockStore(aws.dynamo, env.LOCKS_TABLE, clock), runs, callbacks, clock });
+  const { runs, callbacks } = aws.tracking({
+    ...(options.notifier ? { notifier: options.notifier } : {}),
+    retry: LAMBDA_RETRY,
+  });
+  const locks = new EnvironmentLocks({
+    locks: new DynamoLockStore(aws.dynamo, env.LOCKS_TABLE, clock),
+    runs,
+    callbacks,
+    clock,
+  });
   const builds = new CodeBuildController(options.codebuild ?? new CodeBuildClient({}));
-  const sources = options.sources ?? lambdaSourceArchiver({ config, secretId: aws.optional('GITHUB_SECRET_ARN'), secretsManager: aws.secretsManager });
-  const tasks = createPipelineTasks({ runs, approvals: new DynamoApprovalStore(aws.dynamo, env.APPROVALS_TABLE), locks, artifacts, callbacks, builds, sources, clock });
+  const sources =
+    options.sources ??
+    lambdaSourceArchiver({ config, secretId: aws.optional('GITHUB_SECRET_ARN'), secretsManager: aws.secretsManager });
+  const tasks = createPipelineTasks({
+    runs,
+    approvals: new DynamoApprovalStore(aws.dynamo, env.APPROVALS_TABLE),
+    locks,
+    artifacts,
+    callbacks,
+    builds,
+    sources,
+    clock,
+  });
 
   return async (event) => {
     const record = (typeof event === 'object' && event !== null ? event : {}) as Record<string, unknown>;

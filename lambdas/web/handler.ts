@@ -1,6 +1,13 @@
 import { buildProjectName, planBuildKind } from '../../src/domain/builds.js';
 import { STAGE_ARTIFACTS, stageArtifactKey } from '../../src/domain/plan-summary.js';
-import { describePerson, matchListed, personNamed, selfApprovalRefusal, type SignedInPerson, type TeamDirectory } from '../../src/auth/person.js';
+import {
+  describePerson,
+  matchListed,
+  personNamed,
+  selfApprovalRefusal,
+  type SignedInPerson,
+  type TeamDirectory,
+} from '../../src/auth/person.js';
 import { checkFormToken, formToken } from '../../src/auth/session.js';
 import { isCrossSite } from '../../src/auth/sign-in.js';
 import type {
@@ -74,10 +81,14 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
   const nowSeconds = () => Math.floor(clock.now().getTime() / 1000);
 
   async function loadPlanText(run: Run, environment: string): Promise<string | undefined> {
-    const body = await deps.artifacts.get(stageArtifactKey(run.id, environment, STAGE_ARTIFACTS.planText, planBuildKind(run.mode))).catch(() => undefined);
+    const body = await deps.artifacts
+      .get(stageArtifactKey(run.id, environment, STAGE_ARTIFACTS.planText, planBuildKind(run.mode)))
+      .catch(() => undefined);
     if (!body) return undefined;
     const text = body.toString('utf8');
-    return text.length > MAX_PLAN_TEXT ? `${text.slice(0, MAX_PLAN_TEXT)}\n… (cut: the full plan is ${text.length} characters)` : text;
+    return text.length > MAX_PLAN_TEXT
+      ? `${text.slice(0, MAX_PLAN_TEXT)}\n… (cut: the full plan is ${text.length} characters)`
+      : text;
   }
 
   /**
@@ -89,16 +100,28 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     if (!deps.buildLogs) return undefined;
     const { environment } = stage;
     const reachedApply =
-      stage.status === 'applying' || stage.status === 'applied' || stage.transitions.some((t) => t.status === 'applying');
+      stage.status === 'applying' ||
+      stage.status === 'applied' ||
+      stage.transitions.some((t) => t.status === 'applying');
     const mode = asked ?? (reachedApply ? 'apply' : 'plan');
     const running = stage.status === (mode === 'apply' ? 'applying' : 'planning');
     const view: StageLogView = { environment, mode, running, lines: [], truncated: false };
-    const projectName = buildProjectName(deps.buildLogs.projectPrefix, environment, mode === 'apply' ? 'apply' : planBuildKind(run.mode));
+    const projectName = buildProjectName(
+      deps.buildLogs.projectPrefix,
+      environment,
+      mode === 'apply' ? 'apply' : planBuildKind(run.mode),
+    );
     try {
       const tail = await deps.buildLogs.logs.tail({ projectName, runId: run.id, environment, mode }, LOG_TAIL_LINES);
       if (!tail) return { ...view, started: false };
       const lines = tail.lines.map((line) => stripTerminalEscapes(line));
-      return { ...view, started: true, lines, truncated: tail.truncated, ...(tail.location ? { location: tail.location } : {}) };
+      return {
+        ...view,
+        started: true,
+        lines,
+        truncated: tail.truncated,
+        ...(tail.location ? { location: tail.location } : {}),
+      };
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
       deps.log?.('build log unavailable', { runId: run.id, environment, mode, error: why });
@@ -128,16 +151,27 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
    * The person deciding: who signed in, or, for the local operator (the CLI with the local
    * credential), the listed approver they name with `--as`.
    */
-  function decider(request: HttpRequest, approval: ApprovalRecord, given: string | undefined): { person?: SignedInPerson; problem?: string } {
+  function decider(
+    request: HttpRequest,
+    approval: ApprovalRecord,
+    given: string | undefined,
+  ): { person?: SignedInPerson; problem?: string } {
     const signedIn = request.identity;
     if (!signedIn) return { problem: 'Sign in first.' };
     if (signedIn.via !== 'local') return { person: signedIn };
     // With one person on the list there is nobody else the operator could mean.
     const single = (approval.approvers ?? []).filter((entry) => !entry.includes('/'));
     const actingAs = given ?? (single.length === 1 && approval.approvers.length === 1 ? single[0] : undefined);
-    if (!actingAs) return { problem: 'Say which approver you are: tfgate approve ID --as WHO (an email address or @login from the approvers list).' };
+    if (!actingAs)
+      return {
+        problem:
+          'Say which approver you are: tfgate approve ID --as WHO (an email address or @login from the approvers ' +
+          'list).',
+      };
     const named = personNamed(actingAs, signedIn.sessionId);
-    return named ? { person: named } : { problem: `--as ${actingAs.slice(0, 100)} is neither an email address nor a GitHub login (@name).` };
+    return named
+      ? { person: named }
+      : { problem: `--as ${actingAs.slice(0, 100)} is neither an email address nor a GitHub login (@name).` };
   }
 
   /** Why this person may not decide, or undefined when they may. */
@@ -146,7 +180,11 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     // Records from before every gate named its approvers: nobody is named, so nobody may decide.
     if (approvers.length === 0) return `No approvers are named for ${approval.environment}; nobody can approve this.`;
     const match = await matchListed(person, approvers, deps.teams);
-    if (!match.matched) return `${describePerson(person)} is not an approver for ${approval.environment}${match.note ? ` (${match.note})` : ''}.`;
+    if (!match.matched)
+      return (
+        `${describePerson(person)} is not an approver for ` +
+        `${approval.environment}${match.note ? ` (${match.note})` : ''}.`
+      );
     if (!approval.allowSelfApproval) return selfApprovalRefusal(person, approval.people);
     return undefined;
   }
@@ -155,15 +193,28 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     switch (approval.status) {
       case 'approved':
       case 'rejected':
-        return `This approval was already ${approval.status}${approval.decidedBy ? ` by ${approval.decidedBy}` : ''}${approval.decidedAt ? ` at ${approval.decidedAt}` : ''}.`;
+        return (
+          `This approval was already ` +
+          `${approval.status}${approval.decidedBy ? ` by ${approval.decidedBy}` : ''}${approval.decidedAt ? ` at ${approval.decidedAt}` : ''}.`
+        );
       case 'superseded':
-        return `This approval was superseded: ${approval.reason ?? 'a newer push replaced this run'}. Nothing from this run will be applied to ${approval.environment}; decide on the newer run instead.`;
+        return (
+          `This approval was superseded: ${approval.reason ?? 'a newer push replaced this run'}. Nothing ` +
+          `from this run will be applied to ${approval.environment}; decide on the newer run instead.`
+        );
       case 'expired':
-        return `This approval expired${approval.reason ? ` (${approval.reason})` : ''}; nothing was applied to ${approval.environment}.`;
+        return (
+          `This approval expired${approval.reason ? ` (${approval.reason})` : ''}; nothing was applied to ` +
+          `${approval.environment}.`
+        );
       case 'pending':
         break;
     }
-    if (approval.expiresAt <= nowSeconds()) return `This approval expired at ${new Date(approval.expiresAt * 1000).toISOString()}; nothing will be applied to ${approval.environment}.`;
+    if (approval.expiresAt <= nowSeconds())
+      return (
+        `This approval expired at ${new Date(approval.expiresAt * 1000).toISOString()}; nothing will be ` +
+        `applied to ${approval.environment}.`
+      );
     return undefined;
   }
 
@@ -177,7 +228,12 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     const blocked = closedReason(approval) ?? who.problem ?? (await refusal(approval, who.person!));
     const approver = who.person ? describePerson(who.person) : undefined;
     const token = formToken(deps.sessionKey, approval.id, request.identity!.sessionId, nowSeconds());
-    deps.log?.('approval viewed', { approvalId: approval.id, runId: approval.runId, who: approver, ...(blocked ? { refused: blocked } : {}) });
+    deps.log?.('approval viewed', {
+      approvalId: approval.id,
+      runId: approval.runId,
+      who: approver,
+      ...(blocked ? { refused: blocked } : {}),
+    });
     if (wantsJson(request)) {
       return json(200, {
         id: approval.id,
@@ -220,61 +276,143 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     // Browsers say where a form came from; a decision may only come from tfgate's own page (or a
     // non-browser client such as `tfgate approve`, which sends no such header).
     if (isCrossSite(request)) {
-      return page(request, 403, 'bad', 'Refused', 'The form was sent from another site. Open the approval link and decide on that page.');
+      return page(
+        request,
+        403,
+        'bad',
+        'Refused',
+        'The form was sent from another site. Open the approval link and decide on that page.',
+      );
     }
     const form = new URLSearchParams(request.body.toString('utf8'));
     const decision = form.get('decision');
-    if (decision !== 'approve' && decision !== 'reject') return page(request, 400, 'bad', 'No decision', 'The form must say decision=approve or decision=reject.');
+    if (decision !== 'approve' && decision !== 'reject')
+      return page(request, 400, 'bad', 'No decision', 'The form must say decision=approve or decision=reject.');
     const reason = (form.get('reason') ?? '').slice(0, 500).trim();
 
     const approval = await deps.approvals.get(approvalId);
     if (!approval) return notFound(request, 'approval');
     if (!request.identity) return json(401, { error: 'sign in first' });
-    const tokenCheck = checkFormToken(deps.sessionKey, approval.id, request.identity!.sessionId, form.get('form_token') ?? undefined, nowSeconds());
+    const tokenCheck = checkFormToken(
+      deps.sessionKey,
+      approval.id,
+      request.identity!.sessionId,
+      form.get('form_token') ?? undefined,
+      nowSeconds(),
+    );
     if (tokenCheck !== 'valid') {
-      deps.log?.('decision refused', { approvalId: approval.id, runId: approval.runId, why: `anti-forgery field ${tokenCheck}` });
-      return page(request, 403, 'bad', 'Refused', tokenCheck === 'stale' ? 'This page is too old (its anti-forgery field has expired); open the link again and decide from the fresh page.' : 'The form did not come from this approval page (its anti-forgery field is missing or forged); open the link you were sent and decide there.');
+      deps.log?.('decision refused', {
+        approvalId: approval.id,
+        runId: approval.runId,
+        why: `anti-forgery field ${tokenCheck}`,
+      });
+      return page(
+        request,
+        403,
+        'bad',
+        'Refused',
+        tokenCheck === 'stale'
+          ? 'This page is too old (its anti-forgery field has expired); open the link again and decide from the ' +
+              'fresh page.'
+          : 'The form did not come from this approval page (its anti-forgery field is missing or forged); open ' +
+              'the link you were sent and decide there.',
+      );
     }
     const closed = closedReason(approval);
     if (closed) return page(request, 409, 'bad', closedTitle(approval), closed, approval.runId, approval);
     const deciding = decider(request, approval, form.get('as') ?? undefined);
     const refused = deciding.problem ?? (await refusal(approval, deciding.person!));
     if (refused) {
-      deps.log?.('decision refused', { approvalId: approval.id, runId: approval.runId, who: deciding.person ? describePerson(deciding.person) : undefined, why: refused });
+      deps.log?.('decision refused', {
+        approvalId: approval.id,
+        runId: approval.runId,
+        who: deciding.person ? describePerson(deciding.person) : undefined,
+        why: refused,
+      });
       return page(request, 403, 'bad', 'Not allowed', refused, approval.runId, approval);
     }
 
     const status = decision === 'approve' ? 'approved' : 'rejected';
     const who = describePerson(deciding.person!);
-    const result = await deps.approvals.decide(approval.id, { status, by: who, ...(reason ? { reason } : {}) }, clock.now());
+    const result = await deps.approvals.decide(
+      approval.id,
+      { status, by: who, ...(reason ? { reason } : {}) },
+      clock.now(),
+    );
     if (!result.decided) {
       const current = result.approval ?? approval;
-      return page(request, 409, 'bad', closedTitle(current), closedReason(current) ?? 'This approval was decided by someone else just now.', approval.runId, current);
+      return page(
+        request,
+        409,
+        'bad',
+        closedTitle(current),
+        closedReason(current) ?? 'This approval was decided by someone else just now.',
+        approval.runId,
+        current,
+      );
     }
     const decided = result.approval;
     const at = decided.decidedAt ?? clock.now().toISOString();
     const approvalView = { id: decided.id, status: decided.status, by: who, at, ...(reason ? { reason } : {}) };
     if (status === 'approved') {
-      await deps.runs.updateStage(approval.runId, approval.environment, { status: 'applying', approval: approvalView }, clock.now());
+      await deps.runs.updateStage(
+        approval.runId,
+        approval.environment,
+        { status: 'applying', approval: approvalView },
+        clock.now(),
+      );
       await deps.runs.updateRun(approval.runId, { status: 'running' }, clock.now());
     } else {
-      await deps.runs.updateStage(approval.runId, approval.environment, { status: 'rejected', approval: approvalView }, clock.now());
+      await deps.runs.updateStage(
+        approval.runId,
+        approval.environment,
+        { status: 'rejected', approval: approvalView },
+        clock.now(),
+      );
     }
-    deps.log?.('approval decided', { approvalId: approval.id, runId: approval.runId, environment: approval.environment, status, by: who });
+    deps.log?.('approval decided', {
+      approvalId: approval.id,
+      runId: approval.runId,
+      environment: approval.environment,
+      status,
+      by: who,
+    });
     const delivered =
       status === 'approved'
-        ? await deps.callbacks.sendTaskSuccess(approval.taskToken, { approvalId: approval.id, approvedBy: who, planSha256: approval.planSha256 })
-        : await deps.callbacks.sendTaskFailure(approval.taskToken, 'tfgate.Rejected', `by ${who}${reason ? `: ${reason}` : ''}`);
+        ? await deps.callbacks.sendTaskSuccess(approval.taskToken, {
+            approvalId: approval.id,
+            approvedBy: who,
+            planSha256: approval.planSha256,
+          })
+        : await deps.callbacks.sendTaskFailure(
+            approval.taskToken,
+            'tfgate.Rejected',
+            `by ${who}${reason ? `: ${reason}` : ''}`,
+          );
     if (!delivered.delivered) {
-      await deps.runs.updateRun(approval.runId, { note: `the ${approval.environment} decision (${status} by ${who}) arrived after the run stopped waiting` }, clock.now());
-      return page(request, 409, 'bad', 'Too late', 'The run is no longer waiting for this approval.', approval.runId, decided);
+      await deps.runs.updateRun(
+        approval.runId,
+        { note: `the ${approval.environment} decision (${status} by ${who}) arrived after the run stopped waiting` },
+        clock.now(),
+      );
+      return page(
+        request,
+        409,
+        'bad',
+        'Too late',
+        'The run is no longer waiting for this approval.',
+        approval.runId,
+        decided,
+      );
     }
     return page(
       request,
       200,
       'ok',
       status === 'approved' ? 'Approved' : 'Rejected',
-      status === 'approved' ? `Approved by ${who}. The saved plan is being applied to ${approval.environment}.` : `Rejected by ${who}. Nothing will be applied to ${approval.environment}.`,
+      status === 'approved'
+        ? `Approved by ${who}. The saved plan is being applied to ${approval.environment}.`
+        : `Rejected by ${who}. Nothing will be applied to ${approval.environment}.`,
       approval.runId,
       decided,
     );
@@ -282,7 +420,10 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
 
   return async function handle(request: HttpRequest): Promise<HttpResponse> {
     const { method, path } = request;
-    if (path === '/healthz') return method === 'GET' || method === 'HEAD' ? text(200, 'ok') : text(405, 'method not allowed', { allow: 'GET' });
+    if (path === '/healthz')
+      return method === 'GET' || method === 'HEAD'
+        ? text(200, 'ok')
+        : text(405, 'method not allowed', { allow: 'GET' });
     const approvalMatch = APPROVAL_PATH.exec(path);
     if (approvalMatch) {
       if (method === 'GET' || method === 'HEAD') return showApproval(request, approvalMatch[1]!);
@@ -293,9 +434,15 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
       if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed', { allow: 'GET' });
       deps.log?.('runs viewed', { who: request.identity ? describePerson(request.identity) : undefined });
       // Pages of at most 100 runs (a function URL answers at most 6 MB); `next` continues the list.
-      const limit = Math.min(Math.max(Number.parseInt(request.query.limit ?? String(RUNS_PAGE_SIZE), 10) || RUNS_PAGE_SIZE, 1), RUNS_PAGE_SIZE);
+      const limit = Math.min(
+        Math.max(Number.parseInt(request.query.limit ?? String(RUNS_PAGE_SIZE), 10) || RUNS_PAGE_SIZE, 1),
+        RUNS_PAGE_SIZE,
+      );
       const before = request.query.before;
-      if (before !== undefined && !RUN_LIST_CURSOR.test(before)) return wantsJson(request) ? json(400, { error: 'before must be a cursor from "next"' }) : text(400, 'bad cursor');
+      if (before !== undefined && !RUN_LIST_CURSOR.test(before))
+        return wantsJson(request)
+          ? json(400, { error: 'before must be a cursor from "next"' })
+          : text(400, 'bad cursor');
       const runs = await deps.runs.list({ limit, ...(before !== undefined ? { before } : {}) });
       const next = runs.length === limit ? runListCursor(runs[runs.length - 1]!) : undefined;
       return wantsJson(request)
@@ -319,7 +466,9 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
       if (!run || !stage) return notFound(request, 'stage');
       const asked = request.query.mode;
       if (asked !== undefined && asked !== 'plan' && asked !== 'apply') {
-        return wantsJson(request) ? json(400, { error: 'mode must be plan or apply' }) : text(400, 'mode must be plan or apply');
+        return wantsJson(request)
+          ? json(400, { error: 'mode must be plan or apply' })
+          : text(400, 'mode must be plan or apply');
       }
       const view = await stageLog(run, stage, asked);
       if (!view) return notFound(request, 'build log');
@@ -336,7 +485,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     if (planMatch) {
       if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed', { allow: 'GET' });
       const run = await deps.runs.get(planMatch[1]!);
-      if (!run || !run.stages.some((s) => s.environment === planMatch[2])) return notFound(request, 'plan');
+      if (!run?.stages.some((s) => s.environment === planMatch[2])) return notFound(request, 'plan');
       const body = await loadPlanText(run, planMatch[2]!);
       return body === undefined ? notFound(request, 'plan') : text(200, body);
     }
@@ -351,15 +500,33 @@ function closedTitle(approval: ApprovalRecord): string {
 }
 
 function notFound(request: HttpRequest, what: string): HttpResponse {
-  return wantsJson(request) ? json(404, { error: `${what} not found` }) : html(404, decisionPage('bad', 'Not found', `No such ${what}.`));
+  return wantsJson(request)
+    ? json(404, { error: `${what} not found` })
+    : html(404, decisionPage('bad', 'Not found', `No such ${what}.`));
 }
 
-function page(request: HttpRequest, status: number, kind: 'ok' | 'bad', title: string, message: string, runId?: string, approval?: ApprovalRecord): HttpResponse {
+function page(
+  request: HttpRequest,
+  status: number,
+  kind: 'ok' | 'bad',
+  title: string,
+  message: string,
+  runId?: string,
+  approval?: ApprovalRecord,
+): HttpResponse {
   if (wantsJson(request)) {
     return json(status, {
       ok: status === 200,
       message,
-      ...(approval ? { approval: { id: approval.id, status: approval.status, ...(approval.decidedBy ? { by: approval.decidedBy } : {}) } } : {}),
+      ...(approval
+        ? {
+            approval: {
+              id: approval.id,
+              status: approval.status,
+              ...(approval.decidedBy ? { by: approval.decidedBy } : {}),
+            },
+          }
+        : {}),
       ...(runId ? { runId } : {}),
     });
   }

@@ -10,7 +10,12 @@ import { createSignIn, type GitHubSignInSettings, type SignIn } from '../../src/
 import { AwsComposition } from '../../src/composition/aws.js';
 import { CodeBuildLogs } from '../../src/adapters/aws/codebuild-logs.js';
 import { S3ArtifactStore } from '../../src/adapters/aws/s3-artifact-store.js';
-import { toFunctionUrlResult, toHttpRequest, type FunctionUrlEvent, type FunctionUrlResult } from '../../src/adapters/aws/function-url.js';
+import {
+  toFunctionUrlResult,
+  toHttpRequest,
+  type FunctionUrlEvent,
+  type FunctionUrlResult,
+} from '../../src/adapters/aws/function-url.js';
 import { CachedSecret } from '../../src/adapters/aws/lambda-env.js';
 import { SesEmailSender } from '../../src/adapters/aws/ses-notifier.js';
 import type { ArtifactStore, Clock, VcsClient } from '../../src/domain/ports.js';
@@ -48,27 +53,53 @@ export interface ApprovalsLambdaOptions {
 const FEEDBACK_DRAIN_MS = 3_000;
 
 // The function reads and decides approvals only; locks change through the state machine's own tasks.
-const REQUIRED = ['RUNS_TABLE', 'APPROVALS_TABLE', 'DELIVERIES_TABLE', 'ARTIFACTS_BUCKET', 'SESSION_SECRET_ARN', 'CONFIG'] as const;
+const REQUIRED = [
+  'RUNS_TABLE',
+  'APPROVALS_TABLE',
+  'DELIVERIES_TABLE',
+  'ARTIFACTS_BUCKET',
+  'SESSION_SECRET_ARN',
+  'CONFIG',
+] as const;
 // Read when given (absent: that feature is off); the composition reads no other key.
-const OPTIONAL_ENVIRONMENT_KEYS = ['SIGNIN_SECRET_ARN', 'SES_FROM', 'GITHUB_SECRET_ARN', 'BUILD_PROJECT_PREFIX'] as const;
+const OPTIONAL_ENVIRONMENT_KEYS = [
+  'SIGNIN_SECRET_ARN',
+  'SES_FROM',
+  'GITHUB_SECRET_ARN',
+  'BUILD_PROJECT_PREFIX',
+] as const;
 
 /** The sign-in secret: `{"clientId": "…", "clientSecret": "…"}`; empty (the placeholder): GitHub sign-in is off. */
 export function parseSignInSecret(secretString: string): { clientId: string; clientSecret: string } | undefined {
   const text = secretString.trim();
   if (text === '' || text === '{}') return undefined;
   const value = JSON.parse(text) as { clientId?: unknown; clientSecret?: unknown };
-  if (typeof value.clientId !== 'string' || typeof value.clientSecret !== 'string' || !value.clientId || !value.clientSecret) {
+  if (
+    typeof value.clientId !== 'string' ||
+    typeof value.clientSecret !== 'string' ||
+    !value.clientId ||
+    !value.clientSecret
+  ) {
     throw new Error('the sign-in secret needs "clientId" and "clientSecret" strings');
   }
   return { clientId: value.clientId, clientSecret: value.clientSecret };
 }
 
-export function createApprovalsLambda(options: ApprovalsLambdaOptions = {}): (event: FunctionUrlEvent) => Promise<FunctionUrlResult> {
-  const aws = new AwsComposition(REQUIRED, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-approvals', { ...options, artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location) });
+export function createApprovalsLambda(
+  options: ApprovalsLambdaOptions = {},
+): (event: FunctionUrlEvent) => Promise<FunctionUrlResult> {
+  const aws = new AwsComposition(REQUIRED, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-approvals', {
+    ...options,
+    artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location),
+  });
   const { env, config, clock, log } = aws;
-  const sessionKey = new CachedSecret(aws.secretsManager, env.SESSION_SECRET_ARN, clock, 'session key', (text) => text.trim());
+  const sessionKey = new CachedSecret(aws.secretsManager, env.SESSION_SECRET_ARN, clock, 'session key', (text) =>
+    text.trim(),
+  );
   const signInSecretArn = aws.optional('SIGNIN_SECRET_ARN');
-  const githubClient = signInSecretArn ? new CachedSecret(aws.secretsManager, signInSecretArn, clock, 'GitHub sign-in', parseSignInSecret) : undefined;
+  const githubClient = signInSecretArn
+    ? new CachedSecret(aws.secretsManager, signInSecretArn, clock, 'GitHub sign-in', parseSignInSecret)
+    : undefined;
   const sesFrom = aws.optional('SES_FROM') ?? config.notifications.email?.from;
   // tfgate's own GitHub credentials answer team membership at decision time.
   const teams = aws.vcs as VcsClient & TeamDirectory;
@@ -78,7 +109,10 @@ export function createApprovalsLambda(options: ApprovalsLambdaOptions = {}): (ev
   const buildProjectPrefix = aws.optional('BUILD_PROJECT_PREFIX');
   const buildLogs = buildProjectPrefix
     ? {
-        logs: new CodeBuildLogs(options.codebuild ?? new CodeBuildClient({}), options.cloudWatchLogs ?? new CloudWatchLogsClient({})),
+        logs: new CodeBuildLogs(
+          options.codebuild ?? new CodeBuildClient({}),
+          options.cloudWatchLogs ?? new CloudWatchLogsClient({}),
+        ),
         projectPrefix: buildProjectPrefix,
       }
     : undefined;
@@ -105,7 +139,10 @@ export function createApprovalsLambda(options: ApprovalsLambdaOptions = {}): (ev
       github = await githubClient?.get();
     } catch (error) {
       log('sign-in secrets unavailable', { error: error instanceof Error ? error.message : String(error) });
-      return toFunctionUrlResult(html(503, decisionPage('bad', 'Unavailable', 'tfgate cannot check sign-ins right now. Try again in a minute.')), request.method);
+      return toFunctionUrlResult(
+        html(503, decisionPage('bad', 'Unavailable', 'tfgate cannot check sign-ins right now. Try again in a minute.')),
+        request.method,
+      );
     }
     const githubId = github?.clientId ?? '';
     if (!built || built.key !== key || built.github !== githubId) {
@@ -122,7 +159,12 @@ export function createApprovalsLambda(options: ApprovalsLambdaOptions = {}): (ev
         log,
         ...(options.fetch ? { fetch: options.fetch } : {}),
       });
-      built = { key, github: githubId, signIn, handler: signIn.protect(createApprovalsHandler({ ...deps, sessionKey: key })) };
+      built = {
+        key,
+        github: githubId,
+        signIn,
+        handler: signIn.protect(createApprovalsHandler({ ...deps, sessionKey: key })),
+      };
     }
     try {
       return toFunctionUrlResult(await built.handler(request), request.method);

@@ -1,6 +1,13 @@
 import type { TfgateConfig } from '../../src/config/load.js';
 import type { EnvironmentLocks } from '../../src/domain/locks.js';
-import { systemClock, type Clock, type DeliveryStore, type ExecutionStarter, type RunStore, type SequenceStore } from '../../src/domain/ports.js';
+import {
+  systemClock,
+  type Clock,
+  type DeliveryStore,
+  type ExecutionStarter,
+  type RunStore,
+  type SequenceStore,
+} from '../../src/domain/ports.js';
 import { json, MAX_WEBHOOK_BODY_BYTES, type HttpHandler, type HttpRequest, type HttpResponse } from '../../src/http.js';
 import { startRun, type IntakeDeps } from '../../src/application/intake.js';
 import { silentLogger, type WebhookLogger } from '../../src/application/logger.js';
@@ -54,7 +61,8 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): HttpHandler {
     const event = request.headers['x-github-event'];
     const deliveryId = request.headers['x-github-delivery'];
     if (!event || !EVENT_NAME.test(event)) return refuse(400, 'missing or malformed X-GitHub-Event header');
-    if (!deliveryId || !DELIVERY_ID.test(deliveryId)) return refuse(400, 'missing or malformed X-GitHub-Delivery header', { event });
+    if (!deliveryId || !DELIVERY_ID.test(deliveryId))
+      return refuse(400, 'missing or malformed X-GitHub-Delivery header', { event });
     const context = { deliveryId, event };
     // GitHub never signs an empty body (its libraries refuse to), so there is nothing to verify.
     if (request.body.length === 0) return refuse(400, 'body is empty', context);
@@ -64,7 +72,8 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): HttpHandler {
       logger.warn('webhook signature refused', { ...context, status: 401, problem: signature.reason });
       return json(401, { error: 'missing or invalid X-Hub-Signature-256' });
     }
-    if (signature.secretIndex > 0) logger.info('webhook signed with a previous secret', { ...context, secretIndex: signature.secretIndex });
+    if (signature.secretIndex > 0)
+      logger.info('webhook signed with a previous secret', { ...context, secretIndex: signature.secretIndex });
 
     const parsed = parseBody(signature.text, format);
     if (!parsed.ok) return refuse(400, parsed.problem, context);
@@ -77,18 +86,34 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): HttpHandler {
         logger.info('webhook ping', { ...context, decision: 'pong' });
         return json(200, { ok: true, zen: decision.zen ?? null });
       case 'ignored':
-        logger.info('webhook ignored', { ...context, repository: decision.repository, decision: 'ignored', reason: decision.reason });
+        logger.info('webhook ignored', {
+          ...context,
+          repository: decision.repository,
+          decision: 'ignored',
+          reason: decision.reason,
+        });
         return json(202, { ignored: decision.reason });
       case 'run':
         break;
     }
 
-    const fields = { ...context, repository: decision.repository.name, mode: decision.mode, sha: decision.sha, ref: decision.ref };
+    const fields = {
+      ...context,
+      repository: decision.repository.name,
+      mode: decision.mode,
+      sha: decision.sha,
+      ref: decision.ref,
+    };
     try {
       const outcome = await startRun(decision, deliveryId, intake);
       switch (outcome.kind) {
         case 'started':
-          logger.info('webhook started a run', { ...fields, decision: 'run', runId: outcome.runId, executionName: outcome.executionName });
+          logger.info('webhook started a run', {
+            ...fields,
+            decision: 'run',
+            runId: outcome.runId,
+            executionName: outcome.executionName,
+          });
           return json(202, { runId: outcome.runId });
         case 'duplicate': {
           const reason = outcome.reason ?? 'duplicate delivery';
@@ -96,12 +121,23 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): HttpHandler {
           return json(202, outcome.runId ? { ignored: reason, runId: outcome.runId } : { ignored: reason });
         }
         case 'failed':
-          logger.error('webhook could not start a run', { ...fields, decision: 'failed', runId: outcome.runId, error: outcome.error });
-          return json(500, { error: 'the run could not be started; redeliver the event to try again', ...(outcome.runId ? { runId: outcome.runId } : {}) });
+          logger.error('webhook could not start a run', {
+            ...fields,
+            decision: 'failed',
+            runId: outcome.runId,
+            error: outcome.error,
+          });
+          return json(500, {
+            error: 'the run could not be started; redeliver the event to try again',
+            ...(outcome.runId ? { runId: outcome.runId } : {}),
+          });
       }
     } catch (error) {
       // Only the delivery claim and its lookup can land here; nothing was recorded, so a redelivery can retry.
-      logger.error('webhook intake failed before a run was recorded', { ...fields, error: error instanceof Error ? error.message : String(error) });
+      logger.error('webhook intake failed before a run was recorded', {
+        ...fields,
+        error: error instanceof Error ? error.message : String(error),
+      });
       return json(500, { error: 'the event could not be recorded; redeliver it to try again' });
     }
   };

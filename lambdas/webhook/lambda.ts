@@ -10,7 +10,12 @@ import { DynamoDeliveryStore } from '../../src/adapters/dynamo/delivery-store.js
 import { DynamoLockStore } from '../../src/adapters/dynamo/lock-store.js';
 import { DynamoSequenceStore } from '../../src/adapters/dynamo/sequence-store.js';
 import { CachedSecret } from '../../src/adapters/aws/lambda-env.js';
-import { toFunctionUrlResult, toHttpRequest, type FunctionUrlEvent, type FunctionUrlResult } from '../../src/adapters/aws/function-url.js';
+import {
+  toFunctionUrlResult,
+  toHttpRequest,
+  type FunctionUrlEvent,
+  type FunctionUrlResult,
+} from '../../src/adapters/aws/function-url.js';
 import { json, type HttpHandler } from '../../src/http.js';
 import { createWebhookHandler } from './handler.js';
 import type { WebhookLogger } from '../../src/application/logger.js';
@@ -33,7 +38,8 @@ export function parseWebhookSecrets(secretString: string): string[] {
   }
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     const { current, previous } = value as { current?: unknown; previous?: unknown };
-    if (typeof current !== 'string' || current === '') throw new Error('the webhook secret JSON has no "current" string');
+    if (typeof current !== 'string' || current === '')
+      throw new Error('the webhook secret JSON has no "current" string');
     return typeof previous === 'string' && previous !== '' && previous !== current ? [current, previous] : [current];
   }
   // Valid JSON that is not an object (a quoted string, a number) is taken as the plain secret it was typed as.
@@ -59,7 +65,14 @@ export interface WebhookLambdaOptions {
  */
 const FEEDBACK_DRAIN_MS = 3_000;
 
-const ENVIRONMENT_KEYS = ['RUNS_TABLE', 'LOCKS_TABLE', 'DELIVERIES_TABLE', 'STATE_MACHINE_ARN', 'WEBHOOK_SECRET_ARN', 'CONFIG'] as const;
+const ENVIRONMENT_KEYS = [
+  'RUNS_TABLE',
+  'LOCKS_TABLE',
+  'DELIVERIES_TABLE',
+  'STATE_MACHINE_ARN',
+  'WEBHOOK_SECRET_ARN',
+  'CONFIG',
+] as const;
 // Read when given (absent: that feature is off); the composition reads no other key.
 const OPTIONAL_ENVIRONMENT_KEYS = ['GITHUB_SECRET_ARN', 'APPROVALS_URL'] as const;
 
@@ -73,9 +86,14 @@ function powertoolsLogger(): WebhookLogger {
 }
 
 /** Everything here is built once per Lambda instance and reused by every invocation it serves. */
-export function createFunctionUrlHandler(options: WebhookLambdaOptions = {}): (event: FunctionUrlEvent) => Promise<FunctionUrlResult> {
+export function createFunctionUrlHandler(
+  options: WebhookLambdaOptions = {},
+): (event: FunctionUrlEvent) => Promise<FunctionUrlResult> {
   const logger = options.logger ?? powertoolsLogger();
-  const aws = new AwsComposition(ENVIRONMENT_KEYS, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-webhook', { ...options, log: (message, fields) => logger.warn(message, fields) });
+  const aws = new AwsComposition(ENVIRONMENT_KEYS, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-webhook', {
+    ...options,
+    log: (message, fields) => logger.warn(message, fields),
+  });
   const { env, config, clock } = aws;
   // Rotation adds the new secret as "current" and keeps the old one as "previous"; the cache picks it up.
   const secrets = new CachedSecret(aws.secretsManager, env.WEBHOOK_SECRET_ARN, clock, 'webhook', parseWebhookSecrets);
@@ -83,14 +101,30 @@ export function createFunctionUrlHandler(options: WebhookLambdaOptions = {}): (e
   // The same decoration as every writer of runs: a recorded run gets its "queued" commit statuses, and a
   // lock handed on by a failed start's clean-up records the next run's stage as planning.
   const { runs, callbacks } = aws.tracking();
-  const stores = { runs, deliveries: new DynamoDeliveryStore(aws.dynamo, env.DELIVERIES_TABLE), sequences: new DynamoSequenceStore(aws.dynamo, env.LOCKS_TABLE) };
-  const locks = new EnvironmentLocks({ locks: new DynamoLockStore(aws.dynamo, env.LOCKS_TABLE, clock), runs, callbacks, clock });
+  const stores = {
+    runs,
+    deliveries: new DynamoDeliveryStore(aws.dynamo, env.DELIVERIES_TABLE),
+    sequences: new DynamoSequenceStore(aws.dynamo, env.LOCKS_TABLE),
+  };
+  const locks = new EnvironmentLocks({
+    locks: new DynamoLockStore(aws.dynamo, env.LOCKS_TABLE, clock),
+    runs,
+    callbacks,
+    clock,
+  });
   const starter = new SfnExecutionStarter(aws.sfn, env.STATE_MACHINE_ARN);
 
   let built: { secrets: string[]; handler: HttpHandler } | undefined;
   const handlerFor = (accepted: string[]): HttpHandler => {
-    const unchanged = built && built.secrets.length === accepted.length && built.secrets.every((secret, index) => secret === accepted[index]);
-    if (!built || !unchanged) built = { secrets: accepted, handler: createWebhookHandler({ config, secrets: accepted, stores, locks, starter, clock, logger }) };
+    const unchanged =
+      built &&
+      built.secrets.length === accepted.length &&
+      built.secrets.every((secret, index) => secret === accepted[index]);
+    if (!built || !unchanged)
+      built = {
+        secrets: accepted,
+        handler: createWebhookHandler({ config, secrets: accepted, stores, locks, starter, clock, logger }),
+      };
     return built.handler;
   };
 
@@ -100,12 +134,15 @@ export function createFunctionUrlHandler(options: WebhookLambdaOptions = {}): (e
       accepted = await secrets.get();
     } catch (error) {
       logger.error('webhook secret unavailable', { error: error instanceof Error ? error.message : String(error) });
-      return toFunctionUrlResult(json(500, { error: 'the webhook secret is unavailable; redeliver the event to try again' }));
+      return toFunctionUrlResult(
+        json(500, { error: 'the webhook secret is unavailable; redeliver the event to try again' }),
+      );
     }
     try {
       return toFunctionUrlResult(await handlerFor(accepted)(toHttpRequest(event)));
     } finally {
-      if (!(await runs.drain(options.feedbackDrainMs ?? FEEDBACK_DRAIN_MS))) logger.warn('GitHub feedback still in flight at the answer');
+      if (!(await runs.drain(options.feedbackDrainMs ?? FEEDBACK_DRAIN_MS)))
+        logger.warn('GitHub feedback still in flight at the answer');
     }
   };
 }

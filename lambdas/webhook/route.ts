@@ -3,14 +3,13 @@ import * as z from 'zod/mini';
 import type { RepositoryConfig, TfgateConfig } from '../../src/config/load.js';
 import { findRepository, plansPullRequests } from '../../src/config/resolved.js';
 import { uniqueLower } from '../../src/auth/person.js';
-import type { Run, RunMode } from '../../src/domain/run.js';
+import type { Run, } from '../../src/domain/run.js';
 import type { RunDecision } from '../../src/application/intake.js';
 
 /**
  * Pure routing: (event name, payload, configuration) → what the webhook does. The payload is
  * untrusted text until here; the fields a run uses are validated once and come out typed.
  */
-
 
 export type RouteDecision =
   | { kind: 'pong'; zen?: string }
@@ -24,22 +23,37 @@ const PULL_REQUEST_ACTIONS_THAT_PLAN = new Set(['opened', 'synchronize', 'reopen
 const MAX_MESSAGE_CHARS = 2000;
 const MAX_REASON_NAME_CHARS = 200;
 
-const commitSha = z.string().check(z.regex(/^[0-9a-fA-F]{40}$/, 'must be a 40-character hexadecimal commit id'), z.toLowerCase());
+const commitSha = z
+  .string()
+  .check(z.regex(/^[0-9a-fA-F]{40}$/, 'must be a 40-character hexadecimal commit id'), z.toLowerCase());
 
 // What may reach a log line or a reason text at all: no whitespace or control characters.
-const anyRef = z.string().check(z.minLength(1), z.maxLength(1024), z.regex(/^[^\x00-\x20\x7f]+$/, 'must be a git ref without spaces or control characters'));
+const anyRef = z
+  .string()
+  .check(
+    z.minLength(1),
+    z.maxLength(1024),
+    z.regex(/^[^\x00-\x20\x7f]+$/, 'must be a git ref without spaces or control characters'),
+  );
 
 // Only the name is read: where a commit is fetched from comes from the configuration, never from the
 // payload's URLs (clone_url, html_url…), which anyone who can sign or replay a body controls.
 const repositoryField = z.object({
-  full_name: z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}$/, 'must be owner/name')),
+  full_name: z
+    .string()
+    .check(z.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}$/, 'must be owner/name')),
 });
 
-const shortText = (max: number, min = 0) => z.string().check(z.minLength(min), z.maxLength(max), z.regex(/^[^\x00-\x1f\x7f]*$/, 'must not contain control characters'));
+const shortText = (max: number, min = 0) =>
+  z
+    .string()
+    .check(z.minLength(min), z.maxLength(max), z.regex(/^[^\x00-\x1f\x7f]*$/, 'must not contain control characters'));
 const login = z.string().check(z.regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$/, 'must be a GitHub login'));
 
 // A commit's author or committer: GitHub fills `username` when the address is verified for a login.
-const commitPerson = z.nullish(z.object({ name: z.nullish(shortText(256)), email: z.nullish(shortText(320)), username: z.nullish(login) }));
+const commitPerson = z.nullish(
+  z.object({ name: z.nullish(shortText(256)), email: z.nullish(shortText(320)), username: z.nullish(login) }),
+);
 const MAX_COMMITS = 2048;
 
 const pushPayload = z.object({
@@ -48,7 +62,9 @@ const pushPayload = z.object({
   after: z.string(),
   pusher: z.object({ name: shortText(256, 1), email: z.nullish(shortText(320)) }),
   sender: z.optional(z.object({ login })),
-  commits: z.nullish(z.array(z.object({ author: commitPerson, committer: commitPerson })).check(z.maxLength(MAX_COMMITS))),
+  commits: z.nullish(
+    z.array(z.object({ author: commitPerson, committer: commitPerson })).check(z.maxLength(MAX_COMMITS)),
+  ),
   head_commit: z.nullish(
     z.object({
       message: z.string(),
@@ -62,25 +78,31 @@ const pullRequestPayload = z.object({
   action: z.string().check(z.minLength(1), z.maxLength(64), z.regex(/^[a-z_]+$/, 'must be an action name')),
   number: z.int().check(z.positive(), z.maximum(Number.MAX_SAFE_INTEGER)),
   pull_request: z.object({
-    head: z.object({ sha: z.unknown(), repo: z.optional(z.nullable(z.object({ full_name: z.optional(z.unknown()) }))) }),
+    head: z.object({
+      sha: z.unknown(),
+      repo: z.optional(z.nullable(z.object({ full_name: z.optional(z.unknown()) }))),
+    }),
     user: z.optional(z.nullable(z.object({ login }))),
   }),
   sender: z.object({ login }),
 });
 
 // Same subset of git-check-ref-format the configuration applies to branch names.
-const SANE_BRANCH = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[A-Za-z0-9._\/-]{1,200}(?<![./])$/;
+const SANE_BRANCH = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[A-Za-z0-9._/-]{1,200}(?<![./])$/;
 
 export function routeEvent(event: string, payload: Record<string, unknown>, config: TfgateConfig): RouteDecision {
   if (event === 'ping') {
-    return typeof payload.zen === 'string' && payload.zen.length <= 1000 ? { kind: 'pong', zen: payload.zen } : { kind: 'pong' };
+    return typeof payload.zen === 'string' && payload.zen.length <= 1000
+      ? { kind: 'pong', zen: payload.zen }
+      : { kind: 'pong' };
   }
   if (event !== 'push' && event !== 'pull_request') return { kind: 'ignored', reason: `event ${event} starts nothing` };
 
   const repositoryResult = repositoryField.safeParse(payload.repository);
   if (!repositoryResult.success) return malformed(`${event} payload`, repositoryResult.error, 'repository');
   const repository = findRepository(config, repositoryResult.data.full_name);
-  if (!repository) return { kind: 'ignored', reason: 'repository not configured', repository: repositoryResult.data.full_name };
+  if (!repository)
+    return { kind: 'ignored', reason: 'repository not configured', repository: repositoryResult.data.full_name };
 
   return event === 'push' ? routePush(payload, repository) : routePullRequest(payload, repository);
 }
@@ -108,7 +130,11 @@ function routePush(payload: Record<string, unknown>, repository: RepositoryConfi
 
   const commit = push.head_commit ?? undefined;
   const author = commit?.author
-    ? definedOnly({ name: commit.author.name ?? undefined, email: commit.author.email ?? undefined, login: commit.author.username ?? undefined })
+    ? definedOnly({
+        name: commit.author.name ?? undefined,
+        email: commit.author.email ?? undefined,
+        login: commit.author.username ?? undefined,
+      })
     : undefined;
   return {
     kind: 'run',
@@ -130,10 +156,18 @@ function routePullRequest(payload: Record<string, unknown>, repository: Reposito
   if (!parsed.success) return malformed('pull_request payload', parsed.error);
   const event = parsed.data;
   if (!PULL_REQUEST_ACTIONS_THAT_PLAN.has(event.action)) {
-    return { kind: 'ignored', reason: `pull_request action ${event.action} starts nothing`, repository: repository.name };
+    return {
+      kind: 'ignored',
+      reason: `pull_request action ${event.action} starts nothing`,
+      repository: repository.name,
+    };
   }
   if (!plansPullRequests(repository)) {
-    return { kind: 'ignored', reason: 'pull request plans are off for this repository (pullRequests.plan: false)', repository: repository.name };
+    return {
+      kind: 'ignored',
+      reason: 'pull request plans are off for this repository (pullRequests.plan: false)',
+      repository: repository.name,
+    };
   }
   // A plan runs the pull request's code with the environment's credentials (providers, local-exec,
   // external data sources). From a fork that is anyone's code, so it is not planned.
@@ -141,7 +175,11 @@ function routePullRequest(payload: Record<string, unknown>, repository: Reposito
   if (typeof headRepository !== 'string' || headRepository.toLowerCase() !== repository.name.toLowerCase()) {
     return {
       kind: 'ignored',
-      reason: typeof headRepository === 'string' ? `pull request from fork ${clip(headRepository)} is not planned: its code would run with tfgate's credentials` : 'pull request whose head repository is gone is not planned',
+      reason:
+        typeof headRepository === 'string'
+          ? `pull request from fork ${clip(headRepository)} is not planned: its code would run with tfgate's ` +
+            `credentials`
+          : 'pull request whose head repository is gone is not planned',
       repository: repository.name,
     };
   }
@@ -166,9 +204,14 @@ function routePullRequest(payload: Record<string, unknown>, repository: Reposito
  * authors and committers of every pushed commit: by login where GitHub resolved one, by address always.
  */
 function pushPeople(push: z.infer<typeof pushPayload>): NonNullable<Run['people']> {
-  const people = [...(push.commits ?? []), ...(push.head_commit ? [push.head_commit] : [])].flatMap((commit) => [commit.author, commit.committer]);
+  const people = [...(push.commits ?? []), ...(push.head_commit ? [push.head_commit] : [])].flatMap((commit) => [
+    commit.author,
+    commit.committer,
+  ]);
   return {
-    logins: uniqueLower([push.pusher.name, push.sender?.login, ...people.map((person) => person?.username)]).filter((name) => /^[a-z0-9][a-z0-9-]{0,38}(?:\[bot\])?$/.test(name)),
+    logins: uniqueLower([push.pusher.name, push.sender?.login, ...people.map((person) => person?.username)]).filter(
+      (name) => /^[a-z0-9][a-z0-9-]{0,38}(?:\[bot\])?$/.test(name),
+    ),
     emails: uniqueLower([push.pusher.email, ...people.map((person) => person?.email)]),
   };
 }
@@ -176,19 +219,28 @@ function pushPeople(push: z.infer<typeof pushPayload>): NonNullable<Run['people'
 /** Names the field and the rule, never the value: payload content stays out of responses and logs. */
 function malformed(what: string, error: { issues: readonly z.core.$ZodIssue[] }, prefix?: string): RouteDecision {
   const issue = error.issues[0];
-  const path = [prefix, ...(issue?.path ?? []).map(String)].filter((part) => part !== undefined && part !== '').join('.');
+  const path = [prefix, ...(issue?.path ?? []).map(String)]
+    .filter((part) => part !== undefined && part !== '')
+    .join('.');
   return { kind: 'malformed', problem: `${what}: ${path || 'body'}: ${issue ? ruleOf(issue) : 'is invalid'}` };
 }
 
-// zod/mini carries no message texts (no locale is loaded); the checks without a message of their own are described here.
+// zod/mini carries no message texts (no locale is loaded); the checks without a message of their own are described
+// here.
 function ruleOf(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_type':
       return `expected ${issue.expected}`;
     case 'too_small':
-      return `must be ${issue.inclusive === false ? 'more than' : 'at least'} ${String(issue.minimum)}${issue.origin === 'string' ? ' characters long' : ''}`;
+      return (
+        `must be ${issue.inclusive === false ? 'more than' : 'at least'} ` +
+        `${String(issue.minimum)}${issue.origin === 'string' ? ' characters long' : ''}`
+      );
     case 'too_big':
-      return `must be ${issue.inclusive === false ? 'less than' : 'at most'} ${String(issue.maximum)}${issue.origin === 'string' ? ' characters long' : ''}`;
+      return (
+        `must be ${issue.inclusive === false ? 'less than' : 'at most'} ` +
+        `${String(issue.maximum)}${issue.origin === 'string' ? ' characters long' : ''}`
+      );
     default:
       return issue.message || 'is invalid';
   }

@@ -6,12 +6,19 @@ import { Webhooks } from '@octokit/webhooks';
  */
 
 export type SignatureCheck =
-  | { valid: true; /** The body as text; it re-encodes to exactly the bytes that were signed. */ text: string; secretIndex: number }
+  | {
+      valid: true /** The body as text; it re-encodes to exactly the bytes that were signed. */;
+      text: string;
+      secretIndex: number;
+    }
   | { valid: false; reason: SignatureProblem };
 
 export type SignatureProblem = 'missing' | 'legacy_sha1_only' | 'malformed' | 'not_utf8' | 'mismatch';
 
-export type SignatureVerifier = (rawBody: Buffer, headers: Record<string, string | undefined>) => Promise<SignatureCheck>;
+export type SignatureVerifier = (
+  rawBody: Buffer,
+  headers: Record<string, string | undefined>,
+) => Promise<SignatureCheck>;
 
 const SHA256_SIGNATURE = /^sha256=[0-9a-f]{64}$/;
 
@@ -44,7 +51,9 @@ export function createSignatureVerifier(secrets: readonly string[]): SignatureVe
     if (text === undefined) return { valid: false, reason: 'not_utf8' };
 
     // Every secret is tried, so the time taken does not tell which one matched.
-    const outcomes = await Promise.all(verifiers.map((webhooks) => webhooks.verify(text, signature).catch(() => false)));
+    const outcomes = await Promise.all(
+      verifiers.map((webhooks) => webhooks.verify(text, signature).catch(() => false)),
+    );
     const secretIndex = outcomes.indexOf(true);
     return secretIndex === -1 ? { valid: false, reason: 'mismatch' } : { valid: true, text, secretIndex };
   };

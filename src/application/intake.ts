@@ -1,7 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { RepositoryConfig, TfgateConfig } from '../config/load.js';
 import { buildLimits } from '../config/build-limits.js';
-import type { Clock, DeliveryStore, ExecutionStarter, PipelineInput, RunStore, SequenceStore } from '../domain/ports.js';
+import type {
+  Clock,
+  DeliveryStore,
+  ExecutionStarter,
+  PipelineInput,
+  RunStore,
+  SequenceStore,
+} from '../domain/ports.js';
 import type { Run, RunMode, Trigger } from '../domain/run.js';
 import { planBuildKind } from '../domain/builds.js';
 import type { EnvironmentLocks } from '../domain/locks.js';
@@ -106,11 +113,14 @@ export async function startRun(decision: RunDecision, deliveryId: string, deps: 
   }
 
   const outcome = await launchRun(decision, { executionName: executionNameFor(deliveryId), deliveryId }, deps);
-  if (outcome.kind === 'failed') await bestEffort(logger, 'release delivery', { deliveryId }, () => deliveries.release(deliveryId));
+  if (outcome.kind === 'failed')
+    await bestEffort(logger, 'release delivery', { deliveryId }, () => deliveries.release(deliveryId));
   if (outcome.kind !== 'started') return outcome;
 
   // The run is started; failing to remember it only costs a repeated delivery its runId in the answer.
-  await bestEffort(logger, 'attach run to delivery', { deliveryId, runId: outcome.runId }, () => deliveries.attachRun(deliveryId, outcome.runId));
+  await bestEffort(logger, 'attach run to delivery', { deliveryId, runId: outcome.runId }, () =>
+    deliveries.attachRun(deliveryId, outcome.runId),
+  );
   return outcome;
 }
 
@@ -126,31 +136,30 @@ export interface RunOrigin {
  * sequence → run record → lock queues (deploy) → StartExecution. The execution name is the guard
  * against twins: Step Functions refuses a name it has seen, and the run is then abandoned.
  */
-export async function launchRun(
-  decision: StartDecision,
-  origin: RunOrigin,
-  deps: IntakeDeps,
-): Promise<IntakeOutcome> {
+export async function launchRun(decision: StartDecision, origin: RunOrigin, deps: IntakeDeps): Promise<IntakeOutcome> {
   const { runs, sequences, locks, starter, clock, logger } = deps;
   const { executionName, deliveryId } = origin;
   const repository = decision.repository;
   // A deliberate re-run is recorded as such and is the one way past the one-run-per-commit rule.
-  const headKey = decision.mode === 'deploy' && origin.rerunOf === undefined ? headClaimKey(repository.name, decision.ref, decision.sha) : undefined;
+  const headKey =
+    decision.mode === 'deploy' && origin.rerunOf === undefined
+      ? headClaimKey(repository.name, decision.ref, decision.sha)
+      : undefined;
   if (headKey && !(await deps.deliveries.claim(headKey, clock.now()))) {
     const earlier = await deps.deliveries.get(headKey);
     return { kind: 'duplicate', reason: ALREADY_DEPLOYED, ...(earlier?.runId ? { runId: earlier.runId } : {}) };
   }
   const outcome = await launchClaimedRun(decision, origin, deps);
-  if (headKey && outcome.kind === 'failed') await bestEffort(logger, 'release commit claim', { headKey }, () => deps.deliveries.release(headKey));
-  if (headKey && outcome.kind === 'started') await bestEffort(logger, 'attach run to commit claim', { headKey, runId: outcome.runId }, () => deps.deliveries.attachRun(headKey, outcome.runId));
+  if (headKey && outcome.kind === 'failed')
+    await bestEffort(logger, 'release commit claim', { headKey }, () => deps.deliveries.release(headKey));
+  if (headKey && outcome.kind === 'started')
+    await bestEffort(logger, 'attach run to commit claim', { headKey, runId: outcome.runId }, () =>
+      deps.deliveries.attachRun(headKey, outcome.runId),
+    );
   return outcome;
 }
 
-async function launchClaimedRun(
-  decision: StartDecision,
-  origin: RunOrigin,
-  deps: IntakeDeps,
-): Promise<IntakeOutcome> {
+async function launchClaimedRun(decision: StartDecision, origin: RunOrigin, deps: IntakeDeps): Promise<IntakeOutcome> {
   const { runs, sequences, locks, starter, clock, logger } = deps;
   const { executionName, deliveryId } = origin;
   const repository = decision.repository;
@@ -172,12 +181,15 @@ async function launchClaimedRun(
       // Set before enqueueing: if one environment fails, the ones that succeeded must be released too.
       queued = true;
       const queuedRun = run;
-      await Promise.all(repository.environments.map((environment) => locks.enqueue(repository.name, environment.name, queuedRun)));
+      await Promise.all(
+        repository.environments.map((environment) => locks.enqueue(repository.name, environment.name, queuedRun)),
+      );
     }
     const started = await starter.start(executionName, pipelineInputFor(run, repository, deps.config));
     if (!started.started) {
       // The name is taken: this delivery was handled before (its claim had expired). Never a second run.
-      const before = deliveryId !== undefined ? `delivery ${deliveryId} was handled before` : 'this run was started before';
+      const before =
+        deliveryId !== undefined ? `delivery ${deliveryId} was handled before` : 'this run was started before';
       await abandon(run, queued, `execution ${executionName} already exists: ${before}`, deps);
       return { kind: 'duplicate' };
     }
@@ -192,7 +204,15 @@ async function launchClaimedRun(
 
 function newRun(
   decision: StartDecision,
-  identity: { id: string; sequence: number; executionName: string; deliveryId?: string; rerunOf?: string; requestedBy?: string; at: Date },
+  identity: {
+    id: string;
+    sequence: number;
+    executionName: string;
+    deliveryId?: string;
+    rerunOf?: string;
+    requestedBy?: string;
+    at: Date;
+  },
 ): Run {
   const at = identity.at.toISOString();
   return {
@@ -226,11 +246,18 @@ function newRun(
 /** A run no execution will ever drive: record why and take it out of every lock queue. */
 async function abandon(run: Run, queued: boolean, reason: string, deps: IntakeDeps): Promise<void> {
   const fields = { runId: run.id, deliveryId: run.deliveryId };
-  await bestEffort(deps.logger, 'mark run failed', fields, () => deps.runs.updateRun(run.id, { status: 'failed', error: reason }, deps.clock.now()));
+  await bestEffort(deps.logger, 'mark run failed', fields, () =>
+    deps.runs.updateRun(run.id, { status: 'failed', error: reason }, deps.clock.now()),
+  );
   if (queued) await bestEffort(deps.logger, 'release lock queue entries', fields, () => deps.locks.releaseAll(run));
 }
 
-async function bestEffort(logger: WebhookLogger, what: string, fields: Record<string, unknown>, step: () => Promise<unknown>): Promise<void> {
+async function bestEffort(
+  logger: WebhookLogger,
+  what: string,
+  fields: Record<string, unknown>,
+  step: () => Promise<unknown>,
+): Promise<void> {
   try {
     await step();
   } catch (error) {

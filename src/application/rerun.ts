@@ -37,19 +37,33 @@ export function approversMayRerun(teams: TeamDirectory | undefined): NonNullable
   return async (request, repository) => {
     const signedIn = request.identity;
     if (!signedIn) return { refusal: 'sign in first' };
-    const approvers = [...new Set(repository.environments.flatMap((environment) => environment.approval?.approvers ?? []))];
-    if (approvers.length === 0) return { refusal: `${repository.name} has no approval gate, so nobody is named who may re-run its runs` };
+    const approvers = [
+      ...new Set(repository.environments.flatMap((environment) => environment.approval?.approvers ?? [])),
+    ];
+    if (approvers.length === 0)
+      return { refusal: `${repository.name} has no approval gate, so nobody is named who may re-run its runs` };
     let person: SignedInPerson = signedIn;
     if (signedIn.via === 'local') {
       const single = approvers.length === 1 && !approvers[0]!.includes('/') ? approvers[0] : undefined;
       const actingAs = request.query.as || single;
-      if (!actingAs) return { refusal: `say which approver of ${repository.name} you are: tfgate rerun RUN --as WHO (an email address or @login from an approvers list)` };
+      if (!actingAs)
+        return {
+          refusal:
+            `say which approver of ${repository.name} you are: tfgate rerun RUN --as WHO (an email address ` +
+            `or @login from an approvers list)`,
+        };
       const named = personNamed(actingAs, signedIn.sessionId);
-      if (!named) return { refusal: `--as ${actingAs.slice(0, 100)} is neither an email address nor a GitHub login (@name)` };
+      if (!named)
+        return { refusal: `--as ${actingAs.slice(0, 100)} is neither an email address nor a GitHub login (@name)` };
       person = named;
     }
     const match = await matchListed(person, approvers, teams);
-    if (!match.matched) return { refusal: `${describePerson(person)} is not an approver of ${repository.name} and may not re-run its runs${match.note ? ` (${match.note})` : ''}` };
+    if (!match.matched)
+      return {
+        refusal:
+          `${describePerson(person)} is not an approver of ${repository.name} and may not re-run its ` +
+          `runs${match.note ? ` (${match.note})` : ''}`,
+      };
     return { actor: describePerson(person) };
   };
 }
@@ -64,9 +78,11 @@ export function createRerunHandler(deps: RerunDeps): HttpHandler {
     if (!match) return json(404, { error: 'not found' });
     if (request.method !== 'POST') return json(405, { error: 'use POST' }, { allow: 'POST' });
     // A cross-site page can send a form, not JSON without asking first; and a browser names its origin.
-    if (!/^application\/json\b/i.test(request.headers['content-type'] ?? '')) return json(415, { error: 'the request must be JSON (content-type: application/json)' });
+    if (!/^application\/json\b/i.test(request.headers['content-type'] ?? ''))
+      return json(415, { error: 'the request must be JSON (content-type: application/json)' });
     const origin = request.headers.origin;
-    if (origin !== undefined && origin !== 'null' && safeHost(origin) !== request.headers.host) return json(403, { error: 'cross-site requests are refused' });
+    if (origin !== undefined && origin !== 'null' && safeHost(origin) !== request.headers.host)
+      return json(403, { error: 'cross-site requests are refused' });
     if (origin === 'null') return json(403, { error: 'cross-site requests are refused' });
 
     const signedInActor = await deps.identify(request);
@@ -74,7 +90,8 @@ export function createRerunHandler(deps: RerunDeps): HttpHandler {
     const { intake } = deps;
     const run = await intake.runs.get(match[1]!);
     if (!run) return json(404, { error: 'no such run' });
-    if (run.mode !== 'deploy') return json(409, { error: 'only deploy runs are re-run; a pull request is planned again on its next push' });
+    if (run.mode !== 'deploy')
+      return json(409, { error: 'only deploy runs are re-run; a pull request is planned again on its next push' });
     if (!isTerminalRun(run.status)) return json(409, { error: `run ${run.id} is still ${run.status}` });
     const repository = findRepository(intake.config, run.repository);
     if (!repository) return json(409, { error: `repository ${run.repository} is no longer configured` });

@@ -21,7 +21,6 @@ export interface SignedInPerson {
   sessionId: string;
 }
 
-
 /** Looks up GitHub team membership at decision time (tfgate's own GitHub credentials). */
 export interface TeamDirectory {
   isTeamMember(org: string, teamSlug: string, login: string): Promise<boolean>;
@@ -48,7 +47,11 @@ export function personNamed(who: string, sessionId: string): SignedInPerson | un
 export type ListMatch = { matched: true; entry: string } | { matched: false; note?: string };
 
 /** Whether `person` is one of `entries` (logins, teams, emails from tfgate.yaml, already lower-case). */
-export async function matchListed(person: SignedInPerson, entries: readonly string[], teams: TeamDirectory | undefined): Promise<ListMatch> {
+export async function matchListed(
+  person: SignedInPerson,
+  entries: readonly string[],
+  teams: TeamDirectory | undefined,
+): Promise<ListMatch> {
   const emails = new Set(person.emails.map((e) => e.toLowerCase()));
   for (const entry of entries) {
     if (EMAIL.test(entry) && emails.has(entry)) return { matched: true, entry };
@@ -73,22 +76,36 @@ export async function matchListed(person: SignedInPerson, entries: readonly stri
   return teamProblem ? { matched: false, note: teamProblem } : { matched: false };
 }
 
-/** Why this person may not approve their own change, or undefined. Fails closed when the change's people are unknown. */
+/**
+ * Why this person may not approve their own change, or undefined. Fails closed when the change's people are unknown.
+ */
 export function selfApprovalRefusal(person: SignedInPerson, people: ChangePeople | undefined): string | undefined {
-  if (!people) return 'tfgate does not know who pushed or wrote this change, so nobody may approve it here (self-approval is off).';
+  if (!people)
+    return (
+      'tfgate does not know who pushed or wrote this change, so nobody may approve it here (self-approval is ' + 'off).'
+    );
   if (people.unknown) return `${people.unknown}; with self-approval off nobody may approve it on that basis.`;
-  if (person.login && people.logins.includes(person.login)) return 'You pushed or wrote this change (by your GitHub login); someone else has to approve it.';
+  if (person.login && people.logins.includes(person.login))
+    return 'You pushed or wrote this change (by your GitHub login); someone else has to approve it.';
   const theirs = new Set(people.emails.map((e) => e.toLowerCase()));
-  if (person.emails.some((email) => theirs.has(email.toLowerCase()))) return 'You pushed or wrote this change (by one of your verified addresses); someone else has to approve it.';
+  if (person.emails.some((email) => theirs.has(email.toLowerCase())))
+    return 'You pushed or wrote this change (by one of your verified addresses); someone else has to approve it.';
   return undefined;
 }
 
 /** Everyone who may look at runs: every approver of any gate, and `access.viewers`. */
-export function everyoneListed(config: { repositories: ReadonlyArray<{ environments: ReadonlyArray<{ approval?: { approvers: readonly string[] } }> }>; access?: { viewers: readonly string[] } }): string[] {
-  const approvers = config.repositories.flatMap((repo) => repo.environments.flatMap((env) => env.approval?.approvers ?? []));
+export function everyoneListed(config: {
+  repositories: ReadonlyArray<{ environments: ReadonlyArray<{ approval?: { approvers: readonly string[] } }> }>;
+  access?: { viewers: readonly string[] };
+}): string[] {
+  const approvers = config.repositories.flatMap((repo) =>
+    repo.environments.flatMap((env) => env.approval?.approvers ?? []),
+  );
   return [...new Set([...approvers, ...(config.access?.viewers ?? [])])];
 }
 
 export function uniqueLower(values: ReadonlyArray<string | undefined | null>): string[] {
-  return [...new Set(values.filter((v): v is string => typeof v === 'string' && v.length > 0).map((v) => v.toLowerCase()))];
+  return [
+    ...new Set(values.filter((v): v is string => typeof v === 'string' && v.length > 0).map((v) => v.toLowerCase())),
+  ];
 }

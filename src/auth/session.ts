@@ -17,7 +17,9 @@ const FORM_FIELD_LIFETIME_SECONDS = 3600;
 const MAX_SEALED_LENGTH = 4096;
 
 function mac(key: string, purpose: string, ...parts: string[]): string {
-  return createHmac('sha256', key).update([purpose, ...parts].join('\n')).digest('base64url');
+  return createHmac('sha256', key)
+    .update([purpose, ...parts].join('\n'))
+    .digest('base64url');
 }
 
 function same(a: string, b: string): boolean {
@@ -36,7 +38,12 @@ export function seal(key: string, purpose: string, payload: Record<string, unkno
   return `${body}.${mac(key, purpose, body)}`;
 }
 
-export function unseal(key: string, purpose: string, sealed: string | undefined, nowSeconds: number): Record<string, unknown> | undefined {
+export function unseal(
+  key: string,
+  purpose: string,
+  sealed: string | undefined,
+  nowSeconds: number,
+): Record<string, unknown> | undefined {
   if (!sealed || sealed.length > MAX_SEALED_LENGTH) return undefined;
   const [body, signature, extra] = sealed.split('.');
   if (!body || !signature || extra !== undefined || !same(signature, mac(key, purpose, body))) return undefined;
@@ -51,9 +58,19 @@ export function unseal(key: string, purpose: string, sealed: string | undefined,
   return typeof record.exp === 'number' && record.exp > nowSeconds ? record : undefined;
 }
 
-export function sealSession(key: string, person: Omit<SignedInPerson, 'sessionId'>, nowSeconds: number): { value: string; person: SignedInPerson } {
+export function sealSession(
+  key: string,
+  person: Omit<SignedInPerson, 'sessionId'>,
+  nowSeconds: number,
+): { value: string; person: SignedInPerson } {
   const sessionId = randomId();
-  const value = seal(key, 'session', { sid: sessionId, via: person.via, ...(person.login ? { login: person.login } : {}), emails: person.emails, exp: nowSeconds + SESSION_LIFETIME_SECONDS });
+  const value = seal(key, 'session', {
+    sid: sessionId,
+    via: person.via,
+    ...(person.login ? { login: person.login } : {}),
+    emails: person.emails,
+    exp: nowSeconds + SESSION_LIFETIME_SECONDS,
+  });
   return { value, person: { ...person, sessionId } };
 }
 
@@ -74,7 +91,13 @@ export function formToken(key: string, approvalId: string, sessionId: string, no
 
 export type FormTokenCheck = 'valid' | 'forged' | 'stale';
 
-export function checkFormToken(key: string, approvalId: string, sessionId: string, token: string | undefined, nowSeconds: number): FormTokenCheck {
+export function checkFormToken(
+  key: string,
+  approvalId: string,
+  sessionId: string,
+  token: string | undefined,
+  nowSeconds: number,
+): FormTokenCheck {
   if (!token || token.length > 256) return 'forged';
   const [issued, signature, extra] = token.split('.');
   if (!issued || !signature || extra !== undefined || !/^\d{1,12}$/.test(issued)) return 'forged';

@@ -3,7 +3,16 @@ import { Octokit } from '@octokit/rest';
 import { EMAIL } from '../config/patterns.js';
 import type { Clock } from '../domain/ports.js';
 import { systemClock } from '../domain/ports.js';
-import { html, json, redirect, text, wantsJson, type HttpHandler, type HttpRequest, type HttpResponse } from '../http.js';
+import {
+  html,
+  json,
+  redirect,
+  text,
+  wantsJson,
+  type HttpHandler,
+  type HttpRequest,
+  type HttpResponse,
+} from '../http.js';
 import { emailConfirmPage, emailSentPage, messagePage, signInPage } from '../web/sign-in-pages.js';
 import { describePerson, matchListed, type SignedInPerson, type TeamDirectory } from './person.js';
 import {
@@ -89,15 +98,25 @@ export function createSignIn(deps: SignInDeps): SignIn {
     const authorization = request.headers.authorization;
     if (authorization !== undefined) {
       const bearer = /^Bearer (\S+)$/i.exec(authorization)?.[1];
-      return deps.localCredential && sameSecret(bearer, deps.localCredential) ? { via: 'local', emails: [], sessionId: 'local-credential' } : undefined;
+      return deps.localCredential && sameSecret(bearer, deps.localCredential)
+        ? { via: 'local', emails: [], sessionId: 'local-credential' }
+        : undefined;
     }
     return openSession(deps.sessionKey, cookieValue(request.headers.cookie, SESSION_COOKIE), now());
   }
 
-  function startSession(request: HttpRequest, person: Omit<SignedInPerson, 'sessionId'>, next: string, extraCookies: string[] = []): HttpResponse {
+  function startSession(
+    request: HttpRequest,
+    person: Omit<SignedInPerson, 'sessionId'>,
+    next: string,
+    extraCookies: string[] = [],
+  ): HttpResponse {
     const { value } = sealSession(deps.sessionKey, person, now());
     log('signed in', { who: describePerson(person), via: person.via });
-    return redirect(next, [setCookie(SESSION_COOKIE, value, SESSION_LIFETIME_SECONDS, secure(request)), ...extraCookies]);
+    return redirect(next, [
+      setCookie(SESSION_COOKIE, value, SESSION_LIFETIME_SECONDS, secure(request)),
+      ...extraCookies,
+    ]);
   }
 
   async function mayUse(person: SignedInPerson): Promise<boolean> {
@@ -106,47 +125,103 @@ export function createSignIn(deps: SignInDeps): SignIn {
 
   function showSignIn(request: HttpRequest, message?: string, status = 200): HttpResponse {
     const next = safeNext(request.query.next);
-    return html(status, signInPage({ next, github: deps.github !== undefined, email: deps.mail !== undefined, ...(message ? { message } : {}) }));
+    return html(
+      status,
+      signInPage({
+        next,
+        github: deps.github !== undefined,
+        email: deps.mail !== undefined,
+        ...(message ? { message } : {}),
+      }),
+    );
   }
 
   // GitHub answering slowly must not hold a sign-in (or the function) open: each call gets 10 s.
   const timedFetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> =>
-    (deps.fetch ?? fetch)(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(GITHUB_TIMEOUT_MS)]) : AbortSignal.timeout(GITHUB_TIMEOUT_MS) });
+    (deps.fetch ?? fetch)(input, {
+      ...init,
+      signal: init?.signal
+        ? AbortSignal.any([init.signal, AbortSignal.timeout(GITHUB_TIMEOUT_MS)])
+        : AbortSignal.timeout(GITHUB_TIMEOUT_MS),
+    });
 
   function githubRequest() {
-    return new Octokit({ baseUrl: deps.github!.apiUrl.replace(/\/+$/, ''), userAgent: 'tfgate', request: { fetch: timedFetch } }).request;
+    return new Octokit({
+      baseUrl: deps.github!.apiUrl.replace(/\/+$/, ''),
+      userAgent: 'tfgate',
+      request: { fetch: timedFetch },
+    }).request;
   }
 
   function beginGitHub(request: HttpRequest): HttpResponse {
     if (!deps.github) return showSignIn(request, 'GitHub sign-in is not set up here.', 404);
     const state = randomId();
-    const common = { clientId: deps.github.clientId, redirectUrl: `${deps.publicUrl(request)}/auth/github/callback`, state, request: githubRequest() };
+    const common = {
+      clientId: deps.github.clientId,
+      redirectUrl: `${deps.publicUrl(request)}/auth/github/callback`,
+      state,
+      request: githubRequest(),
+    };
     // An OAuth app asks for verified addresses (user:email); a GitHub App has them by its "Email addresses"
     // permission. Team membership is checked with tfgate's own GitHub credentials, never the person's token.
     const { url } =
       deps.github.clientType === 'github-app'
         ? getWebFlowAuthorizationUrl({ clientType: 'github-app', ...common })
         : getWebFlowAuthorizationUrl({ clientType: 'oauth-app', scopes: ['user:email'], ...common });
-    const cookie = seal(deps.sessionKey, 'oauth-state', { state, next: safeNext(request.query.next), exp: now() + OAUTH_STATE_LIFETIME_SECONDS });
-    return { ...redirect(url, [setCookie(OAUTH_STATE_COOKIE, cookie, OAUTH_STATE_LIFETIME_SECONDS, secure(request))]), status: 302 };
+    const cookie = seal(deps.sessionKey, 'oauth-state', {
+      state,
+      next: safeNext(request.query.next),
+      exp: now() + OAUTH_STATE_LIFETIME_SECONDS,
+    });
+    return {
+      ...redirect(url, [setCookie(OAUTH_STATE_COOKIE, cookie, OAUTH_STATE_LIFETIME_SECONDS, secure(request))]),
+      status: 302,
+    };
   }
 
   async function finishGitHub(request: HttpRequest): Promise<HttpResponse> {
     if (!deps.github) return showSignIn(request, 'GitHub sign-in is not set up here.', 404);
-    const saved = unseal(deps.sessionKey, 'oauth-state', cookieValue(request.headers.cookie, OAUTH_STATE_COOKIE), now());
+    const saved = unseal(
+      deps.sessionKey,
+      'oauth-state',
+      cookieValue(request.headers.cookie, OAUTH_STATE_COOKIE),
+      now(),
+    );
     const clearState = setCookie(OAUTH_STATE_COOKIE, '', 0, secure(request));
     const code = request.query.code;
-    if (!saved || typeof saved.state !== 'string' || !sameSecret(request.query.state, saved.state) || !code || code.length > 512) {
+    if (
+      !saved ||
+      typeof saved.state !== 'string' ||
+      !sameSecret(request.query.state, saved.state) ||
+      !code ||
+      code.length > 512
+    ) {
       log('sign-in refused', { via: 'github', why: 'state or code missing or wrong' });
-      return { ...html(400, messagePage('Sign-in failed', 'This sign-in did not start here or took too long. Start again from the sign-in page.')), cookies: [clearState] };
+      return {
+        ...html(
+          400,
+          messagePage(
+            'Sign-in failed',
+            'This sign-in did not start here or took too long. Start again from the sign-in page.',
+          ),
+        ),
+        cookies: [clearState],
+      };
     }
     let person: Omit<SignedInPerson, 'sessionId'>;
     try {
       const request = githubRequest();
       const exchange = { clientId: deps.github.clientId, clientSecret: deps.github.clientSecret, code, request };
       const { authentication } =
-        deps.github.clientType === 'github-app' ? await exchangeWebFlowCode({ clientType: 'github-app', ...exchange }) : await exchangeWebFlowCode({ clientType: 'oauth-app', ...exchange });
-      const user = new Octokit({ baseUrl: deps.github.apiUrl.replace(/\/+$/, ''), auth: authentication.token, userAgent: 'tfgate', request: { fetch: timedFetch } });
+        deps.github.clientType === 'github-app'
+          ? await exchangeWebFlowCode({ clientType: 'github-app', ...exchange })
+          : await exchangeWebFlowCode({ clientType: 'oauth-app', ...exchange });
+      const user = new Octokit({
+        baseUrl: deps.github.apiUrl.replace(/\/+$/, ''),
+        auth: authentication.token,
+        userAgent: 'tfgate',
+        request: { fetch: timedFetch },
+      });
       const { data } = await user.rest.users.getAuthenticated();
       // Only addresses GitHub has verified count; a GitHub App without the email permission gives none.
       const emails = await user.rest.users
@@ -156,11 +231,23 @@ export function createSignIn(deps: SignInDeps): SignIn {
       person = { via: 'github', login: data.login.toLowerCase(), emails };
     } catch (error) {
       log('sign-in refused', { via: 'github', why: `GitHub did not confirm the sign-in: ${(error as Error).message}` });
-      return { ...html(502, messagePage('Sign-in failed', 'GitHub did not confirm the sign-in. Start again from the sign-in page.')), cookies: [clearState] };
+      return {
+        ...html(
+          502,
+          messagePage('Sign-in failed', 'GitHub did not confirm the sign-in. Start again from the sign-in page.'),
+        ),
+        cookies: [clearState],
+      };
     }
     if (!(await mayUse({ ...person, sessionId: '' }))) {
       log('sign-in refused', { via: 'github', who: describePerson(person), why: 'not an approver or viewer' });
-      return { ...html(403, messagePage('Not allowed', `${describePerson(person)} is not an approver or viewer in tfgate.yaml.`)), cookies: [clearState] };
+      return {
+        ...html(
+          403,
+          messagePage('Not allowed', `${describePerson(person)} is not an approver or viewer in tfgate.yaml.`),
+        ),
+        cookies: [clearState],
+      };
     }
     return startSession(request, person, typeof saved.next === 'string' ? safeNext(saved.next) : '/runs', [clearState]);
   }
@@ -174,9 +261,17 @@ export function createSignIn(deps: SignInDeps): SignIn {
     const next = safeNext(form.get('next') ?? undefined);
     // The same answer whether or not the address is listed: the page never tells who may use tfgate.
     if (EMAIL.test(email) && email.length <= 320 && (await mayUse({ via: 'email', emails: [email], sessionId: '' }))) {
-      const token = seal(deps.sessionKey, 'email-link', { email, next, nonce: randomId(), exp: now() + EMAIL_LINK_LIFETIME_SECONDS });
+      const token = seal(deps.sessionKey, 'email-link', {
+        email,
+        next,
+        nonce: randomId(),
+        exp: now() + EMAIL_LINK_LIFETIME_SECONDS,
+      });
       try {
-        await deps.mail.sendSignInLink(email, `${deps.publicUrl(request)}/auth/email/confirm?token=${encodeURIComponent(token)}`);
+        await deps.mail.sendSignInLink(
+          email,
+          `${deps.publicUrl(request)}/auth/email/confirm?token=${encodeURIComponent(token)}`,
+        );
         log('sign-in link sent', { to: email });
       } catch (error) {
         log('sign-in link not sent', { to: email, error: (error as Error).message });
@@ -187,16 +282,31 @@ export function createSignIn(deps: SignInDeps): SignIn {
     return html(200, emailSentPage());
   }
 
-  function readEmailToken(token: string | undefined | null): { email: string; next: string; nonce: string } | undefined {
+  function readEmailToken(
+    token: string | undefined | null,
+  ): { email: string; next: string; nonce: string } | undefined {
     const payload = unseal(deps.sessionKey, 'email-link', token ?? undefined, now());
-    if (!payload || typeof payload.email !== 'string' || typeof payload.nonce !== 'string' || typeof payload.next !== 'string') return undefined;
+    if (
+      !payload ||
+      typeof payload.email !== 'string' ||
+      typeof payload.nonce !== 'string' ||
+      typeof payload.next !== 'string'
+    )
+      return undefined;
     return { email: payload.email, next: safeNext(payload.next), nonce: payload.nonce };
   }
 
   function showEmailConfirm(request: HttpRequest): HttpResponse {
     // A GET only shows a button: mail scanners that open links must not use them up.
     const link = readEmailToken(request.query.token);
-    if (!link) return html(400, messagePage('Link not valid', 'This sign-in link is not valid or has expired (links last 15 minutes). Ask for a new one.'));
+    if (!link)
+      return html(
+        400,
+        messagePage(
+          'Link not valid',
+          'This sign-in link is not valid or has expired (links last 15 minutes). Ask for a new one.',
+        ),
+      );
     return html(200, emailConfirmPage(request.query.token!, link.email));
   }
 
@@ -205,14 +315,28 @@ export function createSignIn(deps: SignInDeps): SignIn {
     if (refused) return refused;
     const token = new URLSearchParams(request.body.toString('utf8')).get('token');
     const link = readEmailToken(token);
-    if (!link) return html(400, messagePage('Link not valid', 'This sign-in link is not valid or has expired (links last 15 minutes). Ask for a new one.'));
+    if (!link)
+      return html(
+        400,
+        messagePage(
+          'Link not valid',
+          'This sign-in link is not valid or has expired (links last 15 minutes). Ask for a new one.',
+        ),
+      );
     if (!(await deps.oneTime.claim(`sign-in-link:${link.nonce}`, clock.now()))) {
       log('sign-in refused', { via: 'email', who: link.email, why: 'link already used' });
-      return html(409, messagePage('Link already used', 'This sign-in link was used already; each link works once. Ask for a new one.'));
+      return html(
+        409,
+        messagePage(
+          'Link already used',
+          'This sign-in link was used already; each link works once. Ask for a new one.',
+        ),
+      );
     }
     const person = { via: 'email' as const, emails: [link.email] };
     // Removed from the list since the link was sent: no session.
-    if (!(await mayUse({ ...person, sessionId: '' }))) return html(403, messagePage('Not allowed', `${link.email} is not an approver or viewer in tfgate.yaml.`));
+    if (!(await mayUse({ ...person, sessionId: '' })))
+      return html(403, messagePage('Not allowed', `${link.email} is not an approver or viewer in tfgate.yaml.`));
     return startSession(request, person, link.next);
   }
 
@@ -245,7 +369,8 @@ export function createSignIn(deps: SignInDeps): SignIn {
         const person = identify(bare);
         if (!person) {
           if (wantsJson(request)) return json(401, { error: 'sign in first', signIn: '/auth/sign-in' });
-          if (request.method === 'GET' || request.method === 'HEAD') return redirect(`/auth/sign-in?next=${encodeURIComponent(safeNext(request.path))}`);
+          if (request.method === 'GET' || request.method === 'HEAD')
+            return redirect(`/auth/sign-in?next=${encodeURIComponent(safeNext(request.path))}`);
           return html(401, messagePage('Sign in first', 'Sign in, then open the page again.'));
         }
         return handler({ ...bare, identity: person });
@@ -258,7 +383,8 @@ export function createSignIn(deps: SignInDeps): SignIn {
 function formProblem(request: HttpRequest, options: { allowEmpty?: boolean } = {}): HttpResponse | undefined {
   if (request.body.length > MAX_FORM_BYTES) return text(413, 'the form is too large');
   const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (contentType !== 'application/x-www-form-urlencoded' && !(options.allowEmpty && request.body.length === 0)) return text(415, 'send the form as application/x-www-form-urlencoded');
+  if (contentType !== 'application/x-www-form-urlencoded' && !(options.allowEmpty && request.body.length === 0))
+    return text(415, 'send the form as application/x-www-form-urlencoded');
   if (isCrossSite(request)) return html(403, messagePage('Refused', 'The form was sent from another site.'));
   return undefined;
 }
@@ -283,7 +409,16 @@ export function isCrossSite(request: HttpRequest): boolean {
 
 /** Only a path on this site: never another origin (`//evil`, `/\evil`, `https:`). */
 export function safeNext(next: string | undefined): string {
-  if (!next || next.length > 512 || !next.startsWith('/') || next.startsWith('//') || next.includes('\\') || /[\x00-\x20]/.test(next) || next.startsWith('/auth/')) return '/runs';
+  if (
+    !next ||
+    next.length > 512 ||
+    !next.startsWith('/') ||
+    next.startsWith('//') ||
+    next.includes('\\') ||
+    /[\x00-\x20]/.test(next) ||
+    next.startsWith('/auth/')
+  )
+    return '/runs';
   return next;
 }
 
@@ -313,7 +448,8 @@ export function hostName(header: string | undefined): string {
 
 /** `/local/*` routes: the local credential, a JSON body, same-origin. Undefined when allowed. */
 export function localOperatorProblem(request: HttpRequest): HttpResponse | undefined {
-  if (request.identity?.via !== 'local') return json(403, { error: 'this route needs the local credential (the tfgate CLI on this machine)' });
+  if (request.identity?.via !== 'local')
+    return json(403, { error: 'this route needs the local credential (the tfgate CLI on this machine)' });
   const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (contentType !== 'application/json') return json(415, { error: 'the body must be application/json' });
   if (isCrossSite(request)) return json(403, { error: 'cross-site requests are refused' });

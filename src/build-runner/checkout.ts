@@ -52,7 +52,10 @@ export async function unpackSource(request: UnpackRequest, tools: UnpackTools): 
   if (!archive) throw new BuildStepError('source', `no source archive at ${key}: the pipeline did not store one`);
   const actual = createHash('sha256').update(archive).digest('hex');
   if (actual !== request.sourceSha256) {
-    throw new BuildStepError('source', `the source archive's sha256 is ${actual}, but the pipeline stored ${request.sourceSha256}; refusing to build it`);
+    throw new BuildStepError(
+      'source',
+      `the source archive's sha256 is ${actual}, but the pipeline stored ${request.sourceSha256}; refusing to build it`,
+    );
   }
   const archiveFile = path.join(request.workDir, 'source.tar.gz');
   await writeFile(archiveFile, archive);
@@ -70,7 +73,17 @@ export async function unpackSource(request: UnpackRequest, tools: UnpackTools): 
         command: request.tar,
         // One top-level directory in every archive (GitHub's owner-repo-sha/, git archive's source/).
         // Owners and permission bits from the archive are not taken over.
-        args: ['-x', '-z', '-f', archiveFile, '-C', request.checkoutDir, '--strip-components=1', '--no-same-owner', '--no-same-permissions'],
+        args: [
+          '-x',
+          '-z',
+          '-f',
+          archiveFile,
+          '-C',
+          request.checkoutDir,
+          '--strip-components=1',
+          '--no-same-owner',
+          '--no-same-permissions',
+        ],
         cwd: request.checkoutDir,
         env: request.env,
         ...(request.user ? { user: request.user } : {}),
@@ -82,7 +95,11 @@ export async function unpackSource(request: UnpackRequest, tools: UnpackTools): 
     throw new BuildStepError('source', (error as Error).message);
   }
   if (result.exitCode !== 0) {
-    throw new BuildStepError('source', `could not unpack the source archive: ${extractTerraformError(result.stderr, result.output) ?? `tar exited with ${result.exitCode}`}`);
+    throw new BuildStepError(
+      'source',
+      `could not unpack the source archive: ` +
+        `${extractTerraformError(result.stderr, result.output) ?? `tar exited with ${result.exitCode}`}`,
+    );
   }
   return resolveTerraformRoot(request.checkoutDir, request.directory, request.sha);
 }
@@ -101,8 +118,12 @@ async function resolveTerraformRoot(checkoutDir: string, directory: string, sha:
   }
   // A committed symlink could point anywhere on the build machine; the root must really be inside.
   if (real !== checkoutReal && !real.startsWith(checkoutReal + path.sep)) {
-    throw new BuildStepError('checkout', `directory ${JSON.stringify(directory)} resolves outside the repository (a symbolic link?)`);
+    throw new BuildStepError(
+      'checkout',
+      `directory ${JSON.stringify(directory)} resolves outside the repository (a symbolic link?)`,
+    );
   }
-  if (!(await stat(real)).isDirectory()) throw new BuildStepError('checkout', `${JSON.stringify(directory)} in commit ${sha} is not a directory`);
+  if (!(await stat(real)).isDirectory())
+    throw new BuildStepError('checkout', `${JSON.stringify(directory)} in commit ${sha} is not a directory`);
   return real;
 }

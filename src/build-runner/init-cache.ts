@@ -86,11 +86,16 @@ export async function initialiseOnce(request: InitCacheRequest): Promise<'reused
   const entry = path.join(request.cacheDir, 'init', request.key);
   return withFileLock(path.join(request.cacheDir, 'locks', `${request.lockName}.lock`), request.signal, async () => {
     if (await restoreSnapshot(entry, request.root, request.user)) {
-      request.log.write(`tfgate: terraform init skipped: this commit was initialised for this lock file and backend before (${request.key.slice(0, 12)})\n`);
+      request.log.write(
+        `tfgate: terraform init skipped: this commit was initialised for this lock file and backend before ` +
+          `(${request.key.slice(0, 12)})\n`,
+      );
       return 'reused';
     }
     await request.init();
-    await saveSnapshot(request.root, entry).catch((error: Error) => request.log.write(`tfgate: could not keep the initialised directory: ${error.message}\n`));
+    await saveSnapshot(request.root, entry).catch((error: Error) =>
+      request.log.write(`tfgate: could not keep the initialised directory: ${error.message}\n`),
+    );
     return 'initialised';
   });
 }
@@ -105,11 +110,20 @@ async function restoreSnapshot(entry: string, root: string, user: BuildUser | un
   }
   // Whatever the commit put at these names goes (removed, never followed) before the copy.
   await rm(path.join(root, DATA_DIR), { recursive: true, force: true });
-  await cp(data, path.join(root, DATA_DIR), { recursive: true, verbatimSymlinks: true, errorOnExist: true, force: false });
+  await cp(data, path.join(root, DATA_DIR), {
+    recursive: true,
+    verbatimSymlinks: true,
+    errorOnExist: true,
+    force: false,
+  });
   const lock = await readFile(path.join(entry, SNAPSHOT_LOCK_FILE)).catch(() => undefined);
   if (lock) {
     await unlink(path.join(root, LOCK_FILE)).catch(() => undefined);
-    const handle = await open(path.join(root, LOCK_FILE), fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o644);
+    const handle = await open(
+      path.join(root, LOCK_FILE),
+      fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
+      0o644,
+    );
     try {
       await handle.writeFile(lock);
     } finally {
@@ -130,7 +144,10 @@ async function saveSnapshot(root: string, entry: string): Promise<void> {
   const scratch = `${entry}.${randomBytes(6).toString('hex')}.tmp`;
   await mkdir(scratch, { recursive: true, mode: 0o700 });
   try {
-    await cp(path.join(root, DATA_DIR), path.join(scratch, SNAPSHOT_DATA_DIR), { recursive: true, verbatimSymlinks: true });
+    await cp(path.join(root, DATA_DIR), path.join(scratch, SNAPSHOT_DATA_DIR), {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
     const lockStat = await lstat(path.join(root, LOCK_FILE)).catch(() => undefined);
     if (lockStat?.isFile()) await cp(path.join(root, LOCK_FILE), path.join(scratch, SNAPSHOT_LOCK_FILE));
     // Complete or absent: readers only ever see a renamed, finished snapshot.
@@ -156,7 +173,11 @@ async function linksResolve(dir: string): Promise<boolean> {
 async function chownTree(dir: string, user: BuildUser): Promise<void> {
   await lchown(dir, user.uid, user.gid);
   for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    await lchown(path.join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name), user.uid, user.gid);
+    await lchown(
+      path.join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name),
+      user.uid,
+      user.gid,
+    );
   }
 }
 
@@ -168,25 +189,34 @@ const LOCK_WAIT_MS = 15 * 60_000;
  * A lock between build processes: a file created exclusively, holding the holder's pid. A holder that
  * died (killed build) leaves it behind; the next build finds the pid gone and takes the lock over.
  */
-export async function withFileLock<T>(lockPath: string, signal: AbortSignal | undefined, body: () => Promise<T>): Promise<T> {
+export async function withFileLock<T>(
+  lockPath: string,
+  signal: AbortSignal | undefined,
+  body: () => Promise<T>,
+): Promise<T> {
   await mkdir(path.dirname(lockPath), { recursive: true, mode: 0o700 });
   const started = Date.now();
   for (;;) {
-    if (signal?.aborted) throw new InitCacheError('interrupted while waiting for another build to finish terraform init');
+    if (signal?.aborted)
+      throw new InitCacheError('interrupted while waiting for another build to finish terraform init');
     try {
       const handle = await open(lockPath, 'wx', 0o600);
       await handle.writeFile(String(process.pid));
       await handle.close();
       break;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new InitCacheError(`could not take ${lockPath}: ${(error as Error).message}`, { cause: error });
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new InitCacheError(`could not take ${lockPath}: ${(error as Error).message}`, { cause: error });
     }
     const holder = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
     if (Number.isInteger(holder) && holder > 0 && !isAlive(holder)) {
       await unlink(lockPath).catch(() => undefined);
       continue;
     }
-    if (Date.now() - started > LOCK_WAIT_MS) throw new InitCacheError(`another build (pid ${holder}) has held ${lockPath} for ${LOCK_WAIT_MS / 60_000} minutes`);
+    if (Date.now() - started > LOCK_WAIT_MS)
+      throw new InitCacheError(
+        `another build (pid ${holder}) has held ${lockPath} for ${LOCK_WAIT_MS / 60_000} minutes`,
+      );
     await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
   }
   try {

@@ -40,10 +40,14 @@ async function main(): Promise<number> {
 
   // The provider cache is an optimization: a bad location is reported and the build goes on without it.
   const cacheLocation = process.env.TFGATE_CACHE;
-  const cache = cacheLocation ? await artifactStoreFor(cacheLocation).catch((error: Error) => {
-    process.stderr.write(`tfgate build runner: TFGATE_CACHE: ${error.message}; building without the provider cache\n`);
-    return undefined;
-  }) : undefined;
+  const cache = cacheLocation
+    ? await artifactStoreFor(cacheLocation).catch((error: Error) => {
+        process.stderr.write(
+          `tfgate build runner: TFGATE_CACHE: ${error.message}; building without the provider cache\n`,
+        );
+        return undefined;
+      })
+    : undefined;
 
   return runBuild(raw, {
     spawn,
@@ -61,7 +65,8 @@ async function main(): Promise<number> {
  * quarter of a second to every build's start for nothing.
  */
 async function artifactStoreFor(location: string): Promise<ArtifactStore> {
-  if (location.startsWith('s3://')) return (await import('../adapters/aws/s3-artifact-store.js')).artifactStoreFromLocation(location);
+  if (location.startsWith('s3://'))
+    return (await import('../adapters/aws/s3-artifact-store.js')).artifactStoreFromLocation(location);
   return (await import('../adapters/fs/artifact-store.js')).directoryArtifactStore(location);
 }
 

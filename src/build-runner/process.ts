@@ -54,7 +54,11 @@ const MAX_RAW_STDOUT_BYTES = 256 * 1024 * 1024;
 // terraform stops gracefully on the first SIGINT (releasing state locks); this is how long it gets.
 const INTERRUPT_GRACE_MS = 60_000;
 
-export function runCommand(spawn: SpawnFunction, request: CommandRequest, log: { stdout: LogSink; stderr: LogSink }): Promise<CommandResult> {
+export function runCommand(
+  spawn: SpawnFunction,
+  request: CommandRequest,
+  log: { stdout: LogSink; stderr: LogSink },
+): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     if (request.signal?.aborted) {
       reject(new CommandStartError(`${request.command} not started: the build was interrupted`));
@@ -150,7 +154,11 @@ export function runCommand(spawn: SpawnFunction, request: CommandRequest, log: {
       stdoutLines.end();
       stderrLines.end();
       if (rawStdoutOverflow) {
-        reject(new CommandStartError(`${request.command} printed more than ${MAX_RAW_STDOUT_BYTES} bytes of machine-readable output`));
+        reject(
+          new CommandStartError(
+            `${request.command} printed more than ${MAX_RAW_STDOUT_BYTES} bytes of machine-readable output`,
+          ),
+        );
         return;
       }
       resolve({

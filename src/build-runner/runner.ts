@@ -19,7 +19,14 @@ import { constants as fsConstants } from 'node:fs';
 import { chmod, chown, lstat, mkdir, mkdtemp, open, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { renderSummaryLine, STAGE_ARTIFACTS, stageArtifactKey, type StageArtifactName, type StageResult, summarizePlanJsonText } from '../domain/plan-summary.js';
+import {
+  renderSummaryLine,
+  STAGE_ARTIFACTS,
+  stageArtifactKey,
+  type StageArtifactName,
+  type StageResult,
+  summarizePlanJsonText,
+} from '../domain/plan-summary.js';
 import type { PlanSummary } from '../domain/run.js';
 import type { ArtifactStore } from '../domain/ports.js';
 import { findOnPath, locateTerraform } from '../terraform-locator.js';
@@ -57,7 +64,8 @@ export async function runBuild(raw: RawBuildSettings, deps: BuildRunnerDependenc
   const mode = raw.mode === 'apply' ? 'apply' : 'plan';
   const resultName = mode === 'apply' ? STAGE_ARTIFACTS.applyResult : STAGE_ARTIFACTS.planResult;
   // A refusal is written where this project may write (its own kind's prefix), or nowhere.
-  const rawKind: BuildKind | undefined = raw.kind === 'plan' || raw.kind === 'apply' || raw.kind === 'pr-plan' ? raw.kind : undefined;
+  const rawKind: BuildKind | undefined =
+    raw.kind === 'plan' || raw.kind === 'apply' || raw.kind === 'pr-plan' ? raw.kind : undefined;
 
   let settings: BuildSettings;
   try {
@@ -66,7 +74,13 @@ export async function runBuild(raw: RawBuildSettings, deps: BuildRunnerDependenc
     const message = (error as Error).message;
     deps.stderr.write(`tfgate: ${message}\n`);
     // The result file can only be written when the run id and environment make a safe key.
-    if (rawKind) await storeResult(deps, raw.runId, raw.environment, rawKind, resultName, { ok: false, exitCode: 1, step: 'setup', error: message });
+    if (rawKind)
+      await storeResult(deps, raw.runId, raw.environment, rawKind, resultName, {
+        ok: false,
+        exitCode: 1,
+        step: 'setup',
+        error: message,
+      });
     return 1;
   }
 
@@ -75,7 +89,8 @@ export async function runBuild(raw: RawBuildSettings, deps: BuildRunnerDependenc
     workDir = await mkdtemp(path.join(deps.tmpDir ?? os.tmpdir(), 'tfgate-build-'));
     // Under a build account the work directory may be passed through, not listed or written.
     if (buildUser(settings)) await chmod(workDir, 0o711);
-    const outcome = settings.mode === 'plan' ? await plan(settings, deps, workDir) : await apply(settings, deps, workDir);
+    const outcome =
+      settings.mode === 'plan' ? await plan(settings, deps, workDir) : await apply(settings, deps, workDir);
     await storeResult(deps, settings.runId, settings.environment, settings.kind, resultName, outcome, true);
     return 0;
   } catch (error) {
@@ -98,7 +113,10 @@ export async function runBuild(raw: RawBuildSettings, deps: BuildRunnerDependenc
     return 1;
   } finally {
     // The work directory holds provider binaries and the checked-out code: never left behind.
-    if (workDir) await rm(workDir, { recursive: true, force: true }).catch((error: Error) => deps.stderr.write(`tfgate: could not remove ${workDir}: ${error.message}\n`));
+    if (workDir)
+      await rm(workDir, { recursive: true, force: true }).catch((error: Error) =>
+        deps.stderr.write(`tfgate: could not remove ${workDir}: ${error.message}\n`),
+      );
   }
 }
 
@@ -110,7 +128,14 @@ async function plan(settings: BuildSettings, deps: BuildRunnerDependencies, work
   const outDir = await ownedDirectory(path.join(workDir, 'out'), buildUser(settings));
   const planPath = path.join(outDir, 'tfplan');
 
-  const planned = await terraform.run('plan', ['plan', '-input=false', '-no-color', '-lock-timeout=5m', `-out=${planPath}`, '-detailed-exitcode']);
+  const planned = await terraform.run('plan', [
+    'plan',
+    '-input=false',
+    '-no-color',
+    '-lock-timeout=5m',
+    `-out=${planPath}`,
+    '-detailed-exitcode',
+  ]);
   // A plan build without a role to assume says so in the plan text the run shows (set per project in AWS).
   const roleNotice = deps.env.TFGATE_ROLE_NOTICE ? `tfgate: ${deps.env.TFGATE_ROLE_NOTICE}\n` : '';
   if (roleNotice) deps.stdout.write(roleNotice);
@@ -164,7 +189,8 @@ async function apply(settings: BuildSettings, deps: BuildRunnerDependencies, wor
   if (actual !== settings.planSha256) {
     throw new BuildStepError(
       'verify',
-      `the saved plan's sha256 is ${actual}, but the run recorded (and approved) ${settings.planSha256}; refusing to apply a plan nobody approved`,
+      `the saved plan's sha256 is ${actual}, but the run recorded (and approved) ${settings.planSha256}; refusing ` +
+        `to apply a plan nobody approved`,
     );
   }
   const user = buildUser(settings);
@@ -174,7 +200,9 @@ async function apply(settings: BuildSettings, deps: BuildRunnerDependencies, wor
   const terraform = await prepareWorkspace(settings, deps, workDir, async (root) => {
     const committed = await lstat(path.join(root, LOCK_FILE)).catch(() => undefined);
     if (committed) return;
-    const stored = await deps.artifacts.get(stageArtifactKey(settings.runId, settings.environment, STAGE_ARTIFACTS.providerLock, 'plan'));
+    const stored = await deps.artifacts.get(
+      stageArtifactKey(settings.runId, settings.environment, STAGE_ARTIFACTS.providerLock, 'plan'),
+    );
     if (stored) await writeNewFile(path.join(root, LOCK_FILE), stored, user);
   });
 
@@ -189,7 +217,11 @@ async function apply(settings: BuildSettings, deps: BuildRunnerDependencies, wor
 
 interface Terraform {
   root: string;
-  run(step: string, args: string[], options?: { captureStdout?: boolean; env?: NodeJS.ProcessEnv }): Promise<CommandResult>;
+  run(
+    step: string,
+    args: string[],
+    options?: { captureStdout?: boolean; env?: NodeJS.ProcessEnv },
+  ): Promise<CommandResult>;
 }
 
 async function prepareWorkspace(
@@ -210,7 +242,13 @@ async function prepareWorkspace(
   // Under a build account terraform gets a home and temporary directory of its own (the user's are not its to read).
   const home = user ? await ownedDirectory(path.join(workDir, 'home'), user) : undefined;
   const tmp = user ? await ownedDirectory(path.join(workDir, 'tmp'), user) : undefined;
-  const env: NodeJS.ProcessEnv = { ...deps.env, TF_IN_AUTOMATION: '1', TF_INPUT: '0', ...(home ? { HOME: home } : {}), ...(tmp ? { TMPDIR: tmp } : {}) };
+  const env: NodeJS.ProcessEnv = {
+    ...deps.env,
+    TF_IN_AUTOMATION: '1',
+    TF_INPUT: '0',
+    ...(home ? { HOME: home } : {}),
+    ...(tmp ? { TMPDIR: tmp } : {}),
+  };
 
   const root = await unpackSource(
     {
@@ -276,7 +314,13 @@ async function prepareWorkspace(
     env.TF_WORKSPACE = settings.environment;
     deps.stdout.write(`tfgate: workspace ${settings.environment} (TF_WORKSPACE)\n`);
   } else {
-    const selected = await terraform.run('workspace', ['workspace', 'select', '-or-create', '-no-color', settings.environment]);
+    const selected = await terraform.run('workspace', [
+      'workspace',
+      'select',
+      '-or-create',
+      '-no-color',
+      settings.environment,
+    ]);
     if (selected.exitCode !== 0) throw terraformFailure('workspace', selected);
   }
   return terraform;
@@ -288,7 +332,9 @@ async function prepareWorkspace(
  */
 async function localWorkspaceExists(settings: BuildSettings): Promise<boolean> {
   if (!settings.stateDir || settings.environment === 'default') return false;
-  const dir = await lstat(path.join(settings.stateDir, 'terraform.tfstate.d', settings.environment)).catch(() => undefined);
+  const dir = await lstat(path.join(settings.stateDir, 'terraform.tfstate.d', settings.environment)).catch(
+    () => undefined,
+  );
   return dir?.isDirectory() ?? false;
 }
 
@@ -366,9 +412,17 @@ async function writeBackendOverride(root: string, stateDir: string, user: BuildU
  */
 async function writeNewFile(file: string, body: Buffer | string, user: BuildUser | undefined): Promise<void> {
   const existing = await lstat(file).catch(() => undefined);
-  if (existing?.isDirectory()) throw new BuildStepError('setup', `${path.basename(file)} is a directory in the commit; tfgate writes a file of that name`);
+  if (existing?.isDirectory())
+    throw new BuildStepError(
+      'setup',
+      `${path.basename(file)} is a directory in the commit; tfgate writes a file of that name`,
+    );
   if (existing) await unlink(file);
-  const handle = await open(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o644);
+  const handle = await open(
+    file,
+    fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
+    0o644,
+  );
   try {
     await handle.writeFile(body);
   } finally {
@@ -413,19 +467,31 @@ async function ownedDirectory(dir: string, user: BuildUser | undefined): Promise
 }
 
 function buildUser(settings: BuildSettings): BuildUser | undefined {
-  return settings.buildUid !== undefined ? { uid: settings.buildUid, gid: settings.buildGid ?? settings.buildUid } : undefined;
+  return settings.buildUid !== undefined
+    ? { uid: settings.buildUid, gid: settings.buildGid ?? settings.buildUid }
+    : undefined;
 }
 
 function terraformFailure(step: string, result: CommandResult): BuildStepError {
-  const error = extractTerraformError(result.stderr, result.output) ?? `terraform ${step} exited with ${result.exitCode} and printed no error`;
+  const error =
+    extractTerraformError(result.stderr, result.output) ??
+    `terraform ${step} exited with ${result.exitCode} and printed no error`;
   return new BuildStepError(step, error, result.exitCode);
 }
 
 function withTruncationNote(result: CommandResult): string {
-  return result.outputTruncated ? `${result.output}\n[output truncated: the full text is in the build log]\n` : result.output;
+  return result.outputTruncated
+    ? `${result.output}\n[output truncated: the full text is in the build log]\n`
+    : result.output;
 }
 
-async function store(deps: BuildRunnerDependencies, settings: BuildSettings, name: StageArtifactName, body: Buffer | string, contentType: string): Promise<void> {
+async function store(
+  deps: BuildRunnerDependencies,
+  settings: BuildSettings,
+  name: StageArtifactName,
+  body: Buffer | string,
+  contentType: string,
+): Promise<void> {
   const key = stageArtifactKey(settings.runId, settings.environment, name, settings.kind);
   try {
     await deps.artifacts.put(key, body, contentType);

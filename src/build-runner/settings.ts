@@ -83,9 +83,12 @@ const SHA256 = /^[0-9a-f]{64}$/;
 const ENVIRONMENT = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const REPOSITORY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}$/;
-const DIRECTORY_CHARACTERS = /^[A-Za-z0-9._\/-]{1,200}$/;
+const DIRECTORY_CHARACTERS = /^[A-Za-z0-9._/-]{1,200}$/;
 
-export function validateBuildSettings(raw: Partial<Record<keyof BuildSettings, string | undefined>>, cwd = process.cwd()): BuildSettings {
+export function validateBuildSettings(
+  raw: Partial<Record<keyof BuildSettings, string | undefined>>,
+  cwd = process.cwd(),
+): BuildSettings {
   const problems: string[] = [];
   const take = (key: keyof BuildSettings, label: string, test: (value: string) => string | undefined): string => {
     const value = raw[key];
@@ -98,22 +101,40 @@ export function validateBuildSettings(raw: Partial<Record<keyof BuildSettings, s
     return value;
   };
 
-  const mode = take('mode', 'TFGATE_MODE', (value) => (value === 'plan' || value === 'apply' ? undefined : 'must be plan or apply'));
-  const runId = take('runId', 'TFGATE_RUN_ID', (value) => (RUN_ID.test(value) ? undefined : 'must be letters, digits, "-" or "_"'));
-  const repository = take('repository', 'TFGATE_REPOSITORY', (value) => (REPOSITORY.test(value) ? undefined : 'must be owner/name'));
+  const mode = take('mode', 'TFGATE_MODE', (value) =>
+    value === 'plan' || value === 'apply' ? undefined : 'must be plan or apply',
+  );
+  const runId = take('runId', 'TFGATE_RUN_ID', (value) =>
+    RUN_ID.test(value) ? undefined : 'must be letters, digits, "-" or "_"',
+  );
+  const repository = take('repository', 'TFGATE_REPOSITORY', (value) =>
+    REPOSITORY.test(value) ? undefined : 'must be owner/name',
+  );
   const environment = take('environment', 'TFGATE_ENVIRONMENT', (value) =>
     ENVIRONMENT.test(value) ? undefined : 'must be lower-case letters, digits, "-" or "_"',
   );
-  const sha = take('sha', 'TFGATE_SHA', (value) => (SHA.test(value.toLowerCase()) ? undefined : 'must be a full 40-character hex commit sha'));
-  const sourceSha256 = take('sourceSha256', 'TFGATE_SOURCE_SHA256', (value) => (SHA256.test(value) ? undefined : 'must be 64 lower-case hex characters'));
-  const kind = take('kind', 'TFGATE_BUILD_KIND', (value) => (isBuildKind(value) ? undefined : 'must be plan, apply or pr-plan'));
-  const runMode = take('runMode', 'TFGATE_RUN_MODE', (value) => (value === 'deploy' || value === 'plan_only' ? undefined : 'must be deploy or plan_only'));
+  const sha = take('sha', 'TFGATE_SHA', (value) =>
+    SHA.test(value.toLowerCase()) ? undefined : 'must be a full 40-character hex commit sha',
+  );
+  const sourceSha256 = take('sourceSha256', 'TFGATE_SOURCE_SHA256', (value) =>
+    SHA256.test(value) ? undefined : 'must be 64 lower-case hex characters',
+  );
+  const kind = take('kind', 'TFGATE_BUILD_KIND', (value) =>
+    isBuildKind(value) ? undefined : 'must be plan, apply or pr-plan',
+  );
+  const runMode = take('runMode', 'TFGATE_RUN_MODE', (value) =>
+    value === 'deploy' || value === 'plan_only' ? undefined : 'must be deploy or plan_only',
+  );
   const directory = take('directory', 'TFGATE_DIRECTORY', checkDirectory);
-  const artifacts = take('artifacts', 'TFGATE_ARTIFACTS', (value) => (/[\0\n\r]/.test(value) ? 'must be one line' : undefined));
+  const artifacts = take('artifacts', 'TFGATE_ARTIFACTS', (value) =>
+    /[\0\n\r]/.test(value) ? 'must be one line' : undefined,
+  );
 
   let planSha256: string | undefined;
   if (mode === 'apply') {
-    planSha256 = take('planSha256', 'TFGATE_PLAN_SHA256', (value) => (SHA256.test(value) ? undefined : 'must be 64 lower-case hex characters'));
+    planSha256 = take('planSha256', 'TFGATE_PLAN_SHA256', (value) =>
+      SHA256.test(value) ? undefined : 'must be 64 lower-case hex characters',
+    );
   }
 
   let stateDir: string | undefined;
@@ -126,15 +147,18 @@ export function validateBuildSettings(raw: Partial<Record<keyof BuildSettings, s
   // only a deploy run's own plan is ever applied (a pull request's or a drift check's never is).
   if (problems.length === 0) {
     const expected: BuildKind = mode === 'apply' ? 'apply' : runMode === 'deploy' ? 'plan' : 'pr-plan';
-    if (mode === 'apply' && runMode !== 'deploy') problems.push('this run is plan-only (a pull request or drift check): its plans are never applied');
-    else if (kind !== expected) problems.push(`a ${kind} build cannot ${mode} a ${runMode} run (that is the ${expected} build's job)`);
+    if (mode === 'apply' && runMode !== 'deploy')
+      problems.push('this run is plan-only (a pull request or drift check): its plans are never applied');
+    else if (kind !== expected)
+      problems.push(`a ${kind} build cannot ${mode} a ${runMode} run (that is the ${expected} build's job)`);
   }
 
   let user: { uid: number; gid: number } | undefined;
   if (raw.buildUid !== undefined && raw.buildUid !== '') {
     const uid = Number(raw.buildUid);
     const gid = Number(raw.buildGid ?? raw.buildUid);
-    if (!Number.isInteger(uid) || uid <= 0 || !Number.isInteger(gid) || gid <= 0) problems.push('TFGATE_BUILD_UID/TFGATE_BUILD_GID must be positive integers (never root)');
+    if (!Number.isInteger(uid) || uid <= 0 || !Number.isInteger(gid) || gid <= 0)
+      problems.push('TFGATE_BUILD_UID/TFGATE_BUILD_GID must be positive integers (never root)');
     else user = { uid, gid };
   }
 
@@ -174,4 +198,3 @@ function normalizeDirectory(directory: string): string {
 function describe(value: string): string {
   return JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}…` : value);
 }
-

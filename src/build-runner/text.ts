@@ -60,7 +60,10 @@ function boundTail(text: string): string {
     kept.unshift(lines[index]!);
     size += lineSize;
   }
-  if (kept.length === 0) kept.push(cutToBytes((lines[lines.length - 1] ?? '').slice(-MAX_ERROR_BYTES), MAX_ERROR_BYTES - Buffer.byteLength(marker)));
+  if (kept.length === 0)
+    kept.push(
+      cutToBytes((lines[lines.length - 1] ?? '').slice(-MAX_ERROR_BYTES), MAX_ERROR_BYTES - Buffer.byteLength(marker)),
+    );
   return marker + kept.join('\n');
 }
 

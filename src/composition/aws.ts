@@ -4,7 +4,15 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { TfgateConfig } from '../config/load.js';
 import type { RetryPolicy } from '../domain/feedback.js';
-import { systemClock, type ArtifactStore, type Clock, type Notifier, type RunStore, type TaskCallbacks, type VcsClient } from '../domain/ports.js';
+import {
+  systemClock,
+  type ArtifactStore,
+  type Clock,
+  type Notifier,
+  type RunStore,
+  type TaskCallbacks,
+  type VcsClient,
+} from '../domain/ports.js';
 import { trackRuns, type RunTracking } from '../domain/run-tracking.js';
 import { DynamoRunStore } from '../adapters/dynamo/run-store.js';
 import { requireEnv, optionalEnv } from '../env.js';
@@ -85,7 +93,12 @@ export class AwsComposition<K extends string> {
   }
 
   get dynamo(): DynamoDBDocumentClient {
-    return this.once('dynamo', () => this.options.dynamo ?? DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }));
+    return this.once(
+      'dynamo',
+      () =>
+        this.options.dynamo ??
+        DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }),
+    );
   }
 
   get sfn(): SFNClient {
@@ -125,7 +138,12 @@ export class AwsComposition<K extends string> {
       let resolve: Promise<() => Promise<VcsClient>> | undefined;
       return new DeferredVcsClient(async () => {
         resolve ??= import('../adapters/github/secret.js').then((github) =>
-          github.lazyVcsFromSecret({ apiUrl: this.config.github.apiUrl, secretId, secretsManager: () => this.secretsManager, log: this.log }),
+          github.lazyVcsFromSecret({
+            apiUrl: this.config.github.apiUrl,
+            secretId,
+            secretsManager: () => this.secretsManager,
+            log: this.log,
+          }),
         );
         return (await resolve)();
       });
@@ -156,7 +174,8 @@ export class AwsComposition<K extends string> {
     return this.once('tracking', () => {
       const notifier: Notifier = settings.notifier ?? {
         approvalRequested: async () => undefined,
-        runNotice: async (run, message, runUrl) => this.log('run notice', { runId: run.id, repository: run.repository, message, runUrl }),
+        runNotice: async (run, message, runUrl) =>
+          this.log('run notice', { runId: run.id, repository: run.repository, message, runUrl }),
       };
       return trackRuns(this.plainRuns(), this.sfnCallbacks, {
         vcs: this.vcs,

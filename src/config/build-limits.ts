@@ -39,9 +39,16 @@ export function buildMinutesLimit(mode: BuildMode, config: Pick<TfgateConfig, 't
 
 export function buildLimits(mode: BuildMode, config: Pick<TfgateConfig, 'terraform' | 'timeouts'>): BuildLimits {
   const wanted = mode === 'plan' ? config.timeouts.planSeconds : config.timeouts.applySeconds;
-  const timeoutMinutes = clamp(Math.ceil(wanted / 60), { min: BUILD_MINUTES.min, max: buildMinutesLimit(mode, config) });
+  const timeoutMinutes = clamp(Math.ceil(wanted / 60), {
+    min: BUILD_MINUTES.min,
+    max: buildMinutesLimit(mode, config),
+  });
   const queuedTimeoutMinutes = clamp(Math.ceil(config.timeouts.queueSeconds / 60), QUEUED_MINUTES);
-  return { timeoutMinutes, queuedTimeoutMinutes, taskTimeoutSeconds: (timeoutMinutes + queuedTimeoutMinutes) * 60 + TASK_MARGIN_SECONDS };
+  return {
+    timeoutMinutes,
+    queuedTimeoutMinutes,
+    taskTimeoutSeconds: (timeoutMinutes + queuedTimeoutMinutes) * 60 + TASK_MARGIN_SECONDS,
+  };
 }
 
 export interface ExecutionBudget {
@@ -66,7 +73,10 @@ export function executionBudgets(config: TfgateConfig): ExecutionBudget[] {
     for (const environment of repository.environments) {
       const approval = environment.approval?.timeoutSeconds ?? 0;
       const stage = config.timeouts.lockWaitSeconds + plan + approval + apply + STAGE_OVERHEAD_SECONDS;
-      parts.push(`${environment.name}: lock wait ${config.timeouts.lockWaitSeconds}s + plan ${plan}s + approval ${approval}s + apply ${apply}s + tasks ${STAGE_OVERHEAD_SECONDS}s = ${stage}s`);
+      parts.push(
+        `${environment.name}: lock wait ${config.timeouts.lockWaitSeconds}s + plan ${plan}s + approval ` +
+          `${approval}s + apply ${apply}s + tasks ${STAGE_OVERHEAD_SECONDS}s = ${stage}s`,
+      );
       total += stage;
     }
     return { repository: repository.name, worstCaseSeconds: total, parts };
@@ -78,10 +88,15 @@ export function assertWithinExecutionTimeout(config: TfgateConfig, executionTime
   const over = executionBudgets(config).filter((budget) => budget.worstCaseSeconds > executionTimeoutSeconds);
   if (over.length === 0) return;
   const described = over
-    .map((budget) => `${budget.repository}: ${budget.worstCaseSeconds}s (${(budget.worstCaseSeconds / 86400).toFixed(1)} days) — ${budget.parts.join('; ')}`)
+    .map(
+      (budget) =>
+        `${budget.repository}: ${budget.worstCaseSeconds}s (${(budget.worstCaseSeconds / 86400).toFixed(1)} days) ` +
+        `— ${budget.parts.join('; ')}`,
+    )
     .join('\n');
   throw new Error(
-    `a run could outlive the state machine's execution timeout of ${executionTimeoutSeconds}s (${executionTimeoutSeconds / 86400} days), ` +
+    `a run could outlive the state machine's execution timeout of ${executionTimeoutSeconds}s ` +
+      `(${executionTimeoutSeconds / 86400} days), ` +
       `which would end it mid-way with its locks held until the reconciler frees them:\n${described}\n` +
       'Shorten timeouts.lockWait, the approval timeouts or the build timeouts so that each sum fits.',
   );

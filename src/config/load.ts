@@ -54,9 +54,17 @@ export interface ConfigProblem {
 
 export class ConfigError extends TfgateError {
   override name = 'ConfigError';
-  constructor(readonly problems: ConfigProblem[], options?: { cause?: unknown }) {
+  constructor(
+    readonly problems: ConfigProblem[],
+    options?: { cause?: unknown },
+  ) {
     // Line 0: no position to give (an unreadable file, or a configuration given as a value, not as text).
-    super(problems.map((p) => (p.line > 0 ? `${p.file}:${p.line}:${p.column}: ${p.message}` : `${p.file}: ${p.message}`)).join('\n'), options);
+    super(
+      problems
+        .map((p) => (p.line > 0 ? `${p.file}:${p.line}:${p.column}: ${p.message}` : `${p.file}: ${p.message}`))
+        .join('\n'),
+      options,
+    );
   }
 }
 
@@ -67,7 +75,10 @@ export function loadConfigFile(file: string): TfgateConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError([{ file, line: 0, column: 0, message: `cannot read the file: ${(error as Error).message}` }], { cause: error });
+    throw new ConfigError(
+      [{ file, line: 0, column: 0, message: `cannot read the file: ${(error as Error).message}` }],
+      { cause: error },
+    );
   }
   return parseConfig(text, file);
 }
@@ -84,7 +95,11 @@ export function parseConfig(text: string, file = 'tfgate.yaml'): TfgateConfig {
     const pos = lineCounter.linePos(offset ?? 0);
     return { line: pos.line, column: pos.col };
   };
-  const syntaxProblems = [...doc.errors, ...doc.warnings].map((e) => ({ file, ...at(e.pos[0]), message: e.message.split('\n')[0]! }));
+  const syntaxProblems = [...doc.errors, ...doc.warnings].map((e) => ({
+    file,
+    ...at(e.pos[0]),
+    message: e.message.split('\n')[0]!,
+  }));
   if (doc.errors.length > 0) throw new ConfigError(syntaxProblems);
 
   let value: unknown;
@@ -94,7 +109,9 @@ export function parseConfig(text: string, file = 'tfgate.yaml'): TfgateConfig {
     throw new ConfigError([{ file, line: 1, column: 1, message: (error as Error).message }], { cause: error });
   }
   if (value === null || value === undefined) {
-    throw new ConfigError([{ file, line: 1, column: 1, message: 'the file is empty; it needs at least a "repositories" list' }]);
+    throw new ConfigError([
+      { file, line: 1, column: 1, message: 'the file is empty; it needs at least a "repositories" list' },
+    ]);
   }
   const result = configSchema.safeParse(value);
   if (!result.success) {
@@ -131,16 +148,30 @@ function describeIssue(
   const where = path.length > 0 ? path.join('.') : 'top level';
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0]!;
-    return { file, ...at(keyOffset(doc, path, key) ?? nodeOffset(doc, path)), message: `${where}: ${unknownKeys(issue.keys)}` };
+    return {
+      file,
+      ...at(keyOffset(doc, path, key) ?? nodeOffset(doc, path)),
+      message: `${where}: ${unknownKeys(issue.keys)}`,
+    };
   }
   // A missing key (approval.approvers) is reported where its parent is named (the `approval:` line).
-  const missing = path.length >= 2 && doc.getIn(path, true) === undefined && doc.getIn(path.slice(0, -1), true) !== undefined;
-  const offset = missing ? (keyOffset(doc, path.slice(0, -2), String(path[path.length - 2])) ?? nodeOffset(doc, path)) : nodeOffset(doc, path);
+  const missing =
+    path.length >= 2 && doc.getIn(path, true) === undefined && doc.getIn(path.slice(0, -1), true) !== undefined;
+  const offset = missing
+    ? (keyOffset(doc, path.slice(0, -2), String(path[path.length - 2])) ?? nodeOffset(doc, path))
+    : nodeOffset(doc, path);
   return { file, ...at(offset), message: `${where}: ${issue.message}` };
 }
 
 function unknownKeys(keys: string[]): string {
-  return `unknown key "${keys[0]}"${keys.length > 1 ? ` (and ${keys.slice(1).map((k) => `"${k}"`).join(', ')})` : ''}`;
+  return `unknown key "${keys[0]}"${
+    keys.length > 1
+      ? ` (and ${keys
+          .slice(1)
+          .map((k) => `"${k}"`)
+          .join(', ')})`
+      : ''
+  }`;
 }
 
 /** The offset of the deepest node along `path` that exists in the document. */
@@ -188,12 +219,25 @@ function toConfig(raw: RawConfig): TfgateConfig {
         ...(env.roleArn !== undefined ? { roleArn: env.roleArn } : {}),
         ...(env.planRoleArn !== undefined ? { planRoleArn: env.planRoleArn } : {}),
       })),
-      ...(repo.drift ? { drift: { schedule: repo.drift.schedule, intervalSeconds: rateSeconds(repo.drift.schedule) } } : {}),
+      ...(repo.drift
+        ? { drift: { schedule: repo.drift.schedule, intervalSeconds: rateSeconds(repo.drift.schedule) } }
+        : {}),
     })),
     notifications: raw.notifications,
     access: { viewers: raw.access.viewers.map(normalizePerson) },
     github: raw.github,
-    terraform: { version: raw.terraform.version, planCompute: raw.terraform.planCompute, ...(raw.terraform.env ? { env: { deny: raw.terraform.env.deny, ...(raw.terraform.env.allow ? { allow: raw.terraform.env.allow } : {}) } } : {}) },
+    terraform: {
+      version: raw.terraform.version,
+      planCompute: raw.terraform.planCompute,
+      ...(raw.terraform.env
+        ? {
+            env: {
+              deny: raw.terraform.env.deny,
+              ...(raw.terraform.env.allow ? { allow: raw.terraform.env.allow } : {}),
+            },
+          }
+        : {}),
+    },
     timeouts: {
       planSeconds: seconds(raw.timeouts.plan),
       applySeconds: seconds(raw.timeouts.apply),
@@ -214,5 +258,6 @@ function rateSeconds(schedule: string): number {
   return Number(match[1]) * unit;
 }
 
-// Lives beside the resolved-config decoder, so the functions can look repositories up without this module's YAML parser.
-export { findRepository,  } from './resolved.js';
+// Lives beside the resolved-config decoder, so the functions can look repositories up without this module's YAML
+// parser.
+export { findRepository } from './resolved.js';

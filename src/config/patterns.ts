@@ -9,18 +9,21 @@ export const REPOSITORY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9_.][
 // Terraform workspace names end up as directory names under workspace_dir.
 export const ENVIRONMENT_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 // A conservative subset of git-check-ref-format: no spaces, control characters, `..`, `~^:?*[\`.
-export const BRANCH_NAME = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[A-Za-z0-9._\/-]{1,200}(?<![./])$/;
-export const DIRECTORY = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._\/-]{1,200}$/;
+export const BRANCH_NAME = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[A-Za-z0-9._/-]{1,200}(?<![./])$/;
+export const DIRECTORY = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._/-]{1,200}$/;
 export const EMAIL = /^[^\s@<>"']+@[^\s@<>"']+\.[^\s@<>"']+$/;
-// Who may approve or view: a GitHub login (`@alice`), a GitHub team (`@acme/platform`, by its slug) or an email address.
+// Who may approve or view: a GitHub login (`@alice`), a GitHub team (`@acme/platform`, by its slug) or an email
+// address.
 export const GITHUB_LOGIN_ENTRY = /^@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 export const GITHUB_TEAM_ENTRY = /^@[A-Za-z0-9][A-Za-z0-9-]{0,38}\/[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 export const PERSON_ENTRY_RULE = 'must be a GitHub login (@alice), a GitHub team (@acme/platform) or an email address';
 export function isPersonEntry(entry: string): boolean {
   return GITHUB_LOGIN_ENTRY.test(entry) || GITHUB_TEAM_ENTRY.test(entry) || EMAIL.test(entry);
 }
-export const MISSING_APPROVERS = 'a gate needs at least one approver (a GitHub login @alice, a team @acme/platform or an email address); an approval without approvers would let anyone approve';
-export const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]+$/;
+export const MISSING_APPROVERS =
+  'a gate needs at least one approver (a GitHub login @alice, a team @acme/platform or an email address); an ' +
+  'approval without approvers would let anyone approve';
+export const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
 export const TERRAFORM_VERSION = /^\d+\.\d+\.\d+(?:-[A-Za-z0-9.]+)?$/;
 // terraform.env allow/deny entries: a variable name, or a name prefix ending in `*` (TF_VAR_*).
 export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}\*?$/;

@@ -1,6 +1,20 @@
 import * as z from 'zod/mini';
 import type { RepositoryConfig, TfgateConfig } from './load.js';
-import { BRANCH_NAME, DIRECTORY, DRIFT_SCHEDULE, EMAIL, ENV_NAME_PATTERN, ENVIRONMENT_NAME, isPersonEntry, isSafeCloneUrl, PERSON_ENTRY_RULE, MAX_WAIT_SECONDS, REPOSITORY_NAME, ROLE_ARN, TERRAFORM_VERSION } from './patterns.js';
+import {
+  BRANCH_NAME,
+  DIRECTORY,
+  DRIFT_SCHEDULE,
+  EMAIL,
+  ENV_NAME_PATTERN,
+  ENVIRONMENT_NAME,
+  isPersonEntry,
+  isSafeCloneUrl,
+  PERSON_ENTRY_RULE,
+  MAX_WAIT_SECONDS,
+  REPOSITORY_NAME,
+  ROLE_ARN,
+  TERRAFORM_VERSION,
+} from './patterns.js';
 
 /**
  * The configuration as the Lambda functions receive it (CONFIG): tfgate.yaml already validated and
@@ -15,15 +29,19 @@ import { BRANCH_NAME, DIRECTORY, DRIFT_SCHEDULE, EMAIL, ENV_NAME_PATTERN, ENVIRO
 const matching = (pattern: RegExp, message: string) => z.string().check(z.regex(pattern, message));
 const waitSeconds = z.int().check(z.minimum(1), z.maximum(MAX_WAIT_SECONDS));
 
-const person = z.string().check(z.refine(isPersonEntry, PERSON_ENTRY_RULE), z.refine((entry) => entry === entry.toLowerCase(), 'must be lower-case'));
+const person = z.string().check(
+  z.refine(isPersonEntry, PERSON_ENTRY_RULE),
+  z.refine((entry) => entry === entry.toLowerCase(), 'must be lower-case'),
+);
 
 const environment = z.strictObject({
-  name: matching(ENVIRONMENT_NAME, 'must be lower-case letters, digits, "-" or "_" (it is the Terraform workspace name)'),
+  name: matching(
+    ENVIRONMENT_NAME,
+    'must be lower-case letters, digits, "-" or "_" (it is the Terraform workspace name)',
+  ),
   approval: z.optional(
     z.strictObject({
-      approvers: z
-        .array(person)
-        .check(z.minLength(1)),
+      approvers: z.array(person).check(z.minLength(1)),
       timeoutSeconds: waitSeconds,
       allowSelfApproval: z.boolean(),
     }),
@@ -42,20 +60,33 @@ const repository = z.strictObject({
     z.minLength(1),
     z.refine((list) => new Set(list.map((env) => env.name)).size === list.length, 'lists an environment twice'),
   ),
-  drift: z.optional(z.strictObject({ schedule: matching(DRIFT_SCHEDULE, 'must be like rate(6 hours)'), intervalSeconds: z.int().check(z.minimum(1)) })),
+  drift: z.optional(
+    z.strictObject({
+      schedule: matching(DRIFT_SCHEDULE, 'must be like rate(6 hours)'),
+      intervalSeconds: z.int().check(z.minimum(1)),
+    }),
+  ),
 });
 
 const resolvedConfig = z.strictObject({
   repositories: z.array(repository).check(
     z.minLength(1),
-    z.refine((list) => new Set(list.map((repo) => repo.name.toLowerCase())).size === list.length, 'lists a repository twice'),
+    z.refine(
+      (list) => new Set(list.map((repo) => repo.name.toLowerCase())).size === list.length,
+      'lists a repository twice',
+    ),
   ),
   notifications: z.strictObject({
     slack: z.optional(z.strictObject({ webhookUrl: z.string().check(z.minLength(1)) })),
     email: z.optional(
       z.strictObject({
         from: matching(EMAIL, 'must be an email address'),
-        smtp: z.optional(z.strictObject({ host: z.string().check(z.minLength(1)), port: z.int().check(z.minimum(1), z.maximum(65535)) })),
+        smtp: z.optional(
+          z.strictObject({
+            host: z.string().check(z.minLength(1)),
+            port: z.int().check(z.minimum(1), z.maximum(65535)),
+          }),
+        ),
         identity: z.enum(['create', 'existing']),
       }),
     ),
@@ -66,9 +97,19 @@ const resolvedConfig = z.strictObject({
   terraform: z.strictObject({
     version: matching(TERRAFORM_VERSION, 'must be a version like 1.9.8'),
     planCompute: z.enum(['lambda', 'ec2']),
-    env: z.optional(z.strictObject({ allow: z.optional(z.array(matching(ENV_NAME_PATTERN, 'must be a variable name or prefix*'))), deny: z.array(matching(ENV_NAME_PATTERN, 'must be a variable name or prefix*')) })),
+    env: z.optional(
+      z.strictObject({
+        allow: z.optional(z.array(matching(ENV_NAME_PATTERN, 'must be a variable name or prefix*'))),
+        deny: z.array(matching(ENV_NAME_PATTERN, 'must be a variable name or prefix*')),
+      }),
+    ),
   }),
-  timeouts: z.strictObject({ planSeconds: waitSeconds, applySeconds: waitSeconds, lockWaitSeconds: waitSeconds, queueSeconds: waitSeconds }),
+  timeouts: z.strictObject({
+    planSeconds: waitSeconds,
+    applySeconds: waitSeconds,
+    lockWaitSeconds: waitSeconds,
+    queueSeconds: waitSeconds,
+  }),
 });
 
 /** What the CDK stack puts in CONFIG. */
@@ -76,23 +117,39 @@ export function encodeResolvedConfig(config: TfgateConfig): string {
   return JSON.stringify(config);
 }
 
-/** Reads CONFIG; throws an Error naming `source`, the field and the rule (never the value) when it is not a valid resolved configuration. */
+/**
+ * Reads CONFIG; throws an Error naming `source`, the field and the rule (never the value) when it is not a valid
+ * resolved configuration.
+ */
 export function decodeResolvedConfig(text: string, source = 'CONFIG'): TfgateConfig {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw new Error(`${source} is not JSON: it must be the resolved configuration that \`cdk synth\` writes (run npx cdk deploy again)`);
+    throw new Error(
+      `${source} is not JSON: it must be the resolved configuration that \`cdk synth\` writes (run npx cdk deploy ` +
+        `again)`,
+    );
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new Error(`${source} is not a JSON object: it must be the resolved configuration that \`cdk synth\` writes (run npx cdk deploy again)`);
+    throw new Error(
+      `${source} is not a JSON object: it must be the resolved configuration that \`cdk synth\` writes (run npx ` +
+        `cdk deploy again)`,
+    );
   }
   const result = resolvedConfig.safeParse(value);
   if (!result.success) {
     const problems = result.error.issues.slice(0, 5).map((issue) => {
       const path = issue.path.map(String).join('.') || 'top level';
       // zod/mini ships no message texts; the code and what was expected say enough for a deploy problem.
-      const rule = issue.code === 'custom' || issue.code === 'invalid_format' ? issue.message : issue.code === 'invalid_type' ? `expected ${issue.expected}` : issue.code === 'unrecognized_keys' ? `unknown key "${issue.keys[0]}"` : issue.code.replaceAll('_', ' ');
+      const rule =
+        issue.code === 'custom' || issue.code === 'invalid_format'
+          ? issue.message
+          : issue.code === 'invalid_type'
+            ? `expected ${issue.expected}`
+            : issue.code === 'unrecognized_keys'
+              ? `unknown key "${issue.keys[0]}"`
+              : issue.code.replaceAll('_', ' ');
       return `${path}: ${rule}`;
     });
     throw new Error(`${source} is not a valid resolved configuration: ${problems.join('; ')}`);

@@ -1,6 +1,21 @@
 import { z } from 'zod';
 import { parseDurationSeconds } from './duration.js';
-import { BRANCH_NAME, DIRECTORY, DRIFT_SCHEDULE, EMAIL, ENV_NAME_PATTERN, ENVIRONMENT_NAME, isPersonEntry, isSafeCloneUrl, MAX_WAIT_SECONDS, MISSING_APPROVERS, PERSON_ENTRY_RULE, REPOSITORY_NAME, ROLE_ARN, TERRAFORM_VERSION } from './patterns.js';
+import {
+  BRANCH_NAME,
+  DIRECTORY,
+  DRIFT_SCHEDULE,
+  EMAIL,
+  ENV_NAME_PATTERN,
+  ENVIRONMENT_NAME,
+  isPersonEntry,
+  isSafeCloneUrl,
+  MAX_WAIT_SECONDS,
+  MISSING_APPROVERS,
+  PERSON_ENTRY_RULE,
+  REPOSITORY_NAME,
+  ROLE_ARN,
+  TERRAFORM_VERSION,
+} from './patterns.js';
 
 /**
  * The schema of tfgate.yaml. Everything a run does is decided by these values, and several of them
@@ -21,7 +36,9 @@ const personEntry = z.string().refine(isPersonEntry, PERSON_ENTRY_RULE);
 
 const approvalSchema = z.strictObject({
   // Required and never empty: a gate nobody is named for would be a gate anyone opens.
-  approvers: z.array(personEntry, { error: (issue) => (issue.input === undefined ? MISSING_APPROVERS : undefined) }).min(1, MISSING_APPROVERS),
+  approvers: z
+    .array(personEntry, { error: (issue) => (issue.input === undefined ? MISSING_APPROVERS : undefined) })
+    .min(1, MISSING_APPROVERS),
   timeout: duration('24h'),
   allowSelfApproval: z.boolean().default(false),
 });
@@ -31,14 +48,8 @@ const environmentSchema = z.strictObject({
     .string()
     .regex(ENVIRONMENT_NAME, 'must be lower-case letters, digits, "-" or "_" (it is the Terraform workspace name)'),
   approval: approvalSchema.optional(),
-  roleArn: z
-    .string()
-    .regex(ROLE_ARN, 'must be an IAM role ARN')
-    .optional(),
-  planRoleArn: z
-    .string()
-    .regex(ROLE_ARN, 'must be an IAM role ARN (a read-only role for plans)')
-    .optional(),
+  roleArn: z.string().regex(ROLE_ARN, 'must be an IAM role ARN').optional(),
+  planRoleArn: z.string().regex(ROLE_ARN, 'must be an IAM role ARN (a read-only role for plans)').optional(),
 });
 
 const repositorySchema = z
@@ -46,15 +57,14 @@ const repositorySchema = z
     name: z.string().regex(REPOSITORY_NAME, 'must be owner/name as GitHub spells it'),
     branch: z.string().regex(BRANCH_NAME, 'must be a plain branch name').default('main'),
     directory: z.string().regex(DIRECTORY, 'must be a relative path inside the repository').default('.'),
-    cloneUrl: z
-      .string()
-      .min(1)
-      .refine(isSafeCloneUrl, 'must be a URL or path without spaces')
-      .optional(),
+    cloneUrl: z.string().min(1).refine(isSafeCloneUrl, 'must be a URL or path without spaces').optional(),
     pullRequests: z.strictObject({ plan: z.boolean().default(true) }).optional(),
     environments: z
       .array(environmentSchema, {
-        error: (issue) => (issue.input === undefined ? 'list the environments in promotion order, e.g. ops, then apps with approval.approvers' : undefined),
+        error: (issue) =>
+          issue.input === undefined
+            ? 'list the environments in promotion order, e.g. ops, then apps with approval.approvers'
+            : undefined,
       })
       .min(1),
     drift: z.strictObject({ schedule: z.string().regex(DRIFT_SCHEDULE, 'must be like rate(6 hours)') }).optional(),
@@ -63,7 +73,11 @@ const repositorySchema = z
     const seen = new Set<string>();
     repo.environments.forEach((env, index) => {
       if (seen.has(env.name)) {
-        ctx.addIssue({ code: 'custom', path: ['environments', index, 'name'], message: `environment "${env.name}" is listed twice` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['environments', index, 'name'],
+          message: `environment "${env.name}" is listed twice`,
+        });
       }
       seen.add(env.name);
     });
@@ -78,8 +92,11 @@ export const configSchema = z
         email: z
           .strictObject({
             from: z.string().regex(EMAIL, 'must be an email address'),
-            smtp: z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535).default(25) }).optional(),
-            // AWS only. SES refuses to create an identity that already exists, so the stack creates one only when asked.
+            smtp: z
+              .strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535).default(25) })
+              .optional(),
+            // AWS only. SES refuses to create an identity that already exists, so the stack creates one only when
+            // asked.
             identity: z.enum(['create', 'existing']).default('existing'),
           })
           .optional(),
@@ -89,7 +106,9 @@ export const configSchema = z
       .default({}),
     // Who may look at runs besides the approvers (read-only).
     access: z.strictObject({ viewers: z.array(personEntry).default([]) }).default({ viewers: [] }),
-    github: z.strictObject({ apiUrl: z.url().default('https://api.github.com') }).default({ apiUrl: 'https://api.github.com' }),
+    github: z
+      .strictObject({ apiUrl: z.url().default('https://api.github.com') })
+      .default({ apiUrl: 'https://api.github.com' }),
     terraform: z
       .strictObject({
         version: z.string().regex(TERRAFORM_VERSION, 'must be a version like 1.9.8').default('1.9.8'),
@@ -98,8 +117,16 @@ export const configSchema = z
         // Local builds: which of the user's environment variables reach terraform (see build-env.ts).
         env: z
           .strictObject({
-            allow: z.array(z.string().regex(ENV_NAME_PATTERN, 'must be a variable name, or a prefix ending in * (like TF_VAR_*)')).optional(),
-            deny: z.array(z.string().regex(ENV_NAME_PATTERN, 'must be a variable name, or a prefix ending in * (like TF_VAR_*)')).default([]),
+            allow: z
+              .array(
+                z.string().regex(ENV_NAME_PATTERN, 'must be a variable name, or a prefix ending in * (like TF_VAR_*)'),
+              )
+              .optional(),
+            deny: z
+              .array(
+                z.string().regex(ENV_NAME_PATTERN, 'must be a variable name, or a prefix ending in * (like TF_VAR_*)'),
+              )
+              .default([]),
           })
           .optional(),
       })
@@ -112,7 +139,12 @@ export const configSchema = z
     const seen = new Set<string>();
     config.repositories.forEach((repo, index) => {
       const key = repo.name.toLowerCase();
-      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['repositories', index, 'name'], message: `repository "${repo.name}" is listed twice` });
+      if (seen.has(key))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['repositories', index, 'name'],
+          message: `repository "${repo.name}" is listed twice`,
+        });
       seen.add(key);
     });
   });

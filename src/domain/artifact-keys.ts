@@ -39,7 +39,8 @@ export type StageArtifactName = (typeof STAGE_ARTIFACTS)[keyof typeof STAGE_ARTI
 const SAFE_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 function assertSegment(value: string, what: string): void {
-  if (!SAFE_SEGMENT.test(value) || value.includes('..')) throw new TfgateError(`unsafe ${what} for an artifact key: ${JSON.stringify(value)}`);
+  if (!SAFE_SEGMENT.test(value) || value.includes('..'))
+    throw new TfgateError(`unsafe ${what} for an artifact key: ${JSON.stringify(value)}`);
 }
 
 /** `runs/<run>`: everything one run's builds stored (locally also the directory the run page names). */

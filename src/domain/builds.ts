@@ -1,13 +1,4 @@
-/**
- * The three kinds of build, each with only what it needs (and, in AWS, its own CodeBuild project and
- * role per environment):
- * - `plan`: plans a push to the tracked branch; read-only credentials (the environment's planRoleArn);
- * - `apply`: applies a saved plan whose sha256 the pipeline computed and a person (or auto-apply)
- *   accepted; the only build that may assume the environment's roleArn;
- * - `pr-plan`: plans code nobody reviewed yet (pull requests, drift checks); read-only credentials,
- *   and it writes only under its own prefix, where no deploy run ever reads.
- */
-import { TfgateError } from './errors.js';
+
 import type { RunMode } from './run.js';
 
 export const BUILD_KINDS = ['plan', 'apply', 'pr-plan'] as const;

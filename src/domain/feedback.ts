@@ -63,7 +63,9 @@ export function commitStatusFor(run: Run, stage: Stage): { state: CommitState; d
     case 'planning':
       return pending('planning');
     case 'planned':
-      return run.mode === 'plan_only' ? done('success', `plan: ${line ?? 'recorded'} (not applied)`) : pending(withPlan('planned'));
+      return run.mode === 'plan_only'
+        ? done('success', `plan: ${line ?? 'recorded'} (not applied)`)
+        : pending(withPlan('planned'));
     case 'awaiting_approval':
       return pending(withPlan('waiting for approval'));
     case 'applying':
@@ -107,11 +109,17 @@ function retryHintOf(error: unknown): RetryHint {
   const hint = error as RetryHint;
   return {
     ...(typeof hint.retryable === 'boolean' ? { retryable: hint.retryable } : {}),
-    ...(typeof hint.retryAfterMs === 'number' && Number.isFinite(hint.retryAfterMs) ? { retryAfterMs: hint.retryAfterMs } : {}),
+    ...(typeof hint.retryAfterMs === 'number' && Number.isFinite(hint.retryAfterMs)
+      ? { retryAfterMs: hint.retryAfterMs }
+      : {}),
   };
 }
 
-export async function withRetry<T>(operation: () => Promise<T>, policy: RetryPolicy, sleep: (ms: number) => Promise<void>): Promise<T> {
+export async function withRetry<T>(
+  operation: () => Promise<T>,
+  policy: RetryPolicy,
+  sleep: (ms: number) => Promise<void>,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await operation();
@@ -155,7 +163,8 @@ export class FeedbackRunStore extends WriteObservingRunStore {
   protected changed(change: RunChange): void {
     if (change.environment !== undefined) this.observe(change.run, change.environment);
     // A note changes nothing GitHub shows (and the feedback's own note must not loop back here).
-    else if (!change.patch || change.patch.status !== undefined || change.patch.error !== undefined) this.observe(change.run, 'all');
+    else if (!change.patch || change.patch.status !== undefined || change.patch.error !== undefined)
+      this.observe(change.run, 'all');
   }
 
   /**
@@ -173,7 +182,10 @@ export class FeedbackRunStore extends WriteObservingRunStore {
       const remaining = deadline - Date.now();
       if (remaining <= 0) return false;
       let timer: NodeJS.Timeout | undefined;
-      const finished = await Promise.race([all, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), remaining)))]);
+      const finished = await Promise.race([
+        all,
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), remaining))),
+      ]);
       clearTimeout(timer);
       if (!finished) return false;
     }
@@ -189,15 +201,18 @@ export class FeedbackRunStore extends WriteObservingRunStore {
     const current = state;
     current.queued += 1;
     // One chain per run keeps its calls in the order its changes happened (pending before success).
-    const task = current.chain.then(() => this.sync(run, scope, current)).catch((error: unknown) => {
-      this.options.log?.('feedback failed unexpectedly', { runId: run.id, error: messageOf(error) });
-    });
+    const task = current.chain
+      .then(() => this.sync(run, scope, current))
+      .catch((error: unknown) => {
+        this.options.log?.('feedback failed unexpectedly', { runId: run.id, error: messageOf(error) });
+      });
     current.chain = task;
     const tracked = task.finally(() => {
       this.inFlight.delete(tracked);
       current.queued -= 1;
       // Terminal runs are finished with; keeping their state would grow without bound in `tfgate local`.
-      if (current.queued === 0 && isTerminalRun(run.status) && this.states.get(run.id) === current) this.states.delete(run.id);
+      if (current.queued === 0 && isTerminalRun(run.status) && this.states.get(run.id) === current)
+        this.states.delete(run.id);
     });
     this.inFlight.add(tracked);
   }
@@ -226,13 +241,24 @@ export class FeedbackRunStore extends WriteObservingRunStore {
     const targetUrl = this.options.runUrl(run.id);
     try {
       await withRetry(
-        () => this.options.vcs.setCommitStatus(run.repository, run.sha, { context: statusContext(stage.environment), ...status, ...(targetUrl ? { targetUrl } : {}) }),
+        () =>
+          this.options.vcs.setCommitStatus(run.repository, run.sha, {
+            context: statusContext(stage.environment),
+            ...status,
+            ...(targetUrl ? { targetUrl } : {}),
+          }),
         this.retry,
         this.sleep,
       );
       state.sent.set(stage.environment, key);
     } catch (error) {
-      await this.noteFailure(run, state, FEEDBACK_FAILED_NOTE, `the ${statusContext(stage.environment)} commit status could not be set`, error);
+      await this.noteFailure(
+        run,
+        state,
+        FEEDBACK_FAILED_NOTE,
+        `the ${statusContext(stage.environment)} commit status could not be set`,
+        error,
+      );
     }
   }
 
@@ -247,11 +273,23 @@ export class FeedbackRunStore extends WriteObservingRunStore {
         return;
       }
       const runUrl = this.pageOf(run);
-      const body = terminal ? renderPlanComment({ run, planTexts: await this.planTexts(run), runUrl }) : renderPlanningComment(run, runUrl);
-      await withRetry(() => this.options.vcs.upsertPullRequestComment(run.repository, pullRequest, PLAN_COMMENT_MARKER, body), this.retry, this.sleep);
+      const body = terminal
+        ? renderPlanComment({ run, planTexts: await this.planTexts(run), runUrl })
+        : renderPlanningComment(run, runUrl);
+      await withRetry(
+        () => this.options.vcs.upsertPullRequestComment(run.repository, pullRequest, PLAN_COMMENT_MARKER, body),
+        this.retry,
+        this.sleep,
+      );
       state.comment = wanted;
     } catch (error) {
-      await this.noteFailure(run, state, FEEDBACK_FAILED_NOTE, `the plan comment on pull request #${pullRequest} could not be written`, error);
+      await this.noteFailure(
+        run,
+        state,
+        FEEDBACK_FAILED_NOTE,
+        `the plan comment on pull request #${pullRequest} could not be written`,
+        error,
+      );
     }
   }
 
@@ -262,7 +300,12 @@ export class FeedbackRunStore extends WriteObservingRunStore {
   private async supersededInPullRequest(run: Run, pullRequest: number): Promise<boolean> {
     const recent = await this.inner.list({ limit: RECENT_RUNS });
     return recent.some(
-      (other) => other.id !== run.id && other.repository === run.repository && other.pullRequest === pullRequest && other.mode === 'plan_only' && other.createdAt > run.createdAt,
+      (other) =>
+        other.id !== run.id &&
+        other.repository === run.repository &&
+        other.pullRequest === pullRequest &&
+        other.mode === 'plan_only' &&
+        other.createdAt > run.createdAt,
     );
   }
 
@@ -270,7 +313,9 @@ export class FeedbackRunStore extends WriteObservingRunStore {
     const texts: Record<string, string | undefined> = {};
     for (const stage of run.stages) {
       if (!stage.plan) continue;
-      const body = await this.options.artifacts.get(stageArtifactKey(run.id, stage.environment, STAGE_ARTIFACTS.planText, planBuildKind(run.mode))).catch(() => undefined);
+      const body = await this.options.artifacts
+        .get(stageArtifactKey(run.id, stage.environment, STAGE_ARTIFACTS.planText, planBuildKind(run.mode)))
+        .catch(() => undefined);
       texts[stage.environment] = body?.toString('utf8');
     }
     return texts;
@@ -290,16 +335,29 @@ export class FeedbackRunStore extends WriteObservingRunStore {
   }
 
   /** One note per run, whatever number of calls failed: the run page says feedback is incomplete. */
-  private async noteFailure(run: Run, state: RunFeedbackState, prefix: string, what: string, error: unknown): Promise<void> {
+  private async noteFailure(
+    run: Run,
+    state: RunFeedbackState,
+    prefix: string,
+    what: string,
+    error: unknown,
+  ): Promise<void> {
     this.options.log?.('feedback failed', { runId: run.id, what, error: messageOf(error) });
     if (prefix === FEEDBACK_FAILED_NOTE) {
       if (state.noted || (run.notes ?? []).some((note) => note.startsWith(FEEDBACK_FAILED_NOTE))) return;
       state.noted = true;
     }
     try {
-      await this.inner.updateRun(run.id, { note: `${prefix}: ${what} (${truncate(messageOf(error), 300)}). The run itself is not affected.` }, this.clock.now());
+      await this.inner.updateRun(
+        run.id,
+        { note: `${prefix}: ${what} (${truncate(messageOf(error), 300)}). The run itself is not affected.` },
+        this.clock.now(),
+      );
     } catch (noteError) {
-      this.options.log?.('feedback: the failure note could not be recorded', { runId: run.id, error: messageOf(noteError) });
+      this.options.log?.('feedback: the failure note could not be recorded', {
+        runId: run.id,
+        error: messageOf(noteError),
+      });
     }
   }
 }
@@ -307,11 +365,22 @@ export class FeedbackRunStore extends WriteObservingRunStore {
 /** The drift notice: undefined when the state matches the code (nothing to say). */
 export function driftMessage(run: Run): string | undefined {
   const where = `${run.repository} (${run.ref.replace(/^refs\/heads\//, '')} at ${run.sha.slice(0, 8)})`;
-  if (run.status !== 'succeeded') return `The drift check of ${where} did not finish: ${run.status}${run.error ? `: ${truncate(run.error, 300)}` : ''}.`;
+  if (run.status !== 'succeeded')
+    return (
+      `The drift check of ${where} did not finish: ` +
+      `${run.status}${run.error ? `: ${truncate(run.error, 300)}` : ''}.`
+    );
   const drifted = run.stages.filter((stage) => stage.plan?.hasChanges);
   if (drifted.length === 0) return undefined;
-  const summary = run.stages.map((stage) => `${stage.environment} ${stage.plan ? renderSummaryLine(stage.plan) : stage.status.replace(/_/g, ' ')}`).join(', ');
-  return `Drift in ${where}: the infrastructure differs from the code in ${drifted.map((s) => s.environment).join(', ')} (${summary}).`;
+  const summary = run.stages
+    .map(
+      (stage) => `${stage.environment} ${stage.plan ? renderSummaryLine(stage.plan) : stage.status.replace(/_/g, ' ')}`,
+    )
+    .join(', ');
+  return (
+    `Drift in ${where}: the infrastructure differs from the code in ` +
+    `${drifted.map((s) => s.environment).join(', ')} (${summary}).`
+  );
 }
 
 function messageOf(error: unknown): string {

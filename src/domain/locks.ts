@@ -7,7 +7,16 @@
  * is never missed; the single-item conditions in the LockStore make sure it is never doubled.
  */
 import { NotFoundError, TfgateError } from './errors.js';
-import type { Clock, LockClaim, LockEvent, LockHolder, LockStore, QueueEntry, RunStore, TaskCallbacks } from './ports.js';
+import type {
+  Clock,
+  LockClaim,
+  LockEvent,
+  LockHolder,
+  LockStore,
+  QueueEntry,
+  RunStore,
+  TaskCallbacks,
+} from './ports.js';
 import { systemClock } from './ports.js';
 import { isTerminalRun, type Run } from './run.js';
 import { lockKeyFor } from './lock-key.js';
@@ -106,9 +115,19 @@ export class EnvironmentLocks {
    * The waiting execution's request: its token is stored before anything else, so any grantNext from
    * here on (ours or a releaser's) can resume it. Returns the state after our own grantNext.
    */
-  async request(repository: string, environment: string, request: LockRequest): Promise<{ acquired: boolean; holder: LockHolder }> {
+  async request(
+    repository: string,
+    environment: string,
+    request: LockRequest,
+  ): Promise<{ acquired: boolean; holder: LockHolder }> {
     const lockKey = lockKeyFor(repository, environment);
-    const stored = await this.locks.setWaiterToken(lockKey, request.runId, request.sequence, request.taskToken, request.leaseSeconds);
+    const stored = await this.locks.setWaiterToken(
+      lockKey,
+      request.runId,
+      request.sequence,
+      request.taskToken,
+      request.leaseSeconds,
+    );
     if (!stored) {
       // Intake enqueues every deploy run; a missing entry means that step failed, so queue it now.
       await this.locks.enqueue(lockKey, {
@@ -122,11 +141,16 @@ export class EnvironmentLocks {
     }
     const outcome = await this.grantNext(lockKey);
     const holder = outcome.holder ?? (await this.locks.get(lockKey));
-    if (!holder) throw new LockOrderingError(`Nobody holds ${lockKey} after run ${request.runId} asked for it: the run has ended or left the queue`);
+    if (!holder)
+      throw new LockOrderingError(
+        `Nobody holds ${lockKey} after run ${request.runId} asked for it: the run has ended or left the queue`,
+      );
     return { acquired: holder.runId === request.runId, holder };
   }
 
-  /** Gives the lock to the oldest live waiter and resumes its execution. Safe to call any time, by anyone, concurrently. */
+  /**
+   * Gives the lock to the oldest live waiter and resumes its execution. Safe to call any time, by anyone, concurrently.
+   */
   async grantNext(lockKey: string): Promise<GrantOutcome> {
     let holder: LockHolder | undefined;
     for (let round = 0; round < MAX_GRANT_ROUNDS; round++) {
@@ -236,20 +260,35 @@ export class EnvironmentLocks {
       }
     }
     if (failures.length > 0) {
-      throw new LockOrderingError(`Releasing the locks of run ${run.id} failed for ${failures.length} environment(s)`, { cause: failures.length === 1 ? failures[0] : new AggregateError(failures) });
+      throw new LockOrderingError(`Releasing the locks of run ${run.id} failed for ${failures.length} environment(s)`, {
+        cause: failures.length === 1 ? failures[0] : new AggregateError(failures),
+      });
     }
   }
 
   /** `tfgate unlock`: frees the lock whoever holds it, and leaves a note on the holder's run saying who and why. */
-  async forceRelease(repository: string, environment: string, operator: { by: string; reason: string }): Promise<LockHolder | undefined> {
+  async forceRelease(
+    repository: string,
+    environment: string,
+    operator: { by: string; reason: string },
+  ): Promise<LockHolder | undefined> {
     const lockKey = lockKeyFor(repository, environment);
     const holder = await this.locks.forceRelease(lockKey);
     if (holder) {
       // Left in the queue, the holder would be the head again and get the lock straight back.
       await this.locks.dequeue(lockKey, holder.runId, holder.sequence);
-      await this.recordEvent(lockKey, { kind: 'forced_release', runId: holder.runId, by: operator.by, reason: operator.reason });
+      await this.recordEvent(lockKey, {
+        kind: 'forced_release',
+        runId: holder.runId,
+        by: operator.by,
+        reason: operator.reason,
+      });
       try {
-        await this.runs.updateRun(holder.runId, { note: `The ${environment} lock was freed by ${operator.by}: ${operator.reason}` }, this.clock.now());
+        await this.runs.updateRun(
+          holder.runId,
+          { note: `The ${environment} lock was freed by ${operator.by}: ${operator.reason}` },
+          this.clock.now(),
+        );
       } catch (error) {
         if (!(error instanceof NotFoundError)) throw error;
       }
@@ -262,7 +301,11 @@ export class EnvironmentLocks {
    * `tfgate unlock`. A lock whose holder run is still alive (not ended) is freed only with `force`,
    * and the answer names that run: it will not apply, because its apply checks the fencing number.
    */
-  async unlock(repository: string, environment: string, operator: { by: string; reason: string; force: boolean }): Promise<UnlockOutcome> {
+  async unlock(
+    repository: string,
+    environment: string,
+    operator: { by: string; reason: string; force: boolean },
+  ): Promise<UnlockOutcome> {
     const current = await this.locks.get(lockKeyFor(repository, environment));
     if (!current) {
       await this.grantNext(lockKeyFor(repository, environment));
@@ -286,15 +329,27 @@ export class EnvironmentLocks {
     if (holder && holder.runId === runId && holder.fence === fence) return holder;
     const events = await this.locks.listEvents(lockKey).catch(() => [] as LockEvent[]);
     const freed = events
-      .filter((event) => (event.kind === 'forced_release' && event.runId === runId) || (event.kind === 'expired_takeover' && event.reason?.includes(runId)))
+      .filter(
+        (event) =>
+          (event.kind === 'forced_release' && event.runId === runId) ||
+          (event.kind === 'expired_takeover' && event.reason?.includes(runId)),
+      )
       .pop();
-    const how = freed?.kind === 'forced_release'
-      ? `it was freed by ${freed.by ?? 'an operator'} at ${freed.at}${freed.reason ? ` (${freed.reason})` : ''}`
-      : freed?.kind === 'expired_takeover'
-        ? `its lease expired and it was taken over at ${freed.at}`
-        : 'it was freed';
-    const now = !holder ? 'nobody holds it now' : holder.runId === runId ? `this run holds it again under fencing number ${holder.fence}` : `run ${holder.runId} holds it now (fencing number ${holder.fence})`;
-    throw new LockLostError(`the ${environment} lock granted to this run under fencing number ${fence} is no longer its own: ${how}, and ${now}; refusing to apply`);
+    const how =
+      freed?.kind === 'forced_release'
+        ? `it was freed by ${freed.by ?? 'an operator'} at ${freed.at}${freed.reason ? ` (${freed.reason})` : ''}`
+        : freed?.kind === 'expired_takeover'
+          ? `its lease expired and it was taken over at ${freed.at}`
+          : 'it was freed';
+    const now = !holder
+      ? 'nobody holds it now'
+      : holder.runId === runId
+        ? `this run holds it again under fencing number ${holder.fence}`
+        : `run ${holder.runId} holds it now (fencing number ${holder.fence})`;
+    throw new LockLostError(
+      `the ${environment} lock granted to this run under fencing number ${fence} is no longer its own: ${how}, ` +
+        `and ${now}; refusing to apply`,
+    );
   }
 
   /** Extends the holder's lease; false when the run no longer holds the lock. */
@@ -321,10 +376,18 @@ export class EnvironmentLocks {
     if (await this.locks.release(lockKey, runId)) await this.recordEvent(lockKey, { kind: 'released', runId, reason });
   }
 
-  private async recordAcquisition(lockKey: string, holder: LockHolder, previous: LockHolder | undefined): Promise<void> {
+  private async recordAcquisition(
+    lockKey: string,
+    holder: LockHolder,
+    previous: LockHolder | undefined,
+  ): Promise<void> {
     if (previous?.runId === holder.runId) return;
     if (previous) {
-      await this.recordEvent(lockKey, { kind: 'expired_takeover', runId: holder.runId, reason: `the lease of run ${previous.runId} expired` });
+      await this.recordEvent(lockKey, {
+        kind: 'expired_takeover',
+        runId: holder.runId,
+        reason: `the lease of run ${previous.runId} expired`,
+      });
     } else {
       await this.recordEvent(lockKey, { kind: 'acquired', runId: holder.runId });
     }

@@ -59,15 +59,17 @@ export function summarizePlan(plan: unknown, facts: PlanFacts): PlanSummary {
   if (!SHA256_HEX.test(facts.sha256)) throw new PlanJsonError('the plan sha256 must be 64 lower-case hex characters');
   if (!isRecord(plan)) throw new PlanJsonError('the plan JSON must be an object');
 
-  const formatVersion = plan['format_version'];
+  const formatVersion = plan.format_version;
   if (typeof formatVersion !== 'string' || !/^1\.\d+$/.test(formatVersion)) {
     throw new PlanJsonError(`unsupported plan JSON format_version ${JSON.stringify(formatVersion)} (expected 1.x)`);
   }
 
-  const resourceChanges = plan['resource_changes'] ?? [];
+  const resourceChanges = plan.resource_changes ?? [];
   if (!Array.isArray(resourceChanges)) throw new PlanJsonError('resource_changes must be an array');
   if (resourceChanges.length > MAX_RESOURCE_CHANGES) {
-    throw new PlanJsonError(`resource_changes holds ${resourceChanges.length} entries, more than ${MAX_RESOURCE_CHANGES}`);
+    throw new PlanJsonError(
+      `resource_changes holds ${resourceChanges.length} entries, more than ${MAX_RESOURCE_CHANGES}`,
+    );
   }
 
   const addresses: PlanSummary['addresses'] = { create: [], update: [], delete: [], replace: [] };
@@ -91,31 +93,36 @@ function readResourceChange(entry: unknown, index: number): { address: string; c
   const where = `resource_changes[${index}]`;
   if (!isRecord(entry)) throw new PlanJsonError(`${where} must be an object`);
 
-  const address = entry['address'];
+  const address = entry.address;
   if (typeof address !== 'string' || address.length === 0 || address.length > MAX_ADDRESS_LENGTH) {
     throw new PlanJsonError(`${where}.address must be a non-empty string of at most ${MAX_ADDRESS_LENGTH} characters`);
   }
 
-  const change = entry['change'];
+  const change = entry.change;
   if (!isRecord(change)) throw new PlanJsonError(`${where}.change must be an object (${address})`);
-  const actions = change['actions'];
+  const actions = change.actions;
   if (!Array.isArray(actions) || actions.length === 0 || !actions.every((action) => typeof action === 'string')) {
     throw new PlanJsonError(`${where}.change.actions must be a non-empty list of strings (${address})`);
   }
   const category = ACTION_CATEGORIES.get(actions.join(','));
   if (category === undefined) {
-    throw new PlanJsonError(`${where} has actions ${JSON.stringify(actions)} that tfgate does not know how to count (${address})`);
+    throw new PlanJsonError(
+      `${where} has actions ${JSON.stringify(actions)} that tfgate does not know how to count (${address})`,
+    );
   }
 
   // A deposed object (left over from an interrupted create_before_destroy) shares its resource's
   // address; naming it keeps the list honest about what will be destroyed.
-  const deposed = entry['deposed'];
-  if (deposed !== undefined && typeof deposed !== 'string') throw new PlanJsonError(`${where}.deposed must be a string (${address})`);
+  const deposed = entry.deposed;
+  if (deposed !== undefined && typeof deposed !== 'string')
+    throw new PlanJsonError(`${where}.deposed must be a string (${address})`);
   return { address: deposed ? `${address} (deposed object ${deposed})` : address, category };
 }
 
 /** One short line for lists, notifications and commit statuses. */
-export function renderSummaryLine(summary: Pick<PlanSummary, 'add' | 'change' | 'destroy' | 'replace' | 'hasChanges'>): string {
+export function renderSummaryLine(
+  summary: Pick<PlanSummary, 'add' | 'change' | 'destroy' | 'replace' | 'hasChanges'>,
+): string {
   if (!summary.hasChanges) return 'no changes';
   const counts = `+${summary.add} ~${summary.change} -${summary.destroy}`;
   if (summary.replace > 0) return `${counts} (${summary.replace} to replace)`;
@@ -136,14 +143,16 @@ export function parseStoredPlanSummary(value: unknown): PlanSummary {
     }
     return n;
   };
-  const hasChanges = value['hasChanges'];
-  if (typeof hasChanges !== 'boolean') throw new StoredPlanSummaryError("the stored plan summary's hasChanges must be a boolean");
-  const sha256 = value['sha256'];
+  const hasChanges = value.hasChanges;
+  if (typeof hasChanges !== 'boolean')
+    throw new StoredPlanSummaryError("the stored plan summary's hasChanges must be a boolean");
+  const sha256 = value.sha256;
   if (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256)) {
     throw new StoredPlanSummaryError("the stored plan summary's sha256 must be 64 lower-case hex characters");
   }
-  const rawAddresses = value['addresses'];
-  if (!isRecord(rawAddresses)) throw new StoredPlanSummaryError("the stored plan summary's addresses must be an object");
+  const rawAddresses = value.addresses;
+  if (!isRecord(rawAddresses))
+    throw new StoredPlanSummaryError("the stored plan summary's addresses must be an object");
   const list = (key: keyof PlanSummary['addresses']): string[] => {
     const items = rawAddresses[key];
     if (!Array.isArray(items) || !items.every((item) => typeof item === 'string')) {
@@ -169,7 +178,10 @@ export function parseStoredPlanSummary(value: unknown): PlanSummary {
  */
 export const RECORDED_ADDRESSES = { count: 100, bytes: 8_000 } as const;
 
-export function capAddressesForRecord(summary: PlanSummary, limit: { count: number; bytes: number } = RECORDED_ADDRESSES): PlanSummary {
+export function capAddressesForRecord(
+  summary: PlanSummary,
+  limit: { count: number; bytes: number } = RECORDED_ADDRESSES,
+): PlanSummary {
   const kept: PlanSummary['addresses'] = { create: [], update: [], delete: [], replace: [] };
   let count = 0;
   let bytes = 0;
@@ -188,7 +200,11 @@ export function capAddressesForRecord(summary: PlanSummary, limit: { count: numb
     }
   }
   const { omittedAddresses: _previous, ...rest } = summary;
-  return { ...rest, addresses: kept, ...(omitted > 0 ? { omittedAddresses: omitted + (summary.omittedAddresses ?? 0) } : {}) };
+  return {
+    ...rest,
+    addresses: kept,
+    ...(omitted > 0 ? { omittedAddresses: omitted + (summary.omittedAddresses ?? 0) } : {}),
+  };
 }
 
 // Where a stage's artifacts live: domain/artifact-keys.ts, the one home of artifact keys.

@@ -88,7 +88,9 @@ export interface QueueEntry {
 }
 
 /** `previous` (on success) is who held the item before: absent for a fresh lock, the caller itself for a refresh. */
-export type AcquireResult = { acquired: true; holder: LockHolder; previous?: LockHolder } | { acquired: false; holder: LockHolder };
+export type AcquireResult =
+  | { acquired: true; holder: LockHolder; previous?: LockHolder }
+  | { acquired: false; holder: LockHolder };
 
 export interface LockEvent {
   at: string;
@@ -116,7 +118,13 @@ export interface LockStore {
   forceRelease(lockKey: string): Promise<LockHolder | undefined>;
   enqueue(lockKey: string, entry: QueueEntry): Promise<void>;
   /** Stores the waiting execution's task token (and its lease) on its queue entry. False when the entry is gone. */
-  setWaiterToken(lockKey: string, runId: string, sequence: number, taskToken: string, leaseSeconds?: number): Promise<boolean>;
+  setWaiterToken(
+    lockKey: string,
+    runId: string,
+    sequence: number,
+    taskToken: string,
+    leaseSeconds?: number,
+  ): Promise<boolean>;
   /**
    * Removes the token from the entry and returns it, atomically: of several concurrent callers exactly
    * one gets it, so a grant is delivered once. Undefined when there is no token (or no entry).
@@ -150,14 +158,19 @@ export interface ApprovalRecord {
   /** Logins (@alice), teams (@acme/platform) and addresses from tfgate.yaml when the approval was asked. */
   approvers: string[];
   allowSelfApproval: boolean;
-  /** Who may not approve when self-approval is off (the pusher, the authors and committers); absent: unknown, fail closed. */
+  /**
+   * Who may not approve when self-approval is off (the pusher, the authors and committers); absent: unknown, fail
+   * closed.
+   */
   people?: ChangePeople;
   decidedBy?: string;
   decidedAt?: string;
   reason?: string;
 }
 
-export type DecideResult = { decided: true; approval: ApprovalRecord } | { decided: false; approval: ApprovalRecord | undefined };
+export type DecideResult =
+  | { decided: true; approval: ApprovalRecord }
+  | { decided: false; approval: ApprovalRecord | undefined };
 
 export interface ApprovalStore {
   create(record: ApprovalRecord): Promise<void>;
@@ -310,7 +323,11 @@ export interface Notifier {
 export type CommitState = 'pending' | 'success' | 'failure' | 'error';
 
 export interface VcsClient {
-  setCommitStatus(repository: string, sha: string, status: { context: string; state: CommitState; description: string; targetUrl?: string }): Promise<void>;
+  setCommitStatus(
+    repository: string,
+    sha: string,
+    status: { context: string; state: CommitState; description: string; targetUrl?: string },
+  ): Promise<void>;
   upsertPullRequestComment(repository: string, pullRequest: number, marker: string, body: string): Promise<void>;
   getBranchHead(repository: string, branch: string): Promise<string | undefined>;
 }

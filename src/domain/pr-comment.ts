@@ -43,8 +43,14 @@ export function renderPlanComment(input: PlanCommentInput): string {
     budget = Math.max(0, shown.reduce((total, cut) => total + cut.text.length, 0) - (body.length - limit) - 64);
   }
   // Only a run with so many environments that their headings alone fill a comment gets here.
-  const bare = render(input, plans.map((text) => ({ text: '', totalLines: lineCount(text), shownLines: 0, cut: text.length > 0 })));
-  return bare.length <= limit ? bare : `${bare.slice(0, Math.max(0, limit - 200)).replace(/\n[^\n]*$/, '')}\n\n_Cut to fit GitHub's limit: [the full plans are on the run page](${input.runUrl})._\n`;
+  const bare = render(
+    input,
+    plans.map((text) => ({ text: '', totalLines: lineCount(text), shownLines: 0, cut: text.length > 0 })),
+  );
+  return bare.length <= limit
+    ? bare
+    : `${bare.slice(0, Math.max(0, limit - 200)).replace(/\n[^\n]*$/, '')}\n\n_Cut to fit GitHub's limit: [the ` +
+        `full plans are on the run page](${input.runUrl})._\n`;
 }
 
 interface ShownPlan {
@@ -100,10 +106,19 @@ function renderStage(stage: Stage, plan: ShownPlan, runUrl: string): string[] {
   if (stage.error) lines.push(...fenced(stage.error, 'text'), '');
   if (plan.totalLines === 0 && !plan.cut) return lines;
   const withChanges = stage.plan?.hasChanges === true;
-  lines.push(`<details><summary>Plan for ${stage.environment}${plan.cut ? ` (cut: ${plan.shownLines} of ${plan.totalLines} lines)` : ''}</summary>`, '');
-  if (plan.text !== '') lines.push(...fenced(withChanges ? asDiff(plan.text) : plan.text, withChanges ? 'diff' : 'text'), '');
+  lines.push(
+    `<details><summary>Plan for ` +
+      `${stage.environment}${plan.cut ? ` (cut: ${plan.shownLines} of ${plan.totalLines} lines)` : ''}</summary>`,
+    '',
+  );
+  if (plan.text !== '')
+    lines.push(...fenced(withChanges ? asDiff(plan.text) : plan.text, withChanges ? 'diff' : 'text'), '');
   if (plan.cut) {
-    lines.push(`_The ${stage.environment} plan is cut at ${plan.shownLines} of ${plan.totalLines} lines to fit GitHub's comment limit: [see the full plan on the run page](${runUrl})._`, '');
+    lines.push(
+      `_The ${stage.environment} plan is cut at ${plan.shownLines} of ${plan.totalLines} lines to fit GitHub's ` +
+        `comment limit: [see the full plan on the run page](${runUrl})._`,
+      '',
+    );
   }
   lines.push('</details>', '');
   return lines;

@@ -13,11 +13,16 @@ import { systemClock } from './ports.js';
  * A lock is often granted by another run's release, long after the waiter asked. The grant is the
  * moment the waiting stage starts planning, so it is recorded then, whoever hands the lock over.
  */
-export function recordGrantsAsPlanning(callbacks: TaskCallbacks, runs: RunStore, clock: Clock = systemClock): TaskCallbacks {
+export function recordGrantsAsPlanning(
+  callbacks: TaskCallbacks,
+  runs: RunStore,
+  clock: Clock = systemClock,
+): TaskCallbacks {
   return {
     async sendTaskSuccess(taskToken, output) {
       const grant = output as { acquired?: unknown; lockKey?: unknown; holder?: { runId?: unknown } } | undefined;
-      const key = grant?.acquired === true && typeof grant.lockKey === 'string' ? splitLockKey(grant.lockKey) : undefined;
+      const key =
+        grant?.acquired === true && typeof grant.lockKey === 'string' ? splitLockKey(grant.lockKey) : undefined;
       if (key && typeof grant?.holder?.runId === 'string') {
         const run = await runs.get(grant.holder.runId);
         const stage = run?.stages.find((s) => s.environment === key.environment);
@@ -50,9 +55,24 @@ export interface RunTracking<S extends RunStore = FeedbackRunStore> {
  * console); grants are then recorded through the wrapper, so they are observed like any other write.
  */
 export function trackRuns(store: RunStore, callbacks: TaskCallbacks, feedback: FeedbackOptions): RunTracking;
-export function trackRuns<S extends RunStore>(store: RunStore, callbacks: TaskCallbacks, feedback: FeedbackOptions, observe: (runs: FeedbackRunStore) => S): RunTracking<S>;
-export function trackRuns(store: RunStore, callbacks: TaskCallbacks, feedback: FeedbackOptions, observe?: (runs: FeedbackRunStore) => RunStore): RunTracking<RunStore> {
+export function trackRuns<S extends RunStore>(
+  store: RunStore,
+  callbacks: TaskCallbacks,
+  feedback: FeedbackOptions,
+  observe: (runs: FeedbackRunStore) => S,
+): RunTracking<S>;
+export function trackRuns(
+  store: RunStore,
+  callbacks: TaskCallbacks,
+  feedback: FeedbackOptions,
+  observe?: (runs: FeedbackRunStore) => RunStore,
+): RunTracking<RunStore> {
   const feedbackStore = new FeedbackRunStore(store, feedback);
   const runs = observe ? observe(feedbackStore) : feedbackStore;
-  return { runs, feedback: feedbackStore, callbacks: recordGrantsAsPlanning(callbacks, runs, feedback.clock ?? systemClock), decorators: RUN_TRACKING_DECORATORS };
+  return {
+    runs,
+    feedback: feedbackStore,
+    callbacks: recordGrantsAsPlanning(callbacks, runs, feedback.clock ?? systemClock),
+    decorators: RUN_TRACKING_DECORATORS,
+  };
 }

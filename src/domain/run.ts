@@ -1,16 +1,53 @@
-
 /** The run record, as stored and as shown by `--json` (../shared/interface.md). */
 
-export const RUN_STATUSES = ['running', 'awaiting_approval', 'succeeded', 'failed', 'rejected', 'expired', 'superseded', 'interrupted'] as const;
+export const RUN_STATUSES = [
+  'running',
+  'awaiting_approval',
+  'succeeded',
+  'failed',
+  'rejected',
+  'expired',
+  'superseded',
+  'interrupted',
+] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
-export const TERMINAL_RUN_STATUSES: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'rejected', 'expired', 'superseded', 'interrupted']);
+export const TERMINAL_RUN_STATUSES: ReadonlySet<RunStatus> = new Set([
+  'succeeded',
+  'failed',
+  'rejected',
+  'expired',
+  'superseded',
+  'interrupted',
+]);
 
 export const STAGE_STATUSES = [
-  'pending', 'waiting_for_lock', 'planning', 'planned', 'awaiting_approval', 'applying', 'applied',
-  'no_changes', 'failed', 'rejected', 'expired', 'superseded', 'skipped', 'interrupted',
+  'pending',
+  'waiting_for_lock',
+  'planning',
+  'planned',
+  'awaiting_approval',
+  'applying',
+  'applied',
+  'no_changes',
+  'failed',
+  'rejected',
+  'expired',
+  'superseded',
+  'skipped',
+  'interrupted',
 ] as const;
 export type StageStatus = (typeof STAGE_STATUSES)[number];
-export const TERMINAL_STAGE_STATUSES: ReadonlySet<StageStatus> = new Set(['applied', 'planned', 'no_changes', 'failed', 'rejected', 'expired', 'superseded', 'skipped', 'interrupted']);
+export const TERMINAL_STAGE_STATUSES: ReadonlySet<StageStatus> = new Set([
+  'applied',
+  'planned',
+  'no_changes',
+  'failed',
+  'rejected',
+  'expired',
+  'superseded',
+  'skipped',
+  'interrupted',
+]);
 
 export type Trigger = 'push' | 'pull_request' | 'reconcile' | 'drift' | 'manual';
 /** deploy: plan, approve where required, apply, environment by environment. plan_only: pull requests and drift. */

@@ -42,7 +42,12 @@ export type SupersedeOutcome =
  * resumes the waiting execution. The older run's state machine catches `tfgate.Superseded`, records
  * it and frees its locks, which hands the lock on in push order.
  */
-export async function supersedeWaitingRun(deps: SupersedeDeps, newer: Run, olderRunId: string, environment: string): Promise<SupersedeOutcome> {
+export async function supersedeWaitingRun(
+  deps: SupersedeDeps,
+  newer: Run,
+  olderRunId: string,
+  environment: string,
+): Promise<SupersedeOutcome> {
   const clock = deps.clock ?? systemClock;
   const older = await deps.runs.get(olderRunId);
   if (!older || !supersedes(newer, older, environment)) return { superseded: false, reason: 'not_applicable' };
@@ -55,7 +60,11 @@ export async function supersedeWaitingRun(deps: SupersedeDeps, newer: Run, older
   const { delivered } = await deps.callbacks.sendTaskFailure(decided.taskToken, SUPERSEDED_ERROR, cause);
   if (!delivered) {
     // The older execution stopped waiting on its own (timeout, stop); its own failure path frees the lock.
-    await deps.runs.updateRun(older.id, { note: `${environment}: ${cause}, but the run was no longer waiting` }, clock.now());
+    await deps.runs.updateRun(
+      older.id,
+      { note: `${environment}: ${cause}, but the run was no longer waiting` },
+      clock.now(),
+    );
   }
   return { superseded: true, runId: older.id, delivered };
 }

@@ -6,7 +6,14 @@
  * approval is closed).
  */
 import { TfgateError } from './errors.js';
-import { STAGE_STATUSES, RUN_STATUSES, TERMINAL_RUN_STATUSES, TERMINAL_STAGE_STATUSES, type RunStatus, type StageStatus } from './run.js';
+import {
+  STAGE_STATUSES,
+  RUN_STATUSES,
+  TERMINAL_RUN_STATUSES,
+  TERMINAL_STAGE_STATUSES,
+  type RunStatus,
+  type StageStatus,
+} from './run.js';
 
 export class IllegalTransitionError extends TfgateError {
   override name = 'IllegalTransitionError';
@@ -16,7 +23,9 @@ export class IllegalTransitionError extends TfgateError {
  * Stage statuses nothing moves on from. `planned` is terminal for a plan-only run but a deploy run
  * goes on from it to approval and apply, and a failure or a newer push may still end it.
  */
-export const FINAL_STAGE_STATUSES: ReadonlySet<StageStatus> = new Set([...TERMINAL_STAGE_STATUSES].filter((status) => status !== 'planned'));
+export const FINAL_STAGE_STATUSES: ReadonlySet<StageStatus> = new Set(
+  [...TERMINAL_STAGE_STATUSES].filter((status) => status !== 'planned'),
+);
 /** Run statuses nothing moves on from. */
 export const FINAL_RUN_STATUSES: ReadonlySet<RunStatus> = TERMINAL_RUN_STATUSES;
 
@@ -37,7 +46,12 @@ export function isAllowedRunTransition(from: RunStatus, to: RunStatus): boolean 
   return runPredecessors(to).includes(from);
 }
 
-export function stageTransitionRefused(runId: string, environment: string, from: StageStatus, to: StageStatus): IllegalTransitionError {
+export function stageTransitionRefused(
+  runId: string,
+  environment: string,
+  from: StageStatus,
+  to: StageStatus,
+): IllegalTransitionError {
   return new IllegalTransitionError(`run ${runId}: the ${environment} stage is ${from} and cannot become ${to}`);
 }
 

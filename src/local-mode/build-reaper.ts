@@ -129,7 +129,13 @@ export async function reapLeftoverBuilds(buildsDir: string): Promise<{ builds: n
       record = undefined;
     }
     // Only a directory this module made: a tfgate-build-* name, never anything a hand-edited record names.
-    if (record && typeof record.tmpDir === 'string' && path.isAbsolute(record.tmpDir) && /^tfgate-build-[A-Za-z0-9]+$/.test(path.basename(record.tmpDir)) && record.key === path.basename(record.tmpDir)) {
+    if (
+      record &&
+      typeof record.tmpDir === 'string' &&
+      path.isAbsolute(record.tmpDir) &&
+      /^tfgate-build-[A-Za-z0-9]+$/.test(path.basename(record.tmpDir)) &&
+      record.key === path.basename(record.tmpDir)
+    ) {
       processes += killBuildProcesses(record, 'SIGKILL');
       await rm(record.tmpDir, { recursive: true, force: true });
       builds += 1;

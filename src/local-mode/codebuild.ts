@@ -41,7 +41,9 @@ export async function bundleBuildRunner(outDir: string, prebuilt?: string): Prom
   // Tests bundle once per test run (test/support/global-setup.ts) rather than once per file.
   if (prebuilt) {
     await copyFile(prebuilt, outfile);
-    await cp(path.join(path.dirname(prebuilt), RUNNER_CHUNKS_DIR), path.join(outDir, RUNNER_CHUNKS_DIR), { recursive: true });
+    await cp(path.join(path.dirname(prebuilt), RUNNER_CHUNKS_DIR), path.join(outDir, RUNNER_CHUNKS_DIR), {
+      recursive: true,
+    });
     return outfile;
   }
   runnerBundle ??= bundleRunner();
@@ -55,7 +57,8 @@ export async function bundleBuildRunner(outDir: string, prebuilt?: string): Prom
 
 /** Writes the bundle the package ships (bin/build.ts): `outfile` and its chunks beside it. */
 export async function writeRunnerBundle(outfile: string): Promise<void> {
-  if (path.basename(outfile) !== RUNNER_FILE_NAME) throw new Error(`the runner bundle is named ${RUNNER_FILE_NAME}, not ${path.basename(outfile)}`);
+  if (path.basename(outfile) !== RUNNER_FILE_NAME)
+    throw new Error(`the runner bundle is named ${RUNNER_FILE_NAME}, not ${path.basename(outfile)}`);
   await writeBundleFiles(path.dirname(outfile), await bundleRunner());
 }
 
@@ -93,11 +96,19 @@ async function bundleRunner(): Promise<BundleFile[]> {
     target: 'node20',
     logLevel: 'silent',
     // Bundled CommonJS dependencies call require(): give the ESM bundle one.
-    banner: { js: "import { createRequire as __tfgateCreateRequire } from 'module'; const require = __tfgateCreateRequire(import.meta.url);" },
+    banner: {
+      js:
+        "import { createRequire as __tfgateCreateRequire } from 'module'; const require = " +
+        '__tfgateCreateRequire(import.meta.url);',
+    },
     nodePaths: [packageFile('node_modules')],
   });
-  const files = result.outputFiles.map((output) => ({ relativePath: path.relative(outdir, output.path), contents: output.contents }));
-  if (!files.some((file) => file.relativePath === RUNNER_FILE_NAME)) throw new Error('esbuild produced no build runner bundle');
+  const files = result.outputFiles.map((output) => ({
+    relativePath: path.relative(outdir, output.path),
+    contents: output.contents,
+  }));
+  if (!files.some((file) => file.relativePath === RUNNER_FILE_NAME))
+    throw new Error('esbuild produced no build runner bundle');
   return files;
 }
 
@@ -132,7 +143,10 @@ export interface LocalCodeBuildOptions {
   /** Local mode under root: builds' tar and terraform run as this unprivileged account. */
   buildUser?: { uid: number; gid: number };
   /** Receives each output line as it happens (live progress). */
-  onOutput?: (build: { id: string; project: string; runId: string; environment: string; mode: string }, line: string) => void;
+  onOutput?: (
+    build: { id: string; project: string; runId: string; environment: string; mode: string },
+    line: string,
+  ) => void;
 }
 
 let buildCounter = 0;
@@ -157,7 +171,11 @@ export class LocalBuildRegistry implements BuildController {
 
   async stopStageBuilds(query: StageBuildQuery, waitMs: number): Promise<{ stopped: number; stillRunning: number }> {
     const matching = [...this.running.values()].filter(
-      (b) => b.project === query.projectName && b.runId === query.runId && b.environment === query.environment && b.mode === query.mode,
+      (b) =>
+        b.project === query.projectName &&
+        b.runId === query.runId &&
+        b.environment === query.environment &&
+        b.mode === query.mode,
     );
     for (const build of matching) build.stop();
     let timer: NodeJS.Timeout | undefined;
@@ -171,7 +189,9 @@ export class LocalBuildRegistry implements BuildController {
 
 export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeBuild {
   return async (params: CodeBuildStartParams, signal: AbortSignal): Promise<LocalBuild> => {
-    const overrides = Object.fromEntries((params.EnvironmentVariablesOverride ?? []).map((v) => [v.Name, String(v.Value)]));
+    const overrides = Object.fromEntries(
+      (params.EnvironmentVariablesOverride ?? []).map((v) => [v.Name, String(v.Value)]),
+    );
     const runId = overrides.TFGATE_RUN_ID ?? 'unknown';
     const environment = overrides.TFGATE_ENVIRONMENT ?? 'unknown';
     const mode = overrides.TFGATE_MODE ?? 'unknown';
@@ -184,7 +204,9 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
     // Appended as the runner prints: the run page reads its end while the build runs (file-build-logs.ts).
     const logFile = localBuildLogFile(options.logsDir, runId, environment, mode);
     await mkdir(path.dirname(logFile), { recursive: true });
-    const slot = options.buildsDir ? await openBuildSlot(options.buildsDir, options.userEnv?.TMPDIR || os.tmpdir()) : undefined;
+    const slot = options.buildsDir
+      ? await openBuildSlot(options.buildsDir, options.userEnv?.TMPDIR || os.tmpdir())
+      : undefined;
     // The runner makes its working directory inside the slot and hands parts of it to the build
     // account: that account must be able to pass through the slot (not list or write it).
     if (slot && options.buildUser) await chmod(slot.tmpDir, 0o711);
@@ -203,10 +225,16 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
       ...(slot ? { TMPDIR: slot.tmpDir, [BUILD_MARKER_VARIABLE]: slot.key } : {}),
       // What CodeBuild sets per project in AWS: the kind is the project's, never the run's to choose.
       TFGATE_BUILD_KIND: buildKindOfProject(params.ProjectName) ?? 'unknown',
-      ...(options.buildUser ? { TFGATE_BUILD_UID: String(options.buildUser.uid), TFGATE_BUILD_GID: String(options.buildUser.gid) } : {}),
+      ...(options.buildUser
+        ? { TFGATE_BUILD_UID: String(options.buildUser.uid), TFGATE_BUILD_GID: String(options.buildUser.gid) }
+        : {}),
     };
     // detached: the runner leads its own process group, which terraform and its children join.
-    const child = spawn(process.execPath, [options.runnerFile], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(process.execPath, [options.runnerFile], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     // Nothing may be awaited until the exit listeners below are on: a runner that ends during an await
     // (a quick build while the file system is busy) emits 'close' to nobody, and the build never ends.
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
@@ -216,7 +244,8 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
     const info = { id, project: params.ProjectName, runId, environment, mode };
     const forward = (chunk: Buffer) => {
       log.write(chunk);
-      if (options.onOutput) for (const line of chunk.toString('utf8').split('\n')) if (line) options.onOutput(info, line);
+      if (options.onOutput)
+        for (const line of chunk.toString('utf8').split('\n')) if (line) options.onOutput(info, line);
     };
     child.stdout.on('data', forward);
     child.stderr.on('data', forward);
@@ -240,10 +269,13 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
     const minutes = params.TimeoutInMinutesOverride;
     const timeout =
       minutes !== undefined
-        ? setTimeout(() => {
-            stoppedBy ??= 'timeout';
-            stop();
-          }, minutes * (options.minuteMs ?? 60_000))
+        ? setTimeout(
+            () => {
+              stoppedBy ??= 'timeout';
+              stop();
+            },
+            minutes * (options.minuteMs ?? 60_000),
+          )
         : undefined;
     options.registry?.track(id, {
       project: params.ProjectName,
@@ -265,7 +297,13 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
     await new Promise<void>((resolve) => log.end(resolve));
     const endTime = new Date().toISOString();
     const status: LocalBuild['BuildStatus'] =
-      signal.aborted || stoppedBy === 'request' ? 'STOPPED' : stoppedBy === 'timeout' ? 'TIMED_OUT' : exit.code === 0 ? 'SUCCEEDED' : 'FAILED';
+      signal.aborted || stoppedBy === 'request'
+        ? 'STOPPED'
+        : stoppedBy === 'timeout'
+          ? 'TIMED_OUT'
+          : exit.code === 0
+            ? 'SUCCEEDED'
+            : 'FAILED';
     return {
       Id: id,
       BuildStatus: status,
@@ -273,13 +311,21 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
       EndTime: endTime,
       ProjectName: params.ProjectName,
       Logs: { DeepLink: logFile },
-      ...(exit.error ? { Error: exit.error.message } : status !== 'SUCCEEDED' && lastLine(stderrTail) ? { Error: lastLine(stderrTail) } : {}),
+      ...(exit.error
+        ? { Error: exit.error.message }
+        : status !== 'SUCCEEDED' && lastLine(stderrTail)
+          ? { Error: lastLine(stderrTail) }
+          : {}),
       ...(exit.signal ? { Signal: exit.signal } : {}),
     };
   };
 }
 
 function lastLine(text: string): string | undefined {
-  const line = text.split('\n').map((l) => l.trim()).filter(Boolean).pop();
+  const line = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .pop();
   return line ? line.slice(0, 1000) : undefined;
 }

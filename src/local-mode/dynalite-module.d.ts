@@ -1,4 +1,5 @@
-// Not named dynalite.d.ts: next to dynalite.ts, TypeScript would take that for the declaration of our own module and ignore it.
+// Not named dynalite.d.ts: next to dynalite.ts, TypeScript would take that for the declaration of our own module and
+// ignore it.
 declare module 'dynalite' {
   import type { Server } from 'node:http';
 

@@ -71,5 +71,12 @@ export async function startLocalDynamo(options: LocalDynamoOptions = {}): Promis
     await close();
     throw error;
   }
-  return { endpoint, client, doc, tables, stores: createDynamoStores(doc, tables, options.clock ?? systemClock), close };
+  return {
+    endpoint,
+    client,
+    doc,
+    tables,
+    stores: createDynamoStores(doc, tables, options.clock ?? systemClock),
+    close,
+  };
 }

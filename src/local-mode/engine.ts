@@ -32,7 +32,14 @@ export interface CodeBuildStartParams {
  */
 export class StartBuildRefused extends TfgateError {
   override name = 'StartBuildRefused';
-  constructor(readonly exception: 'AccountLimitExceededException' | 'ThrottlingException' | 'CodeBuildException' | 'ResourceNotFoundException', message: string) {
+  constructor(
+    readonly exception:
+      | 'AccountLimitExceededException'
+      | 'ThrottlingException'
+      | 'CodeBuildException'
+      | 'ResourceNotFoundException',
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -131,13 +138,22 @@ export class LocalEngine implements ExecutionStarter, TaskCallbacks, ExecutionIn
   private readonly finished = new Map<string, ExecutionOutcome>();
   /** Preset tokens of resumed executions whose wait has not begun yet, and decisions that arrived for them early. */
   private readonly expected = new Map<string, string>();
-  private readonly early = new Map<string, { ok: true; output: unknown } | { ok: false; error: string; cause: string }>();
-  private readonly handlerFactories: Record<string, (executionName: () => RunningExecution) => (input: unknown) => Promise<unknown>>;
+  private readonly early = new Map<
+    string,
+    { ok: true; output: unknown } | { ok: false; error: string; cause: string }
+  >();
+  private readonly handlerFactories: Record<
+    string,
+    (executionName: () => RunningExecution) => (input: unknown) => Promise<unknown>
+  >;
 
   constructor(private readonly options: LocalEngineOptions) {
     const text = substitute(readFileSync(options.definitionFile, 'utf8'), options.substitutions);
     this.definition = JSON.parse(text);
-    this.machine = new StateMachine(evaluateTimeoutPathsOnStateInput(this.definition, options.taskTimeoutOverrides) as never, { validationOptions: { checkArn: true, checkPaths: true } });
+    this.machine = new StateMachine(
+      evaluateTimeoutPathsOnStateInput(this.definition, options.taskTimeoutOverrides) as never,
+      { validationOptions: { checkArn: true, checkPaths: true } },
+    );
     this.handlerFactories = {};
     for (const [stateName, state] of Object.entries(this.definition.States)) {
       const task = state as TaskState;
@@ -148,7 +164,8 @@ export class LocalEngine implements ExecutionStarter, TaskCallbacks, ExecutionIn
 
   async start(name: string, input: PipelineInput): Promise<{ started: boolean; executionId: string }> {
     const executionId = this.executionArn(name);
-    if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) throw new LocalEngineError(`invalid execution name: ${JSON.stringify(name)}`);
+    if (!/^[A-Za-z0-9_-]{1,80}$/.test(name))
+      throw new LocalEngineError(`invalid execution name: ${JSON.stringify(name)}`);
     if (!(await this.options.names.claim(name))) return { started: false, executionId };
     this.launch(name, input);
     return { started: true, executionId };
@@ -160,9 +177,11 @@ export class LocalEngine implements ExecutionStarter, TaskCallbacks, ExecutionIn
    * stay true. The input's `resume` says where the definition picks up.
    */
   resume(name: string, input: PipelineInput, options: { firstWaitToken?: string } = {}): void {
-    if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) throw new LocalEngineError(`invalid execution name: ${JSON.stringify(name)}`);
+    if (!/^[A-Za-z0-9_-]{1,80}$/.test(name))
+      throw new LocalEngineError(`invalid execution name: ${JSON.stringify(name)}`);
     if (this.running.has(name)) throw new LocalEngineError(`execution ${name} is already running`);
-    if (options.firstWaitToken !== undefined && !options.firstWaitToken.startsWith(`${name}.`)) throw new LocalEngineError('a preset token must belong to its execution');
+    if (options.firstWaitToken !== undefined && !options.firstWaitToken.startsWith(`${name}.`))
+      throw new LocalEngineError('a preset token must belong to its execution');
     if (options.firstWaitToken) this.expected.set(options.firstWaitToken, name);
     this.launch(name, input, options.firstWaitToken);
   }
@@ -227,7 +246,10 @@ export class LocalEngine implements ExecutionStarter, TaskCallbacks, ExecutionIn
     return `arn:aws:states:${REGION}:${ACCOUNT}:execution:tfgate-pipeline:${name}`;
   }
 
-  private keepEarly(taskToken: string, decision: { ok: true; output: unknown } | { ok: false; error: string; cause: string }): { delivered: boolean } {
+  private keepEarly(
+    taskToken: string,
+    decision: { ok: true; output: unknown } | { ok: false; error: string; cause: string },
+  ): { delivered: boolean } {
     const executionName = this.expected.get(taskToken);
     if (!executionName || !this.running.has(executionName) || this.early.has(taskToken)) return { delivered: false };
     this.early.set(taskToken, decision);
@@ -259,45 +281,55 @@ export class LocalEngine implements ExecutionStarter, TaskCallbacks, ExecutionIn
     }
     const retryIntervalOverrides: Record<string, number> = {};
     if (this.options.retryIntervalMs !== undefined) {
-      for (const stateName of Object.keys(this.definition.States)) retryIntervalOverrides[stateName] = this.options.retryIntervalMs;
+      for (const stateName of Object.keys(this.definition.States))
+        retryIntervalOverrides[stateName] = this.options.retryIntervalMs;
     }
     const run = this.machine.run(input as never, {
       overrides: { taskResourceLocalHandlers: overrides as never, retryIntervalOverrides },
       context: {
         Execution: { Id: this.executionArn(name), Name: name, RoleArn: `arn:aws:iam::${ACCOUNT}:role/tfgate-local` },
-        StateMachine: { Id: `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:tfgate-pipeline`, Name: 'tfgate-pipeline' },
+        StateMachine: {
+          Id: `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:tfgate-pipeline`,
+          Name: 'tfgate-pipeline',
+        },
         Task: { Token: TOKEN_PLACEHOLDER },
       },
     });
-    if (this.options.onStateEntered) void this.followStates(name, run.eventLogs as AsyncGenerator<{ type: string; state?: { name: string } }>);
+    if (this.options.onStateEntered)
+      void this.followStates(name, run.eventLogs as AsyncGenerator<{ type: string; state?: { name: string } }>);
     execution.abort = () => {
       controller.abort();
       run.abort();
     };
-    execution.done = run.result.then(
-      () => ({ name, status: 'SUCCEEDED' as const, input }),
-      (error: unknown) => outcomeOf(name, input, error),
-    ).then(async (outcome) => {
-      if (execution.abortReason && outcome.status === 'ABORTED') outcome.reason = execution.abortReason;
-      this.running.delete(name);
-      for (const token of tokens) this.waiters.delete(token);
-      if (presetToken) {
-        this.expected.delete(presetToken);
-        this.early.delete(presetToken);
-      }
-      controller.abort();
-      this.finished.set(name, outcome);
-      if (outcome.status !== 'SUCCEEDED' && this.options.onExecutionEnded) {
-        // In AWS an EventBridge rule on FAILED, TIMED_OUT and ABORTED executions calls the pipeline
-        // function, so a run stopped from outside still frees its locks and says why.
-        await this.options.onExecutionEnded(outcome).catch(() => undefined);
-      }
-      return outcome;
-    });
+    execution.done = run.result
+      .then(
+        () => ({ name, status: 'SUCCEEDED' as const, input }),
+        (error: unknown) => outcomeOf(name, input, error),
+      )
+      .then(async (outcome) => {
+        if (execution.abortReason && outcome.status === 'ABORTED') outcome.reason = execution.abortReason;
+        this.running.delete(name);
+        for (const token of tokens) this.waiters.delete(token);
+        if (presetToken) {
+          this.expected.delete(presetToken);
+          this.early.delete(presetToken);
+        }
+        controller.abort();
+        this.finished.set(name, outcome);
+        if (outcome.status !== 'SUCCEEDED' && this.options.onExecutionEnded) {
+          // In AWS an EventBridge rule on FAILED, TIMED_OUT and ABORTED executions calls the pipeline
+          // function, so a run stopped from outside still frees its locks and says why.
+          await this.options.onExecutionEnded(outcome).catch(() => undefined);
+        }
+        return outcome;
+      });
     this.running.set(name, execution);
   }
 
-  private async followStates(name: string, events: AsyncGenerator<{ type: string; state?: { name: string } }>): Promise<void> {
+  private async followStates(
+    name: string,
+    events: AsyncGenerator<{ type: string; state?: { name: string } }>,
+  ): Promise<void> {
     try {
       for await (const event of events) {
         if (event.type === 'StateEntered' && event.state) this.options.onStateEntered?.(name, event.state.name);
@@ -307,7 +339,10 @@ export class LocalEngine implements ExecutionStarter, TaskCallbacks, ExecutionIn
     }
   }
 
-  private handlerFor(stateName: string, resource: string): (execution: () => RunningExecution) => (input: unknown) => Promise<unknown> {
+  private handlerFor(
+    stateName: string,
+    resource: string,
+  ): (execution: () => RunningExecution) => (input: unknown) => Promise<unknown> {
     switch (resource) {
       case 'arn:aws:states:::lambda:invoke':
         return () => async (input) => {
@@ -342,11 +377,16 @@ export class LocalEngine implements ExecutionStarter, TaskCallbacks, ExecutionIn
         };
       case 'arn:aws:states:::codebuild:startBuild.sync':
         return (current) => async (input) => {
-          const build = await this.options.codeBuild(input as CodeBuildStartParams, current().controller.signal).catch((error: unknown) => {
-            if (!(error instanceof StartBuildRefused)) throw error;
-            // Step Functions names a service integration's API error `<Service>.<exception>`.
-            throw namedError(`CodeBuild.${error.exception}`, `${error.message} (Service: AWSCodeBuild; Status Code: 400; Error Code: ${error.exception})`);
-          });
+          const build = await this.options
+            .codeBuild(input as CodeBuildStartParams, current().controller.signal)
+            .catch((error: unknown) => {
+              if (!(error instanceof StartBuildRefused)) throw error;
+              // Step Functions names a service integration's API error `<Service>.<exception>`.
+              throw namedError(
+                `CodeBuild.${error.exception}`,
+                `${error.message} (Service: AWSCodeBuild; Status Code: 400; Error Code: ${error.exception})`,
+              );
+            });
           if (build.BuildStatus !== 'SUCCEEDED') {
             // The .sync integration fails the task with States.TaskFailed and the build as the cause.
             throw namedError('States.TaskFailed', JSON.stringify({ Build: build }));
@@ -391,7 +431,11 @@ export function evaluateTimeoutPathsOnStateInput(
     if (fixed !== undefined && state.Type === 'Task' && typeof state.TimeoutSecondsPath === 'string') {
       const { TimeoutSecondsPath: _path, ...rest } = state;
       states[name] = { ...rest, TimeoutSeconds: fixed };
-    } else if (state.Type === 'Task' && typeof state.TimeoutSecondsPath === 'string' && state.Parameters !== undefined) {
+    } else if (
+      state.Type === 'Task' &&
+      typeof state.TimeoutSecondsPath === 'string' &&
+      state.Parameters !== undefined
+    ) {
       states[name] = {
         ...state,
         Parameters: { [WRAPPED_PARAMETERS]: state.Parameters, [`${WRAPPED_TIMEOUT}.$`]: state.TimeoutSecondsPath },
@@ -405,7 +449,8 @@ export function evaluateTimeoutPathsOnStateInput(
 }
 
 function unwrapParameters(input: unknown): unknown {
-  if (input && typeof input === 'object' && WRAPPED_PARAMETERS in input) return (input as Record<string, unknown>)[WRAPPED_PARAMETERS];
+  if (input && typeof input === 'object' && WRAPPED_PARAMETERS in input)
+    return (input as Record<string, unknown>)[WRAPPED_PARAMETERS];
   return input;
 }
 
@@ -431,5 +476,11 @@ function outcomeOf(name: string, input: PipelineInput, error: unknown): Executio
     const inner = (error as { cause?: unknown }).cause as Error | undefined;
     return { name, input, status: 'FAILED', error: inner?.name ?? 'Error', cause: inner?.message ?? String(error) };
   }
-  return { name, input, status: 'FAILED', error: (error as Error)?.name ?? 'Error', cause: (error as Error)?.message ?? String(error) };
+  return {
+    name,
+    input,
+    status: 'FAILED',
+    error: (error as Error)?.name ?? 'Error',
+    cause: (error as Error)?.message ?? String(error),
+  };
 }

@@ -17,7 +17,14 @@ import type { SourceArchiver } from '../domain/ports.js';
 const run = promisify(execFile);
 const MAX_ARCHIVE_BYTES = 512 * 1024 * 1024;
 // Transports that run local programs stay off whatever the machine's config says, and hooks never run.
-const SAFE_GIT_CONFIG = ['-c', 'protocol.ext.allow=never', '-c', 'protocol.fd.allow=never', '-c', 'core.hooksPath=/dev/null'];
+const SAFE_GIT_CONFIG = [
+  '-c',
+  'protocol.ext.allow=never',
+  '-c',
+  'protocol.fd.allow=never',
+  '-c',
+  'core.hooksPath=/dev/null',
+];
 
 export class SourceFetchError extends TfgateError {
   override name = 'SourceFetchError';
@@ -45,14 +52,35 @@ export class GitSourceArchiver implements SourceArchiver {
       const scratch = await mkdtemp(path.join(os.tmpdir(), 'tfgate-source-'));
       try {
         await git(['init', '-q', '--bare', scratch]);
-        await git(['--git-dir', scratch, '-c', 'protocol.version=2', 'fetch', '-q', '--depth', '1', '--no-tags', '--no-recurse-submodules', '--', location, sha]);
+        await git([
+          '--git-dir',
+          scratch,
+          '-c',
+          'protocol.version=2',
+          'fetch',
+          '-q',
+          '--depth',
+          '1',
+          '--no-tags',
+          '--no-recurse-submodules',
+          '--',
+          location,
+          sha,
+        ]);
         return await archiveFrom(scratch, sha);
       } finally {
         await rm(scratch, { recursive: true, force: true });
       }
     } catch (error) {
-      const detail = ((error as { stderr?: string }).stderr || (error as Error).message).trim().split('\n').slice(-3).join(' ').slice(0, 500);
-      throw new SourceFetchError(`could not fetch commit ${sha} of ${repository.name} from ${shown} (is it pushed?): ${detail}`);
+      const detail = ((error as { stderr?: string }).stderr || (error as Error).message)
+        .trim()
+        .split('\n')
+        .slice(-3)
+        .join(' ')
+        .slice(0, 500);
+      throw new SourceFetchError(
+        `could not fetch commit ${sha} of ${repository.name} from ${shown} (is it pushed?): ${detail}`,
+      );
     }
   }
 }
@@ -60,11 +88,15 @@ export class GitSourceArchiver implements SourceArchiver {
 async function archiveFrom(gitDir: string, sha: string): Promise<Buffer> {
   // The commit object must exist as such: a tag or tree id of the same length is refused.
   await git(['--git-dir', gitDir, 'cat-file', '-e', `${sha}^{commit}`]);
-  const { stdout } = await run('git', [...SAFE_GIT_CONFIG, '--git-dir', gitDir, 'archive', '--format=tar.gz', '--prefix=source/', sha], {
-    encoding: 'buffer',
-    maxBuffer: MAX_ARCHIVE_BYTES,
-    env: gitEnv(),
-  });
+  const { stdout } = await run(
+    'git',
+    [...SAFE_GIT_CONFIG, '--git-dir', gitDir, 'archive', '--format=tar.gz', '--prefix=source/', sha],
+    {
+      encoding: 'buffer',
+      maxBuffer: MAX_ARCHIVE_BYTES,
+      env: gitEnv(),
+    },
+  );
   return stdout;
 }
 

@@ -58,7 +58,8 @@ export async function ensureBareRepository(dataDir: string, repository: string, 
       '#!/bin/sh',
       '# Installed by tfgate local: sends a signed GitHub-format push event for each updated ref.',
       `[ -n "$${SKIP_HOOK_ENV}" ] && exit 0`,
-      `exec ${shellQuote(process.execPath)} ${shellQuote(CLI_ENTRY)} post-receive --data ${shellQuote(path.resolve(dataDir))} --repository ${shellQuote(repository)}`,
+      `exec ${shellQuote(process.execPath)} ${shellQuote(CLI_ENTRY)} post-receive --data ` +
+        `${shellQuote(path.resolve(dataDir))} --repository ${shellQuote(repository)}`,
       '',
     ].join('\n'),
   );
@@ -102,7 +103,10 @@ export async function commitAndPush(bare: string, commit: SeedCommit): Promise<s
     await git(['add', '--all'], { cwd: work });
     await git(['commit', '--quiet', '--allow-empty', '-m', commit.message], { cwd: work, env: identity });
     const sha = (await git(['rev-parse', 'HEAD'], { cwd: work })).trim();
-    await git(['push', '--quiet', bare, `HEAD:refs/heads/${commit.branch}`], { cwd: work, env: commit.quiet ? { [SKIP_HOOK_ENV]: '1' } : {} });
+    await git(['push', '--quiet', bare, `HEAD:refs/heads/${commit.branch}`], {
+      cwd: work,
+      env: commit.quiet ? { [SKIP_HOOK_ENV]: '1' } : {},
+    });
     return sha;
   } finally {
     await rm(work, { recursive: true, force: true });

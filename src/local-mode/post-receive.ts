@@ -30,7 +30,10 @@ export function parseRefUpdates(stdin: string): RefUpdate[] {
   return stdin
     .split('\n')
     .map((line) => line.trim().split(/\s+/))
-    .filter((parts): parts is [string, string, string] => parts.length === 3 && /^[0-9a-f]{40}$/.test(parts[0]!) && /^[0-9a-f]{40}$/.test(parts[1]!))
+    .filter(
+      (parts): parts is [string, string, string] =>
+        parts.length === 3 && /^[0-9a-f]{40}$/.test(parts[0]!) && /^[0-9a-f]{40}$/.test(parts[1]!),
+    )
     .map(([before, after, ref]) => ({ before, after, ref }));
 }
 
@@ -44,10 +47,20 @@ interface CommitInfo {
 async function commitInfo(gitDir: string, sha: string): Promise<CommitInfo> {
   const out = await git(['--git-dir', gitDir, 'show', '-s', '--format=%H%x00%an%x00%ae%x00%aI%x00%B', sha]);
   const [id, name, email, timestamp, ...message] = out.split('\0');
-  return { id: id!.trim(), message: message.join('\0').trim(), timestamp: timestamp!.trim(), author: { name: name!, email: email! } };
+  return {
+    id: id!.trim(),
+    message: message.join('\0').trim(),
+    timestamp: timestamp!.trim(),
+    author: { name: name!, email: email! },
+  };
 }
 
-export async function buildPushPayload(gitDir: string, repository: string, update: RefUpdate, pusher: { name: string; email: string }): Promise<Record<string, unknown>> {
+export async function buildPushPayload(
+  gitDir: string,
+  repository: string,
+  update: RefUpdate,
+  pusher: { name: string; email: string },
+): Promise<Record<string, unknown>> {
   const deleted = update.after === ZERO_SHA;
   const created = update.before === ZERO_SHA;
   const [owner, name] = repository.split('/') as [string, string];
@@ -55,7 +68,9 @@ export async function buildPushPayload(gitDir: string, repository: string, updat
   let commits: CommitInfo[] = [];
   if (!deleted) {
     const range = created ? [update.after] : [`${update.before}..${update.after}`];
-    const shas = (await git(['--git-dir', gitDir, 'rev-list', '--max-count=20', '--reverse', ...range])).split('\n').filter(Boolean);
+    const shas = (await git(['--git-dir', gitDir, 'rev-list', '--max-count=20', '--reverse', ...range]))
+      .split('\n')
+      .filter(Boolean);
     commits = await Promise.all(shas.map((sha) => commitInfo(gitDir, sha)));
   }
   const cloneUrl = path.resolve(gitDir);
@@ -68,8 +83,16 @@ export async function buildPushPayload(gitDir: string, repository: string, updat
     forced: false,
     base_ref: null,
     compare: '',
-    commits: commits.map((c) => ({ id: c.id, message: c.message, timestamp: c.timestamp, author: c.author, committer: c.author })),
-    head_commit: head ? { id: head.id, message: head.message, timestamp: head.timestamp, author: head.author, committer: head.author } : null,
+    commits: commits.map((c) => ({
+      id: c.id,
+      message: c.message,
+      timestamp: c.timestamp,
+      author: c.author,
+      committer: c.author,
+    })),
+    head_commit: head
+      ? { id: head.id, message: head.message, timestamp: head.timestamp, author: head.author, committer: head.author }
+      : null,
     repository: {
       id: 0,
       name,
@@ -93,7 +116,13 @@ export function sign(secret: string, body: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }
 
-export async function sendPushEvents(options: { dataDir: string; gitDir: string; repository: string; stdin: string; log: (line: string) => void }): Promise<number> {
+export async function sendPushEvents(options: {
+  dataDir: string;
+  gitDir: string;
+  repository: string;
+  stdin: string;
+  log: (line: string) => void;
+}): Promise<number> {
   let target: HookTarget;
   try {
     target = JSON.parse(await readFile(hookTargetFile(options.dataDir), 'utf8')) as HookTarget;
@@ -119,7 +148,11 @@ export async function sendPushEvents(options: { dataDir: string; gitDir: string;
         signal: AbortSignal.timeout(10_000),
       });
       const answer = (await response.json().catch(() => ({}))) as { runId?: string; ignored?: string };
-      if (answer.runId) options.log(`tfgate: run ${answer.runId} started for ${update.ref.replace('refs/heads/', '')} at ${update.after.slice(0, 12)}`);
+      if (answer.runId)
+        options.log(
+          `tfgate: run ${answer.runId} started for ${update.ref.replace('refs/heads/', '')} at ` +
+            `${update.after.slice(0, 12)}`,
+        );
       else if (answer.ignored) options.log(`tfgate: nothing to run (${answer.ignored})`);
       else options.log(`tfgate: the webhook answered ${response.status}`);
       if (response.status >= 400) failures += 1;

@@ -18,7 +18,9 @@ export interface BuildUser {
 export function defaultBuildUser(): BuildUser | undefined {
   if (process.getuid?.() !== 0) return undefined;
   try {
-    const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((entry) => entry.startsWith('nobody:'));
+    const line = readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .find((entry) => entry.startsWith('nobody:'));
     const [, , uid, gid] = line?.split(':') ?? [];
     if (uid && gid && Number(uid) > 0 && Number(gid) > 0) return { uid: Number(uid), gid: Number(gid) };
   } catch {
@@ -27,19 +29,27 @@ export function defaultBuildUser(): BuildUser | undefined {
   return { uid: 65534, gid: 65534 };
 }
 
-/** Owner-only directories of tfgate's own, so a build account that can pass through the data directory sees none of them. */
+/**
+ * Owner-only directories of tfgate's own, so a build account that can pass through the data directory sees none of
+ * them.
+ */
 const PRIVATE_DIRECTORIES = ['secrets', 'artifacts', 'logs', 'dynamo', 'run', 'repos'];
 
 /**
  * With a build account: the data directory may be passed through (0711) but not listed, every
  * directory of tfgate's own is owner-only, and the state directory tree belongs to the build account.
  */
-export async function protectDataDirectory(dataDir: string, stateRoot: string, user: BuildUser | undefined): Promise<void> {
+export async function protectDataDirectory(
+  dataDir: string,
+  stateRoot: string,
+  user: BuildUser | undefined,
+): Promise<void> {
   for (const name of PRIVATE_DIRECTORIES) await setMode(path.join(dataDir, name), 0o700);
   if (!user) return;
   await setMode(dataDir, 0o711);
   await setMode(stateRoot, 0o711);
-  for (const entry of await readdir(stateRoot).catch(() => [] as string[])) await chownTree(path.join(stateRoot, entry), user).catch(() => undefined);
+  for (const entry of await readdir(stateRoot).catch(() => [] as string[]))
+    await chownTree(path.join(stateRoot, entry), user).catch(() => undefined);
 }
 
 /**
@@ -69,6 +79,11 @@ async function chownTree(target: string, user: BuildUser): Promise<void> {
  * system itself, as that account, so every ancestor and ACL counts.
  */
 export function buildUserCanReach(user: BuildUser, stateRoot: string, terraform: string): boolean {
-  const probe = spawnSync('/bin/sh', ['-c', 'cd "$1" && test -x "$2"', 'sh', stateRoot, terraform], { uid: user.uid, gid: user.gid, stdio: 'ignore', timeout: 10_000 });
+  const probe = spawnSync('/bin/sh', ['-c', 'cd "$1" && test -x "$2"', 'sh', stateRoot, terraform], {
+    uid: user.uid,
+    gid: user.gid,
+    stdio: 'ignore',
+    timeout: 10_000,
+  });
   return probe.status === 0;
 }

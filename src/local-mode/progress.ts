@@ -53,7 +53,10 @@ export function printRunChanges(store: ProgressEventRunStore, print: Print): () 
     } else if (change.patch?.note) {
       print(`[${short(run)}] note: ${change.patch.note}`);
     } else if (!change.patch) {
-      print(`[${short(run)}] ${run.trigger} run created for ${run.ref} (${run.stages.map((s) => s.environment).join(' → ')})`);
+      print(
+        `[${short(run)}] ${run.trigger} run created for ${run.ref} ` +
+          `(${run.stages.map((s) => s.environment).join(' → ')})`,
+      );
     }
   };
   store.events.on('change', onChange);
@@ -194,7 +197,10 @@ export class ConsoleNotifier implements Notifier {
     this.print(`[${short(run)}] ${approval.environment} is waiting for approval (${summary}).`);
     this.print(`    approve or reject (sign in first): ${request.url}`);
     const example = approval.approvers.find((entry) => !entry.includes('/')) ?? 'WHO';
-    this.print(`    or: npx tfgate approve ${approval.id} --as ${example} [--reason "…"]   /   npx tfgate reject ${approval.id} --as ${example} --reason "…"`);
+    this.print(
+      `    or: npx tfgate approve ${approval.id} --as ${example} [--reason "…"]   /   npx tfgate reject ` +
+        `${approval.id} --as ${example} --reason "…"`,
+    );
     this.events?.emit('approval', request);
   }
 

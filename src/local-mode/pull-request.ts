@@ -37,7 +37,7 @@ export interface LocalPullRequestResult {
   error?: string;
 }
 
-const BRANCH = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[A-Za-z0-9._\/-]{1,200}(?<![./])$/;
+const BRANCH = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[A-Za-z0-9._/-]{1,200}(?<![./])$/;
 
 function numbersFile(dataDir: string): string {
   return path.join(dataDir, 'run', 'pull-requests.json');
@@ -55,24 +55,44 @@ async function localRepositories(dataDir: string): Promise<string[]> {
 
 export async function openLocalPullRequest(request: LocalPullRequest): Promise<LocalPullRequestResult> {
   const dataDir = path.resolve(request.dataDir);
-  if (!BRANCH.test(request.branch)) throw new LocalPullRequestError(`${JSON.stringify(request.branch)} is not a plain branch name`);
+  if (!BRANCH.test(request.branch))
+    throw new LocalPullRequestError(`${JSON.stringify(request.branch)} is not a plain branch name`);
   let target: HookTarget;
   try {
     target = JSON.parse(await readFile(hookTargetFile(dataDir), 'utf8')) as HookTarget;
   } catch {
-    throw new LocalPullRequestError(`tfgate local is not running on ${dataDir} (no ${hookTargetFile(dataDir)}); start it, or pass the --data it uses`);
+    throw new LocalPullRequestError(
+      `tfgate local is not running on ${dataDir} (no ${hookTargetFile(dataDir)}); start it, or pass the --data it uses`,
+    );
   }
   const known = await localRepositories(dataDir);
   const repository = request.repository ?? (known.length === 1 ? known[0] : undefined);
   if (!repository) {
-    throw new LocalPullRequestError(known.length === 0 ? `no local repositories in ${dataDir}` : `say which repository with --repo (one of: ${known.join(', ')})`);
+    throw new LocalPullRequestError(
+      known.length === 0
+        ? `no local repositories in ${dataDir}`
+        : `say which repository with --repo (one of: ${known.join(', ')})`,
+    );
   }
-  if (!known.includes(repository)) throw new LocalPullRequestError(`${repository} is not a local repository of ${dataDir} (${known.join(', ') || 'none'})`);
+  if (!known.includes(repository))
+    throw new LocalPullRequestError(
+      `${repository} is not a local repository of ${dataDir} (${known.join(', ') || 'none'})`,
+    );
   const bare = bareRepositoryPath(dataDir, repository);
-  const sha = (await git(['--git-dir', bare, 'rev-parse', '--verify', '--quiet', `refs/heads/${request.branch}^{commit}`]).catch(() => '')).trim();
-  if (!/^[0-9a-f]{40}$/.test(sha)) throw new LocalPullRequestError(`branch ${request.branch} is not in ${repository}'s local remote: push it first (git push ${bare} ${request.branch})`);
-  const base = request.base ?? (await git(['--git-dir', bare, 'symbolic-ref', '--short', 'HEAD']).catch(() => 'main\n')).trim();
-  if (base === request.branch) throw new LocalPullRequestError(`${request.branch} is the base branch; a pull request needs another branch`);
+  const sha = (
+    await git(['--git-dir', bare, 'rev-parse', '--verify', '--quiet', `refs/heads/${request.branch}^{commit}`]).catch(
+      () => '',
+    )
+  ).trim();
+  if (!/^[0-9a-f]{40}$/.test(sha))
+    throw new LocalPullRequestError(
+      `branch ${request.branch} is not in ${repository}'s local remote: push it first (git push ${bare} ` +
+        `${request.branch})`,
+    );
+  const base =
+    request.base ?? (await git(['--git-dir', bare, 'symbolic-ref', '--short', 'HEAD']).catch(() => 'main\n')).trim();
+  if (base === request.branch)
+    throw new LocalPullRequestError(`${request.branch} is the base branch; a pull request needs another branch`);
 
   const key = `${repository}#${request.branch}`;
   const numbers = JSON.parse(await readFile(numbersFile(dataDir), 'utf8').catch(() => '{}')) as Record<string, number>;
@@ -83,7 +103,12 @@ export async function openLocalPullRequest(request: LocalPullRequest): Promise<L
   await writeFile(numbersFile(dataDir), JSON.stringify(numbers, null, 2), { mode: 0o600 });
 
   const user = request.user ?? (process.env.USER || process.env.LOGNAME || 'local');
-  const fullRepository = { full_name: repository, clone_url: bare, name: repository.split('/')[1], owner: { login: repository.split('/')[0] } };
+  const fullRepository = {
+    full_name: repository,
+    clone_url: bare,
+    name: repository.split('/')[1],
+    owner: { login: repository.split('/')[0] },
+  };
   const body = JSON.stringify({
     action,
     number,

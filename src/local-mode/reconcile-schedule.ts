@@ -14,7 +14,11 @@ export interface LocalScheduleOptions {
   report?: (line: string) => void;
 }
 
-export function startLocalSchedules(reconciler: Reconciler, config: TfgateConfig, options: LocalScheduleOptions): { stop(): Promise<void> } {
+export function startLocalSchedules(
+  reconciler: Reconciler,
+  config: TfgateConfig,
+  options: LocalScheduleOptions,
+): { stop(): Promise<void> } {
   const timers: NodeJS.Timeout[] = [];
   let stopped = false;
   let queue: Promise<void> = Promise.resolve();
@@ -22,7 +26,9 @@ export function startLocalSchedules(reconciler: Reconciler, config: TfgateConfig
 
   const enqueue = (pass: () => Promise<void>) => {
     if (stopped) return;
-    queue = queue.then(() => (stopped ? undefined : pass())).catch((error: unknown) => report(`reconciler: ${error instanceof Error ? error.message : String(error)}`));
+    queue = queue
+      .then(() => (stopped ? undefined : pass()))
+      .catch((error: unknown) => report(`reconciler: ${error instanceof Error ? error.message : String(error)}`));
   };
 
   if (options.reconcileIntervalMs !== false) {
@@ -32,9 +38,17 @@ export function startLocalSchedules(reconciler: Reconciler, config: TfgateConfig
           enqueue(async () => {
             const result = await reconciler.reconcile();
             for (const outcome of result.repositories) {
-              if (outcome.action === 'started') report(`reconciler: ${outcome.repository}@${outcome.sha.slice(0, 8)} was pushed without a webhook; started run ${outcome.runId}`);
+              if (outcome.action === 'started')
+                report(
+                  `reconciler: ${outcome.repository}@${outcome.sha.slice(0, 8)} was pushed without a webhook; ` +
+                    `started run ${outcome.runId}`,
+                );
             }
-            for (const freed of result.freedLocks) report(`reconciler: freed the ${freed.environment} lock of ${freed.repository} held by ended execution ${freed.executionName} (run ${freed.runId})`);
+            for (const freed of result.freedLocks)
+              report(
+                `reconciler: freed the ${freed.environment} lock of ${freed.repository} held by ended execution ` +
+                  `${freed.executionName} (run ${freed.runId})`,
+              );
             for (const error of result.errors) report(`reconciler: ${error}`);
           }),
         options.reconcileIntervalMs,
@@ -50,7 +64,8 @@ export function startLocalSchedules(reconciler: Reconciler, config: TfgateConfig
           enqueue(async () => {
             const outcome = await reconciler.drift(repository.name, intervalMs / 1000);
             if (outcome.action === 'started') report(`drift check of ${repository.name} started: run ${outcome.runId}`);
-            if (outcome.action === 'failed') report(`drift check of ${repository.name} failed to start: ${outcome.error}`);
+            if (outcome.action === 'failed')
+              report(`drift check of ${repository.name} failed to start: ${outcome.error}`);
           }),
         intervalMs,
       ),

@@ -34,7 +34,10 @@ export interface ResumeDeps {
   presetToken: (executionName: string) => string;
 }
 
-export type ResumeDecision = { kind: 'resume'; resumption: Resumption } | { kind: 'interrupt'; reason: string } | { kind: 'complete' };
+export type ResumeDecision =
+  | { kind: 'resume'; resumption: Resumption }
+  | { kind: 'interrupt'; reason: string }
+  | { kind: 'complete' };
 
 /** Stages a run has finished with, per mode ('planned' ends a plan-only stage, not a deploy stage). */
 const DONE: Record<Run['mode'], ReadonlySet<StageStatus>> = {
@@ -62,10 +65,14 @@ export async function clearStaleWaiterTokens(config: TfgateConfig, locks: LockSt
 
 export async function decideResumption(run: Run, deps: ResumeDeps): Promise<ResumeDecision> {
   const repository = findRepository(deps.config, run.repository);
-  if (!repository) return { kind: 'interrupt', reason: 'tfgate local restarted, and the repository is no longer in tfgate.yaml' };
+  if (!repository)
+    return { kind: 'interrupt', reason: 'tfgate local restarted, and the repository is no longer in tfgate.yaml' };
   const configured = repository.environments.map((env) => env.name).join(',');
   if (configured !== run.stages.map((stage) => stage.environment).join(',')) {
-    return { kind: 'interrupt', reason: 'tfgate local restarted, and the environments in tfgate.yaml changed since the run began' };
+    return {
+      kind: 'interrupt',
+      reason: 'tfgate local restarted, and the environments in tfgate.yaml changed since the run began',
+    };
   }
   const index = run.stages.findIndex((stage) => !DONE[run.mode].has(stage.status));
   if (index < 0) return { kind: 'complete' };
@@ -77,14 +84,21 @@ export async function decideResumption(run: Run, deps: ResumeDeps): Promise<Resu
     const approval = await deps.approvals.get(stage.approval.id);
     const lockKey = lockKeyFor(run.repository, stage.environment);
     const holder = await deps.locks.get(lockKey);
-    if (approval && approval.runId === run.id && approval.planSha256 === stage.plan.sha256 && holder?.runId === run.id) {
+    if (
+      approval &&
+      approval.runId === run.id &&
+      approval.planSha256 === stage.plan.sha256 &&
+      holder?.runId === run.id
+    ) {
       // Stored now, before tfgate listens again: a decision posted at once reaches the resumed wait.
       const firstWaitToken = deps.presetToken(run.executionName);
       await deps.approvals.attachTaskToken(approval.id, run.id, firstWaitToken);
       // The wait's timeout is what is left of the approval's own; an approval that ran out while
       // tfgate was stopped expires at once, through the definition's own expiry path.
       const remaining = Math.max(1, approval.expiresAt - Math.floor(now.getTime() / 1000));
-      input.environments = input.environments.map((env, i) => (i === index ? { ...env, approvalTimeoutSeconds: remaining } : env));
+      input.environments = input.environments.map((env, i) =>
+        i === index ? { ...env, approvalTimeoutSeconds: remaining } : env,
+      );
       input.resume = { index, at: 'approval' };
       input.plan = { next: 'approve', planSha256: approval.planSha256 };
       input.lock = { acquired: true, lockKey, holder };
@@ -97,7 +111,9 @@ export async function decideResumption(run: Run, deps: ResumeDeps): Promise<Resu
           input,
           approvalId: approval.id,
           firstWaitToken,
-          note: `tfgate local restarted: ${stage.environment} waits again for approval ${approval.id} (the same link, plan sha256 ${approval.planSha256})`,
+          note:
+            `tfgate local restarted: ${stage.environment} waits again for approval ${approval.id} (the same ` +
+            `link, plan sha256 ${approval.planSha256})`,
         },
       };
     }
@@ -105,9 +121,18 @@ export async function decideResumption(run: Run, deps: ResumeDeps): Promise<Resu
 
   // Anything else was mid-way (or its approval can no longer stand): that environment is planned again.
   if (stage.approval?.status === 'pending') {
-    const closed = await deps.approvals.decide(stage.approval.id, { status: 'expired', reason: 'tfgate local restarted; the environment is planned again' }, now);
+    const closed = await deps.approvals.decide(
+      stage.approval.id,
+      { status: 'expired', reason: 'tfgate local restarted; the environment is planned again' },
+      now,
+    );
     if (closed.approval) {
-      await deps.runs.updateStage(run.id, stage.environment, { status: stage.status, approval: { id: closed.approval.id, status: closed.approval.status } }, now);
+      await deps.runs.updateStage(
+        run.id,
+        stage.environment,
+        { status: stage.status, approval: { id: closed.approval.id, status: closed.approval.status } },
+        now,
+      );
     }
   }
   input.resume = { index, at: 'lock' };
@@ -118,7 +143,9 @@ export async function decideResumption(run: Run, deps: ResumeDeps): Promise<Resu
       environment: stage.environment,
       kind: 'replan',
       input,
-      note: `tfgate local restarted while ${stage.environment} was ${stage.status.replace(/_/g, ' ')}: ${stage.environment} is planned again`,
+      note:
+        `tfgate local restarted while ${stage.environment} was ${stage.status.replace(/_/g, ' ')}: ` +
+        `${stage.environment} is planned again`,
     },
   };
 }

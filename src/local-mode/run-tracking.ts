@@ -33,7 +33,10 @@ export function composeLocalRunTracking(options: {
       vcs: options.vcs,
       artifacts: options.artifacts,
       runUrl: (id) => (publicUrl ? `${publicUrl}/runs/${id}` : undefined),
-      notifier: { approvalRequested: async () => undefined, runNotice: async (run, message, runUrl) => notices?.runNotice(run, message, runUrl) },
+      notifier: {
+        approvalRequested: async () => undefined,
+        runNotice: async (run, message, runUrl) => notices?.runNotice(run, message, runUrl),
+      },
       clock: options.clock,
       ...(options.retry ? { retry: options.retry } : {}),
       log: (message, fields) => options.print(`${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`),

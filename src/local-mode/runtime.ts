@@ -7,7 +7,14 @@ import { EnvironmentLocks } from '../domain/locks.js';
 import { systemClock, type Clock, type Notifier, type SourceArchiver, type TaskCallbacks } from '../domain/ports.js';
 import type { DynamoStores } from '../adapters/dynamo/index.js';
 import { createSignIn, type GitHubSignInSettings, type SignInMailer } from '../auth/sign-in.js';
-import { createVcsClient, credentialsFromEnv, GitHubClient, GITHUB_FEEDBACK_OFF, signInClientFromEnv, type GitHubCredentials } from '../adapters/github/index.js';
+import {
+  createVcsClient,
+  credentialsFromEnv,
+  GitHubClient,
+  GITHUB_FEEDBACK_OFF,
+  signInClientFromEnv,
+  type GitHubCredentials,
+} from '../adapters/github/index.js';
 import { LocalGitVcs } from './local-git-vcs.js';
 import { describePerson, everyoneListed } from '../auth/person.js';
 import { localSignInMailer } from '../adapters/notify/sign-in-mail.js';
@@ -16,8 +23,6 @@ import type { HttpHandler, HttpRequest } from '../http.js';
 // Types only: the function handlers themselves come in as a LocalFunctionSet (local-functions.ts).
 import type { approversMayRerun, createRerunHandler, isRerunRequest } from '../application/rerun.js';
 import type { createApprovalsHandler } from '../../lambdas/web/handler.js';
-import type { RunFiles } from '../web/public-run.js';
-import type { Run } from '../domain/run.js';
 import type { createApprovalRequester } from '../../lambdas/approval-request/handler.js';
 import type { createPipelineTasks } from '../../lambdas/stage-tasks/handler.js';
 import type { createReconciler, Reconciler } from '../../lambdas/reconciler/handler.js';
@@ -118,7 +123,10 @@ export interface LocalStackOptions {
    * and TFGATE_GITHUB_CLIENT_SECRET; null: off), and emailed one-time links (SMTP when configured, else the console).
    */
   signIn?: { github?: Omit<GitHubSignInSettings, 'apiUrl'> | null; mail?: SignInMailer };
-  /** Reconcile passes (missed pushes, dead lock holders): default every 60 s; false turns them off. In-memory (test) stacks default to off. */
+  /**
+   * Reconcile passes (missed pushes, dead lock holders): default every 60 s; false turns them off. In-memory (test)
+   * stacks default to off.
+   */
   reconcileIntervalMs?: number | false;
   /** Tests: replaces every repository's drift schedule. */
   driftIntervalMs?: number;
@@ -175,8 +183,16 @@ export interface LocalStack {
 const DEFAULT_RECONCILE_INTERVAL_MS = 60_000;
 const FEEDBACK_DRAIN_AT_CLOSE_MS = 15_000;
 
-async function resolveConfig(options: LocalStackOptions, dataDir: string): Promise<{ config: TfgateConfig; file: string; starterRepository: boolean }> {
-  if (options.configFile) return { config: loadConfigFile(options.configFile), file: path.resolve(options.configFile), starterRepository: false };
+async function resolveConfig(
+  options: LocalStackOptions,
+  dataDir: string,
+): Promise<{ config: TfgateConfig; file: string; starterRepository: boolean }> {
+  if (options.configFile)
+    return {
+      config: loadConfigFile(options.configFile),
+      file: path.resolve(options.configFile),
+      starterRepository: false,
+    };
   const inCwd = path.join(options.cwd ?? process.cwd(), 'tfgate.yaml');
   if (existsSync(inCwd)) return { config: loadConfigFile(inCwd), file: inCwd, starterRepository: false };
   const inData = path.join(dataDir, 'tfgate.yaml');
@@ -196,9 +212,21 @@ function interceptCodeBuild(options: LocalStackOptions, real: LocalCodeBuild): L
   return options.intercept?.codeBuild?.(real) ?? real;
 }
 
-export async function startLocalStackWith(functions: LocalFunctionSet, options: LocalStackOptions): Promise<LocalStack> {
-  const { createWebhookHandler, createPipelineTasks, createApprovalRequester, createApprovalsHandler, createRerunHandler, approversMayRerun, isRerunRequest, createReconciler, startLocalSchedules } =
-    functions;
+export async function startLocalStackWith(
+  functions: LocalFunctionSet,
+  options: LocalStackOptions,
+): Promise<LocalStack> {
+  const {
+    createWebhookHandler,
+    createPipelineTasks,
+    createApprovalRequester,
+    createApprovalsHandler,
+    createRerunHandler,
+    approversMayRerun,
+    isRerunRequest,
+    createReconciler,
+    startLocalSchedules,
+  } = functions;
   const dataDir = path.resolve(options.dataDir);
   const print = options.print ?? (() => undefined);
   const clock = options.clock ?? systemClock;
@@ -207,20 +235,26 @@ export async function startLocalStackWith(functions: LocalFunctionSet, options: 
   // Locally the bare repository each push lands in is where builds fetch from, unless the file says otherwise.
   const config: TfgateConfig = {
     ...loaded,
-    repositories: loaded.repositories.map((repo) => ({ ...repo, cloneUrl: repo.cloneUrl ?? bareRepositoryPath(dataDir, repo.name) })),
+    repositories: loaded.repositories.map((repo) => ({
+      ...repo,
+      cloneUrl: repo.cloneUrl ?? bareRepositoryPath(dataDir, repo.name),
+    })),
   };
   const webhookSecret = options.webhookSecret ?? (await readOrCreateLocalSecret(dataDir, 'webhook-secret'));
   const sessionKey = await readOrCreateLocalSecret(dataDir, 'session-key');
   const localCredential = await readOrCreateLocalSecret(dataDir, 'local-credential');
-  const githubSignIn = options.signIn?.github === undefined ? signInClientFromEnv() : (options.signIn.github ?? undefined);
+  const githubSignIn =
+    options.signIn?.github === undefined ? signInClientFromEnv() : (options.signIn.github ?? undefined);
   // Builds never see tfgate's own files: under root they run as `nobody`, which may reach only the state directory.
   let buildUser = options.buildUser === undefined ? defaultBuildUser() : options.buildUser || undefined;
   await protectDataDirectory(dataDir, path.join(dataDir, 'state'), buildUser);
   if (buildUser && !buildUserCanReach(buildUser, path.join(dataDir, 'state'), options.terraform)) {
     // Said loudly rather than failing every build: the separation is off until the setup allows it.
     print(
-      `WARNING: builds cannot run as the unprivileged account (uid ${buildUser.uid}): it cannot reach ${path.join(dataDir, 'state')} or run ${options.terraform}. ` +
-        'Builds run as root and the code they plan can read tfgate\'s keys. Use a --data directory (and a terraform) that other accounts may pass through, e.g. under /var/lib or /opt.',
+      `WARNING: builds cannot run as the unprivileged account (uid ${buildUser.uid}): it cannot reach ` +
+        `${path.join(dataDir, 'state')} or run ${options.terraform}. ` +
+        "Builds run as root and the code they plan can read tfgate's keys. Use a --data directory (and a " +
+        'terraform) that other accounts may pass through, e.g. under /var/lib or /opt.',
     );
     buildUser = undefined;
   }
@@ -230,7 +264,13 @@ export async function startLocalStackWith(functions: LocalFunctionSet, options: 
     const bare = await ensureBareRepository(dataDir, repository.name, repository.branch);
     if (starterRepository && repository.name === STARTER_REPOSITORY) {
       const hasBranch = (await git(['ls-remote', '--heads', bare, repository.branch])).trim().length > 0;
-      if (!hasBranch) await commitAndPush(bare, { files: STARTER_FILES, message: 'Starter Terraform configuration', branch: repository.branch, quiet: true });
+      if (!hasBranch)
+        await commitAndPush(bare, {
+          files: STARTER_FILES,
+          message: 'Starter Terraform configuration',
+          branch: repository.branch,
+          quiet: true,
+        });
     }
     remotes.push({ repository: repository.name, branch: repository.branch, remote: bare });
   }
@@ -244,8 +284,15 @@ export async function startLocalStackWith(functions: LocalFunctionSet, options: 
     options.intercept?.dynamoClient?.(dynamo.client);
     const stores = dynamo.stores;
     const artifacts = new FsArtifactStore(path.join(dataDir, 'artifacts'));
-    const credentials = options.github?.credentials === undefined ? await credentialsFromEnv() : (options.github.credentials ?? undefined);
-    const github = createVcsClient(config.github.apiUrl, credentials, options.github?.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.github.requestTimeoutMs } : {});
+    const credentials =
+      options.github?.credentials === undefined
+        ? await credentialsFromEnv()
+        : (options.github.credentials ?? undefined);
+    const github = createVcsClient(
+      config.github.apiUrl,
+      credentials,
+      options.github?.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.github.requestTimeoutMs } : {},
+    );
     if (!github.enabled) print(GITHUB_FEEDBACK_OFF);
     // The engine is created last (it needs the functions); callbacks reach it once it exists.
     const engineCallbacks: TaskCallbacks = {
@@ -268,7 +315,16 @@ export async function startLocalStackWith(functions: LocalFunctionSet, options: 
     // Sources come from the configured location only (the local bare repository by default).
     const gitSources = new GitSourceArchiver(config, (name) => bareRepositoryPath(dataDir, name));
     const sources = options.intercept?.sources?.(gitSources) ?? gitSources;
-    const pipeline = createPipelineTasks({ runs, approvals: stores.approvals, locks, artifacts, callbacks, builds: localBuilds, sources, clock });
+    const pipeline = createPipelineTasks({
+      runs,
+      approvals: stores.approvals,
+      locks,
+      artifacts,
+      callbacks,
+      builds: localBuilds,
+      sources,
+      clock,
+    });
 
     // Runs that were in flight when tfgate local last stopped pick up where they were (resume.ts):
     // decided here, before anything can grant a lock; started once the engine exists.
@@ -276,15 +332,26 @@ export async function startLocalStackWith(functions: LocalFunctionSet, options: 
     const resumptions: Resumption[] = [];
     // Builds a killed tfgate local left behind (their process groups, their tfgate-build-* directories).
     const reaped = await reapLeftoverBuilds(path.join(dataDir, 'run', 'builds'));
-    if (reaped.builds > 0) print(`cleaned up ${reaped.builds} build(s) left by the last stop (${reaped.processes} process(es) stopped)`);
+    if (reaped.builds > 0)
+      print(`cleaned up ${reaped.builds} build(s) left by the last stop (${reaped.processes} process(es) stopped)`);
     await clearStaleWaiterTokens(config, stores.locks);
     for (const run of await runs.listActive()) {
       let decision: Awaited<ReturnType<typeof decideResumption>>;
       try {
-        decision = await decideResumption(run, { config, runs, approvals: stores.approvals, locks: stores.locks, clock, presetToken: (name) => LocalEngine.presetTokenFor(name) });
+        decision = await decideResumption(run, {
+          config,
+          runs,
+          approvals: stores.approvals,
+          locks: stores.locks,
+          clock,
+          presetToken: (name) => LocalEngine.presetTokenFor(name),
+        });
       } catch (error) {
         // One run that cannot be read back whole must not keep tfgate local from starting.
-        decision = { kind: 'interrupt', reason: `tfgate local restarted and could not resume the run: ${(error as Error).message}` };
+        decision = {
+          kind: 'interrupt',
+          reason: `tfgate local restarted and could not resume the run: ${(error as Error).message}`,
+        };
       }
       if (decision.kind === 'resume') {
         resumptions.push(decision.resumption);
@@ -304,11 +371,25 @@ export async function startLocalStackWith(functions: LocalFunctionSet, options: 
     const executionStarter = {
       start: (name: string, input: Parameters<LocalEngine['start']>[1]) => engine!.start(name, input),
     };
-    const webhook = createWebhookHandler({ config, secrets: [webhookSecret], stores: { runs, deliveries: stores.deliveries, sequences: stores.sequences }, locks, starter: executionStarter, clock, logger });
+    const webhook = createWebhookHandler({
+      config,
+      secrets: [webhookSecret],
+      stores: { runs, deliveries: stores.deliveries, sequences: stores.sequences },
+      locks,
+      starter: executionStarter,
+      clock,
+      logger,
+    });
     // Team membership is checked with tfgate's own GitHub credentials, when there are any.
     const teams = github.vcs instanceof GitHubClient ? github.vcs : undefined;
     const pages = createApprovalsHandler({
-      runs, approvals: stores.approvals, artifacts, callbacks, sessionKey, ...(teams ? { teams } : {}), clock,
+      runs,
+      approvals: stores.approvals,
+      artifacts,
+      callbacks,
+      sessionKey,
+      ...(teams ? { teams } : {}),
+      clock,
       localFiles: (run) => localFilesOf(dataDir, run),
       // The run page reads a running build's output from the file the local CodeBuild appends to.
       buildLogs: { logs: new FileBuildLogs(path.join(dataDir, 'logs')), projectPrefix: LOCAL_BUILD_PROJECT_PREFIX },
@@ -317,7 +398,16 @@ export async function startLocalStackWith(functions: LocalFunctionSet, options: 
     // POST /runs/{id}/rerun: the actor is the signed-in person (the server's sign-in gate set it), never a
     // field of the request, and must be an approver of the run's repository.
     const rerun = createRerunHandler({
-      intake: { config, runs, deliveries: stores.deliveries, sequences: stores.sequences, locks, starter: executionStarter, clock, logger },
+      intake: {
+        config,
+        runs,
+        deliveries: stores.deliveries,
+        sequences: stores.sequences,
+        locks,
+        starter: executionStarter,
+        clock,
+        logger,
+      },
       identify: signedInActor,
       rerunner: approversMayRerun(teams),
     });
@@ -332,7 +422,9 @@ export async function startLocalStackWith(functions: LocalFunctionSet, options: 
       sessionKey,
       publicUrl: () => serverUrl,
       listed: () => everyoneListed(config),
-      ...(githubSignIn ? { github: { apiUrl: config.github.apiUrl, clientType: 'oauth-app' as const, ...githubSignIn } } : {}),
+      ...(githubSignIn
+        ? { github: { apiUrl: config.github.apiUrl, clientType: 'oauth-app' as const, ...githubSignIn } }
+        : {}),
       ...(teams ? { teams } : {}),
       mail: options.signIn?.mail ?? localSignInMailer(config, print),
       oneTime: stores.deliveries,
@@ -343,34 +435,63 @@ export async function startLocalStackWith(functions: LocalFunctionSet, options: 
     server = await startServer(
       [webhookRoute(webhook), { path: '/local/unlock', handler: unlock, maxBodyBytes: 16 * 1024 }],
       pagesAndRerun,
-      { host: options.host ?? '127.0.0.1', port: options.port ?? 8787, protect: signIn.protect, onError: (error) => print(`server error: ${(error as Error).stack ?? error}`) },
+      {
+        host: options.host ?? '127.0.0.1',
+        port: options.port ?? 8787,
+        protect: signIn.protect,
+        onError: (error) => print(`server error: ${(error as Error).stack ?? error}`),
+      },
     );
     const url = server.url;
     serverUrl = url;
 
     // Slack and SMTP from tfgate.yaml; a failing one is recorded on the run and never stops the others.
-    const notifier = new FanOutNotifier([new ConsoleNotifier(print, runs.events), ...localNotifiers(config), ...(options.notifiers ?? [])]);
+    const notifier = new FanOutNotifier([
+      new ConsoleNotifier(print, runs.events),
+      ...localNotifiers(config),
+      ...(options.notifiers ?? []),
+    ]);
     tracking.connect(url, notifier);
-    const requestApproval = createApprovalRequester({ config, runs, approvals: stores.approvals, artifacts, notifier, publicUrl: url, supersede: { locks: stores.locks, callbacks }, clock, log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`) });
+    const requestApproval = createApprovalRequester({
+      config,
+      runs,
+      approvals: stores.approvals,
+      artifacts,
+      notifier,
+      publicUrl: url,
+      supersede: { locks: stores.locks, callbacks },
+      clock,
+      log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`),
+    });
     engine = new LocalEngine({
       definitionFile: options.definitionFile ?? DEFINITION_FILE,
-      substitutions: { PipelineFunctionArn: LOCAL_FUNCTIONS.pipeline, NotifierFunctionArn: LOCAL_FUNCTIONS.notifier, BuildProjectPrefix: LOCAL_BUILD_PROJECT_PREFIX },
-      functions: { [LOCAL_FUNCTIONS.pipeline]: options.intercept?.pipeline?.(pipeline) ?? pipeline, [LOCAL_FUNCTIONS.notifier]: requestApproval },
-      codeBuild: interceptCodeBuild(options, createLocalCodeBuild({
-        runnerFile,
-        artifactsDir: path.join(dataDir, 'artifacts'),
-        logsDir: path.join(dataDir, 'logs'),
-        terraform: options.terraform,
-        stateDirFor: (repository) => stateDirFor(dataDir, repository),
-        buildsDir: path.join(dataDir, 'run', 'builds'),
-        cacheDir: path.join(dataDir, 'cache'),
-        // The user's own environment (credentials, TF_VAR_*, mirrors, proxies), minus tfgate's secrets.
-        userEnv: buildEnvironment(options.environment ?? process.env, config.terraform.env ?? {}),
-        registry: localBuilds,
-        ...(options.buildMinuteMs !== undefined ? { minuteMs: options.buildMinuteMs } : {}),
-        ...(buildUser ? { buildUser } : {}),
-        ...(options.buildEnv ? { extraEnv: options.buildEnv } : {}),
-      })),
+      substitutions: {
+        PipelineFunctionArn: LOCAL_FUNCTIONS.pipeline,
+        NotifierFunctionArn: LOCAL_FUNCTIONS.notifier,
+        BuildProjectPrefix: LOCAL_BUILD_PROJECT_PREFIX,
+      },
+      functions: {
+        [LOCAL_FUNCTIONS.pipeline]: options.intercept?.pipeline?.(pipeline) ?? pipeline,
+        [LOCAL_FUNCTIONS.notifier]: requestApproval,
+      },
+      codeBuild: interceptCodeBuild(
+        options,
+        createLocalCodeBuild({
+          runnerFile,
+          artifactsDir: path.join(dataDir, 'artifacts'),
+          logsDir: path.join(dataDir, 'logs'),
+          terraform: options.terraform,
+          stateDirFor: (repository) => stateDirFor(dataDir, repository),
+          buildsDir: path.join(dataDir, 'run', 'builds'),
+          cacheDir: path.join(dataDir, 'cache'),
+          // The user's own environment (credentials, TF_VAR_*, mirrors, proxies), minus tfgate's secrets.
+          userEnv: buildEnvironment(options.environment ?? process.env, config.terraform.env ?? {}),
+          registry: localBuilds,
+          ...(options.buildMinuteMs !== undefined ? { minuteMs: options.buildMinuteMs } : {}),
+          ...(buildUser ? { buildUser } : {}),
+          ...(options.buildEnv ? { extraEnv: options.buildEnv } : {}),
+        }),
+      ),
       names: { claim: (name) => stores.deliveries.claim(`execution:${name}`, clock.now()) },
       ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
       ...(options.taskTimeoutOverrides ? { taskTimeoutOverrides: options.taskTimeoutOverrides } : {}),
@@ -393,12 +514,25 @@ export async function startLocalStackWith(functions: LocalFunctionSet, options: 
     // Resumed before the reconciler's first pass, so it finds their executions running; and all of
     // them before the first await, so no request reaches an approval whose wait is not known yet.
     for (const resumption of resumptions) {
-      engine.resume(resumption.run.executionName, resumption.input, resumption.firstWaitToken ? { firstWaitToken: resumption.firstWaitToken } : {});
+      engine.resume(
+        resumption.run.executionName,
+        resumption.input,
+        resumption.firstWaitToken ? { firstWaitToken: resumption.firstWaitToken } : {},
+      );
     }
     const resumed: LocalStack['resumed'] = [];
     for (const resumption of resumptions) {
-      await runs.updateRun(resumption.run.id, { ...(resumption.kind === 'replan' ? { status: 'running' as const } : {}), note: resumption.note }, clock.now());
-      resumed.push({ runId: resumption.run.id, environment: resumption.environment, kind: resumption.kind, ...(resumption.approvalId ? { approvalUrl: `${url}/approvals/${resumption.approvalId}` } : {}) });
+      await runs.updateRun(
+        resumption.run.id,
+        { ...(resumption.kind === 'replan' ? { status: 'running' as const } : {}), note: resumption.note },
+        clock.now(),
+      );
+      resumed.push({
+        runId: resumption.run.id,
+        environment: resumption.environment,
+        kind: resumption.kind,
+        ...(resumption.approvalId ? { approvalUrl: `${url}/approvals/${resumption.approvalId}` } : {}),
+      });
     }
 
     const stopPrinting = printRunChanges(runs, print);

@@ -27,7 +27,8 @@ export async function readOrCreateLocalSecret(dataDir: string, name: string): Pr
   await chmod(dir, 0o700);
   const file = path.join(dir, name);
   const legacy = path.join(path.resolve(dataDir), name);
-  if ((await lstat(legacy).catch(() => undefined))?.isFile() && !(await lstat(file).catch(() => undefined))) await rename(legacy, file);
+  if ((await lstat(legacy).catch(() => undefined))?.isFile() && !(await lstat(file).catch(() => undefined)))
+    await rename(legacy, file);
   try {
     const existing = (await readFile(file, 'utf8')).trim();
     if (existing) {

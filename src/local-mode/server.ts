@@ -44,14 +44,19 @@ async function readBody(request: IncomingMessage, limit: number): Promise<{ body
 function toRequest(request: IncomingMessage, body: Buffer): HttpRequest {
   const url = new URL(request.url ?? '/', 'http://localhost');
   const headers: Record<string, string | undefined> = {};
-  for (const [name, value] of Object.entries(request.headers)) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  for (const [name, value] of Object.entries(request.headers))
+    headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
   const query: Record<string, string> = {};
   for (const [key, value] of url.searchParams) if (!(key in query)) query[key] = value;
   return { method: (request.method ?? 'GET').toUpperCase(), path: url.pathname, query, headers, body };
 }
 
 function send(response: ServerResponse, result: HttpResponse, headOnly: boolean): void {
-  response.writeHead(result.status, { ...result.headers, ...(result.cookies?.length ? { 'set-cookie': result.cookies } : {}), 'content-length': Buffer.byteLength(result.body) });
+  response.writeHead(result.status, {
+    ...result.headers,
+    ...(result.cookies?.length ? { 'set-cookie': result.cookies } : {}),
+    'content-length': Buffer.byteLength(result.body),
+  });
   response.end(headOnly ? undefined : result.body);
 }
 
@@ -72,7 +77,11 @@ export interface ServerOptions {
   protect: (handler: HttpHandler) => HttpHandler;
 }
 
-export async function startServer(routes: Route[], fallback: HttpHandler, options: ServerOptions): Promise<LocalServer> {
+export async function startServer(
+  routes: Route[],
+  fallback: HttpHandler,
+  options: ServerOptions,
+): Promise<LocalServer> {
   const guarded = new Map<HttpHandler, HttpHandler>();
   const handlerFor = (route: Route | undefined): HttpHandler => {
     const handler = route?.handler ?? fallback;

@@ -23,12 +23,21 @@ export interface TemplateSettings {
 }
 
 export const STARTER_SETTINGS: TemplateSettings = {
-  base: { name_prefix: 'kbst', region: 'eu-west-1', cluster_version: '1.30', node_count: '3', instance_type: 'm5.large' },
+  base: {
+    name_prefix: 'kbst',
+    region: 'eu-west-1',
+    cluster_version: '1.30',
+    node_count: '3',
+    instance_type: 'm5.large',
+  },
   ops: { node_count: '1' },
 };
 
 /** The change the demo pushes: a base key of apps, which ops inherits, so both plans show it. */
-export const DEMO_SETTINGS: TemplateSettings = { ...STARTER_SETTINGS, base: { ...STARTER_SETTINGS.base, cluster_version: '1.31' } };
+export const DEMO_SETTINGS: TemplateSettings = {
+  ...STARTER_SETTINGS,
+  base: { ...STARTER_SETTINGS.base, cluster_version: '1.31' },
+};
 export const DEMO_CHANGE_DESCRIPTION = 'apps base setting cluster_version 1.30 → 1.31, inherited by ops';
 
 function hclMap(settings: EnvironmentSettings, indent: string): string {
@@ -190,7 +199,10 @@ ${options.cloneUrl !== undefined ? `    cloneUrl: ${JSON.stringify(options.clone
 }
 
 /** The Terraform root (no tfgate.yaml): what the starter repository holds and what the demo changes. */
-export function terraformRootFiles(repository: string, settings: TemplateSettings = STARTER_SETTINGS): Record<string, string> {
+export function terraformRootFiles(
+  repository: string,
+  settings: TemplateSettings = STARTER_SETTINGS,
+): Record<string, string> {
   return {
     'main.tf': MAIN_TF,
     'config.tf': configurationTf(settings),
@@ -204,7 +216,11 @@ export function terraformRootFiles(repository: string, settings: TemplateSetting
 export function initFiles(options: { repository: string; approver: string }): Record<string, string> {
   return {
     ...terraformRootFiles(options.repository),
-    'tfgate.yaml': tfgateYaml({ ...options, header: 'Written by tfgate init. tfgate local reads it from this directory; cdk deploy from the file you point it at.' }),
+    'tfgate.yaml': tfgateYaml({
+      ...options,
+      header:
+        'Written by tfgate init. tfgate local reads it from this directory; cdk deploy from the file you point it at.',
+    }),
   };
 }
 

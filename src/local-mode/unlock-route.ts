@@ -35,10 +35,21 @@ export function createUnlockRoute(config: TfgateConfig, locks: EnvironmentLocks)
           released: false,
           holder: outcome.holder.runId,
           holderStatus: outcome.run.status,
-          error: `the ${environment.name} lock is held by run ${outcome.run.id} (${outcome.run.repository}@${outcome.run.sha.slice(0, 8)}, ${outcome.run.trigger}, ${outcome.run.status}), which is still alive; --force frees it, and that run's ${environment.name} apply will then refuse to start`,
+          error:
+            `the ${environment.name} lock is held by run ${outcome.run.id} ` +
+            `(${outcome.run.repository}@${outcome.run.sha.slice(0, 8)}, ${outcome.run.trigger}, ` +
+            `${outcome.run.status}), which is still alive; --force frees it, and that run's ${environment.name} ` +
+            `apply will then refuse to start`,
         });
       case 'freed':
-        return json(200, { ...where, released: true, holder: outcome.holder.runId, fence: outcome.holder.fence, holderWasAlive: outcome.wasAlive, ...(outcome.run ? { holderStatus: outcome.run.status } : {}) });
+        return json(200, {
+          ...where,
+          released: true,
+          holder: outcome.holder.runId,
+          fence: outcome.holder.fence,
+          holderWasAlive: outcome.wasAlive,
+          ...(outcome.run ? { holderStatus: outcome.run.status } : {}),
+        });
     }
   };
 }

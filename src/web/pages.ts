@@ -31,9 +31,12 @@ button.approve{background:#1f883d;color:#fff;border-color:#1f883d}button.reject{
 `;
 
 export function layout(title: string, body: string, head = ''): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
+  return (
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" ` +
+    `content="width=device-width, initial-scale=1">` +
     `<meta name="robots" content="noindex"><title>${escapeHtml(title)}</title><style>${STYLE}</style>${head}</head>` +
-    `<body>${body}</body></html>`;
+    `<body>${body}</body></html>`
+  );
 }
 
 /** A stage's build output as the run page and `GET /runs/{id}/{env}/log` show it (lines already without escapes). */
@@ -131,7 +134,10 @@ export function approvalPage(model: ApprovalPageModel): string {
   const plan = stage?.plan;
   const rows: Array<[string, string]> = [
     ['Repository', escapeHtml(run.repository)],
-    ['Commit', `<code>${escapeHtml(run.sha)}</code>${run.message ? `<br>${escapeHtml(stripTerminalEscapes(run.message.split('\n')[0]!))}` : ''}`],
+    [
+      'Commit',
+      `<code>${escapeHtml(run.sha)}</code>${run.message ? `<br>${escapeHtml(stripTerminalEscapes(run.message.split('\n')[0]!))}` : ''}`,
+    ],
     ['Author', escapeHtml(stripTerminalEscapes(run.author?.name ?? run.author?.login ?? run.pusher ?? 'unknown'))],
     ['Environment', `<strong>${escapeHtml(approval.environment)}</strong>`],
     ['Plan', escapeHtml(summaryLine(plan))],
@@ -139,7 +145,8 @@ export function approvalPage(model: ApprovalPageModel): string {
     ['Status', `<span class="status" id="approval-status">${escapeHtml(approval.status)}</span>`],
     ['Expires', escapeHtml(new Date(approval.expiresAt * 1000).toISOString())],
   ];
-  if (model.approver) rows.push(['You are', `<span id="signed-in-as">${escapeHtml(stripTerminalEscapes(model.approver))}</span>`]);
+  if (model.approver)
+    rows.push(['You are', `<span id="signed-in-as">${escapeHtml(stripTerminalEscapes(model.approver))}</span>`]);
   const addresses = plan ? renderAddresses(plan) : '';
   const decision = model.canDecide
     ? `<form method="post" action="/approvals/${escapeHtml(approval.id)}">
@@ -154,7 +161,9 @@ export function approvalPage(model: ApprovalPageModel): string {
 <table>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('')}</table>
 ${addresses}
 ${decision}
-<h2>Plan</h2><pre id="plan-text">${escapeHtml(stripTerminalEscapes(model.planText ?? '(the plan text is not available)'))}</pre>
+<h2>Plan</h2><pre id="plan-text">${escapeHtml(
+      stripTerminalEscapes(model.planText ?? '(the plan text is ' + 'not available)'),
+    )}</pre>
 <p><a href="/runs/${escapeHtml(run.id)}">Run ${escapeHtml(run.id)}</a></p>`,
   );
 }
@@ -166,19 +175,33 @@ function renderAddresses(plan: PlanSummary): string {
     ['replace', plan.addresses.replace],
     ['delete', plan.addresses.delete],
   ];
-  const items = groups.filter(([, list]) => list.length > 0).map(([label, list]) => `<li>${label}: ${list.map((a) => `<code>${escapeHtml(a)}</code>`).join(', ')}</li>`);
-  if (plan.omittedAddresses) items.push(`<li class="omitted">and ${escapeHtml(plan.omittedAddresses)} more: the full list is in the plan text</li>`);
+  const items = groups
+    .filter(([, list]) => list.length > 0)
+    .map(([label, list]) => `<li>${label}: ${list.map((a) => `<code>${escapeHtml(a)}</code>`).join(', ')}</li>`);
+  if (plan.omittedAddresses)
+    items.push(
+      `<li class="omitted">and ${escapeHtml(plan.omittedAddresses)} more: the full list is in the plan text</li>`,
+    );
   return items.length > 0 ? `<ul class="addresses">${items.join('')}</ul>` : '';
 }
 
 export function decisionPage(kind: 'ok' | 'bad', title: string, message: string, runId?: string): string {
-  return layout(title, `<h1>${escapeHtml(title)}</h1><p class="notice ${kind}" id="decision-result">${escapeHtml(stripTerminalEscapes(message))}</p>${runId ? `<p><a href="/runs/${escapeHtml(runId)}">See the run</a></p>` : ''}`);
+  return layout(
+    title,
+    `<h1>${escapeHtml(title)}</h1><p class="notice ${kind}" ` +
+      `id="decision-result">${escapeHtml(stripTerminalEscapes(message))}</p>${runId ? `<p><a href="/runs/${escapeHtml(runId)}">See the run</a></p>` : ''}`,
+  );
 }
 
 /** The trigger as a list shows it: a pull request's number, whether a drift check found drift. */
 function triggerText(run: Run): string {
   const drift = driftOf(run);
-  if (drift) return drift.detected ? `drift (found in ${drift.environments.join(', ')})` : isTerminalRun(run.status) ? 'drift (none found)' : 'drift';
+  if (drift)
+    return drift.detected
+      ? `drift (found in ${drift.environments.join(', ')})`
+      : isTerminalRun(run.status)
+        ? 'drift (none found)'
+        : 'drift';
   return run.pullRequest !== undefined ? `${run.trigger} #${run.pullRequest}` : run.trigger;
 }
 
@@ -186,30 +209,47 @@ export function runsPage(runs: Run[], next?: string): string {
   const rows = runs
     .map(
       (run) =>
-        `<tr><td><a href="/runs/${escapeHtml(run.id)}">${escapeHtml(run.id)}</a></td><td>${escapeHtml(run.repository)}</td><td><code>${escapeHtml(run.sha.slice(0, 12))}</code></td><td>${escapeHtml(triggerText(run))}</td><td class="status">${escapeHtml(run.status)}</td><td>${escapeHtml(run.createdAt)}</td></tr>`,
+        `<tr><td><a ` +
+        `href="/runs/${escapeHtml(run.id)}">${escapeHtml(run.id)}</a></td><td>${escapeHtml(run.repository)}</td><td><code>${escapeHtml(run.sha.slice(0, 12))}</code></td><td>${escapeHtml(triggerText(run))}</td><td class="status">${escapeHtml(run.status)}</td><td>${escapeHtml(run.createdAt)}</td></tr>`,
     )
     .join('');
   const older = next ? `<p><a id="older-runs" href="/runs?before=${encodeURIComponent(next)}">Older runs</a></p>` : '';
-  return layout('tfgate runs', `<h1>Runs</h1><table><tr><th>Run</th><th>Repository</th><th>Commit</th><th>Trigger</th><th>Status</th><th>Created</th></tr>${rows}</table>${older}`);
+  return layout(
+    'tfgate runs',
+    `<h1>Runs</h1><table><tr><th>Run</th><th>Repository</th><th>Commit</th><th>Trigger</th><th>Status</th><th>Created</th></tr>${rows}</table>${older}`,
+  );
 }
 
 function fileCell(where: string): string {
   // Links are the routes' own paths; anything else is a path on the machine running tfgate local.
-  return where.startsWith('/runs/') ? `<a href="${escapeHtml(where)}">${escapeHtml(where)}</a>` : `<code>${escapeHtml(where)}</code>`;
+  return where.startsWith('/runs/')
+    ? `<a href="${escapeHtml(where)}">${escapeHtml(where)}</a>`
+    : `<code>${escapeHtml(where)}</code>`;
 }
 
 export function runPage(run: Run, files?: RunFiles, logs: StageLogView[] = []): string {
   const stages = run.stages
     .map(
       (stage) =>
-        `<tr><td>${escapeHtml(stage.environment)}</td><td class="status">${escapeHtml(stage.status)}</td><td>${escapeHtml(summaryLine(stage.plan))}${stage.plan ? renderAddresses(stage.plan) : ''}</td><td class="approval">${stage.approval ? `${escapeHtml(stage.approval.status)}${stage.approval.by ? ` by ${escapeHtml(stripTerminalEscapes(stage.approval.by))}` : ''}${stage.approval.reason ? `: <q>${escapeHtml(stripTerminalEscapes(stage.approval.reason))}</q>` : ''}` : ''}</td><td>${stage.error ? `<pre>${escapeHtml(stripTerminalEscapes(stage.error))}</pre>` : ''}</td></tr>`,
+        `<tr><td>${escapeHtml(stage.environment)}</td><td ` +
+        `class="status">${escapeHtml(stage.status)}</td><td>${escapeHtml(summaryLine(stage.plan))}${stage.plan ? renderAddresses(stage.plan) : ''}</td><td class="approval">${stage.approval ? `${escapeHtml(stage.approval.status)}${stage.approval.by ? ` by ${escapeHtml(stripTerminalEscapes(stage.approval.by))}` : ''}${stage.approval.reason ? `: <q>${escapeHtml(stripTerminalEscapes(stage.approval.reason))}</q>` : ''}` : ''}</td><td>${stage.error ? `<pre>${escapeHtml(stripTerminalEscapes(stage.error))}</pre>` : ''}</td></tr>`,
     )
     .join('');
   const drift = driftOf(run);
-  const driftRow = drift ? `<tr><th>Drift</th><td id="run-drift">${drift.detected ? `drift found in ${escapeHtml(drift.environments.join(', '))}` : 'no drift found'}</td></tr>` : '';
+  const driftRow = drift
+    ? `<tr><th>Drift</th><td ` +
+      `id="run-drift">${drift.detected ? `drift found in ${escapeHtml(drift.environments.join(', '))}` : 'no drift found'}</td></tr>`
+    : '';
   const fileRows = [
-    ...run.stages.flatMap((stage) => Object.entries(files?.stages[stage.environment] ?? {}).map(([what, where]) => `<tr><th>${escapeHtml(stage.environment)} ${escapeHtml(what)}</th><td>${fileCell(where)}</td></tr>`)),
-    ...Object.entries(files?.locations ?? {}).map(([what, where]) => `<tr><th>${escapeHtml(what)}</th><td>${fileCell(where)}</td></tr>`),
+    ...run.stages.flatMap((stage) =>
+      Object.entries(files?.stages[stage.environment] ?? {}).map(
+        ([what, where]) =>
+          `<tr><th>${escapeHtml(stage.environment)} ${escapeHtml(what)}</th><td>${fileCell(where)}</td></tr>`,
+      ),
+    ),
+    ...Object.entries(files?.locations ?? {}).map(
+      ([what, where]) => `<tr><th>${escapeHtml(what)}</th><td>${fileCell(where)}</td></tr>`,
+    ),
   ].join('');
   const live = logs.some((view) => view.running);
   const logSections = logs.map((view) => renderStageLog(run.id, view)).join('\n');

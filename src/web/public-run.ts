@@ -45,7 +45,9 @@ export function publicRun(run: Run, options: { addresses?: boolean; files?: RunF
       ...(stage.plan ? { plan: options.addresses === false ? withoutAddresses(stage.plan) : stage.plan } : {}),
       ...(stage.approval ? { approval: stage.approval } : {}),
       ...(stage.error ? { error: stage.error } : {}),
-      ...(files?.stages[stage.environment] && Object.keys(files.stages[stage.environment]!).length > 0 ? { files: files.stages[stage.environment] } : {}),
+      ...(files?.stages[stage.environment] && Object.keys(files.stages[stage.environment]!).length > 0
+        ? { files: files.stages[stage.environment] }
+        : {}),
       transitions: stage.transitions,
     })),
   };

@@ -5,13 +5,20 @@ import { escapeHtml } from '../adapters/notify/escape.js';
 
 export function signInPage(options: { next: string; github: boolean; email: boolean; message?: string }): string {
   const next = escapeHtml(options.next);
-  const github = options.github ? `<p><a class="button" id="github-sign-in" href="/auth/github?next=${encodeURIComponent(options.next)}"><button type="button">Sign in with GitHub</button></a></p>` : '';
+  const github = options.github
+    ? `<p><a class="button" id="github-sign-in" ` +
+      `href="/auth/github?next=${encodeURIComponent(options.next)}"><button type="button">Sign in with ` +
+      `GitHub</button></a></p>`
+    : '';
   const email = options.email
     ? `<form method="post" action="/auth/email"><input type="hidden" name="next" value="${next}">
 <p><label>Or get a one-time sign-in link by email: <input type="email" name="email" required maxlength="320" size="32"></label>
 <button type="submit" id="email-sign-in">Send the link</button></p></form>`
     : '';
-  const none = !options.github && !options.email ? '<p class="notice bad">No way to sign in is set up (see the README: GitHub sign-in or email links).</p>' : '';
+  const none =
+    !options.github && !options.email
+      ? '<p class="notice bad">No way to sign in is set up (see the README: GitHub sign-in or email links).</p>'
+      : '';
   return layout(
     'Sign in to tfgate',
     `<h1>Sign in to tfgate</h1>${options.message ? `<p class="notice" id="sign-in-message">${escapeHtml(options.message)}</p>` : ''}
@@ -22,7 +29,8 @@ export function signInPage(options: { next: string; github: boolean; email: bool
 export function emailSentPage(): string {
   return layout(
     'Check your mail',
-    `<h1>Check your mail</h1><p class="notice" id="sign-in-message">If this address may use tfgate, a sign-in link is on its way to it. The link works once, within 15 minutes.</p>`,
+    `<h1>Check your mail</h1><p class="notice" id="sign-in-message">If this address may use tfgate, a sign-in ` +
+      `link is on its way to it. The link works once, within 15 minutes.</p>`,
   );
 }
 
@@ -36,5 +44,9 @@ export function emailConfirmPage(token: string, email: string): string {
 }
 
 export function messagePage(title: string, message: string): string {
-  return layout(title, `<h1>${escapeHtml(title)}</h1><p class="notice bad" id="sign-in-message">${escapeHtml(message)}</p><p><a href="/auth/sign-in">Sign in</a></p>`);
+  return layout(
+    title,
+    `<h1>${escapeHtml(title)}</h1><p class="notice bad" id="sign-in-message">${escapeHtml(message)}</p><p><a ` +
+      `href="/auth/sign-in">Sign in</a></p>`,
+  );
 }

@@ -83,7 +83,9 @@ function handlerWith(value: Run, logs: BuildLogs) {
   return { handler, asked };
 }
 
-const hostile: BuildLogs = { tail: async () => ({ lines: HOSTILE_LINES, truncated: true, location: '/data/logs/run-1/apps-plan.log' }) };
+const hostile: BuildLogs = {
+  tail: async () => ({ lines: HOSTILE_LINES, truncated: true, location: '/data/logs/run-1/apps-plan.log' }),
+};
 
 function expectInert(body: string): void {
   expect(body).not.toContain('<script>alert');
@@ -96,25 +98,31 @@ function expectInert(body: string): void {
 }
 
 describe('run page build output', () => {
-  it('shows hostile output escaped and without terminal sequences, and polls it only while the build runs', async () => {
-    const { handler, asked } = handlerWith(run([stage('ops', 'applied'), stage('apps', 'planning'), stage('later', 'pending')]), hostile);
-    const page = await handler(request('/runs/run-1'));
-    expect(page.status).toBe(200);
-    expectInert(page.body.replace(/<script>\(function[\s\S]*?<\/script>/, ''));
-    expect(page.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
-    expect(page.body).toContain('&lt;/pre&gt;&lt;img src=x onerror=alert(2)&gt;');
-    expect(page.body).toContain('Earlier lines are left out here.');
-    // ops finished (its apply log), apps runs (its plan log), a pending stage started no build.
-    expect(asked.map((q) => [q.environment, q.mode, q.projectName])).toEqual([
-      ['ops', 'apply', 'tfgate-x-ops-apply'],
-      ['apps', 'plan', 'tfgate-x-apps-plan'],
-    ]);
-    expect(page.body).toContain('data-log="/runs/run-1/apps/log?mode=plan" data-running="true"');
-    expect(page.body).toContain('data-log="/runs/run-1/ops/log?mode=apply" data-running="false"');
-    expect(page.body).toContain('<noscript><meta http-equiv="refresh" content="5"></noscript>');
-    // A local path is text, never a link.
-    expect(page.body).toContain('<code>/data/logs/run-1/apps-plan.log</code>');
-  });
+  it(
+    'shows hostile output escaped and without terminal sequences, and polls it only while the ' + 'build runs',
+    async () => {
+      const { handler, asked } = handlerWith(
+        run([stage('ops', 'applied'), stage('apps', 'planning'), stage('later', 'pending')]),
+        hostile,
+      );
+      const page = await handler(request('/runs/run-1'));
+      expect(page.status).toBe(200);
+      expectInert(page.body.replace(/<script>\(function[\s\S]*?<\/script>/, ''));
+      expect(page.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+      expect(page.body).toContain('&lt;/pre&gt;&lt;img src=x onerror=alert(2)&gt;');
+      expect(page.body).toContain('Earlier lines are left out here.');
+      // ops finished (its apply log), apps runs (its plan log), a pending stage started no build.
+      expect(asked.map((q) => [q.environment, q.mode, q.projectName])).toEqual([
+        ['ops', 'apply', 'tfgate-x-ops-apply'],
+        ['apps', 'plan', 'tfgate-x-apps-plan'],
+      ]);
+      expect(page.body).toContain('data-log="/runs/run-1/apps/log?mode=plan" data-running="true"');
+      expect(page.body).toContain('data-log="/runs/run-1/ops/log?mode=apply" data-running="false"');
+      expect(page.body).toContain('<noscript><meta http-equiv="refresh" content="5"></noscript>');
+      // A local path is text, never a link.
+      expect(page.body).toContain('<code>/data/logs/run-1/apps-plan.log</code>');
+    },
+  );
 
   it('allows exactly its one script by hash, and fetches from its own origin only', async () => {
     const { handler } = handlerWith(run([stage('apps', 'planning')]), hostile);
@@ -126,7 +134,10 @@ describe('run page build output', () => {
     expect(csp).toContain(`script-src 'sha256-${hash}'`);
     expect(csp).toContain("default-src 'none'");
     expect(csp).toContain("connect-src 'self'");
-    const scriptSrc = csp.split(';').map((d) => d.trim()).find((d) => d.startsWith('script-src'))!;
+    const scriptSrc = csp
+      .split(';')
+      .map((d) => d.trim())
+      .find((d) => d.startsWith('script-src'))!;
     expect(scriptSrc).toBe(`script-src 'sha256-${hash}'`);
     // The script writes output as text only.
     expect(scripts[0]).toContain('textContent');
@@ -138,30 +149,38 @@ describe('run page build output', () => {
     expect(done.body).not.toContain('http-equiv="refresh"');
   });
 
-  it('the log route gives lines without terminal sequences as JSON, and as plain text that browsers will not sniff or run', async () => {
-    const { handler } = handlerWith(run([stage('apps', 'planning')]), hostile);
-    const answer = await handler(request('/runs/run-1/apps/log', { json: true }));
-    expect(answer.status).toBe(200);
-    const view = JSON.parse(answer.body) as { lines: string[]; running: boolean; mode: string; status: string };
-    expect(view).toMatchObject({ running: true, mode: 'plan', status: 'planning' });
-    expect(view.lines[1]).toBe('<script>alert(1)</script>');
-    for (const line of view.lines) expect(line).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
-    expect(view.lines[3]).toBe('click  done');
+  it(
+    'the log route gives lines without terminal sequences as JSON, and as plain text that browsers ' +
+      'will not sniff or run',
+    async () => {
+      const { handler } = handlerWith(run([stage('apps', 'planning')]), hostile);
+      const answer = await handler(request('/runs/run-1/apps/log', { json: true }));
+      expect(answer.status).toBe(200);
+      const view = JSON.parse(answer.body) as { lines: string[]; running: boolean; mode: string; status: string };
+      expect(view).toMatchObject({ running: true, mode: 'plan', status: 'planning' });
+      expect(view.lines[1]).toBe('<script>alert(1)</script>');
+      for (const line of view.lines) expect(line).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+      expect(view.lines[3]).toBe('click  done');
 
-    const plain = await handler(request('/runs/run-1/apps/log'));
-    expect(plain.headers['content-type']).toMatch(/^text\/plain/);
-    expect(plain.headers['x-content-type-options']).toBe('nosniff');
-    expect(plain.headers['content-security-policy']).toContain('sandbox');
-    expect(plain.body).not.toContain(ESC);
-  });
+      const plain = await handler(request('/runs/run-1/apps/log'));
+      expect(plain.headers['content-type']).toMatch(/^text\/plain/);
+      expect(plain.headers['x-content-type-options']).toBe('nosniff');
+      expect(plain.headers['content-security-policy']).toContain('sandbox');
+      expect(plain.body).not.toContain(ESC);
+    },
+  );
 
   it('refuses an unknown stage or mode, and a failing log store leaves the page up', async () => {
     const { handler } = handlerWith(run([stage('apps', 'planning')]), hostile);
     expect((await handler(request('/runs/run-1/nope/log', { json: true }))).status).toBe(404);
     expect((await handler(request('/runs/other/apps/log', { json: true }))).status).toBe(404);
-    expect((await handler(request('/runs/run-1/apps/log', { json: true, query: { mode: '../../etc' } }))).status).toBe(400);
+    expect((await handler(request('/runs/run-1/apps/log', { json: true, query: { mode: '../../etc' } }))).status).toBe(
+      400,
+    );
     expect((await handler(request('/runs/run-1/..%2F/log'))).status).toBe(404);
-    const broken = handlerWith(run([stage('apps', 'planning')]), { tail: async () => Promise.reject(new Error('AccessDenied <b>')) }).handler;
+    const broken = handlerWith(run([stage('apps', 'planning')]), {
+      tail: async () => Promise.reject(new Error('AccessDenied <b>')),
+    }).handler;
     const page = await broken(request('/runs/run-1'));
     expect(page.status).toBe(200);
     expect(page.body).toContain('The build output cannot be read right now.');
@@ -220,7 +239,12 @@ describe('CodeBuildLogs (AWS)', () => {
     codebuild.restore();
     cloudWatch.restore();
   });
-  const query: BuildLogQuery = { projectName: 'tfgate-x-apps-apply', runId: 'run-1', environment: 'apps', mode: 'apply' };
+  const query: BuildLogQuery = {
+    projectName: 'tfgate-x-apps-apply',
+    runId: 'run-1',
+    environment: 'apps',
+    mode: 'apply',
+  };
   const variables = [
     { name: 'TFGATE_RUN_ID', value: 'run-1' },
     { name: 'TFGATE_ENVIRONMENT', value: 'apps' },
@@ -229,10 +253,16 @@ describe('CodeBuildLogs (AWS)', () => {
   const build = (logs?: { groupName: string; streamName?: string }) => ({
     id: 'tfgate-x-apps-apply:u1',
     arn: 'arn:aws:codebuild:eu-west-1:123456789012:build/tfgate-x-apps-apply:u1',
-    environment: { type: 'LINUX_CONTAINER' as const, image: 'i', computeType: 'BUILD_GENERAL1_SMALL' as const, environmentVariables: variables },
+    environment: {
+      type: 'LINUX_CONTAINER' as const,
+      image: 'i',
+      computeType: 'BUILD_GENERAL1_SMALL' as const,
+      environmentVariables: variables,
+    },
     ...(logs ? { logs } : {}),
   });
-  const adapter = () => new CodeBuildLogs(new CodeBuildClient({ region: 'eu-west-1' }), new CloudWatchLogsClient({ region: 'eu-west-1' }));
+  const adapter = () =>
+    new CodeBuildLogs(new CodeBuildClient({ region: 'eu-west-1' }), new CloudWatchLogsClient({ region: 'eu-west-1' }));
 
   it('has nothing for a build that has not started', async () => {
     codebuild.on(ListBuildsForProjectCommand).resolves({ ids: [] });
@@ -241,12 +271,20 @@ describe('CodeBuildLogs (AWS)', () => {
 
   it('shows a build with no stream yet as empty, then reads the stream once it appears', async () => {
     codebuild.on(ListBuildsForProjectCommand).resolves({ ids: ['tfgate-x-apps-apply:u1'] });
-    codebuild.on(BatchGetBuildsCommand).resolvesOnce({ builds: [build()] }).resolves({ builds: [build({ groupName: 'g', streamName: 's' })] });
-    cloudWatch.on(GetLogEventsCommand).rejectsOnce(new ResourceNotFoundException({ message: 'no stream', $metadata: {} })).resolves({ events: [{ message: 'a\n' }, { message: 'b\r\n' }] });
+    codebuild
+      .on(BatchGetBuildsCommand)
+      .resolvesOnce({ builds: [build()] })
+      .resolves({ builds: [build({ groupName: 'g', streamName: 's' })] });
+    cloudWatch
+      .on(GetLogEventsCommand)
+      .rejectsOnce(new ResourceNotFoundException({ message: 'no stream', $metadata: {} }))
+      .resolves({ events: [{ message: 'a\n' }, { message: 'b\r\n' }] });
     const logs = adapter();
     const first = (await logs.tail(query, 2))!;
     expect(first.lines).toEqual([]);
-    expect(first.location).toContain('https://eu-west-1.console.aws.amazon.com/codesuite/codebuild/123456789012/projects/tfgate-x-apps-apply/build/');
+    expect(first.location).toContain(
+      'https://eu-west-1.console.aws.amazon.com/codesuite/codebuild/123456789012/projects/tfgate-x-apps-apply/build/',
+    );
     expect(await logs.tail(query, 2)).toMatchObject({ lines: [] });
     expect(await logs.tail(query, 2)).toMatchObject({ lines: ['a', 'b'], truncated: true });
   });
@@ -257,4 +295,3 @@ describe('CodeBuildLogs (AWS)', () => {
     await expect(adapter().tail(query, 5)).rejects.toThrow(/apps apply build of run run-1/);
   });
 });
-

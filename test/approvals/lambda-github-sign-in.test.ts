@@ -29,8 +29,12 @@ beforeAll(async () => {
   github.teams.set('acme/platform', ['dave']);
   dynamo = await startDynalite();
   secrets.on(GetSecretValueCommand, { SecretId: SESSION_ARN }).resolves({ SecretString: 'session-key' });
-  secrets.on(GetSecretValueCommand, { SecretId: SIGNIN_ARN }).resolves({ SecretString: JSON.stringify(github.oauthApp) });
-  secrets.on(GetSecretValueCommand, { SecretId: GITHUB_ARN }).resolves({ SecretString: JSON.stringify({ token: 'ghp_tfgate' }) });
+  secrets
+    .on(GetSecretValueCommand, { SecretId: SIGNIN_ARN })
+    .resolves({ SecretString: JSON.stringify(github.oauthApp) });
+  secrets
+    .on(GetSecretValueCommand, { SecretId: GITHUB_ARN })
+    .resolves({ SecretString: JSON.stringify({ token: 'ghp_tfgate' }) });
 });
 
 afterAll(async () => {
@@ -40,7 +44,8 @@ afterAll(async () => {
 
 function handler() {
   const config = parseConfig(
-    `repositories:\n  - name: acme/infrastructure\n    environments:\n      - name: apps\n        approval: { approvers: ["@alice", "@acme/platform"] }\ngithub:\n  apiUrl: ${github.apiUrl}\n`,
+    `repositories:\n  - name: acme/infrastructure\n    environments:\n      - name: apps\n        approval: { ` +
+      `approvers: ["@alice", "@acme/platform"] }\ngithub:\n  apiUrl: ${github.apiUrl}\n`,
   );
   return createApprovalsLambda({
     env: {
@@ -63,11 +68,20 @@ function handler() {
 
 function event(url: string, cookies: string[] = [], accept = 'text/html'): FunctionUrlEvent {
   const parsed = new URL(url);
-  return { rawPath: parsed.pathname, rawQueryString: parsed.search.slice(1), headers: { host: parsed.host, accept }, cookies, requestContext: { http: { method: 'GET' } } };
+  return {
+    rawPath: parsed.pathname,
+    rawQueryString: parsed.search.slice(1),
+    headers: { host: parsed.host, accept },
+    cookies,
+    requestContext: { http: { method: 'GET' } },
+  };
 }
 
 /** The browser's round trip: tfgate → GitHub's authorize (signed in there as `login`) → tfgate's callback. */
-async function signInWithGitHub(approvals: ReturnType<typeof handler>, login: string): Promise<{ status: number; cookies: string[]; location?: string }> {
+async function signInWithGitHub(
+  approvals: ReturnType<typeof handler>,
+  login: string,
+): Promise<{ status: number; cookies: string[]; location?: string }> {
   github.signedInAs = login;
   const start = await approvals(event(`${APPROVALS_URL}auth/github?next=/runs`));
   expect(start.statusCode).toBe(302);
@@ -80,32 +94,43 @@ async function signInWithGitHub(approvals: ReturnType<typeof handler>, login: st
   const atGitHub = await fetch(authorize, { redirect: 'manual' });
   const callback = atGitHub.headers.get('location')!;
   const done = await approvals(event(callback, [stateCookie.split(';')[0]!]));
-  return { status: done.statusCode, cookies: done.cookies ?? [], ...(done.headers.location ? { location: done.headers.location } : {}) };
+  return {
+    status: done.statusCode,
+    cookies: done.cookies ?? [],
+    ...(done.headers.location ? { location: done.headers.location } : {}),
+  };
 }
 
 describe('GitHub sign-in in the AWS approvals function', () => {
-  it('signs in an approver and a team member, refuses someone not listed, and refuses a callback without its state', async () => {
-    const approvals = handler();
-    const alice = await signInWithGitHub(approvals, 'alice');
-    expect(alice.status).toBe(303);
-    expect(alice.location).toBe('/runs');
-    const session = alice.cookies.find((c) => c.startsWith('tfgate_session='))!;
-    expect(session).toMatch(/HttpOnly; SameSite=Lax; Secure$/);
-    const runs = await approvals(event(`${APPROVALS_URL}runs`, [session.split(';')[0]!], 'application/json'));
-    expect(runs.statusCode).toBe(200);
+  it(
+    'signs in an approver and a team member, refuses someone not listed, and refuses a callback ' + 'without its state',
+    async () => {
+      const approvals = handler();
+      const alice = await signInWithGitHub(approvals, 'alice');
+      expect(alice.status).toBe(303);
+      expect(alice.location).toBe('/runs');
+      const session = alice.cookies.find((c) => c.startsWith('tfgate_session='))!;
+      expect(session).toMatch(/HttpOnly; SameSite=Lax; Secure$/);
+      const runs = await approvals(event(`${APPROVALS_URL}runs`, [session.split(';')[0]!], 'application/json'));
+      expect(runs.statusCode).toBe(200);
 
-    const dave = await signInWithGitHub(approvals, 'dave');
-    expect(dave.status).toBe(303);
-    const mallory = await signInWithGitHub(approvals, 'mallory');
-    expect(mallory.status).toBe(403);
-    expect(mallory.cookies.some((c) => c.startsWith('tfgate_session=') && !c.startsWith('tfgate_session=;'))).toBe(false);
+      const dave = await signInWithGitHub(approvals, 'dave');
+      expect(dave.status).toBe(303);
+      const mallory = await signInWithGitHub(approvals, 'mallory');
+      expect(mallory.status).toBe(403);
+      expect(mallory.cookies.some((c) => c.startsWith('tfgate_session=') && !c.startsWith('tfgate_session=;'))).toBe(
+        false,
+      );
 
-    // A callback that did not start here (no state cookie: login CSRF) signs nobody in.
-    github.signedInAs = 'alice';
-    const start = await approvals(event(`${APPROVALS_URL}auth/github`));
-    const atGitHub = await fetch(start.headers.location!, { redirect: 'manual' });
-    const forged = await approvals(event(atGitHub.headers.get('location')!));
-    expect(forged.statusCode).toBe(400);
-    expect((forged.cookies ?? []).some((c) => c.startsWith('tfgate_session=') && !c.startsWith('tfgate_session=;'))).toBe(false);
-  });
+      // A callback that did not start here (no state cookie: login CSRF) signs nobody in.
+      github.signedInAs = 'alice';
+      const start = await approvals(event(`${APPROVALS_URL}auth/github`));
+      const atGitHub = await fetch(start.headers.location!, { redirect: 'manual' });
+      const forged = await approvals(event(atGitHub.headers.get('location')!));
+      expect(forged.statusCode).toBe(400);
+      expect(
+        (forged.cookies ?? []).some((c) => c.startsWith('tfgate_session=') && !c.startsWith('tfgate_session=;')),
+      ).toBe(false);
+    },
+  );
 });

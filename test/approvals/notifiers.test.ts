@@ -6,7 +6,13 @@ import type { ApprovalRequest } from '../../src/domain/ports.js';
 import type { Run } from '../../src/domain/run.js';
 import { SlackDeliveryError, SlackNotifier } from '../../src/adapters/notify/slack.js';
 import { createSmtpNotifier } from '../../src/adapters/notify/smtp.js';
-import { slackButtons, startSlackReceiver, startSmtpReceiver, type SlackReceiver, type SmtpReceiver } from './receivers.js';
+import {
+  slackButtons,
+  startSlackReceiver,
+  startSmtpReceiver,
+  type SlackReceiver,
+  type SmtpReceiver,
+} from './receivers.js';
 import { aPlanSummary, anApproval, aRun, aStage } from '../support/builders.js';
 
 const TOKEN = 'AQCEAAAAKgAAAAMAAAAAAAAAAT0psecret-task-token-must-never-leave-the-table';
@@ -32,7 +38,9 @@ function request(options: { approvers?: string[] } = {}): ApprovalRequest {
     message: 'Grow the <b>cluster</b> & ping <!channel>\n\nSecond line stays out of the title',
     sequence: 3,
     executionName: 'exec-1',
-    stages: [aStage('apps', { status: 'awaiting_approval', plan: aPlanSummary({ add: 2, change: 1 }), transitions: [] })],
+    stages: [
+      aStage('apps', { status: 'awaiting_approval', plan: aPlanSummary({ add: 2, change: 1 }), transitions: [] }),
+    ],
   });
   return {
     approval: anApproval({
@@ -50,7 +58,9 @@ function request(options: { approvers?: string[] } = {}): ApprovalRequest {
     run,
     stage: run.stages[0]!,
     url: PLAIN_LINK,
-    planText: 'Terraform will perform the following actions:\n  # terraform_data.cluster will be created <img src=x onerror=alert(1)>\n\u001b[1mPlan:\u001b[0m 2 to add, 1 to change, 0 to destroy.\n',
+    planText:
+      'Terraform will perform the following actions:\n  # terraform_data.cluster will be created <img src=x ' +
+      'onerror=alert(1)>\n\u001b[1mPlan:\u001b[0m 2 to add, 1 to change, 0 to destroy.\n',
   };
 }
 
@@ -63,31 +73,34 @@ describe('Slack notifier', () => {
     await slack.close();
   });
 
-  it('posts one Block Kit message with one plain link (no identity, no secret), unfurling off, no task token', async () => {
-    await new SlackNotifier({ webhookUrl: slack.url }).approvalRequested(request());
-    expect(slack.messages).toHaveLength(1);
-    const message = slack.messages[0]!;
-    expect(message.unfurl_links).toBe(false);
-    expect(message.unfurl_media).toBe(false);
-    expect(slack.requests[0]!.contentType).toMatch(/^application\/json/);
-    const buttons = slackButtons(message);
-    expect(buttons.map((b) => b.label)).toEqual(['Review and decide']);
-    for (const button of buttons) expectPlain(button.url);
-    const text = JSON.stringify(message);
-    // Nobody's identity is in the message's links or labels: the page asks who is clicking.
-    expect(text).not.toContain('alice@example.com');
-    expect(text).not.toContain('?as=');
-    expect(text).not.toContain(TOKEN);
-    expect(text).not.toContain('taskToken');
-    // Repository, short sha with the first line of the message, author, environment, plan summary.
-    expect(text).toContain('acme/infrastructure');
-    expect(text).toContain('`abcdef0` Grow the &lt;b&gt;cluster&lt;/b&gt; &amp; ping &lt;!channel&gt;');
-    expect(text).not.toContain('Second line');
-    expect(text).not.toContain('<!channel>');
-    expect(text).toContain('Carol &lt;script&gt;');
-    expect(text).toContain('*Environment*\\napps');
-    expect(text).toContain('+2 ~1 -0');
-  });
+  it(
+    'posts one Block Kit message with one plain link (no identity, no secret), unfurling off, no ' + 'task token',
+    async () => {
+      await new SlackNotifier({ webhookUrl: slack.url }).approvalRequested(request());
+      expect(slack.messages).toHaveLength(1);
+      const message = slack.messages[0]!;
+      expect(message.unfurl_links).toBe(false);
+      expect(message.unfurl_media).toBe(false);
+      expect(slack.requests[0]!.contentType).toMatch(/^application\/json/);
+      const buttons = slackButtons(message);
+      expect(buttons.map((b) => b.label)).toEqual(['Review and decide']);
+      for (const button of buttons) expectPlain(button.url);
+      const text = JSON.stringify(message);
+      // Nobody's identity is in the message's links or labels: the page asks who is clicking.
+      expect(text).not.toContain('alice@example.com');
+      expect(text).not.toContain('?as=');
+      expect(text).not.toContain(TOKEN);
+      expect(text).not.toContain('taskToken');
+      // Repository, short sha with the first line of the message, author, environment, plan summary.
+      expect(text).toContain('acme/infrastructure');
+      expect(text).toContain('`abcdef0` Grow the &lt;b&gt;cluster&lt;/b&gt; &amp; ping &lt;!channel&gt;');
+      expect(text).not.toContain('Second line');
+      expect(text).not.toContain('<!channel>');
+      expect(text).toContain('Carol &lt;script&gt;');
+      expect(text).toContain('*Environment*\\napps');
+      expect(text).toContain('+2 ~1 -0');
+    },
+  );
 
   it('retries once after a 429 or a 5xx, then gives up without naming the webhook URL', async () => {
     slack.failWith.push(429);
@@ -96,7 +109,9 @@ describe('Slack notifier', () => {
     expect(slack.messages).toHaveLength(1);
 
     slack.failWith.push(503, 502);
-    const error = await new SlackNotifier({ webhookUrl: slack.url, retryDelayMs: 1 }).approvalRequested(request()).catch((e: unknown) => e);
+    const error = await new SlackNotifier({ webhookUrl: slack.url, retryDelayMs: 1 })
+      .approvalRequested(request())
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SlackDeliveryError);
     expect((error as Error).message).toContain('502');
     expect((error as Error).message).not.toContain('secret');
@@ -105,10 +120,14 @@ describe('Slack notifier', () => {
 
   it('does not retry a 4xx other than 429, and a refused connection names no URL', async () => {
     slack.failWith.push(404);
-    await expect(new SlackNotifier({ webhookUrl: slack.url, retryDelayMs: 1 }).approvalRequested(request())).rejects.toThrow(/answered 404: no_service/);
+    await expect(
+      new SlackNotifier({ webhookUrl: slack.url, retryDelayMs: 1 }).approvalRequested(request()),
+    ).rejects.toThrow(/answered 404: no_service/);
     expect(slack.requests).toHaveLength(1);
     await slack.close();
-    const error = (await new SlackNotifier({ webhookUrl: slack.url, timeoutMs: 2000 }).approvalRequested(request()).catch((e: unknown) => e)) as Error;
+    const error = (await new SlackNotifier({ webhookUrl: slack.url, timeoutMs: 2000 })
+      .approvalRequested(request())
+      .catch((e: unknown) => e)) as Error;
     expect(error.message).toBe('Slack webhook: the request failed');
     expect(JSON.stringify(error, Object.getOwnPropertyNames(error))).not.toContain('XXXXsecretXXXX');
     slack = await startSlackReceiver();
@@ -122,44 +141,61 @@ describe('SES notifier', () => {
     ses.on(SendEmailCommand).resolves({ MessageId: 'm-1' });
   });
 
-  it('sends one message per approver named by address, each with the same plain link, HTML and text parts, everything escaped, no task token', async () => {
-    const req = request({ approvers: ['alice@example.com', '@dave', '@acme/platform', 'bob@example.com'] });
-    await createSesNotifier(new SESv2Client({ region: 'us-east-1' }), { from: 'tfgate@example.com' }).approvalRequested(req);
-    const calls = ses.commandCalls(SendEmailCommand);
-    expect(calls).toHaveLength(2);
-    const sent = calls.map((call) => call.args[0].input);
-    expect(sent.map((input) => input.Destination?.ToAddresses)).toEqual([['alice@example.com'], ['bob@example.com']]);
-    for (const input of sent) {
-      const to = input.Destination!.ToAddresses![0]!;
-      const simple = input.Content!.Simple!;
-      const html = simple.Body!.Html!.Data!;
-      const text = simple.Body!.Text!.Data!;
-      expect(input.FromEmailAddress).toBe('tfgate@example.com');
-      expect(simple.Subject!.Data).toBe('[tfgate] Approve apps of acme/infrastructure (+2 ~1 -0): abcdef0 Grow the <b>cluster</b> & ping <!channel>');
-      expect(text).toContain(req.url);
-      expect(html).toContain(`href="${req.url}"`);
-      // Every link in the mail is the plain page link (or the run page): no identity, no secret.
-      for (const link of `${text} ${html}`.match(/https?:\/\/[^\s"<>]+/g) ?? []) expect(new URL(link).search).toBe('');
-      expect(`${text}${html}`).not.toContain(to === 'alice@example.com' ? 'bob@example.com' : 'alice@example.com');
-      expect(`${text}${html}${simple.Subject!.Data}`).not.toContain(TOKEN);
-      expect(html).not.toMatch(/<script|<img|<b>cluster/);
-      expect(html).toContain('Carol &lt;script&gt;alert(1)&lt;/script&gt;');
-      expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;');
-      expect(text).toContain('Plan: 2 to add, 1 to change, 0 to destroy.');
-      expect(text).not.toContain('\u001b');
-    }
-  });
+  it(
+    'sends one message per approver named by address, each with the same plain link, HTML and text ' +
+      'parts, everything escaped, no task token',
+    async () => {
+      const req = request({ approvers: ['alice@example.com', '@dave', '@acme/platform', 'bob@example.com'] });
+      await createSesNotifier(new SESv2Client({ region: 'us-east-1' }), {
+        from: 'tfgate@example.com',
+      }).approvalRequested(req);
+      const calls = ses.commandCalls(SendEmailCommand);
+      expect(calls).toHaveLength(2);
+      const sent = calls.map((call) => call.args[0].input);
+      expect(sent.map((input) => input.Destination?.ToAddresses)).toEqual([['alice@example.com'], ['bob@example.com']]);
+      for (const input of sent) {
+        const to = input.Destination!.ToAddresses![0]!;
+        const simple = input.Content!.Simple!;
+        const html = simple.Body!.Html!.Data!;
+        const text = simple.Body!.Text!.Data!;
+        expect(input.FromEmailAddress).toBe('tfgate@example.com');
+        expect(simple.Subject!.Data).toBe(
+          '[tfgate] Approve apps of acme/infrastructure (+2 ~1 -0): abcdef0 Grow the <b>cluster</b> & ping <!channel>',
+        );
+        expect(text).toContain(req.url);
+        expect(html).toContain(`href="${req.url}"`);
+        // Every link in the mail is the plain page link (or the run page): no identity, no secret.
+        for (const link of `${text} ${html}`.match(/https?:\/\/[^\s"<>]+/g) ?? [])
+          expect(new URL(link).search).toBe('');
+        expect(`${text}${html}`).not.toContain(to === 'alice@example.com' ? 'bob@example.com' : 'alice@example.com');
+        expect(`${text}${html}${simple.Subject!.Data}`).not.toContain(TOKEN);
+        expect(html).not.toMatch(/<script|<img|<b>cluster/);
+        expect(html).toContain('Carol &lt;script&gt;alert(1)&lt;/script&gt;');
+        expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;');
+        expect(text).toContain('Plan: 2 to add, 1 to change, 0 to destroy.');
+        expect(text).not.toContain('\u001b');
+      }
+    },
+  );
 
   it('sends nothing when every approver is a GitHub login or team (there is no address to send to)', async () => {
-    await createSesNotifier(new SESv2Client({ region: 'us-east-1' }), { from: 'tfgate@example.com' }).approvalRequested(request({ approvers: ['@alice', '@acme/platform'] }));
+    await createSesNotifier(new SESv2Client({ region: 'us-east-1' }), { from: 'tfgate@example.com' }).approvalRequested(
+      request({ approvers: ['@alice', '@acme/platform'] }),
+    );
     expect(ses.commandCalls(SendEmailCommand)).toHaveLength(0);
   });
 
   it('one failed send does not stop the others, and the failure is reported', async () => {
     ses.reset();
-    ses.on(SendEmailCommand, { Destination: { ToAddresses: ['alice@example.com'] } }).rejects(new Error('MessageRejected: not verified'));
+    ses
+      .on(SendEmailCommand, { Destination: { ToAddresses: ['alice@example.com'] } })
+      .rejects(new Error('MessageRejected: not verified'));
     ses.on(SendEmailCommand, { Destination: { ToAddresses: ['bob@example.com'] } }).resolves({ MessageId: 'm-2' });
-    await expect(createSesNotifier(new SESv2Client({ region: 'us-east-1' }), { from: 'tfgate@example.com' }).approvalRequested(request())).rejects.toThrow(/alice@example.com: MessageRejected/);
+    await expect(
+      createSesNotifier(new SESv2Client({ region: 'us-east-1' }), { from: 'tfgate@example.com' }).approvalRequested(
+        request(),
+      ),
+    ).rejects.toThrow(/alice@example.com: MessageRejected/);
     expect(ses.commandCalls(SendEmailCommand)).toHaveLength(2);
   });
 });
@@ -175,7 +211,9 @@ describe('SMTP notifier', () => {
 
   it('sends the same mail over SMTP, with the plain link', async () => {
     const req = request();
-    await createSmtpNotifier({ host: smtp.host, port: smtp.port }, { from: 'tfgate@example.com' }).approvalRequested(req);
+    await createSmtpNotifier({ host: smtp.host, port: smtp.port }, { from: 'tfgate@example.com' }).approvalRequested(
+      req,
+    );
     expect(smtp.mails.map((mail) => mail.to)).toEqual([['alice@example.com'], ['bob@example.com']]);
     for (const mail of smtp.mails) {
       expect(mail.from).toBe('tfgate@example.com');

@@ -21,10 +21,16 @@ export async function startSlackReceiver(): Promise<SlackReceiver> {
   const server = createHttpServer(async (request: IncomingMessage, response: ServerResponse) => {
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
-    receiver.requests.push({ method: request.method ?? '', path: request.url ?? '', contentType: request.headers['content-type'] });
+    receiver.requests.push({
+      method: request.method ?? '',
+      path: request.url ?? '',
+      contentType: request.headers['content-type'],
+    });
     const status = receiver.failWith.shift();
     if (status !== undefined) {
-      response.writeHead(status, status === 429 ? { 'retry-after': '0' } : {}).end(status === 404 ? 'no_service' : 'try later');
+      response
+        .writeHead(status, status === 429 ? { 'retry-after': '0' } : {})
+        .end(status === 404 ? 'no_service' : 'try later');
       return;
     }
     if (request.url !== secretPath) {
@@ -62,7 +68,9 @@ export interface SmtpReceiver {
 }
 
 export function decodeQuotedPrintable(text: string): string {
-  const bytes = text.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+  const bytes = text
+    .replace(/=\r?\n/g, '')
+    .replace(/=([0-9A-F]{2})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
   return Buffer.from(bytes, 'latin1').toString('utf8');
 }
 
@@ -133,7 +141,10 @@ export async function startSmtpReceiver(): Promise<SmtpReceiver> {
 
 /** Every URL in a Slack message's buttons, with its label. */
 export function slackButtons(message: Record<string, unknown>): Array<{ label: string; url: string }> {
-  const blocks = (message.blocks ?? []) as Array<{ type: string; elements?: Array<{ type: string; url?: string; text?: { text: string } }> }>;
+  const blocks = (message.blocks ?? []) as Array<{
+    type: string;
+    elements?: Array<{ type: string; url?: string; text?: { text: string } }>;
+  }>;
   return blocks
     .filter((block) => block.type === 'actions')
     .flatMap((block) => block.elements ?? [])

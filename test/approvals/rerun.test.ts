@@ -4,7 +4,20 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli-process.js';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { configYaml, decideThroughPage, nextApproval, operatorHeaders, pushChange, runForSha, startTestStack, statePath, TEST_APPROVER, terraformFiles, type TestStack, waitForRun } from '../support/local-stack.js';
+import {
+  configYaml,
+  decideThroughPage,
+  nextApproval,
+  operatorHeaders,
+  pushChange,
+  runForSha,
+  startTestStack,
+  statePath,
+  TEST_APPROVER,
+  terraformFiles,
+  type TestStack,
+  waitForRun,
+} from '../support/local-stack.js';
 import { createHmac } from 'node:crypto';
 
 let stack: TestStack | undefined;
@@ -15,10 +28,18 @@ afterEach(async () => {
 });
 
 /** A re-run request; `as` signs in with the local credential (the CLI's) acting as that listed person. */
-function rerunRequest(stack: TestStack, runId: string, init: { as?: string; headers?: Record<string, string> } = {}): Promise<Response> {
+function rerunRequest(
+  stack: TestStack,
+  runId: string,
+  init: { as?: string; headers?: Record<string, string> } = {},
+): Promise<Response> {
   const signIn = init.as !== undefined ? operatorHeaders(stack) : {};
   const query = init.as ? `?as=${encodeURIComponent(init.as)}` : '';
-  return fetch(`${stack.url}/runs/${runId}/rerun${query}`, { method: 'POST', headers: { 'content-type': 'application/json', ...signIn, ...init.headers }, body: '{}' });
+  return fetch(`${stack.url}/runs/${runId}/rerun${query}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...signIn, ...init.headers },
+    body: '{}',
+  });
 }
 
 /** Two approvers on apps; carol is only a viewer (she may look at runs, not start them). */
@@ -57,7 +78,8 @@ async function replayPush(stack: TestStack, sha: string): Promise<Record<string,
 }
 
 describe('re-running a deploy run', () => {
-  it('a replayed push starts nothing; `tfgate rerun` by the approver starts the commit again, recorded with who asked', async () => {
+  it('a replayed push starts nothing; `tfgate rerun` by the approver starts the commit again, ' +
+    'recorded with who asked', async () => {
     stack = await startTestStack({ config: configYaml({ approval: '1h' }) });
     const firstApproval = nextApproval(stack);
     const sha = await pushChange(stack, terraformFiles({ network: 'n' }));
@@ -65,7 +87,10 @@ describe('re-running a deploy run', () => {
     const first = await waitForRun(stack, (await runForSha(stack, sha)).id);
     expect(first.status).toBe('succeeded');
     // Plans and state are the owner's alone (0600), whoever wrote them; so are tfgate's own secrets.
-    for (const file of [path.join(stack.dataDir, 'artifacts', 'runs', first.id, 'ops', 'plan', 'tfplan'), statePath(stack, 'ops')]) {
+    for (const file of [
+      path.join(stack.dataDir, 'artifacts', 'runs', first.id, 'ops', 'plan', 'tfplan'),
+      statePath(stack, 'ops'),
+    ]) {
       expect((await stat(file)).mode & 0o077, file).toBe(0);
     }
     expect((await stat(path.join(stack.dataDir, 'secrets'))).mode & 0o777).toBe(0o700);
@@ -73,7 +98,10 @@ describe('re-running a deploy run', () => {
       expect((await stat(path.join(stack.dataDir, 'secrets', secret))).mode & 0o777, secret).toBe(0o600);
     }
 
-    expect(await replayPush(stack, sha)).toMatchObject({ ignored: expect.stringContaining('already has a deploy run'), runId: first.id });
+    expect(await replayPush(stack, sha)).toMatchObject({
+      ignored: expect.stringContaining('already has a deploy run'),
+      runId: first.id,
+    });
 
     // The gate's only approver is whom the local operator can mean without --as.
     const cli = await runCli(['rerun', first.id, '--url', stack.url, '--data', stack.dataDir, '--json']);
@@ -83,12 +111,23 @@ describe('re-running a deploy run', () => {
     expect(answer).toMatchObject({ rerunOf: first.id, requestedBy: TEST_APPROVER });
     // The same commit again finds nothing to change in apps, so its gate has nothing to ask.
     const again = await waitForRun(stack, answer.runId);
-    expect(again).toMatchObject({ sha, trigger: 'manual', rerunOf: first.id, requestedBy: TEST_APPROVER, status: 'succeeded' });
-    const shown = (await (await fetch(`${stack.url}/runs/${again.id}`, { headers: { accept: 'application/json', ...operatorHeaders(stack) } })).json()) as Record<string, unknown>;
+    expect(again).toMatchObject({
+      sha,
+      trigger: 'manual',
+      rerunOf: first.id,
+      requestedBy: TEST_APPROVER,
+      status: 'succeeded',
+    });
+    const shown = (await (
+      await fetch(`${stack.url}/runs/${again.id}`, {
+        headers: { accept: 'application/json', ...operatorHeaders(stack) },
+      })
+    ).json()) as Record<string, unknown>;
     expect(shown).toMatchObject({ trigger: 'manual', rerunOf: first.id, requestedBy: TEST_APPROVER });
   }, 120_000);
 
-  it('refuses without a signed-in person, across sites, without JSON, non-approvers, and runs still in flight', async () => {
+  it('refuses without a signed-in person, across sites, without JSON, non-approvers, and runs still ' +
+    'in flight', async () => {
     stack = await startTestStack({ config: TWO_APPROVERS });
     const sha = await pushChange(stack, terraformFiles({ network: 'n' }));
     const run = await runForSha(stack, sha);
@@ -96,9 +135,18 @@ describe('re-running a deploy run', () => {
     // Nobody signed in: the sign-in gate answers before the route.
     expect((await rerunRequest(stack, run.id)).status).toBe(401);
     // Signed in, but a page of another site made the request.
-    expect((await rerunRequest(stack, run.id, { as: 'alice@example.com', headers: { origin: 'https://evil.example' } })).status).toBe(403);
-    expect((await rerunRequest(stack, run.id, { as: 'alice@example.com', headers: { origin: 'null' } })).status).toBe(403);
-    const form = await fetch(`${stack.url}/runs/${run.id}/rerun?as=alice%40example.com`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...operatorHeaders(stack) }, body: 'x=1' });
+    expect(
+      (await rerunRequest(stack, run.id, { as: 'alice@example.com', headers: { origin: 'https://evil.example' } }))
+        .status,
+    ).toBe(403);
+    expect((await rerunRequest(stack, run.id, { as: 'alice@example.com', headers: { origin: 'null' } })).status).toBe(
+      403,
+    );
+    const form = await fetch(`${stack.url}/runs/${run.id}/rerun?as=alice%40example.com`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...operatorHeaders(stack) },
+      body: 'x=1',
+    });
     expect(form.status).toBe(415);
     const inFlight = await rerunRequest(stack, run.id, { as: 'alice@example.com' });
     expect(inFlight.status).toBe(409);
@@ -118,7 +166,16 @@ describe('re-running a deploy run', () => {
       expect(refused.status, as).toBe(403);
       expect(((await refused.json()) as { error: string }).error).toMatch(why);
     }
-    const cliRefused = await runCli(['rerun', run.id, '--url', stack.url, '--data', stack.dataDir, '--as', 'carol@example.com']);
+    const cliRefused = await runCli([
+      'rerun',
+      run.id,
+      '--url',
+      stack.url,
+      '--data',
+      stack.dataDir,
+      '--as',
+      'carol@example.com',
+    ]);
     expect(cliRefused.code).not.toBe(0);
     expect(cliRefused.stderr).toContain('carol@example.com is not an approver');
     expect((await stack.runs.list()).filter((r) => r.sha === sha)).toHaveLength(1);

@@ -12,13 +12,22 @@ import { aRun, aStage } from '../support/builders.js';
  * older run starts waiting for approval. The older run gives way at once instead of holding the lock.
  */
 
-const CONFIG = parseConfig('repositories:\n  - name: acme/infrastructure\n    environments:\n      - name: ops\n      - name: apps\n        approval: { approvers: [alice@example.com], timeout: 1h }\n');
+const CONFIG = parseConfig(
+  'repositories:\n  - name: acme/infrastructure\n    environments:\n      - name: ops\n      - name: apps\n       ' +
+    ' approval: { approvers: [alice@example.com], timeout: 1h }\n',
+);
 const AT = '2026-02-01T00:00:00.000Z';
 
 function run(id: string, sequence: number, appsStatus: Run['stages'][number]['status']): Run {
   return aRun({
-    id, sha: id.padEnd(40, '0'), createdAt: AT, sequence,
-    stages: [aStage('ops', { status: 'applied', transitions: [] }), aStage('apps', { status: appsStatus, transitions: [] })],
+    id,
+    sha: id.padEnd(40, '0'),
+    createdAt: AT,
+    sequence,
+    stages: [
+      aStage('ops', { status: 'applied', transitions: [] }),
+      aStage('apps', { status: appsStatus, transitions: [] }),
+    ],
   });
 }
 
@@ -38,25 +47,51 @@ describe('a run that starts waiting for approval behind a newer waiting push', (
     runNotice: async () => undefined,
   };
 
-
   function requester() {
     const { runs, approvals, locks } = dynamo.stores;
-    return createApprovalRequester({ config: CONFIG, runs, approvals, artifacts: { put: async () => undefined, get: async () => undefined }, notifier, publicUrl: 'http://127.0.0.1:1', supersede: { locks, callbacks } });
+    return createApprovalRequester({
+      config: CONFIG,
+      runs,
+      approvals,
+      artifacts: { put: async () => undefined, get: async () => undefined },
+      notifier,
+      publicUrl: 'http://127.0.0.1:1',
+      supersede: { locks, callbacks },
+    });
   }
 
-  it('gives way to a newer push whose token is queued: approval superseded, its own wait failed, nobody notified', async () => {
-    const { runs, locks, approvals } = dynamo.stores;
-    await runs.create(run('older', 1, 'planned'));
-    await runs.create(run('newer', 2, 'waiting_for_lock'));
-    const key = lockKeyFor('acme/infrastructure', 'apps');
-    await locks.enqueue(key, { runId: 'older', sequence: 1, executionName: 'exec-older', enqueuedAt: AT });
-    await locks.enqueue(key, { runId: 'newer', sequence: 2, executionName: 'exec-newer', enqueuedAt: AT, taskToken: 'newer-token' });
+  it(
+    'gives way to a newer push whose token is queued: approval superseded, its own wait failed, ' + 'nobody notified',
+    async () => {
+      const { runs, locks, approvals } = dynamo.stores;
+      await runs.create(run('older', 1, 'planned'));
+      await runs.create(run('newer', 2, 'waiting_for_lock'));
+      const key = lockKeyFor('acme/infrastructure', 'apps');
+      await locks.enqueue(key, { runId: 'older', sequence: 1, executionName: 'exec-older', enqueuedAt: AT });
+      await locks.enqueue(key, {
+        runId: 'newer',
+        sequence: 2,
+        executionName: 'exec-newer',
+        enqueuedAt: AT,
+        taskToken: 'newer-token',
+      });
 
-    const { approvalId } = await requester()({ action: 'requestApproval', runId: 'older', repository: 'acme/infrastructure', environment: 'apps', taskToken: 'older-token', planSha256: 'a'.repeat(64), timeoutSeconds: 3600 });
-    expect((await approvals.get(approvalId))?.status).toBe('superseded');
-    expect(failures).toEqual([{ token: 'older-token', error: 'tfgate.Superseded', cause: expect.stringContaining('superseded by run newer') }]);
-    expect(notified).toEqual([]);
-  });
+      const { approvalId } = await requester()({
+        action: 'requestApproval',
+        runId: 'older',
+        repository: 'acme/infrastructure',
+        environment: 'apps',
+        taskToken: 'older-token',
+        planSha256: 'a'.repeat(64),
+        timeoutSeconds: 3600,
+      });
+      expect((await approvals.get(approvalId))?.status).toBe('superseded');
+      expect(failures).toEqual([
+        { token: 'older-token', error: 'tfgate.Superseded', cause: expect.stringContaining('superseded by run newer') },
+      ]);
+      expect(notified).toEqual([]);
+    },
+  );
 
   it('waits as usual when the newer push is only queued (it has not passed the earlier environments)', async () => {
     const { runs, locks, approvals } = dynamo.stores;
@@ -66,7 +101,15 @@ describe('a run that starts waiting for approval behind a newer waiting push', (
     const key = lockKeyFor('acme/infrastructure', 'apps');
     await locks.enqueue(key, { runId: 'second', sequence: 4, executionName: 'exec-second', enqueuedAt: AT });
 
-    const { approvalId } = await requester()({ action: 'requestApproval', runId: 'first', repository: 'acme/infrastructure', environment: 'apps', taskToken: 'first-token', planSha256: 'b'.repeat(64), timeoutSeconds: 3600 });
+    const { approvalId } = await requester()({
+      action: 'requestApproval',
+      runId: 'first',
+      repository: 'acme/infrastructure',
+      environment: 'apps',
+      taskToken: 'first-token',
+      planSha256: 'b'.repeat(64),
+      timeoutSeconds: 3600,
+    });
     expect((await approvals.get(approvalId))?.status).toBe('pending');
     expect(failures).toEqual([]);
     expect(notified).toEqual(['first']);

@@ -72,7 +72,12 @@ function env(): NodeJS.ProcessEnv {
 
 describe('one run-tracking composition for AWS and local', () => {
   it('each AWS entry that writes runs goes through trackRuns once, with the same decorators', () => {
-    const clients = { env: env(), dynamo: dynamo.doc, sfn: new SFNClient({ region: 'us-east-1' }), secretsManager: new SecretsManagerClient({ region: 'us-east-1' }) };
+    const clients = {
+      env: env(),
+      dynamo: dynamo.doc,
+      sfn: new SFNClient({ region: 'us-east-1' }),
+      secretsManager: new SecretsManagerClient({ region: 'us-east-1' }),
+    };
     const entries: Record<string, () => unknown> = {
       webhook: () => createFunctionUrlHandler(clients),
       pipeline: () => createPipelineLambda(clients),

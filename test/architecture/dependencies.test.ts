@@ -24,7 +24,11 @@ function importsOf(file: string): string[] {
 }
 
 function violations(files: string[], forbidden: (target: string, file: string) => boolean): string[] {
-  return files.flatMap((file) => importsOf(file).filter((target) => forbidden(target, file)).map((t) => `${file} → ${t}`));
+  return files.flatMap((file) =>
+    importsOf(file)
+      .filter((target) => forbidden(target, file))
+      .map((t) => `${file} → ${t}`),
+  );
 }
 
 const inside = (target: string, folder: string) => target.startsWith(`${folder}/`);
@@ -39,7 +43,9 @@ describe('layout', () => {
 
   it('a function does not import another function', () => {
     const files = sourceFiles('lambdas');
-    expect(violations(files, (target, file) => inside(target, 'lambdas') && functionOf(target) !== functionOf(file))).toEqual([]);
+    expect(
+      violations(files, (target, file) => inside(target, 'lambdas') && functionOf(target) !== functionOf(file)),
+    ).toEqual([]);
   });
 
   it('nothing that runs in AWS imports the local mode', () => {

@@ -24,7 +24,8 @@ function filesUnder(dir: string): string[] {
 }
 
 // Static imports and re-exports (`import … from`, `export … from`, bare `import '…'`) and dynamic import().
-const SPECIFIERS = /(?:^|[;\s])(?:import|export)\s+(?:type\s+)?(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm;
+const SPECIFIERS =
+  /(?:^|[;\s])(?:import|export)\s+(?:type\s+)?(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm;
 
 function importsOf(source: string): string[] {
   // Comments may mention modules; only code counts.
@@ -38,7 +39,8 @@ function outwardImports(file: string, source: string, domainDir: string): string
     if (specifier.startsWith('.')) {
       const target = path.resolve(path.dirname(file), specifier);
       const inside = path.relative(domainDir, target);
-      if (inside.startsWith('..') || path.isAbsolute(inside)) problems.push(`${specifier} (${path.relative(ROOT, target)})`);
+      if (inside.startsWith('..') || path.isAbsolute(inside))
+        problems.push(`${specifier} (${path.relative(ROOT, target)})`);
     } else if (!PURE_NODE_MODULES.has(specifier)) {
       problems.push(specifier);
     }

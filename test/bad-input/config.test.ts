@@ -8,47 +8,100 @@ import { Prng } from './prng.js';
 
 /** Malformed and hostile tfgate.yaml files: each refused with file:line and a reason, none crashes. */
 
-const valid = (name = 'acme/infra', extra = '') => `repositories:\n  - name: ${name}\n    environments:\n      - name: ops\n${extra}`;
+const valid = (name = 'acme/infra', extra = '') =>
+  `repositories:\n  - name: ${name}\n    environments:\n      - name: ops\n${extra}`;
 
 const HOSTILE: Array<[string, string, RegExp?]> = [
-  ['billion laughs (aliases)', `a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nrepositories: []\n`, /alias/i],
+  [
+    'billion laughs (aliases)',
+    `a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c ` +
+      `[*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: ` +
+      `[*d,*d,*d,*d,*d,*d,*d,*d,*d]\nrepositories: []\n`,
+    /alias/i,
+  ],
   ['an alias for a repository', `base: &base\n  name: acme/infra\nrepositories:\n  - *base\n`],
   ['a merge key', `repositories:\n  - <<: {name: acme/infra}\n`],
   ['a huge file', `repositories:\n${'  - name: acme/infra\n'.repeat(60_000)}`, /larger than 1 MiB/],
   ['wrong top-level type', `- just\n- a list\n`],
   ['repositories is a string', `repositories: acme/infra\n`],
   ['environments is a map', `repositories:\n  - name: acme/infra\n    environments: {ops: 1}\n`],
-  ['duplicate keys', `repositories:\n  - name: acme/infra\n    name: acme/other\n`, /[Mm]ap keys must be unique|duplicate/],
+  [
+    'duplicate keys',
+    `repositories:\n  - name: acme/infra\n    name: acme/other\n`,
+    /[Mm]ap keys must be unique|duplicate/,
+  ],
   ['tabs for indentation', `repositories:\n\t- name: acme/infra\n`],
   ['binary junk', `\u0000\u0001\u0002\u00ff\ufffe repositories: [\u0007`],
   ['an unknown key', valid('acme/infra', 'colour: blue\n'), /unknown key "colour"/],
-  ['an unknown nested key', `repositories:\n  - name: acme/infra\n    environments:\n      - name: ops\n        apporval: {}\n`, /unknown key "apporval"/],
+  [
+    'an unknown nested key',
+    `repositories:\n  - name: acme/infra\n    environments:\n      - name: ops\n        apporval: {}\n`,
+    /unknown key "apporval"/,
+  ],
   ['a name with ;', valid('acme/infra;rm -rf /'), /owner\/name/],
   ['a name with $()', valid('acme/$(touch /tmp/pwned)'), /owner\/name/],
   ['a name with backticks', valid('acme/`id`'), /owner\/name/],
   ['a name with ..', valid('../../etc'), /owner\/name/],
   ['an absolute path as a name', valid('/etc/passwd'), /owner\/name/],
-  ['a name with a newline', `repositories:\n  - name: "acme/in\\nfra"\n    environments:\n      - name: ops\n`, /owner\/name/],
+  [
+    'a name with a newline',
+    `repositories:\n  - name: "acme/in\\nfra"\n    environments:\n      - name: ops\n`,
+    /owner\/name/,
+  ],
   ['a name with a unicode lookalike', valid('acme/infrа'), /owner\/name/],
   ['a name with a right-to-left override', valid('acme/in\u202efra'), /owner\/name/],
-  ['an environment with path meaning', `repositories:\n  - name: acme/infra\n    environments:\n      - name: ../../etc\n`, /workspace/],
-  ['an environment with $()', `repositories:\n  - name: acme/infra\n    environments:\n      - name: "$(reboot)"\n`, /workspace/],
+  [
+    'an environment with path meaning',
+    `repositories:\n  - name: acme/infra\n    environments:\n      - name: ../../etc\n`,
+    /workspace/,
+  ],
+  [
+    'an environment with $()',
+    `repositories:\n  - name: acme/infra\n    environments:\n      - name: "$(reboot)"\n`,
+    /workspace/,
+  ],
   ['a branch with ..', `repositories:\n  - name: acme/infra\n    branch: main/../../x\n`, /branch/],
   ['a branch with backticks', `repositories:\n  - name: acme/infra\n    branch: "\`id\`"\n`, /branch/],
   ['a branch starting with -', `repositories:\n  - name: acme/infra\n    branch: --upload-pack=x\n`, /branch/],
   ['an absolute directory', `repositories:\n  - name: acme/infra\n    directory: /etc\n`, /relative path/],
-  ['a directory climbing out', `repositories:\n  - name: acme/infra\n    directory: modules/../../..\n`, /relative path/],
+  [
+    'a directory climbing out',
+    `repositories:\n  - name: acme/infra\n    directory: modules/../../..\n`,
+    /relative path/,
+  ],
   ['a cloneUrl that is an option', `repositories:\n  - name: acme/infra\n    cloneUrl: --upload-pack=touch /tmp/x\n`],
-  ['an approver that is not an email', `repositories:\n  - name: acme/infra\n    environments:\n      - name: apps\n        approval: {approvers: ["<script>"]}\n`, /email/],
-  ['an approver that is a login with a path', `repositories:\n  - name: acme/infra\n    environments:\n      - name: apps\n        approval: {approvers: ["@acme/../x"]}\n`, /GitHub login \(@alice\), a GitHub team/],
-  ['a gate without approvers', `repositories:\n  - name: acme/infra\n    environments:\n      - name: apps\n        approval: {timeout: 1h}\n`, /approval\.approvers: a gate needs at least one approver/],
-  ['a gate with an empty approvers list', `repositories:\n  - name: acme/infra\n    environments:\n      - name: apps\n        approval: {approvers: []}\n`, /approval\.approvers: a gate needs at least one approver/],
+  [
+    'an approver that is not an email',
+    `repositories:\n  - name: acme/infra\n    environments:\n      - name: apps\n        approval: {approvers: ` +
+      `["<script>"]}\n`,
+    /email/,
+  ],
+  [
+    'an approver that is a login with a path',
+    `repositories:\n  - name: acme/infra\n    environments:\n      - name: apps\n        approval: {approvers: ` +
+      `["@acme/../x"]}\n`,
+    /GitHub login \(@alice\), a GitHub team/,
+  ],
+  [
+    'a gate without approvers',
+    `repositories:\n  - name: acme/infra\n    environments:\n      - name: apps\n        approval: {timeout: 1h}\n`,
+    /approval\.approvers: a gate needs at least one approver/,
+  ],
+  [
+    'a gate with an empty approvers list',
+    `repositories:\n  - name: acme/infra\n    environments:\n      - name: apps\n        approval: {approvers: []}\n`,
+    /approval\.approvers: a gate needs at least one approver/,
+  ],
   ['a repository without environments', `repositories:\n  - name: acme/infra\n`, /list the environments/],
   ['a viewer that is not a person', valid('acme/infra', 'access: {viewers: ["everyone"]}\n'), /GitHub login/],
   ['a timeout that is not a duration', valid('acme/infra', 'timeouts: {plan: "1 hour; rm -rf /"}\n'), /duration/],
   ['a timeout too long', valid('acme/infra', 'timeouts: {plan: 999d}\n'), /at most/],
   ['a number where text belongs', `repositories:\n  - name: 12345\n`, /string/],
-  ['an environment listed twice', `repositories:\n  - name: acme/infra\n    environments:\n      - name: ops\n      - name: ops\n`, /twice/],
+  [
+    'an environment listed twice',
+    `repositories:\n  - name: acme/infra\n    environments:\n      - name: ops\n      - name: ops\n`,
+    /twice/,
+  ],
   ['deep nesting', `repositories: ${'['.repeat(5000)}${']'.repeat(5000)}\n`],
   ['a YAML tag', `repositories: !!js/function "function(){}"\n`],
   ['an empty file', ``, /empty/],
@@ -86,21 +139,54 @@ describe('hostile tfgate.yaml files', () => {
   });
 
   it('points at the line of the problem', () => {
-    const error = refusal(`repositories:\n  - name: acme/infra\n    environments:\n      - name: ops\n      - name: "bad name"\n`);
+    const error = refusal(
+      `repositories:\n  - name: acme/infra\n    environments:\n      - name: ops\n      - name: "bad name"\n`,
+    );
     expect(error.problems[0]).toMatchObject({ line: 5 });
     expect(error.message).toContain('repositories.0.environments.1.name');
   });
 
   it('300 seeded random mutations of a valid file are accepted or refused cleanly, never a crash', () => {
     const prng = new Prng(7_919);
-    const base = `repositories:\n  - name: acme/infra\n    branch: main\n    environments:\n      - name: ops\n      - name: apps\n        approval:\n          approvers: [a@example.com]\n          timeout: 24h\ntimeouts: { plan: 1h }\n`;
-    const inserts = ['&a', '*a', '!!binary', ': :', '- -', '{', ']', '"', "'", '\t', '\u0000', '$(id)', '../', '\n  x: 1', '<<: *a', '? ', '|', '>-', '#', '%YAML 1.1\n', '---\n', '...\n', '\ufeff', '@', '`'];
+    const base =
+      `repositories:\n  - name: acme/infra\n    branch: main\n    environments:\n      - name: ops\n   ` +
+      `   - name: apps\n        approval:\n          approvers: [a@example.com]\n          timeout: ` +
+      `24h\ntimeouts: { plan: 1h }\n`;
+    const inserts = [
+      '&a',
+      '*a',
+      '!!binary',
+      ': :',
+      '- -',
+      '{',
+      ']',
+      '"',
+      "'",
+      '\t',
+      '\u0000',
+      '$(id)',
+      '../',
+      '\n  x: 1',
+      '<<: *a',
+      '? ',
+      '|',
+      '>-',
+      '#',
+      '%YAML 1.1\n',
+      '---\n',
+      '...\n',
+      '\ufeff',
+      '@',
+      '`',
+    ];
     let refused = 0;
     for (let i = 0; i < 300; i++) {
       let text = base;
       for (let m = 1 + prng.int(3); m > 0; m--) {
         const at = prng.int(text.length);
-        text = prng.chance(0.3) ? text.slice(0, at) + text.slice(at + 1 + prng.int(8)) : text.slice(0, at) + prng.pick(inserts) + text.slice(at);
+        text = prng.chance(0.3)
+          ? text.slice(0, at) + text.slice(at + 1 + prng.int(8))
+          : text.slice(0, at) + prng.pick(inserts) + text.slice(at);
       }
       try {
         const config = parseConfig(text, 'mutated.yaml');
@@ -119,27 +205,63 @@ describe('hostile tfgate.yaml files', () => {
   });
 
   it('accepts logins, teams and addresses as approvers and viewers, lower-cased', () => {
-    const config = parseConfig(valid('acme/infra', '      - name: apps\n        approval: {approvers: ["@Alice", "@Acme/Platform", Bob@Example.com]}\naccess: {viewers: ["@acme/sre", carol@example.com]}\n'));
-    expect(config.repositories[0]!.environments[1]!.approval!.approvers).toEqual(['@alice', '@acme/platform', 'bob@example.com']);
+    const config = parseConfig(
+      valid(
+        'acme/infra',
+        '      - name: apps\n        approval: {approvers: ["@Alice", "@Acme/Platform", ' +
+          'Bob@Example.com]}\naccess: {viewers: ["@acme/sre", carol@example.com]}\n',
+      ),
+    );
+    expect(config.repositories[0]!.environments[1]!.approval!.approvers).toEqual([
+      '@alice',
+      '@acme/platform',
+      'bob@example.com',
+    ]);
     expect(config.access.viewers).toEqual(['@acme/sre', 'carol@example.com']);
   });
 
-  it('tfgate local refuses a gate without approvers: exit 2 and one line naming the file, the line and the missing list', async () => {
-    dir ??= await mkdtemp(path.join(os.tmpdir(), 'tfgate-badcfg-'));
-    const file = path.join(dir, 'open-gate.yaml');
-    await writeFile(file, valid('acme/infra', '      - name: apps\n        approval:\n          timeout: 24h\n'));
-    const result = await runCli(['local', '--config', file, '--data', path.join(dir, 'data-gate'), '--port', '0', '--terraform', '/bin/true']);
-    expect(result.code).toBe(2);
-    expect(result.stderr.trim().split('\n')).toEqual([
-      `tfgate: ${file}:6:9: repositories.0.environments.1.approval.approvers: a gate needs at least one approver (a GitHub login @alice, a team @acme/platform or an email address); an approval without approvers would let anyone approve`,
-    ]);
-  });
+  it(
+    'tfgate local refuses a gate without approvers: exit 2 and one line naming the file, the line ' +
+      'and the missing list',
+    async () => {
+      dir ??= await mkdtemp(path.join(os.tmpdir(), 'tfgate-badcfg-'));
+      const file = path.join(dir, 'open-gate.yaml');
+      await writeFile(file, valid('acme/infra', '      - name: apps\n        approval:\n          timeout: 24h\n'));
+      const result = await runCli([
+        'local',
+        '--config',
+        file,
+        '--data',
+        path.join(dir, 'data-gate'),
+        '--port',
+        '0',
+        '--terraform',
+        '/bin/true',
+      ]);
+      expect(result.code).toBe(2);
+      expect(result.stderr.trim().split('\n')).toEqual([
+        `tfgate: ${file}:6:9: repositories.0.environments.1.approval.approvers: a gate needs at least one approver ` +
+          `(a GitHub login @alice, a team @acme/platform or an email address); an approval without approvers would ` +
+          `let anyone approve`,
+      ]);
+    },
+  );
 
   it('tfgate local refuses a hostile file at start: exit 2, file:line and reason, no stack trace', async () => {
     dir ??= await mkdtemp(path.join(os.tmpdir(), 'tfgate-badcfg-'));
     const file = path.join(dir, 'tfgate.yaml');
     await writeFile(file, valid('acme/$(touch /tmp/pwned)'));
-    const result = await runCli(['local', '--config', file, '--data', path.join(dir, 'data'), '--port', '0', '--terraform', '/bin/true']);
+    const result = await runCli([
+      'local',
+      '--config',
+      file,
+      '--data',
+      path.join(dir, 'data'),
+      '--port',
+      '0',
+      '--terraform',
+      '/bin/true',
+    ]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`${file}:2:`);
     expect(result.stderr).toMatch(/owner\/name/);

@@ -3,7 +3,17 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { renderPlanComment } from '../../src/domain/pr-comment.js';
 import type { Run } from '../../src/domain/run.js';
-import { configYaml, decideThroughPage, nextApproval, operatorHeaders, pushChange, runForSha, startTestStack, waitForRun, type TestStack } from '../support/local-stack.js';
+import {
+  configYaml,
+  decideThroughPage,
+  nextApproval,
+  operatorHeaders,
+  pushChange,
+  runForSha,
+  startTestStack,
+  waitForRun,
+  type TestStack,
+} from '../support/local-stack.js';
 
 /**
  * Plan output and terraform errors carrying HTML and terminal control sequences (colours, OSC window
@@ -33,18 +43,29 @@ function expectInert(html: string): void {
 
 function hcl(text: string): string {
   // HCL string escapes: the double (like terraform) turns \uNNNN back into the character.
-  return text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/[\u0000-\u001f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).replace(/\$\{/g, '$${');
+  return text
+    .replace(/\\/g, '\\\\')
+    .replace(/"/g, '\\"')
+    .replace(/[\u0000-\u001f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+    .replace(/\$\{/g, '$${');
 }
 
 describe('hostile plan output', () => {
   it('is shown escaped and without terminal sequences on the approval page and the run page', async () => {
     stack = await startTestStack({ config: configYaml({ environments: ['ops'] }) });
     const approval = nextApproval(stack);
-    await pushChange(stack, { 'main.tf': `resource "terraform_data" "x" {\n  input = "${hcl(HOSTILE)}"\n}\n` }, { message: `deploy ${HTML}${CSI}${OSC_TITLE}` });
+    await pushChange(
+      stack,
+      { 'main.tf': `resource "terraform_data" "x" {\n  input = "${hcl(HOSTILE)}"\n}\n` },
+      { message: `deploy ${HTML}${CSI}${OSC_TITLE}` },
+    );
     const request = await approval;
     // The plan really carries the HTML (terraform itself writes control characters in values as
     // \u escapes; raw sequences reach the pages through commit messages and error source lines below).
-    const planText = await readFile(path.join(stack.dataDir, 'artifacts', 'runs', request.run.id, 'ops', 'plan', 'plan.txt'), 'utf8');
+    const planText = await readFile(
+      path.join(stack.dataDir, 'artifacts', 'runs', request.run.id, 'ops', 'plan', 'plan.txt'),
+      'utf8',
+    );
     expect(planText).toContain(HTML);
     expect(request.run.message).toContain(CSI);
 
@@ -56,7 +77,9 @@ describe('hostile plan output', () => {
     // The reason travels into the run's error, raw: the run page has to clean it.
     expect((await waitForRun(stack, request.run.id)).error).toContain(`${HTML}${CSI}`);
 
-    const sha = await pushChange(stack, { 'main.tf': `resource "terraform_data" "x" {\n  input = var.missing # ${HTML}${CSI}${OSC_TITLE}\n}\n` });
+    const sha = await pushChange(stack, {
+      'main.tf': `resource "terraform_data" "x" {\n  input = var.missing # ${HTML}${CSI}${OSC_TITLE}\n}\n`,
+    });
     const failed = await waitForRun(stack, (await runForSha(stack, sha)).id);
     expect(failed.status).toBe('failed');
     expect(failed.error).toContain('undeclared input variable');
@@ -64,16 +87,45 @@ describe('hostile plan output', () => {
       const html = await (await fetch(url, { headers: operatorHeaders(stack) })).text();
       expectInert(html);
     }
-    expect(await (await fetch(`${stack.url}/runs/${failed.id}`, { headers: operatorHeaders(stack) })).text()).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(await (await fetch(`${stack.url}/runs/${failed.id}`, { headers: operatorHeaders(stack) })).text()).toContain(
+      '&lt;script&gt;alert(1)&lt;/script&gt;',
+    );
   }, 120_000);
 
   it('is kept inside its code block and stripped of terminal sequences in the pull request comment', () => {
     const run = {
-      id: 'r1', repository: 'acme/infra', sha: 'a'.repeat(40), ref: 'refs/pull/1/head', trigger: 'pull_request', mode: 'plan_only', pullRequest: 1,
-      status: 'succeeded', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z', sequence: 1, executionName: 'x',
-      stages: [{ environment: 'ops', status: 'planned', transitions: [], plan: { add: 1, change: 0, destroy: 0, replace: 0, hasChanges: true, sha256: 'b'.repeat(64), addresses: { add: ['terraform_data.x'], change: [], destroy: [], replace: [] } } }],
+      id: 'r1',
+      repository: 'acme/infra',
+      sha: 'a'.repeat(40),
+      ref: 'refs/pull/1/head',
+      trigger: 'pull_request',
+      mode: 'plan_only',
+      pullRequest: 1,
+      status: 'succeeded',
+      createdAt: '2026-01-01T00:00:00Z',
+      updatedAt: '2026-01-01T00:00:00Z',
+      sequence: 1,
+      executionName: 'x',
+      stages: [
+        {
+          environment: 'ops',
+          status: 'planned',
+          transitions: [],
+          plan: {
+            add: 1,
+            change: 0,
+            destroy: 0,
+            replace: 0,
+            hasChanges: true,
+            sha256: 'b'.repeat(64),
+            addresses: { add: ['terraform_data.x'], change: [], destroy: [], replace: [] },
+          },
+        },
+      ],
     } as unknown as Run;
-    const plan = `  + resource "terraform_data" "x" {\n      + input = "${HOSTILE}"\n    }\n\`\`\`\n${HTML}\n\`\`\`\`\`\nPlan: 1 to add, 0 to change, 0 to destroy.\n`;
+    const plan =
+      `  + resource "terraform_data" "x" {\n      + input = "${HOSTILE}"\n    ` +
+      `}\n\`\`\`\n${HTML}\n\`\`\`\`\`\nPlan: 1 to add, 0 to change, 0 to destroy.\n`;
     const body = renderPlanComment({ run, planTexts: { ops: plan }, runUrl: 'https://tfgate.example/runs/r1' });
     expect(body).not.toContain(ESC);
     expect(body).not.toContain('\u0007');

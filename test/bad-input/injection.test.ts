@@ -5,7 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitAndPush } from '../../src/local-mode/git-repos.js';
-import { configYaml, REPOSITORY, startTestStack, terraformFiles, waitForRun, type TestStack } from '../support/local-stack.js';
+import {
+  configYaml,
+  REPOSITORY,
+  startTestStack,
+  terraformFiles,
+  waitForRun,
+  type TestStack,
+} from '../support/local-stack.js';
 
 /**
  * Signed webhook payloads (so they pass the signature check) whose repository names, refs, shas,
@@ -27,7 +34,12 @@ beforeAll(async () => {
   outer = await mkdtemp(path.join(os.tmpdir(), 'tfgate-inject-'));
   const dataDir = path.join(outer, 'data');
   await mkdir(dataDir);
-  stack = await startTestStack({ dataDir, keepData: true, webhookSecret: SECRET, config: configYaml({ environments: ['ops'], approval: false }) });
+  stack = await startTestStack({
+    dataDir,
+    keepData: true,
+    webhookSecret: SECRET,
+    config: configYaml({ environments: ['ops'], approval: false }),
+  });
 });
 afterAll(async () => {
   await stack?.cleanup();
@@ -36,7 +48,11 @@ afterAll(async () => {
   await rm(`${PWNED}-bt`, { force: true });
 });
 
-async function deliver(event: string, payload: unknown, delivery = `inject-${randomBytes(6).toString('hex')}`): Promise<{ status: number; body: Record<string, unknown> }> {
+async function deliver(
+  event: string,
+  payload: unknown,
+  delivery = `inject-${randomBytes(6).toString('hex')}`,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const body = JSON.stringify(payload);
   const response = await fetch(stack.webhookUrl, {
     method: 'POST',
@@ -51,19 +67,33 @@ async function deliver(event: string, payload: unknown, delivery = `inject-${ran
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
-function push(overrides: { repository?: string; ref?: string; after?: string; cloneUrl?: string; pusher?: string; message?: string }): Record<string, unknown> {
+function push(overrides: {
+  repository?: string;
+  ref?: string;
+  after?: string;
+  cloneUrl?: string;
+  pusher?: string;
+  message?: string;
+}): Record<string, unknown> {
   return {
     ref: overrides.ref ?? 'refs/heads/main',
     after: overrides.after ?? 'a'.repeat(40),
-    repository: { full_name: overrides.repository ?? REPOSITORY, clone_url: overrides.cloneUrl ?? 'https://github.com/acme/infrastructure.git' },
+    repository: {
+      full_name: overrides.repository ?? REPOSITORY,
+      clone_url: overrides.cloneUrl ?? 'https://github.com/acme/infrastructure.git',
+    },
     pusher: { name: overrides.pusher ?? 'alice', email: 'alice@example.com' },
-    head_commit: { message: overrides.message ?? 'change', author: { name: 'Alice', email: 'alice@example.com', username: 'alice' } },
+    head_commit: {
+      message: overrides.message ?? 'change',
+      author: { name: 'Alice', email: 'alice@example.com', username: 'alice' },
+    },
   };
 }
 
 async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) out.push(path.join(entry.parentPath, entry.name));
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true }))
+    out.push(path.join(entry.parentPath, entry.name));
   return out;
 }
 
@@ -96,18 +126,37 @@ describe('shell and path syntax in signed webhook payloads', () => {
     ];
     for (const [label, payload] of ignored) {
       const answer = await deliver('push', payload);
-      expect([label, answer.status], label).toEqual([label, label.startsWith('a repository name lookalike') ? 400 : 202]);
+      expect([label, answer.status], label).toEqual([
+        label,
+        label.startsWith('a repository name lookalike') ? 400 : 202,
+      ]);
       if (answer.status === 202) expect(answer.body.ignored, label).toBeTypeOf('string');
     }
-    const pr = await deliver('pull_request', { action: 'opened', number: 1, pull_request: { head: { sha: touch, repo: { full_name: REPOSITORY } } }, sender: { login: 'alice' }, repository: { full_name: REPOSITORY } });
+    const pr = await deliver('pull_request', {
+      action: 'opened',
+      number: 1,
+      pull_request: { head: { sha: touch, repo: { full_name: REPOSITORY } } },
+      sender: { login: 'alice' },
+      repository: { full_name: REPOSITORY },
+    });
     expect(pr.status).toBe(400);
 
     // Accepted, because these fields are free text or identifiers tfgate never hands to a shell or a
     // path: the delivery id, the pusher's name, the commit message, a clone URL tfgate does not use.
-    const sha = await commitAndPush(stack.remotes[0]!.remote, { files: terraformFiles({ network: 'inert' }), message: 'seed', branch: 'main', quiet: true });
+    const sha = await commitAndPush(stack.remotes[0]!.remote, {
+      files: terraformFiles({ network: 'inert' }),
+      message: 'seed',
+      branch: 'main',
+      quiet: true,
+    });
     const started = await deliver(
       'push',
-      push({ after: sha, pusher: `${touchNoSpace};${backticks}`, message: `${touch}\n'; touch ${PWNED}; '\n../../../../etc/passwd`, cloneUrl: `https://x/${touchNoSpace}` }),
+      push({
+        after: sha,
+        pusher: `${touchNoSpace};${backticks}`,
+        message: `${touch}\n'; touch ${PWNED}; '\n../../../../etc/passwd`,
+        cloneUrl: `https://x/${touchNoSpace}`,
+      }),
       `../../..${touchNoSpace}`,
     );
     expect(started.status).toBe(202);
@@ -122,6 +171,8 @@ describe('shell and path syntax in signed webhook payloads', () => {
     // The data directory is the only thing in its parent, and nothing under it is named after a payload.
     expect(await readdir(outer)).toEqual(['data']);
     const written = await filesUnder(stack.dataDir);
-    expect(written.filter((file) => /pwned|touch|\$\(|`|escape|passwd/.test(path.relative(stack.dataDir, file)))).toEqual([]);
+    expect(
+      written.filter((file) => /pwned|touch|\$\(|`|escape|passwd/.test(path.relative(stack.dataDir, file))),
+    ).toEqual([]);
   }, 120_000);
 });

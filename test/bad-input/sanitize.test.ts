@@ -17,7 +17,10 @@ describe('the one terminal-escape sanitiser', () => {
   });
 
   it('build-runner cases: colours, CRLF, titles, hyperlinks, C1 CSI and stray controls go, the text stays', () => {
-    const text = '\u001b[1m\u001b[31mError:\u001b[0m bad\r\n\u001b]0;title\u0007\u001b]8;;https://x\u001b\\link\u001b]8;;\u001b\\ \u001b[2Kdone\u0007\u0008\tok\u009b31m!\n';
+    const text =
+      '\u001b[1m\u001b[31mError:\u001b[0m ' +
+      'bad\r\n\u001b]0;title\u0007\u001b]8;;https://x\u001b\\link\u001b]8;;\u001b\\ ' +
+      '\u001b[2Kdone\u0007\u0008\tok\u009b31m!\n';
     expect(stripTerminalEscapes(text)).toBe('Error: bad\nlink done\tok!\n');
     expect(stripTerminalEscapes('Plan: 1 to add — ✓ ünïcode\n')).toBe('Plan: 1 to add — ✓ ünïcode\n');
   });
@@ -52,7 +55,14 @@ describe('the one terminal-escape sanitiser', () => {
       sequence: 1,
       executionName: 'gh-1',
       error: 'boom\u001b]0;title\u0007 done',
-      stages: [{ environment: 'ops', status: 'rejected', transitions: [], approval: { status: 'rejected', by: 'bob', reason: 'no\u001b[8m hidden' } }],
+      stages: [
+        {
+          environment: 'ops',
+          status: 'rejected',
+          transitions: [],
+          approval: { status: 'rejected', by: 'bob', reason: 'no\u001b[8m hidden' },
+        },
+      ],
     } as never);
     expect(html).not.toMatch(/\u001b/);
     expect(html).toContain('boom done');

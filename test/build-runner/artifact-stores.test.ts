@@ -4,10 +4,26 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { artifactStoreFromLocation, parseS3Location, S3ArtifactStore } from '../../src/adapters/aws/s3-artifact-store.js';
+import {
+  artifactStoreFromLocation,
+  parseS3Location,
+  S3ArtifactStore,
+} from '../../src/adapters/aws/s3-artifact-store.js';
 import { assertArtifactKey, FsArtifactStore, InvalidArtifactKeyError } from '../../src/adapters/fs/artifact-store.js';
 
-const HOSTILE_KEYS = ['', '../outside', 'runs/../../outside', 'runs/./x', '/etc/passwd', 'C:/windows', 'runs\\..\\x', 'runs//x', 'runs/x/', 'a\u0000b', 'a\nb'];
+const HOSTILE_KEYS = [
+  '',
+  '../outside',
+  'runs/../../outside',
+  'runs/./x',
+  '/etc/passwd',
+  'C:/windows',
+  'runs\\..\\x',
+  'runs//x',
+  'runs/x/',
+  'a\u0000b',
+  'a\nb',
+];
 
 describe('assertArtifactKey', () => {
   it.each(HOSTILE_KEYS)('refuses %j', (key) => {
@@ -76,14 +92,21 @@ describe('S3ArtifactStore', () => {
     });
     const store = new S3ArtifactStore(new S3Client({ region: 'eu-west-1' }), { bucket: 'b-1', prefix: 'pre' });
     await store.put('runs/r/ops/plan.txt', 'text', 'text/plain');
-    expect(s3.commandCalls(PutObjectCommand)[0]!.args[0].input).toMatchObject({ Bucket: 'b-1', Key: 'pre/runs/r/ops/plan.txt', Body: 'text', ContentType: 'text/plain' });
+    expect(s3.commandCalls(PutObjectCommand)[0]!.args[0].input).toMatchObject({
+      Bucket: 'b-1',
+      Key: 'pre/runs/r/ops/plan.txt',
+      Body: 'text',
+      ContentType: 'text/plain',
+    });
     expect(await store.get('runs/r/ops/tfplan')).toEqual(Buffer.from([7, 8]));
   });
 
   it('returns undefined for a missing object and rethrows other errors', async () => {
     const store = new S3ArtifactStore(new S3Client({ region: 'eu-west-1' }), { bucket: 'b-1', prefix: '' });
     s3.on(GetObjectCommand, { Key: 'missing' }).rejects(new NoSuchKey({ message: 'gone', $metadata: {} }));
-    s3.on(GetObjectCommand, { Key: 'denied' }).rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }));
+    s3.on(GetObjectCommand, { Key: 'denied' }).rejects(
+      Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }),
+    );
     expect(await store.get('missing')).toBeUndefined();
     await expect(store.get('denied')).rejects.toThrow(/Access Denied/);
   });
@@ -97,7 +120,9 @@ describe('S3ArtifactStore', () => {
 
 describe('artifactStoreFromLocation', () => {
   it('chooses by the s3:// prefix', () => {
-    expect(artifactStoreFromLocation('s3://bucket-a/x', { s3Client: new S3Client({ region: 'eu-west-1' }) })).toBeInstanceOf(S3ArtifactStore);
+    expect(
+      artifactStoreFromLocation('s3://bucket-a/x', { s3Client: new S3Client({ region: 'eu-west-1' }) }),
+    ).toBeInstanceOf(S3ArtifactStore);
     const local = artifactStoreFromLocation('relative/dir', { cwd: '/srv/tfgate' });
     expect(local).toBeInstanceOf(FsArtifactStore);
     expect((local as FsArtifactStore).root).toBe('/srv/tfgate/relative/dir');

@@ -77,7 +77,11 @@ export async function createSandbox(): Promise<Sandbox> {
       git(workTree, ['commit', '-q', '--allow-empty', '-m', `commit ${Date.now()}`]);
       git(workTree, ['push', '-q', '--force', bareRepo, 'HEAD:refs/heads/main']);
       const sha = git(workTree, ['rev-parse', 'HEAD']);
-      const archive = execFileSync('git', ['--git-dir', bareRepo, 'archive', '--format=tar.gz', '--prefix=source/', sha], { maxBuffer: 64 * 1024 * 1024 });
+      const archive = execFileSync(
+        'git',
+        ['--git-dir', bareRepo, 'archive', '--format=tar.gz', '--prefix=source/', sha],
+        { maxBuffer: 64 * 1024 * 1024 },
+      );
       await artifacts.put(sourceArchiveKey(REPOSITORY, sha), archive);
       sources.set(sha, createHash('sha256').update(archive).digest('hex'));
       return sha;
@@ -109,7 +113,7 @@ export async function runInProcess(
     return realSpawn(command, args, spawnOptions);
   };
   const kind = settings.mode === 'apply' ? 'apply' : 'plan';
-  const sourceSha256 = settings.sha ? sandbox.sources.get(settings.sha) ?? '0'.repeat(64) : undefined;
+  const sourceSha256 = settings.sha ? (sandbox.sources.get(settings.sha) ?? '0'.repeat(64)) : undefined;
   const exitCode = await runBuild(
     {
       terraform: TERRAFORM_DOUBLE,
@@ -140,16 +144,30 @@ function kindOf(name: string): string {
   return name.startsWith('apply') ? 'apply' : 'plan';
 }
 
-export async function artifactText(sandbox: Sandbox, runId: string, environment: string, name: string): Promise<string | undefined> {
+export async function artifactText(
+  sandbox: Sandbox,
+  runId: string,
+  environment: string,
+  name: string,
+): Promise<string | undefined> {
   return (await sandbox.artifacts.get(`runs/${runId}/${environment}/${kindOf(name)}/${name}`))?.toString('utf8');
 }
 
-export async function artifactJson<T = Record<string, unknown>>(sandbox: Sandbox, runId: string, environment: string, name: string): Promise<T | undefined> {
+export async function artifactJson<T = Record<string, unknown>>(
+  sandbox: Sandbox,
+  runId: string,
+  environment: string,
+  name: string,
+): Promise<T | undefined> {
   const text = await artifactText(sandbox, runId, environment, name);
   return text === undefined ? undefined : (JSON.parse(text) as T);
 }
 
 export async function artifactNames(sandbox: Sandbox, runId: string, environment: string): Promise<string[]> {
-  const names = await Promise.all(['plan', 'apply'].map((kind) => readdir(path.join(sandbox.artifactsDir, 'runs', runId, environment, kind)).catch(() => [] as string[])));
+  const names = await Promise.all(
+    ['plan', 'apply'].map((kind) =>
+      readdir(path.join(sandbox.artifactsDir, 'runs', runId, environment, kind)).catch(() => [] as string[]),
+    ),
+  );
   return names.flat().sort();
 }

@@ -38,45 +38,59 @@ function recordingInits(): { spawn: SpawnFunction; inits: Array<string | undefin
 }
 
 const env = () => ({ ...process.env, TFGATE_INIT_CACHE: cacheDir });
-const planOf = async (runId: string, environment: string) => (await artifactJson<PlanSummary>(sandbox, runId, environment, 'summary.json'))!;
+const planOf = async (runId: string, environment: string) =>
+  (await artifactJson<PlanSummary>(sandbox, runId, environment, 'summary.json'))!;
 
 describe('init cache', () => {
-  it('two concurrent builds of one commit share the plugin cache and one init; both succeed, and the apply reuses it', async () => {
-    const sha = await sandbox.commit({ 'main.tf': MAIN_TF, '.terraform.lock.hcl': LOCK_V1 });
-    const recorded = recordingInits();
+  it(
+    'two concurrent builds of one commit share the plugin cache and one init; both succeed, and ' +
+      'the apply reuses it',
+    async () => {
+      const sha = await sandbox.commit({ 'main.tf': MAIN_TF, '.terraform.lock.hcl': LOCK_V1 });
+      const recorded = recordingInits();
 
-    const [ops, apps] = await Promise.all([
-      runInProcess(sandbox, { mode: 'plan', runId: 'run-1', environment: 'ops', sha }, { env: env(), spawn: recorded.spawn }),
-      runInProcess(sandbox, { mode: 'plan', runId: 'run-1', environment: 'apps', sha }, { env: env(), spawn: recorded.spawn }),
-    ]);
+      const [ops, apps] = await Promise.all([
+        runInProcess(
+          sandbox,
+          { mode: 'plan', runId: 'run-1', environment: 'ops', sha },
+          { env: env(), spawn: recorded.spawn },
+        ),
+        runInProcess(
+          sandbox,
+          { mode: 'plan', runId: 'run-1', environment: 'apps', sha },
+          { env: env(), spawn: recorded.spawn },
+        ),
+      ]);
 
-    expect([ops.exitCode, apps.exitCode], `${ops.stderr}\n${apps.stderr}`).toEqual([0, 0]);
-    expect((await planOf('run-1', 'ops')).add).toBe(1);
-    expect((await planOf('run-1', 'apps')).add).toBe(1);
-    // One of them initialised (with the lock file's plugin cache), the other waited and reused it.
-    const pluginDir = path.join(cacheDir, 'plugins', lockFileHash(Buffer.from(LOCK_V1)));
-    expect(recorded.inits).toEqual([pluginDir]);
-    expect(existsSync(pluginDir)).toBe(true);
-    expect([ops.stdout, apps.stdout].filter((out) => out.includes('terraform init skipped'))).toHaveLength(1);
+      expect([ops.exitCode, apps.exitCode], `${ops.stderr}\n${apps.stderr}`).toEqual([0, 0]);
+      expect((await planOf('run-1', 'ops')).add).toBe(1);
+      expect((await planOf('run-1', 'apps')).add).toBe(1);
+      // One of them initialised (with the lock file's plugin cache), the other waited and reused it.
+      const pluginDir = path.join(cacheDir, 'plugins', lockFileHash(Buffer.from(LOCK_V1)));
+      expect(recorded.inits).toEqual([pluginDir]);
+      expect(existsSync(pluginDir)).toBe(true);
+      expect([ops.stdout, apps.stdout].filter((out) => out.includes('terraform init skipped'))).toHaveLength(1);
 
-    const applied = await runInProcess(
-      sandbox,
-      { mode: 'apply', runId: 'run-1', environment: 'ops', sha, planSha256: (await planOf('run-1', 'ops')).sha256 },
-      { env: env(), spawn: recorded.spawn },
-    );
-    expect(applied.exitCode, applied.stderr).toBe(0);
-    expect(recorded.inits).toHaveLength(1);
-    // The plan created the ops workspace in the state directory: the apply selects it by TF_WORKSPACE.
-    expect(applied.spawned.filter((call) => call.args[0] === 'workspace')).toEqual([]);
-    expect(applied.stdout).toMatch(/workspace ops \(TF_WORKSPACE\)/);
-    // No lock left behind by either build.
-    expect(await readdir(path.join(cacheDir, 'locks'))).toEqual([]);
-  });
+      const applied = await runInProcess(
+        sandbox,
+        { mode: 'apply', runId: 'run-1', environment: 'ops', sha, planSha256: (await planOf('run-1', 'ops')).sha256 },
+        { env: env(), spawn: recorded.spawn },
+      );
+      expect(applied.exitCode, applied.stderr).toBe(0);
+      expect(recorded.inits).toHaveLength(1);
+      // The plan created the ops workspace in the state directory: the apply selects it by TF_WORKSPACE.
+      expect(applied.spawned.filter((call) => call.args[0] === 'workspace')).toEqual([]);
+      expect(applied.stdout).toMatch(/workspace ops \(TF_WORKSPACE\)/);
+      // No lock left behind by either build.
+      expect(await readdir(path.join(cacheDir, 'locks'))).toEqual([]);
+    },
+  );
 
   it('a build whose cached init is stale (the lock file changed) initialises again', async () => {
     const first = await sandbox.commit({ 'main.tf': MAIN_TF, '.terraform.lock.hcl': LOCK_V1 });
     const recorded = recordingInits();
-    const plan = (runId: string, sha: string) => runInProcess(sandbox, { mode: 'plan', runId, environment: 'ops', sha }, { env: env(), spawn: recorded.spawn });
+    const plan = (runId: string, sha: string) =>
+      runInProcess(sandbox, { mode: 'plan', runId, environment: 'ops', sha }, { env: env(), spawn: recorded.spawn });
 
     expect((await plan('run-1', first)).exitCode).toBe(0);
     const again = await plan('run-2', first);
@@ -94,24 +108,28 @@ describe('init cache', () => {
     ]);
   });
 
-  it('without a lock file nothing is shared across commits, and a snapshot whose provider links broke is not used', async () => {
-    const sha = await sandbox.commit({ 'main.tf': MAIN_TF });
-    const recorded = recordingInits();
-    const plan = (runId: string) => runInProcess(sandbox, { mode: 'plan', runId, environment: 'ops', sha }, { env: env(), spawn: recorded.spawn });
-    expect((await plan('run-1')).exitCode).toBe(0);
-    // No plugin cache without a committed lock file.
-    expect(recorded.inits).toEqual([undefined]);
+  it(
+    'without a lock file nothing is shared across commits, and a snapshot whose provider links ' + 'broke is not used',
+    async () => {
+      const sha = await sandbox.commit({ 'main.tf': MAIN_TF });
+      const recorded = recordingInits();
+      const plan = (runId: string) =>
+        runInProcess(sandbox, { mode: 'plan', runId, environment: 'ops', sha }, { env: env(), spawn: recorded.spawn });
+      expect((await plan('run-1')).exitCode).toBe(0);
+      // No plugin cache without a committed lock file.
+      expect(recorded.inits).toEqual([undefined]);
 
-    // A provider link into a plugin cache that has been removed since.
-    const [entry] = await readdir(path.join(cacheDir, 'init'));
-    const providers = path.join(cacheDir, 'init', entry!, 'terraform-data', 'providers');
-    const { mkdir, symlink } = await import('node:fs/promises');
-    await mkdir(providers, { recursive: true });
-    await symlink(path.join(sandbox.root, 'gone'), path.join(providers, 'example'));
-    const rebuilt = await plan('run-2');
-    expect(rebuilt.exitCode, rebuilt.stderr).toBe(0);
-    expect(rebuilt.stdout).not.toMatch(/terraform init skipped/);
-    expect(recorded.inits).toHaveLength(2);
-    await rm(path.join(sandbox.root, 'gone'), { force: true });
-  });
+      // A provider link into a plugin cache that has been removed since.
+      const [entry] = await readdir(path.join(cacheDir, 'init'));
+      const providers = path.join(cacheDir, 'init', entry!, 'terraform-data', 'providers');
+      const { mkdir, symlink } = await import('node:fs/promises');
+      await mkdir(providers, { recursive: true });
+      await symlink(path.join(sandbox.root, 'gone'), path.join(providers, 'example'));
+      const rebuilt = await plan('run-2');
+      expect(rebuilt.exitCode, rebuilt.stderr).toBe(0);
+      expect(rebuilt.stdout).not.toMatch(/terraform init skipped/);
+      expect(recorded.inits).toHaveLength(2);
+      await rm(path.join(sandbox.root, 'gone'), { force: true });
+    },
+  );
 });

@@ -12,7 +12,10 @@ afterEach(async () => {
   await sandbox.cleanup();
 });
 
-function runMain(env: NodeJS.ProcessEnv, cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runMain(
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const { command, args } = buildRunnerCommand();
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -32,41 +35,50 @@ function baseEnv(): NodeJS.ProcessEnv {
 }
 
 describe('main.ts as a subprocess', () => {
-  it('plans and applies from a working directory outside the project, with relative artifact and state paths', async () => {
-    const sha = await sandbox.commit({ 'main.tf': 'resource "terraform_data" "a" {\n  input = "x"\n}\n' });
-    const env = {
-      ...baseEnv(),
-      TFGATE_MODE: 'plan',
-      TFGATE_RUN_ID: 'run-1',
-      TFGATE_REPOSITORY: 'acme/infrastructure',
-      TFGATE_ENVIRONMENT: 'ops',
-      TFGATE_SHA: sha,
-      TFGATE_SOURCE_SHA256: sandbox.sources.get(sha)!,
-      TFGATE_RUN_MODE: 'deploy',
-      TFGATE_BUILD_KIND: 'plan',
-      TFGATE_DIRECTORY: '.',
-      TFGATE_ARTIFACTS: 'artifacts',
-      TFGATE_STATE_DIR: 'state',
-      TFGATE_TERRAFORM: TERRAFORM_DOUBLE,
-      TMPDIR: sandbox.tmpDir,
-    };
+  it(
+    'plans and applies from a working directory outside the project, with relative artifact and ' + 'state paths',
+    async () => {
+      const sha = await sandbox.commit({ 'main.tf': 'resource "terraform_data" "a" {\n  input = "x"\n}\n' });
+      const env = {
+        ...baseEnv(),
+        TFGATE_MODE: 'plan',
+        TFGATE_RUN_ID: 'run-1',
+        TFGATE_REPOSITORY: 'acme/infrastructure',
+        TFGATE_ENVIRONMENT: 'ops',
+        TFGATE_SHA: sha,
+        TFGATE_SOURCE_SHA256: sandbox.sources.get(sha)!,
+        TFGATE_RUN_MODE: 'deploy',
+        TFGATE_BUILD_KIND: 'plan',
+        TFGATE_DIRECTORY: '.',
+        TFGATE_ARTIFACTS: 'artifacts',
+        TFGATE_STATE_DIR: 'state',
+        TFGATE_TERRAFORM: TERRAFORM_DOUBLE,
+        TMPDIR: sandbox.tmpDir,
+      };
 
-    const planned = await runMain(env, sandbox.root);
-    expect(planned.stderr).not.toContain('tfgate:');
-    expect(planned.code).toBe(0);
-    expect(planned.stdout).toContain('Plan: 1 to add, 0 to change, 0 to destroy.');
-    const summary = (await artifactJson<PlanSummary>(sandbox, 'run-1', 'ops', 'summary.json'))!;
-    expect(summary.add).toBe(1);
+      const planned = await runMain(env, sandbox.root);
+      expect(planned.stderr).not.toContain('tfgate:');
+      expect(planned.code).toBe(0);
+      expect(planned.stdout).toContain('Plan: 1 to add, 0 to change, 0 to destroy.');
+      const summary = (await artifactJson<PlanSummary>(sandbox, 'run-1', 'ops', 'summary.json'))!;
+      expect(summary.add).toBe(1);
 
-    const applied = await runMain({ ...env, TFGATE_MODE: 'apply', TFGATE_BUILD_KIND: 'apply', TFGATE_PLAN_SHA256: summary.sha256 }, sandbox.root);
-    expect(applied.code).toBe(0);
-    expect(applied.stdout).toContain('Apply complete! Resources: 1 added, 0 changed, 0 destroyed.');
-  });
+      const applied = await runMain(
+        { ...env, TFGATE_MODE: 'apply', TFGATE_BUILD_KIND: 'apply', TFGATE_PLAN_SHA256: summary.sha256 },
+        sandbox.root,
+      );
+      expect(applied.code).toBe(0);
+      expect(applied.stdout).toContain('Apply complete! Resources: 1 added, 0 changed, 0 destroyed.');
+    },
+  );
 
   it('exits 1 naming the missing variables', async () => {
     const result = await runMain({ ...baseEnv(), TFGATE_MODE: 'plan' }, sandbox.root);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('missing environment variables: TFGATE_RUN_ID, TFGATE_REPOSITORY, TFGATE_ENVIRONMENT, TFGATE_SHA, TFGATE_SOURCE_SHA256, TFGATE_BUILD_KIND, TFGATE_RUN_MODE, TFGATE_ARTIFACTS');
+    expect(result.stderr).toContain(
+      'missing environment variables: TFGATE_RUN_ID, TFGATE_REPOSITORY, TFGATE_ENVIRONMENT, TFGATE_SHA, ' +
+        'TFGATE_SOURCE_SHA256, TFGATE_BUILD_KIND, TFGATE_RUN_MODE, TFGATE_ARTIFACTS',
+    );
   });
 
   it('exits 1 when the plan fails', async () => {

@@ -11,7 +11,14 @@ import {
 const SHA = 'a'.repeat(64);
 
 function change(address: string, actions: string[], extra: Record<string, unknown> = {}) {
-  return { address, mode: actions[0] === 'read' ? 'data' : 'managed', type: 'terraform_data', name: 'x', change: { actions }, ...extra };
+  return {
+    address,
+    mode: actions[0] === 'read' ? 'data' : 'managed',
+    type: 'terraform_data',
+    name: 'x',
+    change: { actions },
+    ...extra,
+  };
 }
 
 function plan(resourceChanges: unknown[], extra: Record<string, unknown> = {}) {
@@ -51,7 +58,10 @@ describe('summarizePlan', () => {
   });
 
   it('reports no changes for a plan of no-ops and reads', () => {
-    const summary = summarizePlan(plan([change('terraform_data.same', ['no-op']), change('data.x.y', ['read'])]), { hasChanges: false, sha256: SHA });
+    const summary = summarizePlan(plan([change('terraform_data.same', ['no-op']), change('data.x.y', ['read'])]), {
+      hasChanges: false,
+      sha256: SHA,
+    });
     expect(summary).toMatchObject({ add: 0, change: 0, destroy: 0, replace: 0, hasChanges: false });
     expect(renderSummaryLine(summary)).toBe('no changes');
   });
@@ -62,7 +72,10 @@ describe('summarizePlan', () => {
   });
 
   it('keeps hasChanges for output-only changes, where every count is zero', () => {
-    const summary = summarizePlan(plan([], { output_changes: { url: { actions: ['create'] } } }), { hasChanges: true, sha256: SHA });
+    const summary = summarizePlan(plan([], { output_changes: { url: { actions: ['create'] } } }), {
+      hasChanges: true,
+      sha256: SHA,
+    });
     expect(summary).toMatchObject({ add: 0, change: 0, destroy: 0, hasChanges: true });
     expect(renderSummaryLine(summary)).toBe('+0 ~0 -0 (output changes only)');
   });
@@ -73,14 +86,19 @@ describe('summarizePlan', () => {
   });
 
   it('names deposed objects it will destroy', () => {
-    const summary = summarizePlan(plan([change('terraform_data.a', ['delete'], { deposed: '00000001' })]), { hasChanges: true, sha256: SHA });
+    const summary = summarizePlan(plan([change('terraform_data.a', ['delete'], { deposed: '00000001' })]), {
+      hasChanges: true,
+      sha256: SHA,
+    });
     expect(summary.addresses.delete).toEqual(['terraform_data.a (deposed object 00000001)']);
     expect(summary.destroy).toBe(1);
   });
 
   it('reads the JSON text terraform show prints', () => {
     const text = JSON.stringify(plan([change('module.net.terraform_data.b["k"]', ['update'])]));
-    expect(summarizePlanJsonText(text, { hasChanges: true, sha256: SHA }).addresses.update).toEqual(['module.net.terraform_data.b["k"]']);
+    expect(summarizePlanJsonText(text, { hasChanges: true, sha256: SHA }).addresses.update).toEqual([
+      'module.net.terraform_data.b["k"]',
+    ]);
   });
 
   it.each([
@@ -108,14 +126,20 @@ describe('summarizePlan', () => {
   });
 
   it('says which entry is wrong', () => {
-    expect(() => summarizePlan(plan([change('a.ok', ['create']), change('a.bad', ['teleport'])]), { hasChanges: true, sha256: SHA })).toThrow(
-      /resource_changes\[1\].*teleport.*a\.bad/,
-    );
+    expect(() =>
+      summarizePlan(plan([change('a.ok', ['create']), change('a.bad', ['teleport'])]), {
+        hasChanges: true,
+        sha256: SHA,
+      }),
+    ).toThrow(/resource_changes\[1\].*teleport.*a\.bad/);
   });
 });
 
 describe('parseStoredPlanSummary', () => {
-  const stored = summarizePlan(plan([change('terraform_data.a', ['delete', 'create'])]), { hasChanges: true, sha256: SHA });
+  const stored = summarizePlan(plan([change('terraform_data.a', ['delete', 'create'])]), {
+    hasChanges: true,
+    sha256: SHA,
+  });
 
   it('round-trips a summary through JSON', () => {
     expect(parseStoredPlanSummary(JSON.parse(JSON.stringify(stored)))).toEqual(stored);
@@ -136,12 +160,21 @@ describe('parseStoredPlanSummary', () => {
 
 describe('stageArtifactKey', () => {
   it('places artifacts under runs/<run>/<env>/<kind>/', () => {
-    expect(stageArtifactKey('0f8b6c9e-1d2a-4e43-9a53-0d6c1c2b7a10', 'ops', 'tfplan', 'plan')).toBe('runs/0f8b6c9e-1d2a-4e43-9a53-0d6c1c2b7a10/ops/plan/tfplan');
+    expect(stageArtifactKey('0f8b6c9e-1d2a-4e43-9a53-0d6c1c2b7a10', 'ops', 'tfplan', 'plan')).toBe(
+      'runs/0f8b6c9e-1d2a-4e43-9a53-0d6c1c2b7a10/ops/plan/tfplan',
+    );
     expect(stageArtifactKey('r1', 'ops', 'plan.txt', 'pr-plan')).toBe('runs/r1/ops/pr-plan/plan.txt');
     expect(() => stageArtifactKey('r1', 'ops', 'tfplan', '../plan' as never)).toThrow(/unknown build kind/);
   });
 
-  it.each([['..', 'ops'], ['run', '..'], ['a/b', 'ops'], ['run', 'o/ps'], ['', 'ops'], ['run', '']])('refuses run %j environment %j', (runId, environment) => {
+  it.each([
+    ['..', 'ops'],
+    ['run', '..'],
+    ['a/b', 'ops'],
+    ['run', 'o/ps'],
+    ['', 'ops'],
+    ['run', ''],
+  ])('refuses run %j environment %j', (runId, environment) => {
     expect(() => stageArtifactKey(runId, environment, 'tfplan', 'plan')).toThrow(/unsafe/);
   });
 });

@@ -14,7 +14,13 @@ const tempDir = async () => {
   dirs.push(dir);
   return dir;
 };
-const log = { lines: [] as string[], write(text: string) { this.lines.push(text); return true; } };
+const log = {
+  lines: [] as string[],
+  write(text: string) {
+    this.lines.push(text);
+    return true;
+  },
+};
 
 const PROVIDER = 'registry.terraform.io/hashicorp/null/3.2.3/linux_arm64/terraform-provider-null_v3.2.3_x5';
 
@@ -22,7 +28,10 @@ describe('provider cache keyed by the lock file', () => {
   it('misses, is filled after init, then gives a second build (another host) the same providers', async () => {
     const store = directoryArtifactStore(await tempDir());
     const root = await tempDir();
-    await writeFile(path.join(root, LOCK_FILE), 'provider "registry.terraform.io/hashicorp/null" { version = "3.2.3" }\n');
+    await writeFile(
+      path.join(root, LOCK_FILE),
+      'provider "registry.terraform.io/hashicorp/null" { version = "3.2.3" }\n',
+    );
 
     const firstHost = await tempDir();
     const first = await restoreProviders(root, { store, pluginCacheDir: firstHost, log });

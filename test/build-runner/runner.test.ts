@@ -7,7 +7,15 @@ import type { SpawnFunction } from '../../src/build-runner/process.js';
 import { BACKEND_OVERRIDE_FILE } from '../../src/build-runner/runner.js';
 import type { StageResult } from '../../src/domain/plan-summary.js';
 import type { PlanSummary } from '../../src/domain/run.js';
-import { artifactJson, artifactNames, artifactText, createSandbox, runInProcess, type Sandbox, TERRAFORM_DOUBLE } from './fixtures.js';
+import {
+  artifactJson,
+  artifactNames,
+  artifactText,
+  createSandbox,
+  runInProcess,
+  type Sandbox,
+  TERRAFORM_DOUBLE,
+} from './fixtures.js';
 
 const TWO_RESOURCES = `
 resource "terraform_data" "network" {
@@ -49,14 +57,22 @@ const applyResult = (runId: string, env = 'ops') => artifactJson<StageResult>(sa
 const summaryOf = (runId: string, env = 'ops') => artifactJson<PlanSummary>(sandbox, runId, env, 'summary.json');
 
 async function stateOf(workspace: string): Promise<{ resources: Array<{ type: string; name: string }> }> {
-  return JSON.parse(await readFile(path.join(sandbox.stateDir, 'terraform.tfstate.d', workspace, 'terraform.tfstate'), 'utf8'));
+  return JSON.parse(
+    await readFile(path.join(sandbox.stateDir, 'terraform.tfstate.d', workspace, 'terraform.tfstate'), 'utf8'),
+  );
 }
 
 describe('plan', () => {
   it('fetches the commit, plans in the environment workspace and stores every artifact', async () => {
     const sha = await sandbox.commit({ 'infra/main.tf': TWO_RESOURCES, 'README.md': 'not terraform' });
 
-    const outcome = await runInProcess(sandbox, { mode: 'plan', runId: 'run-1', environment: 'ops', sha, directory: 'infra' });
+    const outcome = await runInProcess(sandbox, {
+      mode: 'plan',
+      runId: 'run-1',
+      environment: 'ops',
+      sha,
+      directory: 'infra',
+    });
 
     expect(outcome.stderr).not.toMatch(/tfgate: .*failed/);
     expect(outcome.exitCode).toBe(0);
@@ -95,13 +111,24 @@ describe('plan', () => {
     expect((await runInProcess(sandbox, { mode: 'plan', runId: 'run-1', environment: 'ops', sha })).exitCode).toBe(0);
     const { sha256 } = (await summaryOf('run-1'))!;
 
-    const applied = await runInProcess(sandbox, { mode: 'apply', runId: 'run-1', environment: 'ops', sha, planSha256: sha256 });
+    const applied = await runInProcess(sandbox, {
+      mode: 'apply',
+      runId: 'run-1',
+      environment: 'ops',
+      sha,
+      planSha256: sha256,
+    });
 
     expect(applied.exitCode).toBe(0);
     expect(await applyResult('run-1')).toEqual({ ok: true, exitCode: 0, terraformExitCode: 0 });
-    expect(await artifactText(sandbox, 'run-1', 'ops', 'apply.txt')).toContain('Apply complete! Resources: 2 added, 0 changed, 0 destroyed.');
+    expect(await artifactText(sandbox, 'run-1', 'ops', 'apply.txt')).toContain(
+      'Apply complete! Resources: 2 added, 0 changed, 0 destroyed.',
+    );
     const state = await stateOf('ops');
-    expect(state.resources.map((resource) => `${resource.type}.${resource.name}`).sort()).toEqual(['terraform_data.cluster', 'terraform_data.network']);
+    expect(state.resources.map((resource) => `${resource.type}.${resource.name}`).sort()).toEqual([
+      'terraform_data.cluster',
+      'terraform_data.network',
+    ]);
 
     const again = await runInProcess(sandbox, { mode: 'plan', runId: 'run-2', environment: 'ops', sha });
     expect(again.exitCode).toBe(0);
@@ -123,7 +150,13 @@ resource "terraform_data" "removed" { input = "a" }
 `,
     });
     await runInProcess(sandbox, { mode: 'plan', runId: 'run-1', environment: 'ops', sha: first });
-    await runInProcess(sandbox, { mode: 'apply', runId: 'run-1', environment: 'ops', sha: first, planSha256: (await summaryOf('run-1'))!.sha256 });
+    await runInProcess(sandbox, {
+      mode: 'apply',
+      runId: 'run-1',
+      environment: 'ops',
+      sha: first,
+      planSha256: (await summaryOf('run-1'))!.sha256,
+    });
 
     const second = await sandbox.commit({
       'main.tf': `
@@ -133,15 +166,24 @@ resource "terraform_data" "replaced" { triggers_replace = "b" }
 resource "terraform_data" "added" { input = "a" }
 `,
     });
-    expect((await runInProcess(sandbox, { mode: 'plan', runId: 'run-2', environment: 'ops', sha: second })).exitCode).toBe(0);
+    expect(
+      (await runInProcess(sandbox, { mode: 'plan', runId: 'run-2', environment: 'ops', sha: second })).exitCode,
+    ).toBe(0);
     expect(await summaryOf('run-2')).toMatchObject({
       add: 2,
       change: 1,
       destroy: 2,
       replace: 1,
-      addresses: { create: ['terraform_data.added'], update: ['terraform_data.changed'], delete: ['terraform_data.removed'], replace: ['terraform_data.replaced'] },
+      addresses: {
+        create: ['terraform_data.added'],
+        update: ['terraform_data.changed'],
+        delete: ['terraform_data.removed'],
+        replace: ['terraform_data.replaced'],
+      },
     });
-    expect(await artifactText(sandbox, 'run-2', 'ops', 'plan.txt')).toContain('Plan: 2 to add, 1 to change, 2 to destroy.');
+    expect(await artifactText(sandbox, 'run-2', 'ops', 'plan.txt')).toContain(
+      'Plan: 2 to add, 1 to change, 2 to destroy.',
+    );
   });
 
   it('fails with terraform’s error text when the configuration is invalid, still storing the plan output', async () => {
@@ -168,21 +210,31 @@ resource "terraform_data" "added" { input = "a" }
     expect(outcome.exitCode).toBe(1);
     const result = (await planResult('run-1'))!;
     expect(result).toMatchObject({ ok: false, exitCode: 1, step: 'source' });
-    expect(result.error).toBe(`no source archive at sources/acme/infrastructure/${missing}.tar.gz: the pipeline did not store one`);
+    expect(result.error).toBe(
+      `no source archive at sources/acme/infrastructure/${missing}.tar.gz: the pipeline did not store one`,
+    );
     expect(outcome.spawned).toEqual([]);
   });
 
   it('refuses a source archive whose sha256 is not the one the pipeline computed, before unpacking it', async () => {
     const sha = await sandbox.commit({ 'main.tf': TWO_RESOURCES });
-    const outcome = await runInProcess(sandbox, { mode: 'plan', runId: 'run-1', environment: 'ops', sha, sourceSha256: 'b'.repeat(64) });
+    const outcome = await runInProcess(sandbox, {
+      mode: 'plan',
+      runId: 'run-1',
+      environment: 'ops',
+      sha,
+      sourceSha256: 'b'.repeat(64),
+    });
     expect(outcome.exitCode).toBe(1);
-    expect((await planResult('run-1'))!.error).toMatch(/the source archive's sha256 is [0-9a-f]{64}, but the pipeline stored b{64}; refusing to build it/);
+    expect((await planResult('run-1'))!.error).toMatch(
+      /the source archive's sha256 is [0-9a-f]{64}, but the pipeline stored b{64}; refusing to build it/,
+    );
     expect(outcome.spawned).toEqual([]);
   });
 
   it('writes the backend override as a new file: a committed symbolic link of that name is not followed', async () => {
     const victim = path.join(sandbox.root, 'victim.tf');
-    await writeFile(victim, '# the owner\'s file\n');
+    await writeFile(victim, "# the owner's file\n");
     const sha = await sandbox.commit({ 'main.tf': TWO_RESOURCES, [BACKEND_OVERRIDE_FILE]: { symlink: victim } });
 
     const outcome = await runInProcess(sandbox, { mode: 'plan', runId: 'run-1', environment: 'ops', sha });
@@ -195,14 +247,26 @@ resource "terraform_data" "added" { input = "a" }
 
   it('fails clearly when the directory is not in the commit', async () => {
     const sha = await sandbox.commit({ 'main.tf': TWO_RESOURCES });
-    const outcome = await runInProcess(sandbox, { mode: 'plan', runId: 'run-1', environment: 'ops', sha, directory: 'infra/prod' });
+    const outcome = await runInProcess(sandbox, {
+      mode: 'plan',
+      runId: 'run-1',
+      environment: 'ops',
+      sha,
+      directory: 'infra/prod',
+    });
     expect(outcome.exitCode).toBe(1);
     expect((await planResult('run-1'))!.error).toBe(`directory "infra/prod" does not exist in commit ${sha}`);
   });
 
   it('refuses a directory that is a committed symbolic link leading out of the repository', async () => {
     const sha = await sandbox.commit({ 'main.tf': TWO_RESOURCES, infra: { symlink: sandbox.root } });
-    const outcome = await runInProcess(sandbox, { mode: 'plan', runId: 'run-1', environment: 'ops', sha, directory: 'infra' });
+    const outcome = await runInProcess(sandbox, {
+      mode: 'plan',
+      runId: 'run-1',
+      environment: 'ops',
+      sha,
+      directory: 'infra',
+    });
     expect(outcome.exitCode).toBe(1);
     expect((await planResult('run-1'))!.error).toMatch(/resolves outside the repository/);
     expect(outcome.spawned.some((call) => call.command === TERRAFORM_DOUBLE)).toBe(false);
@@ -220,7 +284,13 @@ resource "terraform_data" "noisy" {
 `,
     });
     await runInProcess(sandbox, { mode: 'plan', runId: 'run-1', environment: 'ops', sha });
-    const applied = await runInProcess(sandbox, { mode: 'apply', runId: 'run-1', environment: 'ops', sha, planSha256: (await summaryOf('run-1'))!.sha256 });
+    const applied = await runInProcess(sandbox, {
+      mode: 'apply',
+      runId: 'run-1',
+      environment: 'ops',
+      sha,
+      planSha256: (await summaryOf('run-1'))!.sha256,
+    });
     expect(applied.exitCode).toBe(0);
     const text = (await artifactText(sandbox, 'run-1', 'ops', 'apply.txt'))!;
     expect(text).toContain('(local-exec): red text');
@@ -235,32 +305,61 @@ describe('apply', () => {
     const recorded = (await summaryOf('run-1'))!.sha256;
     const approved = createHash('sha256').update('some other plan').digest('hex');
 
-    const outcome = await runInProcess(sandbox, { mode: 'apply', runId: 'run-1', environment: 'ops', sha, planSha256: approved });
+    const outcome = await runInProcess(sandbox, {
+      mode: 'apply',
+      runId: 'run-1',
+      environment: 'ops',
+      sha,
+      planSha256: approved,
+    });
 
     expect(outcome.exitCode).toBe(1);
     expect(outcome.spawned).toEqual([]);
     const result = (await applyResult('run-1'))!;
     expect(result).toMatchObject({ ok: false, exitCode: 1, step: 'verify' });
-    expect(result.error).toBe(`the saved plan's sha256 is ${recorded}, but the run recorded (and approved) ${approved}; refusing to apply a plan nobody approved`);
+    expect(result.error).toBe(
+      `the saved plan's sha256 is ${recorded}, but the run recorded (and approved) ${approved}; refusing to apply ` +
+        `a plan nobody approved`,
+    );
     expect(outcome.stderr).toContain('refusing to apply a plan nobody approved');
     expect(existsSync(path.join(sandbox.stateDir, 'terraform.tfstate.d', 'ops', 'terraform.tfstate'))).toBe(false);
   });
 
   it('refuses when there is no saved plan', async () => {
     const sha = await sandbox.commit({ 'main.tf': TWO_RESOURCES });
-    const outcome = await runInProcess(sandbox, { mode: 'apply', runId: 'run-9', environment: 'ops', sha, planSha256: 'a'.repeat(64) });
+    const outcome = await runInProcess(sandbox, {
+      mode: 'apply',
+      runId: 'run-9',
+      environment: 'ops',
+      sha,
+      planSha256: 'a'.repeat(64),
+    });
     expect(outcome.exitCode).toBe(1);
-    expect((await applyResult('run-9'))!.error).toBe('no saved plan at runs/run-9/ops/plan/tfplan: the plan step did not store one');
+    expect((await applyResult('run-9'))!.error).toBe(
+      'no saved plan at runs/run-9/ops/plan/tfplan: the plan step did not store one',
+    );
   });
 
   it('fails a stale plan with terraform’s own message', async () => {
     const sha = await sandbox.commit({ 'main.tf': TWO_RESOURCES });
     await runInProcess(sandbox, { mode: 'plan', runId: 'run-a', environment: 'ops', sha });
     await runInProcess(sandbox, { mode: 'plan', runId: 'run-b', environment: 'ops', sha });
-    const first = await runInProcess(sandbox, { mode: 'apply', runId: 'run-a', environment: 'ops', sha, planSha256: (await summaryOf('run-a'))!.sha256 });
+    const first = await runInProcess(sandbox, {
+      mode: 'apply',
+      runId: 'run-a',
+      environment: 'ops',
+      sha,
+      planSha256: (await summaryOf('run-a'))!.sha256,
+    });
     expect(first.exitCode).toBe(0);
 
-    const second = await runInProcess(sandbox, { mode: 'apply', runId: 'run-b', environment: 'ops', sha, planSha256: (await summaryOf('run-b'))!.sha256 });
+    const second = await runInProcess(sandbox, {
+      mode: 'apply',
+      runId: 'run-b',
+      environment: 'ops',
+      sha,
+      planSha256: (await summaryOf('run-b'))!.sha256,
+    });
 
     expect(second.exitCode).toBe(1);
     const result = (await applyResult('run-b'))!;
@@ -274,7 +373,13 @@ describe('apply', () => {
     const sha = await sandbox.commit({ 'main.tf': FAILING_PROVISIONER });
     await runInProcess(sandbox, { mode: 'plan', runId: 'run-1', environment: 'ops', sha });
 
-    const outcome = await runInProcess(sandbox, { mode: 'apply', runId: 'run-1', environment: 'ops', sha, planSha256: (await summaryOf('run-1'))!.sha256 });
+    const outcome = await runInProcess(sandbox, {
+      mode: 'apply',
+      runId: 'run-1',
+      environment: 'ops',
+      sha,
+      planSha256: (await summaryOf('run-1'))!.sha256,
+    });
 
     expect(outcome.exitCode).toBe(1);
     const result = (await applyResult('run-1'))!;
@@ -309,17 +414,34 @@ describe('apply', () => {
     expect(await readdir(sandbox.tmpDir)).toEqual([]);
   });
 
-  it('never reads a pull-request plan: the apply takes the deploy plan build\'s prefix only', async () => {
+  it("never reads a pull-request plan: the apply takes the deploy plan build's prefix only", async () => {
     const sha = await sandbox.commit({ 'main.tf': TWO_RESOURCES });
     // A plan-only build's artifacts land under pr-plan/, where no apply looks.
-    const planned = await runInProcess(sandbox, { mode: 'plan', kind: 'pr-plan', runMode: 'plan_only', runId: 'run-1', environment: 'ops', sha });
+    const planned = await runInProcess(sandbox, {
+      mode: 'plan',
+      kind: 'pr-plan',
+      runMode: 'plan_only',
+      runId: 'run-1',
+      environment: 'ops',
+      sha,
+    });
     expect(planned.exitCode).toBe(0);
     expect(await sandbox.artifacts.get('runs/run-1/ops/pr-plan/tfplan')).toBeDefined();
     expect(await sandbox.artifacts.get('runs/run-1/ops/plan/tfplan')).toBeUndefined();
-    const sha256 = createHash('sha256').update((await sandbox.artifacts.get('runs/run-1/ops/pr-plan/tfplan'))!).digest('hex');
-    const outcome = await runInProcess(sandbox, { mode: 'apply', runId: 'run-1', environment: 'ops', sha, planSha256: sha256 });
+    const sha256 = createHash('sha256')
+      .update((await sandbox.artifacts.get('runs/run-1/ops/pr-plan/tfplan'))!)
+      .digest('hex');
+    const outcome = await runInProcess(sandbox, {
+      mode: 'apply',
+      runId: 'run-1',
+      environment: 'ops',
+      sha,
+      planSha256: sha256,
+    });
     expect(outcome.exitCode).toBe(1);
-    expect((await applyResult('run-1'))!.error).toBe('no saved plan at runs/run-1/ops/plan/tfplan: the plan step did not store one');
+    expect((await applyResult('run-1'))!.error).toBe(
+      'no saved plan at runs/run-1/ops/plan/tfplan: the plan step did not store one',
+    );
   });
 });
 
@@ -329,7 +451,11 @@ describe('hostile input', () => {
   };
 
   it.each([
-    ['a sha with shell characters', { sha: '$(touch /tmp/pwned);rm -rf ~' }, /TFGATE_SHA must be a full 40-character hex commit sha/],
+    [
+      'a sha with shell characters',
+      { sha: '$(touch /tmp/pwned);rm -rf ~' },
+      /TFGATE_SHA must be a full 40-character hex commit sha/,
+    ],
     ['a short sha', { sha: 'abc1234' }, /TFGATE_SHA must be a full 40-character hex commit sha/],
     ['a sha that is a ref', { sha: 'refs/heads/main' }, /TFGATE_SHA/],
     ['a directory with ..', { directory: '../../etc' }, /TFGATE_DIRECTORY must not contain "\.\."/],
@@ -358,12 +484,32 @@ describe('hostile input', () => {
   });
 
   it.each([
-    ['a pull-request plan build planning a deploy run', { mode: 'plan', kind: 'pr-plan' }, /a pr-plan build cannot plan a deploy run/],
-    ['an apply of a plan-only run', { mode: 'apply', kind: 'apply', runMode: 'plan_only' }, /this run is plan-only \(a pull request or drift check\): its plans are never applied/],
-    ['an apply build asked to plan', { mode: 'plan', kind: 'apply' }, /a apply build cannot plan a deploy run \(that is the plan build's job\)/],
-    ['a plan build asked to apply', { mode: 'apply', kind: 'plan' }, /a plan build cannot apply a deploy run \(that is the apply build's job\)/],
+    [
+      'a pull-request plan build planning a deploy run',
+      { mode: 'plan', kind: 'pr-plan' },
+      /a pr-plan build cannot plan a deploy run/,
+    ],
+    [
+      'an apply of a plan-only run',
+      { mode: 'apply', kind: 'apply', runMode: 'plan_only' },
+      /this run is plan-only \(a pull request or drift check\): its plans are never applied/,
+    ],
+    [
+      'an apply build asked to plan',
+      { mode: 'plan', kind: 'apply' },
+      /a apply build cannot plan a deploy run \(that is the plan build's job\)/,
+    ],
+    [
+      'a plan build asked to apply',
+      { mode: 'apply', kind: 'plan' },
+      /a plan build cannot apply a deploy run \(that is the apply build's job\)/,
+    ],
   ])('refuses %s before any process runs', async (_label, overrides, reason) => {
-    const outcome = await runInProcess(sandbox, { runId: 'run-1', environment: 'ops', sha: 'f'.repeat(40), planSha256: 'a'.repeat(64), ...overrides }, { spawn: refusingSpawn });
+    const outcome = await runInProcess(
+      sandbox,
+      { runId: 'run-1', environment: 'ops', sha: 'f'.repeat(40), planSha256: 'a'.repeat(64), ...overrides },
+      { spawn: refusingSpawn },
+    );
     expect(outcome.exitCode).toBe(1);
     expect(outcome.spawned).toEqual([]);
     expect(outcome.stderr).toMatch(reason);
@@ -373,7 +519,11 @@ describe('hostile input', () => {
     ['an environment with ..', { environment: '../ops' }],
     ['a run id with a slash', { runId: 'run/../../x' }],
   ])('refuses %s and writes nothing outside the run', async (_label, overrides) => {
-    const outcome = await runInProcess(sandbox, { mode: 'plan', runId: 'run-1', environment: 'ops', sha: 'f'.repeat(40), ...overrides }, { spawn: refusingSpawn });
+    const outcome = await runInProcess(
+      sandbox,
+      { mode: 'plan', runId: 'run-1', environment: 'ops', sha: 'f'.repeat(40), ...overrides },
+      { spawn: refusingSpawn },
+    );
     expect(outcome.exitCode).toBe(1);
     expect(outcome.spawned).toEqual([]);
     expect(existsSync(sandbox.artifactsDir)).toBe(false);
@@ -383,7 +533,13 @@ describe('hostile input', () => {
     const sha = await sandbox.commit({ 'main.tf': TWO_RESOURCES });
     const outcome = await runInProcess(
       sandbox,
-      { mode: 'plan', runId: 'run-1', environment: 'ops', sha, terraform: path.join(sandbox.root, 'no-terraform-here') },
+      {
+        mode: 'plan',
+        runId: 'run-1',
+        environment: 'ops',
+        sha,
+        terraform: path.join(sandbox.root, 'no-terraform-here'),
+      },
       { spawn: refusingSpawn },
     );
     expect(outcome.exitCode).toBe(1);

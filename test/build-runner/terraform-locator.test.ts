@@ -33,7 +33,10 @@ describe('locateTerraform', () => {
   it('takes TFGATE_TERRAFORM when there is no flag', async () => {
     const fromEnv = await executable('env/terraform');
     await executable('bin/terraform');
-    expect(await locateTerraform({ env: { TFGATE_TERRAFORM: fromEnv, PATH: path.join(root, 'bin') } })).toEqual({ path: fromEnv, source: 'env' });
+    expect(await locateTerraform({ env: { TFGATE_TERRAFORM: fromEnv, PATH: path.join(root, 'bin') } })).toEqual({
+      path: fromEnv,
+      source: 'env',
+    });
   });
 
   it('resolves a relative flag against the given working directory', async () => {
@@ -56,12 +59,17 @@ describe('locateTerraform', () => {
   it('takes the first terraform in PATH order', async () => {
     const first = await executable('a/terraform');
     await executable('b/terraform');
-    expect((await locateTerraform({ env: { PATH: `${path.join(root, 'a')}:${path.join(root, 'b')}` } })).path).toBe(first);
+    expect((await locateTerraform({ env: { PATH: `${path.join(root, 'a')}:${path.join(root, 'b')}` } })).path).toBe(
+      first,
+    );
   });
 
   it('falls back to tofu on PATH', async () => {
     const tofu = await executable('bin/tofu');
-    expect(await locateTerraform({ env: { PATH: path.join(root, 'bin') } })).toEqual({ path: tofu, source: 'tofu-on-path' });
+    expect(await locateTerraform({ env: { PATH: path.join(root, 'bin') } })).toEqual({
+      path: tofu,
+      source: 'tofu-on-path',
+    });
   });
 
   it('skips files that are not executable, directories, and relative PATH entries', async () => {
@@ -69,7 +77,9 @@ describe('locateTerraform', () => {
     await mkdir(path.join(root, 'dir/terraform'), { recursive: true });
     await executable('relative/terraform');
     const tofu = await executable('bin/tofu');
-    const env = { PATH: [path.join(root, 'noexec'), path.join(root, 'dir'), 'relative', '', path.join(root, 'bin')].join(':') };
+    const env = {
+      PATH: [path.join(root, 'noexec'), path.join(root, 'dir'), 'relative', '', path.join(root, 'bin')].join(':'),
+    };
     expect((await locateTerraform({ env, cwd: root })).path).toBe(tofu);
   });
 

@@ -9,7 +9,11 @@ import { REAL_TERRAFORM } from '../support/real-terraform.js';
 
 /** The CLI as a user runs it: exit codes and output of demo, local, runs and show. */
 
-const NO_TERRAFORM_ENV = { PATH: '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+const NO_TERRAFORM_ENV = {
+  PATH: '/usr/bin:/bin',
+  HOME: process.env.HOME ?? '/tmp',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+};
 
 let dirs: string[] = [];
 let processes: LocalProcess[] = [];
@@ -30,7 +34,10 @@ describe('tfgate demo', () => {
   // The demo's template uses a local module, which only the real terraform speaks (the double does not).
   it.skipIf(!REAL_TERRAFORM)('exits 0 after a full tour with the terraform named by TFGATE_TERRAFORM', async () => {
     const data = await tempDir();
-    const result = await runCli(['demo', '--auto-approve', '--data', data], { ...process.env, TFGATE_TERRAFORM: REAL_TERRAFORM! });
+    const result = await runCli(['demo', '--auto-approve', '--data', data], {
+      ...process.env,
+      TFGATE_TERRAFORM: REAL_TERRAFORM!,
+    });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('ops: applied');
@@ -45,30 +52,43 @@ describe('tfgate demo', () => {
     expect(result.stdout).toMatch(/ops: planned \(\+\d+ ~\d+ -\d+/);
   });
 
-  it.skipIf(!REAL_TERRAFORM)('without --auto-approve waits for a person, and the command it prints approves the run', async () => {
-    const data = await tempDir();
-    const demo = spawn(process.execPath, [CLI, 'demo', '--data', data], { env: { ...process.env, TFGATE_TERRAFORM: REAL_TERRAFORM! }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    demo.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    demo.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    const exited = new Promise<number | null>((resolve) => demo.once('exit', (code) => resolve(code)));
-    try {
-      const command = await until('the demo to wait for a person', () => /another terminal: npx tfgate (approve [^;]+);/.exec(output)?.[1] ?? (demo.exitCode !== null ? 'exited' : undefined), 120_000);
-      expect(command, output).not.toBe('exited');
-      expect(command).toContain(`--data ${data}`);
-      const approved = await runCli(command.split(' '));
-      expect(approved.code, approved.stderr).toBe(0);
-      expect(await exited).toBe(0);
-      expect(output).toMatch(/apps\s+applied\s+\+2 ~0 -0, approval approved by you@example.com/);
-    } finally {
-      if (demo.exitCode === null) demo.kill('SIGTERM');
-    }
-  });
+  it.skipIf(!REAL_TERRAFORM)(
+    'without --auto-approve waits for a person, and the command it prints approves the run',
+    async () => {
+      const data = await tempDir();
+      const demo = spawn(process.execPath, [CLI, 'demo', '--data', data], {
+        env: { ...process.env, TFGATE_TERRAFORM: REAL_TERRAFORM! },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      demo.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+      demo.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+      const exited = new Promise<number | null>((resolve) => demo.once('exit', (code) => resolve(code)));
+      try {
+        const command = await until(
+          'the demo to wait for a person',
+          () =>
+            /another terminal: npx tfgate (approve [^;]+);/.exec(output)?.[1] ??
+            (demo.exitCode !== null ? 'exited' : undefined),
+          120_000,
+        );
+        expect(command, output).not.toBe('exited');
+        expect(command).toContain(`--data ${data}`);
+        const approved = await runCli(command.split(' '));
+        expect(approved.code, approved.stderr).toBe(0);
+        expect(await exited).toBe(0);
+        expect(output).toMatch(/apps\s+applied\s+\+2 ~0 -0, approval approved by you@example.com/);
+      } finally {
+        if (demo.exitCode === null) demo.kill('SIGTERM');
+      }
+    },
+  );
 
   it('exits 2 naming the four ways to find terraform when there is none', async () => {
     const result = await runCli(['demo', '--auto-approve'], NO_TERRAFORM_ENV);
     expect(result.code).toBe(2);
-    for (const way of ['--terraform', 'TFGATE_TERRAFORM', '`terraform`', '`tofu`']) expect(result.stderr).toContain(way);
+    for (const way of ['--terraform', 'TFGATE_TERRAFORM', '`terraform`', '`tofu`'])
+      expect(result.stderr).toContain(way);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
@@ -78,7 +98,17 @@ describe('tfgate local', () => {
     const dir = await tempDir();
     const config = path.join(dir, 'tfgate.yaml');
     await writeFile(config, 'repositories:\n  - name: acme/infra\n    branch: main\n    enviroments: []\n');
-    const result = await runCli(['local', '--config', config, '--data', path.join(dir, 'data'), '--terraform', TERRAFORM_DOUBLE, '--port', '0']);
+    const result = await runCli([
+      'local',
+      '--config',
+      config,
+      '--data',
+      path.join(dir, 'data'),
+      '--terraform',
+      TERRAFORM_DOUBLE,
+      '--port',
+      '0',
+    ]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`${config}:4:5`);
     expect(result.stderr).toContain('unknown key "enviroments"');
@@ -86,7 +116,10 @@ describe('tfgate local', () => {
 
   it('starts with a starter configuration, prints its URLs, and answers runs/show through its API', async () => {
     const dir = await tempDir();
-    const local = await startLocalProcess(['--data', path.join(dir, 'data'), '--terraform', TERRAFORM_DOUBLE], { ...process.env, TFGATE_WEBHOOK_SECRET: 'from-the-environment' });
+    const local = await startLocalProcess(['--data', path.join(dir, 'data'), '--terraform', TERRAFORM_DOUBLE], {
+      ...process.env,
+      TFGATE_WEBHOOK_SECRET: 'from-the-environment',
+    });
     processes.push(local);
     expect(local.output()).toContain('example/infrastructure: git push');
     expect(local.output()).toContain('webhook secret: from TFGATE_WEBHOOK_SECRET');

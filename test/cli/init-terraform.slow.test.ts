@@ -57,14 +57,18 @@ describe.skipIf(!REAL_TERRAFORM)('the template with the real terraform', () => {
   });
 
   it('plans each workspace with the merged settings: ops inherits apps and overrides node_count', async () => {
-    const ops = JSON.parse(await (async () => (await tf(['workspace', 'select', 'ops']), tf(['output', '-json', 'settings'])))());
-    const apps = JSON.parse(await (async () => (await tf(['workspace', 'select', 'apps']), tf(['output', '-json', 'settings'])))());
+    const ops = JSON.parse(
+      await (async () => (await tf(['workspace', 'select', 'ops']), tf(['output', '-json', 'settings'])))(),
+    );
+    const apps = JSON.parse(
+      await (async () => (await tf(['workspace', 'select', 'apps']), tf(['output', '-json', 'settings'])))(),
+    );
     expect(apps).toEqual(STARTER_SETTINGS.base);
     expect(ops).toEqual({ ...STARTER_SETTINGS.base, node_count: '1' });
     for (const workspace of workspaces) expect((await plan(workspace)).changes).toBe(false);
   });
 
-  it('a change to a base key in apps shows up in both workspaces\' plans', async () => {
+  it("a change to a base key in apps shows up in both workspaces' plans", async () => {
     await setSettings({ ...STARTER_SETTINGS, base: { ...STARTER_SETTINGS.base, cluster_version: '1.31' } });
     try {
       for (const workspace of workspaces) {
@@ -93,6 +97,8 @@ describe.skipIf(!REAL_TERRAFORM)('the template with the real terraform', () => {
     await tf(['workspace', 'select', 'default']);
     const result = await terraform(dir, ['plan', '-no-color', '-input=false']);
     expect(result.code).toBe(1);
-    expect(result.output.replace(/\s+/g, ' ')).toContain('"default" is not an environment of the configuration (apps, ops)');
+    expect(result.output.replace(/\s+/g, ' ')).toContain(
+      '"default" is not an environment of the configuration (apps, ops)',
+    );
   });
 });

@@ -7,7 +7,10 @@ import { CliError } from '../../bin/commands/client.js';
 import { runInit } from '../../bin/commands/init.js';
 import { runCli } from '../support/cli-process.js';
 
-/** `tfgate init`: what it writes, and that it never overwrites without --force (terraform runs it in init-terraform.slow.test.ts). */
+/**
+ * `tfgate init`: what it writes, and that it never overwrites without --force (terraform runs it in
+ * init-terraform.slow.test.ts).
+ */
 
 const WRITTEN = ['main.tf', 'config.tf', 'modules/configuration/main.tf', '.gitignore', 'README.md', 'tfgate.yaml'];
 
@@ -36,23 +39,26 @@ describe('tfgate init', () => {
     expect(await readFile(path.join(dir, 'config.tf'), 'utf8')).toContain('node_count');
   });
 
-  it('refuses to overwrite existing files without --force, leaving them untouched, and overwrites with it', async () => {
-    const dir = path.join(root, 'existing');
-    await runInit(dir, { approver: 'alice@example.com' });
-    await writeFile(path.join(dir, 'main.tf'), '# mine\n');
+  it(
+    'refuses to overwrite existing files without --force, leaving them untouched, and overwrites ' + 'with it',
+    async () => {
+      const dir = path.join(root, 'existing');
+      await runInit(dir, { approver: 'alice@example.com' });
+      await writeFile(path.join(dir, 'main.tf'), '# mine\n');
 
-    const refused = await runInit(dir, { approver: 'bob@example.com' }).catch((error: CliError) => error);
-    expect(refused).toBeInstanceOf(CliError);
-    expect((refused as CliError).exitCode).toBe(1);
-    expect((refused as CliError).message).toContain('main.tf');
-    expect((refused as CliError).message).toContain('--force');
-    expect(await readFile(path.join(dir, 'main.tf'), 'utf8')).toBe('# mine\n');
-    expect(await readFile(path.join(dir, 'tfgate.yaml'), 'utf8')).toContain('alice@example.com');
+      const refused = await runInit(dir, { approver: 'bob@example.com' }).catch((error: CliError) => error);
+      expect(refused).toBeInstanceOf(CliError);
+      expect((refused as CliError).exitCode).toBe(1);
+      expect((refused as CliError).message).toContain('main.tf');
+      expect((refused as CliError).message).toContain('--force');
+      expect(await readFile(path.join(dir, 'main.tf'), 'utf8')).toBe('# mine\n');
+      expect(await readFile(path.join(dir, 'tfgate.yaml'), 'utf8')).toContain('alice@example.com');
 
-    await runInit(dir, { force: true, approver: 'bob@example.com' });
-    expect(await readFile(path.join(dir, 'main.tf'), 'utf8')).toContain('module "settings"');
-    expect(await readFile(path.join(dir, 'tfgate.yaml'), 'utf8')).toContain('bob@example.com');
-  });
+      await runInit(dir, { force: true, approver: 'bob@example.com' });
+      expect(await readFile(path.join(dir, 'main.tf'), 'utf8')).toContain('module "settings"');
+      expect(await readFile(path.join(dir, 'tfgate.yaml'), 'utf8')).toContain('bob@example.com');
+    },
+  );
 
   it('refuses a target that is a file', async () => {
     const file = path.join(root, 'a-file');

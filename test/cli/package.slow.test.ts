@@ -24,32 +24,55 @@ const exec = promisify(execFile);
 const PACKING_MS = 480_000;
 
 // The environment of a user's shell: none of the npm_* variables `npm test` sets for this process.
-const USER_ENV: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.toLowerCase().startsWith('npm_')));
+const USER_ENV: NodeJS.ProcessEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([key]) => !key.toLowerCase().startsWith('npm_')),
+);
 
 let root: string;
 let app: string;
 let packed: { filename: string; files: Array<{ path: string }> };
 
-async function npx(args: string[], env: NodeJS.ProcessEnv = USER_ENV, timeout = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
+async function npx(
+  args: string[],
+  env: NodeJS.ProcessEnv = USER_ENV,
+  timeout = 120_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec('npx', ['tfgate', ...args], { cwd: app, env, timeout, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout, stderr } = await exec('npx', ['tfgate', ...args], {
+      cwd: app,
+      env,
+      timeout,
+      maxBuffer: 16 * 1024 * 1024,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof failed.code === 'number' ? failed.code : 1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+    return {
+      code: typeof failed.code === 'number' ? failed.code : 1,
+      stdout: failed.stdout ?? '',
+      stderr: failed.stderr ?? '',
+    };
   }
 }
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), 'tfgate-package-'));
-  const { stdout } = await exec('npm', ['pack', '--json', '--pack-destination', root], { cwd: PACKAGE_ROOT, env: USER_ENV, maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await exec('npm', ['pack', '--json', '--pack-destination', root], {
+    cwd: PACKAGE_ROOT,
+    env: USER_ENV,
+    maxBuffer: 16 * 1024 * 1024,
+  });
   // Only the JSON array: lifecycle scripts may print before it.
   packed = (JSON.parse(stdout.slice(stdout.indexOf('\n[') + 1 || stdout.indexOf('['))) as (typeof packed)[])[0]!;
 
   app = path.join(root, 'app');
   await mkdir(app);
   await writeFile(path.join(app, 'package.json'), JSON.stringify({ name: 'tfgate-user', private: true }));
-  await exec('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', path.join(root, packed.filename)], { cwd: app, env: USER_ENV, maxBuffer: 16 * 1024 * 1024 });
+  await exec('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', path.join(root, packed.filename)], {
+    cwd: app,
+    env: USER_ENV,
+    maxBuffer: 16 * 1024 * 1024,
+  });
 }, PACKING_MS);
 
 afterAll(async () => {
@@ -57,32 +80,63 @@ afterAll(async () => {
 });
 
 describe('the npm package', () => {
-  it('ships compiled JavaScript, declarations, the runner bundle and the definition, and no source, test or bench code', () => {
-    const files = packed.files.map((file) => file.path);
-    for (const expected of ['bin/tfgate.js', 'dist/bin/cli.js', 'dist/bin/cli.d.ts', 'dist/build-runner.mjs', 'statemachine/pipeline.asl.json', 'package.json', 'README.md']) {
-      expect(files).toContain(expected);
-    }
-    // The construct: compiled, declared, and the bundles a user's synth packages instead of sources.
-    for (const expected of ['dist/infra/index.js', 'dist/infra/index.d.ts', 'dist/functions/webhook/index.mjs', 'dist/functions/build-runner/runner.mjs', 'infra/keys/hashicorp-release.asc', 'cdk.json']) {
-      expect(files).toContain(expected);
-    }
-    expect(files.filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))).toEqual([]);
-    // The only file of the infra source folder it carries is the HashiCorp key the buildspec verifies terraform with.
-    expect(files.filter((file) => /(^|\/)(test|bench|infra)\//.test(file) && !file.startsWith('dist/infra/') && !file.startsWith('infra/keys/'))).toEqual([]);
-    expect(files.filter((file) => file.startsWith('dist/') && /(^|\/)function-bundles\./.test(file))).toEqual([]);
-  });
+  it(
+    'ships compiled JavaScript, declarations, the runner bundle and the definition, and no source, test ' +
+      'or bench code',
+    () => {
+      const files = packed.files.map((file) => file.path);
+      for (const expected of [
+        'bin/tfgate.js',
+        'dist/bin/cli.js',
+        'dist/bin/cli.d.ts',
+        'dist/build-runner.mjs',
+        'statemachine/pipeline.asl.json',
+        'package.json',
+        'README.md',
+      ]) {
+        expect(files).toContain(expected);
+      }
+      // The construct: compiled, declared, and the bundles a user's synth packages instead of sources.
+      for (const expected of [
+        'dist/infra/index.js',
+        'dist/infra/index.d.ts',
+        'dist/functions/webhook/index.mjs',
+        'dist/functions/build-runner/runner.mjs',
+        'infra/keys/hashicorp-release.asc',
+        'cdk.json',
+      ]) {
+        expect(files).toContain(expected);
+      }
+      expect(files.filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))).toEqual([]);
+      // The only file of the infra source folder it carries is the HashiCorp key the buildspec verifies terraform with.
+      expect(
+        files.filter(
+          (file) =>
+            /(^|\/)(test|bench|infra)\//.test(file) &&
+            !file.startsWith('dist/infra/') &&
+            !file.startsWith('infra/keys/'),
+        ),
+      ).toEqual([]);
+      expect(files.filter((file) => file.startsWith('dist/') && /(^|\/)function-bundles\./.test(file))).toEqual([]);
+    },
+  );
 
   it('installs without a TypeScript compiler, tsx or esbuild, and is not private', async () => {
     // aws-cdk-lib and constructs are optional peers: a CLI user does not get them.
-    for (const tool of ['typescript', 'tsx', 'esbuild', 'vitest', 'aws-cdk-lib', 'constructs']) expect(existsSync(path.join(app, 'node_modules', tool)), tool).toBe(false);
-    const compiled = (await readdir(path.join(app, 'node_modules', 'tfgate', 'dist'), { recursive: true })).filter((file) => file.endsWith('.js'));
+    for (const tool of ['typescript', 'tsx', 'esbuild', 'vitest', 'aws-cdk-lib', 'constructs'])
+      expect(existsSync(path.join(app, 'node_modules', tool)), tool).toBe(false);
+    const compiled = (await readdir(path.join(app, 'node_modules', 'tfgate', 'dist'), { recursive: true })).filter(
+      (file) => file.endsWith('.js'),
+    );
     expect(compiled.length).toBeGreaterThan(50);
     for (const file of compiled) {
       const text = await readFile(path.join(app, 'node_modules', 'tfgate', 'dist', file), 'utf8');
       // A static import would fail at load; codebuild.js's dynamic import of esbuild is on the source-only path.
       expect(/(from |import )['"](tsx|esbuild|typescript)(\/[^'"]*)?['"]/.test(text), file).toBe(false);
     }
-    const manifest = JSON.parse(await readFile(path.join(app, 'node_modules', 'tfgate', 'package.json'), 'utf8')) as { private?: boolean };
+    const manifest = JSON.parse(await readFile(path.join(app, 'node_modules', 'tfgate', 'package.json'), 'utf8')) as {
+      private?: boolean;
+    };
     expect(manifest.private).toBeUndefined();
   });
 
@@ -95,18 +149,32 @@ describe('the npm package', () => {
   it('runs npx tfgate init, writing the Terraform root and tfgate.yaml', async () => {
     const result = await npx(['init', 'infra', '--approver', 'alice@example.com']);
     expect(result.code, result.stderr).toBe(0);
-    for (const file of ['main.tf', 'config.tf', 'modules/configuration/main.tf', 'tfgate.yaml']) expect(existsSync(path.join(app, 'infra', file)), file).toBe(true);
+    for (const file of ['main.tf', 'config.tf', 'modules/configuration/main.tf', 'tfgate.yaml'])
+      expect(existsSync(path.join(app, 'infra', file)), file).toBe(true);
     expect(await readFile(path.join(app, 'infra', 'tfgate.yaml'), 'utf8')).toContain('alice@example.com');
   });
 
   it('runs npx tfgate local until Ctrl-C stops it', async () => {
     // Its own process group, as in a terminal, where Ctrl-C reaches npx and tfgate alike.
-    const child = spawn('npx', ['tfgate', 'local', '--port', '0', '--data', path.join(root, 'local-data'), '--terraform', REAL_TERRAFORM ?? '/bin/true'], {
-      cwd: app,
-      env: USER_ENV,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
+    const child = spawn(
+      'npx',
+      [
+        'tfgate',
+        'local',
+        '--port',
+        '0',
+        '--data',
+        path.join(root, 'local-data'),
+        '--terraform',
+        REAL_TERRAFORM ?? '/bin/true',
+      ],
+      {
+        cwd: app,
+        env: USER_ENV,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      },
+    );
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
@@ -119,7 +187,11 @@ describe('the npm package', () => {
       }
     };
     try {
-      await until('tfgate local to start', () => (output.includes('Push to a remote above') ? true : child.exitCode !== null ? false : undefined), 60_000);
+      await until(
+        'tfgate local to start',
+        () => (output.includes('Push to a remote above') ? true : child.exitCode !== null ? false : undefined),
+        60_000,
+      );
       expect(output).toContain('example/infrastructure: git push');
       process.kill(-child.pid!, 'SIGINT');
       await until('every process of tfgate local to end', () => (groupAlive() ? undefined : true), 30_000);
@@ -185,9 +257,16 @@ export { url };
 `;
 
 const MINIMAL: TfgateSettings = {
-  repositories: [{ name: 'acme/infrastructure', environments: [{ name: 'ops' }, { name: 'apps', approval: { approvers: ['alice@example.com'] } }] }],
+  repositories: [
+    {
+      name: 'acme/infrastructure',
+      environments: [{ name: 'ops' }, { name: 'apps', approval: { approvers: ['alice@example.com'] } }],
+    },
+  ],
 };
-const OPEN_GATE = 'repositories:\n  - name: acme/a\n    environments:\n      - name: ops\n      - name: apps\n        approval:\n          timeout: 24h\n';
+const OPEN_GATE =
+  'repositories:\n  - name: acme/a\n    environments:\n      - name: ops\n      - name: apps\n        approval:\n ' +
+  '         timeout: 24h\n';
 
 /** What the construct from this repository's source throws for a configuration: the reference for the package's. */
 function sourceConfigError(config: TfgateSettings | string): string {
@@ -203,7 +282,9 @@ function sourceConfigError(config: TfgateSettings | string): string {
 describe('the construct from the installed package', () => {
   let cdkApp: string;
 
-  async function synth(config: { file: string } | { value: unknown }): Promise<{ code: number; stderr: string; result?: any }> {
+  async function synth(
+    config: { file: string } | { value: unknown },
+  ): Promise<{ code: number; stderr: string; result?: any }> {
     const result = path.join(cdkApp, `result-${Date.now()}.json`);
     const env = {
       ...USER_ENV,
@@ -223,21 +304,35 @@ describe('the construct from the installed package', () => {
   beforeAll(async () => {
     cdkApp = path.join(root, 'cdk-app');
     await mkdir(cdkApp);
-    await writeFile(path.join(cdkApp, 'package.json'), JSON.stringify({ name: 'platform', private: true, type: 'module' }));
-    const versions = JSON.parse(await readFile(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+    await writeFile(
+      path.join(cdkApp, 'package.json'),
+      JSON.stringify({ name: 'platform', private: true, type: 'module' }),
+    );
+    const versions = JSON.parse(await readFile(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {
+      devDependencies: Record<string, string>;
+    };
     await exec(
       'npm',
-      ['install', '--prefer-offline', '--no-audit', '--no-fund', path.join(root, packed.filename), `aws-cdk-lib@${versions.devDependencies['aws-cdk-lib']}`, `constructs@${versions.devDependencies.constructs}`],
+      [
+        'install',
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+        path.join(root, packed.filename),
+        `aws-cdk-lib@${versions.devDependencies['aws-cdk-lib']}`,
+        `constructs@${versions.devDependencies.constructs}`,
+      ],
       { cwd: cdkApp, env: USER_ENV, maxBuffer: 16 * 1024 * 1024 },
     );
     await writeFile(path.join(cdkApp, 'app.mjs'), USER_APP);
   }, PACKING_MS);
 
   it('installs beside aws-cdk-lib without TypeScript, esbuild or cdk-nag', () => {
-    for (const tool of ['typescript', 'tsx', 'esbuild', 'cdk-nag']) expect(existsSync(path.join(cdkApp, 'node_modules', tool)), tool).toBe(false);
+    for (const tool of ['typescript', 'tsx', 'esbuild', 'cdk-nag'])
+      expect(existsSync(path.join(cdkApp, 'node_modules', tool)), tool).toBe(false);
   });
 
-  it('synthesizes a user\'s stack with node: state machine, tables, functions from the prebuilt bundles', async () => {
+  it("synthesizes a user's stack with node: state machine, tables, functions from the prebuilt bundles", async () => {
     const { code, stderr, result } = await synth({ value: MINIMAL });
     expect(code, stderr).toBe(0);
     const resources = Object.values(result.template.Resources as Record<string, { Type: string; Properties: any }>);
@@ -246,15 +341,25 @@ describe('the construct from the installed package', () => {
     expect(ofType('AWS::StepFunctions::StateMachine')[0]!.Properties.StateMachineName).toBe('tfgate-platform-pipeline');
     expect(ofType('AWS::DynamoDB::Table')).toHaveLength(4);
     // webhook, web, stage tasks, approval request, reconciler, GitHub setup.
-    const functions = ofType('AWS::Lambda::Function').filter((fn) => String(fn.Properties.Description ?? '').startsWith('tfgate: '));
+    const functions = ofType('AWS::Lambda::Function').filter((fn) =>
+      String(fn.Properties.Description ?? '').startsWith('tfgate: '),
+    );
     expect(functions).toHaveLength(6);
-    for (const fn of functions) expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Handler: 'index.handler', Architectures: ['arm64'] });
+    for (const fn of functions)
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Handler: 'index.handler',
+        Architectures: ['arm64'],
+      });
     expect(ofType('AWS::CodeBuild::Project')).toHaveLength(6);
     expect(ofType('AWS::Lambda::Url')).toHaveLength(3);
     // What it exposes refers to those resources.
     expect(JSON.stringify(result.exposed.webhookUrl)).toMatch(/FunctionUrl.*webhook/);
-    for (const key of ['stateMachine', 'alarmTopic', 'runsTable']) expect(result.exposed[key], key).toEqual({ Ref: expect.any(String) });
-    expect(Object.keys(result.template.Outputs)).toEqual(expect.arrayContaining([expect.stringMatching(/^GateWebhookUrl/), expect.stringMatching(/^GateAlarmTopicArn/)]));
+    for (const key of ['stateMachine', 'alarmTopic', 'runsTable'])
+      expect(result.exposed[key], key).toEqual({ Ref: expect.any(String) });
+    expect(Object.keys(result.template.Outputs)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^GateWebhookUrl/), expect.stringMatching(/^GateAlarmTopicArn/)]),
+    );
   }, 200_000);
 
   it('packages each function from its bundle in the package, and the CodeBuild runner likewise', async () => {
@@ -262,7 +367,12 @@ describe('the construct from the installed package', () => {
     expect(outdirs.length).toBeGreaterThan(0);
     const out = path.join(cdkApp, outdirs[0]!);
     const assets = (await readdir(out)).filter((name) => name.startsWith('asset.'));
-    const staged = await Promise.all(assets.map(async (name) => ({ name, files: existsSync(path.join(out, name)) ? await readdir(path.join(out, name)).catch(() => [name]) : [] })));
+    const staged = await Promise.all(
+      assets.map(async (name) => ({
+        name,
+        files: existsSync(path.join(out, name)) ? await readdir(path.join(out, name)).catch(() => [name]) : [],
+      })),
+    );
     const functionBundles = staged.filter((asset) => asset.files.length === 1 && asset.files[0] === 'index.mjs');
     expect(functionBundles).toHaveLength(6);
     expect(assets.some((name) => name.endsWith('.mjs'))).toBe(true);
@@ -274,21 +384,40 @@ describe('the construct from the installed package', () => {
     const { code, stderr } = await synth({ file });
     expect(code).toBe(3);
     expect(stderr.trim()).toBe(sourceConfigError(file));
-    expect(stderr).toContain(`${file}:6:9: repositories.0.environments.1.approval.approvers: a gate needs at least one approver`);
+    expect(stderr).toContain(
+      `${file}:6:9: repositories.0.environments.1.approval.approvers: a gate needs at least one approver`,
+    );
   }, 200_000);
 
   it('and an object by the path of the key', async () => {
-    const bad = { repositories: [{ name: 'acme/a', environments: [{ name: 'ops' }, { name: 'apps', approval: { timeout: '24h' } }] }] };
+    const bad = {
+      repositories: [
+        { name: 'acme/a', environments: [{ name: 'ops' }, { name: 'apps', approval: { timeout: '24h' } }] },
+      ],
+    };
     const { code, stderr } = await synth({ value: bad });
     expect(code).toBe(3);
     expect(stderr.trim()).toBe(sourceConfigError(bad as unknown as TfgateSettings));
-    expect(stderr).toContain('config: repositories.0.environments.1.approval.approvers: a gate needs at least one approver');
+    expect(stderr).toContain(
+      'config: repositories.0.environments.1.approval.approvers: a gate needs at least one approver',
+    );
   }, 200_000);
 
   it('declares its types for a TypeScript app (tfgate/cdk through the exports map)', async () => {
     await writeFile(path.join(cdkApp, 'app-types.ts'), USER_APP_TS);
     const tsc = path.join(PACKAGE_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-    const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck', 'app-types.ts'];
+    const args = [
+      '--noEmit',
+      '--strict',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--skipLibCheck',
+      'app-types.ts',
+    ];
     const checked = await exec(process.execPath, [tsc, ...args], { cwd: cdkApp, env: USER_ENV }).then(
       () => ({ code: 0, stdout: '' }),
       (error: { code?: number; stdout?: string }) => ({ code: error.code ?? 1, stdout: error.stdout ?? '' }),
@@ -296,13 +425,21 @@ describe('the construct from the installed package', () => {
     expect(checked.stdout).toBe('');
     expect(checked.code).toBe(0);
     // And a wrong prop is an error there, so the check above has teeth.
-    await writeFile(path.join(cdkApp, 'app-wrong.ts'), USER_APP_TS.replace('reserveConcurrency: false', 'reserveConcurrency: "no"'));
-    const wrong = await exec(process.execPath, [tsc, ...args.slice(0, -1), 'app-wrong.ts'], { cwd: cdkApp, env: USER_ENV }).then(
+    await writeFile(
+      path.join(cdkApp, 'app-wrong.ts'),
+      USER_APP_TS.replace('reserveConcurrency: false', 'reserveConcurrency: "no"'),
+    );
+    const wrong = await exec(process.execPath, [tsc, ...args.slice(0, -1), 'app-wrong.ts'], {
+      cwd: cdkApp,
+      env: USER_ENV,
+    }).then(
       () => ({ code: 0, stdout: '' }),
       (error: { code?: number; stdout?: string }) => ({ code: error.code ?? 1, stdout: error.stdout ?? '' }),
     );
     expect(wrong.code).not.toBe(0);
     // Line 5 is the props line; the column is that of reserveConcurrency's value.
-    expect(wrong.stdout).toMatch(/^app-wrong\.ts\(5,\d+\): error TS2322: Type 'string' is not assignable to type 'boolean \| undefined'/);
+    expect(wrong.stdout).toMatch(
+      /^app-wrong\.ts\(5,\d+\): error TS2322: Type 'string' is not assignable to type 'boolean \| undefined'/,
+    );
   }, 120_000);
 });

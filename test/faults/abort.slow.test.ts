@@ -2,7 +2,16 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { configYaml, pushChange, runForSha, startTestStack, terraformFiles, waitForRun, waitForStage, type TestStack } from '../support/local-stack.js';
+import {
+  configYaml,
+  pushChange,
+  runForSha,
+  startTestStack,
+  terraformFiles,
+  waitForRun,
+  waitForStage,
+  type TestStack,
+} from '../support/local-stack.js';
 import { expectNoLockHeld, expectStateFilesIntact, until } from './support.js';
 
 /** StopExecution from outside tfgate (a person in the console, an operator script) in the middle of a plan. */
@@ -15,8 +24,12 @@ afterEach(async () => {
 });
 
 describe('an execution aborted from outside', () => {
-  it('ends the run interrupted with the reason, stops its build, frees its locks; the next push runs to the end', async () => {
-    stack = await startTestStack({ config: configYaml({ environments: ['ops'], approval: false }), buildEnv: { TFGATE_DOUBLE_DELAY_MS: '1500' } });
+  it('ends the run interrupted with the reason, stops its build, frees its locks; the next push ' +
+    'runs to the end', async () => {
+    stack = await startTestStack({
+      config: configYaml({ environments: ['ops'], approval: false }),
+      buildEnv: { TFGATE_DOUBLE_DELAY_MS: '1500' },
+    });
     const sha = await pushChange(stack, terraformFiles({ network: 'one' }));
     const victim = await runForSha(stack, sha);
     await waitForStage(stack, victim.id, 'ops', 'planning');
@@ -28,7 +41,12 @@ describe('an execution aborted from outside', () => {
     expect(run.stages[0]!.status).toBe('interrupted');
     await expectNoLockHeld(stack);
     const runnerFile = path.join(stack.dataDir, 'run', 'build-runner.mjs');
-    await until('the stopped build to exit', async () => ((await exec('pgrep', ['-f', runnerFile]).catch(() => ({ stdout: '' }))).stdout.trim() === '' ? true : undefined), 10_000);
+    await until(
+      'the stopped build to exit',
+      async () =>
+        (await exec('pgrep', ['-f', runnerFile]).catch(() => ({ stdout: '' }))).stdout.trim() === '' ? true : undefined,
+      10_000,
+    );
 
     const nextSha = await pushChange(stack, terraformFiles({ network: 'two' }));
     const next = await waitForRun(stack, (await runForSha(stack, nextSha)).id);

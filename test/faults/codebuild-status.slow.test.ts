@@ -3,8 +3,16 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LocalBuild, LocalCodeBuild } from '../../src/local-mode/engine.js';
-import { configYaml, pushChange, runForSha, startTestStack, terraformFiles, waitForRun, type TestStack } from '../support/local-stack.js';
-import { expectNoLockHeld, expectStateFilesIntact, stageStatuses, until } from './support.js';
+import {
+  configYaml,
+  pushChange,
+  runForSha,
+  startTestStack,
+  terraformFiles,
+  waitForRun,
+  type TestStack,
+} from '../support/local-stack.js';
+import { expectNoLockHeld, expectStateFilesIntact, stageStatuses, } from './support.js';
 
 /**
  * CodeBuild ending a build other than SUCCEEDED. The engine, the definition, the pipeline tasks and
@@ -20,22 +28,32 @@ afterEach(async () => {
 type Status = LocalBuild['BuildStatus'];
 
 describe('CodeBuild reporting a failed build', () => {
-  it('FAILED, TIMED_OUT and STOPPED plans each fail their run with that status, free the lock, and lose nothing', async () => {
+  it('FAILED, TIMED_OUT and STOPPED plans each fail their run with that status, free the lock, and ' +
+    'lose nothing', async () => {
     let forced: { mode: string; status: Status } | undefined;
     const calls: string[] = [];
-    const intercept = (real: LocalCodeBuild): LocalCodeBuild => async (params, signal) => {
-      const mode = params.EnvironmentVariablesOverride?.find((v) => v.Name === 'TFGATE_MODE')?.Value ?? '?';
-      calls.push(mode);
-      if (forced && forced.mode === mode) return { Id: `${params.ProjectName}:fake`, BuildStatus: forced.status };
-      return real(params, signal);
-    };
-    stack = await startTestStack({ config: configYaml({ environments: ['ops', 'apps'], approval: false }), intercept: { codeBuild: intercept } });
+    const intercept =
+      (real: LocalCodeBuild): LocalCodeBuild =>
+      async (params, signal) => {
+        const mode = params.EnvironmentVariablesOverride?.find((v) => v.Name === 'TFGATE_MODE')?.Value ?? '?';
+        calls.push(mode);
+        if (forced && forced.mode === mode) return { Id: `${params.ProjectName}:fake`, BuildStatus: forced.status };
+        return real(params, signal);
+      };
+    stack = await startTestStack({
+      config: configYaml({ environments: ['ops', 'apps'], approval: false }),
+      intercept: { codeBuild: intercept },
+    });
 
     const goodSha = await pushChange(stack, terraformFiles({ network: 'one' }));
     const good = await waitForRun(stack, (await runForSha(stack, goodSha)).id);
     expect(good.status).toBe('succeeded');
 
-    for (const [mode, status] of [['plan', 'FAILED'], ['apply', 'TIMED_OUT'], ['plan', 'STOPPED']] as const) {
+    for (const [mode, status] of [
+      ['plan', 'FAILED'],
+      ['apply', 'TIMED_OUT'],
+      ['plan', 'STOPPED'],
+    ] as const) {
       forced = { mode, status };
       const sha = await pushChange(stack, terraformFiles({ network: `n-${status}` }));
       const run = await waitForRun(stack, (await runForSha(stack, sha)).id);
@@ -46,7 +64,10 @@ describe('CodeBuild reporting a failed build', () => {
           : `ops: the ${mode} build ended with status ${status} before reporting a result`,
       );
       // The first environment stops the run; the next one is never planned.
-      expect(stageStatuses(run)).toEqual([['ops', 'failed'], ['apps', 'skipped']]);
+      expect(stageStatuses(run)).toEqual([
+        ['ops', 'failed'],
+        ['apps', 'skipped'],
+      ]);
       await expectNoLockHeld(stack);
     }
     forced = undefined;
@@ -67,7 +88,8 @@ const runnerGone = async (stack: TestStack) => {
 };
 
 describe('build timeouts', () => {
-  it("CodeBuild ends a build that passes TimeoutInMinutesOverride itself (TIMED_OUT), and the lock is freed after it ended", async () => {
+  it('CodeBuild ends a build that passes TimeoutInMinutesOverride itself (TIMED_OUT), and the lock ' +
+    'is freed after it ended', async () => {
     stack = await startTestStack({
       config: configYaml({ environments: ['ops'], approval: false, extra: 'timeouts: { plan: 5m }' }),
       buildEnv: { TFGATE_DOUBLE_DELAY_MS: '6000' },
@@ -78,12 +100,15 @@ describe('build timeouts', () => {
     const timedOut = await waitForRun(stack, (await runForSha(stack, sha)).id);
     expect(timedOut.status).toBe('failed');
     expect(timedOut.error).toMatch(/^ops: /);
-    expect(timedOut.error).toMatch(/^ops: the plan build ran past its time limit \(timeouts\.plan\) and CodeBuild stopped it/);
+    expect(timedOut.error).toMatch(
+      /^ops: the plan build ran past its time limit \(timeouts\.plan\) and CodeBuild stopped it/,
+    );
     expect(await runnerGone(stack)).toBe(true);
     await expectNoLockHeld(stack);
   }, 120_000);
 
-  it('a task that outlives its build (States.Timeout) stops the build before the run ends and the lock is freed', async () => {
+  it('a task that outlives its build (States.Timeout) stops the build before the run ends and the ' +
+    'lock is freed', async () => {
     stack = await startTestStack({
       config: configYaml({ environments: ['ops'], approval: false }),
       buildEnv: { TFGATE_DOUBLE_DELAY_MS: '30000' },
@@ -93,7 +118,9 @@ describe('build timeouts', () => {
     const sha = await pushChange(stack, terraformFiles({ network: 'slow' }));
     const run = await waitForRun(stack, (await runForSha(stack, sha)).id);
     expect(run.status).toBe('failed');
-    expect(run.error).toMatch(/^ops: the plan build did not finish within its timeout \(timeouts\.plan\) and was stopped/);
+    expect(run.error).toMatch(
+      /^ops: the plan build did not finish within its timeout \(timeouts\.plan\) and was stopped/,
+    );
     // No waiting here: StopBuild ran, and waited for the build to end, before RecordFailure freed the lock.
     expect(await runnerGone(stack)).toBe(true);
     await expectNoLockHeld(stack);

@@ -1,7 +1,15 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LocalFunction } from '../../src/local-mode/engine.js';
-import { configYaml, pushChange, runForSha, startTestStack, terraformFiles, waitForRun, type TestStack } from '../support/local-stack.js';
+import {
+  configYaml,
+  pushChange,
+  runForSha,
+  startTestStack,
+  terraformFiles,
+  waitForRun,
+  type TestStack,
+} from '../support/local-stack.js';
 import { expectNoLockHeld, stageStatuses } from './support.js';
 
 /**
@@ -34,11 +42,14 @@ function throttling(throttle: Throttle, current: { action?: string }) {
         if (rule && rule.left > 0 && current.action !== undefined && current.action === throttle.during) {
           rule.left -= 1;
           throttle.refused.push(`${current.action}:${command}`);
-          const error = Object.assign(new Error(`Rate of requests exceeds the allowed throughput (injected, ${command})`), {
-            name: rule.errorName,
-            $fault: 'client',
-            $metadata: { httpStatusCode: 400 },
-          });
+          const error = Object.assign(
+            new Error(`Rate of requests exceeds the allowed throughput (injected, ${command})`),
+            {
+              name: rule.errorName,
+              $fault: 'client',
+              $metadata: { httpStatusCode: 400 },
+            },
+          );
           throw error;
         }
         return next(args);

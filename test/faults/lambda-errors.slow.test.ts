@@ -1,7 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LocalFunction } from '../../src/local-mode/engine.js';
 import { RetryableTaskError } from '../../lambdas/stage-tasks/handler.js';
-import { configYaml, pushChange, runForSha, startTestStack, terraformFiles, waitForRun, type TestStack } from '../support/local-stack.js';
+import {
+  configYaml,
+  pushChange,
+  runForSha,
+  startTestStack,
+  terraformFiles,
+  waitForRun,
+  type TestStack,
+} from '../support/local-stack.js';
 import { expectNoLockHeld, expectStateFilesIntact, stageStatuses } from './support.js';
 
 /** A pipeline Lambda task that throws: the definition's Retry absorbs transient errors, Catch records the rest. */
@@ -34,17 +42,24 @@ describe('a Lambda task throwing', () => {
   it('a non-transient afterPlan error fails the run with its message, frees the lock, keeps earlier runs', async () => {
     const fault: { current?: Fault } = {};
     const calls: string[] = [];
-    stack = await startTestStack({ config: configYaml({ environments: ['ops', 'apps'], approval: false }), intercept: { pipeline: failing(fault, calls) } });
+    stack = await startTestStack({
+      config: configYaml({ environments: ['ops', 'apps'], approval: false }),
+      intercept: { pipeline: failing(fault, calls) },
+    });
     const goodSha = await pushChange(stack, terraformFiles({ network: 'one' }));
     const good = await waitForRun(stack, (await runForSha(stack, goodSha)).id);
     expect(good.status).toBe('succeeded');
 
-    fault.current = (payload) => (payload.action === 'afterPlan' ? new Error('the plan summary could not be read (injected)') : undefined);
+    fault.current = (payload) =>
+      payload.action === 'afterPlan' ? new Error('the plan summary could not be read (injected)') : undefined;
     const sha = await pushChange(stack, terraformFiles({ network: 'two' }));
     const run = await waitForRun(stack, (await runForSha(stack, sha)).id);
     expect(run.status).toBe('failed');
     expect(run.error).toBe('ops: Error: the plan summary could not be read (injected)');
-    expect(stageStatuses(run)).toEqual([['ops', 'failed'], ['apps', 'skipped']]);
+    expect(stageStatuses(run)).toEqual([
+      ['ops', 'failed'],
+      ['apps', 'skipped'],
+    ]);
     // Not a transient error: the definition must not retry it.
     expect(calls.filter((action) => action === 'afterPlan')).toHaveLength(3);
     await expectNoLockHeld(stack);
@@ -55,7 +70,10 @@ describe('a Lambda task throwing', () => {
   it('TransientError and ThrottlingException are retried by the definition and the run succeeds', async () => {
     const fault: { current?: Fault } = {};
     const calls: string[] = [];
-    stack = await startTestStack({ config: configYaml({ environments: ['ops'], approval: false }), intercept: { pipeline: failing(fault, calls) } });
+    stack = await startTestStack({
+      config: configYaml({ environments: ['ops'], approval: false }),
+      intercept: { pipeline: failing(fault, calls) },
+    });
     let afterPlanFailures = 2;
     let finishFailures = 1;
     fault.current = (payload) => {

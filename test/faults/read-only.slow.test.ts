@@ -15,7 +15,14 @@ import { until } from './support.js';
  * refuses writes with EROFS as it would on a full-disk remount, and nothing leaks outside the test.
  */
 
-const canUnshare = spawnSync('unshare', ['-rm', 'sh', '-c', 'd=$(mktemp -d) && mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" && ! touch "$d/x" 2>/dev/null; s=$?; rm -rf "$d"; exit $s']).status === 0;
+const canUnshare =
+  spawnSync('unshare', [
+    '-rm',
+    'sh',
+    '-c',
+    'd=$(mktemp -d) && mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" && ! touch "$d/x" 2>/dev/null; ' +
+      's=$?; rm -rf "$d"; exit $s',
+  ]).status === 0;
 
 let children: ChildProcess[] = [];
 let dirs: string[] = [];
@@ -27,9 +34,16 @@ afterEach(async () => {
 });
 
 /** `tfgate local` in its own mount namespace, with `readOnly` bind-mounted read-only first. */
-function localWithReadOnly(readOnly: string, args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+function localWithReadOnly(
+  readOnly: string,
+  args: string[],
+): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   const script = `mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"`;
-  const child = spawn('unshare', ['-rm', 'sh', '-c', script, 'sh', readOnly, process.execPath, CLI, 'local', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    'unshare',
+    ['-rm', 'sh', '-c', script, 'sh', readOnly, process.execPath, CLI, 'local', '--port', '0', ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   children.push(child);
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
@@ -63,24 +77,63 @@ describe.skipIf(!canUnshare)('a read-only data directory', () => {
     const config = path.join(dir, 'tfgate.yaml');
     await writeFile(config, configYaml({ approval: false }));
     const local = localWithReadOnly(artifacts, ['--data', data, '--config', config, '--terraform', TERRAFORM_DOUBLE]);
-    await until('tfgate local to start', () => (/Push to a remote above/.test(local.output()) ? true : local.child.exitCode !== null ? Promise.reject(new Error(local.output())) : undefined), 60_000);
+    await until(
+      'tfgate local to start',
+      () =>
+        /Push to a remote above/.test(local.output())
+          ? true
+          : local.child.exitCode !== null
+            ? Promise.reject(new Error(local.output()))
+            : undefined,
+      60_000,
+    );
     const url = /runs page:\s+(http:\/\/\S+)\/runs/.exec(local.output())![1]!;
     const remote = /: git push (\S+) HEAD:/.exec(local.output())![1]!;
 
-    const sha = await commitAndPush(remote, { files: terraformFiles({ network: 'one' }), message: 'one', branch: 'main' });
+    const sha = await commitAndPush(remote, {
+      files: terraformFiles({ network: 'one' }),
+      message: 'one',
+      branch: 'main',
+    });
     // The CLI's local credential signs the requests in, as `tfgate runs` does.
     const authorization = `Bearer ${(await readFile(localCredentialFile(data), 'utf8')).trim()}`;
-    const run = await until('the run to end', async () => {
-      const runs = ((await (await fetch(`${url}/runs`, { headers: { accept: 'application/json', authorization } })).json()) as { runs: Array<{ sha: string; status: string; error?: string; stages: Array<{ environment: string; status: string }> }> }).runs;
-      const found = runs.find((r) => r.sha === sha);
-      return found && !['running', 'awaiting_approval'].includes(found.status) ? found : undefined;
-    }, 60_000);
+    const run = await until(
+      'the run to end',
+      async () => {
+        const runs = (
+          (await (await fetch(`${url}/runs`, { headers: { accept: 'application/json', authorization } })).json()) as {
+            runs: Array<{
+              sha: string;
+              status: string;
+              error?: string;
+              stages: Array<{ environment: string; status: string }>;
+            }>;
+          }
+        ).runs;
+        const found = runs.find((r) => r.sha === sha);
+        return found && !['running', 'awaiting_approval'].includes(found.status) ? found : undefined;
+      },
+      60_000,
+    );
     expect(run.status).toBe('failed');
     // The first write of a run is the commit's source archive (the pipeline's), then the plan's.
     expect(run.error).toMatch(/^ops: .*could not store (runs|sources)\/.*(EROFS|ENOENT|read-only)/i);
-    expect(run.stages.map((s) => [s.environment, s.status])).toEqual([['ops', 'failed'], ['apps', 'skipped']]);
+    expect(run.stages.map((s) => [s.environment, s.status])).toEqual([
+      ['ops', 'failed'],
+      ['apps', 'skipped'],
+    ]);
     for (const env of ['ops', 'apps']) {
-      const unlock = await runCli(['unlock', 'acme/infrastructure', env, '--url', url, '--data', data, '--reason', 'checking']);
+      const unlock = await runCli([
+        'unlock',
+        'acme/infrastructure',
+        env,
+        '--url',
+        url,
+        '--data',
+        data,
+        '--reason',
+        'checking',
+      ]);
       expect(unlock.stdout).toContain('was not held');
     }
     expect((await fetch(`${url}/healthz`)).status).toBe(200);

@@ -3,7 +3,17 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { configYaml, pushChange, runForSha, startTestStack, statePath, terraformFiles, waitForRun, waitForStage, type TestStack } from '../support/local-stack.js';
+import {
+  configYaml,
+  pushChange,
+  runForSha,
+  startTestStack,
+  statePath,
+  terraformFiles,
+  waitForRun,
+  waitForStage,
+  type TestStack,
+} from '../support/local-stack.js';
 import { expectNoLockHeld, expectStateFilesIntact, until } from './support.js';
 
 /** The build runner (CodeBuild's process locally) dies with SIGKILL in the middle of an apply. */
@@ -22,7 +32,10 @@ async function pids(pattern: string): Promise<number[]> {
 
 describe('the build runner killed during an apply', () => {
   it('fails the run saying so, frees the lock, keeps the earlier run and the state whole', async () => {
-    stack = await startTestStack({ config: configYaml({ environments: ['ops'], approval: false }), buildEnv: { TFGATE_DOUBLE_DELAY_MS: '1200' } });
+    stack = await startTestStack({
+      config: configYaml({ environments: ['ops'], approval: false }),
+      buildEnv: { TFGATE_DOUBLE_DELAY_MS: '1200' },
+    });
     const firstSha = await pushChange(stack, terraformFiles({ network: 'one' }));
     const first = await waitForRun(stack, (await runForSha(stack, firstSha)).id);
     expect(first.status).toBe('succeeded');
@@ -39,7 +52,11 @@ describe('the build runner killed during an apply', () => {
     });
     // Killed while `terraform apply` runs under it (the double sleeps there, holding the state lock,
     // before it changes anything).
-    await until('terraform apply under the runner', async () => ((await run('pgrep', ['-P', String(runner), '-f', ' apply ']).catch(() => ({ stdout: '' }))).stdout.trim() ? true : undefined));
+    await until('terraform apply under the runner', async () =>
+      (await run('pgrep', ['-P', String(runner), '-f', ' apply ']).catch(() => ({ stdout: '' }))).stdout.trim()
+        ? true
+        : undefined,
+    );
     process.kill(runner!, 'SIGKILL');
 
     const failed = await waitForRun(stack, victim.id);
@@ -48,7 +65,11 @@ describe('the build runner killed during an apply', () => {
     expect(failed.error).toMatch(/ops: the apply build .*(killed|SIGKILL)/);
     await expectNoLockHeld(stack);
     // Nothing of the killed build keeps running (terraform would otherwise go on holding the state lock).
-    await until('the killed build to leave no process behind', async () => ((await pids(runnerFile)).length === 0 ? true : undefined), 10_000);
+    await until(
+      'the killed build to leave no process behind',
+      async () => ((await pids(runnerFile)).length === 0 ? true : undefined),
+      10_000,
+    );
 
     expect((await stack.runs.get(first.id))?.status).toBe('succeeded');
     expect(await expectStateFilesIntact(stack)).toBeGreaterThan(0);

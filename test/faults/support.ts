@@ -20,7 +20,11 @@ export async function expectStateFilesIntact(stack: LocalStack): Promise<number>
       const file = path.join(dir, entry.name);
       if (entry.isDirectory()) await walk(file);
       else if (entry.name.endsWith('.tfstate')) {
-        const state = JSON.parse(await readFile(file, 'utf8')) as { version?: number; serial?: number; lineage?: string };
+        const state = JSON.parse(await readFile(file, 'utf8')) as {
+          version?: number;
+          serial?: number;
+          lineage?: string;
+        };
         expect(state.version, file).toBe(4);
         expect(typeof state.lineage, file).toBe('string');
         checked += 1;

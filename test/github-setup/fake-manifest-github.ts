@@ -48,7 +48,9 @@ export async function startFakeManifestGitHub(): Promise<FakeManifestGitHub> {
         return;
       }
       codes.delete(decodeURIComponent(match[1]!));
-      response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ ...app, node_id: 'A_kwDO', owner: { login: 'acme' }, permissions: {}, events: [] }));
+      response
+        .writeHead(201, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ ...app, node_id: 'A_kwDO', owner: { login: 'acme' }, permissions: {}, events: [] }));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

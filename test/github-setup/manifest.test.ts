@@ -6,17 +6,23 @@ describe('where the manifest flow lives', () => {
     const endpoints = githubEndpoints('https://api.github.com');
     expect(endpoints).toEqual({ web: 'https://github.com', api: 'https://api.github.com' });
     expect(manifestFormAction(endpoints, 'abc.def')).toBe('https://github.com/settings/apps/new?state=abc.def');
-    expect(manifestFormAction(endpoints, 'abc.def', 'acme')).toBe('https://github.com/organizations/acme/settings/apps/new?state=abc.def');
+    expect(manifestFormAction(endpoints, 'abc.def', 'acme')).toBe(
+      'https://github.com/organizations/acme/settings/apps/new?state=abc.def',
+    );
   });
 
   it('derives GitHub Enterprise Server web (the host) and API (/api/v3) from its apiUrl', () => {
     for (const apiUrl of ['https://ghe.example.com/api/v3', 'https://ghe.example.com/api/v3/']) {
       const endpoints = githubEndpoints(apiUrl);
       expect(endpoints).toEqual({ web: 'https://ghe.example.com', api: 'https://ghe.example.com/api/v3' });
-      expect(manifestFormAction(endpoints, 's', 'platform')).toBe('https://ghe.example.com/organizations/platform/settings/apps/new?state=s');
+      expect(manifestFormAction(endpoints, 's', 'platform')).toBe(
+        'https://ghe.example.com/organizations/platform/settings/apps/new?state=s',
+      );
     }
     expect(githubEndpoints('https://ghe.example.com:8443/api/v3').web).toBe('https://ghe.example.com:8443');
-    expect(installUrl('https://ghe.example.com/github-apps/tfgate-prod/')).toBe('https://ghe.example.com/github-apps/tfgate-prod/installations/new');
+    expect(installUrl('https://ghe.example.com/github-apps/tfgate-prod/')).toBe(
+      'https://ghe.example.com/github-apps/tfgate-prod/installations/new',
+    );
   });
 
   it('keeps the App private with tfgate’s URLs and a name GitHub accepts', () => {
@@ -45,7 +51,9 @@ describe('the conversion call', () => {
     try {
       github.hang.add('slowcode');
       const started = Date.now();
-      await expect(convertManifestCode({ apiUrl: github.apiUrl, code: 'slowcode', timeoutMs: 300 })).rejects.toThrow(/GitHub could not be reached/);
+      await expect(convertManifestCode({ apiUrl: github.apiUrl, code: 'slowcode', timeoutMs: 300 })).rejects.toThrow(
+        /GitHub could not be reached/,
+      );
       console.log(`conversion gave up after ${Date.now() - started} ms (limit 300 ms)`);
       expect(github.calls).toHaveLength(1);
     } finally {

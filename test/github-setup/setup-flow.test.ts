@@ -30,7 +30,9 @@ const APPROVALS_URL = 'https://web456.lambda-url.eu-west-1.on.aws/';
 const SETUP_URL = 'https://setup789.lambda-url.eu-west-1.on.aws';
 
 const secrets = mockClient(SecretsManagerClient);
-const PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+const PEM = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  .privateKey.export({ type: 'pkcs1', format: 'pem' })
+  .toString();
 let github: FakeManifestGitHub;
 let dynamo: TestDynamo;
 let token: string;
@@ -62,7 +64,8 @@ beforeEach(() => {
 
 function setupLambda(approvers = '["@alice", "@acme/platform", "carol@example.com"]') {
   const config = parseConfig(
-    `repositories:\n  - name: acme/infrastructure\n    environments:\n      - name: apps\n        approval: { approvers: ${approvers} }\ngithub:\n  apiUrl: ${github.apiUrl}\n`,
+    `repositories:\n  - name: acme/infrastructure\n    environments:\n      - name: apps\n        approval: { ` +
+      `approvers: ${approvers} }\ngithub:\n  apiUrl: ${github.apiUrl}\n`,
   );
   return createGitHubSetupLambda({
     env: {
@@ -85,11 +88,22 @@ function setupLambda(approvers = '["@alice", "@acme/platform", "carol@example.co
 
 function event(url: string, cookies: string[] = []): FunctionUrlEvent {
   const parsed = new URL(url);
-  return { rawPath: parsed.pathname, rawQueryString: parsed.search.slice(1), headers: { host: parsed.host, accept: 'text/html' }, cookies, requestContext: { http: { method: 'GET' } } };
+  return {
+    rawPath: parsed.pathname,
+    rawQueryString: parsed.search.slice(1),
+    headers: { host: parsed.host, accept: 'text/html' },
+    cookies,
+    requestContext: { http: { method: 'GET' } },
+  };
 }
 
 function unescapeHtml(value: string): string {
-  return value.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  return value
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 }
 
 /** What the browser takes from the form page: where the form posts, the manifest, and the state cookie. */
@@ -100,7 +114,11 @@ function readForm(page: FunctionUrlResult): { action: URL; manifest: Record<stri
   expect(action, 'form action').toBeDefined();
   expect(manifest, 'manifest field').toBeDefined();
   expect(cookie, 'state cookie').toBeDefined();
-  return { action: new URL(unescapeHtml(action!)), manifest: JSON.parse(unescapeHtml(manifest!)) as Record<string, any>, cookie: cookie!.split(';')[0]! };
+  return {
+    action: new URL(unescapeHtml(action!)),
+    manifest: JSON.parse(unescapeHtml(manifest!)) as Record<string, any>,
+    cookie: cookie!.split(';')[0]!,
+  };
 }
 
 function createdApp(code: string, slug = 'tfgate-tfgateprod'): ConvertedApp {
@@ -144,7 +162,14 @@ describe('GitHub App manifest flow', () => {
       redirect_url: `${SETUP_URL}/setup/callback`,
       callback_urls: ['https://web456.lambda-url.eu-west-1.on.aws/auth/github/callback'],
       public: false,
-      default_permissions: { contents: 'read', metadata: 'read', statuses: 'write', pull_requests: 'write', members: 'read', email_addresses: 'read' },
+      default_permissions: {
+        contents: 'read',
+        metadata: 'read',
+        statuses: 'write',
+        pull_requests: 'write',
+        members: 'read',
+        email_addresses: 'read',
+      },
       default_events: ['push', 'pull_request'],
       request_oauth_on_install: false,
     });
@@ -156,11 +181,16 @@ describe('GitHub App manifest flow', () => {
     expect(done.body).toContain(`href="${app.html_url}/installations/new"`);
     expect(done.body).not.toContain(PEM.slice(40, 80));
     expect(done.body).not.toContain(app.client_secret);
-    expect(conversions()).toEqual([{ method: 'POST', path: '/api/v3/app-manifests/c0de1/conversions', authorization: undefined }]);
+    expect(conversions()).toEqual([
+      { method: 'POST', path: '/api/v3/app-manifests/c0de1/conversions', authorization: undefined },
+    ]);
 
     expect(putCalls()).toEqual([
       { SecretId: GITHUB_ARN, SecretString: JSON.stringify({ appId: '424242', privateKey: PEM }) },
-      { SecretId: SIGNIN_ARN, SecretString: JSON.stringify({ clientId: 'Iv23lic0de1', clientSecret: 'client-secret-c0de1' }) },
+      {
+        SecretId: SIGNIN_ARN,
+        SecretString: JSON.stringify({ clientId: 'Iv23lic0de1', clientSecret: 'client-secret-c0de1' }),
+      },
       { SecretId: WEBHOOK_ARN, SecretString: 'whsec-c0de1-from-github' },
     ]);
     // Each value reads back through the parser of the function that uses it.
@@ -207,26 +237,44 @@ describe('GitHub App manifest flow', () => {
     // A state sealed with another token (an older link, or someone else's tfgate).
     const realToken = token;
     token = `${realToken.slice(0, -4)}zzzz`;
-    const { action: otherAction, cookie: otherCookie } = readForm(await setup(event(`${SETUP_URL}/setup?token=${token}`)));
+    const { action: otherAction, cookie: otherCookie } = readForm(
+      await setup(event(`${SETUP_URL}/setup?token=${token}`)),
+    );
     token = realToken;
     const foreign = otherAction.searchParams.get('state')!;
-    expect((await setup(event(`${SETUP_URL}/setup/callback?code=c0de3&state=${foreign}`, [otherCookie]))).statusCode).toBe(403);
+    expect(
+      (await setup(event(`${SETUP_URL}/setup/callback?code=c0de3&state=${foreign}`, [otherCookie]))).statusCode,
+    ).toBe(403);
 
     // The right state from a browser without the cookie (a link forwarded, or a forged redirect).
     expect((await setup(event(`${SETUP_URL}/setup/callback?code=c0de3&state=${state}`))).statusCode).toBe(403);
-    expect((await setup(event(`${SETUP_URL}/setup/callback?code=c0de3&state=${state}`, ['tfgate_setup=00112233445566778899aabbccddeeff']))).statusCode).toBe(403);
+    expect(
+      (
+        await setup(
+          event(`${SETUP_URL}/setup/callback?code=c0de3&state=${state}`, [
+            'tfgate_setup=00112233445566778899aabbccddeeff',
+          ]),
+        )
+      ).statusCode,
+    ).toBe(403);
     // No state, or a tampered one.
     expect((await setup(event(`${SETUP_URL}/setup/callback?code=c0de3`, [cookie]))).statusCode).toBe(403);
-    expect((await setup(event(`${SETUP_URL}/setup/callback?code=c0de3&state=${state.slice(0, -2)}xx`, [cookie]))).statusCode).toBe(403);
+    expect(
+      (await setup(event(`${SETUP_URL}/setup/callback?code=c0de3&state=${state.slice(0, -2)}xx`, [cookie]))).statusCode,
+    ).toBe(403);
     // Over an hour later.
     now = new Date(now.getTime() + 61 * 60 * 1000);
-    expect((await setup(event(`${SETUP_URL}/setup/callback?code=c0de3&state=${state}`, [cookie]))).statusCode).toBe(403);
+    expect((await setup(event(`${SETUP_URL}/setup/callback?code=c0de3&state=${state}`, [cookie]))).statusCode).toBe(
+      403,
+    );
 
     expect(conversions().filter((call) => call.path.includes('c0de3'))).toHaveLength(0);
     expect(putCalls()).toHaveLength(0);
     // None of that used the link up.
     now = new Date('2026-11-29T12:00:00Z');
-    expect((await setup(event(`${SETUP_URL}/setup/callback?code=c0de3&state=${state}`, [cookie]))).statusCode).toBe(200);
+    expect((await setup(event(`${SETUP_URL}/setup/callback?code=c0de3&state=${state}`, [cookie]))).statusCode).toBe(
+      200,
+    );
   });
 
   it('gives the link back when GitHub refuses the code or the secrets cannot be written', async () => {
@@ -237,7 +285,9 @@ describe('GitHub App manifest flow', () => {
     const unknown = await setup(event(`${SETUP_URL}/setup/callback?code=nosuchcode&state=${state}`, [cookie]));
     expect(unknown.statusCode).toBe(502);
     expect(unknown.body).toContain('GitHub refused the code (HTTP 404)');
-    const malformed = await setup(event(`${SETUP_URL}/setup/callback?code=${encodeURIComponent('../../x')}&state=${state}`, [cookie]));
+    const malformed = await setup(
+      event(`${SETUP_URL}/setup/callback?code=${encodeURIComponent('../../x')}&state=${state}`, [cookie]),
+    );
     expect(malformed.statusCode).toBe(502);
     expect(putCalls()).toHaveLength(0);
 
@@ -253,7 +303,9 @@ describe('GitHub App manifest flow', () => {
     expect((await setup(event(`${SETUP_URL}/setup?token=${token}`))).statusCode).toBe(200);
     secrets.on(PutSecretValueCommand, { SecretId: WEBHOOK_ARN }).resolves({});
     createdApp('c0de5');
-    expect((await setup(event(`${SETUP_URL}/setup/callback?code=c0de5&state=${state}`, [cookie]))).statusCode).toBe(200);
+    expect((await setup(event(`${SETUP_URL}/setup/callback?code=c0de5&state=${state}`, [cookie]))).statusCode).toBe(
+      200,
+    );
     expect(putCalls().at(-1)).toEqual({ SecretId: WEBHOOK_ARN, SecretString: 'whsec-c0de5-from-github' });
   });
 
@@ -263,7 +315,11 @@ describe('GitHub App manifest flow', () => {
     const state = action.searchParams.get('state')!;
     createdApp('race1', 'tfgate-a');
     createdApp('race2', 'tfgate-b');
-    const results = await Promise.all(['race1', 'race2'].map((code) => setup(event(`${SETUP_URL}/setup/callback?code=${code}&state=${state}`, [cookie]))));
+    const results = await Promise.all(
+      ['race1', 'race2'].map((code) =>
+        setup(event(`${SETUP_URL}/setup/callback?code=${code}&state=${state}`, [cookie])),
+      ),
+    );
     expect(results.map((r) => r.statusCode).sort()).toEqual([200, 409]);
     expect(putCalls()).toHaveLength(3);
     expect(conversions()).toHaveLength(1);
@@ -271,25 +327,41 @@ describe('GitHub App manifest flow', () => {
 
   it('asks only for the permissions the approvers need, and for an organization when named', async () => {
     const setup = setupLambda('["@alice"]');
-    const { action, manifest } = readForm(await setup(event(`${SETUP_URL}/setup?token=${token}&organization=acme-corp`)));
-    expect(manifest.default_permissions).toEqual({ contents: 'read', metadata: 'read', statuses: 'write', pull_requests: 'write' });
+    const { action, manifest } = readForm(
+      await setup(event(`${SETUP_URL}/setup?token=${token}&organization=acme-corp`)),
+    );
+    expect(manifest.default_permissions).toEqual({
+      contents: 'read',
+      metadata: 'read',
+      statuses: 'write',
+      pull_requests: 'write',
+    });
     expect(`${action.origin}${action.pathname}`).toBe(`${github.webUrl}/organizations/acme-corp/settings/apps/new`);
-    expect((await setup(event(`${SETUP_URL}/setup?token=${token}&organization=${encodeURIComponent('acme/../x')}`))).statusCode).toBe(400);
+    expect(
+      (await setup(event(`${SETUP_URL}/setup?token=${token}&organization=${encodeURIComponent('acme/../x')}`)))
+        .statusCode,
+    ).toBe(400);
     expect((await setup(event(`${SETUP_URL}/setup/other?token=${token}`))).statusCode).toBe(404);
   });
 
-  it('spends nothing on a HEAD of the callback, and answers 503 with nothing stored when Secrets Manager fails', async () => {
-    const setup = setupLambda();
-    const { action, cookie } = readForm(await setup(event(`${SETUP_URL}/setup?token=${token}`)));
-    createdApp('c0de6');
-    const head = { ...event(`${SETUP_URL}/setup/callback?code=c0de6&state=${action.searchParams.get('state')}`, [cookie]), requestContext: { http: { method: 'HEAD' } } };
-    expect((await setup(head)).statusCode).toBe(404);
-    expect(conversions()).toHaveLength(0);
+  it(
+    'spends nothing on a HEAD of the callback, and answers 503 with nothing stored when Secrets ' + 'Manager fails',
+    async () => {
+      const setup = setupLambda();
+      const { action, cookie } = readForm(await setup(event(`${SETUP_URL}/setup?token=${token}`)));
+      createdApp('c0de6');
+      const head = {
+        ...event(`${SETUP_URL}/setup/callback?code=c0de6&state=${action.searchParams.get('state')}`, [cookie]),
+        requestContext: { http: { method: 'HEAD' } },
+      };
+      expect((await setup(head)).statusCode).toBe(404);
+      expect(conversions()).toHaveLength(0);
 
-    secrets.on(GetSecretValueCommand, { SecretId: SETUP_ARN }).rejects(new Error('ThrottlingException'));
-    const page = await setup(event(`${SETUP_URL}/setup?token=${token}`));
-    expect(page.statusCode).toBe(503);
-    expect(page.body).not.toContain(token);
-    expect(putCalls()).toHaveLength(0);
-  });
+      secrets.on(GetSecretValueCommand, { SecretId: SETUP_ARN }).rejects(new Error('ThrottlingException'));
+      const page = await setup(event(`${SETUP_URL}/setup?token=${token}`));
+      expect(page.statusCode).toBe(503);
+      expect(page.body).not.toContain(token);
+      expect(putCalls()).toHaveLength(0);
+    },
+  );
 });

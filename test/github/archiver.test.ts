@@ -10,8 +10,18 @@ const SHA = '6113728f27ae82c7b1a177c8d03f9e96e0adf246';
 const TOKEN = 'ghp_archiveCanary0123456789abcdefghijklmn';
 const servers: Server[] = [];
 
-async function serve(handler: (url: string, headers: IncomingHttpHeaders, respond: (status: number, headers: Record<string, string>, body?: Buffer) => void) => void): Promise<string> {
-  const server = createServer((request, response) => handler(request.url ?? '', request.headers, (status, headers, body) => response.writeHead(status, headers).end(body)));
+async function serve(
+  handler: (
+    url: string,
+    headers: IncomingHttpHeaders,
+    respond: (status: number, headers: Record<string, string>, body?: Buffer) => void,
+  ) => void,
+): Promise<string> {
+  const server = createServer((request, response) =>
+    handler(request.url ?? '', request.headers, (status, headers, body) =>
+      response.writeHead(status, headers).end(body),
+    ),
+  );
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -22,11 +32,19 @@ afterEach(async () => {
 });
 
 describe('githubSourceOf', () => {
-  const repo = (cloneUrl?: string) => ({ name: 'acme/infra', branch: 'main', directory: '.', environments: [{ name: 'ops' }], ...(cloneUrl ? { cloneUrl } : {}) });
+  const repo = (cloneUrl?: string) => ({
+    name: 'acme/infra',
+    branch: 'main',
+    directory: '.',
+    environments: [{ name: 'ops' }],
+    ...(cloneUrl ? { cloneUrl } : {}),
+  });
   it('is the configured name without cloneUrl, or the repository an https cloneUrl on the GitHub host names', () => {
     expect(githubSourceOf(repo(), 'https://api.github.com')).toBe('acme/infra');
     expect(githubSourceOf(repo('https://github.com/acme/mirror.git'), 'https://api.github.com')).toBe('acme/mirror');
-    expect(githubSourceOf(repo('https://ghe.example.com/acme/infra'), 'https://ghe.example.com/api/v3')).toBe('acme/infra');
+    expect(githubSourceOf(repo('https://ghe.example.com/acme/infra'), 'https://ghe.example.com/api/v3')).toBe(
+      'acme/infra',
+    );
   });
   it.each([
     ['http://github.com/acme/infra.git', /must be https/],
@@ -49,10 +67,17 @@ describe('GitHubSourceArchiver', () => {
     const seenByApi: Array<{ url: string; authorization: string | undefined }> = [];
     const api = await serve((url, headers, respond) => {
       seenByApi.push({ url, authorization: headers.authorization });
-      respond(302, { location: `${codeload.replace('127.0.0.1', 'localhost')}/acme/infra/legacy.tar.gz/${SHA}?token=short-lived` });
+      respond(302, {
+        location: `${codeload.replace('127.0.0.1', 'localhost')}/acme/infra/legacy.tar.gz/${SHA}?token=short-lived`,
+      });
     });
-    const config = testConfig(`repositories:\n  - name: acme/infra\n    environments:\n      - name: ops\ngithub:\n  apiUrl: ${api}\n`);
-    const archiver = new GitHubSourceArchiver(config, async () => new GitHubClient({ apiUrl: api, credentials: { kind: 'token', token: TOKEN } }));
+    const config = testConfig(
+      `repositories:\n  - name: acme/infra\n    environments:\n      - name: ops\ngithub:\n  apiUrl: ${api}\n`,
+    );
+    const archiver = new GitHubSourceArchiver(
+      config,
+      async () => new GitHubClient({ apiUrl: api, credentials: { kind: 'token', token: TOKEN } }),
+    );
 
     expect((await archiver.archive('acme/infra', SHA)).toString()).toBe('tarball-bytes');
     expect(seenByApi).toEqual([{ url: `/repos/acme/infra/tarball/${SHA}`, authorization: `token ${TOKEN}` }]);

@@ -21,20 +21,36 @@ beforeAll(async () => {
 afterAll(async () => github.close());
 
 describe('GitHubClient.changePeople', () => {
-  it('takes the pusher from the branch activity and the authors and committers of every pushed commit by login', async () => {
-    github.activity.set('acme/infra/main', [{ before: A, after: C, actor: 'Bob' }]);
-    github.compares.set(`acme/infra/${A}...${C}`, [B, C]);
-    github.commits.set(`acme/infra/${B}`, { authorLogin: 'alice', authorEmail: '1+alice@users.noreply.github.com', committerLogin: 'web-flow', committerEmail: 'noreply@github.com' });
-    github.commits.set(`acme/infra/${C}`, { authorEmail: 'carol@example.com', committerLogin: 'bob', committerEmail: 'bob@example.com' });
-    const people = await client.changePeople('acme/infra', 'main', C);
-    expect(people).toEqual({
-      logins: ['bob', 'alice', 'web-flow'],
-      emails: ['1+alice@users.noreply.github.com', 'noreply@github.com', 'carol@example.com', 'bob@example.com'],
-    });
-  });
+  it(
+    'takes the pusher from the branch activity and the authors and committers of every pushed ' + 'commit by login',
+    async () => {
+      github.activity.set('acme/infra/main', [{ before: A, after: C, actor: 'Bob' }]);
+      github.compares.set(`acme/infra/${A}...${C}`, [B, C]);
+      github.commits.set(`acme/infra/${B}`, {
+        authorLogin: 'alice',
+        authorEmail: '1+alice@users.noreply.github.com',
+        committerLogin: 'web-flow',
+        committerEmail: 'noreply@github.com',
+      });
+      github.commits.set(`acme/infra/${C}`, {
+        authorEmail: 'carol@example.com',
+        committerLogin: 'bob',
+        committerEmail: 'bob@example.com',
+      });
+      const people = await client.changePeople('acme/infra', 'main', C);
+      expect(people).toEqual({
+        logins: ['bob', 'alice', 'web-flow'],
+        emails: ['1+alice@users.noreply.github.com', 'noreply@github.com', 'carol@example.com', 'bob@example.com'],
+      });
+    },
+  );
 
   it('says the pusher is unknown when GitHub has no activity for the head (the gate then fails closed)', async () => {
-    github.commits.set(`acme/other/${C}`, { authorLogin: 'alice', authorEmail: 'alice@example.com', committerEmail: 'alice@example.com' });
+    github.commits.set(`acme/other/${C}`, {
+      authorLogin: 'alice',
+      authorEmail: 'alice@example.com',
+      committerEmail: 'alice@example.com',
+    });
     const people = await client.changePeople('acme/other', 'main', C);
     expect(people.logins).toEqual(['alice']);
     expect(people.unknown).toBe(`GitHub did not say who pushed ${C.slice(0, 7)} to main`);

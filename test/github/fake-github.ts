@@ -101,7 +101,8 @@ export async function startFakeGitHub(options: { pageSize?: number } = {}): Prom
     // The OAuth web flow lives at the root of the server, beside /api/v3 (GitHub Enterprise Server's layout).
     if (url.pathname === '/login/oauth/authorize') {
       const redirect = url.searchParams.get('redirect_uri');
-      if (url.searchParams.get('client_id') !== state.oauthApp.clientId || !redirect) return send(response, 400, { message: 'unknown client or no redirect_uri' });
+      if (url.searchParams.get('client_id') !== state.oauthApp.clientId || !redirect)
+        return send(response, 400, { message: 'unknown client or no redirect_uri' });
       if (!state.signedInAs) return send(response, 401, { message: 'nobody is signed in to the fake GitHub' });
       // The person has authorized the app before: GitHub sends them straight back with a code.
       const code = `code-${nextId++}`;
@@ -114,28 +115,42 @@ export async function startFakeGitHub(options: { pageSize?: number } = {}): Prom
       return;
     }
     if (url.pathname === '/login/oauth/access_token' && request.method === 'POST') {
-      const form = request.headers['content-type']?.includes('json') ? (JSON.parse(text) as Record<string, string>) : Object.fromEntries(new URLSearchParams(text));
+      const form = request.headers['content-type']?.includes('json')
+        ? (JSON.parse(text) as Record<string, string>)
+        : Object.fromEntries(new URLSearchParams(text));
       const login = codes.get(form.code ?? '');
       codes.delete(form.code ?? '');
       if (form.client_id !== state.oauthApp.clientId || form.client_secret !== state.oauthApp.clientSecret || !login) {
-        return send(response, 200, { error: 'bad_verification_code', error_description: 'The code passed is incorrect or expired.', error_uri: 'https://docs.github.com' });
+        return send(response, 200, {
+          error: 'bad_verification_code',
+          error_description: 'The code passed is incorrect or expired.',
+          error_uri: 'https://docs.github.com',
+        });
       }
       const token = `gho_fake_${nextId++}`;
       tokens.set(token, login);
       return send(response, 200, { access_token: token, token_type: 'bearer', scope: 'user:email' });
     }
     // The apiUrl carries /api/v3 like GitHub Enterprise Server, proving baseUrl is honoured.
-    if (!url.pathname.startsWith('/api/v3/')) return send(response, 404, { message: `not under /api/v3: ${url.pathname}` });
+    if (!url.pathname.startsWith('/api/v3/'))
+      return send(response, 404, { message: `not under /api/v3: ${url.pathname}` });
     const path = decodeURIComponent(url.pathname.slice('/api/v3'.length));
     const method = request.method ?? 'GET';
-    state.calls.push({ method, path, query: url.searchParams, body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined, authorization: request.headers.authorization });
+    state.calls.push({
+      method,
+      path,
+      query: url.searchParams,
+      body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined,
+      authorization: request.headers.authorization,
+    });
 
     if (state.failWith && !path.startsWith('/app/')) {
       return send(response, state.failWith.status, { message: state.failWith.message }, state.failWith.headers ?? {});
     }
 
     let match: RegExpExecArray | null;
-    if (method === 'POST' && (match = STATUS.exec(path))) return send(response, 201, { id: nextId++, ...(JSON.parse(text) as object) });
+    if (method === 'POST' && (match = STATUS.exec(path)))
+      return send(response, 201, { id: nextId++, ...(JSON.parse(text) as object) });
     if ((match = ISSUE_COMMENTS.exec(path))) {
       const issue = Number(match[3]);
       const list = state.comments.get(issue) ?? [];
@@ -152,7 +167,11 @@ export async function startFakeGitHub(options: { pageSize?: number } = {}): Prom
         return send(response, 200, slice, headers);
       }
       if (method === 'POST') {
-        const comment: FakeComment = { id: nextId++, body: String((JSON.parse(text) as { body: unknown }).body), user: { login: 'tfgate[bot]', type: 'Bot' } };
+        const comment: FakeComment = {
+          id: nextId++,
+          body: String((JSON.parse(text) as { body: unknown }).body),
+          user: { login: 'tfgate[bot]', type: 'Bot' },
+        };
         state.comments.set(issue, [...list, comment]);
         return send(response, 201, comment);
       }
@@ -170,17 +189,25 @@ export async function startFakeGitHub(options: { pageSize?: number } = {}): Prom
     }
     if (method === 'GET' && (match = BRANCH.exec(path))) {
       const sha = state.branches.get(`${match[1]}/${match[2]}/${match[3]}`);
-      return sha ? send(response, 200, { name: match[3], commit: { sha } }) : send(response, 404, { message: 'Branch not found' });
+      return sha
+        ? send(response, 200, { name: match[3], commit: { sha } })
+        : send(response, 404, { message: 'Branch not found' });
     }
     if (method === 'GET' && (path === '/user' || path === '/user/emails')) {
       const login = tokens.get((request.headers.authorization ?? '').replace(/^(token|bearer) /i, ''));
       if (!login) return send(response, 401, { message: 'Bad credentials' });
       if (path === '/user') return send(response, 200, { login, id: 1000 + login.length, type: 'User' });
-      return send(response, 200, (state.users.get(login)?.emails ?? []).map((e, i) => ({ ...e, primary: i === 0, visibility: null })));
+      return send(
+        response,
+        200,
+        (state.users.get(login)?.emails ?? []).map((e, i) => ({ ...e, primary: i === 0, visibility: null })),
+      );
     }
     if (method === 'GET' && (match = TEAM_MEMBERSHIP.exec(path))) {
       const members = state.teams.get(`${match[1]}/${match[2]}`.toLowerCase()) ?? [];
-      return members.includes(match[3]!.toLowerCase()) ? send(response, 200, { state: 'active', role: 'member' }) : send(response, 404, { message: 'Not Found' });
+      return members.includes(match[3]!.toLowerCase())
+        ? send(response, 200, { state: 'active', role: 'member' })
+        : send(response, 404, { message: 'Not Found' });
     }
     const commitJson = (sha: string, commit: FakeCommit) => ({
       sha,
@@ -196,17 +223,39 @@ export async function startFakeGitHub(options: { pageSize?: number } = {}): Prom
     if (method === 'GET' && (match = COMPARE.exec(path))) {
       const shas = state.compares.get(`${match[1]}/${match[2]}/${match[3]}`);
       if (!shas) return send(response, 404, { message: 'Not Found' });
-      return send(response, 200, { status: 'ahead', total_commits: shas.length, commits: shas.map((sha) => commitJson(sha, state.commits.get(`${match![1]}/${match![2]}/${sha}`)!)) });
+      return send(response, 200, {
+        status: 'ahead',
+        total_commits: shas.length,
+        commits: shas.map((sha) => commitJson(sha, state.commits.get(`${match![1]}/${match![2]}/${sha}`)!)),
+      });
     }
     if (method === 'GET' && (match = ACTIVITY.exec(path))) {
       const branch = (url.searchParams.get('ref') ?? '').replace('refs/heads/', '');
       const list = state.activity.get(`${match[1]}/${match[2]}/${branch}`) ?? [];
-      return send(response, 200, list.map((entry, i) => ({ id: i + 1, ref: `refs/heads/${branch}`, activity_type: 'push', before: entry.before, after: entry.after, actor: { login: entry.actor } })));
+      return send(
+        response,
+        200,
+        list.map((entry, i) => ({
+          id: i + 1,
+          ref: `refs/heads/${branch}`,
+          activity_type: 'push',
+          before: entry.before,
+          after: entry.after,
+          actor: { login: entry.actor },
+        })),
+      );
     }
-    if (method === 'GET' && (match = ORG_INSTALLATION.exec(path))) return send(response, 200, { id: 4343, account: { login: match[1] } });
-    if (method === 'GET' && (match = INSTALLATION.exec(path))) return send(response, 200, { id: 4242, account: { login: match[1] } });
+    if (method === 'GET' && (match = ORG_INSTALLATION.exec(path)))
+      return send(response, 200, { id: 4343, account: { login: match[1] } });
+    if (method === 'GET' && (match = INSTALLATION.exec(path)))
+      return send(response, 200, { id: 4242, account: { login: match[1] } });
     if (method === 'POST' && (match = ACCESS_TOKENS.exec(path))) {
-      return send(response, 201, { token: `ghs_installation_${match[1]}`, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {}, repository_selection: 'all' });
+      return send(response, 201, {
+        token: `ghs_installation_${match[1]}`,
+        expires_at: new Date(Date.now() + 3600_000).toISOString(),
+        permissions: {},
+        repository_selection: 'all',
+      });
     }
     return send(response, 404, { message: `no route for ${method} ${path}` });
   };

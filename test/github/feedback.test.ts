@@ -7,10 +7,18 @@ import { aRun, aStage } from '../support/builders.js';
 /** Just enough of a run store to watch the decorator: records live in a map. */
 class MemoryRuns implements RunStore {
   readonly runs = new Map<string, Run>();
-  async create(run: Run) { this.runs.set(run.id, structuredClone(run)); }
-  async get(id: string) { return structuredClone(this.runs.get(id)); }
-  async list() { return [...this.runs.values()].reverse(); }
-  async listActive() { return [...this.runs.values()].filter((r) => r.status === 'running'); }
+  async create(run: Run) {
+    this.runs.set(run.id, structuredClone(run));
+  }
+  async get(id: string) {
+    return structuredClone(this.runs.get(id));
+  }
+  async list() {
+    return [...this.runs.values()].reverse();
+  }
+  async listActive() {
+    return [...this.runs.values()].filter((r) => r.status === 'running');
+  }
   async updateStage(runId: string, environment: string, patch: StagePatch, at: Date) {
     const run = this.runs.get(runId)!;
     const stage = run.stages.find((s) => s.environment === environment)!;
@@ -31,7 +39,11 @@ class MemoryRuns implements RunStore {
 
 function newRun(): Run {
   return aRun({
-    id: 'run-1', repository: 'acme/infra', sha: 'b'.repeat(40), createdAt: new Date().toISOString(), executionName: 'gh-1',
+    id: 'run-1',
+    repository: 'acme/infra',
+    sha: 'b'.repeat(40),
+    createdAt: new Date().toISOString(),
+    executionName: 'gh-1',
     stages: ['ops', 'apps'].map((environment) => aStage(environment, { transitions: [] })),
   });
 }
@@ -53,20 +65,34 @@ describe('FeedbackRunStore', () => {
     const sent: StatusCall[] = [];
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const store = new FeedbackRunStore(new MemoryRuns(), { vcs: vcsWith(async (s) => { await gate; sent.push(s); }), artifacts: noArtifacts, runUrl: (id) => `http://t/runs/${id}` });
+    const store = new FeedbackRunStore(new MemoryRuns(), {
+      vcs: vcsWith(async (s) => {
+        await gate;
+        sent.push(s);
+      }),
+      artifacts: noArtifacts,
+      runUrl: (id) => `http://t/runs/${id}`,
+    });
     await store.create(newRun());
     await store.updateStage('run-1', 'ops', { status: 'planning' }, new Date());
     expect(sent).toEqual([]);
     expect(await store.drain(50)).toBe(false);
     release();
     expect(await store.drain()).toBe(true);
-    expect(sent.map((s) => `${s.context} ${s.state} ${s.description}`)).toEqual(['tfgate/ops pending queued', 'tfgate/apps pending queued', 'tfgate/ops pending planning']);
+    expect(sent.map((s) => `${s.context} ${s.state} ${s.description}`)).toEqual([
+      'tfgate/ops pending queued',
+      'tfgate/apps pending queued',
+      'tfgate/ops pending planning',
+    ]);
   });
 
   it('retries a 5xx with backoff and honours Retry-After up to the cap', async () => {
     const delays: number[] = [];
     let calls = 0;
-    const failures = [Object.assign(new Error('502'), { retryable: true }), Object.assign(new Error('429'), { retryable: true, retryAfterMs: 60_000 })];
+    const failures = [
+      Object.assign(new Error('502'), { retryable: true }),
+      Object.assign(new Error('429'), { retryable: true, retryAfterMs: 60_000 }),
+    ];
     const store = new FeedbackRunStore(new MemoryRuns(), {
       vcs: vcsWith(async () => {
         calls += 1;
@@ -87,26 +113,29 @@ describe('FeedbackRunStore', () => {
     expect((await store.get('run-1'))!.notes).toBeUndefined();
   });
 
-  it('gives up on a refused call at once and notes the failure once per run, whatever number of calls failed', async () => {
-    let calls = 0;
-    const inner = new MemoryRuns();
-    const store = new FeedbackRunStore(inner, {
-      vcs: vcsWith(async () => {
-        calls += 1;
-        throw Object.assign(new Error('GitHub API: 404 Not Found'), { retryable: false });
-      }),
-      artifacts: noArtifacts,
-      runUrl: () => undefined,
-      sleep: async () => undefined,
-    });
-    await store.create(newRun());
-    await store.updateStage('run-1', 'ops', { status: 'planning' }, new Date());
-    await store.updateRun('run-1', { status: 'failed', error: 'ops: boom' }, new Date());
-    await store.drain();
-    expect(calls).toBeGreaterThanOrEqual(4);
-    const notes = (await inner.get('run-1'))!.notes ?? [];
-    expect(notes).toHaveLength(1);
-    expect(notes[0]).toContain(FEEDBACK_FAILED_NOTE);
-    expect(notes[0]).toContain('404 Not Found');
-  });
+  it(
+    'gives up on a refused call at once and notes the failure once per run, whatever number of ' + 'calls failed',
+    async () => {
+      let calls = 0;
+      const inner = new MemoryRuns();
+      const store = new FeedbackRunStore(inner, {
+        vcs: vcsWith(async () => {
+          calls += 1;
+          throw Object.assign(new Error('GitHub API: 404 Not Found'), { retryable: false });
+        }),
+        artifacts: noArtifacts,
+        runUrl: () => undefined,
+        sleep: async () => undefined,
+      });
+      await store.create(newRun());
+      await store.updateStage('run-1', 'ops', { status: 'planning' }, new Date());
+      await store.updateRun('run-1', { status: 'failed', error: 'ops: boom' }, new Date());
+      await store.drain();
+      expect(calls).toBeGreaterThanOrEqual(4);
+      const notes = (await inner.get('run-1'))!.notes ?? [];
+      expect(notes).toHaveLength(1);
+      expect(notes[0]).toContain(FEEDBACK_FAILED_NOTE);
+      expect(notes[0]).toContain('404 Not Found');
+    },
+  );
 });

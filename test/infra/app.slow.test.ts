@@ -51,7 +51,7 @@ repositories:
     ]);
   });
 
-  it('refuse repositories that disagree on an environment\'s role', () => {
+  it("refuse repositories that disagree on an environment's role", () => {
     const config = configFrom(`
 repositories:
   - name: acme/a
@@ -59,7 +59,9 @@ repositories:
   - name: acme/b
     environments: [{ name: ops }]
 `);
-    expect(() => buildEnvironments(config)).toThrow(/environment "ops" has different roleArn values across repositories: .*role\/ops \(acme\/a\); no roleArn \(acme\/b\)/);
+    expect(() => buildEnvironments(config)).toThrow(
+      /environment "ops" has different roleArn values across repositories: .*role\/ops \(acme\/a\); no roleArn \(acme\/b\)/,
+    );
   });
 });
 
@@ -70,18 +72,33 @@ repositories: [{ name: acme/a, environments: [{ name: ops }] }]
 notifications: { slack: { webhookUrl: "https://hooks.slack.com/services/T000/B000/XXXX" } }
 `);
     expect(() => assertNoSecretInConfig(config)).toThrow(/holds a URL/);
-    expect(() => assertNoSecretInConfig(configFrom('repositories: [{ name: acme/a, environments: [{ name: ops }] }]\nnotifications: { slack: { webhookUrl: tfgate/slack } }\n'))).not.toThrow();
+    expect(() =>
+      assertNoSecretInConfig(
+        configFrom(
+          'repositories: [{ name: acme/a, environments: [{ name: ops }] }]\nnotifications: { slack: { webhookUrl: ' +
+            'tfgate/slack } }\n',
+        ),
+      ),
+    ).not.toThrow();
   });
 });
 
 describe('the CONFIG document', () => {
-  it('is the resolved configuration without the file\'s comments, and decodes to the same configuration', () => {
+  it("is the resolved configuration without the file's comments, and decodes to the same configuration", () => {
     const file = path.join(scratch, 'commented.yaml');
-    writeFileSync(file, '# a long comment that would only take room in the 4 KiB Lambda environment\nrepositories:\n  - name: acme/a # inline\n    environments: [{ name: ops }, { name: apps, approval: { approvers: ["@alice", "@acme/platform", a@example.com] } }]\n');
+    writeFileSync(
+      file,
+      '# a long comment that would only take room in the 4 KiB Lambda environment\nrepositories:\n  - name: ' +
+        'acme/a # inline\n    environments: [{ name: ops }, { name: apps, approval: { approvers: ["@alice", ' +
+        '"@acme/platform", a@example.com] } }]\n',
+    );
     const { config, document } = loadStackConfig(file);
     expect(document).not.toContain('comment');
     // Resolved: durations in seconds and defaults filled in, so the functions need no YAML parser or full schema.
-    expect(JSON.parse(document)).toMatchObject({ timeouts: { planSeconds: 3600 }, repositories: [{ name: 'acme/a', branch: 'main' }] });
+    expect(JSON.parse(document)).toMatchObject({
+      timeouts: { planSeconds: 3600 },
+      repositories: [{ name: 'acme/a', branch: 'main' }],
+    });
     expect(decodeResolvedConfig(document, 'CONFIG')).toEqual(config);
   });
 
@@ -91,21 +108,31 @@ describe('the CONFIG document', () => {
     const { document } = loadStackConfig(file);
     const tampered = JSON.parse(document) as { repositories: Array<{ environments: Array<{ name: string }> }> };
     tampered.repositories[0]!.environments[0]!.name = '../etc';
-    expect(() => decodeResolvedConfig(JSON.stringify(tampered), 'CONFIG')).toThrow(/CONFIG is not a valid resolved configuration: repositories\.0\.environments\.0\.name: must be lower-case/);
-    expect(() => decodeResolvedConfig(JSON.stringify({ ...JSON.parse(document), extra: 1 }), 'CONFIG')).toThrow(/unknown key "extra"/);
-    expect(() => decodeResolvedConfig(JSON.stringify('repositories: []'), 'CONFIG')).toThrow(/CONFIG is not a JSON object/);
+    expect(() => decodeResolvedConfig(JSON.stringify(tampered), 'CONFIG')).toThrow(
+      /CONFIG is not a valid resolved configuration: repositories\.0\.environments\.0\.name: must be lower-case/,
+    );
+    expect(() => decodeResolvedConfig(JSON.stringify({ ...JSON.parse(document), extra: 1 }), 'CONFIG')).toThrow(
+      /unknown key "extra"/,
+    );
+    expect(() => decodeResolvedConfig(JSON.stringify('repositories: []'), 'CONFIG')).toThrow(
+      /CONFIG is not a JSON object/,
+    );
     expect(() => decodeResolvedConfig('repositories:\n  - name: acme/a\n', 'CONFIG')).toThrow(/CONFIG is not JSON/);
   });
 });
 
 describe('bin/app.ts', () => {
   function runApp(context: Record<string, unknown>, cwd = PROJECT_ROOT) {
-    return spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'run-ts.js'), path.join(PROJECT_ROOT, 'bin', 'app.ts')], {
-      cwd,
-      encoding: 'utf8',
-      env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: path.join(scratch, 'out') },
-      timeout: 60_000,
-    });
+    return spawnSync(
+      process.execPath,
+      [path.join(PROJECT_ROOT, 'bin', 'run-ts.js'), path.join(PROJECT_ROOT, 'bin', 'app.ts')],
+      {
+        cwd,
+        encoding: 'utf8',
+        env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: path.join(scratch, 'out') },
+        timeout: 60_000,
+      },
+    );
   }
 
   it('names a configuration file that does not exist', () => {
@@ -117,7 +144,10 @@ describe('bin/app.ts', () => {
 
   it('shows the file, line and problem of an invalid configuration', () => {
     const file = path.join(scratch, 'invalid.yaml');
-    writeFileSync(file, 'repositories:\n  - name: acme/a\n    branch: "bad branch"\n    environments: [{ name: ops }]\n');
+    writeFileSync(
+      file,
+      'repositories:\n  - name: acme/a\n    branch: "bad branch"\n    environments: [{ name: ops }]\n',
+    );
     const result = runApp({ config: file });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain(`${file}:3:`);
@@ -126,11 +156,19 @@ describe('bin/app.ts', () => {
 
   it('refuses a gate without approvers with one line naming the file, the line and the missing list', () => {
     const file = path.join(scratch, 'open-gate.yaml');
-    writeFileSync(file, 'repositories:\n  - name: acme/a\n    environments:\n      - name: ops\n      - name: apps\n        approval:\n          timeout: 24h\n');
+    writeFileSync(
+      file,
+      'repositories:\n  - name: acme/a\n    environments:\n      - name: ops\n      - name: apps\n        ' +
+        'approval:\n          timeout: 24h\n',
+    );
     const result = runApp({ config: file });
     expect(result.status).toBe(1);
     const lines = result.stderr.trim().split('\n');
-    expect(lines).toEqual([`tfgate: ${file}:6:9: repositories.0.environments.1.approval.approvers: a gate needs at least one approver (a GitHub login @alice, a team @acme/platform or an email address); an approval without approvers would let anyone approve`]);
+    expect(lines).toEqual([
+      `tfgate: ${file}:6:9: repositories.0.environments.1.approval.approvers: a gate needs at least one approver ` +
+        `(a GitHub login @alice, a team @acme/platform or an email address); an approval without approvers would ` +
+        `let anyone approve`,
+    ]);
   });
 
   it('says where it looked when there is no configuration at all', () => {
@@ -148,7 +186,8 @@ describe('cdk-nag wiring', () => {
       Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
       const stack = new Stack(app, 'NagProbe');
       const bucket = new s3.Bucket(stack, 'Bare', { enforceSSL: true });
-      if (acknowledge) Validations.of(bucket).acknowledge({ id: 'AwsSolutions-S1', reason: 'probe bucket without access logs' });
+      if (acknowledge)
+        Validations.of(bucket).acknowledge({ id: 'AwsSolutions-S1', reason: 'probe bucket without access logs' });
       return () => app.synth();
     };
     expect(make(false)).toThrow(/AwsSolutions-S1/);

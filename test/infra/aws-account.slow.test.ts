@@ -9,7 +9,12 @@ import { createRequire } from 'node:module';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { assertWithinExecutionTimeout, buildLimits, executionBudgets, TASK_MARGIN_SECONDS } from '../../src/config/build-limits.js';
+import {
+  assertWithinExecutionTimeout,
+  buildLimits,
+  executionBudgets,
+  TASK_MARGIN_SECONDS,
+} from '../../src/config/build-limits.js';
 import { parseConfig } from '../../src/config/load.js';
 import { HASHICORP_KEY_FILE, HASHICORP_KEY_FINGERPRINT } from '../../infra/builds.js';
 import { DEFINITION_FILE, executionTimeoutSeconds } from '../../infra/state-machine.js';
@@ -19,7 +24,10 @@ import { parse as parseYaml } from 'yaml';
 import { cdkJsonContext, SAMPLE_CONFIG, synthesizeSample, type Synthesized } from './synth.js';
 
 type Json = Record<string, any>;
-type AslValidator = (definition: unknown, options?: { checkPaths?: boolean; checkArn?: boolean }) => { isValid: boolean; errors: unknown[] };
+type AslValidator = (
+  definition: unknown,
+  options?: { checkPaths?: boolean; checkArn?: boolean },
+) => { isValid: boolean; errors: unknown[] };
 const validateAsl = createRequire(import.meta.url)('asl-validator') as AslValidator;
 
 let s: Synthesized;
@@ -28,13 +36,20 @@ let variant: { stack: TfgateStack; resources: Record<string, Json> };
 
 const sampleText = readFileSync(SAMPLE_CONFIG, 'utf8');
 const VARIANT_CONFIG = sampleText
-  .replace('  email: { from: tfgate@example.com }', '  email: { from: tfgate@example.com, identity: create }\n  alarms: { email: oncall@example.com }')
+  .replace(
+    '  email: { from: tfgate@example.com }',
+    '  email: { from: tfgate@example.com, identity: create }\n  alarms: { email: oncall@example.com }',
+  )
   .replace('  version: 1.9.8', '  version: 1.9.8\n  planCompute: ec2');
 
 function synthesizeVariant(): typeof variant {
   const app = new App({ context: cdkJsonContext() });
   // The configuration as an object, the construct's other way in.
-  const stack = new TfgateStack(app, 'TfgateVariant', { config: parseYaml(VARIANT_CONFIG) as TfgateSettings, reserveConcurrency: true, env: { account: '123456789012', region: 'eu-west-1' } });
+  const stack = new TfgateStack(app, 'TfgateVariant', {
+    config: parseYaml(VARIANT_CONFIG) as TfgateSettings,
+    reserveConcurrency: true,
+    env: { account: '123456789012', region: 'eu-west-1' },
+  });
   return { stack, resources: Template.fromStack(stack).toJSON().Resources as Record<string, Json> };
 }
 
@@ -45,24 +60,38 @@ beforeAll(() => {
 }, 600_000);
 
 const ofType = (all: Record<string, Json>, type: string) => Object.entries(all).filter(([, r]) => r.Type === type);
-const logicalId = (stack: TfgateStack, construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as never);
-const definition = () => JSON.parse(readFileSync(DEFINITION_FILE, 'utf8')) as { States: Record<string, Json>; TimeoutSeconds: number };
+const logicalId = (stack: TfgateStack, construct: { node: { defaultChild?: unknown } }) =>
+  stack.getLogicalId(construct.node.defaultChild as never);
+const definition = () =>
+  JSON.parse(readFileSync(DEFINITION_FILE, 'utf8')) as { States: Record<string, Json>; TimeoutSeconds: number };
 const machine = (all: Record<string, Json>) => ofType(all, 'AWS::StepFunctions::StateMachine')[0]![1].Properties;
 
 describe('1. redeploys: retained resources and names', () => {
-  it('keeps tables, buckets and log groups on delete and replacement, but lets a failed first create roll them back', () => {
-    const retained = [...ofType(resources, 'AWS::DynamoDB::Table'), ...ofType(resources, 'AWS::S3::Bucket'), ...ofType(resources, 'AWS::Logs::LogGroup')];
-    // 4 tables, 2 buckets, 5 function log groups and the GitHub setup function's, 3 build log groups per
-    // environment, the state machine's.
-    expect(retained.length).toBe(4 + 2 + 5 + 1 + 3 * 2 + 1);
-    for (const [id, r] of retained) {
-      expect(r.DeletionPolicy, id).toBe('RetainExceptOnCreate');
-      expect(r.UpdateReplacePolicy, id).toBe('Retain');
-    }
-  });
+  it(
+    'keeps tables, buckets and log groups on delete and replacement, but lets a failed first create roll ' +
+      'them back',
+    () => {
+      const retained = [
+        ...ofType(resources, 'AWS::DynamoDB::Table'),
+        ...ofType(resources, 'AWS::S3::Bucket'),
+        ...ofType(resources, 'AWS::Logs::LogGroup'),
+      ];
+      // 4 tables, 2 buckets, 5 function log groups and the GitHub setup function's, 3 build log groups per
+      // environment, the state machine's.
+      expect(retained.length).toBe(4 + 2 + 5 + 1 + 3 * 2 + 1);
+      for (const [id, r] of retained) {
+        expect(r.DeletionPolicy, id).toBe('RetainExceptOnCreate');
+        expect(r.UpdateReplacePolicy, id).toBe('Retain');
+      }
+    },
+  );
 
   it('gives no retained resource a fixed name: the one named log group carries the stack id', () => {
-    const named = Object.entries(resources).filter(([, r]) => r.DeletionPolicy === 'RetainExceptOnCreate' && (r.Properties.TableName || r.Properties.BucketName || r.Properties.LogGroupName));
+    const named = Object.entries(resources).filter(
+      ([, r]) =>
+        r.DeletionPolicy === 'RetainExceptOnCreate' &&
+        (r.Properties.TableName || r.Properties.BucketName || r.Properties.LogGroupName),
+    );
     expect(named).toHaveLength(1);
     const name = named[0]![1].Properties.LogGroupName as Json;
     expect(JSON.stringify(name)).toContain('"Fn::Select":[2,{"Fn::Split":["/",{"Ref":"AWS::StackId"}]}]');
@@ -73,22 +102,40 @@ describe('1. redeploys: retained resources and names', () => {
 describe('2. build limits: overrides, task timeouts and StopBuild', () => {
   const states = () => definition().States;
 
-  it('starts each build with its mode\'s TimeoutInMinutesOverride and QueuedTimeoutInMinutesOverride, and waits build + queue + margin', () => {
-    for (const [state, mode] of [['Plan', 'plan'], ['Apply', 'apply']] as const) {
-      const task = states()[state]!;
-      expect(task.Resource).toBe('arn:aws:states:::codebuild:startBuild.sync');
-      expect(task.Parameters['TimeoutInMinutesOverride.$']).toBe(`$.builds.${mode}.timeoutMinutes`);
-      expect(task.Parameters['QueuedTimeoutInMinutesOverride.$']).toBe(`$.builds.${mode}.queuedTimeoutMinutes`);
-      expect(task.TimeoutSecondsPath).toBe(`$.${mode}TimeoutSeconds`);
-    }
-    // The sample: plan 30m (Lambda compute: 15), apply 3h, queue 30m by default.
-    expect(buildLimits('plan', s.source.config)).toEqual({ timeoutMinutes: 15, queuedTimeoutMinutes: 30, taskTimeoutSeconds: (15 + 30) * 60 + TASK_MARGIN_SECONDS });
-    expect(buildLimits('apply', s.source.config)).toEqual({ timeoutMinutes: 180, queuedTimeoutMinutes: 30, taskTimeoutSeconds: (180 + 30) * 60 + TASK_MARGIN_SECONDS });
-    expect(buildLimits('plan', variant.stack.config).timeoutMinutes).toBe(30);
-  });
+  it(
+    "starts each build with its mode's TimeoutInMinutesOverride and QueuedTimeoutInMinutesOverride, and " +
+      'waits build + queue + margin',
+    () => {
+      for (const [state, mode] of [
+        ['Plan', 'plan'],
+        ['Apply', 'apply'],
+      ] as const) {
+        const task = states()[state]!;
+        expect(task.Resource).toBe('arn:aws:states:::codebuild:startBuild.sync');
+        expect(task.Parameters['TimeoutInMinutesOverride.$']).toBe(`$.builds.${mode}.timeoutMinutes`);
+        expect(task.Parameters['QueuedTimeoutInMinutesOverride.$']).toBe(`$.builds.${mode}.queuedTimeoutMinutes`);
+        expect(task.TimeoutSecondsPath).toBe(`$.${mode}TimeoutSeconds`);
+      }
+      // The sample: plan 30m (Lambda compute: 15), apply 3h, queue 30m by default.
+      expect(buildLimits('plan', s.source.config)).toEqual({
+        timeoutMinutes: 15,
+        queuedTimeoutMinutes: 30,
+        taskTimeoutSeconds: (15 + 30) * 60 + TASK_MARGIN_SECONDS,
+      });
+      expect(buildLimits('apply', s.source.config)).toEqual({
+        timeoutMinutes: 180,
+        queuedTimeoutMinutes: 30,
+        taskTimeoutSeconds: (180 + 30) * 60 + TASK_MARGIN_SECONDS,
+      });
+      expect(buildLimits('plan', variant.stack.config).timeoutMinutes).toBe(30);
+    },
+  );
 
   it('on States.Timeout stops the build (StopBuild, waiting for it to end) before RecordFailure frees the lock', () => {
-    for (const [state, timedOut] of [['Plan', 'PlanTimedOut'], ['Apply', 'ApplyTimedOut']] as const) {
+    for (const [state, timedOut] of [
+      ['Plan', 'PlanTimedOut'],
+      ['Apply', 'ApplyTimedOut'],
+    ] as const) {
       const catches = states()[state]!.Catch as Json[];
       expect(catches[0]).toEqual({ ErrorEquals: ['States.Timeout'], ResultPath: '$.error', Next: timedOut });
       expect(states()[timedOut]!.Next).toBe('StopBuild');
@@ -101,14 +148,26 @@ describe('2. build limits: overrides, task timeouts and StopBuild', () => {
     // The pipeline function may stop builds of this stack's projects only.
     const statement = ofType(resources, 'AWS::IAM::Policy')
       .flatMap(([, r]) => r.Properties.PolicyDocument.Statement as Json[])
-      .find((st) => JSON.stringify(st.Action).includes('codebuild:StopBuild') && JSON.stringify(st.Resource).includes(`project/${s.stack.projectPrefix}-*`));
-    expect([...(statement?.Action as string[])].sort()).toEqual(['codebuild:BatchGetBuilds', 'codebuild:ListBuildsForProject', 'codebuild:StopBuild']);
+      .find(
+        (st) =>
+          JSON.stringify(st.Action).includes('codebuild:StopBuild') &&
+          JSON.stringify(st.Resource).includes(`project/${s.stack.projectPrefix}-*`),
+      );
+    expect([...(statement?.Action as string[])].sort()).toEqual([
+      'codebuild:BatchGetBuilds',
+      'codebuild:ListBuildsForProject',
+      'codebuild:StopBuild',
+    ]);
   });
 });
 
 describe('4. retries', () => {
   const states = () => definition().States;
-  const REFUSALS = ['CodeBuild.AccountLimitExceededException', 'CodeBuild.ThrottlingException', 'CodeBuild.CodeBuildException'];
+  const REFUSALS = [
+    'CodeBuild.AccountLimitExceededException',
+    'CodeBuild.ThrottlingException',
+    'CodeBuild.CodeBuildException',
+  ];
 
   it('retries StartBuild refusals with backoff, and nothing else of a build', () => {
     for (const state of ['Plan', 'Apply']) {
@@ -122,22 +181,39 @@ describe('4. retries', () => {
     // An apply's retries end within the 5 minutes an IdempotencyToken holds.
     const apply = (states().Apply!.Retry as Json[])[0]!;
     let worst = 0;
-    for (let attempt = 0; attempt < apply.MaxAttempts; attempt++) worst += Math.min(apply.IntervalSeconds * apply.BackoffRate ** attempt, apply.MaxDelaySeconds);
+    for (let attempt = 0; attempt < apply.MaxAttempts; attempt++)
+      worst += Math.min(apply.IntervalSeconds * apply.BackoffRate ** attempt, apply.MaxDelaySeconds);
     expect(worst).toBeLessThan(300);
   });
 
-  it('puts an IdempotencyToken on apply (and plan) builds, unique per execution so a later run of the stage is never answered with an old build', () => {
-    expect(states().Apply!.Parameters['IdempotencyToken.$']).toBe("States.Format('{}-{}-apply', $$.Execution.Name, $.current.environment.name)");
-    expect(states().Plan!.Parameters['IdempotencyToken.$']).toBe("States.Format('{}-{}-plan', $$.Execution.Name, $.current.environment.name)");
-  });
+  it(
+    'puts an IdempotencyToken on apply (and plan) builds, unique per execution so a later run of the ' +
+      'stage is never answered with an old build',
+    () => {
+      expect(states().Apply!.Parameters['IdempotencyToken.$']).toBe(
+        "States.Format('{}-{}-apply', $$.Execution.Name, $.current.environment.name)",
+      );
+      expect(states().Plan!.Parameters['IdempotencyToken.$']).toBe(
+        "States.Format('{}-{}-plan', $$.Execution.Name, $.current.environment.name)",
+      );
+    },
+  );
 
   it('retries Lambda.ClientExecutionTimeoutException with the other Lambda service errors on every Lambda task', () => {
-    const lambdaTasks = Object.entries(states()).filter(([, st]) => st.Type === 'Task' && String(st.Resource).includes(':lambda:'));
+    const lambdaTasks = Object.entries(states()).filter(
+      ([, st]) => st.Type === 'Task' && String(st.Resource).includes(':lambda:'),
+    );
     expect(lambdaTasks.length).toBeGreaterThanOrEqual(7);
     for (const [name, st] of lambdaTasks) {
       const listed = (st.Retry as Json[]).flatMap((r) => r.ErrorEquals as string[]);
       if (listed.includes('States.ALL')) continue;
-      expect(listed, name).toEqual(expect.arrayContaining(['Lambda.ServiceException', 'Lambda.ClientExecutionTimeoutException', 'Lambda.TooManyRequestsException']));
+      expect(listed, name).toEqual(
+        expect.arrayContaining([
+          'Lambda.ServiceException',
+          'Lambda.ClientExecutionTimeoutException',
+          'Lambda.TooManyRequestsException',
+        ]),
+      );
     }
   });
 });
@@ -160,7 +236,12 @@ describe('6. nobody misses a failure', () => {
       for (const [id, alarm] of alarms) expect(alarm.Properties.AlarmActions, id).toEqual([{ Ref: topics[0]![0] }]);
     }
     expect(ofType(resources, 'AWS::SNS::Subscription')).toHaveLength(0);
-    expect(ofType(variant.resources, 'AWS::SNS::Subscription').map(([, r]) => [r.Properties.Protocol, r.Properties.Endpoint])).toEqual([['email', 'oncall@example.com']]);
+    expect(
+      ofType(variant.resources, 'AWS::SNS::Subscription').map(([, r]) => [
+        r.Properties.Protocol,
+        r.Properties.Endpoint,
+      ]),
+    ).toEqual([['email', 'oncall@example.com']]);
   });
 
   it('gives the EventBridge target and every schedule a dead-letter queue with an alarm on its depth', () => {
@@ -171,36 +252,59 @@ describe('6. nobody misses a failure', () => {
     for (const [, schedule] of ofType(resources, 'AWS::Scheduler::Schedule')) {
       expect(schedule.Properties.Target.DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': [schedules, 'Arn'] } });
     }
-    const depthAlarms = ofType(resources, 'AWS::CloudWatch::Alarm').filter(([, a]) => a.Properties.MetricName === 'ApproximateNumberOfMessagesVisible');
-    expect(depthAlarms.map(([, a]) => a.Properties.Dimensions[0].Value['Fn::GetAtt'][0]).sort()).toEqual([executionEnded, schedules].sort());
+    const depthAlarms = ofType(resources, 'AWS::CloudWatch::Alarm').filter(
+      ([, a]) => a.Properties.MetricName === 'ApproximateNumberOfMessagesVisible',
+    );
+    expect(depthAlarms.map(([, a]) => a.Properties.Dimensions[0].Value['Fn::GetAtt'][0]).sort()).toEqual(
+      [executionEnded, schedules].sort(),
+    );
   });
 });
 
 describe('7. reserved concurrency', () => {
   it('reserves none unless the setting is on', () => {
-    for (const [id, fn] of ofType(resources, 'AWS::Lambda::Function')) expect(fn.Properties.ReservedConcurrentExecutions, id).toBeUndefined();
-    const reserved = ofType(variant.resources, 'AWS::Lambda::Function').map(([, fn]) => fn.Properties.ReservedConcurrentExecutions as number);
+    for (const [id, fn] of ofType(resources, 'AWS::Lambda::Function'))
+      expect(fn.Properties.ReservedConcurrentExecutions, id).toBeUndefined();
+    const reserved = ofType(variant.resources, 'AWS::Lambda::Function').map(
+      ([, fn]) => fn.Properties.ReservedConcurrentExecutions as number,
+    );
     expect(reserved.reduce((a, b) => a + b, 0)).toBe(57);
   });
 });
 
 describe('8. compute per mode, caches, verified terraform', () => {
-  it('puts plan and pull-request plan projects on arm64 Lambda compute, applies on EC2, and plans on EC2 with planCompute: ec2', () => {
-    const computeOf = (stack: typeof s.stack, tpl: typeof resources) =>
-      Object.fromEntries(stack.builds.builds.map((b) => [`${b.environment.name}/${b.kind}`, tpl[stack.getLogicalId(b.project.node.defaultChild as never)]!.Properties.Environment]));
-    for (const [key, environment] of Object.entries(computeOf(s.stack, resources))) {
-      expect(environment, key).toMatchObject(key.endsWith('/apply') ? { Type: 'ARM_CONTAINER', ComputeType: 'BUILD_GENERAL1_SMALL' } : { Type: 'ARM_LAMBDA_CONTAINER', ComputeType: 'BUILD_LAMBDA_2GB' });
-    }
-    for (const [key, environment] of Object.entries(computeOf(variant.stack, variant.resources))) {
-      expect(environment, key).toMatchObject({ Type: 'ARM_CONTAINER', ComputeType: 'BUILD_GENERAL1_SMALL' });
-    }
-    // No build's compute is chosen at StartBuild: each project is set up for its own mode.
-    for (const state of ['Plan', 'Apply']) {
-      expect(Object.keys(definition().States[state]!.Parameters).filter((k) => /Type|Image/.test(k)), state).toEqual([]);
-    }
-  });
+  it(
+    'puts plan and pull-request plan projects on arm64 Lambda compute, applies on EC2, and plans on EC2 ' +
+      'with planCompute: ec2',
+    () => {
+      const computeOf = (stack: typeof s.stack, tpl: typeof resources) =>
+        Object.fromEntries(
+          stack.builds.builds.map((b) => [
+            `${b.environment.name}/${b.kind}`,
+            tpl[stack.getLogicalId(b.project.node.defaultChild as never)]!.Properties.Environment,
+          ]),
+        );
+      for (const [key, environment] of Object.entries(computeOf(s.stack, resources))) {
+        expect(environment, key).toMatchObject(
+          key.endsWith('/apply')
+            ? { Type: 'ARM_CONTAINER', ComputeType: 'BUILD_GENERAL1_SMALL' }
+            : { Type: 'ARM_LAMBDA_CONTAINER', ComputeType: 'BUILD_LAMBDA_2GB' },
+        );
+      }
+      for (const [key, environment] of Object.entries(computeOf(variant.stack, variant.resources))) {
+        expect(environment, key).toMatchObject({ Type: 'ARM_CONTAINER', ComputeType: 'BUILD_GENERAL1_SMALL' });
+      }
+      // No build's compute is chosen at StartBuild: each project is set up for its own mode.
+      for (const state of ['Plan', 'Apply']) {
+        expect(
+          Object.keys(definition().States[state]!.Parameters).filter((k) => /Type|Image/.test(k)),
+          state,
+        ).toEqual([]);
+      }
+    },
+  );
 
-  it('shares terraform and providers through the artifacts bucket\'s cache/ prefix', () => {
+  it("shares terraform and providers through the artifacts bucket's cache/ prefix", () => {
     for (const build of s.stack.builds.builds) {
       const role = s.stack.getLogicalId(build.role.node.defaultChild as never);
       const statements = ofType(resources, 'AWS::IAM::Policy')
@@ -208,20 +312,28 @@ describe('8. compute per mode, caches, verified terraform', () => {
         .flatMap(([, r]) => r.Properties.PolicyDocument.Statement as Json[]);
       const cache = statements.find((st) => JSON.stringify(st.Resource).includes('/cache/*'));
       // Plans run unreviewed code: they read the cache; only applies fill it.
-      const expected = build.kind === 'apply' ? ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'] : ['s3:GetObject'];
-      expect(([] as string[]).concat(cache?.Action as string | string[]).sort(), `${build.environment.name}/${build.kind}`).toEqual(expected);
+      const expected =
+        build.kind === 'apply' ? ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'] : ['s3:GetObject'];
+      expect(
+        ([] as string[]).concat(cache?.Action as string | string[]).sort(),
+        `${build.environment.name}/${build.kind}`,
+      ).toEqual(expected);
     }
   });
 
-  it('checks SHA256SUMS against HashiCorp\'s signature with the key kept in the repository, before the zip\'s checksum', () => {
-    const install = installScript();
-    const key = readFileSync(HASHICORP_KEY_FILE, 'utf8').trim();
-    expect(key).toMatch(/^-----BEGIN PGP PUBLIC KEY BLOCK-----/);
-    expect(install).toContain(`<<'TFGATE_KEY'\n${key}\nTFGATE_KEY`);
-    expect(install).toContain(`VALIDSIG .* ${HASHICORP_KEY_FINGERPRINT}$`);
-    expect(install).toContain('--verify "terraform_1.9.8_SHA256SUMS.72D7468F.sig" "terraform_1.9.8_SHA256SUMS"');
-    expect(install.indexOf('verified ||')).toBeLessThan(install.indexOf('unzip -o -q'));
-  });
+  it(
+    "checks SHA256SUMS against HashiCorp's signature with the key kept in the repository, before the " +
+      "zip's checksum",
+    () => {
+      const install = installScript();
+      const key = readFileSync(HASHICORP_KEY_FILE, 'utf8').trim();
+      expect(key).toMatch(/^-----BEGIN PGP PUBLIC KEY BLOCK-----/);
+      expect(install).toContain(`<<'TFGATE_KEY'\n${key}\nTFGATE_KEY`);
+      expect(install).toContain(`VALIDSIG .* ${HASHICORP_KEY_FINGERPRINT}$`);
+      expect(install).toContain('--verify "terraform_1.9.8_SHA256SUMS.72D7468F.sig" "terraform_1.9.8_SHA256SUMS"');
+      expect(install.indexOf('verified ||')).toBeLessThan(install.indexOf('unzip -o -q'));
+    },
+  );
 });
 
 describe('buildspec commands', () => {
@@ -237,13 +349,19 @@ describe('buildspec commands', () => {
     }
   });
 
-  it('assumes the environment role from EC2 (container credentials) and from Lambda compute (environment credentials)', () => {
-    const project = ofType(resources, 'AWS::CodeBuild::Project').find(([, p]) => JSON.stringify(p.Properties.Environment).includes('TFGATE_ASSUME_ROLE_ARN'))![1];
-    const preBuild = (buildspecOf(project).phases.pre_build.commands as string[]).join('\n');
-    expect(preBuild).toContain("source='credential_source = EcsContainer'");
-    expect(preBuild).toContain("source='source_profile = tfgate-source'");
-    expect(preBuild).toContain('unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN');
-  });
+  it(
+    'assumes the environment role from EC2 (container credentials) and from Lambda compute (environment ' +
+      'credentials)',
+    () => {
+      const project = ofType(resources, 'AWS::CodeBuild::Project').find(([, p]) =>
+        JSON.stringify(p.Properties.Environment).includes('TFGATE_ASSUME_ROLE_ARN'),
+      )![1];
+      const preBuild = (buildspecOf(project).phases.pre_build.commands as string[]).join('\n');
+      expect(preBuild).toContain("source='credential_source = EcsContainer'");
+      expect(preBuild).toContain("source='source_profile = tfgate-source'");
+      expect(preBuild).toContain('unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN');
+    },
+  );
 });
 
 function buildspecOf(project: Json): Json {
@@ -266,20 +384,28 @@ describe('9. execution timeout vs waits', () => {
     expect(limit).toBe(20 * 86400);
     expect(() => assertWithinExecutionTimeout(s.source.config, limit)).not.toThrow();
     const tooLong = parseConfig(
-      sampleText.replace('          timeout: 24h', '          timeout: 14d').replace('timeouts:\n', 'timeouts:\n  lockWait: 7d\n'),
+      sampleText
+        .replace('          timeout: 24h', '          timeout: 14d')
+        .replace('timeouts:\n', 'timeouts:\n  lockWait: 7d\n'),
       'long.yaml',
     );
     const budgets = executionBudgets(tooLong);
     expect(budgets[0]!.worstCaseSeconds).toBeGreaterThan(limit);
-    expect(() => assertWithinExecutionTimeout(tooLong, limit)).toThrow(/acme\/infrastructure: \d+s \(2\d\.\d days\) — ops: lock wait 604800s/);
+    expect(() => assertWithinExecutionTimeout(tooLong, limit)).toThrow(
+      /acme\/infrastructure: \d+s \(2\d\.\d days\) — ops: lock wait 604800s/,
+    );
     const app = new App({ context: cdkJsonContext() });
-    const tooLongText = sampleText.replace('          timeout: 24h', '          timeout: 14d').replace('timeouts:\n', 'timeouts:\n  lockWait: 7d\n');
-    expect(() => new TfgateStack(app, 'TooLong', { config: parseYaml(tooLongText) as TfgateSettings })).toThrow(/outlive the state machine's execution timeout/);
+    const tooLongText = sampleText
+      .replace('          timeout: 24h', '          timeout: 14d')
+      .replace('timeouts:\n', 'timeouts:\n  lockWait: 7d\n');
+    expect(() => new TfgateStack(app, 'TooLong', { config: parseYaml(tooLongText) as TfgateSettings })).toThrow(
+      /outlive the state machine's execution timeout/,
+    );
   });
 });
 
 describe('10. the runner asset', () => {
-  it('may be decrypted only through S3, in this account, for the bootstrap bucket\'s objects', () => {
+  it("may be decrypted only through S3, in this account, for the bootstrap bucket's objects", () => {
     const kms = ofType(resources, 'AWS::IAM::Policy')
       .flatMap(([, r]) => r.Properties.PolicyDocument.Statement as Json[])
       .filter((st) => st.Action === 'kms:Decrypt');

@@ -28,7 +28,12 @@ vi.mock('aws-cdk-lib/aws-lambda-nodejs', async (importOriginal) => {
     constructor(scope: Construct, id: string, props: NodejsFunctionProps) {
       const { entry, handler, projectRoot, depsLockFilePath, bundling, runtime, ...rest } = props;
       void [entry, handler, projectRoot, depsLockFilePath, bundling];
-      super(scope, id, { ...rest, runtime: runtime!, handler: 'index.handler', code: lambda.Code.fromInline('export const handler = async () => {};') });
+      super(scope, id, {
+        ...rest,
+        runtime: runtime!,
+        handler: 'index.handler',
+        code: lambda.Code.fromInline('export const handler = async () => {};'),
+      });
     }
   }
   return { ...original, NodejsFunction: InlineNodejsFunction };
@@ -61,7 +66,7 @@ function userApp(props: TfgateProps, stackName = 'Platform') {
   return { app, stack, gate, template: () => Template.fromStack(stack) };
 }
 
-describe('the Tfgate construct in a user\'s stack', () => {
+describe("the Tfgate construct in a user's stack", () => {
   it('builds the state machine, tables, functions and build projects from a configuration object', () => {
     const { gate, stack, template } = userApp({ config: MINIMAL });
     const t = template();
@@ -75,26 +80,50 @@ describe('the Tfgate construct in a user\'s stack', () => {
     expect(Object.keys(gate.functions).sort()).toEqual(['approvals', 'notifier', 'pipeline', 'reconciler', 'webhook']);
     expect(Object.keys(gate.tables).sort()).toEqual(['approvals', 'deliveries', 'locks', 'runs']);
     expect(gate.config.repositories[0]).toMatchObject({ name: 'acme/infrastructure', branch: 'main', directory: '.' });
-    expect(gate.config.repositories[0]!.environments[1]!.approval).toEqual({ approvers: ['alice@example.com'], timeoutSeconds: 86400, allowSelfApproval: false });
+    expect(gate.config.repositories[0]!.environments[1]!.approval).toEqual({
+      approvers: ['alice@example.com'],
+      timeoutSeconds: 86400,
+      allowSelfApproval: false,
+    });
     // Named after the user's stack, so two stacks never share build project or state machine names.
     expect(gate.projectPrefix).toBe('tfgate-platform');
     t.hasResourceProperties('AWS::StepFunctions::StateMachine', { StateMachineName: 'tfgate-platform-pipeline' });
 
     // What it exposes resolves to the resources in the template, for the user's own alarms and wiring.
     const logicalIdOf = (construct: Parameters<Stack['getLogicalId']>[0]) => stack.getLogicalId(construct);
-    expect(stack.resolve(gate.stateMachine.stateMachineArn)).toEqual({ Ref: logicalIdOf(gate.stateMachine.node.defaultChild as never) });
-    expect(stack.resolve(gate.alarmTopic.topicArn)).toEqual({ Ref: logicalIdOf(gate.alarmTopic.node.defaultChild as never) });
-    expect(stack.resolve(gate.tables.runs.tableName)).toEqual({ Ref: logicalIdOf(gate.tables.runs.node.defaultChild as never) });
+    expect(stack.resolve(gate.stateMachine.stateMachineArn)).toEqual({
+      Ref: logicalIdOf(gate.stateMachine.node.defaultChild as never),
+    });
+    expect(stack.resolve(gate.alarmTopic.topicArn)).toEqual({
+      Ref: logicalIdOf(gate.alarmTopic.node.defaultChild as never),
+    });
+    expect(stack.resolve(gate.tables.runs.tableName)).toEqual({
+      Ref: logicalIdOf(gate.tables.runs.node.defaultChild as never),
+    });
     const webhookUrl = JSON.stringify(stack.resolve(gate.webhookUrl));
-    expect(webhookUrl).toContain(logicalIdOf(gate.functions.webhook.node.findChild('FunctionUrl').node.defaultChild as never));
+    expect(webhookUrl).toContain(
+      logicalIdOf(gate.functions.webhook.node.findChild('FunctionUrl').node.defaultChild as never),
+    );
     expect(webhookUrl).toMatch(/webhook"\]\]\}$/);
-    expect(JSON.stringify(stack.resolve(gate.webUrl))).toContain(logicalIdOf(gate.functions.approvals.node.findChild('FunctionUrl').node.defaultChild as never));
+    expect(JSON.stringify(stack.resolve(gate.webUrl))).toContain(
+      logicalIdOf(gate.functions.approvals.node.findChild('FunctionUrl').node.defaultChild as never),
+    );
   });
 
   it('adds outputs for the URLs, topic and secrets unless told not to', () => {
     const outputs = Object.keys(userApp({ config: MINIMAL }).template().toJSON().Outputs ?? {});
-    for (const name of ['WebhookUrl', 'ApprovalsUrl', 'AlarmTopicArn', 'StateMachineArn', 'WebhookSecretName', 'SignInSecretName']) {
-      expect(outputs.some((output) => output.startsWith(`Gate${name}`)), name).toBe(true);
+    for (const name of [
+      'WebhookUrl',
+      'ApprovalsUrl',
+      'AlarmTopicArn',
+      'StateMachineArn',
+      'WebhookSecretName',
+      'SignInSecretName',
+    ]) {
+      expect(
+        outputs.some((output) => output.startsWith(`Gate${name}`)),
+        name,
+      ).toBe(true);
     }
     expect(userApp({ config: MINIMAL, outputs: false }).template().toJSON().Outputs).toBeUndefined();
   });
@@ -103,7 +132,9 @@ describe('the Tfgate construct in a user\'s stack', () => {
     const named = userApp({ config: MINIMAL, name: 'Second' });
     expect(named.gate.projectPrefix).toBe('tfgate-second');
     const reserved = (props: TfgateProps) =>
-      Object.values(userApp(props).template().findResources('AWS::Lambda::Function')).filter((fn) => (fn as { Properties: Record<string, unknown> }).Properties.ReservedConcurrentExecutions !== undefined).length;
+      Object.values(userApp(props).template().findResources('AWS::Lambda::Function')).filter(
+        (fn) => (fn as { Properties: Record<string, unknown> }).Properties.ReservedConcurrentExecutions !== undefined,
+      ).length;
     expect(reserved({ config: MINIMAL })).toBe(0);
     expect(reserved({ config: MINIMAL, reserveConcurrency: true })).toBe(6);
   });
@@ -113,13 +144,20 @@ describe('the Tfgate construct in a user\'s stack', () => {
     const fromObject = userApp({ config: parseYaml(readFileSync(SAMPLE_CONFIG, 'utf8')) as TfgateSettings }).gate;
     expect(fromObject.configDocument).toBe(fromFile.configDocument);
     const config = (gate: Tfgate) => Template.fromStack(Stack.of(gate)).findResources('AWS::Lambda::Function');
-    const environments = (gate: Tfgate) => Object.values(config(gate)).map((fn) => (fn as { Properties: { Environment: { Variables: { CONFIG?: string } } } }).Properties.Environment.Variables.CONFIG);
+    const environments = (gate: Tfgate) =>
+      Object.values(config(gate)).map(
+        (fn) =>
+          (fn as { Properties: { Environment: { Variables: { CONFIG?: string } } } }).Properties.Environment.Variables
+            .CONFIG,
+      );
     expect(new Set(environments(fromFile))).toEqual(new Set([fromFile.configDocument]));
   });
 });
 
 describe('a bad configuration', () => {
-  const OPEN_GATE = 'repositories:\n  - name: acme/a\n    environments:\n      - name: ops\n      - name: apps\n        approval:\n          timeout: 24h\n';
+  const OPEN_GATE =
+    'repositories:\n  - name: acme/a\n    environments:\n      - name: ops\n      - name: apps\n        ' +
+    'approval:\n          timeout: 24h\n';
 
   function errorOf(props: TfgateProps): ConfigError {
     try {
@@ -135,40 +173,69 @@ describe('a bad configuration', () => {
     const file = path.join(scratch, 'open-gate.yaml');
     writeFileSync(file, OPEN_GATE);
     expect(errorOf({ config: file }).message).toBe(
-      `${file}:6:9: repositories.0.environments.1.approval.approvers: a gate needs at least one approver (a GitHub login @alice, a team @acme/platform or an email address); an approval without approvers would let anyone approve`,
+      `${file}:6:9: repositories.0.environments.1.approval.approvers: a gate needs at least one approver (a ` +
+        `GitHub login @alice, a team @acme/platform or an email address); an approval without approvers would let ` +
+        `anyone approve`,
     );
   });
 
   it('as an object: the same rule, naming the path of the key', () => {
     const error = errorOf({ config: parseYaml(OPEN_GATE) as TfgateSettings });
     expect(error.message).toBe(
-      'config: repositories.0.environments.1.approval.approvers: a gate needs at least one approver (a GitHub login @alice, a team @acme/platform or an email address); an approval without approvers would let anyone approve',
+      'config: repositories.0.environments.1.approval.approvers: a gate needs at least one approver (a GitHub ' +
+        'login @alice, a team @acme/platform or an email address); an approval without approvers would let anyone ' +
+        'approve',
     );
-    const several = errorOf({ config: { repositories: [{ name: 'not a repo', environments: [{ name: 'Ops' }] }], extra: true } as unknown as TfgateSettings });
+    const several = errorOf({
+      config: {
+        repositories: [{ name: 'not a repo', environments: [{ name: 'Ops' }] }],
+        extra: true,
+      } as unknown as TfgateSettings,
+    });
     expect(several.problems.map((problem) => problem.message)).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^repositories\.0\.name: /), expect.stringMatching(/^repositories\.0\.environments\.0\.name: /), 'top level: unknown key "extra"']),
+      expect.arrayContaining([
+        expect.stringMatching(/^repositories\.0\.name: /),
+        expect.stringMatching(/^repositories\.0\.environments\.0\.name: /),
+        'top level: unknown key "extra"',
+      ]),
     );
   });
 
   it('as neither a path nor an object: a clear error', () => {
-    expect(() => userApp({ config: 42 as unknown as string })).toThrow(/config must be a tfgate\.yaml path or an object with its keys, not 42/);
+    expect(() => userApp({ config: 42 as unknown as string })).toThrow(
+      /config must be a tfgate\.yaml path or an object with its keys, not 42/,
+    );
   });
 
   it('creates nothing: the error comes before any resource', () => {
     const app = fastApp();
     const stack = new Stack(app, 'Platform');
     expect(() => new Tfgate(stack, 'Gate', { config: { repositories: [] } })).toThrow(ConfigError);
-    expect(stack.node.findAll().filter((construct) => construct !== stack && construct.node.path.startsWith('Platform/Gate/'))).toEqual([]);
+    expect(
+      stack.node
+        .findAll()
+        .filter((construct) => construct !== stack && construct.node.path.startsWith('Platform/Gate/')),
+    ).toEqual([]);
   });
 });
 
 describe('TfgateStack, the thin stack this repository deploys', () => {
   it('wraps one Tfgate without changing the logical IDs of its resources and outputs', () => {
     const app = fastApp();
-    const stack = new TfgateStack(app, 'Tfgate', { config: MINIMAL, env: { account: '123456789012', region: 'eu-west-1' } });
-    const t = Template.fromStack(stack).toJSON() as { Resources: Record<string, unknown>; Outputs: Record<string, unknown> };
-    expect(Object.keys(t.Outputs)).toEqual(expect.arrayContaining(['WebhookUrl', 'ApprovalsUrl', 'AlarmTopicArn', 'StateMachineArn']));
-    expect(stack.resolve(stack.tfgate.stateMachine.stateMachineArn)).toEqual({ Ref: expect.stringMatching(/^PipelineStateMachine[0-9A-F]{8}$/) });
+    const stack = new TfgateStack(app, 'Tfgate', {
+      config: MINIMAL,
+      env: { account: '123456789012', region: 'eu-west-1' },
+    });
+    const t = Template.fromStack(stack).toJSON() as {
+      Resources: Record<string, unknown>;
+      Outputs: Record<string, unknown>;
+    };
+    expect(Object.keys(t.Outputs)).toEqual(
+      expect.arrayContaining(['WebhookUrl', 'ApprovalsUrl', 'AlarmTopicArn', 'StateMachineArn']),
+    );
+    expect(stack.resolve(stack.tfgate.stateMachine.stateMachineArn)).toEqual({
+      Ref: expect.stringMatching(/^PipelineStateMachine[0-9A-F]{8}$/),
+    });
     expect(Object.keys(t.Resources).some((id) => id.startsWith('Default'))).toBe(false);
     expect(stack.projectPrefix).toBe('tfgate');
     expect(stack.functions).toBe(stack.tfgate.parts.functions);
@@ -187,6 +254,8 @@ describe('the prebuilt bundles the package ships', () => {
       mainFields: [...FUNCTION_BUNDLING.mainFields],
       banner: { js: FUNCTION_BUNDLING.banner },
     });
-    expect(() => esbuildOptionsOf({ ...FUNCTION_BUNDLING, keepNames: true } as typeof FUNCTION_BUNDLING)).toThrow(/translate the bundling option\(s\) keepNames/);
+    expect(() => esbuildOptionsOf({ ...FUNCTION_BUNDLING, keepNames: true } as typeof FUNCTION_BUNDLING)).toThrow(
+      /translate the bundling option\(s\) keepNames/,
+    );
   });
 });

@@ -3,7 +3,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFINITION_FILE } from '../../src/local-mode/runtime.js';
-import { decideThroughPage, nextApproval, pushChange, startTestStack, terraformFiles, waitForRun, type TestStack } from '../support/local-stack.js';
+import {
+  decideThroughPage,
+  nextApproval,
+  pushChange,
+  startTestStack,
+  terraformFiles,
+  waitForRun,
+  type TestStack,
+} from '../support/local-stack.js';
 import { synthesizeSample } from './synth.js';
 
 /**

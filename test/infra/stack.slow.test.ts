@@ -30,11 +30,58 @@ const FUNCTIONS: FunctionName[] = ['webhook', 'approvals', 'pipeline', 'notifier
 
 /** The environment each function is given: its contract with lambdas/<name>/lambda.ts. */
 const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
-  webhook: ['APPROVALS_URL', 'CONFIG', 'DELIVERIES_TABLE', 'GITHUB_SECRET_ARN', 'LOCKS_TABLE', 'RUNS_TABLE', 'STATE_MACHINE_ARN', 'WEBHOOK_SECRET_ARN'],
-  approvals: ['APPROVALS_TABLE', 'ARTIFACTS_BUCKET', 'BUILD_PROJECT_PREFIX', 'CONFIG', 'DELIVERIES_TABLE', 'GITHUB_SECRET_ARN', 'RUNS_TABLE', 'SESSION_SECRET_ARN', 'SES_FROM', 'SIGNIN_SECRET_ARN'],
-  pipeline: ['APPROVALS_TABLE', 'APPROVALS_URL', 'ARTIFACTS_BUCKET', 'CONFIG', 'GITHUB_SECRET_ARN', 'LOCKS_TABLE', 'RUNS_TABLE'],
-  notifier: ['APPROVALS_TABLE', 'APPROVALS_URL', 'ARTIFACTS_BUCKET', 'CONFIG', 'GITHUB_SECRET_ARN', 'LOCKS_TABLE', 'RUNS_TABLE', 'SES_FROM', 'SLACK_SECRET_ARN'],
-  reconciler: ['APPROVALS_URL', 'ARTIFACTS_BUCKET', 'CONFIG', 'DELIVERIES_TABLE', 'GITHUB_SECRET_ARN', 'LOCKS_TABLE', 'RUNS_TABLE', 'STATE_MACHINE_ARN'],
+  webhook: [
+    'APPROVALS_URL',
+    'CONFIG',
+    'DELIVERIES_TABLE',
+    'GITHUB_SECRET_ARN',
+    'LOCKS_TABLE',
+    'RUNS_TABLE',
+    'STATE_MACHINE_ARN',
+    'WEBHOOK_SECRET_ARN',
+  ],
+  approvals: [
+    'APPROVALS_TABLE',
+    'ARTIFACTS_BUCKET',
+    'BUILD_PROJECT_PREFIX',
+    'CONFIG',
+    'DELIVERIES_TABLE',
+    'GITHUB_SECRET_ARN',
+    'RUNS_TABLE',
+    'SESSION_SECRET_ARN',
+    'SES_FROM',
+    'SIGNIN_SECRET_ARN',
+  ],
+  pipeline: [
+    'APPROVALS_TABLE',
+    'APPROVALS_URL',
+    'ARTIFACTS_BUCKET',
+    'CONFIG',
+    'GITHUB_SECRET_ARN',
+    'LOCKS_TABLE',
+    'RUNS_TABLE',
+  ],
+  notifier: [
+    'APPROVALS_TABLE',
+    'APPROVALS_URL',
+    'ARTIFACTS_BUCKET',
+    'CONFIG',
+    'GITHUB_SECRET_ARN',
+    'LOCKS_TABLE',
+    'RUNS_TABLE',
+    'SES_FROM',
+    'SLACK_SECRET_ARN',
+  ],
+  reconciler: [
+    'APPROVALS_URL',
+    'ARTIFACTS_BUCKET',
+    'CONFIG',
+    'DELIVERIES_TABLE',
+    'GITHUB_SECRET_ARN',
+    'LOCKS_TABLE',
+    'RUNS_TABLE',
+    'STATE_MACHINE_ARN',
+  ],
 };
 const CONTRACT_NAMES = [...new Set(Object.values(EXPECTED_ENVIRONMENT).flat())];
 
@@ -50,7 +97,9 @@ function functionResource(name: FunctionName): Json {
 /** Every statement of every policy attached to a role (by the role's logical id). */
 function statementsOf(roleLogicalId: string): Statement[] {
   return Object.values(resources)
-    .filter((r) => r.Type === 'AWS::IAM::Policy' && (r.Properties.Roles as Json[]).some((ref) => ref.Ref === roleLogicalId))
+    .filter(
+      (r) => r.Type === 'AWS::IAM::Policy' && (r.Properties.Roles as Json[]).some((ref) => ref.Ref === roleLogicalId),
+    )
     .flatMap((r) => r.Properties.PolicyDocument.Statement as Statement[]);
 }
 
@@ -77,27 +126,33 @@ function flat(value: unknown): string {
 }
 
 describe('functions', () => {
-  it('are five Node 22 arm64 functions with active tracing and their own log group, reserving no concurrency unless asked', () => {
-    // The five, and the GitHub setup function (checked under "GitHub setup").
-    expect(Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function')).toHaveLength(6);
-    for (const name of FUNCTIONS) {
-      const props = functionResource(name).Properties;
-      expect(props.Runtime, name).toBe('nodejs22.x');
-      expect(props.Architectures, name).toEqual(['arm64']);
-      expect(props.Handler, name).toBe('index.handler');
-      expect(props.TracingConfig, name).toEqual({ Mode: 'Active' });
-      // Reserving needs an account quota of 100 + the reservations; the sample asks for none.
-      expect(props.ReservedConcurrentExecutions, name).toBeUndefined();
-      const logGroup = resources[props.LoggingConfig.LogGroup.Ref]!;
-      expect(logGroup.Type).toBe('AWS::Logs::LogGroup');
-      expect(logGroup.Properties.RetentionInDays).toBeGreaterThan(0);
-      expect(logGroup.DeletionPolicy).toBe('RetainExceptOnCreate');
-    }
-  });
+  it(
+    'are five Node 22 arm64 functions with active tracing and their own log group, reserving no ' +
+      'concurrency unless asked',
+    () => {
+      // The five, and the GitHub setup function (checked under "GitHub setup").
+      expect(Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function')).toHaveLength(6);
+      for (const name of FUNCTIONS) {
+        const props = functionResource(name).Properties;
+        expect(props.Runtime, name).toBe('nodejs22.x');
+        expect(props.Architectures, name).toEqual(['arm64']);
+        expect(props.Handler, name).toBe('index.handler');
+        expect(props.TracingConfig, name).toEqual({ Mode: 'Active' });
+        // Reserving needs an account quota of 100 + the reservations; the sample asks for none.
+        expect(props.ReservedConcurrentExecutions, name).toBeUndefined();
+        const logGroup = resources[props.LoggingConfig.LogGroup.Ref]!;
+        expect(logGroup.Type).toBe('AWS::Logs::LogGroup');
+        expect(logGroup.Properties.RetentionInDays).toBeGreaterThan(0);
+        expect(logGroup.DeletionPolicy).toBe('RetainExceptOnCreate');
+      }
+    },
+  );
 
   it('gets exactly the environment variables of its contract', () => {
     for (const name of FUNCTIONS) {
-      expect(Object.keys(functionResource(name).Properties.Environment.Variables).sort(), name).toEqual(EXPECTED_ENVIRONMENT[name]);
+      expect(Object.keys(functionResource(name).Properties.Environment.Variables).sort(), name).toEqual(
+        EXPECTED_ENVIRONMENT[name],
+      );
     }
   });
 
@@ -116,7 +171,7 @@ describe('functions', () => {
     }
   });
 
-  it('points table, bucket, secret and state machine variables at this stack\'s resources', () => {
+  it("points table, bucket, secret and state machine variables at this stack's resources", () => {
     const env = (name: FunctionName) => functionResource(name).Properties.Environment.Variables as Json;
     const tables = s.stack.tables.tables;
     expect(env('webhook').RUNS_TABLE).toEqual({ Ref: logicalId(tables.runs) });
@@ -124,22 +179,29 @@ describe('functions', () => {
     expect(env('approvals').APPROVALS_TABLE).toEqual({ Ref: logicalId(tables.approvals) });
     expect(env('pipeline').LOCKS_TABLE).toEqual({ Ref: logicalId(tables.locks) });
     // The functions read artifacts where the builds write them.
-    const buildArtifacts = (resources[logicalId(s.stack.builds.builds[0]!.project)]!.Properties.Environment.EnvironmentVariables as Json[]).find(
-      (v) => v.Name === 'TFGATE_ARTIFACTS',
-    )!.Value;
+    const buildArtifacts = (
+      resources[logicalId(s.stack.builds.builds[0]!.project)]!.Properties.Environment.EnvironmentVariables as Json[]
+    ).find((v) => v.Name === 'TFGATE_ARTIFACTS')!.Value;
     expect(flat(env('pipeline').ARTIFACTS_BUCKET)).toBe(`s3://{Ref:${logicalId(s.stack.storage.bucket)}}/artifacts`);
-    for (const name of ['pipeline', 'approvals', 'notifier', 'reconciler'] as const) expect(env(name).ARTIFACTS_BUCKET, name).toEqual(buildArtifacts);
+    for (const name of ['pipeline', 'approvals', 'notifier', 'reconciler'] as const)
+      expect(env(name).ARTIFACTS_BUCKET, name).toEqual(buildArtifacts);
     expect(env('webhook').WEBHOOK_SECRET_ARN).toEqual({ Ref: logicalId(s.stack.secrets.webhook) });
     expect(env('notifier').SLACK_SECRET_ARN).toEqual({ Ref: logicalId(s.stack.secrets.slack!) });
     expect(env('notifier').SES_FROM).toBe('tfgate@example.com');
     expect(env('notifier').APPROVALS_URL).toEqual(getAtt(logicalId(s.stack.functions.urls.approvals), 'FunctionUrl'));
     // Built from the name, not a reference: the machine refers to these functions.
-    expect(flat(env('webhook').STATE_MACHINE_ARN)).toBe(`arn:aws:states:eu-west-1:123456789012:stateMachine:${s.stack.stateMachineName}`);
+    expect(flat(env('webhook').STATE_MACHINE_ARN)).toBe(
+      `arn:aws:states:eu-west-1:123456789012:stateMachine:${s.stack.stateMachineName}`,
+    );
   });
 
   it('exposes only the webhook, approvals and GitHub setup functions by URL, without IAM auth', () => {
     const urls = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Url');
-    expect(urls.map((u) => u.Properties.TargetFunctionArn).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))).toEqual(
+    expect(
+      urls
+        .map((u) => u.Properties.TargetFunctionArn)
+        .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    ).toEqual(
       [
         getAtt(logicalId(s.stack.functions.functions.approvals)),
         getAtt(logicalId(s.stack.githubSetup.function)),
@@ -171,9 +233,14 @@ describe('tables', () => {
         ...(layout.sortKey ? [{ AttributeName: layout.sortKey, KeyType: 'RANGE' }] : []),
       ]);
       const indexes = (props.GlobalSecondaryIndexes ?? []) as Json[];
-      expect(indexes.map((i) => ({ name: i.IndexName, partitionKey: i.KeySchema[0].AttributeName, sortKey: i.KeySchema[1].AttributeName })), role).toEqual(
-        layout.globalIndexes,
-      );
+      expect(
+        indexes.map((i) => ({
+          name: i.IndexName,
+          partitionKey: i.KeySchema[0].AttributeName,
+          sortKey: i.KeySchema[1].AttributeName,
+        })),
+        role,
+      ).toEqual(layout.globalIndexes);
     }
   });
 });
@@ -182,10 +249,21 @@ describe('artifacts bucket', () => {
   it('is private, versioned, encrypted, TLS-only, expiring and access-logged', () => {
     const props = resources[logicalId(s.stack.storage.bucket)]!.Properties;
     expect(props.VersioningConfiguration).toEqual({ Status: 'Enabled' });
-    expect(props.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toMatch(/AES256|aws:kms/);
-    expect(props.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+    expect(
+      props.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm,
+    ).toMatch(/AES256|aws:kms/);
+    expect(props.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
     expect(props.LifecycleConfiguration.Rules).toEqual([
-      expect.objectContaining({ ExpirationInDays: 90, NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' }),
+      expect.objectContaining({
+        ExpirationInDays: 90,
+        NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+        Status: 'Enabled',
+      }),
     ]);
     expect(props.LoggingConfiguration.DestinationBucketName).toEqual({ Ref: logicalId(s.stack.storage.accessLogs) });
     s.template.hasResourceProperties('AWS::S3::BucketPolicy', {
@@ -215,19 +293,24 @@ describe('state machine', () => {
     expect(props.StateMachineName).toBe(s.stack.stateMachineName);
   });
 
-  it('after substitution, invokes only the two functions and starts only this stack\'s build projects', () => {
+  it("after substitution, invokes only the two functions and starts only this stack's build projects", () => {
     const substituted = Object.entries(machine().DefinitionSubstitutions as Record<string, unknown>).reduce(
-      (text, [name, value]) => text.split(`\${${name}}`).join(typeof value === 'string' ? value : JSON.stringify(value).replace(/"/g, "'")),
+      (text, [name, value]) =>
+        text.split(`\${${name}}`).join(typeof value === 'string' ? value : JSON.stringify(value).replace(/"/g, "'")),
       fileText(),
     );
     const states = Object.values(JSON.parse(substituted).States as Record<string, Json>);
     const tasks = states.filter((st) => st.Type === 'Task');
-    const functionNames = new Set(tasks.filter((t) => String(t.Resource).includes(':lambda:')).map((t) => t.Parameters.FunctionName));
+    const functionNames = new Set(
+      tasks.filter((t) => String(t.Resource).includes(':lambda:')).map((t) => t.Parameters.FunctionName),
+    );
     expect([...functionNames].sort()).toEqual([
       JSON.stringify(getAtt(logicalId(s.stack.functions.functions.notifier))).replace(/"/g, "'"),
       JSON.stringify(getAtt(logicalId(s.stack.functions.functions.pipeline))).replace(/"/g, "'"),
     ]);
-    const projectFormats = new Set(tasks.filter((t) => String(t.Resource).includes(':codebuild:')).map((t) => t.Parameters['ProjectName.$']));
+    const projectFormats = new Set(
+      tasks.filter((t) => String(t.Resource).includes(':codebuild:')).map((t) => t.Parameters['ProjectName.$']),
+    );
     expect([...projectFormats].sort()).toEqual([
       `States.Format('${s.stack.projectPrefix}-{}-apply', $.current.environment.name)`,
       `States.Format('${s.stack.projectPrefix}-{}-{}', $.current.environment.name, $.planBuild)`,
@@ -236,7 +319,11 @@ describe('state machine', () => {
       .filter((r) => r.Type === 'AWS::CodeBuild::Project')
       .map((r) => r.Properties.Name)
       .sort();
-    expect(projectNames).toEqual(['apps', 'ops'].flatMap((env) => ['apply', 'plan', 'pr-plan'].map((kind) => `${s.stack.projectPrefix}-${env}-${kind}`)));
+    expect(projectNames).toEqual(
+      ['apps', 'ops'].flatMap((env) =>
+        ['apply', 'plan', 'pr-plan'].map((kind) => `${s.stack.projectPrefix}-${env}-${kind}`),
+      ),
+    );
   });
 
   it('logs every event without execution data, and traces', () => {
@@ -248,15 +335,29 @@ describe('state machine', () => {
 
   it('may do what its tasks use and nothing broader', () => {
     const definition = JSON.parse(fileText()) as { States: Record<string, Json> };
-    const taskResources = new Set(Object.values(definition.States).filter((st) => st.Type === 'Task').map((st) => st.Resource as string));
+    const taskResources = new Set(
+      Object.values(definition.States)
+        .filter((st) => st.Type === 'Task')
+        .map((st) => st.Resource as string),
+    );
     const needed: Record<string, string[]> = {
       'arn:aws:states:::lambda:invoke': ['lambda:InvokeFunction'],
       'arn:aws:states:::lambda:invoke.waitForTaskToken': ['lambda:InvokeFunction'],
-      'arn:aws:states:::codebuild:startBuild.sync': ['codebuild:StartBuild', 'codebuild:StopBuild', 'codebuild:BatchGetBuilds', 'events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+      'arn:aws:states:::codebuild:startBuild.sync': [
+        'codebuild:StartBuild',
+        'codebuild:StopBuild',
+        'codebuild:BatchGetBuilds',
+        'events:PutTargets',
+        'events:PutRule',
+        'events:DescribeRule',
+      ],
     };
     for (const resource of taskResources) expect(Object.keys(needed), `a task uses ${resource}`).toContain(resource);
     const role = logicalId(s.stack.pipeline.stateMachine.role.node.defaultChild as CfnElement);
-    const functionArns = [getAtt(logicalId(s.stack.functions.functions.notifier)), getAtt(logicalId(s.stack.functions.functions.pipeline))];
+    const functionArns = [
+      getAtt(logicalId(s.stack.functions.functions.notifier)),
+      getAtt(logicalId(s.stack.functions.functions.pipeline)),
+    ];
     const projectArns = s.stack.builds.builds.map((b) => getAtt(logicalId(b.project)));
 
     expect(resourcesAllowed(role, 'lambda:InvokeFunction')).toEqual(expect.arrayContaining(functionArns));
@@ -267,14 +368,19 @@ describe('state machine', () => {
       expect(granted, action).toEqual(expect.arrayContaining(projectArns));
     }
     for (const action of ['events:PutTargets', 'events:PutRule', 'events:DescribeRule']) {
-      expect(resourcesAllowed(role, action).map(flat), action).toEqual(['arn:aws:events:eu-west-1:123456789012:rule/StepFunctionsGetEventForCodeBuildStartBuildRule']);
+      expect(resourcesAllowed(role, action).map(flat), action).toEqual([
+        'arn:aws:events:eu-west-1:123456789012:rule/StepFunctionsGetEventForCodeBuildStartBuildRule',
+      ]);
     }
     // Anything else the role may do is CDK's logging and tracing setup, which AWS only grants on "*".
     const taskActions = new Set(Object.values(needed).flat());
     const other = statementsOf(role).filter((st) => list(st.Action).some((a) => !taskActions.has(a)));
     for (const st of other) {
       expect(st.Resource).toBe('*');
-      for (const action of list(st.Action)) expect(action).toMatch(/^(logs:(Create|Get|Update|Delete|List)LogDeliver(y|ies)|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|xray:\w+)$/);
+      for (const action of list(st.Action))
+        expect(action).toMatch(
+          /^(logs:(Create|Get|Update|Delete|List)LogDeliver(y|ies)|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|xray:\w+)$/,
+        );
     }
   });
 
@@ -283,9 +389,14 @@ describe('state machine', () => {
     expect(rule.EventPattern).toEqual({
       source: ['aws.states'],
       'detail-type': ['Step Functions Execution Status Change'],
-      detail: { stateMachineArn: [{ Ref: logicalId(s.stack.pipeline.stateMachine) }], status: ['FAILED', 'TIMED_OUT', 'ABORTED'] },
+      detail: {
+        stateMachineArn: [{ Ref: logicalId(s.stack.pipeline.stateMachine) }],
+        status: ['FAILED', 'TIMED_OUT', 'ABORTED'],
+      },
     });
-    expect(rule.Targets).toEqual([expect.objectContaining({ Arn: getAtt(logicalId(s.stack.functions.functions.pipeline)) })]);
+    expect(rule.Targets).toEqual([
+      expect.objectContaining({ Arn: getAtt(logicalId(s.stack.functions.functions.pipeline)) }),
+    ]);
     expect(rule.Targets[0].Input ?? rule.Targets[0].InputTransformer).toBeUndefined();
   });
 });
@@ -299,27 +410,44 @@ describe('builds', () => {
   const buildspec = (env: string, kind = 'apply') => JSON.parse(flat(project(env, kind).Source.BuildSpec)) as Json;
   const KINDS = ['plan', 'apply', 'pr-plan'];
 
-  it('has three ARM projects per environment (plan, apply, pull-request plan), plans on Lambda compute, applies on EC2, no CodeBuild cache (the S3 cache serves both)', () => {
-    expect(builds().map((b) => `${b.environment.name}-${b.kind}`).sort()).toEqual(['apps-apply', 'apps-plan', 'apps-pr-plan', 'ops-apply', 'ops-plan', 'ops-pr-plan']);
-    for (const env of ['ops', 'apps']) {
-      for (const kind of KINDS) {
-        const props = project(env, kind);
-        expect(props.Name).toBe(`${s.stack.projectPrefix}-${env}-${kind}`);
-        expect(props.Environment).toMatchObject(
-          kind === 'apply'
-            ? { Type: 'ARM_CONTAINER', ComputeType: 'BUILD_GENERAL1_SMALL', Image: 'aws/codebuild/amazonlinux-aarch64-standard:3.0', PrivilegedMode: false }
-            : { Type: 'ARM_LAMBDA_CONTAINER', ComputeType: 'BUILD_LAMBDA_2GB', PrivilegedMode: false },
-        );
-        expect(props.Cache).toEqual({ Type: 'NO_CACHE' });
-        // timeouts: plan 30m, apply 3h in the sample.
-        // Lambda compute takes no project timeout (it stops at 15 minutes); plans pass theirs at StartBuild.
-        expect(props.TimeoutInMinutes).toBe(kind === 'apply' ? 180 : undefined);
-        expect(props.Environment.EnvironmentVariables).toContainEqual({ Name: 'TFGATE_BUILD_KIND', Type: 'PLAINTEXT', Value: kind });
+  it(
+    'has three ARM projects per environment (plan, apply, pull-request plan), plans on Lambda compute, ' +
+      'applies on EC2, no CodeBuild cache (the S3 cache serves both)',
+    () => {
+      expect(
+        builds()
+          .map((b) => `${b.environment.name}-${b.kind}`)
+          .sort(),
+      ).toEqual(['apps-apply', 'apps-plan', 'apps-pr-plan', 'ops-apply', 'ops-plan', 'ops-pr-plan']);
+      for (const env of ['ops', 'apps']) {
+        for (const kind of KINDS) {
+          const props = project(env, kind);
+          expect(props.Name).toBe(`${s.stack.projectPrefix}-${env}-${kind}`);
+          expect(props.Environment).toMatchObject(
+            kind === 'apply'
+              ? {
+                  Type: 'ARM_CONTAINER',
+                  ComputeType: 'BUILD_GENERAL1_SMALL',
+                  Image: 'aws/codebuild/amazonlinux-aarch64-standard:3.0',
+                  PrivilegedMode: false,
+                }
+              : { Type: 'ARM_LAMBDA_CONTAINER', ComputeType: 'BUILD_LAMBDA_2GB', PrivilegedMode: false },
+          );
+          expect(props.Cache).toEqual({ Type: 'NO_CACHE' });
+          // timeouts: plan 30m, apply 3h in the sample.
+          // Lambda compute takes no project timeout (it stops at 15 minutes); plans pass theirs at StartBuild.
+          expect(props.TimeoutInMinutes).toBe(kind === 'apply' ? 180 : undefined);
+          expect(props.Environment.EnvironmentVariables).toContainEqual({
+            Name: 'TFGATE_BUILD_KIND',
+            Type: 'PLAINTEXT',
+            Value: kind,
+          });
+        }
       }
-    }
-  });
+    },
+  );
 
-  it('installs the pinned terraform, verifying its checksum and HashiCorp\'s signature before unpacking it', () => {
+  it("installs the pinned terraform, verifying its checksum and HashiCorp's signature before unpacking it", () => {
     const spec = buildspec('ops');
     // Lambda compute refuses runtime-versions; the script picks Node 22 itself on EC2 images.
     expect(spec.phases.install['runtime-versions']).toBeUndefined();
@@ -342,75 +470,138 @@ describe('builds', () => {
     expect(preBuild).toContain('credential_source = EcsContainer');
     expect(preBuild).toContain('"$TFGATE_ASSUME_ROLE_ARN"');
     const vars = project('apps', 'apply').Environment.EnvironmentVariables as Json[];
-    expect(vars).toContainEqual({ Name: 'TFGATE_ASSUME_ROLE_ARN', Type: 'PLAINTEXT', Value: 'arn:aws:iam::222222222222:role/tfgate-apps' });
-    expect(vars).toContainEqual({ Name: 'TFGATE_TERRAFORM', Type: 'PLAINTEXT', Value: '/tmp/tfgate/bin/terraform-as-target' });
+    expect(vars).toContainEqual({
+      Name: 'TFGATE_ASSUME_ROLE_ARN',
+      Type: 'PLAINTEXT',
+      Value: 'arn:aws:iam::222222222222:role/tfgate-apps',
+    });
+    expect(vars).toContainEqual({
+      Name: 'TFGATE_TERRAFORM',
+      Type: 'PLAINTEXT',
+      Value: '/tmp/tfgate/bin/terraform-as-target',
+    });
     // The ops plan builds assume the read-only plan role; apps has none, so its plans assume nothing and say so.
     for (const kind of ['plan', 'pr-plan']) {
-      expect(project('ops', kind).Environment.EnvironmentVariables).toContainEqual({ Name: 'TFGATE_ASSUME_ROLE_ARN', Type: 'PLAINTEXT', Value: 'arn:aws:iam::111111111111:role/tfgate-ops-plan' });
+      expect(project('ops', kind).Environment.EnvironmentVariables).toContainEqual({
+        Name: 'TFGATE_ASSUME_ROLE_ARN',
+        Type: 'PLAINTEXT',
+        Value: 'arn:aws:iam::111111111111:role/tfgate-ops-plan',
+      });
       const appsVars = project('apps', kind).Environment.EnvironmentVariables as Json[];
       expect(appsVars.map((v) => v.Name)).not.toContain('TFGATE_ASSUME_ROLE_ARN');
-      expect(appsVars.find((v) => v.Name === 'TFGATE_ROLE_NOTICE')!.Value).toMatch(/no planRoleArn is configured for apps/);
-      expect((buildspec('apps', kind).phases.pre_build.commands as string[]).join('\n')).not.toContain('TFGATE_ASSUME_ROLE_ARN');
+      expect(appsVars.find((v) => v.Name === 'TFGATE_ROLE_NOTICE')!.Value).toMatch(
+        /no planRoleArn is configured for apps/,
+      );
+      expect((buildspec('apps', kind).phases.pre_build.commands as string[]).join('\n')).not.toContain(
+        'TFGATE_ASSUME_ROLE_ARN',
+      );
     }
   });
 
-  it('gives the runner its artifacts location, runner asset and terraform as plain variables, and no secret at all', () => {
-    for (const env of ['ops', 'apps']) {
-      for (const kind of KINDS) {
-        const vars = project(env, kind).Environment.EnvironmentVariables as Json[];
-        expect(vars.every((v) => v.Type === 'PLAINTEXT')).toBe(true);
-        expect(vars.find((v) => v.Name === 'TFGATE_CACHE')!.Value).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: logicalId(s.stack.storage.bucket) }, '/cache']] });
-        expect(vars.find((v) => v.Name === 'TFGATE_ARTIFACTS')!.Value).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: logicalId(s.stack.storage.bucket) }, '/artifacts']] });
-        const spec = buildspec(env, kind);
-        expect(spec.env['secrets-manager']).toBeUndefined();
-        expect(JSON.stringify(spec)).not.toMatch(/GITHUB|GIT_TOKEN|secretsmanager|secrets-manager/i);
+  it(
+    'gives the runner its artifacts location, runner asset and terraform as plain variables, and no ' + 'secret at all',
+    () => {
+      for (const env of ['ops', 'apps']) {
+        for (const kind of KINDS) {
+          const vars = project(env, kind).Environment.EnvironmentVariables as Json[];
+          expect(vars.every((v) => v.Type === 'PLAINTEXT')).toBe(true);
+          expect(vars.find((v) => v.Name === 'TFGATE_CACHE')!.Value).toEqual({
+            'Fn::Join': ['', ['s3://', { Ref: logicalId(s.stack.storage.bucket) }, '/cache']],
+          });
+          expect(vars.find((v) => v.Name === 'TFGATE_ARTIFACTS')!.Value).toEqual({
+            'Fn::Join': ['', ['s3://', { Ref: logicalId(s.stack.storage.bucket) }, '/artifacts']],
+          });
+          const spec = buildspec(env, kind);
+          expect(spec.env['secrets-manager']).toBeUndefined();
+          expect(JSON.stringify(spec)).not.toMatch(/GITHUB|GIT_TOKEN|secretsmanager|secrets-manager/i);
+        }
       }
-    }
-  });
+    },
+  );
 
-  it('runs plan, apply and pull-request plans with different roles; only the apply role may assume roleArn; no build role reads a secret', () => {
-    const roles = ['ops', 'apps'].flatMap((env) => KINDS.map((kind) => roleOf(env, kind)));
-    expect(new Set(roles).size).toBe(6);
-    for (const env of ['ops', 'apps']) {
-      for (const kind of KINDS) expect(project(env, kind).ServiceRole).toEqual(getAtt(roleOf(env, kind)));
-    }
-    expect(resourcesAllowed(roleOf('ops', 'apply'), 'sts:AssumeRole')).toEqual(['arn:aws:iam::111111111111:role/tfgate-ops']);
-    expect(resourcesAllowed(roleOf('apps', 'apply'), 'sts:AssumeRole')).toEqual(['arn:aws:iam::222222222222:role/tfgate-apps']);
-    expect(resourcesAllowed(roleOf('ops', 'plan'), 'sts:AssumeRole')).toEqual(['arn:aws:iam::111111111111:role/tfgate-ops-plan']);
-    expect(resourcesAllowed(roleOf('ops', 'pr-plan'), 'sts:AssumeRole')).toEqual(['arn:aws:iam::111111111111:role/tfgate-ops-plan']);
-    expect(resourcesAllowed(roleOf('apps', 'plan'), 'sts:AssumeRole')).toEqual([]);
-    expect(resourcesAllowed(roleOf('apps', 'pr-plan'), 'sts:AssumeRole')).toEqual([]);
-    // The ops apply role cannot assume the apps role (nor the other way round).
-    expect(JSON.stringify(statementsOf(roleOf('ops', 'apply')))).not.toContain('tfgate-apps');
-    expect(JSON.stringify(statementsOf(roleOf('apps', 'apply')))).not.toContain('tfgate-ops');
-    // Which roles in the whole stack may assume anything, and what: roleArn only by the apply roles.
-    const assumers = Object.values(resources)
-      .filter((r) => r.Type === 'AWS::IAM::Policy')
-      .filter((r) => (r.Properties.PolicyDocument.Statement as Statement[]).some((st) => list(st.Action).some((a) => a.startsWith('sts:'))))
-      .map((r) => (r.Properties.Roles as Json[])[0]!.Ref)
-      .sort();
-    expect(assumers).toEqual([roleOf('apps', 'apply'), roleOf('ops', 'apply'), roleOf('ops', 'plan'), roleOf('ops', 'pr-plan')].sort());
-    for (const role of roles) {
-      expect(statementsOf(role).flatMap((st) => list(st.Action)).filter((a) => a.startsWith('secretsmanager:') || a === '*')).toEqual([]);
-    }
-  });
+  it(
+    'runs plan, apply and pull-request plans with different roles; only the apply role may assume ' +
+      'roleArn; no build role reads a secret',
+    () => {
+      const roles = ['ops', 'apps'].flatMap((env) => KINDS.map((kind) => roleOf(env, kind)));
+      expect(new Set(roles).size).toBe(6);
+      for (const env of ['ops', 'apps']) {
+        for (const kind of KINDS) expect(project(env, kind).ServiceRole).toEqual(getAtt(roleOf(env, kind)));
+      }
+      expect(resourcesAllowed(roleOf('ops', 'apply'), 'sts:AssumeRole')).toEqual([
+        'arn:aws:iam::111111111111:role/tfgate-ops',
+      ]);
+      expect(resourcesAllowed(roleOf('apps', 'apply'), 'sts:AssumeRole')).toEqual([
+        'arn:aws:iam::222222222222:role/tfgate-apps',
+      ]);
+      expect(resourcesAllowed(roleOf('ops', 'plan'), 'sts:AssumeRole')).toEqual([
+        'arn:aws:iam::111111111111:role/tfgate-ops-plan',
+      ]);
+      expect(resourcesAllowed(roleOf('ops', 'pr-plan'), 'sts:AssumeRole')).toEqual([
+        'arn:aws:iam::111111111111:role/tfgate-ops-plan',
+      ]);
+      expect(resourcesAllowed(roleOf('apps', 'plan'), 'sts:AssumeRole')).toEqual([]);
+      expect(resourcesAllowed(roleOf('apps', 'pr-plan'), 'sts:AssumeRole')).toEqual([]);
+      // The ops apply role cannot assume the apps role (nor the other way round).
+      expect(JSON.stringify(statementsOf(roleOf('ops', 'apply')))).not.toContain('tfgate-apps');
+      expect(JSON.stringify(statementsOf(roleOf('apps', 'apply')))).not.toContain('tfgate-ops');
+      // Which roles in the whole stack may assume anything, and what: roleArn only by the apply roles.
+      const assumers = Object.values(resources)
+        .filter((r) => r.Type === 'AWS::IAM::Policy')
+        .filter((r) =>
+          (r.Properties.PolicyDocument.Statement as Statement[]).some((st) =>
+            list(st.Action).some((a) => a.startsWith('sts:')),
+          ),
+        )
+        .map((r) => (r.Properties.Roles as Json[])[0]!.Ref)
+        .sort();
+      expect(assumers).toEqual(
+        [roleOf('apps', 'apply'), roleOf('ops', 'apply'), roleOf('ops', 'plan'), roleOf('ops', 'pr-plan')].sort(),
+      );
+      for (const role of roles) {
+        expect(
+          statementsOf(role)
+            .flatMap((st) => list(st.Action))
+            .filter((a) => a.startsWith('secretsmanager:') || a === '*'),
+        ).toEqual([]);
+      }
+    },
+  );
 
   it("limits each build role's S3 writes to its own mode's prefix; only the apply role reads the deploy plan", () => {
     const bucket = `{${logicalId(s.stack.storage.bucket)}.Arn}`;
     for (const env of ['ops', 'apps']) {
       for (const kind of KINDS) {
-        const writes = ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject', 's3:*'].flatMap((action) => resourcesAllowed(roleOf(env, kind), action).map(flat));
+        const writes = ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject', 's3:*'].flatMap((action) =>
+          resourcesAllowed(roleOf(env, kind), action).map(flat),
+        );
         // Besides its own prefix, only the apply build (reviewed, approved code) fills the shared cache.
-        expect([...new Set(writes)].sort()).toEqual([`${bucket}/artifacts/runs/*/${env}/${kind}/*`, ...(kind === 'apply' ? [`${bucket}/cache/*`] : [])].sort());
-        const reads = resourcesAllowed(roleOf(env, kind), 's3:GetObject').map(flat).filter((arn) => arn.startsWith(bucket)).sort();
-        const expected = [`${bucket}/artifacts/runs/*/${env}/${kind}/*`, `${bucket}/artifacts/sources/*`, `${bucket}/cache/*`, ...(kind === 'apply' ? [`${bucket}/artifacts/runs/*/${env}/plan/*`] : [])].sort();
+        expect([...new Set(writes)].sort()).toEqual(
+          [`${bucket}/artifacts/runs/*/${env}/${kind}/*`, ...(kind === 'apply' ? [`${bucket}/cache/*`] : [])].sort(),
+        );
+        const reads = resourcesAllowed(roleOf(env, kind), 's3:GetObject')
+          .map(flat)
+          .filter((arn) => arn.startsWith(bucket))
+          .sort();
+        const expected = [
+          `${bucket}/artifacts/runs/*/${env}/${kind}/*`,
+          `${bucket}/artifacts/sources/*`,
+          `${bucket}/cache/*`,
+          ...(kind === 'apply' ? [`${bucket}/artifacts/runs/*/${env}/plan/*`] : []),
+        ].sort();
         expect(reads).toEqual(expected);
       }
     }
     // Sources are written by the pipeline function alone.
     const sourceWriters = Object.values(resources)
       .filter((r) => r.Type === 'AWS::IAM::Policy')
-      .filter((r) => (r.Properties.PolicyDocument.Statement as Statement[]).some((st) => list(st.Action).includes('s3:PutObject') && list(st.Resource).some((res) => flat(res).includes('/artifacts/sources/'))))
+      .filter((r) =>
+        (r.Properties.PolicyDocument.Statement as Statement[]).some(
+          (st) =>
+            list(st.Action).includes('s3:PutObject') &&
+            list(st.Resource).some((res) => flat(res).includes('/artifacts/sources/')),
+        ),
+      )
       .map((r) => (r.Properties.Roles as Json[])[0]!.Ref);
     expect(sourceWriters).toEqual([logicalId(s.stack.functions.roles.pipeline.node.defaultChild as CfnElement)]);
   });
@@ -458,7 +649,9 @@ describe('secrets', () => {
     for (const name of FUNCTIONS) {
       const role = logicalId(s.stack.functions.roles[name].node.defaultChild as CfnElement);
       const env = functionResource(name).Properties.Environment.Variables as Json;
-      const told = Object.entries(env).filter(([key]) => key.endsWith('_SECRET_ARN')).map(([, value]) => value);
+      const told = Object.entries(env)
+        .filter(([key]) => key.endsWith('_SECRET_ARN'))
+        .map(([, value]) => value);
       const readable = resourcesAllowed(role, 'secretsmanager:GetSecretValue');
       expect(readable, name).toHaveLength(told.length);
       expect(readable, name).toEqual(expect.arrayContaining(told));
@@ -470,16 +663,27 @@ const byJson = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.
 
 describe('GitHub setup', () => {
   const setupRole = () => logicalId(s.stack.githubSetup.role.node.defaultChild as CfnElement);
-  const allRoles = () => Object.entries(resources).filter(([, r]) => r.Type === 'AWS::IAM::Role').map(([id]) => id);
+  const allRoles = () =>
+    Object.entries(resources)
+      .filter(([, r]) => r.Type === 'AWS::IAM::Role')
+      .map(([id]) => id);
 
-  it('is a Node 22 function behind its own URL, told where GitHub\'s answer goes and where the App points', () => {
+  it("is a Node 22 function behind its own URL, told where GitHub's answer goes and where the App points", () => {
     const fn = resources[logicalId(s.stack.githubSetup.function)]!.Properties;
     expect(fn.Runtime).toBe('nodejs22.x');
     expect(fn.TracingConfig).toEqual({ Mode: 'Active' });
     const env = fn.Environment.Variables as Json;
-    expect(Object.keys(env).sort()).toEqual(
-      ['APPROVALS_URL', 'APP_NAME', 'CONFIG', 'DELIVERIES_TABLE', 'GITHUB_SECRET_ARN', 'SETUP_SECRET_ARN', 'SIGNIN_SECRET_ARN', 'WEBHOOK_SECRET_ARN', 'WEBHOOK_URL'],
-    );
+    expect(Object.keys(env).sort()).toEqual([
+      'APPROVALS_URL',
+      'APP_NAME',
+      'CONFIG',
+      'DELIVERIES_TABLE',
+      'GITHUB_SECRET_ARN',
+      'SETUP_SECRET_ARN',
+      'SIGNIN_SECRET_ARN',
+      'WEBHOOK_SECRET_ARN',
+      'WEBHOOK_URL',
+    ]);
     expect(env.SETUP_SECRET_ARN).toEqual({ Ref: logicalId(s.stack.githubSetup.setupToken) });
     expect(env.GITHUB_SECRET_ARN).toEqual({ Ref: logicalId(s.stack.secrets.github) });
     expect(env.WEBHOOK_SECRET_ARN).toEqual({ Ref: logicalId(s.stack.secrets.webhook) });
@@ -496,39 +700,63 @@ describe('GitHub setup', () => {
     expect(token.SecretString).toBeUndefined();
   });
 
-  it('alone may write secrets, and only the three GitHub\'s answer fills', () => {
+  it("alone may write secrets, and only the three GitHub's answer fills", () => {
     for (const role of allRoles()) {
-      const writes = statementsOf(role).filter((st) => list(st.Action).some((a) => a.startsWith('secretsmanager:') && a !== 'secretsmanager:GetSecretValue'));
+      const writes = statementsOf(role).filter((st) =>
+        list(st.Action).some((a) => a.startsWith('secretsmanager:') && a !== 'secretsmanager:GetSecretValue'),
+      );
       if (role !== setupRole()) expect(writes, role).toEqual([]);
     }
     expect(resourcesAllowed(setupRole(), 'secretsmanager:PutSecretValue').sort(byJson)).toEqual(
-      [s.stack.secrets.github, s.stack.secrets.webhook, s.stack.secrets.signIn].map((secret) => ({ Ref: logicalId(secret) })).sort(byJson),
+      [s.stack.secrets.github, s.stack.secrets.webhook, s.stack.secrets.signIn]
+        .map((secret) => ({ Ref: logicalId(secret) }))
+        .sort(byJson),
     );
-    expect(resourcesAllowed(setupRole(), 'secretsmanager:GetSecretValue')).toEqual([{ Ref: logicalId(s.stack.githubSetup.setupToken) }]);
-    const actions = statementsOf(setupRole()).flatMap((st) => list(st.Action)).filter((a) => a.startsWith('secretsmanager:'));
+    expect(resourcesAllowed(setupRole(), 'secretsmanager:GetSecretValue')).toEqual([
+      { Ref: logicalId(s.stack.githubSetup.setupToken) },
+    ]);
+    const actions = statementsOf(setupRole())
+      .flatMap((st) => list(st.Action))
+      .filter((a) => a.startsWith('secretsmanager:'));
     expect([...new Set(actions)].sort()).toEqual(['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue']);
     // The web function reads its secrets and writes none.
     const approvals = logicalId(s.stack.functions.roles.approvals.node.defaultChild as CfnElement);
-    expect(statementsOf(approvals).flatMap((st) => list(st.Action)).filter((a) => a.startsWith('secretsmanager:') && a !== 'secretsmanager:GetSecretValue')).toEqual([]);
+    expect(
+      statementsOf(approvals)
+        .flatMap((st) => list(st.Action))
+        .filter((a) => a.startsWith('secretsmanager:') && a !== 'secretsmanager:GetSecretValue'),
+    ).toEqual([]);
   });
 
   it('touches only its own claim items in the deliveries table, and nothing else of the stack', () => {
     const dynamo = statementsOf(setupRole()).filter((st) => list(st.Action).some((a) => a.startsWith('dynamodb:')));
     expect(dynamo).toHaveLength(1);
-    expect(list(dynamo[0]!.Action).sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    expect(list(dynamo[0]!.Action).sort()).toEqual([
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ]);
     expect(dynamo[0]!.Resource).toEqual(getAtt(logicalId(s.stack.tables.tables.deliveries), 'Arn'));
     expect(dynamo[0]!.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['github-setup#*'] } });
-    const services = new Set(statementsOf(setupRole()).flatMap((st) => list(st.Action)).map((a) => a.split(':')[0]));
+    const services = new Set(
+      statementsOf(setupRole())
+        .flatMap((st) => list(st.Action))
+        .map((a) => a.split(':')[0]),
+    );
     expect([...services].sort()).toEqual(['dynamodb', 'logs', 'secretsmanager', 'xray']);
   });
 
-  it('prints the secret\'s name and the one command that prints the link, never the token', () => {
+  it("prints the secret's name and the one command that prints the link, never the token", () => {
     const outputs = s.template.toJSON().Outputs as Json;
-    expect(JSON.stringify(outputs.GithubSetupSecretName.Value)).toContain(`{"Ref":"${logicalId(s.stack.githubSetup.setupToken)}"}`);
+    expect(JSON.stringify(outputs.GithubSetupSecretName.Value)).toContain(
+      `{"Ref":"${logicalId(s.stack.githubSetup.setupToken)}"}`,
+    );
     expect(outputs.GithubSetupUrl.Value).toEqual(getAtt(logicalId(s.stack.githubSetup.url), 'FunctionUrl'));
     const command = flat(outputs.GithubSetupLinkCommand.Value);
     expect(command).toBe(
-      `echo "{${logicalId(s.stack.githubSetup.url)}.FunctionUrl}setup?token=$(aws secretsmanager get-secret-value --region eu-west-1 ` +
+      `echo "{${logicalId(s.stack.githubSetup.url)}.FunctionUrl}setup?token=$(aws secretsmanager ` +
+        `get-secret-value --region eu-west-1 ` +
         `--secret-id ${flat(outputs.GithubSetupSecretName.Value)} --query SecretString --output text)"`,
     );
   });
@@ -541,7 +769,10 @@ describe('least privilege', () => {
       for (const st of r.Properties.PolicyDocument.Statement as Statement[]) {
         for (const action of list(st.Action)) expect(action, id).not.toContain('*');
         if (list(st.Resource).includes('*')) {
-          for (const action of list(st.Action)) expect(action, id).toMatch(/^(xray:|logs:(Create|Get|Update|Delete|List)LogDeliver|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups))/);
+          for (const action of list(st.Action))
+            expect(action, id).toMatch(
+              /^(xray:|logs:(Create|Get|Update|Delete|List)LogDeliver|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups))/,
+            );
         }
       }
     }
@@ -550,43 +781,73 @@ describe('least privilege', () => {
     }
   });
 
-  it('lets only the notifier (approval mail) and the approvals function (sign-in links) send email, only from the configured address; creates no SES identity unless asked', () => {
-    // The sample leaves notifications.email.identity at its default (existing): SES would refuse to create it twice.
-    expect(Object.values(resources).filter((r) => r.Type === 'AWS::SES::EmailIdentity')).toEqual([]);
-    const senders = FUNCTIONS.filter((name) => resourcesAllowed(logicalId(s.stack.functions.roles[name].node.defaultChild as CfnElement), 'ses:SendEmail').length > 0);
-    expect(senders).toEqual(['approvals', 'notifier']);
-    for (const sender of senders) {
-      const statements = statementsAllowing(logicalId(s.stack.functions.roles[sender].node.defaultChild as CfnElement), 'ses:SendEmail');
-      // The sandbox authorizes SendEmail against the recipients' identities too; the sender is pinned by condition.
-      expect(statements.map((st) => [flat(st.Resource), st.Condition])).toEqual([
-        ['arn:aws:ses:eu-west-1:123456789012:identity/*', { StringEquals: { 'ses:FromAddress': 'tfgate@example.com' } }],
-      ]);
-    }
-  });
+  it(
+    'lets only the notifier (approval mail) and the approvals function (sign-in links) send email, only ' +
+      'from the configured address; creates no SES identity unless asked',
+    () => {
+      // The sample leaves notifications.email.identity at its default (existing): SES would refuse to create it twice.
+      expect(Object.values(resources).filter((r) => r.Type === 'AWS::SES::EmailIdentity')).toEqual([]);
+      const senders = FUNCTIONS.filter(
+        (name) =>
+          resourcesAllowed(logicalId(s.stack.functions.roles[name].node.defaultChild as CfnElement), 'ses:SendEmail')
+            .length > 0,
+      );
+      expect(senders).toEqual(['approvals', 'notifier']);
+      for (const sender of senders) {
+        const statements = statementsAllowing(
+          logicalId(s.stack.functions.roles[sender].node.defaultChild as CfnElement),
+          'ses:SendEmail',
+        );
+        // The sandbox authorizes SendEmail against the recipients' identities too; the sender is pinned by condition.
+        expect(statements.map((st) => [flat(st.Resource), st.Condition])).toEqual([
+          [
+            'arn:aws:ses:eu-west-1:123456789012:identity/*',
+            { StringEquals: { 'ses:FromAddress': 'tfgate@example.com' } },
+          ],
+        ]);
+      }
+    },
+  );
 
-  it('lets only the approvals function read build logs: find builds of this stack\'s projects and read their log groups', () => {
-    const builds = s.stack.builds.builds;
-    const projects = builds.map((build) => getAtt(logicalId(build.project)));
-    const logGroups = builds.map((build) => getAtt(logicalId(build.logGroup)));
-    const approvalsRole = logicalId(s.stack.functions.roles.approvals.node.defaultChild as CfnElement);
-    const sorted = (values: unknown) => list(values).map(flat).sort();
-    const reads = statementsOf(approvalsRole).filter((st) => list(st.Action).some((a) => a.startsWith('codebuild:') || a.startsWith('logs:GetLog')));
-    expect(reads.map((st) => [st.Effect, st.Action, sorted(st.Resource)])).toEqual([
-      ['Allow', ['codebuild:BatchGetBuilds', 'codebuild:ListBuildsForProject'], sorted(projects)],
-      ['Allow', 'logs:GetLogEvents', sorted(logGroups)],
-    ]);
-    expect(functionResource('approvals').Properties.Environment.Variables.BUILD_PROJECT_PREFIX).toBe(s.stack.projectPrefix);
-    for (const name of FUNCTIONS.filter((n) => n !== 'approvals')) {
-      expect(resourcesAllowed(logicalId(s.stack.functions.roles[name].node.defaultChild as CfnElement), 'logs:GetLogEvents'), name).toEqual([]);
-    }
-  });
+  it(
+    "lets only the approvals function read build logs: find builds of this stack's projects and read " +
+      'their log groups',
+    () => {
+      const builds = s.stack.builds.builds;
+      const projects = builds.map((build) => getAtt(logicalId(build.project)));
+      const logGroups = builds.map((build) => getAtt(logicalId(build.logGroup)));
+      const approvalsRole = logicalId(s.stack.functions.roles.approvals.node.defaultChild as CfnElement);
+      const sorted = (values: unknown) => list(values).map(flat).sort();
+      const reads = statementsOf(approvalsRole).filter((st) =>
+        list(st.Action).some((a) => a.startsWith('codebuild:') || a.startsWith('logs:GetLog')),
+      );
+      expect(reads.map((st) => [st.Effect, st.Action, sorted(st.Resource)])).toEqual([
+        ['Allow', ['codebuild:BatchGetBuilds', 'codebuild:ListBuildsForProject'], sorted(projects)],
+        ['Allow', 'logs:GetLogEvents', sorted(logGroups)],
+      ]);
+      expect(functionResource('approvals').Properties.Environment.Variables.BUILD_PROJECT_PREFIX).toBe(
+        s.stack.projectPrefix,
+      );
+      for (const name of FUNCTIONS.filter((n) => n !== 'approvals')) {
+        expect(
+          resourcesAllowed(
+            logicalId(s.stack.functions.roles[name].node.defaultChild as CfnElement),
+            'logs:GetLogEvents',
+          ),
+          name,
+        ).toEqual([]);
+      }
+    },
+  );
 
   it('lets functions signal and start executions of this state machine only', () => {
     for (const name of FUNCTIONS) {
       const role = logicalId(s.stack.functions.roles[name].node.defaultChild as CfnElement);
       for (const action of ['states:StartExecution', 'states:SendTaskSuccess', 'states:SendTaskFailure']) {
         for (const resource of resourcesAllowed(role, action)) {
-          expect(flat(resource), `${name} ${action}`).toBe(`arn:aws:states:eu-west-1:123456789012:stateMachine:${s.stack.stateMachineName}`);
+          expect(flat(resource), `${name} ${action}`).toBe(
+            `arn:aws:states:eu-west-1:123456789012:stateMachine:${s.stack.stateMachineName}`,
+          );
         }
       }
     }
@@ -594,7 +855,9 @@ describe('least privilege', () => {
     expect(resourcesAllowed(webhookRole, 'states:StartExecution')).toHaveLength(1);
     // The notifier may only fail its own wait (superseded by a newer push): never succeed, start or stop one.
     const notifierRole = logicalId(s.stack.functions.roles.notifier.node.defaultChild as CfnElement);
-    const notifierStates = statementsOf(notifierRole).flatMap((st) => list(st.Action)).filter((a) => a.startsWith('states:'));
+    const notifierStates = statementsOf(notifierRole)
+      .flatMap((st) => list(st.Action))
+      .filter((a) => a.startsWith('states:'));
     expect(notifierStates).toEqual(['states:SendTaskFailure']);
   });
 });
@@ -603,7 +866,9 @@ describe('schedules, alarms and outputs', () => {
   it('runs the reconciler every five minutes and a drift pass for the repository that asks for one', () => {
     const schedules = Object.values(resources).filter((r) => r.Type === 'AWS::Scheduler::Schedule');
     const reconciler = getAtt(logicalId(s.stack.functions.functions.reconciler));
-    expect(schedules.map((r) => [r.Properties.ScheduleExpression, JSON.parse(r.Properties.Target.Input)]).sort()).toEqual([
+    expect(
+      schedules.map((r) => [r.Properties.ScheduleExpression, JSON.parse(r.Properties.Target.Input)]).sort(),
+    ).toEqual([
       ['rate(12 hours)', { kind: 'drift', repository: 'acme/infrastructure' }],
       ['rate(5 minutes)', { kind: 'reconcile' }],
     ]);
@@ -613,7 +878,11 @@ describe('schedules, alarms and outputs', () => {
     for (const schedule of schedules) expect(schedule.Properties.Target.DeadLetterConfig).toEqual({ Arn: deadLetters });
     expect(statementsOf(schedulerRole)).toEqual([
       { Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: reconciler },
-      { Effect: 'Allow', Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'], Resource: deadLetters },
+      {
+        Effect: 'Allow',
+        Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
+        Resource: deadLetters,
+      },
     ]);
   });
 
@@ -635,16 +904,29 @@ describe('schedules, alarms and outputs', () => {
 
   it('prints the webhook URL to paste into GitHub, the approvals URL, the machine and the secret names', () => {
     const outputs = s.template.toJSON().Outputs as Json;
-    expect(outputs.WebhookUrl.Value).toEqual({ 'Fn::Join': ['', [getAtt(logicalId(s.stack.functions.urls.webhook), 'FunctionUrl'), 'webhook']] });
+    expect(outputs.WebhookUrl.Value).toEqual({
+      'Fn::Join': ['', [getAtt(logicalId(s.stack.functions.urls.webhook), 'FunctionUrl'), 'webhook']],
+    });
     expect(outputs.ApprovalsUrl.Value).toEqual(getAtt(logicalId(s.stack.functions.urls.approvals), 'FunctionUrl'));
     expect(outputs.StateMachineArn.Value).toEqual({ Ref: logicalId(s.stack.pipeline.stateMachine) });
-    for (const key of ['WebhookSecretName', 'GithubSecretName', 'SlackSecretName', 'BuildRoleArnOpsApply', 'BuildRoleArnOpsPlan', 'BuildRoleArnOpsPullRequestPlan', 'BuildRoleArnAppsApply']) expect(outputs[key], key).toBeDefined();
+    for (const key of [
+      'WebhookSecretName',
+      'GithubSecretName',
+      'SlackSecretName',
+      'BuildRoleArnOpsApply',
+      'BuildRoleArnOpsPlan',
+      'BuildRoleArnOpsPullRequestPlan',
+      'BuildRoleArnAppsApply',
+    ])
+      expect(outputs[key], key).toBeDefined();
   });
 });
 
 describe('cdk-nag', () => {
   it('reports no unacknowledged AwsSolutions finding', () => {
-    const report = JSON.parse(readFileSync(path.join(s.assembly.directory, 'validation-report.json'), 'utf8')) as { pluginReports: Json[] };
+    const report = JSON.parse(readFileSync(path.join(s.assembly.directory, 'validation-report.json'), 'utf8')) as {
+      pluginReports: Json[];
+    };
     const findings = report.pluginReports.flatMap((p) => (p.violations ?? p.conclusions ?? []) as Json[]);
     expect(findings.filter((f) => JSON.stringify(f).includes('AwsSolutions'))).toEqual([]);
   });

@@ -16,7 +16,9 @@ export const SAMPLE_CONFIG = path.join(PROJECT_ROOT, 'test', 'infra', 'tfgate.sa
 
 /** The feature flags `cdk synth` runs with, so the tests see the template a deploy would get. */
 export function cdkJsonContext(): Record<string, unknown> {
-  const cdkJson = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context?: Record<string, unknown> };
+  const cdkJson = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as {
+    context?: Record<string, unknown>;
+  };
   return cdkJson.context ?? {};
 }
 

@@ -27,10 +27,24 @@ let stranger: { home: string };
 async function makeKey(name: string): Promise<{ home: string; key: string; fingerprint: string }> {
   const home = await mkdtemp(path.join(root, `gnupg-${name}-`));
   await chmod(home, 0o700);
-  await run('gpg', ['--batch', '--homedir', home, '--passphrase', '', '--quick-gen-key', `${name} <${name}@example.com>`, 'ed25519', 'sign', 'never']);
+  await run('gpg', [
+    '--batch',
+    '--homedir',
+    home,
+    '--passphrase',
+    '',
+    '--quick-gen-key',
+    `${name} <${name}@example.com>`,
+    'ed25519',
+    'sign',
+    'never',
+  ]);
   const { stdout: key } = await run('gpg', ['--batch', '--homedir', home, '--armor', '--export']);
   const { stdout: colons } = await run('gpg', ['--batch', '--homedir', home, '--with-colons', '--fingerprint']);
-  const fingerprint = colons.split('\n').find((line) => line.startsWith('fpr:'))!.split(':')[9]!;
+  const fingerprint = colons
+    .split('\n')
+    .find((line) => line.startsWith('fpr:'))!
+    .split(':')[9]!;
   return { home, key: key.trim(), fingerprint };
 }
 
@@ -41,7 +55,15 @@ async function release(dir: string, options: { by: { home: string }; zip?: Buffe
   const sum = createHash('sha256').update(zip).digest('hex');
   await writeFile(path.join(dir, SUMS), `${'0'.repeat(64)}  terraform_${VERSION}_linux_amd64.zip\n${sum}  ${ZIP}\n`);
   await writeFile(path.join(dir, ZIP), options.zip ?? zip);
-  await run('gpg', ['--batch', '--homedir', options.by.home, '--detach-sign', '--output', path.join(dir, SIG), path.join(dir, SUMS)]);
+  await run('gpg', [
+    '--batch',
+    '--homedir',
+    options.by.home,
+    '--detach-sign',
+    '--output',
+    path.join(dir, SIG),
+    path.join(dir, SUMS),
+  ]);
 }
 
 interface Outcome {
@@ -63,10 +85,25 @@ async function install(sandbox: string): Promise<Outcome> {
     await chmod(path.join(bin, name), 0o755);
   };
   // curl ... -o FILE URL: serve the release directory.
-  await fake('curl', `out=""; url=""; while [ $# -gt 0 ]; do case "$1" in -o) out="$2"; shift 2;; http*) url="$1"; shift;; *) shift;; esac; done; cp "${sandbox}/release/$(basename "$url")" "$out"`);
+  await fake(
+    'curl',
+    `out=""; url=""; while [ $# -gt 0 ]; do case "$1" in -o) out="$2"; shift 2;; http*) url="$1"; shift;; *) ` +
+      `shift;; esac; done; cp "${sandbox}/release/$(basename "$url")" "$out"`,
+  );
   // aws s3 cp SRC DST: the bucket is a directory.
-  await fake('aws', `[ "$1 $2" = "s3 cp" ] || exit 2; shift 2; args=(); for a in "$@"; do [ "$a" = --only-show-errors ] || args+=("$a"); done; src="\${args[0]}"; dst="\${args[1]}"; src="\${src/s3:\\/\\/bucket/${sandbox.replace(/\//g, '\\/')}\\/bucket}"; dst="\${dst/s3:\\/\\/bucket/${sandbox.replace(/\//g, '\\/')}\\/bucket}"; [ -f "$src" ] || exit 1; mkdir -p "$(dirname "$dst")"; cp "$src" "$dst"`);
-  await fake('unzip', `d=""; while [ $# -gt 0 ]; do case "$1" in -d) d="$2"; shift 2;; *) shift;; esac; done; printf '#!/bin/bash\\necho "Terraform v${VERSION}"\\n' > "$d/terraform"; chmod 755 "$d/terraform"`);
+  await fake(
+    'aws',
+    `[ "$1 $2" = "s3 cp" ] || exit 2; shift 2; args=(); for a in "$@"; do [ "$a" = --only-show-errors ] || ` +
+      `args+=("$a"); done; src="\${args[0]}"; dst="\${args[1]}"; ` +
+      `src="\${src/s3:\\/\\/bucket/${sandbox.replace(/\//g, '\\/')}\\/bucket}"; ` +
+      `dst="\${dst/s3:\\/\\/bucket/${sandbox.replace(/\//g, '\\/')}\\/bucket}"; [ -f "$src" ] || exit 1; mkdir -p ` +
+      `"$(dirname "$dst")"; cp "$src" "$dst"`,
+  );
+  await fake(
+    'unzip',
+    `d=""; while [ $# -gt 0 ]; do case "$1" in -d) d="$2"; shift 2;; *) shift;; esac; done; printf ` +
+      `'#!/bin/bash\\necho "Terraform v${VERSION}"\\n' > "$d/terraform"; chmod 755 "$d/terraform"`,
+  );
   const script = ['(', 'set -euo pipefail', ...installTerraformScript(VERSION, signer.key, signer.fingerprint), ')']
     .join('\n')
     .split('/tmp/tfgate')
@@ -75,7 +112,9 @@ async function install(sandbox: string): Promise<Outcome> {
   let stdout = '';
   let stderr = '';
   try {
-    ({ stdout, stderr } = await run('bash', ['-c', script], { env: { PATH: `${bin}:${process.env.PATH}`, TFGATE_CACHE: 's3://bucket/cache', HOME: sandbox } }));
+    ({ stdout, stderr } = await run('bash', ['-c', script], {
+      env: { PATH: `${bin}:${process.env.PATH}`, TFGATE_CACHE: 's3://bucket/cache', HOME: sandbox },
+    }));
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };
     ({ code, stdout, stderr } = failed);
@@ -97,7 +136,8 @@ afterAll(async () => {
 });
 
 describe('terraform install (buildspec)', () => {
-  it('downloads, verifies signature and checksum, fills the cache; the next build uses the cache without downloading', async () => {
+  it('downloads, verifies signature and checksum, fills the cache; the next build uses the cache ' +
+    'without downloading', async () => {
     const sandbox = await mkdtemp(path.join(root, 'ok-'));
     await release(path.join(sandbox, 'release'), { by: signer });
     const first = await install(sandbox);
@@ -134,11 +174,16 @@ describe('terraform install (buildspec)', () => {
   it('does not trust a tampered cache: it downloads again, verifies, and repairs the cache', async () => {
     const sandbox = await mkdtemp(path.join(root, 'poison-'));
     await release(path.join(sandbox, 'release'), { by: signer });
-    await release(path.join(sandbox, 'bucket', 'cache', 'terraform', VERSION), { by: signer, zip: Buffer.from('planted by a plan build') });
+    await release(path.join(sandbox, 'bucket', 'cache', 'terraform', VERSION), {
+      by: signer,
+      zip: Buffer.from('planted by a plan build'),
+    });
     const outcome = await install(sandbox);
     expect(outcome.code, outcome.stderr).toBe(0);
     expect(outcome.stdout).not.toContain('from the cache');
     expect(outcome.calls.filter((c) => c.startsWith('curl'))).toHaveLength(3);
-    expect(await readFile(path.join(sandbox, 'bucket', 'cache', 'terraform', VERSION, ZIP), 'utf8')).toBe('the real terraform zip');
+    expect(await readFile(path.join(sandbox, 'bucket', 'cache', 'terraform', VERSION, ZIP), 'utf8')).toBe(
+      'the real terraform zip',
+    );
   }, 60_000);
 });

@@ -1,6 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { RECORDED_ADDRESSES } from '../../src/domain/plan-summary.js';
-import { configYaml, operatorHeaders, pushChange, runForSha, startTestStack, waitForRun, type TestStack } from '../support/local-stack.js';
+import {
+  configYaml,
+  operatorHeaders,
+  pushChange,
+  runForSha,
+  startTestStack,
+  waitForRun,
+  type TestStack,
+} from '../support/local-stack.js';
 import { expectNoLockHeld } from '../faults/support.js';
 
 /**
@@ -17,9 +25,13 @@ afterEach(async () => {
 
 const RESOURCES = 5_000;
 // Addresses as long as real ones (module paths, for_each keys): ~100 bytes each, ~500 KB per stage uncapped.
-const name = (i: number) => `cluster_eu_west_1_node_group_workers_iam_role_policy_attachment_worker_${String(i).padStart(5, '0')}_x`;
+const name = (i: number) =>
+  `cluster_eu_west_1_node_group_workers_iam_role_policy_attachment_worker_${String(i).padStart(5, '0')}_x`;
 const files = () => ({
-  'main.tf': Array.from({ length: RESOURCES }, (_, i) => `resource "terraform_data" "${name(i)}" {\n  input = "v1"\n}\n`).join('\n'),
+  'main.tf': Array.from(
+    { length: RESOURCES },
+    (_, i) => `resource "terraform_data" "${name(i)}" {\n  input = "v1"\n}\n`,
+  ).join('\n'),
 });
 
 describe('a plan that changes 5,000 resources', () => {
@@ -41,9 +53,19 @@ describe('a plan that changes 5,000 resources', () => {
     expect(itemBytes).toBeLessThan(40_000);
 
     // dynalite enforces the 400 KB limit, so the uncapped summary (what was stored before) is refused.
-    const uncapped = { ...plan, addresses: { create: Array.from({ length: RESOURCES }, (_, i) => `terraform_data.${name(i)}`), update: [], delete: [], replace: [] } };
+    const uncapped = {
+      ...plan,
+      addresses: {
+        create: Array.from({ length: RESOURCES }, (_, i) => `terraform_data.${name(i)}`),
+        update: [],
+        delete: [],
+        replace: [],
+      },
+    };
     delete (uncapped as { omittedAddresses?: number }).omittedAddresses;
-    await expect(stack.stores.runs.updateStage(run.id, 'ops', { status: 'applied', plan: uncapped }, new Date())).rejects.toThrow(/size/i);
+    await expect(
+      stack.stores.runs.updateStage(run.id, 'ops', { status: 'applied', plan: uncapped }, new Date()),
+    ).rejects.toThrow(/size/i);
 
     const page = await (await fetch(`${stack.url}/runs/${run.id}`, { headers: operatorHeaders(stack) })).text();
     expect(page).toContain(`${RESOURCES} to add, 0 to change, 0 to destroy`);
@@ -61,7 +83,15 @@ describe('run lists', () => {
       shas.push(await pushChange(stack, { 'main.tf': `resource "terraform_data" "a" {\n  input = "${n}"\n}\n` }));
       await waitForRun(stack, (await runForSha(stack, shas[shas.length - 1]!)).id);
     }
-    const get = async (query: string) => (await fetch(`${stack!.url}/runs${query}`, { headers: { accept: 'application/json', ...operatorHeaders(stack!) } })).json() as Promise<{ runs: Array<{ sha: string; stages: Array<{ plan?: Record<string, unknown> }> }>; next?: string }>;
+    const get = async (query: string) =>
+      (
+        await fetch(`${stack!.url}/runs${query}`, {
+          headers: { accept: 'application/json', ...operatorHeaders(stack!) },
+        })
+      ).json() as Promise<{
+        runs: Array<{ sha: string; stages: Array<{ plan?: Record<string, unknown> }> }>;
+        next?: string;
+      }>;
     const first = await get('?limit=2');
     expect(first.runs.map((r) => r.sha)).toEqual([shas[2], shas[1]]);
     expect(first.runs[0]!.stages[0]!.plan).not.toHaveProperty('addresses');
@@ -69,7 +99,9 @@ describe('run lists', () => {
     const second = await get(`?limit=2&before=${encodeURIComponent(first.next!)}`);
     expect(second.runs.map((r) => r.sha)).toEqual([shas[0]]);
     expect(second.next).toBeUndefined();
-    const refused = await fetch(`${stack.url}/runs?before=not-a-cursor`, { headers: { accept: 'application/json', ...operatorHeaders(stack) } });
+    const refused = await fetch(`${stack.url}/runs?before=not-a-cursor`, {
+      headers: { accept: 'application/json', ...operatorHeaders(stack) },
+    });
     expect(refused.status).toBe(400);
   }, 120_000);
 });

@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { STAGE_ARTIFACTS, stageArtifactKey } from '../../src/domain/plan-summary.js';
@@ -26,7 +26,15 @@ afterAll(async () => {
 });
 
 function config(): string {
-  return ['repositories:', ...REPOSITORIES.flatMap((name) => [`  - name: ${name}`, '    branch: main', '    environments:', '      - name: ops'])].join('\n');
+  return [
+    'repositories:',
+    ...REPOSITORIES.flatMap((name) => [
+      `  - name: ${name}`,
+      '    branch: main',
+      '    environments:',
+      '      - name: ops',
+    ]),
+  ].join('\n');
 }
 
 /** Builds that finish at once with an empty plan, written where the real runner writes it. */
@@ -37,9 +45,23 @@ function instantBuilds(artifactsDir: () => string): (real: LocalCodeBuild) => Lo
     // The pipeline computes the plan's sha256 from the stored plan file, so one is stored too.
     const planFile = Buffer.from(`empty plan for ${env.TFGATE_RUN_ID}`);
     const sha256 = createHash('sha256').update(planFile).digest('hex');
-    const summary = { add: 0, change: 0, destroy: 0, replace: 0, hasChanges: false, sha256, addresses: { create: [], update: [], delete: [], replace: [] } };
-    await artifacts.put(stageArtifactKey(env.TFGATE_RUN_ID!, env.TFGATE_ENVIRONMENT!, STAGE_ARTIFACTS.planFile, 'plan'), planFile);
-    await artifacts.put(stageArtifactKey(env.TFGATE_RUN_ID!, env.TFGATE_ENVIRONMENT!, STAGE_ARTIFACTS.summary, 'plan'), JSON.stringify(summary));
+    const summary = {
+      add: 0,
+      change: 0,
+      destroy: 0,
+      replace: 0,
+      hasChanges: false,
+      sha256,
+      addresses: { create: [], update: [], delete: [], replace: [] },
+    };
+    await artifacts.put(
+      stageArtifactKey(env.TFGATE_RUN_ID!, env.TFGATE_ENVIRONMENT!, STAGE_ARTIFACTS.planFile, 'plan'),
+      planFile,
+    );
+    await artifacts.put(
+      stageArtifactKey(env.TFGATE_RUN_ID!, env.TFGATE_ENVIRONMENT!, STAGE_ARTIFACTS.summary, 'plan'),
+      JSON.stringify(summary),
+    );
     return { Id: `${params.ProjectName}:instant`, BuildStatus: 'SUCCEEDED' };
   };
 }
@@ -92,9 +114,17 @@ function percentile(sorted: number[], p: number): number {
 const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
 
 describe('webhook load', () => {
-  it('1,000 deliveries: one run per valid delivery, none for repeats, 401 for bad signatures, bounded memory', async () => {
+  it('1,000 deliveries: one run per valid delivery, none for repeats, 401 for bad signatures, ' +
+    'bounded memory', async () => {
     let dataDir = '';
-    stack = await startTestStack({ config: config(), webhookSecret: SECRET, intercept: { codeBuild: instantBuilds(() => path.join(dataDir, 'artifacts')), sources: () => ({ archive: async () => Buffer.from('no source: builds are instant') }) } });
+    stack = await startTestStack({
+      config: config(),
+      webhookSecret: SECRET,
+      intercept: {
+        codeBuild: instantBuilds(() => path.join(dataDir, 'artifacts')),
+        sources: () => ({ archive: async () => Buffer.from('no source: builds are instant') }),
+      },
+    });
     dataDir = stack.dataDir;
     const deliveries = plan(new Prng(424_242));
     const counts = { valid: 0, duplicate: 0, 'bad-signature': 0 };
@@ -107,7 +137,10 @@ describe('webhook load', () => {
     const answers: Array<{ delivery: Delivery; status: number; body: Record<string, unknown>; ms: number }> = [];
     let healthFailures = 0;
     const health = setInterval(() => {
-      fetch(`${stack!.url}/healthz`).then((r) => (healthFailures += r.status === 200 ? 0 : 1), () => (healthFailures += 1));
+      fetch(`${stack!.url}/healthz`).then(
+        (r) => (healthFailures += r.status === 200 ? 0 : 1),
+        () => (healthFailures += 1),
+      );
     }, 250);
 
     const started = performance.now();
@@ -119,7 +152,12 @@ describe('webhook load', () => {
           const t0 = performance.now();
           const response = await fetch(stack!.webhookUrl, {
             method: 'POST',
-            headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': delivery.id, 'x-hub-signature-256': delivery.signature },
+            headers: {
+              'content-type': 'application/json',
+              'x-github-event': 'push',
+              'x-github-delivery': delivery.id,
+              'x-hub-signature-256': delivery.signature,
+            },
             body: delivery.body,
           });
           const body = (await response.json()) as Record<string, unknown>;
@@ -130,7 +168,11 @@ describe('webhook load', () => {
     const elapsedMs = performance.now() - started;
 
     // Every run the deliveries started goes through the pipeline to the end.
-    const runIds = new Set(answers.filter((a) => typeof a.body.runId === 'string' && a.body.ignored === undefined).map((a) => a.body.runId as string));
+    const runIds = new Set(
+      answers
+        .filter((a) => typeof a.body.runId === 'string' && a.body.ignored === undefined)
+        .map((a) => a.body.runId as string),
+    );
     const drainStarted = performance.now();
     // A bound on waiting, not a timing goal (bench/ measures speed): each run now also archives its source.
     const deadline = Date.now() + 180_000;
@@ -146,13 +188,21 @@ describe('webhook load', () => {
     const rssAfter = process.memoryUsage().rss;
 
     const latencies = answers.map((a) => a.ms).sort((a, b) => a - b);
-    const statuses = runs.reduce<Record<string, number>>((acc, run) => ({ ...acc, [run.status]: (acc[run.status] ?? 0) + 1 }), {});
+    const statuses = runs.reduce<Record<string, number>>(
+      (acc, run) => ({ ...acc, [run.status]: (acc[run.status] ?? 0) + 1 }),
+      {},
+    );
     console.log(
       [
-        `load: ${answers.length} deliveries (${counts.valid} valid, ${counts.duplicate} repeats, ${counts['bad-signature']} bad signatures) in ${(elapsedMs / 1000).toFixed(2)} s`,
-        `  ${(answers.length / (elapsedMs / 1000)).toFixed(0)} deliveries/s at concurrency ${CONCURRENCY}; answer time p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${latencies[latencies.length - 1]!.toFixed(1)} ms`,
-        `  runs created ${runs.length}, finished ${JSON.stringify(statuses)} ${(drainMs / 1000).toFixed(1)} s after the last answer`,
-        `  RSS before ${mb(rssBefore)} MiB, peak ${mb(rssPeak)} MiB, after ${mb(rssAfter)} MiB (test process: client and server)`,
+        `load: ${answers.length} deliveries (${counts.valid} valid, ${counts.duplicate} repeats, ` +
+          `${counts['bad-signature']} bad signatures) in ${(elapsedMs / 1000).toFixed(2)} s`,
+        `  ${(answers.length / (elapsedMs / 1000)).toFixed(0)} deliveries/s at concurrency ${CONCURRENCY}; answer ` +
+          `time p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, ` +
+          `max ${latencies[latencies.length - 1]!.toFixed(1)} ms`,
+        `  runs created ${runs.length}, finished ${JSON.stringify(statuses)} ${(drainMs / 1000).toFixed(1)} s ` +
+          `after the last answer`,
+        `  RSS before ${mb(rssBefore)} MiB, peak ${mb(rssPeak)} MiB, after ${mb(rssAfter)} MiB (test process: ` +
+          `client and server)`,
       ].join('\n'),
     );
 
@@ -161,12 +211,22 @@ describe('webhook load', () => {
     for (const answer of answers.filter((a) => a.delivery.kind === 'bad-signature')) expect(answer.status).toBe(401);
     // Each delivery id: exactly one 202 with a runId that is not "ignored", however its repeats raced it.
     const byId = new Map<string, typeof answers>();
-    for (const answer of answers.filter((a) => a.delivery.kind !== 'bad-signature')) byId.set(answer.delivery.id, [...(byId.get(answer.delivery.id) ?? []), answer]);
+    for (const answer of answers.filter((a) => a.delivery.kind !== 'bad-signature'))
+      byId.set(answer.delivery.id, [...(byId.get(answer.delivery.id) ?? []), answer]);
     expect(byId.size).toBe(counts.valid);
     for (const [id, group] of byId) {
-      expect(group.every((a) => a.status === 202), id).toBe(true);
-      expect(group.filter((a) => a.body.ignored === undefined), id).toHaveLength(1);
-      expect(group.filter((a) => a.body.ignored !== undefined).every((a) => a.body.ignored === 'duplicate delivery'), id).toBe(true);
+      expect(
+        group.every((a) => a.status === 202),
+        id,
+      ).toBe(true);
+      expect(
+        group.filter((a) => a.body.ignored === undefined),
+        id,
+      ).toHaveLength(1);
+      expect(
+        group.filter((a) => a.body.ignored !== undefined).every((a) => a.body.ignored === 'duplicate delivery'),
+        id,
+      ).toBe(true);
     }
     expect(runIds.size).toBe(counts.valid);
     expect(runs).toHaveLength(counts.valid);

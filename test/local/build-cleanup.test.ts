@@ -76,7 +76,13 @@ describe('tfgate local killed mid-apply', () => {
       '',
     ].join('\n');
     await commitAndPush(first.remote, { files: { 'main.tf': main }, message: 'slow', branch: 'main' });
-    const sleeper = Number(await until('the provisioner to start its sleep', async () => (existsSync(pidFile) ? (await readFile(pidFile, 'utf8')).trim() || undefined : undefined), 120_000));
+    const sleeper = Number(
+      await until(
+        'the provisioner to start its sleep',
+        async () => (existsSync(pidFile) ? (await readFile(pidFile, 'utf8')).trim() || undefined : undefined),
+        120_000,
+      ),
+    );
     strays.push(sleeper);
     const leftBehind = await buildDirs(tmp);
     expect(leftBehind.length).toBeGreaterThan(0);
@@ -96,12 +102,18 @@ describe('tfgate local killed mid-apply', () => {
     // The resumed run plans and applies again; once it is done nothing of any build is left.
     // The list is behind sign-in: the local credential the CLI would present signs the request in.
     const credential = (await readFile(localCredentialFile(path.join(dir, 'data')), 'utf8')).trim();
-    await until('the resumed run to finish', async () => {
-      const response = await fetch(`${second.url}/runs`, { headers: { accept: 'application/json', authorization: `Bearer ${credential}` } });
-      expect(response.status).toBe(200);
-      const runs = ((await response.json()) as { runs: Array<{ status: string }> }).runs;
-      return runs[0] && !['running', 'awaiting_approval'].includes(runs[0].status) ? runs[0] : undefined;
-    }, 120_000);
+    await until(
+      'the resumed run to finish',
+      async () => {
+        const response = await fetch(`${second.url}/runs`, {
+          headers: { accept: 'application/json', authorization: `Bearer ${credential}` },
+        });
+        expect(response.status).toBe(200);
+        const runs = ((await response.json()) as { runs: Array<{ status: string }> }).runs;
+        return runs[0] && !['running', 'awaiting_approval'].includes(runs[0].status) ? runs[0] : undefined;
+      },
+      120_000,
+    );
     expect(await buildDirs(tmp)).toEqual([]);
     expect(await readdir(path.join(dir, 'data', 'run', 'builds'))).toEqual([]);
   }, 300_000);

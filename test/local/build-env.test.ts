@@ -46,13 +46,26 @@ describe('the build environment rule', () => {
   });
 
   it('applies terraform.env deny and allow, and no allow entry lets TFGATE_* through', () => {
-    expect(Object.keys(buildEnvironment(user, { deny: ['AWS_*', 'HTTPS_PROXY'] })).sort()).toEqual(['HOME', 'PATH', 'TF_CLI_CONFIG_FILE', 'TF_PLUGIN_CACHE_DIR', 'TF_VAR_region']);
-    expect(Object.keys(buildEnvironment(user, { allow: ['TF_VAR_*', 'TFGATE_*', 'TF_WORKSPACE'] })).sort()).toEqual(['HOME', 'PATH', 'TF_VAR_region']);
+    expect(Object.keys(buildEnvironment(user, { deny: ['AWS_*', 'HTTPS_PROXY'] })).sort()).toEqual([
+      'HOME',
+      'PATH',
+      'TF_CLI_CONFIG_FILE',
+      'TF_PLUGIN_CACHE_DIR',
+      'TF_VAR_region',
+    ]);
+    expect(Object.keys(buildEnvironment(user, { allow: ['TF_VAR_*', 'TFGATE_*', 'TF_WORKSPACE'] })).sort()).toEqual([
+      'HOME',
+      'PATH',
+      'TF_VAR_region',
+    ]);
   });
 
   it('reads terraform.env from tfgate.yaml and reports a bad entry with its line', () => {
     const base = configYaml({ approval: false, environments: ['ops'] });
-    const config = parseConfig(`${base}\nterraform:\n  env:\n    deny: [AWS_SECRET_ACCESS_KEY, "TF_VAR_*"]\n`, 'tfgate.yaml');
+    const config = parseConfig(
+      `${base}\nterraform:\n  env:\n    deny: [AWS_SECRET_ACCESS_KEY, "TF_VAR_*"]\n`,
+      'tfgate.yaml',
+    );
     expect(config.terraform.env).toEqual({ deny: ['AWS_SECRET_ACCESS_KEY', 'TF_VAR_*'] });
     const text = `${base}\nterraform:\n  env:\n    allow:\n      - AWS_PROFILE\n      - "bad name"\n`;
     let error: unknown;
@@ -85,13 +98,16 @@ describe(`tfgate local's builds (${path.basename(path.dirname(TERRAFORM))}/${pat
     await writeFile(config, configYaml({ approval: false, environments: ['ops'] }));
     const probe = path.join(dir, 'probe.env');
     const webhookSecret = `webhook-secret-${Date.now()}`;
-    const local = await startLocalProcess(['--data', path.join(dir, 'data'), '--config', config, '--terraform', TERRAFORM], {
-      ...process.env,
-      AWS_PROFILE: 'tfgate-probe-profile',
-      TF_VAR_x: 'value-from-the-shell',
-      TFGATE_WEBHOOK_SECRET: webhookSecret,
-      TFGATE_SOME_OTHER_SETTING: 'kept-out',
-    });
+    const local = await startLocalProcess(
+      ['--data', path.join(dir, 'data'), '--config', config, '--terraform', TERRAFORM],
+      {
+        ...process.env,
+        AWS_PROFILE: 'tfgate-probe-profile',
+        TF_VAR_x: 'value-from-the-shell',
+        TFGATE_WEBHOOK_SECRET: webhookSecret,
+        TFGATE_SOME_OTHER_SETTING: 'kept-out',
+      },
+    );
     processes.push(local);
     expect(local.output()).toContain('webhook secret: from TFGATE_WEBHOOK_SECRET');
 
@@ -108,8 +124,17 @@ describe(`tfgate local's builds (${path.basename(path.dirname(TERRAFORM))}/${pat
       '',
     ].join('\n');
     await commitAndPush(local.remote, { files: { 'main.tf': main }, message: 'probe', branch: 'main' });
-    const environment = await until('the probe to run', async () => (existsSync(probe) ? readFile(probe, 'utf8') : undefined), 120_000);
-    const variables = Object.fromEntries(environment.split('\n').filter(Boolean).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+    const environment = await until(
+      'the probe to run',
+      async () => (existsSync(probe) ? readFile(probe, 'utf8') : undefined),
+      120_000,
+    );
+    const variables = Object.fromEntries(
+      environment
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+    );
     expect(variables.AWS_PROFILE).toBe('tfgate-probe-profile');
     expect(variables.TF_VAR_x).toBe('value-from-the-shell');
     expect(environment).not.toContain(webhookSecret);

@@ -55,7 +55,14 @@ it('ends a build whose runner exits before its build record is written', async (
   });
 
   const build = codeBuild(
-    { ProjectName: 'tfgate-plan', EnvironmentVariablesOverride: [{ Name: 'TFGATE_RUN_ID', Value: 'run-1' }, { Name: 'TFGATE_ENVIRONMENT', Value: 'ops' }, { Name: 'TFGATE_MODE', Value: 'plan' }] },
+    {
+      ProjectName: 'tfgate-plan',
+      EnvironmentVariablesOverride: [
+        { Name: 'TFGATE_RUN_ID', Value: 'run-1' },
+        { Name: 'TFGATE_ENVIRONMENT', Value: 'ops' },
+        { Name: 'TFGATE_MODE', Value: 'plan' },
+      ],
+    },
     new AbortController().signal,
   );
   let timer: NodeJS.Timeout | undefined;

@@ -4,7 +4,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { configYaml, operatorHeaders, pushChange, runForSha, startTestStack, until, waitForRun, type TestStack } from '../support/local-stack.js';
+import {
+  configYaml,
+  operatorHeaders,
+  pushChange,
+  runForSha,
+  startTestStack,
+  until,
+  waitForRun,
+  type TestStack,
+} from '../support/local-stack.js';
 
 /**
  * The run page shows a running build's output as it happens: a whole local stack, the terraform
@@ -31,15 +40,22 @@ afterEach(async () => {
 });
 
 async function logView(url: string, runId: string, environment: string, mode?: string): Promise<LogView> {
-  const response = await fetch(`${url}/runs/${runId}/${environment}/log${mode ? `?mode=${mode}` : ''}`, { headers: { accept: 'application/json', ...operatorHeaders(url) } });
+  const response = await fetch(`${url}/runs/${runId}/${environment}/log${mode ? `?mode=${mode}` : ''}`, {
+    headers: { accept: 'application/json', ...operatorHeaders(url) },
+  });
   expect(response.status).toBe(200);
   return (await response.json()) as LogView;
 }
 
 describe('live build output on the run page', () => {
   it('shows output lines while the plan is still running, and the final output after', async () => {
-    stack = await startTestStack({ config: configYaml({ environments: ['ops'], approval: false }), buildEnv: { TFGATE_DOUBLE_DELAY_MS: String(HOLD_MS) } });
-    const sha = await pushChange(stack, { 'main.tf': `resource "terraform_data" "x" {\n  input = "${HOSTILE.replace(/"/g, '\\"')}"\n}\n` });
+    stack = await startTestStack({
+      config: configYaml({ environments: ['ops'], approval: false }),
+      buildEnv: { TFGATE_DOUBLE_DELAY_MS: String(HOLD_MS) },
+    });
+    const sha = await pushChange(stack, {
+      'main.tf': `resource "terraform_data" "x" {\n  input = "${HOSTILE.replace(/"/g, '\\"')}"\n}\n`,
+    });
     const run = await runForSha(stack, sha);
     const url = stack.url;
 
@@ -79,53 +95,87 @@ describe('live build output on the run page', () => {
     expect(final).not.toContain(HOSTILE);
   }, 120_000);
 
-  it.skipIf(!existsSync(CHROMIUM))('updates in a browser while the build runs, under the page\'s content security policy', async () => {
-    stack = await startTestStack({ config: configYaml({ environments: ['ops'], approval: false }) });
-    // The apply prints one line, works for a while, then prints another: the page must show the second
-    // without being reloaded. (Arithmetic, so the command line itself, also in the log, names neither.)
-    const provisioner = 'provisioner "local-exec" {\n    command = "echo live-$((10+1)); sleep 5; echo live-$((20+2)); sleep 1"\n  }';
-    const sha = await pushChange(stack, { 'main.tf': `resource "terraform_data" "x" {\n  input = "v"\n  ${provisioner}\n}\n` });
-    const run = await runForSha(stack, sha);
-    const url = stack.url;
-    await until('the apply to be running with its first line', async () => {
-      const view = await logView(url, run.id, 'ops');
-      return view.running && view.mode === 'apply' && view.lines.some((line) => line.endsWith('live-11')) ? view : undefined;
-    }, 30_000);
-
-    const profile = await mkdtemp(path.join(os.tmpdir(), 'tfgate-chromium-'));
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      extraHTTPHeaders: operatorHeaders(url),
-    });
-    try {
-      const page = context.pages()[0] ?? (await context.newPage());
-      const console: string[] = [];
-      const dialogs: string[] = [];
-      page.on('console', (message) => console.push(message.text()));
-      page.on('dialog', (dialog) => {
-        dialogs.push(dialog.message());
-        void dialog.dismiss();
+  it.skipIf(!existsSync(CHROMIUM))(
+    "updates in a browser while the build runs, under the page's content security policy",
+    async () => {
+      stack = await startTestStack({ config: configYaml({ environments: ['ops'], approval: false }) });
+      // The apply prints one line, works for a while, then prints another: the page must show the second
+      // without being reloaded. (Arithmetic, so the command line itself, also in the log, names neither.)
+      const provisioner =
+        'provisioner "local-exec" {\n    command = "echo live-$((10+1)); sleep 5; echo live-$((20+2)); sleep 1"\n  }';
+      const sha = await pushChange(stack, {
+        'main.tf': `resource "terraform_data" "x" {\n  input = "v"\n  ${provisioner}\n}\n`,
       });
-      let loads = 0;
-      page.on('load', () => (loads += 1));
-      await page.goto(`${url}/runs/${run.id}`);
-      const output = page.locator('#log-ops pre');
-      expect(await output.textContent()).toContain('live-11');
-      expect(await output.textContent()).not.toContain('live-22');
-      // The script reads the route and writes the new line in place: still the first load of the page.
-      // (Polled from here: the page's policy forbids evaluating strings, and the test does not need to.)
-      await until('the script to show the second line', async () => ((await output.textContent())?.includes('live-22') ? true : undefined), 30_000);
-      expect(loads).toBe(1);
-      // When the build ends the page reloads itself once for the final status.
-      await until('the page to reload to the final status', async () => ((await page.locator('#run-status').textContent().catch(() => null)) === 'succeeded' ? true : undefined), 60_000);
-      expect(await page.locator('#log-ops pre').textContent()).toContain('tfgate: applied ops');
-      expect(console.filter((line) => /Content Security Policy|Refused/i.test(line))).toEqual([]);
-      expect(dialogs).toEqual([]);
-    } finally {
-      await context.close();
-      await rm(profile, { recursive: true, force: true });
-    }
-  }, 120_000);
+      const run = await runForSha(stack, sha);
+      const url = stack.url;
+      await until(
+        'the apply to be running with its first line',
+        async () => {
+          const view = await logView(url, run.id, 'ops');
+          return view.running && view.mode === 'apply' && view.lines.some((line) => line.endsWith('live-11'))
+            ? view
+            : undefined;
+        },
+        30_000,
+      );
+
+      const profile = await mkdtemp(path.join(os.tmpdir(), 'tfgate-chromium-'));
+      const context = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
+        extraHTTPHeaders: operatorHeaders(url),
+      });
+      try {
+        const page = context.pages()[0] ?? (await context.newPage());
+        const console: string[] = [];
+        const dialogs: string[] = [];
+        page.on('console', (message) => console.push(message.text()));
+        page.on('dialog', (dialog) => {
+          dialogs.push(dialog.message());
+          void dialog.dismiss();
+        });
+        let loads = 0;
+        page.on('load', () => (loads += 1));
+        await page.goto(`${url}/runs/${run.id}`);
+        const output = page.locator('#log-ops pre');
+        expect(await output.textContent()).toContain('live-11');
+        expect(await output.textContent()).not.toContain('live-22');
+        // The script reads the route and writes the new line in place: still the first load of the page.
+        // (Polled from here: the page's policy forbids evaluating strings, and the test does not need to.)
+        await until(
+          'the script to show the second line',
+          async () => ((await output.textContent())?.includes('live-22') ? true : undefined),
+          30_000,
+        );
+        expect(loads).toBe(1);
+        // When the build ends the page reloads itself once for the final status.
+        await until(
+          'the page to reload to the final status',
+          async () =>
+            (await page
+              .locator('#run-status')
+              .textContent()
+              .catch(() => null)) === 'succeeded'
+              ? true
+              : undefined,
+          60_000,
+        );
+        expect(await page.locator('#log-ops pre').textContent()).toContain('tfgate: applied ops');
+        expect(console.filter((line) => /Content Security Policy|Refused/i.test(line))).toEqual([]);
+        expect(dialogs).toEqual([]);
+      } finally {
+        await context.close();
+        await rm(profile, { recursive: true, force: true });
+      }
+    },
+    120_000,
+  );
 });

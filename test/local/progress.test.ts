@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { RunPatch, RunStore, StagePatch } from '../../src/domain/ports.js';
 import type { Run } from '../../src/domain/run.js';
-import { formatElapsed, ProgressEventRunStore, ProgressTerminal, showBuildProgress } from '../../src/local-mode/progress.js';
+import {
+  formatElapsed,
+  ProgressEventRunStore,
+  ProgressTerminal,
+  showBuildProgress,
+} from '../../src/local-mode/progress.js';
 
 /**
  * The terminal's progress line: running plans and applies with their elapsed time, from an injected
@@ -65,35 +70,47 @@ function harness(isTTY: boolean) {
       now += ms;
       tick();
     },
-    stage: (runId: string, environment: string, status: StagePatch['status']) => runs.updateStage(runId, environment, { status }, at),
+    stage: (runId: string, environment: string, status: StagePatch['status']) =>
+      runs.updateStage(runId, environment, { status }, at),
   };
 }
 
 describe('formatElapsed', () => {
   it('shows seconds, then minutes and seconds, then hours and minutes', () => {
-    expect([0, 999, 42_000, 65_000, 600_000, 3_599_000, 3_720_000].map(formatElapsed)).toEqual(['0s', '0s', '42s', '1m05s', '10m00s', '59m59s', '1h02m']);
+    expect([0, 999, 42_000, 65_000, 600_000, 3_599_000, 3_720_000].map(formatElapsed)).toEqual([
+      '0s',
+      '0s',
+      '42s',
+      '1m05s',
+      '10m00s',
+      '59m59s',
+      '1h02m',
+    ]);
   });
 });
 
 describe('progress line on a terminal', () => {
-  it('shows a running plan with its elapsed time, updated every tick, then the apply, and clears when none runs', async () => {
-    const h = harness(true);
-    await h.stage('r1', 'apps', 'planning');
-    expect(h.statuses.at(-1)).toBe('apps plan running 0s');
-    h.advance(1000);
-    expect(h.statuses.at(-1)).toBe('apps plan running 1s');
-    h.advance(64_000);
-    expect(h.statuses.at(-1)).toBe('apps plan running 1m05s');
-    await h.stage('r1', 'apps', 'planned');
-    expect(h.statuses.at(-1)).toBe('');
-    await h.stage('r1', 'apps', 'applying');
-    h.advance(12_000);
-    expect(h.statuses.at(-1)).toBe('apps apply running 12s');
-    // Nothing goes to the printed lines on a terminal: the status line is redrawn in place.
-    expect(h.printed).toEqual([]);
-    h.stop();
-    expect(h.statuses.at(-1)).toBe('');
-  });
+  it(
+    'shows a running plan with its elapsed time, updated every tick, then the apply, and clears ' + 'when none runs',
+    async () => {
+      const h = harness(true);
+      await h.stage('r1', 'apps', 'planning');
+      expect(h.statuses.at(-1)).toBe('apps plan running 0s');
+      h.advance(1000);
+      expect(h.statuses.at(-1)).toBe('apps plan running 1s');
+      h.advance(64_000);
+      expect(h.statuses.at(-1)).toBe('apps plan running 1m05s');
+      await h.stage('r1', 'apps', 'planned');
+      expect(h.statuses.at(-1)).toBe('');
+      await h.stage('r1', 'apps', 'applying');
+      h.advance(12_000);
+      expect(h.statuses.at(-1)).toBe('apps apply running 12s');
+      // Nothing goes to the printed lines on a terminal: the status line is redrawn in place.
+      expect(h.printed).toEqual([]);
+      h.stop();
+      expect(h.statuses.at(-1)).toBe('');
+    },
+  );
 
   it('names the run when two runs build at once, and forgets a run that ended', async () => {
     const h = harness(true);
@@ -116,7 +133,12 @@ describe('progress line without a terminal', () => {
     await h.stage('r1', 'apps', 'planned');
     await h.stage('r1', 'apps', 'applying');
     for (let i = 0; i < 30; i += 1) h.advance(1000);
-    expect(h.printed).toEqual(['apps plan running', 'apps plan running 1m', 'apps plan running 2m', 'apps apply running']);
+    expect(h.printed).toEqual([
+      'apps plan running',
+      'apps plan running 1m',
+      'apps plan running 2m',
+      'apps apply running',
+    ]);
     expect(h.statuses).toEqual([]);
     h.stop();
   });
@@ -131,7 +153,13 @@ describe('ProgressTerminal', () => {
     tty.line('second');
     tty.status('');
     tty.line('third');
-    expect(written).toEqual(['first\n', '\r\u001b[2Kapps plan running 3s', '\r\u001b[2Ksecond\napps plan running 3s', '\r\u001b[2K', 'third\n']);
+    expect(written).toEqual([
+      'first\n',
+      '\r\u001b[2Kapps plan running 3s',
+      '\r\u001b[2Ksecond\napps plan running 3s',
+      '\r\u001b[2K',
+      'third\n',
+    ]);
 
     const plain: string[] = [];
     const pipe = new ProgressTerminal({ write: (text: string) => plain.push(text) });

@@ -4,7 +4,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFINITION_FILE } from '../../src/local-mode/runtime.js';
-import { pushChange, runForSha, startTestStack, terraformFiles, waitForRun, type TestStack } from '../support/local-stack.js';
+import {
+  pushChange,
+  runForSha,
+  startTestStack,
+  terraformFiles,
+  waitForRun,
+  type TestStack,
+} from '../support/local-stack.js';
 
 /**
  * The local engine executes statemachine/pipeline.asl.json itself: change the file and the
@@ -19,7 +26,9 @@ afterEach(async () => {
   stack = undefined;
 });
 
-async function editedDefinition(edit: (definition: { States: Record<string, Record<string, unknown>> }) => void): Promise<string> {
+async function editedDefinition(
+  edit: (definition: { States: Record<string, Record<string, unknown>> }) => void,
+): Promise<string> {
   const definition = JSON.parse(await readFile(DEFINITION_FILE, 'utf8'));
   edit(definition);
   const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'tfgate-asl-')), 'pipeline.asl.json');
@@ -39,7 +48,11 @@ describe('the local engine runs the definition file', () => {
 
   it('follows an edited Choice: routing "approve" straight to Apply skips the approval', async () => {
     const file = await editedDefinition((definition) => {
-      const choices = definition.States.RouteAfterPlan!.Choices as Array<{ Variable: string; StringEquals: string; Next: string }>;
+      const choices = definition.States.RouteAfterPlan!.Choices as Array<{
+        Variable: string;
+        StringEquals: string;
+        Next: string;
+      }>;
       choices.find((c) => c.StringEquals === 'approve')!.Next = 'Apply';
       // Keeps AwaitApproval reachable, as the validator requires, through a value never returned.
       choices.push({ Variable: '$.plan.next', StringEquals: 'never', Next: 'AwaitApproval' });
@@ -56,7 +69,11 @@ describe('the local engine runs the definition file', () => {
 
   it('follows an edited start: a Fail state first fails every run with its error', async () => {
     const file = await editedDefinition((definition) => {
-      definition.States.Start = { Type: 'Fail', Error: 'tfgate.EditedDefinition', Cause: 'the test edited the definition' };
+      definition.States.Start = {
+        Type: 'Fail',
+        Error: 'tfgate.EditedDefinition',
+        Cause: 'the test edited the definition',
+      };
     });
     stack = await startTestStack({ definitionFile: file });
     const sha = await pushChange(stack, terraformFiles({ network: 'net' }));
@@ -67,10 +84,15 @@ describe('the local engine runs the definition file', () => {
   });
 
   it('has no second orchestration path: only the engine loads the state machine library', async () => {
-    const files = [...(await sourceFiles(path.join(ROOT, 'lambdas'))), ...(await sourceFiles(path.join(ROOT, 'src'))), ...(await sourceFiles(path.join(ROOT, 'bin')))];
+    const files = [
+      ...(await sourceFiles(path.join(ROOT, 'lambdas'))),
+      ...(await sourceFiles(path.join(ROOT, 'src'))),
+      ...(await sourceFiles(path.join(ROOT, 'bin'))),
+    ];
     const importers: string[] = [];
     for (const file of files) {
-      if (/from 'aws-local-stepfunctions'/.test(await readFile(file, 'utf8'))) importers.push(path.relative(ROOT, file));
+      if (/from 'aws-local-stepfunctions'/.test(await readFile(file, 'utf8')))
+        importers.push(path.relative(ROOT, file));
     }
     expect(importers).toEqual([path.join('src', 'local-mode', 'engine.ts')]);
   });

@@ -3,7 +3,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { stageArtifactKey, STAGE_ARTIFACTS } from '../../src/domain/plan-summary.js';
 import { lockKeyFor } from '../../src/adapters/dynamo/table-layout.js';
 import { runCli } from '../support/cli-process.js';
-import { decideThroughPage, nextApproval, pushChange, REPOSITORY, runForSha, startTestStack, terraformFiles, waitForRun, waitForStage, type TestStack } from '../support/local-stack.js';
+import {
+  decideThroughPage,
+  nextApproval,
+  pushChange,
+  REPOSITORY,
+  runForSha,
+  startTestStack,
+  terraformFiles,
+  waitForRun,
+  waitForStage,
+  type TestStack,
+} from '../support/local-stack.js';
 
 /**
  * Issue 12 point 4: an operator who frees a live run's lock fences that run out: `tfgate unlock`
@@ -28,13 +39,34 @@ describe('a freed lock fences its old holder', () => {
     expect(granted?.runId).toBe(run.id);
     expect(granted?.fence).toBeGreaterThan(0);
 
-    const refused = await runCli(['unlock', REPOSITORY, 'apps', '--url', stack.url, '--data', stack.dataDir, '--reason', 'testing']);
+    const refused = await runCli([
+      'unlock',
+      REPOSITORY,
+      'apps',
+      '--url',
+      stack.url,
+      '--data',
+      stack.dataDir,
+      '--reason',
+      'testing',
+    ]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain(`held by run ${run.id}`);
     expect(refused.stderr).toContain('--force');
     expect((await stack.stores.locks.get(lockKeyFor(REPOSITORY, 'apps')))?.runId).toBe(run.id);
 
-    const forced = await runCli(['unlock', REPOSITORY, 'apps', '--url', stack.url, '--data', stack.dataDir, '--reason', 'stuck, says alice', '--force']);
+    const forced = await runCli([
+      'unlock',
+      REPOSITORY,
+      'apps',
+      '--url',
+      stack.url,
+      '--data',
+      stack.dataDir,
+      '--reason',
+      'stuck, says alice',
+      '--force',
+    ]);
     expect(forced.code).toBe(0);
     expect(forced.stdout).toContain(`freed the apps lock of ${REPOSITORY} (held by run ${run.id})`);
     expect(forced.stdout).toContain(`run ${run.id} (awaiting_approval) was still alive`);
@@ -49,7 +81,9 @@ describe('a freed lock fences its old holder', () => {
     expect(ended.error).toContain(`fencing number ${granted!.fence}`);
     expect(ended.stages.find((s) => s.environment === 'apps')?.status).toBe('failed');
     // No apply build ran for apps.
-    await expect(access(`${stack.dataDir}/artifacts/${stageArtifactKey(run.id, 'apps', STAGE_ARTIFACTS.applyResult, 'apply')}`)).rejects.toThrow();
+    await expect(
+      access(`${stack.dataDir}/artifacts/${stageArtifactKey(run.id, 'apps', STAGE_ARTIFACTS.applyResult, 'apply')}`),
+    ).rejects.toThrow();
     expect(await stack.stores.locks.get(lockKeyFor(REPOSITORY, 'apps'))).toBeUndefined();
 
     // The next push gets a new, larger fencing number and goes through.

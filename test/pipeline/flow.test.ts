@@ -53,7 +53,17 @@ describe('a push through the pipeline', () => {
     expect(run.status).toBe('succeeded');
     expect(run.sha).toBe(sha);
 
-    const json = (await runJson(stack, run.id)) as { status: string; trigger: string; stages: Array<{ environment: string; status: string; plan: { add: number; change: number; destroy: number; sha256: string }; approval?: { status: string }; transitions: Array<{ status: string; at: string }> }> };
+    const json = (await runJson(stack, run.id)) as {
+      status: string;
+      trigger: string;
+      stages: Array<{
+        environment: string;
+        status: string;
+        plan: { add: number; change: number; destroy: number; sha256: string };
+        approval?: { status: string };
+        transitions: Array<{ status: string; at: string }>;
+      }>;
+    };
     expect(json.status).toBe('succeeded');
     expect(json.trigger).toBe('push');
     expect(json.stages.map((s) => s.environment)).toEqual(['ops', 'apps']);
@@ -65,7 +75,14 @@ describe('a push through the pipeline', () => {
       for (const transition of stage.transitions) expect(Number.isNaN(Date.parse(transition.at))).toBe(false);
     }
     expect(json.stages[1]!.approval?.status).toBe('approved');
-    expect(json.stages[0]!.transitions.map((t) => t.status)).toEqual(['pending', 'waiting_for_lock', 'planning', 'planned', 'applying', 'applied']);
+    expect(json.stages[0]!.transitions.map((t) => t.status)).toEqual([
+      'pending',
+      'waiting_for_lock',
+      'planning',
+      'planned',
+      'applying',
+      'applied',
+    ]);
     expect(await resourcesIn(statePath(stack, 'apps'))).toEqual(['terraform_data.cluster', 'terraform_data.network']);
     await expectNoLocksHeld(stack);
   });
@@ -104,12 +121,20 @@ describe('a push through the pipeline', () => {
     const answer = await sendPullRequest(stack, sha, { number: 12 });
     expect(answer.status).toBe(202);
     const run = await waitForRun(stack, answer.body.runId!);
-    expect(run).toMatchObject({ status: 'succeeded', trigger: 'pull_request', mode: 'plan_only', pullRequest: 12, ref: 'refs/pull/12/head' });
+    expect(run).toMatchObject({
+      status: 'succeeded',
+      trigger: 'pull_request',
+      mode: 'plan_only',
+      pullRequest: 12,
+      ref: 'refs/pull/12/head',
+    });
     expect(run.stages.map((s) => [s.environment, s.status, s.plan?.add])).toEqual([
       ['ops', 'planned', 2],
       ['apps', 'planned', 2],
     ]);
-    expect(run.stages.every((s) => !s.transitions.some((t) => t.status === 'waiting_for_lock' || t.status === 'applying'))).toBe(true);
+    expect(
+      run.stages.every((s) => !s.transitions.some((t) => t.status === 'waiting_for_lock' || t.status === 'applying')),
+    ).toBe(true);
     expect(approvalsAsked).toBe(0);
     await expect(readFile(statePath(stack, 'ops'), 'utf8')).rejects.toThrow();
     await expectNoLocksHeld(stack);

@@ -7,7 +7,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { commitAndPush } from '../../src/local-mode/git-repos.js';
 import { localCredentialFile } from '../../src/local-mode/secrets.js';
 import { runCli, slowTerraform, startLocalProcess, type LocalProcess } from '../support/cli-process.js';
-import { configYaml, decideThroughPage, rememberOperatorCredential, TERRAFORM_DOUBLE, terraformFiles } from '../support/local-stack.js';
+import {
+  configYaml,
+  decideThroughPage,
+  rememberOperatorCredential,
+  TERRAFORM_DOUBLE,
+  terraformFiles,
+} from '../support/local-stack.js';
 
 const TERRAFORM = existsSync('/usr/local/bin/terraform') ? '/usr/local/bin/terraform' : TERRAFORM_DOUBLE;
 
@@ -35,7 +41,9 @@ let dataDir = '';
 
 async function runs(url: string): Promise<RunJson[]> {
   const credential = (await readFile(localCredentialFile(dataDir), 'utf8')).trim();
-  const response = await fetch(`${url}/runs`, { headers: { accept: 'application/json', authorization: `Bearer ${credential}` } });
+  const response = await fetch(`${url}/runs`, {
+    headers: { accept: 'application/json', authorization: `Bearer ${credential}` },
+  });
   return ((await response.json()) as { runs: RunJson[] }).runs;
 }
 
@@ -73,32 +81,70 @@ describe('tfgate local killed during a run', () => {
 
     const first = await startLocalProcess(args);
     processes.push(first);
-    const doneSha = await commitAndPush(first.remote, { files: terraformFiles({ network: 'one' }), message: 'one', branch: 'main' });
-    await waitFor('the first run to finish', async () => (await runs(first.url)).find((r) => r.sha === doneSha && finished(r.status)), 120_000);
+    const doneSha = await commitAndPush(first.remote, {
+      files: terraformFiles({ network: 'one' }),
+      message: 'one',
+      branch: 'main',
+    });
+    await waitFor(
+      'the first run to finish',
+      async () => (await runs(first.url)).find((r) => r.sha === doneSha && finished(r.status)),
+      120_000,
+    );
 
-    const cutSha = await commitAndPush(first.remote, { files: terraformFiles({ network: 'two' }), message: 'two', branch: 'main' });
+    const cutSha = await commitAndPush(first.remote, {
+      files: terraformFiles({ network: 'two' }),
+      message: 'two',
+      branch: 'main',
+    });
     const cutBefore = await waitFor('the second run to be planning', async () =>
-      (await runs(first.url)).find((r) => r.sha === cutSha && r.stages.some((s) => s.status === 'planning' || s.status === 'applying')),
+      (await runs(first.url)).find(
+        (r) => r.sha === cutSha && r.stages.some((s) => s.status === 'planning' || s.status === 'applying'),
+      ),
     );
     expect(await first.stop('SIGKILL')).toBe(null);
 
     const second = await startLocalProcess(args);
     processes.push(second);
-    expect(second.output()).toMatch(new RegExp(`run ${cutBefore.id} was mid-way through (ops|apps): planning it again`));
+    expect(second.output()).toMatch(
+      new RegExp(`run ${cutBefore.id} was mid-way through (ops|apps): planning it again`),
+    );
     expect((await runs(second.url)).find((r) => r.sha === doneSha)?.status).toBe('succeeded');
     // The run that was cut goes on from where it was and finishes; it is not abandoned.
-    const cut = await waitFor('the cut run to finish', async () => (await runs(second.url)).find((r) => r.sha === cutSha && finished(r.status)), 120_000);
+    const cut = await waitFor(
+      'the cut run to finish',
+      async () => (await runs(second.url)).find((r) => r.sha === cutSha && finished(r.status)),
+      120_000,
+    );
     expect(cut.status).toBe('succeeded');
     expect(cut.stages.map((s) => s.status)).toEqual(['applied', 'applied']);
     expect((cut as RunJson & { notes?: string[] }).notes?.join('\n')).toContain('is planned again');
 
     // Its locks are free: the unlock command finds nothing to free, and a new push runs to the end.
     for (const env of ['ops', 'apps']) {
-      const unlock = await runCli(['unlock', 'acme/infrastructure', env, '--url', second.url, '--data', dataDir, '--reason', 'checking']);
+      const unlock = await runCli([
+        'unlock',
+        'acme/infrastructure',
+        env,
+        '--url',
+        second.url,
+        '--data',
+        dataDir,
+        '--reason',
+        'checking',
+      ]);
       expect(unlock.stdout).toContain('was not held');
     }
-    const nextSha = await commitAndPush(second.remote, { files: terraformFiles({ network: 'three' }), message: 'three', branch: 'main' });
-    const next = await waitFor('the third run to finish', async () => (await runs(second.url)).find((r) => r.sha === nextSha && finished(r.status)), 120_000);
+    const nextSha = await commitAndPush(second.remote, {
+      files: terraformFiles({ network: 'three' }),
+      message: 'three',
+      branch: 'main',
+    });
+    const next = await waitFor(
+      'the third run to finish',
+      async () => (await runs(second.url)).find((r) => r.sha === nextSha && finished(r.status)),
+      120_000,
+    );
     expect(next.status).toBe('succeeded');
   }, 300_000);
 
@@ -113,20 +159,36 @@ describe('tfgate local killed during a run', () => {
 
     const first = await startLocalProcess(args);
     processes.push(first);
-    const sha = await commitAndPush(first.remote, { files: terraformFiles({ cluster: 'v1', ingress: 'on' }), message: 'one', branch: 'main' });
-    const waiting = await waitFor('apps to wait for approval', async () =>
-      (await runs(first.url)).find((r) => r.sha === sha && r.stages.some((s) => s.environment === 'apps' && s.status === 'awaiting_approval')),
-    120_000);
-    const link = await waitFor('the approval link on the console', async () => /approve or reject[^:]*: (http:\/\/\S+\/approvals\/\S+)/.exec(first.output())?.[1]);
-    const approvalBefore = (waiting.stages.find((s) => s.environment === 'apps') as { approval?: { id: string } }).approval!.id;
-    const planBefore = (waiting.stages.find((s) => s.environment === 'apps') as { plan?: { sha256: string } }).plan!.sha256;
+    const sha = await commitAndPush(first.remote, {
+      files: terraformFiles({ cluster: 'v1', ingress: 'on' }),
+      message: 'one',
+      branch: 'main',
+    });
+    const waiting = await waitFor(
+      'apps to wait for approval',
+      async () =>
+        (await runs(first.url)).find(
+          (r) => r.sha === sha && r.stages.some((s) => s.environment === 'apps' && s.status === 'awaiting_approval'),
+        ),
+      120_000,
+    );
+    const link = await waitFor(
+      'the approval link on the console',
+      async () => /approve or reject[^:]*: (http:\/\/\S+\/approvals\/\S+)/.exec(first.output())?.[1],
+    );
+    const approvalBefore = (waiting.stages.find((s) => s.environment === 'apps') as { approval?: { id: string } })
+      .approval!.id;
+    const planBefore = (waiting.stages.find((s) => s.environment === 'apps') as { plan?: { sha256: string } }).plan!
+      .sha256;
     expect(link).toContain(approvalBefore);
     expect(await first.stop('SIGKILL')).toBe(null);
 
     const second = await startLocalProcess(args);
     processes.push(second);
     expect(second.url).toBe(first.url);
-    expect(second.output()).toContain(`run ${waiting.id} waits again for its apps approval: ${second.url}/approvals/${approvalBefore}`);
+    expect(second.output()).toContain(
+      `run ${waiting.id} waits again for its apps approval: ${second.url}/approvals/${approvalBefore}`,
+    );
     const resumed = (await runs(second.url)).find((r) => r.id === waiting.id)!;
     expect(resumed.status).toBe('awaiting_approval');
 
@@ -134,14 +196,32 @@ describe('tfgate local killed during a run', () => {
     rememberOperatorCredential(second.url, (await readFile(localCredentialFile(dataDir), 'utf8')).trim());
     const decided = await decideThroughPage(link, 'approve');
     expect(decided.status).toBe(200);
-    const done = await waitFor('the run to finish', async () => (await runs(second.url)).find((r) => r.id === waiting.id && finished(r.status)), 120_000);
+    const done = await waitFor(
+      'the run to finish',
+      async () => (await runs(second.url)).find((r) => r.id === waiting.id && finished(r.status)),
+      120_000,
+    );
     expect(done.status).toBe('succeeded');
-    const apps = done.stages.find((s) => s.environment === 'apps') as { status: string; plan?: { sha256: string }; approval?: { id: string; status: string } };
+    const apps = done.stages.find((s) => s.environment === 'apps') as {
+      status: string;
+      plan?: { sha256: string };
+      approval?: { id: string; status: string };
+    };
     expect(apps.status).toBe('applied');
     expect(apps.approval).toMatchObject({ id: approvalBefore, status: 'approved' });
     expect(apps.plan?.sha256).toBe(planBefore);
     for (const env of ['ops', 'apps']) {
-      const unlock = await runCli(['unlock', 'acme/infrastructure', env, '--url', second.url, '--data', dataDir, '--reason', 'checking']);
+      const unlock = await runCli([
+        'unlock',
+        'acme/infrastructure',
+        env,
+        '--url',
+        second.url,
+        '--data',
+        dataDir,
+        '--reason',
+        'checking',
+      ]);
       expect(unlock.stdout).toContain('was not held');
     }
   }, 300_000);

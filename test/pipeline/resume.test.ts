@@ -3,7 +3,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { lockKeyFor } from '../../src/adapters/dynamo/table-layout.js';
-import { decideThroughPage, nextApproval, pushChange, REPOSITORY, runForSha, startTestStack, terraformFiles, waitForRun, waitForStage, type TestStack } from '../support/local-stack.js';
+import {
+  decideThroughPage,
+  nextApproval,
+  pushChange,
+  REPOSITORY,
+  runForSha,
+  startTestStack,
+  terraformFiles,
+  waitForRun,
+  waitForStage,
+  type TestStack,
+} from '../support/local-stack.js';
 
 /**
  * Issue 12 point 3, in process: tfgate local stopped (not killed) while apps waits for approval keeps
@@ -35,14 +46,19 @@ describe('a stopped tfgate local', () => {
 
     const second = await startTestStack({ dataDir, keepData: true, inMemory: false });
     stacks.push(second);
-    expect(second.resumed).toEqual([{ runId: run.id, environment: 'apps', kind: 'approval', approvalUrl: `${second.url}/approvals/${approval.id}` }]);
+    expect(second.resumed).toEqual([
+      { runId: run.id, environment: 'apps', kind: 'approval', approvalUrl: `${second.url}/approvals/${approval.id}` },
+    ]);
     expect(second.recovered).toEqual([]);
     // Posted at once: the resumed execution may not have reached its wait yet.
     const decided = await decideThroughPage(`${second.url}/approvals/${approval.id}`, 'approve');
     expect(decided.status).toBe(200);
     const done = await waitForRun(second, run.id);
     expect(done.status).toBe('succeeded');
-    expect(done.stages.find((s) => s.environment === 'apps')).toMatchObject({ status: 'applied', approval: { id: approval.id, status: 'approved' } });
+    expect(done.stages.find((s) => s.environment === 'apps')).toMatchObject({
+      status: 'applied',
+      approval: { id: approval.id, status: 'approved' },
+    });
     expect(done.notes?.join('\n')).toContain(`apps waits again for approval ${approval.id}`);
     // The lock it held across the restart (same fencing number) was released at the end.
     expect(fence).toBeGreaterThan(0);

@@ -9,7 +9,14 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitAndPush } from '../../src/local-mode/git-repos.js';
 import { startFakeGitHub, type FakeGitHub } from '../github/fake-github.js';
-import { configYaml, REPOSITORY, startTestStack, terraformFiles, type TestStack, waitForRun } from '../support/local-stack.js';
+import {
+  configYaml,
+  REPOSITORY,
+  startTestStack,
+  terraformFiles,
+  type TestStack,
+  waitForRun,
+} from '../support/local-stack.js';
 
 const TOKEN = 'ghp_captureCanary0123456789abcdefghijklmn';
 
@@ -42,7 +49,12 @@ describe('a delivery naming another clone URL', () => {
 
   it('builds the configured repository, and the token reaches no other host', async () => {
     const remote = stack.remotes.find((r) => r.repository === REPOSITORY)!.remote;
-    const sha = await commitAndPush(remote, { files: terraformFiles({ configured: 'from-the-configured-repository' }), message: 'real', branch: 'main', quiet: true });
+    const sha = await commitAndPush(remote, {
+      files: terraformFiles({ configured: 'from-the-configured-repository' }),
+      message: 'real',
+      branch: 'main',
+      quiet: true,
+    });
     const body = JSON.stringify({
       ref: 'refs/heads/main',
       after: sha,
@@ -72,10 +84,15 @@ describe('a delivery naming another clone URL', () => {
     await stack.feedback.drain();
 
     expect(run.status).toBe('succeeded');
-    expect(run.stages.map((s) => s.plan?.addresses?.create)).toEqual([['terraform_data.configured'], ['terraform_data.configured']]);
+    expect(run.stages.map((s) => s.plan?.addresses?.create)).toEqual([
+      ['terraform_data.configured'],
+      ['terraform_data.configured'],
+    ]);
     expect(captured).toEqual([]);
     // The token went to the configured GitHub (commit statuses), and only there.
     expect(github.calls.length).toBeGreaterThan(0);
-    expect(github.calls.every((call) => call.authorization === `token ${TOKEN}` || call.authorization === `Bearer ${TOKEN}`)).toBe(true);
+    expect(
+      github.calls.every((call) => call.authorization === `token ${TOKEN}` || call.authorization === `Bearer ${TOKEN}`),
+    ).toBe(true);
   }, 120_000);
 });

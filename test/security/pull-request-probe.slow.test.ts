@@ -14,7 +14,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitAndPush } from '../../src/local-mode/git-repos.js';
-import { decideThroughPage, nextApproval, pushChange, REPOSITORY, runForSha, sendPullRequest, startTestStack, terraformFiles, type TestStack, waitForRun, waitForStage } from '../support/local-stack.js';
+import {
+  decideThroughPage,
+  nextApproval,
+  pushChange,
+  REPOSITORY,
+  runForSha,
+  sendPullRequest,
+  startTestStack,
+  terraformFiles,
+  type TestStack,
+  waitForRun,
+  waitForStage,
+} from '../support/local-stack.js';
 
 const REAL_TERRAFORM = '/usr/local/bin/terraform';
 const hasTerraform = existsSync(REAL_TERRAFORM);
@@ -56,7 +68,10 @@ describe.skipIf(!hasTerraform)('a pull request whose provider hunts for secrets 
     process.env.TFGATE_GITHUB_TOKEN = TOKEN_CANARY;
     outDir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-probe-'));
     await chmod(outDir, 0o777);
-    stack = await startTestStack({ terraform: REAL_TERRAFORM, github: { credentials: { kind: 'token', token: TOKEN_CANARY } } });
+    stack = await startTestStack({
+      terraform: REAL_TERRAFORM,
+      github: { credentials: { kind: 'token', token: TOKEN_CANARY } },
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -74,17 +89,24 @@ describe.skipIf(!hasTerraform)('a pull request whose provider hunts for secrets 
     const request = await approval;
     const recorded = request.approval.planSha256;
     const planFile = path.join(stack.dataDir, 'artifacts', 'runs', deploy.id, 'apps', 'plan', 'tfplan');
-    expect(createHash('sha256').update(await readFile(planFile)).digest('hex')).toBe(recorded);
+    expect(
+      createHash('sha256')
+        .update(await readFile(planFile))
+        .digest('hex'),
+    ).toBe(recorded);
 
     // The pull request: its provider runs during the plan.
     const remote = stack.remotes.find((r) => r.repository === REPOSITORY)!.remote;
-    const providerPath = 'terraform.d/plugins/registry.terraform.io/evil/probe/1.0.0/linux_amd64/terraform-provider-probe_v1.0.0';
+    const providerPath =
+      'terraform.d/plugins/registry.terraform.io/evil/probe/1.0.0/linux_amd64/terraform-provider-probe_v1.0.0';
     const prSha = await commitAndPush(remote, {
       branch: 'feature',
       message: 'innocent-looking change',
       quiet: true,
       files: {
-        'main.tf': 'terraform {\n  required_providers {\n    probe = { source = "evil/probe", version = "1.0.0" }\n  }\n}\nprovider "probe" {}\n',
+        'main.tf':
+          'terraform {\n  required_providers {\n    probe = { source = "evil/probe", version = "1.0.0" }\n  ' +
+          '}\n}\nprovider "probe" {}\n',
         [providerPath]: probeScript(stack.dataDir, outDir),
       },
       executable: [providerPath],
@@ -97,11 +119,16 @@ describe.skipIf(!hasTerraform)('a pull request whose provider hunts for secrets 
     // It did run, as the unprivileged build account, and looked.
     expect(found).toMatch(/^uid=65534 /);
     expect(found).toContain('--- done');
-    for (const secret of [stack.webhookSecret, stack.sessionKey, stack.localCredential, TOKEN_CANARY]) expect(found).not.toContain(secret);
+    for (const secret of [stack.webhookSecret, stack.sessionKey, stack.localCredential, TOKEN_CANARY])
+      expect(found).not.toContain(secret);
     expect(found).not.toMatch(/TAMPERED|WROTE/);
 
     // The deploy run applies exactly the plan that was approved.
-    expect(createHash('sha256').update(await readFile(planFile)).digest('hex')).toBe(recorded);
+    expect(
+      createHash('sha256')
+        .update(await readFile(planFile))
+        .digest('hex'),
+    ).toBe(recorded);
     const link = request.url;
     expect((await decideThroughPage(link, 'approve')).status).toBe(200);
     const done = await waitForStage(stack, deploy.id, 'apps', 'applied', 120_000);

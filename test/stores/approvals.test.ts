@@ -18,9 +18,15 @@ describe('DynamoApprovalStore', () => {
   it('gives a pending approval of the same run a new waiting token, and nothing once decided', async () => {
     const approval = makeApproval('7e'.repeat(16));
     await dynamo.stores.approvals.create(approval);
-    expect(await dynamo.stores.approvals.attachTaskToken(approval.id, 'another-run', 'stolen')).toMatchObject({ decided: false, approval: { taskToken: approval.taskToken } });
+    expect(await dynamo.stores.approvals.attachTaskToken(approval.id, 'another-run', 'stolen')).toMatchObject({
+      decided: false,
+      approval: { taskToken: approval.taskToken },
+    });
     const attached = await dynamo.stores.approvals.attachTaskToken(approval.id, 'run-1', 'token-after-restart');
-    expect(attached).toMatchObject({ decided: true, approval: { id: approval.id, status: 'pending', taskToken: 'token-after-restart' } });
+    expect(attached).toMatchObject({
+      decided: true,
+      approval: { id: approval.id, status: 'pending', taskToken: 'token-after-restart' },
+    });
     await dynamo.stores.approvals.decide(approval.id, { status: 'approved', by: 'alice@example.com' }, beforeDeadline);
     const late = await dynamo.stores.approvals.attachTaskToken(approval.id, 'run-1', 'too-late');
     expect(late).toMatchObject({ decided: false, approval: { status: 'approved', taskToken: 'token-after-restart' } });
@@ -37,11 +43,23 @@ describe('DynamoApprovalStore', () => {
   it('decides once; a second decision returns the first one', async () => {
     const approval = makeApproval('1'.repeat(32));
     await dynamo.stores.approvals.create(approval);
-    const first = await dynamo.stores.approvals.decide(approval.id, { status: 'approved', by: 'alice@example.com' }, beforeDeadline);
+    const first = await dynamo.stores.approvals.decide(
+      approval.id,
+      { status: 'approved', by: 'alice@example.com' },
+      beforeDeadline,
+    );
     expect(first.decided).toBe(true);
-    expect(first.approval).toMatchObject({ status: 'approved', decidedBy: 'alice@example.com', decidedAt: beforeDeadline.toISOString() });
+    expect(first.approval).toMatchObject({
+      status: 'approved',
+      decidedBy: 'alice@example.com',
+      decidedAt: beforeDeadline.toISOString(),
+    });
 
-    const second = await dynamo.stores.approvals.decide(approval.id, { status: 'rejected', by: 'bob@example.com', reason: 'no' }, beforeDeadline);
+    const second = await dynamo.stores.approvals.decide(
+      approval.id,
+      { status: 'rejected', by: 'bob@example.com', reason: 'no' },
+      beforeDeadline,
+    );
     expect(second.decided).toBe(false);
     expect(second.approval).toMatchObject({ status: 'approved', decidedBy: 'alice@example.com' });
     expect(second.approval?.reason).toBeUndefined();
@@ -52,7 +70,11 @@ describe('DynamoApprovalStore', () => {
     await dynamo.stores.approvals.create(approval);
     const [approve, reject] = await Promise.all([
       dynamo.stores.approvals.decide(approval.id, { status: 'approved', by: 'alice@example.com' }, beforeDeadline),
-      dynamo.stores.approvals.decide(approval.id, { status: 'rejected', by: 'bob@example.com', reason: 'not now' }, beforeDeadline),
+      dynamo.stores.approvals.decide(
+        approval.id,
+        { status: 'rejected', by: 'bob@example.com', reason: 'not now' },
+        beforeDeadline,
+      ),
     ]);
     expect([approve.decided, reject.decided].filter(Boolean)).toHaveLength(1);
     const winner = approve.decided ? approve : reject;
@@ -64,28 +86,58 @@ describe('DynamoApprovalStore', () => {
   it('refuses approval or rejection after the deadline but can mark it expired', async () => {
     const approval = makeApproval('3'.repeat(32));
     await dynamo.stores.approvals.create(approval);
-    const late = await dynamo.stores.approvals.decide(approval.id, { status: 'approved', by: 'alice@example.com' }, afterDeadline);
+    const late = await dynamo.stores.approvals.decide(
+      approval.id,
+      { status: 'approved', by: 'alice@example.com' },
+      afterDeadline,
+    );
     expect(late).toEqual({ decided: false, approval });
-    const lateReject = await dynamo.stores.approvals.decide(approval.id, { status: 'rejected', by: 'alice@example.com' }, afterDeadline);
+    const lateReject = await dynamo.stores.approvals.decide(
+      approval.id,
+      { status: 'rejected', by: 'alice@example.com' },
+      afterDeadline,
+    );
     expect(lateReject.decided).toBe(false);
 
-    const expired = await dynamo.stores.approvals.decide(approval.id, { status: 'expired', reason: 'timeout' }, afterDeadline);
+    const expired = await dynamo.stores.approvals.decide(
+      approval.id,
+      { status: 'expired', reason: 'timeout' },
+      afterDeadline,
+    );
     expect(expired.decided).toBe(true);
-    expect(expired.approval).toMatchObject({ status: 'expired', reason: 'timeout', decidedAt: afterDeadline.toISOString() });
+    expect(expired.approval).toMatchObject({
+      status: 'expired',
+      reason: 'timeout',
+      decidedAt: afterDeadline.toISOString(),
+    });
   });
 
   it('marks a pending approval superseded, after which nobody can approve it', async () => {
     const approval = makeApproval('4'.repeat(32));
     await dynamo.stores.approvals.create(approval);
-    const superseded = await dynamo.stores.approvals.decide(approval.id, { status: 'superseded', reason: 'newer push' }, beforeDeadline);
+    const superseded = await dynamo.stores.approvals.decide(
+      approval.id,
+      { status: 'superseded', reason: 'newer push' },
+      beforeDeadline,
+    );
     expect(superseded.decided).toBe(true);
-    const approve = await dynamo.stores.approvals.decide(approval.id, { status: 'approved', by: 'alice@example.com' }, beforeDeadline);
+    const approve = await dynamo.stores.approvals.decide(
+      approval.id,
+      { status: 'approved', by: 'alice@example.com' },
+      beforeDeadline,
+    );
     expect(approve.decided).toBe(false);
     expect(approve.approval?.status).toBe('superseded');
   });
 
   it('reports a missing approval as not decided', async () => {
-    expect(await dynamo.stores.approvals.decide('9'.repeat(32), { status: 'approved', by: 'alice@example.com' }, beforeDeadline)).toEqual({
+    expect(
+      await dynamo.stores.approvals.decide(
+        '9'.repeat(32),
+        { status: 'approved', by: 'alice@example.com' },
+        beforeDeadline,
+      ),
+    ).toEqual({
       decided: false,
       approval: undefined,
     });

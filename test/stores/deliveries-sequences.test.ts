@@ -13,15 +13,24 @@ describe('DynamoDeliveryStore', () => {
   });
 
   it('lets exactly one of 20 concurrent claims win', async () => {
-    const results = await Promise.all(Array.from({ length: 20 }, () => dynamo.stores.deliveries.claim('delivery-race', at)));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => dynamo.stores.deliveries.claim('delivery-race', at)),
+    );
     expect(results.filter(Boolean)).toHaveLength(1);
   });
 
   it('remembers the run a delivery started', async () => {
     await dynamo.stores.deliveries.claim('delivery-run', at);
-    expect(await dynamo.stores.deliveries.get('delivery-run')).toEqual({ deliveryId: 'delivery-run', claimedAt: expect.any(String) });
+    expect(await dynamo.stores.deliveries.get('delivery-run')).toEqual({
+      deliveryId: 'delivery-run',
+      claimedAt: expect.any(String),
+    });
     await dynamo.stores.deliveries.attachRun('delivery-run', 'run-7');
-    expect(await dynamo.stores.deliveries.get('delivery-run')).toEqual({ deliveryId: 'delivery-run', runId: 'run-7', claimedAt: expect.any(String) });
+    expect(await dynamo.stores.deliveries.get('delivery-run')).toEqual({
+      deliveryId: 'delivery-run',
+      runId: 'run-7',
+      claimedAt: expect.any(String),
+    });
     expect(await dynamo.stores.deliveries.get('never-seen')).toBeUndefined();
     await expect(dynamo.stores.deliveries.attachRun('never-seen', 'run-8')).rejects.toBeInstanceOf(NotFoundError);
   });
@@ -36,7 +45,9 @@ describe('DynamoDeliveryStore', () => {
 
 describe('DynamoSequenceStore', () => {
   it('hands out 1..100 to 100 concurrent callers, each number once', async () => {
-    const numbers = await Promise.all(Array.from({ length: 100 }, () => dynamo.stores.sequences.next('acme/concurrent')));
+    const numbers = await Promise.all(
+      Array.from({ length: 100 }, () => dynamo.stores.sequences.next('acme/concurrent')),
+    );
     expect([...numbers].sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, index) => index + 1));
   });
 

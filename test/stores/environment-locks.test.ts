@@ -82,19 +82,37 @@ function tokenOf(run: Run, environment = 'ops'): string {
 }
 
 function requestFor(run: Run, environment = 'ops') {
-  return { runId: run.id, sequence: run.sequence, executionName: run.executionName, taskToken: tokenOf(run, environment), leaseSeconds: 3600 };
+  return {
+    runId: run.id,
+    sequence: run.sequence,
+    executionName: run.executionName,
+    taskToken: tokenOf(run, environment),
+    leaseSeconds: 3600,
+  };
 }
 
 function setup(clock?: Clock): { callbacks: RecordingCallbacks; locks: EnvironmentLocks } {
   const callbacks = new RecordingCallbacks();
-  return { callbacks, locks: new EnvironmentLocks({ locks: dynamo.stores.locks, runs: dynamo.stores.runs, callbacks, ...(clock ? { clock } : {}) }) };
+  return {
+    callbacks,
+    locks: new EnvironmentLocks({
+      locks: dynamo.stores.locks,
+      runs: dynamo.stores.runs,
+      callbacks,
+      ...(clock ? { clock } : {}),
+    }),
+  };
 }
 
 describe('EnvironmentLocks', () => {
   it('grants in push order whatever order the requests arrive in', async () => {
     const repository = freshRepository();
     const { callbacks, locks } = setup();
-    const [run1, run2, run3] = [await createRun(repository, 1), await createRun(repository, 2), await createRun(repository, 3)] as [Run, Run, Run];
+    const [run1, run2, run3] = [
+      await createRun(repository, 1),
+      await createRun(repository, 2),
+      await createRun(repository, 3),
+    ] as [Run, Run, Run];
     for (const run of [run3, run1, run2]) await locks.enqueue(repository, 'ops', run);
 
     const third = await locks.request(repository, 'ops', requestFor(run3));
@@ -106,7 +124,11 @@ describe('EnvironmentLocks', () => {
     expect((await locks.request(repository, 'ops', requestFor(run1))).acquired).toBe(true);
     expect((await locks.request(repository, 'ops', requestFor(run2))).acquired).toBe(false);
     expect(callbacks.deliveredTokens).toEqual([tokenOf(run1)]);
-    expect(callbacks.successes[0]!.output).toMatchObject({ acquired: true, lockKey: lockKeyFor(repository, 'ops'), holder: { runId: run1.id, sequence: 1 } });
+    expect(callbacks.successes[0]!.output).toMatchObject({
+      acquired: true,
+      lockKey: lockKeyFor(repository, 'ops'),
+      holder: { runId: run1.id, sequence: 1 },
+    });
 
     expect(await locks.release(repository, 'ops', run1.id, run1.sequence)).toBe(true);
     expect(callbacks.deliveredTokens).toEqual([tokenOf(run1), tokenOf(run2)]);
@@ -117,8 +139,16 @@ describe('EnvironmentLocks', () => {
     expect(await dynamo.stores.locks.get(lockKeyFor(repository, 'ops'))).toBeUndefined();
     expect(await dynamo.stores.locks.listQueue(lockKeyFor(repository, 'ops'))).toEqual([]);
     const history = await dynamo.stores.locks.listEvents(lockKeyFor(repository, 'ops'));
-    expect(history.filter((event) => event.kind === 'acquired').map((event) => event.runId)).toEqual([run1.id, run2.id, run3.id]);
-    expect(history.filter((event) => event.kind === 'released').map((event) => event.runId)).toEqual([run1.id, run2.id, run3.id]);
+    expect(history.filter((event) => event.kind === 'acquired').map((event) => event.runId)).toEqual([
+      run1.id,
+      run2.id,
+      run3.id,
+    ]);
+    expect(history.filter((event) => event.kind === 'released').map((event) => event.runId)).toEqual([
+      run1.id,
+      run2.id,
+      run3.id,
+    ]);
   });
 
   it('skips queue heads whose runs have ended or vanished', async () => {
@@ -127,14 +157,21 @@ describe('EnvironmentLocks', () => {
     const ended = await createRun(repository, 1);
     const live = await createRun(repository, 3);
     await locks.enqueue(repository, 'ops', ended);
-    await dynamo.stores.locks.enqueue(lockKeyFor(repository, 'ops'), { runId: 'never-recorded', sequence: 2, executionName: 'exec-x', enqueuedAt: new Date().toISOString() });
+    await dynamo.stores.locks.enqueue(lockKeyFor(repository, 'ops'), {
+      runId: 'never-recorded',
+      sequence: 2,
+      executionName: 'exec-x',
+      enqueuedAt: new Date().toISOString(),
+    });
     await locks.enqueue(repository, 'ops', live);
     await dynamo.stores.runs.updateRun(ended.id, { status: 'failed', error: 'plan failed' }, new Date());
 
     const result = await locks.request(repository, 'ops', requestFor(live));
     expect(result).toMatchObject({ acquired: true, holder: { runId: live.id } });
     expect(callbacks.deliveredTokens).toEqual([tokenOf(live)]);
-    expect((await dynamo.stores.locks.listQueue(lockKeyFor(repository, 'ops'))).map((entry) => entry.runId)).toEqual([live.id]);
+    expect((await dynamo.stores.locks.listQueue(lockKeyFor(repository, 'ops'))).map((entry) => entry.runId)).toEqual([
+      live.id,
+    ]);
   });
 
   it('frees the lock of a holder whose run has ended', async () => {
@@ -166,7 +203,9 @@ describe('EnvironmentLocks', () => {
     expect(outcome).toMatchObject({ notified: run2.id, holder: { runId: run2.id } });
     expect(callbacks.refused).toEqual([tokenOf(run1)]);
     expect(callbacks.deliveredTokens).toEqual([tokenOf(run2)]);
-    expect((await dynamo.stores.locks.listQueue(lockKeyFor(repository, 'ops'))).map((entry) => entry.runId)).toEqual([run2.id]);
+    expect((await dynamo.stores.locks.listQueue(lockKeyFor(repository, 'ops'))).map((entry) => entry.runId)).toEqual([
+      run2.id,
+    ]);
     const history = await dynamo.stores.locks.listEvents(lockKeyFor(repository, 'ops'));
     expect(history.map((event) => [event.kind, event.runId])).toEqual([
       ['acquired', run1.id],
@@ -191,7 +230,10 @@ describe('EnvironmentLocks', () => {
     expect(callbacks.refused).toEqual([]);
 
     // A release racing with more grantNext calls still moves the lock exactly one place on.
-    await Promise.all([locks.release(repository, 'ops', runs[0]!.id, 1), ...Array.from({ length: 10 }, () => locks.grantNext(lockKey))]);
+    await Promise.all([
+      locks.release(repository, 'ops', runs[0]!.id, 1),
+      ...Array.from({ length: 10 }, () => locks.grantNext(lockKey)),
+    ]);
     expect(callbacks.deliveredTokens).toEqual([tokenOf(runs[0]!), tokenOf(runs[1]!)]);
     expect((await dynamo.stores.locks.get(lockKey))?.runId).toBe(runs[1]!.id);
   });
@@ -252,11 +294,21 @@ describe('EnvironmentLocks', () => {
     await locks.enqueue(repository, 'ops', older);
 
     clock.current = new Date('2024-05-01T10:00:30.000Z');
-    expect(await locks.request(repository, 'ops', requestFor(older))).toMatchObject({ acquired: false, holder: { runId: newer.id } });
+    expect(await locks.request(repository, 'ops', requestFor(older))).toMatchObject({
+      acquired: false,
+      holder: { runId: newer.id },
+    });
     clock.current = new Date('2024-05-01T10:01:01.000Z');
-    expect(await locks.grantNext(lockKeyFor(repository, 'ops'))).toMatchObject({ notified: older.id, holder: { runId: older.id } });
+    expect(await locks.grantNext(lockKeyFor(repository, 'ops'))).toMatchObject({
+      notified: older.id,
+      holder: { runId: older.id },
+    });
     const history = await dynamo.stores.locks.listEvents(lockKeyFor(repository, 'ops'));
-    expect(history.at(-1)).toMatchObject({ kind: 'expired_takeover', runId: older.id, reason: `the lease of run ${newer.id} expired` });
+    expect(history.at(-1)).toMatchObject({
+      kind: 'expired_takeover',
+      runId: older.id,
+      reason: `the lease of run ${newer.id} expired`,
+    });
     expect(callbacks.deliveredTokens).toEqual([tokenOf(newer), tokenOf(older)]);
   });
 
@@ -363,16 +415,25 @@ describe('EnvironmentLocks', () => {
       const stored = await dynamo.stores.locks.get(lockKey);
       expect(stored).toMatchObject({ runId: run.id, fence: told });
       // The run's apply passes the fence check with the number it was told.
-      await expect(locks.checkFence(repository, 'ops', run.id, told)).resolves.toMatchObject({ runId: run.id, fence: told });
+      await expect(locks.checkFence(repository, 'ops', run.id, told)).resolves.toMatchObject({
+        runId: run.id,
+        fence: told,
+      });
     }
 
-    it('give the head one fencing number, the one it was told, when both puts land before either delivers', async () => {
-      await twoGrantsFromOneRead('both puts, then both go on');
-    });
+    it(
+      'give the head one fencing number, the one it was told, when both puts land before either ' + 'delivers',
+      async () => {
+        await twoGrantsFromOneRead('both puts, then both go on');
+      },
+    );
 
-    it('give the head one fencing number, the one it was told, when the second puts after the first delivered', async () => {
-      await twoGrantsFromOneRead('first delivers, then second puts');
-    });
+    it(
+      'give the head one fencing number, the one it was told, when the second puts after the first ' + 'delivered',
+      async () => {
+        await twoGrantsFromOneRead('first delivers, then second puts');
+      },
+    );
   });
 
   it('still refuses the apply of a run whose lock was freed and granted on', async () => {
@@ -400,7 +461,17 @@ describe('EnvironmentLocks', () => {
     await dynamo.stores.locks.setWaiterToken(lockKey, run2.id, 2, tokenOf(run2), 3600);
     // A grant left behind by a crash between a release's dequeue and its release.
     const nowEpoch = Math.floor(Date.now() / 1000);
-    await dynamo.stores.locks.tryAcquire(lockKey, { runId: run1.id, sequence: 1, executionName: run1.executionName, acquiredAt: new Date().toISOString(), leaseExpiresAt: nowEpoch + 3600 }, nowEpoch);
+    await dynamo.stores.locks.tryAcquire(
+      lockKey,
+      {
+        runId: run1.id,
+        sequence: 1,
+        executionName: run1.executionName,
+        acquiredAt: new Date().toISOString(),
+        leaseExpiresAt: nowEpoch + 3600,
+      },
+      nowEpoch,
+    );
 
     expect(await locks.grantNext(lockKey)).toMatchObject({ notified: run2.id });
     expect(callbacks.deliveredTokens).toEqual([tokenOf(run2)]);
@@ -418,15 +489,21 @@ describe('EnvironmentLocks', () => {
     const freed = await locks.forceRelease(repository, 'ops', { by: 'bob@example.com', reason: 'build hung' });
     expect(freed?.runId).toBe(stuck.id);
     const history = await dynamo.stores.locks.listEvents(lockKeyFor(repository, 'ops'));
-    expect(history).toContainEqual(expect.objectContaining({ kind: 'forced_release', runId: stuck.id, by: 'bob@example.com', reason: 'build hung' }));
-    expect((await dynamo.stores.runs.get(stuck.id))?.notes).toEqual(['The ops lock was freed by bob@example.com: build hung']);
+    expect(history).toContainEqual(
+      expect.objectContaining({ kind: 'forced_release', runId: stuck.id, by: 'bob@example.com', reason: 'build hung' }),
+    );
+    expect((await dynamo.stores.runs.get(stuck.id))?.notes).toEqual([
+      'The ops lock was freed by bob@example.com: build hung',
+    ]);
     expect(callbacks.deliveredTokens).toEqual([tokenOf(stuck), tokenOf(next)]);
     expect((await dynamo.stores.locks.get(lockKeyFor(repository, 'ops')))?.runId).toBe(next.id);
 
     // The freed run finishing later must not take the lock from the next one.
     expect(await locks.release(repository, 'ops', stuck.id, stuck.sequence)).toBe(false);
     expect((await dynamo.stores.locks.get(lockKeyFor(repository, 'ops')))?.runId).toBe(next.id);
-    expect(await locks.forceRelease(freshRepository(), 'ops', { by: 'bob@example.com', reason: 'nothing there' })).toBeUndefined();
+    expect(
+      await locks.forceRelease(freshRepository(), 'ops', { by: 'bob@example.com', reason: 'nothing there' }),
+    ).toBeUndefined();
   });
 
   it('releases every lock and queue place of a failed run', async () => {
@@ -444,10 +521,16 @@ describe('EnvironmentLocks', () => {
     expect((await dynamo.stores.locks.get(lockKeyFor(repository, 'apps')))?.runId).toBe(failing.id);
 
     await locks.releaseAll(failing);
-    expect(callbacks.deliveredTokens).toEqual([tokenOf(failing, 'ops'), tokenOf(waiting, 'ops'), tokenOf(waiting, 'apps')]);
+    expect(callbacks.deliveredTokens).toEqual([
+      tokenOf(failing, 'ops'),
+      tokenOf(waiting, 'ops'),
+      tokenOf(waiting, 'apps'),
+    ]);
     for (const environment of ['ops', 'apps']) {
       expect((await dynamo.stores.locks.get(lockKeyFor(repository, environment)))?.runId).toBe(waiting.id);
-      expect((await dynamo.stores.locks.listQueue(lockKeyFor(repository, environment))).map((entry) => entry.runId)).toEqual([waiting.id]);
+      expect(
+        (await dynamo.stores.locks.listQueue(lockKeyFor(repository, environment))).map((entry) => entry.runId),
+      ).toEqual([waiting.id]);
     }
   });
 

@@ -51,7 +51,10 @@ describe('DynamoLockStore holder', () => {
     const lockKey = 'acme/loser#ops';
     const first = await dynamo.stores.locks.tryAcquire(lockKey, holder('run-a'), NOW);
     expect(first).toEqual({ acquired: true, holder: holder('run-a') });
-    expect(await dynamo.stores.locks.tryAcquire(lockKey, holder('run-b'), NOW)).toEqual({ acquired: false, holder: holder('run-a') });
+    expect(await dynamo.stores.locks.tryAcquire(lockKey, holder('run-b'), NOW)).toEqual({
+      acquired: false,
+      holder: holder('run-a'),
+    });
   });
 
   it('refuses release and renewal by a non-holder', async () => {
@@ -69,7 +72,11 @@ describe('DynamoLockStore holder', () => {
     expect(await dynamo.stores.locks.renew(lockKey, 'run-a', NOW + 1200)).toBe(true);
     expect((await dynamo.stores.locks.get(lockKey))?.leaseExpiresAt).toBe(NOW + 1200);
     const again = await dynamo.stores.locks.tryAcquire(lockKey, holder('run-a', NOW + 1800), NOW);
-    expect(again).toEqual({ acquired: true, holder: holder('run-a', NOW + 1800), previous: holder('run-a', NOW + 1200) });
+    expect(again).toEqual({
+      acquired: true,
+      holder: holder('run-a', NOW + 1800),
+      previous: holder('run-a', NOW + 1200),
+    });
   });
 
   it('lets another run take over an expired lease, but not one that is still valid', async () => {
@@ -78,7 +85,11 @@ describe('DynamoLockStore holder', () => {
     expect((await dynamo.stores.locks.tryAcquire(lockKey, holder('run-b', NOW + 600), NOW + 10)).acquired).toBe(false);
     // A takeover is a new hold: the store issues its number (the counter's first, 1, here).
     const takeover = await dynamo.stores.locks.tryAcquire(lockKey, holder('run-b', NOW + 600, 1, null), NOW + 11);
-    expect(takeover).toEqual({ acquired: true, holder: holder('run-b', NOW + 600), previous: holder('run-a', NOW + 10) });
+    expect(takeover).toEqual({
+      acquired: true,
+      holder: holder('run-b', NOW + 600),
+      previous: holder('run-a', NOW + 10),
+    });
     expect(await dynamo.stores.locks.release(lockKey, 'run-a')).toBe(false);
   });
 
@@ -104,7 +115,12 @@ describe('DynamoLockStore holder', () => {
     await dynamo.stores.locks.tryAcquire('acme/force#ops', holder('run-a'), NOW);
     await dynamo.stores.locks.tryAcquire('acme/force#apps', holder('run-b'), NOW);
     const held = await dynamo.stores.locks.listHeld();
-    expect(held).toEqual(expect.arrayContaining([{ lockKey: 'acme/force#ops', holder: holder('run-a') }, { lockKey: 'acme/force#apps', holder: holder('run-b') }]));
+    expect(held).toEqual(
+      expect.arrayContaining([
+        { lockKey: 'acme/force#ops', holder: holder('run-a') },
+        { lockKey: 'acme/force#apps', holder: holder('run-b') },
+      ]),
+    );
 
     expect(await dynamo.stores.locks.forceRelease('acme/force#ops')).toEqual(holder('run-a'));
     expect(await dynamo.stores.locks.forceRelease('acme/force#ops')).toBeUndefined();
@@ -120,11 +136,20 @@ describe('DynamoLockStore queue and history', () => {
   it('orders waiters by sequence, not by arrival or string order', async () => {
     const lockKey = 'acme/queue#ops';
     for (const sequence of [10, 9, 100, 1]) {
-      await dynamo.stores.locks.enqueue(lockKey, { runId: `run-${sequence}`, sequence, executionName: `exec-${sequence}`, enqueuedAt });
+      await dynamo.stores.locks.enqueue(lockKey, {
+        runId: `run-${sequence}`,
+        sequence,
+        executionName: `exec-${sequence}`,
+        enqueuedAt,
+      });
     }
     expect((await dynamo.stores.locks.listQueue(lockKey)).map((entry) => entry.sequence)).toEqual([1, 9, 10, 100]);
     await dynamo.stores.locks.dequeue(lockKey, 'run-9', 9);
-    expect((await dynamo.stores.locks.listQueue(lockKey)).map((entry) => entry.runId)).toEqual(['run-1', 'run-10', 'run-100']);
+    expect((await dynamo.stores.locks.listQueue(lockKey)).map((entry) => entry.runId)).toEqual([
+      'run-1',
+      'run-10',
+      'run-100',
+    ]);
     expect(await dynamo.stores.locks.listQueue('acme/queue#apps')).toEqual([]);
   });
 
@@ -137,28 +162,54 @@ describe('DynamoLockStore queue and history', () => {
     await dynamo.stores.locks.enqueue(lockKey, entry);
     expect(await dynamo.stores.locks.setWaiterToken(lockKey, 'run-1', 1, 'token-1', 3600)).toBe(true);
     await dynamo.stores.locks.enqueue(lockKey, entry);
-    expect(await dynamo.stores.locks.listQueue(lockKey)).toEqual([{ ...entry, taskToken: 'token-1', leaseSeconds: 3600 }]);
+    expect(await dynamo.stores.locks.listQueue(lockKey)).toEqual([
+      { ...entry, taskToken: 'token-1', leaseSeconds: 3600 },
+    ]);
   });
 
   it('hands a waiter token to exactly one of many concurrent takers', async () => {
     const lockKey = 'acme/take#ops';
     await dynamo.stores.locks.enqueue(lockKey, { runId: 'run-1', sequence: 1, executionName: 'exec-1', enqueuedAt });
     await dynamo.stores.locks.setWaiterToken(lockKey, 'run-1', 1, 'token-1', 3600);
-    const taken = await Promise.all(Array.from({ length: 20 }, () => dynamo.stores.locks.takeWaiterToken(lockKey, 'run-1', 1)));
+    const taken = await Promise.all(
+      Array.from({ length: 20 }, () => dynamo.stores.locks.takeWaiterToken(lockKey, 'run-1', 1)),
+    );
     expect(taken.filter((token) => token !== undefined)).toEqual(['token-1']);
-    expect(await dynamo.stores.locks.listQueue(lockKey)).toEqual([{ runId: 'run-1', sequence: 1, executionName: 'exec-1', enqueuedAt, leaseSeconds: 3600 }]);
+    expect(await dynamo.stores.locks.listQueue(lockKey)).toEqual([
+      { runId: 'run-1', sequence: 1, executionName: 'exec-1', enqueuedAt, leaseSeconds: 3600 },
+    ]);
     expect(await dynamo.stores.locks.takeWaiterToken(lockKey, 'run-missing', 2)).toBeUndefined();
   });
 
   it('records lock history in time order', async () => {
     const lockKey = 'acme/history#ops';
-    await dynamo.stores.locks.recordEvent(lockKey, { at: '2024-05-01T10:00:00.000Z', kind: 'acquired', runId: 'run-1' });
-    await dynamo.stores.locks.recordEvent(lockKey, { at: '2024-05-01T10:05:00.000Z', kind: 'forced_release', runId: 'run-1', by: 'bob', reason: 'stuck' });
-    await dynamo.stores.locks.recordEvent(lockKey, { at: '2024-05-01T10:05:00.000Z', kind: 'acquired', runId: 'run-2' });
+    await dynamo.stores.locks.recordEvent(lockKey, {
+      at: '2024-05-01T10:00:00.000Z',
+      kind: 'acquired',
+      runId: 'run-1',
+    });
+    await dynamo.stores.locks.recordEvent(lockKey, {
+      at: '2024-05-01T10:05:00.000Z',
+      kind: 'forced_release',
+      runId: 'run-1',
+      by: 'bob',
+      reason: 'stuck',
+    });
+    await dynamo.stores.locks.recordEvent(lockKey, {
+      at: '2024-05-01T10:05:00.000Z',
+      kind: 'acquired',
+      runId: 'run-2',
+    });
     const events = await dynamo.stores.locks.listEvents(lockKey);
     expect(events).toHaveLength(3);
     expect(events[0]).toEqual({ at: '2024-05-01T10:00:00.000Z', kind: 'acquired', runId: 'run-1' });
-    expect(events).toContainEqual({ at: '2024-05-01T10:05:00.000Z', kind: 'forced_release', runId: 'run-1', by: 'bob', reason: 'stuck' });
+    expect(events).toContainEqual({
+      at: '2024-05-01T10:05:00.000Z',
+      kind: 'forced_release',
+      runId: 'run-1',
+      by: 'bob',
+      reason: 'stuck',
+    });
     // History shares the partition with the queue and the holder; none of them leak into each other.
     expect(await dynamo.stores.locks.listQueue(lockKey)).toEqual([]);
   });

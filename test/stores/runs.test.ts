@@ -12,7 +12,10 @@ function makeRun(id: string, createdAt: string, overrides: Partial<Run> = {}): R
 
 describe('DynamoRunStore', () => {
   it('creates a run and reads it back with its stages in configured order', async () => {
-    const run = makeRun('run-create', '2024-05-01T10:00:00.000Z', { author: { name: 'Alice', email: 'a@example.com' }, pusher: 'alice' });
+    const run = makeRun('run-create', '2024-05-01T10:00:00.000Z', {
+      author: { name: 'Alice', email: 'a@example.com' },
+      pusher: 'alice',
+    });
     await dynamo.stores.runs.create(run);
     expect(await dynamo.stores.runs.get('run-create')).toEqual(run);
     expect(await dynamo.stores.runs.get('no-such-run')).toBeUndefined();
@@ -20,15 +23,40 @@ describe('DynamoRunStore', () => {
 
   it('refuses a second run with the same id', async () => {
     await dynamo.stores.runs.create(makeRun('run-twin', '2024-05-01T10:00:00.000Z'));
-    await expect(dynamo.stores.runs.create(makeRun('run-twin', '2024-05-01T11:00:00.000Z'))).rejects.toBeInstanceOf(AlreadyExistsError);
+    await expect(dynamo.stores.runs.create(makeRun('run-twin', '2024-05-01T11:00:00.000Z'))).rejects.toBeInstanceOf(
+      AlreadyExistsError,
+    );
   });
 
   it('records stage transitions with their times, plan and approval', async () => {
     await dynamo.stores.runs.create(makeRun('run-stages', '2024-05-01T10:00:00.000Z'));
-    const plan = { add: 1, change: 0, destroy: 0, replace: 0, hasChanges: true, sha256: 'f'.repeat(64), addresses: { create: ['null_resource.a'], update: [], delete: [], replace: [] } };
-    await dynamo.stores.runs.updateStage('run-stages', 'ops', { status: 'waiting_for_lock' }, new Date('2024-05-01T10:00:01.000Z'));
-    await dynamo.stores.runs.updateStage('run-stages', 'ops', { status: 'planning' }, new Date('2024-05-01T10:00:02.000Z'));
-    await dynamo.stores.runs.updateStage('run-stages', 'ops', { status: 'planned', plan }, new Date('2024-05-01T10:00:30.000Z'));
+    const plan = {
+      add: 1,
+      change: 0,
+      destroy: 0,
+      replace: 0,
+      hasChanges: true,
+      sha256: 'f'.repeat(64),
+      addresses: { create: ['null_resource.a'], update: [], delete: [], replace: [] },
+    };
+    await dynamo.stores.runs.updateStage(
+      'run-stages',
+      'ops',
+      { status: 'waiting_for_lock' },
+      new Date('2024-05-01T10:00:01.000Z'),
+    );
+    await dynamo.stores.runs.updateStage(
+      'run-stages',
+      'ops',
+      { status: 'planning' },
+      new Date('2024-05-01T10:00:02.000Z'),
+    );
+    await dynamo.stores.runs.updateStage(
+      'run-stages',
+      'ops',
+      { status: 'planned', plan },
+      new Date('2024-05-01T10:00:30.000Z'),
+    );
     const updated = await dynamo.stores.runs.updateStage(
       'run-stages',
       'ops',
@@ -57,8 +85,12 @@ describe('DynamoRunStore', () => {
     await dynamo.stores.runs.create(makeRun('run-concurrent', '2024-05-01T10:00:00.000Z'));
     const at = new Date('2024-05-01T10:01:00.000Z');
     await Promise.all([
-      ...Array.from({ length: 10 }, () => dynamo.stores.runs.updateStage('run-concurrent', 'ops', { status: 'planning' }, at)),
-      ...Array.from({ length: 10 }, () => dynamo.stores.runs.updateStage('run-concurrent', 'apps', { status: 'planning' }, at)),
+      ...Array.from({ length: 10 }, () =>
+        dynamo.stores.runs.updateStage('run-concurrent', 'ops', { status: 'planning' }, at),
+      ),
+      ...Array.from({ length: 10 }, () =>
+        dynamo.stores.runs.updateStage('run-concurrent', 'apps', { status: 'planning' }, at),
+      ),
     ]);
     const run = await dynamo.stores.runs.get('run-concurrent');
     expect(run!.stages.map((stage) => stage.transitions.length)).toEqual([11, 11]);
@@ -67,15 +99,29 @@ describe('DynamoRunStore', () => {
   it('refuses updates to a missing run or a stage the run does not have', async () => {
     await dynamo.stores.runs.create(makeRun('run-missing-stage', '2024-05-01T10:00:00.000Z'));
     const at = new Date('2024-05-01T10:00:01.000Z');
-    await expect(dynamo.stores.runs.updateStage('no-such-run', 'ops', { status: 'planning' }, at)).rejects.toBeInstanceOf(NotFoundError);
-    await expect(dynamo.stores.runs.updateStage('run-missing-stage', 'prod', { status: 'planning' }, at)).rejects.toBeInstanceOf(NotFoundError);
-    await expect(dynamo.stores.runs.updateRun('no-such-run', { status: 'failed' }, at)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(
+      dynamo.stores.runs.updateStage('no-such-run', 'ops', { status: 'planning' }, at),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    await expect(
+      dynamo.stores.runs.updateStage('run-missing-stage', 'prod', { status: 'planning' }, at),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    await expect(dynamo.stores.runs.updateRun('no-such-run', { status: 'failed' }, at)).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
   });
 
   it('sets run status and error and appends notes', async () => {
     await dynamo.stores.runs.create(makeRun('run-notes', '2024-05-01T10:00:00.000Z'));
-    await dynamo.stores.runs.updateRun('run-notes', { note: 'lock on ops freed by bob: stuck' }, new Date('2024-05-01T10:05:00.000Z'));
-    const failed = await dynamo.stores.runs.updateRun('run-notes', { status: 'failed', error: 'plan failed', note: 'second note' }, new Date('2024-05-01T10:06:00.000Z'));
+    await dynamo.stores.runs.updateRun(
+      'run-notes',
+      { note: 'lock on ops freed by bob: stuck' },
+      new Date('2024-05-01T10:05:00.000Z'),
+    );
+    const failed = await dynamo.stores.runs.updateRun(
+      'run-notes',
+      { status: 'failed', error: 'plan failed', note: 'second note' },
+      new Date('2024-05-01T10:06:00.000Z'),
+    );
     expect(failed.status).toBe('failed');
     expect(failed.error).toBe('plan failed');
     expect(failed.notes).toEqual(['lock on ops freed by bob: stuck', 'second note']);
@@ -97,7 +143,12 @@ describe('DynamoRunStore listings', () => {
   });
 
   it('lists newest first, honouring the limit', async () => {
-    expect((await listing.stores.runs.list()).map((run) => run.id)).toEqual(['r-newest', 'r-middle', 'r-failed', 'r-oldest']);
+    expect((await listing.stores.runs.list()).map((run) => run.id)).toEqual([
+      'r-newest',
+      'r-middle',
+      'r-failed',
+      'r-oldest',
+    ]);
     expect((await listing.stores.runs.list({ limit: 2 })).map((run) => run.id)).toEqual(['r-newest', 'r-middle']);
   });
 

@@ -1,4 +1,4 @@
-import type { ApprovalRecord, LockClaim, LockHolder, QueueEntry } from '../../src/domain/ports.js';
+import type { ApprovalRecord, LockClaim, QueueEntry } from '../../src/domain/ports.js';
 import type { PlanSummary, Run, Stage } from '../../src/domain/run.js';
 
 /**
@@ -36,7 +36,11 @@ export function aRun(overrides: Partial<Run> & { environments?: string[] } = {})
     updatedAt: createdAt,
     sequence: 1,
     executionName: `exec-${id}`,
-    stages: environments.map((environment) => ({ environment, status: 'pending', transitions: [{ status: 'pending', at: createdAt }] })),
+    stages: environments.map((environment) => ({
+      environment,
+      status: 'pending',
+      transitions: [{ status: 'pending', at: createdAt }],
+    })),
     ...fields,
   };
 }

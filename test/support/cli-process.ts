@@ -16,7 +16,9 @@ export interface LocalProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** A terraform that is the double, slowed down (a wrapper script, since tfgate passes builds only their own variables). */
+/**
+ * A terraform that is the double, slowed down (a wrapper script, since tfgate passes builds only their own variables).
+ */
 export async function slowTerraform(dir: string, delayMs: number): Promise<string> {
   const file = path.join(dir, 'slow-terraform');
   await writeFile(file, `#!/bin/sh\nTFGATE_DOUBLE_DELAY_MS=${delayMs} exec ${JSON.stringify(TERRAFORM_DOUBLE)} "$@"\n`);
@@ -25,7 +27,10 @@ export async function slowTerraform(dir: string, delayMs: number): Promise<strin
 }
 
 export async function startLocalProcess(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<LocalProcess> {
-  const child = spawn(process.execPath, [CLI, 'local', '--port', '0', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'local', '--port', '0', ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
@@ -49,7 +54,10 @@ export async function startLocalProcess(args: string[], env: NodeJS.ProcessEnv =
   };
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

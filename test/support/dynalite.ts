@@ -26,7 +26,12 @@ export async function startDynalite(options: { path?: string; clock?: Clock } = 
 export async function freshTables(server: TestDynamo, options: { clock?: Clock } = {}): Promise<TestDynamo> {
   const tables = localTableNames(testPrefix());
   await createTables(server.client, tables);
-  return { ...server, tables, stores: createDynamoStores(server.doc, tables, options.clock), close: async () => undefined };
+  return {
+    ...server,
+    tables,
+    stores: createDynamoStores(server.doc, tables, options.clock),
+    close: async () => undefined,
+  };
 }
 
 /**

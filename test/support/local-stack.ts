@@ -25,7 +25,9 @@ export interface TestStack extends LocalStack {
   cleanup(): Promise<void>;
 }
 
-export function configYaml(options: { approval?: string | false; environments?: string[]; repository?: string; extra?: string } = {}): string {
+export function configYaml(
+  options: { approval?: string | false; environments?: string[]; repository?: string; extra?: string } = {},
+): string {
   const environments = options.environments ?? ['ops', 'apps'];
   const last = environments[environments.length - 1];
   return [
@@ -35,14 +37,21 @@ export function configYaml(options: { approval?: string | false; environments?: 
     '    environments:',
     ...environments.flatMap((env) =>
       env === last && options.approval !== false
-        ? [`      - name: ${env}`, '        approval:', `          approvers: [${TEST_APPROVER}]`, `          timeout: ${options.approval ?? '1h'}`]
+        ? [
+            `      - name: ${env}`,
+            '        approval:',
+            `          approvers: [${TEST_APPROVER}]`,
+            `          timeout: ${options.approval ?? '1h'}`,
+          ]
         : [`      - name: ${env}`],
     ),
     options.extra ?? '',
   ].join('\n');
 }
 
-export async function startTestStack(options: { config?: string; dataDir?: string; keepData?: boolean } & Partial<LocalStackOptions> = {}): Promise<TestStack> {
+export async function startTestStack(
+  options: { config?: string; dataDir?: string; keepData?: boolean } & Partial<LocalStackOptions> = {},
+): Promise<TestStack> {
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'tfgate-test-')));
   const configFile = path.join(dataDir, 'test-tfgate.yaml');
   await writeFile(configFile, options.config ?? configYaml());
@@ -74,19 +83,34 @@ export async function startTestStack(options: { config?: string; dataDir?: strin
 }
 
 export function terraformFiles(resources: Record<string, string>, extra = ''): Record<string, string> {
-  const blocks = Object.entries(resources).map(([name, input]) => `resource "terraform_data" "${name}" {\n  input = "${input}-\${terraform.workspace}"\n}\n`);
+  const blocks = Object.entries(resources).map(
+    ([name, input]) => `resource "terraform_data" "${name}" {\n  input = "${input}-\${terraform.workspace}"\n}\n`,
+  );
   return { 'main.tf': `${blocks.join('\n')}${extra}` };
 }
 
 /** Pushes a commit to the stack's bare repository; the post-receive hook delivers the signed push event. */
-export async function pushChange(stack: LocalStack, files: Record<string, string>, options: { message?: string; quiet?: boolean; repository?: string } = {}): Promise<string> {
+export async function pushChange(
+  stack: LocalStack,
+  files: Record<string, string>,
+  options: { message?: string; quiet?: boolean; repository?: string } = {},
+): Promise<string> {
   const remote = stack.remotes.find((r) => r.repository === (options.repository ?? REPOSITORY));
   if (!remote) throw new Error(`no remote for ${options.repository ?? REPOSITORY}`);
-  return commitAndPush(remote.remote, { files, message: options.message ?? 'change', branch: remote.branch, ...(options.quiet ? { quiet: true } : {}) });
+  return commitAndPush(remote.remote, {
+    files,
+    message: options.message ?? 'change',
+    branch: remote.branch,
+    ...(options.quiet ? { quiet: true } : {}),
+  });
 }
 
 export async function runForSha(stack: LocalStack, sha: string, timeoutMs = 20_000): Promise<Run> {
-  return until(`a run for ${sha.slice(0, 8)}`, async () => (await stack.runs.list({ limit: 100 })).find((run) => run.sha === sha), timeoutMs);
+  return until(
+    `a run for ${sha.slice(0, 8)}`,
+    async () => (await stack.runs.list({ limit: 100 })).find((run) => run.sha === sha),
+    timeoutMs,
+  );
 }
 
 export async function waitForRun(stack: LocalStack, runId: string, timeoutMs = 60_000): Promise<Run> {
@@ -100,7 +124,13 @@ export async function waitForRun(stack: LocalStack, runId: string, timeoutMs = 6
   );
 }
 
-export async function waitForStage(stack: LocalStack, runId: string, environment: string, status: StageStatus, timeoutMs = 60_000): Promise<Run> {
+export async function waitForStage(
+  stack: LocalStack,
+  runId: string,
+  environment: string,
+  status: StageStatus,
+  timeoutMs = 60_000,
+): Promise<Run> {
   return until(
     `run ${runId} ${environment} to be ${status}`,
     async () => {
@@ -147,26 +177,47 @@ export function operatorHeaders(stackOrUrl: LocalStack | string): Record<string,
  * Decides through the approval page with the local credential, as `tfgate approve --as` does: GET
  * the page, POST its form. `as` defaults to the gate's only approver.
  */
-export async function decideThroughPage(link: string, decision: 'approve' | 'reject', reason?: string, as?: string): Promise<{ status: number; body: string }> {
+export async function decideThroughPage(
+  link: string,
+  decision: 'approve' | 'reject',
+  reason?: string,
+  as?: string,
+): Promise<{ status: number; body: string }> {
   const headers = operatorHeaders(link);
   const page = await fetch(`${link}${as ? `?as=${encodeURIComponent(as)}` : ''}`, { headers });
   const html = await page.text();
   const token = /name="form_token" value="([^"]+)"/.exec(html)?.[1];
-  if (!token) throw new Error(`no form on the approval page (${page.status}): ${/class="notice[^"]*">([^<]*)/.exec(html)?.[1] ?? ''}`);
+  if (!token)
+    throw new Error(
+      `no form on the approval page (${page.status}): ${/class="notice[^"]*">([^<]*)/.exec(html)?.[1] ?? ''}`,
+    );
   const form = new URLSearchParams({ decision, form_token: token });
   if (reason) form.set('reason', reason);
   if (as) form.set('as', as);
-  const answer = await fetch(link, { method: 'POST', headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+  const answer = await fetch(link, {
+    method: 'POST',
+    headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
+    body: form.toString(),
+  });
   return { status: answer.status, body: await answer.text() };
 }
 
 export async function runJson(stack: LocalStack, runId: string): Promise<Record<string, unknown>> {
-  const response = await fetch(`${stack.url}/runs/${runId}`, { headers: { accept: 'application/json', ...operatorHeaders(stack) } });
+  const response = await fetch(`${stack.url}/runs/${runId}`, {
+    headers: { accept: 'application/json', ...operatorHeaders(stack) },
+  });
   return (await response.json()) as Record<string, unknown>;
 }
 
 export function statePath(stack: LocalStack, environment: string, repository = REPOSITORY): string {
-  return path.join(stack.dataDir, 'state', repository.replace('/', '__'), 'terraform.tfstate.d', environment, 'terraform.tfstate');
+  return path.join(
+    stack.dataDir,
+    'state',
+    repository.replace('/', '__'),
+    'terraform.tfstate.d',
+    environment,
+    'terraform.tfstate',
+  );
 }
 
 /**
@@ -176,14 +227,24 @@ export function statePath(stack: LocalStack, environment: string, repository = R
 export async function sendPush(
   stack: LocalStack,
   sha: string,
-  who: { pusher: string; pusherEmail?: string; author: { email: string; username?: string }; message?: string; repository?: string },
+  who: {
+    pusher: string;
+    pusherEmail?: string;
+    author: { email: string; username?: string };
+    message?: string;
+    repository?: string;
+  },
 ): Promise<{ status: number; body: { runId?: string; ignored?: string } }> {
   const repository = who.repository ?? REPOSITORY;
   const commit = {
     id: sha,
     message: who.message ?? 'change',
     timestamp: new Date().toISOString(),
-    author: { name: who.author.username ?? 'someone', email: who.author.email, ...(who.author.username ? { username: who.author.username } : {}) },
+    author: {
+      name: who.author.username ?? 'someone',
+      email: who.author.email,
+      ...(who.author.username ? { username: who.author.username } : {}),
+    },
     committer: { name: 'GitHub', email: 'noreply@github.com', username: 'web-flow' },
   };
   const payload = JSON.stringify({
@@ -212,12 +273,20 @@ export async function sendPush(
 }
 
 /** Sends a signed GitHub `pull_request` event for a commit already in the stack's bare repository. */
-export async function sendPullRequest(stack: LocalStack, sha: string, options: { number?: number; action?: string; repository?: string } = {}): Promise<{ status: number; body: { runId?: string; ignored?: string } }> {
+export async function sendPullRequest(
+  stack: LocalStack,
+  sha: string,
+  options: { number?: number; action?: string; repository?: string } = {},
+): Promise<{ status: number; body: { runId?: string; ignored?: string } }> {
   const repository = options.repository ?? REPOSITORY;
   const payload = JSON.stringify({
     action: options.action ?? 'opened',
     number: options.number ?? 7,
-    pull_request: { number: options.number ?? 7, head: { sha, ref: 'feature', repo: { full_name: repository } }, base: { ref: 'main', repo: { full_name: repository } } },
+    pull_request: {
+      number: options.number ?? 7,
+      head: { sha, ref: 'feature', repo: { full_name: repository } },
+      base: { ref: 'main', repo: { full_name: repository } },
+    },
     repository: { full_name: repository, clone_url: `https://github.com/${repository}.git` },
     sender: { login: 'octocat' },
   });

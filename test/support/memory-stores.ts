@@ -104,7 +104,11 @@ export class MemoryDeliveryStore implements DeliveryStore {
   async get(deliveryId: string): Promise<{ deliveryId: string; runId?: string; claimedAt?: string } | undefined> {
     const delivery = this.deliveries.get(deliveryId);
     if (!delivery) return undefined;
-    return { deliveryId, ...(delivery.runId !== undefined ? { runId: delivery.runId } : {}), claimedAt: delivery.claimedAt };
+    return {
+      deliveryId,
+      ...(delivery.runId !== undefined ? { runId: delivery.runId } : {}),
+      claimedAt: delivery.claimedAt,
+    };
   }
 
   async release(deliveryId: string): Promise<void> {
@@ -142,10 +146,16 @@ export class MemoryLockStore implements LockStore {
     const current = this.holders.get(lockKey);
     // The adapter's conditions: a fresh claim takes a free lock or another run's expired lease; a claim
     // keeping its fence refreshes only that same hold (or a free lock).
-    const allowed = !current || (claim.fence === undefined ? current.leaseExpiresAt < nowEpochSeconds && current.runId !== holder.runId : current.runId === holder.runId && current.fence === claim.fence);
+    const allowed =
+      !current ||
+      (claim.fence === undefined
+        ? current.leaseExpiresAt < nowEpochSeconds && current.runId !== holder.runId
+        : current.runId === holder.runId && current.fence === claim.fence);
     if (!allowed) return { acquired: false, holder: copy(current) };
     this.holders.set(lockKey, holder);
-    return current ? { acquired: true, holder: copy(holder), previous: copy(current) } : { acquired: true, holder: copy(holder) };
+    return current
+      ? { acquired: true, holder: copy(holder), previous: copy(current) }
+      : { acquired: true, holder: copy(holder) };
   }
 
   private nextFence(lockKey: string): number {
@@ -180,7 +190,13 @@ export class MemoryLockStore implements LockStore {
     if (!queue.has(key)) queue.set(key, copy(entry));
   }
 
-  async setWaiterToken(lockKey: string, runId: string, sequence: number, taskToken: string, leaseSeconds?: number): Promise<boolean> {
+  async setWaiterToken(
+    lockKey: string,
+    runId: string,
+    sequence: number,
+    taskToken: string,
+    leaseSeconds?: number,
+  ): Promise<boolean> {
     const entry = this.queues.get(lockKey)?.get(queueKey(sequence, runId));
     if (!entry) return false;
     entry.taskToken = taskToken;
@@ -246,17 +262,23 @@ export class MemoryApprovalStore implements ApprovalStore {
 
   async attachTaskToken(id: string, runId: string, taskToken: string): Promise<DecideResult> {
     const record = this.approvals.get(id);
-    if (!record || record.status !== 'pending' || record.runId !== runId) return { decided: false, approval: record ? copy(record) : undefined };
+    if (record?.status !== 'pending' || record.runId !== runId)
+      return { decided: false, approval: record ? copy(record) : undefined };
     record.taskToken = taskToken;
     return { decided: true, approval: copy(record) };
   }
 
-  async decide(id: string, decision: { status: Exclude<ApprovalStatus, 'pending'>; by?: string; reason?: string }, now: Date): Promise<DecideResult> {
+  async decide(
+    id: string,
+    decision: { status: Exclude<ApprovalStatus, 'pending'>; by?: string; reason?: string },
+    now: Date,
+  ): Promise<DecideResult> {
     const record = this.approvals.get(id);
     // A person's decision must land before the deadline; expiring and superseding are what happens after it.
     const needsTimeLeft = decision.status === 'approved' || decision.status === 'rejected';
     const timeLeft = record !== undefined && record.expiresAt > Math.floor(now.getTime() / 1000);
-    if (!record || record.status !== 'pending' || (needsTimeLeft && !timeLeft)) return { decided: false, approval: record ? copy(record) : undefined };
+    if (record?.status !== 'pending' || (needsTimeLeft && !timeLeft))
+      return { decided: false, approval: record ? copy(record) : undefined };
     record.status = decision.status;
     record.decidedAt = now.toISOString();
     if (decision.by !== undefined) record.decidedBy = decision.by;
@@ -265,7 +287,10 @@ export class MemoryApprovalStore implements ApprovalStore {
   }
 }
 
-/** The lock queues as intake uses them: enqueue (never overwriting an entry) and, when a start fails, leaving every queue. */
+/**
+ * The lock queues as intake uses them: enqueue (never overwriting an entry) and, when a start fails, leaving every
+ * queue.
+ */
 export class MemoryLockQueues {
   private readonly queues = new Map<string, Map<string, QueueEntry>>();
 
@@ -277,12 +302,18 @@ export class MemoryLockQueues {
     this.queues.set(lockKey, queue);
     const key = queueKey(run.sequence, run.id);
     if (queue.has(key)) return;
-    queue.set(key, { runId: run.id, sequence: run.sequence, executionName: run.executionName, enqueuedAt: this.now().toISOString() });
+    queue.set(key, {
+      runId: run.id,
+      sequence: run.sequence,
+      executionName: run.executionName,
+      enqueuedAt: this.now().toISOString(),
+    });
   }
 
   async releaseAll(run: Run): Promise<void> {
     if (run.mode !== 'deploy') return;
-    for (const stage of run.stages) this.queues.get(lockKeyFor(run.repository, stage.environment))?.delete(queueKey(run.sequence, run.id));
+    for (const stage of run.stages)
+      this.queues.get(lockKeyFor(run.repository, stage.environment))?.delete(queueKey(run.sequence, run.id));
   }
 
   queued(repository: string, environment: string): number {

@@ -8,15 +8,23 @@ import { untilFileExists } from '../support/poll.js';
 
 const TERRAFORM = path.join(path.dirname(fileURLToPath(import.meta.url)), 'terraform');
 
-interface Result { code: number; stdout: string; stderr: string }
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function tf(cwd: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(TERRAFORM, args, { cwd, env: { ...process.env, TF_IN_AUTOMATION: '1', ...env } });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
@@ -29,11 +37,36 @@ function workdir(files: Record<string, string>): string {
   for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
   return dir;
 }
-afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }); });
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
 
-interface ResourceChange { address: string; type: string; name: string; mode: string; change: { actions: string[]; before: unknown; after: unknown } }
-interface PlanJson { format_version: string; terraform_version: string; resource_changes: ResourceChange[]; output_changes: Record<string, { actions: string[]; before: unknown; after: unknown }> }
-interface StateJson { version: number; serial: number; lineage: string; outputs: Record<string, { value: unknown }>; resources: { mode: string; type: string; name: string; provider: string; instances: { status?: string; attributes: Record<string, unknown> }[] }[] }
+interface ResourceChange {
+  address: string;
+  type: string;
+  name: string;
+  mode: string;
+  change: { actions: string[]; before: unknown; after: unknown };
+}
+interface PlanJson {
+  format_version: string;
+  terraform_version: string;
+  resource_changes: ResourceChange[];
+  output_changes: Record<string, { actions: string[]; before: unknown; after: unknown }>;
+}
+interface StateJson {
+  version: number;
+  serial: number;
+  lineage: string;
+  outputs: Record<string, { value: unknown }>;
+  resources: {
+    mode: string;
+    type: string;
+    name: string;
+    provider: string;
+    instances: { status?: string; attributes: Record<string, unknown> }[];
+  }[];
+}
 
 async function planJson(dir: string, file: string): Promise<PlanJson> {
   const r = await tf(dir, ['show', '-json', file]);
@@ -41,7 +74,8 @@ async function planJson(dir: string, file: string): Promise<PlanJson> {
   return JSON.parse(r.stdout) as PlanJson;
 }
 const readState = (p: string): StateJson => JSON.parse(fs.readFileSync(p, 'utf8')) as StateJson;
-const actionsOf = (p: PlanJson): Record<string, string[]> => Object.fromEntries(p.resource_changes.map((c) => [c.address, c.change.actions]));
+const actionsOf = (p: PlanJson): Record<string, string[]> =>
+  Object.fromEntries(p.resource_changes.map((c) => [c.address, c.change.actions]));
 
 async function planApply(dir: string, env: Record<string, string> = {}): Promise<Result> {
   const p = await tf(dir, ['plan', '-input=false', '-no-color', '-out=tfplan', '-detailed-exitcode'], env);
@@ -108,7 +142,10 @@ describe('terraform double', () => {
     const again = await tf(dir, ['plan', '-input=false', '-no-color', '-out=tfplan2', '-detailed-exitcode']);
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('No changes. Your infrastructure matches the configuration.');
-    expect(actionsOf(await planJson(dir, 'tfplan2'))).toEqual({ 'terraform_data.a': ['no-op'], 'terraform_data.b': ['no-op'] });
+    expect(actionsOf(await planJson(dir, 'tfplan2'))).toEqual({
+      'terraform_data.a': ['no-op'],
+      'terraform_data.b': ['no-op'],
+    });
     fs.writeFileSync(path.join(dir, 'main.tf'), BASIC.replace('local.name\n', 'var.missing\n'));
     const bad = await tf(dir, ['plan', '-input=false', '-no-color', '-detailed-exitcode']);
     expect(bad.code).toBe(1);
@@ -131,31 +168,47 @@ describe('terraform double', () => {
     expect(j1.output_changes.name).toMatchObject({ actions: ['create'], after: 'hello-default' });
     expect((await tf(dir, ['apply', '-input=false', 'p1'])).code).toBe(0);
 
-    fs.writeFileSync(path.join(dir, 'main.tf'), BASIC
-      .replace('["x"]', '["y"]')
-      .replace('k = 1', 'k = 2')
-      + 'resource "terraform_data" "c" {\n  input = "c"\n  lifecycle {\n    create_before_destroy = true\n  }\n}\n');
+    fs.writeFileSync(
+      path.join(dir, 'main.tf'),
+      BASIC.replace('["x"]', '["y"]').replace('k = 1', 'k = 2') +
+        'resource "terraform_data" "c" {\n  input = "c"\n  lifecycle {\n    create_before_destroy = true\n  }\n}\n',
+    );
     const p2 = await tf(dir, ['plan', '-input=false', '-no-color', '-out=p2', '-detailed-exitcode']);
     expect(p2.code).toBe(2);
     expect(p2.stdout).toContain('# terraform_data.a must be replaced');
     expect(p2.stdout).toContain('# terraform_data.b will be updated in-place');
     expect(p2.stdout).toContain('Plan: 2 to add, 1 to change, 1 to destroy.');
     const j2 = await planJson(dir, 'p2');
-    expect(actionsOf(j2)).toEqual({ 'terraform_data.a': ['delete', 'create'], 'terraform_data.b': ['update'], 'terraform_data.c': ['create'] });
+    expect(actionsOf(j2)).toEqual({
+      'terraform_data.a': ['delete', 'create'],
+      'terraform_data.b': ['update'],
+      'terraform_data.c': ['create'],
+    });
     expect(j2.resource_changes[1]!.change.after).toMatchObject({ input: { k: 2, l: [true, 's'] } });
     expect((await tf(dir, ['apply', '-input=false', 'p2'])).code).toBe(0);
 
-    fs.writeFileSync(path.join(dir, 'main.tf'), BASIC.replace('["x"]', '["y"]').replace('k = 1', 'k = 2')
-      + 'resource "terraform_data" "c" {\n  input = "c"\n  triggers_replace = 2\n  lifecycle {\n    create_before_destroy = true\n  }\n}\n');
+    fs.writeFileSync(
+      path.join(dir, 'main.tf'),
+      BASIC.replace('["x"]', '["y"]').replace('k = 1', 'k = 2') +
+        'resource "terraform_data" "c" {\n  input = "c"\n  triggers_replace = 2\n  lifecycle {\n    ' +
+        'create_before_destroy = true\n  }\n}\n',
+    );
     await tf(dir, ['plan', '-input=false', '-out=p3']);
     expect(actionsOf(await planJson(dir, 'p3'))['terraform_data.c']).toEqual(['create', 'delete']);
 
-    fs.writeFileSync(path.join(dir, 'main.tf'), 'resource "terraform_data" "b" {\n  input = { k = 2, l = [true, "s"] }\n}\n');
+    fs.writeFileSync(
+      path.join(dir, 'main.tf'),
+      'resource "terraform_data" "b" {\n  input = { k = 2, l = [true, "s"] }\n}\n',
+    );
     const p4 = await tf(dir, ['plan', '-input=false', '-no-color', '-out=p4', '-detailed-exitcode']);
     expect(p4.code).toBe(2);
     expect(p4.stdout).toContain('# (because terraform_data.a is not in configuration)');
     const j4 = await planJson(dir, 'p4');
-    expect(actionsOf(j4)).toEqual({ 'terraform_data.a': ['delete'], 'terraform_data.b': ['no-op'], 'terraform_data.c': ['delete'] });
+    expect(actionsOf(j4)).toEqual({
+      'terraform_data.a': ['delete'],
+      'terraform_data.b': ['no-op'],
+      'terraform_data.c': ['delete'],
+    });
     expect(j4.output_changes.name).toMatchObject({ actions: ['delete'], before: 'hello-default' });
     const a4 = await tf(dir, ['apply', '-input=false', 'p4']);
     expect(a4.stdout).toContain('Resources: 0 added, 0 changed, 2 destroyed.');
@@ -174,7 +227,11 @@ describe('terraform double', () => {
     expect(st.lineage).toMatch(/^[0-9a-f-]{36}$/);
     expect(st.outputs.name!.value).toBe('hello-default');
     const a = st.resources.find((r) => r.name === 'a')!;
-    expect(a).toMatchObject({ mode: 'managed', type: 'terraform_data', provider: 'provider["terraform.io/builtin/terraform"]' });
+    expect(a).toMatchObject({
+      mode: 'managed',
+      type: 'terraform_data',
+      provider: 'provider["terraform.io/builtin/terraform"]',
+    });
     const attrs = a.instances[0]!.attributes;
     expect(attrs.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     expect(attrs.input).toEqual({ value: 'hello-default', type: 'string' });
@@ -206,8 +263,10 @@ describe('terraform double', () => {
   it('honours a backend block from an override file (path and workspace_dir)', async () => {
     const stateDir = workdir({});
     const dir = workdir({
-      'main.tf': 'terraform {\n  backend "local" {\n    path = "orig.tfstate"\n  }\n}\n' + BASIC,
-      'backend_override.tf': `terraform {\n  backend "local" {\n    path          = "${stateDir}/default.tfstate"\n    workspace_dir = "${stateDir}/ws"\n  }\n}\n`,
+      'main.tf': `terraform {\n  backend "local" {\n    path = "orig.tfstate"\n  }\n}\n${BASIC}`,
+      'backend_override.tf':
+        `terraform {\n  backend "local" {\n    path          = ` +
+        `"${stateDir}/default.tfstate"\n    workspace_dir = "${stateDir}/ws"\n  }\n}\n`,
     });
     const before = await tf(dir, ['plan', '-input=false', '-no-color']);
     expect(before.code).toBe(1);
@@ -233,7 +292,10 @@ describe('terraform double', () => {
     const stale = await tf(dir, ['apply', '-input=false', '-no-color', '-auto-approve', 'p2']);
     expect(stale.code).toBe(1);
     expect(stale.stderr).toContain('Error: Saved plan is stale');
-    expect(stale.stderr).toContain('The given plan file can no longer be applied because the state was changed by\nanother operation after the plan was created.');
+    expect(stale.stderr).toContain(
+      'The given plan file can no longer be applied because the state was changed by\nanother operation after the ' +
+        'plan was created.',
+    );
     // a plan made against a state keeps working until that state changes
     fs.writeFileSync(path.join(dir, 'main.tf'), BASIC.replace('"hello"', '"bye"'));
     await tf(dir, ['plan', '-input=false', '-out=p3']);
@@ -276,7 +338,10 @@ resource "terraform_data" "bad" {
     const again = await tf(dir, ['plan', '-input=false', '-no-color', '-out=p', '-detailed-exitcode']);
     expect(again.code).toBe(2);
     expect(again.stdout).toContain('# terraform_data.bad is tainted, so must be replaced');
-    expect(actionsOf(await planJson(dir, 'p'))).toEqual({ 'terraform_data.bad': ['delete', 'create'], 'terraform_data.ok': ['no-op'] });
+    expect(actionsOf(await planJson(dir, 'p'))).toEqual({
+      'terraform_data.bad': ['delete', 'create'],
+      'terraform_data.ok': ['no-op'],
+    });
   });
 
   it('locks the state: a concurrent apply fails, or waits with -lock-timeout', async () => {
@@ -300,7 +365,11 @@ resource "terraform_data" "bad" {
     expect((await tf(dir, ['plan', '-input=false', '-out=p3'])).code).toBe(0);
     const third = tf(dir, ['apply', '-input=false', 'p3'], env);
     await untilFileExists(path.join(dir, '.terraform.tfstate.lock.info'));
-    const waitingPlan = await tf(dir, ['plan', '-input=false', '-lock-timeout=10s', '-out=p4', '-detailed-exitcode'], env);
+    const waitingPlan = await tf(
+      dir,
+      ['plan', '-input=false', '-lock-timeout=10s', '-out=p4', '-detailed-exitcode'],
+      env,
+    );
     expect(waitingPlan.code).toBe(0);
     expect(waitingPlan.stdout).toContain('Acquiring state lock. This may take a few moments...');
     expect((await third).code).toBe(0);
@@ -309,7 +378,10 @@ resource "terraform_data" "bad" {
     fs.writeFileSync(path.join(dir, 'other.tf'), '');
     const [x, y] = await Promise.all([
       tf(dir, ['apply', '-input=false', '-lock-timeout=20s', 'p5'], env),
-      (async () => { await untilFileExists(path.join(dir, '.terraform.tfstate.lock.info')); return tf(dir, ['plan', '-input=false', '-lock-timeout=20s', '-out=p6'], env); })(),
+      (async () => {
+        await untilFileExists(path.join(dir, '.terraform.tfstate.lock.info'));
+        return tf(dir, ['plan', '-input=false', '-lock-timeout=20s', '-out=p6'], env);
+      })(),
     ]);
     expect(x.code, x.stderr).toBe(0);
     expect(y.code, y.stderr).toBe(0);
@@ -324,10 +396,14 @@ resource "terraform_data" "bad" {
     const dir = workdir({ 'main.tf': BASIC });
     await tf(dir, ['init', '-input=false']);
     await tf(dir, ['plan', '-input=false', '-out=p1']);
-    const child = spawn(TERRAFORM, ['apply', '-input=false', 'p1'], { cwd: dir, env: { ...process.env, TFGATE_DOUBLE_DELAY_MS: '5000' } });
+    const child = spawn(TERRAFORM, ['apply', '-input=false', 'p1'], {
+      cwd: dir,
+      env: { ...process.env, TFGATE_DOUBLE_DELAY_MS: '5000' },
+    });
     // Polled, not slept: on a loaded machine the double may take longer than a fixed pause to start.
     const lockFile = path.join(dir, '.terraform.tfstate.lock.info');
-    for (const until = Date.now() + 4_000; !fs.existsSync(lockFile) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+    for (const until = Date.now() + 4_000; !fs.existsSync(lockFile) && Date.now() < until; )
+      await new Promise((r) => setTimeout(r, 50));
     expect(fs.existsSync(lockFile)).toBe(true);
     child.kill('SIGKILL');
     await new Promise((r) => child.on('close', r));

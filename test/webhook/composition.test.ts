@@ -40,7 +40,11 @@ interface SentStatus {
 
 class RecordingVcs implements VcsClient {
   readonly statuses: SentStatus[] = [];
-  async setCommitStatus(repository: string, sha: string, status: { context: string; state: CommitState; description: string; targetUrl?: string }): Promise<void> {
+  async setCommitStatus(
+    repository: string,
+    sha: string,
+    status: { context: string; state: CommitState; description: string; targetUrl?: string },
+  ): Promise<void> {
     this.statuses.push({ repository, sha, ...status });
   }
   async upsertPullRequestComment(): Promise<void> {}
@@ -58,7 +62,9 @@ let vcs: RecordingVcs;
 beforeEach(async () => {
   dynamo = await startDynalite();
   vcs = new RecordingVcs();
-  secretsManager.on(GetSecretValueCommand, { SecretId: SECRET_ARN }).resolves({ SecretString: JSON.stringify({ current: SECRET }) });
+  secretsManager
+    .on(GetSecretValueCommand, { SecretId: SECRET_ARN })
+    .resolves({ SecretString: JSON.stringify({ current: SECRET }) });
   sfn.on(SendTaskSuccessCommand).resolves({});
 });
 afterEach(async () => {
@@ -92,7 +98,12 @@ function push(sha: string): FunctionUrlEvent {
   return {
     rawPath: '/webhook',
     rawQueryString: '',
-    headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': newDeliveryId(), 'x-hub-signature-256': signatureOf(body) },
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': 'push',
+      'x-github-delivery': newDeliveryId(),
+      'x-hub-signature-256': signatureOf(body),
+    },
     body: body.toString('utf8'),
     isBase64Encoded: false,
     requestContext: { http: { method: 'POST' } },
@@ -109,7 +120,10 @@ async function until(check: () => boolean, what: string): Promise<void> {
 
 describe('the AWS webhook entry composes run tracking', () => {
   it('posts "queued" for every environment of a recorded run, before it answers, linked to the run page', async () => {
-    sfn.on(StartExecutionCommand).callsFake((input: { name: string }) => ({ executionArn: `${STATE_MACHINE}:${input.name}`, startDate: new Date() }));
+    sfn.on(StartExecutionCommand).callsFake((input: { name: string }) => ({
+      executionArn: `${STATE_MACHINE}:${input.name}`,
+      startDate: new Date(),
+    }));
     const sha = 'a'.repeat(40);
     const result = await lambda()(push(sha));
     expect(result.statusCode).toBe(202);
@@ -123,7 +137,7 @@ describe('the AWS webhook entry composes run tracking', () => {
     expect(vcs.statuses[0]!.targetUrl).toBe(`https://approvals.example.com/runs/${runId}`);
   });
 
-  it('a lock handed on by a failed start\'s clean-up marks the waiting run planning and resumes it', async () => {
+  it("a lock handed on by a failed start's clean-up marks the waiting run planning and resumes it", async () => {
     // The first push's start hangs until the test lets it fail; meanwhile a second push queues behind it.
     let failFirstStart: (error: Error) => void = () => undefined;
     let calls = 0;
@@ -142,8 +156,18 @@ describe('the AWS webhook entry composes run tracking', () => {
     // The second run's execution asks for ops and waits: the first run is ahead of it in push order.
     const waiter = (await dynamo.stores.runs.get(waiterId))!;
     await dynamo.stores.runs.updateStage(waiterId, 'ops', { status: 'waiting_for_lock' }, new Date());
-    const plainLocks = new EnvironmentLocks({ locks: dynamo.stores.locks, runs: dynamo.stores.runs, callbacks: new RecordingCallbacks() });
-    const asked = await plainLocks.request('Codertocat/Hello-World', 'ops', { runId: waiterId, sequence: waiter.sequence, executionName: waiter.executionName, taskToken: 'waiter-ops-token', leaseSeconds: 3600 });
+    const plainLocks = new EnvironmentLocks({
+      locks: dynamo.stores.locks,
+      runs: dynamo.stores.runs,
+      callbacks: new RecordingCallbacks(),
+    });
+    const asked = await plainLocks.request('Codertocat/Hello-World', 'ops', {
+      runId: waiterId,
+      sequence: waiter.sequence,
+      executionName: waiter.executionName,
+      taskToken: 'waiter-ops-token',
+      leaseSeconds: 3600,
+    });
     expect(asked.acquired).toBe(false);
 
     failFirstStart(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
@@ -158,6 +182,9 @@ describe('the AWS webhook entry composes run tracking', () => {
     expect(JSON.parse(resumed[0]!.output!)).toMatchObject({ acquired: true, holder: { runId: waiterId } });
     const after = (await dynamo.stores.runs.get(waiterId))!;
     expect(after.stages.find((s) => s.environment === 'ops')!.status).toBe('planning');
-    expect(vcs.statuses.filter((s) => s.sha === 'c'.repeat(40)).map((s) => [s.context, s.description])).toContainEqual(['tfgate/ops', 'planning']);
+    expect(vcs.statuses.filter((s) => s.sha === 'c'.repeat(40)).map((s) => [s.context, s.description])).toContainEqual([
+      'tfgate/ops',
+      'planning',
+    ]);
   });
 });

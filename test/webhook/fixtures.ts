@@ -15,7 +15,10 @@ const require = createRequire(import.meta.url);
 const groups = require('@octokit/webhooks-examples/api.github.com/index.json') as ExampleGroup[];
 
 /** A deep copy of the first example of `event` matching `where`, so a test may change it freely. */
-export function example(event: string, where: (payload: Record<string, any>) => boolean = () => true): Record<string, any> {
+export function example(
+  event: string,
+  where: (payload: Record<string, any>) => boolean = () => true,
+): Record<string, any> {
   const found = groups.find((group) => group.name === event)?.examples.find(where);
   if (!found) throw new Error(`no ${event} example matches`);
   return structuredClone(found);

@@ -82,7 +82,9 @@ describe('POST /webhook: one deploy run per commit', () => {
 
   it('still plans every pull request update of the same commit, and a push of another commit runs', async () => {
     expect(body(await handle(webhookRequest('push', pushToMaster()))).runId).toBeDefined();
-    expect(body(await handle(webhookRequest('push', Object.assign(pushToMaster(), { after: 'c'.repeat(40) })))).runId).toBeDefined();
+    expect(
+      body(await handle(webhookRequest('push', Object.assign(pushToMaster(), { after: 'c'.repeat(40) })))).runId,
+    ).toBeDefined();
     expect(starter.started).toHaveLength(2);
   });
 });
@@ -118,7 +120,10 @@ describe('POST /webhook: events', () => {
       author: { name: 'Codertocat', email: '21031067+Codertocat@users.noreply.github.com', login: 'Codertocat' },
       message: 'Initial commit',
     });
-    expect(run!.stages.map((stage) => [stage.environment, stage.status])).toEqual([['ops', 'pending'], ['apps', 'pending']]);
+    expect(run!.stages.map((stage) => [stage.environment, stage.status])).toEqual([
+      ['ops', 'pending'],
+      ['apps', 'pending'],
+    ]);
 
     expect(starter.started).toEqual([
       {
@@ -154,7 +159,8 @@ describe('POST /webhook: events', () => {
 
   it('numbers pushes in the order they arrive and queues them in that order', async () => {
     const first = body(await handle(webhookRequest('push', pushToMaster()))).runId as string;
-    const second = body(await handle(webhookRequest('push', Object.assign(pushToMaster(), { after: 'b'.repeat(40) })))).runId as string;
+    const second = body(await handle(webhookRequest('push', Object.assign(pushToMaster(), { after: 'b'.repeat(40) }))))
+      .runId as string;
     expect((await dynamo.stores.runs.get(second))!.sequence).toBe(2);
     expect(await queued('ops')).toEqual([first, second]);
   });
@@ -167,9 +173,17 @@ describe('POST /webhook: events', () => {
   });
 
   it.each([
-    ['a push to another branch', () => Object.assign(pushToMaster(), { ref: 'refs/heads/feature' }), 'push to branch feature is not tracked (tracks master)'],
+    [
+      'a push to another branch',
+      () => Object.assign(pushToMaster(), { ref: 'refs/heads/feature' }),
+      'push to branch feature is not tracked (tracks master)',
+    ],
     ['a tag push', tagPush, 'tag push'],
-    ['a branch deletion', () => Object.assign(pushToMaster(), { deleted: true, created: false, after: '0'.repeat(40), head_commit: null }), 'branch deleted'],
+    [
+      'a branch deletion',
+      () => Object.assign(pushToMaster(), { deleted: true, created: false, after: '0'.repeat(40), head_commit: null }),
+      'branch deleted',
+    ],
   ])('ignores %s with the reason', async (_what, payload, reason) => {
     const response = await handle(webhookRequest('push', payload()));
     expect(response.status).toBe(202);
@@ -178,26 +192,30 @@ describe('POST /webhook: events', () => {
     expect(await dynamo.stores.runs.list()).toEqual([]);
   });
 
-  it.each(['opened', 'synchronize', 'reopened'])('starts a plan_only run for pull_request %s, without lock queue entries', async (action) => {
-    const response = await handle(webhookRequest('pull_request', pullRequest(action)));
-    expect(response.status).toBe(202);
-    const { runId } = body(response) as { runId: string };
-    expect(await dynamo.stores.runs.get(runId)).toMatchObject({
-      mode: 'plan_only',
-      trigger: 'pull_request',
-      sha: 'ec26c3e57ca3a959ca5aad62de7213c562f8c821',
-      ref: 'refs/pull/2/head',
-      pullRequest: 2,
-      pusher: 'Codertocat',
-      status: 'running',
-    });
-    expect(starter.started.map((execution) => execution.input.mode)).toEqual(['plan_only']);
-    expect(await queued('ops')).toEqual([]);
-    expect(await queued('apps')).toEqual([]);
-  });
+  it.each(['opened', 'synchronize', 'reopened'])(
+    'starts a plan_only run for pull_request %s, without lock queue entries',
+    async (action) => {
+      const response = await handle(webhookRequest('pull_request', pullRequest(action)));
+      expect(response.status).toBe(202);
+      const { runId } = body(response) as { runId: string };
+      expect(await dynamo.stores.runs.get(runId)).toMatchObject({
+        mode: 'plan_only',
+        trigger: 'pull_request',
+        sha: 'ec26c3e57ca3a959ca5aad62de7213c562f8c821',
+        ref: 'refs/pull/2/head',
+        pullRequest: 2,
+        pusher: 'Codertocat',
+        status: 'running',
+      });
+      expect(starter.started.map((execution) => execution.input.mode)).toEqual(['plan_only']);
+      expect(await queued('ops')).toEqual([]);
+      expect(await queued('apps')).toEqual([]);
+    },
+  );
 
   it.each(['closed', 'labeled', 'review_requested', 'edited'])('ignores pull_request %s', async (action) => {
-    const payload = action === 'edited' ? Object.assign(pullRequest('opened'), { action: 'edited' }) : pullRequest(action);
+    const payload =
+      action === 'edited' ? Object.assign(pullRequest('opened'), { action: 'edited' }) : pullRequest(action);
     const response = await handle(webhookRequest('pull_request', payload));
     expect(response.status).toBe(202);
     expect(body(response)).toEqual({ ignored: `pull_request action ${action} starts nothing` });
@@ -205,13 +223,20 @@ describe('POST /webhook: events', () => {
   });
 
   it('ignores other events', async () => {
-    const response = await handle(webhookRequest('issues', example('issues', (p) => p.action === 'opened')));
+    const response = await handle(
+      webhookRequest(
+        'issues',
+        example('issues', (p) => p.action === 'opened'),
+      ),
+    );
     expect(response.status).toBe(202);
     expect(body(response)).toEqual({ ignored: 'event issues starts nothing' });
   });
 
   it('ignores repositories that are not configured', async () => {
-    handle = build({ config: testConfig(`repositories:\n  - name: acme/infrastructure\n    environments: [{ name: ops }]\n`) });
+    handle = build({
+      config: testConfig(`repositories:\n  - name: acme/infrastructure\n    environments: [{ name: ops }]\n`),
+    });
     const response = await handle(webhookRequest('push', pushToMaster()));
     expect(response.status).toBe(202);
     expect(body(response)).toEqual({ ignored: 'repository not configured' });
@@ -227,14 +252,21 @@ describe('POST /webhook: events', () => {
 
   it('accepts a form-encoded delivery', async () => {
     const form = Buffer.from(new URLSearchParams({ payload: JSON.stringify(pushToMaster()) }).toString());
-    const response = await handle(webhookRequest('push', undefined, { body: form, headers: { 'content-type': 'application/x-www-form-urlencoded' } }));
+    const response = await handle(
+      webhookRequest('push', undefined, {
+        body: form,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      }),
+    );
     expect(response.status).toBe(202);
     expect(starter.started).toHaveLength(1);
     expect(starter.started[0]!.input.sha).toBe(MASTER_SHA);
   });
 
   it('accepts application/json with a charset', async () => {
-    const response = await handle(webhookRequest('ping', ping(), { headers: { 'content-type': 'application/json; charset=utf-8' } }));
+    const response = await handle(
+      webhookRequest('ping', ping(), { headers: { 'content-type': 'application/json; charset=utf-8' } }),
+    );
     expect(response.status).toBe(200);
   });
 });
@@ -248,14 +280,22 @@ describe('POST /webhook: refusals', () => {
 
   it('refuses a 26 MiB body with 413 before verifying anything', async () => {
     const huge = Buffer.alloc(26 * 1024 * 1024, 0x20);
-    const response = await handle({ method: 'POST', path: '/webhook', query: {}, headers: { 'content-type': 'application/json' }, body: huge });
+    const response = await handle({
+      method: 'POST',
+      path: '/webhook',
+      query: {},
+      headers: { 'content-type': 'application/json' },
+      body: huge,
+    });
     expect(response.status).toBe(413);
   });
 
   it('accepts a body of exactly 25 MiB as far as the size goes', async () => {
     const payload = ping();
     const text = JSON.stringify(payload);
-    const padded = Buffer.from(text.slice(0, -1) + ',"padding":"' + 'x'.repeat(25 * 1024 * 1024 - text.length - 13) + '"}');
+    const padded = Buffer.from(
+      `${text.slice(0, -1)},"padding":"${'x'.repeat(25 * 1024 * 1024 - text.length - 13)}"}`,
+    );
     expect(padded.length).toBe(25 * 1024 * 1024);
     expect((await handle(webhookRequest('ping', undefined, { body: padded }))).status).toBe(200);
   });
@@ -280,7 +320,9 @@ describe('POST /webhook: refusals', () => {
   });
 
   it('refuses a missing signature with 401', async () => {
-    const response = await handle(webhookRequest('push', pushToMaster(), { headers: { 'x-hub-signature-256': undefined } }));
+    const response = await handle(
+      webhookRequest('push', pushToMaster(), { headers: { 'x-hub-signature-256': undefined } }),
+    );
     expect(response.status).toBe(401);
     expect(starter.started).toEqual([]);
   });
@@ -320,12 +362,19 @@ describe('POST /webhook: refusals', () => {
 
   it('refuses an empty body with 400', async () => {
     const empty = Buffer.alloc(0);
-    const response = await handle(webhookRequest('push', undefined, { body: empty, headers: { 'x-hub-signature-256': signatureOf(empty) } }));
+    const response = await handle(
+      webhookRequest('push', undefined, { body: empty, headers: { 'x-hub-signature-256': signatureOf(empty) } }),
+    );
     expect(response.status).toBe(400);
   });
 
   it('refuses a form body without a payload field with 400', async () => {
-    const response = await handle(webhookRequest('push', undefined, { body: Buffer.from('data=1'), headers: { 'content-type': 'application/x-www-form-urlencoded' } }));
+    const response = await handle(
+      webhookRequest('push', undefined, {
+        body: Buffer.from('data=1'),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      }),
+    );
     expect(response.status).toBe(400);
   });
 });
@@ -344,7 +393,9 @@ describe('POST /webhook: deliveries', () => {
 
   it('starts exactly one run for 20 concurrent copies of one delivery', async () => {
     const deliveryId = newDeliveryId();
-    const responses = await Promise.all(Array.from({ length: 20 }, () => handle(webhookRequest('push', pushToMaster(), { deliveryId }))));
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, () => handle(webhookRequest('push', pushToMaster(), { deliveryId }))),
+    );
     expect(responses.map((response) => response.status)).toEqual(Array(20).fill(202));
     const started = responses.map(body).filter((answer) => answer.ignored === undefined);
     expect(started).toHaveLength(1);
@@ -394,7 +445,7 @@ describe('POST /webhook: deliveries', () => {
   });
 
   it('derives a valid execution name from any delivery id', async () => {
-    const deliveryId = 'ghe:delivery/' + 'x'.repeat(150);
+    const deliveryId = `ghe:delivery/${'x'.repeat(150)}`;
     expect((await handle(webhookRequest('push', pushToMaster(), { deliveryId }))).status).toBe(202);
     expect(starter.started[0]!.name).toMatch(/^[A-Za-z0-9_-]{1,80}$/);
   });

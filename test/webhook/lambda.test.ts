@@ -1,8 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
-import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand, StateMachineDoesNotExist } from '@aws-sdk/client-sfn';
+import {
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import {
+  ExecutionAlreadyExists,
+  SFNClient,
+  StartExecutionCommand,
+  StateMachineDoesNotExist,
+} from '@aws-sdk/client-sfn';
 import { parseConfig } from '../../src/config/load.js';
 import { encodeResolvedConfig } from '../../src/config/resolved.js';
 import { MissingEnvironmentError } from '../../src/env.js';
@@ -43,8 +52,13 @@ afterAll(async () => {
 });
 beforeEach(() => {
   logger = new RecordingLogger();
-  secretsManager.on(GetSecretValueCommand, { SecretId: SECRET_ARN }).resolves({ SecretString: JSON.stringify({ current: SECRET, previous: PREVIOUS_SECRET }) });
-  sfn.on(StartExecutionCommand).callsFake((input: { name: string }) => ({ executionArn: `arn:aws:states:us-east-1:123456789012:execution:tfgate-pipeline:${input.name}`, startDate: new Date() }));
+  secretsManager
+    .on(GetSecretValueCommand, { SecretId: SECRET_ARN })
+    .resolves({ SecretString: JSON.stringify({ current: SECRET, previous: PREVIOUS_SECRET }) });
+  sfn.on(StartExecutionCommand).callsFake((input: { name: string }) => ({
+    executionArn: `arn:aws:states:us-east-1:123456789012:execution:tfgate-pipeline:${input.name}`,
+    startDate: new Date(),
+  }));
 });
 afterEach(() => {
   sfn.reset();
@@ -69,7 +83,11 @@ function lambda(options: Partial<WebhookLambdaOptions> = {}) {
   return createFunctionUrlHandler({ env: environment(), dynamo: dynamo.doc, logger, ...options });
 }
 
-function functionUrlEvent(event: string, payload: unknown, options: { secret?: string; deliveryId?: string; base64?: boolean } = {}): FunctionUrlEvent {
+function functionUrlEvent(
+  event: string,
+  payload: unknown,
+  options: { secret?: string; deliveryId?: string; base64?: boolean } = {},
+): FunctionUrlEvent {
   const body = Buffer.from(JSON.stringify(payload));
   return {
     rawPath: '/webhook',
@@ -103,7 +121,9 @@ describe('function URL translation', () => {
       headers: { 'content-type': 'application/json', 'x-github-event': 'ping' },
       body: Buffer.from('{"zen":"é"}'),
     });
-    expect(toHttpRequest({ rawPath: '/webhook', requestContext: { http: { method: 'GET' } } }).body).toEqual(Buffer.alloc(0));
+    expect(toHttpRequest({ rawPath: '/webhook', requestContext: { http: { method: 'GET' } } }).body).toEqual(
+      Buffer.alloc(0),
+    );
   });
 
   it('starts a run through Step Functions and answers in the function URL shape', async () => {
@@ -117,7 +137,12 @@ describe('function URL translation', () => {
     const start = sfn.commandCalls(StartExecutionCommand)[0]!.args[0].input;
     expect(start.stateMachineArn).toBe(STATE_MACHINE);
     expect(start.name).toBe(`gh-${deliveryId}`);
-    expect(JSON.parse(start.input!)).toMatchObject({ runId, mode: 'deploy', repository: 'Codertocat/Hello-World', environmentCount: 2 });
+    expect(JSON.parse(start.input!)).toMatchObject({
+      runId,
+      mode: 'deploy',
+      repository: 'Codertocat/Hello-World',
+      environmentCount: 2,
+    });
     expect(await dynamo.stores.runs.get(runId)).toMatchObject({ status: 'running', executionName: `gh-${deliveryId}` });
     const queue = await dynamo.stores.locks.listQueue(lockKeyFor('Codertocat/Hello-World', 'apps'));
     expect(queue.map((entry) => entry.runId)).toContain(runId);
@@ -152,7 +177,9 @@ describe('webhook secrets from Secrets Manager', () => {
     await handle(functionUrlEvent('ping', ping()));
     expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(1);
 
-    secretsManager.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ current: 'rotated', previous: SECRET }) });
+    secretsManager
+      .on(GetSecretValueCommand)
+      .resolves({ SecretString: JSON.stringify({ current: 'rotated', previous: SECRET }) });
     now = new Date(now.getTime() + 5 * 60 * 1000 + 1);
     expect((await handle(functionUrlEvent('ping', ping(), { secret: 'rotated' }))).statusCode).toBe(200);
     expect((await handle(functionUrlEvent('ping', ping(), { secret: PREVIOUS_SECRET }))).statusCode).toBe(401);
@@ -186,17 +213,27 @@ describe('webhook secrets from Secrets Manager', () => {
 
 describe('Step Functions outcomes', () => {
   it('answers a twin execution as a duplicate delivery', async () => {
-    sfn.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
+    sfn
+      .on(StartExecutionCommand)
+      .rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
     // A commit no run has claimed yet: only the execution name refuses the twin.
-    const result = await lambda()(functionUrlEvent('push', Object.assign(pushToMaster(), { after: randomBytes(20).toString('hex') })));
+    const result = await lambda()(
+      functionUrlEvent('push', Object.assign(pushToMaster(), { after: randomBytes(20).toString('hex') })),
+    );
     expect(result.statusCode).toBe(202);
     expect(JSON.parse(result.body)).toEqual({ ignored: 'duplicate delivery' });
   });
 
   it('answers 500 and releases the delivery when StartExecution fails', async () => {
-    sfn.on(StartExecutionCommand).rejects(new StateMachineDoesNotExist({ message: 'State Machine Does Not Exist', $metadata: {} }));
+    sfn
+      .on(StartExecutionCommand)
+      .rejects(new StateMachineDoesNotExist({ message: 'State Machine Does Not Exist', $metadata: {} }));
     const deliveryId = newDeliveryId();
-    const result = await lambda()(functionUrlEvent('push', Object.assign(pushToMaster(), { after: randomBytes(20).toString('hex') }), { deliveryId }));
+    const result = await lambda()(
+      functionUrlEvent('push', Object.assign(pushToMaster(), { after: randomBytes(20).toString('hex') }), {
+        deliveryId,
+      }),
+    );
     expect(result.statusCode).toBe(500);
     const { runId } = JSON.parse(result.body) as { runId: string };
     expect((await dynamo.stores.runs.get(runId))?.status).toBe('failed');
@@ -206,16 +243,26 @@ describe('Step Functions outcomes', () => {
 
 describe('environment', () => {
   it('names every missing variable at start', () => {
-    expect(() => createFunctionUrlHandler({ env: environment({ STATE_MACHINE_ARN: undefined, CONFIG: '' }), logger })).toThrow(MissingEnvironmentError);
-    expect(() => createFunctionUrlHandler({ env: environment({ STATE_MACHINE_ARN: undefined, CONFIG: '' }), logger })).toThrow(/STATE_MACHINE_ARN, CONFIG/);
+    expect(() =>
+      createFunctionUrlHandler({ env: environment({ STATE_MACHINE_ARN: undefined, CONFIG: '' }), logger }),
+    ).toThrow(MissingEnvironmentError);
+    expect(() =>
+      createFunctionUrlHandler({ env: environment({ STATE_MACHINE_ARN: undefined, CONFIG: '' }), logger }),
+    ).toThrow(/STATE_MACHINE_ARN, CONFIG/);
   });
 
   it('takes only the resolved configuration the stack writes, and refuses anything else naming the field', async () => {
     expect((await lambda()(functionUrlEvent('ping', ping()))).statusCode).toBe(200);
     // The file's text would need the YAML parser and the full schema in the bundle: the synth resolves it instead.
-    expect(() => createFunctionUrlHandler({ env: environment({ CONFIG: JSON.stringify(CONFIG_YAML) }), logger })).toThrow(/CONFIG is not a JSON object/);
-    const resolved = JSON.parse(encodeResolvedConfig(parseConfig(CONFIG_YAML))) as { repositories: Array<{ name: string }> };
+    expect(() =>
+      createFunctionUrlHandler({ env: environment({ CONFIG: JSON.stringify(CONFIG_YAML) }), logger }),
+    ).toThrow(/CONFIG is not a JSON object/);
+    const resolved = JSON.parse(encodeResolvedConfig(parseConfig(CONFIG_YAML))) as {
+      repositories: Array<{ name: string }>;
+    };
     resolved.repositories[0]!.name = 'Codertocat/Hello World; rm -rf /';
-    expect(() => createFunctionUrlHandler({ env: environment({ CONFIG: JSON.stringify(resolved) }), logger })).toThrow(/repositories\.0\.name: must be owner\/name/);
+    expect(() => createFunctionUrlHandler({ env: environment({ CONFIG: JSON.stringify(resolved) }), logger })).toThrow(
+      /repositories\.0\.name: must be owner\/name/,
+    );
   });
 });

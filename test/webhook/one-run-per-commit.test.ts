@@ -26,7 +26,14 @@ function wiring(headGraceSeconds: number) {
   const config = testConfig();
   const { runs, deliveries, sequences, locks: lockStore } = dynamo.stores;
   const locks = new EnvironmentLocks({ locks: lockStore, runs, callbacks: new RecordingCallbacks(), clock });
-  const webhook: HttpHandler = createWebhookHandler({ config, secrets: ['test-webhook-secret-4b1d'], stores: { runs, deliveries, sequences }, locks, starter, clock });
+  const webhook: HttpHandler = createWebhookHandler({
+    config,
+    secrets: ['test-webhook-secret-4b1d'],
+    stores: { runs, deliveries, sequences },
+    locks,
+    starter,
+    clock,
+  });
   let head = OLD_SHA;
   const reconciler = createReconciler({
     config,
@@ -45,12 +52,15 @@ function wiring(headGraceSeconds: number) {
 }
 
 const deliver = async (webhook: HttpHandler, sha: string): Promise<Record<string, unknown>> => {
-  const response: HttpResponse = await webhook(webhookRequest('push', Object.assign(pushToMaster(), { after: sha }), { deliveryId: newDeliveryId() }));
+  const response: HttpResponse = await webhook(
+    webhookRequest('push', Object.assign(pushToMaster(), { after: sha }), { deliveryId: newDeliveryId() }),
+  );
   expect(response.status).toBe(202);
   return JSON.parse(response.body) as Record<string, unknown>;
 };
 
-const runsOf = async (sha: string) => (await dynamo.stores.runs.list()).filter((run) => run.sha === sha && run.repository === REPOSITORY);
+const runsOf = async (sha: string) =>
+  (await dynamo.stores.runs.list()).filter((run) => run.sha === sha && run.repository === REPOSITORY);
 
 beforeEach(async () => {
   starter = new RecordingStarter();
@@ -89,7 +99,12 @@ describe('the reconciler and the webhook for the same head', () => {
     const { webhook, reconciler, setHead } = wiring(0);
     await deliver(webhook, OLD_SHA);
     setHead(HEAD_SHA);
-    await Promise.all([reconciler.reconcile(), deliver(webhook, HEAD_SHA), deliver(webhook, HEAD_SHA), reconciler.reconcile()]);
+    await Promise.all([
+      reconciler.reconcile(),
+      deliver(webhook, HEAD_SHA),
+      deliver(webhook, HEAD_SHA),
+      reconciler.reconcile(),
+    ]);
     expect(await runsOf(HEAD_SHA)).toHaveLength(1);
   });
 
@@ -98,9 +113,15 @@ describe('the reconciler and the webhook for the same head', () => {
     await deliver(webhook, OLD_SHA);
     setHead(HEAD_SHA);
 
-    expect((await reconciler.reconcile()).repositories[0]).toMatchObject({ action: 'none', reason: expect.stringContaining('60s to arrive') });
+    expect((await reconciler.reconcile()).repositories[0]).toMatchObject({
+      action: 'none',
+      reason: expect.stringContaining('60s to arrive'),
+    });
     now = new Date(now.getTime() + 30_000);
-    expect((await reconciler.reconcile()).repositories[0]).toMatchObject({ action: 'none', reason: 'head seen 30s ago; its push delivery gets 60s to arrive' });
+    expect((await reconciler.reconcile()).repositories[0]).toMatchObject({
+      action: 'none',
+      reason: 'head seen 30s ago; its push delivery gets 60s to arrive',
+    });
     expect(await runsOf(HEAD_SHA)).toHaveLength(0);
 
     now = new Date(now.getTime() + 31_000);

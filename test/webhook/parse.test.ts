@@ -12,12 +12,17 @@ describe('content types', () => {
     expect(bodyFormatOf(contentType)).toBe(format);
   });
 
-  it.each([undefined, '', 'text/plain', 'application/xml', 'multipart/form-data; boundary=x', 'application/json; charset=latin1', 'application/jsonp'])(
-    '%s is not read',
-    (contentType) => {
-      expect(bodyFormatOf(contentType)).toBeUndefined();
-    },
-  );
+  it.each([
+    undefined,
+    '',
+    'text/plain',
+    'application/xml',
+    'multipart/form-data; boundary=x',
+    'application/json; charset=latin1',
+    'application/jsonp',
+  ])('%s is not read', (contentType) => {
+    expect(bodyFormatOf(contentType)).toBeUndefined();
+  });
 });
 
 describe('body parsing', () => {
@@ -26,7 +31,9 @@ describe('body parsing', () => {
   });
 
   it('reads the payload field of a form body', () => {
-    const form = new URLSearchParams({ payload: JSON.stringify({ ref: 'refs/heads/main', note: 'a+b & c' }) }).toString();
+    const form = new URLSearchParams({
+      payload: JSON.stringify({ ref: 'refs/heads/main', note: 'a+b & c' }),
+    }).toString();
     expect(parseBody(form, 'form')).toEqual({ ok: true, payload: { ref: 'refs/heads/main', note: 'a+b & c' } });
   });
 

@@ -13,7 +13,10 @@ function asRun(decision: ReturnType<typeof routeEvent>): RunDecision {
 
 describe('routing', () => {
   it('answers ping with its zen', () => {
-    expect(routeEvent('ping', ping(), config)).toEqual({ kind: 'pong', zen: 'Anything added dilutes everything else.' });
+    expect(routeEvent('ping', ping(), config)).toEqual({
+      kind: 'pong',
+      zen: 'Anything added dilutes everything else.',
+    });
   });
 
   it('turns a push to the tracked branch into a deploy run', () => {
@@ -30,19 +33,33 @@ describe('routing', () => {
     expect(decision.repository.name).toBe('Codertocat/Hello-World');
   });
 
-  it('names everyone behind a push for the self-approval check: pusher, sender, commit authors and committers by GitHub login and address', () => {
-    const payload = pushToMaster() as Record<string, unknown>;
-    payload.pusher = { name: 'Bob', email: 'bob@example.com' };
-    payload.sender = { login: 'Bob' };
-    payload.commits = [
-      { id: SHA, author: { name: 'Bob', email: '1234+bob@users.noreply.github.com', username: 'bob' }, committer: { name: 'GitHub', email: 'noreply@github.com', username: 'web-flow' } },
-      { id: SHA, author: { name: 'Carol', email: 'carol@example.com' }, committer: { name: 'Carol', email: 'carol@example.com' } },
-    ];
-    const decision = asRun(routeEvent('push', payload, config));
-    expect(decision.people!.logins).toEqual(expect.arrayContaining(['bob', 'web-flow', 'codertocat']));
-    expect(decision.people!.emails).toEqual(expect.arrayContaining(['bob@example.com', '1234+bob@users.noreply.github.com', 'carol@example.com']));
-    expect(decision.people!.unknown).toBeUndefined();
-  });
+  it(
+    'names everyone behind a push for the self-approval check: pusher, sender, commit authors and ' +
+      'committers by GitHub login and address',
+    () => {
+      const payload = pushToMaster() as Record<string, unknown>;
+      payload.pusher = { name: 'Bob', email: 'bob@example.com' };
+      payload.sender = { login: 'Bob' };
+      payload.commits = [
+        {
+          id: SHA,
+          author: { name: 'Bob', email: '1234+bob@users.noreply.github.com', username: 'bob' },
+          committer: { name: 'GitHub', email: 'noreply@github.com', username: 'web-flow' },
+        },
+        {
+          id: SHA,
+          author: { name: 'Carol', email: 'carol@example.com' },
+          committer: { name: 'Carol', email: 'carol@example.com' },
+        },
+      ];
+      const decision = asRun(routeEvent('push', payload, config));
+      expect(decision.people!.logins).toEqual(expect.arrayContaining(['bob', 'web-flow', 'codertocat']));
+      expect(decision.people!.emails).toEqual(
+        expect.arrayContaining(['bob@example.com', '1234+bob@users.noreply.github.com', 'carol@example.com']),
+      );
+      expect(decision.people!.unknown).toBeUndefined();
+    },
+  );
 
   it('falls back to the pusher name without an email, and copes without a head commit', () => {
     const payload = pushToMaster();
@@ -70,9 +87,18 @@ describe('routing', () => {
   it('ignores pushes to other branches, tags and branch deletions with the reason', () => {
     const feature = pushToMaster();
     feature.ref = 'refs/heads/feature/x';
-    expect(routeEvent('push', feature, config)).toMatchObject({ kind: 'ignored', reason: 'push to branch feature/x is not tracked (tracks master)' });
+    expect(routeEvent('push', feature, config)).toMatchObject({
+      kind: 'ignored',
+      reason: 'push to branch feature/x is not tracked (tracks master)',
+    });
     expect(routeEvent('push', tagPush(), config)).toMatchObject({ kind: 'ignored', reason: 'tag push' });
-    expect(routeEvent('push', example('push', (p) => p.deleted === true), config)).toMatchObject({ kind: 'ignored', reason: 'tag push' });
+    expect(
+      routeEvent(
+        'push',
+        example('push', (p) => p.deleted === true),
+        config,
+      ),
+    ).toMatchObject({ kind: 'ignored', reason: 'tag push' });
 
     const deleted = pushToMaster();
     Object.assign(deleted, { deleted: true, created: false, after: '0'.repeat(40), head_commit: null });
@@ -80,7 +106,10 @@ describe('routing', () => {
 
     const notes = pushToMaster();
     notes.ref = 'refs/notes/commits';
-    expect(routeEvent('push', notes, config)).toMatchObject({ kind: 'ignored', reason: 'push to refs/notes/commits is not a branch push' });
+    expect(routeEvent('push', notes, config)).toMatchObject({
+      kind: 'ignored',
+      reason: 'push to refs/notes/commits is not a branch push',
+    });
   });
 
   it.each(['opened', 'synchronize', 'reopened'])('turns pull_request %s into a plan_only run', (action) => {
@@ -104,36 +133,64 @@ describe('routing', () => {
     });
     const orphaned = pullRequest('opened');
     orphaned.pull_request.head.repo = null;
-    expect(routeEvent('pull_request', orphaned, config)).toMatchObject({ kind: 'ignored', reason: 'pull request whose head repository is gone is not planned' });
-  });
-
-  it.each(['closed', 'labeled', 'assigned', 'converted_to_draft', 'ready_for_review'])('ignores pull_request %s', (action) => {
-    expect(routeEvent('pull_request', pullRequest(action), config)).toMatchObject({
+    expect(routeEvent('pull_request', orphaned, config)).toMatchObject({
       kind: 'ignored',
-      reason: `pull_request action ${action} starts nothing`,
+      reason: 'pull request whose head repository is gone is not planned',
     });
   });
 
+  it.each(['closed', 'labeled', 'assigned', 'converted_to_draft', 'ready_for_review'])(
+    'ignores pull_request %s',
+    (action) => {
+      expect(routeEvent('pull_request', pullRequest(action), config)).toMatchObject({
+        kind: 'ignored',
+        reason: `pull_request action ${action} starts nothing`,
+      });
+    },
+  );
+
   it('ignores every other event by name', () => {
-    expect(routeEvent('issues', example('issues'), config)).toEqual({ kind: 'ignored', reason: 'event issues starts nothing' });
-    expect(routeEvent('release', example('release'), config)).toEqual({ kind: 'ignored', reason: 'event release starts nothing' });
+    expect(routeEvent('issues', example('issues'), config)).toEqual({
+      kind: 'ignored',
+      reason: 'event issues starts nothing',
+    });
+    expect(routeEvent('release', example('release'), config)).toEqual({
+      kind: 'ignored',
+      reason: 'event release starts nothing',
+    });
   });
 
   it('ignores repositories that are not configured', () => {
     const other = testConfig(`repositories:\n  - name: acme/infrastructure\n    environments: [{ name: ops }]\n`);
-    expect(routeEvent('push', pushToMaster(), other)).toMatchObject({ kind: 'ignored', reason: 'repository not configured' });
-    expect(routeEvent('pull_request', pullRequest('opened'), other)).toMatchObject({ kind: 'ignored', reason: 'repository not configured' });
+    expect(routeEvent('push', pushToMaster(), other)).toMatchObject({
+      kind: 'ignored',
+      reason: 'repository not configured',
+    });
+    expect(routeEvent('pull_request', pullRequest('opened'), other)).toMatchObject({
+      kind: 'ignored',
+      reason: 'repository not configured',
+    });
   });
 
   describe('refuses payloads whose fields a run would use wrongly', () => {
     const cases: Array<[string, string, (p: Record<string, any>) => void, RegExp]> = [
       ['push', 'a short sha', (p) => (p.after = 'abc123'), /after: must be a 40-character hexadecimal commit id/],
-      ['push', 'a sha with shell characters', (p) => (p.after = '$(touch /tmp/x)' + 'a'.repeat(25)), /after/],
+      ['push', 'a sha with shell characters', (p) => (p.after = `$(touch /tmp/x)${'a'.repeat(25)}`), /after/],
       ['push', 'a ref with a space', (p) => (p.ref = 'refs/heads/master extra'), /ref: must be a git ref/],
       ['push', 'no repository', (p) => delete p.repository, /repository: expected object/],
-      ['push', 'a repository name with a path', (p) => (p.repository.full_name = 'Codertocat/../Hello-World/x'), /repository.full_name: must be owner\/name/],
+      [
+        'push',
+        'a repository name with a path',
+        (p) => (p.repository.full_name = 'Codertocat/../Hello-World/x'),
+        /repository.full_name: must be owner\/name/,
+      ],
       ['push', 'no pusher', (p) => delete p.pusher, /pusher: expected object/],
-      ['pull_request', 'a bad head sha', (p) => (p.pull_request.head.sha = 'HEAD~1'), /pull_request.head.sha: must be a 40-character/],
+      [
+        'pull_request',
+        'a bad head sha',
+        (p) => (p.pull_request.head.sha = 'HEAD~1'),
+        /pull_request.head.sha: must be a 40-character/,
+      ],
       ['pull_request', 'a negative number', (p) => (p.number = -2), /number/],
       ['pull_request', 'a sender without login', (p) => (p.sender = {}), /sender.login: expected string/],
     ];
@@ -145,12 +202,15 @@ describe('routing', () => {
       if (decision.kind === 'malformed') expect(decision.problem).toMatch(problem);
     });
 
-    it.each([['--upload-pack=touch /tmp/x'], ['http://169.254.169.254/x.git'], [42]])('ignores the payload clone URL %j: nothing is ever fetched from it', (cloneUrl) => {
-      const payload = pushToMaster();
-      payload.repository.clone_url = cloneUrl;
-      const decision = asRun(routeEvent('push', payload, config));
-      expect(JSON.stringify(decision)).not.toContain(String(cloneUrl));
-    });
+    it.each([['--upload-pack=touch /tmp/x'], ['http://169.254.169.254/x.git'], [42]])(
+      'ignores the payload clone URL %j: nothing is ever fetched from it',
+      (cloneUrl) => {
+        const payload = pushToMaster();
+        payload.repository.clone_url = cloneUrl;
+        const decision = asRun(routeEvent('push', payload, config));
+        expect(JSON.stringify(decision)).not.toContain(String(cloneUrl));
+      },
+    );
 
     it('never echoes the offending value', () => {
       const payload = pushToMaster();
@@ -161,8 +221,14 @@ describe('routing', () => {
   });
 
   it('ignores pull requests of a repository with pullRequests.plan: false, and plans them by default', () => {
-    const off = testConfig(`repositories:\n  - name: Codertocat/Hello-World\n    branch: master\n    pullRequests: { plan: false }\n    environments:\n      - name: ops\n`);
-    expect(routeEvent('pull_request', pullRequest('opened'), off)).toMatchObject({ kind: 'ignored', reason: 'pull request plans are off for this repository (pullRequests.plan: false)' });
+    const off = testConfig(
+      `repositories:\n  - name: Codertocat/Hello-World\n    branch: master\n    pullRequests: { plan: false }\n   ` +
+        ` environments:\n      - name: ops\n`,
+    );
+    expect(routeEvent('pull_request', pullRequest('opened'), off)).toMatchObject({
+      kind: 'ignored',
+      reason: 'pull request plans are off for this repository (pullRequests.plan: false)',
+    });
     expect(routeEvent('pull_request', pullRequest('opened'), config)).toMatchObject({ kind: 'run', mode: 'plan_only' });
   });
 

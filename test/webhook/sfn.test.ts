@@ -41,15 +41,22 @@ afterEach(() => sfn.reset());
 
 describe('SfnExecutionStarter', () => {
   it('starts the state machine with the name and the JSON input', async () => {
-    sfn.on(StartExecutionCommand).resolves({ executionArn: `${STATE_MACHINE.replace('stateMachine', 'execution')}:gh-1`, startDate: new Date() });
+    sfn
+      .on(StartExecutionCommand)
+      .resolves({ executionArn: `${STATE_MACHINE.replace('stateMachine', 'execution')}:gh-1`, startDate: new Date() });
     const result = await new SfnExecutionStarter(client, STATE_MACHINE).start('gh-1', input);
-    expect(result).toEqual({ started: true, executionId: 'arn:aws:states:eu-west-1:123456789012:execution:tfgate-pipeline:gh-1' });
+    expect(result).toEqual({
+      started: true,
+      executionId: 'arn:aws:states:eu-west-1:123456789012:execution:tfgate-pipeline:gh-1',
+    });
     const call = sfn.commandCalls(StartExecutionCommand)[0]!.args[0].input;
     expect(call).toEqual({ stateMachineArn: STATE_MACHINE, name: 'gh-1', input: JSON.stringify(input) });
   });
 
   it('reports a twin as not started, with the existing execution ARN', async () => {
-    sfn.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
+    sfn
+      .on(StartExecutionCommand)
+      .rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
     expect(await new SfnExecutionStarter(client, STATE_MACHINE).start('gh-1', input)).toEqual({
       started: false,
       executionId: 'arn:aws:states:eu-west-1:123456789012:execution:tfgate-pipeline:gh-1',
@@ -68,7 +75,10 @@ describe('SfnTaskCallbacks', () => {
     const callbacks = new SfnTaskCallbacks(client);
     expect(await callbacks.sendTaskSuccess('token-1', { acquired: true })).toEqual({ delivered: true });
     expect(await callbacks.sendTaskFailure('token-2', 'E'.repeat(300), 'c'.repeat(40000))).toEqual({ delivered: true });
-    expect(sfn.commandCalls(SendTaskSuccessCommand)[0]!.args[0].input).toEqual({ taskToken: 'token-1', output: '{"acquired":true}' });
+    expect(sfn.commandCalls(SendTaskSuccessCommand)[0]!.args[0].input).toEqual({
+      taskToken: 'token-1',
+      output: '{"acquired":true}',
+    });
     const failure = sfn.commandCalls(SendTaskFailureCommand)[0]!.args[0].input;
     expect(failure.taskToken).toBe('token-2');
     expect(failure.error).toHaveLength(256);

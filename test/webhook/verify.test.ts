@@ -19,7 +19,10 @@ describe('signature verification', () => {
   });
 
   it('refuses a secret that is not in the list', async () => {
-    expect(await verify(body, { 'x-hub-signature-256': signatureOf(body, 'someone-else') })).toEqual({ valid: false, reason: 'mismatch' });
+    expect(await verify(body, { 'x-hub-signature-256': signatureOf(body, 'someone-else') })).toEqual({
+      valid: false,
+      reason: 'mismatch',
+    });
   });
 
   it('refuses a body changed after signing', async () => {
@@ -36,20 +39,32 @@ describe('signature verification', () => {
   it('refuses a missing or malformed header', async () => {
     expect(await verify(body, {})).toEqual({ valid: false, reason: 'missing' });
     expect(await verify(body, { 'x-hub-signature-256': '' })).toEqual({ valid: false, reason: 'missing' });
-    expect(await verify(body, { 'x-hub-signature-256': signatureOf(body).replace('sha256=', 'sha1=') })).toEqual({ valid: false, reason: 'malformed' });
-    expect(await verify(body, { 'x-hub-signature-256': signatureOf(body).toUpperCase() })).toEqual({ valid: false, reason: 'malformed' });
+    expect(await verify(body, { 'x-hub-signature-256': signatureOf(body).replace('sha256=', 'sha1=') })).toEqual({
+      valid: false,
+      reason: 'malformed',
+    });
+    expect(await verify(body, { 'x-hub-signature-256': signatureOf(body).toUpperCase() })).toEqual({
+      valid: false,
+      reason: 'malformed',
+    });
   });
 
   it('refuses bytes that are not UTF-8 even when the HMAC over them is right', async () => {
     // 0xff decodes to U+FFFD when decoding is lenient, which would verify different bytes than were sent.
     const raw = Buffer.concat([Buffer.from('{"a":"'), Buffer.from([0xff]), Buffer.from('"}')]);
-    expect(await verify(raw, { 'x-hub-signature-256': signatureOf(raw) })).toEqual({ valid: false, reason: 'not_utf8' });
+    expect(await verify(raw, { 'x-hub-signature-256': signatureOf(raw) })).toEqual({
+      valid: false,
+      reason: 'not_utf8',
+    });
   });
 
   it('verifies a body starting with a byte order mark on those very bytes', async () => {
     const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), body]);
     expect(await verify(withBom, { 'x-hub-signature-256': signatureOf(withBom) })).toMatchObject({ valid: true });
-    expect(await verify(withBom, { 'x-hub-signature-256': signatureOf(body) })).toEqual({ valid: false, reason: 'mismatch' });
+    expect(await verify(withBom, { 'x-hub-signature-256': signatureOf(body) })).toEqual({
+      valid: false,
+      reason: 'mismatch',
+    });
   });
 
   it('needs at least one non-empty secret', () => {

@@ -1,4 +1,10 @@
-import { BatchGetBuildsCommand, type Build, type CodeBuildClient, ListBuildsForProjectCommand, StopBuildCommand } from '@aws-sdk/client-codebuild';
+import {
+  BatchGetBuildsCommand,
+  type Build,
+  type CodeBuildClient,
+  ListBuildsForProjectCommand,
+  StopBuildCommand,
+} from '@aws-sdk/client-codebuild';
 import type { BuildController, StageBuildQuery } from '../../domain/ports.js';
 
 /**
@@ -15,10 +21,14 @@ export class CodeBuildController implements BuildController {
   ) {}
 
   async stopStageBuilds(query: StageBuildQuery, waitMs: number): Promise<{ stopped: number; stillRunning: number }> {
-    const listed = await this.client.send(new ListBuildsForProjectCommand({ projectName: query.projectName, sortOrder: 'DESCENDING' }));
+    const listed = await this.client.send(
+      new ListBuildsForProjectCommand({ projectName: query.projectName, sortOrder: 'DESCENDING' }),
+    );
     const ids = listed.ids ?? [];
     if (ids.length === 0) return { stopped: 0, stillRunning: 0 };
-    const unfinished = (await this.describe(ids)).filter((build) => !build.buildComplete && matchesStageBuild(build, query));
+    const unfinished = (await this.describe(ids)).filter(
+      (build) => !build.buildComplete && matchesStageBuild(build, query),
+    );
     for (const build of unfinished) {
       // A build that ended between the two calls answers with an error; the poll below sees it ended.
       await this.client.send(new StopBuildCommand({ id: build.id! })).catch(() => undefined);

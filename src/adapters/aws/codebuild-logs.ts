@@ -58,7 +58,12 @@ export class CodeBuildLogs implements BuildLogs {
     let events;
     try {
       const answer = await this.logs.send(
-        new GetLogEventsCommand({ logGroupName: where.group, logStreamName: where.stream, startFromHead: false, limit: maxLines }),
+        new GetLogEventsCommand({
+          logGroupName: where.group,
+          logStreamName: where.stream,
+          startFromHead: false,
+          limit: maxLines,
+        }),
       );
       events = answer.events ?? [];
     } catch (error) {
@@ -82,7 +87,9 @@ export class CodeBuildLogs implements BuildLogs {
       const answer = await this.codebuild.send(new BatchGetBuildsCommand({ ids }));
       return (answer.builds ?? []).find((build) => matchesStageBuild(build, query));
     } catch (error) {
-      const message = `cannot find the ${query.environment} ${query.mode} build of run ${query.runId}: ${(error as Error).message}`;
+      const message =
+        `cannot find the ${query.environment} ${query.mode} build of run ${query.runId}: ` +
+        `${(error as Error).message}`;
       throw new BuildLogsUnavailableError(message, { cause: error });
     }
   }

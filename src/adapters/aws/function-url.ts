@@ -39,7 +39,8 @@ export function toHttpRequest(event: FunctionUrlEvent): HttpRequest {
     headers,
     // Function URLs hand over text bodies as text and anything else base64-encoded; either way these
     // are the bytes the sender signed.
-    body: event.body === undefined ? Buffer.alloc(0) : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8'),
+    body:
+      event.body === undefined ? Buffer.alloc(0) : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8'),
   };
 }
 

@@ -2,8 +2,6 @@ import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 import type { TfgateConfig } from '../../config/load.js';
 import { decodeResolvedConfig } from '../../config/resolved.js';
 import type { Clock } from '../../domain/ports.js';
-import { artifactLocation } from './s3-location.js';
-
 
 /** What every Lambda entry needs from its environment beyond plain strings: the config and secrets. */
 

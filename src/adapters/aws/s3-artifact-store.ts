@@ -11,7 +11,6 @@ import { InvalidArtifactLocationError, parseS3Location, type S3Location } from '
 // Kept importable from here; the parsing lives in s3-location.ts so reading a location loads no S3 client.
 export { InvalidArtifactLocationError, parseS3Location, type S3Location };
 
-
 export class S3ArtifactStore implements ArtifactStore {
   constructor(
     private readonly client: S3Client,
@@ -31,7 +30,9 @@ export class S3ArtifactStore implements ArtifactStore {
 
   async get(key: string): Promise<Buffer | undefined> {
     try {
-      const response = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key) }));
+      const response = await this.client.send(
+        new GetObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key) }),
+      );
       if (!response.Body) return Buffer.alloc(0);
       return Buffer.from(await response.Body.transformToByteArray());
     } catch (error) {
@@ -48,14 +49,20 @@ export class S3ArtifactStore implements ArtifactStore {
 
 function isMissingObject(error: unknown): boolean {
   const candidate = error as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
-  return candidate?.name === 'NoSuchKey' || candidate?.name === 'NotFound' || candidate?.$metadata?.httpStatusCode === 404;
+  return (
+    candidate?.name === 'NoSuchKey' || candidate?.name === 'NotFound' || candidate?.$metadata?.httpStatusCode === 404
+  );
 }
 
 /**
  * TFGATE_ARTIFACTS is either `s3://bucket/prefix` (AWS) or a directory (local): the same build runner
  * and pipeline code read and write artifacts through whichever this returns.
  */
-export function artifactStoreFromLocation(location: string, options: { s3Client?: S3Client; cwd?: string } = {}): ArtifactStore {
-  if (location.startsWith('s3://')) return new S3ArtifactStore(options.s3Client ?? new S3Client({}), parseS3Location(location));
+export function artifactStoreFromLocation(
+  location: string,
+  options: { s3Client?: S3Client; cwd?: string } = {},
+): ArtifactStore {
+  if (location.startsWith('s3://'))
+    return new S3ArtifactStore(options.s3Client ?? new S3Client({}), parseS3Location(location));
   return directoryArtifactStore(location, options.cwd);
 }

@@ -1,5 +1,10 @@
 import { SendEmailCommand, type SESv2Client } from '@aws-sdk/client-sesv2';
-import { EmailNotifier, type EmailMessage, type EmailNotifierOptions, type EmailSender } from '../notify/approval-email.js';
+import {
+  EmailNotifier,
+  type EmailMessage,
+  type EmailNotifierOptions,
+  type EmailSender,
+} from '../notify/approval-email.js';
 
 /** Approval mail through SES v2: one SendEmail per recipient, with HTML and plain-text parts. */
 

@@ -1,4 +1,4 @@
-import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { ExecutionStarter, PipelineInput, TaskCallbacks } from '../../domain/ports.js';
 
 /** Step Functions adapters for the orchestration ports. */
@@ -15,11 +15,14 @@ export class SfnExecutionStarter implements ExecutionStarter {
 
   async start(name: string, input: PipelineInput): Promise<{ started: boolean; executionId: string }> {
     try {
-      const result = await this.client.send(new StartExecutionCommand({ stateMachineArn: this.stateMachineArn, name, input: JSON.stringify(input) }));
+      const result = await this.client.send(
+        new StartExecutionCommand({ stateMachineArn: this.stateMachineArn, name, input: JSON.stringify(input) }),
+      );
       return { started: true, executionId: result.executionArn ?? this.executionArnFor(name) };
     } catch (error) {
       // Names stay reserved for 90 days after a Standard execution ends: a twin is refused here.
-      if (errorName(error) === 'ExecutionAlreadyExists') return { started: false, executionId: this.executionArnFor(name) };
+      if (errorName(error) === 'ExecutionAlreadyExists')
+        return { started: false, executionId: this.executionArnFor(name) };
       throw error;
     }
   }
@@ -40,12 +43,20 @@ export class SfnTaskCallbacks implements TaskCallbacks {
   constructor(private readonly client: SFNClient) {}
 
   async sendTaskSuccess(taskToken: string, output: unknown): Promise<{ delivered: boolean }> {
-    return this.deliver(() => this.client.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output ?? {}) })));
+    return this.deliver(() =>
+      this.client.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output ?? {}) })),
+    );
   }
 
   async sendTaskFailure(taskToken: string, error: string, cause: string): Promise<{ delivered: boolean }> {
     return this.deliver(() =>
-      this.client.send(new SendTaskFailureCommand({ taskToken, error: error.slice(0, MAX_ERROR_CHARS), cause: cause.slice(0, MAX_CAUSE_CHARS) })),
+      this.client.send(
+        new SendTaskFailureCommand({
+          taskToken,
+          error: error.slice(0, MAX_ERROR_CHARS),
+          cause: cause.slice(0, MAX_CAUSE_CHARS),
+        }),
+      ),
     );
   }
 

@@ -36,7 +36,9 @@ export class DynamoApprovalStore implements ApprovalStore {
   }
 
   async get(id: string): Promise<ApprovalRecord | undefined> {
-    const result = await storeCall('GetItem(approval)', () => this.client.send(new GetCommand({ TableName: this.tableName, Key: { id }, ConsistentRead: true })));
+    const result = await storeCall('GetItem(approval)', () =>
+      this.client.send(new GetCommand({ TableName: this.tableName, Key: { id }, ConsistentRead: true })),
+    );
     return result.Item ? recordOf(result.Item) : undefined;
   }
 
@@ -54,7 +56,11 @@ export class DynamoApprovalStore implements ApprovalStore {
     now: Date,
   ): Promise<DecideResult> {
     const sets = ['#status = :decided', 'decidedAt = :at'];
-    const values: Record<string, unknown> = { ':decided': decision.status, ':pending': 'pending', ':at': now.toISOString() };
+    const values: Record<string, unknown> = {
+      ':decided': decision.status,
+      ':pending': 'pending',
+      ':at': now.toISOString(),
+    };
     if (decision.by !== undefined) {
       sets.push('decidedBy = :by');
       values[':by'] = decision.by;
@@ -70,14 +76,22 @@ export class DynamoApprovalStore implements ApprovalStore {
       condition += ' AND expiresAt > :now';
       values[':now'] = epochSeconds(now);
     }
-    return this.updatePending('UpdateItem(approval decision)', id, { update: `SET ${sets.join(', ')}`, condition, values });
+    return this.updatePending('UpdateItem(approval decision)', id, {
+      update: `SET ${sets.join(', ')}`,
+      condition,
+      values,
+    });
   }
 
   /**
    * One conditional update of a pending approval: the record after it when it applied, else the
    * record as it was (the one condition failure tells why: decided, expired, another run's).
    */
-  private updatePending(operation: string, id: string, change: { update: string; condition: string; values: Record<string, unknown> }): Promise<DecideResult> {
+  private updatePending(
+    operation: string,
+    id: string,
+    change: { update: string; condition: string; values: Record<string, unknown> },
+  ): Promise<DecideResult> {
     return storeCall(operation, async () => {
       try {
         const result = await this.client.send(

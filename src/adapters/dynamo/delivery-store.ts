@@ -1,4 +1,10 @@
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
 import { NotFoundError } from '../../domain/errors.js';
 import type { DeliveryStore } from '../../domain/ports.js';
 import { isConditionalCheckFailed, storeCall, ttlAfterDays } from './errors.js';
@@ -19,7 +25,11 @@ export class DynamoDeliveryStore implements DeliveryStore {
         await this.client.send(
           new PutCommand({
             TableName: this.tableName,
-            Item: { id: deliveryId, claimedAt: at.toISOString(), [TTL_ATTRIBUTE]: ttlAfterDays(at, DELIVERY_RETENTION_DAYS) },
+            Item: {
+              id: deliveryId,
+              claimedAt: at.toISOString(),
+              [TTL_ATTRIBUTE]: ttlAfterDays(at, DELIVERY_RETENTION_DAYS),
+            },
             ConditionExpression: 'attribute_not_exists(id)',
           }),
         );
@@ -58,10 +68,16 @@ export class DynamoDeliveryStore implements DeliveryStore {
     if (!result.Item) return undefined;
     const runId = result.Item.runId;
     const claimedAt = result.Item.claimedAt;
-    return { deliveryId, ...(typeof runId === 'string' ? { runId } : {}), ...(typeof claimedAt === 'string' ? { claimedAt } : {}) };
+    return {
+      deliveryId,
+      ...(typeof runId === 'string' ? { runId } : {}),
+      ...(typeof claimedAt === 'string' ? { claimedAt } : {}),
+    };
   }
 
   async release(deliveryId: string): Promise<void> {
-    await storeCall('DeleteItem(delivery)', () => this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { id: deliveryId } })));
+    await storeCall('DeleteItem(delivery)', () =>
+      this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { id: deliveryId } })),
+    );
   }
 }

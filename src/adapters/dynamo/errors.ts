@@ -38,7 +38,11 @@ interface ConditionalCheckFailure {
 }
 
 export function isConditionalCheckFailed(error: unknown): error is ConditionalCheckFailure {
-  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'ConditionalCheckFailedException';
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { name?: unknown }).name === 'ConditionalCheckFailedException'
+  );
 }
 
 /**
@@ -51,9 +55,14 @@ export async function storeCall<T>(operation: string, call: () => Promise<T>): P
   } catch (error) {
     if (error instanceof TfgateError) throw error;
     if (isTransientDynamoError(error)) {
-      throw new TransientStoreError(`DynamoDB ${operation} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new TransientStoreError(
+        `DynamoDB ${operation} failed: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
     }
-    throw new StoreError(`DynamoDB ${operation} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new StoreError(`DynamoDB ${operation} failed: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -74,7 +83,12 @@ export function fromAttributeValue(value: AttributeValue): unknown {
   if ('NULL' in value) return null;
   if ('L' in value) return (value.L as AttributeValue[]).map(fromAttributeValue);
   if ('M' in value) {
-    return Object.fromEntries(Object.entries(value.M as Record<string, AttributeValue>).map(([name, inner]) => [name, fromAttributeValue(inner)]));
+    return Object.fromEntries(
+      Object.entries(value.M as Record<string, AttributeValue>).map(([name, inner]) => [
+        name,
+        fromAttributeValue(inner),
+      ]),
+    );
   }
   if ('SS' in value) return new Set(value.SS as string[]);
   if ('NS' in value) return new Set((value.NS as string[]).map(Number));

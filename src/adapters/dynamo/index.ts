@@ -38,7 +38,11 @@ export function documentClientFor(client: DynamoDBClient): DynamoDBDocumentClien
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
 
-export function createDynamoStores(client: DynamoDBDocumentClient, tables: TableNames, clock: Clock = systemClock): DynamoStores {
+export function createDynamoStores(
+  client: DynamoDBDocumentClient,
+  tables: TableNames,
+  clock: Clock = systemClock,
+): DynamoStores {
   return {
     runs: new DynamoRunStore(client, tables.runs),
     locks: new DynamoLockStore(client, tables.locks, clock),
@@ -76,7 +80,10 @@ async function createTable(client: DynamoDBClient, tableName: string, layout: Ta
     keyAttributes.add(partitionKey);
     if (sortKey) keyAttributes.add(sortKey);
     return sortKey
-      ? [{ AttributeName: partitionKey, KeyType: 'HASH' }, { AttributeName: sortKey, KeyType: 'RANGE' }]
+      ? [
+          { AttributeName: partitionKey, KeyType: 'HASH' },
+          { AttributeName: sortKey, KeyType: 'RANGE' },
+        ]
       : [{ AttributeName: partitionKey, KeyType: 'HASH' }];
   };
   const tableKeySchema = keySchema(layout.partitionKey, layout.sortKey);
@@ -85,7 +92,10 @@ async function createTable(client: DynamoDBClient, tableName: string, layout: Ta
     KeySchema: keySchema(index.partitionKey, index.sortKey),
     Projection: { ProjectionType: 'ALL' as const },
   }));
-  const attributeDefinitions: AttributeDefinition[] = [...keyAttributes].map((name) => ({ AttributeName: name, AttributeType: 'S' }));
+  const attributeDefinitions: AttributeDefinition[] = [...keyAttributes].map((name) => ({
+    AttributeName: name,
+    AttributeType: 'S',
+  }));
   try {
     await client.send(
       new CreateTableCommand({
@@ -98,18 +108,24 @@ async function createTable(client: DynamoDBClient, tableName: string, layout: Ta
     );
   } catch (error) {
     if (errorName(error) === 'ResourceInUseException') return;
-    throw new StoreError(`Creating table ${tableName} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new StoreError(
+      `Creating table ${tableName} failed: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   }
 }
 
 async function waitUntilActive(client: DynamoDBClient, tableName: string): Promise<void> {
   const deadline = Date.now() + TABLE_ACTIVE_TIMEOUT_MS;
   for (;;) {
-    const description = await storeCall('DescribeTable', () => client.send(new DescribeTableCommand({ TableName: tableName })));
+    const description = await storeCall('DescribeTable', () =>
+      client.send(new DescribeTableCommand({ TableName: tableName })),
+    );
     const table = description.Table;
     const indexesActive = (table?.GlobalSecondaryIndexes ?? []).every((index) => index.IndexStatus === 'ACTIVE');
     if (table?.TableStatus === 'ACTIVE' && indexesActive) return;
-    if (Date.now() > deadline) throw new StoreError(`Table ${tableName} did not become ACTIVE within ${TABLE_ACTIVE_TIMEOUT_MS / 1000}s`);
+    if (Date.now() > deadline)
+      throw new StoreError(`Table ${tableName} did not become ACTIVE within ${TABLE_ACTIVE_TIMEOUT_MS / 1000}s`);
     await new Promise((resolve) => setTimeout(resolve, TABLE_POLL_MS));
   }
 }
@@ -120,10 +136,18 @@ async function waitUntilActive(client: DynamoDBClient, tableName: string): Promi
  */
 async function enableTimeToLive(client: DynamoDBClient, tableName: string): Promise<void> {
   try {
-    await client.send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true } }));
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
+      }),
+    );
   } catch (error) {
     const name = errorName(error);
     if (name === 'UnknownOperationException' || name === 'ValidationException') return;
-    throw new StoreError(`Enabling TTL on ${tableName} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new StoreError(
+      `Enabling TTL on ${tableName} failed: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   }
 }

@@ -1,6 +1,22 @@
 import { randomBytes } from 'node:crypto';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { AcquireResult, Clock, LockClaim, LockEvent, LockHolder, LockStore, QueueEntry } from '../../domain/ports.js';
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import type {
+  AcquireResult,
+  Clock,
+  LockClaim,
+  LockEvent,
+  LockHolder,
+  LockStore,
+  QueueEntry,
+} from '../../domain/ports.js';
 import { systemClock } from '../../domain/ports.js';
 import { StoreError, isConditionalCheckFailed, oldItemOf, storeCall, ttlAfterDays } from './errors.js';
 import { TTL_ATTRIBUTE } from './table-layout.js';
@@ -87,7 +103,13 @@ export class DynamoLockStore implements LockStore {
 
   async get(lockKey: string): Promise<LockHolder | undefined> {
     const result = await storeCall('GetItem(lock)', () =>
-      this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk: lockPartitionKey(lockKey), sk: HOLDER_SORT_KEY }, ConsistentRead: true })),
+      this.client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { pk: lockPartitionKey(lockKey), sk: HOLDER_SORT_KEY },
+          ConsistentRead: true,
+        }),
+      ),
     );
     return result.Item ? holderOf(result.Item) : undefined;
   }
@@ -112,12 +134,17 @@ export class DynamoLockStore implements LockStore {
                 [TTL_ATTRIBUTE]: holder.leaseExpiresAt + HOLDER_RETENTION_DAYS * 86_400,
               },
               ConditionExpression: condition,
-              ExpressionAttributeValues: claim.fence === undefined ? { ':now': nowEpochSeconds, ':me': holder.runId } : { ':me': holder.runId, ':fence': claim.fence },
+              ExpressionAttributeValues:
+                claim.fence === undefined
+                  ? { ':now': nowEpochSeconds, ':me': holder.runId }
+                  : { ':me': holder.runId, ':fence': claim.fence },
               ReturnValues: 'ALL_OLD',
               ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
             }),
           );
-          return result.Attributes ? { acquired: true, holder, previous: holderOf(result.Attributes) } : { acquired: true, holder };
+          return result.Attributes
+            ? { acquired: true, holder, previous: holderOf(result.Attributes) }
+            : { acquired: true, holder };
         } catch (error) {
           if (!isConditionalCheckFailed(error)) throw error;
           const returned = oldItemOf(error);
@@ -158,7 +185,11 @@ export class DynamoLockStore implements LockStore {
             UpdateExpression: 'SET leaseExpiresAt = :lease, #ttl = :ttl',
             ConditionExpression: 'runId = :me',
             ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
-            ExpressionAttributeValues: { ':lease': leaseExpiresAt, ':me': runId, ':ttl': leaseExpiresAt + HOLDER_RETENTION_DAYS * 86_400 },
+            ExpressionAttributeValues: {
+              ':lease': leaseExpiresAt,
+              ':me': runId,
+              ':ttl': leaseExpiresAt + HOLDER_RETENTION_DAYS * 86_400,
+            },
           }),
         );
         return true;
@@ -190,7 +221,13 @@ export class DynamoLockStore implements LockStore {
 
   async forceRelease(lockKey: string): Promise<LockHolder | undefined> {
     const result = await storeCall('DeleteItem(lock, forced)', () =>
-      this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: lockPartitionKey(lockKey), sk: HOLDER_SORT_KEY }, ReturnValues: 'ALL_OLD' })),
+      this.client.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: lockPartitionKey(lockKey), sk: HOLDER_SORT_KEY },
+          ReturnValues: 'ALL_OLD',
+        }),
+      ),
     );
     return result.Attributes ? holderOf(result.Attributes) : undefined;
   }
@@ -217,7 +254,13 @@ export class DynamoLockStore implements LockStore {
     });
   }
 
-  async setWaiterToken(lockKey: string, runId: string, sequence: number, taskToken: string, leaseSeconds?: number): Promise<boolean> {
+  async setWaiterToken(
+    lockKey: string,
+    runId: string,
+    sequence: number,
+    taskToken: string,
+    leaseSeconds?: number,
+  ): Promise<boolean> {
     const values: Record<string, unknown> = { ':token': taskToken };
     if (leaseSeconds !== undefined) values[':lease'] = leaseSeconds;
     return storeCall('UpdateItem(queue token)', async () => {
@@ -226,7 +269,8 @@ export class DynamoLockStore implements LockStore {
           new UpdateCommand({
             TableName: this.tableName,
             Key: { pk: lockPartitionKey(lockKey), sk: queueSortKey(sequence, runId) },
-            UpdateExpression: leaseSeconds === undefined ? 'SET taskToken = :token' : 'SET taskToken = :token, leaseSeconds = :lease',
+            UpdateExpression:
+              leaseSeconds === undefined ? 'SET taskToken = :token' : 'SET taskToken = :token, leaseSeconds = :lease',
             ConditionExpression: 'attribute_exists(sk)',
             ExpressionAttributeValues: values,
           }),
@@ -266,7 +310,12 @@ export class DynamoLockStore implements LockStore {
 
   async dequeue(lockKey: string, runId: string, sequence: number): Promise<void> {
     await storeCall('DeleteItem(queue entry)', () =>
-      this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: lockPartitionKey(lockKey), sk: queueSortKey(sequence, runId) } })),
+      this.client.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: lockPartitionKey(lockKey), sk: queueSortKey(sequence, runId) },
+        }),
+      ),
     );
   }
 

@@ -1,8 +1,20 @@
-import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
 import { AlreadyExistsError, NotFoundError } from '../../domain/errors.js';
 import type { RunPatch, RunStore, StagePatch } from '../../domain/ports.js';
 import { runListCursor, TERMINAL_RUN_STATUSES, type Run, type Stage } from '../../domain/run.js';
-import { runPredecessors, runTransitionRefused, stagePredecessors, stageTransitionRefused } from '../../domain/transitions.js';
+import {
+  runPredecessors,
+  runTransitionRefused,
+  stagePredecessors,
+  stageTransitionRefused,
+} from '../../domain/transitions.js';
 import { isConditionalCheckFailed, storeCall, ttlAfterDays } from './errors.js';
 import { RUNS_BY_CREATED_INDEX, TTL_ATTRIBUTE } from './table-layout.js';
 
@@ -31,7 +43,14 @@ function toItem(run: Run): RunItem {
 }
 
 function fromItem(item: Record<string, unknown>): Run {
-  const { stages, environmentOrder, listKey: _listKey, createdKey: _createdKey, [TTL_ATTRIBUTE]: _ttl, ...run } = item as unknown as RunItem;
+  const {
+    stages,
+    environmentOrder,
+    listKey: _listKey,
+    createdKey: _createdKey,
+    [TTL_ATTRIBUTE]: _ttl,
+    ...run
+  } = item as unknown as RunItem;
   return {
     ...run,
     stages: environmentOrder.flatMap((environment) => {
@@ -50,7 +69,13 @@ export class DynamoRunStore implements RunStore {
   async create(run: Run): Promise<void> {
     await storeCall('PutItem(run)', async () => {
       try {
-        await this.client.send(new PutCommand({ TableName: this.tableName, Item: toItem(run), ConditionExpression: 'attribute_not_exists(id)' }));
+        await this.client.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: toItem(run),
+            ConditionExpression: 'attribute_not_exists(id)',
+          }),
+        );
       } catch (error) {
         if (isConditionalCheckFailed(error)) throw new AlreadyExistsError(`Run ${run.id} already exists`);
         throw error;
@@ -59,7 +84,9 @@ export class DynamoRunStore implements RunStore {
   }
 
   async get(id: string): Promise<Run | undefined> {
-    const result = await storeCall('GetItem(run)', () => this.client.send(new GetCommand({ TableName: this.tableName, Key: { id }, ConsistentRead: true })));
+    const result = await storeCall('GetItem(run)', () =>
+      this.client.send(new GetCommand({ TableName: this.tableName, Key: { id }, ConsistentRead: true })),
+    );
     return result.Item ? fromItem(result.Item) : undefined;
   }
 
@@ -73,8 +100,12 @@ export class DynamoRunStore implements RunStore {
           new QueryCommand({
             TableName: this.tableName,
             IndexName: RUNS_BY_CREATED_INDEX,
-            KeyConditionExpression: options.before === undefined ? 'listKey = :listKey' : 'listKey = :listKey AND createdKey < :before',
-            ExpressionAttributeValues: { ':listKey': LIST_KEY, ...(options.before === undefined ? {} : { ':before': options.before }) },
+            KeyConditionExpression:
+              options.before === undefined ? 'listKey = :listKey' : 'listKey = :listKey AND createdKey < :before',
+            ExpressionAttributeValues: {
+              ':listKey': LIST_KEY,
+              ...(options.before === undefined ? {} : { ':before': options.before }),
+            },
             ScanIndexForward: false,
             Limit: remaining,
             ExclusiveStartKey: startKey,
@@ -100,7 +131,9 @@ export class DynamoRunStore implements RunStore {
             ConsistentRead: true,
             FilterExpression: `NOT (#status IN (${placeholders.join(', ')}))`,
             ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: Object.fromEntries(terminal.map((status, index) => [placeholders[index], status])),
+            ExpressionAttributeValues: Object.fromEntries(
+              terminal.map((status, index) => [placeholders[index], status]),
+            ),
             ExclusiveStartKey: startKey,
           }),
         ),
@@ -112,9 +145,17 @@ export class DynamoRunStore implements RunStore {
   }
 
   async updateStage(runId: string, environment: string, patch: StagePatch, at: Date): Promise<Run> {
-    const sets = ['stages.#env.#status = :status', 'stages.#env.transitions = list_append(stages.#env.transitions, :transition)', 'updatedAt = :at'];
+    const sets = [
+      'stages.#env.#status = :status',
+      'stages.#env.transitions = list_append(stages.#env.transitions, :transition)',
+      'updatedAt = :at',
+    ];
     const names: Record<string, string> = { '#env': environment, '#status': 'status' };
-    const values: Record<string, unknown> = { ':status': patch.status, ':transition': [{ status: patch.status, at: at.toISOString() }], ':at': at.toISOString() };
+    const values: Record<string, unknown> = {
+      ':status': patch.status,
+      ':transition': [{ status: patch.status, at: at.toISOString() }],
+      ':at': at.toISOString(),
+    };
     for (const field of ['plan', 'approval', 'error'] as const) {
       if (patch[field] === undefined) continue;
       sets.push(`stages.#env.#${field} = :${field}`);
@@ -124,7 +165,9 @@ export class DynamoRunStore implements RunStore {
     // The allowed transitions (domain/transitions.ts) are checked in the same write as the change.
     const from = stagePredecessors(patch.status);
     from.forEach((status, index) => (values[`:from${index}`] = status));
-    const condition = `attribute_exists(stages.#env) AND stages.#env.#status IN (${from.map((_, index) => `:from${index}`).join(', ')})`;
+    const condition =
+      `attribute_exists(stages.#env) AND stages.#env.#status IN ` +
+      `(${from.map((_, index) => `:from${index}`).join(', ')})`;
     return this.update(runId, `SET ${sets.join(', ')}`, condition, names, values, (run) => {
       const stage = run?.stages.find((s) => s.environment === environment);
       if (!run || !stage) return new NotFoundError(`Run ${runId} has no stage ${environment}`);

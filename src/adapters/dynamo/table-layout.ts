@@ -35,7 +35,12 @@ export type TableNames = Record<TableRole, string>;
 
 /** The names the local runtime uses; in AWS the stack passes its generated names via the environment. */
 export function localTableNames(prefix = 'tfgate'): TableNames {
-  return { runs: `${prefix}-runs`, locks: `${prefix}-locks`, approvals: `${prefix}-approvals`, deliveries: `${prefix}-deliveries` };
+  return {
+    runs: `${prefix}-runs`,
+    locks: `${prefix}-locks`,
+    approvals: `${prefix}-approvals`,
+    deliveries: `${prefix}-deliveries`,
+  };
 }
 
 // The key's encoding lives with the domain (domain/lock-key.ts); kept importable from here for the stores.

@@ -7,7 +7,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ArtifactStore } from '../../domain/ports.js';
-import { assertArtifactKey, InvalidArtifactKeyError, InvalidArtifactLocationError } from '../../domain/artifact-keys.js';
+import {
+  assertArtifactKey,
+  InvalidArtifactKeyError,
+  InvalidArtifactLocationError,
+} from '../../domain/artifact-keys.js';
 
 export { assertArtifactKey, InvalidArtifactKeyError } from '../../domain/artifact-keys.js';
 
@@ -45,7 +49,8 @@ export class FsArtifactStore implements ArtifactStore {
     assertArtifactKey(key);
     const target = path.resolve(this.root, ...key.split('/'));
     // The key check already rules escapes out; this is the second lock on the same door.
-    if (!target.startsWith(this.root + path.sep)) throw new InvalidArtifactKeyError(`artifact key ${JSON.stringify(key)} leaves the store`);
+    if (!target.startsWith(this.root + path.sep))
+      throw new InvalidArtifactKeyError(`artifact key ${JSON.stringify(key)} leaves the store`);
     return target;
   }
 }
@@ -56,7 +61,9 @@ export { InvalidArtifactLocationError } from '../../domain/artifact-keys.js';
 export function directoryArtifactStore(location: string, cwd = process.cwd()): FsArtifactStore {
   if (location === '') throw new InvalidArtifactLocationError('the artifact location is empty');
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
-    throw new InvalidArtifactLocationError(`unsupported artifact location ${JSON.stringify(location)}: use s3://bucket/prefix or a directory`);
+    throw new InvalidArtifactLocationError(
+      `unsupported artifact location ${JSON.stringify(location)}: use s3://bucket/prefix or a directory`,
+    );
   }
   return new FsArtifactStore(path.resolve(cwd, location));
 }

@@ -28,12 +28,15 @@ export function githubSourceOf(repository: RepositoryConfig, apiUrl: string): st
     throw new SourceLocationError(`${repository.name}: cloneUrl must be an https URL in AWS`);
   }
   if (url.protocol !== 'https:') throw new SourceLocationError(`${repository.name}: cloneUrl must be https in AWS`);
-  if (url.username || url.password) throw new SourceLocationError(`${repository.name}: cloneUrl must not carry credentials`);
+  if (url.username || url.password)
+    throw new SourceLocationError(`${repository.name}: cloneUrl must not carry credentials`);
   const host = githubWebHost(apiUrl);
   if (url.host.toLowerCase() !== host.toLowerCase()) {
     throw new SourceLocationError(`${repository.name}: cloneUrl must be on ${host}, the GitHub host of github.apiUrl`);
   }
-  const match = /^\/([A-Za-z0-9][A-Za-z0-9_.-]{0,99})\/([A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}?)(?:\.git)?\/?$/.exec(url.pathname);
+  const match = /^\/([A-Za-z0-9][A-Za-z0-9_.-]{0,99})\/([A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}?)(?:\.git)?\/?$/.exec(
+    url.pathname,
+  );
   if (!match) throw new SourceLocationError(`${repository.name}: cloneUrl must be https://${host}/OWNER/NAME(.git)`);
   return `${match[1]}/${match[2]}`;
 }

@@ -41,7 +41,8 @@ type Repo = { owner: string; repo: string };
 
 function splitRepository(repository: string): Repo {
   const [owner, repo, ...rest] = repository.split('/');
-  if (!owner || !repo || rest.length > 0) throw new GitHubApiError(`not an owner/name repository: ${JSON.stringify(repository)}`, undefined, false);
+  if (!owner || !repo || rest.length > 0)
+    throw new GitHubApiError(`not an owner/name repository: ${JSON.stringify(repository)}`, undefined, false);
   return { owner, repo };
 }
 
@@ -58,10 +59,19 @@ export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSourc
     this.baseUrl = options.apiUrl.replace(/\/+$/, '');
     this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     const credentials = options.credentials;
-    this.shared = credentials === undefined ? this.octokit(undefined) : credentials.kind === 'token' ? this.octokit(credentials.token) : undefined;
+    this.shared =
+      credentials === undefined
+        ? this.octokit(undefined)
+        : credentials.kind === 'token'
+          ? this.octokit(credentials.token)
+          : undefined;
   }
 
-  async setCommitStatus(repository: string, sha: string, status: { context: string; state: CommitState; description: string; targetUrl?: string }): Promise<void> {
+  async setCommitStatus(
+    repository: string,
+    sha: string,
+    status: { context: string; state: CommitState; description: string; targetUrl?: string },
+  ): Promise<void> {
     const { owner, repo } = splitRepository(repository);
     const octokit = await this.forRepository(repository);
     await call('create a commit status', () =>
@@ -82,7 +92,12 @@ export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSourc
     const octokit = await this.forRepository(repository);
     let existing: number | undefined;
     await call('list pull request comments', async () => {
-      const pages = octokit.paginate.iterator(octokit.rest.issues.listComments, { owner, repo, issue_number: pullRequest, per_page: COMMENTS_PER_PAGE });
+      const pages = octokit.paginate.iterator(octokit.rest.issues.listComments, {
+        owner,
+        repo,
+        issue_number: pullRequest,
+        per_page: COMMENTS_PER_PAGE,
+      });
       for await (const page of pages) {
         // The marker opens tfgate's own body; a person quoting it starts with "> " and is left alone.
         const found = page.data.find((comment) => comment.body?.startsWith(marker));
@@ -94,10 +109,14 @@ export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSourc
     });
     if (existing !== undefined) {
       const commentId = existing;
-      await call('update the plan comment', () => octokit.rest.issues.updateComment({ owner, repo, comment_id: commentId, body }));
+      await call('update the plan comment', () =>
+        octokit.rest.issues.updateComment({ owner, repo, comment_id: commentId, body }),
+      );
       return;
     }
-    await call('create the plan comment', () => octokit.rest.issues.createComment({ owner, repo, issue_number: pullRequest, body }));
+    await call('create the plan comment', () =>
+      octokit.rest.issues.createComment({ owner, repo, issue_number: pullRequest, body }),
+    );
   }
 
   async getBranchHead(repository: string, branch: string): Promise<string | undefined> {
@@ -118,16 +137,30 @@ export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSourc
    * follows a redirect to another origin, so the credential only ever goes to the API host.
    */
   async downloadTarball(repository: string, sha: string): Promise<Buffer> {
-    if (!/^[0-9a-f]{40}$/.test(sha)) throw new GitHubApiError(`not a commit id: ${JSON.stringify(sha)}`, undefined, false);
+    if (!/^[0-9a-f]{40}$/.test(sha))
+      throw new GitHubApiError(`not a commit id: ${JSON.stringify(sha)}`, undefined, false);
     const { owner, repo } = splitRepository(repository);
     const octokit = await this.forRepository(repository);
     const response = await call('download the commit archive', () =>
       octokit.request('GET /repos/{owner}/{repo}/tarball/{ref}', { owner, repo, ref: sha }),
     );
     const data = response.data as unknown;
-    const bytes = data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.isBuffer(data) ? data : typeof data === 'string' ? Buffer.from(data, 'binary') : undefined;
-    if (!bytes) throw new GitHubApiError('GitHub API: the commit archive came back in an unexpected form', undefined, false);
-    if (bytes.length > MAX_ARCHIVE_BYTES) throw new GitHubApiError(`GitHub API: the commit archive is larger than ${MAX_ARCHIVE_BYTES} bytes`, undefined, false);
+    const bytes =
+      data instanceof ArrayBuffer
+        ? Buffer.from(data)
+        : Buffer.isBuffer(data)
+          ? data
+          : typeof data === 'string'
+            ? Buffer.from(data, 'binary')
+            : undefined;
+    if (!bytes)
+      throw new GitHubApiError('GitHub API: the commit archive came back in an unexpected form', undefined, false);
+    if (bytes.length > MAX_ARCHIVE_BYTES)
+      throw new GitHubApiError(
+        `GitHub API: the commit archive is larger than ${MAX_ARCHIVE_BYTES} bytes`,
+        undefined,
+        false,
+      );
     return bytes;
   }
 
@@ -135,7 +168,9 @@ export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSourc
   async isTeamMember(org: string, teamSlug: string, login: string): Promise<boolean> {
     const octokit = await this.forOwner(org);
     try {
-      const response = await call('check team membership', () => octokit.rest.teams.getMembershipForUserInOrg({ org, team_slug: teamSlug, username: login }));
+      const response = await call('check team membership', () =>
+        octokit.rest.teams.getMembershipForUserInOrg({ org, team_slug: teamSlug, username: login }),
+      );
       return response.data.state === 'active';
     } catch (error) {
       if (error instanceof GitHubApiError && error.status === 404) return false;
@@ -153,21 +188,42 @@ export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSourc
     let push: { before?: string; actor?: string } | undefined;
     try {
       const activity = await call('read the branch activity', () =>
-        octokit.request('GET /repos/{owner}/{repo}/activity', { owner, repo, ref: `refs/heads/${branch}`, activity_type: 'push', per_page: 100 }),
+        octokit.request('GET /repos/{owner}/{repo}/activity', {
+          owner,
+          repo,
+          ref: `refs/heads/${branch}`,
+          activity_type: 'push',
+          per_page: 100,
+        }),
       );
-      const entry = (activity.data as Array<{ after?: string; before?: string; actor?: { login?: string } | null }>).find((item) => item.after?.toLowerCase() === sha.toLowerCase());
-      if (entry) push = { ...(entry.before ? { before: entry.before } : {}), ...(entry.actor?.login ? { actor: entry.actor.login } : {}) };
+      const entry = (
+        activity.data as Array<{ after?: string; before?: string; actor?: { login?: string } | null }>
+      ).find((item) => item.after?.toLowerCase() === sha.toLowerCase());
+      if (entry)
+        push = {
+          ...(entry.before ? { before: entry.before } : {}),
+          ...(entry.actor?.login ? { actor: entry.actor.login } : {}),
+        };
     } catch {
       // Without the activity the pusher stays unknown, and the gate fails closed below.
     }
-    type CommitLike = { author?: { login?: string } | null; committer?: { login?: string } | null; commit: { author?: { email?: string } | null; committer?: { email?: string } | null } };
+    type CommitLike = {
+      author?: { login?: string } | null;
+      committer?: { login?: string } | null;
+      commit: { author?: { email?: string } | null; committer?: { email?: string } | null };
+    };
     let commits: CommitLike[];
     if (push?.before && !/^0+$/.test(push.before)) {
       const before = push.before;
-      const compared = await call('compare the pushed commits', () => octokit.rest.repos.compareCommitsWithBasehead({ owner, repo, basehead: `${before}...${sha}`, per_page: 100 }));
+      const compared = await call('compare the pushed commits', () =>
+        octokit.rest.repos.compareCommitsWithBasehead({ owner, repo, basehead: `${before}...${sha}`, per_page: 100 }),
+      );
       commits = compared.data.commits as CommitLike[];
     } else {
-      commits = [(await call('read the commit', () => octokit.rest.repos.getCommit({ owner, repo, ref: sha }))).data as CommitLike];
+      commits = [
+        (await call('read the commit', () => octokit.rest.repos.getCommit({ owner, repo, ref: sha })))
+          .data as CommitLike,
+      ];
     }
     return {
       logins: uniqueLower([push?.actor, ...commits.flatMap((c) => [c.author?.login, c.committer?.login])]),
@@ -176,7 +232,10 @@ export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSourc
     };
   }
 
-  private octokit(auth: string | undefined, app?: { appId: string; privateKey: string; installationId?: number }): Octokit {
+  private octokit(
+    auth: string | undefined,
+    app?: { appId: string; privateKey: string; installationId?: number },
+  ): Octokit {
     return new Octokit({
       baseUrl: this.baseUrl,
       userAgent: this.options.userAgent ?? 'tfgate',
@@ -189,20 +248,29 @@ export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSourc
   private readonly timedFetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const url = input instanceof Request ? input.url : String(input);
     const limit = url.includes('/tarball/') ? ARCHIVE_TIMEOUT_MS : this.timeoutMs;
-    return fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(limit)]) : AbortSignal.timeout(limit) });
+    return fetch(input, {
+      ...init,
+      signal: init?.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(limit)]) : AbortSignal.timeout(limit),
+    });
   };
 
   /** Organization lookups (teams) act through the App's installation on that organization. */
   private forOwner(org: string): Promise<Octokit> {
     if (this.shared) return Promise.resolve(this.shared);
     const credentials = this.options.credentials;
-    if (credentials?.kind !== 'app') throw new Error('unreachable: token credentials and anonymous access use the shared client');
+    if (credentials?.kind !== 'app')
+      throw new Error('unreachable: token credentials and anonymous access use the shared client');
     const key = `org:${org.toLowerCase()}`;
     let found = this.installations.get(key);
     if (!found) {
       const app = this.octokit(undefined, { appId: credentials.appId, privateKey: credentials.privateKey });
-      found = call('find the GitHub App installation', () => app.rest.apps.getOrgInstallation({ org })).then((response) =>
-        this.octokit(undefined, { appId: credentials.appId, privateKey: credentials.privateKey, installationId: response.data.id }),
+      found = call('find the GitHub App installation', () => app.rest.apps.getOrgInstallation({ org })).then(
+        (response) =>
+          this.octokit(undefined, {
+            appId: credentials.appId,
+            privateKey: credentials.privateKey,
+            installationId: response.data.id,
+          }),
       );
       found.catch(() => this.installations.delete(key));
       this.installations.set(key, found);
@@ -220,8 +288,13 @@ export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSourc
     if (!found) {
       const { owner, repo } = splitRepository(repository);
       const app = this.octokit(undefined, { appId: credentials.appId, privateKey: credentials.privateKey });
-      found = call('find the GitHub App installation', () => app.rest.apps.getRepoInstallation({ owner, repo })).then((response) =>
-        this.octokit(undefined, { appId: credentials.appId, privateKey: credentials.privateKey, installationId: response.data.id }),
+      found = call('find the GitHub App installation', () => app.rest.apps.getRepoInstallation({ owner, repo })).then(
+        (response) =>
+          this.octokit(undefined, {
+            appId: credentials.appId,
+            privateKey: credentials.privateKey,
+            installationId: response.data.id,
+          }),
       );
       // A failed lookup is not remembered: the App may be installed a minute later.
       found.catch(() => this.installations.delete(key));
@@ -261,15 +334,21 @@ export function toGitHubApiError(what: string, error: unknown, now: number = Dat
   const apiMessage = messageFromBody(failure.response?.data);
   let retryAfterMs: number | undefined;
   const retryAfter = Number(header('retry-after'));
-  if (Number.isFinite(retryAfter) && retryAfter >= 0 && header('retry-after') !== undefined) retryAfterMs = retryAfter * 1000;
+  if (Number.isFinite(retryAfter) && retryAfter >= 0 && header('retry-after') !== undefined)
+    retryAfterMs = retryAfter * 1000;
   const quotaExhausted = header('x-ratelimit-remaining') === '0';
   if (retryAfterMs === undefined && quotaExhausted) {
     const reset = Number(header('x-ratelimit-reset'));
     if (Number.isFinite(reset)) retryAfterMs = Math.max(0, reset * 1000 - now);
   }
-  const rateLimited = status === 429 || (status === 403 && (retryAfterMs !== undefined || quotaExhausted || /rate limit/i.test(apiMessage ?? '')));
+  const rateLimited =
+    status === 429 ||
+    (status === 403 && (retryAfterMs !== undefined || quotaExhausted || /rate limit/i.test(apiMessage ?? '')));
   const retryable = status === undefined || status >= 500 || rateLimited || status === 408;
-  const detail = status === undefined ? `no answer (${/abort|timeout|timed out/i.test(`${failure.name} ${failure.message}`) ? 'timed out' : 'network error'})` : `${status}${rateLimited ? ' rate limited' : ''}${apiMessage ? `: ${apiMessage}` : ''}`;
+  const detail =
+    status === undefined
+      ? `no answer (${/abort|timeout|timed out/i.test(`${failure.name} ${failure.message}`) ? 'timed out' : 'network error'})`
+      : `${status}${rateLimited ? ' rate limited' : ''}${apiMessage ? `: ${apiMessage}` : ''}`;
   return new GitHubApiError(`GitHub API: could not ${what}: ${detail}`, status, retryable, retryAfterMs);
 }
 

@@ -21,11 +21,14 @@ export const GITHUB_ENV = {
 } as const;
 
 /** GitHub sign-in for `tfgate local`: the OAuth (or GitHub App) client id and secret, both or neither. */
-export function signInClientFromEnv(env: NodeJS.ProcessEnv = process.env): { clientId: string; clientSecret: string } | undefined {
+export function signInClientFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+): { clientId: string; clientSecret: string } | undefined {
   const clientId = env[GITHUB_ENV.clientId]?.trim();
   const clientSecret = env[GITHUB_ENV.clientSecret]?.trim();
   if (!clientId && !clientSecret) return undefined;
-  if (!clientId || !clientSecret) throw new GitHubCredentialsError(`GitHub sign-in needs both ${GITHUB_ENV.clientId} and ${GITHUB_ENV.clientSecret}`);
+  if (!clientId || !clientSecret)
+    throw new GitHubCredentialsError(`GitHub sign-in needs both ${GITHUB_ENV.clientId} and ${GITHUB_ENV.clientSecret}`);
   return { clientId, clientSecret };
 }
 
@@ -37,13 +40,18 @@ export async function credentialsFromEnv(env: NodeJS.ProcessEnv = process.env): 
   const keyFile = env[GITHUB_ENV.privateKeyFile]?.trim();
   if (!appId && !keyFile) return undefined;
   if (!appId || !keyFile) {
-    throw new GitHubCredentialsError(`a GitHub App needs both ${GITHUB_ENV.appId} and ${GITHUB_ENV.privateKeyFile}; only ${appId ? GITHUB_ENV.appId : GITHUB_ENV.privateKeyFile} is set`);
+    throw new GitHubCredentialsError(
+      `a GitHub App needs both ${GITHUB_ENV.appId} and ${GITHUB_ENV.privateKeyFile}; only ` +
+        `${appId ? GITHUB_ENV.appId : GITHUB_ENV.privateKeyFile} is set`,
+    );
   }
   let privateKey: string;
   try {
     privateKey = await readFile(keyFile, 'utf8');
   } catch (error) {
-    throw new GitHubCredentialsError(`cannot read ${GITHUB_ENV.privateKeyFile} (${keyFile}): ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+    throw new GitHubCredentialsError(
+      `cannot read ${GITHUB_ENV.privateKeyFile} (${keyFile}): ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+    );
   }
   return appCredentials(appId, privateKey, GITHUB_ENV.privateKeyFile);
 }
@@ -58,15 +66,21 @@ export function parseGitHubSecret(secretString: string | undefined): GitHubCrede
   try {
     value = JSON.parse(secretString);
   } catch {
-    throw new GitHubCredentialsError('the GitHub secret is not JSON; store {"token": "…"} or {"appId": "…", "privateKey": "…"}');
+    throw new GitHubCredentialsError(
+      'the GitHub secret is not JSON; store {"token": "…"} or {"appId": "…", "privateKey": "…"}',
+    );
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new GitHubCredentialsError('the GitHub secret must be a JSON object: {"token": "…"} or {"appId": "…", "privateKey": "…"}');
+    throw new GitHubCredentialsError(
+      'the GitHub secret must be a JSON object: {"token": "…"} or {"appId": "…", "privateKey": "…"}',
+    );
   }
   const record = value as Record<string, unknown>;
-  if (typeof record.token === 'string' && record.token.trim() !== '') return { kind: 'token', token: record.token.trim() };
+  if (typeof record.token === 'string' && record.token.trim() !== '')
+    return { kind: 'token', token: record.token.trim() };
   const appId = typeof record.appId === 'number' ? String(record.appId) : record.appId;
-  if (typeof appId === 'string' && appId.trim() !== '' && typeof record.privateKey === 'string') return appCredentials(appId.trim(), record.privateKey, 'privateKey');
+  if (typeof appId === 'string' && appId.trim() !== '' && typeof record.privateKey === 'string')
+    return appCredentials(appId.trim(), record.privateKey, 'privateKey');
   if (Object.keys(record).length === 0) return undefined;
   throw new GitHubCredentialsError('the GitHub secret has neither a "token" nor an "appId" with a "privateKey"');
 }
@@ -75,6 +89,7 @@ function appCredentials(appId: string, privateKey: string, keySource: string): G
   if (!/^\d+$/.test(appId)) throw new GitHubCredentialsError('the GitHub App id must be a number');
   // Secrets pasted into JSON often carry literal "\n" instead of line breaks.
   const key = privateKey.includes('\\n') && !privateKey.includes('\n') ? privateKey.replace(/\\n/g, '\n') : privateKey;
-  if (!/-----BEGIN (?:RSA )?PRIVATE KEY-----/.test(key)) throw new GitHubCredentialsError(`${keySource} is not a PEM private key`);
+  if (!/-----BEGIN (?:RSA )?PRIVATE KEY-----/.test(key))
+    throw new GitHubCredentialsError(`${keySource} is not a PEM private key`);
   return { kind: 'app', appId, privateKey: key };
 }

@@ -5,7 +5,11 @@ import type { ChangePeopleSource, CommitState, VcsClient } from '../../domain/po
 export class DeferredVcsClient implements VcsClient, ChangePeopleSource, TeamDirectory {
   constructor(private readonly resolve: () => Promise<VcsClient>) {}
 
-  async setCommitStatus(repository: string, sha: string, status: { context: string; state: CommitState; description: string; targetUrl?: string }): Promise<void> {
+  async setCommitStatus(
+    repository: string,
+    sha: string,
+    status: { context: string; state: CommitState; description: string; targetUrl?: string },
+  ): Promise<void> {
     return (await this.resolve()).setCommitStatus(repository, sha, status);
   }
 
@@ -20,7 +24,12 @@ export class DeferredVcsClient implements VcsClient, ChangePeopleSource, TeamDir
   /** Without GitHub credentials nobody can be resolved: the pusher is unknown and the gate fails closed. */
   async changePeople(repository: string, branch: string, sha: string): Promise<ChangePeople> {
     const client = (await this.resolve()) as VcsClient & Partial<ChangePeopleSource>;
-    if (!client.changePeople) return { logins: [], emails: [], unknown: `tfgate has no GitHub credentials to find out who pushed ${sha.slice(0, 7)}` };
+    if (!client.changePeople)
+      return {
+        logins: [],
+        emails: [],
+        unknown: `tfgate has no GitHub credentials to find out who pushed ${sha.slice(0, 7)}`,
+      };
     return client.changePeople(repository, branch, sha);
   }
 

@@ -3,12 +3,16 @@ import { GitHubClient } from './client.js';
 import type { GitHubCredentials } from './credentials.js';
 import { NoopVcsClient } from './noop.js';
 
-export {  GitHubClient } from './client.js';
-export { credentialsFromEnv, signInClientFromEnv,    type GitHubCredentials } from './credentials.js';
-export { GITHUB_FEEDBACK_OFF,  } from './noop.js';
+export { GitHubClient } from './client.js';
+export { credentialsFromEnv, signInClientFromEnv, type GitHubCredentials } from './credentials.js';
+export { GITHUB_FEEDBACK_OFF } from './noop.js';
 
 /** The client for these credentials, or the no-op one (`enabled: false`) when there are none. */
-export function createVcsClient(apiUrl: string, credentials: GitHubCredentials | undefined, options: { requestTimeoutMs?: number } = {}): { vcs: VcsClient; enabled: boolean } {
+export function createVcsClient(
+  apiUrl: string,
+  credentials: GitHubCredentials | undefined,
+  options: { requestTimeoutMs?: number } = {},
+): { vcs: VcsClient; enabled: boolean } {
   if (!credentials) return { vcs: new NoopVcsClient(), enabled: false };
   return { vcs: new GitHubClient({ apiUrl, credentials, ...options }), enabled: true };
 }

@@ -4,11 +4,13 @@ import type { SourceArchiver, VcsClient } from '../../domain/ports.js';
 import { GitHubSourceArchiver } from './archiver.js';
 import { GitHubClient } from './client.js';
 import { GitHubCredentialsError, parseGitHubSecret, type GitHubCredentials } from './credentials.js';
-import { DeferredVcsClient } from './deferred.js';
 import { createVcsClient, GITHUB_FEEDBACK_OFF } from './index.js';
 
 /** AWS: GITHUB_SECRET_ARN holds `{"token": "…"}` or `{"appId": …, "privateKey": "…"}`. */
-export async function credentialsFromSecret(client: SecretsManagerClient, secretId: string): Promise<GitHubCredentials | undefined> {
+export async function credentialsFromSecret(
+  client: SecretsManagerClient,
+  secretId: string,
+): Promise<GitHubCredentials | undefined> {
   const result = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
   return parseGitHubSecret(result.SecretString);
 }
@@ -60,7 +62,9 @@ export function lambdaSourceArchiver(options: {
   let pending: Promise<GitHubClient> | undefined;
   const client = () => {
     pending ??= (async () => {
-      const credentials = options.secretId ? await credentialsFromSecret(options.secretsManager ?? new SecretsManagerClient({}), options.secretId) : undefined;
+      const credentials = options.secretId
+        ? await credentialsFromSecret(options.secretsManager ?? new SecretsManagerClient({}), options.secretId)
+        : undefined;
       return new GitHubClient({ apiUrl: options.config.github.apiUrl, credentials });
     })();
     pending.catch(() => (pending = undefined));

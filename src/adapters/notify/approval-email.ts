@@ -37,7 +37,10 @@ function planExcerpt(planText: string | undefined): string | undefined {
 export function renderApprovalEmail(request: ApprovalRequest, to: string, from: string): EmailMessage {
   const facts = approvalFacts(request);
   const plan = planExcerpt(request.planText);
-  const subject = oneLine(`[tfgate] Approve ${facts.environment} of ${facts.repository} (${facts.summary}): ${facts.shortSha} ${facts.title}`, 200);
+  const subject = oneLine(
+    `[tfgate] Approve ${facts.environment} of ${facts.repository} (${facts.summary}): ${facts.shortSha} ${facts.title}`,
+    200,
+  );
   const rows: Array<[string, string]> = [
     ['Repository', facts.repository],
     ['Environment', facts.environment],
@@ -52,15 +55,23 @@ export function renderApprovalEmail(request: ApprovalRequest, to: string, from: 
     ...rows.map(([label, value]) => `${label}: ${value}`),
     '',
     `Review the plan and approve or reject it here (you will be asked to sign in): ${request.url}`,
-    'Opening the link changes nothing; the decision is made with the buttons on the page, as the person you signed in as.',
+    'Opening the link changes nothing; the decision is made with the buttons on the page, as the person you ' +
+      'signed in as.',
     ...(facts.runUrl ? [`The run: ${facts.runUrl}`] : []),
     ...(plan !== undefined ? ['', 'Plan:', plan] : []),
     '',
   ].join('\n');
   const html = `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(subject)}</title></head><body style="font-family:system-ui,sans-serif;color:#1b1f24">
 <p><strong>${escapeHtml(facts.environment)}</strong> of <strong>${escapeHtml(facts.repository)}</strong> is waiting for approval; you are one of its approvers.</p>
-<table>${rows.map(([label, value]) => `<tr><th align="left" style="padding-right:1em">${escapeHtml(label)}</th><td>${escapeHtml(value)}</td></tr>`).join('')}</table>
-<p><a href="${escapeHtml(request.url)}" style="display:inline-block;padding:.6em 1.2em;background:#1f883d;color:#fff;border-radius:6px;text-decoration:none">Review and decide</a></p>
+<table>${rows
+    .map(
+      ([label, value]) =>
+        `<tr><th align="left" ` +
+        `style="padding-right:1em">${escapeHtml(label)}</th><td>${escapeHtml(value)}</td></tr>`,
+    )
+    .join('')}</table>
+<p><a href="${escapeHtml(request.url)}" style="display:inline-block;padding:.6em " +
+  "1.2em;background:#1f883d;color:#fff;border-radius:6px;text-decoration:none">Review and decide</a></p>
 <p style="color:#57606a">You will be asked to sign in. Opening the link changes nothing; the decision is made with the buttons on the page.${facts.runUrl ? ` <a href="${escapeHtml(facts.runUrl)}">The run</a>.` : ''}</p>
 ${plan !== undefined ? `<pre style="background:#f6f8fa;padding:1em;font-size:12px;white-space:pre-wrap">${escapeHtml(plan)}</pre>` : ''}
 </body></html>`;
@@ -74,7 +85,9 @@ export function renderNoticeEmail(run: Run, message: string, runUrl: string, fro
     to,
     subject,
     text: `${message}\n\nThe run: ${runUrl}\n`,
-    html: `<!doctype html><html><head><meta charset="utf-8"></head><body><p>${escapeHtml(message)}</p><p><a href="${escapeHtml(runUrl)}">The run</a></p></body></html>`,
+    html:
+      `<!doctype html><html><head><meta charset="utf-8"></head><body><p>${escapeHtml(message)}</p><p><a ` +
+      `href="${escapeHtml(runUrl)}">The run</a></p></body></html>`,
   };
 }
 
@@ -93,12 +106,18 @@ export class EmailNotifier implements Notifier {
   async approvalRequested(request: ApprovalRequest): Promise<void> {
     // Approvers named by GitHub login or team are told through Slack or GitHub; mail goes to addresses.
     const recipients = [...new Set(request.approval.approvers.filter((entry) => EMAIL.test(entry)))];
-    await sendEach(recipients.map((to) => renderApprovalEmail(request, to, this.options.from)), this.sender);
+    await sendEach(
+      recipients.map((to) => renderApprovalEmail(request, to, this.options.from)),
+      this.sender,
+    );
   }
 
   async runNotice(run: Run, message: string, runUrl: string): Promise<void> {
     const recipients = [...new Set(this.options.noticeRecipients ?? [])];
-    await sendEach(recipients.map((to) => renderNoticeEmail(run, message, runUrl, this.options.from, to)), this.sender);
+    await sendEach(
+      recipients.map((to) => renderNoticeEmail(run, message, runUrl, this.options.from, to)),
+      this.sender,
+    );
   }
 }
 
@@ -112,5 +131,8 @@ async function sendEach(messages: EmailMessage[], sender: EmailSender): Promise<
       failures.push(`${message.to}: ${(error as Error)?.message ?? String(error)}`);
     }
   }
-  if (failures.length > 0) throw new Error(`sending approval mail failed for ${failures.length} of ${messages.length}: ${failures.join('; ')}`);
+  if (failures.length > 0)
+    throw new Error(
+      `sending approval mail failed for ${failures.length} of ${messages.length}: ${failures.join('; ')}`,
+    );
 }

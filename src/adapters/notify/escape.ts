@@ -22,7 +22,10 @@ export { stripTerminalEscapes };
  * message must not ping a channel or forge a link.
  */
 export function escapeSlack(value: unknown): string {
-  return String(value ?? '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return String(value ?? '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;');
 }
 
 /** One line, no control characters, at most `max` characters (email subjects, Slack headers). */

@@ -16,6 +16,8 @@ export class FanOutNotifier implements Notifier {
 
 async function settleAll(promises: Promise<void>[]): Promise<void> {
   const results = await Promise.allSettled(promises);
-  const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
+  const failures = results
+    .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+    .map((r) => r.reason as Error);
   if (failures.length > 0) throw new AggregateError(failures, failures.map((f) => f.message).join('; '));
 }

@@ -15,6 +15,7 @@ export function localNotifiers(config: TfgateConfig): Notifier[] {
   const notifiers: Notifier[] = [];
   const { slack, email } = config.notifications;
   if (slack) notifiers.push(new SlackNotifier({ webhookUrl: slack.webhookUrl }));
-  if (email?.smtp) notifiers.push(createSmtpNotifier(email.smtp, { from: email.from, noticeRecipients: allApprovers(config) }));
+  if (email?.smtp)
+    notifiers.push(createSmtpNotifier(email.smtp, { from: email.from, noticeRecipients: allApprovers(config) }));
   return notifiers;
 }

@@ -14,8 +14,14 @@ export function renderSignInMail(to: string, link: string, from: string): EmailM
     from,
     to,
     subject: '[tfgate] Your sign-in link',
-    text: `Sign in to tfgate with this link. It works once, within 15 minutes:\n\n${link}\n\nIf you did not ask for it, ignore this mail.\n`,
-    html: `<!doctype html><html><head><meta charset="utf-8"></head><body style="font-family:system-ui,sans-serif"><p>Sign in to tfgate with this link. It works once, within 15 minutes.</p><p><a href="${link.replace(/&/g, '&amp;').replace(/"/g, '&quot;')}">Sign in to tfgate</a></p><p style="color:#57606a">If you did not ask for it, ignore this mail.</p></body></html>`,
+    text:
+      `Sign in to tfgate with this link. It works once, within 15 minutes:\n\n${link}\n\nIf you did not ask ` +
+      `for it, ignore this mail.\n`,
+    html:
+      `<!doctype html><html><head><meta charset="utf-8"></head><body ` +
+      `style="font-family:system-ui,sans-serif"><p>Sign in to tfgate with this link. It works once, within 15 ` +
+      `minutes.</p><p><a href="${link.replace(/&/g, '&amp;').replace(/"/g, '&quot;')}">Sign in to ` +
+      `tfgate</a></p><p style="color:#57606a">If you did not ask for it, ignore this mail.</p></body></html>`,
   };
 }
 

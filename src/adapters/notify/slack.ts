@@ -50,7 +50,10 @@ export function approvalMessages(request: ApprovalRequest): SlackMessage[] {
   const facts = approvalFacts(request);
   const header = oneLine(`Approval needed: ${facts.environment} of ${facts.repository}`, HEADER_MAX);
   // The fallback text shows in notifications and is parsed for mentions too.
-  const fallback = escapeSlack(`${facts.repository}: ${facts.environment} is waiting for approval (${facts.summary}), commit ${facts.shortSha} ${facts.title}`);
+  const fallback = escapeSlack(
+    `${facts.repository}: ${facts.environment} is waiting for approval (${facts.summary}), commit ` +
+      `${facts.shortSha} ${facts.title}`,
+  );
   const blocks = [
     { type: 'header', text: { type: 'plain_text', text: header } },
     {
@@ -64,8 +67,30 @@ export function approvalMessages(request: ApprovalRequest): SlackMessage[] {
         field('Expires', escapeSlack(facts.expiresAt)),
       ],
     },
-    { type: 'context', elements: [{ type: 'mrkdwn', text: 'The button opens the approval page; approvers sign in there, and nothing is decided until they confirm.' }] },
-    { type: 'actions', block_id: 'approval', elements: [{ type: 'button', action_id: 'review', style: 'primary', text: { type: 'plain_text', text: 'Review and decide' }, url: request.url }] },
+    {
+      type: 'context',
+      elements: [
+        {
+          type: 'mrkdwn',
+          text:
+            'The button opens the approval page; approvers sign in there, and nothing is decided until they ' +
+            'confirm.',
+        },
+      ],
+    },
+    {
+      type: 'actions',
+      block_id: 'approval',
+      elements: [
+        {
+          type: 'button',
+          action_id: 'review',
+          style: 'primary',
+          text: { type: 'plain_text', text: 'Review and decide' },
+          url: request.url,
+        },
+      ],
+    },
   ];
   return [{ text: fallback, blocks, unfurl_links: false, unfurl_media: false }];
 }
@@ -75,8 +100,21 @@ export function noticeMessage(run: Run, message: string, runUrl: string): SlackM
   return {
     text,
     blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: `*${escapeSlack(run.repository)}* \`${escapeSlack(run.sha.slice(0, 7))}\`: ${escapeSlack(oneLine(message, 1500))}` } },
-      { type: 'actions', elements: [{ type: 'button', action_id: 'run', text: { type: 'plain_text', text: 'Open the run' }, url: runUrl }] },
+      {
+        type: 'section',
+        text: {
+          type: 'mrkdwn',
+          text:
+            `*${escapeSlack(run.repository)}* \`${escapeSlack(run.sha.slice(0, 7))}\`: ` +
+            `${escapeSlack(oneLine(message, 1500))}`,
+        },
+      },
+      {
+        type: 'actions',
+        elements: [
+          { type: 'button', action_id: 'run', text: { type: 'plain_text', text: 'Open the run' }, url: runUrl },
+        ],
+      },
     ],
     unfurl_links: false,
     unfurl_media: false,
@@ -120,7 +158,8 @@ export class SlackNotifier implements Notifier {
         });
       } catch (error) {
         // fetch's own messages can carry the address; only the kind of failure is kept.
-        const kind = (error as Error)?.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : 'the request failed';
+        const kind =
+          (error as Error)?.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : 'the request failed';
         throw new SlackDeliveryError(`Slack webhook: ${kind}`);
       }
       if (response.ok) {
@@ -129,9 +168,13 @@ export class SlackNotifier implements Notifier {
       }
       const detail = oneLine(await response.text().catch(() => ''), 200);
       const retryable = response.status === 429 || response.status >= 500;
-      if (!retryable || attempt >= 2) throw new SlackDeliveryError(`Slack webhook answered ${response.status}${detail ? `: ${detail}` : ''}`);
+      if (!retryable || attempt >= 2)
+        throw new SlackDeliveryError(`Slack webhook answered ${response.status}${detail ? `: ${detail}` : ''}`);
       const wait = this.retryWait(response.headers.get('retry-after'));
-      if (wait === undefined) throw new SlackDeliveryError(`Slack webhook answered ${response.status} and asked to wait longer than ${this.maxRetryAfterMs} ms`);
+      if (wait === undefined)
+        throw new SlackDeliveryError(
+          `Slack webhook answered ${response.status} and asked to wait longer than ${this.maxRetryAfterMs} ms`,
+        );
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }

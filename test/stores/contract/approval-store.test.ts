@@ -18,12 +18,26 @@ storeContract('ApprovalStore', (stores) => {
   it('decides once; a second decision gets the first one back', async () => {
     const approval = anApproval({ id: '2'.repeat(32) });
     await stores().approvals.create(approval);
-    const first = await stores().approvals.decide(approval.id, { status: 'approved', by: 'alice@example.com', reason: 'looks right' }, beforeDeadline);
+    const first = await stores().approvals.decide(
+      approval.id,
+      { status: 'approved', by: 'alice@example.com', reason: 'looks right' },
+      beforeDeadline,
+    );
     expect(first).toEqual({
       decided: true,
-      approval: { ...approval, status: 'approved', decidedBy: 'alice@example.com', decidedAt: beforeDeadline.toISOString(), reason: 'looks right' },
+      approval: {
+        ...approval,
+        status: 'approved',
+        decidedBy: 'alice@example.com',
+        decidedAt: beforeDeadline.toISOString(),
+        reason: 'looks right',
+      },
     });
-    const second = await stores().approvals.decide(approval.id, { status: 'rejected', by: 'bob@example.com' }, beforeDeadline);
+    const second = await stores().approvals.decide(
+      approval.id,
+      { status: 'rejected', by: 'bob@example.com' },
+      beforeDeadline,
+    );
     expect(second).toEqual({ decided: false, approval: first.approval });
     expect(await stores().approvals.get(approval.id)).toEqual(first.approval);
   });
@@ -41,27 +55,49 @@ storeContract('ApprovalStore', (stores) => {
 
   it('refuses a person after the deadline, but expiring and superseding still land', async () => {
     await stores().approvals.create(anApproval({ id: '4'.repeat(32) }));
-    const late = await stores().approvals.decide('4'.repeat(32), { status: 'approved', by: 'alice@example.com' }, afterDeadline);
+    const late = await stores().approvals.decide(
+      '4'.repeat(32),
+      { status: 'approved', by: 'alice@example.com' },
+      afterDeadline,
+    );
     expect(late).toEqual({ decided: false, approval: anApproval({ id: '4'.repeat(32) }) });
     const expired = await stores().approvals.decide('4'.repeat(32), { status: 'expired' }, afterDeadline);
-    expect(expired).toEqual({ decided: true, approval: anApproval({ id: '4'.repeat(32), status: 'expired', decidedAt: afterDeadline.toISOString() }) });
+    expect(expired).toEqual({
+      decided: true,
+      approval: anApproval({ id: '4'.repeat(32), status: 'expired', decidedAt: afterDeadline.toISOString() }),
+    });
 
     await stores().approvals.create(anApproval({ id: '5'.repeat(32) }));
-    const superseded = await stores().approvals.decide('5'.repeat(32), { status: 'superseded', reason: 'newer push' }, afterDeadline);
+    const superseded = await stores().approvals.decide(
+      '5'.repeat(32),
+      { status: 'superseded', reason: 'newer push' },
+      afterDeadline,
+    );
     expect(superseded.approval).toMatchObject({ status: 'superseded', reason: 'newer push' });
     expect(superseded.approval).not.toHaveProperty('decidedBy');
   });
 
   it('a decision on an unknown approval is no decision', async () => {
-    expect(await stores().approvals.decide('6'.repeat(32), { status: 'approved', by: 'alice@example.com' }, beforeDeadline)).toEqual({ decided: false, approval: undefined });
-    expect(await stores().approvals.attachTaskToken('6'.repeat(32), 'run-1', 'token')).toEqual({ decided: false, approval: undefined });
+    expect(
+      await stores().approvals.decide('6'.repeat(32), { status: 'approved', by: 'alice@example.com' }, beforeDeadline),
+    ).toEqual({ decided: false, approval: undefined });
+    expect(await stores().approvals.attachTaskToken('6'.repeat(32), 'run-1', 'token')).toEqual({
+      decided: false,
+      approval: undefined,
+    });
   });
 
   it('gives a pending approval of the same run a new token, never another run and never once decided', async () => {
     const approval = anApproval({ id: '7'.repeat(32), runId: 'run-1', taskToken: 'first-token' });
     await stores().approvals.create(approval);
-    expect(await stores().approvals.attachTaskToken(approval.id, 'run-2', 'stolen')).toEqual({ decided: false, approval });
-    expect(await stores().approvals.attachTaskToken(approval.id, 'run-1', 'second-token')).toEqual({ decided: true, approval: { ...approval, taskToken: 'second-token' } });
+    expect(await stores().approvals.attachTaskToken(approval.id, 'run-2', 'stolen')).toEqual({
+      decided: false,
+      approval,
+    });
+    expect(await stores().approvals.attachTaskToken(approval.id, 'run-1', 'second-token')).toEqual({
+      decided: true,
+      approval: { ...approval, taskToken: 'second-token' },
+    });
     await stores().approvals.decide(approval.id, { status: 'rejected', by: 'bob@example.com' }, beforeDeadline);
     const late = await stores().approvals.attachTaskToken(approval.id, 'run-1', 'too-late');
     expect(late).toMatchObject({ decided: false, approval: { status: 'rejected', taskToken: 'second-token' } });

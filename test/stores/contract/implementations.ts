@@ -1,7 +1,13 @@
 import { beforeEach, describe } from 'vitest';
 import type { ApprovalStore, DeliveryStore, LockStore, RunStore, SequenceStore } from '../../../src/domain/ports.js';
 import { useDynalite } from '../../support/dynalite.js';
-import { MemoryApprovalStore, MemoryDeliveryStore, MemoryLockStore, MemoryRunStore, MemorySequenceStore } from '../../support/memory-stores.js';
+import {
+  MemoryApprovalStore,
+  MemoryDeliveryStore,
+  MemoryLockStore,
+  MemoryRunStore,
+  MemorySequenceStore,
+} from '../../support/memory-stores.js';
 
 export interface Stores {
   runs: RunStore;

@@ -23,12 +23,23 @@ storeContract('RunStore', (stores) => {
   });
 
   it('lists newest first, honours limit, and continues after a cursor', async () => {
-    for (const [id, second] of [['r-b', 2], ['r-a', 1], ['r-d', 4], ['r-c', 3]] as const) await stores().runs.create(aRun({ id, createdAt: at(second) }));
+    for (const [id, second] of [
+      ['r-b', 2],
+      ['r-a', 1],
+      ['r-d', 4],
+      ['r-c', 3],
+    ] as const)
+      await stores().runs.create(aRun({ id, createdAt: at(second) }));
     expect((await stores().runs.list()).map((run) => run.id)).toEqual(['r-d', 'r-c', 'r-b', 'r-a']);
     const page = await stores().runs.list({ limit: 2 });
     expect(page.map((run) => run.id)).toEqual(['r-d', 'r-c']);
-    expect((await stores().runs.list({ before: runListCursor(page[1]!) })).map((run) => run.id)).toEqual(['r-b', 'r-a']);
-    expect((await stores().runs.list({ before: runListCursor(page[1]!), limit: 1 })).map((run) => run.id)).toEqual(['r-b']);
+    expect((await stores().runs.list({ before: runListCursor(page[1]!) })).map((run) => run.id)).toEqual([
+      'r-b',
+      'r-a',
+    ]);
+    expect((await stores().runs.list({ before: runListCursor(page[1]!), limit: 1 })).map((run) => run.id)).toEqual([
+      'r-b',
+    ]);
   });
 
   it('orders runs created in the same millisecond by id', async () => {
@@ -47,13 +58,22 @@ storeContract('RunStore', (stores) => {
     await stores().runs.create(aRun({ id: 'r-stage', createdAt: at(0) }));
     const plan = aPlanSummary({ add: 2 });
     await stores().runs.updateStage('r-stage', 'ops', { status: 'planned', plan }, new Date(at(1)));
-    const updated = await stores().runs.updateStage('r-stage', 'ops', { status: 'applying', plan: undefined, error: undefined }, new Date(at(2)));
+    const updated = await stores().runs.updateStage(
+      'r-stage',
+      'ops',
+      { status: 'applying', plan: undefined, error: undefined },
+      new Date(at(2)),
+    );
     expect(updated.updatedAt).toBe(at(2));
     expect(updated.stages[0]).toEqual({
       environment: 'ops',
       status: 'applying',
       plan,
-      transitions: [{ status: 'pending', at: at(0) }, { status: 'planned', at: at(1) }, { status: 'applying', at: at(2) }],
+      transitions: [
+        { status: 'pending', at: at(0) },
+        { status: 'planned', at: at(1) },
+        { status: 'applying', at: at(2) },
+      ],
     });
     expect(updated.stages.map((stage) => stage.environment)).toEqual(['ops', 'apps']);
     expect(await stores().runs.get('r-stage')).toEqual(updated);
@@ -61,17 +81,32 @@ storeContract('RunStore', (stores) => {
 
   it('refuses a stage or run that does not exist with NotFoundError', async () => {
     await stores().runs.create(aRun({ id: 'r-known' }));
-    await expect(stores().runs.updateStage('r-known', 'prod', { status: 'planning' }, new Date(at(1)))).rejects.toBeInstanceOf(NotFoundError);
-    await expect(stores().runs.updateStage('r-unknown', 'ops', { status: 'planning' }, new Date(at(1)))).rejects.toBeInstanceOf(NotFoundError);
-    await expect(stores().runs.updateRun('r-unknown', { status: 'failed' }, new Date(at(1)))).rejects.toBeInstanceOf(NotFoundError);
+    await expect(
+      stores().runs.updateStage('r-known', 'prod', { status: 'planning' }, new Date(at(1))),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    await expect(
+      stores().runs.updateStage('r-unknown', 'ops', { status: 'planning' }, new Date(at(1))),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    await expect(stores().runs.updateRun('r-unknown', { status: 'failed' }, new Date(at(1)))).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
     expect(await stores().runs.get('r-unknown')).toBeUndefined();
   });
 
   it('updates a run: status and error when given, notes appended', async () => {
     await stores().runs.create(aRun({ id: 'r-update' }));
     await stores().runs.updateRun('r-update', { note: 'superseded by r-2' }, new Date(at(1)));
-    const updated = await stores().runs.updateRun('r-update', { status: 'failed', error: 'plan failed', note: 'freed by alice' }, new Date(at(2)));
-    expect(updated).toMatchObject({ status: 'failed', error: 'plan failed', notes: ['superseded by r-2', 'freed by alice'], updatedAt: at(2) });
+    const updated = await stores().runs.updateRun(
+      'r-update',
+      { status: 'failed', error: 'plan failed', note: 'freed by alice' },
+      new Date(at(2)),
+    );
+    expect(updated).toMatchObject({
+      status: 'failed',
+      error: 'plan failed',
+      notes: ['superseded by r-2', 'freed by alice'],
+      updatedAt: at(2),
+    });
     const again = await stores().runs.updateRun('r-update', {}, new Date(at(3)));
     expect(again).toMatchObject({ status: 'failed', error: 'plan failed', updatedAt: at(3) });
   });
