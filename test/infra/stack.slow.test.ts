@@ -15,6 +15,7 @@ import { synthesizeSample, type Synthesized } from './synth.js';
 const WEBHOOK_SECRET_CANARY = 'whsec-canary-7d1e5b0c9a4f4e2b8c6d';
 process.env.TFGATE_WEBHOOK_SECRET = WEBHOOK_SECRET_CANARY;
 
+// biome-ignore lint/suspicious/noExplicitAny: a synthesized CloudFormation template walked by path; a wrong path fails the assertion.
 type Json = Record<string, any>;
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
 
