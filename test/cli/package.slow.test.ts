@@ -248,7 +248,10 @@ const USER_APP_TS = `
 import { App, Stack } from 'aws-cdk-lib';
 import { Tfgate, type TfgateProps } from 'tfgate/cdk';
 
-const props: TfgateProps = { config: { repositories: [{ name: 'acme/infrastructure', environments: [{ name: 'ops' }] }] }, reserveConcurrency: false };
+const props: TfgateProps = {
+  config: { repositories: [{ name: 'acme/infrastructure', environments: [{ name: 'ops' }] }] },
+  reserveConcurrency: false,
+};
 const gate: Tfgate = new Tfgate(new Stack(new App(), 'Platform'), 'Gate', props);
 const url: string = gate.webhookUrl;
 // @ts-expect-error readonly props

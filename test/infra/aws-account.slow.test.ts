@@ -23,7 +23,7 @@ import type { TfgateSettings } from '../../infra/config.js';
 import { parse as parseYaml } from 'yaml';
 import { cdkJsonContext, SAMPLE_CONFIG, synthesizeSample, type Synthesized } from './synth.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: a synthesized CloudFormation template walked by path; a wrong path fails the assertion.
+// biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON walked by path; a wrong path fails the test.
 type Json = Record<string, any>;
 type AslValidator = (
   definition: unknown,
