@@ -449,9 +449,9 @@ describe('the construct from the installed package', () => {
       (error: { code?: number; stdout?: string }) => ({ code: error.code ?? 1, stdout: error.stdout ?? '' }),
     );
     expect(wrong.code).not.toBe(0);
-    // Line 5 is the props line; the column is that of reserveConcurrency's value.
+    // Line 7 holds reserveConcurrency in the props; the column is that of its value.
     expect(wrong.stdout).toMatch(
-      /^app-wrong\.ts\(5,\d+\): error TS2322: Type 'string' is not assignable to type 'boolean \| undefined'/,
+      /^app-wrong\.ts\(7,\d+\): error TS2322: Type 'string' is not assignable to type 'boolean \| undefined'/,
     );
   }, 120_000);
 });
