@@ -663,9 +663,10 @@ describe('approvals Lambda', () => {
         expect(page.body).not.toContain('<script>alert');
         expect(page.body).not.toContain('\u001b');
         expect(page.body).toContain('data-running="true"');
-        expect(page.body).toContain(
-          `https://us-east-1.console.aws.amazon.com/codesuite/codebuild/123456789012/projects/${prefix}-apps-plan/build/${encodeURIComponent(buildId)}/log?region=us-east-1`,
-        );
+        const buildLog =
+          'https://us-east-1.console.aws.amazon.com/codesuite/codebuild/123456789012/projects/' +
+          `${prefix}-apps-plan/build/${encodeURIComponent(buildId)}/log?region=us-east-1`;
+        expect(page.body).toContain(buildLog);
         const log = await handler(
           event('GET', `${APPROVALS_URL}runs/run-live-log/apps/log`, {
             session: vera,

@@ -253,8 +253,19 @@ describe('a cross-site page in a browser', () => {
       await context.route('http://elsewhere.test/**', (route) =>
         route.fulfill({
           contentType: 'text/html',
-          body: `<form id="f" method="post" enctype="text/plain" action="${unlock}"><input name='{"repository":"acme/infrastructure","environment":"apps","x":"' value='"}'></form>
-<script>fetch(${JSON.stringify(unlock)}, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"repository":"acme/infrastructure","environment":"apps"}', credentials: 'include' }).catch((e) => console.log('fetch refused: ' + e.message)).finally(() => document.getElementById('f').submit());</script>`,
+          body: `<form id="f" method="post" enctype="text/plain" action="${unlock}">
+<input name='{"repository":"acme/infrastructure","environment":"apps","x":"' value='"}'>
+</form>
+<script>
+fetch(${JSON.stringify(unlock)}, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: '{"repository":"acme/infrastructure","environment":"apps"}',
+  credentials: 'include',
+})
+  .catch((e) => console.log('fetch refused: ' + e.message))
+  .finally(() => document.getElementById('f').submit());
+</script>`,
         }),
       );
       const page = await context.newPage();

@@ -24,8 +24,11 @@ function filesUnder(dir: string): string[] {
 }
 
 // Static imports and re-exports (`import … from`, `export … from`, bare `import '…'`) and dynamic import().
-const SPECIFIERS =
-  /(?:^|[;\s])(?:import|export)\s+(?:type\s+)?(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm;
+const SPECIFIERS = new RegExp(
+  String.raw`(?:^|[;\s])(?:import|export)\s+(?:type\s+)?(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]` +
+    String.raw`|import\(\s*['"]([^'"]+)['"]\s*\)`,
+  'gm',
+);
 
 function importsOf(source: string): string[] {
   // Comments may mention modules; only code counts.

@@ -196,7 +196,8 @@ function body(prng: Prng, contentType: string): Buffer {
     case 1:
       return prng.bytes(prng.int(2048));
     case 2:
-      return Buffer.from([0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1, 0xf0, 0x28, 0x8c, 0xbc, 0x7b, 0x7d]); // invalid UTF-8
+      // invalid UTF-8
+      return Buffer.from([0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1, 0xf0, 0x28, 0x8c, 0xbc, 0x7b, 0x7d]);
     case 3:
       return Buffer.from(JSON.stringify(almostValidPayload(prng)).slice(0, 20 + prng.int(60))); // truncated JSON
     case 4:
@@ -209,7 +210,8 @@ function body(prng: Prng, contentType: string): Buffer {
       return Buffer.from(JSON.stringify({ deep: JSON.parse(`${'{"a":'.repeat(3000)}1${'}'.repeat(3000)}`) }));
     case 8:
       return Buffer.from(
-        `decision=${prng.pick(['approve', 'reject', 'maybe', ''])}&form_token=${junkString(prng, 60)}&reason=${encodeURIComponent(junkString(prng, 600))}`,
+        `decision=${prng.pick(['approve', 'reject', 'maybe', ''])}&form_token=${junkString(prng, 60)}` +
+          `&reason=${encodeURIComponent(junkString(prng, 600))}`,
       );
     case 9:
       return Buffer.from(`{"repository":"${'x'.repeat(200_000)}"}`);
@@ -343,8 +345,9 @@ describe('random and malformed HTTP requests', () => {
       {
         label: 'headers over the limit',
         head: Buffer.from(
-          `GET /runs HTTP/1.1\r\nHost: ` +
-            `x\r\n${Array.from({ length: 200 }, (_, i) => `X-${i}: ${'v'.repeat(900)}`).join('\r\n')}\r\nConnection: close\r\n\r\n`,
+          `GET /runs HTTP/1.1\r\nHost: x\r\n` +
+            `${Array.from({ length: 200 }, (_, i) => `X-${i}: ${'v'.repeat(900)}`).join('\r\n')}\r\n` +
+            `Connection: close\r\n\r\n`,
         ),
         body: Buffer.alloc(0),
       },

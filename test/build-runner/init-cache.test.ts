@@ -13,6 +13,7 @@ import { artifactJson, createSandbox, runInProcess, type Sandbox } from './fixtu
  * builds sharing a lock file share the plugin cache. Runs with the terraform double, as runner.test.ts.
  */
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Terraform interpolation in an HCL file, not JS.
 const MAIN_TF = 'resource "terraform_data" "cluster" {\n  input = "cluster-${terraform.workspace}"\n}\n';
 const LOCK_V1 = '# This file is maintained automatically by "terraform init".\n# v1\n';
 const LOCK_V2 = '# This file is maintained automatically by "terraform init".\n# v2\n';

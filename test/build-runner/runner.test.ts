@@ -186,7 +186,7 @@ resource "terraform_data" "added" { input = "a" }
     );
   });
 
-  it('fails with terraform’s error text when the configuration is invalid, still storing the plan output', async () => {
+  it("fails with terraform's error text when the configuration is invalid, still storing the plan output", async () => {
     const sha = await sandbox.commit({ 'main.tf': 'resource "terraform_data" "a" {\n  input = var.missing\n}\n' });
 
     const outcome = await runInProcess(sandbox, { mode: 'plan', runId: 'run-1', environment: 'ops', sha });

@@ -71,6 +71,7 @@ describe('hclString', () => {
   it('quotes paths so they can never become templates or break out of the string', () => {
     expect(hclString('/data/state')).toBe('"/data/state"');
     expect(hclString('/a "b"\\c')).toBe('"/a \\"b\\"\\\\c"');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Terraform template the quoting must neutralise, not JS.
     expect(hclString('/x/${file("/etc/passwd")}/%{if true}')).toBe('"/x/$${file(\\"/etc/passwd\\")}/%%{if true}"');
     expect(hclString('a\nb\u0001')).toBe('"a\\nb\\u0001"');
   });

@@ -57,12 +57,12 @@ describe.skipIf(!REAL_TERRAFORM)('the template with the real terraform', () => {
   });
 
   it('plans each workspace with the merged settings: ops inherits apps and overrides node_count', async () => {
-    const ops = JSON.parse(
-      await (async () => (await tf(['workspace', 'select', 'ops']), tf(['output', '-json', 'settings'])))(),
-    );
-    const apps = JSON.parse(
-      await (async () => (await tf(['workspace', 'select', 'apps']), tf(['output', '-json', 'settings'])))(),
-    );
+    const settingsIn = async (workspace: string) => {
+      await tf(['workspace', 'select', workspace]);
+      return JSON.parse(await tf(['output', '-json', 'settings']));
+    };
+    const ops = await settingsIn('ops');
+    const apps = await settingsIn('apps');
     expect(apps).toEqual(STARTER_SETTINGS.base);
     expect(ops).toEqual({ ...STARTER_SETTINGS.base, node_count: '1' });
     for (const workspace of workspaces) expect((await plan(workspace)).changes).toBe(false);

@@ -248,7 +248,10 @@ const USER_APP_TS = `
 import { App, Stack } from 'aws-cdk-lib';
 import { Tfgate, type TfgateProps } from 'tfgate/cdk';
 
-const props: TfgateProps = { config: { repositories: [{ name: 'acme/infrastructure', environments: [{ name: 'ops' }] }] }, reserveConcurrency: false };
+const props: TfgateProps = {
+  config: { repositories: [{ name: 'acme/infrastructure', environments: [{ name: 'ops' }] }] },
+  reserveConcurrency: false,
+};
 const gate: Tfgate = new Tfgate(new Stack(new App(), 'Platform'), 'Gate', props);
 const url: string = gate.webhookUrl;
 // @ts-expect-error readonly props
@@ -279,12 +282,21 @@ function sourceConfigError(config: TfgateSettings | string): string {
   throw new Error('the source construct accepted the configuration');
 }
 
+/** What the test CDK app writes: the synthesized template and what the construct exposes, as tokens. */
+type SynthOutput = {
+  template: {
+    Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    Outputs: Record<string, unknown>;
+  };
+  exposed: Record<string, unknown>;
+};
+
 describe('the construct from the installed package', () => {
   let cdkApp: string;
 
   async function synth(
     config: { file: string } | { value: unknown },
-  ): Promise<{ code: number; stderr: string; result?: any }> {
+  ): Promise<{ code: number; stderr: string; result?: SynthOutput }> {
     const result = path.join(cdkApp, `result-${Date.now()}.json`);
     const env = {
       ...USER_ENV,
@@ -335,7 +347,7 @@ describe('the construct from the installed package', () => {
   it("synthesizes a user's stack with node: state machine, tables, functions from the prebuilt bundles", async () => {
     const { code, stderr, result } = await synth({ value: MINIMAL });
     expect(code, stderr).toBe(0);
-    const resources = Object.values(result.template.Resources as Record<string, { Type: string; Properties: any }>);
+    const resources = Object.values(result!.template.Resources);
     const ofType = (type: string) => resources.filter((resource) => resource.Type === type);
     expect(ofType('AWS::StepFunctions::StateMachine')).toHaveLength(1);
     expect(ofType('AWS::StepFunctions::StateMachine')[0]!.Properties.StateMachineName).toBe('tfgate-platform-pipeline');
@@ -354,10 +366,10 @@ describe('the construct from the installed package', () => {
     expect(ofType('AWS::CodeBuild::Project')).toHaveLength(6);
     expect(ofType('AWS::Lambda::Url')).toHaveLength(3);
     // What it exposes refers to those resources.
-    expect(JSON.stringify(result.exposed.webhookUrl)).toMatch(/FunctionUrl.*webhook/);
+    expect(JSON.stringify(result!.exposed.webhookUrl)).toMatch(/FunctionUrl.*webhook/);
     for (const key of ['stateMachine', 'alarmTopic', 'runsTable'])
-      expect(result.exposed[key], key).toEqual({ Ref: expect.any(String) });
-    expect(Object.keys(result.template.Outputs)).toEqual(
+      expect(result!.exposed[key], key).toEqual({ Ref: expect.any(String) });
+    expect(Object.keys(result!.template.Outputs)).toEqual(
       expect.arrayContaining([expect.stringMatching(/^GateWebhookUrl/), expect.stringMatching(/^GateAlarmTopicArn/)]),
     );
   }, 200_000);
@@ -437,9 +449,9 @@ describe('the construct from the installed package', () => {
       (error: { code?: number; stdout?: string }) => ({ code: error.code ?? 1, stdout: error.stdout ?? '' }),
     );
     expect(wrong.code).not.toBe(0);
-    // Line 5 is the props line; the column is that of reserveConcurrency's value.
+    // Line 7 holds reserveConcurrency in the props; the column is that of its value.
     expect(wrong.stdout).toMatch(
-      /^app-wrong\.ts\(5,\d+\): error TS2322: Type 'string' is not assignable to type 'boolean \| undefined'/,
+      /^app-wrong\.ts\(7,\d+\): error TS2322: Type 'string' is not assignable to type 'boolean \| undefined'/,
     );
   }, 120_000);
 });

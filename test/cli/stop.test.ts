@@ -52,7 +52,7 @@ describe('tfgate local stops on the first signal', () => {
       expect(tookMs).toBeLessThan(5_000);
       // A stop keeps runs as they are, so nothing has to be printed between the two lines (a late
       // request's log line may still be).
-      expect(local.output()).toMatch(/stopping…\n(?:[^]*\n)?stopped\.\n$/);
+      expect(local.output()).toMatch(/stopping…\n(?:[\s\S]*\n)?stopped\.\n$/);
 
       // As at any stop with the data on disk, the run is kept as it was and the next start resumes it
       // (issue 12.3): still waiting for the same approval, holding only its own lock.

@@ -12,7 +12,7 @@ import {
   waitForRun,
   type TestStack,
 } from '../support/local-stack.js';
-import { expectNoLockHeld, expectStateFilesIntact, stageStatuses, } from './support.js';
+import { expectNoLockHeld, expectStateFilesIntact, stageStatuses } from './support.js';
 
 /**
  * CodeBuild ending a build other than SUCCEEDED. The engine, the definition, the pipeline tasks and

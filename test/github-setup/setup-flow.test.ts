@@ -107,7 +107,7 @@ function unescapeHtml(value: string): string {
 }
 
 /** What the browser takes from the form page: where the form posts, the manifest, and the state cookie. */
-function readForm(page: FunctionUrlResult): { action: URL; manifest: Record<string, any>; cookie: string } {
+function readForm(page: FunctionUrlResult): { action: URL; manifest: Record<string, unknown>; cookie: string } {
   const action = /<form method="post" action="([^"]+)" id="manifest-form">/.exec(page.body)?.[1];
   const manifest = /name="manifest" id="manifest" value="([^"]+)"/.exec(page.body)?.[1];
   const cookie = page.cookies?.find((c) => c.startsWith('tfgate_setup='));
@@ -116,7 +116,7 @@ function readForm(page: FunctionUrlResult): { action: URL; manifest: Record<stri
   expect(cookie, 'state cookie').toBeDefined();
   return {
     action: new URL(unescapeHtml(action!)),
-    manifest: JSON.parse(unescapeHtml(manifest!)) as Record<string, any>,
+    manifest: JSON.parse(unescapeHtml(manifest!)) as Record<string, unknown>,
     cookie: cookie!.split(';')[0]!,
   };
 }

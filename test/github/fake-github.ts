@@ -148,11 +148,13 @@ export async function startFakeGitHub(options: { pageSize?: number } = {}): Prom
       return send(response, state.failWith.status, { message: state.failWith.message }, state.failWith.headers ?? {});
     }
 
-    let match: RegExpExecArray | null;
-    if (method === 'POST' && (match = STATUS.exec(path)))
-      return send(response, 201, { id: nextId++, ...(JSON.parse(text) as object) });
-    if ((match = ISSUE_COMMENTS.exec(path))) {
-      const issue = Number(match[3]);
+    // The route's captures when both the verb and the path match; one lookup per route, no shared mutable match.
+    const route = (verb: string | undefined, pattern: RegExp) =>
+      verb === undefined || method === verb ? pattern.exec(path) : null;
+    if (route('POST', STATUS)) return send(response, 201, { id: nextId++, ...(JSON.parse(text) as object) });
+    const issueComments = route(undefined, ISSUE_COMMENTS);
+    if (issueComments) {
+      const issue = Number(issueComments[3]);
       const list = state.comments.get(issue) ?? [];
       if (method === 'GET') {
         const perPage = Math.min(Number(url.searchParams.get('per_page') ?? 30), options.pageSize ?? 100);
@@ -176,8 +178,9 @@ export async function startFakeGitHub(options: { pageSize?: number } = {}): Prom
         return send(response, 201, comment);
       }
     }
-    if (method === 'PATCH' && (match = COMMENT.exec(path))) {
-      const id = Number(match[3]);
+    const commentMatch = route('PATCH', COMMENT);
+    if (commentMatch) {
+      const id = Number(commentMatch[3]);
       for (const list of state.comments.values()) {
         const comment = list.find((c) => c.id === id);
         if (comment) {
@@ -187,10 +190,11 @@ export async function startFakeGitHub(options: { pageSize?: number } = {}): Prom
       }
       return send(response, 404, { message: 'Not Found' });
     }
-    if (method === 'GET' && (match = BRANCH.exec(path))) {
-      const sha = state.branches.get(`${match[1]}/${match[2]}/${match[3]}`);
+    const branchMatch = route('GET', BRANCH);
+    if (branchMatch) {
+      const sha = state.branches.get(`${branchMatch[1]}/${branchMatch[2]}/${branchMatch[3]}`);
       return sha
-        ? send(response, 200, { name: match[3], commit: { sha } })
+        ? send(response, 200, { name: branchMatch[3], commit: { sha } })
         : send(response, 404, { message: 'Branch not found' });
     }
     if (method === 'GET' && (path === '/user' || path === '/user/emails')) {
@@ -203,9 +207,10 @@ export async function startFakeGitHub(options: { pageSize?: number } = {}): Prom
         (state.users.get(login)?.emails ?? []).map((e, i) => ({ ...e, primary: i === 0, visibility: null })),
       );
     }
-    if (method === 'GET' && (match = TEAM_MEMBERSHIP.exec(path))) {
-      const members = state.teams.get(`${match[1]}/${match[2]}`.toLowerCase()) ?? [];
-      return members.includes(match[3]!.toLowerCase())
+    const membership = route('GET', TEAM_MEMBERSHIP);
+    if (membership) {
+      const members = state.teams.get(`${membership[1]}/${membership[2]}`.toLowerCase()) ?? [];
+      return members.includes(membership[3]!.toLowerCase())
         ? send(response, 200, { state: 'active', role: 'member' })
         : send(response, 404, { message: 'Not Found' });
     }
@@ -215,23 +220,26 @@ export async function startFakeGitHub(options: { pageSize?: number } = {}): Prom
       committer: commit.committerLogin ? { login: commit.committerLogin } : null,
       commit: { author: { email: commit.authorEmail }, committer: { email: commit.committerEmail } },
     });
-    if (method === 'GET' && (match = COMMIT.exec(path))) {
-      const commit = state.commits.get(`${match[1]}/${match[2]}/${match[3]}`);
+    const commitMatch = route('GET', COMMIT);
+    if (commitMatch) {
+      const commit = state.commits.get(`${commitMatch[1]}/${commitMatch[2]}/${commitMatch[3]}`);
       if (!commit) return send(response, 404, { message: 'No commit found' });
-      return send(response, 200, commitJson(match[3]!, commit));
+      return send(response, 200, commitJson(commitMatch[3]!, commit));
     }
-    if (method === 'GET' && (match = COMPARE.exec(path))) {
-      const shas = state.compares.get(`${match[1]}/${match[2]}/${match[3]}`);
+    const compare = route('GET', COMPARE);
+    if (compare) {
+      const shas = state.compares.get(`${compare[1]}/${compare[2]}/${compare[3]}`);
       if (!shas) return send(response, 404, { message: 'Not Found' });
       return send(response, 200, {
         status: 'ahead',
         total_commits: shas.length,
-        commits: shas.map((sha) => commitJson(sha, state.commits.get(`${match![1]}/${match![2]}/${sha}`)!)),
+        commits: shas.map((sha) => commitJson(sha, state.commits.get(`${compare[1]}/${compare[2]}/${sha}`)!)),
       });
     }
-    if (method === 'GET' && (match = ACTIVITY.exec(path))) {
+    const activity = route('GET', ACTIVITY);
+    if (activity) {
       const branch = (url.searchParams.get('ref') ?? '').replace('refs/heads/', '');
-      const list = state.activity.get(`${match[1]}/${match[2]}/${branch}`) ?? [];
+      const list = state.activity.get(`${activity[1]}/${activity[2]}/${branch}`) ?? [];
       return send(
         response,
         200,
@@ -245,13 +253,14 @@ export async function startFakeGitHub(options: { pageSize?: number } = {}): Prom
         })),
       );
     }
-    if (method === 'GET' && (match = ORG_INSTALLATION.exec(path)))
-      return send(response, 200, { id: 4343, account: { login: match[1] } });
-    if (method === 'GET' && (match = INSTALLATION.exec(path)))
-      return send(response, 200, { id: 4242, account: { login: match[1] } });
-    if (method === 'POST' && (match = ACCESS_TOKENS.exec(path))) {
+    const orgInstallation = route('GET', ORG_INSTALLATION);
+    if (orgInstallation) return send(response, 200, { id: 4343, account: { login: orgInstallation[1] } });
+    const installation = route('GET', INSTALLATION);
+    if (installation) return send(response, 200, { id: 4242, account: { login: installation[1] } });
+    const accessTokens = route('POST', ACCESS_TOKENS);
+    if (accessTokens) {
       return send(response, 201, {
-        token: `ghs_installation_${match[1]}`,
+        token: `ghs_installation_${accessTokens[1]}`,
         expires_at: new Date(Date.now() + 3600_000).toISOString(),
         permissions: {},
         repository_selection: 'all',

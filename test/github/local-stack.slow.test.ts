@@ -74,7 +74,7 @@ async function pushToFeature(stack: LocalStack, files: Record<string, string>, m
 }
 
 async function finished(stack: TestStack, runId: string): Promise<Run> {
-  const run = await waitForRun(stack, runId);
+  await waitForRun(stack, runId);
   await stack.feedback.drain();
   return (await stack.runs.get(runId))!;
 }

@@ -79,7 +79,10 @@ describe('the pull request plan comment', () => {
     expect(body.length).toBeLessThanOrEqual(GITHUB_COMMENT_LIMIT);
     expect(body.length).toBeGreaterThan(GITHUB_COMMENT_LIMIT - 2000);
     expect(body).toMatch(
-      /The ops plan is cut at \d+ of \d+ lines to fit GitHub's comment limit: \[see the full plan on the run page\]\(http:\/\/tfgate\.example\/runs\/r-1\)/,
+      new RegExp(
+        String.raw`The ops plan is cut at \d+ of \d+ lines to fit GitHub's comment limit: ` +
+          String.raw`\[see the full plan on the run page\]\(http://tfgate\.example/runs/r-1\)`,
+      ),
     );
     // The short plan is shown whole; the cut one ends on a complete line.
     expect(body).toContain('Plan: 1 to add, 1 to change, 0 to destroy.');

@@ -60,7 +60,10 @@ repositories:
     environments: [{ name: ops }]
 `);
     expect(() => buildEnvironments(config)).toThrow(
-      /environment "ops" has different roleArn values across repositories: .*role\/ops \(acme\/a\); no roleArn \(acme\/b\)/,
+      new RegExp(
+        'environment "ops" has different roleArn values across repositories: ' +
+          String.raw`.*role/ops \(acme/a\); no roleArn \(acme/b\)`,
+      ),
     );
   });
 });

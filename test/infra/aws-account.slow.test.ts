@@ -23,6 +23,7 @@ import type { TfgateSettings } from '../../infra/config.js';
 import { parse as parseYaml } from 'yaml';
 import { cdkJsonContext, SAMPLE_CONFIG, synthesizeSample, type Synthesized } from './synth.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON walked by path; a wrong path fails the test.
 type Json = Record<string, any>;
 type AslValidator = (
   definition: unknown,
@@ -153,7 +154,8 @@ describe('2. build limits: overrides, task timeouts and StopBuild', () => {
           JSON.stringify(st.Action).includes('codebuild:StopBuild') &&
           JSON.stringify(st.Resource).includes(`project/${s.stack.projectPrefix}-*`),
       );
-    expect([...(statement?.Action as string[])].sort()).toEqual([
+    expect(statement, 'StopBuild statement').toBeDefined();
+    expect([...(statement!.Action as string[])].sort()).toEqual([
       'codebuild:BatchGetBuilds',
       'codebuild:ListBuildsForProject',
       'codebuild:StopBuild',

@@ -1,4 +1,4 @@
-import { createHash, createHmac, } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { STAGE_ARTIFACTS, stageArtifactKey } from '../../src/domain/plan-summary.js';
@@ -188,10 +188,8 @@ describe('webhook load', () => {
     const rssAfter = process.memoryUsage().rss;
 
     const latencies = answers.map((a) => a.ms).sort((a, b) => a - b);
-    const statuses = runs.reduce<Record<string, number>>(
-      (acc, run) => ({ ...acc, [run.status]: (acc[run.status] ?? 0) + 1 }),
-      {},
-    );
+    const statuses: Record<string, number> = {};
+    for (const run of runs) statuses[run.status] = (statuses[run.status] ?? 0) + 1;
     console.log(
       [
         `load: ${answers.length} deliveries (${counts.valid} valid, ${counts.duplicate} repeats, ` +

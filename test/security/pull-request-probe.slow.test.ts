@@ -42,7 +42,8 @@ out="${outDir}/probe.txt"
   echo "--- /proc/*/environ"
   for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < "$f" 2>/dev/null; done
   echo "--- files in the data directory"
-  for f in $(find "${dataDir}" -type f 2>/dev/null) "${dataDir}"/secrets/* "${dataDir}"/webhook-secret "${dataDir}"/link-key; do
+  for f in $(find "${dataDir}" -type f 2>/dev/null) \\
+      "${dataDir}"/secrets/* "${dataDir}"/webhook-secret "${dataDir}"/link-key; do
     echo "== $f"; head -c 20000 "$f" 2>/dev/null
   done
   echo "--- tamper"

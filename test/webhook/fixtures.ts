@@ -11,14 +11,18 @@ interface ExampleGroup {
   examples: Array<Record<string, unknown>>;
 }
 
+/**
+ * A payload tests reach into and corrupt on purpose (delete required fields, put a number where a string goes)
+ * to prove the edge refuses it; a typed payload would forbid exactly the inputs under test.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: arbitrary JSON that tests edit by path, including into invalid shapes.
+export type ExamplePayload = Record<string, any>;
+
 const require = createRequire(import.meta.url);
 const groups = require('@octokit/webhooks-examples/api.github.com/index.json') as ExampleGroup[];
 
 /** A deep copy of the first example of `event` matching `where`, so a test may change it freely. */
-export function example(
-  event: string,
-  where: (payload: Record<string, any>) => boolean = () => true,
-): Record<string, any> {
+export function example(event: string, where: (payload: ExamplePayload) => boolean = () => true): ExamplePayload {
   const found = groups.find((group) => group.name === event)?.examples.find(where);
   if (!found) throw new Error(`no ${event} example matches`);
   return structuredClone(found);

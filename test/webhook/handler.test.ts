@@ -293,9 +293,7 @@ describe('POST /webhook: refusals', () => {
   it('accepts a body of exactly 25 MiB as far as the size goes', async () => {
     const payload = ping();
     const text = JSON.stringify(payload);
-    const padded = Buffer.from(
-      `${text.slice(0, -1)},"padding":"${'x'.repeat(25 * 1024 * 1024 - text.length - 13)}"}`,
-    );
+    const padded = Buffer.from(`${text.slice(0, -1)},"padding":"${'x'.repeat(25 * 1024 * 1024 - text.length - 13)}"}`);
     expect(padded.length).toBe(25 * 1024 * 1024);
     expect((await handle(webhookRequest('ping', undefined, { body: padded }))).status).toBe(200);
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RunDecision } from '../../src/application/intake.js';
 import { routeEvent } from '../../lambdas/webhook/route.js';
-import { example, ping, pullRequest, pushToMaster, tagPush, testConfig } from './fixtures.js';
+import { example, type ExamplePayload, ping, pullRequest, pushToMaster, tagPush, testConfig } from './fixtures.js';
 
 const config = testConfig();
 const SHA = '6113728f27ae82c7b1a177c8d03f9e96e0adf246';
@@ -173,7 +173,7 @@ describe('routing', () => {
   });
 
   describe('refuses payloads whose fields a run would use wrongly', () => {
-    const cases: Array<[string, string, (p: Record<string, any>) => void, RegExp]> = [
+    const cases: Array<[string, string, (p: ExamplePayload) => void, RegExp]> = [
       ['push', 'a short sha', (p) => (p.after = 'abc123'), /after: must be a 40-character hexadecimal commit id/],
       ['push', 'a sha with shell characters', (p) => (p.after = `$(touch /tmp/x)${'a'.repeat(25)}`), /after/],
       ['push', 'a ref with a space', (p) => (p.ref = 'refs/heads/master extra'), /ref: must be a git ref/],
