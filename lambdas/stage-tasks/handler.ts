@@ -112,8 +112,6 @@ const payloadSchema = z.discriminatedUnion('action', [
   }),
 ]);
 
-type PipelinePayload = z.infer<typeof payloadSchema>;
-
 export interface PipelineDeps {
   runs: RunStore;
   approvals: ApprovalStore;

@@ -96,7 +96,7 @@ function render(input: PlanCommentInput, shown: ShownPlan[]): string {
     `[Run ${run.id}](${runUrl}) · ${run.repository} · plans only, nothing is applied from a pull request.`,
     '',
   ];
-  run.stages.forEach((stage, index) => lines.push(...renderStage(stage, shown[index]!, runUrl)));
+  for (const [index, stage] of run.stages.entries()) lines.push(...renderStage(stage, shown[index]!, runUrl));
   return lines.join('\n');
 }
 
