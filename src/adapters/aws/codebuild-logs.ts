@@ -103,7 +103,8 @@ export function consoleLink(build: Build): string | undefined {
   if (arn) {
     const [, region, account, project] = arn;
     const id = encodeURIComponent(`${project}:${arn[4]}`);
-    return `https://${region}.console.aws.amazon.com/codesuite/codebuild/${account}/projects/${project}/build/${id}/log?region=${region}`;
+    const consoleBase = `https://${region}.console.aws.amazon.com/codesuite/codebuild`;
+    return `${consoleBase}/${account}/projects/${project}/build/${id}/log?region=${region}`;
   }
   const deepLink = build.logs?.deepLink;
   return deepLink?.startsWith('https://') ? deepLink : undefined;
