@@ -79,7 +79,8 @@ export function pushToPlanStarted(compute: ComputeType, cache: CacheState): { to
         f.unpackMs.terraform,
       source:
         `${TERRAFORM_ZIP_MB} MB at ` +
-        `${cache === 'hit' ? `${S3_MB_PER_S} MB/s (S3, assumed)` : `${INTERNET_MB_PER_S} MB/s (internet, assumed)`}; ${f.gpgVerifyMs.source}`,
+        (cache === 'hit' ? `${S3_MB_PER_S} MB/s (S3, assumed)` : `${INTERNET_MB_PER_S} MB/s (internet, assumed)`) +
+        `; ${f.gpgVerifyMs.source}`,
     },
     { name: 'runner + checkout', ms: f.runnerAndCheckoutMs.ms, source: f.runnerAndCheckoutMs.source },
     {

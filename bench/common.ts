@@ -4,13 +4,22 @@ import { createRequire } from 'node:module';
 /** What every part of the bench shares: GitHub's own example payloads, signing, percentiles. */
 
 const require = createRequire(import.meta.url);
+/** The fields of a push example the bench rewrites; the rest of GitHub's payload passes through untouched. */
+interface PushExample {
+  ref: string;
+  deleted: boolean;
+  after: string;
+  repository: { full_name: string; name: string; [field: string]: unknown };
+  [field: string]: unknown;
+}
+
 const groups = require('@octokit/webhooks-examples/api.github.com/index.json') as Array<{
   name: string;
-  examples: Array<Record<string, any>>;
+  examples: PushExample[];
 }>;
 
 /** GitHub's documented push example (a real-sized payload, about 7 KB), aimed at `repository` and `branch`. */
-export function pushPayload(repository: string, branch = 'main', sha?: string): Record<string, any> {
+export function pushPayload(repository: string, branch = 'main', sha?: string): PushExample {
   const example = groups
     .find((group) => group.name === 'push')
     ?.examples.find((p) => p.ref === 'refs/heads/master' && p.deleted === false);
@@ -18,7 +27,7 @@ export function pushPayload(repository: string, branch = 'main', sha?: string): 
   const payload = structuredClone(example);
   payload.ref = `refs/heads/${branch}`;
   payload.repository.full_name = repository;
-  payload.repository.name = repository.split('/')[1];
+  payload.repository.name = repository.split('/')[1] ?? repository;
   if (sha) payload.after = sha;
   return payload;
 }

@@ -120,7 +120,8 @@ export function atRestCost(pass: DynamoCounts, options: { slack?: boolean } = {}
   const total = Object.values(breakdown).reduce((a, b) => a + b, 0);
   const afterFreeTier = total - breakdown.lambdaRequestsUsd - breakdown.lambdaDurationUsd - breakdown.schedulerUsd;
   const secrets = options.slack ? 4 : 3;
-  const alarms = 6; // infra/alarms.ts: executions failed and timed out, webhook errors and throttles, two dead-letter queues
+  // infra/alarms.ts: executions failed and timed out, webhook errors and throttles, two dead-letter queues.
+  const alarms = 6;
   const fixedFees = {
     [`secretsManager${secrets}Secrets`]: secrets * PRICES.secretsManagerPerSecretMonth,
     [`cloudWatch${alarms}Alarms`]: alarms * PRICES.cloudWatchAlarmPerMonth,

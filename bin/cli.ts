@@ -9,7 +9,11 @@ import { runInit } from './commands/init.js';
 import { runLocal } from './commands/local.js';
 import { approveOrReject, showRun, listRuns, rerunRun, unlockEnvironment, CliError } from './commands/client.js';
 import { sendPushEvents } from '../src/local-mode/post-receive.js';
-import { LocalPullRequestError, openLocalPullRequest } from '../src/local-mode/pull-request.js';
+import {
+  LocalPullRequestError,
+  type LocalPullRequestResult,
+  openLocalPullRequest,
+} from '../src/local-mode/pull-request.js';
 
 /** The `tfgate` command line (../shared/interface.md fixes its surface). */
 
@@ -131,7 +135,7 @@ program
   })
   .addOption(dataOption())
   .action(async (branch: string, options: { repo?: string; base?: string; number?: number; data: string }) => {
-    let result;
+    let result: LocalPullRequestResult;
     try {
       result = await openLocalPullRequest({
         dataDir: options.data,

@@ -126,10 +126,14 @@ export class TfgateBuilds extends Construct {
       );
       const limit = buildLimits(mode, props.config).timeoutMinutes;
       if (limit !== wanted) {
+        const onLambda =
+          mode === 'plan' && props.config.terraform.planCompute === 'lambda'
+            ? ' on Lambda compute (15 minutes; terraform.planCompute: ec2 for longer plans)'
+            : '';
         Annotations.of(this).addWarningV2(
           `tfgate:${mode}Timeout`,
           `timeouts.${mode} of ${wanted} minutes is outside what ${mode} builds ` +
-            `allow${mode === 'plan' && props.config.terraform.planCompute === 'lambda' ? ' on Lambda compute (15 minutes; terraform.planCompute: ec2 for longer plans)' : ''}; they stop after ${limit} minutes`,
+            `allow${onLambda}; they stop after ${limit} minutes`,
         );
       }
     }

@@ -221,12 +221,13 @@ export class TfgateFunctions extends Construct {
       resourceName: props.stateMachineName,
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
-    const executionArns = (this.executionArns = stack.formatArn({
+    const executionArns = stack.formatArn({
       service: 'states',
       resource: 'execution',
       resourceName: `${props.stateMachineName}:*`,
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    }));
+    });
+    this.executionArns = executionArns;
 
     const roles = {} as Record<FunctionName, iam.Role>;
     const functions = {} as Record<FunctionName, lambda.Function>;

@@ -148,8 +148,9 @@ export async function showRun(runId: string, options: ClientOptions): Promise<vo
   if (run.error) lines.push(`  error: ${run.error}`);
   for (const stage of run.stages) {
     const approval = stage.approval
-      ? ` approval ${stage.approval.id} ` +
-        `${stage.approval.status}${stage.approval.by ? ` by ${stage.approval.by}` : ''}${stage.approval.reason ? `: ${JSON.stringify(stage.approval.reason)}` : ''}`
+      ? ` approval ${stage.approval.id} ${stage.approval.status}` +
+        (stage.approval.by ? ` by ${stage.approval.by}` : '') +
+        (stage.approval.reason ? `: ${JSON.stringify(stage.approval.reason)}` : '')
       : '';
     lines.push(`  ${stage.environment}: ${stage.status} ${planText(stage.plan)}${approval}`);
     if (stage.error) lines.push(`    ${stage.error.split('\n').join('\n    ')}`);

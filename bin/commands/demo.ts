@@ -35,7 +35,13 @@ class ConsoleLinks {
   next(to: string): Promise<string> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no sign-in link for ${to} within 30 s`)), 30_000);
-      this.waiting.push({ to, resolve: (link) => (clearTimeout(timer), resolve(link)) });
+      this.waiting.push({
+        to,
+        resolve: (link) => {
+          clearTimeout(timer);
+          resolve(link);
+        },
+      });
     });
   }
 }

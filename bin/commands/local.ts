@@ -68,10 +68,10 @@ export function printBanner(
   print(`tfgate local is running (data: ${stack.dataDir}, config: ${stack.configFile})`);
   print(`  terraform:   ${terraform.path} (${terraform.source})`);
   print(`  webhook URL: ${stack.webhookUrl}`);
-  print(
-    `  webhook secret: ` +
-      `${secretSource === 'generated' ? `${stack.webhookSecret} (kept in ${path.join(stack.dataDir, 'secrets', 'webhook-secret')})` : `from ${secretSource}`}`,
-  );
+  const secretFile = path.join(stack.dataDir, 'secrets', 'webhook-secret');
+  const secretText =
+    secretSource === 'generated' ? `${stack.webhookSecret} (kept in ${secretFile})` : `from ${secretSource}`;
+  print(`  webhook secret: ${secretText}`);
   print(
     `  runs page:   ${stack.url}/runs (sign in: an approver's email link is printed ` +
       `here${stack.githubSignIn ? ', or GitHub' : ''}; the CLI uses ${localCredentialFile(stack.dataDir)})`,

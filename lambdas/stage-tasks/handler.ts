@@ -112,8 +112,6 @@ const payloadSchema = z.discriminatedUnion('action', [
   }),
 ]);
 
-type PipelinePayload = z.infer<typeof payloadSchema>;
-
 export interface PipelineDeps {
   runs: RunStore;
   approvals: ApprovalStore;
@@ -232,8 +230,9 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
     const killedBy = buildSignalOf(cause);
     const said = buildDetailOf(cause);
     return status
-      ? `the ${mode} build ended with status ${status} before reporting a ` +
-          `result${killedBy ? ` (its process was killed by ${killedBy})` : ''}${said ? `: ${truncate(said, 1000)}` : ''}`
+      ? `the ${mode} build ended with status ${status} before reporting a result` +
+          (killedBy ? ` (its process was killed by ${killedBy})` : '') +
+          (said ? `: ${truncate(said, 1000)}` : '')
       : `the ${mode} build failed: ${truncate(cause ?? 'no detail', 2000)}`;
   }
 

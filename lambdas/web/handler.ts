@@ -194,8 +194,10 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
       case 'approved':
       case 'rejected':
         return (
-          `This approval was already ` +
-          `${approval.status}${approval.decidedBy ? ` by ${approval.decidedBy}` : ''}${approval.decidedAt ? ` at ${approval.decidedAt}` : ''}.`
+          `This approval was already ${approval.status}` +
+          (approval.decidedBy ? ` by ${approval.decidedBy}` : '') +
+          (approval.decidedAt ? ` at ${approval.decidedAt}` : '') +
+          '.'
         );
       case 'superseded':
         return (

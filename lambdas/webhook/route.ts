@@ -3,7 +3,7 @@ import * as z from 'zod/mini';
 import type { RepositoryConfig, TfgateConfig } from '../../src/config/load.js';
 import { findRepository, plansPullRequests } from '../../src/config/resolved.js';
 import { uniqueLower } from '../../src/auth/person.js';
-import type { Run, } from '../../src/domain/run.js';
+import type { Run } from '../../src/domain/run.js';
 import type { RunDecision } from '../../src/application/intake.js';
 
 /**

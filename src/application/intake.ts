@@ -137,8 +137,7 @@ export interface RunOrigin {
  * against twins: Step Functions refuses a name it has seen, and the run is then abandoned.
  */
 export async function launchRun(decision: StartDecision, origin: RunOrigin, deps: IntakeDeps): Promise<IntakeOutcome> {
-  const { runs, sequences, locks, starter, clock, logger } = deps;
-  const { executionName, deliveryId } = origin;
+  const { clock, logger } = deps;
   const repository = decision.repository;
   // A deliberate re-run is recorded as such and is the one way past the one-run-per-commit rule.
   const headKey =

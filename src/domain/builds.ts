@@ -1,4 +1,3 @@
-
 import type { RunMode } from './run.js';
 
 export const BUILD_KINDS = ['plan', 'apply', 'pr-plan'] as const;

@@ -96,7 +96,7 @@ function render(input: PlanCommentInput, shown: ShownPlan[]): string {
     `[Run ${run.id}](${runUrl}) · ${run.repository} · plans only, nothing is applied from a pull request.`,
     '',
   ];
-  run.stages.forEach((stage, index) => lines.push(...renderStage(stage, shown[index]!, runUrl)));
+  for (const [index, stage] of run.stages.entries()) lines.push(...renderStage(stage, shown[index]!, runUrl));
   return lines.join('\n');
 }
 
@@ -139,8 +139,10 @@ function asDiff(text: string): string {
     .map((line) => {
       const match = /^(\s+)([+~-]|-\/\+|\+\/-)(\s)/.exec(line);
       if (!match) return line;
-      const marker = match[2]!.startsWith('-') ? '-' : match[2] === '~' ? '!' : '+';
-      return `${marker}${match[1]}${' '.repeat(match[2]!.length - 1)}${line.slice(match[1]!.length + match[2]!.length)}`;
+      const indent = match[1]!;
+      const sign = match[2]!;
+      const marker = sign.startsWith('-') ? '-' : sign === '~' ? '!' : '+';
+      return `${marker}${indent}${' '.repeat(sign.length - 1)}${line.slice(indent.length + sign.length)}`;
     })
     .join('\n');
 }

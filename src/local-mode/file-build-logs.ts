@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import path from 'node:path';
 import { buildLogName } from '../domain/artifact-keys.js';
 import type { BuildLogQuery, BuildLogs, BuildLogTail } from '../domain/ports.js';
@@ -24,7 +24,7 @@ export class FileBuildLogs implements BuildLogs {
     // The names come from routes and run records; a path is only built from plain names.
     if (![query.runId, query.environment].every((name) => SAFE_NAME.test(name))) return undefined;
     const file = localBuildLogFile(this.logsDir, query.runId, query.environment, query.mode);
-    let handle;
+    let handle: FileHandle;
     try {
       handle = await open(file, 'r');
     } catch (error) {

@@ -86,8 +86,10 @@ export async function startServer(
   const handlerFor = (route: Route | undefined): HttpHandler => {
     const handler = route?.handler ?? fallback;
     if (route?.public) return handler;
-    let wrapped = guarded.get(handler);
-    if (!wrapped) guarded.set(handler, (wrapped = options.protect(handler)));
+    const known = guarded.get(handler);
+    if (known) return known;
+    const wrapped = options.protect(handler);
+    guarded.set(handler, wrapped);
     return wrapped;
   };
   let allowedHosts: Set<string> = new Set();

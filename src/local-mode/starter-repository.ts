@@ -104,8 +104,14 @@ output "settings" {
 }
 `;
 
-const CONFIGURATION_MODULE_TF = `# The inheritance: the base environment holds every setting; each other environment starts from
-# it and overrides only the keys it names.
+/** Terraform's own text: the interpolations are Terraform's, kept out of the JavaScript template. */
+const UNKNOWN_WORKSPACE_MESSAGE =
+  `The workspace \\"\${var.workspace}\\" is not an environment of the configuration ` +
+  `(\${join(", ", keys(var.configuration))}): select one with terraform workspace select.`;
+
+const CONFIGURATION_MODULE_TF =
+  '# The inheritance: the base environment holds every setting; each other environment starts from\n' +
+  `# it and overrides only the keys it names.
 variable "configuration" {
   description = "Settings per environment: the base environment complete, the others only what differs."
   type        = map(map(string))
@@ -128,7 +134,7 @@ variable "workspace" {
 
   validation {
     condition     = contains(keys(var.configuration), var.workspace)
-    error_message = "The workspace \\"\${var.workspace}\\" is not an environment of the configuration (\${join(", ", keys(var.configuration))}): select one with terraform workspace select."
+    error_message = "${UNKNOWN_WORKSPACE_MESSAGE}"
   }
 }
 
@@ -181,12 +187,13 @@ export interface ConfigOptions {
 }
 
 export function tfgateYaml(options: ConfigOptions): string {
+  const cloneUrlLine = options.cloneUrl !== undefined ? `    cloneUrl: ${JSON.stringify(options.cloneUrl)}\n` : '';
   return `# ${options.header}
 repositories:
   - name: ${options.repository}
     branch: main
     directory: .
-${options.cloneUrl !== undefined ? `    cloneUrl: ${JSON.stringify(options.cloneUrl)}\n` : ''}    environments:            # promotion order; each is also the Terraform workspace name
+${cloneUrlLine}    environments:            # promotion order; each is also the Terraform workspace name
       - name: ops            # applied first: it validates every change
       - name: apps           # the critical environment: applied only after approval
         approval:

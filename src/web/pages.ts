@@ -22,11 +22,13 @@ export function summaryLine(plan: PlanSummary | undefined): string {
 
 const STYLE = `
 body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#1b1f24}
-h1{font-size:1.4rem}table{border-collapse:collapse}td,th{padding:.25rem .75rem .25rem 0;text-align:left;vertical-align:top}
+h1{font-size:1.4rem}table{border-collapse:collapse}
+td,th{padding:.25rem .75rem .25rem 0;text-align:left;vertical-align:top}
 pre{background:#f6f8fa;padding:1rem;overflow:auto;max-height:40rem;font-size:13px}
 .status{font-weight:600}.buttons{display:flex;gap:1rem;margin:1.5rem 0}
 button{font-size:1rem;padding:.6rem 1.4rem;border-radius:6px;border:1px solid #888;cursor:pointer}
-button.approve{background:#1f883d;color:#fff;border-color:#1f883d}button.reject{background:#fff;color:#cf222e;border-color:#cf222e}
+button.approve{background:#1f883d;color:#fff;border-color:#1f883d}
+button.reject{background:#fff;color:#cf222e;border-color:#cf222e}
 .notice{padding:1rem;border-radius:6px;background:#fff8c5}.ok{background:#dafbe1}.bad{background:#ffebe9}
 `;
 
@@ -132,12 +134,10 @@ export interface ApprovalPageModel {
 export function approvalPage(model: ApprovalPageModel): string {
   const { approval, run, stage } = model;
   const plan = stage?.plan;
+  const subject = run.message ? `<br>${escapeHtml(stripTerminalEscapes(run.message.split('\n')[0]!))}` : '';
   const rows: Array<[string, string]> = [
     ['Repository', escapeHtml(run.repository)],
-    [
-      'Commit',
-      `<code>${escapeHtml(run.sha)}</code>${run.message ? `<br>${escapeHtml(stripTerminalEscapes(run.message.split('\n')[0]!))}` : ''}`,
-    ],
+    ['Commit', `<code>${escapeHtml(run.sha)}</code>${subject}`],
     ['Author', escapeHtml(stripTerminalEscapes(run.author?.name ?? run.author?.login ?? run.pusher ?? 'unknown'))],
     ['Environment', `<strong>${escapeHtml(approval.environment)}</strong>`],
     ['Plan', escapeHtml(summaryLine(plan))],
@@ -148,13 +148,14 @@ export function approvalPage(model: ApprovalPageModel): string {
   if (model.approver)
     rows.push(['You are', `<span id="signed-in-as">${escapeHtml(stripTerminalEscapes(model.approver))}</span>`]);
   const addresses = plan ? renderAddresses(plan) : '';
+  const blockedReason = model.blockedReason ?? `This approval is ${approval.status}.`;
   const decision = model.canDecide
     ? `<form method="post" action="/approvals/${escapeHtml(approval.id)}">
 <input type="hidden" name="form_token" value="${escapeHtml(model.formToken)}">
 <p><label>Reason (optional) <input type="text" name="reason" maxlength="500" size="40"></label></p>
 <div class="buttons"><button class="approve" type="submit" name="decision" value="approve">Approve and apply</button>
 <button class="reject" type="submit" name="decision" value="reject">Reject</button></div></form>`
-    : `<p class="notice">${escapeHtml(stripTerminalEscapes(model.blockedReason ?? `This approval is ${approval.status}.`))}</p>`;
+    : `<p class="notice">${escapeHtml(stripTerminalEscapes(blockedReason))}</p>`;
   return layout(
     `Approve ${approval.environment} for ${run.repository}`,
     `<h1>Apply to ${escapeHtml(approval.environment)}: ${escapeHtml(run.repository)}</h1>
@@ -189,7 +190,8 @@ export function decisionPage(kind: 'ok' | 'bad', title: string, message: string,
   return layout(
     title,
     `<h1>${escapeHtml(title)}</h1><p class="notice ${kind}" ` +
-      `id="decision-result">${escapeHtml(stripTerminalEscapes(message))}</p>${runId ? `<p><a href="/runs/${escapeHtml(runId)}">See the run</a></p>` : ''}`,
+      `id="decision-result">${escapeHtml(stripTerminalEscapes(message))}</p>` +
+      (runId ? `<p><a href="/runs/${escapeHtml(runId)}">See the run</a></p>` : ''),
   );
 }
 
@@ -209,14 +211,34 @@ export function runsPage(runs: Run[], next?: string): string {
   const rows = runs
     .map(
       (run) =>
-        `<tr><td><a ` +
-        `href="/runs/${escapeHtml(run.id)}">${escapeHtml(run.id)}</a></td><td>${escapeHtml(run.repository)}</td><td><code>${escapeHtml(run.sha.slice(0, 12))}</code></td><td>${escapeHtml(triggerText(run))}</td><td class="status">${escapeHtml(run.status)}</td><td>${escapeHtml(run.createdAt)}</td></tr>`,
+        `<tr><td><a href="/runs/${escapeHtml(run.id)}">${escapeHtml(run.id)}</a></td>` +
+        `<td>${escapeHtml(run.repository)}</td>` +
+        `<td><code>${escapeHtml(run.sha.slice(0, 12))}</code></td>` +
+        `<td>${escapeHtml(triggerText(run))}</td>` +
+        `<td class="status">${escapeHtml(run.status)}</td>` +
+        `<td>${escapeHtml(run.createdAt)}</td></tr>`,
     )
     .join('');
   const older = next ? `<p><a id="older-runs" href="/runs?before=${encodeURIComponent(next)}">Older runs</a></p>` : '';
   return layout(
     'tfgate runs',
-    `<h1>Runs</h1><table><tr><th>Run</th><th>Repository</th><th>Commit</th><th>Trigger</th><th>Status</th><th>Created</th></tr>${rows}</table>${older}`,
+    '<h1>Runs</h1><table>' +
+      '<tr><th>Run</th><th>Repository</th><th>Commit</th><th>Trigger</th><th>Status</th><th>Created</th></tr>' +
+      `${rows}</table>${older}`,
+  );
+}
+
+function renderStageRow(stage: Stage): string {
+  const approval = stage.approval
+    ? escapeHtml(stage.approval.status) +
+      (stage.approval.by ? ` by ${escapeHtml(stripTerminalEscapes(stage.approval.by))}` : '') +
+      (stage.approval.reason ? `: <q>${escapeHtml(stripTerminalEscapes(stage.approval.reason))}</q>` : '')
+    : '';
+  const error = stage.error ? `<pre>${escapeHtml(stripTerminalEscapes(stage.error))}</pre>` : '';
+  return (
+    `<tr><td>${escapeHtml(stage.environment)}</td><td class="status">${escapeHtml(stage.status)}</td>` +
+    `<td>${escapeHtml(summaryLine(stage.plan))}${stage.plan ? renderAddresses(stage.plan) : ''}</td>` +
+    `<td class="approval">${approval}</td><td>${error}</td></tr>`
   );
 }
 
@@ -228,18 +250,10 @@ function fileCell(where: string): string {
 }
 
 export function runPage(run: Run, files?: RunFiles, logs: StageLogView[] = []): string {
-  const stages = run.stages
-    .map(
-      (stage) =>
-        `<tr><td>${escapeHtml(stage.environment)}</td><td ` +
-        `class="status">${escapeHtml(stage.status)}</td><td>${escapeHtml(summaryLine(stage.plan))}${stage.plan ? renderAddresses(stage.plan) : ''}</td><td class="approval">${stage.approval ? `${escapeHtml(stage.approval.status)}${stage.approval.by ? ` by ${escapeHtml(stripTerminalEscapes(stage.approval.by))}` : ''}${stage.approval.reason ? `: <q>${escapeHtml(stripTerminalEscapes(stage.approval.reason))}</q>` : ''}` : ''}</td><td>${stage.error ? `<pre>${escapeHtml(stripTerminalEscapes(stage.error))}</pre>` : ''}</td></tr>`,
-    )
-    .join('');
+  const stages = run.stages.map(renderStageRow).join('');
   const drift = driftOf(run);
-  const driftRow = drift
-    ? `<tr><th>Drift</th><td ` +
-      `id="run-drift">${drift.detected ? `drift found in ${escapeHtml(drift.environments.join(', '))}` : 'no drift found'}</td></tr>`
-    : '';
+  const driftText = drift?.detected ? `drift found in ${escapeHtml(drift.environments.join(', '))}` : 'no drift found';
+  const driftRow = drift ? `<tr><th>Drift</th><td id="run-drift">${driftText}</td></tr>` : '';
   const fileRows = [
     ...run.stages.flatMap((stage) =>
       Object.entries(files?.stages[stage.environment] ?? {}).map(
@@ -254,13 +268,23 @@ export function runPage(run: Run, files?: RunFiles, logs: StageLogView[] = []): 
   const live = logs.some((view) => view.running);
   const logSections = logs.map((view) => renderStageLog(run.id, view)).join('\n');
   const logSection = logs.length > 0 ? `\n<h2>Build output</h2>${logSections}` : '';
+  const pullRequest = run.pullRequest ? ` (pull request #${escapeHtml(run.pullRequest)})` : '';
+  const errorRow = run.error
+    ? `<tr><th>Error</th><td><pre>${escapeHtml(stripTerminalEscapes(run.error))}</pre></td></tr>`
+    : '';
+  const filesSection = fileRows ? `\n<h2>Files</h2><table id="run-files">${fileRows}</table>` : '';
+  const liveScript = live ? `<script>${LIVE_LOG_SCRIPT}</script>` : '';
   return layout(
     `Run ${run.id}`,
     `<h1>Run ${escapeHtml(run.id)}</h1>
-<table><tr><th>Repository</th><td>${escapeHtml(run.repository)}</td></tr><tr><th>Commit</th><td><code>${escapeHtml(run.sha)}</code></td></tr>
-<tr><th>Ref</th><td>${escapeHtml(run.ref)}</td></tr><tr><th>Trigger</th><td id="run-trigger">${escapeHtml(run.trigger)}${run.pullRequest ? ` (pull request #${escapeHtml(run.pullRequest)})` : ''}</td></tr>${driftRow}
-<tr><th>Status</th><td class="status" id="run-status">${escapeHtml(run.status)}</td></tr>${run.error ? `<tr><th>Error</th><td><pre>${escapeHtml(stripTerminalEscapes(run.error))}</pre></td></tr>` : ''}</table>
-<h2>Stages</h2><table><tr><th>Environment</th><th>Status</th><th>Plan</th><th>Approval</th><th>Error</th></tr>${stages}</table>${logSection}${fileRows ? `\n<h2>Files</h2><table id="run-files">${fileRows}</table>` : ''}${live ? `<script>${LIVE_LOG_SCRIPT}</script>` : ''}`,
+<table><tr><th>Repository</th><td>${escapeHtml(run.repository)}</td></tr>` +
+      `<tr><th>Commit</th><td><code>${escapeHtml(run.sha)}</code></td></tr>
+<tr><th>Ref</th><td>${escapeHtml(run.ref)}</td></tr>` +
+      `<tr><th>Trigger</th><td id="run-trigger">${escapeHtml(run.trigger)}${pullRequest}</td></tr>${driftRow}
+<tr><th>Status</th><td class="status" id="run-status">${escapeHtml(run.status)}</td></tr>${errorRow}</table>
+<h2>Stages</h2><table>` +
+      '<tr><th>Environment</th><th>Status</th><th>Plan</th><th>Approval</th><th>Error</th></tr>' +
+      `${stages}</table>${logSection}${filesSection}${liveScript}`,
     live ? '<noscript><meta http-equiv="refresh" content="5"></noscript>' : '',
   );
 }

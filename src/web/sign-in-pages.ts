@@ -12,16 +12,18 @@ export function signInPage(options: { next: string; github: boolean; email: bool
     : '';
   const email = options.email
     ? `<form method="post" action="/auth/email"><input type="hidden" name="next" value="${next}">
-<p><label>Or get a one-time sign-in link by email: <input type="email" name="email" required maxlength="320" size="32"></label>
-<button type="submit" id="email-sign-in">Send the link</button></p></form>`
+<p><label>Or get a one-time sign-in link by email: ` +
+      '<input type="email" name="email" required maxlength="320" size="32"></label>\n' +
+      '<button type="submit" id="email-sign-in">Send the link</button></p></form>'
     : '';
   const none =
     !options.github && !options.email
       ? '<p class="notice bad">No way to sign in is set up (see the README: GitHub sign-in or email links).</p>'
       : '';
+  const message = options.message ? `<p class="notice" id="sign-in-message">${escapeHtml(options.message)}</p>` : '';
   return layout(
     'Sign in to tfgate',
-    `<h1>Sign in to tfgate</h1>${options.message ? `<p class="notice" id="sign-in-message">${escapeHtml(options.message)}</p>` : ''}
+    `<h1>Sign in to tfgate</h1>${message}
 <p>Runs, plans and approvals are shown only to approvers and viewers named in tfgate.yaml.</p>${github}${email}${none}`,
   );
 }
@@ -37,7 +39,8 @@ export function emailSentPage(): string {
 export function emailConfirmPage(token: string, email: string): string {
   return layout(
     'Sign in to tfgate',
-    `<h1>Sign in as ${escapeHtml(email)}</h1><form method="post" action="/auth/email/confirm"><input type="hidden" name="token" value="${escapeHtml(token)}">
+    `<h1>Sign in as ${escapeHtml(email)}</h1><form method="post" action="/auth/email/confirm">` +
+      `<input type="hidden" name="token" value="${escapeHtml(token)}">
 <div class="buttons"><button class="approve" type="submit" id="confirm-sign-in">Sign in</button></div></form>
 <p>Opening this link signed nothing in: the button does, once.</p>`,
   );

@@ -7,6 +7,7 @@ import {
 import {
   type CloudWatchLogsClient,
   GetLogEventsCommand,
+  type OutputLogEvent,
   ResourceNotFoundException,
 } from '@aws-sdk/client-cloudwatch-logs';
 import { TfgateError } from '../../domain/errors.js';
@@ -55,7 +56,7 @@ export class CodeBuildLogs implements BuildLogs {
       if (this.located.size > 1000) this.located.delete(this.located.keys().next().value!);
     }
     const location = where.location ? { location: where.location } : {};
-    let events;
+    let events: OutputLogEvent[];
     try {
       const answer = await this.logs.send(
         new GetLogEventsCommand({
@@ -102,7 +103,8 @@ export function consoleLink(build: Build): string | undefined {
   if (arn) {
     const [, region, account, project] = arn;
     const id = encodeURIComponent(`${project}:${arn[4]}`);
-    return `https://${region}.console.aws.amazon.com/codesuite/codebuild/${account}/projects/${project}/build/${id}/log?region=${region}`;
+    const consoleBase = `https://${region}.console.aws.amazon.com/codesuite/codebuild`;
+    return `${consoleBase}/${account}/projects/${project}/build/${id}/log?region=${region}`;
   }
   const deepLink = build.logs?.deepLink;
   return deepLink?.startsWith('https://') ? deepLink : undefined;

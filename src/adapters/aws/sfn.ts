@@ -1,4 +1,9 @@
-import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  SendTaskFailureCommand,
+  SendTaskSuccessCommand,
+  type SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import type { ExecutionStarter, PipelineInput, TaskCallbacks } from '../../domain/ports.js';
 
 /** Step Functions adapters for the orchestration ports. */

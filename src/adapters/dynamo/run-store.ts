@@ -164,7 +164,7 @@ export class DynamoRunStore implements RunStore {
     }
     // The allowed transitions (domain/transitions.ts) are checked in the same write as the change.
     const from = stagePredecessors(patch.status);
-    from.forEach((status, index) => (values[`:from${index}`] = status));
+    for (const [index, status] of from.entries()) values[`:from${index}`] = status;
     const condition =
       `attribute_exists(stages.#env) AND stages.#env.#status IN ` +
       `(${from.map((_, index) => `:from${index}`).join(', ')})`;
@@ -197,7 +197,7 @@ export class DynamoRunStore implements RunStore {
     let condition = 'attribute_exists(id)';
     if (patch.status !== undefined) {
       const from = runPredecessors(patch.status);
-      from.forEach((status, index) => (values[`:from${index}`] = status));
+      for (const [index, status] of from.entries()) values[`:from${index}`] = status;
       condition += ` AND #status IN (${from.map((_, index) => `:from${index}`).join(', ')})`;
     }
     const to = patch.status;

@@ -345,9 +345,10 @@ export function toGitHubApiError(what: string, error: unknown, now: number = Dat
     status === 429 ||
     (status === 403 && (retryAfterMs !== undefined || quotaExhausted || /rate limit/i.test(apiMessage ?? '')));
   const retryable = status === undefined || status >= 500 || rateLimited || status === 408;
+  const timedOut = /abort|timeout|timed out/i.test(`${failure.name} ${failure.message}`);
   const detail =
     status === undefined
-      ? `no answer (${/abort|timeout|timed out/i.test(`${failure.name} ${failure.message}`) ? 'timed out' : 'network error'})`
+      ? `no answer (${timedOut ? 'timed out' : 'network error'})`
       : `${status}${rateLimited ? ' rate limited' : ''}${apiMessage ? `: ${apiMessage}` : ''}`;
   return new GitHubApiError(`GitHub API: could not ${what}: ${detail}`, status, retryable, retryAfterMs);
 }

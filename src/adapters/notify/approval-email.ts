@@ -61,19 +61,28 @@ export function renderApprovalEmail(request: ApprovalRequest, to: string, from: 
     ...(plan !== undefined ? ['', 'Plan:', plan] : []),
     '',
   ].join('\n');
-  const html = `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(subject)}</title></head><body style="font-family:system-ui,sans-serif;color:#1b1f24">
-<p><strong>${escapeHtml(facts.environment)}</strong> of <strong>${escapeHtml(facts.repository)}</strong> is waiting for approval; you are one of its approvers.</p>
-<table>${rows
+  const tableRows = rows
     .map(
       ([label, value]) =>
-        `<tr><th align="left" ` +
-        `style="padding-right:1em">${escapeHtml(label)}</th><td>${escapeHtml(value)}</td></tr>`,
+        `<tr><th align="left" style="padding-right:1em">${escapeHtml(label)}</th><td>${escapeHtml(value)}</td></tr>`,
     )
-    .join('')}</table>
-<p><a href="${escapeHtml(request.url)}" style="display:inline-block;padding:.6em " +
-  "1.2em;background:#1f883d;color:#fff;border-radius:6px;text-decoration:none">Review and decide</a></p>
-<p style="color:#57606a">You will be asked to sign in. Opening the link changes nothing; the decision is made with the buttons on the page.${facts.runUrl ? ` <a href="${escapeHtml(facts.runUrl)}">The run</a>.` : ''}</p>
-${plan !== undefined ? `<pre style="background:#f6f8fa;padding:1em;font-size:12px;white-space:pre-wrap">${escapeHtml(plan)}</pre>` : ''}
+    .join('');
+  const buttonStyle =
+    'display:inline-block;padding:.6em 1.2em;background:#1f883d;color:#fff;border-radius:6px;text-decoration:none';
+  const runLink = facts.runUrl ? ` <a href="${escapeHtml(facts.runUrl)}">The run</a>.` : '';
+  const planBlock =
+    plan !== undefined
+      ? `<pre style="background:#f6f8fa;padding:1em;font-size:12px;white-space:pre-wrap">${escapeHtml(plan)}</pre>`
+      : '';
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(subject)}</title></head>
+<body style="font-family:system-ui,sans-serif;color:#1b1f24">
+<p><strong>${escapeHtml(facts.environment)}</strong> of <strong>${escapeHtml(facts.repository)}</strong>
+is waiting for approval; you are one of its approvers.</p>
+<table>${tableRows}</table>
+<p><a href="${escapeHtml(request.url)}" style="${buttonStyle}">Review and decide</a></p>
+<p style="color:#57606a">You will be asked to sign in. Opening the link changes nothing;
+the decision is made with the buttons on the page.${runLink}</p>
+${planBlock}
 </body></html>`;
   return { from, to, subject, text, html };
 }
