@@ -164,6 +164,9 @@ describe('SES notifier', () => {
         );
         expect(text).toContain(req.url);
         expect(html).toContain(`href="${req.url}"`);
+        // The one link is a well-formed button: an attribute split by a formatter once leaked `" +` into it.
+        expect(html).toMatch(/<a href="[^"]+" style="[^"<>]+">Review and decide<\/a>/);
+        expect(html).not.toContain('" +');
         // Every link in the mail is the plain page link (or the run page): no identity, no secret.
         for (const link of `${text} ${html}`.match(/https?:\/\/[^\s"<>]+/g) ?? [])
           expect(new URL(link).search).toBe('');
