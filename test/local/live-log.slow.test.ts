@@ -101,8 +101,10 @@ describe('live build output on the run page', () => {
       stack = await startTestStack({ config: configYaml({ environments: ['ops'], approval: false }) });
       // The apply prints one line, works for a while, then prints another: the page must show the second
       // without being reloaded. (Arithmetic, so the command line itself, also in the log, names neither.)
+      // It keeps running a while after the second line, so the page is seen with it before the build ends
+      // and the script reloads the page, even on a loaded machine.
       const provisioner =
-        'provisioner "local-exec" {\n    command = "echo live-$((10+1)); sleep 5; echo live-$((20+2)); sleep 1"\n  }';
+        'provisioner "local-exec" {\n    command = "echo live-$((10+1)); sleep 5; echo live-$((20+2)); sleep 8"\n  }';
       const sha = await pushChange(stack, {
         'main.tf': `resource "terraform_data" "x" {\n  input = "v"\n  ${provisioner}\n}\n`,
       });
