@@ -118,7 +118,8 @@ describe(`tfgate local's builds (${path.basename(path.dirname(TERRAFORM))}/${pat
       'resource "terraform_data" "probe" {',
       '  input = var.x',
       '  provisioner "local-exec" {',
-      `    command = "env > ${probe}"`,
+      // Written whole, then renamed: the test reads it the moment it exists.
+      `    command = "env > ${probe}.part && mv ${probe}.part ${probe}"`,
       '  }',
       '}',
       '',
