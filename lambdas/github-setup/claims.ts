@@ -1,12 +1,7 @@
 import { createHash } from 'node:crypto';
-import {
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-  type DynamoDBDocumentClient,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isConditionalCheckFailed, storeCall } from '../../src/adapters/dynamo/errors.js';
+import { putIfAbsent } from '../../src/adapters/dynamo/put-if-absent.js';
 
 /**
  * The one-time use of the setup link. The first callback to claim it goes on to create the GitHub App
@@ -43,21 +38,8 @@ export class DynamoSetupClaims implements SetupClaims {
   ) {}
 
   async claim(key: string, at: Date): Promise<boolean> {
-    return storeCall('PutItem(setup claim)', async () => {
-      try {
-        await this.client.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: { id: key, setup: 'claimed', claimedAt: at.toISOString() },
-            ConditionExpression: 'attribute_not_exists(id)',
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionalCheckFailed(error)) return false;
-        throw error;
-      }
-    });
+    const item = { id: key, setup: 'claimed', claimedAt: at.toISOString() };
+    return putIfAbsent(this.client, this.tableName, item, 'PutItem(setup claim)');
   }
 
   async markConnected(key: string, at: Date, appSlug: string): Promise<void> {

@@ -1,9 +1,10 @@
-import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { AlreadyExistsError } from '../../domain/errors.js';
 import type { ApprovalRecord, ApprovalStore, DecideResult } from '../../domain/ports.js';
 import type { ApprovalStatus } from '../../domain/run.js';
 import { epochSeconds, isConditionalCheckFailed, oldItemOf, storeCall, ttlAfterDays } from './errors.js';
 import { TTL_ATTRIBUTE } from './table-layout.js';
+import { putIfAbsent } from './put-if-absent.js';
 
 const APPROVAL_RETENTION_DAYS = 400;
 
@@ -19,20 +20,10 @@ export class DynamoApprovalStore implements ApprovalStore {
   ) {}
 
   async create(record: ApprovalRecord): Promise<void> {
-    await storeCall('PutItem(approval)', async () => {
-      try {
-        await this.client.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: { ...record, [TTL_ATTRIBUTE]: ttlAfterDays(new Date(record.createdAt), APPROVAL_RETENTION_DAYS) },
-            ConditionExpression: 'attribute_not_exists(id)',
-          }),
-        );
-      } catch (error) {
-        if (isConditionalCheckFailed(error)) throw new AlreadyExistsError(`Approval ${record.id} already exists`);
-        throw error;
-      }
-    });
+    const item = { ...record, [TTL_ATTRIBUTE]: ttlAfterDays(new Date(record.createdAt), APPROVAL_RETENTION_DAYS) };
+    if (!(await putIfAbsent(this.client, this.tableName, item, 'PutItem(approval)'))) {
+      throw new AlreadyExistsError(`Approval ${record.id} already exists`);
+    }
   }
 
   async get(id: string): Promise<ApprovalRecord | undefined> {

@@ -1,14 +1,9 @@
-import {
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-  type DynamoDBDocumentClient,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NotFoundError } from '../../domain/errors.js';
 import type { DeliveryStore } from '../../domain/ports.js';
 import { isConditionalCheckFailed, storeCall, ttlAfterDays } from './errors.js';
 import { TTL_ATTRIBUTE } from './table-layout.js';
+import { putIfAbsent } from './put-if-absent.js';
 
 /** GitHub lets a delivery be redelivered for a limited time; 90 days is well past it. */
 const DELIVERY_RETENTION_DAYS = 90;
@@ -20,25 +15,12 @@ export class DynamoDeliveryStore implements DeliveryStore {
   ) {}
 
   async claim(deliveryId: string, at: Date): Promise<boolean> {
-    return storeCall('PutItem(delivery)', async () => {
-      try {
-        await this.client.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: {
-              id: deliveryId,
-              claimedAt: at.toISOString(),
-              [TTL_ATTRIBUTE]: ttlAfterDays(at, DELIVERY_RETENTION_DAYS),
-            },
-            ConditionExpression: 'attribute_not_exists(id)',
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionalCheckFailed(error)) return false;
-        throw error;
-      }
-    });
+    const item = {
+      id: deliveryId,
+      claimedAt: at.toISOString(),
+      [TTL_ATTRIBUTE]: ttlAfterDays(at, DELIVERY_RETENTION_DAYS),
+    };
+    return putIfAbsent(this.client, this.tableName, item, 'PutItem(delivery)');
   }
 
   async attachRun(deliveryId: string, runId: string): Promise<void> {

@@ -1,6 +1,5 @@
 import {
   GetCommand,
-  PutCommand,
   QueryCommand,
   ScanCommand,
   UpdateCommand,
@@ -17,6 +16,7 @@ import {
 } from '../../domain/transitions.js';
 import { isConditionalCheckFailed, storeCall, ttlAfterDays } from './errors.js';
 import { RUNS_BY_CREATED_INDEX, TTL_ATTRIBUTE } from './table-layout.js';
+import { putIfAbsent } from './put-if-absent.js';
 
 const RUN_RETENTION_DAYS = 400;
 /** Every run shares one GSI partition so that the index can order all runs by creation time. */
@@ -67,20 +67,9 @@ export class DynamoRunStore implements RunStore {
   ) {}
 
   async create(run: Run): Promise<void> {
-    await storeCall('PutItem(run)', async () => {
-      try {
-        await this.client.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: toItem(run),
-            ConditionExpression: 'attribute_not_exists(id)',
-          }),
-        );
-      } catch (error) {
-        if (isConditionalCheckFailed(error)) throw new AlreadyExistsError(`Run ${run.id} already exists`);
-        throw error;
-      }
-    });
+    if (!(await putIfAbsent(this.client, this.tableName, toItem(run), 'PutItem(run)'))) {
+      throw new AlreadyExistsError(`Run ${run.id} already exists`);
+    }
   }
 
   async get(id: string): Promise<Run | undefined> {
