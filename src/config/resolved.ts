@@ -105,12 +105,7 @@ const resolvedConfig = z.strictObject({
   people: z.optional(
     z
       .array(personBinding)
-      .check(
-        z.refine(
-          (list) => peopleBindingProblems(list).length === 0,
-          'binds a login or an address to two people',
-        ),
-      ),
+      .check(z.refine((list) => peopleBindingProblems(list).length === 0, 'binds a login or an address to two people')),
   ),
   github: z.strictObject({ apiUrl: z.url() }),
   terraform: z.strictObject({

@@ -243,8 +243,7 @@ describe('hostile tfgate.yaml files', () => {
         file: '/srv/tfgate.yaml',
         line: 11,
         column: 9,
-        message:
-          'people.1.emails.1: alice@example.com is already bound to @alice: an address belongs to one person',
+        message: 'people.1.emails.1: alice@example.com is already bound to @alice: an address belongs to one person',
       },
     ]);
     const loginTwice = refusal(
