@@ -137,6 +137,12 @@ export async function matchListed(
 }
 
 /**
+ * GitHub itself, the committer of commits made on github.com (web edits, merges): no person signs in as it, and
+ * nobody reads mail at its address.
+ */
+const GITHUB_ITSELF: ReadonlySet<string> = new Set(['web-flow', 'noreply@github.com']);
+
+/**
  * Why this person may not approve their own change, or undefined. Fails closed when the change's people are unknown.
  * Both sides are compared as `people:` knows them. An email sign-in that no binding ties to a login is a person
  * tfgate cannot compare with a login: it may approve only when every person of the change is bound under
@@ -168,8 +174,8 @@ export function selfApprovalRefusal(
   if (me.emails.some((email) => emails.has(email)))
     return 'You pushed or wrote this change (by one of your verified addresses); someone else has to approve it.';
   if (me.via === 'email' && !me.login) {
-    const unboundLogins = [...logins].filter((login) => !bindings.byLogin.has(login));
-    const unboundEmails = [...emails].filter((email) => !bindings.byEmail.has(email));
+    const unboundLogins = [...logins].filter((login) => !bindings.byLogin.has(login) && !GITHUB_ITSELF.has(login));
+    const unboundEmails = [...emails].filter((email) => !bindings.byEmail.has(email) && !GITHUB_ITSELF.has(email));
     if (unboundLogins.length > 0 || unboundEmails.length > 0) {
       const who = [
         ...unboundLogins.map((login) => `@${login}`),
