@@ -1,6 +1,6 @@
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
@@ -179,6 +179,8 @@ export function createApprovalsLambda(options: ApprovalsLambdaOptions = {}): App
   // Answers the link request without waiting on the lookup or the mail: Lambda queues the event and returns at once
   // (the same for every address), and the work runs in its own invocation, which no frozen instance can lose.
   const sendLinkLater = async (job: SignInLinkJob): Promise<void> => {
+    // Loaded on the first link request only: most invocations never need the Lambda client.
+    const { InvokeCommand, LambdaClient } = await import('@aws-sdk/client-lambda');
     lambdaClient ??= options.lambda ?? new LambdaClient({});
     const event: SignInLinkEvent = { tfgateSignInLink: job };
     await lambdaClient.send(
