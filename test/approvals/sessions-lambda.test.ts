@@ -340,7 +340,7 @@ describe('sessions', () => {
     expect(mailsTo('bob@example.com')).toHaveLength(1);
   });
 
-  it('next= outside Latin-1, absolute or //host never leads elsewhere, never answers 500, never spends a link', async () => {
+  it('next= outside Latin-1, absolute or //host: never elsewhere, never 500, never a spent link', async () => {
     const handler = approvalsLambda();
     // Asked for with a bad next: the link leads to /runs.
     for (const next of ['/runs/é', '/runs/\u2603', '//evil.example/x', 'https://evil.example/', '/\\evil', '/a\tb']) {

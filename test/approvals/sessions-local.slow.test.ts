@@ -137,7 +137,7 @@ async function approveWith(url: string, cookie: string) {
 }
 
 describe('people, not strings (tfgate local, form posts with cookies)', () => {
-  it("Mallory's email-link approval of her own push is refused with the reason; Alice's bound address approves", async () => {
+  it("Mallory's email-link self-approval is refused with the reason; Alice's bound address approves", async () => {
     const push = await pushBy('mallory', 'mallory@home.example', 'by-mallory');
     const mallory = await emailSession('mallory@corp.example');
     const page = await (await fetch(push.url, { headers: { cookie: mallory } })).text();
@@ -242,7 +242,7 @@ describe('one person in a browser', () => {
     return context;
   }
 
-  it('GitHub and bound-email sign-ins of Alice are both @alice and both refused on her push; sign-out holds', async () => {
+  it('Alice by GitHub and by bound address is @alice both times, refused on her push; sign-out holds', async () => {
     const push = await pushBy('alice', 'alice@home.example', 'by-alice');
     const path = new URL(push.url).pathname;
     const byGitHub = await githubContext('alice', path);

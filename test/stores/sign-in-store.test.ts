@@ -9,7 +9,7 @@ const dynamo = useDynalite();
 const store = () => new DynamoSignInStore(dynamo.doc, dynamo.tables.deliveries);
 
 describe('DynamoSignInStore', () => {
-  it('a revoked session stays revoked; a second sign-out changes nothing; TTL is after the cookie expires', async () => {
+  it('a revoked session stays revoked; a second sign-out changes nothing; TTL after the cookie expires', async () => {
     const at = new Date('2026-05-04T10:00:00.000Z');
     const until = Math.floor(at.getTime() / 1000) + 8 * 3600;
     expect(await store().isRevoked('s1')).toBe(false);
