@@ -41,7 +41,9 @@ export async function checkMail(ctx: DoctorContext, facts: DoctorFacts): Promise
   const results: CheckResult[] = [];
   try {
     const address = await identity(ctx, from);
-    const found = address?.verified ? address : ((await identity(ctx, domain)) ?? address);
+    const domainIdentity = address?.verified ? undefined : await identity(ctx, domain);
+    // Sending works through either; an unverified one is reported by the address first.
+    const found = address?.verified ? address : domainIdentity?.verified ? domainIdentity : (address ?? domainIdentity);
     if (found?.verified) results.push(pass(ID, title, `${found.name} verified for sending`));
     else if (found)
       results.push(
