@@ -18,11 +18,20 @@ export interface DoctorCommandOptions {
   json?: boolean;
 }
 
-export async function runDoctorCommand(options: DoctorCommandOptions): Promise<number> {
+export interface DoctorCommandDeps {
+  createContext: typeof createDoctorContext;
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+}
+
+export async function runDoctorCommand(
+  options: DoctorCommandOptions,
+  deps: DoctorCommandDeps = { createContext: createDoctorContext, stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   const interrupt = new AbortController();
   const onSignal = () => {
     if (interrupt.signal.aborted) process.exit(130);
-    process.stderr.write('tfgate doctor: interrupted; stopping the canary and cleaning up (Ctrl-C again to leave)\n');
+    deps.stderr.write('tfgate doctor: interrupted; stopping the canary and cleaning up (Ctrl-C again to leave)\n');
     interrupt.abort();
   };
   process.on('SIGINT', onSignal);
@@ -30,9 +39,9 @@ export async function runDoctorCommand(options: DoctorCommandOptions): Promise<n
     assertStackName(options.stack);
     if (options.canaryEnvironment !== undefined && !options.canary)
       throw new DoctorUsageError('--canary-environment needs --canary');
-    const ctx = await createDoctorContext({
+    const ctx = await deps.createContext({
       ...(options.region !== undefined ? { region: options.region } : {}),
-      progress: (line) => process.stderr.write(`${line}\n`),
+      progress: (line) => deps.stderr.write(`${line}\n`),
     });
     const report = await runDoctor(ctx, {
       stackName: options.stack,
@@ -46,7 +55,7 @@ export async function runDoctorCommand(options: DoctorCommandOptions): Promise<n
     });
     const code = exitCodeOf(report.results);
     if (options.json) {
-      process.stdout.write(
+      deps.stdout.write(
         `${JSON.stringify(
           {
             ok: code === 0,
@@ -61,7 +70,7 @@ export async function runDoctorCommand(options: DoctorCommandOptions): Promise<n
         )}\n`,
       );
     } else {
-      process.stdout.write(
+      deps.stdout.write(
         renderChecklist(
           report.results,
           `tfgate doctor: stack ${report.stackName} in ${report.region}, account ${report.account} as ${report.caller}`,
@@ -71,7 +80,7 @@ export async function runDoctorCommand(options: DoctorCommandOptions): Promise<n
     return code;
   } catch (error) {
     if (error instanceof DoctorUsageError) {
-      process.stderr.write(`tfgate doctor: ${error.message}\n`);
+      deps.stderr.write(`tfgate doctor: ${error.message}\n`);
       return 2;
     }
     throw error;

@@ -262,7 +262,7 @@ export async function runCanary(
       }
       planSha256 = createHash('sha256').update(tfplan).digest('hex');
       results.push(
-        pass('canary.plan', planTitle, `planned 1 to add in ${environment} (plan sha256 ${planSha256.slice(0, 12)}…)`),
+        pass('canary.plan', planTitle, `planned 1 to add in ${environment} (sha256 ${planSha256.slice(0, 12)}…)`),
       );
     }
 

@@ -50,8 +50,12 @@ async function readSecret(
   }
 }
 
+const SIGN_IN_SHAPE = '{"clientId":"…","clientSecret":"…"}';
+
 function putCommand(ctx: DoctorContext, secretId: string, value = '…'): string {
-  return `aws secretsmanager put-secret-value --region ${ctx.region} --secret-id ${secretId} --secret-string '${value}'`;
+  return (
+    `aws secretsmanager put-secret-value --region ${ctx.region} --secret-id ${secretId} ` + `--secret-string '${value}'`
+  );
 }
 
 export async function checkSecrets(
@@ -115,11 +119,11 @@ export async function checkSecrets(
         return pass(id, title, 'empty, and not needed: every approver and viewer signs in by email');
       return fail(id, title, `${outputs.SignInSecretName} is empty, but approvers or viewers sign in with GitHub`, [
         setupLink,
-        `or an OAuth app's client: ${putCommand(ctx, outputs.SignInSecretName!, '{"clientId":"…","clientSecret":"…"}')}`,
+        `or an OAuth app's client: ${putCommand(ctx, outputs.SignInSecretName!, SIGN_IN_SHAPE)}`,
       ]);
     } catch (error) {
       return fail(id, title, `${outputs.SignInSecretName}: ${(error as Error).message}`, [
-        putCommand(ctx, outputs.SignInSecretName!, '{"clientId":"…","clientSecret":"…"}'),
+        putCommand(ctx, outputs.SignInSecretName!, SIGN_IN_SHAPE),
       ]);
     }
   };

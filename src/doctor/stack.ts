@@ -114,7 +114,8 @@ export async function checkStack(
       result: fail('stack', title, `${status}: the stack is not usable`, [
         `see why in its events: ${link}`,
         status === 'ROLLBACK_COMPLETE'
-          ? 'a first deploy that rolled back must be deleted before deploying again: npx cdk destroy, then npx cdk deploy'
+          ? 'a first deploy that rolled back must be deleted before deploying again: ' +
+            'npx cdk destroy, then npx cdk deploy'
           : 'fix the cause, then npx cdk deploy',
       ]),
     };

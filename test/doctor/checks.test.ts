@@ -192,7 +192,7 @@ describe('credentials and the stack', () => {
     deployWith(facts, { Outputs: outputsFor(standIn, facts).filter((o) => o.OutputKey !== 'DoctorFacts') });
     expect(check(await doctor(), 'stack')).toMatchObject({
       status: 'fail',
-      detail: 'UPDATE_COMPLETE'.replace('UPDATE', 'CREATE') + ', outputs missing: DoctorFacts',
+      detail: 'CREATE_COMPLETE, outputs missing: DoctorFacts',
     });
   });
 
@@ -222,7 +222,7 @@ describe('credentials and the stack', () => {
 });
 
 describe('secrets', () => {
-  it('an empty GitHub secret (the placeholder) fails with the setup link command; GitHub is then not asked', async () => {
+  it('an empty GitHub secret (the placeholder) fails with the setup link command; GitHub is not asked', async () => {
     secret(SECRET_NAMES.github, '{}');
     const report = await doctor();
     expect(check(report, 'secret.github')).toMatchObject({ status: 'fail' });
@@ -343,7 +343,7 @@ describe('GitHub', () => {
     expect(check(slow, 'github').detail).toMatch(/did not answer within 300 ms/);
   });
 
-  it('a token: passes when it reads every repository, fails when GitHub refuses it or a repository is out of reach', async () => {
+  it('a token: passes reading every repository, fails when refused or a repository is out of reach', async () => {
     secret(SECRET_NAMES.github, JSON.stringify({ token: SECRET_VALUES.token }));
     expect(check(await doctor(), 'github')).toMatchObject({
       status: 'pass',

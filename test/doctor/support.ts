@@ -34,7 +34,7 @@ import {
 export const REGION = 'eu-west-1';
 export const ACCOUNT = '123456789012';
 export const STACK = 'Tfgate';
-export const STACK_ID = `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${STACK}/0a1b2c3d-1111-2222-3333-444455556666`;
+export const STACK_ID = `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${STACK}/0a1b2c3d-1111-2222-3333-4444`;
 export const TOPIC_ARN = `arn:aws:sns:${REGION}:${ACCOUNT}:Tfgate-AlarmsAlarmTopic0123ABCD-abcdEFGH1234`;
 export const BUCKET = 'tfgate-storageartifacts-0123abcd';
 export const APP_ID = '424242';
