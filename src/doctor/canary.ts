@@ -59,10 +59,20 @@ export interface CanaryRun {
   archive: Buffer;
   sourceSha256: string;
   artifacts: S3Location;
+  /**
+   * The stack's state bucket, where the project names one (TFGATE_STATE_BUCKET): the runner keeps the
+   * state of a root without a backend there, under `<repository>/…`, so the canary's is under its own.
+   */
+  stateBucket?: string;
 }
 
 /** A fresh scratch identity: nothing in the account has used these names before. */
-export function newCanaryRun(ctx: DoctorContext, environment: string, artifacts: S3Location): CanaryRun {
+export function newCanaryRun(
+  ctx: DoctorContext,
+  environment: string,
+  artifacts: S3Location,
+  stateBucket?: string,
+): CanaryRun {
   const stamp = ctx
     .now()
     .toISOString()
@@ -79,6 +89,7 @@ export function newCanaryRun(ctx: DoctorContext, environment: string, artifacts:
     archive,
     sourceSha256: createHash('sha256').update(archive).digest('hex'),
     artifacts,
+    ...(stateBucket ? { stateBucket } : {}),
   };
 }
 
@@ -111,13 +122,14 @@ export function canaryStartBuildInput(
   };
 }
 
-/** The prefixes the canary writes under, inside the artifacts location: cleanup deletes exactly these. */
-export function canaryPrefixes(run: CanaryRun): string[] {
+/** Where the canary writes (its artifacts, its source, its state): cleanup deletes exactly these prefixes. */
+export function canaryPrefixes(run: CanaryRun): Array<{ bucket: string; prefix: string }> {
   const within = (key: string) => (run.artifacts.prefix ? `${run.artifacts.prefix}/${key}` : key);
   const sourceKey = sourceArchiveKey(run.repository, run.sha);
   return [
-    within(`${RUN_ARTIFACTS_PREFIX}/${run.runId}/`),
-    within(`${sourceKey.slice(0, sourceKey.lastIndexOf('/') + 1)}`),
+    { bucket: run.artifacts.bucket, prefix: within(`${RUN_ARTIFACTS_PREFIX}/${run.runId}/`) },
+    { bucket: run.artifacts.bucket, prefix: within(`${sourceKey.slice(0, sourceKey.lastIndexOf('/') + 1)}`) },
+    ...(run.stateBucket ? [{ bucket: run.stateBucket, prefix: `${run.repository}/` }] : []),
   ];
 }
 
@@ -172,7 +184,8 @@ export async function runCanary(
       ]),
     ];
   }
-  const run = newCanaryRun(ctx, environment, artifacts);
+  const stateBucket = applyProject.variables.TFGATE_STATE_BUCKET || undefined;
+  const run = newCanaryRun(ctx, environment, artifacts, stateBucket);
   const store = new S3ArtifactStore(ctx.clients.s3, artifacts);
   const pollMs = options.pollMs ?? 10_000;
   const deadlineMs = options.buildDeadlineMs ?? 40 * 60_000;
@@ -330,16 +343,16 @@ async function cleanUp(
     }
   }
   let deleted = 0;
-  for (const prefix of canaryPrefixes(run)) {
+  for (const { bucket, prefix } of canaryPrefixes(run)) {
     try {
-      deleted += await deleteEveryVersion(ctx, run.artifacts.bucket, prefix);
+      deleted += await deleteEveryVersion(ctx, bucket, prefix);
     } catch (error) {
-      problems.push(`s3://${run.artifacts.bucket}/${prefix}: ${describeAwsError(error)}`);
+      problems.push(`s3://${bucket}/${prefix}: ${describeAwsError(error)}`);
     }
   }
   if (problems.length > 0)
     return fail('canary.cleanup', title, problems.join('; '), [
-      ...canaryPrefixes(run).map((prefix) => `aws s3 rm --recursive s3://${run.artifacts.bucket}/${prefix}`),
+      ...canaryPrefixes(run).map(({ bucket, prefix }) => `aws s3 rm --recursive s3://${bucket}/${prefix}`),
       ...started.filter((b) => !b.done).map((b) => `aws codebuild stop-build --region ${ctx.region} --id ${b.id}`),
     ]);
   return pass('canary.cleanup', title, `removed ${deleted} object versions; builds stopped or ended`);

@@ -249,6 +249,33 @@ describe('the canary', () => {
     expect(mocks.codeBuild.commandCalls(StopBuildCommand)).toHaveLength(0);
   });
 
+  it("its state, in the stack's state bucket where builds keep state, is deleted under its own repository", async () => {
+    const projects = projectsFor(facts).map((project) => ({
+      ...project,
+      environment: {
+        ...project.environment!,
+        environmentVariables: [
+          ...(project.environment?.environmentVariables ?? []),
+          { name: 'TFGATE_STATE_BUCKET', value: 'tfgate-state-0123abcd', type: 'PLAINTEXT' as const },
+        ],
+      },
+    }));
+    mocks.codeBuild.on(BatchGetProjectsCommand).resolves({ projects, projectsNotFound: [] });
+    behaviour.apply = ({ variables }) => {
+      // What the runner's S3 backend leaves: the workspace's state under the repository's prefix.
+      bucket.set(`${variables.TFGATE_REPOSITORY}/default/ops/terraform.tfstate`, Buffer.from('{}'));
+      return succeedingApply({ id: 'x', variables });
+    };
+    const report = await canary();
+    expect(canaryLines(report).map((r) => r.status)).toEqual(['pass', 'pass', 'pass']);
+    const runId = started()[0]!.variables.TFGATE_RUN_ID;
+    const listed = mocks.s3
+      .commandCalls(ListObjectVersionsCommand)
+      .map((c) => [c.args[0].input.Bucket, c.args[0].input.Prefix]);
+    expect(listed).toContainEqual(['tfgate-state-0123abcd', `tfgate-doctor/${runId}/`]);
+    expect([...bucket.keys()]).toEqual([]);
+  });
+
   it('runs in the environment it is given, and refuses one the stack does not have', async () => {
     await canary({ environment: 'apps' });
     expect(started().map((b) => b.projectName)).toEqual(['tfgate-apps-plan', 'tfgate-apps-apply']);
