@@ -249,7 +249,7 @@ describe('the canary', () => {
     expect(mocks.codeBuild.commandCalls(StopBuildCommand)).toHaveLength(0);
   });
 
-  it("its state, in the stack's state bucket where builds keep state, is deleted under its own repository", async () => {
+  it("its state, in the stack's state bucket, is deleted under its own repository's prefix", async () => {
     const projects = projectsFor(facts).map((project) => ({
       ...project,
       environment: {
