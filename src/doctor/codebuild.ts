@@ -221,7 +221,11 @@ export async function checkBuildCapacity(
     results.push(
       pass('codebuild.lambda-compute', lambdaTitle, `offered; ${lambdaProjects.length} plan projects run on it`),
     );
-  } else if (lambdaOffered === false) {
+  } else if (lambdaOffered === undefined) {
+    results.push(
+      fail('codebuild.lambda-compute', lambdaTitle, 'could not tell: its quota could not be read (see above)'),
+    );
+  } else {
     results.push(
       fail('codebuild.lambda-compute', lambdaTitle, 'not offered in this region', [
         'set terraform.planCompute: ec2 in tfgate.yaml and redeploy: npx cdk deploy',
