@@ -21,6 +21,7 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { REQUIRED_VARIABLES } from '../../src/build-runner/settings.js';
 import { DoctorUsageError } from '../../src/doctor/context.js';
 import type { DoctorFacts } from '../../src/doctor/facts.js';
 import type { CheckResult } from '../../src/doctor/result.js';
@@ -207,9 +208,15 @@ describe('the canary', () => {
     const [plan, apply] = started();
     expect(plan!.projectName).toBe('tfgate-ops-plan');
     expect(apply!.projectName).toBe('tfgate-ops-apply');
-    // The same variables the state machine sets, nothing more (so the runner sees a build like any other).
-    expect(Object.keys(plan!.variables).sort()).toEqual(definitionVariables('Plan').sort());
-    expect(Object.keys(apply!.variables).sort()).toEqual(definitionVariables('Apply').sort());
+    // Variables the state machine sets, nothing else (the runner sees a build like any other), and every one
+    // the runner requires that the project does not set itself. Optional ones (a stale lock to release) are
+    // the pipeline's business, never the canary's.
+    const projectSet = ['TFGATE_BUILD_KIND', 'TFGATE_ARTIFACTS'];
+    const required = REQUIRED_VARIABLES.filter((name) => !projectSet.includes(name));
+    expect(definitionVariables('Plan')).toEqual(expect.arrayContaining(Object.keys(plan!.variables)));
+    expect(definitionVariables('Apply')).toEqual(expect.arrayContaining(Object.keys(apply!.variables)));
+    expect(Object.keys(plan!.variables)).toEqual(expect.arrayContaining(required));
+    expect(Object.keys(apply!.variables)).toEqual(expect.arrayContaining([...required, 'TFGATE_PLAN_SHA256']));
     expect(plan!.variables).toMatchObject({
       TFGATE_MODE: 'plan',
       TFGATE_RUN_MODE: 'deploy',
