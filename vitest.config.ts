@@ -31,6 +31,8 @@ export default defineConfig({
           exclude: [SLOW],
           maxWorkers: 2,
           sequence: { groupOrder: 0 },
+          // The guard: the local stack, the CLI as a process, real terraform and browsers throw here.
+          setupFiles: ['src/polyfills.ts', 'test/support/fast-tier.ts'],
         },
       },
       { extends: true, test: { name: 'slow', include: [SLOW], sequence: { groupOrder: 1 } } },
