@@ -12,6 +12,8 @@ declare module 'vitest' {
     prebuiltRunner: string;
     /** The module that defines startLocalStack: the fast set's guard (fast-tier.ts) replaces it. */
     localStackModule: string;
+    /** Where this run's one CDK synthesis of the sample stack is written (test/infra/synth.ts). */
+    sharedSynthDir: string;
   }
 }
 
@@ -37,13 +39,17 @@ export function findLocalStackModule(root = ROOT): string {
 
 /**
  * Work every test file would otherwise repeat, done once per `vitest run`: bundling the build runner
- * with esbuild (about half a second of CPU per file that starts a local stack).
+ * with esbuild (about half a second of CPU per file that starts a local stack); and a directory for the
+ * one CDK synthesis of the run, made by the first file that needs it (test/infra/synth.ts).
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   project.provide('localStackModule', findLocalStackModule());
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-test-runner-'));
   project.provide('prebuiltRunner', await bundleBuildRunner(dir));
+  const synthDir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-test-synth-'));
+  project.provide('sharedSynthDir', synthDir);
   return async () => {
     await rm(dir, { recursive: true, force: true });
+    await rm(synthDir, { recursive: true, force: true });
   };
 }
