@@ -4,7 +4,10 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli-process.js';
 
-/** A bad tfgate.yaml given to `tfgate local`, the CLI as a process: one clear line, exit 2 (config.test.ts: the parser). */
+/**
+ * A bad tfgate.yaml given to `tfgate local`, the CLI as a process: one clear line, exit 2 (config.test.ts:
+ * the parser).
+ */
 
 const valid = (name = 'acme/infra', extra = '') =>
   `repositories:\n  - name: ${name}\n    environments:\n      - name: ops\n${extra}`;

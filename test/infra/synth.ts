@@ -30,7 +30,7 @@ export function cdkJsonContext(): Record<string, unknown> {
   return cdkJson.context ?? {};
 }
 
-/** The context that skips asset bundling: for a construct tree only read, or a template whose assets are not checked. */
+/** The context that skips asset bundling: for a construct tree only read, or a template whose assets go unchecked. */
 export const WITHOUT_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
 
 export interface Synthesized {

@@ -60,7 +60,7 @@ async function runs(url: string): Promise<RunJson[]> {
   return ((await response.json()) as { runs: RunJson[] }).runs;
 }
 
-/** Polls `probe` (its errors count as not yet) until it gives a value; on time-out, says what and shows `local`'s output. */
+/** Polls `probe` (errors count as not yet) until it gives a value; on time-out, says what and shows its output. */
 async function waitFor<T>(
   what: string,
   local: LocalProcess,
