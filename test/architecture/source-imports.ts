@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -86,12 +86,4 @@ export function importsOf(file: string, root = ROOT): Import[] {
 /** Whether `target` (a path from the root) is `folder` or inside it. */
 export function inside(target: string, folder: string): boolean {
   return target === folder || target.startsWith(`${folder}/`);
-}
-
-/** The file a relative import's target names, as it is on disk (`./x.js` is written for `x.ts`). */
-export function resolveSource(target: string, root = ROOT): string | undefined {
-  const candidates = [target, target.replace(/\.(m?)js$/, '.$1ts'), `${target}.ts`, path.join(target, 'index.ts')];
-  return candidates.find(
-    (candidate) => existsSync(path.join(root, candidate)) && statSync(path.join(root, candidate)).isFile(),
-  );
 }

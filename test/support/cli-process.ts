@@ -18,16 +18,6 @@ export interface LocalProcess {
 }
 
 /**
- * A terraform that is the double, slowed down (a wrapper script, since tfgate passes builds only their own variables).
- */
-export async function slowTerraform(dir: string, delayMs: number): Promise<string> {
-  const file = path.join(dir, 'slow-terraform');
-  await writeFile(file, `#!/bin/sh\nTFGATE_DOUBLE_DELAY_MS=${delayMs} exec ${JSON.stringify(TERRAFORM_DOUBLE)} "$@"\n`);
-  await chmod(file, 0o755);
-  return file;
-}
-
-/**
  * A terraform that is the double, but waits at a gate while the test holds it: a build can be caught in
  * the middle for certain (the wrapper says it is waiting), instead of hoping a slow one is still running.
  * The gate directory is open to every account, since builds may run terraform as `nobody`.
