@@ -128,7 +128,7 @@ describe(`tfgate local's builds (${path.basename(path.dirname(TERRAFORM))}/${pat
     const environment = await until(
       'the probe to run',
       async () => (existsSync(probe) ? readFile(probe, 'utf8') : undefined),
-      120_000,
+      180_000,
     );
     const variables = Object.fromEntries(
       environment
@@ -141,5 +141,5 @@ describe(`tfgate local's builds (${path.basename(path.dirname(TERRAFORM))}/${pat
     expect(environment).not.toContain(webhookSecret);
     expect(variables.TFGATE_WEBHOOK_SECRET).toBeUndefined();
     expect(variables.TFGATE_SOME_OTHER_SETTING).toBeUndefined();
-  }, 180_000);
+  }, 300_000);
 });

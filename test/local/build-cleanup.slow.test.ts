@@ -80,7 +80,7 @@ describe('tfgate local killed mid-apply', () => {
       await until(
         'the provisioner to start its sleep',
         async () => (existsSync(pidFile) ? (await readFile(pidFile, 'utf8')).trim() || undefined : undefined),
-        120_000,
+        180_000,
       ),
     );
     strays.push(sleeper);
@@ -112,7 +112,7 @@ describe('tfgate local killed mid-apply', () => {
         const runs = ((await response.json()) as { runs: Array<{ status: string }> }).runs;
         return runs[0] && !['running', 'awaiting_approval'].includes(runs[0].status) ? runs[0] : undefined;
       },
-      120_000,
+      180_000,
     );
     expect(await buildDirs(tmp)).toEqual([]);
     expect(await readdir(path.join(dir, 'data', 'run', 'builds'))).toEqual([]);
