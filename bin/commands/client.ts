@@ -224,6 +224,7 @@ export async function unlockEnvironment(
     holder?: string;
     holderWasAlive?: boolean;
     holderStatus?: string;
+    stopped?: { runId: string; status: string; error?: string };
     error?: string;
   };
   if (result.status === 409) throw new CliError(`unlock refused: ${body.error ?? JSON.stringify(body)}`);
@@ -234,11 +235,13 @@ export async function unlockEnvironment(
     return;
   }
   process.stdout.write(`freed the ${environment} lock of ${repository} (held by run ${body.holder})\n`);
-  if (body.holderWasAlive) {
+  if (body.stopped) {
     process.stdout.write(
-      `run ${body.holder} (${body.holderStatus}) was still alive: it is stopped before its ${environment} apply, ` +
-        `which refuses to start without the lock\n`,
+      `run ${body.stopped.runId} was still ${body.holderStatus}: it is now ${body.stopped.status} and plans or ` +
+        `applies nothing more, restarts included (${body.stopped.error ?? 'stopped by the operator'})\n`,
     );
+  } else if (body.holderWasAlive) {
+    process.stdout.write(`run ${body.holder} ended on its own meanwhile (${body.holderStatus})\n`);
   }
 }
 

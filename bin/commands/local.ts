@@ -81,8 +81,9 @@ export function printBanner(
   }
   if (stack.recovered.length > 0)
     print(
-      `  ${stack.recovered.length} run(s) in flight at the last stop could not resume: marked interrupted and ` +
-        `their locks freed.`,
+      `  ${stack.recovered.length} run(s) in flight at the last stop did not resume: each ended as its record ` +
+        `says (stopped by an operator, rejected, interrupted…) and their locks were freed: ` +
+        stack.recovered.join(', '),
     );
   for (const resumed of stack.resumed) {
     print(
