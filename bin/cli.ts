@@ -68,11 +68,17 @@ program
 
 program
   .command('init')
+  .usage('[dir] --approver WHO [--force] [--repository owner/name]')
   .argument('[dir]', 'directory to write into (created if missing)', '.')
   .description('write a Kubestack-shaped Terraform root (apps the base, ops inheriting) and its tfgate.yaml')
   .option('--force', 'overwrite files that already exist')
   .option('--repository <owner/name>', 'the repository tfgate.yaml names (default: example/<directory name>)')
-  .option('--approver <email>', 'who approves apps (default: git config user.email, else you@example.com)')
+  .option(
+    '--approver <who>',
+    'who may approve apps: an email address, @login or @org/team (repeat for several; asked on a terminal when ' +
+      'missing)',
+    (value: string, previous: string[] = []) => [...previous, value],
+  )
   .action(async (dir: string, options) => runInit(dir, options));
 
 program
@@ -85,7 +91,7 @@ program
 
 program
   .command('show')
-  .argument('<run>', 'run id')
+  .argument('<run>', 'run id, or a unique prefix of at least 8 characters')
   .description('one run with its stages, plan summaries, approvals and error')
   .option('--json', 'print JSON')
   .addOption(dataOption())
@@ -164,7 +170,7 @@ program
 
 program
   .command('rerun')
-  .argument('<run>', 'run id')
+  .argument('<run>', 'run id, or a unique prefix of at least 8 characters')
   .description("run a deploy run's commit again (one run per commit otherwise), recorded with who asked")
   .option('--as <who>', 'which approver of the repository you are (email or @login); needed when several are listed')
   .option('--json', 'print the answer as JSON')

@@ -40,7 +40,8 @@ export interface TfgateConfig {
   access: { viewers: string[] };
   github: { apiUrl: string };
   /** `env`: local builds only (build-env.ts); absent means the default rule. */
-  terraform: { version: string; planCompute: 'lambda' | 'ec2'; env?: { allow?: string[]; deny: string[] } };
+  /** `version`: what AWS builds install (required there); unset locally, the terraform found is used. */
+  terraform: { version?: string; planCompute: 'lambda' | 'ec2'; env?: { allow?: string[]; deny: string[] } };
   /** queueSeconds: how long CodeBuild may keep a build queued before it gives up on it. */
   timeouts: { planSeconds: number; applySeconds: number; lockWaitSeconds: number; queueSeconds: number };
 }
@@ -227,7 +228,7 @@ function toConfig(raw: RawConfig): TfgateConfig {
     access: { viewers: raw.access.viewers.map(normalizePerson) },
     github: raw.github,
     terraform: {
-      version: raw.terraform.version,
+      ...(raw.terraform.version !== undefined ? { version: raw.terraform.version } : {}),
       planCompute: raw.terraform.planCompute,
       ...(raw.terraform.env
         ? {

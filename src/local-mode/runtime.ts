@@ -461,7 +461,12 @@ export async function startLocalStackWith(
 
     // Slack and SMTP from tfgate.yaml; a failing one is recorded on the run and never stops the others.
     const notifier = new FanOutNotifier([
-      new ConsoleNotifier(print, runs.events),
+      // The CLI finds ./.tfgate by itself; any other data directory is named in the hint.
+      new ConsoleNotifier(
+        print,
+        runs.events,
+        path.resolve(options.cwd ?? process.cwd(), '.tfgate') === dataDir ? '' : ` --data ${dataDir}`,
+      ),
       ...localNotifiers(config),
       ...(options.notifiers ?? []),
     ]);
