@@ -4,6 +4,7 @@ import { locateTerraform, terraformVersionOf, type TerraformLocation } from '../
 import { ProgressTerminal, showBuildProgress } from '../../src/local-mode/progress.js';
 import { startLocalStack, type LocalStack } from '../../src/local-mode/start-stack.js';
 import { localCredentialFile } from '../../src/local-mode/secrets.js';
+import { assertCanListen } from '../../src/local-mode/server.js';
 import { CliError } from './client.js';
 
 export interface LocalOptions {
@@ -129,6 +130,7 @@ async function ensureWritable(dataDir: string): Promise<void> {
 
 export async function runLocal(options: LocalOptions): Promise<void> {
   await ensureWritable(options.data);
+  await assertCanListen(options.host, options.port);
   const terraform = await locateTerraform(options.terraform !== undefined ? { flag: options.terraform } : {});
   const envSecret = process.env.TFGATE_WEBHOOK_SECRET || undefined;
   const webhookSecret = options.webhookSecret ?? envSecret;

@@ -99,7 +99,7 @@ const STYLE = `
 body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:64rem;padding:0 1rem;color:#1b1f24}
 h1{font-size:1.4rem;overflow-wrap:anywhere}table{border-collapse:collapse;max-width:100%}
 td,th{padding:.25rem .75rem .25rem 0;text-align:left;vertical-align:top}
-code,td,th,a{overflow-wrap:anywhere}
+td,code,a{overflow-wrap:break-word}th{white-space:nowrap}
 pre{background:#f6f8fa;padding:1rem;overflow:auto;max-height:40rem;font-size:13px;max-width:100%}
 td pre{white-space:pre-wrap;overflow-wrap:anywhere;padding:.5rem;margin:0}
 .status{font-weight:600}.buttons{display:flex;flex-wrap:wrap;gap:1rem;margin:1.5rem 0}
@@ -109,15 +109,15 @@ button.approve{background:#1f883d;color:#fff;border-color:#1f883d}
 button.reject{background:#fff;color:#cf222e;border-color:#cf222e}
 input[type=text]{max-width:100%}
 .notice{padding:1rem;border-radius:6px;background:#fff8c5}.ok{background:#dafbe1}.bad{background:#ffebe9}
-.next a{font-weight:600}
+.next a{font-weight:600}span.next{display:block;margin-top:.2rem}
 @media (max-width:40rem){
 body{margin:1rem auto;font-size:14px}
 table.cards,table.cards tbody,table.cards tr,table.cards td{display:block;width:100%}
 table.cards tr:first-child{display:none}
 table.cards tr{border-top:1px solid #d0d7de;padding:.5rem 0}
-table.cards td{padding:.1rem 0}
+table.cards td{padding:.1rem 0;overflow-wrap:anywhere}table.cards td:empty{display:none}
 table.cards td[data-label]::before{content:attr(data-label) ": ";color:#57606a;font-size:13px}
-table.facts th{display:block;padding-top:.5rem}table.facts td{display:block}
+table.facts th{display:block;padding-top:.5rem}table.facts td{display:block;overflow-wrap:anywhere}
 }
 `;
 

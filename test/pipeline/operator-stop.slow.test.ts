@@ -24,7 +24,13 @@ interface RunJson {
   status: string;
   error?: string;
   stop?: { environment: string; by: string; reason: string; fence: number };
-  stages: Array<{ environment: string; status: string; approval?: { id: string; status: string }; error?: string }>;
+  stages: Array<{
+    environment: string;
+    status: string;
+    approval?: { id: string; status: string };
+    error?: string;
+    transitions: Array<{ status: string }>;
+  }>;
 }
 
 let processes: LocalProcess[] = [];
@@ -119,7 +125,15 @@ describe("an operator's stop survives a restart", () => {
     const apps = after.stages.find((s) => s.environment === 'apps')!;
     expect(apps.status).toBe('interrupted');
     expect(apps.approval).toMatchObject({ id: approvalId, status: 'expired' });
-    expect(JSON.stringify(after.stages)).not.toContain('waiting_for_lock');
+    // Planned once, before the stop; nothing after it.
+    expect(apps.transitions.map((t) => t.status)).toEqual([
+      'pending',
+      'waiting_for_lock',
+      'planning',
+      'planned',
+      'awaiting_approval',
+      'interrupted',
+    ]);
 
     // The old link: the page offers no decision, and the CLI's decision is refused.
     const approve = await runCli(['approve', approvalId, '--url', second.url, '--data', dataDir]);
