@@ -77,7 +77,17 @@ afterAll(async () => {
   await stack?.cleanup();
 });
 
-async function open(route: string, width: number): Promise<{ html: string; scrollWidth: number }> {
+/** The elements that reach past the window's right edge (for the failure message). */
+const WIDE_ELEMENTS = `(() => {
+  const out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const right = el.getBoundingClientRect().right;
+    if (right > window.innerWidth) out.push(el.tagName.toLowerCase() + '.' + el.className + ' ' + Math.round(right));
+  }
+  return out.slice(0, 8).join('; ');
+})()`;
+
+async function open(route: string, width: number): Promise<{ html: string; scrollWidth: number; wide: string }> {
   const context = await browser.newContext({
     viewport: { width, height: 900 },
     extraHTTPHeaders: operatorHeaders(stack),
@@ -87,7 +97,11 @@ async function open(route: string, width: number): Promise<{ html: string; scrol
     const response = await page.goto(`${stack.url}${route}`);
     expect(response?.status()).toBe(200);
     const scrollWidth = await page.evaluate('document.documentElement.scrollWidth');
-    return { html: await page.content(), scrollWidth: Number(scrollWidth) };
+    return {
+      html: await page.content(),
+      scrollWidth: Number(scrollWidth),
+      wide: String(await page.evaluate(WIDE_ELEMENTS)),
+    };
   } finally {
     await context.close();
   }
@@ -136,8 +150,8 @@ describe('pages that lead to the decision', () => {
   for (const width of WIDTHS) {
     it(`every page fits a ${width} px wide window`, { timeout: 240_000 }, async () => {
       for (const [name, route] of Object.entries(pages)) {
-        const { scrollWidth } = await open(route, width);
-        expect(scrollWidth, `${name} (${route}) is ${scrollWidth} px wide`).toBeLessThanOrEqual(width);
+        const { scrollWidth, wide } = await open(route, width);
+        expect(scrollWidth, `${name} (${route}) is ${scrollWidth} px wide: ${wide}`).toBeLessThanOrEqual(width);
         await shoot(name, route, width);
       }
     });
