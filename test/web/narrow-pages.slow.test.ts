@@ -45,24 +45,26 @@ beforeAll(async () => {
     },
     { message: 'Add a resource whose provisioner fails' },
   );
-  const failed = await waitForRun(stack, (await runForSha(stack, failing)).id);
+  const failed = await waitForRun(stack, (await runForSha(stack, failing, 60_000)).id, 180_000);
   pages.failed = `/runs/${failed.id}`;
 
   // Two pushes: the second supersedes the first's apps approval.
-  const firstSeen = nextApproval(stack);
+  const firstSeen = nextApproval(stack, 180_000);
   const first = await pushChange(stack, terraformFiles({ cluster: 'v1' }), {
     message: 'Upgrade the cluster to v1\n\nA longer body that no page shows.',
   });
   const firstRun = await runForSha(stack, first);
   const firstApproval = await firstSeen;
-  await waitForStage(stack, firstRun.id, 'apps', 'awaiting_approval');
-  const secondSeen = nextApproval(stack);
+  await waitForStage(stack, firstRun.id, 'apps', 'awaiting_approval', 180_000);
+  const secondSeen = nextApproval(stack, 180_000);
   const second = await pushChange(stack, terraformFiles({ cluster: 'v2' }), { message: 'Upgrade the cluster to v2' });
   const secondRun = await runForSha(stack, second);
   const secondApproval = await secondSeen;
-  await waitForStage(stack, secondRun.id, 'apps', 'awaiting_approval');
-  await until('the first run to read as superseded', async () =>
-    (await stack.runs.get(firstRun.id))?.status === 'superseded' ? true : undefined,
+  await waitForStage(stack, secondRun.id, 'apps', 'awaiting_approval', 180_000);
+  await until(
+    'the first run to read as superseded',
+    async () => ((await stack.runs.get(firstRun.id))?.status === 'superseded' ? true : undefined),
+    180_000,
   );
   pages.runs = '/runs';
   pages.run = `/runs/${secondRun.id}`;
@@ -70,7 +72,7 @@ beforeAll(async () => {
   pages.superseded = `/approvals/${firstApproval.approval.id}`;
   pages.supersededRun = `/runs/${firstRun.id}`;
   if (SHOTS) await mkdir(SHOTS, { recursive: true });
-}, 240_000);
+}, 600_000);
 
 afterAll(async () => {
   await browser?.close();
