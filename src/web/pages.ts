@@ -117,7 +117,9 @@ table.cards tr:first-child{display:none}
 table.cards tr{border-top:1px solid #d0d7de;padding:.5rem 0}
 table.cards td{padding:.1rem 0;overflow-wrap:anywhere}table.cards td:empty{display:none}
 table.cards td[data-label]::before{content:attr(data-label) ": ";color:#57606a;font-size:13px}
+table.facts,table.facts tbody,table.facts tr{display:block}
 table.facts th{display:block;padding-top:.5rem}table.facts td{display:block;overflow-wrap:anywhere}
+td a,td code{overflow-wrap:anywhere}
 }
 `;
 
