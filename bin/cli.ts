@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { packageFile } from '../src/package-files.js';
 import { ConfigError } from '../src/config/load.js';
+import { TfgateError } from '../src/domain/errors.js';
 import { TerraformNotFoundError } from '../src/terraform-locator.js';
 import { runDemo } from './commands/demo.js';
 import { runInit } from './commands/init.js';
@@ -17,11 +18,27 @@ import {
 
 /** The `tfgate` command line (../shared/interface.md fixes its surface). */
 
-// `tfgate runs | head -3`: a reader that stops reading ends the output; it is not a crash.
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code === 'EPIPE') process.exit(0);
-  throw error;
-});
+/**
+ * A reader that stops reading (`tfgate runs | head -3`) ends the output; it is not a crash. A command
+ * that serves (`tfgate local | head -1`) keeps serving: what it prints from then on goes nowhere.
+ */
+let serving = false;
+const READER_GONE = new Set(['EPIPE', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (!READER_GONE.has(error.code ?? '')) throw error;
+    if (!serving) process.exit(0);
+  });
+}
+
+/** A failure to start that is the user's to fix: one line, no stack trace (TFGATE_DEBUG=1 shows it). */
+function startFailure(error: unknown): string | undefined {
+  if (error instanceof TfgateError) return error.message;
+  const { code, message } = error as NodeJS.ErrnoException;
+  // Files and directories the user named or that tfgate local keeps (permissions, missing paths, a full disk).
+  if (code && /^E[A-Z]+$/.test(code)) return message;
+  return undefined;
+}
 
 function port(value: string): number {
   const n = Number(value);
@@ -52,6 +69,7 @@ program
     'webhook secret (default: TFGATE_WEBHOOK_SECRET, else one kept in the data directory)',
   )
   .action(async (options) => {
+    serving = true;
     await runLocal(options);
   });
 
@@ -63,16 +81,23 @@ program
   .option('--port <n>', 'port to listen on (0 picks a free one)', port, 0)
   .option('--data <dir>', 'data directory (default: a new temporary directory)')
   .action(async (options) => {
+    serving = true;
     process.exitCode = await runDemo(options);
   });
 
 program
   .command('init')
+  .usage('[dir] --approver WHO [--force] [--repository owner/name]')
   .argument('[dir]', 'directory to write into (created if missing)', '.')
   .description('write a Kubestack-shaped Terraform root (apps the base, ops inheriting) and its tfgate.yaml')
   .option('--force', 'overwrite files that already exist')
   .option('--repository <owner/name>', 'the repository tfgate.yaml names (default: example/<directory name>)')
-  .option('--approver <email>', 'who approves apps (default: git config user.email, else you@example.com)')
+  .option(
+    '--approver <who>',
+    'who may approve apps: an email address, @login or @org/team (repeat for several; asked on a terminal when ' +
+      'missing)',
+    (value: string, previous: string[] = []) => [...previous, value],
+  )
   .action(async (dir: string, options) => runInit(dir, options));
 
 program
@@ -85,7 +110,7 @@ program
 
 program
   .command('show')
-  .argument('<run>', 'run id')
+  .argument('<run>', 'run id, or a unique prefix of at least 8 characters')
   .description('one run with its stages, plan summaries, approvals and error')
   .option('--json', 'print JSON')
   .addOption(dataOption())
@@ -164,7 +189,7 @@ program
 
 program
   .command('rerun')
-  .argument('<run>', 'run id')
+  .argument('<run>', 'run id, or a unique prefix of at least 8 characters')
   .description("run a deploy run's commit again (one run per commit otherwise), recorded with who asked")
   .option('--as <who>', 'which approver of the repository you are (email or @login); needed when several are listed')
   .option('--json', 'print the answer as JSON')
@@ -227,6 +252,11 @@ try {
   if (error instanceof CliError) {
     process.stderr.write(`tfgate: ${error.message}\n`);
     process.exit(error.exitCode);
+  }
+  const said = process.env.TFGATE_DEBUG ? undefined : startFailure(error);
+  if (said !== undefined) {
+    process.stderr.write(`tfgate: ${said.split('\n')[0]}\n`);
+    process.exit(1);
   }
   throw error;
 }

@@ -242,7 +242,7 @@ export class TfgateBuilds extends Construct {
           ...(missingRole ? { TFGATE_ROLE_NOTICE: { value: missingRole } } : {}),
         },
       },
-      buildSpec: buildSpec(props.config.terraform.version, assumes !== undefined),
+      buildSpec: buildSpec(requiredTerraformVersion(props.config), assumes !== undefined),
       // No CodeBuild cache: Lambda compute has none, and terraform and providers come from the S3
       // cache the buildspec and the runner keep, keyed by version and by lock file.
       // Lambda compute ends every build at 15 minutes and takes no project timeout of its own.
@@ -390,6 +390,14 @@ TFGATE_KEY`,
       '>/dev/null 2>&1 || true; hash -r; fi',
     'node --version',
   ];
+}
+
+/** The construct is built from a configuration the stack config checked; a bare TfgateConfig may still lack it. */
+function requiredTerraformVersion(config: TfgateConfig): string {
+  const version = config.terraform.version;
+  if (version === undefined)
+    throw new TypeError('tfgate: terraform.version is required for AWS builds (the terraform CodeBuild installs)');
+  return version;
 }
 
 function buildSpec(terraformVersion: string, assumesRole: boolean): codebuild.BuildSpec {

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { z } from 'zod';
-import { loadConfigFile, parseConfigValue, type TfgateConfig } from '../src/config/load.js';
+import { ConfigError, loadConfigFile, parseConfigValue, type TfgateConfig } from '../src/config/load.js';
 import { decodeResolvedConfig, encodeResolvedConfig } from '../src/config/resolved.js';
 import type { configSchema } from '../src/config/schema.js';
 
@@ -32,6 +32,19 @@ export function stackConfigFromValue(value: TfgateSettings, source: string): Sta
 }
 
 function resolveStackConfig(config: TfgateConfig, source: string): StackConfig {
+  // Builds in AWS install exactly this terraform; guessing one would write state with a version nobody chose.
+  if (config.terraform.version === undefined) {
+    throw new ConfigError([
+      {
+        file: source,
+        line: 1,
+        column: 1,
+        message:
+          'terraform.version is required for AWS (the terraform CodeBuild installs, e.g. terraform: { version: ' +
+          '1.11.4 }); use the version your state was written with',
+      },
+    ]);
+  }
   const document = encodeResolvedConfig(config);
   // The functions decode this text, not the file: prove at synth time that they get the same configuration back.
   if (!isDeepStrictEqual(decodeResolvedConfig(document, `${source} (as CONFIG)`), config)) {

@@ -3,9 +3,11 @@
  * TFGATE_TERRAFORM, then `terraform` on PATH, then `tofu` on PATH. PATH is searched here, not by a
  * shell, so what runs is exactly the file this function returned.
  */
+import { execFile } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { TfgateError } from './domain/errors.js';
 
 export class TerraformNotFoundError extends TfgateError {
@@ -118,5 +120,19 @@ async function isExecutableFile(candidate: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** The version a terraform (or tofu) binary reports, or why it could not be asked. */
+export async function terraformVersionOf(binary: string): Promise<{ version?: string; problem?: string }> {
+  try {
+    const { stdout } = await promisify(execFile)(binary, ['version'], {
+      timeout: 15_000,
+      env: { ...process.env, CHECKPOINT_DISABLE: '1' },
+    });
+    const version = /v?(\d+\.\d+\.\d+)/.exec(stdout)?.[1];
+    return version ? { version } : { problem: `${binary} version printed no version number` };
+  } catch (error) {
+    return { problem: `could not ask ${binary} for its version (${(error as Error).message.split('\n')[0]})` };
   }
 }

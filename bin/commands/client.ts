@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { TfgateError } from '../../src/domain/errors.js';
 import { localCredentialFile } from '../../src/local-mode/secrets.js';
 import { serverInfoFile } from './local.js';
@@ -85,6 +86,7 @@ interface RunJson {
   createdAt: string;
   error?: string;
   notes?: string[];
+  stop?: { environment: string; by: string; reason: string; at: string; fence: number };
   pullRequest?: number;
   drift?: { detected: boolean; environments: string[] };
   locations?: Record<string, string>;
@@ -126,10 +128,63 @@ export async function listRuns(options: ClientOptions): Promise<void> {
   }
 }
 
-export async function showRun(runId: string, options: ClientOptions): Promise<void> {
-  const { status, body } = await call(`${baseUrl(options)}/runs/${encodeURIComponent(runId)}`, { data: options.data });
-  if (status === 404) throw new CliError(`no run ${runId}`);
-  if (status !== 200) throw new CliError(`showing the run failed (${status}): ${JSON.stringify(body)}`);
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+/** A prefix shorter than this is too likely to match several runs to be worth a guess. */
+export const MIN_RUN_PREFIX = 8;
+const RUNS_PAGE = 100;
+
+/**
+ * `RUN` as the commands take it: a whole run id, or a unique prefix of at least 8 characters (the
+ * runs page and `tfgate runs` show ids in full; people copy the first few characters). The server
+ * is asked for the id as given first; a prefix is then looked for in the run list, page by page.
+ */
+export async function resolveRunId(given: string, options: ClientOptions): Promise<{ id: string; run?: RunJson }> {
+  if (!RUN_ID.test(given)) throw new CliError(`${JSON.stringify(given)} is not a run id`, 2);
+  const base = baseUrl(options);
+  const exact = await call(`${base}/runs/${encodeURIComponent(given)}`, { data: options.data });
+  if (exact.status === 200) return { id: given, run: exact.body as RunJson };
+  if (exact.status !== 404)
+    throw new CliError(`reading run ${given} failed (${exact.status}): ${JSON.stringify(exact.body)}`);
+  if (given.length < MIN_RUN_PREFIX)
+    throw new CliError(
+      `no run ${given}: give the whole run id or a prefix of at least ${MIN_RUN_PREFIX} characters (tfgate runs ` +
+        'lists them)',
+    );
+  const wanted = given.toLowerCase();
+  const matches: RunJson[] = [];
+  let before: string | undefined;
+  do {
+    const query = `limit=${RUNS_PAGE}${before ? `&before=${encodeURIComponent(before)}` : ''}`;
+    const page = await call(`${base}/runs?${query}`, { data: options.data });
+    if (page.status !== 200) throw new CliError(`listing runs failed (${page.status}): ${JSON.stringify(page.body)}`);
+    const { runs, next } = page.body as { runs: RunJson[]; next?: string };
+    matches.push(...runs.filter((run) => run.id.toLowerCase().startsWith(wanted)));
+    before = next;
+  } while (before && matches.length < 10);
+  if (matches.length === 0) throw new CliError(`no run ${given} (no run id starts with it)`);
+  if (matches.length > 1) {
+    const listed = matches
+      .map((run) => `  ${run.id}  ${run.createdAt}  ${run.repository}@${run.sha.slice(0, 8)}  ${run.status}`)
+      .join('\n');
+    throw new CliError(
+      `${given} is the start of more than one run id; give more characters:\n${listed}` +
+        (before ? '\n  (and maybe more)' : ''),
+      2,
+    );
+  }
+  return { id: matches[0]!.id };
+}
+
+export async function showRun(given: string, options: ClientOptions): Promise<void> {
+  const resolved = await resolveRunId(given, options);
+  let body: unknown = resolved.run;
+  if (!body) {
+    const answer = await call(`${baseUrl(options)}/runs/${encodeURIComponent(resolved.id)}`, { data: options.data });
+    if (answer.status === 404) throw new CliError(`no run ${resolved.id}`);
+    if (answer.status !== 200)
+      throw new CliError(`showing the run failed (${answer.status}): ${JSON.stringify(answer.body)}`);
+    body = answer.body;
+  }
   if (options.json) {
     process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
     return;
@@ -146,6 +201,7 @@ export async function showRun(runId: string, options: ClientOptions): Promise<vo
   if (run.drift)
     lines.push(`  drift: ${run.drift.detected ? `found in ${run.drift.environments.join(', ')}` : 'none found'}`);
   if (run.error) lines.push(`  error: ${run.error}`);
+  if (run.stop) lines.push(`  stopped by ${run.stop.by} at ${run.stop.at}: ${run.stop.reason}`);
   for (const stage of run.stages) {
     const approval = stage.approval
       ? ` approval ${stage.approval.id} ${stage.approval.status}` +
@@ -207,12 +263,21 @@ export async function approveOrReject(
   process.stdout.write(`${message}\n`);
 }
 
+/** The account running the CLI (a service without USER set still has one). */
+function accountName(): string | undefined {
+  try {
+    return os.userInfo().username || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function unlockEnvironment(
   repository: string,
   environment: string,
   options: ClientOptions & { reason: string; force?: boolean },
 ): Promise<void> {
-  const by = process.env.USER || process.env.LOGNAME || 'tfgate unlock';
+  const by = process.env.USER || process.env.LOGNAME || accountName() || 'tfgate unlock';
   const result = await call(`${baseUrl(options)}/local/unlock`, {
     data: options.data,
     method: 'POST',
@@ -224,6 +289,7 @@ export async function unlockEnvironment(
     holder?: string;
     holderWasAlive?: boolean;
     holderStatus?: string;
+    stopped?: { runId: string; status: string; error?: string };
     error?: string;
   };
   if (result.status === 409) throw new CliError(`unlock refused: ${body.error ?? JSON.stringify(body)}`);
@@ -234,18 +300,19 @@ export async function unlockEnvironment(
     return;
   }
   process.stdout.write(`freed the ${environment} lock of ${repository} (held by run ${body.holder})\n`);
-  if (body.holderWasAlive) {
+  if (body.stopped) {
     process.stdout.write(
-      `run ${body.holder} (${body.holderStatus}) was still alive: it is stopped before its ${environment} apply, ` +
-        `which refuses to start without the lock\n`,
+      `run ${body.stopped.runId} was still ${body.holderStatus}: it is now ${body.stopped.status} and plans or ` +
+        `applies nothing more, restarts included (${body.stopped.error ?? 'stopped by the operator'})\n`,
     );
+  } else if (body.holderWasAlive) {
+    process.stdout.write(`run ${body.holder} ended on its own meanwhile (${body.holderStatus})\n`);
   }
 }
 
 /** `tfgate rerun RUN`: a deliberate re-run of a deploy run's commit, recorded with who asked. */
-export async function rerunRun(runId: string, options: ClientOptions & { as?: string }): Promise<void> {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(runId))
-    throw new CliError(`${JSON.stringify(runId)} is not a run id`, 2);
+export async function rerunRun(given: string, options: ClientOptions & { as?: string }): Promise<void> {
+  const runId = (await resolveRunId(given, options)).id;
   // Only an approver of the repository may re-run; the local credential proves the operator, --as names which approver.
   const as = options.as ? `?as=${encodeURIComponent(options.as)}` : '';
   const { status, body } = await call(`${baseUrl(options)}/runs/${encodeURIComponent(runId)}/rerun${as}`, {

@@ -6,6 +6,7 @@ import { renderSummaryLine } from '../../src/domain/plan-summary.js';
 import { isTerminalRun, type Run } from '../../src/domain/run.js';
 import type { ApprovalRequest } from '../../src/domain/ports.js';
 import { commitAndPush } from '../../src/local-mode/git-repos.js';
+import { suggestedApprover } from '../../src/local-mode/progress.js';
 import { startLocalStack, type LocalStack } from '../../src/local-mode/start-stack.js';
 import {
   DEMO_CHANGE,
@@ -13,7 +14,7 @@ import {
   STARTER_APPROVER,
   STARTER_REPOSITORY,
 } from '../../src/local-mode/starter-repository.js';
-import { print, printBanner, printStamped, serverInfoFile, showProgress, terraformVersionWarning } from './local.js';
+import { print, printBanner, printStamped, serverInfoFile, showProgress, terraformVersionNote } from './local.js';
 
 export interface DemoOptions {
   autoApprove?: boolean;
@@ -126,9 +127,12 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     signIn: { mail: links },
   });
   await writeFile(serverInfoFile(stack.dataDir), JSON.stringify({ url: stack.url, pid: process.pid }));
-  printBanner(stack, terraform, 'generated');
-  const versionWarning = await terraformVersionWarning(terraform.path, stack.config.terraform.version);
-  if (versionWarning) print(`  warning: ${versionWarning}`);
+  printBanner(
+    stack,
+    terraform,
+    'generated',
+    await terraformVersionNote(terraform.path, stack.config.terraform.version),
+  );
   const stopProgress = showProgress(stack);
   try {
     const remote = stack.remotes.find((r) => r.repository === STARTER_REPOSITORY);
@@ -140,7 +144,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       approvals += 1;
       if (!options.autoApprove) {
         // The demo's data directory is temporary: the command must name it (and the approver it signs as).
-        const approver = request.approval.approvers.find((entry) => !entry.includes('/'));
+        const approver = suggestedApprover(request.approval);
         print(
           `  (waiting for you: open the link above, or in another terminal: npx tfgate approve ` +
             `${request.approval.id} --data ${stack.dataDir}${approver ? ` --as ${approver}` : ''}; Ctrl-C ends ` +

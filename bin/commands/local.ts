@@ -1,11 +1,10 @@
-import { execFile } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import path from 'node:path';
-import { locateTerraform } from '../../src/terraform-locator.js';
+import { locateTerraform, terraformVersionOf, type TerraformLocation } from '../../src/terraform-locator.js';
 import { ProgressTerminal, showBuildProgress } from '../../src/local-mode/progress.js';
 import { startLocalStack, type LocalStack } from '../../src/local-mode/start-stack.js';
 import { localCredentialFile } from '../../src/local-mode/secrets.js';
+import { assertCanListen } from '../../src/local-mode/server.js';
 import { CliError } from './client.js';
 
 export interface LocalOptions {
@@ -34,39 +33,52 @@ export function showProgress(stack: LocalStack): () => void {
 }
 
 /**
- * tfgate.yaml's `terraform.version` is what AWS builds install; locally the binary found is used as
- * it is, so a difference is said at start (a plan made by another version may differ, and state
- * written by a newer terraform cannot be read by an older one).
+ * What the start-up banner says about terraform's version. Locally the binary found is used as it is;
+ * tfgate.yaml's `terraform.version` is what AWS builds install. Only a version somebody pinned can
+ * disagree with the binary, and only then is there a warning (a plan made by another version may
+ * differ, and state written by a newer terraform cannot be read by an older one).
  */
-export async function terraformVersionWarning(binary: string, wanted: string): Promise<string | undefined> {
-  let output: string;
-  try {
-    ({ stdout: output } = await promisify(execFile)(binary, ['version'], {
-      timeout: 15_000,
-      env: { ...process.env, CHECKPOINT_DISABLE: '1' },
-    }));
-  } catch (error) {
-    return (
-      `could not ask ${binary} for its version (${(error as Error).message.split('\n')[0]}); tfgate.yaml ` +
-      `asks for terraform ${wanted}`
-    );
-  }
-  const found = /v?(\d+\.\d+\.\d+)/.exec(output)?.[1];
+export async function terraformVersionNote(
+  binary: string,
+  pinned: string | undefined,
+): Promise<{ version: string; warning?: string }> {
+  const found = await terraformVersionOf(binary);
   const core = (version: string) => /^(\d+\.\d+\.\d+)/.exec(version)?.[1];
-  if (!found || core(found) === core(wanted)) return undefined;
-  return (
-    `tfgate.yaml asks for terraform ${wanted} (terraform.version), but ${binary} is ${found}; local plans ` +
-    `and applies use ${found}`
-  );
+  if (!found.version) {
+    return {
+      version: 'version unknown',
+      ...(pinned ? { warning: `${found.problem}; tfgate.yaml asks for terraform ${pinned}` } : {}),
+    };
+  }
+  if (!pinned || core(found.version) === core(pinned)) return { version: found.version };
+  return {
+    version: found.version,
+    warning:
+      `tfgate.yaml asks for terraform ${pinned} (terraform.version), but ${binary} is ${found.version}; local ` +
+      `plans and applies use ${found.version}`,
+  };
 }
+
+const FOUND_BY: Record<TerraformLocation['source'], string> = {
+  flag: '--terraform',
+  env: 'TFGATE_TERRAFORM',
+  'terraform-on-path': 'terraform on PATH',
+  'tofu-on-path': 'tofu on PATH',
+};
 
 export function printBanner(
   stack: LocalStack,
-  terraform: { path: string; source: string },
+  terraform: TerraformLocation,
   secretSource: string,
+  version: { version: string; warning?: string },
 ): void {
   print(`tfgate local is running (data: ${stack.dataDir}, config: ${stack.configFile})`);
-  print(`  terraform:   ${terraform.path} (${terraform.source})`);
+  const pinned = stack.config.terraform.version;
+  print(
+    `  terraform:   ${terraform.path} ${version.version} (${FOUND_BY[terraform.source]}; ` +
+      `${pinned ? `tfgate.yaml pins ${pinned} for AWS builds` : 'tfgate.yaml pins no terraform.version'})`,
+  );
+  if (version.warning) print(`  warning: ${version.warning}`);
   print(`  webhook URL: ${stack.webhookUrl}`);
   const secretFile = path.join(stack.dataDir, 'secrets', 'webhook-secret');
   const secretText =
@@ -81,8 +93,9 @@ export function printBanner(
   }
   if (stack.recovered.length > 0)
     print(
-      `  ${stack.recovered.length} run(s) in flight at the last stop could not resume: marked interrupted and ` +
-        `their locks freed.`,
+      `  ${stack.recovered.length} run(s) in flight at the last stop did not resume: each ended as its record ` +
+        `says (stopped by an operator, rejected, interrupted…) and their locks were freed: ` +
+        stack.recovered.join(', '),
     );
   for (const resumed of stack.resumed) {
     print(
@@ -117,6 +130,7 @@ async function ensureWritable(dataDir: string): Promise<void> {
 
 export async function runLocal(options: LocalOptions): Promise<void> {
   await ensureWritable(options.data);
+  await assertCanListen(options.host, options.port);
   const terraform = await locateTerraform(options.terraform !== undefined ? { flag: options.terraform } : {});
   const envSecret = process.env.TFGATE_WEBHOOK_SECRET || undefined;
   const webhookSecret = options.webhookSecret ?? envSecret;
@@ -134,9 +148,8 @@ export async function runLocal(options: LocalOptions): Promise<void> {
     stack,
     terraform,
     options.webhookSecret ? '--webhook-secret' : envSecret ? 'TFGATE_WEBHOOK_SECRET' : 'generated',
+    await terraformVersionNote(terraform.path, stack.config.terraform.version),
   );
-  const versionWarning = await terraformVersionWarning(terraform.path, stack.config.terraform.version);
-  if (versionWarning) print(`  warning: ${versionWarning}`);
   print('Push to a remote above to start a run. Ctrl-C stops tfgate local.');
   const stopProgress = showProgress(stack);
   await new Promise<void>((resolve) => {

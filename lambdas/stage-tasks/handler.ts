@@ -304,6 +304,9 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
         return prepareSource(payload.repository, payload.sha);
       case 'beginStage': {
         const run = await mustGetRun(payload.runId);
+        // A run that has ended (an operator stopped it, a newer push superseded it) takes no lock again.
+        if (isTerminalRun(run.status))
+          throw new PipelineTaskError(`run ${run.id} has ended (${run.status}); it plans nothing more`);
         const now = clock.now();
         if (payload.mode === 'plan_only') {
           // Pull request and drift plans change nothing, so they never wait behind a deploy's lock.
@@ -357,6 +360,13 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
         // The apply build starts only if the run still holds the environment's lock under the fencing
         // number it was granted: an operator's `tfgate unlock --force` (or a lease takeover) stops it here.
         if (payload.mode !== 'deploy') return { ok: true };
+        const current = await mustGetRun(payload.runId);
+        if (isTerminalRun(current.status)) {
+          throw new LockLostError(
+            `run ${current.id} has ended (${current.status}${current.error ? `: ${current.error}` : ''}); ` +
+              'refusing to apply',
+          );
+        }
         const fence = payload.lock?.holder?.fence;
         if (fence === undefined)
           throw new LockLostError(`the ${payload.environment} lock grant carries no fencing number; refusing to apply`);

@@ -23,7 +23,14 @@ import type {
   TaskCallbacks,
 } from '../../src/domain/ports.js';
 import { systemClock } from '../../src/domain/ports.js';
-import { RUN_LIST_CURSOR, runListCursor, type Run, type Stage } from '../../src/domain/run.js';
+import {
+  describeStop,
+  isTerminalRun,
+  RUN_LIST_CURSOR,
+  runListCursor,
+  type Run,
+  type Stage,
+} from '../../src/domain/run.js';
 import { html, json, text, wantsJson, type HttpHandler, type HttpRequest, type HttpResponse } from '../../src/http.js';
 import {
   approvalPage,
@@ -32,11 +39,14 @@ import {
   runPage,
   runsPage,
   stripTerminalEscapes,
+  type CurrentDecision,
   type StageLogView,
 } from '../../src/web/pages.js';
 import { publicRun, type RunFiles } from '../../src/web/public-run.js';
 
 const RUNS_PAGE_SIZE = 100;
+/** How many of the newest runs a closed approval page looks through for the current decision. */
+const CURRENT_LOOKUP_RUNS = 100;
 
 /**
  * GET/POST /approvals/{id}, GET /runs, GET /runs/{id}, GET /runs/{id}/{env}/log (a build's output),
@@ -195,7 +205,12 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     return undefined;
   }
 
-  function closedReason(approval: ApprovalRecord): string | undefined {
+  function closedReason(approval: ApprovalRecord, run?: Run): string | undefined {
+    if (run?.stop && approval.status !== 'approved' && approval.status !== 'rejected')
+      return (
+        `This approval is closed: the run was ${describeStop(run.stop)}. Nothing from this run will be applied ` +
+        `to ${approval.environment}.`
+      );
     switch (approval.status) {
       case 'approved':
       case 'rejected':
@@ -218,6 +233,12 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
       case 'pending':
         break;
     }
+    // A run that ended another way (interrupted, failed) applies nothing, whatever its approval says.
+    if (run && isTerminalRun(run.status))
+      return (
+        `The run has ended (${run.status}${run.error ? `: ${run.error}` : ''}); nothing from it will be applied ` +
+        `to ${approval.environment}.`
+      );
     if (approval.expiresAt <= nowSeconds())
       return (
         `This approval expired at ${new Date(approval.expiresAt * 1000).toISOString()}; nothing will be ` +
@@ -233,7 +254,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     const run = await deps.runs.get(approval.runId);
     if (!run) return notFound(request, 'run');
     const who = decider(request, approval, request.query.as);
-    const blocked = closedReason(approval) ?? who.problem ?? (await refusal(approval, who.person!));
+    const blocked = closedReason(approval, run) ?? who.problem ?? (await refusal(approval, who.person!));
     const approver = who.person ? describePerson(who.person) : undefined;
     const token = formToken(deps.sessionKey, approval.id, request.identity!.sessionId, nowSeconds());
     deps.log?.('approval viewed', {
@@ -260,6 +281,8 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
       });
     }
     const stage = run.stages.find((s) => s.environment === approval.environment);
+    // A closed approval points at the one to decide now (or the newer run still on its way to one).
+    const current = approval.status === 'pending' && !blocked ? undefined : await currentDecision(approval);
     return html(
       200,
       approvalPage({
@@ -271,8 +294,27 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
         formToken: token,
         canDecide: blocked === undefined,
         ...(blocked ? { blockedReason: blocked } : {}),
+        ...(current ? { current } : {}),
       }),
     );
+  }
+
+  /**
+   * The approval a person who opened a closed one should look at instead: the newest pending approval
+   * of the same repository and environment, else the newest run of that repository still on its way.
+   */
+  async function currentDecision(approval: ApprovalRecord): Promise<CurrentDecision | undefined> {
+    const recent = await deps.runs.list({ limit: CURRENT_LOOKUP_RUNS });
+    const sameRepository = recent.filter(
+      (run) => run.id !== approval.runId && run.repository.toLowerCase() === approval.repository.toLowerCase(),
+    );
+    for (const run of sameRepository) {
+      const stage = run.stages.find((s) => s.environment === approval.environment);
+      if (stage?.approval?.status === 'pending' && stage.approval.id !== approval.id)
+        return { approvalId: stage.approval.id, runId: run.id, sha: run.sha };
+    }
+    const active = sameRepository.find((run) => run.mode === 'deploy' && !isTerminalRun(run.status));
+    return active ? { runId: active.id, sha: active.sha } : undefined;
   }
 
   async function decide(request: HttpRequest, approvalId: string): Promise<HttpResponse> {
@@ -326,8 +368,9 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
               'the link you were sent and decide there.',
       );
     }
-    const closed = closedReason(approval);
-    if (closed) return page(request, 409, 'bad', closedTitle(approval), closed, approval.runId, approval);
+    const run = await deps.runs.get(approval.runId);
+    const closed = closedReason(approval, run);
+    if (closed) return page(request, 409, 'bad', closedTitle(approval, run), closed, approval.runId, approval);
     const deciding = decider(request, approval, form.get('as') ?? undefined);
     const refused = deciding.problem ?? (await refusal(approval, deciding.person!));
     if (refused) {
@@ -501,8 +544,10 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
   };
 }
 
-function closedTitle(approval: ApprovalRecord): string {
+function closedTitle(approval: ApprovalRecord, run?: Run): string {
+  if (run?.stop && approval.status !== 'approved' && approval.status !== 'rejected') return 'Stopped by an operator';
   if (approval.status === 'superseded') return 'Superseded';
+  if (approval.status === 'pending' && run && isTerminalRun(run.status)) return 'Run ended';
   if (approval.status === 'expired' || approval.status === 'pending') return 'Expired';
   return 'Already decided';
 }

@@ -48,7 +48,8 @@ export interface TfgateConfig {
   people: PersonBinding[];
   github: { apiUrl: string };
   /** `env`: local builds only (build-env.ts); absent means the default rule. */
-  terraform: { version: string; planCompute: 'lambda' | 'ec2'; env?: { allow?: string[]; deny: string[] } };
+  /** `version`: what AWS builds install (required there); unset locally, the terraform found is used. */
+  terraform: { version?: string; planCompute: 'lambda' | 'ec2'; env?: { allow?: string[]; deny: string[] } };
   /** queueSeconds: how long CodeBuild may keep a build queued before it gives up on it. */
   timeouts: { planSeconds: number; applySeconds: number; lockWaitSeconds: number; queueSeconds: number };
 }
@@ -239,7 +240,7 @@ function toConfig(raw: RawConfig): TfgateConfig {
     })),
     github: raw.github,
     terraform: {
-      version: raw.terraform.version,
+      ...(raw.terraform.version !== undefined ? { version: raw.terraform.version } : {}),
       planCompute: raw.terraform.planCompute,
       ...(raw.terraform.env
         ? {

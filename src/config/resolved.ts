@@ -109,7 +109,7 @@ const resolvedConfig = z.strictObject({
   ),
   github: z.strictObject({ apiUrl: z.url() }),
   terraform: z.strictObject({
-    version: matching(TERRAFORM_VERSION, 'must be a version like 1.9.8'),
+    version: z.optional(matching(TERRAFORM_VERSION, 'must be a version like 1.11.4')),
     planCompute: z.enum(['lambda', 'ec2']),
     env: z.optional(
       z.strictObject({

@@ -121,7 +121,8 @@ export const configSchema = z
       .default({ apiUrl: 'https://api.github.com' }),
     terraform: z
       .strictObject({
-        version: z.string().regex(TERRAFORM_VERSION, 'must be a version like 1.9.8').default('1.9.8'),
+        // No default: locally the terraform found is used (and named at start); the AWS synth requires it.
+        version: z.string().regex(TERRAFORM_VERSION, 'must be a version like 1.11.4').optional(),
         // AWS only: plans start in seconds on CodeBuild Lambda compute (15 minutes at most); ec2 for longer plans.
         planCompute: z.enum(['lambda', 'ec2']).default('lambda'),
         // Local builds: which of the user's environment variables reach terraform (see build-env.ts).
@@ -140,7 +141,7 @@ export const configSchema = z
           })
           .optional(),
       })
-      .default({ version: '1.9.8', planCompute: 'lambda' }),
+      .default({ planCompute: 'lambda' }),
     timeouts: z
       .strictObject({ plan: duration('1h'), apply: duration('2h'), lockWait: duration('48h'), queue: duration('30m') })
       .default({ plan: '1h', apply: '2h', lockWait: '48h', queue: '30m' }),

@@ -282,6 +282,7 @@ export class EnvironmentLocks {
         runId: holder.runId,
         by: operator.by,
         reason: operator.reason,
+        fence: holder.fence,
       });
       try {
         await this.runs.updateRun(
@@ -300,11 +301,14 @@ export class EnvironmentLocks {
   /**
    * `tfgate unlock`. A lock whose holder run is still alive (not ended) is freed only with `force`,
    * and the answer names that run: it will not apply, because its apply checks the fencing number.
+   * `stopHolder` records the operator's stop on that run before the lock is freed, so from the moment
+   * anyone else can take the lock, the run reads as ended (restarts included).
    */
   async unlock(
     repository: string,
     environment: string,
     operator: { by: string; reason: string; force: boolean },
+    stopHolder?: (holder: LockHolder, run: Run) => Promise<void>,
   ): Promise<UnlockOutcome> {
     const current = await this.locks.get(lockKeyFor(repository, environment));
     if (!current) {
@@ -314,6 +318,7 @@ export class EnvironmentLocks {
     const run = await this.runs.get(current.runId);
     const alive = run !== undefined && !isTerminalRun(run.status);
     if (alive && !operator.force) return { kind: 'refused', holder: current, run };
+    if (alive && stopHolder) await stopHolder(current, run);
     const freed = await this.forceRelease(repository, environment, { by: operator.by, reason: operator.reason });
     if (!freed) return { kind: 'not_held' };
     return { kind: 'freed', holder: freed, ...(run ? { run } : {}), wasAlive: alive };

@@ -4,7 +4,16 @@
  * domain never imports an AWS SDK.
  */
 import type { ChangePeople } from './run.js';
-import type { ApprovalStatus, PlanSummary, Run, RunStatus, Stage, StageApproval, StageStatus } from './run.js';
+import type {
+  ApprovalStatus,
+  OperatorStop,
+  PlanSummary,
+  Run,
+  RunStatus,
+  Stage,
+  StageApproval,
+  StageStatus,
+} from './run.js';
 
 export interface Clock {
   now(): Date;
@@ -25,6 +34,8 @@ export interface RunPatch {
   status?: RunStatus;
   error?: string;
   note?: string;
+  /** Written once, together with status `interrupted`, by an operator's stop. */
+  stop?: OperatorStop;
 }
 
 export interface RunStore {
@@ -114,6 +125,8 @@ export interface LockEvent {
   runId: string;
   by?: string;
   reason?: string;
+  /** forced_release: the fencing number of the hold that was ended. */
+  fence?: number;
 }
 
 /** Single-item primitives over one table; the ordering rules live in the domain (locks.ts). */

@@ -129,7 +129,26 @@ export interface Run {
   requestedBy?: string;
   /** Set when the run was superseded by a newer push or freed by `tfgate unlock`. */
   notes?: string[];
+  /** An operator stopped the run (`tfgate unlock --force`): it plans and applies nothing more, restarts included. */
+  stop?: OperatorStop;
   stages: Stage[];
+}
+
+/**
+ * An operator's stop, recorded on the run before its lock is freed: who, why, when, and the fencing
+ * number of the lock hold it ended (the apply that hold would have allowed is the one refused).
+ */
+export interface OperatorStop {
+  environment: string;
+  by: string;
+  reason: string;
+  at: string;
+  fence: number;
+}
+
+/** What a stopped run's record says, in one sentence. */
+export function describeStop(stop: OperatorStop): string {
+  return `stopped by ${stop.by} at ${stop.at}: ${stop.reason} (${stop.environment} lock, fencing number ${stop.fence})`;
 }
 
 export function isTerminalRun(status: RunStatus): boolean {

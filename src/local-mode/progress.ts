@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { renderSummaryLine } from '../domain/plan-summary.js';
 import { WriteObservingRunStore, type RunChange } from '../domain/observed-run-store.js';
-import type { ApprovalRequest, Notifier, RunStore } from '../domain/ports.js';
+import type { ApprovalRecord, ApprovalRequest, Notifier, RunStore } from '../domain/ports.js';
 import { isTerminalRun, type Run } from '../domain/run.js';
 
 /**
@@ -184,11 +184,33 @@ export class ProgressTerminal {
   }
 }
 
+/**
+ * The listed approver a hint may name with `--as`: a person (not a team) who is not behind the change,
+ * since the gate refuses those unless self-approval is on. Undefined when nobody listed may decide.
+ */
+export function suggestedApprover(approval: ApprovalRecord): string | undefined {
+  // Records from before people were kept say nothing: nobody can be shown to be outside the change.
+  const people = approval.people ?? { logins: [], emails: [], unknown: 'not recorded' };
+  const behind = (entry: string) => {
+    const lower = entry.toLowerCase();
+    return lower.startsWith('@')
+      ? people.logins.some((login) => `@${login.toLowerCase()}` === lower)
+      : people.emails.some((email) => email.toLowerCase() === lower);
+  };
+  const persons = approval.approvers.filter((entry) => !entry.includes('/'));
+  if (approval.allowSelfApproval) return persons[0];
+  // A change whose people are unknown can be approved by nobody (fail closed): no name would work.
+  if (people.unknown) return undefined;
+  return persons.find((entry) => !behind(entry));
+}
+
 /** Local notifications: the approval link on the console (the pages are on this machine). */
 export class ConsoleNotifier implements Notifier {
+  /** `dataFlag`: ` --data DIR` when the CLI would not find this data directory by itself. */
   constructor(
     private readonly print: Print,
     private readonly events?: ProgressEventRunStore['events'],
+    private readonly dataFlag = '',
   ) {}
 
   async approvalRequested(request: ApprovalRequest): Promise<void> {
@@ -196,11 +218,20 @@ export class ConsoleNotifier implements Notifier {
     const summary = stage.plan ? renderSummaryLine(stage.plan) : 'plan recorded';
     this.print(`[${short(run)}] ${approval.environment} is waiting for approval (${summary}).`);
     this.print(`    approve or reject (sign in first): ${request.url}`);
-    const example = approval.approvers.find((entry) => !entry.includes('/')) ?? 'WHO';
-    this.print(
-      `    or: npx tfgate approve ${approval.id} --as ${example} [--reason "…"]   /   npx tfgate reject ` +
-        `${approval.id} --as ${example} --reason "…"`,
-    );
+    const approver = suggestedApprover(approval);
+    if (approver) {
+      const as = `--as ${approver}${this.dataFlag}`;
+      this.print(
+        `    or: npx tfgate approve ${approval.id} ${as} [--reason "…"]   /   npx tfgate reject ` +
+          `${approval.id} ${as} --reason "…"`,
+      );
+    } else {
+      this.print(
+        `    (no listed approver of ${approval.environment} outside this change can be named with --as` +
+          `${approval.people?.unknown ? `, and who is behind it is unknown (${approval.people.unknown})` : ''}: ` +
+          'a team member signs in on the page, or add another approver to tfgate.yaml)',
+      );
+    }
     this.events?.emit('approval', request);
   }
 

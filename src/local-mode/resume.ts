@@ -1,6 +1,6 @@
 import { findRepository, type TfgateConfig } from '../config/load.js';
 import type { ApprovalStore, Clock, LockStore, PipelineInput, RunStore } from '../domain/ports.js';
-import type { Run, StageStatus } from '../domain/run.js';
+import { describeStop, type Run, type Stage, type StageStatus } from '../domain/run.js';
 import { lockKeyFor } from '../domain/lock-key.js';
 import { pipelineInputFor } from '../application/intake.js';
 
@@ -37,6 +37,8 @@ export interface ResumeDeps {
 export type ResumeDecision =
   | { kind: 'resume'; resumption: Resumption }
   | { kind: 'interrupt'; reason: string }
+  /** A decision already recorded (a rejection, a supersede, a failure) that the run had not finished acting on. */
+  | { kind: 'end'; environment: string; outcome: 'rejected' | 'superseded' | 'failed' | 'expired'; reason: string }
   | { kind: 'complete' };
 
 /** Stages a run has finished with, per mode ('planned' ends a plan-only stage, not a deploy stage). */
@@ -77,6 +79,9 @@ export async function decideResumption(run: Run, deps: ResumeDeps): Promise<Resu
   const index = run.stages.findIndex((stage) => !DONE[run.mode].has(stage.status));
   if (index < 0) return { kind: 'complete' };
   const stage = run.stages[index]!;
+  // What an operator or an approver already said is honoured before anything is planned again.
+  const said = await recordedEnd(run, stage, deps);
+  if (said) return said;
   const input: PipelineInput = pipelineInputFor(run, repository, deps.config);
   const now = deps.clock.now();
 
@@ -119,7 +124,7 @@ export async function decideResumption(run: Run, deps: ResumeDeps): Promise<Resu
     }
   }
 
-  // Anything else was mid-way (or its approval can no longer stand): that environment is planned again.
+  // Anything else was mid-way (or its approval expired): that environment is planned again.
   if (stage.approval?.status === 'pending') {
     const closed = await deps.approvals.decide(
       stage.approval.id,
@@ -148,4 +153,62 @@ export async function decideResumption(run: Run, deps: ResumeDeps): Promise<Resu
         `${stage.environment} is planned again`,
     },
   };
+}
+
+/**
+ * A run is never planned again when what was recorded says it ended: an operator's stop (on the run,
+ * or a forced release of one of its locks in the lock history, with the fencing number it ended), a
+ * stage already ended, or its approval rejected or superseded before the run could act on it.
+ */
+async function recordedEnd(run: Run, stage: Stage, deps: ResumeDeps): Promise<ResumeDecision | undefined> {
+  if (run.stop) return { kind: 'interrupt', reason: describeStop(run.stop) };
+  if (run.mode === 'deploy') {
+    for (const each of run.stages) {
+      const events = await deps.locks.listEvents(lockKeyFor(run.repository, each.environment));
+      const forced = events.filter((event) => event.kind === 'forced_release' && event.runId === run.id).pop();
+      if (forced) {
+        const fence = forced.fence !== undefined ? `, fencing number ${forced.fence}` : '';
+        return {
+          kind: 'interrupt',
+          reason:
+            `the ${each.environment} lock was freed by ${forced.by ?? 'an operator'} at ${forced.at}` +
+            `${forced.reason ? `: ${forced.reason}` : ''} (${each.environment} lock${fence}); the run plans and ` +
+            'applies nothing more',
+        };
+      }
+    }
+  }
+  switch (stage.status) {
+    case 'interrupted':
+      return { kind: 'interrupt', reason: stage.error ?? `${stage.environment} was interrupted` };
+    case 'failed':
+    case 'rejected':
+    case 'expired':
+    case 'superseded':
+      return {
+        kind: 'end',
+        environment: stage.environment,
+        outcome: stage.status,
+        reason: stage.error ?? stage.approval?.reason ?? `${stage.environment} ${stage.status}`,
+      };
+    default:
+      break;
+  }
+  if (!stage.approval) return undefined;
+  const approval = await deps.approvals.get(stage.approval.id);
+  if (approval?.status === 'rejected')
+    return {
+      kind: 'end',
+      environment: stage.environment,
+      outcome: 'rejected',
+      reason: `by ${approval.decidedBy ?? 'an approver'}${approval.reason ? `: ${approval.reason}` : ''}`,
+    };
+  if (approval?.status === 'superseded')
+    return {
+      kind: 'end',
+      environment: stage.environment,
+      outcome: 'superseded',
+      reason: approval.reason ?? 'superseded by a newer push',
+    };
+  return undefined;
 }

@@ -358,6 +358,20 @@ export async function startLocalStackWith(
         resumptions.push(decision.resumption);
       } else if (decision.kind === 'complete') {
         await pipeline({ action: 'completeRun', runId: run.id });
+      } else if (decision.kind === 'end') {
+        // Recorded as the definition's own failure path would have: the stage, later stages skipped, locks freed.
+        await pipeline({
+          action: 'failStage',
+          runId: run.id,
+          mode: run.mode,
+          repository: run.repository,
+          sequence: run.sequence,
+          environment: decision.environment,
+          kind: decision.outcome,
+          during: decision.outcome === 'failed' ? 'task' : 'approval',
+          error: { Error: 'ended before tfgate local stopped', Cause: decision.reason },
+        });
+        recovered.push(run.id);
       } else {
         await pipeline({ action: 'executionEnded', runId: run.id, status: 'ABORTED', reason: decision.reason });
         recovered.push(run.id);
@@ -414,7 +428,7 @@ export async function startLocalStackWith(
       rerunner: approversMayRerun(teams),
     });
     const pagesAndRerun: HttpHandler = (request) => (isRerunRequest(request) ? rerun(request) : pages(request));
-    const unlock = createUnlockRoute(config, locks);
+    const unlock = createUnlockRoute(config, { runs, approvals: stores.approvals, locks, callbacks, clock });
     // Everything asynchronous happens before the server listens: from `listen` to the engine's creation
     // below no request can be handled, so a delivery never finds the engine missing.
     const runnerFile = await bundleBuildRunner(path.join(dataDir, 'run'), options.prebuiltRunner);
@@ -454,7 +468,12 @@ export async function startLocalStackWith(
 
     // Slack and SMTP from tfgate.yaml; a failing one is recorded on the run and never stops the others.
     const notifier = new FanOutNotifier([
-      new ConsoleNotifier(print, runs.events),
+      // The CLI finds ./.tfgate by itself; any other data directory is named in the hint.
+      new ConsoleNotifier(
+        print,
+        runs.events,
+        path.resolve(options.cwd ?? process.cwd(), '.tfgate') === dataDir ? '' : ` --data ${dataDir}`,
+      ),
       ...localNotifiers(config),
       ...(options.notifiers ?? []),
     ]);

@@ -1,3 +1,4 @@
+import { TfgateError } from '../domain/errors.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostName, loopbackHosts } from '../auth/sign-in.js';
@@ -135,9 +136,10 @@ export async function startServer(
   server.requestTimeout = 60_000;
   server.headersTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const refused = (error: NodeJS.ErrnoException) => reject(listenError(error, options.host, options.port));
+    server.once('error', refused);
     server.listen(options.port, options.host, () => {
-      server.off('error', reject);
+      server.off('error', refused);
       resolve();
     });
   });
@@ -154,4 +156,47 @@ export async function startServer(
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * Tries the address before anything else starts, so a busy port is the one line tfgate local prints
+ * (startServer says the same should the port be taken in between).
+ */
+export async function assertCanListen(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (error: NodeJS.ErrnoException) => reject(listenError(error, host, port)));
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}
+
+/** tfgate local could not listen: a user's problem (a busy port, an address not on this machine), said in one line. */
+export class ListenError extends TfgateError {
+  override name = 'ListenError';
+}
+
+function listenError(error: NodeJS.ErrnoException, host: string, port: number): ListenError {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return new ListenError(
+        `port ${port} on ${host} is already in use (another tfgate local?): stop that, or choose another ` +
+          'port with --port (--port 0 picks a free one)',
+        { cause: error },
+      );
+    case 'EACCES':
+      return new ListenError(
+        `not allowed to listen on ${where} (ports below 1024 need privileges): choose another port with --port`,
+        { cause: error },
+      );
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ListenError(`cannot listen on ${where}: --host ${host} is not an address of this machine`, {
+        cause: error,
+      });
+    default:
+      return new ListenError(`cannot listen on ${where}: ${error.message}`, { cause: error });
+  }
 }

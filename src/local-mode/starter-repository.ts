@@ -180,17 +180,31 @@ after an approver approves it.
 
 export interface ConfigOptions {
   repository: string;
-  approver: string;
+  /** Who may approve apps: emails, @logins, @org/teams (at least one). */
+  approvers: string[];
   /** Where commits come from (the starter's bare repository); omitted: the default for the repository. */
   cloneUrl?: string;
   /** First line: who wrote the file and why. */
   header: string;
-  /** A GitHub login to bind the approver's address to under `people:` (the starter's stand-in person). */
+  /** terraform.version to write (the terraform `tfgate init` found); omitted: a comment says what unset means. */
+  terraformVersion?: string;
+  /** A GitHub login to bind the (first) approver's address to under `people:` (the starter's stand-in person). */
   approverLogin?: string;
 }
 
 export function tfgateYaml(options: ConfigOptions): string {
   const cloneUrlLine = options.cloneUrl !== undefined ? `    cloneUrl: ${JSON.stringify(options.cloneUrl)}\n` : '';
+  const example = options.approvers.find((entry) => !entry.includes('/')) ?? options.approvers[0]!;
+  const terraform = options.terraformVersion
+    ? `terraform:
+  # The terraform AWS builds install (cdk deploy requires it). tfgate init wrote the version it found
+  # here; tfgate local uses the terraform it finds and warns when that is another version.
+  version: ${JSON.stringify(options.terraformVersion)}
+`
+    : `# terraform:
+#   version: "1.11.4"   # required by cdk deploy (the terraform AWS builds install); unset, tfgate local
+#                       # uses the terraform it finds and says which at start
+`;
   return `# ${options.header}
 repositories:
   - name: ${options.repository}
@@ -201,15 +215,19 @@ ${cloneUrlLine}    environments:            # promotion order; each is also the 
       - name: apps           # the critical environment: applied only after approval
         approval:
           # Who may approve: GitHub logins (@alice), GitHub teams (@acme/platform) or email addresses.
-          # Put yourself here. Locally: \`tfgate approve ID --as ${options.approver}\`, or sign in on the
-          # runs page with this address (the one-time link is printed on the console).
-          approvers: [${JSON.stringify(options.approver)}]
+          # Locally: \`tfgate approve ID --as ${example}\`, or sign in on the runs page with that
+          # address (the one-time link is printed on the console).
+          approvers: [${options.approvers.map((entry) => JSON.stringify(entry)).join(', ')}]
           timeout: 24h
-${
+          # allowSelfApproval: false (the default) means nobody may approve a change they pushed or
+          # wrote (any commit not yet applied to apps): an approver's own commits wait for another
+          # approver. true lets the author approve their own change; only for a one-person setup.
+          allowSelfApproval: false
+${terraform}${
   options.approverLogin
     ? `people:                      # one person however they sign in: a GitHub login and that person's addresses
   - github: ${options.approverLogin}                # put your GitHub login and your address(es) here
-    emails: [${JSON.stringify(options.approver)}]
+    emails: [${JSON.stringify(options.approvers[0])}]
 `
     : ''
 }`;
@@ -230,7 +248,11 @@ export function terraformRootFiles(
 }
 
 /** What `tfgate init` writes: the Terraform root and its tfgate.yaml. */
-export function initFiles(options: { repository: string; approver: string }): Record<string, string> {
+export function initFiles(options: {
+  repository: string;
+  approvers: string[];
+  terraformVersion?: string;
+}): Record<string, string> {
   return {
     ...terraformRootFiles(options.repository),
     'tfgate.yaml': tfgateYaml({
@@ -244,7 +266,7 @@ export function initFiles(options: { repository: string; approver: string }): Re
 export function starterConfig(cloneUrl: string): string {
   return tfgateYaml({
     repository: STARTER_REPOSITORY,
-    approver: STARTER_APPROVER,
+    approvers: [STARTER_APPROVER],
     // An email sign-in that no binding ties to a login may not approve changes by people tfgate cannot compare
     // with it (the local pushes here): the starter's approver is bound to a stand-in login.
     approverLogin: STARTER_APPROVER_LOGIN,

@@ -1,13 +1,14 @@
 import { findRepository, type TfgateConfig } from '../config/load.js';
 import { localOperatorProblem } from '../auth/sign-in.js';
-import type { EnvironmentLocks } from '../domain/locks.js';
+import { unlockAsOperator, type OperatorStopDeps } from '../application/operator-stop.js';
 import { json, type HttpHandler } from '../http.js';
 
 /**
  * POST /local/unlock (`tfgate unlock`): the local operator frees an environment lock. Only the machine's
- * owner may (the local credential); a live holder is refused unless forced, and the reply says why.
+ * owner may (the local credential); a live holder is refused unless forced, and the reply says why. A
+ * forced unlock of a live run stops that run for good (application/operator-stop.ts).
  */
-export function createUnlockRoute(config: TfgateConfig, locks: EnvironmentLocks): HttpHandler {
+export function createUnlockRoute(config: TfgateConfig, deps: OperatorStopDeps): HttpHandler {
   return async (request) => {
     if (request.method !== 'POST') return json(405, { error: 'method not allowed' });
     const refused = localOperatorProblem(request);
@@ -24,7 +25,11 @@ export function createUnlockRoute(config: TfgateConfig, locks: EnvironmentLocks)
     if (!environment) return json(404, { error: `environment not configured for ${repository.name}` });
     const by = `${typeof body.by === 'string' && body.by ? body.by.slice(0, 200) : 'tfgate unlock'} (local operator)`;
     const reason = typeof body.reason === 'string' && body.reason ? body.reason.slice(0, 500) : 'no reason given';
-    const outcome = await locks.unlock(repository.name, environment.name, { by, reason, force: body.force === true });
+    const outcome = await unlockAsOperator(deps, repository.name, environment.name, {
+      by,
+      reason,
+      force: body.force === true,
+    });
     const where = { repository: repository.name, environment: environment.name };
     switch (outcome.kind) {
       case 'not_held':
@@ -38,8 +43,8 @@ export function createUnlockRoute(config: TfgateConfig, locks: EnvironmentLocks)
           error:
             `the ${environment.name} lock is held by run ${outcome.run.id} ` +
             `(${outcome.run.repository}@${outcome.run.sha.slice(0, 8)}, ${outcome.run.trigger}, ` +
-            `${outcome.run.status}), which is still alive; --force frees it, and that run's ${environment.name} ` +
-            `apply will then refuse to start`,
+            `${outcome.run.status}), which is still alive; --force frees it and stops that run for good ` +
+            `(it ends interrupted and plans or applies nothing more)`,
         });
       case 'freed':
         return json(200, {
@@ -49,6 +54,9 @@ export function createUnlockRoute(config: TfgateConfig, locks: EnvironmentLocks)
           fence: outcome.holder.fence,
           holderWasAlive: outcome.wasAlive,
           ...(outcome.run ? { holderStatus: outcome.run.status } : {}),
+          ...(outcome.stopped
+            ? { stopped: { runId: outcome.stopped.id, status: outcome.stopped.status, error: outcome.stopped.error } }
+            : {}),
         });
     }
   };

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ApprovalRecord } from '../domain/ports.js';
-import { isTerminalRun, type PlanSummary, type Run, type Stage } from '../domain/run.js';
+import { describeStop, isTerminalRun, type PlanSummary, type Run, type Stage } from '../domain/run.js';
 import { escapeHtml, stripTerminalEscapes } from '../adapters/notify/escape.js';
 import { driftOf, type RunFiles } from './public-run.js';
 
@@ -20,16 +20,107 @@ export function summaryLine(plan: PlanSummary | undefined): string {
   return parts.join(', ');
 }
 
+/** What a stage's plan column says when there is no plan: why there is none. */
+export function planCell(stage: Stage): string {
+  if (stage.plan) return summaryLine(stage.plan);
+  switch (stage.status) {
+    case 'pending':
+    case 'waiting_for_lock':
+      return 'not planned yet';
+    case 'planning':
+      return 'planning…';
+    default:
+      return 'not planned';
+  }
+}
+
+const ENDED_VERB: Partial<Record<Stage['status'], string>> = {
+  failed: 'failed',
+  rejected: 'was rejected',
+  expired: 'expired',
+  superseded: 'was superseded',
+  interrupted: 'was interrupted',
+};
+
+/**
+ * A stage's status in words that say what happened: why a stage was skipped (an earlier environment
+ * failed, an operator stopped the run) and who stopped an interrupted one.
+ */
+export function stageLabel(run: Run, stage: Stage): string {
+  const stop = run.stop;
+  switch (stage.status) {
+    case 'skipped': {
+      if (stop) return `skipped: the run was stopped by an operator (${stop.by})`;
+      const earlier = run.stages.slice(0, run.stages.indexOf(stage)).reverse();
+      const ended = earlier.find((other) => ENDED_VERB[other.status] !== undefined);
+      if (ended) return `skipped because ${ended.environment} ${ENDED_VERB[ended.status]}`;
+      return isTerminalRun(run.status) ? `skipped: the run ended (${run.status})` : 'skipped';
+    }
+    case 'interrupted':
+      if (stop?.environment === stage.environment) return `stopped by an operator (${stop.by})`;
+      if (stop) return 'stopped: the run was stopped by an operator';
+      return 'interrupted';
+    case 'awaiting_approval':
+      return 'waiting for approval';
+    case 'waiting_for_lock':
+      return 'waiting for the environment lock';
+    case 'no_changes':
+      return 'no changes';
+    default:
+      return stage.status;
+  }
+}
+
+/** The first line of the commit message, as a title (it is the author's text: escapes stripped). */
+export function commitTitle(run: Run): string | undefined {
+  const first = run.message?.split('\n')[0]?.trim();
+  return first ? stripTerminalEscapes(first).slice(0, 200) : undefined;
+}
+
+/** The approvals of a run waiting for a decision now, each with its link. */
+export function pendingApprovals(run: Run): Array<{ environment: string; id: string }> {
+  if (isTerminalRun(run.status)) return [];
+  return run.stages.flatMap((stage) =>
+    stage.approval?.status === 'pending' ? [{ environment: stage.environment, id: stage.approval.id }] : [],
+  );
+}
+
+function approvalLinks(run: Run): string {
+  return pendingApprovals(run)
+    .map(
+      ({ environment, id }) =>
+        `<a class="approval-link" href="/approvals/${escapeHtml(id)}">Decide ${escapeHtml(environment)}</a>`,
+    )
+    .join(' ');
+}
+
 const STYLE = `
-body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#1b1f24}
-h1{font-size:1.4rem}table{border-collapse:collapse}
+*{box-sizing:border-box}
+body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:64rem;padding:0 1rem;color:#1b1f24}
+h1{font-size:1.4rem;overflow-wrap:anywhere}table{border-collapse:collapse;max-width:100%}
 td,th{padding:.25rem .75rem .25rem 0;text-align:left;vertical-align:top}
-pre{background:#f6f8fa;padding:1rem;overflow:auto;max-height:40rem;font-size:13px}
-.status{font-weight:600}.buttons{display:flex;gap:1rem;margin:1.5rem 0}
+td,code,a{overflow-wrap:break-word}th{white-space:nowrap}
+pre{background:#f6f8fa;padding:1rem;overflow:auto;max-height:40rem;font-size:13px;max-width:100%}
+td pre{white-space:pre-wrap;overflow-wrap:anywhere;padding:.5rem;margin:0}
+.status{font-weight:600}.buttons{display:flex;flex-wrap:wrap;gap:1rem;margin:1.5rem 0}
+.label{display:block;color:#57606a;font-size:13px}.title{display:block}
 button{font-size:1rem;padding:.6rem 1.4rem;border-radius:6px;border:1px solid #888;cursor:pointer}
 button.approve{background:#1f883d;color:#fff;border-color:#1f883d}
 button.reject{background:#fff;color:#cf222e;border-color:#cf222e}
+input[type=text]{max-width:100%}
 .notice{padding:1rem;border-radius:6px;background:#fff8c5}.ok{background:#dafbe1}.bad{background:#ffebe9}
+.next a{font-weight:600}span.next{display:block;margin-top:.2rem}
+@media (max-width:40rem){
+body{margin:1rem auto;font-size:14px}
+table.cards,table.cards tbody,table.cards tr,table.cards td{display:block;width:100%}
+table.cards tr:first-child{display:none}
+table.cards tr{border-top:1px solid #d0d7de;padding:.5rem 0}
+table.cards td{padding:.1rem 0;overflow-wrap:anywhere}table.cards td:empty{display:none}
+table.cards td[data-label]::before{content:attr(data-label) ": ";color:#57606a;font-size:13px}
+table.facts,table.facts tbody,table.facts tr{display:block}
+table.facts th{display:block;padding-top:.5rem}table.facts td{display:block;overflow-wrap:anywhere}
+td a,td code{overflow-wrap:anywhere}
+}
 `;
 
 export function layout(title: string, body: string, head = ''): string {
@@ -129,6 +220,25 @@ export interface ApprovalPageModel {
   formToken: string;
   canDecide: boolean;
   blockedReason?: string;
+  /** For a closed approval: the one to decide now, or the newer run on its way to one. */
+  current?: CurrentDecision;
+}
+
+export interface CurrentDecision {
+  approvalId?: string;
+  runId: string;
+  sha: string;
+}
+
+function currentLink(current: CurrentDecision | undefined, environment: string): string {
+  if (!current) return '';
+  const commit = `<code>${escapeHtml(current.sha.slice(0, 12))}</code>`;
+  return current.approvalId
+    ? `<p class="notice next" id="current-approval">The ${escapeHtml(environment)} change to decide now is commit ` +
+        `${commit}: <a href="/approvals/${escapeHtml(current.approvalId)}">open its approval</a>.</p>`
+    : `<p class="notice next" id="current-approval">A newer run (commit ${commit}) is on its way to ` +
+        `${escapeHtml(environment)}: <a href="/runs/${escapeHtml(current.runId)}">follow it</a>; its approval ` +
+        'link appears there once it is planned.</p>';
 }
 
 export function approvalPage(model: ApprovalPageModel): string {
@@ -155,11 +265,14 @@ export function approvalPage(model: ApprovalPageModel): string {
 <p><label>Reason (optional) <input type="text" name="reason" maxlength="500" size="40"></label></p>
 <div class="buttons"><button class="approve" type="submit" name="decision" value="approve">Approve and apply</button>
 <button class="reject" type="submit" name="decision" value="reject">Reject</button></div></form>`
-    : `<p class="notice">${escapeHtml(stripTerminalEscapes(blockedReason))}</p>`;
+    : `<p class="notice">${escapeHtml(stripTerminalEscapes(blockedReason))}</p>${currentLink(
+        model.current,
+        approval.environment,
+      )}`;
   return layout(
     `Approve ${approval.environment} for ${run.repository}`,
     `<h1>Apply to ${escapeHtml(approval.environment)}: ${escapeHtml(run.repository)}</h1>
-<table>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('')}</table>
+<table class="facts">${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('')}</table>
 ${addresses}
 ${decision}
 <h2>Plan</h2><pre id="plan-text">${escapeHtml(
@@ -209,36 +322,47 @@ function triggerText(run: Run): string {
 
 export function runsPage(runs: Run[], next?: string): string {
   const rows = runs
-    .map(
-      (run) =>
-        `<tr><td><a href="/runs/${escapeHtml(run.id)}">${escapeHtml(run.id)}</a></td>` +
-        `<td>${escapeHtml(run.repository)}</td>` +
-        `<td><code>${escapeHtml(run.sha.slice(0, 12))}</code></td>` +
-        `<td>${escapeHtml(triggerText(run))}</td>` +
-        `<td class="status">${escapeHtml(run.status)}</td>` +
-        `<td>${escapeHtml(run.createdAt)}</td></tr>`,
-    )
+    .map((run) => {
+      const title = commitTitle(run);
+      const links = approvalLinks(run);
+      return (
+        `<tr><td data-label="Run"><a href="/runs/${escapeHtml(run.id)}">${escapeHtml(run.id.slice(0, 8))}</a></td>` +
+        `<td data-label="Commit"><code>${escapeHtml(run.sha.slice(0, 12))}</code>` +
+        `${title ? `<span class="title">${escapeHtml(title)}</span>` : ''}` +
+        `<span class="label">${escapeHtml(run.repository)}</span></td>` +
+        `<td data-label="Trigger">${escapeHtml(triggerText(run))}</td>` +
+        `<td data-label="Status"><span class="status">${escapeHtml(run.status)}</span>` +
+        `${links ? `<span class="next">${links}</span>` : ''}</td>` +
+        `<td data-label="Created">${escapeHtml(run.createdAt)}</td></tr>`
+      );
+    })
     .join('');
   const older = next ? `<p><a id="older-runs" href="/runs?before=${encodeURIComponent(next)}">Older runs</a></p>` : '';
   return layout(
     'tfgate runs',
-    '<h1>Runs</h1><table>' +
-      '<tr><th>Run</th><th>Repository</th><th>Commit</th><th>Trigger</th><th>Status</th><th>Created</th></tr>' +
+    '<h1>Runs</h1><table class="cards" id="runs">' +
+      '<tr><th>Run</th><th>Commit</th><th>Trigger</th><th>Status</th><th>Created</th></tr>' +
       `${rows}</table>${older}`,
   );
 }
 
-function renderStageRow(stage: Stage): string {
+function renderStageRow(run: Run, stage: Stage): string {
   const approval = stage.approval
     ? escapeHtml(stage.approval.status) +
       (stage.approval.by ? ` by ${escapeHtml(stripTerminalEscapes(stage.approval.by))}` : '') +
-      (stage.approval.reason ? `: <q>${escapeHtml(stripTerminalEscapes(stage.approval.reason))}</q>` : '')
+      (stage.approval.reason ? `: <q>${escapeHtml(stripTerminalEscapes(stage.approval.reason))}</q>` : '') +
+      (stage.approval.status === 'pending' && !isTerminalRun(run.status)
+        ? ` <a class="approval-link" href="/approvals/${escapeHtml(stage.approval.id)}">Open the approval</a>`
+        : '')
     : '';
   const error = stage.error ? `<pre>${escapeHtml(stripTerminalEscapes(stage.error))}</pre>` : '';
+  const label = stageLabel(run, stage);
+  const said = label === stage.status ? '' : `<span class="label">${escapeHtml(label)}</span>`;
   return (
-    `<tr><td>${escapeHtml(stage.environment)}</td><td class="status">${escapeHtml(stage.status)}</td>` +
-    `<td>${escapeHtml(summaryLine(stage.plan))}${stage.plan ? renderAddresses(stage.plan) : ''}</td>` +
-    `<td class="approval">${approval}</td><td>${error}</td></tr>`
+    `<tr><td data-label="Environment">${escapeHtml(stage.environment)}</td>` +
+    `<td data-label="Status"><span class="status">${escapeHtml(stage.status)}</span>${said}</td>` +
+    `<td data-label="Plan">${escapeHtml(planCell(stage))}${stage.plan ? renderAddresses(stage.plan) : ''}</td>` +
+    `<td class="approval" data-label="Approval">${approval}</td><td data-label="Error">${error}</td></tr>`
   );
 }
 
@@ -250,7 +374,7 @@ function fileCell(where: string): string {
 }
 
 export function runPage(run: Run, files?: RunFiles, logs: StageLogView[] = []): string {
-  const stages = run.stages.map(renderStageRow).join('');
+  const stages = run.stages.map((stage) => renderStageRow(run, stage)).join('');
   const drift = driftOf(run);
   const driftText = drift?.detected ? `drift found in ${escapeHtml(drift.environments.join(', '))}` : 'no drift found';
   const driftRow = drift ? `<tr><th>Drift</th><td id="run-drift">${driftText}</td></tr>` : '';
@@ -272,17 +396,31 @@ export function runPage(run: Run, files?: RunFiles, logs: StageLogView[] = []): 
   const errorRow = run.error
     ? `<tr><th>Error</th><td><pre>${escapeHtml(stripTerminalEscapes(run.error))}</pre></td></tr>`
     : '';
-  const filesSection = fileRows ? `\n<h2>Files</h2><table id="run-files">${fileRows}</table>` : '';
+  const title = commitTitle(run);
+  const stopRow = run.stop
+    ? `<tr><th>Stopped</th><td id="run-stop">${escapeHtml(stripTerminalEscapes(describeStop(run.stop)))}</td></tr>`
+    : '';
+  // What a person can do next, first on the page: decide each pending approval.
+  const next = pendingApprovals(run)
+    .map(
+      ({ environment, id }) =>
+        `<p class="notice next">${escapeHtml(environment)} waits for a decision: ` +
+        `<a class="approval-link" href="/approvals/${escapeHtml(id)}">open the ${escapeHtml(environment)} ` +
+        'approval</a></p>',
+    )
+    .join('');
+  const filesSection = fileRows ? `\n<h2>Files</h2><table class="facts" id="run-files">${fileRows}</table>` : '';
   const liveScript = live ? `<script>${LIVE_LOG_SCRIPT}</script>` : '';
   return layout(
     `Run ${run.id}`,
-    `<h1>Run ${escapeHtml(run.id)}</h1>
-<table><tr><th>Repository</th><td>${escapeHtml(run.repository)}</td></tr>` +
-      `<tr><th>Commit</th><td><code>${escapeHtml(run.sha)}</code></td></tr>
+    `<h1>Run ${escapeHtml(run.id)}</h1>${next}
+<table class="facts"><tr><th>Repository</th><td>${escapeHtml(run.repository)}</td></tr>` +
+      `<tr><th>Commit</th><td><code>${escapeHtml(run.sha)}</code>` +
+      `${title ? `<span class="title" id="run-title">${escapeHtml(title)}</span>` : ''}</td></tr>
 <tr><th>Ref</th><td>${escapeHtml(run.ref)}</td></tr>` +
       `<tr><th>Trigger</th><td id="run-trigger">${escapeHtml(run.trigger)}${pullRequest}</td></tr>${driftRow}
-<tr><th>Status</th><td class="status" id="run-status">${escapeHtml(run.status)}</td></tr>${errorRow}</table>
-<h2>Stages</h2><table>` +
+<tr><th>Status</th><td class="status" id="run-status">${escapeHtml(run.status)}</td></tr>${stopRow}${errorRow}</table>
+<h2>Stages</h2><table class="cards" id="stages">` +
       '<tr><th>Environment</th><th>Status</th><th>Plan</th><th>Approval</th><th>Error</th></tr>' +
       `${stages}</table>${logSection}${filesSection}${liveScript}`,
     live ? '<noscript><meta http-equiv="refresh" content="5"></noscript>' : '',

@@ -35,6 +35,7 @@ export function publicRun(run: Run, options: { addresses?: boolean; files?: RunF
     ...(run.pusher ? { pusher: run.pusher } : {}),
     ...(run.message ? { message: run.message } : {}),
     ...(run.notes && run.notes.length > 0 ? { notes: run.notes } : {}),
+    ...(run.stop ? { stop: run.stop } : {}),
     ...(drift ? { drift } : {}),
     ...(files && Object.keys(files.locations).length > 0 ? { locations: files.locations } : {}),
     ...(run.rerunOf ? { rerunOf: run.rerunOf } : {}),

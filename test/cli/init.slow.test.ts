@@ -43,10 +43,10 @@ describe('tfgate init', () => {
     'refuses to overwrite existing files without --force, leaving them untouched, and overwrites ' + 'with it',
     async () => {
       const dir = path.join(root, 'existing');
-      await runInit(dir, { approver: 'alice@example.com' });
+      await runInit(dir, { approver: ['alice@example.com'] });
       await writeFile(path.join(dir, 'main.tf'), '# mine\n');
 
-      const refused = await runInit(dir, { approver: 'bob@example.com' }).catch((error: CliError) => error);
+      const refused = await runInit(dir, { approver: ['bob@example.com'] }).catch((error: CliError) => error);
       expect(refused).toBeInstanceOf(CliError);
       expect((refused as CliError).exitCode).toBe(1);
       expect((refused as CliError).message).toContain('main.tf');
@@ -54,7 +54,7 @@ describe('tfgate init', () => {
       expect(await readFile(path.join(dir, 'main.tf'), 'utf8')).toBe('# mine\n');
       expect(await readFile(path.join(dir, 'tfgate.yaml'), 'utf8')).toContain('alice@example.com');
 
-      await runInit(dir, { force: true, approver: 'bob@example.com' });
+      await runInit(dir, { force: true, approver: ['bob@example.com'] });
       expect(await readFile(path.join(dir, 'main.tf'), 'utf8')).toContain('module "settings"');
       expect(await readFile(path.join(dir, 'tfgate.yaml'), 'utf8')).toContain('bob@example.com');
     },
@@ -63,14 +63,38 @@ describe('tfgate init', () => {
   it('refuses a target that is a file', async () => {
     const file = path.join(root, 'a-file');
     await writeFile(file, 'not a directory\n');
-    await expect(runInit(file, { approver: 'alice@example.com' })).rejects.toThrow('is a file, not a directory');
+    await expect(runInit(file, { approver: ['alice@example.com'] })).rejects.toThrow('is a file, not a directory');
   });
 
   it('refuses an approver that is not an email address, writing nothing', async () => {
     const dir = path.join(root, 'bad-approver');
     const result = await runCli(['init', dir, '--approver', 'not an email']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('--approver must be an email address');
-    await runInit(dir, { approver: 'alice@example.com' });
+    expect(result.stderr).toContain('--approver not an email: must be a GitHub login');
+    await runInit(dir, { approver: ['alice@example.com'] });
+  });
+
+  it('asks for the approvers on a terminal, and the file says what allowSelfApproval does', async () => {
+    const dir = path.join(root, 'asked');
+    const questions: string[] = [];
+    const answers = ['', 'not-a-person', 'alice@example.com, @acme/platform'];
+    await runInit(
+      dir,
+      { repository: 'acme/platform' },
+      {
+        interactive: true,
+        ask: async (question) => {
+          questions.push(question);
+          return answers.shift()!;
+        },
+      },
+    );
+    expect(questions).toHaveLength(3);
+    const text = await readFile(path.join(dir, 'tfgate.yaml'), 'utf8');
+    expect(text).toContain('allowSelfApproval: false (the default) means nobody may approve a change they');
+    const config = loadConfigFile(path.join(dir, 'tfgate.yaml'));
+    const apps = config.repositories[0]!.environments[1]!;
+    expect(apps.approval?.approvers).toEqual(['alice@example.com', '@acme/platform']);
+    expect(apps.approval?.allowSelfApproval).toBe(false);
   });
 });

@@ -260,6 +260,7 @@ export { url };
 `;
 
 const MINIMAL: TfgateSettings = {
+  terraform: { version: '1.11.4' },
   repositories: [
     {
       name: 'acme/infrastructure',

@@ -93,7 +93,7 @@ describe('the CONFIG document', () => {
       file,
       '# a long comment that would only take room in the 4 KiB Lambda environment\nrepositories:\n  - name: ' +
         'acme/a # inline\n    environments: [{ name: ops }, { name: apps, approval: { approvers: ["@alice", ' +
-        '"@acme/platform", a@example.com] } }]\n',
+        '"@acme/platform", a@example.com] } }]\nterraform: { version: 1.11.4 }\n',
     );
     const { config, document } = loadStackConfig(file);
     expect(document).not.toContain('comment');
@@ -107,7 +107,10 @@ describe('the CONFIG document', () => {
 
   it('is checked again by the functions against the same rules as the file', () => {
     const file = path.join(scratch, 'plain.yaml');
-    writeFileSync(file, 'repositories:\n  - name: acme/a\n    environments: [{ name: ops }]\n');
+    writeFileSync(
+      file,
+      'repositories:\n  - name: acme/a\n    environments: [{ name: ops }]\nterraform: { version: 1.11.4 }\n',
+    );
     const { document } = loadStackConfig(file);
     const tampered = JSON.parse(document) as { repositories: Array<{ environments: Array<{ name: string }> }> };
     tampered.repositories[0]!.environments[0]!.name = '../etc';
@@ -155,6 +158,17 @@ describe('bin/app.ts', () => {
     expect(result.status).toBe(1);
     expect(result.stderr).toContain(`${file}:3:`);
     expect(result.stderr).toContain('must be a plain branch name');
+  });
+
+  it('refuses a configuration without terraform.version in one line (AWS installs exactly that terraform)', () => {
+    const file = path.join(scratch, 'unversioned.yaml');
+    writeFileSync(file, 'repositories:\n  - name: acme/a\n    environments: [{ name: ops }]\n');
+    const result = runApp({ config: file });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      `tfgate: ${file}:1:1: terraform.version is required for AWS (the terraform CodeBuild installs, e.g. ` +
+        'terraform: { version: 1.11.4 }); use the version your state was written with',
+    ]);
   });
 
   it('refuses a gate without approvers with one line naming the file, the line and the missing list', () => {

@@ -51,6 +51,7 @@ const scratch = mkdtempSync(path.join(tmpdir(), 'tfgate-construct-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const MINIMAL: TfgateSettings = {
+  terraform: { version: '1.11.4' },
   repositories: [
     {
       name: 'acme/infrastructure',

@@ -6,6 +6,7 @@ import { runCli } from '../support/cli-process.js';
 import {
   decideThroughPage,
   nextApproval,
+  operatorHeaders,
   pushChange,
   REPOSITORY,
   runForSha,
@@ -17,8 +18,9 @@ import {
 } from '../support/local-stack.js';
 
 /**
- * Issue 12 point 4: an operator who frees a live run's lock fences that run out: `tfgate unlock`
- * refuses without --force, and with it the old holder's apply refuses to start and says why.
+ * Issue 12 point 4 and issue 23 point 1: an operator who frees a live run's lock stops that run:
+ * `tfgate unlock` refuses without --force; with it the run ends `interrupted` at once (who, why and the
+ * fencing number on the record), its approval link refuses a decision, and no apply build runs.
  */
 
 let stack: TestStack | undefined;
@@ -69,17 +71,27 @@ describe('a freed lock fences its old holder', () => {
     ]);
     expect(forced.code).toBe(0);
     expect(forced.stdout).toContain(`freed the apps lock of ${REPOSITORY} (held by run ${run.id})`);
-    expect(forced.stdout).toContain(`run ${run.id} (awaiting_approval) was still alive`);
+    expect(forced.stdout).toContain(`run ${run.id} was still awaiting_approval: it is now interrupted`);
 
-    // The approval still decides, but the apply refuses to start: the lock is not the run's any more.
-    const decided = await decideThroughPage(approval.url, 'approve');
-    expect(decided.status).toBe(200);
+    // Ended at once, with who and why, and the old approval no longer decides anything.
     const ended = await waitForRun(stack, run.id);
-    expect(ended.status).toBe('failed');
-    expect(ended.error).toContain('refusing to apply');
+    expect(ended.status).toBe('interrupted');
     expect(ended.error).toContain('stuck, says alice');
     expect(ended.error).toContain(`fencing number ${granted!.fence}`);
-    expect(ended.stages.find((s) => s.environment === 'apps')?.status).toBe('failed');
+    expect(ended.stop).toMatchObject({ environment: 'apps', reason: 'stuck, says alice', fence: granted!.fence });
+    expect(ended.stages.find((s) => s.environment === 'apps')).toMatchObject({
+      status: 'interrupted',
+      approval: { id: approval.approval.id, status: 'expired' },
+    });
+    const page = await fetch(approval.url, { headers: operatorHeaders(stack) });
+    const html = await page.text();
+    expect(html).not.toContain('name="form_token"');
+    expect(html).toContain('stuck, says alice');
+    const decided = await runCli(['approve', approval.approval.id, '--url', stack.url, '--data', stack.dataDir]);
+    expect(decided.code).not.toBe(0);
+    expect(decided.stderr).toContain('approve refused (409)');
+    expect(decided.stderr).toContain('stuck, says alice');
+    expect((await waitForRun(stack, run.id)).status).toBe('interrupted');
     // No apply build ran for apps.
     await expect(
       access(`${stack.dataDir}/artifacts/${stageArtifactKey(run.id, 'apps', STAGE_ARTIFACTS.applyResult, 'apply')}`),

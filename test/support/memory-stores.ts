@@ -76,6 +76,7 @@ export class MemoryRunStore implements RunStore {
     if (!run) throw new NotFoundError(`Run ${runId} not found`);
     if (patch.status !== undefined) run.status = patch.status;
     if (patch.error !== undefined) run.error = patch.error;
+    if (patch.stop !== undefined) run.stop = copy(patch.stop);
     if (patch.note !== undefined) run.notes = [...(run.notes ?? []), patch.note];
     run.updatedAt = at.toISOString();
     return copy(run);

@@ -178,6 +178,11 @@ export class DynamoRunStore implements RunStore {
       names['#error'] = 'error';
       values[':error'] = patch.error;
     }
+    if (patch.stop !== undefined) {
+      sets.push('#stop = :stop');
+      names['#stop'] = 'stop';
+      values[':stop'] = patch.stop;
+    }
     if (patch.note !== undefined) {
       sets.push('notes = list_append(if_not_exists(notes, :noNotes), :note)');
       values[':noNotes'] = [];
