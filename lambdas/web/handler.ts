@@ -4,10 +4,17 @@ import {
   describePerson,
   matchListed,
   personNamed,
-  selfApprovalRefusal,
   type SignedInPerson,
   type TeamDirectory,
 } from '../../src/auth/person.js';
+import { approverIdentities, changeRefusal } from '../../src/auth/two-person.js';
+import {
+  alreadyApproved,
+  approvalProgress,
+  approverNames,
+  recordApproval,
+  stageApprovalView,
+} from '../../src/domain/approval-count.js';
 import { checkFormToken, formToken } from '../../src/auth/session.js';
 import { isCrossSite } from '../../src/auth/sign-in.js';
 import type {
@@ -185,13 +192,18 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
         `${describePerson(person)} is not an approver for ` +
         `${approval.environment}${match.note ? ` (${match.note})` : ''}.`
       );
-    if (!approval.allowSelfApproval) return selfApprovalRefusal(person, approval.people);
+    if (!approval.allowSelfApproval) return changeRefusal(person, approval.people, approvalProgress(approval).required);
     return undefined;
   }
 
   function closedReason(approval: ApprovalRecord): string | undefined {
     switch (approval.status) {
       case 'approved':
+        return (
+          `This approval was already approved by ${approverNames(approval)}` +
+          (approval.decidedAt ? ` at ${approval.decidedAt}` : '') +
+          '.'
+        );
       case 'rejected':
         return (
           `This approval was already ${approval.status}` +
@@ -247,7 +259,10 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
         status: approval.status,
         expiresAt: new Date(approval.expiresAt * 1000).toISOString(),
         ...(approval.decidedBy ? { by: approval.decidedBy } : {}),
+        required: approvalProgress(approval).required,
+        approvals: approvalProgress(approval).approvals,
         ...(approver ? { approver } : {}),
+        ...(who.person && alreadyApproved(approval, approverIdentities(who.person)) ? { approvedByYou: true } : {}),
         canDecide: blocked === undefined,
         ...(blocked ? { reason: blocked } : {}),
         formToken: token,
@@ -336,26 +351,93 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
 
     const status = decision === 'approve' ? 'approved' : 'rejected';
     const who = describePerson(deciding.person!);
-    const result = await deps.approvals.decide(
-      approval.id,
-      { status, by: who, ...(reason ? { reason } : {}) },
-      clock.now(),
-    );
-    if (!result.decided) {
-      const current = result.approval ?? approval;
-      return page(
-        request,
-        409,
-        'bad',
-        closedTitle(current),
-        closedReason(current) ?? 'This approval was decided by someone else just now.',
-        approval.runId,
-        current,
+    let decided: ApprovalRecord;
+    if (status === 'approved') {
+      const counted = await recordApproval(
+        deps.approvals,
+        approval,
+        { by: who, ids: approverIdentities(deciding.person!) },
+        clock.now(),
       );
+      if (counted.outcome === 'closed') {
+        const current = counted.approval ?? approval;
+        return page(
+          request,
+          409,
+          'bad',
+          closedTitle(current),
+          closedReason(current) ?? 'This approval was decided by someone else just now.',
+          approval.runId,
+          current,
+        );
+      }
+      const { approvals, required } = approvalProgress(counted.approval);
+      if (counted.outcome === 'duplicate') {
+        // Not an error: the approval stands as it was, and this person's approval is counted once.
+        return page(
+          request,
+          200,
+          'ok',
+          'Already approved by you',
+          `You already approved this (${approvals.length} of ${required} approvals so far); the same person counts ` +
+            `once. ${required - approvals.length} more distinct approver${required - approvals.length === 1 ? '' : 's'} ` +
+            `must approve before ${approval.environment} is applied.`,
+          approval.runId,
+          counted.approval,
+        );
+      }
+      if (counted.outcome === 'recorded') {
+        const at = counted.approval.approvals?.at(-1)?.at ?? clock.now().toISOString();
+        await deps.runs.recordApprovalProgress(
+          approval.runId,
+          approval.environment,
+          stageApprovalView(counted.approval),
+          clock.now(),
+        );
+        deps.log?.('approval counted', {
+          approvalId: approval.id,
+          runId: approval.runId,
+          environment: approval.environment,
+          by: who,
+          approvals: approvals.length,
+          required,
+        });
+        const left = required - approvals.length;
+        return page(
+          request,
+          200,
+          'ok',
+          `Approved: ${approvals.length} of ${required}`,
+          `Your approval is recorded (${who}, ${at}): ${approvals.length} of ${required}. The run waits for ${left} ` +
+            `more distinct approver${left === 1 ? '' : 's'} before ${approval.environment} is applied.`,
+          approval.runId,
+          counted.approval,
+        );
+      }
+      decided = counted.approval;
+    } else {
+      const result = await deps.approvals.decide(
+        approval.id,
+        { status, by: who, ...(reason ? { reason } : {}) },
+        clock.now(),
+      );
+      if (!result.decided) {
+        const current = result.approval ?? approval;
+        return page(
+          request,
+          409,
+          'bad',
+          closedTitle(current),
+          closedReason(current) ?? 'This approval was decided by someone else just now.',
+          approval.runId,
+          current,
+        );
+      }
+      decided = result.approval;
     }
-    const decided = result.approval;
     const at = decided.decidedAt ?? clock.now().toISOString();
-    const approvalView = { id: decided.id, status: decided.status, by: who, at, ...(reason ? { reason } : {}) };
+    const approvalView = stageApprovalView(decided, { by: who, at, ...(reason ? { reason } : {}) });
+    const approvedBy = approverNames(decided);
     if (status === 'approved') {
       await deps.runs.updateStage(
         approval.runId,
@@ -383,7 +465,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
       status === 'approved'
         ? await deps.callbacks.sendTaskSuccess(approval.taskToken, {
             approvalId: approval.id,
-            approvedBy: who,
+            approvedBy,
             planSha256: approval.planSha256,
           })
         : await deps.callbacks.sendTaskFailure(
@@ -394,7 +476,11 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     if (!delivered.delivered) {
       await deps.runs.updateRun(
         approval.runId,
-        { note: `the ${approval.environment} decision (${status} by ${who}) arrived after the run stopped waiting` },
+        {
+          note:
+            `the ${approval.environment} decision (${status} by ${status === 'approved' ? approvedBy : who}) arrived ` +
+            'after the run stopped waiting',
+        },
         clock.now(),
       );
       return page(
@@ -413,7 +499,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
       'ok',
       status === 'approved' ? 'Approved' : 'Rejected',
       status === 'approved'
-        ? `Approved by ${who}. The saved plan is being applied to ${approval.environment}.`
+        ? `Approved by ${approvedBy}. The saved plan is being applied to ${approval.environment}.`
         : `Rejected by ${who}. Nothing will be applied to ${approval.environment}.`,
       approval.runId,
       decided,
@@ -526,6 +612,8 @@ function page(
               id: approval.id,
               status: approval.status,
               ...(approval.decidedBy ? { by: approval.decidedBy } : {}),
+              required: approvalProgress(approval).required,
+              approvals: approvalProgress(approval).approvals,
             },
           }
         : {}),

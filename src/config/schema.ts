@@ -7,7 +7,9 @@ import {
   EMAIL,
   ENV_NAME_PATTERN,
   ENVIRONMENT_NAME,
+  GITHUB_TEAM_ENTRY,
   isPersonEntry,
+  MAX_REQUIRED_APPROVALS,
   isSafeCloneUrl,
   MAX_WAIT_SECONDS,
   MISSING_APPROVERS,
@@ -34,14 +36,35 @@ const duration = (fallback: string) =>
 
 const personEntry = z.string().refine(isPersonEntry, PERSON_ENTRY_RULE);
 
-const approvalSchema = z.strictObject({
-  // Required and never empty: a gate nobody is named for would be a gate anyone opens.
-  approvers: z
-    .array(personEntry, { error: (issue) => (issue.input === undefined ? MISSING_APPROVERS : undefined) })
-    .min(1, MISSING_APPROVERS),
-  timeout: duration('24h'),
-  allowSelfApproval: z.boolean().default(false),
-});
+const approvalSchema = z
+  .strictObject({
+    // Required and never empty: a gate nobody is named for would be a gate anyone opens.
+    approvers: z
+      .array(personEntry, { error: (issue) => (issue.input === undefined ? MISSING_APPROVERS : undefined) })
+      .min(1, MISSING_APPROVERS),
+    // The two-person rule: this many distinct approvers, none of them among the change's people.
+    required: z
+      .number()
+      .int('must be a whole number of approvers')
+      .min(1, 'must be at least 1')
+      .max(MAX_REQUIRED_APPROVALS, `must be at most ${MAX_REQUIRED_APPROVALS}`)
+      .default(1),
+    timeout: duration('24h'),
+    allowSelfApproval: z.boolean().default(false),
+  })
+  .superRefine((approval, ctx) => {
+    // A team can grow; a list of people cannot: more approvals than named people would never be met.
+    const named = new Set(approval.approvers.map((entry) => entry.toLowerCase()));
+    if ([...named].some((entry) => GITHUB_TEAM_ENTRY.test(entry))) return;
+    if (approval.required > named.size)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['required'],
+        message:
+          `requires ${approval.required} distinct approvers but only ${named.size} ` +
+          `${named.size === 1 ? 'is' : 'are'} listed (name more approvers, or a team)`,
+      });
+  });
 
 const environmentSchema = z.strictObject({
   name: z

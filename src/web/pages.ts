@@ -143,6 +143,7 @@ export function approvalPage(model: ApprovalPageModel): string {
     ['Plan', escapeHtml(summaryLine(plan))],
     ['Plan sha256', `<code>${escapeHtml(approval.planSha256)}</code>`],
     ['Status', `<span class="status" id="approval-status">${escapeHtml(approval.status)}</span>`],
+    ['Approvals', approvalsCell(approval)],
     ['Expires', escapeHtml(new Date(approval.expiresAt * 1000).toISOString())],
   ];
   if (model.approver)
@@ -166,6 +167,20 @@ ${decision}
       stripTerminalEscapes(model.planText ?? '(the plan text is ' + 'not available)'),
     )}</pre>
 <p><a href="/runs/${escapeHtml(run.id)}">Run ${escapeHtml(run.id)}</a></p>`,
+  );
+}
+
+/** "1 of 2: alice@example.com (at …)": how many distinct people approved, of how many needed, and who. */
+function approvalsCell(approval: ApprovalRecord): string {
+  const approvals = approval.approvals ?? [];
+  const required = approval.required ?? 1;
+  const who = approvals
+    .map((grant) => `<li>${escapeHtml(stripTerminalEscapes(grant.by))} <small>${escapeHtml(grant.at)}</small></li>`)
+    .join('');
+  const need = required > 1 ? " <small>(distinct people, none of them among the change's people)</small>" : '';
+  return (
+    `<span id="approval-count">${approvals.length} of ${required}</span>${need}` +
+    (who ? `<ul id="approved-by">${who}</ul>` : '')
   );
 }
 
@@ -229,9 +244,19 @@ export function runsPage(runs: Run[], next?: string): string {
 }
 
 function renderStageRow(stage: Stage): string {
+  const grants = stage.approval?.approvals ?? [];
+  const required = stage.approval?.required ?? 1;
+  // With several approvers needed, "approved by" names them all, and a waiting stage says how far it got.
+  const by =
+    required > 1 && grants.length > 0
+      ? `${stage.approval?.status === 'pending' ? ` (${grants.length} of ${required})` : ''} by ` +
+        grants.map((grant) => escapeHtml(stripTerminalEscapes(grant.by))).join(', ')
+      : stage.approval?.by
+        ? ` by ${escapeHtml(stripTerminalEscapes(stage.approval.by))}`
+        : '';
   const approval = stage.approval
     ? escapeHtml(stage.approval.status) +
-      (stage.approval.by ? ` by ${escapeHtml(stripTerminalEscapes(stage.approval.by))}` : '') +
+      by +
       (stage.approval.reason ? `: <q>${escapeHtml(stripTerminalEscapes(stage.approval.reason))}</q>` : '')
     : '';
   const error = stage.error ? `<pre>${escapeHtml(stripTerminalEscapes(stage.error))}</pre>` : '';
