@@ -1,5 +1,7 @@
 import { buildProjectName, planBuildKind } from '../../src/domain/builds.js';
 import { STAGE_ARTIFACTS, stageArtifactKey } from '../../src/domain/plan-summary.js';
+import { planViewKey } from '../../src/domain/artifact-keys.js';
+import type { PlanView } from '../../src/domain/plan-view.js';
 import {
   describePerson,
   matchListed,
@@ -82,6 +84,8 @@ const LOG_TAIL_LINES = 200;
 /** Stages that never started a build have no output to show. */
 const BEFORE_ANY_BUILD: ReadonlySet<Stage['status']> = new Set(['pending', 'waiting_for_lock', 'skipped']);
 const MAX_PLAN_TEXT = 200_000;
+/** A stored view is bounded where it is made (PAGE_LIMITS); anything far larger is not one. */
+const MAX_PLAN_VIEW_BYTES = 8 * 1024 * 1024;
 
 export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
   const clock = deps.clock ?? systemClock;
@@ -96,6 +100,32 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     return text.length > MAX_PLAN_TEXT
       ? `${text.slice(0, MAX_PLAN_TEXT)}\n… (cut: the full plan is ${text.length} characters)`
       : text;
+  }
+
+  /**
+   * The structured plan view the pipeline stored for this stage: small, so a page view reads kilobytes; still
+   * checked for shape and size before it is rendered (escaped) above the plan text.
+   */
+  async function loadPlanView(run: Run, environment: string): Promise<{ view?: PlanView; problem?: string }> {
+    const body = await deps.artifacts
+      .get(planViewKey(run.id, environment, planBuildKind(run.mode)))
+      .catch(() => undefined);
+    if (!body) return { problem: 'The structured view of this plan is not available; read the plan text below.' };
+    if (body.length > MAX_PLAN_VIEW_BYTES)
+      return { problem: 'The structured view of this plan is too large to show; read the plan text below.' };
+    try {
+      const view = JSON.parse(body.toString('utf8')) as PlanView;
+      if (
+        typeof view !== 'object' ||
+        view === null ||
+        !Array.isArray(view.resources) ||
+        typeof view.summary !== 'object'
+      )
+        throw new Error('not a plan view');
+      return { view };
+    } catch {
+      return { problem: 'The structured view of this plan cannot be read; read the plan text below.' };
+    }
   }
 
   /**
@@ -269,6 +299,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
       });
     }
     const stage = run.stages.find((s) => s.environment === approval.environment);
+    const planView = await loadPlanView(run, approval.environment);
     return html(
       200,
       approvalPage({
@@ -276,6 +307,8 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
         run,
         stage,
         planText: await loadPlanText(run, approval.environment),
+        ...(planView.view ? { planView: planView.view } : {}),
+        ...(planView.problem ? { planViewProblem: planView.problem } : {}),
         approver,
         formToken: token,
         canDecide: blocked === undefined,

@@ -3,6 +3,8 @@ import type { ApprovalRecord } from '../domain/ports.js';
 import { isTerminalRun, type PlanSummary, type Run, type Stage } from '../domain/run.js';
 import { escapeHtml, stripTerminalEscapes } from '../adapters/notify/escape.js';
 import { driftOf, type RunFiles } from './public-run.js';
+import type { PlanView } from '../domain/plan-view.js';
+import { PLAN_VIEW_STYLE, renderPlanViewHtml } from './plan-view-html.js';
 
 export { escapeHtml, stripTerminalEscapes };
 
@@ -129,6 +131,9 @@ export interface ApprovalPageModel {
   formToken: string;
   canDecide: boolean;
   blockedReason?: string;
+  /** The structured plan view (shown above the plan text), or why there is none. */
+  planView?: PlanView;
+  planViewProblem?: string;
 }
 
 export function approvalPage(model: ApprovalPageModel): string {
@@ -163,10 +168,12 @@ export function approvalPage(model: ApprovalPageModel): string {
 <table>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('')}</table>
 ${addresses}
 ${decision}
-<h2>Plan</h2><pre id="plan-text">${escapeHtml(
+${renderPlanViewHtml(model.planView, model.planViewProblem)}
+<h2>Plan text</h2><pre id="plan-text">${escapeHtml(
       stripTerminalEscapes(model.planText ?? '(the plan text is ' + 'not available)'),
     )}</pre>
 <p><a href="/runs/${escapeHtml(run.id)}">Run ${escapeHtml(run.id)}</a></p>`,
+    `<style>${PLAN_VIEW_STYLE}</style>`,
   );
 }
 
