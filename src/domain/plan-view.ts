@@ -182,6 +182,12 @@ function markedAll(marker: Marker): boolean {
   return !isRecord(marker) && !Array.isArray(marker);
 }
 
+/** Masked: marked so, or a single value whose marker is a structure (a shape terraform never writes). */
+function masked(value: Json, marker: Marker): boolean {
+  if (markedAll(marker)) return true;
+  return marker !== false && (value === null || typeof value !== 'object');
+}
+
 function childMarker(marker: Marker, key: string | number): Marker {
   if (marker === false) return false;
   if (Array.isArray(marker)) return typeof key === 'number' ? (marker[key] ?? false) : true;
@@ -256,7 +262,7 @@ interface Side {
 /** A value as a short literal, sensitive parts masked, unknown parts named, bounded. */
 function literal(side: Side, secrets: Secrets, depth = 0): string {
   if (unknownAll(side.unknown)) return KNOWN_AFTER_APPLY;
-  if (markedAll(side.sensitive)) return SENSITIVE;
+  if (masked(side.value, side.sensitive)) return SENSITIVE;
   const { value } = side;
   if (value === null || value === undefined) return 'null';
   if (typeof value === 'string') return secrets.reveals(value) ? SENSITIVE : clean(JSON.stringify(value), MAX_LITERAL);
@@ -347,8 +353,8 @@ class ChangeCollector {
   /** Walks both sides together and records each leaf (or whole subtree) that differs. */
   diff(path: string, before: Side, after: Side, depth: number): void {
     const afterUnknown = unknownAll(after.unknown);
-    const beforeMasked = markedAll(before.sensitive);
-    const afterMasked = markedAll(after.sensitive);
+    const beforeMasked = masked(before.value, before.sensitive);
+    const afterMasked = masked(after.value, after.sensitive);
     if (afterUnknown) {
       // "(known after apply)" replaces what was there, whatever it was.
       this.add(path, before, after);
@@ -496,18 +502,6 @@ function resourceView(
   return view;
 }
 
-function driftView(raw: RawChange, secrets: Secrets, limits: PlanViewLimits, budget: { left: number }): ResourceView {
-  const view: ResourceView = { address: raw.address, action: raw.action, changes: [], omittedChanges: 0 };
-  if (raw.action === 'update') {
-    const collector = new ChangeCollector(secrets, limits.changesPerResource, budget);
-    const { before, after } = sidesOf(raw.change);
-    collector.diff('', before, after, 0);
-    view.changes = collector.changes;
-    view.omittedChanges = collector.omitted;
-  }
-  return view;
-}
-
 /** Output changes: an output's flags are booleans; anything else masks it. */
 function outputViews(plan: Record<string, Json>, secrets: Secrets, limits: PlanViewLimits, problems: string[]) {
   const raw = plan.output_changes;
@@ -638,7 +632,7 @@ export function buildPlanView(plan: Json, limits: PlanViewLimits = PAGE_LIMITS):
       const raw = readEntry(entry, index, 'resource_drift', problems);
       if (!raw) return;
       if (view.drift.length >= limits.drift) view.omittedDrift += 1;
-      else view.drift.push(driftView(raw, secrets, limits, budget));
+      else view.drift.push(resourceView(raw, secrets, limits, budget));
     });
 
     const outputs = outputViews(plan, secrets, limits, problems);
@@ -710,7 +704,7 @@ function resourceLines(resource: ResourceView, indent: string): string[] {
   const deposed = resource.deposed ? ` (deposed object ${resource.deposed})` : '';
   const lines = [
     resource.action === 'no-op'
-      ? `${indent}${resource.address}: moved from ${resource.previousAddress ?? '?'}`
+      ? `${indent}${resource.address}: ${resource.previousAddress ? `moved from ${resource.previousAddress}` : 'no change'}`
       : `${indent}${SYMBOL[resource.action]} ${resource.address}${deposed}${moved}: ${VERB[resource.action]}`,
   ];
   if (resource.replacedBecause) lines.push(`${indent}    because of: ${resource.replacedBecause.join(', ')}`);
