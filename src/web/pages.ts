@@ -153,7 +153,8 @@ export function approvalPage(model: ApprovalPageModel): string {
   ];
   if (model.approver)
     rows.push(['You are', `<span id="signed-in-as">${escapeHtml(stripTerminalEscapes(model.approver))}</span>`]);
-  const addresses = plan ? renderAddresses(plan) : '';
+  // The structured view names every change; without one, the run record's (capped) address list stands in.
+  const addresses = plan && !model.planView ? renderAddresses(plan) : '';
   const blockedReason = model.blockedReason ?? `This approval is ${approval.status}.`;
   const decision = model.canDecide
     ? `<form method="post" action="/approvals/${escapeHtml(approval.id)}">
@@ -166,9 +167,9 @@ export function approvalPage(model: ApprovalPageModel): string {
     `Approve ${approval.environment} for ${run.repository}`,
     `<h1>Apply to ${escapeHtml(approval.environment)}: ${escapeHtml(run.repository)}</h1>
 <table>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('')}</table>
+${renderPlanViewHtml(model.planView, model.planViewProblem)}
 ${addresses}
 ${decision}
-${renderPlanViewHtml(model.planView, model.planViewProblem)}
 <h2>Plan text</h2><pre id="plan-text">${escapeHtml(
       stripTerminalEscapes(model.planText ?? '(the plan text is ' + 'not available)'),
     )}</pre>
