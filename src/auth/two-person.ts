@@ -50,7 +50,7 @@ export function changeRefusal(
   if (unknown === undefined) return undefined;
   if (required >= 2) return undefined;
   return (
-    `${unknown}; so no single person may approve it (self-approval is off). The documented way through is ` +
+    `${unknown}; with self-approval off nobody may approve it on that basis. The documented way through is ` +
     'approval.required: 2 for this environment: two distinct listed approvers, at least one of whom is not the author.'
   );
 }

@@ -28,6 +28,7 @@ export const PLAN_VIEW_STYLE = `
 #plan-view table.pv-changes td{padding:.05rem .6rem .05rem 0;word-break:break-all}
 #plan-view .pv-delete>summary,#plan-view .pv-replace>summary{color:#cf222e;font-weight:600}
 #plan-view .pv-banner{padding:.6rem 1rem;border-radius:6px;background:#ffebe9}
+#plan-view .pv-note{padding:.6rem 1rem;border-radius:6px;background:#fff8c5}
 #plan-view code{font-size:12.5px}#plan-view ul{margin:.2rem 0}
 `;
 
@@ -72,7 +73,7 @@ function group(title: string, className: string, resources: ResourceView[], open
 export function renderPlanViewHtml(view: PlanView | undefined, problem?: string): string {
   if (!view)
     return (
-      `<section id="plan-view"><h2>What this plan does</h2><p class="notice">` +
+      `<section id="plan-view"><h2>What this plan does</h2><p class="pv-note">` +
       `${text(problem ?? 'The structured view of this plan is not available; read the plan text below.')}</p></section>`
     );
   const resources = Array.isArray(view.resources) ? view.resources : [];
@@ -83,7 +84,7 @@ export function renderPlanViewHtml(view: PlanView | undefined, problem?: string)
     );
   if (view.incomplete) parts.push('<p class="pv-banner">Some changes were deferred to a later plan.</p>');
   if (view.refreshOnly)
-    parts.push('<p class="notice">Refresh-only: this plan only updates the state to match the real objects.</p>');
+    parts.push('<p class="pv-note">Refresh-only: this plan only updates the state to match the real objects.</p>');
   parts.push(`<p class="pv-summary" id="plan-view-summary">${text(summaryText(view.summary))}</p>`);
   for (const spec of GROUPS) {
     const members = resources.filter((resource) => resource.action === spec.action);
@@ -129,7 +130,7 @@ export function renderPlanViewHtml(view: PlanView | undefined, problem?: string)
     );
   if (Array.isArray(view.problems) && view.problems.length > 0)
     parts.push(
-      `<div class="notice pv-problems">Not everything could be read:<ul>${view.problems
+      `<div class="pv-note pv-problems">Not everything could be read:<ul>${view.problems
         .map((p) => `<li>${text(p)}</li>`)
         .join('')}</ul></div>`,
     );
