@@ -49,8 +49,17 @@ const MODULE = `variable "name" { type = string }
 resource "terraform_data" "node" { input = var.name }
 `;
 
+/** Terraform interpolation inside TypeScript text. */
+const WORKSPACE = '$' + '{terraform.workspace}';
+
 function files(generation: 1 | 2): Record<string, string> {
   const first = generation === 1;
+  const legacyQueue = `resource "terraform_data" "legacy_queue" { input = "q-${WORKSPACE}" }`;
+  const cache = `resource "terraform_data" "cache" { input = "redis-${WORKSPACE}" }`;
+  const dns = `resource "terraform_data" "dns" { input = "dns-${WORKSPACE}" }`;
+  const zone =
+    `resource "terraform_data" "zone" { input = "dns-${WORKSPACE}" }\n` +
+    'moved {\n  from = terraform_data.dns\n  to   = terraform_data.zone\n}';
   return {
     'modules/pool/main.tf': MODULE,
     'main.tf': `variable "db_password" {
@@ -65,13 +74,9 @@ resource "terraform_data" "database" {
   input            = { engine = "postgres", password = var.db_password }
   triggers_replace = ["${first ? '15' : '16'}"]
 }
-${first ? 'resource "terraform_data" "legacy_queue" { input = "q-${terraform.workspace}" }' : ''}
-${first ? '' : 'resource "terraform_data" "cache" { input = "redis-${terraform.workspace}" }'}
-${
-  first
-    ? 'resource "terraform_data" "dns" { input = "dns-${terraform.workspace}" }'
-    : 'resource "terraform_data" "zone" { input = "dns-${terraform.workspace}" }\nmoved {\n  from = terraform_data.dns\n  to   = terraform_data.zone\n}'
-}
+${first ? legacyQueue : ''}
+${first ? '' : cache}
+${first ? dns : zone}
 module "pool" {
   source   = "./modules/pool"
   for_each = toset(["blue", "green"])

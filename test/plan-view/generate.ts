@@ -25,7 +25,7 @@ resource "terraform_data" "inner" {
 output "id" { value = terraform_data.inner.id }
 `;
 
-function root(gen: number, moved: boolean): string {
+function root(moved: boolean): string {
   const old = moved
     ? 'resource "terraform_data" "renamed" { input = "moves" }\nmoved {\n  from = terraform_data.original\n  to   = terraform_data.renamed\n}\n'
     : 'resource "terraform_data" "original" { input = "moves" }\n';
@@ -91,7 +91,7 @@ export async function generatePlans(): Promise<GeneratedPlans> {
   try {
     await mkdir(path.join(dir, 'modules', 'box'), { recursive: true });
     await writeFile(path.join(dir, 'modules', 'box', 'main.tf'), MODULE);
-    await writeFile(path.join(dir, 'main.tf'), root(1, false));
+    await writeFile(path.join(dir, 'main.tf'), root(false));
     await must(dir, ['init', '-input=false', '-no-color']);
     await must(dir, [
       'apply',
@@ -103,7 +103,7 @@ export async function generatePlans(): Promise<GeneratedPlans> {
       '-var',
       `secret=${SECRETS[0]}`,
     ]);
-    await writeFile(path.join(dir, 'main.tf'), root(2, true));
+    await writeFile(path.join(dir, 'main.tf'), root(true));
     const planned = await terraform(dir, [
       'plan',
       '-input=false',
@@ -137,7 +137,7 @@ export async function generatePlans(): Promise<GeneratedPlans> {
     // A precondition that fails on a known value: terraform still writes the (errored) plan file.
     await writeFile(
       path.join(dir, 'main.tf'),
-      `${root(2, true)}\nresource "terraform_data" "guarded" {\n  input = "x"\n  lifecycle {\n    precondition {\n` +
+      `${root(true)}\nresource "terraform_data" "guarded" {\n  input = "x"\n  lifecycle {\n    precondition {\n` +
         `      condition     = var.gen == 99\n      error_message = "gen must be 99"\n    }\n  }\n}\n`,
     );
     const failed = await terraform(dir, [
