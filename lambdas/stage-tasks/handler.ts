@@ -12,6 +12,7 @@ import type {
 } from '../../src/domain/ports.js';
 import { planBuildKind, sourceArchiveKey } from '../../src/domain/builds.js';
 import { planViewKey } from '../../src/domain/artifact-keys.js';
+import { stageApprovalView } from '../../src/domain/approval-count.js';
 import { buildPlanView, PAGE_LIMITS, planViewOfText, type PlanView } from '../../src/domain/plan-view.js';
 import { systemClock } from '../../src/domain/ports.js';
 import {
@@ -321,12 +322,11 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
         environment,
         {
           status: outcome,
-          approval: {
-            id: approvalId,
-            status: approval.status,
+          // Partial approvals (the two-person rule) stay on the record: who had approved when it ended.
+          approval: stageApprovalView(approval, {
             ...(approval.decidedBy ? { by: approval.decidedBy } : {}),
             ...(approval.decidedAt ? { at: approval.decidedAt } : {}),
-          },
+          }),
         },
         clock.now(),
       );
