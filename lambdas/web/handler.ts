@@ -413,7 +413,8 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
           'ok',
           'Already approved by you',
           `You already approved this (${approvals.length} of ${required} approvals so far); the same person counts ` +
-            `once. ${required - approvals.length} more distinct approver${required - approvals.length === 1 ? '' : 's'} ` +
+            `once. ${required - approvals.length} more distinct ` +
+            `approver${required - approvals.length === 1 ? '' : 's'} ` +
             `must approve before ${approval.environment} is applied.`,
           approval.runId,
           counted.approval,

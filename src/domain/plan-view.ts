@@ -704,7 +704,8 @@ function resourceLines(resource: ResourceView, indent: string): string[] {
   const deposed = resource.deposed ? ` (deposed object ${resource.deposed})` : '';
   const lines = [
     resource.action === 'no-op'
-      ? `${indent}${resource.address}: ${resource.previousAddress ? `moved from ${resource.previousAddress}` : 'no change'}`
+      ? `${indent}${resource.address}: ` +
+        (resource.previousAddress ? `moved from ${resource.previousAddress}` : 'no change')
       : `${indent}${SYMBOL[resource.action]} ${resource.address}${deposed}${moved}: ${VERB[resource.action]}`,
   ];
   if (resource.replacedBecause) lines.push(`${indent}    because of: ${resource.replacedBecause.join(', ')}`);

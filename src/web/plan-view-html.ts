@@ -36,14 +36,14 @@ function text(value: unknown): string {
   return escapeHtml(stripTerminalEscapes(String(value ?? '')));
 }
 
+/** One row: what, before, →, after. */
+function changeRow(path: unknown, before: unknown, after: unknown): string {
+  return `<tr><td>${text(path)}</td><td>${text(before)}</td><td>→</td><td>${text(after)}</td></tr>`;
+}
+
 function changesTable(resource: ResourceView): string {
   if (!Array.isArray(resource.changes) || resource.changes.length === 0) return '';
-  const rows = resource.changes
-    .map(
-      (change) =>
-        `<tr><td>${text(change.path)}</td><td>${text(change.before)}</td><td>→</td><td>${text(change.after)}</td></tr>`,
-    )
-    .join('');
+  const rows = resource.changes.map((change) => changeRow(change.path, change.before, change.after)).join('');
   const more =
     resource.omittedChanges > 0 ? `<tr><td colspan="4">… and ${text(resource.omittedChanges)} more</td></tr>` : '';
   return `<table class="pv-changes">${rows}${more}</table>`;
@@ -55,7 +55,8 @@ function resourceItem(resource: ResourceView): string {
     resource.previousAddress ? ` (moved from <code>${text(resource.previousAddress)}</code>)` : '',
   ].join('');
   const because = resource.replacedBecause?.length
-    ? `<div class="pv-because">because of ${resource.replacedBecause.map((p) => `<code>${text(p)}</code>`).join(', ')}</div>`
+    ? `<div class="pv-because">because of ` +
+      `${resource.replacedBecause.map((p) => `<code>${text(p)}</code>`).join(', ')}</div>`
     : '';
   const table = changesTable(resource);
   if (!table && !because) return `<li><code>${text(resource.address)}</code>${extra}</li>`;
@@ -80,7 +81,8 @@ export function renderPlanViewHtml(view: PlanView | undefined, problem?: string)
   const parts: string[] = ['<section id="plan-view"><h2>What this plan does</h2>'];
   if (view.errored)
     parts.push(
-      '<p class="pv-banner">terraform stopped planning with an error: this plan is incomplete and cannot be applied.</p>',
+      '<p class="pv-banner">terraform stopped planning with an error: this plan is incomplete and cannot be ' +
+        'applied.</p>',
     );
   if (view.incomplete) parts.push('<p class="pv-banner">Some changes were deferred to a later plan.</p>');
   if (view.refreshOnly)
@@ -96,7 +98,8 @@ export function renderPlanViewHtml(view: PlanView | undefined, problem?: string)
   const moved = resources.filter((resource) => resource.action === 'no-op' && resource.previousAddress);
   if (moved.length > 0)
     parts.push(
-      `<details class="pv-moved"${moved.length <= OPEN_GROUP_UP_TO ? ' open' : ''}><summary>Moved, otherwise unchanged ` +
+      `<details class="pv-moved"${moved.length <= OPEN_GROUP_UP_TO ? ' open' : ''}>` +
+        '<summary>Moved, otherwise unchanged ' +
         `(${moved.length})</summary><ul>${moved
           .map((r) => `<li><code>${text(r.previousAddress)}</code> → <code>${text(r.address)}</code></li>`)
           .join('')}</ul></details>`,
@@ -111,12 +114,7 @@ export function renderPlanViewHtml(view: PlanView | undefined, problem?: string)
     );
   const outputs = Array.isArray(view.outputs) ? view.outputs : [];
   if (outputs.length > 0) {
-    const rows = outputs
-      .map(
-        (output) =>
-          `<tr><td>${text(output.name)}</td><td>${text(output.before)}</td><td>→</td><td>${text(output.after)}</td></tr>`,
-      )
-      .join('');
+    const rows = outputs.map((output) => changeRow(output.name, output.before, output.after)).join('');
     const more = view.omittedOutputs > 0 ? `<p>… and ${text(view.omittedOutputs)} more outputs</p>` : '';
     parts.push(
       `<details class="pv-outputs"${outputs.length <= OPEN_GROUP_UP_TO ? ' open' : ''}><summary>Output changes ` +

@@ -139,7 +139,7 @@ async function appsStage() {
 }
 
 describe('required: 2', () => {
-  it('one approval leaves the run waiting and shows 1 of 2; the same person twice counts once; a second applies', async () => {
+  it('one approval leaves the run waiting (1 of 2); the same person twice counts once; a second applies', async () => {
     const approvalId = await waitingRun(2, { logins: ['mallory'], emails: ['mallory@example.com'] });
 
     const first = await decide(alice, approvalId, 'approve');
@@ -255,7 +255,7 @@ describe('unknown people (fail closed)', () => {
     expect(successes).toEqual([]);
   });
 
-  it('with required 2 two distinct listed approvers may approve; a known person of the change still may not', async () => {
+  it('with required 2 two distinct listed approvers may approve; a known person of the change may not', async () => {
     const approvalId = await waitingRun(2, unknown);
     const mallory: SignedInPerson = { via: 'github', login: 'mallory', emails: [], sessionId: 'm' };
     expect((await decide(mallory, approvalId, 'approve')).status).toBe(403);

@@ -27,7 +27,8 @@ output "id" { value = terraform_data.inner.id }
 
 function root(moved: boolean): string {
   const old = moved
-    ? 'resource "terraform_data" "renamed" { input = "moves" }\nmoved {\n  from = terraform_data.original\n  to   = terraform_data.renamed\n}\n'
+    ? 'resource "terraform_data" "renamed" { input = "moves" }\n' +
+      'moved {\n  from = terraform_data.original\n  to   = terraform_data.renamed\n}\n'
     : 'resource "terraform_data" "original" { input = "moves" }\n';
   return `variable "secret" {
   type      = string
