@@ -5,7 +5,10 @@ import type { PlanView } from '../../src/domain/plan-view.js';
 import {
   describePerson,
   matchListed,
+  NO_BINDINGS,
   personNamed,
+  resolvePerson,
+  type PeopleBindings,
   type SignedInPerson,
   type TeamDirectory,
 } from '../../src/auth/person.js';
@@ -63,6 +66,8 @@ export interface ApprovalsDeps {
   sessionKey: string;
   /** GitHub team membership, checked at decision time; absent without GitHub credentials. */
   teams?: TeamDirectory;
+  /** `people:` from tfgate.yaml: the decider is compared as the person they are, however they signed in. */
+  people?: PeopleBindings;
   clock?: Clock;
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Locally: where a run's logs, artifacts and state are on this machine (shown by show and the run page). */
@@ -90,6 +95,7 @@ const MAX_PLAN_VIEW_BYTES = 8 * 1024 * 1024;
 export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
   const clock = deps.clock ?? systemClock;
   const nowSeconds = () => Math.floor(clock.now().getTime() / 1000);
+  const people = deps.people ?? NO_BINDINGS;
 
   async function loadPlanText(run: Run, environment: string): Promise<string | undefined> {
     const body = await deps.artifacts
@@ -195,7 +201,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
   ): { person?: SignedInPerson; problem?: string } {
     const signedIn = request.identity;
     if (!signedIn) return { problem: 'Sign in first.' };
-    if (signedIn.via !== 'local') return { person: signedIn };
+    if (signedIn.via !== 'local') return { person: resolvePerson(signedIn, people) };
     // With one person on the list there is nobody else the operator could mean.
     const single = (approval.approvers ?? []).filter((entry) => !entry.includes('/'));
     const actingAs = given ?? (single.length === 1 && approval.approvers.length === 1 ? single[0] : undefined);
@@ -207,7 +213,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
       };
     const named = personNamed(actingAs, signedIn.sessionId);
     return named
-      ? { person: named }
+      ? { person: resolvePerson(named, people) }
       : { problem: `--as ${actingAs.slice(0, 100)} is neither an email address nor a GitHub login (@name).` };
   }
 
@@ -222,7 +228,8 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
         `${describePerson(person)} is not an approver for ` +
         `${approval.environment}${match.note ? ` (${match.note})` : ''}.`
       );
-    if (!approval.allowSelfApproval) return changeRefusal(person, approval.people, approvalProgress(approval).required);
+    if (!approval.allowSelfApproval)
+      return changeRefusal(person, approval.people, approvalProgress(approval).required, people);
     return undefined;
   }
 
@@ -292,7 +299,9 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
         required: approvalProgress(approval).required,
         approvals: approvalProgress(approval).approvals,
         ...(approver ? { approver } : {}),
-        ...(who.person && alreadyApproved(approval, approverIdentities(who.person)) ? { approvedByYou: true } : {}),
+        ...(who.person && alreadyApproved(approval, approverIdentities(who.person, people))
+          ? { approvedByYou: true }
+          : {}),
         canDecide: blocked === undefined,
         ...(blocked ? { reason: blocked } : {}),
         formToken: token,
@@ -389,7 +398,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
       const counted = await recordApproval(
         deps.approvals,
         approval,
-        { by: who, ids: approverIdentities(deciding.person!) },
+        { by: who, ids: approverIdentities(deciding.person!, people) },
         clock.now(),
       );
       if (counted.outcome === 'closed') {

@@ -7,6 +7,7 @@ import {
   EMAIL,
   ENV_NAME_PATTERN,
   ENVIRONMENT_NAME,
+  GITHUB_LOGIN,
   GITHUB_TEAM_ENTRY,
   isPersonEntry,
   MAX_REQUIRED_APPROVALS,
@@ -14,6 +15,7 @@ import {
   MAX_WAIT_SECONDS,
   MISSING_APPROVERS,
   PERSON_ENTRY_RULE,
+  peopleBindingProblems,
   REPOSITORY_NAME,
   ROLE_ARN,
   TERRAFORM_VERSION,
@@ -36,35 +38,21 @@ const duration = (fallback: string) =>
 
 const personEntry = z.string().refine(isPersonEntry, PERSON_ENTRY_RULE);
 
-const approvalSchema = z
-  .strictObject({
-    // Required and never empty: a gate nobody is named for would be a gate anyone opens.
-    approvers: z
-      .array(personEntry, { error: (issue) => (issue.input === undefined ? MISSING_APPROVERS : undefined) })
-      .min(1, MISSING_APPROVERS),
-    // The two-person rule: this many distinct approvers, none of them among the change's people.
-    required: z
-      .number()
-      .int('must be a whole number of approvers')
-      .min(1, 'must be at least 1')
-      .max(MAX_REQUIRED_APPROVALS, `must be at most ${MAX_REQUIRED_APPROVALS}`)
-      .default(1),
-    timeout: duration('24h'),
-    allowSelfApproval: z.boolean().default(false),
-  })
-  .superRefine((approval, ctx) => {
-    // A team can grow; a list of people cannot: more approvals than named people would never be met.
-    const named = new Set(approval.approvers.map((entry) => entry.toLowerCase()));
-    if ([...named].some((entry) => GITHUB_TEAM_ENTRY.test(entry))) return;
-    if (approval.required > named.size)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['required'],
-        message:
-          `requires ${approval.required} distinct approvers but only ${named.size} ` +
-          `${named.size === 1 ? 'is' : 'are'} listed (name more approvers, or a team)`,
-      });
-  });
+const approvalSchema = z.strictObject({
+  // Required and never empty: a gate nobody is named for would be a gate anyone opens.
+  approvers: z
+    .array(personEntry, { error: (issue) => (issue.input === undefined ? MISSING_APPROVERS : undefined) })
+    .min(1, MISSING_APPROVERS),
+  // The two-person rule: this many distinct approvers, none of them among the change's people.
+  required: z
+    .number()
+    .int('must be a whole number of approvers')
+    .min(1, 'must be at least 1')
+    .max(MAX_REQUIRED_APPROVALS, `must be at most ${MAX_REQUIRED_APPROVALS}`)
+    .default(1),
+  timeout: duration('24h'),
+  allowSelfApproval: z.boolean().default(false),
+});
 
 const environmentSchema = z.strictObject({
   name: z
@@ -106,6 +94,13 @@ const repositorySchema = z
     });
   });
 
+// One person, however they sign in: a GitHub sign-in takes on these addresses, and an email sign-in with one of them
+// takes on the login.
+const personBinding = z.strictObject({
+  github: z.string().regex(GITHUB_LOGIN, 'must be a GitHub login as GitHub spells it (alice, without @)'),
+  emails: z.array(z.string().regex(EMAIL, 'must be an email address')).min(1, 'bind at least one address'),
+});
+
 export const configSchema = z
   .strictObject({
     repositories: z.array(repositorySchema).min(1),
@@ -129,6 +124,7 @@ export const configSchema = z
       .default({}),
     // Who may look at runs besides the approvers (read-only).
     access: z.strictObject({ viewers: z.array(personEntry).default([]) }).default({ viewers: [] }),
+    people: z.array(personBinding).default([]),
     github: z
       .strictObject({ apiUrl: z.url().default('https://api.github.com') })
       .default({ apiUrl: 'https://api.github.com' }),
@@ -170,6 +166,44 @@ export const configSchema = z
         });
       seen.add(key);
     });
+    // approval.required: a team can grow, a list of people cannot. Entries `people:` binds to one login are one
+    // person, so more approvals than distinct named people would never be met.
+    const loginOf = new Map(
+      config.people.flatMap((person) =>
+        person.emails.map((email) => [email.toLowerCase(), person.github.toLowerCase()]),
+      ),
+    );
+    config.repositories.forEach((repo, repoIndex) => {
+      repo.environments.forEach((env, envIndex) => {
+        const approval = env.approval;
+        if (!approval || approval.approvers.some((entry) => GITHUB_TEAM_ENTRY.test(entry))) return;
+        const named = new Set(
+          approval.approvers.map((entry) => {
+            const lower = entry.toLowerCase();
+            return lower.startsWith('@') ? lower.slice(1) : (loginOf.get(lower) ?? lower);
+          }),
+        );
+        if (approval.required > named.size)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['repositories', repoIndex, 'environments', envIndex, 'approval', 'required'],
+            message:
+              `requires ${approval.required} distinct approvers but only ${named.size} ` +
+              `${named.size === 1 ? 'is' : 'are'} listed (name more approvers, or a team; addresses bound to one ` +
+              'login under people: are one person)',
+          });
+      });
+    });
+    for (const problem of peopleBindingProblems(config.people)) {
+      ctx.addIssue({
+        code: 'custom',
+        path:
+          problem.field === 'github'
+            ? ['people', problem.index, 'github']
+            : ['people', problem.index, 'emails', problem.emailIndex!],
+        message: problem.message,
+      });
+    }
   });
 
 export type RawConfig = z.infer<typeof configSchema>;

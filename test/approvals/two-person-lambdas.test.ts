@@ -1,6 +1,8 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { DeleteCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { FunctionUrlEvent } from '../../src/adapters/aws/function-url.js';
@@ -39,6 +41,11 @@ const CONFIG = `repositories:
           timeout: 24h
 access:
   viewers: [vera@example.com]
+people:
+  - github: dave
+    emails: [dave@example.com]
+  - github: carol
+    emails: [carol@example.com]
 notifications:
   email: { from: tfgate@example.com }
 `;
@@ -46,6 +53,8 @@ notifications:
 const sfn = mockClient(SFNClient);
 const ses = mockClient(SESv2Client);
 const secrets = mockClient(SecretsManagerClient);
+const lambdaService = mockClient(LambdaClient);
+const SELF = 'tfgate-Default-ApprovalsFunction-AbCdEf';
 
 let dynamo: TestDynamo;
 let slack: SlackReceiver;
@@ -71,7 +80,22 @@ function env(): NodeJS.ProcessEnv {
     SLACK_SECRET_ARN: SLACK_ARN,
     SES_FROM: 'tfgate@example.com',
     STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:123456789012:stateMachine:tfgate',
+    AWS_LAMBDA_FUNCTION_NAME: SELF,
   };
+}
+
+let delivered = 0;
+/**
+ * What Lambda does with the function's asynchronous invocations of itself: runs each one not yet run (the lookup of
+ * the address and the sign-in mail), in order.
+ */
+async function runQueuedInvocations(handler: ReturnType<typeof approvalsLambda>): Promise<void> {
+  const calls = lambdaService.commandCalls(InvokeCommand);
+  for (; delivered < calls.length; delivered++) {
+    const input = calls[delivered]!.args[0].input;
+    expect(input).toMatchObject({ FunctionName: SELF, InvocationType: 'Event' });
+    await handler(JSON.parse(Buffer.from(input.Payload as Uint8Array).toString('utf8')));
+  }
 }
 
 function run(id: string): Run {
@@ -142,10 +166,22 @@ afterAll(async () => {
   await dynamo.close();
 });
 
-beforeEach(() => {
+/** Every test starts at the same clock time: counters of link requests from earlier tests must not count. */
+async function forgetLinkRequestCounts(): Promise<void> {
+  const { Items = [] } = await dynamo.doc.send(new ScanCommand({ TableName: dynamo.tables.deliveries }));
+  for (const item of Items)
+    if (String(item.id).startsWith('sign-in-rate:'))
+      await dynamo.doc.send(new DeleteCommand({ TableName: dynamo.tables.deliveries, Key: { id: item.id } }));
+}
+
+beforeEach(async () => {
+  await forgetLinkRequestCounts();
   sfn.reset();
   ses.reset();
   secrets.reset();
+  lambdaService.reset();
+  lambdaService.on(InvokeCommand).resolves({ StatusCode: 202 });
+  delivered = 0;
   sfn.on(SendTaskSuccessCommand).resolves({});
   sfn.on(SendTaskFailureCommand).resolves({});
   ses.on(SendEmailCommand).resolves({ MessageId: 'id' });
@@ -208,6 +244,7 @@ async function signIn(handler: ReturnType<typeof approvalsLambda>, email: string
   const before = signInMails(email).length;
   const asked = await handler(event('POST', `${APPROVALS_URL}auth/email`, { form: { email } }));
   expect(asked.statusCode).toBe(200);
+  await runQueuedInvocations(handler);
   const mails = signInMails(email);
   expect(mails).toHaveLength(before + 1);
   const link = /https:\/\/\S+\/auth\/email\/confirm\?token=\S+/.exec(mails.at(-1)!)![0];
@@ -226,6 +263,7 @@ function approvalsLambda() {
     dynamo: dynamo.doc,
     sfn: new SFNClient({ region: 'us-east-1' }),
     secretsManager: new SecretsManagerClient({ region: 'us-east-1' }),
+    lambda: new LambdaClient({ region: 'us-east-1' }),
     artifacts,
     clock,
     log: () => undefined,

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { SignedInPerson } from '../../src/auth/person.js';
+import { bindPeople, type SignedInPerson } from '../../src/auth/person.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { ArtifactStore, Notifier, TaskCallbacks } from '../../src/domain/ports.js';
 import type { ChangePeople } from '../../src/domain/run.js';
@@ -36,7 +36,7 @@ function config(required: number, approvers = '[alice@example.com, "@bob", carol
 }
 
 const alice: SignedInPerson = { via: 'github', login: 'alice', emails: ['alice@example.com'], sessionId: 'alice-gh' };
-/** Alice again, by an emailed link this time: the same person. */
+/** Alice again, by an emailed link this time: the same person (people: binds the address to @alice). */
 const aliceByMail: SignedInPerson = { via: 'email', emails: ['alice@example.com'], sessionId: 'alice-mail' };
 const bob: SignedInPerson = { via: 'github', login: 'bob', emails: ['bob@corp.example'], sessionId: 'bob-gh' };
 const carol: SignedInPerson = { via: 'email', emails: ['carol@example.com'], sessionId: 'carol-mail' };
@@ -97,8 +97,21 @@ async function waitingRun(required: number, people?: ChangePeople): Promise<stri
   return approvalId;
 }
 
+/** `people:` ties each address to a login, so an emailed sign-in is compared as the person it is. */
+const people = bindPeople(
+  ['alice', 'carol', 'dave', 'mallory'].map((name) => ({ github: name, emails: [`${name}@example.com`] })),
+);
+
 const handler = () =>
-  createApprovalsHandler({ runs, approvals, artifacts, callbacks, sessionKey: SESSION_KEY, log: () => undefined });
+  createApprovalsHandler({
+    runs,
+    approvals,
+    artifacts,
+    callbacks,
+    sessionKey: SESSION_KEY,
+    people,
+    log: () => undefined,
+  });
 
 function request(person: SignedInPerson, method: string, path: string, body = '', json = false): HttpRequest {
   return {
@@ -195,7 +208,7 @@ describe('required: 2', () => {
     expect((await decide(alice, approvalId, 'approve')).status).toBe(200);
     const rejected = await decide(carol, approvalId, 'reject');
     expect(rejected.status).toBe(200);
-    expect(failures).toEqual([{ error: 'tfgate.Rejected', cause: 'by carol@example.com' }]);
+    expect(failures).toEqual([{ error: 'tfgate.Rejected', cause: 'by @carol' }]);
     expect(successes).toEqual([]);
     const [stage] = await appsStage();
     expect(stage).toMatchObject({

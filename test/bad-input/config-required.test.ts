@@ -41,12 +41,20 @@ describe('approval.required', () => {
   it('more approvals than named people is refused at start, on the line of required', () => {
     expect(problem(gate('approvers: [alice@example.com, "@bob"]\nrequired: 3'))).toBe(
       'tfgate.yaml:8:21: repositories.0.environments.1.approval.required: requires 3 distinct approvers but only 2 ' +
-        'are listed (name more approvers, or a team)',
+        'are listed (name more approvers, or a team; addresses bound to one login under people: are one person)',
     );
     // The same person written twice (case) is one person.
     expect(problem(gate('approvers: [alice@example.com, Alice@Example.com]\nrequired: 2'))).toMatch(
       /^tfgate\.yaml:8:\d+: .*requires 2 distinct approvers but only 1 is listed/,
     );
+  });
+
+  it('an address people: binds to a listed login is the same person, not another approver', () => {
+    const text = gate('approvers: [alice@example.com, "@alice"]\nrequired: 2').replace(
+      'repositories:',
+      'people:\n  - { github: alice, emails: [Alice@Example.com] }\nrepositories:',
+    );
+    expect(problem(text)).toMatch(/approval\.required: requires 2 distinct approvers but only 1 is listed/);
   });
 
   it('a team can grow, so a listed team lifts the count check', () => {
