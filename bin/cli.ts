@@ -8,6 +8,7 @@ import { TerraformNotFoundError } from '../src/terraform-locator.js';
 import { runDemo } from './commands/demo.js';
 import { runInit } from './commands/init.js';
 import { runLocal } from './commands/local.js';
+import { runPlanShow } from './commands/plan-show.js';
 import { approveOrReject, showRun, listRuns, rerunRun, unlockEnvironment, CliError } from './commands/client.js';
 import { sendPushEvents } from '../src/local-mode/post-receive.js';
 import {
@@ -186,6 +187,14 @@ program
       throw new CliError(`the webhook answered ${result.status}${result.error ? `: ${result.error}` : ''}`);
     }
   });
+
+const plan = program.command('plan').description('saved plans, offline');
+plan
+  .command('show')
+  .argument('<plan-json>', 'the output of `terraform show -json PLANFILE` (- reads standard input)')
+  .description('the structured view of a saved plan, as the approval page shows it')
+  .option('--json', 'counts and every resource change with its action, as JSON')
+  .action(async (file: string, options: { json?: boolean }) => runPlanShow(file, options));
 
 program
   .command('rerun')

@@ -64,6 +64,8 @@ export interface FunctionNeeds {
   readsArtifacts: boolean;
   /** Fetches commits (GitHub's archive API) and stores them under artifacts/sources/ for the builds. */
   storesSources?: boolean;
+  /** Stores the views it derives from plans (the structured plan view) under artifacts/views/. */
+  storesPlanViews?: boolean;
   secrets: SecretRole[];
   stateMachine: StateMachineAction[];
   /** Builds links to the approval pages. */
@@ -126,6 +128,7 @@ export const FUNCTION_NEEDS: Record<FunctionName, FunctionNeeds> = {
     tables: { runs: 'readWrite', locks: 'readWrite', approvals: 'readWrite' },
     readsArtifacts: true,
     storesSources: true,
+    storesPlanViews: true,
     // Plan comments on pull requests and commit statuses, and the commit archives builds plan from.
     secrets: ['github'],
     // Granting a freed lock resumes the next run's waiting task.
@@ -271,6 +274,11 @@ export class TfgateFunctions extends Construct {
             actions: ['s3:GetObject', 's3:PutObject'],
             resources: [props.storage.sourceObjectsArn()],
           }),
+        );
+      }
+      if (needs.storesPlanViews) {
+        role.addToPrincipalPolicy(
+          new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [props.storage.viewObjectsArn()] }),
         );
       }
       for (const secretRole of needs.secrets) {

@@ -78,6 +78,17 @@ export function acknowledgeNagFindings(gate: Tfgate): Acknowledgement[] {
           `limited to that prefix of tfgate's own bucket.`,
       );
     }
+    if (FUNCTION_NEEDS[name].readsArtifacts || FUNCTION_NEEDS[name].storesPlanViews) {
+      acknowledge(
+        list,
+        roles[name],
+        wildcardFinding(roles[name], gate.parts.storage.viewObjectsArn()),
+        `The ${name} function ${FUNCTION_NEEDS[name].storesPlanViews ? 'stores and reads' : 'reads'} the plan views ` +
+          'the pipeline function derives from each plan ' +
+          `(artifacts/views/<runId>/<environment>/<kind>/plan-view.json, ` +
+          `ids unknown in advance), limited to that prefix of tfgate's own bucket. No build role may write there.`,
+      );
+    }
     if (FUNCTION_NEEDS[name].storesSources) {
       acknowledge(
         list,

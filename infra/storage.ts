@@ -60,9 +60,17 @@ export class ArtifactStorage extends Construct {
     return this.bucket.arnForObjects(`${ARTIFACTS_PREFIX}/sources/*`);
   }
 
+  /**
+   * `artifacts/views/*`: what the pipeline function derives from a stage's artifacts (the structured plan
+   * view); no build role may write there.
+   */
+  viewObjectsArn(): string {
+    return this.bucket.arnForObjects(`${ARTIFACTS_PREFIX}/views/*`);
+  }
+
   grantReadRuns(role: iam.IRole): void {
     role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.runObjectsArn()] }),
+      new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.runObjectsArn(), this.viewObjectsArn()] }),
     );
     this.grantMissingIsNotFound(role);
   }

@@ -94,7 +94,14 @@ interface RunJson {
     environment: string;
     status: string;
     plan?: { add: number; change: number; destroy: number; hasChanges?: boolean };
-    approval?: { id: string; status: string; by?: string; reason?: string };
+    approval?: {
+      id: string;
+      status: string;
+      by?: string;
+      reason?: string;
+      required?: number;
+      approvals?: Array<{ by: string; at: string }>;
+    };
     error?: string;
     files?: Record<string, string>;
   }>;
@@ -205,7 +212,12 @@ export async function showRun(given: string, options: ClientOptions): Promise<vo
   for (const stage of run.stages) {
     const approval = stage.approval
       ? ` approval ${stage.approval.id} ${stage.approval.status}` +
-        (stage.approval.by ? ` by ${stage.approval.by}` : '') +
+        ((stage.approval.required ?? 1) > 1
+          ? ` (${stage.approval.approvals?.length ?? 0} of ${stage.approval.required}` +
+            `${stage.approval.approvals?.length ? `: ${stage.approval.approvals.map((a) => a.by).join(', ')}` : ''})`
+          : stage.approval.by
+            ? ` by ${stage.approval.by}`
+            : '') +
         (stage.approval.reason ? `: ${JSON.stringify(stage.approval.reason)}` : '')
       : '';
     lines.push(`  ${stage.environment}: ${stage.status} ${planText(stage.plan)}${approval}`);

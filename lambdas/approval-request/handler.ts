@@ -5,6 +5,7 @@ import type { TfgateConfig } from '../../src/config/load.js';
 import { findRepository } from '../../src/config/resolved.js';
 import { planBuildKind } from '../../src/domain/builds.js';
 import { STAGE_ARTIFACTS, stageArtifactKey } from '../../src/domain/plan-summary.js';
+import { approverNames, stageApprovalView } from '../../src/domain/approval-count.js';
 import { TfgateError } from '../../src/domain/errors.js';
 import type {
   ApprovalRecord,
@@ -93,6 +94,9 @@ export function createApprovalRequester(deps: NotifierDeps): (payload: unknown) 
       taskToken: request.taskToken,
       approvers: policy?.approvers ?? [],
       allowSelfApproval: policy?.allowSelfApproval ?? false,
+      // Fixed when asked: editing tfgate.yaml later does not change what this approval needs.
+      required: policy?.required ?? 1,
+      approvals: [],
       // Absent when the run does not know who pushed: the page then refuses everyone unless self-approval is allowed.
       ...(run.people ? { people: run.people } : {}),
     };
@@ -100,7 +104,7 @@ export function createApprovalRequester(deps: NotifierDeps): (payload: unknown) 
     await deps.runs.updateStage(
       run.id,
       request.environment,
-      { status: 'awaiting_approval', approval: { id: approval.id, status: 'pending' } },
+      { status: 'awaiting_approval', approval: stageApprovalView(approval) },
       now,
     );
     const updated = await deps.runs.updateRun(run.id, { status: 'awaiting_approval' }, now);
@@ -174,7 +178,7 @@ async function resumeApproval(
     if (approval.status === 'approved')
       await callbacks.sendTaskSuccess(request.taskToken, {
         approvalId,
-        approvedBy: who,
+        approvedBy: approverNames(approval),
         planSha256: approval.planSha256,
       });
     else if (approval.status === 'rejected')

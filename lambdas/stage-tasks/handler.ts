@@ -11,6 +11,9 @@ import type {
   TaskCallbacks,
 } from '../../src/domain/ports.js';
 import { planBuildKind, sourceArchiveKey } from '../../src/domain/builds.js';
+import { planViewKey } from '../../src/domain/artifact-keys.js';
+import { stageApprovalView } from '../../src/domain/approval-count.js';
+import { buildPlanView, PAGE_LIMITS, planViewOfText, type PlanView } from '../../src/domain/plan-view.js';
 import { systemClock } from '../../src/domain/ports.js';
 import {
   isTerminalRun,
@@ -125,7 +128,11 @@ export interface PipelineDeps {
   clock?: Clock;
   /** How long one stopBuild task waits for the build to end before the definition's Retry takes over. */
   stopWaitMs?: number;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
 }
+
+/** Larger plan JSON is not parsed in the pipeline function (memory, time); the plan text still shows it. */
+const MAX_PLAN_JSON_BYTES = 64 * 1024 * 1024;
 
 /** Within the pipeline function's 50-second timeout, with room for the StopBuild calls themselves. */
 const STOP_WAIT_MS = 35_000;
@@ -179,6 +186,41 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
       );
     }
     return sha256;
+  }
+
+  /**
+   * The structured plan view, worked out here once per plan from the stored plan.json (the pipeline, not the
+   * build, which ran the code under review) and stored small where no build may write, so an approval page
+   * reads kilobytes instead of parsing the whole plan on every view. A view that cannot be made is said on the
+   * page; the plan text still stands, so it never fails the stage.
+   */
+  async function storePlanView(runId: string, environment: string, runMode: Run['mode'], summary: PlanSummary) {
+    const kind = planBuildKind(runMode);
+    try {
+      const body = await artifacts.get(stageArtifactKey(runId, environment, STAGE_ARTIFACTS.planJson, kind));
+      let view: PlanView;
+      if (!body) {
+        view = buildPlanView(undefined);
+        view.problems.splice(0, view.problems.length, 'the plan build stored no plan JSON');
+      } else if (body.length > MAX_PLAN_JSON_BYTES) {
+        view = buildPlanView(undefined);
+        view.problems.splice(0, view.problems.length, `the plan JSON is ${body.length} bytes, too large to show here`);
+      } else {
+        view = planViewOfText(body.toString('utf8'), PAGE_LIMITS);
+        const counted = view.summary;
+        if (
+          counted.create + counted.replace !== summary.add ||
+          counted.update !== summary.change ||
+          counted.delete + counted.replace !== summary.destroy
+        )
+          view.problems.push(
+            "the plan JSON's counts differ from the plan summary's; trust neither, read the plan text",
+          );
+      }
+      await artifacts.put(planViewKey(runId, environment, kind), JSON.stringify(view), 'application/json');
+    } catch (error) {
+      deps.log?.('plan view not stored', { runId, environment, error: (error as Error).message });
+    }
   }
 
   async function prepareSource(repository: string, sha: string): Promise<PreparedSource> {
@@ -280,12 +322,11 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
         environment,
         {
           status: outcome,
-          approval: {
-            id: approvalId,
-            status: approval.status,
+          // Partial approvals (the two-person rule) stay on the record: who had approved when it ended.
+          approval: stageApprovalView(approval, {
             ...(approval.decidedBy ? { by: approval.decidedBy } : {}),
             ...(approval.decidedAt ? { at: approval.decidedAt } : {}),
-          },
+          }),
         },
         clock.now(),
       );
@@ -347,6 +388,7 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
         let next: AfterPlanResult['next'];
         if (payload.mode === 'plan_only' || !summary.hasChanges) next = 'done';
         else next = payload.requiresApproval ? 'approve' : 'apply';
+        if (summary.hasChanges) await storePlanView(payload.runId, payload.environment, payload.mode, summary);
         await runs.updateStage(
           payload.runId,
           payload.environment,

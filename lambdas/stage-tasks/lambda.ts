@@ -112,6 +112,7 @@ export function createPipelineLambda(options: PipelineLambdaOptions = {}): (even
     builds,
     sources,
     clock,
+    log,
   });
 
   return async (event) => {

@@ -1,16 +1,25 @@
 import { buildProjectName, planBuildKind } from '../../src/domain/builds.js';
 import { STAGE_ARTIFACTS, stageArtifactKey } from '../../src/domain/plan-summary.js';
+import { planViewKey } from '../../src/domain/artifact-keys.js';
+import type { PlanView } from '../../src/domain/plan-view.js';
 import {
   describePerson,
   matchListed,
   NO_BINDINGS,
   personNamed,
   resolvePerson,
-  selfApprovalRefusal,
   type PeopleBindings,
   type SignedInPerson,
   type TeamDirectory,
 } from '../../src/auth/person.js';
+import { approverIdentities, changeRefusal } from '../../src/auth/two-person.js';
+import {
+  alreadyApproved,
+  approvalProgress,
+  approverNames,
+  recordApproval,
+  stageApprovalView,
+} from '../../src/domain/approval-count.js';
 import { checkFormToken, formToken } from '../../src/auth/session.js';
 import { isCrossSite } from '../../src/auth/sign-in.js';
 import type {
@@ -90,6 +99,8 @@ const LOG_TAIL_LINES = 200;
 /** Stages that never started a build have no output to show. */
 const BEFORE_ANY_BUILD: ReadonlySet<Stage['status']> = new Set(['pending', 'waiting_for_lock', 'skipped']);
 const MAX_PLAN_TEXT = 200_000;
+/** A stored view is bounded where it is made (PAGE_LIMITS); anything far larger is not one. */
+const MAX_PLAN_VIEW_BYTES = 8 * 1024 * 1024;
 
 export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
   const clock = deps.clock ?? systemClock;
@@ -105,6 +116,32 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     return text.length > MAX_PLAN_TEXT
       ? `${text.slice(0, MAX_PLAN_TEXT)}\n… (cut: the full plan is ${text.length} characters)`
       : text;
+  }
+
+  /**
+   * The structured plan view the pipeline stored for this stage: small, so a page view reads kilobytes; still
+   * checked for shape and size before it is rendered (escaped) above the plan text.
+   */
+  async function loadPlanView(run: Run, environment: string): Promise<{ view?: PlanView; problem?: string }> {
+    const body = await deps.artifacts
+      .get(planViewKey(run.id, environment, planBuildKind(run.mode)))
+      .catch(() => undefined);
+    if (!body) return { problem: 'The structured view of this plan is not available; read the plan text below.' };
+    if (body.length > MAX_PLAN_VIEW_BYTES)
+      return { problem: 'The structured view of this plan is too large to show; read the plan text below.' };
+    try {
+      const view = JSON.parse(body.toString('utf8')) as PlanView;
+      if (
+        typeof view !== 'object' ||
+        view === null ||
+        !Array.isArray(view.resources) ||
+        typeof view.summary !== 'object'
+      )
+        throw new Error('not a plan view');
+      return { view };
+    } catch {
+      return { problem: 'The structured view of this plan cannot be read; read the plan text below.' };
+    }
   }
 
   /**
@@ -201,7 +238,8 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
         `${describePerson(person)} is not an approver for ` +
         `${approval.environment}${match.note ? ` (${match.note})` : ''}.`
       );
-    if (!approval.allowSelfApproval) return selfApprovalRefusal(person, approval.people, people);
+    if (!approval.allowSelfApproval)
+      return changeRefusal(person, approval.people, approvalProgress(approval).required, people);
     return undefined;
   }
 
@@ -213,6 +251,11 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
       );
     switch (approval.status) {
       case 'approved':
+        return (
+          `This approval was already approved by ${approverNames(approval)}` +
+          (approval.decidedAt ? ` at ${approval.decidedAt}` : '') +
+          '.'
+        );
       case 'rejected':
         return (
           `This approval was already ${approval.status}` +
@@ -274,7 +317,12 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
         status: approval.status,
         expiresAt: new Date(approval.expiresAt * 1000).toISOString(),
         ...(approval.decidedBy ? { by: approval.decidedBy } : {}),
+        required: approvalProgress(approval).required,
+        approvals: approvalProgress(approval).approvals,
         ...(approver ? { approver } : {}),
+        ...(who.person && alreadyApproved(approval, approverIdentities(who.person, people))
+          ? { approvedByYou: true }
+          : {}),
         canDecide: blocked === undefined,
         ...(blocked ? { reason: blocked } : {}),
         formToken: token,
@@ -283,6 +331,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     const stage = run.stages.find((s) => s.environment === approval.environment);
     // A closed approval points at the one to decide now (or the newer run still on its way to one).
     const current = approval.status === 'pending' && !blocked ? undefined : await currentDecision(approval);
+    const planView = await loadPlanView(run, approval.environment);
     return html(
       200,
       approvalPage({
@@ -290,6 +339,8 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
         run,
         stage,
         planText: await loadPlanText(run, approval.environment),
+        ...(planView.view ? { planView: planView.view } : {}),
+        ...(planView.problem ? { planViewProblem: planView.problem } : {}),
         approver,
         formToken: token,
         canDecide: blocked === undefined,
@@ -385,26 +436,94 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
 
     const status = decision === 'approve' ? 'approved' : 'rejected';
     const who = describePerson(deciding.person!);
-    const result = await deps.approvals.decide(
-      approval.id,
-      { status, by: who, ...(reason ? { reason } : {}) },
-      clock.now(),
-    );
-    if (!result.decided) {
-      const current = result.approval ?? approval;
-      return page(
-        request,
-        409,
-        'bad',
-        closedTitle(current),
-        closedReason(current) ?? 'This approval was decided by someone else just now.',
-        approval.runId,
-        current,
+    let decided: ApprovalRecord;
+    if (status === 'approved') {
+      const counted = await recordApproval(
+        deps.approvals,
+        approval,
+        { by: who, ids: approverIdentities(deciding.person!, people) },
+        clock.now(),
       );
+      if (counted.outcome === 'closed') {
+        const current = counted.approval ?? approval;
+        return page(
+          request,
+          409,
+          'bad',
+          closedTitle(current),
+          closedReason(current) ?? 'This approval was decided by someone else just now.',
+          approval.runId,
+          current,
+        );
+      }
+      const { approvals, required } = approvalProgress(counted.approval);
+      if (counted.outcome === 'duplicate') {
+        // Not an error: the approval stands as it was, and this person's approval is counted once.
+        return page(
+          request,
+          200,
+          'ok',
+          'Already approved by you',
+          `You already approved this (${approvals.length} of ${required} approvals so far); the same person counts ` +
+            `once. ${required - approvals.length} more distinct ` +
+            `approver${required - approvals.length === 1 ? '' : 's'} ` +
+            `must approve before ${approval.environment} is applied.`,
+          approval.runId,
+          counted.approval,
+        );
+      }
+      if (counted.outcome === 'recorded') {
+        const at = counted.approval.approvals?.at(-1)?.at ?? clock.now().toISOString();
+        await deps.runs.recordApprovalProgress(
+          approval.runId,
+          approval.environment,
+          stageApprovalView(counted.approval),
+          clock.now(),
+        );
+        deps.log?.('approval counted', {
+          approvalId: approval.id,
+          runId: approval.runId,
+          environment: approval.environment,
+          by: who,
+          approvals: approvals.length,
+          required,
+        });
+        const left = required - approvals.length;
+        return page(
+          request,
+          200,
+          'ok',
+          `Approved: ${approvals.length} of ${required}`,
+          `Your approval is recorded (${who}, ${at}): ${approvals.length} of ${required}. The run waits for ${left} ` +
+            `more distinct approver${left === 1 ? '' : 's'} before ${approval.environment} is applied.`,
+          approval.runId,
+          counted.approval,
+        );
+      }
+      decided = counted.approval;
+    } else {
+      const result = await deps.approvals.decide(
+        approval.id,
+        { status, by: who, ...(reason ? { reason } : {}) },
+        clock.now(),
+      );
+      if (!result.decided) {
+        const current = result.approval ?? approval;
+        return page(
+          request,
+          409,
+          'bad',
+          closedTitle(current),
+          closedReason(current) ?? 'This approval was decided by someone else just now.',
+          approval.runId,
+          current,
+        );
+      }
+      decided = result.approval;
     }
-    const decided = result.approval;
     const at = decided.decidedAt ?? clock.now().toISOString();
-    const approvalView = { id: decided.id, status: decided.status, by: who, at, ...(reason ? { reason } : {}) };
+    const approvalView = stageApprovalView(decided, { by: who, at, ...(reason ? { reason } : {}) });
+    const approvedBy = approverNames(decided);
     if (status === 'approved') {
       await deps.runs.updateStage(
         approval.runId,
@@ -432,7 +551,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
       status === 'approved'
         ? await deps.callbacks.sendTaskSuccess(approval.taskToken, {
             approvalId: approval.id,
-            approvedBy: who,
+            approvedBy,
             planSha256: approval.planSha256,
           })
         : await deps.callbacks.sendTaskFailure(
@@ -443,7 +562,11 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
     if (!delivered.delivered) {
       await deps.runs.updateRun(
         approval.runId,
-        { note: `the ${approval.environment} decision (${status} by ${who}) arrived after the run stopped waiting` },
+        {
+          note:
+            `the ${approval.environment} decision (${status} by ${status === 'approved' ? approvedBy : who}) arrived ` +
+            'after the run stopped waiting',
+        },
         clock.now(),
       );
       return page(
@@ -462,7 +585,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
       'ok',
       status === 'approved' ? 'Approved' : 'Rejected',
       status === 'approved'
-        ? `Approved by ${who}. The saved plan is being applied to ${approval.environment}.`
+        ? `Approved by ${approvedBy}. The saved plan is being applied to ${approval.environment}.`
         : `Rejected by ${who}. Nothing will be applied to ${approval.environment}.`,
       approval.runId,
       decided,
@@ -577,6 +700,8 @@ function page(
               id: approval.id,
               status: approval.status,
               ...(approval.decidedBy ? { by: approval.decidedBy } : {}),
+              required: approvalProgress(approval).required,
+              approvals: approvalProgress(approval).approvals,
             },
           }
         : {}),

@@ -2,7 +2,7 @@
  * The build runner: the one program CodeBuild runs in AWS and the local engine runs as a subprocess.
  *
  * plan:  unpack the source archive the pipeline stored (sha256 checked) → (local) backend override →
- *        init → workspace <env> → plan -out → show -json → store tfplan, plan.txt, summary.json,
+ *        init → workspace <env> → plan -out → show -json → store tfplan, plan.txt, plan.json, summary.json,
  *        plan.sha256, plan-result.json under runs/<run>/<env>/<plan|pr-plan>/.
  * apply: check the stored deploy plan's sha256 against the one the pipeline computed (and the approver
  *        saw) → unpack the same source → override → init → workspace → apply tfplan → apply.txt,
@@ -162,6 +162,8 @@ async function plan(settings: BuildSettings, deps: BuildRunnerDependencies, work
 
   await store(deps, settings, STAGE_ARTIFACTS.planFile, planBytes, 'application/octet-stream');
   await store(deps, settings, STAGE_ARTIFACTS.planText, planText, 'text/plain; charset=utf-8');
+  // The whole JSON, for what the pipeline derives from it (the structured view, policies).
+  await store(deps, settings, STAGE_ARTIFACTS.planJson, shown.stdout, 'application/json');
   await store(deps, settings, STAGE_ARTIFACTS.summary, `${JSON.stringify(summary, null, 2)}\n`, 'application/json');
   await store(deps, settings, STAGE_ARTIFACTS.planSha256, sha256, 'text/plain; charset=utf-8');
   // Without a committed lock file, init picks provider versions itself; the apply must use the same

@@ -7,6 +7,8 @@ import { TfgateError } from '../domain/errors.js';
 
 export interface ApprovalPolicy {
   approvers: string[];
+  /** Distinct approvers needed (the two-person rule), none of them among the change's people. */
+  required: number;
   timeoutSeconds: number;
   allowSelfApproval: boolean;
 }
@@ -220,6 +222,7 @@ function toConfig(raw: RawConfig): TfgateConfig {
           ? {
               approval: {
                 approvers: env.approval.approvers.map(normalizePerson),
+                required: env.approval.required,
                 timeoutSeconds: seconds(env.approval.timeout),
                 allowSelfApproval: env.approval.allowSelfApproval,
               },

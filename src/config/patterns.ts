@@ -22,6 +22,8 @@ export const PERSON_ENTRY_RULE = 'must be a GitHub login (@alice), a GitHub team
 export function isPersonEntry(entry: string): boolean {
   return GITHUB_LOGIN_ENTRY.test(entry) || GITHUB_TEAM_ENTRY.test(entry) || EMAIL.test(entry);
 }
+/** approval.required: each approval is one more item in a conditional write, so the count is bounded. */
+export const MAX_REQUIRED_APPROVALS = 10;
 export const MISSING_APPROVERS =
   'a gate needs at least one approver (a GitHub login @alice, a team @acme/platform or an email address); an ' +
   'approval without approvers would let anyone approve';

@@ -11,6 +11,7 @@ import {
   isPersonEntry,
   isSafeCloneUrl,
   PERSON_ENTRY_RULE,
+  MAX_REQUIRED_APPROVALS,
   peopleBindingProblems,
   MAX_WAIT_SECONDS,
   REPOSITORY_NAME,
@@ -44,6 +45,7 @@ const environment = z.strictObject({
   approval: z.optional(
     z.strictObject({
       approvers: z.array(person).check(z.minLength(1)),
+      required: z.int().check(z.minimum(1), z.maximum(MAX_REQUIRED_APPROVALS)),
       timeoutSeconds: waitSeconds,
       allowSelfApproval: z.boolean(),
     }),

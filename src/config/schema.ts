@@ -8,7 +8,9 @@ import {
   ENV_NAME_PATTERN,
   ENVIRONMENT_NAME,
   GITHUB_LOGIN,
+  GITHUB_TEAM_ENTRY,
   isPersonEntry,
+  MAX_REQUIRED_APPROVALS,
   isSafeCloneUrl,
   MAX_WAIT_SECONDS,
   MISSING_APPROVERS,
@@ -41,6 +43,13 @@ const approvalSchema = z.strictObject({
   approvers: z
     .array(personEntry, { error: (issue) => (issue.input === undefined ? MISSING_APPROVERS : undefined) })
     .min(1, MISSING_APPROVERS),
+  // The two-person rule: this many distinct approvers, none of them among the change's people.
+  required: z
+    .number()
+    .int('must be a whole number of approvers')
+    .min(1, 'must be at least 1')
+    .max(MAX_REQUIRED_APPROVALS, `must be at most ${MAX_REQUIRED_APPROVALS}`)
+    .default(1),
   timeout: duration('24h'),
   allowSelfApproval: z.boolean().default(false),
 });
@@ -157,6 +166,34 @@ export const configSchema = z
           message: `repository "${repo.name}" is listed twice`,
         });
       seen.add(key);
+    });
+    // approval.required: a team can grow, a list of people cannot. Entries `people:` binds to one login are one
+    // person, so more approvals than distinct named people would never be met.
+    const loginOf = new Map(
+      config.people.flatMap((person) =>
+        person.emails.map((email) => [email.toLowerCase(), person.github.toLowerCase()]),
+      ),
+    );
+    config.repositories.forEach((repo, repoIndex) => {
+      repo.environments.forEach((env, envIndex) => {
+        const approval = env.approval;
+        if (!approval || approval.approvers.some((entry) => GITHUB_TEAM_ENTRY.test(entry))) return;
+        const named = new Set(
+          approval.approvers.map((entry) => {
+            const lower = entry.toLowerCase();
+            return lower.startsWith('@') ? lower.slice(1) : (loginOf.get(lower) ?? lower);
+          }),
+        );
+        if (approval.required > named.size)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['repositories', repoIndex, 'environments', envIndex, 'approval', 'required'],
+            message:
+              `requires ${approval.required} distinct approvers but only ${named.size} ` +
+              `${named.size === 1 ? 'is' : 'are'} listed (name more approvers, or a team; addresses bound to one ` +
+              'login under people: are one person)',
+          });
+      });
     });
     for (const problem of peopleBindingProblems(config.people)) {
       ctx.addIssue({

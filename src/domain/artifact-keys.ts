@@ -25,6 +25,8 @@ export const SOURCE_ARCHIVES_PREFIX = 'sources';
 export const STAGE_ARTIFACTS = {
   planFile: 'tfplan',
   planText: 'plan.txt',
+  /** `terraform show -json` of the saved plan: the structured view and policies read it. */
+  planJson: 'plan.json',
   summary: 'summary.json',
   planSha256: 'plan.sha256',
   planResult: 'plan-result.json',
@@ -58,6 +60,20 @@ export function stageArtifactKey(runId: string, environment: string, name: Stage
   assertSegment(runId, 'run id');
   assertSegment(environment, 'environment name');
   return `${RUN_ARTIFACTS_PREFIX}/${runId}/${environment}/${kind}/${name}`;
+}
+
+/**
+ * Views the pipeline function derives from a stage's artifacts (not the build: the build ran the code under
+ * review). Outside `runs/`, where no build role may write.
+ */
+export const PLAN_VIEWS_PREFIX = 'views';
+
+/** `views/<run>/<environment>/<kind>/plan-view.json`: the structured plan view the approval page shows. */
+export function planViewKey(runId: string, environment: string, kind: BuildKind): string {
+  if (!isBuildKind(kind)) throw new TfgateError(`unknown build kind for an artifact key: ${JSON.stringify(kind)}`);
+  assertSegment(runId, 'run id');
+  assertSegment(environment, 'environment name');
+  return `${PLAN_VIEWS_PREFIX}/${runId}/${environment}/${kind}/plan-view.json`;
 }
 
 const REPOSITORY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}$/;

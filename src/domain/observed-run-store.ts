@@ -1,5 +1,5 @@
 import type { RunPatch, RunStore, StagePatch } from './ports.js';
-import type { Run } from './run.js';
+import type { Run, StageApproval } from './run.js';
 
 /** A recorded change: a run created, a stage transition, or a run-level update. */
 export interface RunChange {
@@ -39,6 +39,11 @@ export abstract class WriteObservingRunStore implements RunStore {
     const run = await this.inner.updateStage(runId, environment, patch, at);
     this.changed({ run, environment, stage: patch });
     return run;
+  }
+
+  /** Progress within one waiting stage, no transition: nothing to tell. */
+  recordApprovalProgress(runId: string, environment: string, approval: StageApproval, at: Date): Promise<boolean> {
+    return this.inner.recordApprovalProgress(runId, environment, approval, at);
   }
 
   async updateRun(runId: string, patch: RunPatch, at: Date): Promise<Run> {

@@ -49,6 +49,12 @@ export interface RunStore {
   /** Records a stage transition with its time (appended to the stage's transitions). */
   updateStage(runId: string, environment: string, patch: StagePatch, at: Date): Promise<Run>;
   updateRun(runId: string, patch: RunPatch, at: Date): Promise<Run>;
+  /**
+   * Shows the progress of an approval that needs several approvers on its stage, without a transition: only while
+   * the stage still waits for that same approval and shows fewer approvals than `approval` does (a late write never
+   * hides a newer one, nor reopens a stage that moved on). False when nothing was written.
+   */
+  recordApprovalProgress(runId: string, environment: string, approval: StageApproval, at: Date): Promise<boolean>;
 }
 
 // ---------------------------------------------------------------- deliveries and sequences
@@ -192,9 +198,23 @@ export interface ApprovalRecord {
    * closed.
    */
   people?: ChangePeople;
+  /** Distinct approvers needed (`approval.required` when it was asked); absent on older records: 1. */
+  required?: number;
+  /** The approvals recorded so far, oldest first: who and when (the two-person rule). */
+  approvals?: ApprovalGrant[];
+  /**
+   * Every identity of everyone in `approvals` (GitHub logins, addresses, the stable person key), lower-case: a
+   * person who signs in another way is still the same person and never counts twice.
+   */
+  approverIds?: string[];
   decidedBy?: string;
   decidedAt?: string;
   reason?: string;
+}
+
+export interface ApprovalGrant {
+  by: string;
+  at: string;
 }
 
 export type DecideResult =
@@ -216,6 +236,18 @@ export interface ApprovalStore {
   decide(
     id: string,
     decision: { status: Exclude<ApprovalStatus, 'pending'>; by?: string; reason?: string },
+    now: Date,
+  ): Promise<DecideResult>;
+  /**
+   * Records one person's approval by one conditional update: only while pending and before expiresAt, only when
+   * none of `ids` is among `approverIds` and exactly `expected` approvals are recorded (so approvers racing each
+   * other are counted one at a time, and never more than needed). With `completes`, the same write makes the
+   * approval `approved` (decidedBy/decidedAt). `decided: false` returns the record as it is now.
+   */
+  addApproval(
+    id: string,
+    grant: { by: string; ids: string[] },
+    options: { expected: number; completes: boolean },
     now: Date,
   ): Promise<DecideResult>;
 }

@@ -86,6 +86,10 @@ export interface StageApproval {
   at?: string;
   /** What the person deciding wrote (`--reason`, the page's reason field). */
   reason?: string;
+  /** Distinct approvers the gate needs (`approval.required`). */
+  required?: number;
+  /** Who approved so far, oldest first. */
+  approvals?: Array<{ by: string; at: string }>;
 }
 
 export interface StageTransition {

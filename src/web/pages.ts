@@ -3,6 +3,8 @@ import type { ApprovalRecord } from '../domain/ports.js';
 import { describeStop, isTerminalRun, type PlanSummary, type Run, type Stage } from '../domain/run.js';
 import { escapeHtml, stripTerminalEscapes } from '../adapters/notify/escape.js';
 import { driftOf, type RunFiles } from './public-run.js';
+import type { PlanView } from '../domain/plan-view.js';
+import { PLAN_VIEW_STYLE, renderPlanViewHtml } from './plan-view-html.js';
 
 export { escapeHtml, stripTerminalEscapes };
 
@@ -222,6 +224,9 @@ export interface ApprovalPageModel {
   blockedReason?: string;
   /** For a closed approval: the one to decide now, or the newer run on its way to one. */
   current?: CurrentDecision;
+  /** The structured plan view (shown above the plan text), or why there is none. */
+  planView?: PlanView;
+  planViewProblem?: string;
 }
 
 export interface CurrentDecision {
@@ -253,11 +258,13 @@ export function approvalPage(model: ApprovalPageModel): string {
     ['Plan', escapeHtml(summaryLine(plan))],
     ['Plan sha256', `<code>${escapeHtml(approval.planSha256)}</code>`],
     ['Status', `<span class="status" id="approval-status">${escapeHtml(approval.status)}</span>`],
+    ['Approvals', approvalsCell(approval)],
     ['Expires', escapeHtml(new Date(approval.expiresAt * 1000).toISOString())],
   ];
   if (model.approver)
     rows.push(['You are', `<span id="signed-in-as">${escapeHtml(stripTerminalEscapes(model.approver))}</span>`]);
-  const addresses = plan ? renderAddresses(plan) : '';
+  // The structured view names every change; without one, the run record's (capped) address list stands in.
+  const addresses = plan && !model.planView ? renderAddresses(plan) : '';
   const blockedReason = model.blockedReason ?? `This approval is ${approval.status}.`;
   const decision = model.canDecide
     ? `<form method="post" action="/approvals/${escapeHtml(approval.id)}">
@@ -273,12 +280,28 @@ export function approvalPage(model: ApprovalPageModel): string {
     `Approve ${approval.environment} for ${run.repository}`,
     `<h1>Apply to ${escapeHtml(approval.environment)}: ${escapeHtml(run.repository)}</h1>
 <table class="facts">${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('')}</table>
+${renderPlanViewHtml(model.planView, model.planViewProblem)}
 ${addresses}
 ${decision}
-<h2>Plan</h2><pre id="plan-text">${escapeHtml(
+<h2>Plan text</h2><pre id="plan-text">${escapeHtml(
       stripTerminalEscapes(model.planText ?? '(the plan text is ' + 'not available)'),
     )}</pre>
 <p><a href="/runs/${escapeHtml(run.id)}">Run ${escapeHtml(run.id)}</a></p>`,
+    `<style>${PLAN_VIEW_STYLE}</style>`,
+  );
+}
+
+/** "1 of 2: alice@example.com (at …)": how many distinct people approved, of how many needed, and who. */
+function approvalsCell(approval: ApprovalRecord): string {
+  const approvals = approval.approvals ?? [];
+  const required = approval.required ?? 1;
+  const who = approvals
+    .map((grant) => `<li>${escapeHtml(stripTerminalEscapes(grant.by))} <small>${escapeHtml(grant.at)}</small></li>`)
+    .join('');
+  const need = required > 1 ? " <small>(distinct people, none of them among the change's people)</small>" : '';
+  return (
+    `<span id="approval-count">${approvals.length} of ${required}</span>${need}` +
+    (who ? `<ul id="approved-by">${who}</ul>` : '')
   );
 }
 
@@ -347,9 +370,19 @@ export function runsPage(runs: Run[], next?: string): string {
 }
 
 function renderStageRow(run: Run, stage: Stage): string {
+  const grants = stage.approval?.approvals ?? [];
+  const required = stage.approval?.required ?? 1;
+  // With several approvers needed, "approved by" names them all, and a waiting stage says how far it got.
+  const by =
+    required > 1 && grants.length > 0
+      ? `${stage.approval?.status === 'pending' ? ` (${grants.length} of ${required})` : ''} by ` +
+        grants.map((grant) => escapeHtml(stripTerminalEscapes(grant.by))).join(', ')
+      : stage.approval?.by
+        ? ` by ${escapeHtml(stripTerminalEscapes(stage.approval.by))}`
+        : '';
   const approval = stage.approval
     ? escapeHtml(stage.approval.status) +
-      (stage.approval.by ? ` by ${escapeHtml(stripTerminalEscapes(stage.approval.by))}` : '') +
+      by +
       (stage.approval.reason ? `: <q>${escapeHtml(stripTerminalEscapes(stage.approval.reason))}</q>` : '') +
       (stage.approval.status === 'pending' && !isTerminalRun(run.status)
         ? ` <a class="approval-link" href="/approvals/${escapeHtml(stage.approval.id)}">Open the approval</a>`

@@ -27,6 +27,9 @@ class MemoryRuns implements RunStore {
     run.updatedAt = at.toISOString();
     return structuredClone(run);
   }
+  async recordApprovalProgress() {
+    return false;
+  }
   async updateRun(runId: string, patch: RunPatch, at: Date) {
     const run = this.runs.get(runId)!;
     if (patch.status) run.status = patch.status;

@@ -83,6 +83,7 @@ describe("the Tfgate construct in a user's stack", () => {
     expect(gate.config.repositories[0]).toMatchObject({ name: 'acme/infrastructure', branch: 'main', directory: '.' });
     expect(gate.config.repositories[0]!.environments[1]!.approval).toEqual({
       approvers: ['alice@example.com'],
+      required: 1,
       timeoutSeconds: 86400,
       allowSelfApproval: false,
     });

@@ -609,6 +609,18 @@ describe('builds', () => {
       )
       .map((r) => (r.Properties.Roles as Json[])[0]!.Ref);
     expect(sourceWriters).toEqual([logicalId(s.stack.functions.roles.pipeline.node.defaultChild as CfnElement)]);
+    // The structured plan views likewise: derived by the pipeline function from plan.json, never by a build.
+    const viewWriters = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::IAM::Policy')
+      .filter((r) =>
+        (r.Properties.PolicyDocument.Statement as Statement[]).some(
+          (st) =>
+            ['s3:PutObject', 's3:*'].some((action) => list(st.Action).includes(action)) &&
+            list(st.Resource).some((res) => flat(res).includes('/artifacts/views/')),
+        ),
+      )
+      .map((r) => (r.Properties.Roles as Json[])[0]!.Ref);
+    expect(viewWriters).toEqual([logicalId(s.stack.functions.roles.pipeline.node.defaultChild as CfnElement)]);
   });
 });
 

@@ -19,7 +19,7 @@ import type {
   StagePatch,
 } from '../../src/domain/ports.js';
 import type { ApprovalStatus } from '../../src/domain/run.js';
-import { isTerminalRun, runListCursor, type Run } from '../../src/domain/run.js';
+import { isTerminalRun, runListCursor, type Run, type StageApproval } from '../../src/domain/run.js';
 
 /**
  * In-memory stand-ins for the store ports, for tests and the bench (no dynalite round trips). They
@@ -69,6 +69,21 @@ export class MemoryRunStore implements RunStore {
     stage.transitions = [...stage.transitions, { status: patch.status, at: at.toISOString() }];
     run.updatedAt = at.toISOString();
     return copy(run);
+  }
+
+  async recordApprovalProgress(
+    runId: string,
+    environment: string,
+    approval: StageApproval,
+    at: Date,
+  ): Promise<boolean> {
+    const run = this.runs.get(runId);
+    const stage = run?.stages.find((s) => s.environment === environment);
+    if (!run || stage?.status !== 'awaiting_approval' || stage.approval?.id !== approval.id) return false;
+    if ((stage.approval.approvals?.length ?? 0) >= (approval.approvals?.length ?? 0)) return false;
+    stage.approval = copy(approval);
+    run.updatedAt = at.toISOString();
+    return true;
   }
 
   async updateRun(runId: string, patch: RunPatch, at: Date): Promise<Run> {
@@ -284,6 +299,32 @@ export class MemoryApprovalStore implements ApprovalStore {
     record.decidedAt = now.toISOString();
     if (decision.by !== undefined) record.decidedBy = decision.by;
     if (decision.reason !== undefined) record.reason = decision.reason;
+    return { decided: true, approval: copy(record) };
+  }
+
+  async addApproval(
+    id: string,
+    grant: { by: string; ids: string[] },
+    options: { expected: number; completes: boolean },
+    now: Date,
+  ): Promise<DecideResult> {
+    const record = this.approvals.get(id);
+    const ids = [...new Set(grant.ids)];
+    if (ids.length === 0 || ids.length > 25) throw new RangeError(`an approval names 1 to 25 identities`);
+    const open =
+      record?.status === 'pending' &&
+      record.expiresAt > Math.floor(now.getTime() / 1000) &&
+      (record.approvals?.length ?? 0) === options.expected &&
+      !ids.some((value) => record.approverIds?.includes(value));
+    if (!record || !open) return { decided: false, approval: record ? copy(record) : undefined };
+    const at = now.toISOString();
+    record.approvals = [...(record.approvals ?? []), { by: grant.by, at }];
+    record.approverIds = [...(record.approverIds ?? []), ...ids];
+    if (options.completes) {
+      record.status = 'approved';
+      record.decidedBy = grant.by;
+      record.decidedAt = at;
+    }
     return { decided: true, approval: copy(record) };
   }
 }

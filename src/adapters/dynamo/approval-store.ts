@@ -8,6 +8,16 @@ import { putIfAbsent } from './put-if-absent.js';
 
 const APPROVAL_RETENTION_DAYS = 400;
 
+/** Each identity is one clause of the condition: a person brings a few, never an unbounded list. */
+const MAX_IDS = 25;
+
+function checkedIds(ids: readonly string[]): string[] {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0 || unique.length > MAX_IDS)
+    throw new RangeError(`an approval names between 1 and ${MAX_IDS} identities, not ${unique.length}`);
+  return unique;
+}
+
 function recordOf(item: Record<string, unknown>): ApprovalRecord {
   const { [TTL_ATTRIBUTE]: _ttl, ...record } = item;
   return record as unknown as ApprovalRecord;
@@ -70,6 +80,47 @@ export class DynamoApprovalStore implements ApprovalStore {
     return this.updatePending('UpdateItem(approval decision)', id, {
       update: `SET ${sets.join(', ')}`,
       condition,
+      values,
+    });
+  }
+
+  async addApproval(
+    id: string,
+    grant: { by: string; ids: string[] },
+    options: { expected: number; completes: boolean },
+    now: Date,
+  ): Promise<DecideResult> {
+    const ids = checkedIds(grant.ids);
+    const at = now.toISOString();
+    const values: Record<string, unknown> = {
+      ':pending': 'pending',
+      ':now': epochSeconds(now),
+      ':expected': options.expected,
+      ':grant': [{ by: grant.by, at }],
+      ':ids': ids,
+      ':none': [],
+    };
+    const sets = [
+      'approvals = list_append(if_not_exists(approvals, :none), :grant)',
+      'approverIds = list_append(if_not_exists(approverIds, :none), :ids)',
+    ];
+    if (options.completes) {
+      sets.push('#status = :approved', 'decidedBy = :by', 'decidedAt = :at');
+      Object.assign(values, { ':approved': 'approved', ':by': grant.by, ':at': at });
+    }
+    // The count the approver saw must still be the count: a concurrent approval refuses this write, and the
+    // caller counts again. Nobody already among the approvers (by any of their identities) is added twice.
+    const count =
+      options.expected === 0
+        ? '(attribute_not_exists(approvals) OR size(approvals) = :expected)'
+        : 'size(approvals) = :expected';
+    const notYet = ids.map((_, index) => `NOT contains(approverIds, :id${index})`);
+    ids.forEach((value, index) => {
+      values[`:id${index}`] = value;
+    });
+    return this.updatePending('UpdateItem(approval grant)', id, {
+      update: `SET ${sets.join(', ')}`,
+      condition: ['#status = :pending', 'expiresAt > :now', count, ...notYet].join(' AND '),
       values,
     });
   }

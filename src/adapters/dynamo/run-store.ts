@@ -5,9 +5,9 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import { AlreadyExistsError, NotFoundError } from '../../domain/errors.js';
+import { AlreadyExistsError, NotFoundError, TfgateError } from '../../domain/errors.js';
 import type { RunPatch, RunStore, StagePatch } from '../../domain/ports.js';
-import { runListCursor, TERMINAL_RUN_STATUSES, type Run, type Stage } from '../../domain/run.js';
+import { runListCursor, TERMINAL_RUN_STATUSES, type Run, type Stage, type StageApproval } from '../../domain/run.js';
 import {
   runPredecessors,
   runTransitionRefused,
@@ -19,6 +19,9 @@ import { RUNS_BY_CREATED_INDEX, TTL_ATTRIBUTE } from './table-layout.js';
 import { putIfAbsent } from './put-if-absent.js';
 
 const RUN_RETENTION_DAYS = 400;
+
+/** The stage moved on, or already shows as many approvals: a normal outcome, not a failure. */
+class ApprovalProgressNotShown extends TfgateError {}
 /** Every run shares one GSI partition so that the index can order all runs by creation time. */
 const LIST_KEY = 'run';
 
@@ -162,6 +165,36 @@ export class DynamoRunStore implements RunStore {
       if (!run || !stage) return new NotFoundError(`Run ${runId} has no stage ${environment}`);
       return stageTransitionRefused(runId, environment, stage.status, patch.status);
     });
+  }
+
+  async recordApprovalProgress(
+    runId: string,
+    environment: string,
+    approval: StageApproval,
+    at: Date,
+  ): Promise<boolean> {
+    const shown = approval.approvals?.length ?? 0;
+    try {
+      await this.update(
+        runId,
+        'SET stages.#env.#approval = :approval, updatedAt = :at',
+        'stages.#env.#status = :waiting AND stages.#env.#approval.id = :id AND ' +
+          '(attribute_not_exists(stages.#env.#approval.approvals) OR size(stages.#env.#approval.approvals) < :shown)',
+        { '#env': environment, '#status': 'status', '#approval': 'approval' },
+        {
+          ':approval': approval,
+          ':at': at.toISOString(),
+          ':waiting': 'awaiting_approval',
+          ':id': approval.id,
+          ':shown': shown,
+        },
+        () => new ApprovalProgressNotShown('the stage no longer waits for this approval'),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ApprovalProgressNotShown) return false;
+      throw error;
+    }
   }
 
   async updateRun(runId: string, patch: RunPatch, at: Date): Promise<Run> {

@@ -102,4 +102,103 @@ storeContract('ApprovalStore', (stores) => {
     const late = await stores().approvals.attachTaskToken(approval.id, 'run-1', 'too-late');
     expect(late).toMatchObject({ decided: false, approval: { status: 'rejected', taskToken: 'second-token' } });
   });
+
+  it('two-person rule: counts distinct people one write at a time; the Nth flips it to approved', async () => {
+    const approval = anApproval({ id: '8'.repeat(32), required: 2, approvals: [] });
+    await stores().approvals.create(approval);
+    const alice = { by: 'alice@example.com', ids: ['key:alice', '@alice', 'alice@example.com'] };
+    const first = await stores().approvals.addApproval(
+      approval.id,
+      alice,
+      { expected: 0, completes: false },
+      beforeDeadline,
+    );
+    expect(first).toEqual({
+      decided: true,
+      approval: {
+        ...approval,
+        approvals: [{ by: 'alice@example.com', at: beforeDeadline.toISOString() }],
+        approverIds: ['key:alice', '@alice', 'alice@example.com'],
+      },
+    });
+    // The same person again, by any one of her identities (another sign-in): refused, nothing changes.
+    const again = await stores().approvals.addApproval(
+      approval.id,
+      { by: 'alice@example.com', ids: ['alice@example.com'] },
+      { expected: 1, completes: true },
+      beforeDeadline,
+    );
+    expect(again).toEqual({ decided: false, approval: first.approval });
+    // A count that moved (another approval landed) refuses the write: the caller counts again.
+    const stale = await stores().approvals.addApproval(
+      approval.id,
+      { by: '@bob', ids: ['key:bob', '@bob'] },
+      { expected: 0, completes: false },
+      beforeDeadline,
+    );
+    expect(stale).toEqual({ decided: false, approval: first.approval });
+    const second = await stores().approvals.addApproval(
+      approval.id,
+      { by: '@bob', ids: ['key:bob', '@bob'] },
+      { expected: 1, completes: true },
+      beforeDeadline,
+    );
+    expect(second.decided).toBe(true);
+    expect(second.approval).toMatchObject({
+      status: 'approved',
+      decidedBy: '@bob',
+      decidedAt: beforeDeadline.toISOString(),
+      approvals: [
+        { by: 'alice@example.com', at: beforeDeadline.toISOString() },
+        { by: '@bob', at: beforeDeadline.toISOString() },
+      ],
+    });
+    // Approved is closed: a third approver changes nothing.
+    const third = await stores().approvals.addApproval(
+      approval.id,
+      { by: 'carol@example.com', ids: ['carol@example.com'] },
+      { expected: 2, completes: true },
+      beforeDeadline,
+    );
+    expect(third).toEqual({ decided: false, approval: second.approval });
+  });
+
+  it('two-person rule: no approval counts after the deadline or once rejected', async () => {
+    await stores().approvals.create(anApproval({ id: '9'.repeat(32), required: 2 }));
+    const late = await stores().approvals.addApproval(
+      '9'.repeat(32),
+      { by: 'alice@example.com', ids: ['alice@example.com'] },
+      { expected: 0, completes: false },
+      afterDeadline,
+    );
+    expect(late.decided).toBe(false);
+    await stores().approvals.decide('9'.repeat(32), { status: 'rejected', by: '@bob' }, beforeDeadline);
+    const closed = await stores().approvals.addApproval(
+      '9'.repeat(32),
+      { by: 'alice@example.com', ids: ['alice@example.com'] },
+      { expected: 0, completes: false },
+      beforeDeadline,
+    );
+    expect(closed).toMatchObject({ decided: false, approval: { status: 'rejected' } });
+    expect(closed.approval).not.toHaveProperty('approvals.0');
+  });
+
+  it('two-person rule: of concurrent approvals by different people exactly `required` count', async () => {
+    const approval = anApproval({ id: 'a'.repeat(32), required: 2 });
+    await stores().approvals.create(approval);
+    const people = ['alice', 'bob', 'carol', 'dave'];
+    // Everyone read the record with no approvals: each write claims to be the first.
+    const results = await Promise.all(
+      people.map((name) =>
+        stores().approvals.addApproval(
+          approval.id,
+          { by: `@${name}`, ids: [`@${name}`] },
+          { expected: 0, completes: false },
+          beforeDeadline,
+        ),
+      ),
+    );
+    expect(results.filter((result) => result.decided)).toHaveLength(1);
+    expect((await stores().approvals.get(approval.id))?.approvals).toHaveLength(1);
+  });
 });

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { AlreadyExistsError, NotFoundError } from '../../../src/domain/errors.js';
 import { runListCursor } from '../../../src/domain/run.js';
-import { aPlanSummary, aRun } from '../../support/builders.js';
+import { aPlanSummary, aRun, aStage } from '../../support/builders.js';
 import { storeContract } from './implementations.js';
 
 const at = (second: number): string => new Date(Date.UTC(2026, 1, 1, 10, 0, second)).toISOString();
@@ -109,5 +109,36 @@ storeContract('RunStore', (stores) => {
     });
     const again = await stores().runs.updateRun('r-update', {}, new Date(at(3)));
     expect(again).toMatchObject({ status: 'failed', error: 'plan failed', updatedAt: at(3) });
+  });
+
+  it('shows approval progress only on a stage still waiting for that approval, and never fewer approvals', async () => {
+    const id = 'b'.repeat(32);
+    await stores().runs.create(
+      aRun({
+        id: 'r-progress',
+        stages: [aStage('apps', { status: 'awaiting_approval', approval: { id, status: 'pending', approvals: [] } })],
+      }),
+    );
+    const one = { id, status: 'pending' as const, required: 3, approvals: [{ by: '@alice', at: at(1) }] };
+    const two = { ...one, approvals: [...one.approvals, { by: '@bob', at: at(2) }] };
+    expect(await stores().runs.recordApprovalProgress('r-progress', 'apps', two, new Date(at(3)))).toBe(true);
+    // A late write of an older count never hides a newer one.
+    expect(await stores().runs.recordApprovalProgress('r-progress', 'apps', one, new Date(at(4)))).toBe(false);
+    const shown = await stores().runs.get('r-progress');
+    expect(shown!.stages[0]!.approval).toEqual(two);
+    expect(shown!.stages[0]!.transitions).toHaveLength(1);
+    // Another approval's progress, or a stage that moved on, is left alone.
+    expect(
+      await stores().runs.recordApprovalProgress(
+        'r-progress',
+        'apps',
+        { ...two, id: 'c'.repeat(32), approvals: [...two.approvals, { by: '@carol', at: at(5) }] },
+        new Date(at(5)),
+      ),
+    ).toBe(false);
+    await stores().runs.updateStage('r-progress', 'apps', { status: 'applying' }, new Date(at(6)));
+    const three = { ...two, approvals: [...two.approvals, { by: '@carol', at: at(7) }] };
+    expect(await stores().runs.recordApprovalProgress('r-progress', 'apps', three, new Date(at(7)))).toBe(false);
+    expect((await stores().runs.get('r-progress'))!.stages[0]).toMatchObject({ status: 'applying', approval: two });
   });
 });
