@@ -39,8 +39,16 @@ export interface TfgateConfig {
   };
   access: { viewers: string[] };
   github: { apiUrl: string };
-  /** `env`: local builds only (build-env.ts); absent means the default rule. */
-  terraform: { version: string; planCompute: 'lambda' | 'ec2'; env?: { allow?: string[]; deny: string[] } };
+  /**
+   * `env`: local builds only (build-env.ts); absent means the default rule. `sandbox.readOnly`: local
+   * deploy builds only, what of the user's machine they see (absolute or `~/` paths).
+   */
+  terraform: {
+    version: string;
+    planCompute: 'lambda' | 'ec2';
+    env?: { allow?: string[]; deny: string[] };
+    sandbox?: { readOnly: string[] };
+  };
   /** queueSeconds: how long CodeBuild may keep a build queued before it gives up on it. */
   timeouts: { planSeconds: number; applySeconds: number; lockWaitSeconds: number; queueSeconds: number };
 }
@@ -237,6 +245,7 @@ function toConfig(raw: RawConfig): TfgateConfig {
             },
           }
         : {}),
+      ...(raw.terraform.sandbox ? { sandbox: { readOnly: raw.terraform.sandbox.readOnly } } : {}),
     },
     timeouts: {
       planSeconds: seconds(raw.timeouts.plan),
