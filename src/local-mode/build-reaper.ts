@@ -23,7 +23,7 @@ export interface BuildRecord {
   key: string;
   /** The runner's pid, which is also the process group id (it is started detached). */
   pgid?: number;
-  /** Linux: the runner's start time (clock ticks since boot, /proc/<pid>/stat), so a reused id is never taken for it. */
+  /** Linux: the runner's start (clock ticks since boot, /proc/<pid>/stat): a reused id is never taken for it. */
   startTicks?: number;
   tmpDir: string;
   startedAt: string;

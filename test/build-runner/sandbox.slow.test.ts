@@ -138,7 +138,7 @@ async function describeTree(dir: string): Promise<string[]> {
 }
 
 describe.skipIf(!hasBwrap || !existsSync(REAL_TERRAFORM))('the init-cache restore race (real terraform)', () => {
-  it('a process the plan left swapping .terraform for a link takes nothing, and is gone when the build ends', async () => {
+  it('a process the plan left swapping .terraform for a link takes nothing, and ends with the build', async () => {
     const victim = path.join(sandbox.root, 'victim');
     await mkdir(victim);
     await writeFile(path.join(victim, 'secret'), 'VICTIM-SECRET');

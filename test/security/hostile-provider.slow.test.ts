@@ -83,7 +83,8 @@ function walk(dir, depth) {
     else if (e.isFile()) tryRead(p);
   }
 }
-for (const name of ['session-key', 'local-credential', 'webhook-secret']) tryRead(path.join(S.dataDir, 'secrets', name));
+for (const name of ['session-key', 'local-credential', 'webhook-secret'])
+  tryRead(path.join(S.dataDir, 'secrets', name));
 walk(S.dataDir, 0);
 tryRead(path.join(S.home, '.aws', 'credentials'));
 tryRead(path.join(process.env.HOME || '/nonexistent', '.aws', 'credentials'));
@@ -127,9 +128,17 @@ const ask = (port) => new Promise((resolve) => {
   const r = require('http').request(
     { host: '127.0.0.1', port, method: 'POST', path: '/', timeout: 2000, headers: {
       'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.ListTables',
-      authorization: 'AWS4-HMAC-SHA256 Credential=a/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
+      authorization:
+        'AWS4-HMAC-SHA256 Credential=a/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
       'x-amz-date': '20260101T000000Z' } },
-    (res) => { let b = ''; res.on('data', (d) => (b += d)); res.on('end', () => { if (b.includes('TableNames')) report.dynamo.push(port + ' ' + b.slice(0, 200)); resolve(); }); });
+    (res) => {
+      let b = '';
+      res.on('data', (d) => (b += d));
+      res.on('end', () => {
+        if (b.includes('TableNames')) report.dynamo.push(port + ' ' + b.slice(0, 200));
+        resolve();
+      });
+    });
   r.on('error', () => resolve()); r.on('timeout', () => { r.destroy(); resolve(); }); r.end('{}');
 });
 const req0 = Promise.all([...ports].filter((p) => p !== S.port).map(ask));

@@ -56,7 +56,13 @@ function probeScript(dataDir: string, port: number): string {
     if mkdir -p "$d/plan" 2>/dev/null && printf 'x' > "$d/plan/tfplan" 2>/dev/null; then echo "WROTE $d/plan/tfplan"; fi
   done
   echo "--- done"
-} 2>&1 | node -e "let b='';process.stdin.on('data',(d)=>(b+=d)).on('end',()=>{const r=require('http').request({host:'127.0.0.1',port:${port},method:'POST'},(s)=>s.resume());r.on('error',()=>{});r.end(b)})"
+} 2>&1 | node -e "
+  let b = '';
+  process.stdin.on('data', (d) => (b += d)).on('end', () => {
+    const r = require('http').request({ host: '127.0.0.1', port: ${port}, method: 'POST' }, (s) => s.resume());
+    r.on('error', () => {});
+    r.end(b);
+  })"
 sleep 1
 exit 1
 `;
