@@ -70,6 +70,11 @@ export interface FunctionNeeds {
   approvalsUrl: boolean;
   sendsEmail: boolean;
   functionUrl: boolean;
+  /**
+   * Hands work to its own asynchronous invocation (the approvals function: sign-in links are looked up and mailed
+   * after the request is answered). Lambda queues the event; no retries (a link lives 15 minutes).
+   */
+  invokesItself?: boolean;
 }
 
 export const FUNCTION_NEEDS: Record<FunctionName, FunctionNeeds> = {
@@ -108,6 +113,7 @@ export const FUNCTION_NEEDS: Record<FunctionName, FunctionNeeds> = {
     // One-time sign-in links by SES.
     sendsEmail: true,
     functionUrl: true,
+    invokesItself: true,
   },
   pipeline: {
     description:
@@ -329,6 +335,15 @@ export class TfgateFunctions extends Construct {
       const fn = tfgateFunction(this, pascal, FUNCTION_SOURCE[name], settings);
       roles[name] = role;
       functions[name] = fn;
+      if (needs.invokesItself) {
+        // A policy of its own: the function depends on its role's default policy, so naming the function's ARN
+        // there would be a cycle.
+        new iam.Policy(this, `${pascal}InvokesItself`, {
+          roles: [role],
+          statements: [new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] })],
+        });
+        fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(15) });
+      }
       if (needs.functionUrl) {
         // GitHub signs webhook requests; every other route needs tfgate's own sign-in (GitHub or an
         // emailed one-time link). IAM auth would shut out both GitHub and people's browsers.

@@ -14,6 +14,11 @@ export interface HttpRequest {
   /** The raw body bytes: signatures are verified on exactly these. */
   body: Buffer;
   /**
+   * The client's network address as the transport saw it (the TCP peer locally, the function URL's
+   * `requestContext.http.sourceIp` in AWS), never a header the client sets. Rate limits key on it.
+   */
+  clientAddress?: string;
+  /**
    * Who is asking, set only by the sign-in gate (src/auth/sign-in.ts) after it checked the
    * session or the local credential; never read from the request itself.
    */
@@ -51,7 +56,8 @@ export function html(status: number, body: string, headers: Record<string, strin
       'content-security-policy':
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
       'x-content-type-options': 'nosniff',
-      'referrer-policy': 'no-referrer',
+      // No referrer leaves the site (approval ids stay here); the site's own form posts keep their Origin.
+      'referrer-policy': 'same-origin',
       'cache-control': 'no-store',
       ...headers,
     },

@@ -3,8 +3,11 @@ import { STAGE_ARTIFACTS, stageArtifactKey } from '../../src/domain/plan-summary
 import {
   describePerson,
   matchListed,
+  NO_BINDINGS,
   personNamed,
+  resolvePerson,
   selfApprovalRefusal,
+  type PeopleBindings,
   type SignedInPerson,
   type TeamDirectory,
 } from '../../src/auth/person.js';
@@ -54,6 +57,8 @@ export interface ApprovalsDeps {
   sessionKey: string;
   /** GitHub team membership, checked at decision time; absent without GitHub credentials. */
   teams?: TeamDirectory;
+  /** `people:` from tfgate.yaml: the decider is compared as the person they are, however they signed in. */
+  people?: PeopleBindings;
   clock?: Clock;
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Locally: where a run's logs, artifacts and state are on this machine (shown by show and the run page). */
@@ -79,6 +84,7 @@ const MAX_PLAN_TEXT = 200_000;
 export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
   const clock = deps.clock ?? systemClock;
   const nowSeconds = () => Math.floor(clock.now().getTime() / 1000);
+  const people = deps.people ?? NO_BINDINGS;
 
   async function loadPlanText(run: Run, environment: string): Promise<string | undefined> {
     const body = await deps.artifacts
@@ -158,7 +164,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
   ): { person?: SignedInPerson; problem?: string } {
     const signedIn = request.identity;
     if (!signedIn) return { problem: 'Sign in first.' };
-    if (signedIn.via !== 'local') return { person: signedIn };
+    if (signedIn.via !== 'local') return { person: resolvePerson(signedIn, people) };
     // With one person on the list there is nobody else the operator could mean.
     const single = (approval.approvers ?? []).filter((entry) => !entry.includes('/'));
     const actingAs = given ?? (single.length === 1 && approval.approvers.length === 1 ? single[0] : undefined);
@@ -170,7 +176,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
       };
     const named = personNamed(actingAs, signedIn.sessionId);
     return named
-      ? { person: named }
+      ? { person: resolvePerson(named, people) }
       : { problem: `--as ${actingAs.slice(0, 100)} is neither an email address nor a GitHub login (@name).` };
   }
 
@@ -185,7 +191,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
         `${describePerson(person)} is not an approver for ` +
         `${approval.environment}${match.note ? ` (${match.note})` : ''}.`
       );
-    if (!approval.allowSelfApproval) return selfApprovalRefusal(person, approval.people);
+    if (!approval.allowSelfApproval) return selfApprovalRefusal(person, approval.people, people);
     return undefined;
   }
 

@@ -1,12 +1,15 @@
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { everyoneListed, type TeamDirectory } from '../../src/auth/person.js';
-import { createSignIn, type GitHubSignInSettings, type SignIn } from '../../src/auth/sign-in.js';
+import { bindPeople, everyoneListed, type TeamDirectory } from '../../src/auth/person.js';
+import { createSignIn, type GitHubSignInSettings, type SignIn, type SignInLinkJob } from '../../src/auth/sign-in.js';
+import { EMAIL } from '../../src/config/patterns.js';
+import { DynamoSignInStore } from '../../src/adapters/dynamo/sign-in-store.js';
 import { AwsComposition } from '../../src/composition/aws.js';
 import { CodeBuildLogs } from '../../src/adapters/aws/codebuild-logs.js';
 import { S3ArtifactStore } from '../../src/adapters/aws/s3-artifact-store.js';
@@ -40,6 +43,8 @@ export interface ApprovalsLambdaOptions {
   secretsManager?: SecretsManagerClient;
   codebuild?: CodeBuildClient;
   cloudWatchLogs?: CloudWatchLogsClient;
+  /** Hands sign-in links to this same function, asynchronously (tests: a mock). */
+  lambda?: LambdaClient;
   artifacts?: ArtifactStore;
   clock?: Clock;
   log?: (message: string, fields?: Record<string, unknown>) => void;
@@ -67,7 +72,36 @@ const OPTIONAL_ENVIRONMENT_KEYS = [
   'SES_FROM',
   'GITHUB_SECRET_ARN',
   'BUILD_PROJECT_PREFIX',
+  // Set by the Lambda runtime: sign-in links are handed to this function's own asynchronous invocation.
+  'AWS_LAMBDA_FUNCTION_NAME',
 ] as const;
+
+/**
+ * The event this function sends itself (InvocationType Event) for each sign-in link request: the lookup of the
+ * address and the mail happen there, after the person who asked already has the answer. Only an IAM principal
+ * allowed lambda:InvokeFunction (this function's own role) can send it; a function URL request never looks like it.
+ */
+export interface SignInLinkEvent {
+  tfgateSignInLink: SignInLinkJob;
+}
+
+function isSignInLinkEvent(event: FunctionUrlEvent | SignInLinkEvent): event is SignInLinkEvent {
+  return typeof event === 'object' && event !== null && 'tfgateSignInLink' in event && !('requestContext' in event);
+}
+
+/** The job as this function wrote it: an address and a link to this function's own confirm page. */
+function signInLinkJob(value: unknown): SignInLinkJob | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { email, link } = value as Record<string, unknown>;
+  if (typeof email !== 'string' || !EMAIL.test(email) || email.length > 320) return undefined;
+  if (
+    typeof link !== 'string' ||
+    link.length > 8192 ||
+    !/^https:\/\/[^/\s]+\/auth\/email\/confirm\?token=\S+$/.test(link)
+  )
+    return undefined;
+  return { email, link };
+}
 
 /** The sign-in secret: `{"clientId": "…", "clientSecret": "…"}`; empty (the placeholder): GitHub sign-in is off. */
 export function parseSignInSecret(secretString: string): { clientId: string; clientSecret: string } | undefined {
@@ -85,9 +119,13 @@ export function parseSignInSecret(secretString: string): { clientId: string; cli
   return { clientId: value.clientId, clientSecret: value.clientSecret };
 }
 
-export function createApprovalsLambda(
-  options: ApprovalsLambdaOptions = {},
-): (event: FunctionUrlEvent) => Promise<FunctionUrlResult> {
+/** A function URL request gets its answer; a sign-in link event (from this function itself) gets delivered. */
+export interface ApprovalsLambda {
+  (event: FunctionUrlEvent): Promise<FunctionUrlResult>;
+  (event: SignInLinkEvent): Promise<undefined>;
+}
+
+export function createApprovalsLambda(options: ApprovalsLambdaOptions = {}): ApprovalsLambda {
   const aws = new AwsComposition(REQUIRED, OPTIONAL_ENVIRONMENT_KEYS, 'tfgate-approvals', {
     ...options,
     artifactStore: (location) => new S3ArtifactStore(options.s3 ?? new S3Client({}), location),
@@ -116,21 +154,64 @@ export function createApprovalsLambda(
         projectPrefix: buildProjectPrefix,
       }
     : undefined;
+  const people = bindPeople(config.people);
   const deps = {
     runs,
     approvals: new DynamoApprovalStore(aws.dynamo, env.APPROVALS_TABLE),
     artifacts: aws.artifacts,
     callbacks,
     teams,
+    people,
     clock,
     log,
     ...(buildLogs ? { buildLogs } : {}),
   };
   const deliveries = new DynamoDeliveryStore(aws.dynamo, env.DELIVERIES_TABLE);
+  const signInRecords = new DynamoSignInStore(aws.dynamo, env.DELIVERIES_TABLE);
   const mail = sesFrom ? mailSignInLinks(new SesEmailSender(options.ses ?? new SESv2Client({})), sesFrom) : undefined;
+  const selfName = aws.optional('AWS_LAMBDA_FUNCTION_NAME');
+  if (mail && !selfName)
+    throw new Error(
+      'AWS_LAMBDA_FUNCTION_NAME is not set: the Lambda runtime sets it, and email sign-in hands each link to this ' +
+        "function's own asynchronous invocation",
+    );
+  let lambdaClient: LambdaClient | undefined;
+  // Answers the link request without waiting on the lookup or the mail: Lambda queues the event and returns at once
+  // (the same for every address), and the work runs in its own invocation, which no frozen instance can lose.
+  const sendLinkLater = async (job: SignInLinkJob): Promise<void> => {
+    // Loaded on the first link request only: most invocations never need the Lambda client.
+    const { InvokeCommand, LambdaClient } = await import('@aws-sdk/client-lambda');
+    lambdaClient ??= options.lambda ?? new LambdaClient({});
+    const event: SignInLinkEvent = { tfgateSignInLink: job };
+    await lambdaClient.send(
+      new InvokeCommand({
+        FunctionName: selfName,
+        InvocationType: 'Event',
+        Payload: Buffer.from(JSON.stringify(event)),
+      }),
+    );
+  };
   let built: { key: string; github: string; handler: HttpHandler; signIn: SignIn } | undefined;
 
-  return async (event) => {
+  const entry = async (event: FunctionUrlEvent | SignInLinkEvent): Promise<FunctionUrlResult | undefined> => {
+    if (isSignInLinkEvent(event)) {
+      const job = signInLinkJob(event.tfgateSignInLink);
+      if (!job) {
+        log('sign-in link event refused', { why: 'not a sign-in link job' });
+        return undefined;
+      }
+      if (!built) {
+        // The session key is needed only to build the sign-in; the job carries its link already sealed.
+        try {
+          await ensureBuilt(await sessionKey.get(), await githubClient?.get());
+        } catch (error) {
+          log('sign-in link not sent', { why: 'secrets unavailable', error: (error as Error).message });
+          return undefined;
+        }
+      }
+      await built!.signIn.deliverLink(job);
+      return undefined;
+    }
     const request = toHttpRequest(event);
     let key: string;
     let github: Omit<GitHubSignInSettings, 'apiUrl' | 'clientType'> | undefined;
@@ -144,6 +225,16 @@ export function createApprovalsLambda(
         request.method,
       );
     }
+    ensureBuilt(key, github);
+    try {
+      return toFunctionUrlResult(await built!.handler(request), request.method);
+    } finally {
+      if (!(await runs.drain(FEEDBACK_DRAIN_MS))) log('GitHub feedback still in flight at the answer');
+    }
+  };
+  return entry as ApprovalsLambda;
+
+  function ensureBuilt(key: string, github: Omit<GitHubSignInSettings, 'apiUrl' | 'clientType'> | undefined): void {
     const githubId = github?.clientId ?? '';
     if (!built || built.key !== key || built.github !== githubId) {
       const signIn = createSignIn({
@@ -155,6 +246,10 @@ export function createApprovalsLambda(
         teams,
         ...(mail ? { mail } : {}),
         oneTime: deliveries,
+        sessions: signInRecords,
+        counters: signInRecords,
+        people,
+        ...(mail ? { sendLinkLater } : {}),
         clock,
         log,
         ...(options.fetch ? { fetch: options.fetch } : {}),
@@ -166,17 +261,12 @@ export function createApprovalsLambda(
         handler: signIn.protect(createApprovalsHandler({ ...deps, sessionKey: key })),
       };
     }
-    try {
-      return toFunctionUrlResult(await built.handler(request), request.method);
-    } finally {
-      if (!(await runs.drain(FEEDBACK_DRAIN_MS))) log('GitHub feedback still in flight at the answer');
-    }
-  };
+  }
 }
 
-let instance: ((event: FunctionUrlEvent) => Promise<FunctionUrlResult>) | undefined;
+let instance: ApprovalsLambda | undefined;
 
-export async function handler(event: FunctionUrlEvent): Promise<FunctionUrlResult> {
+export async function handler(event: FunctionUrlEvent | SignInLinkEvent): Promise<FunctionUrlResult | undefined> {
   instance ??= createApprovalsLambda();
-  return instance(event);
+  return isSignInLinkEvent(event) ? instance(event) : instance(event);
 }

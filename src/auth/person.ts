@@ -1,4 +1,5 @@
 import { EMAIL, GITHUB_LOGIN_ENTRY, GITHUB_TEAM_ENTRY } from '../config/patterns.js';
+import type { PersonBinding } from '../config/load.js';
 import type { ChangePeople } from '../domain/run.js';
 
 // Who made a change is part of a run (domain/run.ts); kept importable from here.
@@ -19,6 +20,65 @@ export interface SignedInPerson {
   emails: string[];
   /** Random per session: anti-forgery fields are tied to it. */
   sessionId: string;
+}
+
+/** `people:` from tfgate.yaml, indexed both ways (lower-case): who a login is, whose an address is. */
+export interface PeopleBindings {
+  readonly byLogin: ReadonlyMap<string, readonly string[]>;
+  readonly byEmail: ReadonlyMap<string, string>;
+}
+
+export function bindPeople(people: readonly PersonBinding[] = []): PeopleBindings {
+  const byLogin = new Map<string, string[]>();
+  const byEmail = new Map<string, string>();
+  for (const person of people) {
+    const login = person.github.toLowerCase();
+    const emails = uniqueLower(person.emails);
+    byLogin.set(login, emails);
+    // The configuration refuses an address bound twice; the first binding wins should one get through.
+    for (const email of emails) if (!byEmail.has(email)) byEmail.set(email, login);
+  }
+  return { byLogin, byEmail };
+}
+
+export const NO_BINDINGS: PeopleBindings = bindPeople([]);
+
+/**
+ * The person behind a sign-in, as `people:` knows them: a GitHub sign-in takes on the addresses bound to its
+ * login; a sign-in by an address bound to a login takes on that login and its other addresses. Every comparison
+ * (approver lists, viewers, self-approval) is made with the resolved person.
+ */
+export function resolvePerson(person: SignedInPerson, bindings: PeopleBindings): SignedInPerson {
+  const emails = uniqueLower(person.emails);
+  let login = person.login?.toLowerCase();
+  if (!login) {
+    const bound = uniqueLower(emails.map((email) => bindings.byEmail.get(email)));
+    // Addresses of two different people in one sign-in cannot be one person: leave it unbound (the strict rule).
+    if (bound.length === 1) login = bound[0];
+  }
+  const all = login ? uniqueLower([...emails, ...(bindings.byLogin.get(login) ?? [])]) : emails;
+  return { ...person, ...(login ? { login } : {}), emails: all };
+}
+
+/**
+ * A stable key for "the same person" (two approvals by one person count once): `@login` once the sign-in is
+ * resolved to a GitHub login (by GitHub, or by an address bound under `people:`), else the lower-cased address.
+ * An unbound address cannot be compared with a login; `samePerson` also matches shared addresses.
+ */
+export function personKey(person: SignedInPerson, bindings: PeopleBindings): string {
+  const resolved = resolvePerson(person, bindings);
+  if (resolved.login) return `@${resolved.login}`;
+  if (resolved.emails[0]) return resolved.emails[0];
+  return `${resolved.via}:${resolved.sessionId}`;
+}
+
+/** Whether two sign-ins are one person: the same login, or an address both have proven (after `people:`). */
+export function samePerson(a: SignedInPerson, b: SignedInPerson, bindings: PeopleBindings): boolean {
+  const left = resolvePerson(a, bindings);
+  const right = resolvePerson(b, bindings);
+  if (left.login && right.login) return left.login === right.login;
+  const theirs = new Set(right.emails);
+  return left.emails.some((email) => theirs.has(email)) || personKey(a, bindings) === personKey(b, bindings);
 }
 
 /** Looks up GitHub team membership at decision time (tfgate's own GitHub credentials). */
@@ -77,19 +137,60 @@ export async function matchListed(
 }
 
 /**
- * Why this person may not approve their own change, or undefined. Fails closed when the change's people are unknown.
+ * GitHub itself, the committer of commits made on github.com (web edits, merges): no person signs in as it, and
+ * nobody reads mail at its address.
  */
-export function selfApprovalRefusal(person: SignedInPerson, people: ChangePeople | undefined): string | undefined {
+const GITHUB_ITSELF: ReadonlySet<string> = new Set(['web-flow', 'noreply@github.com']);
+
+/**
+ * Why this person may not approve their own change, or undefined. Fails closed when the change's people are unknown.
+ * Both sides are compared as `people:` knows them. An email sign-in that no binding ties to a login is a person
+ * tfgate cannot compare with a login: it may approve only when every person of the change is bound under
+ * `people:` (so all their addresses are known) and none of them has that address.
+ */
+export function selfApprovalRefusal(
+  person: SignedInPerson,
+  people: ChangePeople | undefined,
+  bindings: PeopleBindings = NO_BINDINGS,
+): string | undefined {
   if (!people)
     return (
       'tfgate does not know who pushed or wrote this change, so nobody may approve it here (self-approval is ' + 'off).'
     );
   if (people.unknown) return `${people.unknown}; with self-approval off nobody may approve it on that basis.`;
-  if (person.login && people.logins.includes(person.login))
-    return 'You pushed or wrote this change (by your GitHub login); someone else has to approve it.';
-  const theirs = new Set(people.emails.map((e) => e.toLowerCase()));
-  if (person.emails.some((email) => theirs.has(email.toLowerCase())))
+  const me = resolvePerson(person, bindings);
+  const logins = new Set(uniqueLower(people.logins));
+  const emails = new Set(uniqueLower(people.emails));
+  for (const email of emails) {
+    const login = bindings.byEmail.get(email);
+    if (login) logins.add(login);
+  }
+  for (const login of logins) for (const email of bindings.byLogin.get(login) ?? []) emails.add(email);
+  if (me.login && logins.has(me.login))
+    return me.via !== 'email'
+      ? 'You pushed or wrote this change (by your GitHub login); someone else has to approve it.'
+      : `You pushed or wrote this change (your address is bound to @${me.login} under people:); someone else has ` +
+          'to approve it.';
+  if (me.emails.some((email) => emails.has(email)))
     return 'You pushed or wrote this change (by one of your verified addresses); someone else has to approve it.';
+  if (me.via === 'email' && !me.login) {
+    const unboundLogins = [...logins].filter((login) => !bindings.byLogin.has(login) && !GITHUB_ITSELF.has(login));
+    const unboundEmails = [...emails].filter((email) => !bindings.byEmail.has(email) && !GITHUB_ITSELF.has(email));
+    if (unboundLogins.length > 0 || unboundEmails.length > 0) {
+      const who = [
+        ...unboundLogins.map((login) => `@${login}`),
+        ...(unboundEmails.length > 0
+          ? [`${unboundEmails.length} commit address${unboundEmails.length === 1 ? '' : 'es'}`]
+          : []),
+      ].join(', ');
+      return (
+        `You signed in by email as ${me.emails[0] ?? 'an address'}, which no people: entry in tfgate.yaml binds ` +
+        `to a GitHub login, and not everyone behind this change is known there (${who}), so tfgate cannot tell ` +
+        'that you are none of them. Bind your address to your GitHub login under people: in tfgate.yaml, or sign ' +
+        'in with GitHub.'
+      );
+    }
+  }
   return undefined;
 }
 

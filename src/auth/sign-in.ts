@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { exchangeWebFlowCode, getWebFlowAuthorizationUrl } from '@octokit/oauth-methods';
 import { Octokit } from '@octokit/rest';
 import { EMAIL } from '../config/patterns.js';
-import type { Clock } from '../domain/ports.js';
+import type { Clock, RequestCounters, SessionRevocations } from '../domain/ports.js';
 import { systemClock } from '../domain/ports.js';
 import {
   html,
@@ -13,8 +14,23 @@ import {
   type HttpRequest,
   type HttpResponse,
 } from '../http.js';
-import { emailConfirmPage, emailSentPage, messagePage, signInPage } from '../web/sign-in-pages.js';
-import { describePerson, matchListed, type SignedInPerson, type TeamDirectory } from './person.js';
+import {
+  emailConfirmPage,
+  emailSentPage,
+  messagePage,
+  signInPage,
+  signOutPage,
+  tooManyLinksPage,
+} from '../web/sign-in-pages.js';
+import {
+  describePerson,
+  matchListed,
+  NO_BINDINGS,
+  resolvePerson,
+  type PeopleBindings,
+  type SignedInPerson,
+  type TeamDirectory,
+} from './person.js';
 import {
   cookieValue,
   EMAIL_LINK_LIFETIME_SECONDS,
@@ -39,8 +55,22 @@ import {
  * either, HTML asks for a sign-in and JSON gets 401, and neither says anything about any run.
  *
  * Routes: GET /auth/sign-in, GET /auth/github, GET /auth/github/callback, POST /auth/email,
- * GET+POST /auth/email/confirm, POST /auth/sign-out.
+ * GET+POST /auth/email/confirm, GET+POST /auth/sign-out.
+ *
+ * Who signed in is resolved through `people:` on every request (a GitHub login takes on its bound addresses, a
+ * bound address takes on its login). A signed-out session is revoked server-side (`sessions`) and checked on every
+ * request. Link requests are counted per address and per client (`counters`) and answered before the address is
+ * looked up or any mail is sent (`sendLinkLater`), so the answer is the same, and as quick, for every address.
  */
+
+/** A sign-in link to deliver: mailed only if the address may sign in, decided after the request was answered. */
+export interface SignInLinkJob {
+  email: string;
+  link: string;
+}
+
+/** Sign-in link requests: at most this many per address, and per client, in each window. */
+export const LINK_REQUEST_LIMITS = { perAddress: 5, perClient: 30, windowSeconds: 15 * 60 } as const;
 
 export interface GitHubSignInSettings {
   /** `github.apiUrl`: GitHub Enterprise Server moves the OAuth endpoints with it. */
@@ -67,6 +97,18 @@ export interface SignInDeps {
   mail?: SignInMailer;
   /** One conditional write per link: true the first time an id is claimed, false ever after. */
   oneTime: { claim(id: string, at: Date): Promise<boolean> };
+  /** Sign-outs, checked on every request that shows a session cookie. */
+  sessions: SessionRevocations;
+  /** Link requests per address and per client, counted across instances. */
+  counters: RequestCounters;
+  /**
+   * Hands a link over to be delivered (`deliverLink`) after this request is answered, without waiting for the
+   * lookup or the mail. AWS: an asynchronous invocation of the function itself. Absent (tfgate local): the work
+   * starts once the answer has been written.
+   */
+  sendLinkLater?: (job: SignInLinkJob) => Promise<void>;
+  /** `people:`: who is who across sign-in methods. */
+  people?: PeopleBindings;
   /** `tfgate local`: the credential the CLI presents (`<data>/secrets/local-credential`). */
   localCredential?: string;
   clock?: Clock;
@@ -76,7 +118,10 @@ export interface SignInDeps {
 }
 
 export interface SignIn {
-  identify(request: HttpRequest): SignedInPerson | undefined;
+  /** The person behind the request, resolved through `people:`; undefined without a live session. */
+  identify(request: HttpRequest): Promise<SignedInPerson | undefined>;
+  /** Looks the address up and mails the link if it may sign in (the work `sendLinkLater` defers). */
+  deliverLink(job: SignInLinkJob): Promise<void>;
   /** Wraps a handler: sign-in routes answered here, `/healthz` passed through, everything else needs a person. */
   protect(handler: HttpHandler): HttpHandler;
 }
@@ -94,7 +139,9 @@ export function createSignIn(deps: SignInDeps): SignIn {
     return !isLoopbackUrl(deps.publicUrl(request));
   }
 
-  function identify(request: HttpRequest): SignedInPerson | undefined {
+  const people = deps.people ?? NO_BINDINGS;
+
+  async function identify(request: HttpRequest): Promise<SignedInPerson | undefined> {
     const authorization = request.headers.authorization;
     if (authorization !== undefined) {
       const bearer = /^Bearer (\S+)$/i.exec(authorization)?.[1];
@@ -102,7 +149,10 @@ export function createSignIn(deps: SignInDeps): SignIn {
         ? { via: 'local', emails: [], sessionId: 'local-credential' }
         : undefined;
     }
-    return openSession(deps.sessionKey, cookieValue(request.headers.cookie, SESSION_COOKIE), now());
+    const session = openSession(deps.sessionKey, cookieValue(request.headers.cookie, SESSION_COOKIE), now());
+    if (!session) return undefined;
+    if (await deps.sessions.isRevoked(session.sessionId)) return undefined;
+    return resolvePerson(session, people);
   }
 
   function startSession(
@@ -120,7 +170,7 @@ export function createSignIn(deps: SignInDeps): SignIn {
   }
 
   async function mayUse(person: SignedInPerson): Promise<boolean> {
-    return (await matchListed(person, deps.listed(), deps.teams)).matched;
+    return (await matchListed(resolvePerson(person, people), deps.listed(), deps.teams)).matched;
   }
 
   function showSignIn(request: HttpRequest, message?: string, status = 200): HttpResponse {
@@ -259,32 +309,64 @@ export function createSignIn(deps: SignInDeps): SignIn {
     const form = new URLSearchParams(request.body.toString('utf8'));
     const email = (form.get('email') ?? '').trim().toLowerCase();
     const next = safeNext(form.get('next') ?? undefined);
-    // The same answer whether or not the address is listed: the page never tells who may use tfgate.
-    if (EMAIL.test(email) && email.length <= 320 && (await mayUse({ via: 'email', emails: [email], sessionId: '' }))) {
+    // Counted before anything about the address is known, for listed and unlisted addresses alike.
+    const windowEndsAt =
+      (Math.floor(now() / LINK_REQUEST_LIMITS.windowSeconds) + 1) * LINK_REQUEST_LIMITS.windowSeconds;
+    const client = request.clientAddress ?? 'unknown';
+    const clientOk = await deps.counters.take(`client:${digest(client)}`, LINK_REQUEST_LIMITS.perClient, windowEndsAt);
+    const wellFormed = EMAIL.test(email) && email.length <= 320;
+    const addressOk =
+      clientOk && wellFormed
+        ? await deps.counters.take(`address:${digest(email)}`, LINK_REQUEST_LIMITS.perAddress, windowEndsAt)
+        : clientOk;
+    if (!clientOk || !addressOk) {
+      log('sign-in link refused', {
+        why: clientOk ? 'too many requests for this address' : 'too many requests from this client',
+      });
+      return html(429, tooManyLinksPage(Math.ceil((windowEndsAt - now()) / 60)), {
+        'retry-after': String(Math.max(1, windowEndsAt - now())),
+      });
+    }
+    if (wellFormed) {
+      // The link is made for every address; whether it is mailed is decided later, out of this answer's time.
       const token = seal(deps.sessionKey, 'email-link', {
         email,
         next,
         nonce: randomId(),
         exp: now() + EMAIL_LINK_LIFETIME_SECONDS,
       });
-      try {
-        await deps.mail.sendSignInLink(
-          email,
-          `${deps.publicUrl(request)}/auth/email/confirm?token=${encodeURIComponent(token)}`,
-        );
-        log('sign-in link sent', { to: email });
-      } catch (error) {
-        log('sign-in link not sent', { to: email, error: (error as Error).message });
-      }
-    } else {
-      log('sign-in link not sent', { why: 'address not listed' });
+      const job = { email, link: `${deps.publicUrl(request)}/auth/email/confirm?token=${encodeURIComponent(token)}` };
+      if (deps.sendLinkLater) await deps.sendLinkLater(job);
+      else afterAnswer(() => deliverLink(job));
     }
+    // The same answer whether or not the address is listed: the page never tells who may use tfgate.
     return html(200, emailSentPage());
+  }
+
+  /** tfgate local: starts `work` after the answer now being returned has been written (a later turn of the loop). */
+  function afterAnswer(work: () => Promise<void>): void {
+    setImmediate(() => {
+      work().catch((error: unknown) => log('sign-in link not sent', { error: (error as Error).message }));
+    });
+  }
+
+  async function deliverLink(job: SignInLinkJob): Promise<void> {
+    if (!deps.mail) return;
+    if (!(await mayUse({ via: 'email', emails: [job.email], sessionId: '' }))) {
+      log('sign-in link not sent', { why: 'address not listed' });
+      return;
+    }
+    try {
+      await deps.mail.sendSignInLink(job.email, job.link);
+      log('sign-in link sent', { to: job.email });
+    } catch (error) {
+      log('sign-in link not sent', { to: job.email, error: (error as Error).message });
+    }
   }
 
   function readEmailToken(
     token: string | undefined | null,
-  ): { email: string; next: string; nonce: string } | undefined {
+  ): { email: string; next: string; nonce: string; nextIsSafe: boolean } | undefined {
     const payload = unseal(deps.sessionKey, 'email-link', token ?? undefined, now());
     if (
       !payload ||
@@ -293,8 +375,18 @@ export function createSignIn(deps: SignInDeps): SignIn {
       typeof payload.next !== 'string'
     )
       return undefined;
-    return { email: payload.email, next: safeNext(payload.next), nonce: payload.nonce };
+    const next = safeNext(payload.next);
+    return { email: payload.email, next, nonce: payload.nonce, nextIsSafe: next === payload.next };
   }
+
+  const badNextPage = () =>
+    html(
+      400,
+      messagePage(
+        'Link not valid',
+        'This sign-in link would lead to a page that is not on this site, so it was not used. Ask for a new one.',
+      ),
+    );
 
   function showEmailConfirm(request: HttpRequest): HttpResponse {
     // A GET only shows a button: mail scanners that open links must not use them up.
@@ -307,6 +399,7 @@ export function createSignIn(deps: SignInDeps): SignIn {
           'This sign-in link is not valid or has expired (links last 15 minutes). Ask for a new one.',
         ),
       );
+    if (!link.nextIsSafe) return badNextPage();
     return html(200, emailConfirmPage(request.query.token!, link.email));
   }
 
@@ -323,6 +416,8 @@ export function createSignIn(deps: SignInDeps): SignIn {
           'This sign-in link is not valid or has expired (links last 15 minutes). Ask for a new one.',
         ),
       );
+    // Checked before the link is used up: a link that cannot lead anywhere safe is refused and stays unused.
+    if (!link.nextIsSafe) return badNextPage();
     if (!(await deps.oneTime.claim(`sign-in-link:${link.nonce}`, clock.now()))) {
       log('sign-in refused', { via: 'email', who: link.email, why: 'link already used' });
       return html(
@@ -340,9 +435,15 @@ export function createSignIn(deps: SignInDeps): SignIn {
     return startSession(request, person, link.next);
   }
 
-  function signOut(request: HttpRequest): HttpResponse {
+  async function signOut(request: HttpRequest): Promise<HttpResponse> {
     const refused = formProblem(request, { allowEmpty: true });
     if (refused) return refused;
+    // Clearing the cookie is not enough: a copy of it (another tab, a stolen one) would last its 8 hours.
+    const session = unseal(deps.sessionKey, 'session', cookieValue(request.headers.cookie, SESSION_COOKIE), now());
+    if (session && typeof session.sid === 'string' && typeof session.exp === 'number') {
+      await deps.sessions.revoke(session.sid, session.exp, clock.now());
+      log('signed out', { session: session.sid.slice(0, 8) });
+    }
     return redirect('/auth/sign-in', [setCookie(SESSION_COOKIE, '', 0, secure(request))]);
   }
 
@@ -355,18 +456,20 @@ export function createSignIn(deps: SignInDeps): SignIn {
     if (path === '/auth/email' && method === 'POST') return requestEmailLink(request);
     if (path === '/auth/email/confirm' && get) return showEmailConfirm(request);
     if (path === '/auth/email/confirm' && method === 'POST') return confirmEmail(request);
+    if (path === '/auth/sign-out' && get) return html(200, signOutPage());
     if (path === '/auth/sign-out' && method === 'POST') return signOut(request);
     return text(404, 'not found');
   }
 
   return {
     identify,
+    deliverLink,
     protect(handler: HttpHandler): HttpHandler {
       return async (request) => {
         const { identity: _dropped, ...bare } = request;
         if (PUBLIC_PATHS.has(request.path)) return handler(bare);
         if (request.path.startsWith('/auth/')) return authRoutes(bare);
-        const person = identify(bare);
+        const person = await identify(bare);
         if (!person) {
           if (wantsJson(request)) return json(401, { error: 'sign in first', signIn: '/auth/sign-in' });
           if (request.method === 'GET' || request.method === 'HEAD')
@@ -391,15 +494,17 @@ function formProblem(request: HttpRequest, options: { allowEmpty?: boolean } = {
 
 /**
  * What a browser says about where a request came from. Sec-Fetch-Site is the browser's own verdict;
- * without it (older browsers), an Origin naming another host. Pages are served with
- * `Referrer-Policy: no-referrer`, so a browser's own form posts may say `Origin: null`: that alone is
- * no verdict. Clients that say nothing are not browsers (the CLI).
+ * without it (older browsers), the Origin. `Origin: null` is what a sandboxed frame, a `data:` page or a
+ * redirect chain sends: an origin that is not this site, so cross-site. (Pages are served with
+ * `Referrer-Policy: same-origin`, so a browser's own form posts carry this site's Origin.) Clients that say
+ * nothing are not browsers (the CLI).
  */
 export function isCrossSite(request: HttpRequest): boolean {
   const site = (request.headers['sec-fetch-site'] ?? '').toLowerCase();
   if (site !== '') return site !== 'same-origin' && site !== 'none';
   const origin = request.headers.origin;
-  if (origin === undefined || origin === 'null' || request.headers.host === undefined) return false;
+  if (origin === undefined) return false;
+  if (origin.trim().toLowerCase() === 'null' || request.headers.host === undefined) return true;
   try {
     return new URL(origin).host.toLowerCase() !== request.headers.host.toLowerCase();
   } catch {
@@ -407,7 +512,10 @@ export function isCrossSite(request: HttpRequest): boolean {
   }
 }
 
-/** Only a path on this site: never another origin (`//evil`, `/\evil`, `https:`). */
+/**
+ * Only a path on this site: never another origin (`//evil`, `/\evil`, `https:`), and only printable ASCII
+ * (a path as a browser sends it, percent-encoded), so it can always go in a Location header.
+ */
 export function safeNext(next: string | undefined): string {
   if (
     !next ||
@@ -415,11 +523,16 @@ export function safeNext(next: string | undefined): string {
     !next.startsWith('/') ||
     next.startsWith('//') ||
     next.includes('\\') ||
-    /[\x00-\x20]/.test(next) ||
+    !/^[\x21-\x7e]+$/.test(next) ||
     next.startsWith('/auth/')
   )
     return '/runs';
   return next;
+}
+
+/** Rate-limit keys name no address or client in clear. */
+function digest(value: string): string {
+  return createHash('sha256').update(value).digest('hex').slice(0, 32);
 }
 
 export function isLoopbackUrl(url: string): boolean {

@@ -30,6 +30,12 @@ export interface RepositoryConfig {
   drift?: { schedule: string; intervalSeconds: number };
 }
 
+/** One person of `people:`: a GitHub login and the addresses that are theirs (lower-case). */
+export interface PersonBinding {
+  github: string;
+  emails: string[];
+}
+
 export interface TfgateConfig {
   repositories: RepositoryConfig[];
   notifications: {
@@ -38,6 +44,8 @@ export interface TfgateConfig {
     alarms?: { email: string };
   };
   access: { viewers: string[] };
+  /** Who is who: GitHub logins bound to sign-in addresses (empty when the file names nobody). */
+  people: PersonBinding[];
   github: { apiUrl: string };
   /**
    * `env`: local builds only (build-env.ts); absent means the default rule. `sandbox.readOnly`: local
@@ -233,6 +241,10 @@ function toConfig(raw: RawConfig): TfgateConfig {
     })),
     notifications: raw.notifications,
     access: { viewers: raw.access.viewers.map(normalizePerson) },
+    people: raw.people.map((person) => ({
+      github: person.github.toLowerCase(),
+      emails: person.emails.map((email) => email.toLowerCase()),
+    })),
     github: raw.github,
     terraform: {
       version: raw.terraform.version,

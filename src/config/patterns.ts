@@ -16,6 +16,8 @@ export const EMAIL = /^[^\s@<>"']+@[^\s@<>"']+\.[^\s@<>"']+$/;
 // address.
 export const GITHUB_LOGIN_ENTRY = /^@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 export const GITHUB_TEAM_ENTRY = /^@[A-Za-z0-9][A-Za-z0-9-]{0,38}\/[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+// `people:` names a GitHub login bare (`github: alice`), as GitHub spells it.
+export const GITHUB_LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 export const PERSON_ENTRY_RULE = 'must be a GitHub login (@alice), a GitHub team (@acme/platform) or an email address';
 export function isPersonEntry(entry: string): boolean {
   return GITHUB_LOGIN_ENTRY.test(entry) || GITHUB_TEAM_ENTRY.test(entry) || EMAIL.test(entry);
@@ -41,4 +43,40 @@ export const MAX_WAIT_SECONDS = 14 * 86400;
 /** Builds fetch from it, so it must not read as an option or split into several words. */
 export function isSafeCloneUrl(url: string): boolean {
   return url.length > 0 && !/[\s\0]/.test(url) && !url.startsWith('-');
+}
+
+/**
+ * Where `people:` binds one login or address twice (a login listed for two people, an address bound to two people
+ * or twice to one): `[index of the entry, what is wrong]`. Entries are compared lower-case, as sign-ins are.
+ */
+export function peopleBindingProblems(
+  people: ReadonlyArray<{ github: string; emails: readonly string[] }>,
+): Array<{ index: number; field: 'github' | 'emails'; emailIndex?: number; message: string }> {
+  const problems: Array<{ index: number; field: 'github' | 'emails'; emailIndex?: number; message: string }> = [];
+  const logins = new Map<string, number>();
+  const emails = new Map<string, number>();
+  people.forEach((person, index) => {
+    const login = person.github.toLowerCase();
+    const first = logins.get(login);
+    if (first !== undefined)
+      problems.push({ index, field: 'github', message: `@${login} is already listed (people entry ${first + 1})` });
+    else logins.set(login, index);
+    person.emails.forEach((email, emailIndex) => {
+      const address = email.toLowerCase();
+      const owner = emails.get(address);
+      if (owner !== undefined)
+        problems.push({
+          index,
+          field: 'emails',
+          emailIndex,
+          message:
+            owner === index
+              ? `${address} is listed twice for @${login}`
+              : `${address} is already bound to @${people[owner]!.github.toLowerCase()}: an address belongs to one ` +
+                'person',
+        });
+      else emails.set(address, index);
+    });
+  });
+  return problems;
 }

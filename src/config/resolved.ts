@@ -8,9 +8,11 @@ import {
   ENV_NAME_PATTERN,
   SANDBOX_READ_ONLY_PATH,
   ENVIRONMENT_NAME,
+  GITHUB_LOGIN,
   isPersonEntry,
   isSafeCloneUrl,
   PERSON_ENTRY_RULE,
+  peopleBindingProblems,
   MAX_WAIT_SECONDS,
   REPOSITORY_NAME,
   ROLE_ARN,
@@ -69,6 +71,12 @@ const repository = z.strictObject({
   ),
 });
 
+const lowerCase = z.refine<string>((entry) => entry === entry.toLowerCase(), 'must be lower-case');
+const personBinding = z.strictObject({
+  github: z.string().check(z.regex(GITHUB_LOGIN, 'must be a GitHub login'), lowerCase),
+  emails: z.array(z.string().check(z.regex(EMAIL, 'must be an email address'), lowerCase)).check(z.minLength(1)),
+});
+
 const resolvedConfig = z.strictObject({
   repositories: z.array(repository).check(
     z.minLength(1),
@@ -94,6 +102,12 @@ const resolvedConfig = z.strictObject({
     alarms: z.optional(z.strictObject({ email: matching(EMAIL, 'must be an email address') })),
   }),
   access: z.strictObject({ viewers: z.array(person) }),
+  // Optional: a CONFIG written before `people:` existed binds nobody.
+  people: z.optional(
+    z
+      .array(personBinding)
+      .check(z.refine((list) => peopleBindingProblems(list).length === 0, 'binds a login or an address to two people')),
+  ),
   github: z.strictObject({ apiUrl: z.url() }),
   terraform: z.strictObject({
     version: matching(TERRAFORM_VERSION, 'must be a version like 1.9.8'),
@@ -156,7 +170,8 @@ export function decodeResolvedConfig(text: string, source = 'CONFIG'): TfgateCon
     });
     throw new Error(`${source} is not a valid resolved configuration: ${problems.join('; ')}`);
   }
-  const config: TfgateConfig = result.data;
+  const { people, ...rest } = result.data;
+  const config: TfgateConfig = { ...rest, people: people ?? [] };
   return config;
 }
 

@@ -7,11 +7,13 @@ import {
   EMAIL,
   ENV_NAME_PATTERN,
   ENVIRONMENT_NAME,
+  GITHUB_LOGIN,
   isPersonEntry,
   isSafeCloneUrl,
   MAX_WAIT_SECONDS,
   MISSING_APPROVERS,
   PERSON_ENTRY_RULE,
+  peopleBindingProblems,
   REPOSITORY_NAME,
   ROLE_ARN,
   SANDBOX_READ_ONLY_PATH,
@@ -84,6 +86,13 @@ const repositorySchema = z
     });
   });
 
+// One person, however they sign in: a GitHub sign-in takes on these addresses, and an email sign-in with one of them
+// takes on the login.
+const personBinding = z.strictObject({
+  github: z.string().regex(GITHUB_LOGIN, 'must be a GitHub login as GitHub spells it (alice, without @)'),
+  emails: z.array(z.string().regex(EMAIL, 'must be an email address')).min(1, 'bind at least one address'),
+});
+
 export const configSchema = z
   .strictObject({
     repositories: z.array(repositorySchema).min(1),
@@ -107,6 +116,7 @@ export const configSchema = z
       .default({}),
     // Who may look at runs besides the approvers (read-only).
     access: z.strictObject({ viewers: z.array(personEntry).default([]) }).default({ viewers: [] }),
+    people: z.array(personBinding).default([]),
     github: z
       .strictObject({ apiUrl: z.url().default('https://api.github.com') })
       .default({ apiUrl: 'https://api.github.com' }),
@@ -163,6 +173,16 @@ export const configSchema = z
         });
       seen.add(key);
     });
+    for (const problem of peopleBindingProblems(config.people)) {
+      ctx.addIssue({
+        code: 'custom',
+        path:
+          problem.field === 'github'
+            ? ['people', problem.index, 'github']
+            : ['people', problem.index, 'emails', problem.emailIndex!],
+        message: problem.message,
+      });
+    }
   });
 
 export type RawConfig = z.infer<typeof configSchema>;

@@ -52,6 +52,22 @@ export interface DeliveryStore {
   release(deliveryId: string): Promise<void>;
 }
 
+/**
+ * Sign-outs that end a session before its signed cookie expires: one record per revoked session, checked on every
+ * request that presents a session, so an old cookie stops working at once on every instance.
+ */
+export interface SessionRevocations {
+  /** Records the session as ended (a repeat is a no-op); `until`: the cookie's own expiry (epoch seconds). */
+  revoke(sessionId: string, until: number, at: Date): Promise<void>;
+  isRevoked(sessionId: string): Promise<boolean>;
+}
+
+/** Fixed-window request counters shared by every instance (sign-in link requests per address and per client). */
+export interface RequestCounters {
+  /** Counts one request for `key` in the window ending at `windowEndsAt` (epoch s); false once `limit` are counted. */
+  take(key: string, limit: number, windowEndsAt: number): Promise<boolean>;
+}
+
 export interface SequenceStore {
   /** An atomic per-repository counter: the order in which pushes were received. */
   next(repository: string): Promise<number>;

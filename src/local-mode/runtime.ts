@@ -17,7 +17,8 @@ import {
   type GitHubCredentials,
 } from '../adapters/github/index.js';
 import { LocalGitVcs } from './local-git-vcs.js';
-import { describePerson, everyoneListed } from '../auth/person.js';
+import { bindPeople, describePerson, everyoneListed } from '../auth/person.js';
+import { DynamoSignInStore } from '../adapters/dynamo/sign-in-store.js';
 import { localSignInMailer } from '../adapters/notify/sign-in-mail.js';
 import { readOrCreateLocalSecret } from './secrets.js';
 import type { HttpHandler, HttpRequest } from '../http.js';
@@ -406,6 +407,7 @@ export async function startLocalStackWith(
       callbacks,
       sessionKey,
       ...(teams ? { teams } : {}),
+      people: bindPeople(config.people),
       clock,
       localFiles: (run) => localFilesOf(dataDir, run),
       // The run page reads a running build's output from the file the local CodeBuild appends to.
@@ -435,6 +437,8 @@ export async function startLocalStackWith(
     const runnerFile = await bundleBuildRunner(path.join(dataDir, 'run'), options.prebuiltRunner);
     // Known once the server listens (the port may be chosen then); nothing is served before.
     let serverUrl = '';
+    // Sign-outs and link-request counters, in the deliveries table as in AWS.
+    const signInRecords = new DynamoSignInStore(dynamo.doc, dynamo.tables.deliveries);
     const signIn = createSignIn({
       sessionKey,
       publicUrl: () => serverUrl,
@@ -445,6 +449,9 @@ export async function startLocalStackWith(
       ...(teams ? { teams } : {}),
       mail: options.signIn?.mail ?? localSignInMailer(config, print),
       oneTime: stores.deliveries,
+      sessions: signInRecords,
+      counters: signInRecords,
+      people: bindPeople(config.people),
       localCredential,
       clock,
       log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`),

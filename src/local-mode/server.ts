@@ -48,7 +48,15 @@ function toRequest(request: IncomingMessage, body: Buffer): HttpRequest {
     headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
   const query: Record<string, string> = {};
   for (const [key, value] of url.searchParams) if (!(key in query)) query[key] = value;
-  return { method: (request.method ?? 'GET').toUpperCase(), path: url.pathname, query, headers, body };
+  const clientAddress = request.socket.remoteAddress;
+  return {
+    method: (request.method ?? 'GET').toUpperCase(),
+    path: url.pathname,
+    query,
+    headers,
+    body,
+    ...(clientAddress ? { clientAddress } : {}),
+  };
 }
 
 function send(response: ServerResponse, result: HttpResponse, headOnly: boolean): void {

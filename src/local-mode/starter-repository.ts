@@ -11,6 +11,7 @@
 export const STARTER_REPOSITORY = 'example/infrastructure';
 /** The approver the starter configuration names (and the demo signs in as). */
 export const STARTER_APPROVER = 'you@example.com';
+export const STARTER_APPROVER_LOGIN = 'you';
 
 /** The settings of one environment: every key of the base, or only the overrides for the others. */
 export type EnvironmentSettings = Record<string, string>;
@@ -184,6 +185,8 @@ export interface ConfigOptions {
   cloneUrl?: string;
   /** First line: who wrote the file and why. */
   header: string;
+  /** A GitHub login to bind the approver's address to under `people:` (the starter's stand-in person). */
+  approverLogin?: string;
 }
 
 export function tfgateYaml(options: ConfigOptions): string {
@@ -202,7 +205,14 @@ ${cloneUrlLine}    environments:            # promotion order; each is also the 
           # runs page with this address (the one-time link is printed on the console).
           approvers: [${JSON.stringify(options.approver)}]
           timeout: 24h
-`;
+${
+  options.approverLogin
+    ? `people:                      # one person however they sign in: a GitHub login and that person's addresses
+  - github: ${options.approverLogin}                # put your GitHub login and your address(es) here
+    emails: [${JSON.stringify(options.approver)}]
+`
+    : ''
+}`;
 }
 
 /** The Terraform root (no tfgate.yaml): what the starter repository holds and what the demo changes. */
@@ -235,6 +245,9 @@ export function starterConfig(cloneUrl: string): string {
   return tfgateYaml({
     repository: STARTER_REPOSITORY,
     approver: STARTER_APPROVER,
+    // An email sign-in that no binding ties to a login may not approve changes by people tfgate cannot compare
+    // with it (the local pushes here): the starter's approver is bound to a stand-in login.
+    approverLogin: STARTER_APPROVER_LOGIN,
     cloneUrl,
     header: 'Written by tfgate local because no tfgate.yaml was found. Edit it and restart tfgate local.',
   });

@@ -53,3 +53,22 @@ export function messagePage(title: string, message: string): string {
       `href="/auth/sign-in">Sign in</a></p>`,
   );
 }
+
+/** GET /auth/sign-out: a button (a GET never changes anything); the POST ends the session everywhere. */
+export function signOutPage(): string {
+  return layout(
+    'Sign out of tfgate',
+    `<h1>Sign out of tfgate</h1><form method="post" action="/auth/sign-out">
+<div class="buttons"><button type="submit" id="sign-out">Sign out</button></div></form>
+<p>Signing out ends this session on the server too: a copy of its cookie stops working at once.</p>`,
+  );
+}
+
+export function tooManyLinksPage(minutes: number): string {
+  return layout(
+    'Too many sign-in links',
+    `<h1>Too many sign-in links</h1><p class="notice bad" id="sign-in-message">Too many sign-in links were asked ` +
+      `for from here or for this address. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}, or use a ` +
+      `link already sent.</p>`,
+  );
+}

@@ -53,6 +53,10 @@ describe('approving in a browser', () => {
           '      - name: apps',
           '        approval:',
           '          approvers: [alice@example.com, bob@example.com]',
+          // An email sign-in no binding ties to a login could be anyone, even the local pusher: Alice is bound.
+          'people:',
+          '  - github: alice',
+          '    emails: [alice@example.com]',
           'notifications:',
           `  slack: { webhookUrl: "${slack.url}" }`,
           '',
@@ -107,7 +111,7 @@ describe('approving in a browser', () => {
       expect(plan).toContain('terraform_data.cluster will be created');
       expect(plan).toContain('terraform_data.ingress will be created');
       expect(plan).toMatch(/Plan: 2 to add, 0 to change, 0 to destroy/);
-      expect(await page.locator('#signed-in-as').innerText()).toBe('alice@example.com');
+      expect(await page.locator('#signed-in-as').innerText()).toBe('@alice');
       expect(await page.locator('#approval-status').innerText()).toBe('pending');
       await mkdir(ARTIFACTS, { recursive: true });
       const pageShot = path.join(ARTIFACTS, 'approval-page.png');
@@ -121,7 +125,7 @@ describe('approving in a browser', () => {
       await page.waitForSelector('#decision-result');
       expect(await page.locator('h1').innerText()).toBe('Approved');
       expect(await page.locator('#decision-result').innerText()).toBe(
-        'Approved by alice@example.com. The saved plan is being applied to apps.',
+        'Approved by @alice. The saved plan is being applied to apps.',
       );
       const confirmationShot = path.join(ARTIFACTS, 'approval-confirmation.png');
       await page.screenshot({ path: confirmationShot, fullPage: true });
@@ -130,7 +134,7 @@ describe('approving in a browser', () => {
       expect(finished.status).toBe('succeeded');
       expect(finished.stages[0]).toMatchObject({
         status: 'applied',
-        approval: { status: 'approved', by: 'alice@example.com' },
+        approval: { status: 'approved', by: '@alice' },
       });
 
       await page.getByRole('link', { name: 'See the run' }).click();

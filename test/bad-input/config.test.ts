@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
+import { decodeResolvedConfig, encodeResolvedConfig } from '../../src/config/resolved.js';
 import { runCli } from '../support/cli-process.js';
 import { Prng } from './prng.js';
 
@@ -218,6 +219,59 @@ describe('hostile tfgate.yaml files', () => {
       'bob@example.com',
     ]);
     expect(config.access.viewers).toEqual(['@acme/sre', 'carol@example.com']);
+  });
+
+  it('binds GitHub logins to addresses under people:, lower-cased, and the functions decode the same', () => {
+    const config = parseConfig(
+      valid('acme/infra', 'people:\n  - github: Alice\n    emails: [Alice@Example.com, alice@corp.example]\n'),
+    );
+    expect(config.people).toEqual([{ github: 'alice', emails: ['alice@example.com', 'alice@corp.example'] }]);
+    expect(decodeResolvedConfig(encodeResolvedConfig(config))).toEqual(config);
+    expect(parseConfig(valid()).people).toEqual([]);
+  });
+
+  it('refuses a login or an address bound to two people, with the line of the second binding', () => {
+    const twoOwners = refusal(
+      valid(
+        'acme/infra',
+        'people:\n  - github: alice\n    emails: [alice@example.com]\n  - github: mallory\n    emails:\n' +
+          '      - mallory@example.com\n      - Alice@Example.com\n',
+      ),
+    );
+    expect(twoOwners.problems).toEqual([
+      {
+        file: '/srv/tfgate.yaml',
+        line: 11,
+        column: 9,
+        message: 'people.1.emails.1: alice@example.com is already bound to @alice: an address belongs to one person',
+      },
+    ]);
+    const loginTwice = refusal(
+      valid(
+        'acme/infra',
+        'people:\n  - github: alice\n    emails: [a@example.com]\n  - github: ALICE\n    emails: [b@example.com]\n',
+      ),
+    );
+    expect(loginTwice.message).toBe(
+      '/srv/tfgate.yaml:8:13: people.1.github: @alice is already listed (people entry 1)',
+    );
+    for (const [entry, reason] of [
+      ['- github: "@alice"\n    emails: [a@example.com]', /without @/],
+      ['- github: alice\n    emails: []', /at least one address/],
+      ['- github: alice\n    emails: [not-an-address]', /must be an email address/],
+      ['- github: alice\n    email: [a@example.com]', /unknown key "email"/],
+    ] as const)
+      expect(refusal(valid('acme/infra', `people:\n  ${entry}\n`)).message).toMatch(reason);
+    // A hand-edited CONFIG is held to the same rule.
+    const config = parseConfig(valid());
+    const doubled = JSON.stringify({
+      ...config,
+      people: [
+        { github: 'alice', emails: ['a@example.com'] },
+        { github: 'bob', emails: ['a@example.com'] },
+      ],
+    });
+    expect(() => decodeResolvedConfig(doubled)).toThrow(/people: binds a login or an address to two people/);
   });
 
   it(

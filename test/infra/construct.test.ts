@@ -110,6 +110,30 @@ describe("the Tfgate construct in a user's stack", () => {
     );
   });
 
+  it('hands people: to the functions, and lets the approvals function queue sign-in links to itself', () => {
+    const { gate, stack, template } = userApp({
+      config: { ...MINIMAL, people: [{ github: 'Alice', emails: ['Alice@Example.com'] }] },
+    });
+    expect(gate.config.people).toEqual([{ github: 'alice', emails: ['alice@example.com'] }]);
+    expect(JSON.parse(gate.configDocument).people).toEqual([{ github: 'alice', emails: ['alice@example.com'] }]);
+    const t = template();
+    const approvals = stack.getLogicalId(gate.functions.approvals.node.defaultChild as never);
+    // Its own policy (not the role's default one, which the function depends on: that would be a cycle).
+    t.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: [
+          { Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: { 'Fn::GetAtt': [approvals, 'Arn'] } },
+        ],
+      },
+    });
+    // A link lives 15 minutes: no retry that could mail it twice, no event kept longer than the link.
+    t.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: approvals },
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 900,
+    });
+  });
+
   it('adds outputs for the URLs, topic and secrets unless told not to', () => {
     const outputs = Object.keys(userApp({ config: MINIMAL }).template().toJSON().Outputs ?? {});
     for (const name of [

@@ -12,7 +12,8 @@ export interface FunctionUrlEvent {
   body?: string;
   isBase64Encoded?: boolean;
   cookies?: string[];
-  requestContext: { http: { method: string } };
+  /** `sourceIp`: the address the request came from, as AWS saw it (not X-Forwarded-For, which the client sets). */
+  requestContext: { http: { method: string; sourceIp?: string } };
 }
 
 export interface FunctionUrlResult {
@@ -35,6 +36,7 @@ export function toHttpRequest(event: FunctionUrlEvent): HttpRequest {
   return {
     method: event.requestContext.http.method.toUpperCase(),
     path: event.rawPath,
+    ...(event.requestContext.http.sourceIp ? { clientAddress: event.requestContext.http.sourceIp } : {}),
     query,
     headers,
     // Function URLs hand over text bodies as text and anything else base64-encoded; either way these
