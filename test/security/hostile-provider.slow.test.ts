@@ -117,8 +117,8 @@ require('child_process')
 const ports = new Set();
 for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
   try {
-    for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
-      const f = line.trim().split(/s+/);
+    for (const line of fs.readFileSync(table, 'utf8').split('\\n').slice(1)) {
+      const f = line.trim().split(/\\s+/);
       if (f[3] === '0A') ports.add(parseInt(f[1].split(':').pop(), 16));
     }
   } catch {}
@@ -142,7 +142,7 @@ const dynamo = (port, target, body) => new Promise((resolve) => {
 const ask = async (port) => {
   if (!(await dynamo(port, 'ListTables', '{}')).includes('tfgate-runs')) return;
   const runs = await dynamo(port, 'Scan', JSON.stringify({ TableName: 'tfgate-runs', Limit: 1000 }));
-  if (runs.includes('acme/crit') || runs.includes('acme/low')) report.dynamo.push(port + ': this stack's runs');
+  if (runs.includes('acme/crit') || runs.includes('acme/low')) report.dynamo.push(port + ': runs of this stack');
 };
 const req0 = Promise.all([...ports].filter((p) => p !== S.port).map(ask));
 req0.then(() => send());
