@@ -1,11 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Two projects. `fast` (`npm test`, the everyday loop, under two minutes): every test/**\/*.test.ts
- * except the slow ones. `slow` (only in `npm run test:all`, which CI runs): files named
- * *.slow.test.ts — anything that starts the local stack or a CLI process beyond the handful of
- * end-to-end runs kept fast, synthesizes CDK, drives a browser, runs load, fuzz or the real
- * terraform, or packs the project. README's Development section states the rule.
+ * Two projects. `fast` (`npm test`, the everyday loop, under a minute on 2 cores): every
+ * test/**\/*.test.ts except the slow ones; it may not start the local stack, the CLI as a process, the
+ * real terraform or a browser (test/support/fast-tier.ts throws, test/architecture/test-tiers.test.ts
+ * shows it). `slow` (only in `npm run test:all`, which CI runs): files named *.slow.test.ts — the local
+ * stack, CLI processes, CDK synthesis, browsers, load, fuzz, the real terraform, the package. README's
+ * Development section states the rule.
  */
 const SLOW = 'test/**/*.slow.test.ts';
 
@@ -20,9 +21,8 @@ export default defineConfig({
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     reporters: ['default'],
     projects: [
-      // Most fast files wait on I/O (dynalite, git, subprocesses): two at once use both cores. The
-      // slow files keep one at a time (timing-sensitive fault and load tests) and run after the fast
-      // ones in `test:all` (a project's own worker count needs its own group).
+      // Most files wait on I/O (dynalite, git, subprocesses, polling): two at once use both cores. The
+      // slow files run after the fast ones in `test:all` (a project's own worker count needs its own group).
       {
         extends: true,
         test: {
@@ -31,9 +31,24 @@ export default defineConfig({
           exclude: [SLOW],
           maxWorkers: 2,
           sequence: { groupOrder: 0 },
+          // The guard: the local stack, the CLI as a process, real terraform and browsers throw here.
+          setupFiles: ['src/polyfills.ts', 'test/support/fast-tier.ts'],
         },
       },
-      { extends: true, test: { name: 'slow', include: [SLOW], sequence: { groupOrder: 1 } } },
+      {
+        extends: true,
+        test: {
+          name: 'slow',
+          include: [SLOW],
+          // Two at a time as well: the slow files mostly wait (processes, builds, polling), and every wait
+          // is a generous poll, so a neighbour's load makes a file slower, never wrong.
+          maxWorkers: 2,
+          sequence: { groupOrder: 1 },
+          // A bound for a stuck test, well above the steps' own named bounds (STEP_TIMEOUT_MS: 180 s).
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+        },
+      },
     ],
   },
 });

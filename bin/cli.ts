@@ -177,6 +177,23 @@ program
   .action(async (run: string, options) => rerunRun(run, options));
 
 program
+  .command('doctor')
+  .description(
+    'check a deployed tfgate in your AWS account (your credentials): a checklist, exit 0 only when every check holds',
+  )
+  .option('--stack <name>', 'the CloudFormation stack (cdk deploy -c stackName=…)', 'Tfgate')
+  .option('--region <region>', "where it is deployed (default: AWS_REGION or your profile's region)")
+  .option('--construct <id>', 'which Tfgate construct, when the stack holds several (the id in front of its outputs)')
+  .option('--canary', 'also run a built-in terraform_data root through a plan and an apply build, then clean up')
+  .option('--canary-environment <env>', 'whose build projects run the canary (default: the first environment)')
+  .option('--json', 'print JSON')
+  .action(async (options) => {
+    // Loaded only here: the AWS SDK clients the doctor uses are no other command's cost.
+    const { runDoctorCommand } = await import('./commands/doctor.js');
+    process.exitCode = await runDoctorCommand(options);
+  });
+
+program
   .command('post-receive', { hidden: true })
   .requiredOption('--data <dir>')
   .requiredOption('--repository <name>')

@@ -21,6 +21,7 @@ import { buildEnvironments, buildProjectPrefix, pascalId } from './naming.js';
 import { acknowledgeNagFindings, type Acknowledgement } from './nag-suppressions.js';
 import { TfgatePipeline } from './state-machine.js';
 import { assertNoSecretInConfig, TfgateSecrets } from './secrets.js';
+import { doctorFactsOf } from '../src/doctor/facts.js';
 import { ArtifactStorage } from './storage.js';
 import { TfgateTables } from './tables.js';
 
@@ -294,6 +295,15 @@ export class Tfgate extends Construct {
         value: secrets.slack.secretName,
       });
     }
+    // `tfgate doctor` reads this: the deployed configuration's names and switches, no secret.
+    new CfnOutput(this, 'DoctorFacts', {
+      description: 'What tfgate doctor checks this deployment against (build project names, environments, mail)',
+      value: JSON.stringify(
+        doctorFactsOf(this.config, this.projectPrefix, [
+          ...new Set(builds.builds.map((build) => build.environment.name)),
+        ]),
+      ),
+    });
     for (const build of builds.builds) {
       const kindId = build.kind === 'apply' ? 'Apply' : build.kind === 'plan' ? 'Plan' : 'PullRequestPlan';
       new CfnOutput(this, `BuildRoleArn${pascalId(build.environment.name)}${kindId}`, {

@@ -6,6 +6,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { AwsComposition } from '../../src/composition/aws.js';
 import { S3ArtifactStore } from '../../src/adapters/aws/s3-artifact-store.js';
 import { CachedSecret } from '../../src/adapters/aws/lambda-env.js';
+import { parseSlackSecret } from '../../src/adapters/aws/secret-values.js';
 import { createSesNotifier } from '../../src/adapters/aws/ses-notifier.js';
 import type { ArtifactStore, Clock, Notifier, VcsClient } from '../../src/domain/ports.js';
 import { DynamoApprovalStore, DynamoLockStore } from '../../src/adapters/dynamo/index.js';
@@ -48,19 +49,8 @@ const REQUIRED = [
 // Read when given (absent: that feature is off); the composition reads no other key.
 const OPTIONAL_ENVIRONMENT_KEYS = ['SLACK_SECRET_ARN', 'SES_FROM', 'GITHUB_SECRET_ARN'] as const;
 
-/** The Slack secret holds the webhook URL itself, or `{"webhookUrl": "…"}`. */
-export function parseSlackSecret(secretString: string): string {
-  const text = secretString.trim();
-  let url = text;
-  if (text.startsWith('{')) {
-    const value = JSON.parse(text) as { webhookUrl?: unknown };
-    if (typeof value.webhookUrl !== 'string') throw new Error('the Slack secret JSON has no "webhookUrl" string');
-    url = value.webhookUrl.trim();
-  }
-  // Checked without echoing it: the URL is the credential.
-  if (!/^https?:\/\/\S+$/.test(url)) throw new Error('the Slack secret is not a webhook URL');
-  return url;
-}
+// Kept importable from here; the parser lives with the other secret shapes (tfgate doctor reads them too).
+export { parseSlackSecret };
 
 export function createNotifierLambda(
   options: NotifierLambdaOptions = {},

@@ -20,6 +20,7 @@ import {
   type FunctionUrlResult,
 } from '../../src/adapters/aws/function-url.js';
 import { CachedSecret } from '../../src/adapters/aws/lambda-env.js';
+import { parseSignInSecret } from '../../src/adapters/aws/secret-values.js';
 import { SesEmailSender } from '../../src/adapters/aws/ses-notifier.js';
 import type { ArtifactStore, Clock, VcsClient } from '../../src/domain/ports.js';
 import { DynamoApprovalStore, DynamoDeliveryStore } from '../../src/adapters/dynamo/index.js';
@@ -103,21 +104,8 @@ function signInLinkJob(value: unknown): SignInLinkJob | undefined {
   return { email, link };
 }
 
-/** The sign-in secret: `{"clientId": "…", "clientSecret": "…"}`; empty (the placeholder): GitHub sign-in is off. */
-export function parseSignInSecret(secretString: string): { clientId: string; clientSecret: string } | undefined {
-  const text = secretString.trim();
-  if (text === '' || text === '{}') return undefined;
-  const value = JSON.parse(text) as { clientId?: unknown; clientSecret?: unknown };
-  if (
-    typeof value.clientId !== 'string' ||
-    typeof value.clientSecret !== 'string' ||
-    !value.clientId ||
-    !value.clientSecret
-  ) {
-    throw new Error('the sign-in secret needs "clientId" and "clientSecret" strings');
-  }
-  return { clientId: value.clientId, clientSecret: value.clientSecret };
-}
+// Kept importable from here; the parser lives with the other secret shapes (tfgate doctor reads them too).
+export { parseSignInSecret };
 
 /** A function URL request gets its answer; a sign-in link event (from this function itself) gets delivered. */
 export interface ApprovalsLambda {

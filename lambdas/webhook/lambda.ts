@@ -10,6 +10,7 @@ import { DynamoDeliveryStore } from '../../src/adapters/dynamo/delivery-store.js
 import { DynamoLockStore } from '../../src/adapters/dynamo/lock-store.js';
 import { DynamoSequenceStore } from '../../src/adapters/dynamo/sequence-store.js';
 import { CachedSecret } from '../../src/adapters/aws/lambda-env.js';
+import { parseWebhookSecrets } from '../../src/adapters/aws/secret-values.js';
 import {
   toFunctionUrlResult,
   toHttpRequest,
@@ -25,26 +26,8 @@ import type { WebhookLogger } from '../../src/application/logger.js';
 // Kept importable from here: the translation moved to core/aws/function-url.ts for the approvals function too.
 export { toFunctionUrlResult, toHttpRequest, type FunctionUrlEvent, type FunctionUrlResult };
 
-/**
- * The secret's SecretString: `{"current": "…", "previous": "…"}` while rotating, or the secret itself.
- * Returns the accepted secrets, current first.
- */
-export function parseWebhookSecrets(secretString: string): string[] {
-  let value: unknown;
-  try {
-    value = JSON.parse(secretString);
-  } catch {
-    return [secretString];
-  }
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    const { current, previous } = value as { current?: unknown; previous?: unknown };
-    if (typeof current !== 'string' || current === '')
-      throw new Error('the webhook secret JSON has no "current" string');
-    return typeof previous === 'string' && previous !== '' && previous !== current ? [current, previous] : [current];
-  }
-  // Valid JSON that is not an object (a quoted string, a number) is taken as the plain secret it was typed as.
-  return [secretString];
-}
+// Kept importable from here; the parser lives with the other secret shapes (tfgate doctor reads them too).
+export { parseWebhookSecrets };
 
 export interface WebhookLambdaOptions {
   env?: NodeJS.ProcessEnv;

@@ -22,7 +22,7 @@ import { DynamoSignInStore } from '../adapters/dynamo/sign-in-store.js';
 import { localSignInMailer } from '../adapters/notify/sign-in-mail.js';
 import { readOrCreateLocalSecret } from './secrets.js';
 import type { HttpHandler, HttpRequest } from '../http.js';
-// Types only: the function handlers themselves come in as a LocalFunctionSet (local-functions.ts).
+// Types only: the function handlers themselves come in as a LocalFunctionSet (from start-stack.ts).
 import type { approversMayRerun, createRerunHandler, isRerunRequest } from '../application/rerun.js';
 import type { createApprovalsHandler } from '../../lambdas/web/handler.js';
 import type { createApprovalRequester } from '../../lambdas/approval-request/handler.js';

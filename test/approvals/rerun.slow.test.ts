@@ -124,7 +124,7 @@ describe('re-running a deploy run', () => {
       })
     ).json()) as Record<string, unknown>;
     expect(shown).toMatchObject({ trigger: 'manual', rerunOf: first.id, requestedBy: TEST_APPROVER });
-  }, 120_000);
+  }, 300_000);
 
   it('refuses without a signed-in person, across sites, without JSON, non-approvers, and runs still ' +
     'in flight', async () => {
@@ -184,5 +184,5 @@ describe('re-running a deploy run', () => {
     expect(byAlice.status).toBe(202);
     expect(await byAlice.json()).toMatchObject({ rerunOf: run.id, requestedBy: 'alice@example.com' });
     expect((await stack.runs.list()).filter((r) => r.sha === sha)).toHaveLength(2);
-  }, 120_000);
+  }, 300_000);
 });

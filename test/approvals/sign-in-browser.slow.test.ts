@@ -79,7 +79,7 @@ beforeAll(async () => {
   });
   profile = await mkdtemp(path.join(os.tmpdir(), 'tfgate-chromium-'));
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
-}, 60_000);
+}, 300_000);
 
 afterAll(async () => {
   await browser?.close();

@@ -1,13 +1,12 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { decodeResolvedConfig, encodeResolvedConfig } from '../../src/config/resolved.js';
-import { runCli } from '../support/cli-process.js';
 import { Prng } from './prng.js';
 
-/** Malformed and hostile tfgate.yaml files: each refused with file:line and a reason, none crashes. */
+/**
+ * Malformed and hostile tfgate.yaml files: each refused with file:line and a reason, none crashes. What
+ * `tfgate local` prints for them, as a process, is in config-cli.slow.test.ts.
+ */
 
 const valid = (name = 'acme/infra', extra = '') =>
   `repositories:\n  - name: ${name}\n    environments:\n      - name: ops\n${extra}`;
@@ -109,11 +108,6 @@ const HOSTILE: Array<[string, string, RegExp?]> = [
   ['only a comment', `# nothing here\n`, /empty/],
 ];
 
-let dir: string | undefined;
-afterAll(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
-
 function refusal(text: string): ConfigError {
   try {
     parseConfig(text, '/srv/tfgate.yaml');
@@ -126,9 +120,11 @@ function refusal(text: string): ConfigError {
 
 describe('hostile tfgate.yaml files', () => {
   it.each(HOSTILE)('%s is refused with file:line:column and a reason', (_label, text, reason) => {
-    const started = Date.now();
+    // The parse's own CPU time, not the wall clock: a runaway parse shows, a loaded machine does not.
+    const started = process.cpuUsage();
     const error = refusal(text);
-    expect(Date.now() - started).toBeLessThan(2_000);
+    const cpu = process.cpuUsage(started);
+    expect((cpu.user + cpu.system) / 1000).toBeLessThan(2_000);
     expect(error.problems.length).toBeGreaterThan(0);
     for (const problem of error.problems) {
       expect(problem.file).toBe('/srv/tfgate.yaml');
@@ -272,53 +268,5 @@ describe('hostile tfgate.yaml files', () => {
       ],
     });
     expect(() => decodeResolvedConfig(doubled)).toThrow(/people: binds a login or an address to two people/);
-  });
-
-  it(
-    'tfgate local refuses a gate without approvers: exit 2 and one line naming the file, the line ' +
-      'and the missing list',
-    async () => {
-      dir ??= await mkdtemp(path.join(os.tmpdir(), 'tfgate-badcfg-'));
-      const file = path.join(dir, 'open-gate.yaml');
-      await writeFile(file, valid('acme/infra', '      - name: apps\n        approval:\n          timeout: 24h\n'));
-      const result = await runCli([
-        'local',
-        '--config',
-        file,
-        '--data',
-        path.join(dir, 'data-gate'),
-        '--port',
-        '0',
-        '--terraform',
-        '/bin/true',
-      ]);
-      expect(result.code).toBe(2);
-      expect(result.stderr.trim().split('\n')).toEqual([
-        `tfgate: ${file}:6:9: repositories.0.environments.1.approval.approvers: a gate needs at least one approver ` +
-          `(a GitHub login @alice, a team @acme/platform or an email address); an approval without approvers would ` +
-          `let anyone approve`,
-      ]);
-    },
-  );
-
-  it('tfgate local refuses a hostile file at start: exit 2, file:line and reason, no stack trace', async () => {
-    dir ??= await mkdtemp(path.join(os.tmpdir(), 'tfgate-badcfg-'));
-    const file = path.join(dir, 'tfgate.yaml');
-    await writeFile(file, valid('acme/$(touch /tmp/pwned)'));
-    const result = await runCli([
-      'local',
-      '--config',
-      file,
-      '--data',
-      path.join(dir, 'data'),
-      '--port',
-      '0',
-      '--terraform',
-      '/bin/true',
-    ]);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain(`${file}:2:`);
-    expect(result.stderr).toMatch(/owner\/name/);
-    expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 });

@@ -411,5 +411,5 @@ describe('random and malformed HTTP requests', () => {
       expect([run.repository, run.ref, run.trigger]).toEqual(['acme/infrastructure', 'refs/heads/main', 'push']);
       expect(run.sha).toMatch(/^[0-9a-f]{40}$/);
     }
-  }, 120_000);
+  }, 300_000);
 });

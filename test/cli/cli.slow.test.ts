@@ -70,7 +70,7 @@ describe('tfgate demo', () => {
           () =>
             /another terminal: npx tfgate (approve [^;]+);/.exec(output)?.[1] ??
             (demo.exitCode !== null ? 'exited' : undefined),
-          120_000,
+          180_000,
         );
         expect(command, output).not.toBe('exited');
         expect(command).toContain(`--data ${data}`);

@@ -190,7 +190,7 @@ describe('the npm package', () => {
       await until(
         'tfgate local to start',
         () => (output.includes('Push to a remote above') ? true : child.exitCode !== null ? false : undefined),
-        60_000,
+        180_000,
       );
       expect(output).toContain('example/infrastructure: git push');
       process.kill(-child.pid!, 'SIGINT');
@@ -205,12 +205,12 @@ describe('the npm package', () => {
   it.skipIf(!REAL_TERRAFORM)(
     'runs npx tfgate demo --auto-approve to a succeeded run',
     async () => {
-      const result = await npx(['demo', '--auto-approve'], { ...USER_ENV, TFGATE_TERRAFORM: REAL_TERRAFORM! }, 180_000);
+      const result = await npx(['demo', '--auto-approve'], { ...USER_ENV, TFGATE_TERRAFORM: REAL_TERRAFORM! }, 300_000);
       expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
       expect(result.stdout).toMatch(/finished: succeeded/);
       expect(result.stdout).toMatch(/apps\s+applied/);
     },
-    200_000,
+    600_000,
   );
 });
 
@@ -372,7 +372,7 @@ describe('the construct from the installed package', () => {
     expect(Object.keys(result!.template.Outputs)).toEqual(
       expect.arrayContaining([expect.stringMatching(/^GateWebhookUrl/), expect.stringMatching(/^GateAlarmTopicArn/)]),
     );
-  }, 200_000);
+  }, 300_000);
 
   it('packages each function from its bundle in the package, and the CodeBuild runner likewise', async () => {
     const outdirs = (await readdir(cdkApp)).filter((name) => name.startsWith('cdk.out-'));
@@ -399,7 +399,7 @@ describe('the construct from the installed package', () => {
     expect(stderr).toContain(
       `${file}:6:9: repositories.0.environments.1.approval.approvers: a gate needs at least one approver`,
     );
-  }, 200_000);
+  }, 300_000);
 
   it('and an object by the path of the key', async () => {
     const bad = {
@@ -413,7 +413,7 @@ describe('the construct from the installed package', () => {
     expect(stderr).toContain(
       'config: repositories.0.environments.1.approval.approvers: a gate needs at least one approver',
     );
-  }, 200_000);
+  }, 300_000);
 
   it('declares its types for a TypeScript app (tfgate/cdk through the exports map)', async () => {
     await writeFile(path.join(cdkApp, 'app-types.ts'), USER_APP_TS);
@@ -453,5 +453,5 @@ describe('the construct from the installed package', () => {
     expect(wrong.stdout).toMatch(
       /^app-wrong\.ts\(7,\d+\): error TS2322: Type 'string' is not assignable to type 'boolean \| undefined'/,
     );
-  }, 120_000);
+  }, 300_000);
 });

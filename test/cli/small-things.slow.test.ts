@@ -151,7 +151,7 @@ describe('approvals from the CLI', () => {
     const shown = await runCli(['show', run.id, '--url', stack.url, '--data', stack.dataDir]);
     expect(shown.stdout).toContain('approved by alice@example.com: "reviewed with bob"');
     expect(await pageOf(`${stack.url}/runs/${run.id}`)).toContain('<q>reviewed with bob</q>');
-  }, 120_000);
+  }, 300_000);
 });
 
 describe('show and the run page', () => {
@@ -194,7 +194,7 @@ describe('show and the run page', () => {
     await commitAndPush(remote, { files: terraformFiles({ cluster: 'v2' }), message: 'more', branch: 'feature' });
     const again = await runCli(['pr', 'feature', '--data', stack.dataDir]);
     expect(again.stdout).toContain('pull request #1 synchronize for feature');
-  }, 120_000);
+  }, 300_000);
 
   it('marks a drift run as drift in the JSON and on the page, found or not', async () => {
     stack = await startTestStack({
@@ -238,7 +238,7 @@ describe('show and the run page', () => {
     );
     expect(await pageOf(`${stack.url}/runs`)).toContain('drift (found in ops)');
     expect(await pageOf(`${stack.url}/runs`)).toContain('drift (none found)');
-  }, 120_000);
+  }, 300_000);
 });
 
 describe('the console', () => {
@@ -276,7 +276,7 @@ describe('the console', () => {
     expect((await waitForRun(stack, older.id)).status).toBe('superseded');
     const superseded = stack.lines.filter((line) => line.includes(`run ${older.id}] apps: superseded`));
     expect(superseded).toHaveLength(1);
-  }, 120_000);
+  }, 300_000);
 
   it('stamps progress lines with the time and warns when terraform is not terraform.version', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-console-'));
@@ -303,14 +303,14 @@ describe('the console', () => {
       `warning: tfgate.yaml asks for terraform 1.9.8 (terraform.version), but ${version} is 1.11.4`,
     );
     await commitAndPush(local.remote, { files: terraformFiles({ cluster: 'v1' }), message: 'one', branch: 'main' });
-    await until('progress lines', () => (/ops: planning/.test(local.output()) ? true : undefined), 60_000);
+    await until('progress lines', () => (/ops: planning/.test(local.output()) ? true : undefined), 300_000);
     const progress = local
       .output()
       .split('\n')
       .filter((line) => line.includes('ops: '));
     expect(progress.length).toBeGreaterThan(0);
     for (const line of progress) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \[/);
-  }, 120_000);
+  }, 300_000);
 });
 
 // The demo's own wording (plan counts, not a fixed text) is checked with the real terraform in cli.slow.test.ts.

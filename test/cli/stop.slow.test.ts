@@ -41,7 +41,7 @@ describe('tfgate local stops on the first signal', () => {
           const answer = (await response.json()) as { runs: Array<{ id: string; status: string }> };
           return answer.runs.find((run) => run.status === 'awaiting_approval')?.id;
         },
-        60_000,
+        180_000,
       );
 
       const started = Date.now();
@@ -49,7 +49,8 @@ describe('tfgate local stops on the first signal', () => {
       const tookMs = Date.now() - started;
       console.log(`tfgate local stopped ${tookMs} ms after ${signal} (exit code ${code})`);
       expect(code).toBe(0);
-      expect(tookMs).toBeLessThan(5_000);
+      // Prompt, not waiting on the run's approval (1 h): a bound, not a timing goal (a loaded machine is slow).
+      expect(tookMs).toBeLessThan(60_000);
       // A stop keeps runs as they are, so nothing has to be printed between the two lines (a late
       // request's log line may still be).
       expect(local.output()).toMatch(/stopping…\n(?:[\s\S]*\n)?stopped\.\n$/);
@@ -66,6 +67,6 @@ describe('tfgate local stops on the first signal', () => {
         await stack.cleanup();
       }
     },
-    120_000,
+    600_000,
   );
 });

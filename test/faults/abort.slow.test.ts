@@ -45,7 +45,7 @@ describe('an execution aborted from outside', () => {
       'the stopped build to exit',
       async () =>
         (await exec('pgrep', ['-f', runnerFile]).catch(() => ({ stdout: '' }))).stdout.trim() === '' ? true : undefined,
-      10_000,
+      180_000,
     );
 
     const nextSha = await pushChange(stack, terraformFiles({ network: 'two' }));
@@ -54,5 +54,5 @@ describe('an execution aborted from outside', () => {
     expect((await stack.runs.get(victim.id))?.status).toBe('interrupted');
     await expectNoLockHeld(stack);
     expect(await expectStateFilesIntact(stack)).toBe(1);
-  }, 120_000);
+  }, 300_000);
 });

@@ -78,7 +78,7 @@ describe('CodeBuild reporting a failed build', () => {
     const next = await waitForRun(stack, (await runForSha(stack, nextSha)).id);
     expect(next.status, next.error).toBe('succeeded');
     await expectNoLockHeld(stack);
-  }, 180_000);
+  }, 300_000);
 });
 
 const runnerGone = async (stack: TestStack) => {
@@ -105,7 +105,7 @@ describe('build timeouts', () => {
     );
     expect(await runnerGone(stack)).toBe(true);
     await expectNoLockHeld(stack);
-  }, 120_000);
+  }, 300_000);
 
   it('a task that outlives its build (States.Timeout) stops the build before the run ends and the ' +
     'lock is freed', async () => {
@@ -124,5 +124,5 @@ describe('build timeouts', () => {
     // No waiting here: StopBuild ran, and waited for the build to end, before RecordFailure freed the lock.
     expect(await runnerGone(stack)).toBe(true);
     await expectNoLockHeld(stack);
-  }, 120_000);
+  }, 300_000);
 });

@@ -95,5 +95,5 @@ describe('DynamoDB throttling inside a pipeline task', () => {
     expect(throttle.refused).toEqual(['finishStage:GetItemCommand']);
     expect(next.status, next.error).toBe('succeeded');
     await expectNoLockHeld(stack);
-  }, 120_000);
+  }, 300_000);
 });

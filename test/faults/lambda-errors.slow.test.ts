@@ -65,7 +65,7 @@ describe('a Lambda task throwing', () => {
     await expectNoLockHeld(stack);
     expect((await stack.runs.get(good.id))?.status).toBe('succeeded');
     expect(await expectStateFilesIntact(stack)).toBe(2);
-  }, 120_000);
+  }, 300_000);
 
   it('TransientError and ThrottlingException are retried by the definition and the run succeeds', async () => {
     const fault: { current?: Fault } = {};
@@ -94,5 +94,5 @@ describe('a Lambda task throwing', () => {
     expect(calls.filter((action) => action === 'afterPlan')).toHaveLength(3);
     expect(calls.filter((action) => action === 'finishStage')).toHaveLength(2);
     await expectNoLockHeld(stack);
-  }, 120_000);
+  }, 300_000);
 });

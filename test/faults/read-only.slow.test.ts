@@ -66,7 +66,7 @@ describe.skipIf(!canUnshare)('a read-only data directory', () => {
     expect(local.output()).toContain(`tfgate: the data directory ${data} is not writable`);
     expect(local.output()).toMatch(/EROFS|read-only|ENOENT/i);
     expect(local.output()).not.toMatch(/\n\s+at /);
-  }, 60_000);
+  }, 300_000);
 
   it('a run whose artifacts cannot be written fails saying why, and holds no lock', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-ro-'));
@@ -85,7 +85,7 @@ describe.skipIf(!canUnshare)('a read-only data directory', () => {
           : local.child.exitCode !== null
             ? Promise.reject(new Error(local.output()))
             : undefined,
-      60_000,
+      180_000,
     );
     const url = /runs page:\s+(http:\/\/\S+)\/runs/.exec(local.output())![1]!;
     const remote = /: git push (\S+) HEAD:/.exec(local.output())![1]!;
@@ -113,7 +113,7 @@ describe.skipIf(!canUnshare)('a read-only data directory', () => {
         const found = runs.find((r) => r.sha === sha);
         return found && !['running', 'awaiting_approval'].includes(found.status) ? found : undefined;
       },
-      60_000,
+      180_000,
     );
     expect(run.status).toBe('failed');
     // The first write of a run is the commit's source archive (the pipeline's), then the plan's.
@@ -137,5 +137,5 @@ describe.skipIf(!canUnshare)('a read-only data directory', () => {
       expect(unlock.stdout).toContain('was not held');
     }
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
-  }, 120_000);
+  }, 300_000);
 });

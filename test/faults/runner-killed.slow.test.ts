@@ -68,7 +68,7 @@ describe('the build runner killed during an apply', () => {
     await until(
       'the killed build to leave no process behind',
       async () => ((await pids(runnerFile)).length === 0 ? true : undefined),
-      10_000,
+      180_000,
     );
 
     expect((await stack.runs.get(first.id))?.status).toBe('succeeded');
@@ -82,5 +82,5 @@ describe('the build runner killed during an apply', () => {
     const next = await waitForRun(stack, (await runForSha(stack, nextSha)).id);
     expect(next.status, next.error).toBe('succeeded');
     await expectNoLockHeld(stack);
-  }, 180_000);
+  }, 300_000);
 });

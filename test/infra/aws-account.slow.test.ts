@@ -21,7 +21,7 @@ import { DEFINITION_FILE, executionTimeoutSeconds } from '../../infra/state-mach
 import { TfgateStack } from '../../infra/tfgate-stack.js';
 import type { TfgateSettings } from '../../infra/config.js';
 import { parse as parseYaml } from 'yaml';
-import { cdkJsonContext, SAMPLE_CONFIG, synthesizeSample, type Synthesized } from './synth.js';
+import { cdkJsonContext, SAMPLE_CONFIG, synthesizeSample, WITHOUT_BUNDLING, type Synthesized } from './synth.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON walked by path; a wrong path fails the test.
 type Json = Record<string, any>;
@@ -44,7 +44,8 @@ const VARIANT_CONFIG = sampleText
   .replace('  version: 1.9.8', '  version: 1.9.8\n  planCompute: ec2');
 
 function synthesizeVariant(): typeof variant {
-  const app = new App({ context: cdkJsonContext() });
+  // Its template is read for settings, not for function code: no bundling (the sample's is checked in stack.slow).
+  const app = new App({ context: { ...cdkJsonContext(), ...WITHOUT_BUNDLING } });
   // The configuration as an object, the construct's other way in.
   const stack = new TfgateStack(app, 'TfgateVariant', {
     config: parseYaml(VARIANT_CONFIG) as TfgateSettings,
@@ -54,11 +55,11 @@ function synthesizeVariant(): typeof variant {
   return { stack, resources: Template.fromStack(stack).toJSON().Resources as Record<string, Json> };
 }
 
-beforeAll(() => {
-  s = synthesizeSample();
+beforeAll(async () => {
+  s = await synthesizeSample();
   resources = s.template.toJSON().Resources as Record<string, Json>;
   variant = synthesizeVariant();
-}, 600_000);
+}, 900_000);
 
 const ofType = (all: Record<string, Json>, type: string) => Object.entries(all).filter(([, r]) => r.Type === type);
 const logicalId = (stack: TfgateStack, construct: { node: { defaultChild?: unknown } }) =>
@@ -396,7 +397,8 @@ describe('9. execution timeout vs waits', () => {
     expect(() => assertWithinExecutionTimeout(tooLong, limit)).toThrow(
       /acme\/infrastructure: \d+s \(2\d\.\d days\) — ops: lock wait 604800s/,
     );
-    const app = new App({ context: cdkJsonContext() });
+    // It is refused while the stack is built: no function needs bundling first.
+    const app = new App({ context: { ...cdkJsonContext(), ...WITHOUT_BUNDLING } });
     const tooLongText = sampleText
       .replace('          timeout: 24h', '          timeout: 14d')
       .replace('timeouts:\n', 'timeouts:\n  lockWait: 7d\n');

@@ -23,8 +23,8 @@ let deployedDefinition: string;
 let substitutionKeys: string[];
 let stack: TestStack | undefined;
 
-beforeAll(() => {
-  const { template } = synthesizeSample();
+beforeAll(async () => {
+  const { template } = await synthesizeSample();
   const machines = Object.values(template.findResources('AWS::StepFunctions::StateMachine')) as Array<{
     Properties: { DefinitionString: unknown; DefinitionSubstitutions: Record<string, unknown> };
   }>;
@@ -33,7 +33,7 @@ beforeAll(() => {
   expect(typeof DefinitionString).toBe('string');
   deployedDefinition = DefinitionString as string;
   substitutionKeys = Object.keys(DefinitionSubstitutions).sort();
-}, 120_000);
+}, 900_000);
 
 afterAll(async () => {
   await stack?.cleanup();

@@ -8,12 +8,10 @@ import { TABLES, TTL_ATTRIBUTE } from '../../src/adapters/dynamo/table-layout.js
 import { FUNCTION_SOURCE } from '../../infra/bundling.js';
 import { PROJECT_ROOT, type FunctionName } from '../../infra/functions.js';
 import { DEFINITION_FILE, definitionPlaceholders } from '../../infra/state-machine.js';
-import { synthesizeSample, type Synthesized } from './synth.js';
+import { synthesizeSample, WEBHOOK_SECRET_CANARY, type Synthesized } from './synth.js';
 
 // A value that looks like a webhook secret, present in this process's environment while the stack is
 // built: nothing may carry it (or any other secret value) into the template.
-const WEBHOOK_SECRET_CANARY = 'whsec-canary-7d1e5b0c9a4f4e2b8c6d';
-process.env.TFGATE_WEBHOOK_SECRET = WEBHOOK_SECRET_CANARY;
 
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON walked by path; a wrong path fails the test.
 type Json = Record<string, any>;
@@ -22,10 +20,10 @@ type Statement = { Effect: string; Action: string | string[]; Resource: unknown;
 let s: Synthesized;
 let resources: Record<string, Json>;
 
-beforeAll(() => {
-  s = synthesizeSample();
+beforeAll(async () => {
+  s = await synthesizeSample();
   resources = s.template.toJSON().Resources as Record<string, Json>;
-}, 300_000);
+}, 900_000);
 
 const FUNCTIONS: FunctionName[] = ['webhook', 'approvals', 'pipeline', 'notifier', 'reconciler'];
 
@@ -956,6 +954,7 @@ describe('cdk-nag', () => {
 
   it('took about this long to synthesize (bundling every function)', () => {
     console.log(`synth with bundling: ${s.synthSeconds.toFixed(1)} s, ${Object.keys(resources).length} resources`);
-    expect(s.synthSeconds).toBeLessThan(300);
+    // A bound against a hang, not a timing goal (bench/ measures): a loaded machine synthesizes slowly.
+    expect(s.synthSeconds).toBeLessThan(900);
   });
 });

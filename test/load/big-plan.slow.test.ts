@@ -103,5 +103,5 @@ describe('run lists', () => {
       headers: { accept: 'application/json', ...operatorHeaders(stack) },
     });
     expect(refused.status).toBe(400);
-  }, 120_000);
+  }, 300_000);
 });

@@ -71,7 +71,7 @@ describe('live build output on the run page', () => {
         const view = await logView(url, run.id, 'ops');
         return view.running && view.lines.length > 0 ? view : undefined;
       },
-      30_000,
+      180_000,
     );
     expect(during).toMatchObject({ status: 'planning', mode: 'plan', running: true });
     expect(during.lines.join('\n')).toContain('tfgate: source');
@@ -93,7 +93,7 @@ describe('live build output on the run page', () => {
     expect(final).toContain('tfgate: applied ops');
     expect(final).not.toContain('data-running="true"');
     expect(final).not.toContain(HOSTILE);
-  }, 120_000);
+  }, 300_000);
 
   it.skipIf(!existsSync(CHROMIUM))(
     "updates in a browser while the build runs, under the page's content security policy",
@@ -118,7 +118,7 @@ describe('live build output on the run page', () => {
             ? view
             : undefined;
         },
-        30_000,
+        180_000,
       );
 
       const profile = await mkdtemp(path.join(os.tmpdir(), 'tfgate-chromium-'));
@@ -155,7 +155,7 @@ describe('live build output on the run page', () => {
         await until(
           'the script to show the second line',
           async () => ((await output.textContent())?.includes('live-22') ? true : undefined),
-          30_000,
+          180_000,
         );
         expect(loads).toBe(1);
         // When the build ends the page reloads itself once for the final status.
@@ -168,7 +168,7 @@ describe('live build output on the run page', () => {
               .catch(() => null)) === 'succeeded'
               ? true
               : undefined,
-          60_000,
+          180_000,
         );
         expect(await page.locator('#log-ops pre').textContent()).toContain('tfgate: applied ops');
         expect(console.filter((line) => /Content Security Policy|Refused/i.test(line))).toEqual([]);
@@ -178,6 +178,6 @@ describe('live build output on the run page', () => {
         await rm(profile, { recursive: true, force: true });
       }
     },
-    120_000,
+    600_000,
   );
 });

@@ -95,5 +95,5 @@ describe('a freed lock fences its old holder', () => {
     expect(regranted?.fence).toBeGreaterThan(granted!.fence);
     expect((await decideThroughPage(nextApprovalRequest.url, 'approve')).status).toBe(200);
     expect((await waitForRun(stack, next.id)).status).toBe('succeeded');
-  }, 120_000);
+  }, 300_000);
 });

@@ -88,7 +88,7 @@ describe.skipIf(!hasTerraform)('a pull request whose provider hunts for secrets 
       terraform: REAL_TERRAFORM,
       github: { credentials: { kind: 'token', token: TOKEN_CANARY } },
     });
-  }, 60_000);
+  }, 300_000);
 
   afterAll(async () => {
     if (savedToken === undefined) delete process.env.TFGATE_GITHUB_TOKEN;

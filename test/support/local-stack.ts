@@ -15,6 +15,13 @@ export { until } from './poll.js';
 
 /** Helpers for end-to-end tests of the local stack with the terraform double. */
 
+/**
+ * How long one step of a run may take before a test says which step it waited for: generous, since a
+ * loaded machine runs every process and terraform call many times slower. The slow project's test
+ * timeout (vitest.config.ts) is longer, so a stuck step fails by its name.
+ */
+export const STEP_TIMEOUT_MS = 180_000;
+
 export const TERRAFORM_DOUBLE = fileURLToPath(new URL('../terraform-double/terraform', import.meta.url));
 export const REPOSITORY = 'acme/infrastructure';
 /** The approver configYaml names, and whom decideThroughPage acts as by default. */
@@ -105,7 +112,7 @@ export async function pushChange(
   });
 }
 
-export async function runForSha(stack: LocalStack, sha: string, timeoutMs = 20_000): Promise<Run> {
+export async function runForSha(stack: LocalStack, sha: string, timeoutMs = STEP_TIMEOUT_MS): Promise<Run> {
   return until(
     `a run for ${sha.slice(0, 8)}`,
     async () => (await stack.runs.list({ limit: 100 })).find((run) => run.sha === sha),
@@ -113,7 +120,7 @@ export async function runForSha(stack: LocalStack, sha: string, timeoutMs = 20_0
   );
 }
 
-export async function waitForRun(stack: LocalStack, runId: string, timeoutMs = 60_000): Promise<Run> {
+export async function waitForRun(stack: LocalStack, runId: string, timeoutMs = STEP_TIMEOUT_MS): Promise<Run> {
   return until(
     `run ${runId} to finish`,
     async () => {
@@ -129,7 +136,7 @@ export async function waitForStage(
   runId: string,
   environment: string,
   status: StageStatus,
-  timeoutMs = 60_000,
+  timeoutMs = STEP_TIMEOUT_MS,
 ): Promise<Run> {
   return until(
     `run ${runId} ${environment} to be ${status}`,
@@ -142,7 +149,7 @@ export async function waitForStage(
 }
 
 /** Resolves with the next approval request the stack's notifier announces. */
-export function nextApproval(stack: LocalStack, timeoutMs = 60_000): Promise<ApprovalRequest> {
+export function nextApproval(stack: LocalStack, timeoutMs = STEP_TIMEOUT_MS): Promise<ApprovalRequest> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       stack.runs.events.off('approval', onApproval);

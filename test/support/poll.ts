@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 export async function until<T>(
   what: string,
   probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 60_000,
+  timeoutMs = 120_000,
   intervalMs = 25,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -22,6 +22,6 @@ export async function until<T>(
 }
 
 /** Waits until `file` exists (a lock file a subprocess writes once it got going). */
-export async function untilFileExists(file: string, timeoutMs = 10_000): Promise<void> {
+export async function untilFileExists(file: string, timeoutMs = 60_000): Promise<void> {
   await until(`${file} to exist`, () => (existsSync(file) ? true : undefined), timeoutMs);
 }

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { untilFileExists } from '../support/poll.js';
+import { until, untilFileExists } from '../support/poll.js';
 
 const TERRAFORM = path.join(path.dirname(fileURLToPath(import.meta.url)), 'terraform');
 
@@ -14,11 +14,14 @@ interface Result {
   stderr: string;
 }
 
-function tf(cwd: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
+/** A terraform call: awaited for its result; `output()` is what it printed so far. */
+type Running = Promise<Result> & { output(): string };
+
+function tf(cwd: string, args: string[], env: Record<string, string> = {}): Running {
+  let stdout = '';
+  let stderr = '';
+  const result = new Promise<Result>((resolve, reject) => {
     const child = spawn(TERRAFORM, args, { cwd, env: { ...process.env, TF_IN_AUTOMATION: '1', ...env } });
-    let stdout = '';
-    let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
     });
@@ -28,6 +31,7 @@ function tf(cwd: string, args: string[], env: Record<string, string> = {}): Prom
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
+  return Object.assign(result, { output: () => `${stdout}${stderr}` });
 }
 
 const dirs: string[] = [];
@@ -346,65 +350,76 @@ resource "terraform_data" "bad" {
 
   it('locks the state: a concurrent apply fails, or waits with -lock-timeout', async () => {
     const dir = workdir({ 'main.tf': BASIC });
+    const lockInfo = path.join(dir, '.terraform.tfstate.lock.info');
+    // The holder waits while this file exists: the lock is held for certain however slow the machine is.
+    const holdFile = path.join(dir, 'hold');
+    const holding = { TFGATE_DOUBLE_HOLD_FILE: holdFile };
+    const hold = () => fs.writeFileSync(holdFile, '');
+    const release = () => fs.rmSync(holdFile, { force: true });
+    const waitingForLock = (run: Running) =>
+      until('a terraform waiting for the lock', () =>
+        run.output().includes('Acquiring state lock. This may take a few moments...') ? true : undefined,
+      );
     await tf(dir, ['init', '-input=false']);
     expect((await tf(dir, ['plan', '-input=false', '-out=p1'])).code).toBe(0);
     expect((await tf(dir, ['plan', '-input=false', '-out=p2'])).code).toBe(0);
-    const env = { TFGATE_DOUBLE_DELAY_MS: '1500' };
-    const first = tf(dir, ['apply', '-input=false', 'p1'], env);
-    await untilFileExists(path.join(dir, '.terraform.tfstate.lock.info'));
-    expect(fs.existsSync(path.join(dir, '.terraform.tfstate.lock.info'))).toBe(true);
-    const second = await tf(dir, ['apply', '-input=false', '-no-color', 'p2'], env);
+    hold();
+    const first = tf(dir, ['apply', '-input=false', 'p1'], holding);
+    await untilFileExists(lockInfo, 120_000);
+    const second = await tf(dir, ['apply', '-input=false', '-no-color', 'p2']);
     expect(second.code).toBe(1);
     expect(second.stderr).toContain('Error: Error acquiring the state lock');
     expect(second.stderr).toContain('Operation: OperationTypeApply');
+    release();
     expect((await first).code).toBe(0);
-    expect(fs.existsSync(path.join(dir, '.terraform.tfstate.lock.info'))).toBe(false);
+    expect(fs.existsSync(lockInfo)).toBe(false);
 
     // with a lock timeout both succeed (the second one is a fresh plan+apply)
     fs.writeFileSync(path.join(dir, 'main.tf'), BASIC.replace('"hello"', '"bye"'));
     expect((await tf(dir, ['plan', '-input=false', '-out=p3'])).code).toBe(0);
-    const third = tf(dir, ['apply', '-input=false', 'p3'], env);
-    await untilFileExists(path.join(dir, '.terraform.tfstate.lock.info'));
-    const waitingPlan = await tf(
-      dir,
-      ['plan', '-input=false', '-lock-timeout=10s', '-out=p4', '-detailed-exitcode'],
-      env,
-    );
-    expect(waitingPlan.code).toBe(0);
-    expect(waitingPlan.stdout).toContain('Acquiring state lock. This may take a few moments...');
+    hold();
+    const third = tf(dir, ['apply', '-input=false', 'p3'], holding);
+    await untilFileExists(lockInfo, 120_000);
+    const waitingPlan = tf(dir, ['plan', '-input=false', '-lock-timeout=120s', '-out=p4', '-detailed-exitcode']);
+    await waitingForLock(waitingPlan);
+    release();
+    expect((await waitingPlan).code).toBe(0);
+    expect((await waitingPlan).stdout).toContain('Acquiring state lock. This may take a few moments...');
     expect((await third).code).toBe(0);
     fs.writeFileSync(path.join(dir, 'main.tf'), BASIC.replace('"hello"', '"again"'));
     expect((await tf(dir, ['plan', '-input=false', '-out=p5'])).code).toBe(0);
     fs.writeFileSync(path.join(dir, 'other.tf'), '');
-    const [x, y] = await Promise.all([
-      tf(dir, ['apply', '-input=false', '-lock-timeout=20s', 'p5'], env),
-      (async () => {
-        await untilFileExists(path.join(dir, '.terraform.tfstate.lock.info'));
-        return tf(dir, ['plan', '-input=false', '-lock-timeout=20s', '-out=p6'], env);
-      })(),
-    ]);
+    hold();
+    const applying = tf(dir, ['apply', '-input=false', '-lock-timeout=120s', 'p5'], holding);
+    await untilFileExists(lockInfo, 120_000);
+    const planning = tf(dir, ['plan', '-input=false', '-lock-timeout=120s', '-out=p6']);
+    await waitingForLock(planning);
+    release();
+    const [x, y] = await Promise.all([applying, planning]);
     expect(x.code, x.stderr).toBe(0);
     expect(y.code, y.stderr).toBe(0);
     // -lock=false skips the lock
-    const held = tf(dir, ['plan', '-input=false', '-out=p7'], env);
-    await untilFileExists(path.join(dir, '.terraform.tfstate.lock.info'));
+    hold();
+    const held = tf(dir, ['plan', '-input=false', '-out=p7'], holding);
+    await untilFileExists(lockInfo, 120_000);
     expect((await tf(dir, ['plan', '-input=false', '-lock=false', '-out=p8'])).code).toBe(0);
+    release();
     expect((await held).code).toBe(0);
-  });
+  }, 600_000);
 
   it('frees the lock of a killed process', async () => {
     const dir = workdir({ 'main.tf': BASIC });
     await tf(dir, ['init', '-input=false']);
     await tf(dir, ['plan', '-input=false', '-out=p1']);
+    // Held at the lock until killed (the hold file is never removed): killed while holding it, for certain.
+    const holdFile = path.join(dir, 'hold');
+    fs.writeFileSync(holdFile, '');
     const child = spawn(TERRAFORM, ['apply', '-input=false', 'p1'], {
       cwd: dir,
-      env: { ...process.env, TFGATE_DOUBLE_DELAY_MS: '5000' },
+      env: { ...process.env, TFGATE_DOUBLE_HOLD_FILE: holdFile },
     });
-    // Polled, not slept: on a loaded machine the double may take longer than a fixed pause to start.
     const lockFile = path.join(dir, '.terraform.tfstate.lock.info');
-    for (const until = Date.now() + 4_000; !fs.existsSync(lockFile) && Date.now() < until; )
-      await new Promise((r) => setTimeout(r, 50));
-    expect(fs.existsSync(lockFile)).toBe(true);
+    await untilFileExists(lockFile, 120_000);
     child.kill('SIGKILL');
     await new Promise((r) => child.on('close', r));
     expect((await tf(dir, ['apply', '-input=false', 'p1'])).code).toBe(0);

@@ -10,7 +10,7 @@ import { artifactJson, createSandbox, runInProcess, type Sandbox } from './fixtu
 
 /**
  * TFGATE_INIT_CACHE (src/build-runner/init-cache.ts): init once per commit, lock file and backend;
- * builds sharing a lock file share the plugin cache. Runs with the terraform double, as runner.test.ts.
+ * builds sharing a lock file share the plugin cache. Runs with the terraform double, as runner.slow.test.ts.
  */
 
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Terraform interpolation in an HCL file, not JS.

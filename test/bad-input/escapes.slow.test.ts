@@ -90,7 +90,7 @@ describe('hostile plan output', () => {
     expect(await (await fetch(`${stack.url}/runs/${failed.id}`, { headers: operatorHeaders(stack) })).text()).toContain(
       '&lt;script&gt;alert(1)&lt;/script&gt;',
     );
-  }, 120_000);
+  }, 300_000);
 
   it('is kept inside its code block and stripped of terminal sequences in the pull request comment', () => {
     const run = {

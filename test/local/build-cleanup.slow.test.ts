@@ -94,7 +94,7 @@ describe('tfgate local killed mid-apply', () => {
       '',
     ].join('\n');
     await commitAndPush(first.remote, { files: { 'main.tf': main }, message: 'slow', branch: 'main' });
-    const sleeper = await until('the provisioner to start its sleep', () => processesWith(marker)[0], 120_000);
+    const sleeper = await until('the provisioner to start its sleep', () => processesWith(marker)[0], 180_000);
     strays.push(sleeper);
     const leftBehind = await buildDirs(tmp);
     expect(leftBehind.length).toBeGreaterThan(0);
@@ -124,7 +124,7 @@ describe('tfgate local killed mid-apply', () => {
         const runs = ((await response.json()) as { runs: Array<{ status: string }> }).runs;
         return runs[0] && !['running', 'awaiting_approval'].includes(runs[0].status) ? runs[0] : undefined;
       },
-      120_000,
+      180_000,
     );
     expect(await buildDirs(tmp)).toEqual([]);
     expect(await readdir(path.join(dir, 'data', 'run', 'builds'))).toEqual([]);

@@ -63,5 +63,5 @@ describe('a stopped tfgate local', () => {
     // The lock it held across the restart (same fencing number) was released at the end.
     expect(fence).toBeGreaterThan(0);
     expect(await second.stores.locks.get(lockKeyFor(REPOSITORY, 'apps'))).toBeUndefined();
-  }, 120_000);
+  }, 300_000);
 });

@@ -130,7 +130,7 @@ beforeAll(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), 'tfgate-install-'));
   signer = await makeKey('signer');
   stranger = await makeKey('stranger');
-}, 60_000);
+}, 300_000);
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
@@ -150,7 +150,7 @@ describe('terraform install (buildspec)', () => {
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toContain('tfgate: terraform from the cache, signature and checksum verified');
     expect(second.calls.filter((c) => c.startsWith('curl'))).toEqual([]);
-  }, 60_000);
+  }, 300_000);
 
   it('refuses a zip whose checksum is not in the signed SHA256SUMS, and never unpacks it', async () => {
     const sandbox = await mkdtemp(path.join(root, 'zip-'));
@@ -160,7 +160,7 @@ describe('terraform install (buildspec)', () => {
     expect(outcome.stderr).toContain('did not verify; refusing to run it');
     expect(outcome.calls.some((c) => c.startsWith('unzip'))).toBe(false);
     expect(outcome.cached).toEqual([]);
-  }, 60_000);
+  }, 300_000);
 
   it('refuses SHA256SUMS signed by any other key', async () => {
     const sandbox = await mkdtemp(path.join(root, 'sig-'));
@@ -169,7 +169,7 @@ describe('terraform install (buildspec)', () => {
     expect(outcome.code).not.toBe(0);
     expect(outcome.stderr).toContain('did not verify; refusing to run it');
     expect(outcome.calls.some((c) => c.startsWith('unzip'))).toBe(false);
-  }, 60_000);
+  }, 300_000);
 
   it('does not trust a tampered cache: it downloads again, verifies, and repairs the cache', async () => {
     const sandbox = await mkdtemp(path.join(root, 'poison-'));
@@ -185,5 +185,5 @@ describe('terraform install (buildspec)', () => {
     expect(await readFile(path.join(sandbox, 'bucket', 'cache', 'terraform', VERSION, ZIP), 'utf8')).toBe(
       'the real terraform zip',
     );
-  }, 60_000);
+  }, 300_000);
 });

@@ -394,7 +394,11 @@ describe('apply', () => {
     const sha = await sandbox.commit({ 'main.tf': TWO_RESOURCES });
     await runInProcess(sandbox, { mode: 'plan', runId: 'run-1', environment: 'ops', sha });
     const interruption = new AbortController();
-    const slowTerraform = { ...process.env, TFGATE_DOUBLE_DELAY_MS: '20000' };
+    // terraform holds the lock until the file goes, which it never does: the apply ends only if the abort
+    // interrupts it (a delay would make that a matter of timing on a loaded machine).
+    const holdFile = path.join(sandbox.root, 'hold');
+    await writeFile(holdFile, '');
+    const slowTerraform = { ...process.env, TFGATE_DOUBLE_HOLD_FILE: holdFile };
     const started = Date.now();
 
     const applying = runInProcess(
@@ -408,7 +412,8 @@ describe('apply', () => {
     const outcome = await applying;
 
     expect(outcome.exitCode).toBe(1);
-    expect(Date.now() - started).toBeLessThan(15_000);
+    // Ended by the interruption, whatever the machine's load (the hold alone never ends).
+    expect(Date.now() - started).toBeLessThan(180_000);
     expect(await applyResult('run-1')).toMatchObject({ ok: false, step: 'apply' });
     expect(existsSync(lockInfo)).toBe(false);
     expect(await readdir(sandbox.tmpDir)).toEqual([]);

@@ -57,7 +57,7 @@ describe('StartBuild refused', () => {
     expect(stageStatuses(run)).toEqual([['ops', 'applied']]);
     expect(attempts).toEqual(['plan:refused', 'plan:refused', 'plan:started', 'apply:refused', 'apply:started']);
     await expectNoLockHeld(stack);
-  }, 120_000);
+  }, 300_000);
 
   it('a refusal that retrying cannot cure (no such project) fails the run at once, naming the ' +
     'CodeBuild error', async () => {
@@ -76,5 +76,5 @@ describe('StartBuild refused', () => {
     expect(run.error).toMatch(/^ops: the plan build failed: .*Project cannot be found.*ResourceNotFoundException/);
     expect(attempts).toBe(1);
     await expectNoLockHeld(stack);
-  }, 120_000);
+  }, 300_000);
 });

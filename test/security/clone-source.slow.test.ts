@@ -94,5 +94,5 @@ describe('a delivery naming another clone URL', () => {
     expect(
       github.calls.every((call) => call.authorization === `token ${TOKEN}` || call.authorization === `Bearer ${TOKEN}`),
     ).toBe(true);
-  }, 120_000);
+  }, 300_000);
 });

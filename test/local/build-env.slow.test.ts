@@ -135,7 +135,7 @@ describe(`tfgate local's builds (${path.basename(path.dirname(TERRAFORM))}/${pat
         }
         return undefined;
       },
-      120_000,
+      180_000,
     );
     const variables = Object.fromEntries(
       environment
@@ -152,5 +152,5 @@ describe(`tfgate local's builds (${path.basename(path.dirname(TERRAFORM))}/${pat
     // Its HOME is its own empty one, not the user's.
     expect(variables.HOME).toMatch(/\/tfgate-build-[^/]+\/home$/);
     expect(variables.HOME).not.toBe(process.env.HOME);
-  }, 180_000);
+  }, 300_000);
 });
