@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -114,6 +114,7 @@ export function countDynamoCalls(): void {
 export interface BenchStack {
   stack: LocalStack;
   states: StateEntry[];
+  /** The build logs' directory: noop-terraform's timing lines are in there. */
   terraformLog: string;
   /** HTTP requests to the approval pages (the approvals function's invocations in AWS). */
   approvalRequests: { count: number };
@@ -202,13 +203,9 @@ export async function startBenchStack(repositories: string[], options: BenchStac
     const bare = await ensureBareRepository(dataDir, repository, 'main');
     commits.set(repository, await seedCommits(bare, 'main', options.commitsPerRepository, options.files));
   }
-  // Under root, builds run terraform as an unprivileged account that cannot enter the data directory:
-  // noop-terraform's log lives where that account may append to it.
-  const logDir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-bench-log-'));
-  await chmod(logDir, 0o777);
-  const terraformLog = path.join(logDir, 'terraform-invocations.log');
-  await writeFile(terraformLog, '');
-  await chmod(terraformLog, 0o666);
+  // Builds run in a sandbox that shows them no file of the bench's: noop-terraform's timings go to the
+  // build logs, read back from the data directory.
+  const terraformLog = path.join(dataDir, 'logs');
   const states: StateEntry[] = [];
   const stack = await startLocalStack({
     dataDir,
@@ -218,7 +215,7 @@ export async function startBenchStack(repositories: string[], options: BenchStac
     inMemory: true,
     terraform: options.terraform ?? NOOP_TERRAFORM,
     webhookSecret: SECRET,
-    buildEnv: { NOOP_TERRAFORM_LOG: terraformLog },
+    buildEnv: { NOOP_TERRAFORM_LOG: 'stderr' },
     github: { credentials: null },
     reconcileIntervalMs: false,
     print: () => undefined,
@@ -253,7 +250,6 @@ export async function startBenchStack(repositories: string[], options: BenchStac
     async close() {
       await stack.close();
       await rm(dataDir, { recursive: true, force: true });
-      await rm(logDir, { recursive: true, force: true });
     },
   };
 }
@@ -323,11 +319,24 @@ export async function sendPullRequest(bench: BenchStack, repository: string): Pr
 }
 
 /** Terraform invocations that started at or after `sinceEpochMs`: their count and total time. */
+/** noop-terraform's `<start µs> <end µs> <subcommand>` lines, from every build log so far. */
+async function timingLines(bench: BenchStack): Promise<string[]> {
+  const lines: string[] = [];
+  const entries = await readdir(bench.terraformLog, { recursive: true, withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    if (!entry.isFile()) continue;
+    const text = await readFile(path.join(entry.parentPath, entry.name), 'utf8').catch(() => '');
+    for (const line of text.split('\n'))
+      if (line.startsWith('noop-terraform-timing ')) lines.push(line.slice('noop-terraform-timing '.length));
+  }
+  return lines;
+}
+
 export async function terraformTime(
   bench: BenchStack,
   sinceEpochMs: number,
 ): Promise<{ invocations: number; ms: number }> {
-  const lines = (await readFile(bench.terraformLog, 'utf8')).split('\n').filter(Boolean);
+  const lines = await timingLines(bench);
   let invocations = 0;
   let micros = 0;
   for (const line of lines) {
@@ -377,7 +386,7 @@ export function stateFigures(bench: BenchStack, executionName: string, endedAt: 
 
 /** When the run's first `terraform plan` started (noop-terraform's log), in ms after `sinceEpochMs`. */
 export async function firstPlanStartedMs(bench: BenchStack, sinceEpochMs: number): Promise<number | undefined> {
-  const lines = (await readFile(bench.terraformLog, 'utf8')).split('\n').filter(Boolean);
+  const lines = await timingLines(bench);
   const starts = lines
     .map((line) => line.split(' '))
     .filter(([start, , command]) => command === 'plan' && Number(start) / 1000 >= sinceEpochMs)

@@ -19,6 +19,7 @@ import {
   terraformTime,
 } from './pipeline.js';
 import { benchRatio } from './ratio.js';
+import { benchSandbox } from './sandbox.js';
 
 /**
  * `npm run bench` (a table) or `npm run bench -- --json` (one JSON object on stdout). Figures only:
@@ -35,6 +36,8 @@ const GOALS = {
   bundleBytes: 400 * 1024,
   coldStartMs: 150,
   overheadPerStageMs: 150,
+  /** The bubblewrap sandbox around a local build's commands, per build (issue 21). */
+  sandboxPerBuildMs: 20,
   overheadRatio: 1.25,
   pushToPlanStartMs: 250,
   peakRssMiB: 600,
@@ -51,6 +54,7 @@ const THROUGHPUT_RUNS = quick ? 20 : 50;
 const MEMORY_REPOSITORIES = quick ? 10 : 40;
 const MEMORY_RUNS = quick ? 50 : 200;
 const RATIO_SAMPLES = quick ? 1 : 3;
+const SANDBOX_SAMPLES = quick ? 20 : 100;
 const STAGES_PER_PUSH_RUN = 4;
 
 countDynamoCalls();
@@ -185,6 +189,12 @@ progress(
 );
 const memory = await manyRuns(MEMORY_RUNS, MEMORY_REPOSITORIES);
 
+// ---------------------------------------------------------------- 7b. the build sandbox
+progress(`sandbox: a command started directly and through bubblewrap, ${SANDBOX_SAMPLES} times each`);
+// Sandboxed commands per build in the push runs measured above: tar, and each terraform invocation.
+const commandsPerBuild = median(pushRuns.map((r) => r.terraformInvocations)) / STAGES_PER_PUSH_RUN + 1;
+const sandbox = await benchSandbox(SANDBOX_SAMPLES, round(commandsPerBuild, 2));
+
 // ---------------------------------------------------------------- 8. end-to-end ratio
 progress(`ratio: the starter repository by hand and through tfgate, ${RATIO_SAMPLES} time(s) each`);
 const ratio = await benchRatio(RATIO_SAMPLES);
@@ -255,6 +265,9 @@ const figures = {
   pushRunApprovalRoundTripMs: round(pushApprovalMs, 1),
   buildRunnerOverheadPerBuildMs: round((pushBuildStateMs - pushTerraformMs) / STAGES_PER_PUSH_RUN, 1),
   orchestrationPerStageMs: round((pushTotalMs - pushBuildStateMs) / STAGES_PER_PUSH_RUN, 1),
+  sandboxPerBuildMs: sandbox.perBuildMs,
+  sandboxPerCommandMs: sandbox.perCommandMs,
+  sandbox,
   pushRunsMeasured: pushRuns.length,
   pullRequestRunTotalMs: round(pullRequest.totalMs, 1),
   runsPerMinute: throughput.runsPerMinute,
@@ -351,6 +364,11 @@ if (json) {
       '',
     ],
     ['  build runner outside terraform, per build', `${figures.buildRunnerOverheadPerBuildMs} ms`, ''],
+    [
+      `  build sandbox (bubblewrap), per build: ${sandbox.commandsPerBuild} commands`,
+      sandbox.available ? `${sandbox.perBuildMs} ms (${sandbox.perCommandMs} ms each)` : `n/a: ${sandbox.reason}`,
+      `< ${GOALS.sandboxPerBuildMs} ms`,
+    ],
     ['  engine + functions + stores per stage (no builds)', `${figures.orchestrationPerStageMs} ms`, ''],
     ['  approval round trip through the page', `${figures.pushRunApprovalRoundTripMs} ms`, ''],
     [

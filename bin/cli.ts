@@ -69,6 +69,10 @@ program
     '--webhook-secret <secret>',
     'webhook secret (default: TFGATE_WEBHOOK_SECRET, else one kept in the data directory)',
   )
+  .option(
+    '--unsandboxed-builds',
+    'where no build sandbox can be made (no bubblewrap, macOS): plan pull requests anyway, unsandboxed',
+  )
   .action(async (options) => {
     serving = true;
     await runLocal(options);

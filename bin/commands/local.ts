@@ -14,6 +14,7 @@ export interface LocalOptions {
   host: string;
   terraform?: string;
   webhookSecret?: string;
+  unsandboxedBuilds?: boolean;
 }
 
 export function serverInfoFile(dataDir: string): string {
@@ -141,6 +142,7 @@ export async function runLocal(options: LocalOptions): Promise<void> {
     port: options.port,
     terraform: terraform.path,
     ...(webhookSecret ? { webhookSecret } : {}),
+    ...(options.unsandboxedBuilds ? { unsandboxedBuilds: true } : {}),
     print: printStamped,
   });
   await writeFile(serverInfoFile(stack.dataDir), JSON.stringify({ url: stack.url, pid: process.pid }));

@@ -4,11 +4,12 @@
  * nothing: the archive's sha256, computed by the pipeline, is checked before a byte of it is used.
  */
 import { createHash } from 'node:crypto';
-import { chmod, chown, mkdir, realpath, stat, writeFile } from 'node:fs/promises';
+import { mkdir, realpath, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sourceArchiveKey } from '../domain/builds.js';
 import type { ArtifactStore } from '../domain/ports.js';
-import { type BuildUser, type CommandResult, type LogSink, runCommand, type SpawnFunction } from './process.js';
+import type { CommandResult, LogSink } from './process.js';
+import type { SandboxMount } from './sandbox.js';
 import { extractTerraformError } from './text.js';
 import { TfgateError } from '../domain/errors.js';
 
@@ -32,15 +33,13 @@ export interface UnpackRequest {
   directory: string;
   workDir: string;
   checkoutDir: string;
-  env: NodeJS.ProcessEnv;
-  user?: BuildUser;
-  signal?: AbortSignal;
 }
 
 export interface UnpackTools {
-  spawn: SpawnFunction;
   artifacts: ArtifactStore;
   log: { stdout: LogSink; stderr: LogSink };
+  /** Runs a command (in the build's sandbox when there is one) seeing the mounts given besides the system. */
+  run(command: string, args: string[], options: { cwd: string; mounts: SandboxMount[] }): Promise<CommandResult>;
 }
 
 /** Fetches the archive from the artifact store, checks it, unpacks it; returns the real path of the Terraform root. */
@@ -59,37 +58,34 @@ export async function unpackSource(request: UnpackRequest, tools: UnpackTools): 
   }
   const archiveFile = path.join(request.workDir, 'source.tar.gz');
   await writeFile(archiveFile, archive);
-  // tar may run as the build account: it reads the archive, nothing of the runner's.
-  await chmod(archiveFile, 0o644);
   await mkdir(request.checkoutDir, { recursive: true, mode: 0o700 });
-  if (request.user) await chown(request.checkoutDir, request.user.uid, request.user.gid);
   tools.log.stdout.write(`tfgate: source ${request.repository}@${request.sha} (archive sha256 ${actual})\n`);
 
   let result: CommandResult;
   try {
-    result = await runCommand(
-      tools.spawn,
+    // In the sandbox tar sees the archive and the (empty) checkout, nothing else to write through.
+    result = await tools.run(
+      request.tar,
+      // One top-level directory in every archive (GitHub's owner-repo-sha/, git archive's source/).
+      // Owners and permission bits from the archive are not taken over.
+      [
+        '-x',
+        '-z',
+        '-f',
+        archiveFile,
+        '-C',
+        request.checkoutDir,
+        '--strip-components=1',
+        '--no-same-owner',
+        '--no-same-permissions',
+      ],
       {
-        command: request.tar,
-        // One top-level directory in every archive (GitHub's owner-repo-sha/, git archive's source/).
-        // Owners and permission bits from the archive are not taken over.
-        args: [
-          '-x',
-          '-z',
-          '-f',
-          archiveFile,
-          '-C',
-          request.checkoutDir,
-          '--strip-components=1',
-          '--no-same-owner',
-          '--no-same-permissions',
-        ],
         cwd: request.checkoutDir,
-        env: request.env,
-        ...(request.user ? { user: request.user } : {}),
-        ...(request.signal ? { signal: request.signal } : {}),
+        mounts: [
+          { kind: 'ro', source: archiveFile, target: archiveFile },
+          { kind: 'rw', source: request.checkoutDir, target: request.checkoutDir },
+        ],
       },
-      tools.log,
     );
   } catch (error) {
     throw new BuildStepError('source', (error as Error).message);

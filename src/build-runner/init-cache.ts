@@ -4,8 +4,9 @@
  * the same init. The runner keeps what init left in the root (`.terraform/` and the lock file) in
  * TFGATE_INIT_CACHE, keyed by everything init reads: the source archive's sha256, the Terraform root
  * inside it, the state directory (the backend override), the lock file as the build has it before
- * init, the terraform binary and the build account. A later build with the same key copies the
- * snapshot in and skips init; anything else (another commit, a changed lock file) initialises again.
+ * init, the terraform binary and whether the build is a pull request's. A later build with the same key
+ * copies the snapshot in and skips init; anything else (another commit, a changed lock file)
+ * initialises again.
  *
  * Providers: with a committed lock file, builds sharing it share TF_PLUGIN_CACHE_DIR
  * (`plugins/<sha256 of the lock file>`). Terraform does not promise a plugin cache is safe for
@@ -14,18 +15,20 @@
  * providers it runs against the lock file's hashes, so a tampered cache entry fails instead of running.
  *
  * Trust: the snapshot is taken by the runner right after init and before plan or apply runs any of the
- * commit's code, and only builds of that same commit (same archive sha256) use it. Under a build
- * account the cache is the runner's (mode 0700) and each build gets its own copy.
+ * commit's code, and only builds of that same commit (same archive sha256) use it; a pull request's
+ * snapshots only pull-request builds. The runner copies it, before the build's sandbox starts, into
+ * a data directory that does not exist yet (created exclusively, every file O_EXCL|O_NOFOLLOW), and
+ * takes a snapshot only once the init's sandbox has ended, so no process of the build is alive to
+ * swap a path under either copy. No file is ever chowned.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { chown, cp, lchown, lstat, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { TfgateError } from '../domain/errors.js';
-import type { BuildUser, LogSink } from './process.js';
+import type { LogSink } from './process.js';
 
 export const LOCK_FILE = '.terraform.lock.hcl';
-const DATA_DIR = '.terraform';
 const SNAPSHOT_DATA_DIR = 'terraform-data';
 const SNAPSHOT_LOCK_FILE = 'lock.hcl';
 
@@ -40,7 +43,8 @@ export interface InitKeyParts {
   /** The lock file the build has before init (committed, or the plan's for an apply); none, undefined. */
   lockFile: Buffer | undefined;
   terraform: { path: string; size: number; mtimeMs: number };
-  uid: number | undefined;
+  /** `pull-request` or `deploy`: a pull request's init never serves a deploy build. */
+  variant: string;
 }
 
 export function initCacheKey(parts: InitKeyParts): string {
@@ -52,7 +56,7 @@ export function initCacheKey(parts: InitKeyParts): string {
     parts.stateDir ?? '',
     parts.lockFile ? createHash('sha256').update(parts.lockFile).digest('hex') : 'no-lock-file',
     `${parts.terraform.path}:${parts.terraform.size}:${parts.terraform.mtimeMs}`,
-    String(parts.uid ?? ''),
+    parts.variant,
   ]) {
     hash.update(part).update('\0');
   }
@@ -73,8 +77,10 @@ export interface InitCacheRequest {
   key: string;
   /** Serialises inits sharing a plugin cache (the lock file's hash), or of one commit (the key). */
   lockName: string;
+  /** The Terraform root (its lock file is restored and kept). */
   root: string;
-  user: BuildUser | undefined;
+  /** Terraform's data directory (`.terraform`, or what the sandbox mounts there): must not exist yet. */
+  dataDir: string;
   log: LogSink;
   signal?: AbortSignal;
   /** Runs `terraform init`; throws on failure (nothing is cached then). */
@@ -85,22 +91,23 @@ export interface InitCacheRequest {
 export async function initialiseOnce(request: InitCacheRequest): Promise<'reused' | 'initialised'> {
   const entry = path.join(request.cacheDir, 'init', request.key);
   return withFileLock(path.join(request.cacheDir, 'locks', `${request.lockName}.lock`), request.signal, async () => {
-    if (await restoreSnapshot(entry, request.root, request.user)) {
+    if (await restoreSnapshot(entry, request.root, request.dataDir)) {
       request.log.write(
         `tfgate: terraform init skipped: this commit was initialised for this lock file and backend before ` +
           `(${request.key.slice(0, 12)})\n`,
       );
       return 'reused';
     }
+    await mkdir(request.dataDir);
     await request.init();
-    await saveSnapshot(request.root, entry).catch((error: Error) =>
+    await saveSnapshot(request.root, request.dataDir, entry).catch((error: Error) =>
       request.log.write(`tfgate: could not keep the initialised directory: ${error.message}\n`),
     );
     return 'initialised';
   });
 }
 
-async function restoreSnapshot(entry: string, root: string, user: BuildUser | undefined): Promise<boolean> {
+async function restoreSnapshot(entry: string, root: string, dataDir: string): Promise<boolean> {
   const data = path.join(entry, SNAPSHOT_DATA_DIR);
   if (!(await lstat(data).catch(() => undefined))?.isDirectory()) return false;
   // Provider links into a plugin cache that was removed since: initialise again instead.
@@ -108,52 +115,89 @@ async function restoreSnapshot(entry: string, root: string, user: BuildUser | un
     await rm(entry, { recursive: true, force: true });
     return false;
   }
-  // Whatever the commit put at these names goes (removed, never followed) before the copy.
-  await rm(path.join(root, DATA_DIR), { recursive: true, force: true });
-  await cp(data, path.join(root, DATA_DIR), {
-    recursive: true,
-    verbatimSymlinks: true,
-    errorOnExist: true,
-    force: false,
-  });
+  await copyTreeExclusive(data, dataDir);
   const lock = await readFile(path.join(entry, SNAPSHOT_LOCK_FILE)).catch(() => undefined);
   if (lock) {
     await unlink(path.join(root, LOCK_FILE)).catch(() => undefined);
-    const handle = await open(
-      path.join(root, LOCK_FILE),
-      fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
-      0o644,
-    );
-    try {
-      await handle.writeFile(lock);
-    } finally {
-      await handle.close();
-    }
-  }
-  if (user) {
-    await chownTree(path.join(root, DATA_DIR), user);
-    if (lock) await chown(path.join(root, LOCK_FILE), user.uid, user.gid);
+    await writeExclusive(path.join(root, LOCK_FILE), lock, 0o644);
   }
   return true;
 }
 
-async function saveSnapshot(root: string, entry: string): Promise<void> {
-  const data = await lstat(path.join(root, DATA_DIR)).catch(() => undefined);
+async function saveSnapshot(root: string, dataDir: string, entry: string): Promise<void> {
+  const data = await lstat(dataDir).catch(() => undefined);
   // A data directory that is a link (or missing) is not what init makes: nothing to keep.
   if (!data?.isDirectory()) return;
   const scratch = `${entry}.${randomBytes(6).toString('hex')}.tmp`;
-  await mkdir(scratch, { recursive: true, mode: 0o700 });
+  await mkdir(path.dirname(scratch), { recursive: true, mode: 0o700 });
+  await mkdir(scratch, { mode: 0o700 });
   try {
-    await cp(path.join(root, DATA_DIR), path.join(scratch, SNAPSHOT_DATA_DIR), {
-      recursive: true,
-      verbatimSymlinks: true,
-    });
-    const lockStat = await lstat(path.join(root, LOCK_FILE)).catch(() => undefined);
-    if (lockStat?.isFile()) await cp(path.join(root, LOCK_FILE), path.join(scratch, SNAPSHOT_LOCK_FILE));
+    await copyTreeExclusive(dataDir, path.join(scratch, SNAPSHOT_DATA_DIR));
+    const lockFile = await readNoFollow(path.join(root, LOCK_FILE));
+    if (lockFile) await writeExclusive(path.join(scratch, SNAPSHOT_LOCK_FILE), lockFile, 0o600);
     // Complete or absent: readers only ever see a renamed, finished snapshot.
     await rename(scratch, entry);
   } finally {
     await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Copies a tree into `to`, which must not exist: directories are made exclusively, links copied as
+ * links (never followed, in the source or the target), files created with O_EXCL|O_NOFOLLOW with their
+ * permission bits. Anything already at a name, or appearing there meanwhile, fails the copy instead
+ * of being written through. Sockets, devices and fifos are left out.
+ */
+export async function copyTreeExclusive(from: string, to: string): Promise<void> {
+  await mkdir(to, { mode: 0o700 });
+  for (const entry of await readdir(from, { withFileTypes: true })) {
+    const source = path.join(from, entry.name);
+    const target = path.join(to, entry.name);
+    if (entry.isSymbolicLink()) await symlink(await readlink(source), target);
+    else if (entry.isDirectory()) await copyTreeExclusive(source, target);
+    else if (entry.isFile()) {
+      const handle = await open(source, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+      try {
+        const info = await handle.stat();
+        if (!info.isFile()) continue;
+        await writeExclusive(target, await handle.readFile(), info.mode & 0o777);
+      } finally {
+        await handle.close();
+      }
+    }
+  }
+  const mode = (await lstat(from)).mode & 0o777;
+  await open(to, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW).then(async (handle) => {
+    try {
+      await handle.chmod(mode | 0o700);
+    } finally {
+      await handle.close();
+    }
+  });
+}
+
+async function writeExclusive(file: string, body: Buffer, mode: number): Promise<void> {
+  const handle = await open(
+    file,
+    fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
+    mode,
+  );
+  try {
+    await handle.writeFile(body);
+    // The umask took bits away (an executable provider keeps its x).
+    await handle.chmod(mode);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readNoFollow(file: string): Promise<Buffer | undefined> {
+  const handle = await open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW).catch(() => undefined);
+  if (!handle) return undefined;
+  try {
+    return (await handle.stat()).isFile() ? await handle.readFile() : undefined;
+  } finally {
+    await handle.close();
   }
 }
 
@@ -168,17 +212,6 @@ async function linksResolve(dir: string): Promise<boolean> {
     if (!ok) return false;
   }
   return true;
-}
-
-async function chownTree(dir: string, user: BuildUser): Promise<void> {
-  await lchown(dir, user.uid, user.gid);
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    await lchown(
-      path.join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name),
-      user.uid,
-      user.gid,
-    );
-  }
 }
 
 const LOCK_POLL_MS = 20;

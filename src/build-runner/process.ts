@@ -6,6 +6,7 @@ import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
 import { stripTerminalEscapes } from './text.js';
 import { TfgateError } from '../domain/errors.js';
+import { bwrapArguments, type SandboxSpec } from './sandbox.js';
 
 export type SpawnFunction = (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
 
@@ -24,12 +25,6 @@ export interface CommandResult {
   outputTruncated: boolean;
 }
 
-/** An unprivileged account the command runs as (local mode under root): it cannot read tfgate's own files. */
-export interface BuildUser {
-  uid: number;
-  gid: number;
-}
-
 export interface CommandRequest {
   command: string;
   args: readonly string[];
@@ -40,8 +35,12 @@ export interface CommandRequest {
   /** Text that must never reach the log or an artifact (credentials). */
   secrets?: readonly string[];
   signal?: AbortSignal;
-  user?: BuildUser;
+  /** Run the command in bubblewrap (sandbox.ts): the sandbox ends, with everything in it, when the command does. */
+  sandbox?: { bwrap: string; spec: Omit<SandboxSpec, 'cwd' | 'infoFd'> };
 }
+
+/** The descriptor bubblewrap writes the sandboxed command's pid to (JSON `child-pid`). */
+const INFO_FD = 3;
 
 export class CommandStartError extends TfgateError {
   override name = 'CommandStartError';
@@ -65,15 +64,28 @@ export function runCommand(
       return;
     }
     let child: ChildProcess;
+    const sandbox = request.sandbox;
     try {
-      child = spawn(request.command, request.args, {
-        cwd: request.cwd,
-        env: request.env,
-        shell: false,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        windowsHide: true,
-        ...(request.user ? { uid: request.user.uid, gid: request.user.gid } : {}),
-      });
+      child = sandbox
+        ? spawn(
+            sandbox.bwrap,
+            bwrapArguments({ ...sandbox.spec, cwd: request.cwd, infoFd: INFO_FD }, [request.command, ...request.args]),
+            {
+              // bubblewrap's own working directory is outside the sandbox: one that always exists.
+              cwd: '/',
+              env: request.env,
+              shell: false,
+              stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+              windowsHide: true,
+            },
+          )
+        : spawn(request.command, request.args, {
+            cwd: request.cwd,
+            env: request.env,
+            shell: false,
+            stdio: ['ignore', 'pipe', 'pipe'],
+            windowsHide: true,
+          });
     } catch (error) {
       reject(new CommandStartError(`could not start ${request.command}: ${(error as Error).message}`));
       return;
@@ -131,9 +143,24 @@ export function runCommand(
     });
     child.stderr?.on('data', (chunk: Buffer) => stderrLines.push(chunk));
 
+    // In the sandbox the command is its namespace's PID 1: bubblewrap passes no signal on, so the
+    // interrupt goes to the command itself, and SIGKILL to bubblewrap ends the whole namespace.
+    let sandboxedPid: number | undefined;
+    let info = '';
+    child.stdio[INFO_FD]?.on('data', (chunk: Buffer) => {
+      info += chunk.toString('utf8');
+      const pid = /"child-pid"\s*:\s*(\d+)/.exec(info)?.[1];
+      if (pid) sandboxedPid = Number(pid);
+    });
     let killTimer: NodeJS.Timeout | undefined;
     const interrupt = (): void => {
-      child.kill('SIGINT');
+      if (sandbox && sandboxedPid) {
+        try {
+          process.kill(sandboxedPid, 'SIGINT');
+        } catch {
+          child.kill('SIGKILL');
+        }
+      } else child.kill(sandbox ? 'SIGKILL' : 'SIGINT');
       killTimer = setTimeout(() => child.kill('SIGKILL'), INTERRUPT_GRACE_MS);
       killTimer.unref();
     };

@@ -8,15 +8,17 @@
  *        saw) → unpack the same source → override → init → workspace → apply tfplan → apply.txt,
  *        apply-result.json under runs/<run>/<env>/apply/.
  *
- * It never holds a GitHub credential and fetches nothing. Locally under root, tar and terraform run as
- * an unprivileged account (TFGATE_BUILD_UID/GID), so the code being planned cannot read tfgate's keys.
+ * It never holds a GitHub credential and fetches nothing. Locally (TFGATE_SANDBOX) every command runs in
+ * its own bubblewrap sandbox (sandbox.ts) that sees the step's own directories and nothing else of the
+ * machine; the runner stays outside: it alone reads and writes artifacts, and it touches the trees a
+ * build can write only while no process of the build is alive (each sandbox ends with its command).
  *
  * Everything it is given is validated before any process starts. Every failure path still writes the
  * result file, because the pipeline reads the reason from there.
  */
 import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { chmod, chown, lstat, mkdir, mkdtemp, open, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, open, realpath, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -34,8 +36,9 @@ import type { BuildKind } from '../domain/builds.js';
 import { BuildStepError, unpackSource } from './checkout.js';
 import { InitCacheError, initCacheKey, initialiseOnce, lockFileHash, pluginCacheDir } from './init-cache.js';
 import { restoreProviders, saveProviders } from './provider-cache.js';
-import { type BuildUser, type CommandResult, type LogSink, runCommand, type SpawnFunction } from './process.js';
-import { type BuildSettings, validateBuildSettings } from './settings.js';
+import { type CommandResult, type LogSink, runCommand, type SpawnFunction } from './process.js';
+import { hostSystem, type SandboxMount } from './sandbox.js';
+import { type BuildSettings, RUNNER_VARIABLES, type SandboxSettings, validateBuildSettings } from './settings.js';
 import { extractTerraformError, hclString } from './text.js';
 
 export const BACKEND_OVERRIDE_FILE = 'zz_tfgate_backend_override.tf';
@@ -87,8 +90,6 @@ export async function runBuild(raw: RawBuildSettings, deps: BuildRunnerDependenc
   let workDir: string | undefined;
   try {
     workDir = await mkdtemp(path.join(deps.tmpDir ?? os.tmpdir(), 'tfgate-build-'));
-    // Under a build account the work directory may be passed through, not listed or written.
-    if (buildUser(settings)) await chmod(workDir, 0o711);
     const outcome =
       settings.mode === 'plan' ? await plan(settings, deps, workDir) : await apply(settings, deps, workDir);
     await storeResult(deps, settings.runId, settings.environment, settings.kind, resultName, outcome, true);
@@ -112,7 +113,8 @@ export async function runBuild(raw: RawBuildSettings, deps: BuildRunnerDependenc
     await storeResult(deps, settings.runId, settings.environment, settings.kind, resultName, result);
     return 1;
   } finally {
-    // The work directory holds provider binaries and the checked-out code: never left behind.
+    // The work directory holds provider binaries and the checked-out code: never left behind. Every
+    // sandbox has ended by now, and rm never follows a link.
     if (workDir)
       await rm(workDir, { recursive: true, force: true }).catch((error: Error) =>
         deps.stderr.write(`tfgate: could not remove ${workDir}: ${error.message}\n`),
@@ -125,17 +127,17 @@ export async function runBuild(raw: RawBuildSettings, deps: BuildRunnerDependenc
 async function plan(settings: BuildSettings, deps: BuildRunnerDependencies, workDir: string): Promise<StageResult> {
   const terraform = await prepareWorkspace(settings, deps, workDir);
   // terraform writes the plan into a directory of its own; the runner reads it back without following links.
-  const outDir = await ownedDirectory(path.join(workDir, 'out'), buildUser(settings));
+  const outDir = path.join(workDir, 'out');
+  await mkdir(outDir, { mode: 0o700 });
   const planPath = path.join(outDir, 'tfplan');
 
-  const planned = await terraform.run('plan', [
+  // A pull request's plan changes no state: it sees the state read-only and takes no lock on it.
+  const lock = settings.kind === 'pr-plan' && settings.stateDir ? ['-lock=false'] : ['-lock-timeout=5m'];
+  const planned = await terraform.run(
     'plan',
-    '-input=false',
-    '-no-color',
-    '-lock-timeout=5m',
-    `-out=${planPath}`,
-    '-detailed-exitcode',
-  ]);
+    ['plan', '-input=false', '-no-color', ...lock, `-out=${planPath}`, '-detailed-exitcode'],
+    { mounts: [{ kind: 'rw', source: outDir, target: outDir }] },
+  );
   // A plan build without a role to assume says so in the plan text the run shows (set per project in AWS).
   const roleNotice = deps.env.TFGATE_ROLE_NOTICE ? `tfgate: ${deps.env.TFGATE_ROLE_NOTICE}\n` : '';
   if (roleNotice) deps.stdout.write(roleNotice);
@@ -150,8 +152,11 @@ async function plan(settings: BuildSettings, deps: BuildRunnerDependencies, work
   });
   const sha256 = createHash('sha256').update(planBytes).digest('hex');
   // Summarised from a copy nothing the build runs can replace, so the summary describes these bytes.
-  const shownPath = await privatePlanCopy(workDir, planBytes, buildUser(settings));
-  const shown = await terraform.run('show', ['show', '-json', '-no-color', shownPath], { captureStdout: true });
+  const shownPath = await privatePlanCopy(workDir, planBytes);
+  const shown = await terraform.run('show', ['show', '-json', '-no-color', shownPath], {
+    captureStdout: true,
+    mounts: [{ kind: 'ro', source: shownPath, target: shownPath }],
+  });
   if (shown.exitCode !== 0) throw terraformFailure('show', shown);
   let summary: PlanSummary;
   try {
@@ -195,8 +200,7 @@ async function apply(settings: BuildSettings, deps: BuildRunnerDependencies, wor
         `to apply a plan nobody approved`,
     );
   }
-  const user = buildUser(settings);
-  const planPath = await privatePlanCopy(workDir, planBytes, user);
+  const planPath = await privatePlanCopy(workDir, planBytes);
   deps.stdout.write(`tfgate: saved plan verified (sha256 ${actual})\n`);
 
   const terraform = await prepareWorkspace(settings, deps, workDir, async (root) => {
@@ -205,10 +209,12 @@ async function apply(settings: BuildSettings, deps: BuildRunnerDependencies, wor
     const stored = await deps.artifacts.get(
       stageArtifactKey(settings.runId, settings.environment, STAGE_ARTIFACTS.providerLock, 'plan'),
     );
-    if (stored) await writeNewFile(path.join(root, LOCK_FILE), stored, user);
+    if (stored) await writeNewFile(path.join(root, LOCK_FILE), stored);
   });
 
-  const applied = await terraform.run('apply', ['apply', '-input=false', '-no-color', '-lock-timeout=5m', planPath]);
+  const applied = await terraform.run('apply', ['apply', '-input=false', '-no-color', '-lock-timeout=5m', planPath], {
+    mounts: [{ kind: 'ro', source: planPath, target: planPath }],
+  });
   await store(deps, settings, STAGE_ARTIFACTS.applyText, withTruncationNote(applied), 'text/plain; charset=utf-8');
   if (applied.exitCode !== 0) throw terraformFailure('apply', applied);
   deps.stdout.write(`tfgate: applied ${settings.environment} (plan sha256 ${actual})\n`);
@@ -222,8 +228,17 @@ interface Terraform {
   run(
     step: string,
     args: string[],
-    options?: { captureStdout?: boolean; env?: NodeJS.ProcessEnv },
+    options?: { captureStdout?: boolean; env?: NodeJS.ProcessEnv; mounts?: SandboxMount[] },
   ): Promise<CommandResult>;
+}
+
+/** The build's own directories inside its work directory, made by the runner before any sandbox starts. */
+interface BuildPaths {
+  checkout: string;
+  /** Terraform's data directory: `<root>/.terraform`, or (sandboxed) a directory of the runner's mounted there. */
+  data: string;
+  home: string;
+  tmp: string;
 }
 
 async function prepareWorkspace(
@@ -232,25 +247,46 @@ async function prepareWorkspace(
   workDir: string,
   beforeInit?: (root: string) => Promise<void>,
 ): Promise<Terraform> {
-  const terraformPath = await locateTerraform({
+  const located = await locateTerraform({
     env: { ...deps.env, TFGATE_TERRAFORM: settings.terraform ?? '' },
     ...(deps.cwd ? { cwd: deps.cwd } : {}),
   }).catch((error: Error) => {
     throw new BuildStepError('setup', error.message);
   });
+  const sandbox = settings.sandbox;
+  // The sandbox shows the binary itself, not a link to it.
+  const terraformPath = sandbox ? await realpath(located.path) : located.path;
   const tar = await findOnPath('tar', deps.env);
   if (!tar) throw new BuildStepError('setup', 'tar was not found on PATH');
-  const user = buildUser(settings);
-  // Under a build account terraform gets a home and temporary directory of its own (the user's are not its to read).
-  const home = user ? await ownedDirectory(path.join(workDir, 'home'), user) : undefined;
-  const tmp = user ? await ownedDirectory(path.join(workDir, 'tmp'), user) : undefined;
-  const env: NodeJS.ProcessEnv = {
-    ...deps.env,
-    TF_IN_AUTOMATION: '1',
-    TF_INPUT: '0',
-    ...(home ? { HOME: home } : {}),
-    ...(tmp ? { TMPDIR: tmp } : {}),
+  const paths: BuildPaths = {
+    checkout: path.join(workDir, 'checkout'),
+    data: path.join(workDir, 'data'),
+    home: path.join(workDir, 'home'),
+    tmp: path.join(workDir, 'tmp'),
   };
+  const env = commandEnvironment(deps.env, sandbox ? paths : undefined);
+  if (sandbox) {
+    await mkdir(paths.home, { mode: 0o700 });
+    await mkdir(paths.tmp, { mode: 0o700 });
+  }
+  const exec = (
+    command: string,
+    args: string[],
+    options: { cwd: string; env?: NodeJS.ProcessEnv; captureStdout?: boolean; mounts: SandboxMount[] },
+  ) =>
+    runCommand(
+      deps.spawn,
+      {
+        command,
+        args,
+        cwd: options.cwd,
+        env: options.env ?? env,
+        captureStdout: options.captureStdout ?? false,
+        ...(sandbox ? { sandbox: sandboxFor(sandbox, options.mounts) } : {}),
+        ...(deps.signal ? { signal: deps.signal } : {}),
+      },
+      { stdout: deps.stdout, stderr: deps.stderr },
+    );
 
   const root = await unpackSource(
     {
@@ -260,59 +296,81 @@ async function prepareWorkspace(
       sourceSha256: settings.sourceSha256,
       directory: settings.directory,
       workDir,
-      checkoutDir: path.join(workDir, 'checkout'),
-      env,
-      ...(user ? { user } : {}),
-      ...(deps.signal ? { signal: deps.signal } : {}),
+      checkoutDir: paths.checkout,
     },
-    { spawn: deps.spawn, artifacts: deps.artifacts, log: { stdout: deps.stdout, stderr: deps.stderr } },
+    {
+      artifacts: deps.artifacts,
+      log: { stdout: deps.stdout, stderr: deps.stderr },
+      run: (command, args, options) => exec(command, args, options),
+    },
   );
+  // Whatever the commit put at .terraform goes (never followed); the data directory is made afresh below.
+  await rm(path.join(root, '.terraform'), { recursive: true, force: true });
+  if (!sandbox) paths.data = path.join(root, '.terraform');
 
-  if (settings.stateDir) await writeBackendOverride(root, settings.stateDir, user);
+  if (settings.stateDir) await writeBackendOverride(root, settings.stateDir);
   if (beforeInit) await beforeInit(root);
   const cacheOptions = { store: deps.cache, pluginCacheDir: deps.env.TF_PLUGIN_CACHE_DIR, log: deps.stdout };
   const cached = await restoreProviders(root, cacheOptions);
+
+  // What every terraform command of this build sees: the system, terraform, its checkout (with its
+  // data directory), its own home and temporary directory, its state, and what deploy builds are given.
+  const stateMounts = sandbox && settings.stateDir ? await stateView(settings, settings.stateDir, workDir) : [];
+  const baseMounts: SandboxMount[] = [
+    { kind: 'ro', source: terraformPath, target: terraformPath },
+    { kind: 'rw', source: paths.checkout, target: paths.checkout },
+    ...(sandbox ? [{ kind: 'rw' as const, source: paths.data, target: path.join(root, '.terraform') }] : []),
+    { kind: 'rw', source: paths.home, target: paths.home },
+    { kind: 'rw', source: paths.tmp, target: paths.tmp },
+    ...stateMounts,
+    ...(sandbox ? await readOnlyMounts(settings, sandbox, paths.home, deps.stdout) : []),
+  ];
+  let pluginMount: SandboxMount | undefined;
 
   const terraform: Terraform = {
     root,
     async run(step, args, options = {}) {
       deps.stdout.write(`$ terraform ${args.join(' ')}\n`);
       try {
-        return await runCommand(
-          deps.spawn,
-          {
-            command: terraformPath.path,
-            args,
-            cwd: root,
-            env: options.env ?? env,
-            captureStdout: options.captureStdout ?? false,
-            ...(user ? { user } : {}),
-            ...(deps.signal ? { signal: deps.signal } : {}),
-          },
-          { stdout: deps.stdout, stderr: deps.stderr },
-        );
+        return await exec(terraformPath, args, {
+          cwd: root,
+          ...(options.env ? { env: options.env } : {}),
+          captureStdout: options.captureStdout ?? false,
+          mounts: [...baseMounts, ...(pluginMount ? [pluginMount] : []), ...(options.mounts ?? [])],
+        });
       } catch (error) {
         throw new BuildStepError(step, (error as Error).message);
       }
     },
   };
 
-  const runInit = async (initEnv: NodeJS.ProcessEnv = env) => {
-    const initialized = await terraform.run('init', ['init', '-input=false', '-no-color'], { env: initEnv });
+  const runInit = async (initEnv: NodeJS.ProcessEnv = env, mounts: SandboxMount[] = []) => {
+    const initialized = await terraform.run('init', ['init', '-input=false', '-no-color'], { env: initEnv, mounts });
     if (initialized.exitCode !== 0) throw terraformFailure('init', initialized);
   };
   const initCacheDir = deps.env.TFGATE_INIT_CACHE;
   // TF_DATA_DIR moves .terraform elsewhere: the snapshot would miss it, so no reuse then.
-  if (initCacheDir && !deps.env.TF_DATA_DIR) {
-    await initialiseThroughCache(initCacheDir, settings, deps, root, terraformPath.path, env, user, runInit);
+  if (initCacheDir && !env.TF_DATA_DIR) {
+    pluginMount = await initialiseThroughCache(
+      initCacheDir,
+      settings,
+      deps,
+      root,
+      paths.data,
+      terraformPath,
+      env,
+      runInit,
+    );
   } else {
+    await mkdir(paths.data, { recursive: true });
     await runInit();
   }
   // Only reviewed, approved code fills the shared cache (see provider-cache.ts).
   if (settings.mode === 'apply') await saveProviders(cached, cacheOptions);
   // The workspace is the environment (Kubestack convention): configuration[terraform.workspace].
-  if (await localWorkspaceExists(settings)) {
-    // Terraform's documented TF_WORKSPACE selects it without a `workspace select` process per build.
+  if (settings.environment !== 'default' && (sandbox || (await localWorkspaceExists(settings)))) {
+    // Terraform's documented TF_WORKSPACE selects it without a `workspace select` process per build
+    // (sandboxed, the runner made the workspace's directory, or the pull request's empty stand-in).
     env.TF_WORKSPACE = settings.environment;
     deps.stdout.write(`tfgate: workspace ${settings.environment} (TF_WORKSPACE)\n`);
   } else {
@@ -329,6 +387,76 @@ async function prepareWorkspace(
 }
 
 /**
+ * The environment terraform and tar get: the build's (the user's, filtered by tfgate local), without
+ * the runner's own settings. In the sandbox, HOME and TMPDIR are the build's own empty directories,
+ * and the user's TF_PLUGIN_CACHE_DIR is not used (the sandbox does not show it; tfgate's own cache is).
+ */
+function commandEnvironment(source: NodeJS.ProcessEnv, sandboxed: BuildPaths | undefined): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...source, TF_IN_AUTOMATION: '1', TF_INPUT: '0' };
+  for (const name of RUNNER_VARIABLES) delete env[name];
+  if (sandboxed) {
+    env.HOME = sandboxed.home;
+    env.TMPDIR = sandboxed.tmp;
+    delete env.TF_PLUGIN_CACHE_DIR;
+  }
+  return env;
+}
+
+function sandboxFor(sandbox: SandboxSettings, mounts: SandboxMount[]) {
+  return {
+    bwrap: sandbox.bwrap,
+    spec: { system: hostSystem(), mounts, disableNestedUserNamespaces: sandbox.disableNestedUserNamespaces },
+  };
+}
+
+/**
+ * What a build sees of its repository's state directory. A deploy build: its environment's workspace
+ * directory, read-write (made by the runner if new). A pull request's plan: the same, read-only (or an
+ * empty stand-in when the environment has no state yet), planned with -lock=false. Never another
+ * environment's, never another repository's.
+ */
+async function stateView(settings: BuildSettings, stateDir: string, workDir: string): Promise<SandboxMount[]> {
+  const deploy = settings.kind !== 'pr-plan';
+  const workspaces = path.join(stateDir, 'terraform.tfstate.d');
+  // The default workspace's state is the file at the top of the state directory: that directory, with
+  // the other workspaces hidden under an empty one.
+  const own = settings.environment === 'default' ? stateDir : path.join(workspaces, settings.environment);
+  const hideOthers: SandboxMount[] = settings.environment === 'default' ? [{ kind: 'tmpfs', target: workspaces }] : [];
+  if (deploy) {
+    await mkdir(own, { recursive: true, mode: 0o700 });
+    await mkdir(workspaces, { recursive: true, mode: 0o700 });
+    if (!(await lstat(own)).isDirectory())
+      throw new BuildStepError('setup', `the state directory ${own} is not a directory`);
+    return [{ kind: 'rw', source: own, target: own }, ...hideOthers];
+  }
+  const existing = await lstat(own).catch(() => undefined);
+  if (existing?.isDirectory()) return [{ kind: 'ro', source: own, target: own }, ...hideOthers];
+  const standIn = path.join(workDir, 'no-state');
+  await mkdir(standIn, { mode: 0o700 });
+  return [{ kind: 'ro', source: standIn, target: own }, ...hideOthers];
+}
+
+/** tfgate.yaml's `terraform.sandbox.readOnly`, for deploy builds only; `~/x` lands under the build's HOME. */
+async function readOnlyMounts(
+  settings: BuildSettings,
+  sandbox: SandboxSettings,
+  home: string,
+  log: LogSink,
+): Promise<SandboxMount[]> {
+  if (settings.kind === 'pr-plan') return [];
+  const mounts: SandboxMount[] = [];
+  for (const entry of sandbox.readOnly) {
+    if (!(await stat(entry.source).catch(() => undefined))) {
+      log.write(`tfgate: sandbox: ${entry.source} (terraform.sandbox.readOnly) does not exist; not shown\n`);
+      continue;
+    }
+    const target = entry.target.startsWith('~/') ? path.join(home, entry.target.slice(2)) : entry.target;
+    mounts.push({ kind: 'ro', source: entry.source, target });
+  }
+  return mounts;
+}
+
+/**
  * Local state only: the runner's own state directory already holds the environment's workspace (an
  * earlier build created it), so there is nothing for `workspace select -or-create` to create.
  */
@@ -342,18 +470,19 @@ async function localWorkspaceExists(settings: BuildSettings): Promise<boolean> {
 
 /**
  * Init through TFGATE_INIT_CACHE (init-cache.ts): skipped when this commit was initialised before for
- * the same lock file and backend; otherwise run with the plugin cache its lock file shares.
+ * the same lock file and backend; otherwise run with the plugin cache its lock file shares. Returns the
+ * plugin cache as later commands see it (read-only: only init writes there).
  */
 async function initialiseThroughCache(
   cacheDir: string,
   settings: BuildSettings,
   deps: BuildRunnerDependencies,
   root: string,
+  dataDir: string,
   terraformPath: string,
   env: NodeJS.ProcessEnv,
-  user: BuildUser | undefined,
-  runInit: (env?: NodeJS.ProcessEnv) => Promise<void>,
-): Promise<void> {
+  runInit: (env?: NodeJS.ProcessEnv, mounts?: SandboxMount[]) => Promise<void>,
+): Promise<SandboxMount | undefined> {
   // A lock file that is a link is the commit's trick, not a lock file: read without following.
   const lockFile = await readRegularFile(path.join(root, LOCK_FILE)).catch(() => undefined);
   const binary = await stat(terraformPath);
@@ -363,38 +492,40 @@ async function initialiseThroughCache(
     stateDir: settings.stateDir,
     lockFile,
     terraform: { path: terraformPath, size: binary.size, mtimeMs: binary.mtimeMs },
-    uid: user?.uid,
+    variant: settings.kind === 'pr-plan' ? 'pull-request' : 'deploy',
   });
-  // The user's own TF_PLUGIN_CACHE_DIR wins; without a lock file providers are not shared (lessons).
+  // The user's own TF_PLUGIN_CACHE_DIR wins (unsandboxed); without a lock file providers are not shared (lessons).
   const plugins = !env.TF_PLUGIN_CACHE_DIR && lockFile ? pluginCacheDir(cacheDir, lockFile) : undefined;
   await mkdir(path.join(cacheDir, 'plugins'), { recursive: true, mode: 0o700 });
-  // Under a build account terraform must reach its plugin cache (and the links into it): passage only.
-  if (user) await Promise.all([cacheDir, path.join(cacheDir, 'plugins')].map((dir) => chmod(dir, 0o711)));
-  if (plugins) await ownedDirectory(plugins, user);
+  if (plugins) await mkdir(plugins, { recursive: true, mode: 0o700 });
   try {
     await initialiseOnce({
       cacheDir,
       key,
       lockName: lockFile ? `plugins-${lockFileHash(lockFile)}` : `init-${key}`,
       root,
-      user,
+      dataDir,
       log: deps.stdout,
       ...(deps.signal ? { signal: deps.signal } : {}),
-      init: () => runInit(plugins ? { ...env, TF_PLUGIN_CACHE_DIR: plugins } : env),
+      init: () =>
+        runInit(
+          plugins ? { ...env, TF_PLUGIN_CACHE_DIR: plugins } : env,
+          plugins ? [{ kind: 'rw', source: plugins, target: plugins }] : [],
+        ),
     });
   } catch (error) {
     if (error instanceof InitCacheError) throw new BuildStepError('init', error.message);
     throw error;
   }
+  return plugins ? { kind: 'ro', source: plugins, target: plugins } : undefined;
 }
 
 /**
  * Local mode keeps state in the data directory, whatever backend the repository configures: the
  * override file replaces the backend block (or adds one), so plan, apply and later runs share state.
  */
-async function writeBackendOverride(root: string, stateDir: string, user: BuildUser | undefined): Promise<void> {
+async function writeBackendOverride(root: string, stateDir: string): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  if (user) await chown(stateDir, user.uid, user.gid);
   const body = [
     '# Written by tfgate local: state lives in the tfgate data directory.',
     'terraform {',
@@ -405,14 +536,14 @@ async function writeBackendOverride(root: string, stateDir: string, user: BuildU
     '}',
     '',
   ].join('\n');
-  await writeNewFile(path.join(root, BACKEND_OVERRIDE_FILE), body, user);
+  await writeNewFile(path.join(root, BACKEND_OVERRIDE_FILE), body);
 }
 
 /**
  * Replaces whatever the commit put at `file` (a symbolic link named like it included) with a new
  * regular file: the entry is removed, never followed, and O_EXCL refuses anything that reappears.
  */
-async function writeNewFile(file: string, body: Buffer | string, user: BuildUser | undefined): Promise<void> {
+async function writeNewFile(file: string, body: Buffer | string): Promise<void> {
   const existing = await lstat(file).catch(() => undefined);
   if (existing?.isDirectory())
     throw new BuildStepError(
@@ -430,7 +561,6 @@ async function writeNewFile(file: string, body: Buffer | string, user: BuildUser
   } finally {
     await handle.close();
   }
-  if (user) await chown(file, user.uid, user.gid);
 }
 
 /** Reads a file the build's code could have swapped: a symbolic link or anything but a regular file is refused. */
@@ -446,32 +576,14 @@ async function readRegularFile(file: string): Promise<Buffer> {
 
 /**
  * The plan where terraform can read it but nothing it runs can replace it: a directory of the
- * runner's, the file readable by the build account's group only.
+ * runner's, shown to the sandbox as one read-only file.
  */
-async function privatePlanCopy(workDir: string, planBytes: Buffer, user: BuildUser | undefined): Promise<string> {
+async function privatePlanCopy(workDir: string, planBytes: Buffer): Promise<string> {
   const planDir = path.join(workDir, 'plan');
-  await mkdir(planDir, { recursive: true });
-  await chmod(planDir, 0o711);
+  await mkdir(planDir, { recursive: true, mode: 0o700 });
   const planPath = path.join(planDir, 'tfplan');
   await writeFile(planPath, planBytes, { mode: 0o600 });
-  if (user) {
-    await chown(planPath, process.getuid?.() ?? 0, user.gid);
-    await chmod(planPath, 0o640);
-  }
   return planPath;
-}
-
-/** A directory owned by the build account (or the runner's, without one), private to it. */
-async function ownedDirectory(dir: string, user: BuildUser | undefined): Promise<string> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  if (user) await chown(dir, user.uid, user.gid);
-  return dir;
-}
-
-function buildUser(settings: BuildSettings): BuildUser | undefined {
-  return settings.buildUid !== undefined
-    ? { uid: settings.buildUid, gid: settings.buildGid ?? settings.buildUid }
-    : undefined;
 }
 
 function terraformFailure(step: string, result: CommandResult): BuildStepError {

@@ -34,9 +34,23 @@ export interface BuildSettings {
   terraform?: string;
   /** Local mode: an absolute directory for the local backend's state. */
   stateDir?: string;
-  /** Local mode under root: terraform and tar run as this unprivileged account. */
-  buildUid?: number;
-  buildGid?: number;
+  /** Local mode: every command runs in bubblewrap (sandbox.ts); absent, commands run as they are. */
+  sandbox?: SandboxSettings;
+}
+
+/** A path of the user's machine a deploy build may read (tfgate.yaml `terraform.sandbox.readOnly`). */
+export interface ReadOnlyPath {
+  /** Absolute, on the host. */
+  source: string;
+  /** Where the build sees it: the same absolute path, or `~/…` for the same place under its own HOME. */
+  target: string;
+}
+
+export interface SandboxSettings {
+  bwrap: string;
+  disableNestedUserNamespaces: boolean;
+  /** Deploy builds only: a pull-request plan is never given any (the runner drops them, too). */
+  readOnly: ReadOnlyPath[];
 }
 
 export class InvalidBuildSettingsError extends TfgateError {
@@ -72,10 +86,26 @@ export function readBuildSettings(env: NodeJS.ProcessEnv): Record<keyof BuildSet
     planSha256: optionalEnv('TFGATE_PLAN_SHA256', env),
     terraform: optionalEnv('TFGATE_TERRAFORM', env),
     stateDir: optionalEnv('TFGATE_STATE_DIR', env),
-    buildUid: optionalEnv('TFGATE_BUILD_UID', env),
-    buildGid: optionalEnv('TFGATE_BUILD_GID', env),
+    sandbox: optionalEnv('TFGATE_SANDBOX', env),
   };
 }
+
+/**
+ * Every variable the runner itself reads: its settings, not the build's. Commands (terraform, tar) get
+ * the environment without them.
+ */
+export const RUNNER_VARIABLES = [
+  ...REQUIRED_VARIABLES,
+  'TFGATE_DIRECTORY',
+  'TFGATE_PLAN_SHA256',
+  'TFGATE_TERRAFORM',
+  'TFGATE_STATE_DIR',
+  'TFGATE_SANDBOX',
+  'TFGATE_INIT_CACHE',
+  'TFGATE_CACHE',
+  'TFGATE_ROLE_NOTICE',
+  'TFGATE_PARENT_PID',
+] as const;
 
 const SHA = /^[0-9a-f]{40}$/;
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -153,13 +183,13 @@ export function validateBuildSettings(
       problems.push(`a ${kind} build cannot ${mode} a ${runMode} run (that is the ${expected} build's job)`);
   }
 
-  let user: { uid: number; gid: number } | undefined;
-  if (raw.buildUid !== undefined && raw.buildUid !== '') {
-    const uid = Number(raw.buildUid);
-    const gid = Number(raw.buildGid ?? raw.buildUid);
-    if (!Number.isInteger(uid) || uid <= 0 || !Number.isInteger(gid) || gid <= 0)
-      problems.push('TFGATE_BUILD_UID/TFGATE_BUILD_GID must be positive integers (never root)');
-    else user = { uid, gid };
+  let sandbox: SandboxSettings | undefined;
+  if (raw.sandbox !== undefined && raw.sandbox !== '') {
+    try {
+      sandbox = parseSandbox(raw.sandbox);
+    } catch (error) {
+      problems.push(`TFGATE_SANDBOX ${(error as Error).message}`);
+    }
   }
 
   if (problems.length > 0) throw new InvalidBuildSettingsError(`refusing to run: ${problems.join('; ')}`);
@@ -177,8 +207,33 @@ export function validateBuildSettings(
     ...(planSha256 ? { planSha256 } : {}),
     ...(raw.terraform ? { terraform: raw.terraform } : {}),
     ...(stateDir ? { stateDir } : {}),
-    ...(user ? { buildUid: user.uid, buildGid: user.gid } : {}),
+    ...(sandbox ? { sandbox } : {}),
   };
+}
+
+/** TFGATE_SANDBOX: `{"bwrap": "/usr/bin/bwrap", "disableNestedUserNamespaces": true, "readOnly": [...]}`. */
+function parseSandbox(text: string): SandboxSettings {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error('must be JSON');
+  }
+  const record = (value ?? {}) as Record<string, unknown>;
+  const oneLine = (candidate: string) => !/[\0\n\r]/.test(candidate);
+  const absolute = (candidate: unknown): candidate is string =>
+    typeof candidate === 'string' && path.isAbsolute(candidate) && oneLine(candidate);
+  if (!absolute(record.bwrap)) throw new Error('must name bwrap by an absolute path');
+  const readOnly: ReadOnlyPath[] = [];
+  for (const entry of Array.isArray(record.readOnly) ? record.readOnly : []) {
+    const { source, target } = (entry ?? {}) as Record<string, unknown>;
+    const targetText = typeof target === 'string' ? target : '';
+    const targetOk = (targetText.startsWith('/') || targetText.startsWith('~/')) && oneLine(targetText);
+    if (!absolute(source) || !targetOk || `${source}/${target}`.split('/').includes('..'))
+      throw new Error('readOnly entries must be {source, target} with absolute paths (target may start with ~/)');
+    readOnly.push({ source, target: targetText });
+  }
+  return { bwrap: record.bwrap, disableNestedUserNamespaces: record.disableNestedUserNamespaces === true, readOnly };
 }
 
 function checkDirectory(value: string): string | undefined {

@@ -49,9 +49,17 @@ export interface TfgateConfig {
   /** Who is who: GitHub logins bound to sign-in addresses (empty when the file names nobody). */
   people: PersonBinding[];
   github: { apiUrl: string };
-  /** `env`: local builds only (build-env.ts); absent means the default rule. */
-  /** `version`: what AWS builds install (required there); unset locally, the terraform found is used. */
-  terraform: { version?: string; planCompute: 'lambda' | 'ec2'; env?: { allow?: string[]; deny: string[] } };
+  /**
+   * `version`: what AWS builds install (required there); unset locally, the terraform found is used.
+   * `env`: local builds only (build-env.ts); absent means the default rule. `sandbox.readOnly`: local
+   * deploy builds only, what of the user's machine they see (absolute or `~/` paths).
+   */
+  terraform: {
+    version?: string;
+    planCompute: 'lambda' | 'ec2';
+    env?: { allow?: string[]; deny: string[] };
+    sandbox?: { readOnly: string[] };
+  };
   /** queueSeconds: how long CodeBuild may keep a build queued before it gives up on it. */
   timeouts: { planSeconds: number; applySeconds: number; lockWaitSeconds: number; queueSeconds: number };
 }
@@ -253,6 +261,7 @@ function toConfig(raw: RawConfig): TfgateConfig {
             },
           }
         : {}),
+      ...(raw.terraform.sandbox ? { sandbox: { readOnly: raw.terraform.sandbox.readOnly } } : {}),
     },
     timeouts: {
       planSeconds: seconds(raw.timeouts.plan),

@@ -31,6 +31,11 @@ export const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
 export const TERRAFORM_VERSION = /^\d+\.\d+\.\d+(?:-[A-Za-z0-9.]+)?$/;
 // terraform.env allow/deny entries: a variable name, or a name prefix ending in `*` (TF_VAR_*).
 export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}\*?$/;
+/**
+ * A path of the user's machine deploy builds may read (terraform.sandbox.readOnly): absolute, or under
+ * the user's home as `~/…`; one line, no `..` segment, not the whole home or `/`.
+ */
+export const SANDBOX_READ_ONLY_PATH = /^(?!.*(?:^|\/)\.\.(?:\/|$))~?\/[^\0\n\r]*[^/\0\n\r]$/;
 export const DRIFT_SCHEDULE = /^rate\(\d+ (?:minute|minutes|hour|hours|day|days)\)$/;
 
 // Step Functions waits are capped well below the execution limit, and below the 24.8 days a Node timer

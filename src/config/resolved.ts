@@ -6,6 +6,7 @@ import {
   DRIFT_SCHEDULE,
   EMAIL,
   ENV_NAME_PATTERN,
+  SANDBOX_READ_ONLY_PATH,
   ENVIRONMENT_NAME,
   GITHUB_LOGIN,
   isPersonEntry,
@@ -119,6 +120,7 @@ const resolvedConfig = z.strictObject({
         deny: z.array(matching(ENV_NAME_PATTERN, 'must be a variable name or prefix*')),
       }),
     ),
+    sandbox: z.optional(z.strictObject({ readOnly: z.array(matching(SANDBOX_READ_ONLY_PATH, 'must be a path')) })),
   }),
   timeouts: z.strictObject({
     planSeconds: waitSeconds,

@@ -18,6 +18,7 @@ import {
   peopleBindingProblems,
   REPOSITORY_NAME,
   ROLE_ARN,
+  SANDBOX_READ_ONLY_PATH,
   TERRAFORM_VERSION,
 } from './patterns.js';
 
@@ -145,6 +146,21 @@ export const configSchema = z
             deny: z
               .array(
                 z.string().regex(ENV_NAME_PATTERN, 'must be a variable name, or a prefix ending in * (like TF_VAR_*)'),
+              )
+              .default([]),
+          })
+          .optional(),
+        // Local builds: what of the user's machine deploy builds see, read-only (never pull-request plans).
+        sandbox: z
+          .strictObject({
+            readOnly: z
+              .array(
+                z
+                  .string()
+                  .regex(
+                    SANDBOX_READ_ONLY_PATH,
+                    'must be an absolute path or one under your home (~/.aws), without ".." and not / or ~ itself',
+                  ),
               )
               .default([]),
           })

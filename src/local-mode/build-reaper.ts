@@ -4,22 +4,27 @@ import os from 'node:os';
 import path from 'node:path';
 
 /**
- * Local builds leave nothing behind. Each build runs in its own process group (the runner is the
- * group leader; terraform, providers and provisioners join it) and gets its own `tfgate-build-*`
- * temporary directory as TMPDIR (the runner's work directory, with the checkout and the tfplan, lives
- * inside it). A record in `<data>/run/builds/` names both while the build runs. A build that ends is
- * cleaned at once: its group is killed (orphans such as a provisioner's background `sleep`) and its
- * directory removed. What `tfgate local` could not clean because it was killed itself is cleaned at
- * its next start, from the records (`reapLeftoverBuilds`).
+ * Local builds leave nothing behind. The runner is started detached, so it leads its own process
+ * group; every command it runs is sandboxed in bubblewrap (src/build-runner/sandbox.ts) as the PID 1
+ * of its own namespace with `--die-with-parent`, so a command's processes end with the command, and
+ * all of them with the runner: nothing of a build outlives its group. Each build gets its own
+ * `tfgate-build-*` temporary directory as TMPDIR (the runner's work directory, with the checkout and
+ * the tfplan, lives inside it). A record in `<data>/run/builds/` names both while the build runs. A
+ * build that ends is cleaned at once: what is left of its group is killed, then its directory removed
+ * (by then no process of the build is alive; `rm` never follows a link). What `tfgate local` could not
+ * clean because it was killed itself is cleaned at its next start, from the records
+ * (`reapLeftoverBuilds`).
+ *
+ * Where no sandbox can be made (tfgate local says so at start), a build's processes are only its
+ * process group: one that starts a new session (`setsid`) outlives the build.
  */
-
-/** Inherited by every process of a build: how a leftover process is recognised as one of ours. */
-export const BUILD_MARKER_VARIABLE = 'TFGATE_LOCAL_BUILD';
 
 export interface BuildRecord {
   key: string;
   /** The runner's pid, which is also the process group id (it is started detached). */
   pgid?: number;
+  /** Linux: the runner's start (clock ticks since boot, /proc/<pid>/stat): a reused id is never taken for it. */
+  startTicks?: number;
   tmpDir: string;
   startedAt: string;
 }
@@ -49,59 +54,58 @@ export async function openBuildSlot(buildsDir: string, tmpRoot = os.tmpdir()): P
     tmpDir,
     async started(pgid) {
       record.pgid = pgid;
+      const ticks = processStat(pgid)?.startTicks;
+      if (ticks !== undefined) record.startTicks = ticks;
       await writeFile(recordFile(buildsDir, key), JSON.stringify(record));
     },
     async cleanUp() {
-      killBuildProcesses(record, 'SIGKILL');
+      killBuildProcesses(record);
       await rm(tmpDir, { recursive: true, force: true });
       await rm(recordFile(buildsDir, key), { force: true });
     },
   };
 }
 
+/** Fields of /proc/<pid>/stat: the process group and the start time. Undefined off Linux or when gone. */
+function processStat(pid: number): { pgid: number; startTicks: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name may hold spaces and parentheses: the fields start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { pgid: Number(fields[2]), startTicks: Number(fields[19]) };
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * The processes of a build. On Linux: every process whose environment carries the build's marker
- * (so a recycled process group id never makes us kill a stranger); elsewhere the group as recorded.
+ * Kills what is left of a build's process group. On Linux only the processes that are in the recorded
+ * group and started no earlier than the runner did (a group id reused by a stranger is left alone);
+ * elsewhere the group as recorded.
  */
-function buildPids(record: BuildRecord): number[] | 'group' {
-  // Synchronous: one quick pass over /proc, not interleaved with anything else.
+function killBuildProcesses(record: BuildRecord): number {
+  if (!record.pgid) return 0;
   let entries: string[];
   try {
     entries = readdirSync('/proc');
   } catch {
-    return 'group';
-  }
-  const marker = `${BUILD_MARKER_VARIABLE}=${record.key}`;
-  const pids: number[] = [];
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
     try {
-      // One whole NUL-separated entry, never a longer name that merely ends the same way.
-      const environ = readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0');
-      if (environ.includes(marker)) pids.push(Number(entry));
-    } catch {
-      // Gone meanwhile, or not ours to read.
-    }
-  }
-  return pids;
-}
-
-function killBuildProcesses(record: BuildRecord, signal: NodeJS.Signals): number {
-  const pids = buildPids(record);
-  if (pids === 'group') {
-    if (!record.pgid) return 0;
-    try {
-      process.kill(-record.pgid, signal);
+      process.kill(-record.pgid, 'SIGKILL');
       return 1;
     } catch {
       return 0;
     }
   }
   let killed = 0;
-  for (const pid of pids) {
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
     if (pid === process.pid) continue;
+    const stat = processStat(pid);
+    if (!stat || stat.pgid !== record.pgid) continue;
+    if (record.startTicks !== undefined && stat.startTicks < record.startTicks) continue;
     try {
-      process.kill(pid, signal);
+      process.kill(pid, 'SIGKILL');
       killed += 1;
     } catch {
       // Already gone.
@@ -136,7 +140,7 @@ export async function reapLeftoverBuilds(buildsDir: string): Promise<{ builds: n
       /^tfgate-build-[A-Za-z0-9]+$/.test(path.basename(record.tmpDir)) &&
       record.key === path.basename(record.tmpDir)
     ) {
-      processes += killBuildProcesses(record, 'SIGKILL');
+      processes += killBuildProcesses(record);
       await rm(record.tmpDir, { recursive: true, force: true });
       builds += 1;
     }

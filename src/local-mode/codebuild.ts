@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { chmod, copyFile, cp, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { packageFile, RUNNING_FROM_SOURCE } from '../package-files.js';
-import { BUILD_MARKER_VARIABLE, openBuildSlot } from './build-reaper.js';
+import { openBuildSlot } from './build-reaper.js';
 import { localBuildLogFile } from './file-build-logs.js';
 import type { BuildController, StageBuildQuery } from '../domain/ports.js';
 import { buildKindOfProject } from '../domain/builds.js';
@@ -140,8 +140,18 @@ export interface LocalCodeBuildOptions {
   registry?: LocalBuildRegistry;
   /** Test speed-up: the length of one of `TimeoutInMinutesOverride`'s minutes, in milliseconds. */
   minuteMs?: number;
-  /** Local mode under root: builds' tar and terraform run as this unprivileged account. */
-  buildUser?: { uid: number; gid: number };
+  /**
+   * The sandbox every command of a build runs in (src/build-runner/sandbox.ts), as tfgate local found it
+   * at start; none, commands run unsandboxed (and pull-request plans are refused unless allowed).
+   */
+  sandbox?: { bwrap: string; disableNestedUserNamespaces: boolean };
+  /** Without a sandbox: plan pull requests anyway (`tfgate local --unsandboxed-builds`). */
+  unsandboxedPullRequests?: boolean;
+  /**
+   * What of the user's machine deploy builds see, read-only (tfgate.yaml `terraform.sandbox.readOnly`,
+   * `~/` already resolved against the user's home). Pull-request plans never get any.
+   */
+  readOnly?: Array<{ source: string; target: string }>;
   /** Receives each output line as it happens (live progress). */
   onOutput?: (
     build: { id: string; project: string; runId: string; environment: string; mode: string },
@@ -200,6 +210,17 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
     const id = `${params.ProjectName}:${runId}-${environment}-${mode}-${buildCounter}`;
     const startTime = new Date().toISOString();
     if (signal.aborted) return { Id: id, BuildStatus: 'STOPPED', StartTime: startTime, EndTime: startTime };
+    const kind = buildKindOfProject(params.ProjectName) ?? 'unknown';
+    // Code nobody reviewed, on a machine where no sandbox can be made: not run unless the user said so.
+    if (kind === 'pr-plan' && !options.sandbox && !options.unsandboxedPullRequests)
+      return {
+        Id: id,
+        BuildStatus: 'FAILED',
+        StartTime: startTime,
+        EndTime: new Date().toISOString(),
+        ProjectName: params.ProjectName,
+        Error: UNSANDBOXED_PULL_REQUEST_REFUSED,
+      };
 
     // Appended as the runner prints: the run page reads its end while the build runs (file-build-logs.ts).
     const logFile = localBuildLogFile(options.logsDir, runId, environment, mode);
@@ -207,9 +228,6 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
     const slot = options.buildsDir
       ? await openBuildSlot(options.buildsDir, options.userEnv?.TMPDIR || os.tmpdir())
       : undefined;
-    // The runner makes its working directory inside the slot and hands parts of it to the build
-    // account: that account must be able to pass through the slot (not list or write it).
-    if (slot && options.buildUser) await chmod(slot.tmpDir, 0o711);
     const log = createWriteStream(logFile, { flags: 'a' });
     const env: NodeJS.ProcessEnv = {
       ...(options.userEnv ?? { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR }),
@@ -222,11 +240,17 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
       TF_INPUT: '0',
       TFGATE_PARENT_PID: String(process.pid),
       ...(options.cacheDir ? { TFGATE_INIT_CACHE: options.cacheDir } : {}),
-      ...(slot ? { TMPDIR: slot.tmpDir, [BUILD_MARKER_VARIABLE]: slot.key } : {}),
+      ...(slot ? { TMPDIR: slot.tmpDir } : {}),
       // What CodeBuild sets per project in AWS: the kind is the project's, never the run's to choose.
-      TFGATE_BUILD_KIND: buildKindOfProject(params.ProjectName) ?? 'unknown',
-      ...(options.buildUser
-        ? { TFGATE_BUILD_UID: String(options.buildUser.uid), TFGATE_BUILD_GID: String(options.buildUser.gid) }
+      TFGATE_BUILD_KIND: kind,
+      ...(options.sandbox
+        ? {
+            TFGATE_SANDBOX: JSON.stringify({
+              ...options.sandbox,
+              // The user's files are for reviewed deploy builds only.
+              readOnly: kind === 'pr-plan' ? [] : (options.readOnly ?? []),
+            }),
+          }
         : {}),
     };
     // detached: the runner leads its own process group, which terraform and its children join.
@@ -292,7 +316,7 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
     const exit = await exited;
     clearTimeout(timeout);
     signal.removeEventListener('abort', stop);
-    // Whatever the build left running (a provisioner's background process) goes with its group.
+    // Whatever is left of the group goes (sandboxed commands ended with their namespaces already).
     await slot?.cleanUp().catch(() => undefined);
     await new Promise<void>((resolve) => log.end(resolve));
     const endTime = new Date().toISOString();
@@ -320,6 +344,11 @@ export function createLocalCodeBuild(options: LocalCodeBuildOptions): LocalCodeB
     };
   };
 }
+
+export const UNSANDBOXED_PULL_REQUEST_REFUSED =
+  'pull-request plans are refused: no sandbox can be made on this machine (see the notice tfgate local printed ' +
+  'at start), and a pull request runs code nobody has reviewed. Start tfgate local with --unsandboxed-builds to ' +
+  'plan them anyway.';
 
 function lastLine(text: string): string | undefined {
   const line = text

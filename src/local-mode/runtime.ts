@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { findRepository, loadConfigFile, type TfgateConfig } from '../config/load.js';
 import type { FeedbackRunStore, RetryPolicy } from '../domain/feedback.js';
@@ -39,7 +40,8 @@ import { startLocalDynamo, type LocalDynamo } from './dynalite.js';
 import { LocalEngine, type LocalCodeBuild, type LocalFunction } from './engine.js';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { FsArtifactStore } from '../adapters/fs/artifact-store.js';
-import { buildUserCanReach, defaultBuildUser, protectDataDirectory, type BuildUser } from './private-files.js';
+import { protectDataDirectory } from './private-files.js';
+import { describeSandbox, findSandbox, type LocalSandbox } from './sandbox-notice.js';
 import { GitSourceArchiver } from './git-archiver.js';
 import { bareRepositoryPath, commitAndPush, ensureBareRepository, git } from './git-repos.js';
 import { hookTargetFile } from './post-receive.js';
@@ -100,10 +102,13 @@ export interface LocalStackOptions {
   /** The environment builds inherit from (build-env.ts filters it); default process.env. */
   environment?: NodeJS.ProcessEnv;
   /**
-   * The account builds run terraform as. Default: `nobody` when tfgate local runs as root, otherwise
-   * the user's own (see docs: what protects the owner then). False: never switch.
+   * bubblewrap for the build sandbox. Default: TFGATE_BWRAP of `environment`, else `bwrap` on its PATH.
+   * Tried once at start; where it cannot make a sandbox, builds run unsandboxed and pull-request plans
+   * are refused unless `unsandboxedBuilds`.
    */
-  buildUser?: BuildUser | false;
+  bwrap?: string;
+  /** `--unsandboxed-builds`: without a sandbox, plan pull requests anyway. */
+  unsandboxedBuilds?: boolean;
   /** Tests: extra environment for every build (terraform double knobs). */
   buildEnv?: Record<string, string>;
   /** Tests: shorter Retry intervals. */
@@ -176,6 +181,8 @@ export interface LocalStack {
   feedback: FeedbackRunStore;
   /** Whether GitHub credentials were found (otherwise feedback is off, said once at start). */
   githubFeedback: boolean;
+  /** The build sandbox found at start (said at start, in one paragraph when there is none). */
+  sandbox: LocalSandbox;
   /** The passes the timers run, callable directly (tests, `tfgate` commands). */
   reconciler: Reconciler;
   close(): Promise<void>;
@@ -207,6 +214,15 @@ async function resolveConfig(
 /** Locally the machine's owner is the one person: named after the account tfgate local runs as. */
 async function signedInActor(request: HttpRequest): Promise<string | undefined> {
   return request.identity ? describePerson(request.identity) : undefined;
+}
+
+/** tfgate.yaml's `terraform.sandbox.readOnly` on this machine: `~/x` is the user's home's x. */
+function readOnlyPaths(entries: string[], environment: NodeJS.ProcessEnv): Array<{ source: string; target: string }> {
+  const home = environment.HOME || os.homedir();
+  return entries.map((entry) => ({
+    source: entry.startsWith('~/') ? path.join(home, entry.slice(2)) : entry,
+    target: entry,
+  }));
 }
 
 function interceptCodeBuild(options: LocalStackOptions, real: LocalCodeBuild): LocalCodeBuild {
@@ -246,19 +262,15 @@ export async function startLocalStackWith(
   const localCredential = await readOrCreateLocalSecret(dataDir, 'local-credential');
   const githubSignIn =
     options.signIn?.github === undefined ? signInClientFromEnv() : (options.signIn.github ?? undefined);
-  // Builds never see tfgate's own files: under root they run as `nobody`, which may reach only the state directory.
-  let buildUser = options.buildUser === undefined ? defaultBuildUser() : options.buildUser || undefined;
-  await protectDataDirectory(dataDir, path.join(dataDir, 'state'), buildUser);
-  if (buildUser && !buildUserCanReach(buildUser, path.join(dataDir, 'state'), options.terraform)) {
-    // Said loudly rather than failing every build: the separation is off until the setup allows it.
-    print(
-      `WARNING: builds cannot run as the unprivileged account (uid ${buildUser.uid}): it cannot reach ` +
-        `${path.join(dataDir, 'state')} or run ${options.terraform}. ` +
-        "Builds run as root and the code they plan can read tfgate's keys. Use a --data directory (and a " +
-        'terraform) that other accounts may pass through, e.g. under /var/lib or /opt.',
-    );
-    buildUser = undefined;
-  }
+  // Builds never see tfgate's own files: each runs in a sandbox that shows it its own directories only.
+  await protectDataDirectory(dataDir);
+  const machineEnvironment = options.environment ?? process.env;
+  const sandbox = await findSandbox({
+    ...(options.bwrap !== undefined ? { bwrap: options.bwrap } : {}),
+    environment: machineEnvironment,
+    unsandboxedPullRequests: options.unsandboxedBuilds ?? false,
+  });
+  print(describeSandbox(sandbox, dataDir));
 
   const remotes: LocalStack['remotes'] = [];
   for (const repository of config.repositories) {
@@ -281,7 +293,12 @@ export async function startLocalStackWith(
   let engine: LocalEngine | undefined;
   let shuttingDown = false;
   try {
-    dynamo = await startLocalDynamo({ ...(options.inMemory ? {} : { path: path.join(dataDir, 'dynamo') }), clock });
+    // On a socket only tfgate can reach: builds keep the network, and dynalite checks no credential.
+    dynamo = await startLocalDynamo({
+      ...(options.inMemory ? {} : { path: path.join(dataDir, 'dynamo') }),
+      privateSocket: true,
+      clock,
+    });
     options.intercept?.dynamoClient?.(dynamo.client);
     const stores = dynamo.stores;
     const artifacts = new FsArtifactStore(path.join(dataDir, 'artifacts'));
@@ -511,10 +528,15 @@ export async function startLocalStackWith(
           buildsDir: path.join(dataDir, 'run', 'builds'),
           cacheDir: path.join(dataDir, 'cache'),
           // The user's own environment (credentials, TF_VAR_*, mirrors, proxies), minus tfgate's secrets.
-          userEnv: buildEnvironment(options.environment ?? process.env, config.terraform.env ?? {}),
+          userEnv: buildEnvironment(machineEnvironment, config.terraform.env ?? {}),
           registry: localBuilds,
           ...(options.buildMinuteMs !== undefined ? { minuteMs: options.buildMinuteMs } : {}),
-          ...(buildUser ? { buildUser } : {}),
+          ...(sandbox.available
+            ? {
+                sandbox: { bwrap: sandbox.bwrap, disableNestedUserNamespaces: sandbox.disableNestedUserNamespaces },
+                readOnly: readOnlyPaths(config.terraform.sandbox?.readOnly ?? [], machineEnvironment),
+              }
+            : { unsandboxedPullRequests: sandbox.unsandboxedPullRequests }),
           ...(options.buildEnv ? { extraEnv: options.buildEnv } : {}),
         }),
       ),
@@ -612,6 +634,7 @@ export async function startLocalStackWith(
       resumed,
       feedback,
       githubFeedback: github.enabled,
+      sandbox,
       reconciler,
       async close() {
         if (closed) return;

@@ -70,7 +70,9 @@ export async function createSandbox(): Promise<Sandbox> {
         const file = path.join(workTree, name);
         await mkdir(path.dirname(file), { recursive: true });
         await rm(file, { force: true, recursive: true });
-        if (typeof content === 'string') await writeFile(file, content);
+        // A script (#!) is committed executable, as a provider under terraform.d/plugins must be.
+        if (typeof content === 'string')
+          await writeFile(file, content, { mode: content.startsWith('#!') ? 0o755 : 0o644 });
         else execFileSync('ln', ['-s', content.symlink, file]);
       }
       git(workTree, ['add', '-A']);

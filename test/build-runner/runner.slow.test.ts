@@ -468,7 +468,17 @@ describe('hostile input', () => {
     ['an absolute directory', { directory: '/etc' }, /TFGATE_DIRECTORY must be relative/],
     ['a directory with shell characters', { directory: 'infra;id' }, /TFGATE_DIRECTORY must be a relative path/],
     ['a malformed source sha256', { sourceSha256: 'not-a-digest' }, /TFGATE_SOURCE_SHA256 must be 64/],
-    ['a build uid of root', { buildUid: '0' }, /TFGATE_BUILD_UID\/TFGATE_BUILD_GID must be positive integers/],
+    ['a sandbox that is not JSON', { sandbox: '/usr/bin/bwrap' }, /TFGATE_SANDBOX must be JSON/],
+    [
+      'a sandbox with a relative read-only path',
+      { sandbox: JSON.stringify({ bwrap: '/usr/bin/bwrap', readOnly: [{ source: 'aws', target: '~/.aws' }] }) },
+      /TFGATE_SANDBOX readOnly entries must be/,
+    ],
+    [
+      'a sandbox read-only path with ..',
+      { sandbox: JSON.stringify({ bwrap: '/usr/bin/bwrap', readOnly: [{ source: '/a/../b', target: '/b' }] }) },
+      /TFGATE_SANDBOX readOnly entries must be/,
+    ],
     ['an unknown mode', { mode: 'destroy' }, /TFGATE_MODE must be plan or apply/],
     ['an apply without a plan sha256', { mode: 'apply', planSha256: undefined }, /TFGATE_PLAN_SHA256 is missing/],
     ['an apply with a malformed plan sha256', { mode: 'apply', planSha256: 'XYZ' }, /TFGATE_PLAN_SHA256 must be 64/],

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +10,8 @@ import { configYaml, TERRAFORM_DOUBLE, until } from '../support/local-stack.js';
 
 /**
  * Issue 12 point 6: a build runs in its own process group with its own tfgate-build-* directory;
- * `kill -9` of tfgate local in the middle of an apply leaves neither behind once it starts again.
+ * `kill -9` of tfgate local in the middle of an apply leaves neither behind once it starts again. With the
+ * sandbox (issue 21) the provisioner's background process ends with terraform's namespace already.
  */
 
 const TERRAFORM = existsSync('/usr/local/bin/terraform') ? '/usr/local/bin/terraform' : TERRAFORM_DOUBLE;
@@ -48,6 +49,19 @@ function isRunning(pid: number): boolean {
   }
 }
 
+function processesWith(marker: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes(marker)) found.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
 const buildDirs = async (dir: string) => (await readdir(dir)).filter((name) => name.startsWith('tfgate-build-'));
 
 describe('tfgate local killed mid-apply', () => {
@@ -58,31 +72,29 @@ describe('tfgate local killed mid-apply', () => {
     await mkdir(tmp);
     const config = path.join(dir, 'tfgate.yaml');
     await writeFile(config, configYaml({ approval: false, environments: ['ops'] }));
-    const pidFile = path.join(dir, 'sleep.pid');
-    const once = path.join(dir, 'slept');
+    const marker = `tfgate-cleanup-${Date.now()}`;
     const env = { ...process.env, TMPDIR: tmp };
     const args = ['--data', path.join(dir, 'data'), '--config', config, '--terraform', TERRAFORM];
 
-    const first = await startLocalProcess(args, env);
+    // The provisioner starts a background process the first time only (the resumed run's apply is quick):
+    // TF_VAR_first is set for the first tfgate local, not for the second.
+    const first = await startLocalProcess(args, { ...env, TF_VAR_first: 'yes' });
     processes.push(first);
-    // The provisioner starts a background process the first time only (the resumed run's apply is quick).
     const main = [
+      'variable "first" {',
+      '  type    = string',
+      '  default = "no"',
+      '}',
       'resource "terraform_data" "slow" {',
       '  input = "v1"',
       '  provisioner "local-exec" {',
-      `    command = "if [ ! -f ${once} ]; then touch ${once}; sleep 120 & echo $! > ${pidFile}; wait; fi"`,
+      `    command = "if [ \${var.first} = yes ]; then sh -c 'sleep 120; : ${marker}' & wait; fi"`,
       '  }',
       '}',
       '',
     ].join('\n');
     await commitAndPush(first.remote, { files: { 'main.tf': main }, message: 'slow', branch: 'main' });
-    const sleeper = Number(
-      await until(
-        'the provisioner to start its sleep',
-        async () => (existsSync(pidFile) ? (await readFile(pidFile, 'utf8')).trim() || undefined : undefined),
-        180_000,
-      ),
-    );
+    const sleeper = await until('the provisioner to start its sleep', () => processesWith(marker)[0], 180_000);
     strays.push(sleeper);
     const leftBehind = await buildDirs(tmp);
     expect(leftBehind.length).toBeGreaterThan(0);

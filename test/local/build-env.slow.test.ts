@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -96,7 +96,6 @@ describe(`tfgate local's builds (${path.basename(path.dirname(TERRAFORM))}/${pat
     dirs.push(dir);
     const config = path.join(dir, 'tfgate.yaml');
     await writeFile(config, configYaml({ approval: false, environments: ['ops'] }));
-    const probe = path.join(dir, 'probe.env');
     const webhookSecret = `webhook-secret-${Date.now()}`;
     const local = await startLocalProcess(
       ['--data', path.join(dir, 'data'), '--config', config, '--terraform', TERRAFORM],
@@ -111,6 +110,8 @@ describe(`tfgate local's builds (${path.basename(path.dirname(TERRAFORM))}/${pat
     processes.push(local);
     expect(local.output()).toContain('webhook secret: from TFGATE_WEBHOOK_SECRET');
 
+    // The build sees nothing of this machine outside its sandbox: the provisioner prints its environment
+    // into the apply's output, which tfgate keeps as the apply.txt artifact.
     const main = [
       'variable "x" {',
       '  type = string',
@@ -118,28 +119,38 @@ describe(`tfgate local's builds (${path.basename(path.dirname(TERRAFORM))}/${pat
       'resource "terraform_data" "probe" {',
       '  input = var.x',
       '  provisioner "local-exec" {',
-      // Written whole, then renamed: the test reads it the moment it exists.
-      `    command = "env > ${probe}.part && mv ${probe}.part ${probe}"`,
+      '    command = "env"',
       '  }',
       '}',
       '',
     ].join('\n');
     await commitAndPush(local.remote, { files: { 'main.tf': main }, message: 'probe', branch: 'main' });
+    const runs = path.join(dir, 'data', 'artifacts', 'runs');
     const environment = await until(
       'the probe to run',
-      async () => (existsSync(probe) ? readFile(probe, 'utf8') : undefined),
+      async () => {
+        for (const run of await readdir(runs).catch(() => [] as string[])) {
+          const text = await readFile(path.join(runs, run, 'ops', 'apply', 'apply.txt'), 'utf8').catch(() => undefined);
+          if (text) return text;
+        }
+        return undefined;
+      },
       180_000,
     );
     const variables = Object.fromEntries(
       environment
         .split('\n')
-        .filter(Boolean)
-        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+        .map((line) => /\(local-exec\): ([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line))
+        .filter((match) => match !== null)
+        .map((match) => [match[1]!, match[2]!]),
     );
     expect(variables.AWS_PROFILE).toBe('tfgate-probe-profile');
     expect(variables.TF_VAR_x).toBe('value-from-the-shell');
     expect(environment).not.toContain(webhookSecret);
     expect(variables.TFGATE_WEBHOOK_SECRET).toBeUndefined();
     expect(variables.TFGATE_SOME_OTHER_SETTING).toBeUndefined();
+    // Its HOME is its own empty one, not the user's.
+    expect(variables.HOME).toMatch(/\/tfgate-build-[^/]+\/home$/);
+    expect(variables.HOME).not.toBe(process.env.HOME);
   }, 300_000);
 });

