@@ -55,7 +55,7 @@ async function runAwaitingApproval() {
 }
 
 describe("an operator's forced unlock", () => {
-  it('ends the run interrupted with who, why and the fencing number, closes its approval and tells the wait', async () => {
+  it('ends the run interrupted with who, why and the fence, closes its approval and tells the wait', async () => {
     const world = await runAwaitingApproval();
     const outcome = await unlockAsOperator(world, REPO, 'apps', {
       by: 'carol (local operator)',
@@ -152,7 +152,7 @@ describe('restart recovery', () => {
     expect((await decide(world)).kind).toBe('resume');
   });
 
-  it('does not plan again a run whose lock an operator freed (the lock history says who, why, which fence)', async () => {
+  it('does not plan again a run whose lock an operator freed (the history says who, why, which fence)', async () => {
     const world = await runAwaitingApproval();
     // As an older tfgate left it: the lock freed and the run still awaiting approval.
     await world.locks.forceRelease(REPO, 'apps', { by: 'carol', reason: 'bad change, stop it' });
