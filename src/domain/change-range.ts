@@ -324,6 +324,10 @@ export function resolveChange(input: ChangeInput): ResolvedChange {
         }
       : {}),
   };
+  // What the run itself could not establish (a head the webhook never announced) stays unknown.
+  const runUnknown = input.runPeople?.unknown;
+  if (runUnknown) unresolved = unresolved ? `${runUnknown}; ${unresolved}` : runUnknown;
+  if (unresolved && !view.unresolved) view.unresolved = unresolved;
   const people: ChangePeople = {
     logins: [...logins].sort(),
     emails: [...emails].sort(),
