@@ -86,11 +86,7 @@ export async function describeChange(
  * when the history cannot tell (the caller then starts nothing and says so: a redelivery or the reconciler
  * tries again).
  */
-export async function replayOf(
-  deps: ChangeDeps,
-  repositoryName: string,
-  sha: string,
-): Promise<string | undefined> {
+export async function replayOf(deps: ChangeDeps, repositoryName: string, sha: string): Promise<string | undefined> {
   const repository = findRepository(deps.config, repositoryName);
   for (const environment of repository?.environments ?? []) {
     const applied = await deps.ledger.getApplied(repositoryName, environment.name);

@@ -299,12 +299,16 @@ export function resolveChange(input: ChangeInput): ResolvedChange {
     head: input.head,
     commits: shown.map(commitView),
     ...(newestFirst.length > shown.length ? { omittedCommits: newestFirst.length - shown.length } : {}),
-    pullRequests: pullRequests
-      .slice(0, VIEW_LIMITS.pullRequests)
-      .map((pull) => ({ number: pull.number, title: clip(pull.title), ...(pull.author ? { author: pull.author } : {}) })),
+    pullRequests: pullRequests.slice(0, VIEW_LIMITS.pullRequests).map((pull) => ({
+      number: pull.number,
+      title: clip(pull.title),
+      ...(pull.author ? { author: pull.author } : {}),
+    })),
     ...(unresolved ? { unresolved } : {}),
     excluded: excludedAll.slice(0, VIEW_LIMITS.excluded),
-    ...(excludedAll.length > VIEW_LIMITS.excluded ? { omittedExcluded: excludedAll.length - VIEW_LIMITS.excluded } : {}),
+    ...(excludedAll.length > VIEW_LIMITS.excluded
+      ? { omittedExcluded: excludedAll.length - VIEW_LIMITS.excluded }
+      : {}),
     ...(input.rerun
       ? {
           rerun: {
@@ -340,11 +344,7 @@ export function resolveChange(input: ChangeInput): ResolvedChange {
  * Whether a push of `head` replays what an environment already applied: the same commit, or one the applied
  * commit contains (`headIsAncestor`, asked of the history). Such a push starts nothing, however late it arrives.
  */
-export function replayReason(
-  head: string,
-  applied: AppliedRecord,
-  headIsAncestor: boolean,
-): string | undefined {
+export function replayReason(head: string, applied: AppliedRecord, headIsAncestor: boolean): string | undefined {
   if (applied.sha !== head && !headIsAncestor) return undefined;
   const what =
     applied.sha === head

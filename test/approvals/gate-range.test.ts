@@ -12,7 +12,7 @@ import { createApprovalsHandler } from '../../lambdas/web/handler.js';
 import { createWebhookHandler } from '../../lambdas/webhook/handler.js';
 import { renderChange } from '../../src/web/pages.js';
 import { aPlanSummary } from '../support/builders.js';
-import { aCommit, FakeGitHub, MemoryLedger, sha } from '../support/history.js';
+import { aCommit, FakeGitHub, sha } from '../support/history.js';
 import { useDynalite } from '../support/dynalite.js';
 import { RecordingCallbacks, RecordingStarter } from '../webhook/fakes.js';
 import { webhookRequest } from '../webhook/fixtures.js';
@@ -289,7 +289,11 @@ describe('the change is every commit since the last apply', () => {
       environment: 'apps',
       head: README,
       applied: { environment: 'apps', sha: BASE, runId: 'r', sequence: 1, at: 'then' },
-      history: { kind: 'range', commits: github.commits.slice(1), pullRequests: [{ number: 7, title: 'x', author: 'dan' }] },
+      history: {
+        kind: 'range',
+        commits: github.commits.slice(1),
+        pullRequests: [{ number: 7, title: 'x', author: 'dan' }],
+      },
       // Only Carol's push was received; the one that brought the backdoor was not.
       pushes: new Map([[README, { head: README, before: BACKDOOR, logins: ['carol'], emails: [], at: 'now' }]]),
       promoted: [],

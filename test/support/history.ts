@@ -1,13 +1,6 @@
 import { NoopVcsClient } from '../../src/adapters/github/noop.js';
-import type {
-  AppliedRecord,
-  CommitPerson,
-  HistoryCommit,
-  HistoryRange,
-  MergedPullRequest,
-  PushRecord,
-} from '../../src/domain/change-range.js';
-import type { CommitHistory, DeploymentLedger } from '../../src/domain/ports.js';
+import type { CommitPerson, HistoryCommit, HistoryRange, MergedPullRequest } from '../../src/domain/change-range.js';
+import type { CommitHistory } from '../../src/domain/ports.js';
 
 /** A sha made of one hex digit and a counter, readable in failures: sha('a', 1) → aaaa…0001. */
 export function sha(letter: string, n = 0): string {
@@ -63,39 +56,5 @@ export class FakeGitHub extends NoopVcsClient implements CommitHistory {
     if (this.down) throw new Error('GitHub API: no answer');
     const index = (value: string) => this.commits.findIndex((commit) => commit.sha === value);
     return of === id || (index(id) >= 0 && index(of) >= 0 && index(id) <= index(of));
-  }
-}
-
-/** The DeploymentLedger in memory, with the same rules as the DynamoDB one. */
-export class MemoryLedger implements DeploymentLedger {
-  readonly pushes = new Map<string, PushRecord>();
-  readonly applied = new Map<string, AppliedRecord>();
-
-  async recordPush(repository: string, push: PushRecord): Promise<void> {
-    const key = `${repository.toLowerCase()}#${push.head}`;
-    const earlier = this.pushes.get(key);
-    this.pushes.set(key, {
-      head: push.head,
-      ...((earlier ? earlier.before : push.before) ? { before: (earlier ? earlier.before : push.before)! } : {}),
-      logins: [...new Set([...(earlier?.logins ?? []), ...push.logins])],
-      emails: [...new Set([...(earlier?.emails ?? []), ...push.emails])],
-      at: earlier?.at ?? push.at,
-    });
-  }
-
-  async getPush(repository: string, head: string): Promise<PushRecord | undefined> {
-    return this.pushes.get(`${repository.toLowerCase()}#${head}`);
-  }
-
-  async getApplied(repository: string, environment: string): Promise<AppliedRecord | undefined> {
-    return this.applied.get(`${repository.toLowerCase()}#${environment}`);
-  }
-
-  async recordApplied(repository: string, record: AppliedRecord): Promise<boolean> {
-    const key = `${repository.toLowerCase()}#${record.environment}`;
-    const earlier = this.applied.get(key);
-    if (earlier && earlier.sequence > record.sequence) return false;
-    this.applied.set(key, record);
-    return true;
   }
 }

@@ -30,7 +30,6 @@ export { DynamoApprovalStore } from './approval-store.js';
 export { DynamoDeliveryStore } from './delivery-store.js';
 export { DynamoLockStore } from './lock-store.js';
 export { DynamoSequenceStore } from './sequence-store.js';
-export { DynamoDeploymentLedger } from './ledger-store.js';
 
 export interface DynamoStores {
   runs: RunStore;
