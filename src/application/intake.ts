@@ -175,7 +175,8 @@ export async function launchRun(decision: StartDecision, origin: RunOrigin, deps
     try {
       replay = await replayOf(deps.change, repository.name, decision.sha);
     } catch (error) {
-      const reason = `could not tell whether ${decision.sha.slice(0, 7)} replays an applied commit: ${messageOf(error)}`;
+      const why = messageOf(error);
+      const reason = `could not tell whether ${decision.sha.slice(0, 7)} replays an applied commit: ${why}`;
       logger.error('webhook intake: replay check failed', { sha: decision.sha, error: messageOf(error) });
       return { kind: 'failed', error: reason };
     }

@@ -153,7 +153,9 @@ export function createRerunHandler(deps: RerunDeps): HttpHandler {
     if (rollback && !body.rollback) {
       intake.logger.info('re-run refused: a rollback', { runId: run.id, requestedBy: actor, reason: rollback });
       return json(409, {
-        error: `${rollback}. Nothing started: a rollback is asked for with --rollback --reason TEXT, and then every environment it changes waits for an approval.`,
+        error:
+          `${rollback}. Nothing started: a rollback is asked for with --rollback --reason TEXT, and then every ` +
+          'environment it changes waits for an approval.',
         rollback: true,
       });
     }

@@ -335,7 +335,7 @@ export async function startLocalStackWith(
     // Sources come from the configured location only (the local bare repository by default).
     const gitSources = new GitSourceArchiver(config, (name) => bareRepositoryPath(dataDir, name));
     const sources = options.intercept?.sources?.(gitSources) ?? gitSources;
-    // The change an approval covers comes from the bare repositories' history and the ledger (src/application/change.ts).
+    // The change an approval covers: the bare repositories' history and the ledger (src/application/change.ts).
     const change: ChangeDeps = { config, history: new LocalGitHistory(remotes), ledger: stores.ledger };
     const pipeline = createPipelineTasks({
       runs,

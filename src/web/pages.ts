@@ -337,7 +337,8 @@ export function renderChange(change: ChangeView): string {
       `<h3>Pull requests merged</h3><ul id="change-pulls">${change.pullRequests
         .map(
           (pull) =>
-            `<li>#${escapeHtml(pull.number)} ${text(pull.title)}${pull.author ? ` <small>by @${text(pull.author)}</small>` : ''}</li>`,
+            `<li>#${escapeHtml(pull.number)} ${text(pull.title)}` +
+            `${pull.author ? ` <small>by @${text(pull.author)}</small>` : ''}</li>`,
         )
         .join('')}</ul>`,
     );
