@@ -431,8 +431,11 @@ describe('the approval page of a two-commit range', () => {
       promoted: [{ environment: 'ops', sha: README, runId: 'run-ops', sequence: 2, at: '2026-01-03T00:00:00Z' }],
     });
     const html = renderChange(view);
-    expect(html.match(/<tr><td><code>/g)).toHaveLength(2);
-    expect(html).toContain('<td>@mallory</td><td>@mallory</td><td>ops at 2026-01-03T00:00:00Z</td>');
+    expect(html.match(/<tr><td data-label="Commit"><code>/g)).toHaveLength(2);
+    expect(html).toContain(
+      '<td data-label="Author">@mallory</td><td data-label="Pushed by">@mallory</td>' +
+        '<td data-label="Applied">ops at 2026-01-03T00:00:00Z</td>',
+    );
     expect(html).toContain('2 commits since apps last applied');
   });
 });
