@@ -55,6 +55,21 @@ export async function describeChange(
     if (!record) break;
     pushes.set(next, record);
   }
+  if (history.kind === 'range') {
+    // Every commit of the range that was the head of some push: its pushers are the change's people too.
+    try {
+      for (const commit of history.commits) {
+        if (pushes.has(commit.sha)) continue;
+        const record = await deps.ledger.getPush(run.repository, commit.sha);
+        if (record) pushes.set(commit.sha, record);
+      }
+    } catch (error) {
+      history = {
+        kind: 'unresolved',
+        reason: `who pushed the commits of this change cannot be read: ${messageOf(error)}`,
+      };
+    }
+  }
   const promoted: AppliedRecord[] = [];
   for (const other of repository?.environments ?? []) {
     if (other.name === environment) continue;

@@ -111,7 +111,10 @@ export interface ChangeInput {
   applied?: AppliedRecord;
   /** base..head as the history tells it (base: applied.sha; undefined base: the whole history). */
   history: HistoryRange;
-  /** Push records found by following `before` from head (see `nextPushToLoad`). */
+  /**
+   * Push records found by following `before` from head (see `nextPushToLoad`), and the record of every other commit
+   * of the range that was itself the head of a push.
+   */
   pushes: ReadonlyMap<string, PushRecord>;
   /** What the other environments of the repository applied (for "ops applied it at …"). */
   promoted: readonly AppliedRecord[];
@@ -237,6 +240,22 @@ export function resolveChange(input: ChangeInput): ResolvedChange {
       }
       for (const name of names) because(name, `pushed ${short(current)}`);
       current = record.before;
+    }
+    // Whoever pushed a commit of the range as the head of their own push stays one of its people, even when the
+    // chain above credits a later push with it: a force-push back and forth (M pushed, the branch reset below it,
+    // M pushed again by someone else) must not launder who first brought M.
+    for (const commit of commits) {
+      if (seen.has(commit.sha)) continue;
+      const record = input.pushes.get(commit.sha);
+      if (!record) continue;
+      const names = pusherNames(record);
+      for (const login of record.logins) {
+        const valid = validLogin(login);
+        if (valid) logins.add(valid);
+      }
+      for (const email of record.emails) emails.add(email.toLowerCase());
+      pushersOf.set(commit.sha, [...new Set([...(pushersOf.get(commit.sha) ?? []), ...names])]);
+      for (const name of names) because(name, `pushed ${short(commit.sha)}`);
     }
     for (const commit of commits) {
       addPerson(commit.author, `wrote ${short(commit.sha)}`);
