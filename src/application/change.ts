@@ -17,6 +17,8 @@ import {
 import type { CommitHistory, DeploymentLedger } from '../domain/ports.js';
 import type { ChangePeople, Run } from '../domain/run.js';
 
+const PUSH_READS_AT_ONCE = 16;
+
 export interface ChangeDeps {
   config: TfgateConfig;
   history: CommitHistory;
@@ -58,10 +60,12 @@ export async function describeChange(
   if (history.kind === 'range') {
     // Every commit of the range that was the head of some push: its pushers are the change's people too.
     try {
-      for (const commit of history.commits) {
-        if (pushes.has(commit.sha)) continue;
-        const record = await deps.ledger.getPush(run.repository, commit.sha);
-        if (record) pushes.set(commit.sha, record);
+      const unread = history.commits.map((commit) => commit.sha).filter((sha) => !pushes.has(sha));
+      // A few reads at a time: a long range must not take one round trip per commit in a row.
+      for (let start = 0; start < unread.length; start += PUSH_READS_AT_ONCE) {
+        const batch = unread.slice(start, start + PUSH_READS_AT_ONCE);
+        const records = await Promise.all(batch.map((sha) => deps.ledger.getPush(run.repository, sha)));
+        for (const record of records) if (record) pushes.set(record.head, record);
       }
     } catch (error) {
       history = {
