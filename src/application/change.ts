@@ -11,6 +11,7 @@ import {
   resolveChange,
   type AppliedRecord,
   type HistoryRange,
+  type PromotedRecord,
   type PushRecord,
   type ResolvedChange,
 } from '../domain/change-range.js';
@@ -74,11 +75,26 @@ export async function describeChange(
       };
     }
   }
-  const promoted: AppliedRecord[] = [];
+  const promoted: PromotedRecord[] = [];
   for (const other of repository?.environments ?? []) {
     if (other.name === environment) continue;
     const record = await deps.ledger.getApplied(run.repository, other.name).catch(() => undefined);
     if (record) promoted.push(record);
+  }
+  // This run's earlier stages hold its commit too, also where their plan had nothing to change. No applied record is
+  // written then (code that changed nothing yet stays part of the next range), so the page learns it from the stage.
+  for (const stage of run.stages) {
+    if (stage.environment === environment) break;
+    if (stage.status !== 'applied' && stage.status !== 'no_changes') continue;
+    if (promoted.some((record) => record.environment === stage.environment && record.sha === run.sha)) continue;
+    promoted.push({
+      environment: stage.environment,
+      sha: run.sha,
+      runId: run.id,
+      sequence: run.sequence,
+      at: stage.transitions.at(-1)?.at ?? '',
+      ...(stage.status === 'no_changes' ? { unchanged: true as const } : {}),
+    });
   }
   return resolveChange({
     environment,

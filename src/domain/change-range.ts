@@ -68,6 +68,9 @@ export interface AppliedRecord {
   at: string;
 }
 
+/** What another environment holds, for the page: an applied record, or this run's stage that had nothing to change. */
+export type PromotedRecord = AppliedRecord & { unchanged?: true };
+
 /** A person of the change and why they may not approve it (shown on the approval page). */
 export interface ExcludedPerson {
   who: string;
@@ -79,8 +82,11 @@ export interface RangeCommitView {
   title: string;
   author: string;
   pushers: string[];
-  /** The earlier environments that already applied this commit, and when. */
-  appliedTo: Array<{ environment: string; at: string; runId: string }>;
+  /**
+   * The earlier environments that already applied this commit, and when; `unchanged`: the environment holds it
+   * because this run's plan there had nothing to change.
+   */
+  appliedTo: Array<{ environment: string; at: string; runId: string; unchanged?: true }>;
 }
 
 /** The change as the approval page and the JSON show it; bounded so it fits an approval item. */
@@ -116,8 +122,8 @@ export interface ChangeInput {
    * of the range that was itself the head of a push.
    */
   pushes: ReadonlyMap<string, PushRecord>;
-  /** What the other environments of the repository applied (for "ops applied it at …"). */
-  promoted: readonly AppliedRecord[];
+  /** What the other environments of the repository applied (for "ops applied it at …"); display only. */
+  promoted: readonly PromotedRecord[];
   /** People the run itself names: the push payload's, a re-run's original people. */
   runPeople?: ChangePeople;
   rerun?: { requestedBy: string; requester: ChangePeople; rollback?: { reason: string; undoes?: HistoryRange } };
@@ -305,7 +311,14 @@ export function resolveChange(input: ChangeInput): ResolvedChange {
     appliedTo: input.promoted
       .filter((record) => record.environment !== input.environment)
       .filter((record) => ancestorsInRange(record.sha, commits).has(commit.sha))
-      .map((record) => ({ environment: record.environment, at: record.at, runId: record.runId })),
+      // One entry per environment: the first record that holds the commit (applied records come first).
+      .filter((record, index, all) => all.findIndex((other) => other.environment === record.environment) === index)
+      .map((record) => ({
+        environment: record.environment,
+        at: record.at,
+        runId: record.runId,
+        ...(record.unchanged ? { unchanged: true as const } : {}),
+      })),
   });
   // Newest first on the page: the commit being applied leads.
   const newestFirst = [...commits].reverse();

@@ -362,7 +362,12 @@ function commitTable(commits: ChangeView['commits'], id: string): string {
   const rows = commits.map((commit) => {
     const applied =
       commit.appliedTo.length > 0
-        ? commit.appliedTo.map((where) => `${text(where.environment)} at ${text(where.at)}`).join(', ')
+        ? commit.appliedTo
+            .map(
+              (where) =>
+                `${text(where.environment)} at ${text(where.at)}${where.unchanged ? ' (nothing to change)' : ''}`,
+            )
+            .join(', ')
         : 'not yet';
     return (
       `<tr><td data-label="Commit"><code>${escapeHtml(commit.sha.slice(0, 12))}</code></td>` +

@@ -438,6 +438,29 @@ describe('the approval page of a two-commit range', () => {
     );
     expect(html).toContain('2 commits since apps last applied');
   });
+
+  it('shows the head as held by ops when this run found nothing to change there, once per environment', () => {
+    const { view } = resolveChange({
+      environment: 'apps',
+      head: README,
+      applied: { environment: 'apps', sha: BASE, runId: 'r', sequence: 1, at: 'then' },
+      history: { kind: 'range', commits: github.commits.slice(1), pullRequests: [] },
+      pushes: new Map(),
+      promoted: [
+        { environment: 'ops', sha: BACKDOOR, runId: 'run-m', sequence: 1, at: '2026-01-02T00:00:00Z' },
+        { environment: 'ops', sha: README, runId: 'run-c', sequence: 2, at: '2026-01-03T00:00:00Z', unchanged: true },
+      ],
+    });
+    const html = renderChange(view);
+    expect(html).toMatch(
+      new RegExp(
+        `${README.slice(0, 12)}.*?<td data-label="Applied">ops at 2026-01-03T00:00:00Z \\(nothing to change\\)</td>`,
+      ),
+    );
+    expect(html).toMatch(
+      new RegExp(`${BACKDOOR.slice(0, 12)}.*?<td data-label="Applied">ops at 2026-01-02T00:00:00Z</td>`),
+    );
+  });
 });
 
 describe('attacks on the range', () => {
