@@ -226,6 +226,8 @@ describe('the change is a range, through the pages of tfgate local', () => {
         ),
       );
     }
+    // ops ran Carol's commit with nothing to change (the backdoor was already there): it holds it all the same.
+    expect(page).toMatch(new RegExp(`${shas.readme.slice(0, 12)}.*?ops at [^<]* \\(nothing to change\\)</td>`));
     expect(page).toMatch(/<li><strong>@mallory<\/strong>: [^<]*pushed/);
     expect(page).toContain('<li><strong>@carol</strong>');
     if (SHOTS) await screenshot(new URL(carolRun).pathname);
