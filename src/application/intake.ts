@@ -97,6 +97,7 @@ export function pipelineInputFor(run: Run, repository: RepositoryConfig, config:
       approvalTimeoutSeconds: environment.approval?.timeoutSeconds ?? 0,
     })),
     environmentCount: repository.environments.length,
+    environmentNames: repository.environments.map((environment) => environment.name).join(','),
     planTimeoutSeconds: plan.taskTimeoutSeconds,
     applyTimeoutSeconds: apply.taskTimeoutSeconds,
     lockWaitSeconds: config.timeouts.lockWaitSeconds,
