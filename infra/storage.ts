@@ -7,7 +7,6 @@ import type { BuildKind } from '../src/domain/builds.js';
 /** Where builds put artifacts: `s3://<bucket>/artifacts/runs/<runId>/<environment>/…`. */
 export const ARTIFACTS_PREFIX = 'artifacts';
 
-export { STATE_ENVIRONMENTS_PREFIX } from '../src/build-runner/managed-state.js';
 import { STATE_ENVIRONMENTS_PREFIX } from '../src/build-runner/managed-state.js';
 
 /**

@@ -260,6 +260,10 @@ export class Tfgate extends Construct {
     });
     new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn });
     new CfnOutput(this, 'ArtifactsBucketName', { value: this.artifactsBucket.bucketName });
+    new CfnOutput(this, 'StateBucketName', {
+      description: 'Terraform state of every root that declares no backend (env/<environment>/<repository>/…)',
+      value: this.parts.storage.stateBucket.bucketName,
+    });
     new CfnOutput(this, 'WebhookSecretName', {
       description:
         'The secret to paste into GitHub: aws secretsmanager get-secret-value --secret-id <this> --query ' +

@@ -63,7 +63,7 @@ function asApiInput(parameters: Record<string, unknown>): StartBuildCommandInput
   for (const [key, value] of Object.entries(parameters)) {
     input[camel(key)] = key === 'EnvironmentVariablesOverride' ? variables : value;
   }
-  return input as StartBuildCommandInput;
+  return input as unknown as StartBuildCommandInput;
 }
 
 function startBuilds(planCompute: 'lambda' | 'ec2') {
@@ -99,7 +99,7 @@ describe('StartBuild as the state machine sends it', () => {
     await client.send(new StartBuildCommand(apply));
     const calls = codeBuild.commandCalls(StartBuildCommand).map((call) => ({
       command: 'StartBuildCommand',
-      input: call.args[0].input as Record<string, unknown>,
+      input: call.args[0].input as unknown as Record<string, unknown>,
     }));
     const planProject = String(plan.projectName);
     assertDocumentedRequests(calls, { lambdaProjects: new Set(planCompute === 'lambda' ? [planProject] : []) });
