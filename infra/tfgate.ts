@@ -17,7 +17,13 @@ import { loadStackConfig, stackConfigFromValue, type StackConfig, type TfgateSet
 import { TfgateFunctions, type FunctionName } from './functions.js';
 import { GithubSetup } from './github-setup.js';
 import { pinFeatureFlags } from './feature-flags.js';
-import { buildEnvironments, buildProjectPrefix, pascalId } from './naming.js';
+import {
+  assertPlanComputeOffered,
+  buildEnvironments,
+  buildProjectPrefix,
+  claimProjectPrefix,
+  pascalId,
+} from './naming.js';
 import { acknowledgeNagFindings, type Acknowledgement } from './nag-suppressions.js';
 import { TfgatePipeline } from './state-machine.js';
 import { assertNoSecretInConfig, TfgateSecrets } from './secrets.js';
@@ -119,6 +125,10 @@ export class Tfgate extends Construct {
     // only.
     for (const repository of config.repositories) githubSourceOf(repository, config.github.apiUrl);
     this.projectPrefix = buildProjectPrefix(props.name ?? Stack.of(this).stackName);
+    // Refused at synth, in one line each, rather than at deploy: names two constructs would share, and
+    // Lambda-compute plans in a region without it.
+    claimProjectPrefix(this, this.projectPrefix, this.node.path);
+    assertPlanComputeOffered(config.terraform.planCompute, Stack.of(this).region);
     this.stateMachineName = `${this.projectPrefix}-pipeline`;
     const environments = buildEnvironments(config);
 

@@ -116,3 +116,31 @@ describe('the state bucket', () => {
     }
   });
 });
+
+describe('the synth refuses, in one line', () => {
+  const fresh = (region = 'eu-west-1') => {
+    const scratch = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+    return new Stack(scratch, 'Platform', { env: { account: '123456789012', region } });
+  };
+
+  it('two Tfgate constructs whose build projects and state machine would share names', () => {
+    const shared = fresh();
+    new Tfgate(shared, 'One', { config: CONFIG });
+    expect(() => new Tfgate(shared, 'Two', { config: CONFIG })).toThrow(
+      /^tfgate: Platform\/Two and Platform\/One would both name .* tfgate-platform-…; give each Tfgate its own name prop$/,
+    );
+    expect(() => new Tfgate(shared, 'Three', { config: CONFIG, name: 'Third' })).not.toThrow();
+  });
+
+  it('Lambda-compute plans in a region without CodeBuild Lambda compute, naming planCompute: ec2', () => {
+    expect(() => new Tfgate(fresh('eu-south-2'), 'Gate', { config: CONFIG })).toThrow(
+      /^tfgate: terraform.planCompute is lambda, but CodeBuild offers no Lambda compute in eu-south-2; set terraform.planCompute: ec2 in tfgate.yaml$/,
+    );
+    expect(
+      () =>
+        new Tfgate(fresh('eu-south-2'), 'Gate', {
+          config: { ...CONFIG, terraform: { version: '1.11.4', planCompute: 'ec2' } },
+        }),
+    ).not.toThrow();
+  });
+});
