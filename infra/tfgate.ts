@@ -155,6 +155,7 @@ export class Tfgate extends Construct {
       stateMachineName: this.stateMachineName,
       ...(email ? { email } : {}),
       reserveConcurrency: props.reserveConcurrency ?? false,
+      failures: deadLetters.functionFailures,
     });
     const builds = new TfgateBuilds(this, 'Builds', {
       config,
@@ -178,6 +179,7 @@ export class Tfgate extends Construct {
     const alarms = new TfgateAlarms(this, 'Alarms', {
       stateMachine: pipeline.stateMachine,
       webhook: functions.functions.webhook,
+      functions: functions.functions,
       deadLetters,
       ...(config.notifications.alarms ? { email: config.notifications.alarms.email } : {}),
     });

@@ -1,5 +1,5 @@
 /**
- * The stack's Terraform state bucket and who reaches it: kept whatever happens to the stack, versioned,
+ * First use in AWS: the stack's Terraform state bucket and who reaches it: kept whatever happens to the stack, versioned,
  * encrypted, TLS only, private; applies read and write their own environment's state, plans only read it
  * (and may create a new workspace's empty state, never replace one). The construct tree is built without
  * bundling, as in construct.test.ts.
@@ -46,15 +46,21 @@ const template = Template.fromStack(stack);
 const json = template.toJSON() as { Resources: Record<string, Record<string, unknown>> };
 const stateId = stack.getLogicalId(gate.parts.storage.stateBucket.node.defaultChild as never);
 
-type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown; Principal?: unknown };
+type Statement = {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: unknown;
+  Principal?: unknown;
+};
 
 function statementsOf(roleId: string): Statement[] {
   return Object.values(json.Resources)
     .filter((resource) => resource.Type === 'AWS::IAM::Policy')
-    .filter((policy) =>
-      JSON.stringify((policy.Properties as { Roles: unknown }).Roles).includes(`"${roleId}"`),
-    )
-    .flatMap((policy) => (policy.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement);
+    .filter((policy) => JSON.stringify((policy.Properties as { Roles: unknown }).Roles).includes(`"${roleId}"`))
+    .flatMap(
+      (policy) => (policy.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement,
+    );
 }
 
 const actions = (statement: Statement) => [statement.Action].flat();
@@ -142,5 +148,37 @@ describe('the synth refuses, in one line', () => {
           config: { ...CONFIG, terraform: { version: '1.11.4', planCompute: 'ec2' } },
         }),
     ).not.toThrow();
+  });
+});
+
+describe('alarms reach people', () => {
+  it('lets CloudWatch and EventBridge of this account publish to the TLS-only topic; every function has an Errors alarm and an on-failure destination', () => {
+    const topicPolicy = Object.values(json.Resources).find((r) => r.Type === 'AWS::SNS::TopicPolicy')!;
+    const statements = (topicPolicy.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument
+      .Statement;
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    );
+    for (const service of ['cloudwatch.amazonaws.com', 'events.amazonaws.com']) {
+      const allow = statements.find((s) => JSON.stringify(s.Principal).includes(service))!;
+      expect(allow).toMatchObject({ Effect: 'Allow', Action: 'sns:Publish' });
+      expect(JSON.stringify(allow.Condition)).toContain('"aws:SourceAccount":"123456789012"');
+    }
+    const alarmed = Object.values(json.Resources)
+      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+      .filter((r) => (r.Properties as { MetricName?: string }).MetricName === 'Errors')
+      .map((r) => JSON.stringify((r.Properties as { Dimensions: unknown }).Dimensions));
+    const configs = Object.values(json.Resources).filter((r) => r.Type === 'AWS::Lambda::EventInvokeConfig');
+    for (const fn of Object.values(gate.functions)) {
+      const id = stack.getLogicalId(fn.node.defaultChild as never);
+      expect(
+        alarmed.some((dimensions) => dimensions.includes(`"${id}"`)),
+        id,
+      ).toBe(true);
+      const config = configs.find((c) =>
+        JSON.stringify((c.Properties as { FunctionName: unknown }).FunctionName).includes(`"${id}"`),
+      );
+      expect(JSON.stringify(config?.Properties), id).toContain('OnFailure');
+    }
   });
 });
