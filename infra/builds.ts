@@ -227,7 +227,9 @@ export class TfgateBuilds extends Construct {
           principals: [role],
           actions: ['s3:PutObject'],
           resources: [
-            props.storage.stateBucket.arnForObjects(`${STATE_ENVIRONMENTS_PREFIX}/${environment.name}/*/terraform.tfstate`),
+            props.storage.stateBucket.arnForObjects(
+              `${STATE_ENVIRONMENTS_PREFIX}/${environment.name}/*/terraform.tfstate`,
+            ),
           ],
           conditions: { StringEquals: { 's3:if-none-match': '*' } },
         }),
@@ -271,8 +273,8 @@ export class TfgateBuilds extends Construct {
           TFGATE_RUNNER_URL: { value: this.runner.s3ObjectUrl },
           TFGATE_STATE_BUCKET: { value: props.storage.stateBucket.bucketName },
           TFGATE_STATE_PROFILE: { value: STATE_PROFILE },
-          TFGATE_AWS_CONFIG_FILE: { value: AWS_CONFIG_FILE },
-          TFGATE_AWS_CREDENTIALS_FILE: { value: AWS_CREDENTIALS_FILE },
+          TFGATE_AWS_PROFILE_FILE: { value: AWS_CONFIG_FILE },
+          TFGATE_AWS_SHARED_FILE: { value: AWS_CREDENTIALS_FILE },
           TFGATE_TERRAFORM: { value: assumes ? TERRAFORM_AS_TARGET : TERRAFORM_BIN },
           ...(assumes ? { TFGATE_ASSUME_ROLE_ARN: { value: assumes } } : {}),
           ...(missingRole ? { TFGATE_ROLE_NOTICE: { value: missingRole } } : {}),

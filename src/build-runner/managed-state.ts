@@ -165,8 +165,7 @@ export interface S3BackendSettings {
  */
 export function s3BackendOverride(settings: S3BackendSettings): string {
   const rootKey = `${rootKeyOf(settings.repository, settings.directory)}/${STATE_FILE_NAME}`;
-  const key =
-    settings.environment === 'default' ? `${STATE_ENVIRONMENTS_PREFIX}/default/${rootKey}` : rootKey;
+  const key = settings.environment === 'default' ? `${STATE_ENVIRONMENTS_PREFIX}/default/${rootKey}` : rootKey;
   const profile = settings.profile
     ? [
         `    profile                  = ${hclString(settings.profile.name)}`,
@@ -175,7 +174,7 @@ export function s3BackendOverride(settings: S3BackendSettings): string {
       ]
     : [];
   return [
-    '# Written by tfgate: this root declares no backend, so its state is kept in the stack\'s state bucket.',
+    "# Written by tfgate: this root declares no backend, so its state is kept in the stack's state bucket.",
     'terraform {',
     '  backend "s3" {',
     `    bucket                   = ${hclString(settings.bucket)}`,

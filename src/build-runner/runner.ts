@@ -216,7 +216,13 @@ async function plan(settings: BuildSettings, deps: BuildRunnerDependencies, work
       stateLocation: state.location,
     });
     if (reason) {
-      await store(deps, settings, STAGE_ARTIFACTS.planText, `${planText}\ntfgate: ${reason}\n`, 'text/plain; charset=utf-8');
+      await store(
+        deps,
+        settings,
+        STAGE_ARTIFACTS.planText,
+        `${planText}\ntfgate: ${reason}\n`,
+        'text/plain; charset=utf-8',
+      );
       throw new BuildStepError('state', reason);
     }
   }
@@ -449,7 +455,11 @@ async function prepareWorkspace(
  * backend, or no backend without a state bucket, is refused, because the build container and every
  * state file in it are thrown away when the build ends.
  */
-async function placeState(settings: BuildSettings, deps: BuildRunnerDependencies, root: string): Promise<StatePlacement> {
+async function placeState(
+  settings: BuildSettings,
+  deps: BuildRunnerDependencies,
+  root: string,
+): Promise<StatePlacement> {
   if (settings.stateDir) {
     await writeBackendOverride(root, settings.stateDir);
     return {
@@ -521,7 +531,11 @@ async function placeState(settings: BuildSettings, deps: BuildRunnerDependencies
  * After an apply: the environment has applied, holding the managed resources the applied plan said it
  * would (`planned_values` of the plan JSON the plan build stored beside the plan).
  */
-async function recordApply(settings: BuildSettings, deps: BuildRunnerDependencies, records: AppliedRecords): Promise<void> {
+async function recordApply(
+  settings: BuildSettings,
+  deps: BuildRunnerDependencies,
+  records: AppliedRecords,
+): Promise<void> {
   const planJson = await deps.artifacts
     .get(stageArtifactKey(settings.runId, settings.environment, STAGE_ARTIFACTS.planJson, 'plan'))
     .catch(() => undefined);

@@ -105,8 +105,8 @@ function stateProfileOf(env: NodeJS.ProcessEnv): string | undefined {
   if (!name) return undefined;
   return JSON.stringify({
     name,
-    configFile: optionalEnv('TFGATE_AWS_CONFIG_FILE', env) ?? '',
-    credentialsFile: optionalEnv('TFGATE_AWS_CREDENTIALS_FILE', env) ?? '',
+    configFile: optionalEnv('TFGATE_AWS_PROFILE_FILE', env) ?? '',
+    credentialsFile: optionalEnv('TFGATE_AWS_SHARED_FILE', env) ?? '',
   });
 }
 
@@ -127,8 +127,8 @@ export const RUNNER_VARIABLES = [
   'TFGATE_PARENT_PID',
   'TFGATE_STATE_BUCKET',
   'TFGATE_STATE_PROFILE',
-  'TFGATE_AWS_CONFIG_FILE',
-  'TFGATE_AWS_CREDENTIALS_FILE',
+  'TFGATE_AWS_PROFILE_FILE',
+  'TFGATE_AWS_SHARED_FILE',
   'TFGATE_ENVIRONMENTS',
 ] as const;
 
@@ -232,7 +232,7 @@ export function validateBuildSettings(
     if (PROFILE.test(parsed.name) && file(parsed.configFile) && file(parsed.credentialsFile)) stateProfile = parsed;
     else
       problems.push(
-        'TFGATE_STATE_PROFILE must be a profile name, with TFGATE_AWS_CONFIG_FILE and TFGATE_AWS_CREDENTIALS_FILE ' +
+        'TFGATE_STATE_PROFILE must be a profile name, with TFGATE_AWS_PROFILE_FILE and TFGATE_AWS_SHARED_FILE ' +
           'absolute paths',
       );
   }

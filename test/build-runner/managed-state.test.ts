@@ -67,7 +67,7 @@ describe('the backend a root declares', () => {
     });
   });
 
-  it('ignores tfgate\'s own override file', async () => {
+  it("ignores tfgate's own override file", async () => {
     expect(await declared({ [BACKEND_OVERRIDE_FILE]: 'terraform { backend "local" {} }' })).toEqual({ kind: 'none' });
   });
 });
@@ -116,8 +116,7 @@ function standIn(asked: Asked[], planExit = 1): SpawnFunction {
     const cwd = String(options.cwd);
     const exit = args[0] === 'plan' ? planExit : 0;
     // The override as terraform would read it at init.
-    const script =
-      args[0] === 'init' ? `cat ${BACKEND_OVERRIDE_FILE} 2>/dev/null; exit ${exit}` : `exit ${exit}`;
+    const script = args[0] === 'init' ? `cat ${BACKEND_OVERRIDE_FILE} 2>/dev/null; exit ${exit}` : `exit ${exit}`;
     const child = nodeSpawn('sh', ['-c', script], { ...options, cwd });
     if (args[0] === 'init') {
       let text = '';
@@ -204,7 +203,7 @@ describe('a build in AWS (artifacts in S3)', () => {
     return { exitCode, asked, stdout, stderr, result };
   }
 
-  it('gives a root without a backend the state bucket, creates a new workspace empty, plans without the lock', async () => {
+  it('gives a backend-less root the state bucket, creates a new workspace empty, plans without the lock', async () => {
     const bucket = fakeBucket();
     const outcome = await build({ 'main.tf': ONE_RESOURCE }, { bucket: bucket.access });
     const init = outcome.asked.find((call) => call.args[0] === 'init');
@@ -252,7 +251,7 @@ describe('a build in AWS (artifacts in S3)', () => {
     expect(bucket.created).toEqual([]);
   });
 
-  it('releases, in an apply, a state lock file a build that ended mid-terraform left, and says whose it was', async () => {
+  it('releases, in an apply, a lock file a build that ended mid-terraform left, saying whose it was', async () => {
     const bucket = fakeBucket();
     const key = stateObjectKey('ops', REPOSITORY, '.');
     bucket.objects.set(`${key}.tflock`, '{"ID":"abc","Operation":"OperationTypeApply","Who":"build@killed"}');
@@ -292,6 +291,8 @@ describe('a build in AWS (artifacts in S3)', () => {
       },
     );
     expect(bucket.objects.has(`${key}.tflock`)).toBe(false);
-    expect(stdout).toMatch(/released a state lock left by a build that ended without finishing terraform: .*build@killed/);
+    expect(stdout).toMatch(
+      /released a state lock left by a build that ended without finishing terraform: .*build@killed/,
+    );
   });
 });

@@ -44,7 +44,9 @@ function evaluate(expression: string, input: unknown, context: unknown): unknown
     let index = 0;
     return format[1]!.replace(/\{\}/g, () => args[index++]!);
   }
-  const [root, ...parts] = expression.startsWith('$$.') ? ['$$', ...expression.slice(3).split('.')] : expression.split('.');
+  const [root, ...parts] = expression.startsWith('$$.')
+    ? ['$$', ...expression.slice(3).split('.')]
+    : expression.split('.');
   let current: unknown = root === '$$' ? context : input;
   for (const part of parts) current = (current as Record<string, unknown> | undefined)?.[part];
   if (current === undefined) throw new Error(`${expression} resolves to nothing`);
@@ -70,7 +72,10 @@ function startBuilds(planCompute: 'lambda' | 'ec2') {
   const source = loadStackConfig(SAMPLE_CONFIG).config;
   const config: TfgateConfig = { ...source, terraform: { ...source.terraform, planCompute } };
   const definition = JSON.parse(
-    definitionFor(config, readFileSync(DEFINITION_FILE, 'utf8')).replaceAll('${BuildProjectPrefix}', PREFIX),
+    definitionFor(config, readFileSync(DEFINITION_FILE, 'utf8')).replaceAll(
+      ['$', '{BuildProjectPrefix}'].join(''),
+      PREFIX,
+    ),
   ) as { States: Record<string, { Parameters: Record<string, unknown> }> };
   const repository = config.repositories[0]!;
   const run = { id: 'run-01J0ABCDEF', mode: 'deploy', repository: repository.name, sha: 'a'.repeat(40), sequence: 4 };
