@@ -1,6 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { packageFile } from '../src/package-files.js';
 import { ConfigError } from '../src/config/load.js';
 import { TfgateError } from '../src/domain/errors.js';
@@ -10,7 +9,6 @@ import { runInit } from './commands/init.js';
 import { runLocal } from './commands/local.js';
 import { runPlanShow } from './commands/plan-show.js';
 import { approveOrReject, showRun, listRuns, rerunRun, unlockEnvironment, CliError } from './commands/client.js';
-import { sendPushEvents } from '../src/local-mode/post-receive.js';
 import {
   LocalPullRequestError,
   type LocalPullRequestResult,
@@ -225,25 +223,6 @@ program
     // Loaded only here: the AWS SDK clients the doctor uses are no other command's cost.
     const { runDoctorCommand } = await import('./commands/doctor.js');
     process.exitCode = await runDoctorCommand(options);
-  });
-
-program
-  .command('post-receive', { hidden: true })
-  .requiredOption('--data <dir>')
-  .requiredOption('--repository <name>')
-  .action(async (options: { data: string; repository: string }) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    const failures = await sendPushEvents({
-      dataDir: path.resolve(options.data),
-      gitDir: process.env.GIT_DIR ? path.resolve(process.env.GIT_DIR) : process.cwd(),
-      repository: options.repository,
-      stdin: Buffer.concat(chunks).toString('utf8'),
-      log: (line) => process.stderr.write(`${line}\n`),
-    });
-    // A failed delivery never refuses the push: the commits are in; the reconciler catches up.
-    if (failures > 0)
-      process.stderr.write('tfgate: the push is stored, but its run did not start; see the message above.\n');
   });
 
 try {
