@@ -161,7 +161,7 @@ describe('the post-receive hook', () => {
     ]);
   });
 
-  it('never refuses a push: no tfgate local running, or a webhook that refuses, is said and the push stays', async () => {
+  it('never refuses a push: no tfgate local running, or a webhook refusing, is said; the push stays', async () => {
     const { first, second } = await twoCommitsPushed();
     const notRunning = await hook(`${first} ${second} refs/heads/main\n`);
     expect(notRunning).toEqual({
