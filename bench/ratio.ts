@@ -37,6 +37,9 @@ export interface RatioFigures {
   /** tfgate's CPU for the run: the local stack and its children (builds, sandboxes, terraform), and the hook. */
   tfgateCpuMs?: number;
   hookCpuMs: number;
+  /** tfgateCpuMs split: the local stack's process (engine, functions, dynalite, server) and its children. */
+  tfgateSelfCpuMs: number;
+  tfgateChildrenCpuMs?: number;
   cpuRatio?: number;
   samples: number;
 }
@@ -72,7 +75,9 @@ async function handRun(terraform: string, env: NodeJS.ProcessEnv): Promise<Sampl
   }
 }
 
-async function tfgateRun(terraform: string): Promise<Sample & { approvalWaitMs: number; hookCpuMs: number }> {
+async function tfgateRun(
+  terraform: string,
+): Promise<Sample & { approvalWaitMs: number; hookCpuMs: number; selfCpuMs: number }> {
   const bench = await startBenchStack([STARTER_REPOSITORY], {
     approval: true,
     commitsPerRepository: 1,
@@ -94,6 +99,7 @@ async function tfgateRun(terraform: string): Promise<Sample & { approvalWaitMs: 
       ms: ended - started - approvalWaitMs,
       approvalWaitMs,
       hookCpuMs: push.cpuMs,
+      selfCpuMs: selfMs,
       cpuMs:
         childrenBefore === undefined || childrenAfter === undefined
           ? undefined
@@ -135,6 +141,10 @@ export async function benchRatio(samples: number): Promise<RatioFigures> {
         }
       : {}),
     hookCpuMs: round(median(tfgate.map((s) => s.hookCpuMs)), 1),
+    tfgateSelfCpuMs: round(median(tfgate.map((s) => s.selfCpuMs)), 1),
+    ...(tfgateCpuMs !== undefined
+      ? { tfgateChildrenCpuMs: round(median(tfgate.map((s) => s.cpuMs! - s.selfCpuMs)), 1) }
+      : {}),
     samples,
   };
 }
