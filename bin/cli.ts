@@ -206,6 +206,8 @@ program
   .argument('<run>', 'run id, or a unique prefix of at least 8 characters')
   .description("run a deploy run's commit again (one run per commit otherwise), recorded with who asked")
   .option('--as <who>', 'which approver of the repository you are (email or @login); needed when several are listed')
+  .option('--rollback', 'run a commit that is not the head, or older than what an environment applied (needs --reason)')
+  .option('--reason <text>', 'why the rollback: recorded on the run and shown on every approval page')
   .option('--json', 'print the answer as JSON')
   .addOption(dataOption())
   .addOption(urlOption())

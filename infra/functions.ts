@@ -105,12 +105,14 @@ export const FUNCTION_NEEDS: Record<FunctionName, FunctionNeeds> = {
     reservedConcurrency: 10,
     // Who may sign in and approve comes from tfgate.yaml.
     config: true,
-    // deliveries: one-time sign-in links are used up by one conditional write there.
-    tables: { runs: 'readWrite', approvals: 'readWrite', deliveries: 'readWrite' },
+    // deliveries: one-time sign-in links are used up by one conditional write there. locks: a re-run
+    // (POST /runs/{id}/rerun) queues on the environment locks, takes a sequence and reads what each applied.
+    tables: { runs: 'readWrite', approvals: 'readWrite', deliveries: 'readWrite', locks: 'readWrite' },
     readsArtifacts: true,
     // Session key; GitHub sign-in client; tfgate's GitHub credentials for team membership.
     secrets: ['link', 'signIn', 'github'],
-    stateMachine: ['SendTaskSuccess', 'SendTaskFailure'],
+    // StartExecution: re-runs.
+    stateMachine: ['SendTaskSuccess', 'SendTaskFailure', 'StartExecution'],
     approvalsUrl: false,
     // One-time sign-in links by SES.
     sendsEmail: true,

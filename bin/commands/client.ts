@@ -323,18 +323,25 @@ export async function unlockEnvironment(
 }
 
 /** `tfgate rerun RUN`: a deliberate re-run of a deploy run's commit, recorded with who asked. */
-export async function rerunRun(given: string, options: ClientOptions & { as?: string }): Promise<void> {
+export async function rerunRun(
+  given: string,
+  options: ClientOptions & { as?: string; rollback?: boolean; reason?: string },
+): Promise<void> {
+  if (options.rollback && !options.reason?.trim())
+    throw new CliError('a rollback needs a reason: tfgate rerun RUN --rollback --reason TEXT');
+  if (options.reason && !options.rollback) throw new CliError('--reason goes with --rollback');
   const runId = (await resolveRunId(given, options)).id;
   // Only an approver of the repository may re-run; the local credential proves the operator, --as names which approver.
   const as = options.as ? `?as=${encodeURIComponent(options.as)}` : '';
   const { status, body } = await call(`${baseUrl(options)}/runs/${encodeURIComponent(runId)}/rerun${as}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: '{}',
+    body: JSON.stringify(options.rollback ? { rollback: true, reason: options.reason } : {}),
     data: options.data,
   });
   const answer = (typeof body === 'object' && body !== null ? body : {}) as {
     runId?: string;
+    rollback?: { reason: string };
     rerunOf?: string;
     requestedBy?: string;
     error?: string;
@@ -344,6 +351,7 @@ export async function rerunRun(given: string, options: ClientOptions & { as?: st
   if (options.json) process.stdout.write(`${JSON.stringify(answer)}\n`);
   else
     process.stdout.write(
-      `run ${answer.runId} started: a re-run of ${answer.rerunOf}, requested by ${answer.requestedBy}\n`,
+      `run ${answer.runId} started: a ${answer.rollback ? 'rollback' : 're-run'} of ${answer.rerunOf}, requested by ` +
+        `${answer.requestedBy}${answer.rollback ? ' (every environment it changes waits for an approval)' : ''}\n`,
     );
 }

@@ -22,6 +22,8 @@ import { systemClock } from '../../src/domain/ports.js';
 import type { Run } from '../../src/domain/run.js';
 import { supersedeWaitingRun } from '../../src/domain/supersede.js';
 import { lockKeyFor } from '../../src/domain/lock-key.js';
+import { describeChange, type ChangeDeps } from '../../src/application/change.js';
+import type { ResolvedChange } from '../../src/domain/change-range.js';
 
 /**
  * Invoked by the state machine's approval wait with a task token. The token is stored with the
@@ -61,6 +63,11 @@ export interface NotifierDeps {
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Resumed waits (local restart): a decision taken while no execution waited is passed on at once. */
   callbacks?: TaskCallbacks;
+  /**
+   * The history and the deployment ledger: the approval covers every commit since the environment's last apply.
+   * Without them only the run's own people are known.
+   */
+  change?: ChangeDeps;
 }
 
 /** Plan text shown in a notification or page is bounded; the full text stays in the artifact store. */
@@ -82,7 +89,20 @@ export function createApprovalRequester(deps: NotifierDeps): (payload: unknown) 
     const environment = findRepository(deps.config, run.repository)?.environments.find(
       (env) => env.name === request.environment,
     );
-    const policy = environment?.approval;
+    const repository = findRepository(deps.config, run.repository);
+    // A rollback asks before an ungated environment too: any approver of the repository's gates may decide.
+    const policy =
+      environment?.approval ??
+      (run.rollback && repository
+        ? {
+            approvers: [...new Set(repository.environments.flatMap((env) => env.approval?.approvers ?? []))],
+            allowSelfApproval: false,
+            required: Math.max(1, ...repository.environments.map((env) => env.approval?.required ?? 1)),
+          }
+        : undefined);
+    let change: ResolvedChange | undefined;
+    if (deps.change) change = await describeChange(deps.change, run, request.environment);
+    const people = change?.people ?? run.people;
     const now = clock.now();
     const approval: ApprovalRecord = {
       id: randomBytes(16).toString('hex'),
@@ -101,7 +121,8 @@ export function createApprovalRequester(deps: NotifierDeps): (payload: unknown) 
       required: policy?.required ?? 1,
       approvals: [],
       // Absent when the run does not know who pushed: the page then refuses everyone unless self-approval is allowed.
-      ...(run.people ? { people: run.people } : {}),
+      ...(people ? { people } : {}),
+      ...(change ? { change: change.view } : {}),
     };
     await deps.approvals.create(approval);
     await deps.runs.updateStage(

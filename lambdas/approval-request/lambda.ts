@@ -90,6 +90,8 @@ export function createNotifierLambda(
       notifier,
       publicUrl: env.APPROVALS_URL,
       supersede,
+      // Every commit since the environment's last apply: GitHub's compare API and the ledger in LOCKS_TABLE.
+      change: aws.change(),
       clock,
       log,
     });

@@ -25,6 +25,7 @@ import {
 } from '../../src/domain/reconcile.js';
 import { isTerminalRun, TERMINAL_STAGE_STATUSES } from '../../src/domain/run.js';
 import { launchRun, type IntakeDeps, type IntakeOutcome, type StartDecision } from '../../src/application/intake.js';
+import type { ChangeDeps } from '../../src/application/change.js';
 import { TfgateError } from '../../src/domain/errors.js';
 
 /**
@@ -50,6 +51,8 @@ export interface ReconcilerDeps {
    * local repository). Absent or failing: the run's approvals fail closed unless self-approval is allowed.
    */
   people?: ChangePeopleSource;
+  /** History and ledger: a missed head that is older than what an environment applied starts nothing. */
+  change?: ChangeDeps;
   clock?: Clock;
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Lock holders younger than this are not judged (their execution may be starting). */
@@ -116,6 +119,7 @@ export function createReconciler(deps: ReconcilerDeps) {
     starter: deps.starter,
     clock,
     logger: { info: log, warn: log, error: log },
+    ...(deps.change ? { change: deps.change } : {}),
   };
 
   /**

@@ -62,6 +62,7 @@ export function createReconcilerLambda(options: ReconcilerLambdaOptions = {}): (
     inspector: new SfnExecutionInspector(aws.sfn, env.STATE_MACHINE_ARN),
     vcs,
     ...(isPeopleSource(vcs) ? { people: vcs } : {}),
+    change: aws.change(),
     clock,
     log,
   });

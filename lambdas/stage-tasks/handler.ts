@@ -7,6 +7,7 @@ import type {
   ArtifactStore,
   BuildController,
   Clock,
+  DeploymentLedger,
   RunStore,
   SourceArchiver,
   TaskCallbacks,
@@ -129,6 +130,8 @@ export interface PipelineDeps {
   builds?: BuildController;
   /** Fetches a commit from the configured location (never a payload's URL) before any build runs. */
   sources: SourceArchiver;
+  /** Where each environment's last successful apply is recorded: the base of the next change's range. */
+  ledger?: DeploymentLedger;
   clock?: Clock;
   /** How long one stopBuild task waits for the build to end before the definition's Retry takes over. */
   stopWaitMs?: number;
@@ -425,6 +428,15 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
         const now = clock.now();
         if (payload.outcome === 'apply' || payload.outcome === 'approve') {
           await runs.updateStage(run.id, payload.environment, { status: 'applied' }, now);
+          // Before the lock is released: the next run's change starts from here. Only a newer push's apply wins.
+          if (payload.mode === 'deploy' && deps.ledger)
+            await deps.ledger.recordApplied(run.repository, {
+              environment: payload.environment,
+              sha: run.sha,
+              runId: run.id,
+              sequence: run.sequence,
+              at: now.toISOString(),
+            });
         } else if (!stage?.plan?.hasChanges) {
           await runs.updateStage(run.id, payload.environment, { status: 'no_changes' }, now);
         }

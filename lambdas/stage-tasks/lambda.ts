@@ -111,6 +111,8 @@ export function createPipelineLambda(options: PipelineLambdaOptions = {}): (even
     callbacks,
     builds,
     sources,
+    // Each environment's last apply: the base of the next approval's range.
+    ledger: aws.change().ledger,
     clock,
     log,
   });

@@ -319,6 +319,7 @@ export function createApprovalsHandler(deps: ApprovalsDeps): HttpHandler {
         ...(approval.decidedBy ? { by: approval.decidedBy } : {}),
         required: approvalProgress(approval).required,
         approvals: approvalProgress(approval).approvals,
+        ...(approval.change ? { change: approval.change } : {}),
         ...(approver ? { approver } : {}),
         ...(who.person && alreadyApproved(approval, approverIdentities(who.person, people))
           ? { approvedByYou: true }

@@ -6,7 +6,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { bindPeople, everyoneListed, type TeamDirectory } from '../../src/auth/person.js';
+import { bindPeople, describePerson, everyoneListed, type TeamDirectory } from '../../src/auth/person.js';
 import { createSignIn, type GitHubSignInSettings, type SignIn, type SignInLinkJob } from '../../src/auth/sign-in.js';
 import { EMAIL } from '../../src/config/patterns.js';
 import { DynamoSignInStore } from '../../src/adapters/dynamo/sign-in-store.js';
@@ -23,8 +23,16 @@ import { CachedSecret } from '../../src/adapters/aws/lambda-env.js';
 import { parseSignInSecret } from '../../src/adapters/aws/secret-values.js';
 import { SesEmailSender } from '../../src/adapters/aws/ses-notifier.js';
 import type { ArtifactStore, Clock, VcsClient } from '../../src/domain/ports.js';
-import { DynamoApprovalStore, DynamoDeliveryStore } from '../../src/adapters/dynamo/index.js';
-import { html, type HttpHandler, type HttpRequest } from '../../src/http.js';
+import {
+  DynamoApprovalStore,
+  DynamoDeliveryStore,
+  DynamoLockStore,
+  DynamoSequenceStore,
+} from '../../src/adapters/dynamo/index.js';
+import { html, json, type HttpHandler, type HttpRequest } from '../../src/http.js';
+import { EnvironmentLocks } from '../../src/domain/locks.js';
+import { SfnExecutionStarter } from '../../src/adapters/aws/sfn.js';
+import { approversMayRerun, createRerunHandler, isRerunRequest } from '../../src/application/rerun.js';
 import { mailSignInLinks } from '../../src/adapters/notify/sign-in-mail.js';
 import { createApprovalsHandler } from './handler.js';
 import { decisionPage } from '../../src/web/pages.js';
@@ -73,6 +81,9 @@ const OPTIONAL_ENVIRONMENT_KEYS = [
   'SES_FROM',
   'GITHUB_SECRET_ARN',
   'BUILD_PROJECT_PREFIX',
+  // Re-runs (POST /runs/{id}/rerun): the lock queues and sequences, and the state machine they start.
+  'LOCKS_TABLE',
+  'STATE_MACHINE_ARN',
   // Set by the Lambda runtime: sign-in links are handed to this function's own asynchronous invocation.
   'AWS_LAMBDA_FUNCTION_NAME',
 ] as const;
@@ -222,6 +233,40 @@ export function createApprovalsLambda(options: ApprovalsLambdaOptions = {}): App
   };
   return entry as ApprovalsLambda;
 
+  /** POST /runs/{id}/rerun, as `tfgate local` serves it: the same use case over DynamoDB and Step Functions. */
+  function rerunHandler(): HttpHandler {
+    const locksTable = aws.optional('LOCKS_TABLE');
+    const stateMachineArn = aws.optional('STATE_MACHINE_ARN');
+    if (!locksTable || !stateMachineArn)
+      return async (request) =>
+        isRerunRequest(request)
+          ? json(503, { error: 'this deployment cannot start re-runs (LOCKS_TABLE or STATE_MACHINE_ARN is missing)' })
+          : json(404, { error: 'not found' });
+    const locks = new EnvironmentLocks({
+      locks: new DynamoLockStore(aws.dynamo, locksTable, clock),
+      runs,
+      callbacks,
+      clock,
+    });
+    const change = aws.change();
+    return createRerunHandler({
+      intake: {
+        config,
+        runs,
+        deliveries,
+        sequences: new DynamoSequenceStore(aws.dynamo, locksTable),
+        locks,
+        starter: new SfnExecutionStarter(aws.sfn, stateMachineArn),
+        clock,
+        logger: { info: log, warn: log, error: log },
+        change,
+      },
+      identify: async (request) => (request.identity ? describePerson(request.identity) : undefined),
+      rerunner: approversMayRerun(teams),
+      rollbacks: { change, heads: aws.vcs },
+    });
+  }
+
   function ensureBuilt(key: string, github: Omit<GitHubSignInSettings, 'apiUrl' | 'clientType'> | undefined): void {
     const githubId = github?.clientId ?? '';
     if (!built || built.key !== key || built.github !== githubId) {
@@ -242,11 +287,13 @@ export function createApprovalsLambda(options: ApprovalsLambdaOptions = {}): App
         log,
         ...(options.fetch ? { fetch: options.fetch } : {}),
       });
+      const pages = createApprovalsHandler({ ...deps, sessionKey: key });
+      const rerun = rerunHandler();
       built = {
         key,
         github: githubId,
         signIn,
-        handler: signIn.protect(createApprovalsHandler({ ...deps, sessionKey: key })),
+        handler: signIn.protect((request) => (isRerunRequest(request) ? rerun(request) : pages(request))),
       };
     }
   }

@@ -11,6 +11,7 @@ import {
 import { json, MAX_WEBHOOK_BODY_BYTES, type HttpHandler, type HttpRequest, type HttpResponse } from '../../src/http.js';
 import { startRun, type IntakeDeps } from '../../src/application/intake.js';
 import { silentLogger, type WebhookLogger } from '../../src/application/logger.js';
+import type { ChangeDeps } from '../../src/application/change.js';
 import { bodyFormatOf, parseBody } from './parse.js';
 import { routeEvent } from './route.js';
 import { createSignatureVerifier } from './verify.js';
@@ -24,6 +25,8 @@ export interface WebhookHandlerDeps {
   starter: ExecutionStarter;
   clock?: Clock;
   logger?: WebhookLogger;
+  /** Records each push's pusher and refuses replays of applied commits (src/application/change.ts). */
+  change?: ChangeDeps;
 }
 
 // Header values end up in log lines and DynamoDB keys: only what GitHub actually sends gets through.
@@ -45,6 +48,7 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): HttpHandler {
     starter: deps.starter,
     clock: deps.clock ?? systemClock,
     logger,
+    ...(deps.change ? { change: deps.change } : {}),
   };
 
   return async (request: HttpRequest): Promise<HttpResponse> => {

@@ -106,7 +106,17 @@ export function createFunctionUrlHandler(
     if (!built || !unchanged)
       built = {
         secrets: accepted,
-        handler: createWebhookHandler({ config, secrets: accepted, stores, locks, starter, clock, logger }),
+        handler: createWebhookHandler({
+          config,
+          secrets: accepted,
+          stores,
+          locks,
+          starter,
+          clock,
+          logger,
+          // Each push's pusher recorded; a replay of an applied commit starts nothing.
+          change: aws.change(),
+        }),
       };
     return built.handler;
   };

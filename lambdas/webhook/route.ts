@@ -59,6 +59,7 @@ const MAX_COMMITS = 2048;
 const pushPayload = z.object({
   ref: anyRef,
   deleted: z.optional(z.boolean()),
+  before: z.optional(z.string()),
   after: z.string(),
   pusher: z.object({ name: shortText(256, 1), email: z.nullish(shortText(320)) }),
   sender: z.optional(z.object({ login })),
@@ -128,6 +129,10 @@ function routePush(payload: Record<string, unknown>, repository: RepositoryConfi
   if (!sha.success) return malformed('push payload', sha.error, 'after');
   if (/^0+$/.test(sha.data)) return ignored('branch deleted');
 
+  // Where the branch was before this push: the push record chains through it (the change's pushers).
+  const before = push.before === undefined ? undefined : commitSha.safeParse(push.before);
+  if (before && !before.success) return malformed('push payload', before.error, 'before');
+  const people = pushPeople(push);
   const commit = push.head_commit ?? undefined;
   const author = commit?.author
     ? definedOnly({
@@ -146,7 +151,14 @@ function routePush(payload: Record<string, unknown>, repository: RepositoryConfi
     // Approvers are named by email, so the email is what a self-approval check can compare.
     pusher: push.pusher.email || push.pusher.name,
     ...(author && Object.keys(author).length > 0 ? { author } : {}),
-    people: pushPeople(push),
+    people,
+    push: {
+      ...(before?.data && !/^0+$/.test(before.data) ? { before: before.data } : {}),
+      logins: uniqueLower([push.pusher.name, push.sender?.login]).filter((name) =>
+        /^[a-z0-9][a-z0-9-]{0,38}(?:\[bot\])?$/.test(name),
+      ),
+      emails: uniqueLower([push.pusher.email]),
+    },
     ...(commit ? { message: commit.message.slice(0, MAX_MESSAGE_CHARS) } : {}),
   };
 }

@@ -13,6 +13,7 @@ import type { Run, RunMode, Trigger } from '../domain/run.js';
 import { planBuildKind } from '../domain/builds.js';
 import type { EnvironmentLocks } from '../domain/locks.js';
 import type { WebhookLogger } from './logger.js';
+import { replayOf, type ChangeDeps } from './change.js';
 
 /** A push or pull request event parsed into what starts a run (lambdas/webhook/route.ts makes it). */
 export interface RunDecision {
@@ -28,6 +29,10 @@ export interface RunDecision {
   /** Everyone behind the change as GitHub resolved them (the self-approval check). */
   people?: Run['people'];
   message?: string;
+  /** A push of the tracked branch: who pushed it, over what (recorded for the change's pushers). */
+  push?: { before?: string; logins: string[]; emails: string[] };
+  /** A re-run asked for as a rollback: every environment it changes waits for approval. */
+  rollback?: { reason: string };
 }
 
 /**
@@ -45,6 +50,11 @@ export interface IntakeDeps {
   clock: Clock;
   logger: WebhookLogger;
   newRunId?: () => string;
+  /**
+   * The history and the deployment ledger: a push is recorded (its pusher, for the change's people) and a push of
+   * a commit an environment already applied, or one older, starts nothing however late it arrives.
+   */
+  change?: ChangeDeps;
 }
 
 /** What starts a run: a routed webhook event, or the reconciler and drift schedule (no delivery). */
@@ -93,8 +103,10 @@ export function pipelineInputFor(run: Run, repository: RepositoryConfig, config:
     directory: repository.directory,
     environments: repository.environments.map((environment) => ({
       name: environment.name,
-      requiresApproval: environment.approval !== undefined,
-      approvalTimeoutSeconds: environment.approval?.timeoutSeconds ?? 0,
+      // A rollback asks before every environment it changes, ungated ones included.
+      requiresApproval: environment.approval !== undefined || run.rollback !== undefined,
+      approvalTimeoutSeconds:
+        environment.approval?.timeoutSeconds ?? (run.rollback ? rollbackTimeoutSeconds(repository) : 0),
     })),
     environmentCount: repository.environments.length,
     planTimeoutSeconds: plan.taskTimeoutSeconds,
@@ -102,6 +114,14 @@ export function pipelineInputFor(run: Run, repository: RepositoryConfig, config:
     lockWaitSeconds: config.timeouts.lockWaitSeconds,
     builds: { plan, apply },
   };
+}
+
+/** An ungated environment's approval in a rollback waits as long as the longest gate of the repository (or a day). */
+function rollbackTimeoutSeconds(repository: RepositoryConfig): number {
+  const gates = repository.environments.flatMap((environment) =>
+    environment.approval ? [environment.approval.timeoutSeconds] : [],
+  );
+  return gates.length > 0 ? Math.max(...gates) : 24 * 60 * 60;
 }
 
 export async function startRun(decision: RunDecision, deliveryId: string, deps: IntakeDeps): Promise<IntakeOutcome> {
@@ -139,6 +159,32 @@ export interface RunOrigin {
 export async function launchRun(decision: StartDecision, origin: RunOrigin, deps: IntakeDeps): Promise<IntakeOutcome> {
   const { clock, logger } = deps;
   const repository = decision.repository;
+  if (decision.mode === 'deploy' && origin.rerunOf === undefined && deps.change) {
+    if (decision.push)
+      // Recorded first, whatever happens next: a pusher is never forgotten (a missing record fails the gate closed).
+      await bestEffort(logger, 'record the push', { sha: decision.sha }, () =>
+        deps.change!.ledger.recordPush(repository.name, {
+          head: decision.sha,
+          ...(decision.push!.before ? { before: decision.push!.before } : {}),
+          logins: decision.push!.logins,
+          emails: decision.push!.emails,
+          at: clock.now().toISOString(),
+        }),
+      );
+    let replay: string | undefined;
+    try {
+      replay = await replayOf(deps.change, repository.name, decision.sha);
+    } catch (error) {
+      const why = messageOf(error);
+      const reason = `could not tell whether ${decision.sha.slice(0, 7)} replays an applied commit: ${why}`;
+      logger.error('webhook intake: replay check failed', { sha: decision.sha, error: messageOf(error) });
+      return { kind: 'failed', error: reason };
+    }
+    if (replay) {
+      logger.info('push replays an applied commit: nothing started', { sha: decision.sha, reason: replay });
+      return { kind: 'duplicate', reason: replay };
+    }
+  }
   // A deliberate re-run is recorded as such and is the one way past the one-run-per-commit rule.
   const headKey =
     decision.mode === 'deploy' && origin.rerunOf === undefined
@@ -234,6 +280,7 @@ function newRun(
     ...(identity.deliveryId !== undefined ? { deliveryId: identity.deliveryId } : {}),
     ...(identity.rerunOf !== undefined ? { rerunOf: identity.rerunOf } : {}),
     ...(identity.requestedBy !== undefined ? { requestedBy: identity.requestedBy } : {}),
+    ...(decision.rollback ? { rollback: decision.rollback } : {}),
     stages: decision.repository.environments.map((environment) => ({
       environment: environment.name,
       status: 'pending',

@@ -11,6 +11,9 @@ import { findRepository } from '../config/resolved.js';
 import { isTerminalRun } from '../domain/run.js';
 import { json, type HttpHandler, type HttpRequest } from '../http.js';
 import { launchRun, type IntakeDeps } from './intake.js';
+import { rollbackReason, type ChangeDeps } from './change.js';
+import type { VcsClient } from '../domain/ports.js';
+import type { ChangePeople } from '../domain/run.js';
 
 export const RERUN_PATH = /^\/runs\/([A-Za-z0-9][A-Za-z0-9_-]{0,127})\/rerun$/;
 
@@ -23,9 +26,37 @@ export interface RerunDeps {
    * gates (`approversMayRerun`). Without it any signed-in person may, and is named by `identify`.
    */
   rerunner?: (request: HttpRequest, repository: RepositoryConfig) => Promise<RerunnerDecision>;
+  /**
+   * The history, the ledger and the branch heads: a re-run of a commit that is not the head, or older than what an
+   * environment applied, is a rollback, refused unless asked for as one. Without them every re-run is refused.
+   */
+  rollbacks?: { change: ChangeDeps; heads: Pick<VcsClient, 'getBranchHead'> };
 }
 
-export type RerunnerDecision = { actor: string } | { refusal: string };
+/** `person`: who asked, as signed in (their identities join the re-run's people: they may not approve it). */
+export type RerunnerDecision = { actor: string; person?: SignedInPerson } | { refusal: string };
+
+const MAX_REASON_CHARS = 500;
+
+/** The JSON body: `{ "rollback": bool, "reason": "…" }`, both optional; anything else is refused. */
+function rerunBody(body: Buffer): { rollback: boolean; reason?: string } | { problem: string } {
+  if (body.length === 0) return { rollback: false };
+  if (body.length > 16 * 1024) return { problem: 'the body is too large' };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return { problem: 'the body is not JSON' };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    return { problem: 'the body must be a JSON object' };
+  const { rollback, reason } = parsed as Record<string, unknown>;
+  if (rollback !== undefined && typeof rollback !== 'boolean') return { problem: 'rollback must be true or false' };
+  if (reason !== undefined && typeof reason !== 'string') return { problem: 'reason must be text' };
+  const text = typeof reason === 'string' ? reason.replace(/[\x00-\x1f\x7f]+/g, ' ').trim() : '';
+  if (text.length > MAX_REASON_CHARS) return { problem: `reason must be at most ${MAX_REASON_CHARS} characters` };
+  return { rollback: rollback === true, ...(text ? { reason: text } : {}) };
+}
 
 /**
  * A re-run applies a commit again, so only someone who could approve that is trusted with it: an
@@ -64,7 +95,7 @@ export function approversMayRerun(teams: TeamDirectory | undefined): NonNullable
           `${describePerson(person)} is not an approver of ${repository.name} and may not re-run its ` +
           `runs${match.note ? ` (${match.note})` : ''}`,
       };
-    return { actor: describePerson(person) };
+    return { actor: describePerson(person), person };
   };
 }
 
@@ -87,6 +118,10 @@ export function createRerunHandler(deps: RerunDeps): HttpHandler {
 
     const signedInActor = await deps.identify(request);
     if (!signedInActor) return json(401, { error: 'sign in first' });
+    const body = rerunBody(request.body);
+    if ('problem' in body) return json(400, { error: body.problem });
+    if (body.rollback && !body.reason)
+      return json(400, { error: 'a rollback needs a reason (tfgate rerun RUN --rollback --reason TEXT)' });
     const { intake } = deps;
     const run = await intake.runs.get(match[1]!);
     if (!run) return json(404, { error: 'no such run' });
@@ -99,6 +134,47 @@ export function createRerunHandler(deps: RerunDeps): HttpHandler {
     if ('refusal' in decision) return json(403, { error: decision.refusal });
     const { actor } = decision;
 
+    if (!deps.rollbacks)
+      return json(503, { error: 'tfgate cannot tell here whether this re-run would roll back; nothing started' });
+    let rollback: string | undefined;
+    try {
+      const head = await deps.rollbacks.heads.getBranchHead(repository.name, repository.branch);
+      rollback = await rollbackReason(deps.rollbacks.change, repository.name, run.sha, head);
+    } catch (error) {
+      if (!body.rollback)
+        return json(503, {
+          error:
+            `tfgate cannot tell whether re-running ${run.sha.slice(0, 7)} would roll an environment back ` +
+            `(${(error as Error).message}); nothing started. Try again, or ask for it as a rollback ` +
+            '(--rollback --reason TEXT), which every environment approves.',
+        });
+      rollback = 'asked for as a rollback';
+    }
+    if (rollback && !body.rollback) {
+      intake.logger.info('re-run refused: a rollback', { runId: run.id, requestedBy: actor, reason: rollback });
+      return json(409, {
+        error:
+          `${rollback}. Nothing started: a rollback is asked for with --rollback --reason TEXT, and then every ` +
+          'environment it changes waits for an approval.',
+        rollback: true,
+      });
+    }
+    const asRollback = body.rollback ? { reason: body.reason! } : undefined;
+    // The change's people stay who they were, and whoever asked joins them: they may not approve their own re-run.
+    const requester: ChangePeople = decision.person
+      ? {
+          logins: decision.person.login ? [decision.person.login.toLowerCase()] : [],
+          emails: decision.person.emails.map((email) => email.toLowerCase()),
+        }
+      : { logins: [], emails: /@/.test(actor) ? [actor.toLowerCase()] : [] };
+    const people: ChangePeople = {
+      logins: [...new Set([...(run.people?.logins ?? []), ...requester.logins])],
+      emails: [...new Set([...(run.people?.emails ?? []), ...requester.emails])],
+      ...(run.people?.unknown ? { unknown: run.people.unknown } : {}),
+    };
+    if (!run.people)
+      people.unknown = `the run ${run.id} re-runs does not say who pushed or wrote ${run.sha.slice(0, 7)}`;
+
     const outcome = await launchRun(
       {
         repository,
@@ -106,10 +182,12 @@ export function createRerunHandler(deps: RerunDeps): HttpHandler {
         trigger: 'manual',
         sha: run.sha,
         ref: run.ref,
-        message: `re-run of ${run.id}, requested by ${actor}`,
+        message: `${asRollback ? 'rollback' : 're-run'} of ${run.id}, requested by ${actor}`,
         // The commit's people stay who they were: self-approval rules still see them.
         ...(run.pusher !== undefined ? { pusher: run.pusher } : {}),
         ...(run.author !== undefined ? { author: run.author } : {}),
+        people,
+        ...(asRollback ? { rollback: asRollback } : {}),
       },
       { executionName: `rerun-${randomUUID()}`, rerunOf: run.id, requestedBy: actor },
       intake,
@@ -117,7 +195,12 @@ export function createRerunHandler(deps: RerunDeps): HttpHandler {
     switch (outcome.kind) {
       case 'started':
         intake.logger.info('re-run started', { runId: outcome.runId, rerunOf: run.id, requestedBy: actor });
-        return json(202, { runId: outcome.runId, rerunOf: run.id, requestedBy: actor });
+        return json(202, {
+          runId: outcome.runId,
+          rerunOf: run.id,
+          requestedBy: actor,
+          ...(asRollback ? { rollback: asRollback } : {}),
+        });
       case 'duplicate':
         return json(409, { error: 'this re-run was already started' });
       case 'failed':

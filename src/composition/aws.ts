@@ -8,6 +8,7 @@ import {
   systemClock,
   type ArtifactStore,
   type Clock,
+  type CommitHistory,
   type Notifier,
   type RunStore,
   type TaskCallbacks,
@@ -15,6 +16,8 @@ import {
 } from '../domain/ports.js';
 import { trackRuns, type RunTracking } from '../domain/run-tracking.js';
 import { DynamoRunStore } from '../adapters/dynamo/run-store.js';
+import { DynamoDeploymentLedger } from '../adapters/dynamo/ledger-store.js';
+import type { ChangeDeps } from '../application/change.js';
 import { requireEnv, optionalEnv } from '../env.js';
 import { DeferredVcsClient } from '../adapters/github/deferred.js';
 import { GITHUB_FEEDBACK_OFF, NoopVcsClient } from '../adapters/github/noop.js';
@@ -187,6 +190,18 @@ export class AwsComposition<K extends string> {
         log: this.log,
       });
     });
+  }
+
+  /**
+   * What a change is (src/application/change.ts): GitHub's history through tfgate's credentials and the deployment
+   * ledger in LOCKS_TABLE.
+   */
+  change(): ChangeDeps {
+    return this.once('change', () => ({
+      config: this.config,
+      history: this.vcs as VcsClient & CommitHistory,
+      ledger: new DynamoDeploymentLedger(this.dynamo, this.table('LOCKS_TABLE')),
+    }));
   }
 
   /** The runs table without feedback: for functions that only read runs or record decisions (approvals). */

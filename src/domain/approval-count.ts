@@ -78,6 +78,7 @@ export function stageApprovalView(
     ...(extra.reason ? { reason: extra.reason } : {}),
     required,
     approvals: approvals.map((grant) => ({ by: grant.by, at: grant.at })),
+    ...(approval.change ? { change: approval.change } : {}),
   };
 }
 

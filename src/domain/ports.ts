@@ -4,6 +4,7 @@
  * domain never imports an AWS SDK.
  */
 import type { ChangePeople } from './run.js';
+import type { AppliedRecord, ChangeView, HistoryRange, PushRecord } from './change-range.js';
 import type {
   ApprovalStatus,
   OperatorStop,
@@ -207,6 +208,8 @@ export interface ApprovalRecord {
    * person who signs in another way is still the same person and never counts twice.
    */
   approverIds?: string[];
+  /** The change this approval covers (the range since the environment's last apply), as the page shows it. */
+  change?: ChangeView;
   decidedBy?: string;
   decidedAt?: string;
   reason?: string;
@@ -407,4 +410,30 @@ export interface RetryHint {
   retryable?: boolean;
   /** The service asked to wait this long (Retry-After, a rate-limit reset). */
   retryAfterMs?: number;
+}
+
+// ---------------------------------------------------------------- the change: history, pushes, applies
+
+/**
+ * The repository's history as GitHub (the compare API, paged through) or the local repository tells it.
+ * Never throws for "cannot tell": that is a `HistoryRange` of kind `unresolved` with the reason.
+ */
+export interface CommitHistory {
+  /** base..head, oldest first; `base` undefined: everything reachable from head. */
+  range(repository: string, branch: string, base: string | undefined, head: string): Promise<HistoryRange>;
+  /** Whether `sha` is an ancestor of `of` (or the same commit). Throws when the history cannot be read. */
+  contains(repository: string, of: string, sha: string): Promise<boolean>;
+}
+
+/**
+ * Durable facts about deployments, one small item each in the locks table (single-item conditional writes):
+ * `PUSHED#<repo>#<head>` per pushed head (who pushed it, from what), `APPLIED#<repo>#<env>` per environment.
+ */
+export interface DeploymentLedger {
+  /** Adds the pusher to the head's record (several pushes of one head add up; the first `before` stays). */
+  recordPush(repository: string, push: PushRecord): Promise<void>;
+  getPush(repository: string, head: string): Promise<PushRecord | undefined>;
+  getApplied(repository: string, environment: string): Promise<AppliedRecord | undefined>;
+  /** Records a successful apply unless a newer push's apply is already recorded. False when it was older. */
+  recordApplied(repository: string, applied: AppliedRecord): Promise<boolean>;
 }

@@ -1,4 +1,5 @@
 /** The run record, as stored and as shown by `--json` (../shared/interface.md). */
+import type { ChangeView } from './change-range.js';
 
 export const RUN_STATUSES = [
   'running',
@@ -90,6 +91,8 @@ export interface StageApproval {
   required?: number;
   /** Who approved so far, oldest first. */
   approvals?: Array<{ by: string; at: string }>;
+  /** What is promoted: the commits since what the environment last applied, and who may not approve and why. */
+  change?: ChangeView;
 }
 
 export interface StageTransition {
@@ -131,6 +134,8 @@ export interface Run {
   /** A deliberate re-run (`tfgate rerun`, POST /runs/{id}/rerun): the run it repeats and who asked for it. */
   rerunOf?: string;
   requestedBy?: string;
+  /** A re-run asked for as a rollback (`--rollback --reason`): every environment it changes waits for approval. */
+  rollback?: { reason: string };
   /** Set when the run was superseded by a newer push or freed by `tfgate unlock`. */
   notes?: string[];
   /** An operator stopped the run (`tfgate unlock --force`): it plans and applies nothing more, restarts included. */

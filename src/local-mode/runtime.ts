@@ -17,6 +17,8 @@ import {
   type GitHubCredentials,
 } from '../adapters/github/index.js';
 import { LocalGitVcs } from './local-git-vcs.js';
+import { LocalGitHistory } from './git-history.js';
+import type { ChangeDeps } from '../application/change.js';
 import { bindPeople, describePerson, everyoneListed } from '../auth/person.js';
 import { DynamoSignInStore } from '../adapters/dynamo/sign-in-store.js';
 import { localSignInMailer } from '../adapters/notify/sign-in-mail.js';
@@ -333,6 +335,8 @@ export async function startLocalStackWith(
     // Sources come from the configured location only (the local bare repository by default).
     const gitSources = new GitSourceArchiver(config, (name) => bareRepositoryPath(dataDir, name));
     const sources = options.intercept?.sources?.(gitSources) ?? gitSources;
+    // The change an approval covers: the bare repositories' history and the ledger (src/application/change.ts).
+    const change: ChangeDeps = { config, history: new LocalGitHistory(remotes), ledger: stores.ledger };
     const pipeline = createPipelineTasks({
       runs,
       approvals: stores.approvals,
@@ -341,6 +345,7 @@ export async function startLocalStackWith(
       callbacks,
       builds: localBuilds,
       sources,
+      ledger: stores.ledger,
       clock,
     });
 
@@ -411,6 +416,7 @@ export async function startLocalStackWith(
       starter: executionStarter,
       clock,
       logger,
+      change,
     });
     // Team membership is checked with tfgate's own GitHub credentials, when there are any.
     const teams = github.vcs instanceof GitHubClient ? github.vcs : undefined;
@@ -440,9 +446,12 @@ export async function startLocalStackWith(
         starter: executionStarter,
         clock,
         logger,
+        change,
       },
       identify: signedInActor,
       rerunner: approversMayRerun(teams),
+      // Branch heads from the bare repositories pushes land in.
+      rollbacks: { change, heads: new LocalGitVcs(remotes) },
     });
     const pagesAndRerun: HttpHandler = (request) => (isRerunRequest(request) ? rerun(request) : pages(request));
     const unlock = createUnlockRoute(config, { runs, approvals: stores.approvals, locks, callbacks, clock });
@@ -503,6 +512,7 @@ export async function startLocalStackWith(
       notifier,
       publicUrl: url,
       supersede: { locks: stores.locks, callbacks },
+      change,
       clock,
       log: (m, f) => print(`${m} ${JSON.stringify(f ?? {})}`),
     });
@@ -597,6 +607,7 @@ export async function startLocalStackWith(
       // Without GitHub, pushes land in the local bare repositories: that is where heads are read.
       vcs: github.enabled ? github.vcs : localGit,
       people: github.vcs instanceof GitHubClient ? github.vcs : localGit,
+      change,
       clock,
       ...(options.holderGraceSeconds !== undefined ? { holderGraceSeconds: options.holderGraceSeconds } : {}),
       ...(options.headGraceSeconds !== undefined ? { headGraceSeconds: options.headGraceSeconds } : {}),

@@ -4,6 +4,7 @@ import { describeStop, isTerminalRun, type PlanSummary, type Run, type Stage } f
 import { escapeHtml, stripTerminalEscapes } from '../adapters/notify/escape.js';
 import { driftOf, type RunFiles } from './public-run.js';
 import type { PlanView } from '../domain/plan-view.js';
+import type { ChangeView } from '../domain/change-range.js';
 import { PLAN_VIEW_STYLE, renderPlanViewHtml } from './plan-view-html.js';
 
 export { escapeHtml, stripTerminalEscapes };
@@ -280,6 +281,7 @@ export function approvalPage(model: ApprovalPageModel): string {
     `Approve ${approval.environment} for ${run.repository}`,
     `<h1>Apply to ${escapeHtml(approval.environment)}: ${escapeHtml(run.repository)}</h1>
 <table class="facts">${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('')}</table>
+${approval.change ? renderChange(approval.change) : ''}
 ${renderPlanViewHtml(model.planView, model.planViewProblem)}
 ${addresses}
 ${decision}
@@ -287,7 +289,83 @@ ${decision}
       stripTerminalEscapes(model.planText ?? '(the plan text is ' + 'not available)'),
     )}</pre>
 <p><a href="/runs/${escapeHtml(run.id)}">Run ${escapeHtml(run.id)}</a></p>`,
-    `<style>${PLAN_VIEW_STYLE}</style>`,
+    `<style>${PLAN_VIEW_STYLE}${CHANGE_STYLE}</style>`,
+  );
+}
+
+const CHANGE_STYLE =
+  '.change table.commits{border-collapse:collapse;width:100%;font-size:.9em}' +
+  '.change table.commits td,.change table.commits th{border-bottom:1px solid #ddd;padding:.25em .5em;' +
+  'text-align:left;vertical-align:top;overflow-wrap:anywhere}';
+
+/**
+ * What is promoted: every commit since the environment's last apply (newest first) with its author and pusher, the
+ * pull requests merged, which commits earlier environments applied and when, and who may not approve and why.
+ */
+export function renderChange(change: ChangeView): string {
+  const text = (value: string) => escapeHtml(stripTerminalEscapes(value));
+  const since = change.base
+    ? `since ${escapeHtml(change.environment)} last applied <code>${escapeHtml(change.base.slice(0, 12))}</code>`
+    : `${escapeHtml(change.environment)} has applied nothing yet`;
+  const rollback = change.rerun?.rollback;
+  const parts: string[] = [];
+  parts.push(
+    `<h2>What is promoted</h2><p id="change-summary">${change.commits.length + (change.omittedCommits ?? 0)} ` +
+      `commit${change.commits.length + (change.omittedCommits ?? 0) === 1 ? '' : 's'} ${since}.` +
+      (change.rerun
+        ? ` ${rollback ? 'A rollback' : 'A re-run'} asked for by ${text(change.rerun.requestedBy)}` +
+          (rollback ? `: ${text(rollback.reason)}` : '') +
+          '.'
+        : '') +
+      '</p>',
+  );
+  if (change.unresolved)
+    parts.push(
+      `<p class="notice bad" id="change-unresolved">The change cannot be fully resolved: ${text(change.unresolved)}. ` +
+        'Nobody may approve it alone; approval.required: 2 (two distinct approvers) is the way through.</p>',
+    );
+  if (rollback && rollback.undoes.length > 0)
+    parts.push(
+      `<p>It undoes ${rollback.undoes.length} commit${rollback.undoes.length === 1 ? '' : 's'}:</p>` +
+        commitTable(rollback.undoes, 'rollback-commits'),
+    );
+  if (change.commits.length > 0) parts.push(commitTable(change.commits, 'change-commits'));
+  if (change.omittedCommits)
+    parts.push(`<p class="omitted">and ${escapeHtml(change.omittedCommits)} older commits (all counted below)</p>`);
+  if (change.pullRequests.length > 0)
+    parts.push(
+      `<h3>Pull requests merged</h3><ul id="change-pulls">${change.pullRequests
+        .map(
+          (pull) =>
+            `<li>#${escapeHtml(pull.number)} ${text(pull.title)}` +
+            `${pull.author ? ` <small>by @${text(pull.author)}</small>` : ''}</li>`,
+        )
+        .join('')}</ul>`,
+    );
+  if (change.excluded.length > 0)
+    parts.push(
+      `<h3>Who may not approve</h3><ul id="change-excluded">${change.excluded
+        .map((person) => `<li><strong>${text(person.who)}</strong>: ${text(person.why.join('; '))}</li>`)
+        .join('')}${change.omittedExcluded ? `<li>and ${escapeHtml(change.omittedExcluded)} more</li>` : ''}</ul>`,
+    );
+  return `<section class="change">${parts.join('\n')}</section>`;
+}
+
+function commitTable(commits: ChangeView['commits'], id: string): string {
+  const text = (value: string) => escapeHtml(stripTerminalEscapes(value));
+  const rows = commits.map((commit) => {
+    const applied =
+      commit.appliedTo.length > 0
+        ? commit.appliedTo.map((where) => `${text(where.environment)} at ${text(where.at)}`).join(', ')
+        : 'not yet';
+    return (
+      `<tr><td><code>${escapeHtml(commit.sha.slice(0, 12))}</code></td><td>${text(commit.title)}</td>` +
+      `<td>${text(commit.author)}</td><td>${text(commit.pushers.join(', ') || 'unknown')}</td><td>${applied}</td></tr>`
+    );
+  });
+  return (
+    `<table class="commits" id="${id}"><tr><th>Commit</th><th>Title</th><th>Author</th><th>Pushed by</th>` +
+    `<th>Applied</th></tr>${rows.join('')}</table>`
   );
 }
 

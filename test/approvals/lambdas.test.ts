@@ -15,6 +15,7 @@ import type { ArtifactStore, Clock } from '../../src/domain/ports.js';
 import type { Run } from '../../src/domain/run.js';
 import { createApprovalsLambda } from '../../lambdas/web/lambda.js';
 import { createNotifierLambda } from '../../lambdas/approval-request/lambda.js';
+import { aCommit, FakeGitHub, sha } from '../support/history.js';
 import { startDynalite, type TestDynamo } from '../support/dynalite.js';
 import { slackButtons, startSlackReceiver, type SlackReceiver } from './receivers.js';
 import { aPlanSummary, aRun, aStage } from '../support/builders.js';
@@ -194,6 +195,33 @@ beforeEach(async () => {
   now = new Date('2026-03-01T12:00:00.000Z');
 });
 
+/** The commit the runs apply, on top of what apps last applied; dave pushed it, Carol wrote it. */
+const HEAD = '5d41402abc4b2a76b9719d911017c592aaaaaaaa';
+const APPLIED = sha('b');
+const github = new FakeGitHub([
+  aCommit(APPLIED, undefined, 'Earlier change', { email: 'erin@example.com' }),
+  aCommit(HEAD, APPLIED, 'Scale the apps cluster', { name: 'Carol', email: 'carol@example.com' }),
+]);
+
+/** What the ledger holds before the approval is asked: apps applied the parent, dave pushed the head over it. */
+async function seedChange(): Promise<void> {
+  const at = now.toISOString();
+  await dynamo.stores.ledger.recordApplied('acme/infrastructure', {
+    environment: 'apps',
+    sha: APPLIED,
+    runId: 'run-earlier',
+    sequence: 1,
+    at,
+  });
+  await dynamo.stores.ledger.recordPush('acme/infrastructure', {
+    head: HEAD,
+    before: APPLIED,
+    logins: ['dave'],
+    emails: ['dave@example.com'],
+    at,
+  });
+}
+
 /** Runs the notifier Lambda as the state machine would, returns the approval id and what was sent. */
 async function requestApproval(runId: string) {
   await dynamo.stores.runs.create(run(runId));
@@ -201,8 +229,10 @@ async function requestApproval(runId: string) {
     stageArtifactKey(runId, 'apps', 'plan.txt', 'plan'),
     Buffer.from('  # terraform_data.x will be created\nPlan: 1 to add, 0 to change, 0 to destroy.\n'),
   );
+  await seedChange();
   const notifier = createNotifierLambda({
     env: env(),
+    vcs: github,
     dynamo: dynamo.doc,
     ses: new SESv2Client({ region: 'us-east-1' }),
     secretsManager: new SecretsManagerClient({ region: 'us-east-1' }),
@@ -570,6 +600,7 @@ describe('approvals Lambda', () => {
       slack.messages.length = 0;
       const notifier = createNotifierLambda({
         env: env(),
+        vcs: github,
         dynamo: dynamo.doc,
         ses: new SESv2Client({ region: 'us-east-1' }),
         secretsManager: new SecretsManagerClient({ region: 'us-east-1' }),

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -98,13 +98,22 @@ describe('live build output on the run page', () => {
   it.skipIf(!existsSync(CHROMIUM))(
     "updates in a browser while the build runs, under the page's content security policy",
     async () => {
-      stack = await startTestStack({ config: configYaml({ environments: ['ops'], approval: false }) });
-      // The apply prints one line, works for a while, then prints another: the page must show the second
-      // without being reloaded. (Arithmetic, so the command line itself, also in the log, names neither.)
-      // It keeps running a while after the second line, so the page is seen with it before the build ends
-      // and the script reloads the page, even on a loaded machine.
+      // The apply prints one line, then waits for the test to have looked at the page; prints another, then
+      // waits until the page showed it. Files gate it, not sleeps, so a loaded machine changes nothing.
+      // (Arithmetic, so the command line itself, also in the log, names neither line.) The gate files
+      // live in the test's directory, which a build's sandbox does not show: this test is about the page,
+      // so its builds run unsandboxed (the sandbox has its own tests).
+      const gates = await mkdtemp(path.join(os.tmpdir(), 'tfgate-live-gates-'));
+      const second = path.join(gates, 'second');
+      const finish = path.join(gates, 'finish');
+      const waitFor = (file: string) => `while [ ! -e ${file} ]; do sleep 0.1; done`;
+      stack = await startTestStack({
+        config: configYaml({ environments: ['ops'], approval: false }),
+        bwrap: path.join(gates, 'no-bwrap'),
+      });
       const provisioner =
-        'provisioner "local-exec" {\n    command = "echo live-$((10+1)); sleep 5; echo live-$((20+2)); sleep 8"\n  }';
+        `provisioner "local-exec" {\n    command = "echo live-$((10+1)); ${waitFor(second)}; ` +
+        `echo live-$((20+2)); ${waitFor(finish)}"\n  }`;
       const sha = await pushChange(stack, {
         'main.tf': `resource "terraform_data" "x" {\n  input = "v"\n  ${provisioner}\n}\n`,
       });
@@ -150,6 +159,7 @@ describe('live build output on the run page', () => {
         const output = page.locator('#log-ops pre');
         expect(await output.textContent()).toContain('live-11');
         expect(await output.textContent()).not.toContain('live-22');
+        await writeFile(second, '');
         // The script reads the route and writes the new line in place: still the first load of the page.
         // (Polled from here: the page's policy forbids evaluating strings, and the test does not need to.)
         await until(
@@ -158,6 +168,7 @@ describe('live build output on the run page', () => {
           180_000,
         );
         expect(loads).toBe(1);
+        await writeFile(finish, '');
         // When the build ends the page reloads itself once for the final status.
         await until(
           'the page to reload to the final status',
@@ -176,7 +187,12 @@ describe('live build output on the run page', () => {
       } finally {
         await context.close();
         await rm(profile, { recursive: true, force: true });
+        // Never leaves the build waiting, whatever failed above.
+        await writeFile(second, '').catch(() => undefined);
+        await writeFile(finish, '').catch(() => undefined);
       }
+      await until('the run to end', async () => ((await logView(url, run.id, 'ops')).running ? undefined : true));
+      await rm(gates, { recursive: true, force: true });
     },
     600_000,
   );

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -97,13 +97,14 @@ describe('tfgate local killed during a run', () => {
       dirs.push(dir);
       const config = path.join(dir, 'tfgate.yaml');
       await writeFile(config, configYaml({ approval: false }));
-      // Builds run terraform as nobody (these tests run as root): the wrapper must be reachable.
-      await chmod(dir, 0o755);
       const terraform = await heldTerraform(dir);
       dataDir = path.join(dir, 'data');
       const args = ['--data', dataDir, '--config', config, '--terraform', terraform.file];
+      // The held terraform waits on a file of this test's directory, which a build's sandbox does not show
+      // (nor the double it runs): this test is about a crash, so its builds run unsandboxed.
+      const unsandboxed = { ...process.env, TFGATE_BWRAP: path.join(dir, 'no-bwrap') };
 
-      const first = await startLocalProcess(args);
+      const first = await startLocalProcess(args, unsandboxed);
       processes.push(first);
       const doneSha = await commitAndPush(first.remote, {
         files: terraformFiles({ network: 'one' }),
@@ -127,7 +128,7 @@ describe('tfgate local killed during a run', () => {
       );
       expect(await first.stop('SIGKILL')).toBe(null);
 
-      const second = await startLocalProcess(args);
+      const second = await startLocalProcess(args, unsandboxed);
       processes.push(second);
       // The build the killed process left waiting at the gate is stopped at this start, not left to finish.
       expect(second.output()).toMatch(/cleaned up 1 build\(s\) left by the last stop/);

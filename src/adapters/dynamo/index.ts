@@ -7,7 +7,16 @@ import {
   type KeySchemaElement,
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { ApprovalStore, Clock, DeliveryStore, LockStore, RunStore, SequenceStore } from '../../domain/ports.js';
+import type {
+  ApprovalStore,
+  Clock,
+  DeliveryStore,
+  DeploymentLedger,
+  LockStore,
+  RunStore,
+  SequenceStore,
+} from '../../domain/ports.js';
+import { DynamoDeploymentLedger } from './ledger-store.js';
 import { systemClock } from '../../domain/ports.js';
 import { DynamoApprovalStore } from './approval-store.js';
 import { DynamoDeliveryStore } from './delivery-store.js';
@@ -28,6 +37,7 @@ export interface DynamoStores {
   approvals: ApprovalStore;
   deliveries: DeliveryStore;
   sequences: SequenceStore;
+  ledger: DeploymentLedger;
 }
 
 /**
@@ -49,6 +59,7 @@ export function createDynamoStores(
     approvals: new DynamoApprovalStore(client, tables.approvals),
     deliveries: new DynamoDeliveryStore(client, tables.deliveries),
     sequences: new DynamoSequenceStore(client, tables.locks),
+    ledger: new DynamoDeploymentLedger(client, tables.locks),
   };
 }
 

@@ -2,7 +2,8 @@ import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/rest';
 import { TfgateError } from '../../domain/errors.js';
 import { uniqueLower, type ChangePeople, type TeamDirectory } from '../../auth/person.js';
-import type { ChangePeopleSource, CommitState, RetryHint, VcsClient } from '../../domain/ports.js';
+import type { ChangePeopleSource, CommitHistory, CommitState, RetryHint, VcsClient } from '../../domain/ports.js';
+import type { HistoryCommit, HistoryRange, MergedPullRequest } from '../../domain/change-range.js';
 import type { GitHubCredentials } from './credentials.js';
 
 /**
@@ -36,6 +37,8 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const ARCHIVE_TIMEOUT_MS = 120_000;
 const MAX_ARCHIVE_BYTES = 512 * 1024 * 1024;
 const COMMENTS_PER_PAGE = 100;
+const COMPARE_PER_PAGE = 100;
+const PULL_LOOKUPS_AT_ONCE = 8;
 
 type Repo = { owner: string; repo: string };
 
@@ -49,7 +52,34 @@ function splitRepository(repository: string): Repo {
 // Octokit's own logging would print every request; tfgate reports failures itself.
 const quietLog = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
-export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSource {
+type CompareCommit = {
+  sha: string;
+  parents?: Array<{ sha: string }>;
+  author?: { login?: string } | null;
+  committer?: { login?: string } | null;
+  commit: {
+    message: string;
+    author?: { name?: string; email?: string } | null;
+    committer?: { name?: string; email?: string } | null;
+  };
+};
+
+function historyCommitOf(commit: CompareCommit): HistoryCommit {
+  const person = (git: { name?: string; email?: string } | null | undefined, login: string | undefined) => ({
+    ...(git?.name ? { name: git.name } : {}),
+    ...(git?.email ? { email: git.email } : {}),
+    ...(login ? { login } : {}),
+  });
+  return {
+    sha: commit.sha,
+    parents: (commit.parents ?? []).map((parent) => parent.sha),
+    title: commit.commit.message.split('\n')[0] ?? '',
+    author: person(commit.commit.author, commit.author?.login),
+    committer: person(commit.commit.committer, commit.committer?.login),
+  };
+}
+
+export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSource, CommitHistory {
   private readonly baseUrl: string;
   private readonly timeoutMs: number;
   private readonly shared: Octokit | undefined;
@@ -230,6 +260,100 @@ export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSourc
       emails: uniqueLower(commits.flatMap((c) => [c.commit.author?.email, c.commit.committer?.email])),
       ...(push?.actor ? {} : { unknown: `GitHub did not say who pushed ${sha.slice(0, 7)} to ${branch}` }),
     };
+  }
+
+  /**
+   * base..head from the compare API, paged through to the last commit (no cap), with the pull requests merged into
+   * the branch by those commits. First apply (no base): unresolved, since the whole history is not a change anyone
+   * reviewed as one. Never throws: what cannot be read is an unresolved range with the reason.
+   */
+  async range(repository: string, branch: string, base: string | undefined, head: string): Promise<HistoryRange> {
+    if (base === undefined)
+      return {
+        kind: 'unresolved',
+        reason:
+          'this environment has never applied anything through tfgate, so there is no last apply to compare with ' +
+          '(first apply)',
+      };
+    try {
+      const { owner, repo } = splitRepository(repository);
+      const octokit = await this.forRepository(repository);
+      const commits: HistoryCommit[] = [];
+      let status: string | undefined;
+      let total = 0;
+      for (let page = 1; ; page++) {
+        const response = await call('compare the change', () =>
+          octokit.rest.repos.compareCommitsWithBasehead({
+            owner,
+            repo,
+            basehead: `${base}...${head}`,
+            per_page: COMPARE_PER_PAGE,
+            page,
+          }),
+        );
+        status = response.data.status;
+        total = response.data.total_commits;
+        if (status === 'behind') return { kind: 'behind' };
+        if (status === 'diverged')
+          return {
+            kind: 'unresolved',
+            reason:
+              `what the environment last applied (${base.slice(0, 7)}) is not an ancestor of ${head.slice(0, 7)} ` +
+              '(a force-push rewrote the branch), so tfgate cannot tell which commits this change brings',
+          };
+        for (const commit of response.data.commits) commits.push(historyCommitOf(commit));
+        if (response.data.commits.length < COMPARE_PER_PAGE || commits.length >= total) break;
+      }
+      if (commits.length !== total)
+        return {
+          kind: 'unresolved',
+          reason: `GitHub listed ${commits.length} of the ${total} commits between the last apply and this one`,
+        };
+      const pullRequests = await this.mergedPullRequests(octokit, { owner, repo }, branch, commits);
+      return { kind: 'range', commits, pullRequests };
+    } catch (error) {
+      return { kind: 'unresolved', reason: `GitHub could not be asked about the change: ${(error as Error).message}` };
+    }
+  }
+
+  /** Whether `sha` is contained in `of` (an ancestor or the same), by the compare API's status. */
+  async contains(repository: string, of: string, sha: string): Promise<boolean> {
+    if (of === sha) return true;
+    const { owner, repo } = splitRepository(repository);
+    const octokit = await this.forRepository(repository);
+    const response = await call('compare two commits', () =>
+      octokit.rest.repos.compareCommitsWithBasehead({ owner, repo, basehead: `${of}...${sha}`, per_page: 1 }),
+    );
+    return response.data.status === 'behind' || response.data.status === 'identical';
+  }
+
+  /** The pull requests merged into `branch` that brought these commits (one lookup per commit, a few at a time). */
+  private async mergedPullRequests(
+    octokit: Octokit,
+    { owner, repo }: Repo,
+    branch: string,
+    commits: readonly HistoryCommit[],
+  ): Promise<MergedPullRequest[]> {
+    const found = new Map<number, MergedPullRequest>();
+    for (let start = 0; start < commits.length; start += PULL_LOOKUPS_AT_ONCE) {
+      const batch = commits.slice(start, start + PULL_LOOKUPS_AT_ONCE);
+      const answers = await Promise.all(
+        batch.map((commit) =>
+          call('find the pull requests of a commit', () =>
+            octokit.rest.repos.listPullRequestsAssociatedWithCommit({ owner, repo, commit_sha: commit.sha }),
+          ),
+        ),
+      );
+      for (const answer of answers)
+        for (const pull of answer.data)
+          if (pull.merged_at && pull.base.ref === branch && !found.has(pull.number))
+            found.set(pull.number, {
+              number: pull.number,
+              title: pull.title,
+              ...(pull.user?.login ? { author: pull.user.login } : {}),
+            });
+    }
+    return [...found.values()].sort((a, b) => a.number - b.number);
   }
 
   private octokit(
