@@ -88,9 +88,7 @@ const payloadSchema = z.discriminatedUnion('action', [
     ...base,
     /** The grant the lock wait returned (`$.lock`): its holder's fencing number is what the apply may use. */
     lock: z.optional(
-      z.nullable(
-        z.looseObject({ holder: z.optional(z.partial(z.object({ runId: z.string(), fence: count() }))) }),
-      ),
+      z.nullable(z.looseObject({ holder: z.optional(z.partial(z.object({ runId: z.string(), fence: count() }))) })),
     ),
   }),
   z.object({ action: z.literal('finishStage'), ...base, outcome: z.enum(['apply', 'approve', 'done']) }),
