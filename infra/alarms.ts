@@ -1,4 +1,5 @@
-import { Duration } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -16,6 +17,8 @@ import { Construct } from 'constructs';
 export class TfgateDeadLetters extends Construct {
   readonly executionEnded: sqs.Queue;
   readonly schedules: sqs.Queue;
+  /** Asynchronous function invocations that failed after their retries (on-failure destination). */
+  readonly functionFailures: sqs.Queue;
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
@@ -27,12 +30,15 @@ export class TfgateDeadLetters extends Construct {
       });
     this.executionEnded = queue('ExecutionEndedDeadLetters');
     this.schedules = queue('ScheduleDeadLetters');
+    this.functionFailures = queue('FunctionFailures');
   }
 }
 
 export interface TfgateAlarmsProps {
   stateMachine: sfn.StateMachine;
   webhook: lambda.Function;
+  /** Every function: each gets an Errors alarm. */
+  functions: Record<string, lambda.Function>;
   deadLetters: TfgateDeadLetters;
   /** `notifications.alarms.email`: subscribed to the alarm topic (the address confirms once). */
   email?: string;
@@ -51,6 +57,37 @@ export class TfgateAlarms extends Construct {
   constructor(scope: Construct, id: string, props: TfgateAlarmsProps) {
     super(scope, id);
     this.topic = new sns.Topic(this, 'AlarmTopic', { displayName: 'tfgate alarms', enforceSSL: true });
+    // enforceSSL replaces the topic's default policy with a lone Deny: without these, CloudWatch alarms
+    // and EventBridge could not publish, and every alarm would reach nobody. Only from this account.
+    const stack = Stack.of(this);
+    this.topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': stack.account },
+          ArnLike: {
+            'aws:SourceArn': stack.formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
+      }),
+    );
+    this.topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'EventBridgePublish',
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
+      }),
+    );
     if (props.email) this.topic.addSubscription(new subscriptions.EmailSubscription(props.email));
     const action = new cloudwatchActions.SnsAction(this.topic);
 
@@ -84,6 +121,20 @@ export class TfgateAlarms extends Construct {
         'WebhookErrors',
         'tfgate: the webhook function failed; GitHub does not redeliver by itself',
         props.webhook.metricErrors({ period, statistic: 'Sum' }),
+      ),
+      ...Object.entries(props.functions)
+        .filter(([, fn]) => fn !== props.webhook)
+        .map(([name, fn]) =>
+          atLeastOne(
+            `${name[0]!.toUpperCase()}${name.slice(1)}Errors`,
+            `tfgate: the ${name} function failed (see its log group)`,
+            fn.metricErrors({ period, statistic: 'Sum' }),
+          ),
+        ),
+      atLeastOne(
+        'FunctionFailuresUndelivered',
+        'tfgate: an asynchronous function invocation failed after its retries. Inspect the failures queue.',
+        depth(props.deadLetters.functionFailures),
       ),
       atLeastOne(
         'WebhookThrottles',

@@ -22,6 +22,7 @@ import { BUILD_KINDS, buildProjectName, type BuildKind } from '../src/domain/bui
 import { packageFile, RUNNING_FROM_SOURCE } from '../src/package-files.js';
 import { PROJECT_ROOT } from './functions.js';
 import { pascalId, type BuildEnvironment } from './naming.js';
+import { STATE_ENVIRONMENTS_PREFIX } from '../src/build-runner/managed-state.js';
 import type { ArtifactStorage } from './storage.js';
 
 /**
@@ -35,6 +36,10 @@ const TERRAFORM_BIN = `${TFGATE_HOME}/bin/terraform`;
 /** Runs terraform as the environment's role while the runner itself keeps the project role. */
 const TERRAFORM_AS_TARGET = `${TFGATE_HOME}/bin/terraform-as-target`;
 const RUNNER_FILE = `${TFGATE_HOME}/runner.mjs`;
+/** The profiles terraform reads: tfgate-state (the build role, for the state bucket) and tfgate-target. */
+const AWS_CONFIG_FILE = `${TFGATE_HOME}/aws-config`;
+const AWS_CREDENTIALS_FILE = `${TFGATE_HOME}/aws-credentials`;
+const STATE_PROFILE = 'tfgate-state';
 
 /** HashiCorp's release signing key, kept in the repository: SHA256SUMS is trusted only with its signature. */
 export const HASHICORP_KEY_FILE = path.join(PROJECT_ROOT, 'infra', 'keys', 'hashicorp-release.asc');
@@ -201,6 +206,35 @@ export class TfgateBuilds extends Construct {
         resources: [`arn:${Aws.PARTITION}:s3:::${this.runner.s3BucketName}/${this.runner.s3ObjectKey}`],
       }),
     );
+    // Terraform state (roots without a backend): an apply reads and writes its environment's state, lock
+    // files and apply records; plans only read them (they plan with -lock=false). Listing shows the
+    // state's names (terraform's S3 backend lists workspaces), never a state's content.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: kind === 'apply' ? ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'] : ['s3:GetObject'],
+        resources: [props.storage.environmentStateArn(environment.name)],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.storage.stateBucket.bucketArn] }),
+    );
+    if (kind !== 'apply') {
+      // A new environment's first plan: terraform would create the workspace's state itself (lock and
+      // write). The runner writes an empty one instead, and S3 lets a plan role do only that: a write
+      // with If-None-Match, which never replaces an object (documented for bucket policies).
+      props.storage.stateBucket.addToResourcePolicy(
+        new iam.PolicyStatement({
+          principals: [role],
+          actions: ['s3:PutObject'],
+          resources: [
+            props.storage.stateBucket.arnForObjects(
+              `${STATE_ENVIRONMENTS_PREFIX}/${environment.name}/*/terraform.tfstate`,
+            ),
+          ],
+          conditions: { StringEquals: { 's3:if-none-match': '*' } },
+        }),
+      );
+    }
     // The runner is read from the CDK bootstrap bucket, which may be encrypted with a KMS key this
     // stack cannot name: decrypting is allowed only as part of an S3 read in this account and region.
     role.addToPrincipalPolicy(
@@ -237,6 +271,10 @@ export class TfgateBuilds extends Construct {
           TFGATE_ARTIFACTS: { value: props.storage.artifactsUrl() },
           TFGATE_CACHE: { value: `s3://${props.storage.bucket.bucketName}/${CACHE_PREFIX}` },
           TFGATE_RUNNER_URL: { value: this.runner.s3ObjectUrl },
+          TFGATE_STATE_BUCKET: { value: props.storage.stateBucket.bucketName },
+          TFGATE_STATE_PROFILE: { value: STATE_PROFILE },
+          TFGATE_AWS_PROFILE_FILE: { value: AWS_CONFIG_FILE },
+          TFGATE_AWS_SHARED_FILE: { value: AWS_CREDENTIALS_FILE },
           TFGATE_TERRAFORM: { value: assumes ? TERRAFORM_AS_TARGET : TERRAFORM_BIN },
           ...(assumes ? { TFGATE_ASSUME_ROLE_ARN: { value: assumes } } : {}),
           ...(missingRole ? { TFGATE_ROLE_NOTICE: { value: missingRole } } : {}),
@@ -403,30 +441,37 @@ function requiredTerraformVersion(config: TfgateConfig): string {
 function buildSpec(terraformVersion: string, assumesRole: boolean): codebuild.BuildSpec {
   const installTerraform = installTerraformScript(terraformVersion);
 
-  // Terraform (and its S3 backend) reads the profile; the runner never does, so its artifact
-  // uploads keep using the project role, and the SDK refreshes the assumed role on long applies.
+  // The build role's own credentials as a profile (tfgate-state): terraform's S3 backend for the state
+  // bucket reads them even when terraform itself runs as the environment's role.
+  // EC2 compute serves them from the container endpoint; Lambda compute hands them over as environment
+  // variables, which terraform must not see when it runs as another role (they would win over the
+  // profile), so they reach the profiles through a credentials file instead.
+  const profiles = [
+    `if [ -n "\${AWS_CONTAINER_CREDENTIALS_RELATIVE_URI:-}\${AWS_CONTAINER_CREDENTIALS_FULL_URI:-}" ]; then`,
+    `  source='credential_source = EcsContainer'; : > "${AWS_CREDENTIALS_FILE}"`,
+    `  printf '[profile ${STATE_PROFILE}]\\n%s\\nregion = %s\\n' "$source" "$AWS_REGION" > "${AWS_CONFIG_FILE}"`,
+    'else',
+    `  source='source_profile = tfgate-source'`,
+    `  (umask 077; for p in tfgate-source ${STATE_PROFILE}; do printf '[%s]\\naws_access_key_id = %s\\n` +
+      `aws_secret_access_key = %s\\naws_session_token = %s\\n' "$p" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" ` +
+      `"\${AWS_SESSION_TOKEN:-}"; done > "${AWS_CREDENTIALS_FILE}")`,
+    `  printf '[profile ${STATE_PROFILE}]\\nregion = %s\\n' "$AWS_REGION" > "${AWS_CONFIG_FILE}"`,
+    'fi',
+  ];
+  // Terraform (and a backend it declares) reads the target profile; the runner never does, so its
+  // artifact uploads keep using the project role, and the SDK refreshes the assumed role on long applies.
   const targetProfile = [
     `session="tfgate-$(printf '%s' "\${TFGATE_RUN_ID:-build}" | tr -c 'A-Za-z0-9=,.@_-' '-' | cut -c1-50)"`,
-    // EC2 compute serves the build role's credentials from the container endpoint; Lambda compute
-    // hands them over as environment variables, which terraform must not see (they would win over
-    // the profile), so they reach the profile through a credentials file instead.
-    `if [ -n "\${AWS_CONTAINER_CREDENTIALS_RELATIVE_URI:-}\${AWS_CONTAINER_CREDENTIALS_FULL_URI:-}" ]; then ` +
-      `source='credential_source = EcsContainer'; else`,
-    `  (umask 077; printf '[tfgate-source]\\naws_access_key_id = %s\\naws_secret_access_key = ` +
-      `%s\\naws_session_token = %s\\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "\${AWS_SESSION_TOKEN:-}" > ` +
-      `"${TFGATE_HOME}/aws-credentials")`,
-    `  source='source_profile = tfgate-source'`,
-    'fi',
     `printf '[profile tfgate-target]\\nrole_arn = %s\\n%s\\nrole_session_name = %s\\nregion = %s\\n' ` +
-      `"$TFGATE_ASSUME_ROLE_ARN" "$source" "$session" "$AWS_REGION" > "${TFGATE_HOME}/aws-config"`,
-    `printf '#!/bin/bash\\nexport AWS_CONFIG_FILE=${TFGATE_HOME}/aws-config ` +
-      `AWS_SHARED_CREDENTIALS_FILE=${TFGATE_HOME}/aws-credentials AWS_PROFILE=tfgate-target\\nunset ` +
+      `"$TFGATE_ASSUME_ROLE_ARN" "$source" "$session" "$AWS_REGION" >> "${AWS_CONFIG_FILE}"`,
+    `printf '#!/bin/bash\\nexport AWS_CONFIG_FILE=${AWS_CONFIG_FILE} ` +
+      `AWS_SHARED_CREDENTIALS_FILE=${AWS_CREDENTIALS_FILE} AWS_PROFILE=tfgate-target\\nunset ` +
       `AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN\\nexec ${TERRAFORM_BIN} "$@"\\n' > ` +
       `"${TERRAFORM_AS_TARGET}"`,
     `chmod 0755 "${TERRAFORM_AS_TARGET}"`,
     // Fail here, naming the role, rather than inside terraform with a generic credentials error.
     `env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN ` +
-      `AWS_CONFIG_FILE="${TFGATE_HOME}/aws-config" AWS_SHARED_CREDENTIALS_FILE="${TFGATE_HOME}/aws-credentials" ` +
+      `AWS_CONFIG_FILE="${AWS_CONFIG_FILE}" AWS_SHARED_CREDENTIALS_FILE="${AWS_CREDENTIALS_FILE}" ` +
       `AWS_PROFILE=tfgate-target aws sts get-caller-identity --output text --query Arn || { echo "tfgate: cannot ` +
       `assume $TFGATE_ASSUME_ROLE_ARN: its trust policy must allow this build project's role" >&2; exit 1; }`,
   ];
@@ -451,7 +496,7 @@ function buildSpec(terraformVersion: string, assumesRole: boolean): codebuild.Bu
       },
       pre_build: {
         commands: [
-          ...(assumesRole ? [script(targetProfile)] : []),
+          script([...profiles, ...(assumesRole ? targetProfile : [])]),
           `aws s3 cp --only-show-errors "$TFGATE_RUNNER_URL" "${RUNNER_FILE}"`,
         ],
       },

@@ -4,7 +4,9 @@ import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { TableRole } from '../src/adapters/dynamo/table-layout.js';
 import { FUNCTION_SOURCE, LAMBDA_BUNDLING } from './bundling.js';
@@ -203,6 +205,8 @@ export interface TfgateFunctionsProps {
   /** The address the notifier sends from (an SES identity), when `notifications.email` is configured. */
   email?: { from: string };
   reserveConcurrency: boolean;
+  /** Where an asynchronous invocation that failed after its retries goes (an alarm watches it). */
+  failures?: sqs.IQueue;
 }
 
 export class TfgateFunctions extends Construct {
@@ -352,8 +356,13 @@ export class TfgateFunctions extends Construct {
           roles: [role],
           statements: [new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] })],
         });
-        fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(15) });
       }
+      // Asynchronous paths (EventBridge, the scheduler, the sign-in hand-off) fail silently otherwise: an
+      // event that failed after its retries goes to the failures queue, whose alarm tells someone.
+      fn.configureAsyncInvoke({
+        ...(needs.invokesItself ? { retryAttempts: 0, maxEventAge: Duration.minutes(15) } : {}),
+        ...(props.failures ? { onFailure: new destinations.SqsDestination(props.failures) } : {}),
+      });
       if (needs.functionUrl) {
         // GitHub signs webhook requests; every other route needs tfgate's own sign-in (GitHub or an
         // emailed one-time link). IAM auth would shut out both GitHub and people's browsers.

@@ -207,6 +207,25 @@ export function acknowledgeNagFindings(gate: Tfgate): Acknowledgement[] {
         'fires on its depth.',
     );
   }
+  acknowledge(
+    list,
+    gate.parts.deadLetters.functionFailures,
+    'AwsSolutions-SQS3',
+    "This queue is itself the functions' on-failure destination (asynchronous invocations that failed after " +
+      'their retries); an alarm fires on its depth.',
+  );
+  for (const build of gate.parts.builds.builds) {
+    acknowledge(
+      list,
+      build.role,
+      wildcardFinding(build.role, gate.parts.storage.environmentStateArn(build.environment.name)),
+      `Terraform state of the ${build.environment.name} environment, of every root without a backend ` +
+        `(env/${build.environment.name}/<owner>/<name>/<stack>/terraform.tfstate, its .tflock and apply record): ` +
+        `repository and root are only known at build time; ${
+          build.kind === 'apply' ? 'the apply reads and writes them' : 'plans only read them'
+        }, never another environment's.`,
+    );
+  }
 
   const rotation: Array<[IConstruct | undefined, string]> = [
     [

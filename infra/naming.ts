@@ -1,3 +1,5 @@
+import { Stack, Token } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
 import type { TfgateConfig } from '../src/config/load.js';
 
 /** A CodeBuild project name is at most 255 characters; environment names take up to 63 of them. */
@@ -67,4 +69,53 @@ export function pascalId(name: string): string {
     .filter(Boolean)
     .map((part) => part[0]!.toUpperCase() + part.slice(1))
     .join('');
+}
+
+/**
+ * Regions where CodeBuild documents Lambda compute (the CodeBuild user guide, "Which regions support
+ * AWS Lambda compute in CodeBuild?"). A region not listed may have gained it since: `tfgate doctor`
+ * checks the account's own answer; the synth refuses only what the documentation rules out.
+ */
+export const LAMBDA_COMPUTE_REGIONS = new Set([
+  'us-east-1',
+  'us-east-2',
+  'us-west-2',
+  'ap-south-1',
+  'ap-southeast-1',
+  'ap-southeast-2',
+  'ap-northeast-1',
+  'eu-central-1',
+  'eu-west-1',
+  'sa-east-1',
+]);
+
+/** One line: Lambda-compute plans where CodeBuild has no Lambda compute (an unresolved region passes). */
+export function assertPlanComputeOffered(planCompute: string, region: string): void {
+  if (planCompute !== 'lambda' || Token.isUnresolved(region) || LAMBDA_COMPUTE_REGIONS.has(region)) return;
+  throw new Error(
+    `tfgate: terraform.planCompute is lambda, but CodeBuild offers no Lambda compute in ${region}; set ` +
+      'terraform.planCompute: ec2 in tfgate.yaml',
+  );
+}
+
+const NAMES_IN_USE = Symbol.for('tfgate.projectPrefixes');
+
+/**
+ * Build projects, the state machine and its log group are named after the prefix, so two Tfgate
+ * constructs with one prefix in an app would collide at deploy (CloudFormation: "already exists"),
+ * though the synth passed. Refused here, in one line.
+ */
+export function claimProjectPrefix(scope: Construct, prefix: string, path: string): void {
+  const root = scope.node.root as unknown as { [NAMES_IN_USE]?: Map<string, string> };
+  root[NAMES_IN_USE] ??= new Map();
+  const stack = Stack.of(scope);
+  // Names are unique per account and region: stacks bound elsewhere do not collide.
+  const key = `${stack.account}/${stack.region}/${prefix}`;
+  const owner = root[NAMES_IN_USE].get(key);
+  if (owner !== undefined)
+    throw new Error(
+      `tfgate: ${path} and ${owner} would both name their build projects and state machine ${prefix}-…; give ` +
+        'each Tfgate its own name prop',
+    );
+  root[NAMES_IN_USE].set(key, path);
 }

@@ -44,13 +44,28 @@ export function executionTimeoutSeconds(definition: string): number {
   return timeout;
 }
 
+/**
+ * The definition as this configuration's builds accept it. CodeBuild offers no build timeout on Lambda
+ * compute, so with `planCompute: lambda` the Plan task sends no timeout overrides: its own
+ * TimeoutSecondsPath bounds the build, and on States.Timeout the definition stops it (StopBuild).
+ */
+export function definitionFor(config: Pick<TfgateConfig, 'terraform'>, definition: string): string {
+  if (config.terraform.planCompute !== 'lambda') return definition;
+  const parsed = JSON.parse(definition) as { States: Record<string, { Parameters?: Record<string, unknown> }> };
+  const parameters = parsed.States.Plan?.Parameters;
+  if (!parameters) throw new Error(`${DEFINITION_FILE} has no Plan state with Parameters`);
+  delete parameters['TimeoutInMinutesOverride.$'];
+  delete parameters['QueuedTimeoutInMinutesOverride.$'];
+  return JSON.stringify(parsed, null, 2);
+}
+
 export class TfgatePipeline extends Construct {
   readonly stateMachine: sfn.StateMachine;
   readonly executionEnded: events.Rule;
 
   constructor(scope: Construct, id: string, props: TfgatePipelineProps) {
     super(scope, id);
-    const definition = readFileSync(DEFINITION_FILE, 'utf8');
+    const definition = definitionFor(props.config, readFileSync(DEFINITION_FILE, 'utf8'));
     // A run that outlives the execution is cut off mid-way: refuse such a configuration here.
     assertWithinExecutionTimeout(props.config, executionTimeoutSeconds(definition));
     const substitutions: Record<string, string> = {

@@ -7,6 +7,8 @@ import type { BuildKind } from '../src/domain/builds.js';
 /** Where builds put artifacts: `s3://<bucket>/artifacts/runs/<runId>/<environment>/…`. */
 export const ARTIFACTS_PREFIX = 'artifacts';
 
+import { STATE_ENVIRONMENTS_PREFIX } from '../src/build-runner/managed-state.js';
+
 /**
  * Plans, plan texts and summaries. Saved plans can hold sensitive values from the Terraform state,
  * so the bucket is private, TLS-only, and keeps them for a bounded time.
@@ -14,6 +16,11 @@ export const ARTIFACTS_PREFIX = 'artifacts';
 export class ArtifactStorage extends Construct {
   readonly bucket: s3.Bucket;
   readonly accessLogs: s3.Bucket;
+  /**
+   * Terraform state of every root that declares no backend of its own (`<owner>/<name>/<stack>/<environment>/`).
+   * Versioned (a bad apply's state can be rolled back), never expired, kept when the stack goes.
+   */
+  readonly stateBucket: s3.Bucket;
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
@@ -44,6 +51,31 @@ export class ArtifactStorage extends Construct {
         },
       ],
     });
+    this.stateBucket = new s3.Bucket(this, 'State', {
+      // SSE-S3 rather than a KMS key: no monthly key cost and no key policy to get wrong; access is by IAM.
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      versioned: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      serverAccessLogsBucket: this.accessLogs,
+      serverAccessLogsPrefix: 'state-bucket/',
+      // State must outlive everything: kept on destroy, on replacement and on a rolled-back first create
+      // alike (an empty bucket costs nothing).
+      removalPolicy: RemovalPolicy.RETAIN,
+      // Old state versions are the way back from a bad apply: a year of them; current versions forever.
+      lifecycleRules: [
+        { noncurrentVersionExpiration: Duration.days(365), abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+    });
+  }
+
+  /**
+   * `env/<environment>/*`: one environment's state, lock files and apply records, of every root. The
+   * environment comes first so that no repository, directory or other environment name can match it.
+   */
+  environmentStateArn(environment: string): string {
+    return this.stateBucket.arnForObjects(`${STATE_ENVIRONMENTS_PREFIX}/${environment}/*`);
   }
 
   /**

@@ -17,7 +17,13 @@ import { loadStackConfig, stackConfigFromValue, type StackConfig, type TfgateSet
 import { TfgateFunctions, type FunctionName } from './functions.js';
 import { GithubSetup } from './github-setup.js';
 import { pinFeatureFlags } from './feature-flags.js';
-import { buildEnvironments, buildProjectPrefix, pascalId } from './naming.js';
+import {
+  assertPlanComputeOffered,
+  buildEnvironments,
+  buildProjectPrefix,
+  claimProjectPrefix,
+  pascalId,
+} from './naming.js';
 import { acknowledgeNagFindings, type Acknowledgement } from './nag-suppressions.js';
 import { TfgatePipeline } from './state-machine.js';
 import { assertNoSecretInConfig, TfgateSecrets } from './secrets.js';
@@ -45,8 +51,8 @@ export interface TfgateProps {
    */
   readonly name?: string;
   /**
-   * Reserve concurrency for each function (56 in all). Lambda keeps 100 of an account's quota
-   * unreserved, so reserving needs a quota of at least 156 (new accounts have 10).
+   * Reserve concurrency for each function (57 in all). Lambda keeps 100 of an account's quota
+   * unreserved, so reserving needs a quota of at least 157 (new accounts have 10).
    *
    * @default false
    */
@@ -119,6 +125,10 @@ export class Tfgate extends Construct {
     // only.
     for (const repository of config.repositories) githubSourceOf(repository, config.github.apiUrl);
     this.projectPrefix = buildProjectPrefix(props.name ?? Stack.of(this).stackName);
+    // Refused at synth, in one line each, rather than at deploy: names two constructs would share, and
+    // Lambda-compute plans in a region without it.
+    claimProjectPrefix(this, this.projectPrefix, this.node.path);
+    assertPlanComputeOffered(config.terraform.planCompute, Stack.of(this).region);
     this.stateMachineName = `${this.projectPrefix}-pipeline`;
     const environments = buildEnvironments(config);
 
@@ -145,6 +155,7 @@ export class Tfgate extends Construct {
       stateMachineName: this.stateMachineName,
       ...(email ? { email } : {}),
       reserveConcurrency: props.reserveConcurrency ?? false,
+      failures: deadLetters.functionFailures,
     });
     const builds = new TfgateBuilds(this, 'Builds', {
       config,
@@ -168,6 +179,7 @@ export class Tfgate extends Construct {
     const alarms = new TfgateAlarms(this, 'Alarms', {
       stateMachine: pipeline.stateMachine,
       webhook: functions.functions.webhook,
+      functions: functions.functions,
       deadLetters,
       ...(config.notifications.alarms ? { email: config.notifications.alarms.email } : {}),
     });
@@ -260,6 +272,10 @@ export class Tfgate extends Construct {
     });
     new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn });
     new CfnOutput(this, 'ArtifactsBucketName', { value: this.artifactsBucket.bucketName });
+    new CfnOutput(this, 'StateBucketName', {
+      description: 'Terraform state of every root that declares no backend (env/<environment>/<repository>/…)',
+      value: this.parts.storage.stateBucket.bucketName,
+    });
     new CfnOutput(this, 'WebhookSecretName', {
       description:
         'The secret to paste into GitHub: aws secretsmanager get-secret-value --secret-id <this> --query ' +

@@ -109,6 +109,7 @@ export function pipelineInputFor(run: Run, repository: RepositoryConfig, config:
         environment.approval?.timeoutSeconds ?? (run.rollback ? rollbackTimeoutSeconds(repository) : 0),
     })),
     environmentCount: repository.environments.length,
+    environmentNames: repository.environments.map((environment) => environment.name).join(','),
     planTimeoutSeconds: plan.taskTimeoutSeconds,
     applyTimeoutSeconds: apply.taskTimeoutSeconds,
     lockWaitSeconds: config.timeouts.lockWaitSeconds,

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ArtifactStore } from '../domain/ports.js';
-import { runBuild } from './runner.js';
+import { runBuild, type StateBucketAccess } from './runner.js';
 import { readBuildSettings } from './settings.js';
 
 async function main(): Promise<number> {
@@ -49,10 +49,13 @@ async function main(): Promise<number> {
       })
     : undefined;
 
+  const stateBucket = raw.stateBucket ? await stateBucketAccess(raw.stateBucket) : undefined;
+
   return runBuild(raw, {
     spawn,
     artifacts,
     ...(cache ? { cache } : {}),
+    ...(stateBucket ? { stateBucket } : {}),
     env: process.env,
     stdout: process.stdout,
     stderr: process.stderr,
@@ -68,6 +71,13 @@ async function artifactStoreFor(location: string): Promise<ArtifactStore> {
   if (location.startsWith('s3://'))
     return (await import('../adapters/aws/s3-artifact-store.js')).artifactStoreFromLocation(location);
   return (await import('../adapters/fs/artifact-store.js')).directoryArtifactStore(location);
+}
+
+/** The state bucket through the build role's own credentials (terraform's backend uses them too). */
+async function stateBucketAccess(bucket: string): Promise<StateBucketAccess> {
+  const { S3Client } = await import('@aws-sdk/client-s3');
+  const { s3StateBucketAccess } = await import('../adapters/aws/s3-state.js');
+  return s3StateBucketAccess(new S3Client({}), bucket);
 }
 
 /**

@@ -16,7 +16,7 @@
  * Everything it is given is validated before any process starts. Every failure path still writes the
  * result file, because the pipeline reads the reason from there.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, realpath, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -40,6 +40,15 @@ import { type CommandResult, type LogSink, runCommand, type SpawnFunction } from
 import { hostSystem, type SandboxMount } from './sandbox.js';
 import { type BuildSettings, RUNNER_VARIABLES, type SandboxSettings, validateBuildSettings } from './settings.js';
 import { extractTerraformError, hclString } from './text.js';
+import {
+  type AppliedRecords,
+  declaredBackend,
+  emptyState,
+  s3BackendOverride,
+  stateObjectKey,
+} from './managed-state.js';
+import { createsEverything, fullCreateStop, resourcesAfterApply } from './full-create.js';
+import { LocalAppliedRecords } from './local-applied-records.js';
 
 export const BACKEND_OVERRIDE_FILE = 'zz_tfgate_backend_override.tf';
 const LOCK_FILE = '.terraform.lock.hcl';
@@ -58,6 +67,30 @@ export interface BuildRunnerDependencies {
   cwd?: string;
   /** Aborting interrupts the running command (terraform gets SIGINT and stops cleanly). */
   signal?: AbortSignal;
+  /** AWS: the stack's state bucket (TFGATE_STATE_BUCKET), as the build role reaches it. */
+  stateBucket?: StateBucketAccess;
+}
+
+/** What the runner itself does in the state bucket (terraform's S3 backend does the rest). */
+export interface StateBucketAccess {
+  records(repository: string, directory: string): AppliedRecords;
+  /** Writes `body` at `key` only if nothing is there. */
+  createIfAbsent(key: string, body: string): Promise<'created' | 'exists'>;
+  /**
+   * Deletes the lock file at `key` if there is one and returns what it said: an apply build holds
+   * tfgate's environment lock, so a terraform lock file found then was left by a build that ended
+   * without finishing terraform.
+   */
+  releaseStaleLock(key: string): Promise<string | undefined>;
+}
+
+/** Where this build's state is: which backend, and whether tfgate keeps the state (and the apply records). */
+interface StatePlacement {
+  /** tfgate wrote the backend (the state bucket, or the local data directory). */
+  managed: boolean;
+  /** For messages: where the state is. */
+  location: string;
+  records?: AppliedRecords;
 }
 
 export type RawBuildSettings = Partial<Record<keyof BuildSettings, string | undefined>>;
@@ -125,14 +158,22 @@ export async function runBuild(raw: RawBuildSettings, deps: BuildRunnerDependenc
 // ---------------------------------------------------------------- plan
 
 async function plan(settings: BuildSettings, deps: BuildRunnerDependencies, workDir: string): Promise<StageResult> {
-  const terraform = await prepareWorkspace(settings, deps, workDir);
+  const { terraform, state } = await prepareWorkspace(settings, deps, workDir);
   // terraform writes the plan into a directory of its own; the runner reads it back without following links.
   const outDir = path.join(workDir, 'out');
   await mkdir(outDir, { mode: 0o700 });
   const planPath = path.join(outDir, 'tfplan');
 
-  // A pull request's plan changes no state: it sees the state read-only and takes no lock on it.
-  const lock = settings.kind === 'pr-plan' && settings.stateDir ? ['-lock=false'] : ['-lock-timeout=5m'];
+  // A pull request's plan changes no state: it sees the state read-only and takes no lock on it. In the
+  // state bucket no plan may write (nor lock): tfgate's environment lock keeps deploy runs apart instead.
+  const readOnlyState = (settings.kind === 'pr-plan' && settings.stateDir) || (state.managed && settings.stateBucket);
+  const lock = readOnlyState ? ['-lock=false'] : ['-lock-timeout=5m'];
+  const lockNotice =
+    state.managed && settings.stateBucket
+      ? 'tfgate: plan runs with -lock=false: plan builds may read the state bucket, never write it or take its ' +
+        "lock; tfgate's own environment lock keeps this environment's deploy runs apart\n"
+      : '';
+  if (lockNotice) deps.stdout.write(lockNotice);
   const planned = await terraform.run(
     'plan',
     ['plan', '-input=false', '-no-color', ...lock, `-out=${planPath}`, '-detailed-exitcode'],
@@ -141,7 +182,7 @@ async function plan(settings: BuildSettings, deps: BuildRunnerDependencies, work
   // A plan build without a role to assume says so in the plan text the run shows (set per project in AWS).
   const roleNotice = deps.env.TFGATE_ROLE_NOTICE ? `tfgate: ${deps.env.TFGATE_ROLE_NOTICE}\n` : '';
   if (roleNotice) deps.stdout.write(roleNotice);
-  const planText = `${roleNotice}${withTruncationNote(planned)}`;
+  const planText = `${roleNotice}${lockNotice}${withTruncationNote(planned)}`;
   if (planned.exitCode !== 0 && planned.exitCode !== 2) {
     await store(deps, settings, STAGE_ARTIFACTS.planText, planText, 'text/plain; charset=utf-8');
     throw terraformFailure('plan', planned);
@@ -163,6 +204,27 @@ async function plan(settings: BuildSettings, deps: BuildRunnerDependencies, work
     summary = summarizePlanJsonText(shown.stdout, { hasChanges: planned.exitCode === 2, sha256 });
   } catch (error) {
     throw new BuildStepError('show', (error as Error).message);
+  }
+
+  // Before anything is stored for approval: a plan that would create everything again stops here.
+  const creates = settings.kind === 'plan' && state.records ? createsEverything(shown.stdout) : undefined;
+  if (creates !== undefined && state.records) {
+    const reason = await fullCreateStop(creates, {
+      environment: settings.environment,
+      ...(settings.environments ? { configured: settings.environments } : {}),
+      records: state.records,
+      stateLocation: state.location,
+    });
+    if (reason) {
+      await store(
+        deps,
+        settings,
+        STAGE_ARTIFACTS.planText,
+        `${planText}\ntfgate: ${reason}\n`,
+        'text/plain; charset=utf-8',
+      );
+      throw new BuildStepError('state', reason);
+    }
   }
 
   await store(deps, settings, STAGE_ARTIFACTS.planFile, planBytes, 'application/octet-stream');
@@ -203,7 +265,7 @@ async function apply(settings: BuildSettings, deps: BuildRunnerDependencies, wor
   const planPath = await privatePlanCopy(workDir, planBytes);
   deps.stdout.write(`tfgate: saved plan verified (sha256 ${actual})\n`);
 
-  const terraform = await prepareWorkspace(settings, deps, workDir, async (root) => {
+  const { terraform, state } = await prepareWorkspace(settings, deps, workDir, async (root) => {
     const committed = await lstat(path.join(root, LOCK_FILE)).catch(() => undefined);
     if (committed) return;
     const stored = await deps.artifacts.get(
@@ -218,6 +280,7 @@ async function apply(settings: BuildSettings, deps: BuildRunnerDependencies, wor
   await store(deps, settings, STAGE_ARTIFACTS.applyText, withTruncationNote(applied), 'text/plain; charset=utf-8');
   if (applied.exitCode !== 0) throw terraformFailure('apply', applied);
   deps.stdout.write(`tfgate: applied ${settings.environment} (plan sha256 ${actual})\n`);
+  if (state.records) await recordApply(settings, deps, state.records);
   return { ok: true, exitCode: 0, terraformExitCode: 0 };
 }
 
@@ -246,7 +309,7 @@ async function prepareWorkspace(
   deps: BuildRunnerDependencies,
   workDir: string,
   beforeInit?: (root: string) => Promise<void>,
-): Promise<Terraform> {
+): Promise<{ terraform: Terraform; state: StatePlacement }> {
   const located = await locateTerraform({
     env: { ...deps.env, TFGATE_TERRAFORM: settings.terraform ?? '' },
     ...(deps.cwd ? { cwd: deps.cwd } : {}),
@@ -308,7 +371,7 @@ async function prepareWorkspace(
   await rm(path.join(root, '.terraform'), { recursive: true, force: true });
   if (!sandbox) paths.data = path.join(root, '.terraform');
 
-  if (settings.stateDir) await writeBackendOverride(root, settings.stateDir);
+  const state = await placeState(settings, deps, root);
   if (beforeInit) await beforeInit(root);
   const cacheOptions = { store: deps.cache, pluginCacheDir: deps.env.TF_PLUGIN_CACHE_DIR, log: deps.stdout };
   const cached = await restoreProviders(root, cacheOptions);
@@ -383,7 +446,115 @@ async function prepareWorkspace(
     ]);
     if (selected.exitCode !== 0) throw terraformFailure('workspace', selected);
   }
-  return terraform;
+  return { terraform, state };
+}
+
+/**
+ * Where the state goes. Locally: the data directory, whatever the root declares. In AWS (artifacts in
+ * S3): a root without a backend gets the state bucket; its own remote backend is kept; the local
+ * backend, or no backend without a state bucket, is refused, because the build container and every
+ * state file in it are thrown away when the build ends.
+ */
+async function placeState(
+  settings: BuildSettings,
+  deps: BuildRunnerDependencies,
+  root: string,
+): Promise<StatePlacement> {
+  if (settings.stateDir) {
+    await writeBackendOverride(root, settings.stateDir);
+    return {
+      managed: true,
+      location: path.join(settings.stateDir, 'terraform.tfstate.d', settings.environment),
+      records: new LocalAppliedRecords(settings.stateDir, settings.directory),
+    };
+  }
+  if (!settings.artifacts.startsWith('s3://')) return { managed: false, location: 'the backend the root declares' };
+  const backend = await declaredBackend(root, [BACKEND_OVERRIDE_FILE]);
+  const bucket = settings.stateBucket && deps.stateBucket ? deps.stateBucket : undefined;
+  const records = bucket?.records(settings.repository, settings.directory);
+  if (backend.kind === 'local') {
+    throw new BuildStepError(
+      'state',
+      `${backend.file} declares the local backend, which keeps the state inside the build container, thrown away ` +
+        'when the build ends: the next run would create everything again. Remove the backend block (tfgate then ' +
+        'keeps the state in its state bucket) or declare a remote backend',
+    );
+  }
+  if (backend.kind === 'remote') {
+    deps.stdout.write(`tfgate: state: the root's own "${backend.type}" backend (${backend.file})\n`);
+    return { managed: false, location: `the root's "${backend.type}" backend`, ...(records ? { records } : {}) };
+  }
+  if (!bucket || !settings.stateBucket) {
+    throw new BuildStepError(
+      'state',
+      'this root declares no backend and the build project names no state bucket (TFGATE_STATE_BUCKET): its ' +
+        'state would be thrown away with the build container. Redeploy tfgate (npx cdk deploy), which adds one',
+    );
+  }
+  const region = deps.env.AWS_REGION ?? deps.env.AWS_DEFAULT_REGION;
+  if (!region) throw new BuildStepError('state', 'AWS_REGION is not set: the state bucket cannot be reached');
+  const key = stateObjectKey(settings.environment, settings.repository, settings.directory);
+  await writeNewFile(
+    path.join(root, BACKEND_OVERRIDE_FILE),
+    s3BackendOverride({
+      bucket: settings.stateBucket,
+      region,
+      repository: settings.repository,
+      directory: settings.directory,
+      environment: settings.environment,
+      ...(settings.stateProfile ? { profile: settings.stateProfile } : {}),
+    }),
+  );
+  const location = `s3://${settings.stateBucket}/${key}`;
+  deps.stdout.write(`tfgate: state: ${location} (the stack's state bucket; this root declares no backend)\n`);
+  try {
+    if (settings.mode === 'plan' && settings.environment !== 'default') {
+      // terraform would create a new workspace's state itself, which takes the lock and writes: plans may not.
+      if ((await bucket.createIfAbsent(key, emptyState('1.0.0', randomUUID()))) === 'created')
+        deps.stdout.write(`tfgate: state: ${settings.environment} is new here; its empty state was created\n`);
+    }
+    if (settings.mode === 'apply') {
+      const left = await bucket.releaseStaleLock(`${key}.tflock`);
+      if (left !== undefined)
+        deps.stdout.write(
+          `tfgate: state: released a state lock left by a build that ended without finishing terraform: ` +
+            `${left.replace(/\s+/g, ' ').slice(0, 500)}\n`,
+        );
+    }
+  } catch (error) {
+    throw new BuildStepError('state', `the state bucket: ${(error as Error).message}`);
+  }
+  return { managed: true, location, ...(records ? { records } : {}) };
+}
+
+/**
+ * After an apply: the environment has applied, holding the managed resources the applied plan said it
+ * would (`planned_values` of the plan JSON the plan build stored beside the plan).
+ */
+async function recordApply(
+  settings: BuildSettings,
+  deps: BuildRunnerDependencies,
+  records: AppliedRecords,
+): Promise<void> {
+  const planJson = await deps.artifacts
+    .get(stageArtifactKey(settings.runId, settings.environment, STAGE_ARTIFACTS.planJson, 'plan'))
+    .catch(() => undefined);
+  const resources = planJson ? resourcesAfterApply(planJson.toString('utf8')) : undefined;
+  if (resources === undefined) {
+    deps.stderr.write('tfgate: the plan JSON could not be read; the apply record is not updated\n');
+    return;
+  }
+  try {
+    await records.put({
+      environment: settings.environment,
+      runId: settings.runId,
+      sha: settings.sha,
+      at: new Date().toISOString(),
+      resources,
+    });
+  } catch (error) {
+    deps.stderr.write(`tfgate: could not write the apply record: ${(error as Error).message}\n`);
+  }
 }
 
 /**

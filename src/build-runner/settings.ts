@@ -36,6 +36,12 @@ export interface BuildSettings {
   stateDir?: string;
   /** Local mode: every command runs in bubblewrap (sandbox.ts); absent, commands run as they are. */
   sandbox?: SandboxSettings;
+  /** AWS: the stack's state bucket, for roots that declare no backend (managed-state.ts). */
+  stateBucket?: string;
+  /** AWS: the profile terraform's S3 backend reads the build role's credentials from. */
+  stateProfile?: { name: string; configFile: string; credentialsFile: string };
+  /** The repository's configured environments (the rename check); absent, that check is skipped. */
+  environments?: string[];
 }
 
 /** A path of the user's machine a deploy build may read (tfgate.yaml `terraform.sandbox.readOnly`). */
@@ -87,7 +93,21 @@ export function readBuildSettings(env: NodeJS.ProcessEnv): Record<keyof BuildSet
     terraform: optionalEnv('TFGATE_TERRAFORM', env),
     stateDir: optionalEnv('TFGATE_STATE_DIR', env),
     sandbox: optionalEnv('TFGATE_SANDBOX', env),
+    stateBucket: optionalEnv('TFGATE_STATE_BUCKET', env),
+    stateProfile: stateProfileOf(env),
+    environments: optionalEnv('TFGATE_ENVIRONMENTS', env),
   };
+}
+
+/** TFGATE_STATE_PROFILE with its two files, as one JSON value for validateBuildSettings. */
+function stateProfileOf(env: NodeJS.ProcessEnv): string | undefined {
+  const name = optionalEnv('TFGATE_STATE_PROFILE', env);
+  if (!name) return undefined;
+  return JSON.stringify({
+    name,
+    configFile: optionalEnv('TFGATE_AWS_PROFILE_FILE', env) ?? '',
+    credentialsFile: optionalEnv('TFGATE_AWS_SHARED_FILE', env) ?? '',
+  });
 }
 
 /**
@@ -105,6 +125,11 @@ export const RUNNER_VARIABLES = [
   'TFGATE_CACHE',
   'TFGATE_ROLE_NOTICE',
   'TFGATE_PARENT_PID',
+  'TFGATE_STATE_BUCKET',
+  'TFGATE_STATE_PROFILE',
+  'TFGATE_AWS_PROFILE_FILE',
+  'TFGATE_AWS_SHARED_FILE',
+  'TFGATE_ENVIRONMENTS',
 ] as const;
 
 const SHA = /^[0-9a-f]{40}$/;
@@ -114,6 +139,9 @@ const ENVIRONMENT = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const REPOSITORY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9_.][A-Za-z0-9_.-]{0,99}$/;
 const DIRECTORY_CHARACTERS = /^[A-Za-z0-9._/-]{1,200}$/;
+// S3's bucket naming rule (general purpose buckets).
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const PROFILE = /^[A-Za-z0-9_-]{1,64}$/;
 
 export function validateBuildSettings(
   raw: Partial<Record<keyof BuildSettings, string | undefined>>,
@@ -192,6 +220,29 @@ export function validateBuildSettings(
     }
   }
 
+  let stateBucket: string | undefined;
+  if (raw.stateBucket) {
+    if (BUCKET.test(raw.stateBucket)) stateBucket = raw.stateBucket;
+    else problems.push(`TFGATE_STATE_BUCKET must be an S3 bucket name: ${describe(raw.stateBucket)}`);
+  }
+  let stateProfile: BuildSettings['stateProfile'];
+  if (raw.stateProfile) {
+    const parsed = JSON.parse(raw.stateProfile) as { name: string; configFile: string; credentialsFile: string };
+    const file = (value: string) => path.isAbsolute(value) && !/[\0\n\r"\\]/.test(value);
+    if (PROFILE.test(parsed.name) && file(parsed.configFile) && file(parsed.credentialsFile)) stateProfile = parsed;
+    else
+      problems.push(
+        'TFGATE_STATE_PROFILE must be a profile name, with TFGATE_AWS_PROFILE_FILE and TFGATE_AWS_SHARED_FILE ' +
+          'absolute paths',
+      );
+  }
+  let environments: string[] | undefined;
+  if (raw.environments) {
+    environments = raw.environments.split(',');
+    if (environments.some((name) => !ENVIRONMENT.test(name)))
+      problems.push(`TFGATE_ENVIRONMENTS must be environment names separated by ",": ${describe(raw.environments)}`);
+  }
+
   if (problems.length > 0) throw new InvalidBuildSettingsError(`refusing to run: ${problems.join('; ')}`);
   return {
     mode: mode as BuildMode,
@@ -208,6 +259,9 @@ export function validateBuildSettings(
     ...(raw.terraform ? { terraform: raw.terraform } : {}),
     ...(stateDir ? { stateDir } : {}),
     ...(sandbox ? { sandbox } : {}),
+    ...(stateBucket ? { stateBucket } : {}),
+    ...(stateProfile ? { stateProfile } : {}),
+    ...(environments ? { environments } : {}),
   };
 }
 

@@ -31,6 +31,7 @@ import { S3ArtifactStore } from '../adapters/aws/s3-artifact-store.js';
 import { parseS3Location, type S3Location } from '../adapters/aws/s3-location.js';
 import { RUN_ARTIFACTS_PREFIX, STAGE_ARTIFACTS, sourceArchiveKey, stageArtifactKey } from '../domain/artifact-keys.js';
 import { TfgateError } from '../domain/errors.js';
+import { STATE_ENVIRONMENTS_PREFIX } from '../build-runner/managed-state.js';
 import { describeAwsError, errorName } from './aws-errors.js';
 import { canaryArchive } from './canary-source.js';
 import type { BuildProject } from './codebuild.js';
@@ -61,7 +62,8 @@ export interface CanaryRun {
   artifacts: S3Location;
   /**
    * The stack's state bucket, where the project names one (TFGATE_STATE_BUCKET): the runner keeps the
-   * state of a root without a backend there, under `<repository>/…`, so the canary's is under its own.
+   * state of a root without a backend there, under `env/<environment>/<repository>/…`, so the canary's is
+   * under its own.
    */
   stateBucket?: string;
 }
@@ -129,7 +131,9 @@ export function canaryPrefixes(run: CanaryRun): Array<{ bucket: string; prefix: 
   return [
     { bucket: run.artifacts.bucket, prefix: within(`${RUN_ARTIFACTS_PREFIX}/${run.runId}/`) },
     { bucket: run.artifacts.bucket, prefix: within(`${sourceKey.slice(0, sourceKey.lastIndexOf('/') + 1)}`) },
-    ...(run.stateBucket ? [{ bucket: run.stateBucket, prefix: `${run.repository}/` }] : []),
+    ...(run.stateBucket
+      ? [{ bucket: run.stateBucket, prefix: `${STATE_ENVIRONMENTS_PREFIX}/${run.environment}/${run.repository}/` }]
+      : []),
   ];
 }
 

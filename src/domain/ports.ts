@@ -330,6 +330,8 @@ export interface PipelineInput {
   directory: string;
   environments: PipelineEnvironment[];
   environmentCount: number;
+  /** The environments' names, comma-separated: plan builds compare them with where the root applied before. */
+  environmentNames: string;
   /** The plan task's whole allowance (queue + build + margin): `builds.plan.taskTimeoutSeconds`. */
   planTimeoutSeconds: number;
   /** The apply task's whole allowance: `builds.apply.taskTimeoutSeconds`. */

@@ -269,8 +269,9 @@ describe('the canary', () => {
     }));
     mocks.codeBuild.on(BatchGetProjectsCommand).resolves({ projects, projectsNotFound: [] });
     behaviour.apply = ({ variables }) => {
-      // What the runner's S3 backend leaves: the workspace's state under the repository's prefix.
-      bucket.set(`${variables.TFGATE_REPOSITORY}/default/ops/terraform.tfstate`, Buffer.from('{}'));
+      // What the runner's S3 backend leaves: the workspace's state and apply record under the repository's prefix.
+      bucket.set(`env/ops/${variables.TFGATE_REPOSITORY}/root/terraform.tfstate`, Buffer.from('{}'));
+      bucket.set(`env/ops/${variables.TFGATE_REPOSITORY}/root/tfgate-applied.json`, Buffer.from('{}'));
       return succeedingApply({ id: 'x', variables });
     };
     const report = await canary();
@@ -279,7 +280,7 @@ describe('the canary', () => {
     const listed = mocks.s3
       .commandCalls(ListObjectVersionsCommand)
       .map((c) => [c.args[0].input.Bucket, c.args[0].input.Prefix]);
-    expect(listed).toContainEqual(['tfgate-state-0123abcd', `tfgate-doctor/${runId}/`]);
+    expect(listed).toContainEqual(['tfgate-state-0123abcd', `env/ops/tfgate-doctor/${runId}/`]);
     expect([...bucket.keys()]).toEqual([]);
   });
 

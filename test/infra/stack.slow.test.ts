@@ -7,7 +7,7 @@ import { decodeResolvedConfig } from '../../src/config/resolved.js';
 import { TABLES, TTL_ATTRIBUTE } from '../../src/adapters/dynamo/table-layout.js';
 import { FUNCTION_SOURCE } from '../../infra/bundling.js';
 import { PROJECT_ROOT, type FunctionName } from '../../infra/functions.js';
-import { DEFINITION_FILE, definitionPlaceholders } from '../../infra/state-machine.js';
+import { DEFINITION_FILE, definitionFor, definitionPlaceholders } from '../../infra/state-machine.js';
 import { synthesizeSample, WEBHOOK_SECRET_CANARY, type Synthesized } from './synth.js';
 
 // A value that looks like a webhook secret, present in this process's environment while the stack is
@@ -279,7 +279,8 @@ describe('artifacts bucket', () => {
 });
 
 describe('state machine', () => {
-  const fileText = () => readFileSync(DEFINITION_FILE, 'utf8');
+  // As the stack deploys it: with Lambda-compute plans, the Plan task sends no build timeout overrides.
+  const fileText = () => definitionFor(s.source.config, readFileSync(DEFINITION_FILE, 'utf8'));
   const machine = () => resources[logicalId(s.stack.pipeline.stateMachine)]!.Properties;
 
   it('is the statemachine/pipeline.asl.json definition, its placeholders filled by substitutions', () => {
@@ -582,9 +583,14 @@ describe('builds', () => {
         const writes = ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject', 's3:*'].flatMap((action) =>
           resourcesAllowed(roleOf(env, kind), action).map(flat),
         );
-        // Besides its own prefix, only the apply build (reviewed, approved code) fills the shared cache.
+        // Besides its own prefix, only the apply build (reviewed, approved code) fills the shared cache and
+        // writes its environment's state.
+        const state = `{${logicalId(s.stack.storage.stateBucket)}.Arn}/env/${env}/*`;
         expect([...new Set(writes)].sort()).toEqual(
-          [`${bucket}/artifacts/runs/*/${env}/${kind}/*`, ...(kind === 'apply' ? [`${bucket}/cache/*`] : [])].sort(),
+          [
+            `${bucket}/artifacts/runs/*/${env}/${kind}/*`,
+            ...(kind === 'apply' ? [`${bucket}/cache/*`, state] : []),
+          ].sort(),
         );
         const reads = resourcesAllowed(roleOf(env, kind), 's3:GetObject')
           .map(flat)
@@ -939,8 +945,15 @@ describe('schedules, alarms and outputs', () => {
   it('alarms on failed and timed-out executions, webhook errors and throttles, and undelivered events', () => {
     const alarms = Object.values(resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm');
     expect(alarms.map((a) => `${a.Properties.Namespace}/${a.Properties.MetricName}`).sort()).toEqual([
+      // One Errors alarm per function (webhook, approvals, pipeline, notifier, reconciler).
+      'AWS/Lambda/Errors',
+      'AWS/Lambda/Errors',
+      'AWS/Lambda/Errors',
+      'AWS/Lambda/Errors',
       'AWS/Lambda/Errors',
       'AWS/Lambda/Throttles',
+      // Dead letters of EventBridge and the scheduler, and the functions' on-failure destination.
+      'AWS/SQS/ApproximateNumberOfMessagesVisible',
       'AWS/SQS/ApproximateNumberOfMessagesVisible',
       'AWS/SQS/ApproximateNumberOfMessagesVisible',
       'AWS/States/ExecutionsFailed',

@@ -141,6 +141,7 @@ describe('POST /webhook: events', () => {
             { name: 'apps', requiresApproval: true, approvalTimeoutSeconds: 7200 },
           ],
           environmentCount: 2,
+          environmentNames: 'ops,apps',
           // Plans on Lambda compute stop at 15 minutes; each task waits for queue (30m) + build + 600 s.
           planTimeoutSeconds: 3300,
           applyTimeoutSeconds: 7800,

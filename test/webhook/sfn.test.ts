@@ -28,6 +28,7 @@ const input: PipelineInput = {
   directory: '.',
   environments: [{ name: 'ops', requiresApproval: false, approvalTimeoutSeconds: 0 }],
   environmentCount: 1,
+  environmentNames: 'ops',
   planTimeoutSeconds: 3000,
   applyTimeoutSeconds: 9600,
   lockWaitSeconds: 172800,

@@ -1,0 +1,185 @@
+/**
+ * First use in AWS. The stack's Terraform state bucket and who reaches it: kept whatever happens to the stack,
+ * versioned,
+ * encrypted, TLS only, private; applies read and write their own environment's state, plans only read it
+ * (and may create a new workspace's empty state, never replace one). The construct tree is built without
+ * bundling, as in construct.test.ts.
+ */
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type { NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { Construct } from 'constructs';
+import { describe, expect, it, vi } from 'vitest';
+import { Tfgate, type TfgateSettings } from '../../infra/index.js';
+
+vi.mock('aws-cdk-lib/aws-lambda-nodejs', async (importOriginal) => {
+  const original = await importOriginal<typeof import('aws-cdk-lib/aws-lambda-nodejs')>();
+  class InlineNodejsFunction extends lambda.Function {
+    constructor(scope: Construct, id: string, props: NodejsFunctionProps) {
+      const { entry, handler, projectRoot, depsLockFilePath, bundling, runtime, ...rest } = props;
+      void [entry, handler, projectRoot, depsLockFilePath, bundling];
+      super(scope, id, {
+        ...rest,
+        runtime: runtime!,
+        handler: 'index.handler',
+        code: lambda.Code.fromInline('export const handler = async () => {};'),
+      });
+    }
+  }
+  return { ...original, NodejsFunction: InlineNodejsFunction };
+});
+
+const CONFIG: TfgateSettings = {
+  terraform: { version: '1.11.4' },
+  repositories: [
+    {
+      name: 'acme/infrastructure',
+      environments: [{ name: 'ops' }, { name: 'apps', approval: { approvers: ['alice@example.com'], timeout: '24h' } }],
+    },
+  ],
+};
+
+const app = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+const stack = new Stack(app, 'Platform', { env: { account: '123456789012', region: 'eu-west-1' } });
+const gate = new Tfgate(stack, 'Gate', { config: CONFIG });
+const template = Template.fromStack(stack);
+const json = template.toJSON() as { Resources: Record<string, Record<string, unknown>> };
+const stateId = stack.getLogicalId(gate.parts.storage.stateBucket.node.defaultChild as never);
+
+type Statement = {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: unknown;
+  Principal?: unknown;
+};
+
+function statementsOf(roleId: string): Statement[] {
+  return Object.values(json.Resources)
+    .filter((resource) => resource.Type === 'AWS::IAM::Policy')
+    .filter((policy) => JSON.stringify((policy.Properties as { Roles: unknown }).Roles).includes(`"${roleId}"`))
+    .flatMap(
+      (policy) => (policy.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement,
+    );
+}
+
+const actions = (statement: Statement) => [statement.Action].flat();
+const onState = (statement: Statement) => JSON.stringify(statement.Resource).includes(stateId);
+
+describe('the state bucket', () => {
+  it('is versioned, encrypted, private, TLS only and retained', () => {
+    const bucket = json.Resources[stateId]!;
+    expect(bucket.DeletionPolicy).toBe('Retain');
+    expect(bucket.UpdateReplacePolicy).toBe('Retain');
+    expect(bucket.Properties).toMatchObject({
+      VersioningConfiguration: { Status: 'Enabled' },
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: {} }] },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+    });
+    const policy = Object.values(json.Resources).find(
+      (resource) =>
+        resource.Type === 'AWS::S3::BucketPolicy' &&
+        JSON.stringify((resource.Properties as { Bucket: unknown }).Bucket).includes(`"${stateId}"`),
+    )!;
+    const statements = (policy.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement;
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    );
+    // Plan roles may only create a state where none is: the If-None-Match write.
+    const creates = statements.filter((s) => s.Effect === 'Allow');
+    // One per environment, naming its two plan roles (deploy and pull-request plans); no apply role.
+    expect(creates).toHaveLength(2);
+    for (const statement of creates) {
+      expect((statement.Principal as { AWS: unknown[] }).AWS).toHaveLength(2);
+      expect(JSON.stringify(statement.Principal)).not.toMatch(/ApplyBuildRole/);
+      expect(actions(statement)).toEqual(['s3:PutObject']);
+      expect(statement.Condition).toEqual({ StringEquals: { 's3:if-none-match': '*' } });
+      expect(JSON.stringify(statement.Resource)).toMatch(/\/env\/(ops|apps)\/\*\/terraform\.tfstate/);
+    }
+  });
+
+  it('is written by apply roles in their own environment only, and only read by plan roles', () => {
+    for (const build of gate.parts.builds.builds) {
+      const roleId = stack.getLogicalId(build.role.node.defaultChild as never);
+      const state = statementsOf(roleId).filter(onState);
+      const objects = state.filter((s) => !actions(s).includes('s3:ListBucket'));
+      expect(objects, `${build.environment.name} ${build.kind}`).toHaveLength(1);
+      expect(JSON.stringify(objects[0]!.Resource)).toContain(`/env/${build.environment.name}/*`);
+      expect(actions(objects[0]!)).toEqual(
+        build.kind === 'apply' ? ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'] : ['s3:GetObject'],
+      );
+      const variables = (
+        json.Resources[stack.getLogicalId(build.project.node.defaultChild as never)]!.Properties as {
+          Environment: { EnvironmentVariables: Array<{ Name: string; Value: unknown }> };
+        }
+      ).Environment.EnvironmentVariables;
+      expect(JSON.stringify(variables.find((v) => v.Name === 'TFGATE_STATE_BUCKET')?.Value)).toContain(stateId);
+    }
+  });
+});
+
+describe('the synth refuses, in one line', () => {
+  const fresh = (region = 'eu-west-1') => {
+    const scratch = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+    return new Stack(scratch, 'Platform', { env: { account: '123456789012', region } });
+  };
+
+  it('two Tfgate constructs whose build projects and state machine would share names', () => {
+    const shared = fresh();
+    new Tfgate(shared, 'One', { config: CONFIG });
+    expect(() => new Tfgate(shared, 'Two', { config: CONFIG })).toThrow(
+      /^tfgate: Platform\/Two and Platform\/One would both name .* tfgate-platform-…; give each Tfgate its own name/,
+    );
+    expect(() => new Tfgate(shared, 'Three', { config: CONFIG, name: 'Third' })).not.toThrow();
+  });
+
+  it('Lambda-compute plans in a region without CodeBuild Lambda compute, naming planCompute: ec2', () => {
+    expect(() => new Tfgate(fresh('eu-south-2'), 'Gate', { config: CONFIG })).toThrow(
+      /^tfgate: terraform.planCompute is lambda, but CodeBuild offers no Lambda compute in eu-south-2; set .*: ec2/,
+    );
+    expect(
+      () =>
+        new Tfgate(fresh('eu-south-2'), 'Gate', {
+          config: { ...CONFIG, terraform: { version: '1.11.4', planCompute: 'ec2' } },
+        }),
+    ).not.toThrow();
+  });
+});
+
+describe('alarms reach people', () => {
+  it('lets CloudWatch and EventBridge publish to the TLS topic; each function has alarms and a destination', () => {
+    const topicPolicy = Object.values(json.Resources).find((r) => r.Type === 'AWS::SNS::TopicPolicy')!;
+    const statements = (topicPolicy.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument
+      .Statement;
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    );
+    for (const service of ['cloudwatch.amazonaws.com', 'events.amazonaws.com']) {
+      const allow = statements.find((s) => JSON.stringify(s.Principal).includes(service))!;
+      expect(allow).toMatchObject({ Effect: 'Allow', Action: 'sns:Publish' });
+      expect(JSON.stringify(allow.Condition)).toContain('"aws:SourceAccount":"123456789012"');
+    }
+    const alarmed = Object.values(json.Resources)
+      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+      .filter((r) => (r.Properties as { MetricName?: string }).MetricName === 'Errors')
+      .map((r) => JSON.stringify((r.Properties as { Dimensions: unknown }).Dimensions));
+    const configs = Object.values(json.Resources).filter((r) => r.Type === 'AWS::Lambda::EventInvokeConfig');
+    for (const fn of Object.values(gate.functions)) {
+      const id = stack.getLogicalId(fn.node.defaultChild as never);
+      expect(
+        alarmed.some((dimensions) => dimensions.includes(`"${id}"`)),
+        id,
+      ).toBe(true);
+      const config = configs.find((c) =>
+        JSON.stringify((c.Properties as { FunctionName: unknown }).FunctionName).includes(`"${id}"`),
+      );
+      expect(JSON.stringify(config?.Properties), id).toContain('OnFailure');
+    }
+  });
+});
