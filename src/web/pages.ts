@@ -377,8 +377,8 @@ function commitTable(commits: ChangeView['commits'], id: string): string {
     );
   });
   return (
-    `<table class="commits" id="${id}"><tr class="head"><th>Commit</th><th>Title</th><th>Author</th><th>Pushed by</th>` +
-    `<th>Applied</th></tr>${rows.join('')}</table>`
+    `<table class="commits" id="${id}"><tr class="head"><th>Commit</th><th>Title</th><th>Author</th>` +
+    `<th>Pushed by</th><th>Applied</th></tr>${rows.join('')}</table>`
   );
 }
 

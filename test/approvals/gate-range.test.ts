@@ -464,7 +464,7 @@ describe('the approval page of a two-commit range', () => {
 });
 
 describe('attacks on the range', () => {
-  it('a force-push back and forth does not launder who first pushed a commit (forged author, lying chain)', async () => {
+  it('a force-push back and forth does not launder who first pushed a commit (forged author)', async () => {
     // (BASE is all zeros, which a push's `after` means as a deleted branch.)
     const ROOT = sha('9');
     // Mallory writes her backdoor under Carol's address, so GitHub names Carol as its author.

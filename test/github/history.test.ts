@@ -146,7 +146,7 @@ describe('GitHubClient.range: the compare API, paged without a cap', () => {
 });
 
 describe('GitHubClient.range: the pull requests merged in the range', () => {
-  it('names each pull request merged into the branch once, with who opened it; not open ones, not other bases', async () => {
+  it('names each pull request merged into the branch once, by opener; not open ones nor other bases', async () => {
     compare = pagedCompare(3);
     const pull = (number: number, fields: { merged?: boolean; base?: string; login?: string | null }) => ({
       number,
@@ -170,7 +170,7 @@ describe('GitHubClient.range: the pull requests merged in the range', () => {
 });
 
 describe('GitHubClient.contains', () => {
-  it('is true when the commit is behind or identical, false when ahead or diverged; the same commit asks nothing', async () => {
+  it('is true when behind or identical, false when ahead or diverged; the same commit asks nothing', async () => {
     const asked: string[] = [];
     for (const [status, contained] of [
       ['behind', true],
