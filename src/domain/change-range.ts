@@ -240,10 +240,12 @@ export function resolveChange(input: ChangeInput): ResolvedChange {
         if (valid) logins.add(valid);
       }
       for (const email of record.emails) emails.add(email.toLowerCase());
-      for (const sha of brought) {
-        uncovered.delete(sha);
-        pushersOf.set(sha, names);
-      }
+      // A record that names nobody usable (no valid login, no address) says who pushed as little as no record.
+      if (names.length > 0)
+        for (const sha of brought) {
+          uncovered.delete(sha);
+          pushersOf.set(sha, names);
+        }
       for (const name of names) because(name, `pushed ${short(current)}`);
       current = record.before;
     }

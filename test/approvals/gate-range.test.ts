@@ -302,6 +302,22 @@ describe('the change is every commit since the last apply', () => {
     expect(resolved.people.logins).toEqual(['carol', 'dan', 'mallory']);
   });
 
+  it('a push record that names nobody usable covers nothing: the range stays unresolved', () => {
+    const resolved = resolveChange({
+      environment: 'apps',
+      head: README,
+      applied: { environment: 'apps', sha: BASE, runId: 'r', sequence: 1, at: 'then' },
+      history: { kind: 'range', commits: github.commits.slice(1), pullRequests: [] },
+      pushes: new Map([
+        [README, { head: README, before: BACKDOOR, logins: ['carol'], emails: [], at: 'now' }],
+        // The push that brought the backdoor named a pusher no login or address could be made of.
+        [BACKDOOR, { head: BACKDOOR, before: BASE, logins: ['not a login!'], emails: [], at: 'now' }],
+      ]),
+      promoted: [],
+    });
+    expect(resolved.people.unknown).toMatch(/no record of who pushed 1 commit .*aaaaaaa/);
+  });
+
   it('a replayed push of an older head starts nothing, whenever it arrives', async () => {
     await dynamo.stores.ledger.recordApplied(REPO, {
       environment: 'ops',
