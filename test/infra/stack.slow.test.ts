@@ -46,6 +46,7 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
     'CONFIG',
     'DELIVERIES_TABLE',
     'GITHUB_SECRET_ARN',
+    // A re-run (POST /runs/{id}/rerun) reads what each environment applied and starts an execution.
     'LOCKS_TABLE',
     'RUNS_TABLE',
     'SESSION_SECRET_ARN',
