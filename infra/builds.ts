@@ -218,10 +218,12 @@ export class TfgateBuilds extends Construct {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.storage.stateBucket.bucketArn] }),
     );
-    if (kind !== 'apply') {
+    if (kind === 'plan') {
       // A new environment's first plan: terraform would create the workspace's state itself (lock and
       // write). The runner writes an empty one instead, and S3 lets a plan role do only that: a write
-      // with If-None-Match, which never replaces an object (documented for bucket policies).
+      // with If-None-Match, which never replaces an object (documented for bucket policies). Never a
+      // pull-request plan's role: its code is unreviewed and could plant a state (resource ids to
+      // destroy) for an environment that has not applied yet; it plans against an empty local state.
       props.storage.stateBucket.addToResourcePolicy(
         new iam.PolicyStatement({
           principals: [role],

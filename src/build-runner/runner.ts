@@ -76,6 +76,8 @@ export interface StateBucketAccess {
   records(repository: string, directory: string): AppliedRecords;
   /** Writes `body` at `key` only if nothing is there. */
   createIfAbsent(key: string, body: string): Promise<'created' | 'exists'>;
+  /** Whether an object is at `key` (a read: what a pull-request plan's role may do). */
+  exists(key: string): Promise<boolean>;
   /**
    * Deletes the lock file at `key` if there is one and returns what it said: an apply build holds
    * tfgate's environment lock, so a terraform lock file found then was left by a build that ended
@@ -494,6 +496,29 @@ async function placeState(
   const region = deps.env.AWS_REGION ?? deps.env.AWS_DEFAULT_REGION;
   if (!region) throw new BuildStepError('state', 'AWS_REGION is not set: the state bucket cannot be reached');
   const key = stateObjectKey(settings.environment, settings.repository, settings.directory);
+  if (settings.kind === 'pr-plan' && settings.environment !== 'default') {
+    let exists: boolean;
+    try {
+      exists = await bucket.exists(key);
+    } catch (error) {
+      throw new BuildStepError('state', `the state bucket: ${(error as Error).message}`);
+    }
+    if (!exists) {
+      // A pull request's code may write nothing in the state bucket; its plan is never applied, so an
+      // environment without a state yet is planned against an empty one that ends with this build.
+      const emptyDir = await mkdtemp(path.join(deps.tmpDir ?? os.tmpdir(), 'tfgate-empty-state-'));
+      await writeBackendOverride(root, emptyDir);
+      deps.stdout.write(
+        `tfgate: state: ${settings.environment} has no state in the state bucket yet (s3://${settings.stateBucket}/` +
+          `${key}); this pull request is planned against an empty state, and nothing is written there\n`,
+      );
+      return {
+        managed: false,
+        location: `an empty state (${settings.environment} has not applied yet)`,
+        ...(records ? { records } : {}),
+      };
+    }
+  }
   await writeNewFile(
     path.join(root, BACKEND_OVERRIDE_FILE),
     s3BackendOverride({

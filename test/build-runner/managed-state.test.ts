@@ -146,6 +146,9 @@ function fakeBucket() {
       created.push(key);
       return 'created';
     },
+    async exists(key) {
+      return objects.has(key);
+    },
     async releaseStaleLock(key) {
       const body = objects.get(key);
       objects.delete(key);
@@ -164,7 +167,12 @@ describe('a build in AWS (artifacts in S3)', () => {
 
   async function build(
     files: Record<string, string>,
-    options: { mode?: 'plan' | 'apply'; bucket?: StateBucketAccess | null; planExit?: number } = {},
+    options: {
+      mode?: 'plan' | 'apply';
+      pullRequest?: boolean;
+      bucket?: StateBucketAccess | null;
+      planExit?: number;
+    } = {},
   ) {
     const sha = await sandbox.commit(files);
     const asked: Asked[] = [];
@@ -174,8 +182,8 @@ describe('a build in AWS (artifacts in S3)', () => {
     const exitCode = await runBuild(
       {
         mode,
-        kind: mode,
-        runMode: 'deploy',
+        kind: options.pullRequest ? 'pr-plan' : mode,
+        runMode: options.pullRequest ? 'plan_only' : 'deploy',
         runId: 'run-1',
         repository: REPOSITORY,
         environment: 'ops',
@@ -198,7 +206,9 @@ describe('a build in AWS (artifacts in S3)', () => {
       },
     );
     const result = JSON.parse(
-      (await sandbox.artifacts.get(`runs/run-1/ops/${mode}/${mode}-result.json`))!.toString('utf8'),
+      (await sandbox.artifacts.get(
+        `runs/run-1/ops/${options.pullRequest ? 'pr-plan' : mode}/${mode}-result.json`,
+      ))!.toString('utf8'),
     ) as StageResult;
     return { exitCode, asked, stdout, stderr, result };
   }
@@ -219,6 +229,27 @@ describe('a build in AWS (artifacts in S3)', () => {
     expect(outcome.stdout).toContain('tfgate: plan runs with -lock=false');
     const planText = (await sandbox.artifacts.get('runs/run-1/ops/plan/plan.txt'))!.toString('utf8');
     expect(planText).toContain('tfgate: plan runs with -lock=false');
+  });
+
+  it("plans a pull request against an empty local state where the environment has none: the PR's role writes nothing", async () => {
+    const bucket = fakeBucket();
+    const outcome = await build({ 'main.tf': ONE_RESOURCE }, { bucket: bucket.access, pullRequest: true });
+    expect(bucket.created).toEqual([]);
+    expect(bucket.objects.size).toBe(0);
+    const init = outcome.asked.find((call) => call.args[0] === 'init');
+    expect(init?.override).toContain('backend "local"');
+    expect(init?.override).not.toContain('backend "s3"');
+    expect(outcome.stdout).toContain('this pull request is planned against an empty state, and nothing is written');
+  });
+
+  it('plans a pull request on the state bucket, read-only, where the environment has a state', async () => {
+    const bucket = fakeBucket();
+    const key = stateObjectKey('ops', REPOSITORY, '.');
+    bucket.objects.set(key, '{"version":4}');
+    const outcome = await build({ 'main.tf': ONE_RESOURCE }, { bucket: bucket.access, pullRequest: true });
+    expect(bucket.created).toEqual([]);
+    expect(outcome.asked.find((call) => call.args[0] === 'init')?.override).toContain('backend "s3"');
+    expect(outcome.asked.find((call) => call.args[0] === 'plan')?.args).toContain('-lock=false');
   });
 
   it('refuses a root on the local backend before terraform runs', async () => {

@@ -93,11 +93,15 @@ describe('the state bucket', () => {
     );
     // Plan roles may only create a state where none is: the If-None-Match write.
     const creates = statements.filter((s) => s.Effect === 'Allow');
-    // One per environment, naming its two plan roles (deploy and pull-request plans); no apply role.
+    // One per environment, naming its deploy plan role only: never an apply role, and never the role of a
+    // pull-request plan, whose unreviewed code could plant a state for an environment that has none yet.
     expect(creates).toHaveLength(2);
+    const deployPlanRoles = gate.parts.builds.builds
+      .filter((build) => build.kind === 'plan')
+      .map((build) => stack.getLogicalId(build.role.node.defaultChild as never));
     for (const statement of creates) {
-      expect((statement.Principal as { AWS: unknown[] }).AWS).toHaveLength(2);
-      expect(JSON.stringify(statement.Principal)).not.toMatch(/ApplyBuildRole/);
+      const principal = (statement.Principal as { AWS: { 'Fn::GetAtt': [string, string] } }).AWS;
+      expect(deployPlanRoles).toContain(principal['Fn::GetAtt'][0]);
       expect(actions(statement)).toEqual(['s3:PutObject']);
       expect(statement.Condition).toEqual({ StringEquals: { 's3:if-none-match': '*' } });
       expect(JSON.stringify(statement.Resource)).toMatch(/\/env\/(ops|apps)\/\*\/terraform\.tfstate/);

@@ -5,6 +5,7 @@
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
@@ -24,6 +25,16 @@ export function s3StateBucketAccess(client: S3Client, bucket: string): StateBuck
   return {
     records: (repository, directory) => new S3AppliedRecords(client, bucket, repository, directory),
     createIfAbsent: (key, body) => createIfAbsent(client, bucket, key, body),
+    async exists(key) {
+      try {
+        await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return true;
+      } catch (error) {
+        // HEAD answers 404 (NotFound) for a missing key; with s3:ListBucket, never 403 for one.
+        if (isMissing(error) || (error as { name?: string }).name === 'NotFound') return false;
+        throw error;
+      }
+    },
     async releaseStaleLock(key) {
       let body: string;
       try {
