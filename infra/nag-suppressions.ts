@@ -156,18 +156,6 @@ export function acknowledgeNagFindings(gate: Tfgate): Acknowledgement[] {
     );
   }
 
-  const pipelineRole = gate.parts.functions.roles.pipeline;
-  acknowledge(
-    list,
-    pipelineRole,
-    wildcardFinding(
-      pipelineRole,
-      stack.formatArn({ service: 'codebuild', resource: 'project', resourceName: `${gate.projectPrefix}-*` }),
-    ),
-    `The stopBuild task lists, reads and stops builds of this stack's build projects, all named ` +
-      `${gate.projectPrefix}-<environment>[-<mode>]; the wildcard covers those names only, so projects added per ` +
-      `mode need no policy change.`,
-  );
   // The notifier mails approval requests; the approvals function mails one-time sign-in links.
   for (const name of Object.keys(roles) as FunctionName[]) {
     if (!FUNCTION_NEEDS[name].sendsEmail || !gate.config.notifications.email) continue;

@@ -144,13 +144,15 @@ export class TfgatePipeline extends Construct {
     );
 
     // The stopBuild task: a build whose task timed out is found among this stack's projects and stopped.
-    props.pipelineFunction.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['codebuild:ListBuildsForProject', 'codebuild:BatchGetBuilds', 'codebuild:StopBuild'],
-        resources: [
-          stack.formatArn({ service: 'codebuild', resource: 'project', resourceName: `${props.projectPrefix}-*` }),
-        ],
-      }),
-    );
+    // Named one by one: a prefix wildcard (`tfgate-x-*`) would also match another install's projects
+    // (`tfgate-x-prod-…`).
+    if (props.builds.length > 0) {
+      props.pipelineFunction.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['codebuild:ListBuildsForProject', 'codebuild:BatchGetBuilds', 'codebuild:StopBuild'],
+          resources: props.builds.map((build) => build.project.projectArn),
+        }),
+      );
+    }
   }
 }

@@ -183,3 +183,28 @@ describe('alarms reach people', () => {
     }
   });
 });
+
+describe('least reach', () => {
+  const projectIds = new Set(
+    gate.parts.builds.builds.map((build) => stack.getLogicalId(build.project.node.defaultChild as never)),
+  );
+  const everyStatement = Object.values(json.Resources)
+    .filter((resource) => resource.Type === 'AWS::IAM::Policy')
+    .flatMap(
+      (policy) => (policy.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement,
+    );
+
+  it('names CodeBuild projects one by one: no prefix wildcard that another install (tfgate-x-prod-…) matches', () => {
+    const onBuilds = everyStatement.filter((statement) => actions(statement).some((a) => a.startsWith('codebuild:')));
+    expect(onBuilds.flatMap(actions)).toEqual(expect.arrayContaining(['codebuild:StartBuild', 'codebuild:StopBuild']));
+    for (const statement of onBuilds) {
+      const resources = [statement.Resource].flat() as unknown[];
+      expect(resources).toHaveLength(projectIds.size);
+      for (const resource of resources) {
+        expect(JSON.stringify(resource)).not.toContain('*');
+        expect(resource).toEqual({ 'Fn::GetAtt': [expect.any(String), 'Arn'] });
+        expect(projectIds.has((resource as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0])).toBe(true);
+      }
+    }
+  });
+});
