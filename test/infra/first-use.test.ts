@@ -208,3 +208,35 @@ describe('least reach', () => {
     }
   });
 });
+
+describe('the GitHub App private key', () => {
+  const githubSecretId = stack.getLogicalId(gate.parts.secrets.github.node.defaultChild as never);
+  const roleIdOf = (name: keyof typeof gate.functions) =>
+    stack.getLogicalId(gate.parts.functions.roles[name].node.defaultChild as never);
+  const readsGithubSecret = (name: keyof typeof gate.functions) =>
+    statementsOf(roleIdOf(name)).some(
+      (s) =>
+        actions(s).includes('secretsmanager:GetSecretValue') && JSON.stringify(s.Resource).includes(githubSecretId),
+    );
+  const urls = Object.values(json.Resources)
+    .filter((resource) => resource.Type === 'AWS::Lambda::Url')
+    .map((resource) => JSON.stringify((resource.Properties as { TargetFunctionArn: unknown }).TargetFunctionArn));
+
+  it('is read by no publicly reachable function; they invoke the token function, which has no URL', () => {
+    const tokenFunctionId = stack.getLogicalId(gate.functions.githubToken.node.defaultChild as never);
+    for (const name of Object.keys(gate.functions) as Array<keyof typeof gate.functions>) {
+      const id = stack.getLogicalId(gate.functions[name].node.defaultChild as never);
+      const isPublic = urls.some((url) => url.includes(`"${id}"`));
+      expect(isPublic, name).toBe(name === 'webhook' || name === 'approvals');
+      if (!isPublic) continue;
+      expect(readsGithubSecret(name), name).toBe(false);
+      const variables = (json.Resources[id]!.Properties as { Environment: { Variables: Record<string, unknown> } })
+        .Environment.Variables;
+      expect(variables.GITHUB_SECRET_ARN, name).toBeUndefined();
+      expect(JSON.stringify(variables.GITHUB_TOKEN_FUNCTION), name).toContain(tokenFunctionId);
+      const invokes = statementsOf(roleIdOf(name)).filter((s) => actions(s).includes('lambda:InvokeFunction'));
+      expect(JSON.stringify(invokes.map((s) => s.Resource)), name).toContain(tokenFunctionId);
+    }
+    expect(readsGithubSecret('githubToken')).toBe(true);
+  });
+});

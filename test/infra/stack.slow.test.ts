@@ -25,7 +25,7 @@ beforeAll(async () => {
   resources = s.template.toJSON().Resources as Record<string, Json>;
 }, 900_000);
 
-const FUNCTIONS: FunctionName[] = ['webhook', 'approvals', 'pipeline', 'notifier', 'reconciler'];
+const FUNCTIONS: FunctionName[] = ['webhook', 'approvals', 'pipeline', 'notifier', 'reconciler', 'githubToken'];
 
 /** The environment each function is given: its contract with lambdas/<name>/lambda.ts. */
 const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
@@ -33,7 +33,7 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
     'APPROVALS_URL',
     'CONFIG',
     'DELIVERIES_TABLE',
-    'GITHUB_SECRET_ARN',
+    'GITHUB_TOKEN_FUNCTION',
     'LOCKS_TABLE',
     'RUNS_TABLE',
     'STATE_MACHINE_ARN',
@@ -45,7 +45,7 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
     'BUILD_PROJECT_PREFIX',
     'CONFIG',
     'DELIVERIES_TABLE',
-    'GITHUB_SECRET_ARN',
+    'GITHUB_TOKEN_FUNCTION',
     'RUNS_TABLE',
     'SESSION_SECRET_ARN',
     'SES_FROM',
@@ -81,6 +81,7 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
     'RUNS_TABLE',
     'STATE_MACHINE_ARN',
   ],
+  githubToken: ['CONFIG', 'GITHUB_SECRET_ARN'],
 };
 const CONTRACT_NAMES = [...new Set(Object.values(EXPECTED_ENVIRONMENT).flat())];
 
