@@ -175,11 +175,21 @@ export class TfgateBuilds extends Construct {
       removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
     logGroup.grantWrite(role);
-    // Writes only under its own kind's prefix: a pull-request plan cannot touch what a deploy run reads.
+    // Writes only under its own kind's prefix (a pull-request plan cannot touch what a deploy run reads),
+    // and only creates: S3 refuses a PutObject without If-None-Match: * here, so no build can replace an
+    // object another run's build stored (its tfplan, its plan text). The runner writes every stage
+    // artifact once, that way.
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
+        actions: ['s3:GetObject'],
         resources: [props.storage.runObjectsArn(environment.name, kind)],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [props.storage.runObjectsArn(environment.name, kind)],
+        conditions: { StringEquals: { 's3:if-none-match': '*' } },
       }),
     );
     // Reads the source archives the pipeline stored; the apply also reads its run's deploy plan.

@@ -126,8 +126,8 @@ export function acknowledgeNagFindings(gate: Tfgate): Acknowledgement[] {
       build.role,
       wildcardFinding(build.role, gate.parts.storage.runObjectsArn(build.environment.name, build.kind)),
       `${build.kind} builds for ${build.environment.name} write and read only their own kind's artifacts in that ` +
-        `environment (artifacts/runs/<runId>/${build.environment.name}/${build.kind}/<file>); the run id is only ` +
-        `known at build time.`,
+        `environment (artifacts/runs/<runId>/${build.environment.name}/${build.kind}/<file>), and write only new ` +
+        `objects (s3:if-none-match: *), never replacing another run's; the run id is only known at build time.`,
     );
     acknowledge(
       list,

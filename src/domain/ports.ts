@@ -366,8 +366,17 @@ export interface SourceArchiver {
   archive(repository: string, sha: string): Promise<Buffer>;
 }
 
+export interface ArtifactWriteOptions {
+  /**
+   * Write once: refused (ArtifactExistsError) when the key already holds an object. Builds write their stage
+   * artifacts this way, and in AWS their roles may write no other way, so no build replaces what another
+   * run's build stored.
+   */
+  createOnly?: boolean;
+}
+
 export interface ArtifactStore {
-  put(key: string, body: Buffer | string, contentType?: string): Promise<void>;
+  put(key: string, body: Buffer | string, contentType?: string, options?: ArtifactWriteOptions): Promise<void>;
   get(key: string): Promise<Buffer | undefined>;
 }
 

@@ -240,3 +240,23 @@ describe('the GitHub App private key', () => {
     expect(readsGithubSecret('githubToken')).toBe(true);
   });
 });
+
+describe("a build and another run's artifacts", () => {
+  it('writes only new objects under its own environment and kind: never replaces another run’s tfplan or text', () => {
+    for (const build of gate.parts.builds.builds) {
+      const roleId = stack.getLogicalId(build.role.node.defaultChild as never);
+      const artifactsId = stack.getLogicalId(gate.parts.storage.bucket.node.defaultChild as never);
+      const writes = statementsOf(roleId).filter(
+        (s) => actions(s).includes('s3:PutObject') && JSON.stringify(s.Resource).includes(artifactsId),
+      );
+      const label = `${build.environment.name} ${build.kind}`;
+      const runWrites = writes.filter((s) => JSON.stringify(s.Resource).includes('/artifacts/runs/'));
+      expect(runWrites, label).toHaveLength(1);
+      expect(JSON.stringify(runWrites[0]!.Resource), label).toContain(
+        `/artifacts/runs/*/${build.environment.name}/${build.kind}/*`,
+      );
+      expect(actions(runWrites[0]!), label).toEqual(['s3:PutObject']);
+      expect(runWrites[0]!.Condition, label).toEqual({ StringEquals: { 's3:if-none-match': '*' } });
+    }
+  });
+});

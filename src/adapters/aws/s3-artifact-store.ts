@@ -3,8 +3,8 @@
  * bucket's default (SSE-KMS or SSE-S3, set by the CDK stack), so nothing here names a key.
  */
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import type { ArtifactStore } from '../../domain/ports.js';
-import { assertArtifactKey } from '../../domain/artifact-keys.js';
+import type { ArtifactStore, ArtifactWriteOptions } from '../../domain/ports.js';
+import { ArtifactExistsError, assertArtifactKey } from '../../domain/artifact-keys.js';
 import { directoryArtifactStore } from '../fs/artifact-store.js';
 import { InvalidArtifactLocationError, parseS3Location, type S3Location } from './s3-location.js';
 
@@ -17,15 +17,23 @@ export class S3ArtifactStore implements ArtifactStore {
     private readonly location: S3Location,
   ) {}
 
-  async put(key: string, body: Buffer | string, contentType?: string): Promise<void> {
-    await this.client.send(
-      new PutObjectCommand({
-        Bucket: this.location.bucket,
-        Key: this.objectKey(key),
-        Body: body,
-        ContentType: contentType ?? 'application/octet-stream',
-      }),
-    );
+  async put(key: string, body: Buffer | string, contentType?: string, options?: ArtifactWriteOptions): Promise<void> {
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.location.bucket,
+          Key: this.objectKey(key),
+          Body: body,
+          ContentType: contentType ?? 'application/octet-stream',
+          // S3's conditional write: never replaces an object (412 when one exists).
+          ...(options?.createOnly ? { IfNoneMatch: '*' } : {}),
+        }),
+      );
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (options?.createOnly && status === 412) throw new ArtifactExistsError(`artifact ${key} already exists`);
+      throw error;
+    }
   }
 
   async get(key: string): Promise<Buffer | undefined> {
