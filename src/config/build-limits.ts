@@ -1,3 +1,4 @@
+import { refusalWaitSeconds } from './start-build-refusals.js';
 import type { TfgateConfig } from './load.js';
 
 /**
@@ -67,15 +68,18 @@ export interface ExecutionBudget {
 export function executionBudgets(config: TfgateConfig): ExecutionBudget[] {
   const plan = buildLimits('plan', config).taskTimeoutSeconds;
   const apply = buildLimits('apply', config).taskTimeoutSeconds;
+  const refused = refusalWaitSeconds(config);
   return config.repositories.map((repository) => {
     const parts: string[] = [];
     let total = 0;
     for (const environment of repository.environments) {
       const approval = environment.approval?.timeoutSeconds ?? 0;
-      const stage = config.timeouts.lockWaitSeconds + plan + approval + apply + STAGE_OVERHEAD_SECONDS;
+      // A refused StartBuild waits up to `refused` before the plan, and again before the apply.
+      const stage = config.timeouts.lockWaitSeconds + plan + approval + apply + 2 * refused + STAGE_OVERHEAD_SECONDS;
       parts.push(
         `${environment.name}: lock wait ${config.timeouts.lockWaitSeconds}s + plan ${plan}s + approval ` +
-          `${approval}s + apply ${apply}s + tasks ${STAGE_OVERHEAD_SECONDS}s = ${stage}s`,
+          `${approval}s + apply ${apply}s + refused builds 2 × ${refused}s + tasks ${STAGE_OVERHEAD_SECONDS}s = ` +
+          `${stage}s`,
       );
       total += stage;
     }

@@ -13,6 +13,8 @@ import {
   type TestStack,
 } from '../support/local-stack.js';
 import { synthesizeSample } from './synth.js';
+import type { TfgateConfig } from '../../src/config/load.js';
+import { withRefusalWait } from '../../src/config/start-build-refusals.js';
 
 /**
  * Parity: the definition the CDK stack deploys, taken from the synthesized template with its
@@ -20,11 +22,13 @@ import { synthesizeSample } from './synth.js';
  */
 
 let deployedDefinition: string;
+let sampleConfig: TfgateConfig;
 let substitutionKeys: string[];
 let stack: TestStack | undefined;
 
 beforeAll(async () => {
-  const { template } = await synthesizeSample();
+  const { template, source } = await synthesizeSample();
+  sampleConfig = source.config;
   const machines = Object.values(template.findResources('AWS::StepFunctions::StateMachine')) as Array<{
     Properties: { DefinitionString: unknown; DefinitionSubstitutions: Record<string, unknown> };
   }>;
@@ -44,8 +48,10 @@ function placeholders(definition: string): string[] {
 }
 
 describe('the deployed definition runs locally', () => {
-  it('is the statemachine file, with exactly the placeholders the stack substitutes', async () => {
-    expect(JSON.parse(deployedDefinition)).toEqual(JSON.parse(await readFile(DEFINITION_FILE, 'utf8')));
+  it('is the statemachine file as tfgate local runs it, with exactly the placeholders the stack substitutes', async () => {
+    // Both apply the same configuration-dependent transform (the wait of a refused StartBuild).
+    const local = withRefusalWait(await readFile(DEFINITION_FILE, 'utf8'), sampleConfig);
+    expect(JSON.parse(deployedDefinition)).toEqual(JSON.parse(local));
     expect(placeholders(deployedDefinition)).toEqual(substitutionKeys);
     expect(substitutionKeys).toEqual(['BuildProjectPrefix', 'NotifierFunctionArn', 'PipelineFunctionArn']);
   });
