@@ -17,6 +17,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { buildLimits } from '../src/config/build-limits.js';
+import { DEFAULT_PLAN_TIMEOUT_SECONDS } from '../src/config/schema.js';
 import type { TfgateConfig } from '../src/config/load.js';
 import { BUILD_KINDS, buildProjectName, type BuildKind } from '../src/domain/builds.js';
 import { packageFile, RUNNING_FROM_SOURCE } from '../src/package-files.js';
@@ -130,7 +131,10 @@ export class TfgateBuilds extends Construct {
         (mode === 'plan' ? props.config.timeouts.planSeconds : props.config.timeouts.applySeconds) / 60,
       );
       const limit = buildLimits(mode, props.config).timeoutMinutes;
-      if (limit !== wanted) {
+      // The default plan timeout means "as long as the plan compute allows": no warning for a configuration
+      // that never set it (on Lambda compute every plan stops at 15 minutes, which the docs say).
+      const planDefault = mode === 'plan' && props.config.timeouts.planSeconds === DEFAULT_PLAN_TIMEOUT_SECONDS;
+      if (limit !== wanted && !(planDefault && wanted > limit)) {
         const onLambda =
           mode === 'plan' && props.config.terraform.planCompute === 'lambda'
             ? ' on Lambda compute (15 minutes; terraform.planCompute: ec2 for longer plans)'

@@ -1,4 +1,5 @@
 import { refusalWaitSeconds } from './start-build-refusals.js';
+import { SynthRefusal } from './synth-refusal.js';
 import type { TfgateConfig } from './load.js';
 
 /**
@@ -87,21 +88,18 @@ export function executionBudgets(config: TfgateConfig): ExecutionBudget[] {
   });
 }
 
-/** Throws naming each repository whose worst case passes the execution timeout. */
+const days = (seconds: number) => `${(seconds / 86400).toFixed(1)} days`;
+
+/** Refuses, in one line, a configuration a run of which could outlive the execution timeout. */
 export function assertWithinExecutionTimeout(config: TfgateConfig, executionTimeoutSeconds: number): void {
   const over = executionBudgets(config).filter((budget) => budget.worstCaseSeconds > executionTimeoutSeconds);
   if (over.length === 0) return;
   const described = over
-    .map(
-      (budget) =>
-        `${budget.repository}: ${budget.worstCaseSeconds}s (${(budget.worstCaseSeconds / 86400).toFixed(1)} days) ` +
-        `— ${budget.parts.join('; ')}`,
-    )
-    .join('\n');
-  throw new Error(
-    `a run could outlive the state machine's execution timeout of ${executionTimeoutSeconds}s ` +
-      `(${executionTimeoutSeconds / 86400} days), ` +
-      `which would end it mid-way with its locks held until the reconciler frees them:\n${described}\n` +
-      'Shorten timeouts.lockWait, the approval timeouts or the build timeouts so that each sum fits.',
+    .map((budget) => `${budget.repository} could take up to ${days(budget.worstCaseSeconds)}`)
+    .join(', ');
+  throw new SynthRefusal(
+    `tfgate: a run of ${described}, past the state machine's execution limit of ` +
+      `${days(executionTimeoutSeconds)} (per environment: lock wait, plan, approval, apply and refused builds, each ` +
+      `at its limit); shorten timeouts.lockWait, the approval timeouts or the build timeouts`,
   );
 }

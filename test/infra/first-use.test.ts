@@ -6,12 +6,13 @@
  * bundling, as in construct.test.ts.
  */
 import { App, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
 import { describe, expect, it, vi } from 'vitest';
 import { Tfgate, type TfgateSettings } from '../../infra/index.js';
+import { SynthRefusal } from '../../src/config/synth-refusal.js';
 
 vi.mock('aws-cdk-lib/aws-lambda-nodejs', async (importOriginal) => {
   const original = await importOriginal<typeof import('aws-cdk-lib/aws-lambda-nodejs')>();
@@ -258,5 +259,53 @@ describe("a build and another run's artifacts", () => {
       expect(actions(runWrites[0]!), label).toEqual(['s3:PutObject']);
       expect(runWrites[0]!.Condition, label).toEqual({ StringEquals: { 's3:if-none-match': '*' } });
     }
+  });
+});
+
+describe('timeouts at synth', () => {
+  const fresh = () => {
+    const scratch = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+    return new Stack(scratch, 'Platform', { env: { account: '123456789012', region: 'eu-west-1' } });
+  };
+  const warnings = (scope: Stack) =>
+    Annotations.fromStack(scope)
+      .findWarning('*', Match.anyValue())
+      .map((w) => String(w.entry.data));
+
+  it('a default configuration (Lambda-compute plans, timeouts.plan unset) synthesizes without a timeout warning', () => {
+    const scope = fresh();
+    new Tfgate(scope, 'Gate', { config: CONFIG });
+    expect(warnings(scope).filter((w) => w.includes('timeouts.'))).toEqual([]);
+  });
+
+  it('a plan timeout set past what Lambda compute allows still warns, once', () => {
+    const scope = fresh();
+    new Tfgate(scope, 'Gate', { config: { ...CONFIG, timeouts: { plan: '30m' } } });
+    const timeoutWarnings = warnings(scope).filter((w) => w.includes('timeouts.'));
+    expect(timeoutWarnings).toHaveLength(1);
+    expect(timeoutWarnings[0]).toMatch(/timeouts\.plan of 30 minutes .* they stop after 15 minutes/);
+  });
+
+  it('refuses an over-budget configuration in one line (a SynthRefusal, which cdk synth prints alone)', () => {
+    const long = {
+      ...CONFIG,
+      timeouts: { lockWait: '14d' },
+      repositories: [
+        {
+          name: 'acme/infrastructure',
+          environments: [{ name: 'ops', approval: { approvers: ['alice@example.com'], timeout: '14d' } }],
+        },
+      ],
+    };
+    let refusal: unknown;
+    try {
+      new Tfgate(fresh(), 'Gate', { config: long });
+    } catch (error) {
+      refusal = error;
+    }
+    expect(refusal).toBeInstanceOf(SynthRefusal);
+    const message = (refusal as Error).message;
+    expect(message).not.toContain('\n');
+    expect(message).toMatch(/^tfgate: a run of acme\/infrastructure could take up to 2\d\.\d days, past .*timeouts$/);
   });
 });
