@@ -16,7 +16,11 @@ const KEY = 'runs/run-1/ops/plan/tfplan';
 
 describe('write-once artifacts', () => {
   const s3 = mockClient(S3Client);
-  afterEach(() => s3.reset());
+  let dir: string | undefined;
+  afterEach(async () => {
+    s3.reset();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
 
   it('S3: a create-only put carries If-None-Match: *, and 412 becomes ArtifactExistsError', async () => {
     const store = new S3ArtifactStore(new S3Client({}), { bucket: 'artifacts-bucket', prefix: 'artifacts' });
@@ -38,11 +42,6 @@ describe('write-once artifacts', () => {
     s3.on(PutObjectCommand).resolves({});
     await store.put('views/run-1/ops/plan/plan-view.json', '{}');
     expect(s3.commandCalls(PutObjectCommand)[0]!.args[0].input.IfNoneMatch).toBeUndefined();
-  });
-
-  let dir: string | undefined;
-  afterEach(async () => {
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('locally: a create-only put of an existing key is refused and leaves the first content', async () => {
