@@ -6,9 +6,9 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isTerminalRun, type Run } from '../src/domain/run.js';
-import { ensureBareRepository, git, SKIP_HOOK_ENV } from '../src/local-mode/git-repos.js';
+import { bareRepositoryPath, ensureBareRepository, git, SKIP_HOOK_ENV } from '../src/local-mode/git-repos.js';
 import { startLocalStack, type LocalStack } from '../src/local-mode/start-stack.js';
-import { pushHeaders, pushPayload, signed } from './common.js';
+import { measureProcess, pushHeaders, pushPayload, signed } from './common.js';
 
 /**
  * Parts 4 to 6: the local stack (the same definition file, handlers and stores as `tfgate local`) with
@@ -150,11 +150,12 @@ export async function seedCommits(
   files?: Record<string, string>,
 ): Promise<string[]> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'tfgate-bench-work-'));
+  // A teammate's commits: the approver (bench@example.com) may not approve a change of their own.
   const identity = {
-    GIT_AUTHOR_NAME: 'bench',
-    GIT_AUTHOR_EMAIL: 'bench@example.com',
-    GIT_COMMITTER_NAME: 'bench',
-    GIT_COMMITTER_EMAIL: 'bench@example.com',
+    GIT_AUTHOR_NAME: 'bench author',
+    GIT_AUTHOR_EMAIL: 'author@example.com',
+    GIT_COMMITTER_NAME: 'bench author',
+    GIT_COMMITTER_EMAIL: 'author@example.com',
   };
   try {
     await git(['init', '--quiet', `--initial-branch=${branch}`, work]);
@@ -418,4 +419,31 @@ export function applyOrderProblems(runs: Run[]): string[] {
     }
   }
   return problems;
+}
+
+/** What one push through the repository's real post-receive hook cost: the hook process, start to exit. */
+export interface HookPush {
+  runId: string;
+  wallMs: number;
+  cpuMs: number;
+}
+
+/**
+ * A push as a person makes it: the bare repository's own post-receive hook (what `git push` runs once the
+ * commit is in) with git's stdin line for the next seeded commit. The hook exits once the webhook answered.
+ */
+export async function pushThroughHook(bench: BenchStack, repository: string): Promise<HookPush> {
+  const sha = nextCommit(bench, repository);
+  const bare = bareRepositoryPath(bench.stack.dataDir, repository);
+  const before = (await git(['--git-dir', bare, 'rev-parse', `${sha}^`]).catch(() => '0'.repeat(40))).trim();
+  const cost = await measureProcess([path.join(bare, 'hooks', 'post-receive')], {
+    input: `${before} ${sha} refs/heads/main\n`,
+    // The pusher is the machine's user (the hook says so); the bench approves as the local credential, and a
+    // person may not approve their own change: the push comes from another user, as a teammate's would.
+    env: { ...process.env, GIT_DIR: bare, USER: 'bench-pusher', LOGNAME: 'bench-pusher' },
+    cwd: bare,
+  });
+  const runId = /run (\S+) started/.exec(cost.stderr)?.[1];
+  if (cost.code !== 0 || !runId) throw new Error(`the hook started no run (exit ${cost.code}): ${cost.stderr}`);
+  return { runId, wallMs: cost.wallMs, cpuMs: cost.cpuMs };
 }

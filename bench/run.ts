@@ -20,6 +20,7 @@ import {
 } from './pipeline.js';
 import { benchRatio } from './ratio.js';
 import { benchSandbox } from './sandbox.js';
+import { benchUserFacing } from './user-facing.js';
 
 /**
  * `npm run bench` (a table) or `npm run bench -- --json` (one JSON object on stdout). Figures only:
@@ -35,11 +36,18 @@ const GOALS = {
   /** Per function, with the AWS SDK bundled (issue 15). */
   bundleBytes: 400 * 1024,
   coldStartMs: 150,
-  overheadPerStageMs: 150,
+  /** Issue 25: what a push costs besides terraform's own time. */
+  overheadPerStageMs: 50,
+  /** The local push hook: post-receive → webhook accepted. */
+  postReceiveMs: 100,
+  /** `tfgate runs --json`, the whole process, CPU. */
+  cliCpuMs: 200,
+  /** CPU of tfgate local and its children (and the hook) over the hand-run terraform's. */
+  cpuRatio: 1.3,
   /** The bubblewrap sandbox around a local build's commands, per build (issue 21). */
   sandboxPerBuildMs: 20,
   overheadRatio: 1.25,
-  pushToPlanStartMs: 250,
+  pushToPlanStartMs: 100,
   peakRssMiB: 600,
   orchestrationUsdPerRun: 0.001,
   costAtRestUsdPerMonth: 0,
@@ -55,6 +63,7 @@ const MEMORY_REPOSITORIES = quick ? 10 : 40;
 const MEMORY_RUNS = quick ? 50 : 200;
 const RATIO_SAMPLES = quick ? 1 : 3;
 const SANDBOX_SAMPLES = quick ? 20 : 100;
+const USER_FACING_SAMPLES = quick ? 3 : 7;
 const STAGES_PER_PUSH_RUN = 4;
 
 countDynamoCalls();
@@ -195,6 +204,10 @@ progress(`sandbox: a command started directly and through bubblewrap, ${SANDBOX_
 const commandsPerBuild = median(pushRuns.map((r) => r.terraformInvocations)) / STAGES_PER_PUSH_RUN + 1;
 const sandbox = await benchSandbox(SANDBOX_SAMPLES, round(commandsPerBuild, 2));
 
+// ---------------------------------------------------------------- 7c. the push hook and the CLI
+progress(`hook and CLI: ${USER_FACING_SAMPLES} pushes through the post-receive hook, as many tfgate runs --json`);
+const userFacing = await benchUserFacing(USER_FACING_SAMPLES);
+
 // ---------------------------------------------------------------- 8. end-to-end ratio
 progress(`ratio: the starter repository by hand and through tfgate, ${RATIO_SAMPLES} time(s) each`);
 const ratio = await benchRatio(RATIO_SAMPLES);
@@ -257,7 +270,13 @@ const figures = {
     1,
   ),
   overheadRatio: ratio.overheadRatio,
+  cpuRatio: ratio.cpuRatio,
   ratio,
+  postReceiveMs: userFacing.postReceiveMs,
+  postReceiveCpuMs: userFacing.postReceiveCpuMs,
+  cliMs: userFacing.cliMs,
+  cliCpuMs: userFacing.cliCpuMs,
+  userFacing,
   pushRunTotalMs: round(pushTotalMs, 1),
   pushRunTerraformMs: round(pushTerraformMs, 1),
   pushRunTerraformInvocations: typical.terraformInvocations,
@@ -347,10 +366,27 @@ if (json) {
     ],
     ['  webhook, first request (secret, 6 DynamoDB calls, StartExecution)', `${figures.coldStartHandlerMs} ms`, ''],
     [
-      `overhead ratio: tfgate push run / the same terraform by hand ` +
+      `overhead ratio: push (hook) → apps applied, less the approval wait / the same terraform by hand ` +
         `(${ratio.terraform.endsWith('(real)') ? 'real terraform' : 'double'})`,
       `${figures.overheadRatio} (${ratio.tfgateRunMs} / ${ratio.handRunMs} ms)`,
       `<= ${GOALS.overheadRatio}`,
+    ],
+    [
+      'CPU ratio: tfgate local + children + hook / the same terraform by hand',
+      ratio.cpuRatio === undefined
+        ? 'n/a (no /proc)'
+        : `${ratio.cpuRatio} (${ratio.tfgateCpuMs} / ${ratio.handCpuMs} ms)`,
+      `<= ${GOALS.cpuRatio}`,
+    ],
+    [
+      'local push hook: post-receive → webhook accepted (CPU)',
+      `${figures.postReceiveMs} ms (${figures.postReceiveCpuMs} ms)`,
+      `< ${GOALS.postReceiveMs} ms`,
+    ],
+    [
+      'tfgate runs --json, whole process: wall (CPU)',
+      `${figures.cliMs} ms (${figures.cliCpuMs} ms)`,
+      `< ${GOALS.cliCpuMs} ms CPU`,
     ],
     ['push to ops terraform plan started', `${figures.pushToPlanStartMs} ms`, `< ${GOALS.pushToPlanStartMs} ms`],
     [

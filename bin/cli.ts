@@ -1,23 +1,15 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { packageFile } from '../src/package-files.js';
-import { ConfigError } from '../src/config/load.js';
 import { TfgateError } from '../src/domain/errors.js';
-import { TerraformNotFoundError } from '../src/terraform-locator.js';
-import { runDemo } from './commands/demo.js';
-import { runInit } from './commands/init.js';
-import { runLocal } from './commands/local.js';
-import { runPlanShow } from './commands/plan-show.js';
-import { approveOrReject, showRun, listRuns, rerunRun, unlockEnvironment, CliError } from './commands/client.js';
-import { sendPushEvents } from '../src/local-mode/post-receive.js';
-import {
-  LocalPullRequestError,
-  type LocalPullRequestResult,
-  openLocalPullRequest,
-} from '../src/local-mode/pull-request.js';
+import { CliError } from './commands/client.js';
+import type { LocalPullRequestResult } from '../src/local-mode/pull-request.js';
 
-/** The `tfgate` command line (../shared/interface.md fixes its surface). */
+/**
+ * The `tfgate` command line (../shared/interface.md fixes its surface). Each command loads its code when
+ * it runs (`await import`), so a command pays for no other's: `tfgate runs` does not load the local stack,
+ * the AWS SDK or the configuration parser.
+ */
 
 /**
  * A reader that stops reading (`tfgate runs | head -3`) ends the output; it is not a crash. A command
@@ -75,6 +67,7 @@ program
   )
   .action(async (options) => {
     serving = true;
+    const { runLocal } = await import('./commands/local.js');
     await runLocal(options);
   });
 
@@ -87,6 +80,7 @@ program
   .option('--data <dir>', 'data directory (default: a new temporary directory)')
   .action(async (options) => {
     serving = true;
+    const { runDemo } = await import('./commands/demo.js');
     process.exitCode = await runDemo(options);
   });
 
@@ -103,7 +97,7 @@ program
       'missing)',
     (value: string, previous: string[] = []) => [...previous, value],
   )
-  .action(async (dir: string, options) => runInit(dir, options));
+  .action(async (dir: string, options) => (await import('./commands/init.js')).runInit(dir, options));
 
 program
   .command('runs')
@@ -111,7 +105,7 @@ program
   .option('--json', 'print JSON')
   .addOption(dataOption())
   .addOption(urlOption())
-  .action(async (options) => listRuns(options));
+  .action(async (options) => (await import('./commands/client.js')).listRuns(options));
 
 program
   .command('show')
@@ -120,7 +114,7 @@ program
   .option('--json', 'print JSON')
   .addOption(dataOption())
   .addOption(urlOption())
-  .action(async (run: string, options) => showRun(run, options));
+  .action(async (run: string, options) => (await import('./commands/client.js')).showRun(run, options));
 
 for (const decision of ['approve', 'reject'] as const) {
   const command = program
@@ -138,7 +132,9 @@ for (const decision of ['approve', 'reject'] as const) {
     '--reason <text>',
     decision === 'approve' ? 'why (kept with the approval, shown by show and the run page)' : 'why',
   );
-  command.action(async (approval: string, options) => approveOrReject(decision, approval, options));
+  command.action(async (approval: string, options) =>
+    (await import('./commands/client.js')).approveOrReject(decision, approval, options),
+  );
 }
 
 program
@@ -150,7 +146,9 @@ program
   .option('--force', 'free it even though the holding run is still alive (that run then will not apply)')
   .addOption(dataOption())
   .addOption(urlOption())
-  .action(async (repo: string, env: string, options) => unlockEnvironment(repo, env, options));
+  .action(async (repo: string, env: string, options) =>
+    (await import('./commands/client.js')).unlockEnvironment(repo, env, options),
+  );
 
 program
   .command('pr')
@@ -165,6 +163,7 @@ program
   })
   .addOption(dataOption())
   .action(async (branch: string, options: { repo?: string; base?: string; number?: number; data: string }) => {
+    const { LocalPullRequestError, openLocalPullRequest } = await import('../src/local-mode/pull-request.js');
     let result: LocalPullRequestResult;
     try {
       result = await openLocalPullRequest({
@@ -198,7 +197,9 @@ plan
   .argument('<plan-json>', 'the output of `terraform show -json PLANFILE` (- reads standard input)')
   .description('the structured view of a saved plan, as the approval page shows it')
   .option('--json', 'counts and every resource change with its action, as JSON')
-  .action(async (file: string, options: { json?: boolean }) => runPlanShow(file, options));
+  .action(async (file: string, options: { json?: boolean }) =>
+    (await import('./commands/plan-show.js')).runPlanShow(file, options),
+  );
 
 program
   .command('rerun')
@@ -210,7 +211,7 @@ program
   .option('--json', 'print the answer as JSON')
   .addOption(dataOption())
   .addOption(urlOption())
-  .action(async (run: string, options) => rerunRun(run, options));
+  .action(async (run: string, options) => (await import('./commands/client.js')).rerunRun(run, options));
 
 program
   .command('doctor')
@@ -244,40 +245,26 @@ program
     process.exitCode = await runStopAllCommand(options);
   });
 
-program
-  .command('post-receive', { hidden: true })
-  .requiredOption('--data <dir>')
-  .requiredOption('--repository <name>')
-  .action(async (options: { data: string; repository: string }) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    const failures = await sendPushEvents({
-      dataDir: path.resolve(options.data),
-      gitDir: process.env.GIT_DIR ? path.resolve(process.env.GIT_DIR) : process.cwd(),
-      repository: options.repository,
-      stdin: Buffer.concat(chunks).toString('utf8'),
-      log: (line) => process.stderr.write(`${line}\n`),
-    });
-    // A failed delivery never refuses the push: the commits are in; the reconciler catches up.
-    if (failures > 0)
-      process.stderr.write('tfgate: the push is stored, but its run did not start; see the message above.\n');
-  });
-
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof TerraformNotFoundError) {
-    process.stderr.write(`tfgate: ${error.message}\n`);
-    process.exit(2);
-  }
-  if (error instanceof ConfigError) {
-    // One problem, one line (file:line:column: what); several, one line each.
-    process.stderr.write(
-      error.problems.length === 1
-        ? `tfgate: ${error.message}\n`
-        : `tfgate: the configuration is invalid:\n${error.message}\n`,
-    );
-    process.exit(2);
+  // Loaded for tfgate's own errors only: these modules (the configuration's parser) are a command's cost.
+  if (error instanceof TfgateError && !(error instanceof CliError)) {
+    const { TerraformNotFoundError } = await import('../src/terraform-locator.js');
+    const { ConfigError } = await import('../src/config/load.js');
+    if (error instanceof TerraformNotFoundError) {
+      process.stderr.write(`tfgate: ${error.message}\n`);
+      process.exit(2);
+    }
+    if (error instanceof ConfigError) {
+      // One problem, one line (file:line:column: what); several, one line each.
+      process.stderr.write(
+        error.problems.length === 1
+          ? `tfgate: ${error.message}\n`
+          : `tfgate: the configuration is invalid:\n${error.message}\n`,
+      );
+      process.exit(2);
+    }
   }
   if (error instanceof CliError) {
     process.stderr.write(`tfgate: ${error.message}\n`);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { TfgateError } from '../../src/domain/errors.js';
 import { localCredentialFile } from '../../src/local-mode/secrets.js';
-import { serverInfoFile } from './local.js';
+import { serverInfoFile } from './server-info.js';
 
 /** The commands that read or decide work through a running tfgate local's HTTP API. */
 

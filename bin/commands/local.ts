@@ -6,6 +6,7 @@ import { startLocalStack, type LocalStack } from '../../src/local-mode/start-sta
 import { localCredentialFile } from '../../src/local-mode/secrets.js';
 import { assertCanListen } from '../../src/local-mode/server.js';
 import { CliError } from './client.js';
+import { serverInfoFile } from './server-info.js';
 
 export interface LocalOptions {
   config?: string;
@@ -17,9 +18,7 @@ export interface LocalOptions {
   unsandboxedBuilds?: boolean;
 }
 
-export function serverInfoFile(dataDir: string): string {
-  return path.join(path.resolve(dataDir), 'run', 'server.json');
-}
+export { serverInfoFile };
 
 /** stdout's one writer: on a terminal, printed lines go above the live status line of running builds. */
 const terminal = new ProgressTerminal(process.stdout);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { ENGLISH_ISSUES } from '../../src/zod-messages.js';
 import type { TfgateConfig } from '../../src/config/load.js';
 // From resolved.ts, not load.ts: load.ts brings the YAML parser and the full schema into the bundle.
 import { findRepository } from '../../src/config/resolved.js';
@@ -33,14 +34,16 @@ export class NotifierError extends TfgateError {
   override name = 'NotifierError';
 }
 
+const nonEmpty = () => z.string().check(z.minLength(1));
+
 const requestSchema = z.object({
   action: z.literal('requestApproval'),
-  runId: z.string().min(1),
-  repository: z.string().min(1),
-  environment: z.string().min(1),
-  taskToken: z.string().min(1),
-  planSha256: z.string().regex(/^[0-9a-f]{64}$/),
-  timeoutSeconds: z.number().int().positive(),
+  runId: nonEmpty(),
+  repository: nonEmpty(),
+  environment: nonEmpty(),
+  taskToken: nonEmpty(),
+  planSha256: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
+  timeoutSeconds: z.int().check(z.positive()),
 });
 
 export interface NotifierDeps {
@@ -73,7 +76,7 @@ const MAX_PLAN_TEXT = 200_000;
 export function createApprovalRequester(deps: NotifierDeps): (payload: unknown) => Promise<{ approvalId: string }> {
   const clock = deps.clock ?? systemClock;
   return async (raw) => {
-    const parsed = requestSchema.safeParse(raw);
+    const parsed = requestSchema.safeParse(raw, ENGLISH_ISSUES);
     if (!parsed.success)
       throw new NotifierError(
         `invalid approval request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,

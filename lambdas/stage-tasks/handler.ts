@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { ENGLISH_ISSUES } from '../../src/zod-messages.js';
 import { LockLostError, type EnvironmentLocks } from '../../src/domain/locks.js';
 import type {
   ApprovalStore,
@@ -52,42 +53,43 @@ export class RetryableTaskError extends TfgateError {
   override name = RETRYABLE_ERROR_NAME;
 }
 
+const nonEmpty = () => z.string().check(z.minLength(1));
+const count = () => z.int().check(z.nonnegative());
+
 const base = {
-  runId: z.string().min(1),
+  runId: nonEmpty(),
   mode: z.enum(['deploy', 'plan_only']),
-  repository: z.string().min(1),
-  sequence: z.number().int().nonnegative(),
-  environment: z.string().min(1),
+  repository: nonEmpty(),
+  sequence: count(),
+  environment: nonEmpty(),
 };
 
-const taskError = z.object({ Error: z.string().optional(), Cause: z.string().optional() }).passthrough();
+const taskError = z.looseObject({ Error: z.optional(z.string()), Cause: z.optional(z.string()) });
 
 const payloadSchema = z.discriminatedUnion('action', [
   z.object({
     action: z.literal('prepareSource'),
-    runId: z.string().min(1),
-    repository: z.string().min(1),
-    sha: z.string().regex(/^[0-9a-f]{40}$/),
+    runId: nonEmpty(),
+    repository: nonEmpty(),
+    sha: z.string().check(z.regex(/^[0-9a-f]{40}$/)),
   }),
   z.object({
     action: z.literal('beginStage'),
     ...base,
-    taskToken: z.string().min(1),
-    executionName: z.string().min(1),
-    planTimeoutSeconds: z.number().int().positive(),
-    applyTimeoutSeconds: z.number().int().positive(),
-    approvalTimeoutSeconds: z.number().int().nonnegative().optional(),
+    taskToken: nonEmpty(),
+    executionName: nonEmpty(),
+    planTimeoutSeconds: z.int().check(z.positive()),
+    applyTimeoutSeconds: z.int().check(z.positive()),
+    approvalTimeoutSeconds: z.optional(count()),
   }),
   z.object({ action: z.literal('afterPlan'), ...base, requiresApproval: z.boolean() }),
   z.object({
     action: z.literal('checkLock'),
     ...base,
     /** The grant the lock wait returned (`$.lock`): its holder's fencing number is what the apply may use. */
-    lock: z
-      .object({ holder: z.object({ runId: z.string(), fence: z.number().int().nonnegative() }).partial().optional() })
-      .passthrough()
-      .nullable()
-      .optional(),
+    lock: z.optional(
+      z.nullable(z.looseObject({ holder: z.optional(z.partial(z.object({ runId: z.string(), fence: count() }))) })),
+    ),
   }),
   z.object({ action: z.literal('finishStage'), ...base, outcome: z.enum(['apply', 'approve', 'done']) }),
   z.object({
@@ -95,24 +97,24 @@ const payloadSchema = z.discriminatedUnion('action', [
     ...base,
     kind: z.enum(['failed', 'rejected', 'expired', 'superseded']),
     during: z.enum(['lock', 'plan', 'apply', 'task', 'approval', 'fence']),
-    error: taskError.optional(),
+    error: z.optional(taskError),
   }),
   z.object({
     action: z.literal('stopBuild'),
-    runId: z.string().min(1),
-    environment: z.string().min(1),
+    runId: nonEmpty(),
+    environment: nonEmpty(),
     buildMode: z.enum(['plan', 'apply']),
-    projectName: z.string().min(1),
+    projectName: nonEmpty(),
   }),
-  z.object({ action: z.literal('completeRun'), runId: z.string().min(1) }),
+  z.object({ action: z.literal('completeRun'), runId: nonEmpty() }),
   z.object({
     action: z.literal('executionEnded'),
-    runId: z.string().min(1),
+    runId: nonEmpty(),
     status: z.enum(['FAILED', 'TIMED_OUT', 'ABORTED']),
-    error: z.string().optional(),
-    cause: z.string().optional(),
+    error: z.optional(z.string()),
+    cause: z.optional(z.string()),
     /** Overrides the generic explanation (e.g. `tfgate local` restarted while the run was in flight). */
-    reason: z.string().optional(),
+    reason: z.optional(z.string()),
   }),
 ]);
 
@@ -337,7 +339,7 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
   }
 
   return async function handle(raw: unknown): Promise<unknown> {
-    const parsed = payloadSchema.safeParse(raw);
+    const parsed = payloadSchema.safeParse(raw, ENGLISH_ISSUES);
     if (!parsed.success)
       throw new PipelineTaskError(
         `invalid task payload: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,

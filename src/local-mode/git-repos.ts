@@ -11,7 +11,8 @@ import { packageFile } from '../package-files.js';
  */
 
 const run = promisify(execFile);
-const CLI_ENTRY = packageFile('bin', 'tfgate.js');
+/** Plain JavaScript with Node's built-ins only: `git push` waits for the hook, so it loads nothing else. */
+const HOOK_ENTRY = packageFile('bin', 'post-receive.js');
 
 /** Set in the environment of a push that must not start a run (seeding the starter repository). */
 export const SKIP_HOOK_ENV = 'TFGATE_SKIP_HOOK';
@@ -58,7 +59,7 @@ export async function ensureBareRepository(dataDir: string, repository: string, 
       '#!/bin/sh',
       '# Installed by tfgate local: sends a signed GitHub-format push event for each updated ref.',
       `[ -n "$${SKIP_HOOK_ENV}" ] && exit 0`,
-      `exec ${shellQuote(process.execPath)} ${shellQuote(CLI_ENTRY)} post-receive --data ` +
+      `exec ${shellQuote(process.execPath)} ${shellQuote(HOOK_ENTRY)} --data ` +
         `${shellQuote(path.resolve(dataDir))} --repository ${shellQuote(repository)}`,
       '',
     ].join('\n'),

@@ -87,6 +87,7 @@ describe('the npm package', () => {
       const files = packed.files.map((file) => file.path);
       for (const expected of [
         'bin/tfgate.js',
+        'bin/post-receive.js',
         'dist/bin/cli.js',
         'dist/bin/cli.d.ts',
         'dist/build-runner.mjs',

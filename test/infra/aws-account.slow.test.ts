@@ -78,11 +78,13 @@ describe('1. redeploys: retained resources and names', () => {
         ...ofType(resources, 'AWS::S3::Bucket'),
         ...ofType(resources, 'AWS::Logs::LogGroup'),
       ];
-      // 4 tables, 2 buckets, 5 function log groups and the GitHub setup function's, 3 build log groups per
-      // environment, the state machine's.
-      expect(retained.length).toBe(4 + 2 + 5 + 1 + 3 * 2 + 1);
+      // 4 tables, 3 buckets (artifacts, access logs, terraform state), 5 function log groups and the GitHub
+      // setup function's, 3 build log groups per environment, the state machine's.
+      expect(retained.length).toBe(4 + 3 + 5 + 1 + 3 * 2 + 1);
+      const state = logicalId(s.stack, s.stack.storage.stateBucket);
       for (const [id, r] of retained) {
-        expect(r.DeletionPolicy, id).toBe('RetainExceptOnCreate');
+        // Terraform state is kept even when the first create fails: nothing may ever delete it but a person.
+        expect(r.DeletionPolicy, id).toBe(id === state ? 'Retain' : 'RetainExceptOnCreate');
         expect(r.UpdateReplacePolicy, id).toBe('Retain');
       }
     },
@@ -235,7 +237,18 @@ describe('6. nobody misses a failure', () => {
       const topics = ofType(all, 'AWS::SNS::Topic');
       expect(topics).toHaveLength(1);
       const alarms = ofType(all, 'AWS::CloudWatch::Alarm');
-      expect(alarms).toHaveLength(6);
+      // Executions failed and timed out; Errors of each of the five functions and the webhook's throttles;
+      // the depth of the three undelivered queues (execution ended, schedules, function failures).
+      const metrics = alarms.map(([, a]) => `${a.Properties.Namespace} ${a.Properties.MetricName}`).sort();
+      expect(metrics).toEqual(
+        [
+          'AWS/States ExecutionsFailed',
+          'AWS/States ExecutionsTimedOut',
+          ...Array.from({ length: 5 }, () => 'AWS/Lambda Errors'),
+          'AWS/Lambda Throttles',
+          ...Array.from({ length: 3 }, () => 'AWS/SQS ApproximateNumberOfMessagesVisible'),
+        ].sort(),
+      );
       for (const [id, alarm] of alarms) expect(alarm.Properties.AlarmActions, id).toEqual([{ Ref: topics[0]![0] }]);
     }
     expect(ofType(resources, 'AWS::SNS::Subscription')).toHaveLength(0);
@@ -258,8 +271,10 @@ describe('6. nobody misses a failure', () => {
     const depthAlarms = ofType(resources, 'AWS::CloudWatch::Alarm').filter(
       ([, a]) => a.Properties.MetricName === 'ApproximateNumberOfMessagesVisible',
     );
+    // And the queue every function's failed asynchronous invocation goes to (its on-failure destination).
+    const functionFailures = logicalId(s.stack, s.stack.deadLetters.functionFailures);
     expect(depthAlarms.map(([, a]) => a.Properties.Dimensions[0].Value['Fn::GetAtt'][0]).sort()).toEqual(
-      [executionEnded, schedules].sort(),
+      [executionEnded, schedules, functionFailures].sort(),
     );
   });
 });

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { definitionFor } from '../../infra/state-machine.js';
 import { DEFINITION_FILE } from '../../src/local-mode/runtime.js';
 import {
   decideThroughPage,
@@ -49,9 +50,14 @@ function placeholders(definition: string): string[] {
 
 describe('the deployed definition runs locally', () => {
   it('is the statemachine file as tfgate local runs it, with exactly the placeholders the stack substitutes', async () => {
-    // Both apply the same configuration-dependent transform (the wait of a refused StartBuild).
-    const local = withRefusalWait(await readFile(DEFINITION_FILE, 'utf8'), sampleConfig);
-    expect(JSON.parse(deployedDefinition)).toEqual(JSON.parse(local));
+    // The changes synth makes to the file: a Lambda-compute plan (the sample's) is started without the
+    // timeout overrides CodeBuild does not take on Lambda compute (infra/state-machine.ts, definitionFor), and
+    // the configuration's wait for a refused StartBuild, which tfgate local applies as well.
+    const file = await readFile(DEFINITION_FILE, 'utf8');
+    const lambdaCompute = { terraform: { planCompute: 'lambda' } } as Parameters<typeof definitionFor>[0];
+    const expected = withRefusalWait(definitionFor(lambdaCompute, file), sampleConfig);
+    expect(JSON.parse(deployedDefinition)).toEqual(JSON.parse(expected));
+    expect(JSON.parse(expected).States.Plan.Parameters).not.toHaveProperty('TimeoutInMinutesOverride.$');
     expect(placeholders(deployedDefinition)).toEqual(substitutionKeys);
     expect(substitutionKeys).toEqual(['BuildProjectPrefix', 'NotifierFunctionArn', 'PipelineFunctionArn']);
   });

@@ -46,10 +46,13 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
     'CONFIG',
     'DELIVERIES_TABLE',
     'GITHUB_TOKEN_FUNCTION',
+    // A re-run (POST /runs/{id}/rerun) reads what each environment applied and starts an execution.
+    'LOCKS_TABLE',
     'RUNS_TABLE',
     'SESSION_SECRET_ARN',
     'SES_FROM',
     'SIGNIN_SECRET_ARN',
+    'STATE_MACHINE_ARN',
   ],
   pipeline: [
     'APPROVALS_TABLE',
