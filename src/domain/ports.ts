@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 /**
  * The small interfaces the domain talks to. AWS adapters (DynamoDB, S3, Step Functions, CodeBuild,
  * SES) and local adapters (dynalite, the data directory, the local engine) implement them; the
@@ -364,6 +365,8 @@ export interface BuildTimeouts {
  */
 export interface SourceArchiver {
   archive(repository: string, sha: string): Promise<Buffer>;
+  /** The same archive as a stream (AWS: uploaded to S3 as it arrives, so memory stays flat in its size). */
+  archiveStream?(repository: string, sha: string): Promise<Readable>;
 }
 
 export interface ArtifactWriteOptions {
@@ -377,6 +380,8 @@ export interface ArtifactWriteOptions {
 
 export interface ArtifactStore {
   put(key: string, body: Buffer | string, contentType?: string, options?: ArtifactWriteOptions): Promise<void>;
+  /** Stores a stream of unknown length without holding it (S3: a multipart upload). */
+  putStream?(key: string, body: Readable, contentType?: string): Promise<void>;
   get(key: string): Promise<Buffer | undefined>;
 }
 

@@ -1,3 +1,4 @@
+import { Readable, Transform } from 'node:stream';
 import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/rest';
 import { TfgateError } from '../../domain/errors.js';
@@ -196,6 +197,40 @@ export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSourc
         false,
       );
     return bytes;
+  }
+
+  /**
+   * The commit archive as a stream, never held whole: the response body as it arrives, cut off (an
+   * error) past MAX_ARCHIVE_BYTES.
+   */
+  async streamTarball(repository: string, sha: string): Promise<Readable> {
+    if (!/^[0-9a-f]{40}$/.test(sha))
+      throw new GitHubApiError(`not a commit id: ${JSON.stringify(sha)}`, undefined, false);
+    const { owner, repo } = splitRepository(repository);
+    const octokit = await this.forRepository(repository);
+    const response = await call('download the commit archive', () =>
+      octokit.request('GET /repos/{owner}/{repo}/tarball/{ref}', {
+        owner,
+        repo,
+        ref: sha,
+        request: { parseSuccessResponseBody: false },
+      }),
+    );
+    const data = response.data as unknown;
+    if (!(data instanceof ReadableStream))
+      throw new GitHubApiError('GitHub API: the commit archive came back in an unexpected form', undefined, false);
+    let seen = 0;
+    const limit = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        seen += chunk.length;
+        if (seen > MAX_ARCHIVE_BYTES)
+          done(
+            new GitHubApiError(`GitHub API: the commit archive is larger than ${MAX_ARCHIVE_BYTES} bytes`, 413, false),
+          );
+        else done(null, chunk);
+      },
+    });
+    return Readable.fromWeb(data as import('node:stream/web').ReadableStream).pipe(limit);
   }
 
   /** Team membership as GitHub says it now (the approval page asks at decision time). */
