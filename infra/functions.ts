@@ -353,7 +353,7 @@ export class TfgateFunctions extends Construct {
       if (needs.asksForGithubTokens) {
         const minter = functions.githubToken;
         if (!minter) throw new Error('internal: the GitHub token function is needed before the public functions');
-        environment.GITHUB_TOKEN_FUNCTION = minter.functionName;
+        environment.GITHUB_MINTER_FUNCTION = minter.functionName;
         role.addToPrincipalPolicy(
           new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [minter.functionArn] }),
         );

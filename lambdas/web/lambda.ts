@@ -59,7 +59,7 @@ export interface ApprovalsLambdaOptions {
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Tests: where GitHub's OAuth endpoints and API are fetched. */
   fetch?: typeof fetch;
-  /** Tests: tfgate's GitHub client (team membership, commit statuses) instead of the one GITHUB_TOKEN_FUNCTION's tokens make. */
+  /** Tests: tfgate's GitHub client (team membership, commit statuses) instead of the one GITHUB_MINTER_FUNCTION's tokens make. */
   vcs?: VcsClient;
 }
 
@@ -80,7 +80,7 @@ const OPTIONAL_ENVIRONMENT_KEYS = [
   'SIGNIN_SECRET_ARN',
   'SES_FROM',
   // Publicly reachable: GitHub through installation tokens the token function mints, never the GitHub secret.
-  'GITHUB_TOKEN_FUNCTION',
+  'GITHUB_MINTER_FUNCTION',
   'BUILD_PROJECT_PREFIX',
   // Re-runs (POST /runs/{id}/rerun): the lock queues and sequences, and the state machine they start.
   'LOCKS_TABLE',

@@ -36,7 +36,7 @@ export interface WebhookLambdaOptions {
   secretsManager?: SecretsManagerClient;
   logger?: WebhookLogger;
   clock?: Clock;
-  /** Tests: a VcsClient instead of the one GITHUB_TOKEN_FUNCTION's tokens make (the "queued" commit status). */
+  /** Tests: a VcsClient instead of the one GITHUB_MINTER_FUNCTION's tokens make (the "queued" commit status). */
   vcs?: VcsClient;
   /** How long an answer waits for the commit statuses it set off (default 3 s; GitHub gives up at 10 s). */
   feedbackDrainMs?: number;
@@ -58,7 +58,7 @@ const ENVIRONMENT_KEYS = [
 ] as const;
 // Read when given (absent: that feature is off); the composition reads no other key.
 // Publicly reachable: GitHub through installation tokens the token function mints, never the GitHub secret.
-const OPTIONAL_ENVIRONMENT_KEYS = ['GITHUB_TOKEN_FUNCTION', 'APPROVALS_URL'] as const;
+const OPTIONAL_ENVIRONMENT_KEYS = ['GITHUB_MINTER_FUNCTION', 'APPROVALS_URL'] as const;
 
 function powertoolsLogger(): WebhookLogger {
   const logger = new Logger({ serviceName: 'tfgate-webhook' });

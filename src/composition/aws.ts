@@ -45,7 +45,7 @@ export interface AwsCompositionOptions {
   secretsManager?: SecretsManagerClient;
   /** Tests: a VcsClient instead of the one from GITHUB_SECRET_ARN. */
   vcs?: VcsClient;
-  /** Tests: the Lambda client that asks the token function (GITHUB_TOKEN_FUNCTION) for installation tokens. */
+  /** Tests: the Lambda client that asks the token function (GITHUB_MINTER_FUNCTION) for installation tokens. */
   lambda?: LambdaClient;
   artifacts?: ArtifactStore;
   /** How the entry reaches the artifact bucket (S3ArtifactStore); without one, artifacts are off. */
@@ -134,7 +134,7 @@ export class AwsComposition<K extends string> {
       if (this.options.vcs) return this.options.vcs;
       const secretId = this.optional('GITHUB_SECRET_ARN');
       // The public functions never read the GitHub secret: they ask the token function for an installation token.
-      const tokenFunction = this.optional('GITHUB_TOKEN_FUNCTION');
+      const tokenFunction = this.optional('GITHUB_MINTER_FUNCTION');
       if (tokenFunction && !secretId) {
         let resolve: Promise<VcsClient> | undefined;
         return new DeferredVcsClient(async () => {

@@ -234,7 +234,7 @@ describe('the GitHub App private key', () => {
       const variables = (json.Resources[id]!.Properties as { Environment: { Variables: Record<string, unknown> } })
         .Environment.Variables;
       expect(variables.GITHUB_SECRET_ARN, name).toBeUndefined();
-      expect(JSON.stringify(variables.GITHUB_TOKEN_FUNCTION), name).toContain(tokenFunctionId);
+      expect(JSON.stringify(variables.GITHUB_MINTER_FUNCTION), name).toContain(tokenFunctionId);
       const invokes = statementsOf(roleIdOf(name)).filter((s) => actions(s).includes('lambda:InvokeFunction'));
       expect(JSON.stringify(invokes.map((s) => s.Resource)), name).toContain(tokenFunctionId);
     }
