@@ -1,3 +1,4 @@
+import { TfgateError } from '../../src/domain/errors.js';
 import { z } from 'zod';
 import type { TfgateConfig } from '../../src/config/load.js';
 import type {
@@ -39,7 +40,7 @@ const TokenRequest = z.union([
 
 export type TokenAnswer = (MintedToken & { none?: never }) | { none: 'no GitHub credentials are configured' };
 
-export class TokenRequestError extends Error {
+export class TokenRequestError extends TfgateError {
   override name = 'TokenRequestError';
 }
 

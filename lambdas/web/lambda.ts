@@ -59,7 +59,10 @@ export interface ApprovalsLambdaOptions {
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Tests: where GitHub's OAuth endpoints and API are fetched. */
   fetch?: typeof fetch;
-  /** Tests: tfgate's GitHub client (team membership, commit statuses) instead of the one GITHUB_MINTER_FUNCTION's tokens make. */
+  /**
+   * Tests: tfgate's GitHub client (team membership, commit statuses) instead of one on
+   * GITHUB_MINTER_FUNCTION's tokens.
+   */
   vcs?: VcsClient;
 }
 

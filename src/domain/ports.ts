@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 /**
  * The small interfaces the domain talks to. AWS adapters (DynamoDB, S3, Step Functions, CodeBuild,
  * SES) and local adapters (dynalite, the data directory, the local engine) implement them; the
@@ -366,7 +365,7 @@ export interface BuildTimeouts {
 export interface SourceArchiver {
   archive(repository: string, sha: string): Promise<Buffer>;
   /** The same archive as a stream (AWS: uploaded to S3 as it arrives, so memory stays flat in its size). */
-  archiveStream?(repository: string, sha: string): Promise<Readable>;
+  archiveStream?(repository: string, sha: string): Promise<NodeJS.ReadableStream>;
 }
 
 export interface ArtifactWriteOptions {
@@ -381,7 +380,7 @@ export interface ArtifactWriteOptions {
 export interface ArtifactStore {
   put(key: string, body: Buffer | string, contentType?: string, options?: ArtifactWriteOptions): Promise<void>;
   /** Stores a stream of unknown length without holding it (S3: a multipart upload). */
-  putStream?(key: string, body: Readable, contentType?: string): Promise<void>;
+  putStream?(key: string, body: NodeJS.ReadableStream, contentType?: string): Promise<void>;
   get(key: string): Promise<Buffer | undefined>;
 }
 

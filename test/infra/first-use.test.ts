@@ -272,7 +272,7 @@ describe('timeouts at synth', () => {
       .findWarning('*', Match.anyValue())
       .map((w) => String(w.entry.data));
 
-  it('a default configuration (Lambda-compute plans, timeouts.plan unset) synthesizes without a timeout warning', () => {
+  it('a default configuration (Lambda-compute plans, timeouts.plan unset) has no timeout warning', () => {
     const scope = fresh();
     new Tfgate(scope, 'Gate', { config: CONFIG });
     expect(warnings(scope).filter((w) => w.includes('timeouts.'))).toEqual([]);

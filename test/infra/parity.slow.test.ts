@@ -49,7 +49,7 @@ function placeholders(definition: string): string[] {
 }
 
 describe('the deployed definition runs locally', () => {
-  it('is the statemachine file as tfgate local runs it, with exactly the placeholders the stack substitutes', async () => {
+  it('is the statemachine file as tfgate local runs it, with the placeholders the stack substitutes', async () => {
     // The changes synth makes to the file: a Lambda-compute plan (the sample's) is started without the
     // timeout overrides CodeBuild does not take on Lambda compute (infra/state-machine.ts, definitionFor), and
     // the configuration's wait for a refused StartBuild, which tfgate local applies as well.

@@ -46,13 +46,13 @@ export class S3ArtifactStore implements ArtifactStore {
    * A multipart upload as the stream arrives: at most PART_BYTES × PARTS_IN_FLIGHT held at once, whatever
    * the stream's length (a repository archive can be hundreds of megabytes; the function has 512 MB).
    */
-  async putStream(key: string, body: Readable, contentType?: string): Promise<void> {
+  async putStream(key: string, body: NodeJS.ReadableStream, contentType?: string): Promise<void> {
     const upload = new Upload({
       client: this.client,
       params: {
         Bucket: this.location.bucket,
         Key: this.objectKey(key),
-        Body: body,
+        Body: body as Readable,
         ContentType: contentType ?? 'application/octet-stream',
       },
       partSize: PART_BYTES,

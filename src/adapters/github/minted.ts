@@ -1,9 +1,10 @@
+import { TfgateError } from '../../domain/errors.js';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { VcsClient } from '../../domain/ports.js';
 import { GitHubClient } from './client.js';
 import type { InstallationTarget, MintedToken, TokenMinter } from './credentials.js';
 
-export class TokenFunctionError extends Error {
+export class TokenFunctionError extends TfgateError {
   override name = 'TokenFunctionError';
 }
 
