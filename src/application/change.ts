@@ -11,11 +11,14 @@ import {
   resolveChange,
   type AppliedRecord,
   type HistoryRange,
+  type PromotedRecord,
   type PushRecord,
   type ResolvedChange,
 } from '../domain/change-range.js';
 import type { CommitHistory, DeploymentLedger } from '../domain/ports.js';
 import type { ChangePeople, Run } from '../domain/run.js';
+
+const PUSH_READS_AT_ONCE = 16;
 
 export interface ChangeDeps {
   config: TfgateConfig;
@@ -55,11 +58,43 @@ export async function describeChange(
     if (!record) break;
     pushes.set(next, record);
   }
-  const promoted: AppliedRecord[] = [];
+  if (history.kind === 'range') {
+    // Every commit of the range that was the head of some push: its pushers are the change's people too.
+    try {
+      const unread = history.commits.map((commit) => commit.sha).filter((sha) => !pushes.has(sha));
+      // A few reads at a time: a long range must not take one round trip per commit in a row.
+      for (let start = 0; start < unread.length; start += PUSH_READS_AT_ONCE) {
+        const batch = unread.slice(start, start + PUSH_READS_AT_ONCE);
+        const records = await Promise.all(batch.map((sha) => deps.ledger.getPush(run.repository, sha)));
+        for (const record of records) if (record) pushes.set(record.head, record);
+      }
+    } catch (error) {
+      history = {
+        kind: 'unresolved',
+        reason: `who pushed the commits of this change cannot be read: ${messageOf(error)}`,
+      };
+    }
+  }
+  const promoted: PromotedRecord[] = [];
   for (const other of repository?.environments ?? []) {
     if (other.name === environment) continue;
     const record = await deps.ledger.getApplied(run.repository, other.name).catch(() => undefined);
     if (record) promoted.push(record);
+  }
+  // This run's earlier stages hold its commit too, also where their plan had nothing to change. No applied record is
+  // written then (code that changed nothing yet stays part of the next range), so the page learns it from the stage.
+  for (const stage of run.stages) {
+    if (stage.environment === environment) break;
+    if (stage.status !== 'applied' && stage.status !== 'no_changes') continue;
+    if (promoted.some((record) => record.environment === stage.environment && record.sha === run.sha)) continue;
+    promoted.push({
+      environment: stage.environment,
+      sha: run.sha,
+      runId: run.id,
+      sequence: run.sequence,
+      at: stage.transitions.at(-1)?.at ?? '',
+      ...(stage.status === 'no_changes' ? { unchanged: true as const } : {}),
+    });
   }
   return resolveChange({
     environment,

@@ -68,6 +68,9 @@ export interface AppliedRecord {
   at: string;
 }
 
+/** What another environment holds, for the page: an applied record, or this run's stage that had nothing to change. */
+export type PromotedRecord = AppliedRecord & { unchanged?: true };
+
 /** A person of the change and why they may not approve it (shown on the approval page). */
 export interface ExcludedPerson {
   who: string;
@@ -79,8 +82,11 @@ export interface RangeCommitView {
   title: string;
   author: string;
   pushers: string[];
-  /** The earlier environments that already applied this commit, and when. */
-  appliedTo: Array<{ environment: string; at: string; runId: string }>;
+  /**
+   * The earlier environments that already applied this commit, and when; `unchanged`: the environment holds it
+   * because this run's plan there had nothing to change.
+   */
+  appliedTo: Array<{ environment: string; at: string; runId: string; unchanged?: true }>;
 }
 
 /** The change as the approval page and the JSON show it; bounded so it fits an approval item. */
@@ -111,10 +117,13 @@ export interface ChangeInput {
   applied?: AppliedRecord;
   /** base..head as the history tells it (base: applied.sha; undefined base: the whole history). */
   history: HistoryRange;
-  /** Push records found by following `before` from head (see `nextPushToLoad`). */
+  /**
+   * Push records found by following `before` from head (see `nextPushToLoad`), and the record of every other commit
+   * of the range that was itself the head of a push.
+   */
   pushes: ReadonlyMap<string, PushRecord>;
-  /** What the other environments of the repository applied (for "ops applied it at …"). */
-  promoted: readonly AppliedRecord[];
+  /** What the other environments of the repository applied (for "ops applied it at …"); display only. */
+  promoted: readonly PromotedRecord[];
   /** People the run itself names: the push payload's, a re-run's original people. */
   runPeople?: ChangePeople;
   rerun?: { requestedBy: string; requester: ChangePeople; rollback?: { reason: string; undoes?: HistoryRange } };
@@ -231,12 +240,30 @@ export function resolveChange(input: ChangeInput): ResolvedChange {
         if (valid) logins.add(valid);
       }
       for (const email of record.emails) emails.add(email.toLowerCase());
-      for (const sha of brought) {
-        uncovered.delete(sha);
-        pushersOf.set(sha, names);
-      }
+      // A record that names nobody usable (no valid login, no address) says who pushed as little as no record.
+      if (names.length > 0)
+        for (const sha of brought) {
+          uncovered.delete(sha);
+          pushersOf.set(sha, names);
+        }
       for (const name of names) because(name, `pushed ${short(current)}`);
       current = record.before;
+    }
+    // Whoever pushed a commit of the range as the head of their own push stays one of its people, even when the
+    // chain above credits a later push with it: a force-push back and forth (M pushed, the branch reset below it,
+    // M pushed again by someone else) must not launder who first brought M.
+    for (const commit of commits) {
+      if (seen.has(commit.sha)) continue;
+      const record = input.pushes.get(commit.sha);
+      if (!record) continue;
+      const names = pusherNames(record);
+      for (const login of record.logins) {
+        const valid = validLogin(login);
+        if (valid) logins.add(valid);
+      }
+      for (const email of record.emails) emails.add(email.toLowerCase());
+      pushersOf.set(commit.sha, [...new Set([...(pushersOf.get(commit.sha) ?? []), ...names])]);
+      for (const name of names) because(name, `pushed ${short(commit.sha)}`);
     }
     for (const commit of commits) {
       addPerson(commit.author, `wrote ${short(commit.sha)}`);
@@ -286,7 +313,14 @@ export function resolveChange(input: ChangeInput): ResolvedChange {
     appliedTo: input.promoted
       .filter((record) => record.environment !== input.environment)
       .filter((record) => ancestorsInRange(record.sha, commits).has(commit.sha))
-      .map((record) => ({ environment: record.environment, at: record.at, runId: record.runId })),
+      // One entry per environment: the first record that holds the commit (applied records come first).
+      .filter((record, index, all) => all.findIndex((other) => other.environment === record.environment) === index)
+      .map((record) => ({
+        environment: record.environment,
+        at: record.at,
+        runId: record.runId,
+        ...(record.unchanged ? { unchanged: true as const } : {}),
+      })),
   });
   // Newest first on the page: the commit being applied leads.
   const newestFirst = [...commits].reverse();

@@ -293,10 +293,16 @@ ${decision}
   );
 }
 
+// A narrow window stacks each commit's cells under their labels: five columns in 390 px broke titles mid-word.
 const CHANGE_STYLE =
   '.change table.commits{border-collapse:collapse;width:100%;font-size:.9em}' +
   '.change table.commits td,.change table.commits th{border-bottom:1px solid #ddd;padding:.25em .5em;' +
-  'text-align:left;vertical-align:top;overflow-wrap:anywhere}';
+  'text-align:left;vertical-align:top;overflow-wrap:anywhere}' +
+  '@media (max-width:640px){.change table.commits,.change table.commits tbody,.change table.commits tr,' +
+  '.change table.commits td{display:block}.change table.commits tr.head{display:none}' +
+  '.change table.commits tr{border-bottom:1px solid #ddd;padding:.4em 0}' +
+  '.change table.commits td{border:0;padding:.1em 0}' +
+  '.change table.commits td::before{content:attr(data-label) ": ";font-weight:600}}';
 
 /**
  * What is promoted: every commit since the environment's last apply (newest first) with its author and pusher, the
@@ -356,16 +362,23 @@ function commitTable(commits: ChangeView['commits'], id: string): string {
   const rows = commits.map((commit) => {
     const applied =
       commit.appliedTo.length > 0
-        ? commit.appliedTo.map((where) => `${text(where.environment)} at ${text(where.at)}`).join(', ')
+        ? commit.appliedTo
+            .map(
+              (where) =>
+                `${text(where.environment)} at ${text(where.at)}${where.unchanged ? ' (nothing to change)' : ''}`,
+            )
+            .join(', ')
         : 'not yet';
     return (
-      `<tr><td><code>${escapeHtml(commit.sha.slice(0, 12))}</code></td><td>${text(commit.title)}</td>` +
-      `<td>${text(commit.author)}</td><td>${text(commit.pushers.join(', ') || 'unknown')}</td><td>${applied}</td></tr>`
+      `<tr><td data-label="Commit"><code>${escapeHtml(commit.sha.slice(0, 12))}</code></td>` +
+      `<td data-label="Title">${text(commit.title)}</td><td data-label="Author">${text(commit.author)}</td>` +
+      `<td data-label="Pushed by">${text(commit.pushers.join(', ') || 'unknown')}</td>` +
+      `<td data-label="Applied">${applied}</td></tr>`
     );
   });
   return (
-    `<table class="commits" id="${id}"><tr><th>Commit</th><th>Title</th><th>Author</th><th>Pushed by</th>` +
-    `<th>Applied</th></tr>${rows.join('')}</table>`
+    `<table class="commits" id="${id}"><tr class="head"><th>Commit</th><th>Title</th><th>Author</th>` +
+    `<th>Pushed by</th><th>Applied</th></tr>${rows.join('')}</table>`
   );
 }
 

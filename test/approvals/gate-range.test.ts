@@ -302,6 +302,22 @@ describe('the change is every commit since the last apply', () => {
     expect(resolved.people.logins).toEqual(['carol', 'dan', 'mallory']);
   });
 
+  it('a push record that names nobody usable covers nothing: the range stays unresolved', () => {
+    const resolved = resolveChange({
+      environment: 'apps',
+      head: README,
+      applied: { environment: 'apps', sha: BASE, runId: 'r', sequence: 1, at: 'then' },
+      history: { kind: 'range', commits: github.commits.slice(1), pullRequests: [] },
+      pushes: new Map([
+        [README, { head: README, before: BACKDOOR, logins: ['carol'], emails: [], at: 'now' }],
+        // The push that brought the backdoor named a pusher no login or address could be made of.
+        [BACKDOOR, { head: BACKDOOR, before: BASE, logins: ['not a login!'], emails: [], at: 'now' }],
+      ]),
+      promoted: [],
+    });
+    expect(resolved.people.unknown).toMatch(/no record of who pushed 1 commit .*aaaaaaa/);
+  });
+
   it('a replayed push of an older head starts nothing, whenever it arrives', async () => {
     await dynamo.stores.ledger.recordApplied(REPO, {
       environment: 'ops',
@@ -431,8 +447,125 @@ describe('the approval page of a two-commit range', () => {
       promoted: [{ environment: 'ops', sha: README, runId: 'run-ops', sequence: 2, at: '2026-01-03T00:00:00Z' }],
     });
     const html = renderChange(view);
-    expect(html.match(/<tr><td><code>/g)).toHaveLength(2);
-    expect(html).toContain('<td>@mallory</td><td>@mallory</td><td>ops at 2026-01-03T00:00:00Z</td>');
+    expect(html.match(/<tr><td data-label="Commit"><code>/g)).toHaveLength(2);
+    expect(html).toContain(
+      '<td data-label="Author">@mallory</td><td data-label="Pushed by">@mallory</td>' +
+        '<td data-label="Applied">ops at 2026-01-03T00:00:00Z</td>',
+    );
     expect(html).toContain('2 commits since apps last applied');
+  });
+
+  it('shows the head as held by ops when this run found nothing to change there, once per environment', () => {
+    const { view } = resolveChange({
+      environment: 'apps',
+      head: README,
+      applied: { environment: 'apps', sha: BASE, runId: 'r', sequence: 1, at: 'then' },
+      history: { kind: 'range', commits: github.commits.slice(1), pullRequests: [] },
+      pushes: new Map(),
+      promoted: [
+        { environment: 'ops', sha: BACKDOOR, runId: 'run-m', sequence: 1, at: '2026-01-02T00:00:00Z' },
+        { environment: 'ops', sha: README, runId: 'run-c', sequence: 2, at: '2026-01-03T00:00:00Z', unchanged: true },
+      ],
+    });
+    const html = renderChange(view);
+    expect(html).toMatch(
+      new RegExp(
+        `${README.slice(0, 12)}.*?<td data-label="Applied">ops at 2026-01-03T00:00:00Z \\(nothing to change\\)</td>`,
+      ),
+    );
+    expect(html).toMatch(
+      new RegExp(`${BACKDOOR.slice(0, 12)}.*?<td data-label="Applied">ops at 2026-01-02T00:00:00Z</td>`),
+    );
+  });
+});
+
+describe('attacks on the range', () => {
+  it('a force-push back and forth does not launder who first pushed a commit (forged author)', async () => {
+    // (BASE is all zeros, which a push's `after` means as a deleted branch.)
+    const ROOT = sha('9');
+    // Mallory writes her backdoor under Carol's address, so GitHub names Carol as its author.
+    github = new FakeGitHub([
+      aCommit(ROOT, undefined, 'Initial infrastructure', { email: 'erin@example.com', login: 'erin' }),
+      aCommit(BACKDOOR, ROOT, 'Tune the network module', { email: 'carol@example.com', login: 'carol' }),
+      aCommit(README, BACKDOOR, 'README: typo', { email: 'carol@example.com', login: 'carol' }),
+    ]);
+    await dynamo.stores.ledger.recordApplied(REPO, {
+      environment: 'apps',
+      sha: ROOT,
+      runId: 'run-base',
+      sequence: 0,
+      at: '2026-01-01T00:00:00.000Z',
+    });
+    const pushed = await deliver(push('mallory', ROOT, BACKDOOR, 'Tune the network module'));
+    // She force-pushes the branch back to ROOT (a replay of what apps holds: nothing starts) ...
+    expect((await deliver(push('mallory', BACKDOOR, ROOT, 'Initial infrastructure'))).ignored).toMatch(/^replay/);
+    // ... and Carol, who had fetched the backdoor, pushes her README on top of it: GitHub says "before: ROOT".
+    const carol = await deliver(push('carol', ROOT, README, 'README: typo'));
+    expect(carol.runId).toBeDefined();
+    expect(pushed.runId).toBeDefined();
+    const approvalId = await reachApps(carol.runId as string);
+    const tried = await decide(mallory, approvalId);
+    expect(tried.status).toBe(403);
+    expect(tried.page).toMatch(/<strong>@mallory<\/strong>: pushed aaaaaaa/);
+    expect((await decide(malloryByMail, approvalId)).status).toBe(403);
+    expect((await decide(bob, approvalId)).status).toBe(200);
+  });
+
+  it('a forged commits list and pusher casing change nobody out of the change', async () => {
+    await dynamo.stores.ledger.recordApplied(REPO, {
+      environment: 'apps',
+      sha: BASE,
+      runId: 'run-base',
+      sequence: 0,
+      at: '2026-01-01T00:00:00.000Z',
+    });
+    await deliver({ ...push('MALLORY', BASE, BACKDOOR, 'Tune the network module'), commits: [] });
+    // Carol's push claims, in its commits list and head commit, that Dana wrote everything.
+    const dana = { name: 'dana', email: 'dana@example.com', username: 'dana' };
+    const carol = await deliver({
+      ...push('carol', BACKDOOR, README, 'README: typo'),
+      commits: [{ author: dana, committer: dana }],
+      head_commit: { message: 'README: typo', author: dana, committer: dana },
+    });
+    const approvalId = await reachApps(carol.runId as string);
+    for (const who of [mallory, malloryByMail]) expect((await decide(who, approvalId)).status).toBe(403);
+    const approval = await dynamo.stores.approvals.get(approvalId);
+    expect(approval?.people?.logins).toEqual(expect.arrayContaining(['carol', 'mallory', 'dana']));
+  });
+
+  it('re-runs of a commit from another branch and of a superseded run start nothing without --rollback', async () => {
+    const rerun = () =>
+      createRerunHandler({
+        intake: intake(),
+        identify: async (request) => (request.identity ? `@${request.identity.login}` : undefined),
+        rerunner: approversMayRerun(undefined),
+        rollbacks: { change: change(), heads: github },
+      });
+    const { malloryRun, carolRun } = await malloryThenCarol();
+    await dynamo.stores.runs.updateRun(malloryRun, { status: 'superseded' }, new Date());
+    await dynamo.stores.runs.updateRun(carolRun, { status: 'succeeded' }, new Date());
+    // A commit that only ever was on another branch: GitHub's push of it to main was force-pushed away since.
+    const elsewhere = await deliver(push('carol', README, sha('d'), 'Experiment'));
+    await dynamo.stores.runs.updateRun(elsewhere.runId as string, { status: 'failed' }, new Date());
+    const started = starter.started.length;
+    for (const [runId, why] of [
+      [malloryRun, /is not the head of main/],
+      [elsewhere.runId as string, /ddddddd is not the head of main/],
+    ] as const) {
+      const refused = await rerun()(request(bob, 'POST', `/runs/${runId}/rerun`, '{}', true));
+      expect(refused.status, runId).toBe(409);
+      expect(JSON.parse(refused.body).error).toMatch(why);
+    }
+    expect(starter.started.length).toBe(started);
+    // As a rollback, the foreign commit's range is unresolved: nobody may approve it alone.
+    const asked = await rerun()(
+      request(bob, 'POST', `/runs/${elsewhere.runId}/rerun`, '{"rollback":true,"reason":"try it"}', true),
+    );
+    expect(asked.status).toBe(202);
+    const approvalId = await reachApps(JSON.parse(asked.body).runId as string);
+    const dana: SignedInPerson = { via: 'github', login: 'dana', emails: ['dana@example.com'], sessionId: 'd' };
+    const tried = await decide(dana, approvalId);
+    expect(tried.status).toBe(403);
+    expect(tried.page).toContain('id="change-unresolved"');
   });
 });

@@ -897,6 +897,31 @@ describe('least privilege', () => {
   });
 });
 
+describe('re-runs in AWS (POST /runs/{id}/rerun on the approvals function)', () => {
+  it("lets the approvals function read and write the locks table and start this stack's state machine only", () => {
+    const role = logicalId(s.stack.functions.roles.approvals.node.defaultChild as CfnElement);
+    const locks = getAtt(logicalId(s.stack.tables.tables.locks));
+    // The lock queue, the sequence counter, push and applied records: item reads, conditional writes, queries.
+    for (const action of [
+      'dynamodb:GetItem',
+      'dynamodb:Query',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+    ])
+      expect(resourcesAllowed(role, action), action).toContainEqual(locks);
+    for (const statement of statementsOf(role).filter((st) => list(st.Action).some((a) => a.startsWith('dynamodb:'))))
+      for (const resource of list(statement.Resource)) expect(flat(resource)).not.toMatch(/^\*$|:table\/\*/);
+    const machine = `arn:aws:states:eu-west-1:123456789012:stateMachine:${s.stack.stateMachineName}`;
+    expect(resourcesAllowed(role, 'states:StartExecution').map(flat)).toEqual([machine]);
+    for (const statement of statementsOf(role).filter((st) => list(st.Action).some((a) => a.startsWith('states:'))))
+      expect(list(statement.Resource).map(flat), JSON.stringify(statement.Action)).toEqual([machine]);
+    const env = functionResource('approvals').Properties.Environment.Variables as Json;
+    expect(env.LOCKS_TABLE).toEqual({ Ref: logicalId(s.stack.tables.tables.locks) });
+    expect(flat(env.STATE_MACHINE_ARN)).toBe(machine);
+  });
+});
+
 describe('schedules, alarms and outputs', () => {
   it('runs the reconciler every five minutes and a drift pass for the repository that asks for one', () => {
     const schedules = Object.values(resources).filter((r) => r.Type === 'AWS::Scheduler::Schedule');

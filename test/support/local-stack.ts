@@ -100,7 +100,7 @@ export function terraformFiles(resources: Record<string, string>, extra = ''): R
 export async function pushChange(
   stack: LocalStack,
   files: Record<string, string>,
-  options: { message?: string; quiet?: boolean; repository?: string } = {},
+  options: { message?: string; quiet?: boolean; repository?: string; author?: { name: string; email: string } } = {},
 ): Promise<string> {
   const remote = stack.remotes.find((r) => r.repository === (options.repository ?? REPOSITORY));
   if (!remote) throw new Error(`no remote for ${options.repository ?? REPOSITORY}`);
@@ -109,6 +109,7 @@ export async function pushChange(
     message: options.message ?? 'change',
     branch: remote.branch,
     ...(options.quiet ? { quiet: true } : {}),
+    ...(options.author ? { author: options.author } : {}),
   });
 }
 
@@ -240,6 +241,8 @@ export async function sendPush(
     author: { email: string; username?: string };
     message?: string;
     repository?: string;
+    /** The branch head before this push (GitHub's `before`); absent: the push created the branch. */
+    before?: string;
   },
 ): Promise<{ status: number; body: { runId?: string; ignored?: string } }> {
   const repository = who.repository ?? REPOSITORY;
@@ -256,7 +259,7 @@ export async function sendPush(
   };
   const payload = JSON.stringify({
     ref: 'refs/heads/main',
-    before: '0'.repeat(40),
+    before: who.before ?? '0'.repeat(40),
     after: sha,
     created: false,
     deleted: false,
