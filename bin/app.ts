@@ -10,6 +10,7 @@ import path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ConfigError } from '../src/config/load.js';
+import { SynthRefusal } from '../src/config/synth-refusal.js';
 import { TfgateStack } from '../infra/tfgate-stack.js';
 
 const app = new App();
@@ -53,6 +54,8 @@ try {
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   });
 } catch (error) {
+  // Refusals say what to change in one line: no stack trace.
+  if (error instanceof SynthRefusal) fail(error.message);
   if (!(error instanceof ConfigError)) throw error;
   fail(
     error.problems.length === 1

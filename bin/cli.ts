@@ -230,6 +230,21 @@ program
     process.exitCode = await runDoctorCommand(options);
   });
 
+program
+  .command('stop-all')
+  .description(
+    "stop every execution of a deployed tfgate's state machine (their locks are freed), before cdk destroy or a " +
+      'redeploy that replaces it',
+  )
+  .option('--stack <name>', 'the CloudFormation stack (cdk deploy -c stackName=…)', 'Tfgate')
+  .option('--region <region>', "where it is deployed (default: AWS_REGION or your profile's region)")
+  .option('--construct <id>', 'which Tfgate construct, when the stack holds several (the id in front of its outputs)')
+  .option('--reason <text>', 'recorded as the cause of each stopped execution')
+  .action(async (options) => {
+    const { runStopAllCommand } = await import('./commands/stop-all.js');
+    process.exitCode = await runStopAllCommand(options);
+  });
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {

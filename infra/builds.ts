@@ -17,6 +17,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { buildLimits } from '../src/config/build-limits.js';
+import { DEFAULT_PLAN_TIMEOUT_SECONDS } from '../src/config/schema.js';
 import type { TfgateConfig } from '../src/config/load.js';
 import { BUILD_KINDS, buildProjectName, type BuildKind } from '../src/domain/builds.js';
 import { packageFile, RUNNING_FROM_SOURCE } from '../src/package-files.js';
@@ -130,7 +131,10 @@ export class TfgateBuilds extends Construct {
         (mode === 'plan' ? props.config.timeouts.planSeconds : props.config.timeouts.applySeconds) / 60,
       );
       const limit = buildLimits(mode, props.config).timeoutMinutes;
-      if (limit !== wanted) {
+      // The default plan timeout means "as long as the plan compute allows": no warning for a configuration
+      // that never set it (on Lambda compute every plan stops at 15 minutes, which the docs say).
+      const planDefault = mode === 'plan' && props.config.timeouts.planSeconds === DEFAULT_PLAN_TIMEOUT_SECONDS;
+      if (limit !== wanted && !(planDefault && wanted > limit)) {
         const onLambda =
           mode === 'plan' && props.config.terraform.planCompute === 'lambda'
             ? ' on Lambda compute (15 minutes; terraform.planCompute: ec2 for longer plans)'
@@ -175,11 +179,21 @@ export class TfgateBuilds extends Construct {
       removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
     logGroup.grantWrite(role);
-    // Writes only under its own kind's prefix: a pull-request plan cannot touch what a deploy run reads.
+    // Writes only under its own kind's prefix (a pull-request plan cannot touch what a deploy run reads),
+    // and only creates: S3 refuses a PutObject without If-None-Match: * here, so no build can replace an
+    // object another run's build stored (its tfplan, its plan text). The runner writes every stage
+    // artifact once, that way.
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
+        actions: ['s3:GetObject'],
         resources: [props.storage.runObjectsArn(environment.name, kind)],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [props.storage.runObjectsArn(environment.name, kind)],
+        conditions: { StringEquals: { 's3:if-none-match': '*' } },
       }),
     );
     // Reads the source archives the pipeline stored; the apply also reads its run's deploy plan.

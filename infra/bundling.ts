@@ -13,6 +13,7 @@ export const FUNCTION_SOURCE = {
   pipeline: 'stage-tasks',
   notifier: 'approval-request',
   reconciler: 'reconciler',
+  githubToken: 'github-token',
 } as const;
 
 export const LAMBDA_BUNDLING = {

@@ -18,8 +18,15 @@ import type { TableAccess, TfgateTables } from './tables.js';
 /** The package's root: this repository, or node_modules/tfgate where a user's CDK app installed it. */
 export const PROJECT_ROOT = PACKAGE_ROOT;
 
-export type FunctionName = 'webhook' | 'approvals' | 'pipeline' | 'notifier' | 'reconciler';
-export const FUNCTION_NAMES: readonly FunctionName[] = ['webhook', 'approvals', 'pipeline', 'notifier', 'reconciler'];
+export type FunctionName = 'webhook' | 'approvals' | 'pipeline' | 'notifier' | 'reconciler' | 'githubToken';
+export const FUNCTION_NAMES: readonly FunctionName[] = [
+  'webhook',
+  'approvals',
+  'pipeline',
+  'notifier',
+  'reconciler',
+  'githubToken',
+];
 
 /**
  * How every function is bundled: by NodejsFunction at synth from this repository's TypeScript, and by
@@ -79,6 +86,11 @@ export interface FunctionNeeds {
    * after the request is answered). Lambda queues the event; no retries (a link lives 15 minutes).
    */
   invokesItself?: boolean;
+  /**
+   * Acts on GitHub with installation tokens it asks the githubToken function for (a synchronous invoke),
+   * never reading the GitHub secret: the publicly reachable functions.
+   */
+  asksForGithubTokens?: boolean;
 }
 
 export const FUNCTION_NEEDS: Record<FunctionName, FunctionNeeds> = {
@@ -91,8 +103,10 @@ export const FUNCTION_NEEDS: Record<FunctionName, FunctionNeeds> = {
     config: true,
     tables: { runs: 'readWrite', locks: 'readWrite', deliveries: 'readWrite' },
     readsArtifacts: false,
-    // The "queued" commit status of each run it records (the same feedback as every writer of runs).
-    secrets: ['webhook', 'github'],
+    secrets: ['webhook'],
+    // The "queued" commit status of each run it records and the change's commits: publicly reachable, so
+    // through installation tokens the githubToken function mints, never the GitHub secret.
+    asksForGithubTokens: true,
     // Releasing a failed start's queue entries can hand a lock to the next waiting run.
     stateMachine: ['StartExecution', 'SendTaskSuccess', 'SendTaskFailure'],
     // The commit status links to the run page.
@@ -111,8 +125,10 @@ export const FUNCTION_NEEDS: Record<FunctionName, FunctionNeeds> = {
     // (POST /runs/{id}/rerun) queues on the environment locks, takes a sequence and reads what each applied.
     tables: { runs: 'readWrite', approvals: 'readWrite', deliveries: 'readWrite', locks: 'readWrite' },
     readsArtifacts: true,
-    // Session key; GitHub sign-in client; tfgate's GitHub credentials for team membership.
-    secrets: ['link', 'signIn', 'github'],
+    // Session key; GitHub sign-in client. Team membership and re-runs act on GitHub through installation
+    // tokens from the githubToken function: this function is publicly reachable and never reads the GitHub secret.
+    secrets: ['link', 'signIn'],
+    asksForGithubTokens: true,
     // StartExecution: re-runs.
     stateMachine: ['SendTaskSuccess', 'SendTaskFailure', 'StartExecution'],
     approvalsUrl: false,
@@ -156,6 +172,23 @@ export const FUNCTION_NEEDS: Record<FunctionName, FunctionNeeds> = {
     stateMachine: ['SendTaskFailure'],
     approvalsUrl: true,
     sendsEmail: true,
+    functionUrl: false,
+  },
+  githubToken: {
+    description: 'tfgate: GitHub installation tokens for the public functions (the only one of them to read the key)',
+    memorySize: 256,
+    // Two GitHub calls of at most 10 s each: the installation, then its token.
+    timeout: Duration.seconds(25),
+    reservedConcurrency: 5,
+    // Tokens only for the repositories and team organizations tfgate.yaml names.
+    config: true,
+    tables: {},
+    readsArtifacts: false,
+    secrets: ['github'],
+    stateMachine: [],
+    approvalsUrl: false,
+    sendsEmail: false,
+    // Reached only by lambda:InvokeFunction from the roles granted it: no URL, no event source.
     functionUrl: false,
   },
   reconciler: {
@@ -249,8 +282,8 @@ export class TfgateFunctions extends Construct {
     let approvalsUrl: lambda.FunctionUrl | undefined;
     let webhookUrl: lambda.FunctionUrl | undefined;
 
-    // The approvals function first: the others are given its URL.
-    const order: FunctionName[] = ['approvals', 'webhook', 'pipeline', 'notifier', 'reconciler'];
+    // The token function first (the public ones are given its name), then approvals (the others get its URL).
+    const order: FunctionName[] = ['githubToken', 'approvals', 'webhook', 'pipeline', 'notifier', 'reconciler'];
     for (const name of order) {
       const needs = FUNCTION_NEEDS[name];
       const pascal = name[0]!.toUpperCase() + name.slice(1);
@@ -316,6 +349,14 @@ export class TfgateFunctions extends Construct {
             new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executionArns] }),
           );
         }
+      }
+      if (needs.asksForGithubTokens) {
+        const minter = functions.githubToken;
+        if (!minter) throw new Error('internal: the GitHub token function is needed before the public functions');
+        environment.GITHUB_MINTER_FUNCTION = minter.functionName;
+        role.addToPrincipalPolicy(
+          new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [minter.functionArn] }),
+        );
       }
       if (needs.approvalsUrl) {
         if (!approvalsUrl)

@@ -126,8 +126,8 @@ export function acknowledgeNagFindings(gate: Tfgate): Acknowledgement[] {
       build.role,
       wildcardFinding(build.role, gate.parts.storage.runObjectsArn(build.environment.name, build.kind)),
       `${build.kind} builds for ${build.environment.name} write and read only their own kind's artifacts in that ` +
-        `environment (artifacts/runs/<runId>/${build.environment.name}/${build.kind}/<file>); the run id is only ` +
-        `known at build time.`,
+        `environment (artifacts/runs/<runId>/${build.environment.name}/${build.kind}/<file>), and write only new ` +
+        `objects (s3:if-none-match: *), never replacing another run's; the run id is only known at build time.`,
     );
     acknowledge(
       list,
@@ -156,18 +156,6 @@ export function acknowledgeNagFindings(gate: Tfgate): Acknowledgement[] {
     );
   }
 
-  const pipelineRole = gate.parts.functions.roles.pipeline;
-  acknowledge(
-    list,
-    pipelineRole,
-    wildcardFinding(
-      pipelineRole,
-      stack.formatArn({ service: 'codebuild', resource: 'project', resourceName: `${gate.projectPrefix}-*` }),
-    ),
-    `The stopBuild task lists, reads and stops builds of this stack's build projects, all named ` +
-      `${gate.projectPrefix}-<environment>[-<mode>]; the wildcard covers those names only, so projects added per ` +
-      `mode need no policy change.`,
-  );
   // The notifier mails approval requests; the approvals function mails one-time sign-in links.
   for (const name of Object.keys(roles) as FunctionName[]) {
     if (!FUNCTION_NEEDS[name].sendsEmail || !gate.config.notifications.email) continue;

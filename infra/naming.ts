@@ -1,6 +1,7 @@
 import { Stack, Token } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { TfgateConfig } from '../src/config/load.js';
+import { SynthRefusal } from '../src/config/synth-refusal.js';
 
 /** A CodeBuild project name is at most 255 characters; environment names take up to 63 of them. */
 const MAX_PREFIX_LENGTH = 60;
@@ -92,7 +93,7 @@ export const LAMBDA_COMPUTE_REGIONS = new Set([
 /** One line: Lambda-compute plans where CodeBuild has no Lambda compute (an unresolved region passes). */
 export function assertPlanComputeOffered(planCompute: string, region: string): void {
   if (planCompute !== 'lambda' || Token.isUnresolved(region) || LAMBDA_COMPUTE_REGIONS.has(region)) return;
-  throw new Error(
+  throw new SynthRefusal(
     `tfgate: terraform.planCompute is lambda, but CodeBuild offers no Lambda compute in ${region}; set ` +
       'terraform.planCompute: ec2 in tfgate.yaml',
   );
@@ -113,7 +114,7 @@ export function claimProjectPrefix(scope: Construct, prefix: string, path: strin
   const key = `${stack.account}/${stack.region}/${prefix}`;
   const owner = root[NAMES_IN_USE].get(key);
   if (owner !== undefined)
-    throw new Error(
+    throw new SynthRefusal(
       `tfgate: ${path} and ${owner} would both name their build projects and state machine ${prefix}-…; give ` +
         'each Tfgate its own name prop',
     );

@@ -11,6 +11,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { assertWithinExecutionTimeout } from '../src/config/build-limits.js';
 import type { TfgateConfig } from '../src/config/load.js';
+import { withRefusalWait } from '../src/config/start-build-refusals.js';
 import type { EnvironmentBuild } from './builds.js';
 import { PROJECT_ROOT } from './functions.js';
 
@@ -65,7 +66,10 @@ export class TfgatePipeline extends Construct {
 
   constructor(scope: Construct, id: string, props: TfgatePipelineProps) {
     super(scope, id);
-    const definition = definitionFor(props.config, readFileSync(DEFINITION_FILE, 'utf8'));
+    const definition = withRefusalWait(
+      definitionFor(props.config, readFileSync(DEFINITION_FILE, 'utf8')),
+      props.config,
+    );
     // A run that outlives the execution is cut off mid-way: refuse such a configuration here.
     assertWithinExecutionTimeout(props.config, executionTimeoutSeconds(definition));
     const substitutions: Record<string, string> = {
@@ -144,13 +148,15 @@ export class TfgatePipeline extends Construct {
     );
 
     // The stopBuild task: a build whose task timed out is found among this stack's projects and stopped.
-    props.pipelineFunction.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['codebuild:ListBuildsForProject', 'codebuild:BatchGetBuilds', 'codebuild:StopBuild'],
-        resources: [
-          stack.formatArn({ service: 'codebuild', resource: 'project', resourceName: `${props.projectPrefix}-*` }),
-        ],
-      }),
-    );
+    // Named one by one: a prefix wildcard (`tfgate-x-*`) would also match another install's projects
+    // (`tfgate-x-prod-…`).
+    if (props.builds.length > 0) {
+      props.pipelineFunction.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['codebuild:ListBuildsForProject', 'codebuild:BatchGetBuilds', 'codebuild:StopBuild'],
+          resources: props.builds.map((build) => build.project.projectArn),
+        }),
+      );
+    }
   }
 }

@@ -51,8 +51,8 @@ export interface TfgateProps {
    */
   readonly name?: string;
   /**
-   * Reserve concurrency for each function (57 in all). Lambda keeps 100 of an account's quota
-   * unreserved, so reserving needs a quota of at least 157 (new accounts have 10).
+   * Reserve concurrency for each function (62 in all). Lambda keeps 100 of an account's quota
+   * unreserved, so reserving needs a quota of at least 162 (new accounts have 10).
    *
    * @default false
    */

@@ -1,3 +1,4 @@
+import { Transform } from 'node:stream';
 import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
 import { ENGLISH_ISSUES } from '../../src/zod-messages.js';
@@ -230,6 +231,7 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
 
   async function prepareSource(repository: string, sha: string): Promise<PreparedSource> {
     const key = sourceArchiveKey(repository, sha);
+    if (deps.sources.archiveStream && artifacts.putStream) return streamSource(repository, sha, key);
     let archive = await artifacts.get(key);
     if (!archive) {
       archive = await deps.sources.archive(repository, sha);
@@ -242,6 +244,33 @@ export function createPipelineTasks(deps: PipelineDeps): (payload: unknown) => P
     }
     // Recomputed from the bytes every time: the build checks the archive against this value.
     return { key, sha256: sha256Of(archive) };
+  }
+
+  /**
+   * AWS: the archive goes from GitHub to S3 as it arrives, hashed on the way (memory flat in the repository's
+   * size). Only this function writes under sources/, so the stored sha256 of an archive already there is
+   * the one computed from its bytes when it was stored.
+   */
+  async function streamSource(repository: string, sha: string, key: string): Promise<PreparedSource> {
+    const stored = (await artifacts.get(`${key}.sha256`))?.toString('utf8').trim();
+    if (stored && /^[0-9a-f]{64}$/.test(stored)) return { key, sha256: stored };
+    const hash = createHash('sha256');
+    const hashing = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    const archive = await deps.sources.archiveStream!(repository, sha);
+    archive.on('error', (error) => hashing.destroy(error));
+    try {
+      await artifacts.putStream!(key, archive.pipe(hashing), 'application/gzip');
+      const sha256 = hash.digest('hex');
+      await artifacts.put(`${key}.sha256`, `${sha256}\n`, 'text/plain; charset=utf-8');
+      return { key, sha256 };
+    } catch (error) {
+      throw new PipelineTaskError(`could not store ${key}: ${(error as Error).message}`);
+    }
   }
 
   async function buildError(

@@ -59,7 +59,10 @@ export interface ApprovalsLambdaOptions {
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Tests: where GitHub's OAuth endpoints and API are fetched. */
   fetch?: typeof fetch;
-  /** Tests: tfgate's GitHub client (team membership, commit statuses) instead of GITHUB_SECRET_ARN's. */
+  /**
+   * Tests: tfgate's GitHub client (team membership, commit statuses) instead of one on
+   * GITHUB_MINTER_FUNCTION's tokens.
+   */
   vcs?: VcsClient;
 }
 
@@ -79,7 +82,8 @@ const REQUIRED = [
 const OPTIONAL_ENVIRONMENT_KEYS = [
   'SIGNIN_SECRET_ARN',
   'SES_FROM',
-  'GITHUB_SECRET_ARN',
+  // Publicly reachable: GitHub through installation tokens the token function mints, never the GitHub secret.
+  'GITHUB_MINTER_FUNCTION',
   'BUILD_PROJECT_PREFIX',
   // Re-runs (POST /runs/{id}/rerun): the lock queues and sequences, and the state machine they start.
   'LOCKS_TABLE',

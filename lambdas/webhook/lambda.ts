@@ -36,7 +36,7 @@ export interface WebhookLambdaOptions {
   secretsManager?: SecretsManagerClient;
   logger?: WebhookLogger;
   clock?: Clock;
-  /** Tests: a VcsClient instead of the one from GITHUB_SECRET_ARN (the "queued" commit status). */
+  /** Tests: a VcsClient instead of the one GITHUB_MINTER_FUNCTION's tokens make (the "queued" commit status). */
   vcs?: VcsClient;
   /** How long an answer waits for the commit statuses it set off (default 3 s; GitHub gives up at 10 s). */
   feedbackDrainMs?: number;
@@ -57,7 +57,8 @@ const ENVIRONMENT_KEYS = [
   'CONFIG',
 ] as const;
 // Read when given (absent: that feature is off); the composition reads no other key.
-const OPTIONAL_ENVIRONMENT_KEYS = ['GITHUB_SECRET_ARN', 'APPROVALS_URL'] as const;
+// Publicly reachable: GitHub through installation tokens the token function mints, never the GitHub secret.
+const OPTIONAL_ENVIRONMENT_KEYS = ['GITHUB_MINTER_FUNCTION', 'APPROVALS_URL'] as const;
 
 function powertoolsLogger(): WebhookLogger {
   const logger = new Logger({ serviceName: 'tfgate-webhook' });

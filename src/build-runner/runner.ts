@@ -795,6 +795,9 @@ function withTruncationNote(result: CommandResult): string {
     : result.output;
 }
 
+/** Stage artifacts are written once (in AWS the build roles may write no other way). */
+const WRITE_ONCE = { createOnly: true } as const;
+
 async function store(
   deps: BuildRunnerDependencies,
   settings: BuildSettings,
@@ -804,7 +807,8 @@ async function store(
 ): Promise<void> {
   const key = stageArtifactKey(settings.runId, settings.environment, name, settings.kind);
   try {
-    await deps.artifacts.put(key, body, contentType);
+    // Write once: a build never replaces an object, so no build can replace what another run stored.
+    await deps.artifacts.put(key, body, contentType, WRITE_ONCE);
   } catch (error) {
     throw new BuildStepError('artifacts', `could not store ${key}: ${(error as Error).message}`);
   }
@@ -827,7 +831,7 @@ async function storeResult(
     return;
   }
   try {
-    await deps.artifacts.put(key, `${JSON.stringify(result, null, 2)}\n`, 'application/json');
+    await deps.artifacts.put(key, `${JSON.stringify(result, null, 2)}\n`, 'application/json', WRITE_ONCE);
   } catch (error) {
     if (mustSucceed) throw new BuildStepError('artifacts', `could not store ${key}: ${(error as Error).message}`);
     deps.stderr.write(`tfgate: could not store ${key}: ${(error as Error).message}\n`);

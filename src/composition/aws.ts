@@ -1,3 +1,4 @@
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -44,6 +45,8 @@ export interface AwsCompositionOptions {
   secretsManager?: SecretsManagerClient;
   /** Tests: a VcsClient instead of the one from GITHUB_SECRET_ARN. */
   vcs?: VcsClient;
+  /** Tests: the Lambda client that asks the token function (GITHUB_MINTER_FUNCTION) for installation tokens. */
+  lambda?: LambdaClient;
   artifacts?: ArtifactStore;
   /** How the entry reaches the artifact bucket (S3ArtifactStore); without one, artifacts are off. */
   artifactStore?: (location: S3Location) => ArtifactStore;
@@ -130,6 +133,21 @@ export class AwsComposition<K extends string> {
     return this.once('vcs', () => {
       if (this.options.vcs) return this.options.vcs;
       const secretId = this.optional('GITHUB_SECRET_ARN');
+      // The public functions never read the GitHub secret: they ask the token function for an installation token.
+      const tokenFunction = this.optional('GITHUB_MINTER_FUNCTION');
+      if (tokenFunction && !secretId) {
+        let resolve: Promise<VcsClient> | undefined;
+        return new DeferredVcsClient(async () => {
+          resolve ??= import('../adapters/github/minted.js').then((minted) =>
+            minted.vcsFromTokenFunction({
+              apiUrl: this.config.github.apiUrl,
+              functionName: tokenFunction,
+              ...(this.options.lambda ? { lambda: this.options.lambda } : {}),
+            }),
+          );
+          return resolve;
+        });
+      }
       if (!secretId) {
         let said = false;
         return new DeferredVcsClient(async () => {

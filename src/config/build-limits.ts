@@ -1,3 +1,5 @@
+import { refusalWaitSeconds } from './start-build-refusals.js';
+import { SynthRefusal } from './synth-refusal.js';
 import type { TfgateConfig } from './load.js';
 
 /**
@@ -67,15 +69,18 @@ export interface ExecutionBudget {
 export function executionBudgets(config: TfgateConfig): ExecutionBudget[] {
   const plan = buildLimits('plan', config).taskTimeoutSeconds;
   const apply = buildLimits('apply', config).taskTimeoutSeconds;
+  const refused = refusalWaitSeconds(config);
   return config.repositories.map((repository) => {
     const parts: string[] = [];
     let total = 0;
     for (const environment of repository.environments) {
       const approval = environment.approval?.timeoutSeconds ?? 0;
-      const stage = config.timeouts.lockWaitSeconds + plan + approval + apply + STAGE_OVERHEAD_SECONDS;
+      // A refused StartBuild waits up to `refused` before the plan, and again before the apply.
+      const stage = config.timeouts.lockWaitSeconds + plan + approval + apply + 2 * refused + STAGE_OVERHEAD_SECONDS;
       parts.push(
         `${environment.name}: lock wait ${config.timeouts.lockWaitSeconds}s + plan ${plan}s + approval ` +
-          `${approval}s + apply ${apply}s + tasks ${STAGE_OVERHEAD_SECONDS}s = ${stage}s`,
+          `${approval}s + apply ${apply}s + refused builds 2 × ${refused}s + tasks ${STAGE_OVERHEAD_SECONDS}s = ` +
+          `${stage}s`,
       );
       total += stage;
     }
@@ -83,21 +88,18 @@ export function executionBudgets(config: TfgateConfig): ExecutionBudget[] {
   });
 }
 
-/** Throws naming each repository whose worst case passes the execution timeout. */
+const days = (seconds: number) => `${(seconds / 86400).toFixed(1)} days`;
+
+/** Refuses, in one line, a configuration a run of which could outlive the execution timeout. */
 export function assertWithinExecutionTimeout(config: TfgateConfig, executionTimeoutSeconds: number): void {
   const over = executionBudgets(config).filter((budget) => budget.worstCaseSeconds > executionTimeoutSeconds);
   if (over.length === 0) return;
   const described = over
-    .map(
-      (budget) =>
-        `${budget.repository}: ${budget.worstCaseSeconds}s (${(budget.worstCaseSeconds / 86400).toFixed(1)} days) ` +
-        `— ${budget.parts.join('; ')}`,
-    )
-    .join('\n');
-  throw new Error(
-    `a run could outlive the state machine's execution timeout of ${executionTimeoutSeconds}s ` +
-      `(${executionTimeoutSeconds / 86400} days), ` +
-      `which would end it mid-way with its locks held until the reconciler frees them:\n${described}\n` +
-      'Shorten timeouts.lockWait, the approval timeouts or the build timeouts so that each sum fits.',
+    .map((budget) => `${budget.repository} could take up to ${days(budget.worstCaseSeconds)}`)
+    .join(', ');
+  throw new SynthRefusal(
+    `tfgate: a run of ${described}, past the state machine's execution limit of ` +
+      `${days(executionTimeoutSeconds)} (per environment: lock wait, plan, approval, apply and refused builds, each ` +
+      `at its limit); shorten timeouts.lockWait, the approval timeouts or the build timeouts`,
   );
 }

@@ -23,6 +23,13 @@ import {
 } from './patterns.js';
 
 /**
+ * `timeouts.plan` when unset: an hour, or as long as the plan compute allows (Lambda compute: 15 minutes),
+ * which the synth then takes without a warning.
+ */
+export const DEFAULT_PLAN_TIMEOUT = '1h';
+export const DEFAULT_PLAN_TIMEOUT_SECONDS = 3600;
+
+/**
  * The schema of tfgate.yaml. Everything a run does is decided by these values, and several of them
  * end up in git command lines, file paths and terraform workspace names, so the patterns are strict:
  * nothing with shell or path meaning gets past this point.
@@ -168,8 +175,13 @@ export const configSchema = z
       })
       .default({ planCompute: 'lambda' }),
     timeouts: z
-      .strictObject({ plan: duration('1h'), apply: duration('2h'), lockWait: duration('48h'), queue: duration('30m') })
-      .default({ plan: '1h', apply: '2h', lockWait: '48h', queue: '30m' }),
+      .strictObject({
+        plan: duration(DEFAULT_PLAN_TIMEOUT),
+        apply: duration('2h'),
+        lockWait: duration('48h'),
+        queue: duration('30m'),
+      })
+      .default({ plan: DEFAULT_PLAN_TIMEOUT, apply: '2h', lockWait: '48h', queue: '30m' }),
   })
   .superRefine((config, ctx) => {
     const seen = new Set<string>();

@@ -5,7 +5,7 @@
  * as deployed (GitHub Enterprise Server included), each request with a time limit.
  */
 import { createAppAuth } from '@octokit/auth-app';
-import type { GitHubCredentials } from '../adapters/github/credentials.js';
+import type { StoredGitHubCredentials } from '../adapters/github/credentials.js';
 import type { DoctorContext } from './context.js';
 import type { DoctorFacts } from './facts.js';
 import { type CheckResult, fail, pass } from './result.js';
@@ -49,7 +49,7 @@ function unreachable(ctx: DoctorContext, apiUrl: string, error: unknown): string
 export async function checkGitHub(
   ctx: DoctorContext,
   facts: DoctorFacts,
-  credentials: GitHubCredentials | undefined,
+  credentials: StoredGitHubCredentials | undefined,
 ): Promise<CheckResult> {
   const apiUrl = facts.githubApiUrl.replace(/\/+$/, '');
   if (!credentials)

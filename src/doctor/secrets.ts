@@ -5,14 +5,14 @@
  */
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { parseSignInSecret, parseSlackSecret, parseWebhookSecrets } from '../adapters/aws/secret-values.js';
-import { type GitHubCredentials, parseGitHubSecret } from '../adapters/github/credentials.js';
+import { type StoredGitHubCredentials, parseGitHubSecret } from '../adapters/github/credentials.js';
 import { accessFix, describeAwsError, errorName, isAccessDenied } from './aws-errors.js';
 import type { DoctorContext } from './context.js';
 import type { Deployment } from './stack.js';
 import { type CheckResult, fail, pass } from './result.js';
 
 export interface StoredSecrets {
-  github?: GitHubCredentials;
+  github?: StoredGitHubCredentials;
   /** The secret deliveries are signed with (the current one while rotating). */
   webhook?: string;
 }

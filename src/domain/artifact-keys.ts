@@ -11,6 +11,11 @@ export class InvalidArtifactKeyError extends TfgateError {
   override name = 'InvalidArtifactKeyError';
 }
 
+/** A write-once artifact whose key already holds an object (another build wrote it first). */
+export class ArtifactExistsError extends TfgateError {
+  override name = 'ArtifactExistsError';
+}
+
 /** An artifact location (an s3:// URL or a directory) that cannot be used. */
 export class InvalidArtifactLocationError extends TfgateError {
   override name = 'InvalidArtifactLocationError';

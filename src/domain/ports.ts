@@ -364,10 +364,23 @@ export interface BuildTimeouts {
  */
 export interface SourceArchiver {
   archive(repository: string, sha: string): Promise<Buffer>;
+  /** The same archive as a stream (AWS: uploaded to S3 as it arrives, so memory stays flat in its size). */
+  archiveStream?(repository: string, sha: string): Promise<NodeJS.ReadableStream>;
+}
+
+export interface ArtifactWriteOptions {
+  /**
+   * Write once: refused (ArtifactExistsError) when the key already holds an object. Builds write their stage
+   * artifacts this way, and in AWS their roles may write no other way, so no build replaces what another
+   * run's build stored.
+   */
+  createOnly?: boolean;
 }
 
 export interface ArtifactStore {
-  put(key: string, body: Buffer | string, contentType?: string): Promise<void>;
+  put(key: string, body: Buffer | string, contentType?: string, options?: ArtifactWriteOptions): Promise<void>;
+  /** Stores a stream of unknown length without holding it (S3: a multipart upload). */
+  putStream?(key: string, body: NodeJS.ReadableStream, contentType?: string): Promise<void>;
   get(key: string): Promise<Buffer | undefined>;
 }
 

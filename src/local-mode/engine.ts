@@ -72,6 +72,8 @@ export interface ExecutionOutcome {
 
 export interface LocalEngineOptions {
   definitionFile: string;
+  /** The definition as this configuration runs it (the same transforms the CDK stack applies). */
+  transform?: (definition: string) => string;
   /** Values for the `${Name}` placeholders CDK fills with definitionSubstitutions in AWS. */
   substitutions: Record<string, string>;
   /** Keyed by the FunctionName the definition passes (the substituted ARN). */
@@ -148,7 +150,8 @@ export class LocalEngine implements ExecutionStarter, TaskCallbacks, ExecutionIn
   >;
 
   constructor(private readonly options: LocalEngineOptions) {
-    const text = substitute(readFileSync(options.definitionFile, 'utf8'), options.substitutions);
+    const file = readFileSync(options.definitionFile, 'utf8');
+    const text = substitute(options.transform ? options.transform(file) : file, options.substitutions);
     this.definition = JSON.parse(text);
     this.machine = new StateMachine(
       evaluateTimeoutPathsOnStateInput(this.definition, options.taskTimeoutOverrides) as never,

@@ -56,6 +56,7 @@ import { createUnlockRoute } from './unlock-route.js';
 import { localFilesOf, stateDirFor } from './data-layout.js';
 import { STARTER_FILES, STARTER_REPOSITORY, starterConfig } from './starter-repository.js';
 import { packageFile } from '../package-files.js';
+import { withRefusalWait } from '../config/start-build-refusals.js';
 
 /**
  * `tfgate local`: the whole pipeline on one machine. The same state machine file, webhook handler,
@@ -518,6 +519,8 @@ export async function startLocalStackWith(
     });
     engine = new LocalEngine({
       definitionFile: options.definitionFile ?? DEFINITION_FILE,
+      // Refused StartBuilds wait as long as in AWS (the lock wait, capped).
+      transform: (definition) => withRefusalWait(definition, config),
       substitutions: {
         PipelineFunctionArn: LOCAL_FUNCTIONS.pipeline,
         NotifierFunctionArn: LOCAL_FUNCTIONS.notifier,

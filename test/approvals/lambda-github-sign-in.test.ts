@@ -1,4 +1,6 @@
+import { InvokeCommand, type InvokeCommandInput, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createTokenLambda } from '../../lambdas/github-token/lambda.js';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +23,7 @@ const GITHUB_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:tfgate-
 const APPROVALS_URL = 'https://abc123.lambda-url.us-east-1.on.aws/';
 
 const secrets = mockClient(SecretsManagerClient);
+const lambda = mockClient(LambdaClient);
 let github: FakeGitHub;
 let dynamo: TestDynamo;
 
@@ -42,11 +45,25 @@ afterAll(async () => {
   await dynamo.close();
 });
 
+/** The token function as deployed (reading the GitHub secret), behind a mocked Lambda invoke. */
+function tokenFunctionBehindInvoke(config: string) {
+  const tokens = createTokenLambda({
+    env: { CONFIG: config, GITHUB_SECRET_ARN: GITHUB_ARN },
+    secretsManager: new SecretsManagerClient({ region: 'us-east-1' }),
+  });
+  lambda.reset();
+  lambda.on(InvokeCommand, { FunctionName: 'tfgate-github-token' }).callsFake(async (input: InvokeCommandInput) => {
+    const answer = await tokens(JSON.parse(new TextDecoder().decode(input.Payload as Uint8Array)));
+    return { StatusCode: 200, Payload: new TextEncoder().encode(JSON.stringify(answer)) };
+  });
+}
+
 function handler() {
   const config = parseConfig(
     `repositories:\n  - name: acme/infrastructure\n    environments:\n      - name: apps\n        approval: { ` +
       `approvers: ["@alice", "@acme/platform"] }\ngithub:\n  apiUrl: ${github.apiUrl}\n`,
   );
+  tokenFunctionBehindInvoke(encodeResolvedConfig(config));
   return createApprovalsLambda({
     env: {
       RUNS_TABLE: dynamo.tables.runs,
@@ -56,11 +73,13 @@ function handler() {
       CONFIG: encodeResolvedConfig(config),
       SESSION_SECRET_ARN: SESSION_ARN,
       SIGNIN_SECRET_ARN: SIGNIN_ARN,
-      GITHUB_SECRET_ARN: GITHUB_ARN,
+      // Public: team membership through tokens the GitHub token function mints (invoked, below).
+      GITHUB_MINTER_FUNCTION: 'tfgate-github-token',
     },
     dynamo: dynamo.doc,
     sfn: new SFNClient({ region: 'us-east-1' }),
     secretsManager: new SecretsManagerClient({ region: 'us-east-1' }),
+    lambda: new LambdaClient({ region: 'us-east-1' }),
     artifacts: { put: async () => undefined, get: async () => undefined },
     log: () => undefined,
   });

@@ -85,4 +85,31 @@ describe('GitHubSourceArchiver', () => {
     expect(JSON.stringify(seenByCodeload)).not.toContain(TOKEN);
     await expect(archiver.archive('acme/other', SHA)).rejects.toThrow(/is not configured/);
   });
+
+  it('streams the same tarball (the redirect followed, no token to codeload), chunk by chunk', async () => {
+    const seenByCodeload: IncomingHttpHeaders[] = [];
+    const codeload = await serve((_url, headers, respond) => {
+      seenByCodeload.push(headers);
+      respond(200, { 'content-type': 'application/x-gzip' }, Buffer.alloc(3 * 1024 * 1024, 7));
+    });
+    const api = await serve((_url, _headers, respond) =>
+      respond(302, { location: `${codeload.replace('127.0.0.1', 'localhost')}/acme/infra/legacy.tar.gz/${SHA}` }),
+    );
+    const config = testConfig(
+      `repositories:\n  - name: acme/infra\n    environments:\n      - name: ops\ngithub:\n  apiUrl: ${api}\n`,
+    );
+    const archiver = new GitHubSourceArchiver(
+      config,
+      async () => new GitHubClient({ apiUrl: api, credentials: { kind: 'token', token: TOKEN } }),
+    );
+    let chunks = 0;
+    let bytes = 0;
+    for await (const chunk of await archiver.archiveStream('acme/infra', SHA)) {
+      chunks += 1;
+      bytes += (chunk as Buffer).length;
+    }
+    expect(bytes).toBe(3 * 1024 * 1024);
+    expect(chunks).toBeGreaterThan(1);
+    expect(JSON.stringify(seenByCodeload)).not.toContain(TOKEN);
+  });
 });

@@ -78,7 +78,14 @@ describe("the Tfgate construct in a user's stack", () => {
     t.resourceCountIs('AWS::CodeBuild::Project', 6);
     // The stand-in for bundling is in place (else the repository is fingerprinted, which is what makes this slow).
     t.hasResourceProperties('AWS::Lambda::Function', { Code: { ZipFile: 'export const handler = async () => {};' } });
-    expect(Object.keys(gate.functions).sort()).toEqual(['approvals', 'notifier', 'pipeline', 'reconciler', 'webhook']);
+    expect(Object.keys(gate.functions).sort()).toEqual([
+      'approvals',
+      'githubToken',
+      'notifier',
+      'pipeline',
+      'reconciler',
+      'webhook',
+    ]);
     expect(Object.keys(gate.tables).sort()).toEqual(['approvals', 'deliveries', 'locks', 'runs']);
     expect(gate.config.repositories[0]).toMatchObject({ name: 'acme/infrastructure', branch: 'main', directory: '.' });
     expect(gate.config.repositories[0]!.environments[1]!.approval).toEqual({
@@ -162,7 +169,7 @@ describe("the Tfgate construct in a user's stack", () => {
         (fn) => (fn as { Properties: Record<string, unknown> }).Properties.ReservedConcurrentExecutions !== undefined,
       ).length;
     expect(reserved({ config: MINIMAL })).toBe(0);
-    expect(reserved({ config: MINIMAL, reserveConcurrency: true })).toBe(6);
+    expect(reserved({ config: MINIMAL, reserveConcurrency: true })).toBe(7);
   });
 
   it('gives the functions the same CONFIG from a tfgate.yaml path as from the same content as an object', () => {

@@ -6,12 +6,13 @@
  * bundling, as in construct.test.ts.
  */
 import { App, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
 import { describe, expect, it, vi } from 'vitest';
 import { Tfgate, type TfgateSettings } from '../../infra/index.js';
+import { SynthRefusal } from '../../src/config/synth-refusal.js';
 
 vi.mock('aws-cdk-lib/aws-lambda-nodejs', async (importOriginal) => {
   const original = await importOriginal<typeof import('aws-cdk-lib/aws-lambda-nodejs')>();
@@ -185,5 +186,130 @@ describe('alarms reach people', () => {
       );
       expect(JSON.stringify(config?.Properties), id).toContain('OnFailure');
     }
+  });
+});
+
+describe('least reach', () => {
+  const projectIds = new Set(
+    gate.parts.builds.builds.map((build) => stack.getLogicalId(build.project.node.defaultChild as never)),
+  );
+  const everyStatement = Object.values(json.Resources)
+    .filter((resource) => resource.Type === 'AWS::IAM::Policy')
+    .flatMap(
+      (policy) => (policy.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement,
+    );
+
+  it('names CodeBuild projects one by one: no prefix wildcard that another install (tfgate-x-prod-…) matches', () => {
+    const onBuilds = everyStatement.filter((statement) => actions(statement).some((a) => a.startsWith('codebuild:')));
+    expect(onBuilds.flatMap(actions)).toEqual(expect.arrayContaining(['codebuild:StartBuild', 'codebuild:StopBuild']));
+    for (const statement of onBuilds) {
+      const resources = [statement.Resource].flat() as unknown[];
+      expect(resources).toHaveLength(projectIds.size);
+      for (const resource of resources) {
+        expect(JSON.stringify(resource)).not.toContain('*');
+        expect(resource).toEqual({ 'Fn::GetAtt': [expect.any(String), 'Arn'] });
+        expect(projectIds.has((resource as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0])).toBe(true);
+      }
+    }
+  });
+});
+
+describe('the GitHub App private key', () => {
+  const githubSecretId = stack.getLogicalId(gate.parts.secrets.github.node.defaultChild as never);
+  const roleIdOf = (name: keyof typeof gate.functions) =>
+    stack.getLogicalId(gate.parts.functions.roles[name].node.defaultChild as never);
+  const readsGithubSecret = (name: keyof typeof gate.functions) =>
+    statementsOf(roleIdOf(name)).some(
+      (s) =>
+        actions(s).includes('secretsmanager:GetSecretValue') && JSON.stringify(s.Resource).includes(githubSecretId),
+    );
+  const urls = Object.values(json.Resources)
+    .filter((resource) => resource.Type === 'AWS::Lambda::Url')
+    .map((resource) => JSON.stringify((resource.Properties as { TargetFunctionArn: unknown }).TargetFunctionArn));
+
+  it('is read by no publicly reachable function; they invoke the token function, which has no URL', () => {
+    const tokenFunctionId = stack.getLogicalId(gate.functions.githubToken.node.defaultChild as never);
+    for (const name of Object.keys(gate.functions) as Array<keyof typeof gate.functions>) {
+      const id = stack.getLogicalId(gate.functions[name].node.defaultChild as never);
+      const isPublic = urls.some((url) => url.includes(`"${id}"`));
+      expect(isPublic, name).toBe(name === 'webhook' || name === 'approvals');
+      if (!isPublic) continue;
+      expect(readsGithubSecret(name), name).toBe(false);
+      const variables = (json.Resources[id]!.Properties as { Environment: { Variables: Record<string, unknown> } })
+        .Environment.Variables;
+      expect(variables.GITHUB_SECRET_ARN, name).toBeUndefined();
+      expect(JSON.stringify(variables.GITHUB_MINTER_FUNCTION), name).toContain(tokenFunctionId);
+      const invokes = statementsOf(roleIdOf(name)).filter((s) => actions(s).includes('lambda:InvokeFunction'));
+      expect(JSON.stringify(invokes.map((s) => s.Resource)), name).toContain(tokenFunctionId);
+    }
+    expect(readsGithubSecret('githubToken')).toBe(true);
+  });
+});
+
+describe("a build and another run's artifacts", () => {
+  it('writes only new objects under its own environment and kind: never replaces another run’s tfplan or text', () => {
+    for (const build of gate.parts.builds.builds) {
+      const roleId = stack.getLogicalId(build.role.node.defaultChild as never);
+      const artifactsId = stack.getLogicalId(gate.parts.storage.bucket.node.defaultChild as never);
+      const writes = statementsOf(roleId).filter(
+        (s) => actions(s).includes('s3:PutObject') && JSON.stringify(s.Resource).includes(artifactsId),
+      );
+      const label = `${build.environment.name} ${build.kind}`;
+      const runWrites = writes.filter((s) => JSON.stringify(s.Resource).includes('/artifacts/runs/'));
+      expect(runWrites, label).toHaveLength(1);
+      expect(JSON.stringify(runWrites[0]!.Resource), label).toContain(
+        `/artifacts/runs/*/${build.environment.name}/${build.kind}/*`,
+      );
+      expect(actions(runWrites[0]!), label).toEqual(['s3:PutObject']);
+      expect(runWrites[0]!.Condition, label).toEqual({ StringEquals: { 's3:if-none-match': '*' } });
+    }
+  });
+});
+
+describe('timeouts at synth', () => {
+  const fresh = () => {
+    const scratch = new App({ context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+    return new Stack(scratch, 'Platform', { env: { account: '123456789012', region: 'eu-west-1' } });
+  };
+  const warnings = (scope: Stack) =>
+    Annotations.fromStack(scope)
+      .findWarning('*', Match.anyValue())
+      .map((w) => String(w.entry.data));
+
+  it('a default configuration (Lambda-compute plans, timeouts.plan unset) has no timeout warning', () => {
+    const scope = fresh();
+    new Tfgate(scope, 'Gate', { config: CONFIG });
+    expect(warnings(scope).filter((w) => w.includes('timeouts.'))).toEqual([]);
+  });
+
+  it('a plan timeout set past what Lambda compute allows still warns, once', () => {
+    const scope = fresh();
+    new Tfgate(scope, 'Gate', { config: { ...CONFIG, timeouts: { plan: '30m' } } });
+    const timeoutWarnings = warnings(scope).filter((w) => w.includes('timeouts.'));
+    expect(timeoutWarnings).toHaveLength(1);
+    expect(timeoutWarnings[0]).toMatch(/timeouts\.plan of 30 minutes .* they stop after 15 minutes/);
+  });
+
+  it('refuses an over-budget configuration in one line (a SynthRefusal, which cdk synth prints alone)', () => {
+    const long = {
+      ...CONFIG,
+      timeouts: { lockWait: '14d' },
+      repositories: [
+        {
+          name: 'acme/infrastructure',
+          environments: [{ name: 'ops', approval: { approvers: ['alice@example.com'], timeout: '14d' } }],
+        },
+      ],
+    };
+    let refusal: unknown;
+    try {
+      new Tfgate(fresh(), 'Gate', { config: long });
+    } catch (error) {
+      refusal = error;
+    }
+    expect(refusal).toBeInstanceOf(SynthRefusal);
+    const message = (refusal as Error).message;
+    expect(message).not.toContain('\n');
+    expect(message).toMatch(/^tfgate: a run of acme\/infrastructure could take up to 2\d\.\d days, past .*timeouts$/);
   });
 });

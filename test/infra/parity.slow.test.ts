@@ -14,6 +14,8 @@ import {
   type TestStack,
 } from '../support/local-stack.js';
 import { synthesizeSample } from './synth.js';
+import type { TfgateConfig } from '../../src/config/load.js';
+import { withRefusalWait } from '../../src/config/start-build-refusals.js';
 
 /**
  * Parity: the definition the CDK stack deploys, taken from the synthesized template with its
@@ -21,11 +23,13 @@ import { synthesizeSample } from './synth.js';
  */
 
 let deployedDefinition: string;
+let sampleConfig: TfgateConfig;
 let substitutionKeys: string[];
 let stack: TestStack | undefined;
 
 beforeAll(async () => {
-  const { template } = await synthesizeSample();
+  const { template, source } = await synthesizeSample();
+  sampleConfig = source.config;
   const machines = Object.values(template.findResources('AWS::StepFunctions::StateMachine')) as Array<{
     Properties: { DefinitionString: unknown; DefinitionSubstitutions: Record<string, unknown> };
   }>;
@@ -45,15 +49,15 @@ function placeholders(definition: string): string[] {
 }
 
 describe('the deployed definition runs locally', () => {
-  it('is the statemachine file, with exactly the placeholders the stack substitutes', async () => {
-    // The one change synth makes to the file: a Lambda-compute plan (the sample's) is started without the
-    // timeout overrides CodeBuild does not take on Lambda compute (infra/state-machine.ts, definitionFor).
+  it('is the statemachine file as tfgate local runs it, with the placeholders the stack substitutes', async () => {
+    // The changes synth makes to the file: a Lambda-compute plan (the sample's) is started without the
+    // timeout overrides CodeBuild does not take on Lambda compute (infra/state-machine.ts, definitionFor), and
+    // the configuration's wait for a refused StartBuild, which tfgate local applies as well.
     const file = await readFile(DEFINITION_FILE, 'utf8');
     const lambdaCompute = { terraform: { planCompute: 'lambda' } } as Parameters<typeof definitionFor>[0];
-    expect(JSON.parse(deployedDefinition)).toEqual(JSON.parse(definitionFor(lambdaCompute, file)));
-    expect(JSON.parse(definitionFor(lambdaCompute, file)).States.Plan.Parameters).not.toHaveProperty(
-      'TimeoutInMinutesOverride.$',
-    );
+    const expected = withRefusalWait(definitionFor(lambdaCompute, file), sampleConfig);
+    expect(JSON.parse(deployedDefinition)).toEqual(JSON.parse(expected));
+    expect(JSON.parse(expected).States.Plan.Parameters).not.toHaveProperty('TimeoutInMinutesOverride.$');
     expect(placeholders(deployedDefinition)).toEqual(substitutionKeys);
     expect(substitutionKeys).toEqual(['BuildProjectPrefix', 'NotifierFunctionArn', 'PipelineFunctionArn']);
   });

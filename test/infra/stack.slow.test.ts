@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeResolvedConfig } from '../../src/config/resolved.js';
 import { TABLES, TTL_ATTRIBUTE } from '../../src/adapters/dynamo/table-layout.js';
 import { FUNCTION_SOURCE } from '../../infra/bundling.js';
+import { withRefusalWait } from '../../src/config/start-build-refusals.js';
 import { PROJECT_ROOT, type FunctionName } from '../../infra/functions.js';
 import { DEFINITION_FILE, definitionFor, definitionPlaceholders } from '../../infra/state-machine.js';
 import { synthesizeSample, WEBHOOK_SECRET_CANARY, type Synthesized } from './synth.js';
@@ -25,7 +26,7 @@ beforeAll(async () => {
   resources = s.template.toJSON().Resources as Record<string, Json>;
 }, 900_000);
 
-const FUNCTIONS: FunctionName[] = ['webhook', 'approvals', 'pipeline', 'notifier', 'reconciler'];
+const FUNCTIONS: FunctionName[] = ['webhook', 'approvals', 'pipeline', 'notifier', 'reconciler', 'githubToken'];
 
 /** The environment each function is given: its contract with lambdas/<name>/lambda.ts. */
 const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
@@ -33,7 +34,7 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
     'APPROVALS_URL',
     'CONFIG',
     'DELIVERIES_TABLE',
-    'GITHUB_SECRET_ARN',
+    'GITHUB_MINTER_FUNCTION',
     'LOCKS_TABLE',
     'RUNS_TABLE',
     'STATE_MACHINE_ARN',
@@ -45,7 +46,7 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
     'BUILD_PROJECT_PREFIX',
     'CONFIG',
     'DELIVERIES_TABLE',
-    'GITHUB_SECRET_ARN',
+    'GITHUB_MINTER_FUNCTION',
     // A re-run (POST /runs/{id}/rerun) reads what each environment applied and starts an execution.
     'LOCKS_TABLE',
     'RUNS_TABLE',
@@ -84,6 +85,7 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
     'RUNS_TABLE',
     'STATE_MACHINE_ARN',
   ],
+  githubToken: ['CONFIG', 'GITHUB_SECRET_ARN'],
 };
 const CONTRACT_NAMES = [...new Set(Object.values(EXPECTED_ENVIRONMENT).flat())];
 
@@ -129,11 +131,11 @@ function flat(value: unknown): string {
 
 describe('functions', () => {
   it(
-    'are five Node 22 arm64 functions with active tracing and their own log group, reserving no ' +
+    'are Node 22 arm64 functions with active tracing and their own log group, reserving no ' +
       'concurrency unless asked',
     () => {
       // The five, and the GitHub setup function (checked under "GitHub setup").
-      expect(Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function')).toHaveLength(6);
+      expect(Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function')).toHaveLength(7);
       for (const name of FUNCTIONS) {
         const props = functionResource(name).Properties;
         expect(props.Runtime, name).toBe('nodejs22.x');
@@ -281,7 +283,8 @@ describe('artifacts bucket', () => {
 
 describe('state machine', () => {
   // As the stack deploys it: with Lambda-compute plans, the Plan task sends no build timeout overrides.
-  const fileText = () => definitionFor(s.source.config, readFileSync(DEFINITION_FILE, 'utf8'));
+  const fileText = () =>
+    withRefusalWait(definitionFor(s.source.config, readFileSync(DEFINITION_FILE, 'utf8')), s.source.config);
   const machine = () => resources[logicalId(s.stack.pipeline.stateMachine)]!.Properties;
 
   it('is the statemachine/pipeline.asl.json definition, its placeholders filled by substitutions', () => {
@@ -946,7 +949,8 @@ describe('schedules, alarms and outputs', () => {
   it('alarms on failed and timed-out executions, webhook errors and throttles, and undelivered events', () => {
     const alarms = Object.values(resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm');
     expect(alarms.map((a) => `${a.Properties.Namespace}/${a.Properties.MetricName}`).sort()).toEqual([
-      // One Errors alarm per function (webhook, approvals, pipeline, notifier, reconciler).
+      // One Errors alarm per function (webhook, approvals, pipeline, notifier, reconciler, GitHub token).
+      'AWS/Lambda/Errors',
       'AWS/Lambda/Errors',
       'AWS/Lambda/Errors',
       'AWS/Lambda/Errors',

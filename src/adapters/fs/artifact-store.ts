@@ -4,10 +4,11 @@
  * file first and are renamed into place, so a reader never sees half an artifact.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ArtifactStore } from '../../domain/ports.js';
+import type { ArtifactStore, ArtifactWriteOptions } from '../../domain/ports.js';
 import {
+  ArtifactExistsError,
   assertArtifactKey,
   InvalidArtifactKeyError,
   InvalidArtifactLocationError,
@@ -22,14 +23,23 @@ export class FsArtifactStore implements ArtifactStore {
     this.root = path.resolve(root);
   }
 
-  async put(key: string, body: Buffer | string): Promise<void> {
+  async put(key: string, body: Buffer | string, _contentType?: string, options?: ArtifactWriteOptions): Promise<void> {
     const target = this.pathFor(key);
     await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
     const temporary = `${target}.${randomBytes(6).toString('hex')}.tmp`;
     try {
       // Plans hold values from the Terraform state: owner-only, whatever the umask says.
       await writeFile(temporary, body, { mode: 0o600 });
-      await rename(temporary, target);
+      if (options?.createOnly) {
+        // link() refuses an existing target atomically, as S3 refuses If-None-Match: *.
+        await link(temporary, target).catch((error: NodeJS.ErrnoException) => {
+          if (error.code === 'EEXIST') throw new ArtifactExistsError(`artifact ${key} already exists`);
+          throw error;
+        });
+        await rm(temporary, { force: true });
+      } else {
+        await rename(temporary, target);
+      }
     } catch (error) {
       await rm(temporary, { force: true });
       throw error;

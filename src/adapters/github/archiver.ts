@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { RepositoryConfig, TfgateConfig } from '../../config/load.js';
 import { findRepository } from '../../config/resolved.js';
 import { TfgateError } from '../../domain/errors.js';
@@ -45,7 +46,7 @@ export function githubSourceOf(repository: RepositoryConfig, apiUrl: string): st
 export class GitHubSourceArchiver implements SourceArchiver {
   constructor(
     private readonly config: TfgateConfig,
-    private readonly client: () => Promise<Pick<GitHubClient, 'downloadTarball'>>,
+    private readonly client: () => Promise<Pick<GitHubClient, 'downloadTarball' | 'streamTarball'>>,
   ) {}
 
   async archive(repositoryName: string, sha: string): Promise<Buffer> {
@@ -53,5 +54,12 @@ export class GitHubSourceArchiver implements SourceArchiver {
     if (!repository) throw new SourceLocationError(`repository ${JSON.stringify(repositoryName)} is not configured`);
     const source = githubSourceOf(repository, this.config.github.apiUrl);
     return (await this.client()).downloadTarball(source, sha);
+  }
+
+  async archiveStream(repositoryName: string, sha: string): Promise<Readable> {
+    const repository = findRepository(this.config, repositoryName);
+    if (!repository) throw new SourceLocationError(`repository ${JSON.stringify(repositoryName)} is not configured`);
+    const source = githubSourceOf(repository, this.config.github.apiUrl);
+    return (await this.client()).streamTarball(source, sha);
   }
 }

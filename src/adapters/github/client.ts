@@ -1,10 +1,11 @@
+import { Readable, Transform } from 'node:stream';
 import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/rest';
 import { TfgateError } from '../../domain/errors.js';
 import { uniqueLower, type ChangePeople, type TeamDirectory } from '../../auth/person.js';
 import type { ChangePeopleSource, CommitHistory, CommitState, RetryHint, VcsClient } from '../../domain/ports.js';
 import type { HistoryCommit, HistoryRange, MergedPullRequest } from '../../domain/change-range.js';
-import type { GitHubCredentials } from './credentials.js';
+import type { GitHubCredentials, InstallationTarget, TokenMinter } from './credentials.js';
 
 /**
  * VcsClient over GitHub's REST API (github.com, or GitHub Enterprise Server through `github.apiUrl`).
@@ -39,6 +40,9 @@ const MAX_ARCHIVE_BYTES = 512 * 1024 * 1024;
 const COMMENTS_PER_PAGE = 100;
 const COMPARE_PER_PAGE = 100;
 const PULL_LOOKUPS_AT_ONCE = 8;
+/** A minted token is asked for again this long before GitHub says it expires (or after this long without a date). */
+const MINTED_TOKEN_MARGIN_MS = 5 * 60_000;
+const MINTED_TOKEN_DEFAULT_LIFE_MS = 30 * 60_000;
 
 type Repo = { owner: string; repo: string };
 
@@ -84,6 +88,7 @@ export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSourc
   private readonly timeoutMs: number;
   private readonly shared: Octokit | undefined;
   private readonly installations = new Map<string, Promise<Octokit>>();
+  private readonly mintedTokens = new Map<string, { client: Promise<Octokit>; renewAt: number }>();
 
   constructor(private readonly options: GitHubClientOptions) {
     this.baseUrl = options.apiUrl.replace(/\/+$/, '');
@@ -192,6 +197,40 @@ export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSourc
         false,
       );
     return bytes;
+  }
+
+  /**
+   * The commit archive as a stream, never held whole: the response body as it arrives, cut off (an
+   * error) past MAX_ARCHIVE_BYTES.
+   */
+  async streamTarball(repository: string, sha: string): Promise<Readable> {
+    if (!/^[0-9a-f]{40}$/.test(sha))
+      throw new GitHubApiError(`not a commit id: ${JSON.stringify(sha)}`, undefined, false);
+    const { owner, repo } = splitRepository(repository);
+    const octokit = await this.forRepository(repository);
+    const response = await call('download the commit archive', () =>
+      octokit.request('GET /repos/{owner}/{repo}/tarball/{ref}', {
+        owner,
+        repo,
+        ref: sha,
+        request: { parseSuccessResponseBody: false },
+      }),
+    );
+    const data = response.data as unknown;
+    if (!(data instanceof ReadableStream))
+      throw new GitHubApiError('GitHub API: the commit archive came back in an unexpected form', undefined, false);
+    let seen = 0;
+    const limit = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        seen += chunk.length;
+        if (seen > MAX_ARCHIVE_BYTES)
+          done(
+            new GitHubApiError(`GitHub API: the commit archive is larger than ${MAX_ARCHIVE_BYTES} bytes`, 413, false),
+          );
+        else done(null, chunk);
+      },
+    });
+    return Readable.fromWeb(data as import('node:stream/web').ReadableStream).pipe(limit);
   }
 
   /** Team membership as GitHub says it now (the approval page asks at decision time). */
@@ -378,10 +417,42 @@ export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSourc
     });
   };
 
+  /**
+   * A token another function minted for this target, reused until shortly before it expires. A failed
+   * request for one is not remembered.
+   */
+  private minted(key: string, target: InstallationTarget, mint: TokenMinter): Promise<Octokit> {
+    const now = Date.now();
+    const cached = this.mintedTokens.get(key);
+    if (cached && cached.renewAt > now) return cached.client;
+    const entry = { client: undefined as unknown as Promise<Octokit>, renewAt: Number.POSITIVE_INFINITY };
+    const asked = mint(target).catch((error: unknown) => {
+      // The token function's own reason (no secret in it), retryable: the next call asks again.
+      throw new GitHubApiError(
+        `could not get a GitHub installation token: ${error instanceof Error ? error.message : String(error)}`,
+        undefined,
+        true,
+      );
+    });
+    entry.client = asked.then((minted) => {
+      const expires = minted?.expiresAt ? Date.parse(minted.expiresAt) : Number.NaN;
+      entry.renewAt = Number.isFinite(expires)
+        ? expires - MINTED_TOKEN_MARGIN_MS
+        : Date.now() + MINTED_TOKEN_DEFAULT_LIFE_MS;
+      return this.octokit(minted?.token);
+    });
+    entry.client.catch(() => {
+      if (this.mintedTokens.get(key) === entry) this.mintedTokens.delete(key);
+    });
+    this.mintedTokens.set(key, entry);
+    return entry.client;
+  }
+
   /** Organization lookups (teams) act through the App's installation on that organization. */
   private forOwner(org: string): Promise<Octokit> {
     if (this.shared) return Promise.resolve(this.shared);
     const credentials = this.options.credentials;
+    if (credentials?.kind === 'minted') return this.minted(`org:${org.toLowerCase()}`, { org }, credentials.mint);
     if (credentials?.kind !== 'app')
       throw new Error('unreachable: token credentials and anonymous access use the shared client');
     const key = `org:${org.toLowerCase()}`;
@@ -406,6 +477,7 @@ export class GitHubClient implements VcsClient, TeamDirectory, ChangePeopleSourc
   private forRepository(repository: string): Promise<Octokit> {
     if (this.shared) return Promise.resolve(this.shared);
     const credentials = this.options.credentials;
+    if (credentials?.kind === 'minted') return this.minted(repository.toLowerCase(), { repository }, credentials.mint);
     if (credentials?.kind !== 'app') throw new Error('unreachable: token and anonymous clients are shared');
     const key = repository.toLowerCase();
     let found = this.installations.get(key);

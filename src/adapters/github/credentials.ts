@@ -6,7 +6,26 @@ import { TfgateError } from '../../domain/errors.js';
  * someone else refreshes), or a GitHub App (an installation is looked up per repository).
  * These values are secrets: nothing here puts them in an error message or a log line.
  */
-export type GitHubCredentials = { kind: 'token'; token: string } | { kind: 'app'; appId: string; privateKey: string };
+export type StoredGitHubCredentials =
+  | { kind: 'token'; token: string }
+  | { kind: 'app'; appId: string; privateKey: string };
+/** What a GitHub client acts with: stored credentials, or tokens another function mints (`minted`). */
+export type GitHubCredentials = StoredGitHubCredentials | { kind: 'minted'; mint: TokenMinter };
+
+/** Whose installation a token is for: one repository, or an organization (team membership). */
+export type InstallationTarget = { repository: string } | { org: string };
+
+/** A token someone else made (an installation token lasts an hour); no expiry: it is reused until refused. */
+export interface MintedToken {
+  token: string;
+  expiresAt?: string;
+}
+
+/**
+ * AWS: the public functions never read the GitHub App's private key; they ask a function that does (not
+ * publicly reachable) for an installation token. Undefined: no GitHub credentials are configured.
+ */
+export type TokenMinter = (target: InstallationTarget) => Promise<MintedToken | undefined>;
 
 export class GitHubCredentialsError extends TfgateError {
   override name = 'GitHubCredentialsError';
@@ -60,7 +79,7 @@ export async function credentialsFromEnv(env: NodeJS.ProcessEnv = process.env): 
  * The Secrets Manager secret's SecretString: `{"token": "…"}` or `{"appId": …, "privateKey": "…"}`.
  * Undefined for an empty or placeholder secret (GitHub feedback is then off).
  */
-export function parseGitHubSecret(secretString: string | undefined): GitHubCredentials | undefined {
+export function parseGitHubSecret(secretString: string | undefined): StoredGitHubCredentials | undefined {
   if (secretString === undefined || secretString.trim() === '') return undefined;
   let value: unknown;
   try {
@@ -85,7 +104,7 @@ export function parseGitHubSecret(secretString: string | undefined): GitHubCrede
   throw new GitHubCredentialsError('the GitHub secret has neither a "token" nor an "appId" with a "privateKey"');
 }
 
-function appCredentials(appId: string, privateKey: string, keySource: string): GitHubCredentials {
+function appCredentials(appId: string, privateKey: string, keySource: string): StoredGitHubCredentials {
   if (!/^\d+$/.test(appId)) throw new GitHubCredentialsError('the GitHub App id must be a number');
   // Secrets pasted into JSON often carry literal "\n" instead of line breaks.
   const key = privateKey.includes('\\n') && !privateKey.includes('\n') ? privateKey.replace(/\\n/g, '\n') : privateKey;

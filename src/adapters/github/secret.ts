@@ -3,14 +3,19 @@ import type { TfgateConfig } from '../../config/load.js';
 import type { SourceArchiver, VcsClient } from '../../domain/ports.js';
 import { GitHubSourceArchiver } from './archiver.js';
 import { GitHubClient } from './client.js';
-import { GitHubCredentialsError, parseGitHubSecret, type GitHubCredentials } from './credentials.js';
+import {
+  GitHubCredentialsError,
+  parseGitHubSecret,
+  type GitHubCredentials,
+  type StoredGitHubCredentials,
+} from './credentials.js';
 import { createVcsClient, GITHUB_FEEDBACK_OFF } from './index.js';
 
 /** AWS: GITHUB_SECRET_ARN holds `{"token": "…"}` or `{"appId": …, "privateKey": "…"}`. */
 export async function credentialsFromSecret(
   client: SecretsManagerClient,
   secretId: string,
-): Promise<GitHubCredentials | undefined> {
+): Promise<StoredGitHubCredentials | undefined> {
   const result = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
   return parseGitHubSecret(result.SecretString);
 }
