@@ -231,7 +231,7 @@ describe('a build in AWS (artifacts in S3)', () => {
     expect(planText).toContain('tfgate: plan runs with -lock=false');
   });
 
-  it("plans a pull request against an empty local state where there is none: its role writes nothing", async () => {
+  it('plans a pull request against an empty local state where there is none: its role writes nothing', async () => {
     const bucket = fakeBucket();
     const outcome = await build({ 'main.tf': ONE_RESOURCE }, { bucket: bucket.access, pullRequest: true });
     expect(bucket.created).toEqual([]);
