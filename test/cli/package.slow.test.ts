@@ -354,11 +354,11 @@ describe('the construct from the installed package', () => {
     expect(ofType('AWS::StepFunctions::StateMachine')).toHaveLength(1);
     expect(ofType('AWS::StepFunctions::StateMachine')[0]!.Properties.StateMachineName).toBe('tfgate-platform-pipeline');
     expect(ofType('AWS::DynamoDB::Table')).toHaveLength(4);
-    // webhook, web, stage tasks, approval request, reconciler, GitHub setup.
+    // webhook, web, stage tasks, approval request, reconciler, GitHub token minter, GitHub setup.
     const functions = ofType('AWS::Lambda::Function').filter((fn) =>
       String(fn.Properties.Description ?? '').startsWith('tfgate: '),
     );
-    expect(functions).toHaveLength(6);
+    expect(functions).toHaveLength(7);
     for (const fn of functions)
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -388,7 +388,8 @@ describe('the construct from the installed package', () => {
       })),
     );
     const functionBundles = staged.filter((asset) => asset.files.length === 1 && asset.files[0] === 'index.mjs');
-    expect(functionBundles).toHaveLength(6);
+    // One per function (the seven above), each from its bundle in the package.
+    expect(functionBundles).toHaveLength(7);
     expect(assets.some((name) => name.endsWith('.mjs'))).toBe(true);
   });
 
