@@ -155,6 +155,11 @@ async function reachApps(runId: string): Promise<string> {
     { status: 'planned', plan: aPlanSummary({ sha256: PLAN_SHA }) },
     new Date(),
   );
+  return askApproval(runId, 'apps', `token-${runId}`);
+}
+
+/** The notifier's approval request for a planned stage, as the state machine sends it; its approval id. */
+async function askApproval(runId: string, environment: string, taskToken: string): Promise<string> {
   const ask = createApprovalRequester({
     config: CONFIG,
     runs: dynamo.stores.runs,
@@ -168,8 +173,8 @@ async function reachApps(runId: string): Promise<string> {
     action: 'requestApproval',
     runId,
     repository: REPO,
-    environment: 'apps',
-    taskToken: `token-${runId}`,
+    environment,
+    taskToken,
     planSha256: PLAN_SHA,
     timeoutSeconds: 3600,
   });
@@ -386,24 +391,7 @@ describe('re-runs', () => {
     expect(rollbackRun?.rollback).toEqual({ reason: 'network outage' });
     // Bob asked for it: he may not approve it; the ops page shows what it undoes.
     await dynamo.stores.runs.updateStage(rollbackRun!.id, 'ops', { status: 'planned' }, new Date());
-    const ask = createApprovalRequester({
-      config: CONFIG,
-      runs: dynamo.stores.runs,
-      approvals: dynamo.stores.approvals,
-      artifacts,
-      notifier,
-      publicUrl: '',
-      change: change(),
-    });
-    const { approvalId } = await ask({
-      action: 'requestApproval',
-      runId: rollbackRun!.id,
-      repository: REPO,
-      environment: 'ops',
-      taskToken: 'token-rollback',
-      planSha256: PLAN_SHA,
-      timeoutSeconds: 3600,
-    });
+    const approvalId = await askApproval(rollbackRun!.id, 'ops', 'token-rollback');
     const approval = await dynamo.stores.approvals.get(approvalId);
     expect(approval?.approvers).toContain('@bob');
     expect(approval?.change?.rerun?.rollback?.undoes.map((commit) => commit.sha)).toEqual([README]);

@@ -10,9 +10,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import type { NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
-import type { Construct } from 'constructs';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../../src/config/load.js';
@@ -22,22 +19,9 @@ import { esbuildOptionsOf } from '../../infra/function-bundles.js';
 import { FUNCTION_BUNDLING } from '../../infra/functions.js';
 import { SAMPLE_CONFIG } from './synth.js';
 
-vi.mock('aws-cdk-lib/aws-lambda-nodejs', async (importOriginal) => {
-  const original = await importOriginal<typeof import('aws-cdk-lib/aws-lambda-nodejs')>();
-  class InlineNodejsFunction extends lambda.Function {
-    constructor(scope: Construct, id: string, props: NodejsFunctionProps) {
-      const { entry, handler, projectRoot, depsLockFilePath, bundling, runtime, ...rest } = props;
-      void [entry, handler, projectRoot, depsLockFilePath, bundling];
-      super(scope, id, {
-        ...rest,
-        runtime: runtime!,
-        handler: 'index.handler',
-        code: lambda.Code.fromInline('export const handler = async () => {};'),
-      });
-    }
-  }
-  return { ...original, NodejsFunction: InlineNodejsFunction };
-});
+vi.mock('aws-cdk-lib/aws-lambda-nodejs', async (original) =>
+  (await import('../support/inline-functions.js')).withInlineFunctions(await original()),
+);
 
 /**
  * No bundling, and without CDK's built-in CloudFormation validation of the template (most of a first

@@ -7,29 +7,13 @@
  */
 import { App, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import type { NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
-import type { Construct } from 'constructs';
 import { describe, expect, it, vi } from 'vitest';
 import { Tfgate, type TfgateSettings } from '../../infra/index.js';
 import { SynthRefusal } from '../../src/config/synth-refusal.js';
 
-vi.mock('aws-cdk-lib/aws-lambda-nodejs', async (importOriginal) => {
-  const original = await importOriginal<typeof import('aws-cdk-lib/aws-lambda-nodejs')>();
-  class InlineNodejsFunction extends lambda.Function {
-    constructor(scope: Construct, id: string, props: NodejsFunctionProps) {
-      const { entry, handler, projectRoot, depsLockFilePath, bundling, runtime, ...rest } = props;
-      void [entry, handler, projectRoot, depsLockFilePath, bundling];
-      super(scope, id, {
-        ...rest,
-        runtime: runtime!,
-        handler: 'index.handler',
-        code: lambda.Code.fromInline('export const handler = async () => {};'),
-      });
-    }
-  }
-  return { ...original, NodejsFunction: InlineNodejsFunction };
-});
+vi.mock('aws-cdk-lib/aws-lambda-nodejs', async (original) =>
+  (await import('../support/inline-functions.js')).withInlineFunctions(await original()),
+);
 
 const CONFIG: TfgateSettings = {
   terraform: { version: '1.11.4' },
