@@ -229,13 +229,32 @@ describe.skipIf(!runnable)('a hostile provider in a pull request and a push (rea
         }
       }
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const [dir, mode] of traverseGranted) await chmod(dir, mode);
   });
+
+  /**
+   * The ordinary account runs the project's own CLI, so it must be able to reach it: a checkout under a
+   * 0700 directory (`mktemp -d`) would stop it at the first step, long before anything under test. Each
+   * ancestor that denies others passage gets o+x (passage only, no listing) until the file ends.
+   */
+  const traverseGranted: Array<[string, number]> = [];
+  async function letOthersReach(file: string): Promise<void> {
+    for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+      const { mode } = await lstat(dir);
+      if ((mode & 0o001) === 0) {
+        traverseGranted.push([dir, mode & 0o7777]);
+        await chmod(dir, (mode & 0o7777) | 0o001);
+      }
+      if (dir === path.dirname(dir)) return;
+    }
+  }
 
   it.each(accounts)(
     'as %s: reads no secret, changes no state or stored plan, leaves no process, changes no owner',
     async (which) => {
       reports = [];
       const account = which === 'ordinary' ? ordinaryAccount() : ownAccount();
+      if (which === 'ordinary') await letOthersReach(CLI);
       const base = await mkdtemp(path.join(os.tmpdir(), 'tfgate-hostile-'));
       await chmod(base, 0o755);
       const home = path.join(base, 'home');
